@@ -1,0 +1,287 @@
+"""Loading a cell config and everything it references, with every error collected.
+
+``load_cell_config(path)`` reads ``cell.yaml``, the part programs it lists and the procedures
+those name, validates each file against its model and then the checks that span files. It
+raises ``ConfigInvalid`` with every error found, each naming file, line and field; it never stops
+at the first one, and it never writes anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from cellctl.config.errors import ConfigError, ConfigInvalid, show_value, validation_errors
+from cellctl.config.models import CellConfig, PartProgram, Procedure
+from cellctl.config.yaml_lines import Location, YamlDocument, load_yaml
+from drivers.settings import PowerSourceLimits, RobotLimits
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+@dataclass
+class LoadedConfig:
+    """A validated cell config with its procedures and part programs, and the exact files."""
+
+    path: Path
+    cell: CellConfig
+    procedures: dict[str, Procedure]
+    parts: dict[str, PartProgram]  # by part name
+    part_files: dict[str, Path]  # part name -> file
+    files: dict[str, str] = field(default_factory=dict)  # path relative to cell.yaml -> text
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 over every file's path and text: the identity of this config version."""
+        sha = hashlib.sha256()
+        for name in sorted(self.files):
+            sha.update(name.encode() + b"\0" + self.files[name].encode() + b"\0")
+        return sha.hexdigest()
+
+
+@dataclass
+class _File:
+    path: Path
+    document: YamlDocument
+    text: str
+
+
+def _read(path: Path, errors: list[ConfigError]) -> _File | None:
+    try:
+        text = path.read_text(encoding="utf-8")
+        document = load_yaml(path)
+    except (OSError, UnicodeDecodeError) as error:
+        errors.append(ConfigError(path, 1, (), f"cannot read: {error}"))
+        return None
+    for problem in document.problems:
+        errors.append(ConfigError(path, problem.line, problem.location, problem.message))
+    if document.problems:
+        return None
+    if not isinstance(document.data, dict):
+        errors.append(
+            ConfigError(
+                path, 1, (), f"expected a mapping of key: value, got {show_value(document.data)}"
+            )
+        )
+        return None
+    return _File(path, document, text)
+
+
+def _validate(model: type[Model], file: _File, errors: list[ConfigError]) -> Model | None:
+    try:
+        return model.model_validate(file.document.data)
+    except ValidationError as error:
+        errors.extend(validation_errors(error, file.document, file.path, model))
+        return None
+
+
+def _error(file: _File, location: Location, message: str) -> ConfigError:
+    return ConfigError(file.path, file.document.line_of(location), location, message)
+
+
+def load_procedure(path: Path) -> Procedure:
+    """One procedure file on its own (``cellctl config check`` on a single WPS)."""
+    errors: list[ConfigError] = []
+    file = _read(path, errors)
+    procedure = _validate(Procedure, file, errors) if file else None
+    if errors or procedure is None:
+        raise ConfigInvalid(errors)
+    return procedure
+
+
+def load_cell_config(path: Path) -> LoadedConfig:
+    """Load and check ``path`` (a cell.yaml) and everything it references."""
+    path = Path(path)
+    errors: list[ConfigError] = []
+    cell_file = _read(path, errors)
+    if cell_file is None:
+        raise ConfigInvalid(errors)
+    cell = _validate(CellConfig, cell_file, errors)
+    base = path.parent
+    files: dict[str, str] = {path.name: cell_file.text}
+
+    # Part programs: validate every listed file even when the cell file has errors elsewhere.
+    raw_parts = cell_file.document.data.get("parts")
+    part_paths = raw_parts if isinstance(raw_parts, list) else []
+    raw_procedures_dir = cell_file.document.data.get("procedures_dir", "procedures")
+    procedures_dir = base / (raw_procedures_dir if isinstance(raw_procedures_dir, str) else "")
+
+    parts: dict[str, PartProgram] = {}
+    part_files: dict[str, Path] = {}
+    part_sources: dict[str, _File] = {}
+    for index, relative in enumerate(part_paths):
+        if not isinstance(relative, str):
+            continue  # the model check above has reported it
+        part_path = base / relative
+        if not part_path.is_file():
+            errors.append(
+                _error(cell_file, ("parts", index), f"part program file not found: {part_path}")
+            )
+            continue
+        part_file = _read(part_path, errors)
+        if part_file is None:
+            continue
+        files[relative] = part_file.text
+        part = _validate(PartProgram, part_file, errors)
+        if part is None:
+            continue
+        if part.name in parts:
+            errors.append(
+                _error(
+                    part_file,
+                    ("name",),
+                    f'part name "{part.name}" is also used by {part_files[part.name]}',
+                )
+            )
+            continue
+        parts[part.name] = part
+        part_files[part.name] = part_path
+        part_sources[part.name] = part_file
+
+    # Procedures: each one named by a seam, loaded once.
+    procedures: dict[str, Procedure] = {}
+    procedure_sources: dict[str, _File] = {}
+    missing: set[str] = set()  # no such file: reported at every seam that names it
+    invalid: set[str] = set()  # file has errors: reported once, in the file itself
+    for part_name, part in parts.items():
+        part_file = part_sources[part_name]
+        for seam_index, seam in enumerate(part.seams):
+            name = seam.procedure
+            if name in procedures or name in invalid:
+                continue
+            proc_path = procedures_dir / f"{name}.yaml"
+            if name in missing or not proc_path.is_file():
+                missing.add(name)
+                errors.append(_missing_procedure(part_file, seam_index, name, procedures_dir))
+                continue
+            proc_file = _read(proc_path, errors)
+            if proc_file is None:
+                invalid.add(name)
+                continue
+            files[str(proc_path.relative_to(base))] = proc_file.text
+            procedure = _validate(Procedure, proc_file, errors)
+            if procedure is None:
+                invalid.add(name)
+                continue
+            if procedure.name != name:
+                errors.append(
+                    _error(
+                        proc_file,
+                        ("name",),
+                        f'name "{procedure.name}" differs from its file name "{name}"; '
+                        "seams find a procedure by its file name",
+                    )
+                )
+            procedures[name] = procedure
+            procedure_sources[name] = proc_file
+
+    # The checks against the devices need only the robot and power source sections: run them
+    # even when another part of the cell file is wrong, so that one pass lists every error.
+    robot_limits = _section(RobotLimits, cell_file, ("robot", "limits"))
+    power_limits = _section(PowerSourceLimits, cell_file, ("power_source", "limits"), {})
+    if robot_limits is not None and power_limits is not None:
+        errors += _check_against_cell(
+            robot_limits, power_limits, parts, part_sources, procedures, procedure_sources
+        )
+
+    if errors:
+        raise ConfigInvalid(_sorted(errors))
+    assert cell is not None
+    return LoadedConfig(path, cell, procedures, parts, part_files, files)
+
+
+def _missing_procedure(part_file: _File, seam_index: int, name: str, folder: Path) -> ConfigError:
+    known = sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+    hint = f" (known: {', '.join(known)})" if known else ""
+    return _error(
+        part_file,
+        ("seams", seam_index, "procedure"),
+        f'procedure "{name}" not found: no file {folder / (name + ".yaml")}{hint}',
+    )
+
+
+def _section(
+    model: type[Model], file: _File, keys: tuple[str, ...], default: object = None
+) -> Model | None:
+    """One section of the cell file validated on its own (its errors are already reported)."""
+    data: object = file.document.data
+    for key in keys:
+        data = data.get(key, default) if isinstance(data, dict) else None
+    try:
+        return model.model_validate(data)
+    except ValidationError:
+        return None
+
+
+def _check_against_cell(
+    limits: RobotLimits,
+    source: PowerSourceLimits,
+    parts: dict[str, PartProgram],
+    part_sources: dict[str, _File],
+    procedures: dict[str, Procedure],
+    procedure_sources: dict[str, _File],
+) -> list[ConfigError]:
+    """Checks that need the cell's devices: workspace, speed and setpoint limits."""
+    errors: list[ConfigError] = []
+    workspace = limits.workspace_mm
+    for part_name, part in parts.items():
+        part_file = part_sources[part_name]
+        for seam_index, seam in enumerate(part.seams):
+            for point_index, point in enumerate(seam.path_mm):
+                if not workspace.contains(point):
+                    errors.append(
+                        _error(
+                            part_file,
+                            ("seams", seam_index, "path_mm", point_index),
+                            f"point {list(point)} mm is outside the robot's workspace "
+                            f"(x {workspace.x.min:g}..{workspace.x.max:g}, "
+                            f"y {workspace.y.min:g}..{workspace.y.max:g}, "
+                            f"z {workspace.z.min:g}..{workspace.z.max:g} mm)",
+                        )
+                    )
+            start = seam.path_mm[0]
+            approach = (start[0], start[1], start[2] + seam.approach_clearance_mm)
+            if workspace.contains(start) and not workspace.contains(approach):
+                errors.append(
+                    _error(
+                        part_file,
+                        ("seams", seam_index, "approach_clearance_mm"),
+                        f"approach point {list(approach)} mm is outside the robot's workspace",
+                    )
+                )
+            procedure = procedures.get(seam.procedure)
+            if procedure and procedure.travel_speed_mm_per_s > limits.max_speed_mm_per_s:
+                errors.append(
+                    _error(
+                        part_file,
+                        ("seams", seam_index, "procedure"),
+                        f'procedure "{seam.procedure}" travels at '
+                        f"{procedure.travel_speed_mm_per_s:g} mm/s, above the robot's "
+                        f"max_speed_mm_per_s {limits.max_speed_mm_per_s:g}",
+                    )
+                )
+    for name, procedure in procedures.items():
+        proc_file = procedure_sources[name]
+        for field_name, limit_name, limit in (
+            ("current_a", "max_current_a", source.max_current_a),
+            ("voltage_v", "max_voltage_v", source.max_voltage_v),
+            ("wire_feed_m_per_min", "max_wire_feed_m_per_min", source.max_wire_feed_m_per_min),
+        ):
+            value = getattr(procedure, field_name)
+            if value > limit:
+                errors.append(
+                    _error(
+                        proc_file,
+                        (field_name,),
+                        f"{value:g} is above the power source's {limit_name} {limit:g}",
+                    )
+                )
+    return errors
+
+
+def _sorted(errors: list[ConfigError]) -> list[ConfigError]:
+    return sorted(errors, key=lambda e: (str(e.file), e.line))

@@ -1,0 +1,239 @@
+"""The config data model: the cell, its weld procedures (WPS) and its part programs.
+
+Every model rejects unknown keys and carries units in its field names. The device sections
+(PLC, power source, robot) are the drivers' own settings types, so that the controller, the
+drivers and the simulator read one definition.
+
+Checks that need more than one file (a seam's procedure exists, its path lies inside the robot's
+workspace, its travel speed is within the robot's limit) are in ``cellctl.config.load``.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from drivers.modbus_map import StrictModel
+from drivers.settings import PlcSettings, PowerSourceSettings, RobotSettings
+
+PositiveMm = Annotated[float, Field(gt=0)]
+Name = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+PointMm = tuple[float, float, float]
+
+
+# -- the cell ---------------------------------------------------------------------------------
+
+
+class CellIdentity(StrictModel):
+    name: Name
+    description: str = ""
+
+
+class SensorSettings(StrictModel):
+    """The laser-line seam sensor ahead of the torch (the vision work fills this in)."""
+
+    backend: Literal["tcp", "opencv", "replay"] = "tcp"
+    source: str = "127.0.0.1:5030"  # host:port for tcp, device/URL/file for opencv, dir for replay
+    lookahead_mm: Annotated[float, Field(ge=0, le=200)] = 30.0
+
+
+class CellConfig(StrictModel):
+    """``config/cell.yaml``: the devices, their links, and the part programs this cell welds."""
+
+    cell: CellIdentity
+    plc: PlcSettings
+    power_source: PowerSourceSettings
+    robot: RobotSettings
+    sensor: SensorSettings = SensorSettings()
+    # Relative to the cell config's folder.
+    procedures_dir: str = "procedures"
+    parts: Annotated[list[str], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _unique_part_files(self) -> CellConfig:
+        duplicates = sorted({p for p in self.parts if self.parts.count(p) > 1})
+        if duplicates:
+            raise ValueError(f"part programs listed twice: {', '.join(duplicates)}")
+        return self
+
+
+# -- weld procedures (WPS) --------------------------------------------------------------------
+
+
+class Band(StrictModel):
+    """An allowed range of an actual value, as a WPS states it (e.g. 200-240 A)."""
+
+    min: float
+    max: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Band:
+        if self.max <= self.min:
+            raise ValueError(f"max ({self.max:g}) must be above min ({self.min:g})")
+        return self
+
+    def contains(self, value: float) -> bool:
+        return self.min <= value <= self.max
+
+
+class Wire(StrictModel):
+    classification: str  # e.g. "ISO 14341-A G 42 4 M21 3Si1"
+    diameter_mm: Annotated[float, Field(gt=0.5, le=2.4)]
+
+
+class ShieldingGas(StrictModel):
+    mixture: str  # e.g. "ISO 14175 M21 (Ar + 18% CO2)"
+    flow_l_per_min: Annotated[float, Field(ge=5, le=40)]
+
+
+class WeavePattern(enum.StrEnum):
+    NONE = "none"
+    TRIANGLE = "triangle"
+    SINE = "sine"
+    CIRCLE = "circle"
+
+
+class Weave(StrictModel):
+    pattern: WeavePattern = WeavePattern.NONE
+    amplitude_mm: Annotated[float, Field(ge=0, le=10)] = 0.0
+    frequency_hz: Annotated[float, Field(ge=0, le=10)] = 0.0
+
+    @model_validator(mode="after")
+    def _complete(self) -> Weave:
+        if self.pattern is not WeavePattern.NONE and (
+            self.amplitude_mm == 0 or self.frequency_hz == 0
+        ):
+            raise ValueError(f"weave {self.pattern} needs amplitude_mm and frequency_hz above 0")
+        return self
+
+
+class CraterFill(StrictModel):
+    """Reduced parameters held at the seam's end to fill the crater before arc off."""
+
+    current_a: Annotated[float, Field(gt=0, le=1000)]
+    voltage_v: Annotated[float, Field(gt=0, le=100)]
+    wire_feed_m_per_min: Annotated[float, Field(gt=0, le=50)]
+    time_ms: Annotated[int, Field(ge=0, le=10_000)]
+
+
+class ArcStart(StrictModel):
+    retries: Annotated[int, Field(ge=0, le=5)] = 2
+    ignition_timeout_ms: Annotated[int, Field(ge=50, le=5_000)] = 800
+    wire_retract_ms: Annotated[int, Field(ge=0, le=2_000)] = 150  # between tries
+
+
+class Bands(StrictModel):
+    current_a: Band
+    voltage_v: Band
+    wire_feed_m_per_min: Band
+    travel_speed_mm_per_s: Band | None = None
+
+
+class Procedure(StrictModel):
+    """A welding procedure specification (``config/procedures/<name>.yaml``)."""
+
+    name: Name
+    description: str = ""
+    process: Literal["MIG", "MAG"]  # ISO 4063 131 / 135
+    wire: Wire
+    gas: ShieldingGas
+    job_number: Annotated[int, Field(ge=1, le=999)] | None = None
+    current_a: Annotated[float, Field(gt=0, le=1000)]
+    voltage_v: Annotated[float, Field(gt=0, le=100)]
+    wire_feed_m_per_min: Annotated[float, Field(gt=0, le=50)]
+    travel_speed_mm_per_s: Annotated[float, Field(gt=0, le=100)]
+    stick_out_mm: Annotated[float, Field(ge=5, le=40)]
+    weave: Weave = Weave()
+    arc_start: ArcStart = ArcStart()
+    crater_fill: CraterFill | None = None
+    bands: Bands
+
+    @model_validator(mode="after")
+    def _setpoints_inside_bands(self) -> Procedure:
+        problems = []
+        for field in ("current_a", "voltage_v", "wire_feed_m_per_min", "travel_speed_mm_per_s"):
+            band = getattr(self.bands, field)
+            value = getattr(self, field)
+            if band is not None and not band.contains(value):
+                problems.append(
+                    f"{field} {value:g} lies outside its band {band.min:g}..{band.max:g}"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+# -- part programs ----------------------------------------------------------------------------
+
+
+class JointType(enum.StrEnum):
+    FILLET = "fillet"  # T-joint
+    V_GROOVE_BUTT = "v_groove_butt"
+    SQUARE_BUTT = "square_butt"
+    LAP = "lap"
+
+
+class TorchAngles(StrictModel):
+    work_angle_deg: Annotated[float, Field(ge=0, le=90)] = 45.0
+    travel_angle_deg: Annotated[float, Field(ge=-30, le=30)] = 10.0  # + pushes, - drags
+
+
+class Sensing(StrictModel):
+    """How the seam is sensed (the vision work uses these)."""
+
+    seam_finding: bool = True
+    search_range_mm: Annotated[float, Field(gt=0, le=50)] = 10.0
+    tracking: bool = True
+    max_correction_mm: Annotated[float, Field(gt=0, le=50)] | None = None
+
+
+class Seam(StrictModel):
+    name: Name
+    order: Annotated[int, Field(ge=1)]
+    joint: JointType
+    procedure: Name  # file name (without .yaml) in the cell's procedures_dir
+    path_mm: Annotated[list[PointMm], Field(min_length=2)]
+    torch: TorchAngles = TorchAngles()
+    approach_clearance_mm: Annotated[float, Field(ge=0, le=300)] = 30.0
+    sensing: Sensing = Sensing()
+
+    @model_validator(mode="after")
+    def _segments_have_length(self) -> Seam:
+        for i, (a, b) in enumerate(zip(self.path_mm, self.path_mm[1:], strict=False)):
+            if sum((p - q) ** 2 for p, q in zip(a, b, strict=True)) < 1e-6:
+                raise ValueError(f"path_mm points {i} and {i + 1} coincide (zero-length segment)")
+        return self
+
+    @property
+    def length_mm(self) -> float:
+        return sum(
+            sum((p - q) ** 2 for p, q in zip(a, b, strict=True)) ** 0.5
+            for a, b in zip(self.path_mm, self.path_mm[1:], strict=False)
+        )
+
+
+class PartProgram(StrictModel):
+    """A part program (``config/parts/<name>.yaml``): the seams of one part, welded in order."""
+
+    name: Name
+    description: str = ""
+    planned_cycle_time_s: Annotated[float, Field(gt=0, le=36_000)]
+    seams: Annotated[list[Seam], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _unique_names_and_order(self) -> PartProgram:
+        problems = []
+        names = [s.name for s in self.seams]
+        orders = [s.order for s in self.seams]
+        for name in sorted({n for n in names if names.count(n) > 1}):
+            problems.append(f"seam name {name!r} is used twice")
+        for order in sorted({o for o in orders if orders.count(o) > 1}):
+            problems.append(f"seam order {order} is used twice")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def seams_in_order(self) -> list[Seam]:
+        return sorted(self.seams, key=lambda s: s.order)

@@ -1,0 +1,323 @@
+"""One Modbus device on one link (TCP, RTU on a serial port or pty, RTU over ``socket://``).
+
+The timeout, retry, reconnect and counting rules of every Modbus device live here once; the PLC
+and power source drivers add only their device's meaning. Built on pymodbus's async clients.
+
+Contract:
+
+- ``connect()`` starts the link and returns once the first attempt has finished, connected or
+  not; from then on a supervisor task reconnects with doubling backoff until ``close()``.
+  Requests made while the link is down raise ``LinkDown`` at once instead of waiting.
+- One request at a time per link (pymodbus does not promise to serialise them).
+- A request that gets no valid answer after ``retries`` raises ``DeviceTimeout``; an exception
+  response raises ``DeviceRejected`` with the Modbus exception code. Every error names the
+  device, the address (host:port or port, unit id) and the register.
+- Writes are checked against the caller's allow-list before anything is sent (``WriteRefused``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Collection
+
+from pymodbus import FramerType
+from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
+from pymodbus.pdu import ModbusPDU
+
+from drivers.errors import (
+    DeviceError,
+    DeviceRejected,
+    DeviceTimeout,
+    LinkDown,
+    ProtocolError,
+    WriteRefused,
+)
+from drivers.link import Backoff, LinkState, LinkStats
+from drivers.modbus_map import RegisterTable
+from drivers.settings import ModbusLinkSettings, ModbusRtuLinkSettings, ModbusTcpLinkSettings
+
+log = logging.getLogger(__name__)
+
+MODBUS_EXCEPTION_NAMES = {
+    1: "illegal function",
+    2: "illegal data address",
+    3: "illegal data value",
+    4: "server device failure",
+    5: "acknowledge",
+    6: "server device busy",
+    8: "memory parity error",
+    10: "gateway path unavailable",
+    11: "gateway target failed to respond",
+}
+
+# A wire tap: called with (sending, frame bytes); returns the bytes to use. Tests use it to
+# corrupt frames at the wire; production leaves it None.
+WireTap = Callable[[bool, bytes], bytes]
+
+
+def _make_client(
+    settings: ModbusLinkSettings,
+    on_connect: Callable[[bool], None],
+    on_packet: WireTap,
+) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
+    common = {
+        "timeout": settings.timeout_ms / 1000,
+        "retries": settings.retries,
+        # Reconnection is ours (see ModbusLink._supervise): pymodbus's own does not cover a
+        # device that is absent at start, and we want one state and one backoff for all links.
+        "reconnect_delay": 0,
+        "trace_connect": on_connect,
+        "trace_packet": on_packet,
+    }
+    if isinstance(settings, ModbusTcpLinkSettings):
+        return AsyncModbusTcpClient(settings.host, port=settings.port, **common)
+    return AsyncModbusSerialClient(
+        settings.port,
+        framer=FramerType.RTU,
+        baudrate=settings.baud,
+        parity=settings.parity,
+        stopbits=settings.stop_bits,
+        bytesize=settings.data_bits,
+        **common,
+    )
+
+
+class ModbusLink:
+    """A supervised connection to one Modbus unit, with counters.
+
+    ``device`` is the device's name in the cell (``plc``, ``power_source``) and appears in every
+    error message.
+    """
+
+    def __init__(
+        self, device: str, settings: ModbusLinkSettings, wire_tap: WireTap | None = None
+    ) -> None:
+        self.device = device
+        self.settings = settings
+        self.stats = LinkStats()
+        self._wire_tap = wire_tap
+        self._client = _make_client(settings, self._on_connect_change, self._on_packet)
+        self._lock = asyncio.Lock()
+        self._backoff = Backoff(
+            settings.reconnect_delay_min_ms / 1000, settings.reconnect_delay_max_ms / 1000
+        )
+        self._link_lost = asyncio.Event()
+        self._supervisor: asyncio.Task[None] | None = None
+        self._ever_connected = False
+        self._closing = False
+        self.on_state_change: Callable[[LinkState], None] | None = None
+
+    # -- identity -------------------------------------------------------------------------
+
+    @property
+    def address(self) -> str:
+        return self.settings.address
+
+    @property
+    def unit_id(self) -> int:
+        return self.settings.unit_id
+
+    @property
+    def connected(self) -> bool:
+        return self.stats.state is LinkState.UP
+
+    def _where(self, register: int | None = None) -> str:
+        if register is None:
+            return self.address
+        return f"{self.address} register {register}"
+
+    # -- life cycle -----------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """First connection attempt, then keep the link up in the background until ``close()``.
+
+        Does not raise when the device is absent: the link stays ``down`` and reconnects.
+        """
+        if self._supervisor is not None:
+            return
+        self._closing = False
+        self._set_state(LinkState.CONNECTING)
+        await self._attempt_connect()
+        self._supervisor = asyncio.create_task(
+            self._supervise(), name=f"{self.device} link supervisor"
+        )
+
+    async def wait_connected(self, timeout_s: float) -> None:
+        """Wait until the link is up; ``LinkDown`` if it is not within ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while not self.connected:
+            if time.monotonic() >= deadline:
+                raise LinkDown(self.device, self.address, f"not connected within {timeout_s:g} s")
+            await asyncio.sleep(0.01)
+
+    async def close(self) -> None:
+        """Stop reconnecting and close the connection. Safe to call twice."""
+        self._closing = True
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+            self._supervisor = None
+        self._client.close()
+        self._set_state(LinkState.DISCONNECTED)
+
+    async def _attempt_connect(self) -> bool:
+        try:
+            ok = await self._client.connect()
+        except (OSError, ModbusException, ValueError) as error:
+            # pyserial raises SerialException (an OSError) for a missing port; the exclusive
+            # lock on a port in use raises too. Both mean: not now, try again later.
+            self.stats.last_error = f"connect failed: {error}"
+            ok = False
+        if ok and self._client.connected:
+            if self._ever_connected:
+                self.stats.reconnects += 1
+                log.info("%s at %s: link re-established", self.device, self.address)
+            self._ever_connected = True
+            self._link_lost.clear()
+            self._backoff.reset()
+            self._set_state(LinkState.UP)
+            return True
+        self._set_state(LinkState.DOWN if self._ever_connected else LinkState.CONNECTING)
+        return False
+
+    async def _supervise(self) -> None:
+        while not self._closing:
+            if self.connected:
+                await self._link_lost.wait()
+                continue
+            await asyncio.sleep(self._backoff.next_delay_s())
+            if not self._closing:
+                await self._attempt_connect()
+
+    def _on_connect_change(self, up: bool) -> None:
+        if not up and not self._closing:
+            self._set_state(LinkState.DOWN)
+            self._link_lost.set()
+
+    def _on_packet(self, sending: bool, data: bytes) -> bytes:
+        if sending:
+            self.stats.requests += 1
+        return self._wire_tap(sending, data) if self._wire_tap else data
+
+    def _set_state(self, state: LinkState) -> None:
+        if state is self.stats.state:
+            return
+        self.stats.set_state(state)
+        if self.on_state_change is not None:
+            self.on_state_change(state)
+
+    # -- requests -------------------------------------------------------------------------
+
+    async def read_registers(self, table: RegisterTable, start: int, count: int) -> list[int]:
+        """Read ``count`` registers from ``start`` in ``table``."""
+        what = f"read of {count} {table} registers"
+        if table is RegisterTable.INPUT:
+
+            def request() -> Awaitable[ModbusPDU]:
+                return self._client.read_input_registers(start, count=count, device_id=self.unit_id)
+        else:
+
+            def request() -> Awaitable[ModbusPDU]:
+                return self._client.read_holding_registers(
+                    start, count=count, device_id=self.unit_id
+                )
+
+        response = await self._execute(what, start, request)
+        registers = list(response.registers)
+        if len(registers) < count:
+            error = ProtocolError(
+                self.device,
+                self._where(start),
+                f"{what} answered {len(registers)} registers",
+            )
+            self.stats.record_error(error)
+            raise error
+        return registers[:count]
+
+    async def write_registers(
+        self, start: int, values: list[int], allowed: Collection[int]
+    ) -> None:
+        """Write holding registers from ``start``; every one must be in ``allowed``.
+
+        One register goes out as function 6, more as function 16.
+        """
+        refused = [start + i for i in range(len(values)) if start + i not in allowed]
+        if refused or not values:
+            self.stats.refused_writes += 1
+            error = WriteRefused(
+                self.device,
+                self._where(start),
+                f"write to register(s) {refused or [start]} refused: not an output in the "
+                "register map (nothing was sent)",
+            )
+            self.stats.record_error(error)
+            raise error
+        if any(not 0 <= v <= 0xFFFF for v in values):
+            self.stats.refused_writes += 1
+            raise WriteRefused(
+                self.device, self._where(start), f"values {values} do not fit 16-bit registers"
+            )
+        if len(values) == 1:
+
+            def request() -> Awaitable[ModbusPDU]:
+                return self._client.write_register(start, values[0], device_id=self.unit_id)
+        else:
+
+            def request() -> Awaitable[ModbusPDU]:
+                return self._client.write_registers(start, values, device_id=self.unit_id)
+
+        await self._execute(f"write of {len(values)} register(s)", start, request)
+
+    async def _execute(
+        self, what: str, register: int, request: Callable[[], Awaitable[ModbusPDU]]
+    ) -> ModbusPDU:
+        where = self._where(register)
+        if not self.connected:
+            error: DeviceError = LinkDown(self.device, where, f"link is down; {what} not sent")
+            self.stats.record_error(error)
+            raise error
+        async with self._lock:
+            started = time.perf_counter()
+            try:
+                response = await request()
+            except ConnectionException as exc:
+                error = LinkDown(self.device, where, f"connection lost during {what}: {exc}")
+            except ModbusIOException:
+                self.stats.timeouts += 1
+                tries = self.settings.retries + 1
+                error = DeviceTimeout(
+                    self.device,
+                    where,
+                    f"no valid answer to {what} within {self.settings.timeout_ms} ms "
+                    f"({tries} tr{'y' if tries == 1 else 'ies'})",
+                )
+            except (ModbusException, ValueError) as exc:
+                error = ProtocolError(self.device, where, f"{what} failed: {exc}")
+            else:
+                if response.isError():
+                    code = getattr(response, "exception_code", 0)
+                    self.stats.rejections += 1
+                    error = DeviceRejected(
+                        self.device,
+                        where,
+                        f"{what} rejected with Modbus exception {code} "
+                        f"({MODBUS_EXCEPTION_NAMES.get(code, 'unknown')})",
+                        code,
+                    )
+                else:
+                    self.stats.responses += 1
+                    self.stats.last_rtt_s = time.perf_counter() - started
+                    return response
+        self.stats.record_error(error)
+        if isinstance(error, LinkDown):
+            self._on_connect_change(False)
+        raise error
+
+
+def is_rtu(settings: ModbusLinkSettings) -> bool:
+    return isinstance(settings, ModbusRtuLinkSettings)

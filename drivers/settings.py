@@ -1,0 +1,283 @@
+"""Settings of every device kind: where it is, how patiently to talk to it, what it can do.
+
+Pure data types (pydantic, unknown keys rejected, units in field names). The controller's config
+embeds them; the simulator reads the same types to know where to listen and how to behave, so
+that both ends of a wire agree on one register map and one set of limits.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from drivers.modbus_map import RegisterMap, SignalType, StrictModel
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+UnitId = Annotated[int, Field(ge=0, le=247)]
+TimeoutMs = Annotated[int, Field(ge=1, le=60_000)]
+Retries = Annotated[int, Field(ge=0, le=10)]
+
+# Rates a UART and the Modbus RTU specification know; anything else is almost surely a typo.
+STANDARD_BAUDS = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
+
+
+def _check_standard_baud(baud: int) -> int:
+    if baud not in STANDARD_BAUDS:
+        raise ValueError(f"{baud} is not a standard rate ({', '.join(map(str, STANDARD_BAUDS))})")
+    return baud
+
+
+class _Patience(StrictModel):
+    """Timeouts, retries and reconnect backoff, common to every link."""
+
+    timeout_ms: TimeoutMs = 200
+    retries: Retries = 1
+    reconnect_delay_min_ms: Annotated[int, Field(ge=10, le=60_000)] = 100
+    reconnect_delay_max_ms: Annotated[int, Field(ge=10, le=600_000)] = 5_000
+
+    @model_validator(mode="after")
+    def _backoff_order(self):
+        if self.reconnect_delay_max_ms < self.reconnect_delay_min_ms:
+            raise ValueError(
+                f"reconnect_delay_max_ms ({self.reconnect_delay_max_ms}) is below "
+                f"reconnect_delay_min_ms ({self.reconnect_delay_min_ms})"
+            )
+        return self
+
+
+class ModbusTcpLinkSettings(_Patience):
+    """Modbus TCP: a PLC or gateway on Ethernet."""
+
+    transport: Literal["tcp"] = "tcp"
+    host: str = "127.0.0.1"
+    port: Port = 502
+    unit_id: UnitId = 1
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port} unit {self.unit_id}"
+
+
+class ModbusRtuLinkSettings(_Patience):
+    """Modbus RTU on a serial line (RS-485/RS-232), a pty, or ``socket://host:port``."""
+
+    transport: Literal["rtu"] = "rtu"
+    port: Annotated[str, Field(min_length=1)]
+    baud: int = 19200
+    parity: Literal["N", "E", "O"] = "E"  # the Modbus serial line spec's default
+    stop_bits: Literal[1, 2] = 1
+    data_bits: Literal[7, 8] = 8
+    unit_id: Annotated[int, Field(ge=1, le=247)] = 1
+
+    _standard_baud = field_validator("baud")(_check_standard_baud)
+
+    @property
+    def address(self) -> str:
+        return f"{self.port} unit {self.unit_id}"
+
+    @property
+    def character_time_s(self) -> float:
+        """Time one character takes on the wire: start bit, data bits, parity bit, stop bits."""
+        bits = 1 + self.data_bits + (0 if self.parity == "N" else 1) + self.stop_bits
+        return bits / self.baud
+
+
+ModbusLinkSettings = Annotated[
+    ModbusTcpLinkSettings | ModbusRtuLinkSettings, Field(discriminator="transport")
+]
+
+
+class SerialLinkSettings(_Patience):
+    """A framed serial link (the robot's): a device path, a pty, or a pyserial URL."""
+
+    port: Annotated[str, Field(min_length=1)]
+    baud: int = 115200
+    timeout_ms: TimeoutMs = 100
+    retries: Retries = 2
+
+    _standard_baud = field_validator("baud")(_check_standard_baud)
+
+    @property
+    def address(self) -> str:
+        return self.port
+
+
+# -- the cell PLC -----------------------------------------------------------------------------
+
+# Inputs and outputs the controller relies on. A PLC map may name more (lamps, spare buttons);
+# it may not name fewer.
+PLC_REQUIRED_INPUTS = (
+    "estop_chain_ok",
+    "door_closed",
+    "light_curtain_clear",
+    "part_present",
+    "clamps_closed",
+    "start_button",
+    "reset_button",
+    "gas_pressure_ok",
+    "air_pressure_ok",
+    "robot_enabled",
+)
+PLC_REQUIRED_OUTPUTS = ("heartbeat", "robot_enable_request", "clamp_close_request")
+
+
+class HeartbeatSettings(StrictModel):
+    """The controller counts ``output`` up every ``period_ms``; the PLC watches it.
+
+    If the count does not change for ``watchdog_timeout_ms`` the PLC drops robot enable. Both
+    ends read this one setting: the controller to pace its writes, the PLC (or the simulated one)
+    to set its watchdog.
+    """
+
+    output: str = "heartbeat"
+    period_ms: Annotated[int, Field(ge=10, le=10_000)] = 100
+    watchdog_timeout_ms: Annotated[int, Field(ge=50, le=60_000)] = 1_000
+
+    @model_validator(mode="after")
+    def _timeout_covers_several_beats(self):
+        if self.watchdog_timeout_ms < 3 * self.period_ms:
+            raise ValueError(
+                f"watchdog_timeout_ms ({self.watchdog_timeout_ms}) must be at least 3 heartbeat "
+                f"periods ({3 * self.period_ms}), or one late write trips the PLC's watchdog"
+            )
+        return self
+
+
+class PlcSettings(StrictModel):
+    """The cell PLC: fixture, door, e-stop chain, light curtain, buttons, stack light."""
+
+    link: ModbusLinkSettings
+    registers: RegisterMap
+    heartbeat: HeartbeatSettings = HeartbeatSettings()
+    scan_period_ms: Annotated[int, Field(ge=5, le=1_000)] = 20
+
+    @model_validator(mode="after")
+    def _map_has_what_the_controller_needs(self):
+        problems = _missing("inputs", self.registers.inputs, PLC_REQUIRED_INPUTS)
+        problems += _missing("outputs", self.registers.outputs, PLC_REQUIRED_OUTPUTS)
+        heartbeat = self.registers.outputs.get(self.heartbeat.output)
+        if heartbeat is None:
+            problems.append(f"heartbeat.output {self.heartbeat.output!r} is not an output")
+        elif heartbeat.type is not SignalType.UINT16:
+            problems.append(f"heartbeat output {self.heartbeat.output!r} must be a uint16")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+# -- the welding power source -----------------------------------------------------------------
+
+POWER_SOURCE_REQUIRED_INPUTS = (
+    "ready",
+    "arc_established",
+    "current_flowing",
+    "error",
+    "error_code",
+    "actual_current_a",
+    "actual_voltage_v",
+    "actual_wire_feed_m_per_min",
+)
+POWER_SOURCE_REQUIRED_OUTPUTS = (
+    "arc_on",
+    "gas_test",
+    "wire_inch",
+    "wire_retract",
+    "error_reset",
+    "job_mode",
+    "job_number",
+    "current_setpoint_a",
+    "voltage_setpoint_v",
+    "wire_feed_setpoint_m_per_min",
+)
+
+
+class PowerSourceLimits(StrictModel):
+    """Largest setpoints this machine accepts; the driver refuses more before the wire."""
+
+    max_current_a: Annotated[float, Field(gt=0, le=1000)] = 500.0
+    max_voltage_v: Annotated[float, Field(gt=0, le=100)] = 50.0
+    max_wire_feed_m_per_min: Annotated[float, Field(gt=0, le=50)] = 25.0
+
+
+class PowerSourceSettings(StrictModel):
+    """A welding power source on Modbus RTU (or TCP through a gateway)."""
+
+    link: ModbusLinkSettings
+    registers: RegisterMap
+    limits: PowerSourceLimits = PowerSourceLimits()
+
+    @model_validator(mode="after")
+    def _map_has_what_the_controller_needs(self):
+        problems = _missing("inputs", self.registers.inputs, POWER_SOURCE_REQUIRED_INPUTS)
+        problems += _missing("outputs", self.registers.outputs, POWER_SOURCE_REQUIRED_OUTPUTS)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def _missing(kind: str, present: dict, required: tuple[str, ...]) -> list[str]:
+    absent = [name for name in required if name not in present]
+    return [f"registers.{kind} lacks {', '.join(absent)}"] if absent else []
+
+
+# -- the robot --------------------------------------------------------------------------------
+
+
+class AxisRangeMm(StrictModel):
+    min: float
+    max: float
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.max <= self.min:
+            raise ValueError(f"max ({self.max}) must be above min ({self.min})")
+        return self
+
+    def contains(self, value: float) -> bool:
+        return self.min <= value <= self.max
+
+
+class WorkspaceMm(StrictModel):
+    """The box the tool point may reach, in the robot's base frame."""
+
+    x: AxisRangeMm
+    y: AxisRangeMm
+    z: AxisRangeMm
+
+    def contains(self, point: tuple[float, float, float]) -> bool:
+        return self.x.contains(point[0]) and self.y.contains(point[1]) and self.z.contains(point[2])
+
+
+class RobotLimits(StrictModel):
+    max_speed_mm_per_s: Annotated[float, Field(gt=0, le=5_000)] = 250.0
+    max_acceleration_mm_per_s2: Annotated[float, Field(gt=0, le=50_000)] = 2_000.0
+    workspace_mm: WorkspaceMm
+    # Largest lateral or vertical offset a path correction may apply, and how fast it may move.
+    max_path_correction_mm: Annotated[float, Field(gt=0, le=50)] = 10.0
+    max_correction_rate_mm_per_s: Annotated[float, Field(gt=0, le=500)] = 20.0
+
+
+class RobotSettings(StrictModel):
+    """The welding manipulator on its serial link."""
+
+    link: SerialLinkSettings
+    limits: RobotLimits
+    # Robot side: hold the motion when a correction stream stops for this long mid-path.
+    correction_watchdog_ms: Annotated[int, Field(ge=10, le=5_000)] = 100
+    # Robot side: hold the motion when no request at all comes from the controller for this
+    # long while moving (the controller polls status every status_period_ms).
+    link_watchdog_ms: Annotated[int, Field(ge=50, le=10_000)] = 500
+    status_period_ms: Annotated[int, Field(ge=4, le=1_000)] = 20
+    home_pose_mm: tuple[float, float, float] = (0.0, 0.0, 400.0)
+
+    @model_validator(mode="after")
+    def _home_in_workspace(self):
+        if self.link_watchdog_ms < 3 * self.status_period_ms:
+            raise ValueError(
+                f"link_watchdog_ms ({self.link_watchdog_ms}) must be at least 3 status periods "
+                f"({3 * self.status_period_ms})"
+            )
+        if not self.limits.workspace_mm.contains(self.home_pose_mm):
+            raise ValueError(f"home_pose_mm {list(self.home_pose_mm)} is outside workspace_mm")
+        return self

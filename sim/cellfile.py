@@ -1,0 +1,53 @@
+"""The simulator's own reading of a cell config: just the device sections it needs.
+
+The simulator may not import the controller's config loader (it plays the hardware, which knows
+nothing of cellctl), so it reads the YAML itself and validates each device section with the
+drivers' settings types, which both ends share.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from drivers.settings import PlcSettings, PowerSourceSettings, RobotSettings
+
+
+class CellFileError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class CellDevices:
+    name: str
+    plc: PlcSettings
+    power_source: PowerSourceSettings
+    robot: RobotSettings
+    sensor: dict
+
+
+def load_cell_devices(path: str | Path) -> CellDevices:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise CellFileError(f"{path}: {error}") from error
+    if not isinstance(data, dict):
+        raise CellFileError(f"{path}: expected a mapping at the top")
+    sections = {}
+    for key, model in (
+        ("plc", PlcSettings),
+        ("power_source", PowerSourceSettings),
+        ("robot", RobotSettings),
+    ):
+        try:
+            sections[key] = model.model_validate(data.get(key))
+        except ValidationError as error:
+            raise CellFileError(
+                f"{path}: section {key} is invalid (run `cellctl config check {path}`):\n{error}"
+            ) from error
+    name = str((data.get("cell") or {}).get("name", "cell"))
+    return CellDevices(name=name, sensor=dict(data.get("sensor") or {}), **sections)

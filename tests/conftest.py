@@ -1,0 +1,101 @@
+"""Fixtures for every test, above all the leak checks.
+
+A test that leaves behind a thread, an asyncio task, an open socket, pty or pipe, or a child
+process fails: a controller runs for three shifts, and a leak per cycle is a crash per week.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+LEAK_GRACE_S = 3.0  # closed transports and exiting threads may take a moment to go
+
+
+def _open_fds() -> dict[int, str]:
+    """Open file descriptors that are links, sockets, ptys or pipes, with what they are."""
+    found = {}
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{name}")
+        except OSError:
+            continue  # the listing's own fd, already closed
+        if target.startswith(("socket:", "pipe:", "/dev/pts/", "/dev/ptmx", "anon_inode:")):
+            found[int(name)] = target
+    return found
+
+
+def _children() -> set[int]:
+    pids: set[int] = set()
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/children") as children:
+                pids.update(int(p) for p in children.read().split())
+        except OSError:
+            continue
+    return pids
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads_fds_or_children():
+    threads_before = set(threading.enumerate())
+    fds_before = _open_fds()
+    children_before = _children()
+    yield
+    deadline = time.monotonic() + LEAK_GRACE_S
+    while True:
+        threads = [t for t in threading.enumerate() if t not in threads_before and t.is_alive()]
+        fds = {fd: what for fd, what in _open_fds().items() if fds_before.get(fd) != what}
+        children = _children() - children_before
+        if not (threads or fds or children):
+            return
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    problems = []
+    if threads:
+        problems.append("threads: " + ", ".join(t.name for t in threads))
+    if fds:
+        problems.append("file descriptors: " + ", ".join(f"{fd}->{w}" for fd, w in fds.items()))
+    if children:
+        problems.append(f"child processes: {sorted(children)}")
+    pytest.fail("test leaked " + "; ".join(problems))
+
+
+@pytest.fixture
+async def no_leaked_tasks():
+    """Added to every async test (see pytest_collection_modifyitems)."""
+    yield
+    current = asyncio.current_task()
+    deadline = time.monotonic() + LEAK_GRACE_S
+    while True:
+        tasks = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+        if not tasks:
+            return
+        if time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.02)
+    names = ", ".join(f"{t.get_name()} ({t.get_coro()!r})" for t in tasks)
+    for task in tasks:
+        task.cancel()
+    pytest.fail(f"test leaked asyncio tasks: {names}")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        function = getattr(item, "function", None)
+        if function is not None and inspect.iscoroutinefunction(function):
+            # First, so that it is torn down after the test's own fixtures.
+            item.fixturenames.insert(0, "no_leaked_tasks")
+
+
+@pytest.fixture
+def repo() -> Path:
+    return REPO
