@@ -106,7 +106,8 @@ class RegisterMap(StrictModel):
     input_table: RegisterTable = RegisterTable.INPUT
     inputs: dict[str, RegisterSignal] = Field(default_factory=dict)
     outputs: dict[str, RegisterSignal] = Field(default_factory=dict)
-    max_registers_per_read: Annotated[int, Field(ge=1, le=MODBUS_MAX_READ_REGISTERS)] = (
+    # At least 2, so that a 32-bit signal fits in one request.
+    max_registers_per_read: Annotated[int, Field(ge=2, le=MODBUS_MAX_READ_REGISTERS)] = (
         MODBUS_MAX_READ_REGISTERS
     )
     # Unmapped registers a read may span to join two blocks. 0 reads only mapped registers, which
@@ -144,12 +145,16 @@ def _overlaps(signals: Iterable[tuple[str, RegisterSignal]]) -> list[str]:
     for register, users in sorted(owner.items()):
         if len(users) < 2:
             continue
-        bits = [s.bit for _, s in users]
-        all_bits = all(s.type is SignalType.BOOL and s.bit is not None for _, s in users)
-        if all_bits and len(set(bits)) == len(bits):
-            continue
-        names = ", ".join(n for n, _ in users)
-        problems.append(f"signals {names} overlap at register {register}")
+        whole_words = [n for n, s in users if s.type is not SignalType.BOOL or s.bit is None]
+        if whole_words:
+            clashing = [n for n, _ in users]
+        else:
+            by_bit: dict[int | None, list[str]] = {}
+            for name, signal in users:
+                by_bit.setdefault(signal.bit, []).append(name)
+            clashing = [n for names in by_bit.values() if len(names) > 1 for n in names]
+        if clashing:
+            problems.append(f"signals {', '.join(clashing)} overlap at register {register}")
     return problems
 
 
@@ -177,6 +182,8 @@ def plan_reads(
     the joined block fits in ``max_registers_per_read``.
     """
     spans = sorted({(s.address, s.address + s.register_count) for s in signals})
+    if any(end - start > max_registers_per_read for start, end in spans):
+        raise ValueError(f"a signal is wider than max_registers_per_read {max_registers_per_read}")
     blocks: list[list[int]] = []  # [start, end)
     for start, end in spans:
         if blocks:

@@ -27,13 +27,21 @@ class WireFaults:
     mode: WireFault = WireFault.NONE
     frames_left: int | None = None  # None: until cleared
     delay_s: float = 0.0
+    corrupt_at: int | None = None  # byte index CORRUPT flips; None: a random one
     frames_affected: int = 0
     rng: random.Random = field(default_factory=lambda: random.Random(1))
 
-    def set(self, mode: WireFault | str, frames: int | None = None, delay_s: float = 0.0) -> None:
+    def set(
+        self,
+        mode: WireFault | str,
+        frames: int | None = None,
+        delay_s: float = 0.0,
+        corrupt_at: int | None = None,
+    ) -> None:
         self.mode = WireFault(mode)
         self.frames_left = frames
         self.delay_s = delay_s
+        self.corrupt_at = corrupt_at
 
     def clear(self) -> None:
         self.set(WireFault.NONE)
@@ -65,7 +73,9 @@ class WireFaults:
         if mode is WireFault.STALL:
             return b""
         if mode is WireFault.CORRUPT:
-            index = self.rng.randrange(len(frame))
+            index = self.corrupt_at if self.corrupt_at is not None else -1
+            if not 0 <= index < len(frame):
+                index = self.rng.randrange(len(frame))
             flipped = frame[index] ^ (1 << self.rng.randrange(8))
             return frame[:index] + bytes([flipped]) + frame[index + 1 :]
         if mode is WireFault.TRUNCATE:

@@ -179,6 +179,22 @@ def _data_location(data: Any, location: Iterable[str | int], kind: str) -> Locat
     return tuple(kept)
 
 
+def _field_named_first(location: Location, message: str, base: Any, prefix: Location) -> Location:
+    """Point a model-level check at the field its message starts with, if the file has it.
+
+    Checks across fields (a setpoint inside its band) run on the whole model, so pydantic
+    locates them at the model; their message names the field first ("current_a 250 lies
+    outside ..."), and the engineer wants the line of that field.
+    """
+    first_word = message.split(" ", 1)[0].rstrip(":")
+    holder = base
+    for part in location[len(prefix) :]:
+        holder = holder[part] if isinstance(holder, dict | list) else None
+    if isinstance(holder, dict) and first_word in holder:
+        return (*location, first_word)
+    return location
+
+
 def validation_errors(
     error: ValidationError,
     document: YamlDocument,
@@ -200,8 +216,8 @@ def validation_errors(
             message = f'unknown key "{key}"{_did_you_mean(str(key), holder)}'
         else:
             message = _translate(item, model)
-            # A model validator fails on a field that is a mapping itself; if the value is the
-            # whole mapping, the message alone is clearer than "got a mapping".
+            if item["type"] == "value_error":
+                location = _field_named_first(location, message, base, prefix)
         if (location, message) in seen:
             continue
         seen.add((location, message))

@@ -1,0 +1,201 @@
+"""Config validation: every error names its file, line and field, and all errors are listed.
+
+Each broken config is the shipped config/ tree with one edit: the case names the file, the text
+replaced, the replacement, and the error expected. The expected line is found by looking for
+``anchor`` (by default the replacement's first line) in the edited file, so the cases keep
+working when the shipped files grow.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from cellctl.config import ConfigInvalid, load_cell_config
+
+
+@dataclass(frozen=True)
+class Broken:
+    id: str
+    file: str  # relative to config/
+    old: str
+    new: str
+    field: str  # expected field path in the message ("" for file-level problems)
+    message: str  # expected text after the field
+    anchor: str | None = None  # text on the expected line (default: first line of new)
+
+
+CASES = [
+    Broken("port-not-a-number", "cell.yaml", "port: 5020", "port: 5o2",
+           "plc.link.port", 'expected an integer, got "5o2"'),
+    Broken("misspelt-key", "cell.yaml", "    timeout_ms: 200\n", "    timout_ms: 200\n",
+           "plc.link.timout_ms", 'unknown key "timout_ms" (did you mean "timeout_ms"?)'),
+    Broken("odd-baud", "cell.yaml", "baud: 115200\n    parity", "baud: 115201\n    parity",
+           "power_source.link.baud", "115201 is not a standard rate"),
+    Broken("bad-parity", "cell.yaml", "parity: E", "parity: X",
+           "power_source.link.parity", 'expected one of "N", "E" or "O", got "X"'),
+    Broken("unknown-transport", "cell.yaml", "transport: tcp", "transport: udp",
+           "plc.link", 'expected one of \'tcp\', \'rtu\', got "udp"', anchor="link:"),
+    Broken("duplicate-key", "cell.yaml", "    port: 5020\n", "    port: 5020\n    port: 5021\n",
+           "plc.link.port", "duplicate key 'port' (first given on line", anchor="port: 5021"),
+    Broken("yaml-syntax", "cell.yaml", "      x: {min: -900, max: 900}",
+           "      x: {min: -900, max: 900", "", "YAML syntax error", anchor="y: {min: -900"),
+    Broken("overlapping-bits", "cell.yaml", "door_closed:         {address: 0, type: bool, bit: 1}",
+           "door_closed:         {address: 0, type: bool, bit: 0}", "plc.registers",
+           "signals estop_chain_ok, door_closed overlap at register 0", anchor="registers:"),
+    Broken("missing-required-input", "cell.yaml",
+           "      estop_chain_ok:      {address: 0, type: bool, bit: 0, description: e-stop chain "
+           "closed}\n", "", "plc", "registers.inputs lacks estop_chain_ok", anchor="plc:"),
+    Broken("watchdog-too-short", "cell.yaml", "watchdog_timeout_ms: 1000",
+           "watchdog_timeout_ms: 250", "plc.heartbeat.watchdog_timeout_ms",
+           "must be at least 3 heartbeat periods (300)"),
+    Broken("heartbeat-not-an-output", "cell.yaml", "    output: heartbeat",
+           "    output: heart_beat", "plc", "heartbeat.output 'heart_beat' is not an output",
+           anchor="plc:"),
+    Broken("workspace-inverted", "cell.yaml", "z: {min: -50, max: 900}", "z: {min: 900, max: -50}",
+           "robot.limits.workspace_mm.z.max", "max (-50.0) must be above min (900.0)"),
+    Broken("part-file-missing", "cell.yaml", "  - parts/plate-v60.yaml", "  - parts/plate-v61.yaml",
+           "parts[1]", "part program file not found"),
+    Broken("point-outside-workspace", "parts/bracket-a12.yaml", "- [400.0,  75.0, 8.0]",
+           "- [400.0,  975.0, 8.0]", "seams[0].path_mm[1]",
+           "point [400.0, 975.0, 8.0] mm is outside the robot's workspace"),
+    Broken("unknown-procedure", "parts/plate-v60.yaml", "procedure: mag-vgroove-root",
+           "procedure: mag-vgroove-rot", "seams[0].procedure",
+           'procedure "mag-vgroove-rot" not found'),
+    Broken("duplicate-seam-order", "parts/bracket-a12.yaml", "    order: 2", "    order: 1",
+           "", "seam order 1 is used twice", anchor="name: bracket-a12"),
+    Broken("one-point-path", "parts/plate-v60.yaml", "      - [500.0, 100.0, 0.0]\n", "",
+           "seams[0].path_mm", "needs at least 2 item(s), got 1", anchor="path_mm:"),
+    Broken("unknown-joint", "parts/plate-v60.yaml", "joint: v_groove_butt", "joint: butt",
+           "seams[0].joint", 'expected one of "fillet", "v_groove_butt", "square_butt" or "lap"'),
+    Broken("current-outside-band", "procedures/mag-fillet-a4.yaml", "current_a: 220\n",
+           "current_a: 250\n", "current_a", "current_a 250 lies outside its band 200..240"),
+    Broken("current-above-machine", "cell.yaml", "max_current_a: 400", "max_current_a: 200",
+           "current_a", "220 is above the power source's max_current_a 200",
+           anchor="current_a: 220"),
+    Broken("voltage-as-text", "procedures/mag-vgroove-root.yaml", "voltage_v: 19.0",
+           "voltage_v: nineteen", "voltage_v", 'expected a number, got "nineteen"'),
+    Broken("procedure-renamed", "procedures/mag-vgroove-root.yaml", "name: mag-vgroove-root",
+           "name: vgroove-root", "name", 'name "vgroove-root" differs from its file name'),
+    Broken("band-inverted", "procedures/mag-vgroove-root.yaml",
+           "voltage_v: {min: 18.0, max: 20.5}", "voltage_v: {min: 20.5, max: 18.0}",
+           "bands.voltage_v.max", "max (18) must be above min (20.5)"),
+    Broken("missing-travel-speed", "procedures/mag-fillet-a4.yaml",
+           "travel_speed_mm_per_s: 8.0\n", "", "travel_speed_mm_per_s", "missing (required)",
+           anchor="name: mag-fillet-a4"),
+    Broken("speed-above-robot", "cell.yaml", "max_speed_mm_per_s: 500", "max_speed_mm_per_s: 5",
+           "seams[0].procedure", "travels at 8 mm/s, above the robot's max_speed_mm_per_s 5",
+           anchor="procedure: mag-fillet-a4"),
+]  # fmt: skip
+
+
+@pytest.fixture
+def config_copy(repo: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "config"
+    shutil.copytree(repo / "config", target)
+    return target
+
+
+def _break(config: Path, case: Broken) -> Path:
+    path = config / case.file
+    text = path.read_text()
+    assert case.old in text, f"case {case.id}: {case.old!r} not in {case.file}"
+    path.write_text(text.replace(case.old, case.new, 1))
+    return path
+
+
+# Where the error shows when it is not in the edited file (a limit in cell.yaml that a part
+# program or procedure breaks).
+ERROR_FILE = {
+    "current-above-machine": "procedures/mag-fillet-a4.yaml",
+    "speed-above-robot": "parts/bracket-a12.yaml",
+}
+
+
+def _expected_line(case: Broken, config: Path) -> int:
+    anchor = case.anchor or case.new.splitlines()[0]
+    anchor_file = config / ERROR_FILE.get(case.id, case.file)
+    for number, line in enumerate(anchor_file.read_text().splitlines(), start=1):
+        if anchor.strip() in line:
+            return number
+    raise AssertionError(f"anchor {anchor!r} not found in {anchor_file}")
+
+
+def test_the_shipped_config_is_valid(repo: Path):
+    loaded = load_cell_config(repo / "config" / "cell.yaml")
+    assert set(loaded.parts) == {"bracket-a12", "plate-v60"}
+    assert len(loaded.parts["bracket-a12"].seams) == 2
+    assert loaded.parts["plate-v60"].seams[0].joint == "v_groove_butt"
+    assert set(loaded.files) == {
+        "cell.yaml",
+        "parts/bracket-a12.yaml",
+        "parts/plate-v60.yaml",
+        "procedures/mag-fillet-a4.yaml",
+        "procedures/mag-vgroove-root.yaml",
+    }
+    assert len(loaded.digest) == 64
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_a_broken_config_names_file_line_and_field(case: Broken, config_copy: Path):
+    broken_file = _break(config_copy, case)
+    with pytest.raises(ConfigInvalid) as invalid:
+        load_cell_config(config_copy / "cell.yaml")
+    line = _expected_line(case, config_copy)
+    where = config_copy / ERROR_FILE.get(case.id, case.file)
+    field = f" {case.field}:" if case.field else ""
+    prefix = f"{where}:{line}:{field} "
+    messages = [str(e) for e in invalid.value.errors]
+    matching = [m for m in messages if m.startswith(prefix) and case.message in m]
+    assert matching, f"expected '{prefix}...{case.message}...' among:\n" + "\n".join(messages)
+    assert broken_file.exists()  # nothing is ever deleted or rewritten
+
+
+def test_every_error_is_listed_not_just_the_first(config_copy: Path):
+    for case in CASES:
+        if case.id in ("port-not-a-number", "odd-baud", "point-outside-workspace",
+                       "unknown-procedure", "missing-travel-speed"):  # fmt: skip
+            _break(config_copy, case)
+    with pytest.raises(ConfigInvalid) as invalid:
+        load_cell_config(config_copy / "cell.yaml")
+    fields = [e.location for e in invalid.value.errors]
+    assert ("plc", "link", "port") in fields
+    assert ("power_source", "link", "baud") in fields
+    assert ("seams", 0, "path_mm", 1) in fields
+    assert ("seams", 0, "procedure") in fields
+    assert ("travel_speed_mm_per_s",) in fields
+
+
+def test_config_check_command_exits_0_when_good_and_2_with_every_error(
+    repo: Path, config_copy: Path
+):
+    cellctl = [sys.executable, "-m", "cellctl.cli", "config", "check"]
+    good = subprocess.run([*cellctl, "config/cell.yaml"], cwd=repo, capture_output=True, text=True)
+    assert good.returncode == 0, good.stderr
+    assert "config/cell.yaml: OK: cell cell-01, 2 part program(s) with 3 seam(s)" in good.stdout
+    for case in CASES[:3]:
+        _break(config_copy, case)
+    bad = subprocess.run(
+        [*cellctl, str(config_copy / "cell.yaml")], cwd=repo, capture_output=True, text=True
+    )
+    assert bad.returncode == 2
+    lines = bad.stderr.strip().splitlines()
+    assert lines[-1] == f"3 errors in {config_copy / 'cell.yaml'}"
+    assert any('plc.link.port: expected an integer, got "5o2"' in line for line in lines)
+    missing = subprocess.run(
+        [*cellctl, str(config_copy / "nope.yaml")], cwd=repo, capture_output=True, text=True
+    )
+    assert missing.returncode == 2
+    assert "nope.yaml:1: cannot read" in missing.stderr
+
+
+def test_a_document_that_is_not_a_mapping_is_refused(tmp_path: Path):
+    path = tmp_path / "cell.yaml"
+    path.write_text("- just\n- a list\n")
+    with pytest.raises(ConfigInvalid, match=r"cell.yaml:1: expected a mapping of key: value"):
+        load_cell_config(path)
