@@ -35,6 +35,17 @@ class LoadedConfig:
     files: dict[str, str] = field(default_factory=dict)  # path relative to cell.yaml -> text
 
     @property
+    def active_part(self) -> PartProgram:
+        """The part program Start welds."""
+        name = self.cell.controller.cycle.active_part
+        return self.parts[name] if name else next(iter(self.parts.values()))
+
+    def resolve(self, relative: str) -> Path:
+        """A path from the config, relative to the cell config's folder unless absolute."""
+        path = Path(relative)
+        return path if path.is_absolute() else (self.path.parent / path).resolve()
+
+    @property
     def digest(self) -> str:
         """SHA-256 over every file's path and text: the identity of this config version."""
         sha = hashlib.sha256()
@@ -187,6 +198,17 @@ def load_cell_config(path: Path) -> LoadedConfig:
         errors += _check_against_cell(
             robot_limits, power_limits, parts, part_sources, procedures, procedure_sources
         )
+
+    if cell is not None and parts:
+        active = cell.controller.cycle.active_part
+        if active is not None and active not in parts:
+            errors.append(
+                _error(
+                    cell_file,
+                    ("controller", "cycle", "active_part"),
+                    f'"{active}" is not one of the part programs ({", ".join(sorted(parts))})',
+                )
+            )
 
     if errors:
         raise ConfigInvalid(_sorted(errors))

@@ -39,6 +39,47 @@ class SensorSettings(StrictModel):
     lookahead_mm: Annotated[float, Field(ge=0, le=200)] = 30.0
 
 
+class MonitoringSettings(StrictModel):
+    """Weld monitoring (see ``cellctl.monitoring``)."""
+
+    sample_period_ms: Annotated[int, Field(ge=5, le=50)] = 25  # at least 20 Hz
+    reaction_time_ms: Annotated[int, Field(ge=0, le=5_000)] = 300
+
+
+class ArcSettings(StrictModel):
+    """What to do when the arc goes out mid-seam."""
+
+    # An arc out for longer than this is a break (shorter gaps are short-circuits, not breaks).
+    break_time_ms: Annotated[int, Field(ge=20, le=2_000)] = 150
+    # Restart automatically, backing up ``restart_overlap_mm`` to overlap the bead, at most
+    # ``max_restarts_per_seam`` times; otherwise (or after that) hold and fault.
+    restart_on_break: bool = False
+    restart_overlap_mm: Annotated[float, Field(ge=0, le=50)] = 10.0
+    max_restarts_per_seam: Annotated[int, Field(ge=0, le=5)] = 1
+
+
+class MotionSettings(StrictModel):
+    air_speed_mm_per_s: Annotated[float, Field(gt=0, le=2_000)] = 250.0  # approach, retract
+    move_timeout_margin_s: Annotated[float, Field(ge=1, le=600)] = 10.0
+
+
+class CycleSettings(StrictModel):
+    clamp_timeout_ms: Annotated[int, Field(ge=100, le=60_000)] = 5_000
+    # Status polling of robot and power source while they work (between: 5x slower).
+    status_period_ms: Annotated[int, Field(ge=4, le=200)] = 20
+    # The part program Start welds (default: the first listed in parts).
+    active_part: str | None = None
+
+
+class ControllerSettings(StrictModel):
+    # Relative to the cell config's folder unless absolute.
+    store_path: str = "../var/production.db"
+    monitoring: MonitoringSettings = MonitoringSettings()
+    arc: ArcSettings = ArcSettings()
+    motion: MotionSettings = MotionSettings()
+    cycle: CycleSettings = CycleSettings()
+
+
 class CellConfig(StrictModel):
     """``config/cell.yaml``: the devices, their links, and the part programs this cell welds."""
 
@@ -47,6 +88,7 @@ class CellConfig(StrictModel):
     power_source: PowerSourceSettings
     robot: RobotSettings
     sensor: SensorSettings = SensorSettings()
+    controller: ControllerSettings = ControllerSettings()
     # Relative to the cell config's folder.
     procedures_dir: str = "procedures"
     parts: Annotated[list[str], Field(min_length=1)]

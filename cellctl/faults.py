@@ -1,0 +1,221 @@
+"""The fault catalogue and the book of active faults.
+
+Every fault the cell can raise is a row of ``CATALOGUE``: a code, a severity, the text the
+operator reads, and what the operator should do about it. The severity decides the reaction:
+
+========  ===================================================================================
+abort     arc off and robot hold at once, then the state machine aborts (Aborted). A person
+          must acknowledge, remove the cause, Clear, Reset and Start.
+stop      arc off and robot hold, then a controlled stop (Stopped). Acknowledge, Reset, Start.
+hold      arc off and robot hold, the cycle is held (Held) where it stands. Acknowledge and
+          remove the cause; Unhold resumes (the seam restarts with an overlap).
+warning   recorded and shown; no reaction (a quality remark, not a stop).
+========  ===================================================================================
+
+Every severity but ``warning`` switches the arc off and holds the robot first, before anything
+else happens: the software fails safe. A reset never restarts motion by itself; only Start (or
+Unhold) does, and only when no fault is active.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import dataclass, field
+
+
+class Severity(enum.StrEnum):
+    ABORT = "abort"
+    STOP = "stop"
+    HOLD = "hold"
+    WARNING = "warning"
+
+    @property
+    def makes_safe(self) -> bool:
+        """Whether this severity switches the arc off and holds the robot."""
+        return self is not Severity.WARNING
+
+
+@dataclass(frozen=True)
+class FaultKind:
+    code: str
+    severity: Severity
+    text: str
+    action: str  # what the operator should do
+
+
+def _kind(code: str, severity: Severity, text: str, action: str) -> FaultKind:
+    return FaultKind(code, severity, text, action)
+
+
+A, ST, H, W = Severity.ABORT, Severity.STOP, Severity.HOLD, Severity.WARNING
+
+CATALOGUE: dict[str, FaultKind] = {
+    kind.code: kind
+    for kind in (
+        # -- safety chain and guarding (the PLC's inputs) --
+        _kind("F100", A, "E-stop chain open",
+              "Find the pressed e-stop, make the cell safe, release it; then Clear, Reset."),
+        _kind("F101", A, "Door opened during the cycle",
+              "Close the cell door. Check the part and the torch before Reset."),
+        _kind("F102", A, "Light curtain interrupted during the cycle",
+              "Clear the loading area. Check the part before Reset."),
+        _kind("F103", A, "Robot drives switched off by the PLC",
+              "Check the safety chain and the PLC's drive enable, then Clear, Reset."),
+        _kind("F104", A, "PLC heartbeat watchdog tripped",
+              "The PLC lost the controller's heartbeat. Check the network, then Clear, Reset."),
+        _kind("F110", H, "Shielding gas supply pressure low",
+              "Change or open the gas cylinder; check the regulator. Then Unhold."),
+        _kind("F111", H, "Compressed air pressure low",
+              "Check the air supply to the fixture. Then Unhold."),
+        _kind("F112", A, "Clamps opened during the cycle",
+              "Check the fixture clamps and the air; re-clamp the part before Reset."),
+        _kind("F113", A, "Part removed during the cycle",
+              "Reload the part; the interrupted part is recorded as incomplete."),
+        # -- the arc and the power source --
+        _kind("F120", H, "Arc did not start after every retry",
+              "Check the wire stick-out, the contact tip and the work clamp. Then Unhold."),
+        _kind("F121", H, "Arc break during the weld",
+              "Check wire feed, contact tip and gas; inspect the seam. Unhold restarts it "
+              "with an overlap."),
+        _kind("F122", H, "Power source reports an error",
+              "Read the power source's error text; fix the cause, then Unhold."),
+        _kind("F123", H, "Wire stuck in the weld pool at arc end",
+              "Cut the wire free at the contact tip. Then Unhold."),
+        _kind("F124", H, "Shielding gas flow fault at the torch",
+              "Check the gas hose and the nozzle for spatter. Then Unhold."),
+        # -- links --
+        _kind("F130", A, "Lost the link to the PLC",
+              "Check the PLC's network cable and power; the link comes back by itself."),
+        _kind("F131", A, "Lost the link to the power source",
+              "Check the RS-485 cable and the power source; the link comes back by itself."),
+        _kind("F132", A, "Lost the link to the robot",
+              "Check the robot controller and its serial cable; it comes back by itself."),
+        _kind("F133", H, "Lost the link to the seam sensor",
+              "Check the sensor's cable and power. Then Unhold."),
+        # -- robot --
+        _kind("F140", A, "Robot reports a fault",
+              "Read the robot's fault on its pendant; fix it before Clear, Reset."),
+        _kind("F141", A, "Robot refused a motion",
+              "The part program asks for a move the robot cannot make; check the program."),
+        # -- seam sensing (the vision work raises these) --
+        _kind("F150", H, "Joint not found by the seam search",
+              "Check the part's position in the fixture and the sensor window. Then Unhold."),
+        _kind("F151", H, "Seam tracking lost",
+              "Check the sensor's window for spatter and the joint. Then Unhold."),
+        # -- the controller itself --
+        _kind("F160", ST, "Production record could not be written",
+              "Check the disk holding the production database; nothing is welded unrecorded."),
+        _kind("F170", A, "A cycle step did not finish in time",
+              "Check the device named in the detail. Then Clear, Reset."),
+        # -- quality remarks --
+        _kind("W200", W, "Weld outside its procedure's band",
+              "Inspect the seam named in the detail; the part is recorded as bad."),
+        _kind("W201", W, "Arc restarted after a break (seam overlapped)",
+              "Inspect the overlap on the seam named in the detail."),
+    )
+}  # fmt: skip
+
+
+@dataclass
+class Fault:
+    """One raised fault, from raise to clear."""
+
+    kind: FaultKind
+    detail: str
+    raised_at: float = field(default_factory=time.time)
+    # time.monotonic() when the cause was seen, and how long until arc off + hold were sent.
+    cause_seen_monotonic: float = field(default_factory=time.monotonic)
+    reaction_ms: float | None = None
+    acknowledged_at: float | None = None
+    acknowledged_by: str | None = None
+    cleared_at: float | None = None
+    record_id: int | None = None  # row in the production store
+    state: str = ""  # PackML state when raised
+    phase: str = ""  # weld cycle phase when raised
+
+    @property
+    def code(self) -> str:
+        return self.kind.code
+
+    @property
+    def severity(self) -> Severity:
+        return self.kind.severity
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.acknowledged_at is not None
+
+    def describe(self) -> str:
+        return (
+            f"{self.code} {self.kind.text}: {self.detail}"
+            if self.detail
+            else (f"{self.code} {self.kind.text}")
+        )
+
+
+class UnknownFault(KeyError):
+    pass
+
+
+class FaultBook:
+    """The active faults: raised, acknowledged by a person, cleared once the cause is gone.
+
+    A code already active is not raised twice (its detail is kept from the first time): a
+    door held open raises one fault, not one per scan.
+    """
+
+    def __init__(self) -> None:
+        self.active: list[Fault] = []
+
+    def raise_fault(self, code: str, detail: str = "", **where: str) -> Fault | None:
+        """Raise ``code``; returns the new fault, or None if that code is already active."""
+        kind = CATALOGUE.get(code)
+        if kind is None:
+            raise UnknownFault(code)
+        if any(f.code == code for f in self.active):
+            return None
+        fault = Fault(kind, detail, **where)
+        if kind.severity is not Severity.WARNING:
+            self.active.append(fault)
+        return fault
+
+    def acknowledge_all(self, by: str) -> list[Fault]:
+        now = time.time()
+        newly = [f for f in self.active if not f.acknowledged]
+        for fault in newly:
+            fault.acknowledged_at = now
+            fault.acknowledged_by = by
+        return newly
+
+    def acknowledge(self, code: str, by: str) -> Fault:
+        for fault in self.active:
+            if fault.code == code:
+                if not fault.acknowledged:
+                    fault.acknowledged_at = time.time()
+                    fault.acknowledged_by = by
+                return fault
+        raise UnknownFault(code)
+
+    def unacknowledged(self) -> list[Fault]:
+        return [f for f in self.active if not f.acknowledged]
+
+    def clear(self, still_present: set[str]) -> tuple[list[Fault], list[Fault]]:
+        """Clear acknowledged faults whose cause is gone; returns (cleared, remaining)."""
+        now = time.time()
+        cleared, remaining = [], []
+        for fault in self.active:
+            if fault.acknowledged and fault.code not in still_present:
+                fault.cleared_at = now
+                cleared.append(fault)
+            else:
+                remaining.append(fault)
+        self.active = remaining
+        return cleared, remaining
+
+    def worst(self) -> Severity | None:
+        order = [Severity.ABORT, Severity.STOP, Severity.HOLD]
+        for severity in order:
+            if any(f.severity is severity for f in self.active):
+                return severity
+        return None

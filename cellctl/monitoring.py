@@ -1,0 +1,230 @@
+"""Weld monitoring: the arc's actual current, voltage and wire feed against the procedure.
+
+While the arc burns the controller samples the power source's actuals (``sample_period_ms``,
+at least 20 Hz) into a ``SeamMonitor``. Each quantity is checked against its band from the WPS
+the way Fronius' Limit Monitoring does it: a value outside its band counts only once it has
+stayed outside for longer than the reaction time, so that a spatter spike or the ignition
+transient is not a defect, while a wandering arc is.
+
+At the seam's end ``summary()`` gives the record the store keeps: arc time, time-weighted mean,
+minimum and maximum of each quantity, time out of band, arc energy, and heat input
+
+    Q = k x E_arc / L   [kJ/mm]
+
+with the arc energy E_arc integrated from the sampled U x I (so it holds for pulsed arcs too),
+the welded length L, and the thermal efficiency k of the process (ISO/TR 17671-1: 0.8 for
+MIG/MAG, processes 131 and 135).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from cellctl.config.models import Band, Procedure
+
+THERMAL_EFFICIENCY = {"MIG": 0.8, "MAG": 0.8}  # ISO/TR 17671-1, table 1
+
+
+@dataclass
+class QuantityTrack:
+    """One quantity (e.g. current) against its band, with time-weighted statistics."""
+
+    band: Band | None
+    reaction_s: float
+    weighted_sum: float = 0.0
+    seconds: float = 0.0
+    minimum: float = math.inf
+    maximum: float = -math.inf
+    out_of_band_s: float = 0.0  # total length of excursions that outlasted the reaction time
+    excursions: int = 0
+    _outside_since: float | None = None
+    _counted: bool = False
+
+    def add(self, t_s: float, value: float, dt_s: float, check_band: bool) -> None:
+        self.weighted_sum += value * dt_s
+        self.seconds += dt_s
+        self.minimum = min(self.minimum, value)
+        self.maximum = max(self.maximum, value)
+        if self.band is None or not check_band or self.band.contains(value):
+            self._end_excursion(dt_s)
+            return
+        if self._outside_since is None:
+            self._outside_since = t_s - dt_s / 2
+        duration = t_s - self._outside_since
+        if duration > self.reaction_s:
+            if not self._counted:
+                # The whole excursion counts once it has outlasted the reaction time.
+                self._counted = True
+                self.excursions += 1
+                self.out_of_band_s += duration
+            else:
+                self.out_of_band_s += dt_s
+
+    def _end_excursion(self, dt_s: float) -> None:
+        if self._counted:
+            # The value crossed back somewhere between the two samples: count half the gap.
+            self.out_of_band_s += dt_s / 2
+        self._outside_since = None
+        self._counted = False
+
+    @property
+    def mean(self) -> float | None:
+        return self.weighted_sum / self.seconds if self.seconds > 0 else None
+
+
+@dataclass
+class SeamSummary:
+    """What the store keeps of one welded (or dry-run) seam."""
+
+    seam: str
+    procedure: str
+    length_mm: float
+    arc_time_s: float
+    samples: int
+    current_mean_a: float | None
+    current_min_a: float | None
+    current_max_a: float | None
+    voltage_mean_v: float | None
+    voltage_min_v: float | None
+    voltage_max_v: float | None
+    wire_feed_mean_m_per_min: float | None
+    wire_feed_min_m_per_min: float | None
+    wire_feed_max_m_per_min: float | None
+    out_of_band_s: float
+    excursions: int
+    arc_energy_kj: float
+    heat_input_kj_per_mm: float | None
+    travel_speed_mm_per_s: float | None
+    arc_breaks: int
+    restarts: int
+    dry_run: bool
+    verdict: str  # good | bad | dry_run
+    reasons: list[str] = field(default_factory=list)
+    tracking: dict[str, float] | None = None  # filled by the vision work
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class SeamMonitor:
+    """Collects the samples of one seam's arc and judges them against the procedure."""
+
+    def __init__(
+        self,
+        seam: str,
+        procedure: Procedure,
+        reaction_time_s: float,
+        max_sample_gap_s: float,
+        dry_run: bool = False,
+    ) -> None:
+        self.seam = seam
+        self.procedure = procedure
+        self.dry_run = dry_run
+        self.max_sample_gap_s = max_sample_gap_s
+        bands = procedure.bands
+        self.current = QuantityTrack(bands.current_a, reaction_time_s)
+        self.voltage = QuantityTrack(bands.voltage_v, reaction_time_s)
+        self.wire_feed = QuantityTrack(bands.wire_feed_m_per_min, reaction_time_s)
+        self.arc_energy_j = 0.0
+        self.arc_time_s = 0.0
+        self.samples = 0
+        self.arc_breaks = 0
+        self.restarts = 0
+        self._last_t_s: float | None = None
+
+    def add(
+        self,
+        t_s: float,
+        current_a: float,
+        voltage_v: float,
+        wire_feed_m_per_min: float,
+        check_band: bool = True,
+    ) -> None:
+        """One sample taken at ``t_s`` (monotonic seconds) while the arc burns.
+
+        ``check_band`` is False during crater fill, which runs at its own reduced setpoints.
+        """
+        if self._last_t_s is None:
+            dt_s = 0.0
+        else:
+            # A gap (a held cycle, a slow link) is not arc time at the last sampled power.
+            dt_s = min(max(0.0, t_s - self._last_t_s), self.max_sample_gap_s)
+        self._last_t_s = t_s
+        self.samples += 1
+        self.arc_time_s += dt_s
+        self.arc_energy_j += voltage_v * current_a * dt_s
+        self.current.add(t_s, current_a, dt_s, check_band)
+        self.voltage.add(t_s, voltage_v, dt_s, check_band)
+        self.wire_feed.add(t_s, wire_feed_m_per_min, dt_s, check_band)
+
+    def arc_interrupted(self) -> None:
+        """The arc went out (a break, a hold): the next sample starts a new stretch."""
+        self._last_t_s = None
+
+    def summary(
+        self, welded_length_mm: float, extra_reasons: list[str] | None = None
+    ) -> SeamSummary:
+        reasons = list(extra_reasons or [])
+        for label, track in (
+            ("current", self.current),
+            ("voltage", self.voltage),
+            ("wire feed", self.wire_feed),
+        ):
+            if track.excursions:
+                reasons.append(
+                    f"{label} out of band {track.out_of_band_s:.2f} s in {track.excursions} "
+                    "excursion(s)"
+                )
+        if self.arc_breaks:
+            reasons.append(f"{self.arc_breaks} arc break(s)")
+        arc_energy_kj = self.arc_energy_j / 1000
+        efficiency = THERMAL_EFFICIENCY[self.procedure.process]
+        heat_input = (
+            efficiency * arc_energy_kj / welded_length_mm
+            if welded_length_mm > 0 and not self.dry_run
+            else None
+        )
+        if self.dry_run:
+            verdict = "dry_run"
+        elif self.samples < 2 or self.arc_time_s <= 0:
+            verdict = "bad"
+            reasons.append("no arc recorded")
+        else:
+            verdict = "bad" if reasons else "good"
+
+        def finite(value: float) -> float | None:
+            return value if math.isfinite(value) else None
+
+        return SeamSummary(
+            seam=self.seam,
+            procedure=self.procedure.name,
+            length_mm=welded_length_mm,
+            arc_time_s=self.arc_time_s,
+            samples=self.samples,
+            current_mean_a=self.current.mean,
+            current_min_a=finite(self.current.minimum),
+            current_max_a=finite(self.current.maximum),
+            voltage_mean_v=self.voltage.mean,
+            voltage_min_v=finite(self.voltage.minimum),
+            voltage_max_v=finite(self.voltage.maximum),
+            wire_feed_mean_m_per_min=self.wire_feed.mean,
+            wire_feed_min_m_per_min=finite(self.wire_feed.minimum),
+            wire_feed_max_m_per_min=finite(self.wire_feed.maximum),
+            out_of_band_s=self.current.out_of_band_s
+            + self.voltage.out_of_band_s
+            + self.wire_feed.out_of_band_s,
+            excursions=self.current.excursions
+            + self.voltage.excursions
+            + self.wire_feed.excursions,
+            arc_energy_kj=arc_energy_kj,
+            heat_input_kj_per_mm=heat_input,
+            travel_speed_mm_per_s=(
+                welded_length_mm / self.arc_time_s if self.arc_time_s > 0 else None
+            ),
+            arc_breaks=self.arc_breaks,
+            restarts=self.restarts,
+            dry_run=self.dry_run,
+            verdict=verdict,
+            reasons=reasons,
+        )
