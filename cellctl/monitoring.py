@@ -9,11 +9,13 @@ transient is not a defect, while a wandering arc is.
 At the seam's end ``summary()`` gives the record the store keeps: arc time, time-weighted mean,
 minimum and maximum of each quantity, time out of band, arc energy, and heat input
 
-    Q = k x E_arc / L   [kJ/mm]
+    Q = k x P / v   [kJ/mm]   (P in W, v in mm/s, / 1000)
 
-with the arc energy E_arc integrated from the sampled U x I (so it holds for pulsed arcs too),
-the welded length L, and the thermal efficiency k of the process (ISO/TR 17671-1: 0.8 for
-MIG/MAG, processes 131 and 135).
+with P the time-weighted mean of the sampled U x I (so it holds for pulsed arcs too), v the
+robot's actual travel speed while welding as it reports it, and k the thermal efficiency of the
+process (ISO/TR 17671-1: 0.8 for MIG/MAG, processes 131 and 135). Taking v from the robot rather
+than from a clock keeps heat input right when the simulator runs faster than real time. The arc
+energy is the integral of U x I over the controller's clock.
 """
 
 from __future__ import annotations
@@ -128,6 +130,8 @@ class SeamMonitor:
         self.wire_feed = QuantityTrack(bands.wire_feed_m_per_min, reaction_time_s)
         self.arc_energy_j = 0.0
         self.arc_time_s = 0.0
+        self.power = QuantityTrack(None, reaction_time_s)  # U x I, W
+        self.travel_speed = QuantityTrack(None, reaction_time_s)  # as the robot reports it
         self.samples = 0
         self.arc_breaks = 0
         self.restarts = 0
@@ -140,10 +144,12 @@ class SeamMonitor:
         voltage_v: float,
         wire_feed_m_per_min: float,
         check_band: bool = True,
+        tool_speed_mm_per_s: float | None = None,
     ) -> None:
         """One sample taken at ``t_s`` (monotonic seconds) while the arc burns.
 
         ``check_band`` is False during crater fill, which runs at its own reduced setpoints.
+        ``tool_speed_mm_per_s`` is the robot's speed along the seam at the sample, if known.
         """
         if self._last_t_s is None:
             dt_s = 0.0
@@ -157,6 +163,9 @@ class SeamMonitor:
         self.current.add(t_s, current_a, dt_s, check_band)
         self.voltage.add(t_s, voltage_v, dt_s, check_band)
         self.wire_feed.add(t_s, wire_feed_m_per_min, dt_s, check_band)
+        self.power.add(t_s, voltage_v * current_a, dt_s, check_band=False)
+        if tool_speed_mm_per_s is not None and check_band:
+            self.travel_speed.add(t_s, tool_speed_mm_per_s, dt_s, check_band=False)
 
     def arc_interrupted(self) -> None:
         """The arc went out (a break, a hold): the next sample starts a new stretch."""
@@ -180,11 +189,13 @@ class SeamMonitor:
             reasons.append(f"{self.arc_breaks} arc break(s)")
         arc_energy_kj = self.arc_energy_j / 1000
         efficiency = THERMAL_EFFICIENCY[self.procedure.process]
-        heat_input = (
-            efficiency * arc_energy_kj / welded_length_mm
-            if welded_length_mm > 0 and not self.dry_run
-            else None
-        )
+        mean_power_w = self.power.mean
+        travel_speed = self.travel_speed.mean
+        if travel_speed is None and self.arc_time_s > 0:
+            travel_speed = welded_length_mm / self.arc_time_s
+        heat_input = None
+        if not self.dry_run and mean_power_w is not None and travel_speed:
+            heat_input = efficiency * mean_power_w / travel_speed / 1000
         if self.dry_run:
             verdict = "dry_run"
         elif self.samples < 2 or self.arc_time_s <= 0:
@@ -219,9 +230,7 @@ class SeamMonitor:
             + self.wire_feed.excursions,
             arc_energy_kj=arc_energy_kj,
             heat_input_kj_per_mm=heat_input,
-            travel_speed_mm_per_s=(
-                welded_length_mm / self.arc_time_s if self.arc_time_s > 0 else None
-            ),
+            travel_speed_mm_per_s=travel_speed,
             arc_breaks=self.arc_breaks,
             restarts=self.restarts,
             dry_run=self.dry_run,

@@ -109,7 +109,13 @@ class ModbusLink:
         self._supervisor: asyncio.Task[None] | None = None
         self._ever_connected = False
         self._closing = False
+        # Called on every change of link state: the device driver (to resync its image) and
+        # the controller (to raise a lost-link fault) both listen.
+        self.state_listeners: list[Callable[[LinkState], None]] = []
         self.on_state_change: Callable[[LinkState], None] | None = None
+
+    def add_state_listener(self, listener: Callable[[LinkState], None]) -> None:
+        self.state_listeners.append(listener)
 
     # -- identity -------------------------------------------------------------------------
 
@@ -208,6 +214,8 @@ class ModbusLink:
         if state is self.stats.state:
             return
         self.stats.set_state(state)
+        for listener in self.state_listeners:
+            listener(state)
         if self.on_state_change is not None:
             self.on_state_change(state)
 

@@ -207,7 +207,16 @@ def decode_signal(signal: RegisterSignal, registers: list[int]) -> SignalValue:
     raw = struct.unpack(fmt, struct.pack(f">{count}H", *registers[:count]))[0]
     if signal.type is SignalType.FLOAT32:
         return raw * signal.scale
-    return raw * signal.scale if signal.scale != 1.0 else raw
+    if signal.scale == 1.0:
+        return raw
+    # 945 x 0.01 is 9.450000000000001 in binary floating point: round to the scale's resolution.
+    return round(raw * signal.scale, _decimals(signal.scale))
+
+
+def _decimals(scale: float) -> int:
+    """Decimal places a scale resolves: 0.1 -> 1, 0.01 -> 2, 0.25 -> 2, 10 -> 0."""
+    text = f"{scale:.10f}".rstrip("0")
+    return len(text.split(".")[1]) if "." in text else 0
 
 
 def encode_signal(

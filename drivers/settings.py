@@ -206,6 +206,9 @@ class PowerSourceSettings(StrictModel):
     link: ModbusLinkSettings
     registers: RegisterMap
     limits: PowerSourceLimits = PowerSourceLimits()
+    # Power source side: with the arc on, no request from the controller for this long switches
+    # the arc off with an interface timeout error (the machine's own fail-safe).
+    interface_watchdog_ms: Annotated[int, Field(ge=50, le=10_000)] = 500
 
     @model_validator(mode="after")
     def _map_has_what_the_controller_needs(self):

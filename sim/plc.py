@@ -32,13 +32,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pymodbus import FramerType
-from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
-from pymodbus.simulator import DataType, SimData, SimDevice
 
-from drivers.modbus_map import RegisterTable, SignalValue, decode_signal, encode_signal
+from drivers.modbus_map import SignalValue
 from drivers.settings import ModbusTcpLinkSettings, PlcSettings
 from sim.clock import SimClock
+from sim.register_image import RegisterImage
 from sim.wire_faults import WireFaults
 
 log = logging.getLogger(__name__)
@@ -103,13 +102,14 @@ class SimulatedPlc:
         self.registers = settings.registers
         self.field = FieldDevices()
         self.logic = PlcLogic()
-        self.faults = WireFaults()
-        # Exception code to answer every request with (None: answer normally).
-        self.exception_code: int | None = None
+        self.image = RegisterImage(
+            self.registers,
+            settings.link.unit_id,
+            self.input_values,
+            lambda address, words: self._on_outputs_written(),
+            rtu=rtu_framing,
+        )
         self.on_robot_enabled: Callable[[bool], None] | None = None
-        self.requests_seen = 0
-        self.writes_seen: list[tuple[int, list[int]]] = []  # (address, values), newest last
-        self._outputs: dict[int, int] = {r: 0 for r in self.registers.output_registers()}
         self._server: ModbusTcpServer | None = None
         self._scan_task: asyncio.Task[None] | None = None
         self._last_scan_sim_s = clock.now_s()
@@ -118,10 +118,10 @@ class SimulatedPlc:
 
     async def start(self) -> None:
         self._server = ModbusTcpServer(
-            self._device(),
+            self.image.device(),
             address=(self.host, self.port),
             framer=FramerType.RTU if self.rtu_framing else FramerType.SOCKET,
-            trace_packet=self._on_packet,
+            trace_packet=self.image.wire_tap,
         )
         await self._server.serve_forever(background=True)
         if self._server.transport is None:
@@ -143,82 +143,33 @@ class SimulatedPlc:
     def listening(self) -> str:
         return f"{self.host}:{self.port}"
 
-    # -- the register space ----------------------------------------------------------------
+    # -- the register image -----------------------------------------------------------
 
-    def _device(self) -> SimDevice:
-        """One shared register space: the input area read-only, the output area writable."""
-        blocks = []
-        inputs = list(self.registers.inputs.values())
-        if inputs:
-            start = min(s.address for s in inputs)
-            end = max(s.address + s.register_count for s in inputs)
-            readonly = self.registers.input_table is RegisterTable.INPUT
-            blocks.append(
-                SimData(
-                    start,
-                    values=[0] * (end - start),
-                    datatype=DataType.REGISTERS,
-                    readonly=readonly,
-                )
-            )
-        for address in sorted(self._outputs):
-            blocks.append(SimData(address, values=0, datatype=DataType.REGISTERS))
-        blocks.sort(key=lambda block: block.address)
-        return SimDevice(self.settings.link.unit_id, simdata=blocks, action=self._on_access)
+    @property
+    def faults(self) -> WireFaults:
+        return self.image.faults
 
-    async def _on_access(
-        self,
-        function_code: int,
-        start_address: int,
-        address: int,
-        count: int,
-        registers: list[int],
-        set_values: list[int] | list[bool] | None,
-    ) -> ExcCodes | None:
-        """Called by pymodbus for every request: answer from (and into) the PLC's image."""
-        self.requests_seen += 1
-        delay_s = self.faults.pending_delay_s()
-        if delay_s:
-            await asyncio.sleep(delay_s)
-        if self.exception_code is not None:
-            return ExcCodes(self.exception_code)
-        if set_values is not None and function_code in (6, 16):
-            if any(address + i not in self._outputs for i in range(len(set_values))):
-                return ExcCodes.ILLEGAL_ADDRESS
-            words = [int(v) for v in set_values]
-            self.writes_seen.append((address, words))
-            del self.writes_seen[:-1000]
-            for offset, word in enumerate(words):
-                self._outputs[address + offset] = word
-            self._on_outputs_written()
-            return None
-        # A read: refresh pymodbus's registers from the PLC's input and output images.
-        images = {**self._input_words(), **self._outputs}
-        for register, word in images.items():
-            index = register - start_address
-            if 0 <= index < len(registers):
-                registers[index] = word
-        return None
+    @property
+    def exception_code(self) -> int | None:
+        return self.image.exception_code
 
-    def _input_words(self) -> dict[int, int]:
-        """The input image as register words (bits of one word combined)."""
-        words: dict[int, int] = {}
-        for name, value in self.input_values().items():
-            signal = self.registers.inputs[name]
-            encoded = encode_signal(name, signal, value, words.get(signal.address, 0))
-            for offset, word in enumerate(encoded):
-                words[signal.address + offset] = word
-        return words
+    @exception_code.setter
+    def exception_code(self, code: int | None) -> None:
+        self.image.exception_code = code
 
-    def _on_packet(self, sending: bool, data: bytes) -> bytes:
-        return self.faults.apply(data) if sending else data
+    @property
+    def requests_seen(self) -> int:
+        return self.image.requests_seen
+
+    @property
+    def writes_seen(self) -> list[tuple[int, list[int]]]:
+        return self.image.writes_seen
 
     # -- what the PLC reads from its field devices -----------------------------------------
 
     def output(self, name: str) -> SignalValue:
         """An output's value as the controller last wrote it."""
-        signal = self.registers.outputs[name]
-        return decode_signal(signal, [self._outputs[r] for r in signal.registers])
+        return self.image.output(name)
 
     def input_values(self) -> dict[str, SignalValue]:
         """Every mapped input as the PLC presents it now."""

@@ -33,12 +33,16 @@ def weld(monitor: SeamMonitor, seconds: float, current_a: float, period_s: float
 
 def test_heat_input_follows_iso_tr_17671(procedure):
     monitor = SeamMonitor("s1", procedure, reaction_time_s=0.3, max_sample_gap_s=0.1)
-    weld(monitor, 10.0, 220.0)
+    t = 0.0
+    while t < 10.0 - 1e-9:
+        t += 0.025
+        monitor.add(t, 220.0, 24.5, 9.5, tool_speed_mm_per_s=8.0)
     summary = monitor.summary(welded_length_mm=80.0)
-    # 220 A x 24.5 V for 10 s = 53.9 kJ; x 0.8 / 80 mm = 0.539 kJ/mm.
+    # 220 A x 24.5 V = 5390 W at 8 mm/s: 0.8 x 5390 / 8 / 1000 = 0.539 kJ/mm.
+    assert summary.heat_input_kj_per_mm == pytest.approx(0.539)
+    assert summary.travel_speed_mm_per_s == pytest.approx(8.0)
     assert summary.arc_time_s == pytest.approx(10.0 - 0.025, abs=1e-6)
-    assert summary.arc_energy_kj == pytest.approx(53.9 * (9.975 / 10), rel=1e-6)
-    assert summary.heat_input_kj_per_mm == pytest.approx(0.8 * summary.arc_energy_kj / 80)
+    assert summary.arc_energy_kj == pytest.approx(5.390 * 9.975, rel=1e-6)
     assert summary.current_mean_a == pytest.approx(220.0)
     assert summary.verdict == "good"
     assert summary.reasons == []

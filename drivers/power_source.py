@@ -1,0 +1,123 @@
+"""The welding power source over Modbus RTU (a serial port, a pty, or ``socket://host:port``).
+
+The controller commands the arc through this driver: setpoints (a job number, or current,
+voltage and wire feed), arc on and off, gas test, wire inch and retract, error reset; and it
+reads the status and the actual current, voltage and wire feed while the arc burns. The
+register layout is the cell config's map (``drivers.register_device`` keeps the input and
+output images and refuses writes the map does not allow); the meaning of the values is in
+``drivers.power_source_protocol``.
+
+Setpoints above the machine's limits (``power_source.limits``), negative or not finite, are
+refused before the wire with ``WriteRefused``. ``make_safe()`` is the fail-safe write: arc off,
+gas and wire functions off, in one request.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from drivers.errors import DeviceError
+from drivers.modbus_link import WireTap
+from drivers.power_source_protocol import PowerSourceStatus
+from drivers.register_device import RegisterDevice
+from drivers.settings import PowerSourceSettings
+
+log = logging.getLogger(__name__)
+
+SAFE_OUTPUTS = {"arc_on": False, "gas_test": False, "wire_inch": False, "wire_retract": False}
+
+
+class PowerSourceDriver(RegisterDevice):
+    """A GMAW power source's robot interface."""
+
+    def __init__(
+        self,
+        settings: PowerSourceSettings,
+        device: str = "power_source",
+        wire_tap: WireTap | None = None,
+    ) -> None:
+        super().__init__(device, settings.link, settings.registers, wire_tap)
+        self.settings = settings
+        self.last_status: PowerSourceStatus | None = None
+
+    async def connect(self) -> None:
+        await self.link.connect()
+
+    async def close(self) -> None:
+        await self.link.close()
+
+    # -- setpoints ------------------------------------------------------------------------
+
+    async def set_job(self, job_number: int) -> None:
+        """Weld with a job stored in the power source (job mode)."""
+        await self.write_outputs({"job_number": job_number, "job_mode": True})
+
+    async def set_setpoints(
+        self, current_a: float, voltage_v: float, wire_feed_m_per_min: float
+    ) -> None:
+        """Weld with these setpoints (direct mode); contiguous setpoints go in one request."""
+        limits = self.settings.limits
+        for name, value, limit, unit in (
+            ("current_setpoint_a", current_a, limits.max_current_a, "A"),
+            ("voltage_setpoint_v", voltage_v, limits.max_voltage_v, "V"),
+            ("wire_feed_setpoint_m_per_min", wire_feed_m_per_min, limits.max_wire_feed_m_per_min,
+             "m/min"),
+        ):  # fmt: skip
+            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+                self._refuse(self.address, f"{name} {value!r} is not a setpoint; nothing sent")
+            if value > limit:
+                self._refuse(
+                    self.address,
+                    f"{name} {value:g} {unit} is above this machine's limit {limit:g} {unit}; "
+                    "nothing was sent",
+                )
+        await self.write_outputs(
+            {
+                "job_mode": False,
+                "current_setpoint_a": current_a,
+                "voltage_setpoint_v": voltage_v,
+                "wire_feed_setpoint_m_per_min": wire_feed_m_per_min,
+            }
+        )
+
+    # -- the arc and its helpers ------------------------------------------------------------
+
+    async def arc_on(self) -> None:
+        await self.write_output("arc_on", True)
+
+    async def arc_off(self) -> None:
+        await self.write_output("arc_on", False)
+
+    async def gas_test(self, on: bool) -> None:
+        await self.write_output("gas_test", on)
+
+    async def wire_inch(self, on: bool) -> None:
+        await self.write_output("wire_inch", on)
+
+    async def wire_retract(self, on: bool) -> None:
+        await self.write_output("wire_retract", on)
+
+    async def reset_error(self) -> None:
+        """Pulse the error reset bit (the machine clears a latched error on its rising edge)."""
+        await self.write_output("error_reset", True)
+        await self.write_output("error_reset", False)
+
+    async def make_safe(self) -> None:
+        """Arc off, gas and wire functions off, in one write.
+
+        Raises ``DeviceError`` if it could not be delivered (the caller records that); the
+        power source's own interface watchdog then switches the arc off.
+        """
+        try:
+            await self.write_outputs(SAFE_OUTPUTS)
+        except DeviceError as error:
+            log.warning("%s: safe write not delivered: %s", self.device, error)
+            raise
+
+    # -- status -----------------------------------------------------------------------------
+
+    async def read_status(self) -> PowerSourceStatus:
+        status = PowerSourceStatus.from_inputs(await self.read_inputs())
+        self.last_status = status
+        return status

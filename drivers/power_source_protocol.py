@@ -1,0 +1,118 @@
+"""The welding power source's meaning, shared by its driver and its simulator. Pure: no I/O.
+
+The register layout is the cell config's (``power_source.registers``); this module says what
+the values mean: the status the controller reads, and the error codes the machine reports with
+the text and the action an operator needs. The codes follow the pattern of industrial
+GMAW power sources' robot interfaces (one latched error number, cleared by an error reset
+while the arc is off).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from drivers.modbus_map import SignalValue
+
+
+class PowerSourceError(enum.IntEnum):
+    NONE = 0
+    IGNITION_FAILED = 101
+    ARC_BREAK = 102
+    WIRE_STICK = 103
+    GAS_FLOW = 104
+    WIRE_FEED = 105
+    OVERTEMPERATURE = 106
+    MAINS_PHASE = 107
+    COOLANT_FLOW = 108
+    INTERFACE_TIMEOUT = 109
+    TORCH_SHORT = 110
+
+
+# code -> (what happened, what the operator should do)
+ERROR_TEXT: dict[PowerSourceError, tuple[str, str]] = {
+    PowerSourceError.NONE: ("no error", ""),
+    PowerSourceError.IGNITION_FAILED: (
+        "arc ignition failed: no welding current within the ignition time",
+        "check wire stick-out, contact tip and the work clamp",
+    ),
+    PowerSourceError.ARC_BREAK: (
+        "arc break: the arc went out during welding",
+        "check wire feed, contact tip and shielding gas",
+    ),
+    PowerSourceError.WIRE_STICK: (
+        "wire stick: the wire is stuck in the weld pool after arc end",
+        "cut the wire free at the contact tip",
+    ),
+    PowerSourceError.GAS_FLOW: (
+        "shielding gas flow below minimum",
+        "check the gas cylinder, regulator, hose and nozzle",
+    ),
+    PowerSourceError.WIRE_FEED: (
+        "wire feeder overload: the wire jams",
+        "check the liner, the drive rolls and the wire spool",
+    ),
+    PowerSourceError.OVERTEMPERATURE: (
+        "power source overtemperature",
+        "let it cool; check the fan and the duty cycle",
+    ),
+    PowerSourceError.MAINS_PHASE: ("mains phase missing", "check the mains supply and fuses"),
+    PowerSourceError.COOLANT_FLOW: (
+        "torch coolant flow too low",
+        "check the cooling unit and the torch hoses",
+    ),
+    PowerSourceError.INTERFACE_TIMEOUT: (
+        "robot interface timeout: no command from the controller, arc switched off",
+        "check the controller and the RS-485 cable",
+    ),
+    PowerSourceError.TORCH_SHORT: (
+        "short circuit between torch and work without an arc",
+        "check the torch nozzle for spatter bridging to the work",
+    ),
+}
+
+
+def error_text(code: int) -> str:
+    try:
+        return ERROR_TEXT[PowerSourceError(code)][0]
+    except ValueError:
+        return f"unknown error {code}"
+
+
+@dataclass(frozen=True)
+class PowerSourceStatus:
+    """One read of the power source: its state bits, its error and its actuals."""
+
+    ready: bool
+    arc_established: bool
+    current_flowing: bool
+    error: bool
+    error_code: int
+    actual_current_a: float
+    actual_voltage_v: float
+    actual_wire_feed_m_per_min: float
+    gas_flow_ok: bool | None = None  # None: the map has no such input
+    actual_gas_flow_l_per_min: float | None = None
+
+    @property
+    def error_text(self) -> str:
+        return error_text(self.error_code)
+
+    @classmethod
+    def from_inputs(cls, values: Mapping[str, SignalValue]) -> PowerSourceStatus:
+        """Build from the decoded input image (names as in POWER_SOURCE_REQUIRED_INPUTS)."""
+        gas_ok = values.get("gas_flow_ok")
+        gas_flow = values.get("actual_gas_flow_l_per_min")
+        return cls(
+            ready=bool(values["ready"]),
+            arc_established=bool(values["arc_established"]),
+            current_flowing=bool(values["current_flowing"]),
+            error=bool(values["error"]),
+            error_code=int(values["error_code"]),
+            actual_current_a=float(values["actual_current_a"]),
+            actual_voltage_v=float(values["actual_voltage_v"]),
+            actual_wire_feed_m_per_min=float(values["actual_wire_feed_m_per_min"]),
+            gas_flow_ok=None if gas_ok is None else bool(gas_ok),
+            actual_gas_flow_l_per_min=None if gas_flow is None else float(gas_flow),
+        )

@@ -1,0 +1,147 @@
+"""The whole simulated cell: PLC, power source and robot from one cell config, wired together
+the way the real cell is wired, plus the control channel.
+
+The wiring that the real cell has outside the controller is reproduced here: the PLC's drive
+enable powers the robot's drives (drop it and the robot stops where it is), and the gas supply
+pressure the PLC watches is the pressure the power source's gas valve sees.
+
+Every device listens where the cell config says the controller will look: the PLC on its
+host:port, the power source and the robot on pty links at their configured port paths (or,
+for a ``socket://host:port`` power source, RTU frames over TCP on that port).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from drivers.settings import ModbusRtuLinkSettings, ModbusTcpLinkSettings
+from sim.cellfile import CellDevices
+from sim.clock import SimClock
+from sim.control import ControlError, ControlServer
+from sim.plc import SimulatedPlc
+from sim.power_source import SimulatedPowerSource
+from sim.robot import SimulatedRobot
+from sim.wire_faults import WireFault
+
+log = logging.getLogger(__name__)
+
+
+class SimulatedCell:
+    def __init__(
+        self,
+        devices: CellDevices,
+        clock: SimClock,
+        control_port: int | None = None,
+        host: str = "127.0.0.1",
+    ) -> None:
+        self.devices = devices
+        self.clock = clock
+        self.plc = SimulatedPlc(devices.plc, clock, host=host)
+        self.power_source = _power_source(devices, clock)
+        self.robot = SimulatedRobot(devices.robot, clock, link_path=devices.robot.link.port)
+        self.plc.on_robot_enabled = self.robot.set_drives_enabled
+        self.control = (
+            ControlServer(self._handlers(), host=host, port=control_port)
+            if control_port is not None
+            else None
+        )
+
+    async def start(self) -> None:
+        started = []
+        try:
+            for device in (self.plc, self.power_source, self.robot, self.control):
+                if device is not None:
+                    await device.start()
+                    started.append(device)
+        except BaseException:
+            for device in reversed(started):
+                await device.close()
+            raise
+        # Drives start off: the PLC enables them when the controller asks.
+        self.robot.set_drives_enabled(self.plc.logic.robot_enabled)
+
+    async def close(self) -> None:
+        for device in (self.control, self.robot, self.power_source, self.plc):
+            if device is not None:
+                await device.close()
+
+    def endpoints(self) -> dict[str, str]:
+        """Where each device listens, as a person (or a test rig) needs to know it."""
+        plc_link = self.devices.plc.link
+        source_link = self.devices.power_source.link
+        result = {
+            "plc": f"Modbus TCP {self.plc.listening} unit {plc_link.unit_id}",
+            "power_source": f"Modbus RTU {self.power_source.port} unit {source_link.unit_id}",
+            "robot": f"serial {self.robot.port}",
+        }
+        if self.control is not None:
+            result["control"] = f"JSON lines {self.control.host}:{self.control.port}"
+        return result
+
+    # -- control channel ----------------------------------------------------------------
+
+    def _handlers(self) -> dict[str, Any]:
+        return {
+            "snapshot": lambda request: self.snapshot(),
+            "plc.press": lambda request: self.plc.press(request["button"]),
+            "plc.set": self._plc_set,
+            "plc.exception": self._plc_exception,
+            "wire": self._wire,
+            "power_source.inject": lambda request: self.power_source.inject(
+                request["kind"], **({"count": request["count"]} if "count" in request else {})
+            ),
+            "power_source.clear": lambda request: self.power_source.clear_faults(),
+            "robot.drives": lambda request: self.robot.set_drives_enabled(bool(request["enabled"])),
+        }
+
+    def _plc_set(self, request: dict[str, Any]) -> None:
+        setters = {
+            "estop": self.plc.set_estop,
+            "door_open": self.plc.set_door_open,
+            "light_curtain_blocked": self.plc.set_light_curtain_blocked,
+            "part_loaded": self.plc.set_part_loaded,
+            "gas_pressure_bar": self.plc.set_gas_pressure_bar,
+            "air_pressure_bar": self.plc.set_air_pressure_bar,
+        }
+        changes = {k: v for k, v in request.items() if k != "cmd"}
+        unknown = sorted(set(changes) - set(setters))
+        if unknown or not changes:
+            raise ControlError(f"plc.set takes {', '.join(setters)}; got {', '.join(unknown)}")
+        for key, value in changes.items():
+            setters[key](value)
+
+    def _plc_exception(self, request: dict[str, Any]) -> None:
+        code = request.get("code")
+        self.plc.exception_code = None if code is None else int(code)
+
+    def _wire(self, request: dict[str, Any]) -> None:
+        devices = {"plc": self.plc, "power_source": self.power_source, "robot": self.robot}
+        device = devices.get(request.get("device", ""))
+        if device is None:
+            raise ControlError(f"wire needs device: one of {', '.join(devices)}")
+        mode = WireFault(request.get("mode", "none"))
+        device.faults.set(
+            mode, frames=request.get("frames"), delay_s=float(request.get("delay_ms", 0)) / 1000
+        )
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "sim_time_s": round(self.clock.now_s(), 3),
+            "time_scale": self.clock.time_scale,
+            "plc": self.plc.snapshot(),
+            "power_source": self.power_source.state(),
+            "robot": self.robot.snapshot(),
+        }
+
+
+def _power_source(devices: CellDevices, clock: SimClock) -> SimulatedPowerSource:
+    link = devices.power_source.link
+    if isinstance(link, ModbusRtuLinkSettings) and link.port.startswith("socket://"):
+        port = urlparse(link.port).port
+        return SimulatedPowerSource(devices.power_source, clock, rtu_over_tcp_port=port)
+    if isinstance(link, ModbusTcpLinkSettings):
+        raise ValueError("the simulated power source speaks Modbus RTU (pty or socket://)")
+    return SimulatedPowerSource(devices.power_source, clock, link_path=Path(link.port))

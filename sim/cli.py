@@ -1,0 +1,180 @@
+"""The ``cellsim`` command line: run simulated devices, or talk to a running simulator.
+
+    cellsim all     --config config/cell.yaml   # PLC + power source + robot (+ control channel)
+    cellsim plc     --config config/cell.yaml [--port N]
+    cellsim welder  --config config/cell.yaml [--link PATH | --rtu-over-tcp-port N]
+    cellsim robot   --config config/cell.yaml [--link PATH]
+    cellsim ctl     plc.press button=start_button      # one command to a running simulator
+
+Every listener binds to 127.0.0.1 unless ``--host`` says otherwise. ``--time-scale`` runs the
+physics faster than real time (link timing stays real). The simulator runs until SIGINT or
+SIGTERM and then closes every device cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from sim.cellfile import CellFileError, load_cell_devices
+from sim.clock import SimClock
+from sim.control import send_command
+
+DEFAULT_CONTROL_PORT = 5040
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default="config/cell.yaml", help="cell config to simulate")
+    parser.add_argument(
+        "--time-scale", type=float, default=1.0, help="physics speed-up (1 = real time)"
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    parser.add_argument("--ready-file", help="write the endpoints here as JSON once listening")
+    parser.add_argument("--log-level", default="WARNING")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cellsim", description="The simulated welding cell.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    every = commands.add_parser("all", help="the whole cell from one config")
+    _common(every)
+    every.add_argument("--control-port", type=int, default=DEFAULT_CONTROL_PORT)
+
+    plc = commands.add_parser("plc", help="the cell PLC (Modbus TCP server)")
+    _common(plc)
+    plc.add_argument("--port", type=int, help="TCP port (default: the config's)")
+
+    welder = commands.add_parser("welder", help="the welding power source (Modbus RTU on a pty)")
+    _common(welder)
+    welder.add_argument("--link", help="stable path for the pty (default: the config's port)")
+    welder.add_argument("--rtu-over-tcp-port", type=int, help="serve RTU frames over TCP")
+
+    robot = commands.add_parser("robot", help="the robot (serial protocol on a pty)")
+    _common(robot)
+    robot.add_argument("--link", help="stable path for the pty (default: the config's port)")
+
+    ctl = commands.add_parser("ctl", help="send one command to a running simulator")
+    ctl.add_argument("--host", default="127.0.0.1")
+    ctl.add_argument("--port", type=int, default=DEFAULT_CONTROL_PORT)
+    ctl.add_argument("cmd", help="e.g. snapshot, plc.press, plc.set, wire, power_source.inject")
+    ctl.add_argument("args", nargs="*", help="key=value (values parsed as JSON when they can be)")
+    return parser
+
+
+def _devices_for(args: argparse.Namespace) -> list[Any]:
+    """Build the simulated devices the command asks for (imported here: each pulls pymodbus)."""
+    devices = load_cell_devices(args.config)
+    clock = SimClock(args.time_scale)
+    if args.command == "all":
+        from sim.cell import SimulatedCell
+
+        return [SimulatedCell(devices, clock, control_port=args.control_port, host=args.host)]
+    if args.command == "plc":
+        from sim.plc import SimulatedPlc
+
+        return [SimulatedPlc(devices.plc, clock, host=args.host, port=args.port)]
+    if args.command == "welder":
+        from sim.power_source import SimulatedPowerSource
+
+        link = args.link or getattr(devices.power_source.link, "port", None)
+        return [
+            SimulatedPowerSource(
+                devices.power_source,
+                clock,
+                link_path=None if args.rtu_over_tcp_port else link,
+                rtu_over_tcp_port=args.rtu_over_tcp_port,
+            )
+        ]
+    from sim.robot import SimulatedRobot
+
+    return [SimulatedRobot(devices.robot, clock, link_path=args.link or devices.robot.link.port)]
+
+
+def _describe(device: Any) -> dict[str, str]:
+    if hasattr(device, "endpoints"):
+        return device.endpoints()
+    names = {"SimulatedPlc": "plc", "SimulatedPowerSource": "power_source"}
+    kind = names.get(type(device).__name__, "robot")
+    if hasattr(device, "listening"):
+        return {kind: f"Modbus TCP {device.listening}"}
+    return {kind: str(device.port)}
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    devices = _devices_for(args)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    started = []
+    try:
+        for device in devices:
+            await device.start()
+            started.append(device)
+        endpoints: dict[str, str] = {}
+        for device in devices:
+            endpoints.update(_describe(device))
+        print(f"cellsim {args.command}: time scale {args.time_scale:g}x")
+        for name, where in endpoints.items():
+            print(f"  {name:<13} {where}")
+        print("ready (Ctrl-C to stop)", flush=True)
+        if args.ready_file:
+            await asyncio.to_thread(Path(args.ready_file).write_text, json.dumps(endpoints))
+        await stop.wait()
+    finally:
+        for device in reversed(started):
+            await device.close()
+    return 0
+
+
+def _parse_args_list(pairs: list[str]) -> dict[str, Any]:
+    request: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"cellsim ctl: expected key=value, got {pair!r}")
+        try:
+            request[key] = json.loads(value)
+        except json.JSONDecodeError:
+            request[key] = value
+    return request
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=getattr(args, "log_level", "WARNING").upper())
+    # pymodbus logs every garbled frame at ERROR; the simulator reports through its own state.
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+    if args.command == "ctl":
+        request = {"cmd": args.cmd, **_parse_args_list(args.args)}
+        try:
+            answer = asyncio.run(send_command(args.host, args.port, request))
+        except OSError as error:
+            print(f"cellsim ctl: no simulator at {args.host}:{args.port}: {error}")
+            return 1
+        print(json.dumps(answer, indent=2, default=str))
+        return 0 if answer.get("ok") else 1
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            return asyncio.run(_serve(args))
+    except CellFileError as error:
+        print(f"cellsim: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"cellsim: cannot start: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
