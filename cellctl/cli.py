@@ -32,6 +32,12 @@ def _config_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _run(args: argparse.Namespace) -> int:
+    from cellctl.run import main as run_main
+
+    return run_main(args.config, args.store, args.log_level)
+
+
 def _demo(args: argparse.Namespace) -> int:
     from cellctl.demo import run_demo
 
@@ -52,13 +58,23 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("path", help="the cell config, e.g. config/cell.yaml")
     check.set_defaults(handler=_config_check)
 
+    run = commands.add_parser("run", help="run the cell controller")
+    run.add_argument("--config", default="config/cell.yaml", help="the cell config")
+    run.add_argument("--store", help="production database (default: the config's store_path)")
+    run.add_argument("--log-level", default="WARNING")
+    run.set_defaults(handler=_run)
+
     demo = commands.add_parser(
-        "demo", help="start the simulated cell and show the drivers talking to it"
+        "demo", help="weld parts in a simulated cell with a real controller, print a summary"
     )
     demo.add_argument("--config", default="config/cell.yaml", help="cell config to simulate")
+    demo.add_argument("--parts", type=int, default=5, help="parts to weld (default 5)")
+    demo.add_argument("--part", help="part program (default: the config's active part)")
     demo.add_argument(
-        "--time-scale", type=float, default=1.0, help="simulator speed (1 = real time)"
+        "--time-scale", type=float, default=10.0, help="simulator speed (default 10x real time)"
     )
+    demo.add_argument("--json-summary", metavar="PATH", help="also write the summary as JSON")
+    demo.add_argument("--keep", action="store_true", help="keep the run folder (logs, database)")
     demo.set_defaults(handler=_demo)
     return parser
 

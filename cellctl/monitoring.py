@@ -160,11 +160,15 @@ class SeamMonitor:
         self.samples += 1
         self.arc_time_s += dt_s
         self.arc_energy_j += voltage_v * current_a * dt_s
+        if not check_band:
+            # Crater fill: arc time and energy, but not the run's statistics or heat input,
+            # which describe the weld at its procedure's parameters.
+            return
         self.current.add(t_s, current_a, dt_s, check_band)
         self.voltage.add(t_s, voltage_v, dt_s, check_band)
         self.wire_feed.add(t_s, wire_feed_m_per_min, dt_s, check_band)
         self.power.add(t_s, voltage_v * current_a, dt_s, check_band=False)
-        if tool_speed_mm_per_s is not None and check_band:
+        if tool_speed_mm_per_s is not None:
             self.travel_speed.add(t_s, tool_speed_mm_per_s, dt_s, check_band=False)
 
     def arc_interrupted(self) -> None:

@@ -1,0 +1,796 @@
+"""The cell controller: the PackML state machine driven by the PLC, the operator and faults.
+
+What runs, all on one asyncio loop:
+
+- the PLC scan (every ``plc.scan_period_ms``): read the input image, check the interlocks, turn
+  the operator's button presses into commands;
+- the device watch: the robot's and power source's status while nothing else polls them, so a
+  dead link or a device error is noticed in Idle too;
+- the work of the current acting state (Resetting, Starting, Completing, Holding, ...), which
+  ends with "state complete";
+- in Execute, the weld cycle (``cellctl.weld_cycle``) of the current part.
+
+Faults: ``raise_fault`` books the fault and, for every severity but warning, reacts at once in a
+task of its own: arc off and robot hold sent together on their two links (the time from the
+cause to both acknowledged is the fault's ``reaction_ms``), the weld cycle cancelled, then the
+state machine moved per severity (abort / stop / hold). Nothing moves again until a person has
+acknowledged the faults, their causes are gone, and Start (or Unhold) is given: Reset and Clear
+never restart motion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cellctl.config.load import LoadedConfig
+from cellctl.faults import Fault, FaultBook, Severity
+from cellctl.interlocks import CellContext, Interlocks
+from cellctl.packml import Command, CommandRefused, Mode, State, StateMachine, Transition
+from cellctl.sensing import NoSensing, SeamSensing
+from cellctl.store import AsyncStore
+from cellctl.weld_cycle import CycleInterrupted, SeamProgress, WeldCycle
+from drivers.errors import DeviceError
+from drivers.link import LinkState
+from drivers.robot_protocol import Pose, RobotState
+
+log = logging.getLogger(__name__)
+
+LINK_FAULTS = {"plc": "F130", "power_source": "F131", "robot": "F132"}
+ACTIVE_STATES = frozenset(
+    {
+        State.STARTING,
+        State.EXECUTE,
+        State.COMPLETING,
+        State.HOLDING,
+        State.HELD,
+        State.UNHOLDING,
+        State.SUSPENDING,
+        State.SUSPENDED,
+        State.UNSUSPENDING,
+    }
+)
+SAFE_COMMAND_TIMEOUT_S = 0.5
+STACK_LIGHT = {  # (red, amber, green) per state
+    State.EXECUTE: (False, False, True),
+    State.STARTING: (False, False, True),
+    State.COMPLETING: (False, False, True),
+    State.UNHOLDING: (False, False, True),
+    State.UNSUSPENDING: (False, False, True),
+    State.ABORTING: (True, False, False),
+    State.ABORTED: (True, False, False),
+}
+
+
+@dataclass
+class Event:
+    at: float
+    text: str
+
+
+@dataclass
+class PartInProgress:
+    part_id: int
+    program: str
+    started_monotonic: float = field(default_factory=time.monotonic)
+    seams_done: int = 0
+    verdicts: list[str] = field(default_factory=list)
+    progress: SeamProgress | None = None  # where to resume after a hold
+
+
+class Controller:
+    """The cell, built by ``cellctl.wiring.build_controller`` from config."""
+
+    def __init__(
+        self,
+        config: LoadedConfig,
+        plc: Any,
+        power_source: Any,
+        robot: Any,
+        store: AsyncStore,
+        sensing: SeamSensing | None = None,
+    ) -> None:
+        self.config = config
+        self.settings = config.cell.controller
+        self.plc = plc
+        self.power_source = power_source
+        self.robot = robot
+        self.store = store
+        self.sensing = sensing or NoSensing()
+        self.machine = StateMachine(initial=State.STOPPED)
+        self.machine.subscribe(self._on_transition)
+        self.faults = FaultBook()
+        self.interlocks = Interlocks()
+        self.inputs: dict[str, Any] = {}
+        self.part: PartInProgress | None = None
+        self.config_id: int | None = None
+        self.phase = "idle"
+        self.events: collections.deque[Event] = collections.deque(maxlen=200)
+        self.reaction_times_ms: list[float] = []
+        self.timeline: collections.deque[tuple[float, str]] = collections.deque(maxlen=20_000)
+        self.drives_requested = False
+        self.clamped = False
+        self.cycle: WeldCycle | None = None
+        self._cycle_task: asyncio.Task[None] | None = None
+        self._acting_task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+        self._loops: list[asyncio.Task[None]] = []
+        self._buttons: dict[str, bool] = {}
+        self._failures: dict[str, int] = collections.defaultdict(int)
+        self._path_ids = 0
+        self._suspend_requested = False
+        self._state_changed = asyncio.Event()
+        self._closed = False
+        self.on_event: Callable[[Event], None] | None = None
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the store, connect every device and start the loops. Never raises for a
+        device that is absent: its link stays down (a fault) and keeps reconnecting."""
+        self.config_id = await self.store.record_config(self.config.digest, self.config.files)
+        if self.store.recovered_incomplete:
+            self._event(
+                f"{self.store.recovered_incomplete} part(s) interrupted by the last stop were "
+                "marked incomplete"
+            )
+        for device, driver in self._devices().items():
+            link = driver.link if hasattr(driver, "link") else driver
+            listener = self._link_listener(device)
+            if hasattr(link, "add_state_listener"):
+                link.add_state_listener(listener)
+            else:
+                link.on_state_change = listener
+        await asyncio.gather(self.plc.connect(), self.power_source.connect(), self.robot.connect())
+        self._loops = [
+            asyncio.create_task(self._plc_scan_loop(), name="controller PLC scan"),
+            asyncio.create_task(self._device_watch_loop(), name="controller device watch"),
+        ]
+        self._event(f"controller started: {self.config.cell.cell.name}, state Stopped")
+
+    async def shutdown(self) -> None:
+        """Arc off and robot hold first, then everything closes. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self._event("shutting down: arc off, robot hold")
+        await self._make_safe()
+        for task in [self._cycle_task, self._acting_task, *self._loops, *self._background]:
+            if task is not None and not task.done():
+                task.cancel()
+        for task in [self._cycle_task, self._acting_task, *self._loops, *self._background]:
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        if self.part is not None:
+            with contextlib.suppress(Exception):
+                await self.store.finish_part(
+                    self.part.part_id, "incomplete", None, "controller shut down mid-part"
+                )
+            self.part = None
+        with contextlib.suppress(DeviceError):
+            await self.plc.write_outputs({"robot_enable_request": False})
+        await asyncio.gather(
+            self.robot.close(), self.power_source.close(), self.plc.close(), return_exceptions=True
+        )
+
+    def _devices(self) -> dict[str, Any]:
+        return {"plc": self.plc, "power_source": self.power_source, "robot": self.robot}
+
+    # -- commands ---------------------------------------------------------------------------
+
+    async def command(self, name: str, by: str = "operator") -> State:
+        """Carry out a PackML command after checking this cell's own conditions for it.
+
+        Raises ``CommandRefused`` naming the state and the reason; changes nothing then.
+        """
+        command = self.machine.check(name)
+        if command is Command.START:
+            self._refuse_if(command, self._start_blockers())
+        elif command is Command.UNHOLD:
+            self._refuse_if(command, self._fault_blockers() + self._start_blockers())
+        elif command in (Command.RESET, Command.CLEAR):
+            await self._acknowledge_and_clear(by)
+            self._refuse_if(command, self._fault_blockers() + self._link_blockers())
+        elif command is Command.SUSPEND:
+            self._suspend_requested = True
+        elif command is Command.UNSUSPEND:
+            self._suspend_requested = False
+        self._event(f"{command} by {by}")
+        self.machine.fire(command, cause=f"{command} by {by}")
+        return self.machine.state
+
+    async def acknowledge_faults(self, by: str = "operator") -> int:
+        newly = self.faults.acknowledge_all(by)
+        for fault in newly:
+            if fault.record_id is not None:
+                self._spawn(
+                    self.store.acknowledge_fault(fault.record_id, fault.acknowledged_at, by)
+                )
+        if newly:
+            self._event(f"{len(newly)} fault(s) acknowledged by {by}")
+        return len(newly)
+
+    def set_mode(self, mode: str, by: str = "operator") -> None:
+        self.machine.set_mode(mode)
+        self._event(f"mode {self.machine.mode} set by {by}")
+
+    def _refuse_if(self, command: Command, reasons: list[str]) -> None:
+        if reasons:
+            raise CommandRefused(command, self.machine.state, self.machine.mode, "; ".join(reasons))
+
+    def _start_blockers(self) -> list[str]:
+        reasons = self._link_blockers()
+        if self.faults.active:
+            reasons.append("active faults: " + ", ".join(f.code for f in self.faults.active))
+        if not self.inputs:
+            reasons.append("no PLC input image yet")
+        else:
+            reasons += self.interlocks.start_blockers(self.inputs)
+        return reasons
+
+    def _fault_blockers(self) -> list[str]:
+        if not self.faults.active:
+            return []
+        unacknowledged = [f.code for f in self.faults.unacknowledged()]
+        if unacknowledged:
+            return [f"faults not acknowledged: {', '.join(unacknowledged)}"]
+        return ["causes still present: " + ", ".join(f.describe() for f in self.faults.active)]
+
+    def _link_blockers(self) -> list[str]:
+        return [
+            f"{device} link {driver.stats.state}"
+            for device, driver in self._devices().items()
+            if not driver.connected
+        ]
+
+    async def _acknowledge_and_clear(self, by: str) -> None:
+        await self.acknowledge_faults(by)
+        if any(f.code == "F122" for f in self.faults.active):
+            with contextlib.suppress(DeviceError):
+                await self.power_source.reset_error()
+        present = self.interlocks.causes_present(self.inputs) if self.inputs else set()
+        present |= {LINK_FAULTS[d] for d, drv in self._devices().items() if not drv.connected}
+        with contextlib.suppress(DeviceError):
+            status = await self.power_source.read_status()
+            if status.error:
+                present.add("F122")
+        cleared, _ = self.faults.clear(present)
+        for fault in cleared:
+            if fault.record_id is not None:
+                self._spawn(self.store.clear_fault(fault.record_id, fault.cleared_at))
+        if cleared:
+            self._event("cleared: " + ", ".join(f.code for f in cleared))
+
+    # -- faults -----------------------------------------------------------------------------
+
+    def raise_fault(self, code: str, detail: str = "", cause_seen: float | None = None) -> None:
+        """Book a fault and, unless it is a warning, start its reaction at once."""
+        fault = self.faults.raise_fault(
+            code, detail, state=self.machine.state.label, phase=self.phase
+        )
+        if fault is None:
+            return
+        if cause_seen is not None:
+            fault.cause_seen_monotonic = cause_seen
+        self._event(f"FAULT {fault.describe()}")
+        if fault.severity is Severity.WARNING:
+            self._spawn(self._record_fault(fault))
+            return
+        self._spawn(self._react(fault))
+
+    async def _react(self, fault: Fault) -> None:
+        await self._make_safe()
+        fault.reaction_ms = (time.monotonic() - fault.cause_seen_monotonic) * 1000
+        self.reaction_times_ms.append(fault.reaction_ms)
+        self._spawn(self._record_fault(fault))
+        await self._interrupt_cycle(keep_progress=fault.severity is Severity.HOLD)
+        state = self.machine.state
+        if fault.severity is Severity.HOLD and state in (State.EXECUTE, State.SUSPENDED):
+            self.machine.fire(Command.HOLD, cause=fault.code)
+        elif fault.severity in (Severity.HOLD, Severity.STOP) and state not in (
+            State.STOPPING,
+            State.STOPPED,
+            State.ABORTING,
+            State.ABORTED,
+            State.CLEARING,
+            State.IDLE,
+            State.HELD,
+            State.HOLDING,
+        ):
+            self.machine.fire(Command.STOP, cause=fault.code)
+        elif fault.severity is Severity.ABORT and state not in (State.ABORTING, State.ABORTED):
+            self.machine.fire(Command.ABORT, cause=fault.code)
+
+    async def _record_fault(self, fault: Fault) -> None:
+        try:
+            fault.record_id = await self.store.record_fault(
+                fault.code,
+                str(fault.severity),
+                fault.kind.text,
+                fault.detail,
+                fault.state,
+                fault.phase,
+                self.part.part_id if self.part else None,
+                fault.raised_at,
+                fault.reaction_ms,
+            )
+        except Exception as error:
+            log.error("fault %s not recorded: %s", fault.code, error)
+
+    async def _make_safe(self) -> None:
+        """Arc off and robot hold, sent together; failures are logged, never raised."""
+        results = await asyncio.gather(
+            asyncio.wait_for(self.power_source.make_safe(), SAFE_COMMAND_TIMEOUT_S),
+            asyncio.wait_for(self.robot.hold(), SAFE_COMMAND_TIMEOUT_S),
+            return_exceptions=True,
+        )
+        for device, result in zip(("power source arc off", "robot hold"), results, strict=True):
+            if isinstance(result, BaseException):
+                # The device's own watchdog takes over (the power source's interface watchdog,
+                # the robot's link watchdog, the PLC dropping drive enable).
+                self._event(f"{device} not delivered: {result}")
+
+    async def _interrupt_cycle(self, keep_progress: bool) -> None:
+        task = self._cycle_task
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, CycleInterrupted, Exception):
+                await task
+        if self.part is not None and self.cycle is not None:
+            progress = self.cycle.progress
+            # Resume at the seam that was running, unless it was already recorded.
+            if keep_progress and progress is not None and progress.index >= self.part.seams_done:
+                self.part.progress = progress
+            else:
+                self.part.progress = None
+
+    def _link_listener(self, device: str) -> Callable[[LinkState], None]:
+        def on_change(state: LinkState) -> None:
+            if state is LinkState.DOWN and not self._closed:
+                self.raise_fault(LINK_FAULTS[device], f"{device} link down", time.monotonic())
+            if state is LinkState.UP:
+                self._failures[device] = 0
+                self._event(f"{device} link up")
+
+        return on_change
+
+    def device_failed(self, device: str, error: DeviceError) -> None:
+        """A request to ``device`` failed; counted here, faulted by whoever asked."""
+        self._failures[device] += 1
+        log.debug("%s request failed: %s", device, error)
+
+    # -- the PLC scan ---------------------------------------------------------------------
+
+    async def _plc_scan_loop(self) -> None:
+        period_s = self.config.cell.plc.scan_period_ms / 1000
+        deadline = time.monotonic()
+        while True:
+            deadline += period_s
+            await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+            if time.monotonic() - deadline > period_s:
+                deadline = time.monotonic()
+            if not self.plc.connected:
+                continue
+            try:
+                inputs = await self.plc.read_inputs()
+            except DeviceError as error:
+                self.device_failed("plc", error)
+                if self._failures["plc"] >= 2:
+                    self.raise_fault("F130", str(error), time.monotonic())
+                continue
+            seen = time.monotonic()
+            self._failures["plc"] = 0
+            self.inputs = inputs
+            self._check_interlocks(inputs, seen)
+            await self._handle_buttons(inputs)
+
+    def _check_interlocks(self, inputs: dict[str, Any], seen: float) -> None:
+        context = CellContext(
+            active=self.machine.state in ACTIVE_STATES,
+            clamped=self.clamped,
+            drives_requested=self.drives_requested,
+        )
+        for code, reason in self.interlocks.check(inputs, context):
+            self.raise_fault(code, reason, seen)
+
+    async def _handle_buttons(self, inputs: dict[str, Any]) -> None:
+        for button in ("start_button", "stop_button", "reset_button"):
+            pressed = bool(inputs.get(button))
+            was = self._buttons.get(button, False)
+            self._buttons[button] = pressed
+            if pressed and not was:
+                await self._on_button(button)
+
+    async def _on_button(self, button: str) -> None:
+        """Operator's panel: Start starts (or unholds), Stop stops, Reset acknowledges and
+        walks the cell back to Idle (Clear, Reset), never further."""
+        state = self.machine.state
+        try:
+            if button == "stop_button":
+                await self.command(Command.STOP, by="stop button")
+            elif button == "start_button":
+                follow = {
+                    State.IDLE: Command.START,
+                    State.HELD: Command.UNHOLD,
+                    State.SUSPENDED: Command.UNSUSPEND,
+                }
+                await self.command(follow.get(state, Command.START), by="start button")
+            elif button == "reset_button":
+                await self.acknowledge_faults("reset button")
+                if state is State.ABORTED:
+                    await self.command(Command.CLEAR, by="reset button")
+                elif state in (State.STOPPED, State.COMPLETE):
+                    await self.command(Command.RESET, by="reset button")
+                else:
+                    await self._acknowledge_and_clear("reset button")
+        except CommandRefused as refused:
+            self._event(f"{button}: {refused}")
+
+    # -- watching devices outside the cycle ---------------------------------------------------
+
+    async def _device_watch_loop(self) -> None:
+        """Status of robot and power source every few scans while the cycle does not poll."""
+        period_s = 5 * self.settings.cycle.status_period_ms / 1000
+        while True:
+            await asyncio.sleep(period_s)
+            if self._cycle_task is not None and not self._cycle_task.done():
+                continue
+            for device, read in (
+                ("power_source", self.power_source.read_status),
+                ("robot", self.robot.read_status),
+            ):
+                driver = self._devices()[device]
+                if not driver.connected:
+                    continue
+                try:
+                    status = await read()
+                except DeviceError as error:
+                    self.device_failed(device, error)
+                    if self._failures[device] >= 2:
+                        self.raise_fault(LINK_FAULTS[device], str(error), time.monotonic())
+                    continue
+                self._failures[device] = 0
+                self._check_status(device, status)
+
+    def _check_status(self, device: str, status: Any) -> None:
+        seen = time.monotonic()
+        if device == "power_source" and status.error:
+            self.raise_fault("F122", f"error {status.error_code} ({status.error_text})", seen)
+        if device == "robot":
+            if status.state is RobotState.FAULT:
+                self.raise_fault("F140", f"robot fault {status.fault_code}: {status.fault_text}")
+            elif (
+                status.state is RobotState.DRIVES_OFF
+                and self.drives_requested
+                and self.machine.state in ACTIVE_STATES
+            ):
+                self.raise_fault("F103", "the robot reports its drives off", seen)
+
+    # -- state machine: the work of each acting state ------------------------------------------
+
+    def _on_transition(self, transition: Transition) -> None:
+        self._event(
+            f"state {transition.from_state.label} -> {transition.to_state.label} "
+            f"({transition.cause})"
+        )
+        self._state_changed.set()
+        self._state_changed = asyncio.Event()
+        self._spawn(
+            self.store.record_state_change(
+                transition.at,
+                transition.from_state.label,
+                transition.to_state.label,
+                transition.cause,
+                str(transition.mode),
+            )
+        )
+        self._spawn(self._show_state(transition.to_state))
+        work = self._acting_work().get(transition.to_state)
+        if work is not None:
+            self._acting_task = asyncio.create_task(
+                self._act(transition.to_state, work), name=f"acting {transition.to_state.label}"
+            )
+            self._background.add(self._acting_task)
+            self._acting_task.add_done_callback(self._background.discard)
+
+    def _acting_work(self) -> dict[State, Callable[[], Awaitable[None]]]:
+        return {
+            State.RESETTING: self._resetting,
+            State.STARTING: self._starting,
+            State.EXECUTE: self._execute,
+            State.COMPLETING: self._completing,
+            State.COMPLETE: self._complete,
+            State.HOLDING: self._holding,
+            State.UNHOLDING: self._unholding,
+            State.SUSPENDING: self._suspending,
+            State.UNSUSPENDING: self._unsuspending,
+            State.STOPPING: self._stopping,
+            State.ABORTING: self._aborting,
+            State.CLEARING: self._clearing,
+        }
+
+    async def _act(self, state: State, work: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await work()
+        except CycleInterrupted:
+            return  # a fault was raised; its reaction moves the state machine
+        except DeviceError as error:
+            # A command of the acting state failed: its device's link is the fault.
+            self.raise_fault(LINK_FAULTS.get(error.device, "F170"), str(error), time.monotonic())
+            return
+        if self.machine.state is state and state not in (State.COMPLETE, State.EXECUTE):
+            # Execute completes when its cycle ends; Complete moves on by its own Reset.
+            self.machine.state_complete()
+
+    async def _show_state(self, state: State) -> None:
+        red, amber, green = STACK_LIGHT.get(state, (False, True, False))
+        if self.faults.active:
+            red = True
+        with contextlib.suppress(DeviceError):
+            await self.plc.write_outputs(
+                {
+                    "cell_state": int(state),
+                    "stack_light_red": red,
+                    "stack_light_amber": amber,
+                    "stack_light_green": green,
+                }
+            )
+
+    async def _resetting(self) -> None:
+        self.phase = "idle"
+        self.part = None
+        self._suspend_requested = False
+        with contextlib.suppress(DeviceError):
+            await self.power_source.make_safe()
+
+    async def _starting(self) -> None:
+        program = self.config.active_part
+        self.part = PartInProgress(
+            await self.store.start_part(program.name, self.config_id, str(self.machine.mode)),
+            program.name,
+        )
+        self._event(f"part {self.part.part_id} ({program.name}) started")
+        self.phase = "clamping"
+        await self.plc.write_outputs({"clamp_close_request": True})
+        await self._wait_input("clamps_closed", True, self.settings.cycle.clamp_timeout_ms / 1000)
+        self.clamped = True
+        await self._enable_drives()
+        self.phase = "ready"
+
+    async def _enable_drives(self) -> None:
+        # The PLC enables the drives on a rising edge of the request only: make one.
+        self.drives_requested = False
+        await self.plc.write_outputs({"robot_enable_request": False})
+        await asyncio.sleep(2 * self.config.cell.plc.scan_period_ms / 1000)
+        await self.plc.write_outputs({"robot_enable_request": True})
+        self.drives_requested = True
+        await self._wait_input("robot_enabled", True, 2.0)
+
+    async def _wait_input(self, name: str, value: bool, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while bool(self.inputs.get(name)) is not value:
+            if time.monotonic() > deadline:
+                self.raise_fault("F170", f"PLC input {name} not {value} within {timeout_s:g} s")
+                raise CycleInterrupted(name)
+            await asyncio.sleep(self.config.cell.plc.scan_period_ms / 1000)
+
+    async def _execute(self) -> None:
+        """Start (or resume) the weld cycle of the current part."""
+        assert self.part is not None
+        self.cycle = WeldCycle(
+            robot=self.robot,
+            power_source=self.power_source,
+            store=self.store,
+            sensing=self.sensing,
+            settings=self.settings,
+            part=self.config.parts[self.part.program],
+            procedures=self.config.procedures,
+            part_id=self.part.part_id,
+            dry_run=self.machine.mode is Mode.DRY_RUN,
+            report_fault=lambda code, detail: self.raise_fault(code, detail, time.monotonic()),
+            device_failed=self.device_failed,
+            next_path_id=self._next_path_id,
+            timeline=self._mark,
+        )
+        resume, self.part.progress = self.part.progress, None
+        first_seam = self.part.seams_done
+        self._cycle_task = asyncio.create_task(
+            self._run_cycle(self.cycle, resume, first_seam), name="weld cycle"
+        )
+
+    async def _run_cycle(self, cycle: WeldCycle, resume: SeamProgress | None, first: int) -> None:
+        """Weld the part's seams from ``first`` (resuming one if given), then complete."""
+        assert self.part is not None
+        part = self.part
+        seams = self.config.parts[part.program].seams_in_order()
+        index = resume.index if resume is not None else first
+        try:
+            while index < len(seams):
+                if self._suspend_requested:
+                    await self._park_suspended()
+                self.phase = f"seam {seams[index].name}"
+                summary = await cycle.weld_seam(index, resume)
+                resume = None
+                part.seams_done = index + 1
+                part.verdicts.append(summary.verdict)
+                index += 1
+        except CycleInterrupted:
+            return
+        if self.machine.state is State.EXECUTE:
+            self.machine.state_complete()
+
+    async def _park_suspended(self) -> None:
+        self.phase = "suspended between seams"
+        while self._suspend_requested or self.machine.state is not State.EXECUTE:
+            if self.machine.state is State.SUSPENDING:
+                self.machine.state_complete()
+            await self._state_changed.wait()
+
+    async def _suspending(self) -> None:
+        # Completed by the cycle when it reaches the next seam boundary (see _park_suspended);
+        # with no cycle running there is nothing to wait for.
+        if self._cycle_task is None or self._cycle_task.done():
+            self.machine.state_complete()
+        await asyncio.sleep(0)
+        raise CycleInterrupted("suspending completes at the seam boundary")
+
+    async def _unsuspending(self) -> None:
+        self._suspend_requested = False
+
+    async def _completing(self) -> None:
+        assert self.part is not None
+        self.phase = "completing"
+        home = self.config.cell.robot.home_pose_mm
+        speed = 100 * min(
+            1.0,
+            self.settings.motion.air_speed_mm_per_s
+            / self.config.cell.robot.limits.max_speed_mm_per_s,
+        )
+        await self.robot.move_joint(Pose(*home), speed)
+        await self._wait_robot_idle("home")
+        await self.plc.write_outputs({"clamp_close_request": False})
+        self.clamped = False
+        await self._wait_input("clamps_open", True, self.settings.cycle.clamp_timeout_ms / 1000)
+        part = self.part
+        verdict = (
+            "dry_run"
+            if self.machine.mode is Mode.DRY_RUN
+            else ("good" if all(v == "good" for v in part.verdicts) else "bad")
+        )
+        row = await self.store.finish_part(part.part_id, "complete", verdict)
+        self._event(f"part {part.part_id} complete: {verdict}, cycle {row['cycle_time_s']:.1f} s")
+        self.part = None
+        self.phase = "unloading"
+
+    async def _complete(self) -> None:
+        # The cell resets itself for the next part; the operator's Start begins it.
+        self.machine.fire(Command.RESET, cause="auto reset after complete")
+
+    async def _wait_robot_idle(self, what: str) -> None:
+        deadline = time.monotonic() + 60
+        while True:
+            status = await self.robot.read_status()
+            if status.state is RobotState.IDLE and status.queue_depth == 0:
+                return
+            if status.state in (RobotState.FAULT, RobotState.DRIVES_OFF):
+                self.raise_fault("F140", f"robot {status.state.name.lower()} moving {what}")
+                raise CycleInterrupted(what)
+            if time.monotonic() > deadline:
+                self.raise_fault("F170", f"robot did not reach {what} in 60 s")
+                raise CycleInterrupted(what)
+            await asyncio.sleep(self.settings.cycle.status_period_ms / 1000)
+
+    async def _holding(self) -> None:
+        self.phase = "holding"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                status = await self.robot.read_status()
+            except DeviceError:
+                break
+            if status.state in (RobotState.HELD, RobotState.IDLE, RobotState.DRIVES_OFF):
+                break
+            await asyncio.sleep(self.settings.cycle.status_period_ms / 1000)
+        self.phase = "held"
+
+    async def _unholding(self) -> None:
+        self.phase = "unholding"
+        if not self.inputs.get("robot_enabled"):
+            await self._enable_drives()
+
+    async def _stopping(self) -> None:
+        self.phase = "stopping"
+        await self._make_safe()
+        await self._interrupt_cycle(keep_progress=False)
+        with contextlib.suppress(DeviceError):
+            await self.robot.stop()
+        await self._end_part("stopped mid-part")
+        self.drives_requested = False
+        with contextlib.suppress(DeviceError):
+            await self.plc.write_outputs({"robot_enable_request": False})
+        self.phase = "stopped"
+
+    async def _aborting(self) -> None:
+        self.phase = "aborting"
+        await self._make_safe()
+        await self._interrupt_cycle(keep_progress=False)
+        with contextlib.suppress(DeviceError):
+            await self.robot.stop()
+        self.drives_requested = False
+        with contextlib.suppress(DeviceError):
+            await self.plc.write_outputs({"robot_enable_request": False})
+        await self._end_part("aborted: " + ", ".join(f.code for f in self.faults.active))
+        self.phase = "aborted"
+
+    async def _clearing(self) -> None:
+        self.phase = "idle"
+
+    async def _end_part(self, note: str) -> None:
+        if self.part is not None:
+            part, self.part = self.part, None
+            try:
+                await self.store.finish_part(part.part_id, "incomplete", None, note)
+            except Exception as error:
+                log.error("part %s not closed in the store: %s", part.part_id, error)
+            self._event(f"part {part.part_id} incomplete: {note}")
+        self.clamped = False if self.machine.state is State.ABORTING else self.clamped
+
+    # -- small things -------------------------------------------------------------------------
+
+    def _next_path_id(self) -> int:
+        self._path_ids = self._path_ids % 65_000 + 1
+        return self._path_ids
+
+    def _mark(self, what: str) -> None:
+        self.timeline.append((time.monotonic(), what))
+
+    def _event(self, text: str) -> None:
+        event = Event(time.time(), text)
+        self.events.append(event)
+        log.info("%s", text)
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def _spawn(self, awaitable: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(awaitable)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        task.add_done_callback(_log_failure)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The cell as the operator's screen shows it."""
+        return {
+            "state": self.machine.state.label,
+            "mode": str(self.machine.mode),
+            "phase": self.phase,
+            "part": self.part.program if self.part else None,
+            "part_id": self.part.part_id if self.part else None,
+            "faults": [
+                {
+                    "code": f.code,
+                    "severity": str(f.severity),
+                    "text": f.kind.text,
+                    "detail": f.detail,
+                    "raised_at": f.raised_at,
+                    "acknowledged": f.acknowledged,
+                    "reaction_ms": f.reaction_ms,
+                }
+                for f in self.faults.active
+            ],
+            "links": {d: str(drv.stats.state) for d, drv in self._devices().items()},
+        }
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    if task.cancelled():
+        return
+    error = task.exception()
+    if error is not None and not isinstance(error, CycleInterrupted):
+        log.error("background task %s failed: %r", task.get_name(), error)

@@ -1,0 +1,57 @@
+"""``cellctl run``: the controller process.
+
+Loads and checks the config (exit 2 with every error if it is bad), builds the controller,
+connects every device and runs until SIGINT or SIGTERM. Shutting down switches the arc off and
+holds the robot before any link is closed. The controller's events (state changes, faults,
+parts) go to standard output, one line each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+
+from cellctl.config import ConfigInvalid, load_cell_config
+from cellctl.wiring import build_controller
+
+EXIT_BAD_CONFIG = 2
+
+
+async def run_controller(config_path: Path, store_path: Path | None = None) -> int:
+    try:
+        config = load_cell_config(config_path)
+    except ConfigInvalid as invalid:
+        for error in invalid.errors:
+            print(error, file=sys.stderr)
+        print(f"cellctl run: {len(invalid.errors)} config error(s); not started", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    controller = build_controller(config, store_path=store_path)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    controller.on_event = lambda event: print(f"{_clock(event.at)} {event.text}", flush=True)
+    try:
+        await controller.start()
+        await stop.wait()
+    finally:
+        await controller.shutdown()
+        controller.store.close()
+    return 0
+
+
+def _clock(at: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(at)) + f".{int(at % 1 * 1000):03d}"
+
+
+def main(config: str, store: str | None, log_level: str) -> int:
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # pymodbus logs each lost frame at ERROR; the controller reports them as link faults.
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+    return asyncio.run(run_controller(Path(config), Path(store) if store else None))

@@ -1,0 +1,30 @@
+"""The one place the controller is built from config: drivers, store, sensing, controller."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cellctl.config.load import LoadedConfig
+from cellctl.controller import Controller
+from cellctl.sensing import SeamSensing
+from cellctl.store import AsyncStore
+from drivers.plc import PlcDriver
+from drivers.power_source import PowerSourceDriver
+from drivers.robot import RobotDriver
+
+
+def build_controller(
+    config: LoadedConfig, store_path: Path | None = None, sensing: SeamSensing | None = None
+) -> Controller:
+    """Every part of the controller, from one validated config. Nothing is connected yet:
+    ``await controller.start()`` does that."""
+    cell = config.cell
+    store = AsyncStore(store_path or config.resolve(cell.controller.store_path))
+    return Controller(
+        config,
+        plc=PlcDriver(cell.plc),
+        power_source=PowerSourceDriver(cell.power_source),
+        robot=RobotDriver(cell.robot),
+        store=store,
+        sensing=sensing,
+    )

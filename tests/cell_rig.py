@@ -1,0 +1,138 @@
+"""A whole cell for integration tests: the simulated devices and the real controller.
+
+Both run in the test's event loop but meet only on real wires (Modbus TCP on loopback, ptys for
+the power source and the robot), on a private copy of the shipped config whose ports and pty
+paths live in the test's tmp folder. ``rig.sim`` is the ground truth and the fault injector;
+``rig.controller`` is the controller under test, built by the same wiring function as
+``cellctl run``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from cellctl.config import load_cell_config
+from cellctl.controller import Controller
+from cellctl.demo import prepare_run_folder
+from cellctl.packml import State
+from cellctl.wiring import build_controller
+from sim.cell import SimulatedCell
+from sim.cellfile import load_cell_devices
+from sim.clock import SimClock
+
+logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class CellRig:
+    def __init__(self, sim: SimulatedCell, controller: Controller, config_path: Path):
+        self.sim = sim
+        self.controller = controller
+        self.config_path = config_path
+
+    @property
+    def state(self) -> State:
+        return self.controller.machine.state
+
+    async def until(
+        self, condition: Callable[[], bool], what: str, timeout_s: float = 20.0
+    ) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"timed out after {timeout_s:g} s waiting for {what}; state "
+                    f"{self.state.label}, phase {self.controller.phase}, faults "
+                    f"{[f.describe() for f in self.controller.faults.active]}, events:\n  "
+                    + "\n  ".join(e.text for e in list(self.controller.events)[-12:])
+                )
+            await asyncio.sleep(0.01)
+
+    async def until_state(self, state: State, timeout_s: float = 20.0) -> None:
+        await self.until(lambda: self.state is state, f"state {state.label}", timeout_s)
+
+    async def press(self, button: str) -> None:
+        """Press a button on the PLC's panel and wait for the controller to have seen it."""
+        self.sim.plc.press(button)
+        await asyncio.sleep(0.3)
+
+    async def to_idle(self) -> None:
+        await self.until(
+            lambda: (
+                all(d.connected for d in self.controller._devices().values())
+                and bool(self.controller.inputs)
+            ),
+            "every link up and a PLC scan",
+        )
+        await self.press("reset_button")
+        await self.until_state(State.IDLE)
+
+    async def weld_part(self, timeout_s: float = 30.0) -> dict[str, Any]:
+        """From Idle: load a part, press Start, wait until the cell is Idle again."""
+        self.sim.plc.set_part_loaded(True)
+        await self.press("start_button")
+        await self.until(lambda: self.state is not State.IDLE, "the cycle to start", 5)
+        await self.until_state(State.IDLE, timeout_s)
+        parts = await self.controller.store.parts()
+        return parts[-1]
+
+    async def until_phase(self, text: str, timeout_s: float = 20.0) -> None:
+        await self.until(
+            lambda: text in self.controller.phase or text == self._step(),
+            f"phase {text}",
+            timeout_s,
+        )
+
+    def _step(self) -> str:
+        cycle = self.controller.cycle
+        if cycle is None or cycle.progress is None or self._cycle_done():
+            return ""
+        return str(cycle.progress.step)
+
+    def _cycle_done(self) -> bool:
+        task = self.controller._cycle_task
+        return task is None or task.done()
+
+
+def write_config(tmp_path: Path, edit: Callable[[dict], None] | None = None) -> Path:
+    """A private copy of config/ with ports and ptys in ``tmp_path``; ``edit`` tweaks cell.yaml."""
+    derived = prepare_run_folder(REPO / "config" / "cell.yaml", tmp_path, None)
+    cell = yaml.safe_load(derived.read_text())
+    # Short timeouts: on loopback and ptys answers come in well under a millisecond.
+    for device in ("plc", "power_source", "robot"):
+        cell[device]["link"]["reconnect_delay_min_ms"] = 20
+        cell[device]["link"]["reconnect_delay_max_ms"] = 200
+    if edit is not None:
+        edit(cell)
+    derived.write_text(yaml.safe_dump(cell))
+    return derived
+
+
+@asynccontextmanager
+async def running_cell(
+    tmp_path: Path,
+    time_scale: float = 20.0,
+    edit: Callable[[dict], None] | None = None,
+) -> AsyncIterator[CellRig]:
+    config_path = write_config(tmp_path, edit)
+    config = load_cell_config(config_path)
+    sim = SimulatedCell(load_cell_devices(config_path), SimClock(time_scale))
+    await sim.start()
+    controller = build_controller(config)
+    try:
+        await controller.start()
+        yield CellRig(sim, controller, config_path)
+    finally:
+        await controller.shutdown()
+        controller.store.close()
+        await sim.close()
