@@ -543,5 +543,6 @@ def _at_rest(status: RobotStatus) -> bool:
     # After STOP the robot reports STOPPED at once, while it still brakes: wait for speed 0.
     return status.state is not RobotState.MOVING and status.tool_speed_mm_per_s == 0
 
+
 # Power source error codes that have their own fault; every other error is F122.
 POWER_SOURCE_FAULTS: dict[int, str] = {}
