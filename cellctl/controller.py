@@ -35,7 +35,7 @@ from cellctl.interlocks import CellContext, Interlocks
 from cellctl.packml import Command, CommandRefused, Mode, State, StateMachine, Transition
 from cellctl.sensing import NoSensing, SeamSensing
 from cellctl.store import AsyncStore
-from cellctl.weld_cycle import CycleInterrupted, SeamProgress, WeldCycle
+from cellctl.weld_cycle import POWER_SOURCE_FAULTS, CycleInterrupted, SeamProgress, WeldCycle
 from drivers.errors import DeviceError
 from drivers.link import LinkState
 from drivers.robot_protocol import Pose, RobotState
@@ -125,6 +125,7 @@ class Controller:
         self._failures: dict[str, int] = collections.defaultdict(int)
         self._path_ids = 0
         self._suspend_requested = False
+        self._attributing = False
         self._state_changed = asyncio.Event()
         self._closed = False
         self.on_event: Callable[[Event], None] | None = None
@@ -252,15 +253,19 @@ class Controller:
 
     async def _acknowledge_and_clear(self, by: str) -> None:
         await self.acknowledge_faults(by)
-        if any(f.code == "F122" for f in self.faults.active):
-            with contextlib.suppress(DeviceError):
-                await self.power_source.reset_error()
         present = self.interlocks.causes_present(self.inputs) if self.inputs else set()
         present |= {LINK_FAULTS[d] for d, drv in self._devices().items() if not drv.connected}
         with contextlib.suppress(DeviceError):
+            # The operator's reset is the power source's error reset too; an error that stays
+            # (a wire still stuck, gas still missing) keeps its fault.
             status = await self.power_source.read_status()
             if status.error:
-                present.add("F122")
+                await self.power_source.reset_error()
+                status = await self.power_source.read_status()
+            if status.error:
+                present.add(POWER_SOURCE_FAULTS.get(status.error_code, "F122"))
+            if status.gas_flow_ok is False:
+                present.add("F124")
         cleared, _ = self.faults.clear(present)
         for fault in cleared:
             if fault.record_id is not None:
@@ -272,6 +277,9 @@ class Controller:
 
     def raise_fault(self, code: str, detail: str = "", cause_seen: float | None = None) -> None:
         """Book a fault and, unless it is a warning, start its reaction at once."""
+        if code == "F103" and not self._attributing:
+            self._spawn(self._attribute_drives_off(detail, cause_seen or time.monotonic()))
+            return
         fault = self.faults.raise_fault(
             code, detail, state=self.machine.state.label, phase=self.phase
         )
@@ -284,6 +292,29 @@ class Controller:
             self._spawn(self._record_fault(fault))
             return
         self._spawn(self._react(fault))
+
+    async def _attribute_drives_off(self, detail: str, seen: float) -> None:
+        """The robot lost its drives: react at once, then ask the PLC why.
+
+        The PLC drops drive enable the moment a door opens or an e-stop is hit, so the robot
+        may report it before our next PLC scan sees the cause. The operator must read the
+        cause (door), not the symptom (drives off).
+        """
+        self._attributing = True
+        try:
+            safe = asyncio.ensure_future(self._make_safe())
+            try:
+                inputs = await self.plc.read_inputs()
+                self.inputs = inputs
+            except DeviceError:
+                inputs = self.inputs
+            context = CellContext(active=True, clamped=self.clamped, drives_requested=True)
+            causes = [(c, r) for c, r in self.interlocks.check(inputs, context) if c != "F103"]
+            await safe
+            for code, reason in causes or [("F103", detail)]:
+                self.raise_fault(code, reason, seen)
+        finally:
+            self._attributing = False
 
     async def _react(self, fault: Fault) -> None:
         await self._make_safe()
@@ -426,12 +457,20 @@ class Controller:
                 await self.acknowledge_faults("reset button")
                 if state is State.ABORTED:
                     await self.command(Command.CLEAR, by="reset button")
+                    await self._until_state(State.STOPPED, 2.0)
+                    await self.command(Command.RESET, by="reset button")
                 elif state in (State.STOPPED, State.COMPLETE):
                     await self.command(Command.RESET, by="reset button")
                 else:
                     await self._acknowledge_and_clear("reset button")
         except CommandRefused as refused:
             self._event(f"{button}: {refused}")
+
+    async def _until_state(self, state: State, timeout_s: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                while self.machine.state is not state:
+                    await self._state_changed.wait()
 
     # -- watching devices outside the cycle ---------------------------------------------------
 
@@ -462,7 +501,8 @@ class Controller:
     def _check_status(self, device: str, status: Any) -> None:
         seen = time.monotonic()
         if device == "power_source" and status.error:
-            self.raise_fault("F122", f"error {status.error_code} ({status.error_text})", seen)
+            code = POWER_SOURCE_FAULTS.get(status.error_code, "F122")
+            self.raise_fault(code, f"error {status.error_code} ({status.error_text})", seen)
         if device == "robot":
             if status.state is RobotState.FAULT:
                 self.raise_fault("F140", f"robot fault {status.fault_code}: {status.fault_text}")

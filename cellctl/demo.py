@@ -106,16 +106,32 @@ class Operator:
         return rows[0]["to_state"] if rows else "Stopped"
 
 
-def _progress(done: int, total: int, seams: int, seams_per_part: int, width: int = 30) -> None:
-    fraction = (done + seams / max(1, seams_per_part)) / total if total else 1.0
-    fraction = min(1.0, fraction)
-    filled = int(width * fraction)
-    bar = "#" * filled + "." * (width - filled)
-    sys.stderr.write(
-        f"\r  [{bar}] {100 * fraction:5.1f}%  part {min(done + 1, total)}/{total}, "
-        f"seam {seams}/{seams_per_part}   "
-    )
-    sys.stderr.flush()
+class Progress:
+    """A progress bar on a terminal; one line per step when stderr is a file or a pipe."""
+
+    def __init__(self, total_parts: int, seams_per_part: int, width: int = 30) -> None:
+        self.total = total_parts
+        self.seams_per_part = seams_per_part
+        self.width = width
+        self.tty = sys.stderr.isatty()
+        self._last = ""
+
+    def show(self, done: int, seams: int) -> None:
+        fraction = min(1.0, (done + seams / max(1, self.seams_per_part)) / max(1, self.total))
+        filled = int(self.width * fraction)
+        text = (
+            f"[{'#' * filled}{'.' * (self.width - filled)}] {100 * fraction:5.1f}%  "
+            f"part {min(done + 1, self.total)}/{self.total}, seam {seams}/{self.seams_per_part}"
+        )
+        if text == self._last:
+            return
+        self._last = text
+        sys.stderr.write(f"\r  {text}  " if self.tty else f"  {text}\n")
+        sys.stderr.flush()
+
+    def end(self) -> None:
+        if self.tty:
+            sys.stderr.write("\n")
 
 
 async def _wait(condition, timeout_s: float, what: str, check=None) -> None:
@@ -132,6 +148,7 @@ async def operate(
     operator: Operator, parts: int, seams_per_part: int, processes: dict, part_timeout_s: float
 ) -> tuple[float, float]:
     """Weld ``parts`` parts as an operator would; returns the production window."""
+    progress = Progress(parts, seams_per_part)
 
     def alive() -> None:
         for name, process in processes.items():
@@ -163,7 +180,7 @@ async def operate(
 
         def finished(part_id: int = part_id, number: int = number) -> bool:
             seams = operator.query("SELECT COUNT(*) AS n FROM seams WHERE part_id=?", part_id)
-            _progress(number, parts, seams[0]["n"], seams_per_part)
+            progress.show(number, seams[0]["n"])
             row = operator.query("SELECT status FROM parts WHERE id=?", part_id)
             return bool(row) and row[0]["status"] != "in_progress"
 
@@ -174,8 +191,8 @@ async def operate(
         # Unload the welded part; the next loop loads a fresh one.
         await operator.do("plc.set", part_loaded=False)
         await _wait(lambda: operator.state() == "Idle", 10, "the cell to return to Idle", alive)
-    _progress(parts, parts, 0, seams_per_part)
-    sys.stderr.write("\n")
+    progress.show(parts, 0)
+    progress.end()
     return window_start, time.time()
 
 

@@ -135,6 +135,7 @@ class SeamMonitor:
         self.samples = 0
         self.arc_breaks = 0
         self.restarts = 0
+        self.notes: list[str] = []  # what the cycle wants on the record (interruptions)
         self._last_t_s: float | None = None
 
     def add(
@@ -178,7 +179,7 @@ class SeamMonitor:
     def summary(
         self, welded_length_mm: float, extra_reasons: list[str] | None = None
     ) -> SeamSummary:
-        reasons = list(extra_reasons or [])
+        reasons = list(extra_reasons or []) + self.notes
         for label, track in (
             ("current", self.current),
             ("voltage", self.voltage),

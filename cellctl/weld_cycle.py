@@ -39,7 +39,7 @@ from cellctl.monitoring import SeamMonitor, SeamSummary
 from cellctl.path import Point, above, length_mm, point_at, remaining
 from cellctl.sensing import JointNotFound, SeamSensing, TrackingLost
 from drivers.errors import DeviceError, DeviceRejected
-from drivers.power_source_protocol import PowerSourceStatus
+from drivers.power_source_protocol import PowerSourceError, PowerSourceStatus
 from drivers.robot_protocol import Pose, RobotState, RobotStatus
 
 log = logging.getLogger(__name__)
@@ -138,6 +138,9 @@ class WeldCycle:
         """
         if resume is not None and resume.index == index:
             self.progress = resume
+            # The robot still holds (its queue kept, new moves waiting): clear that first.
+            await self._command("robot", self.robot.stop())
+            await self._robot_until(_at_rest, "robot to stop")
         else:
             seam = self.part.seams_in_order()[index]
             procedure = self.procedures[seam.procedure]
@@ -163,7 +166,12 @@ class WeldCycle:
     async def _weld_seam(self, progress: SeamProgress) -> None:
         seam, procedure = progress.seam, progress.procedure
         if progress.welded_to_end:
-            # Interrupted after the bead was complete (e.g. a wire stick at arc off).
+            # Interrupted after the bead was complete (a wire stick at arc off, an arc break in
+            # the crater): finish the seam without striking again; the crater is left as it is
+            # and the record says so.
+            if progress.step is Step.CRATER_FILL:
+                progress.step = Step.ARC_OFF
+                progress.monitor.notes.append("crater fill interrupted")
             await self._finish_seam(progress)
             return
         taught = [tuple(p) for p in seam.path_mm]
@@ -179,9 +187,7 @@ class WeldCycle:
             if progress.path[0] != taught[0]:
                 await self._move_linear(progress.path[0], self._approach_speed(), "to the joint")
         else:
-            # Resuming: the robot holds somewhere on (or near) the seam. Clear its queue.
-            await self._command("robot", self.robot.stop())
-            await self._robot_until(_at_rest, "robot to stop")
+            # Resuming on the seam (weld_seam has cleared the robot's hold and queue).
             await self._set_weld_parameters(procedure)
         path = progress.path
         restart_at = max(0.0, progress.weld_position_mm - self._overlap(progress))
@@ -235,6 +241,7 @@ class WeldCycle:
             progress.restarts += 1
             progress.monitor.restarts += 1
             self.report_fault("W201", f"seam {progress.seam.name} restarted at {broke_at:.1f} mm")
+            await self._command("power_source", self.power_source.reset_error())
             await self._command("robot", self.robot.stop())
             await self._robot_until(_at_rest, "robot to stop")
             from_mm = max(0.0, broke_at - arc.restart_overlap_mm)
@@ -343,7 +350,8 @@ class WeldCycle:
             self._check_robot(robot)
             position = from_mm + self._position_on(robot, progress.path_id)
             if power is not None:
-                if power.error:
+                # An arc break is judged by the arc-out time below (restart or hold), not here.
+                if power.error and power.error_code != PowerSourceError.ARC_BREAK:
                     self._power_source_fault(power, progress)
                 if power.arc_established:
                     arc_out_since = None
@@ -545,4 +553,8 @@ def _at_rest(status: RobotStatus) -> bool:
 
 
 # Power source error codes that have their own fault; every other error is F122.
-POWER_SOURCE_FAULTS: dict[int, str] = {}
+POWER_SOURCE_FAULTS: dict[int, str] = {
+    PowerSourceError.ARC_BREAK: "F121",
+    PowerSourceError.WIRE_STICK: "F123",
+    PowerSourceError.GAS_FLOW: "F124",
+}

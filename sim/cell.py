@@ -127,6 +127,27 @@ class SimulatedCell:
             mode, frames=request.get("frames"), delay_s=float(request.get("delay_ms", 0)) / 1000
         )
 
+    async def unplug(self, device: str) -> None:
+        """Cut ``device``'s link to the controller; the device itself runs on."""
+        if device == "plc":
+            await self.plc.unplug()
+        elif device == "power_source":
+            self.power_source.unplug()
+        elif device == "robot":
+            self.robot.unplug()
+        else:
+            raise ControlError(f"no device {device!r}: plc, power_source or robot")
+
+    async def plug_in(self, device: str) -> None:
+        if device == "plc":
+            await self.plc.plug_in()
+        elif device == "power_source":
+            self.power_source.plug_in()
+        elif device == "robot":
+            self.robot.plug_in()
+        else:
+            raise ControlError(f"no device {device!r}: plc, power_source or robot")
+
     def snapshot(self) -> dict[str, Any]:
         return {
             "sim_time_s": round(self.clock.now_s(), 3),

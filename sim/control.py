@@ -19,6 +19,8 @@ Commands (``cmd``):
                            error:<code>; optional ``count``
 ``power_source.clear``     clear injected power source faults
 ``robot.drives``           ``enabled``: bool (as the PLC's drive enable does)
+``link.cut``               ``device``: pull its cable (it runs on; its watchdogs act)
+``link.restore``           ``device``: plug the cable back in
 =========================  ====================================================================
 """
 

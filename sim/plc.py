@@ -117,17 +117,28 @@ class SimulatedPlc:
     # -- life cycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._server = ModbusTcpServer(
-            self.image.device(),
-            address=(self.host, self.port),
-            framer=FramerType.RTU if self.rtu_framing else FramerType.SOCKET,
-            trace_packet=self.image.wire_tap,
-        )
-        await self._server.serve_forever(background=True)
-        if self._server.transport is None:
+        await self.plug_in()
+        if self._server is None or self._server.transport is None:
             raise OSError(f"simulated PLC could not listen on {self.host}:{self.port}")
         self.logic.heartbeat_changed_at = time.monotonic()
         self._scan_task = asyncio.create_task(self._scan_forever(), name="simulated PLC scan")
+
+    async def unplug(self) -> None:
+        """Pull the network cable: no more Modbus (open connections drop), while the PLC's
+        program runs on, and its heartbeat watchdog will drop robot enable."""
+        if self._server is not None:
+            await self._server.shutdown()
+            self._server = None
+
+    async def plug_in(self) -> None:
+        if self._server is None:
+            self._server = ModbusTcpServer(
+                self.image.device(),
+                address=(self.host, self.port),
+                framer=FramerType.RTU if self.rtu_framing else FramerType.SOCKET,
+                trace_packet=self.image.wire_tap,
+            )
+            await self._server.serve_forever(background=True)
 
     async def close(self) -> None:
         if self._scan_task is not None:

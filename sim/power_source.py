@@ -96,6 +96,7 @@ class Injected:
     arc_break: bool = False  # break the burning arc now
     wire_stick: bool = False  # the wire sticks at the next arc end
     gas_fault: bool = False  # no gas flow until cleared
+    machine_error: PowerSourceError | None = None  # a lasting condition (overtemperature, ...)
 
 
 @dataclass
@@ -142,6 +143,11 @@ class ArcModel:
                 self.error = PowerSourceError.NONE
         self._last_reset = commands.error_reset
         gas_available = not self.injected.gas_fault
+        if self.injected.machine_error is not None:
+            # The condition lasts (the machine is still too hot): it latches again at once.
+            self._latch(self.injected.machine_error)
+            if self.phase in (ArcPhase.PREFLOW, ArcPhase.IGNITING, ArcPhase.BURNING):
+                self._enter(ArcPhase.FAILED)
 
         if self.phase is ArcPhase.OFF:
             if commands.arc_on and self.error is PowerSourceError.NONE:
@@ -350,6 +356,26 @@ class SimulatedPowerSource:
                 end.close()
         self._controller_end = self._server_end = None
 
+    def unplug(self) -> None:
+        """Pull the RS-485 cable: the controller's pty goes away; the machine runs on (and its
+        interface watchdog switches a burning arc off)."""
+        end = self._controller_end
+        if end is not None and self._server_end is not None:
+            loop = asyncio.get_running_loop()
+            loop.remove_reader(end.master_fd)
+            end.close()
+            self._controller_end = None
+
+    def plug_in(self) -> None:
+        """Reconnect the cable: a new pty behind the same link path."""
+        if self._controller_end is None and self._server_end is not None:
+            loop = asyncio.get_running_loop()
+            self._controller_end = PtyEndpoint(self.link_path)
+            controller_fd, server_fd = self._controller_end.master_fd, self._server_end.master_fd
+            loop.add_reader(controller_fd, self._bridge, controller_fd, server_fd)
+            loop.remove_reader(server_fd)
+            loop.add_reader(server_fd, self._bridge, server_fd, controller_fd)
+
     def _bridge(self, source_fd: int, target_fd: int) -> None:
         """Copy what one pty master has to the other: the cable between the two ends."""
         try:
@@ -417,7 +443,8 @@ class SimulatedPowerSource:
 
     def inject(self, kind: str, count: int = 1) -> None:
         """``arc_break``, ``wire_stick``, ``gas_fault``, ``ignition_failure`` (the next
-        ``count`` starts), or ``error:<code>`` (latch that error now)."""
+        ``count`` starts), or ``error:<code>`` (a lasting machine condition with that error,
+        e.g. ``error:106`` overtemperature, until ``clear_faults``)."""
         injected = self.arc.injected
         if kind == "arc_break":
             injected.arc_break = True
@@ -428,10 +455,8 @@ class SimulatedPowerSource:
         elif kind == "ignition_failure":
             injected.ignition_failures += count
         elif kind.startswith("error:"):
-            code = PowerSourceError(int(kind.removeprefix("error:")))
-            self.arc._latch(code)
-            if self.arc.phase in (ArcPhase.PREFLOW, ArcPhase.IGNITING, ArcPhase.BURNING):
-                self.arc._enter(ArcPhase.FAILED)
+            injected.machine_error = PowerSourceError(int(kind.removeprefix("error:")))
+            self.arc.step(0.0, self.commands)
         else:
             raise ValueError(
                 f"unknown fault {kind!r}: arc_break, wire_stick, gas_fault, ignition_failure, "
@@ -439,7 +464,8 @@ class SimulatedPowerSource:
             )
 
     def clear_faults(self) -> None:
-        """Remove every injected cause: gas back, wire cut free (errors stay latched)."""
+        """Remove every injected cause: gas back, wire cut free, the machine cooled down
+        (errors stay latched until an error reset)."""
         self.arc.injected = Injected()
         self.arc.wire_stuck = False
 

@@ -291,6 +291,23 @@ class SimulatedRobot:
             self._endpoint.close()
             self._endpoint = None
 
+    def unplug(self) -> None:
+        """Pull the cable: the pty goes away (the controller sees a hang-up) while the robot
+        keeps running its motion, and its link watchdog decides what happens next."""
+        if self._endpoint is not None:
+            assert self._loop is not None
+            self._loop.remove_reader(self._endpoint.master_fd)
+            self._endpoint.close()
+            self._endpoint = None
+
+    def plug_in(self) -> None:
+        """Reconnect the cable: a new pty behind the same link path."""
+        if self._endpoint is None:
+            assert self._loop is not None
+            self._endpoint = PtyEndpoint(self.link_path)
+            self.decoder.reset()
+            self._loop.add_reader(self._endpoint.master_fd, self._on_readable)
+
     # -- the PLC's side -------------------------------------------------------------------
 
     def set_drives_enabled(self, enabled: bool) -> None:
