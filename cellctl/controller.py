@@ -57,6 +57,7 @@ ACTIVE_STATES = frozenset(
     }
 )
 SAFE_COMMAND_TIMEOUT_S = 0.5
+SHUTDOWN_TASK_TIMEOUT_S = 5.0
 STACK_LIGHT = {  # (red, amber, green) per state
     State.EXECUTE: (False, False, True),
     State.STARTING: (False, False, True),
@@ -162,13 +163,7 @@ class Controller:
         self._closed = True
         self._event("shutting down: arc off, robot hold")
         await self._make_safe()
-        for task in [self._cycle_task, self._acting_task, *self._loops, *self._background]:
-            if task is not None and not task.done():
-                task.cancel()
-        for task in [self._cycle_task, self._acting_task, *self._loops, *self._background]:
-            if task is not None:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        await self._stop_tasks()
         if self.part is not None:
             with contextlib.suppress(Exception):
                 await self.store.finish_part(
@@ -180,6 +175,24 @@ class Controller:
         await asyncio.gather(
             self.robot.close(), self.power_source.close(), self.plc.close(), return_exceptions=True
         )
+
+    async def _stop_tasks(self) -> None:
+        """Cancel every task of ours and wait for them, boundedly: shutdown never hangs."""
+        for _ in range(3):  # a task may start another while it is being cancelled
+            tasks = {
+                t
+                for t in (self._cycle_task, self._acting_task, *self._loops, *self._background)
+                if t is not None and not t.done() and t is not asyncio.current_task()
+            }
+            if not tasks:
+                return
+            for task in tasks:
+                task.cancel()
+            _, stuck = await asyncio.wait(tasks, timeout=SHUTDOWN_TASK_TIMEOUT_S)
+            for task in stuck:
+                log.error(
+                    "task %s did not stop within %g s", task.get_name(), SHUTDOWN_TASK_TIMEOUT_S
+                )
 
     def _devices(self) -> dict[str, Any]:
         return {"plc": self.plc, "power_source": self.power_source, "robot": self.robot}
@@ -624,6 +637,9 @@ class Controller:
     async def _execute(self) -> None:
         """Start (or resume) the weld cycle of the current part."""
         assert self.part is not None
+        if self._cycle_task is not None and not self._cycle_task.done():
+            # Back from Suspended: the parked cycle goes on by itself. Never two cycles.
+            return
         self.cycle = WeldCycle(
             robot=self.robot,
             power_source=self.power_source,
@@ -728,7 +744,11 @@ class Controller:
             await asyncio.sleep(self.settings.cycle.status_period_ms / 1000)
 
     async def _holding(self) -> None:
+        """Arc off and robot hold (again, if a fault's reaction already did: it is idempotent),
+        the cycle stopped where it stands, kept to resume; then wait for the robot to stand."""
         self.phase = "holding"
+        await self._make_safe()
+        await self._interrupt_cycle(keep_progress=True)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:

@@ -14,6 +14,7 @@ gas and wire functions off, in one request.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 
@@ -25,7 +26,8 @@ from drivers.settings import PowerSourceSettings
 
 log = logging.getLogger(__name__)
 
-SAFE_OUTPUTS = {"arc_on": False, "gas_test": False, "wire_inch": False, "wire_retract": False}
+SAFE_OUTPUTS = ("arc_on", "gas_test", "wire_inch", "wire_retract")
+ERROR_RESET_PULSE_S = 0.05
 
 
 class PowerSourceDriver(RegisterDevice):
@@ -64,7 +66,12 @@ class PowerSourceDriver(RegisterDevice):
             ("wire_feed_setpoint_m_per_min", wire_feed_m_per_min, limits.max_wire_feed_m_per_min,
              "m/min"),
         ):  # fmt: skip
-            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or value < 0
+            ):
                 self._refuse(self.address, f"{name} {value!r} is not a setpoint; nothing sent")
             if value > limit:
                 self._refuse(
@@ -99,18 +106,40 @@ class PowerSourceDriver(RegisterDevice):
         await self.write_output("wire_retract", on)
 
     async def reset_error(self) -> None:
-        """Pulse the error reset bit (the machine clears a latched error on its rising edge)."""
+        """Pulse the error reset bit. The machine clears a latched error on the rising edge, and
+        it scans its interface only every few milliseconds, so the bit is held for
+        ``ERROR_RESET_PULSE_S`` before it drops (a shorter pulse may go unseen)."""
+        if self.output_value("error_reset"):
+            await self.write_output("error_reset", False)  # a bit left on makes no edge
         await self.write_output("error_reset", True)
-        await self.write_output("error_reset", False)
+        try:
+            await asyncio.sleep(ERROR_RESET_PULSE_S)
+        finally:
+            await self.write_output("error_reset", False)
 
     async def make_safe(self) -> None:
-        """Arc off, gas and wire functions off, in one write.
+        """Arc off, gas and wire functions off, in one write, without reading anything first.
 
-        Raises ``DeviceError`` if it could not be delivered (the caller records that); the
-        power source's own interface watchdog then switches the arc off.
+        The command word is written from the output image with those bits cleared; if the image
+        is not known (just reconnected), the whole word is written as 0, which is the machine's
+        safe state too (job mode off included). Raises ``DeviceError`` if it could not be
+        delivered (the caller records that); the power source's own interface watchdog then
+        switches the arc off.
         """
+        signals = [self.registers.outputs[name] for name in SAFE_OUTPUTS]
+        words: dict[int, int] = {}
+        for signal in signals:
+            known = self._image.get(signal.address) if self._image_synced else None
+            word = words.get(signal.address, 0 if known is None else known)
+            if signal.bit is not None:
+                word &= ~(1 << signal.bit) & 0xFFFF
+            else:
+                word = 0
+            words[signal.address] = word
         try:
-            await self.write_outputs(SAFE_OUTPUTS)
+            for address, word in sorted(words.items()):
+                await self.link.write_registers(address, [word], self._allowed)
+                self._image[address] = word
         except DeviceError as error:
             log.warning("%s: safe write not delivered: %s", self.device, error)
             raise

@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import enum
 import logging
+import math
 import os
 import random
 import time
@@ -97,13 +98,20 @@ class Injected:
     wire_stick: bool = False  # the wire sticks at the next arc end
     gas_fault: bool = False  # no gas flow until cleared
     machine_error: PowerSourceError | None = None  # a lasting condition (overtemperature, ...)
+    current_offset_a: float = 0.0  # the arc runs this far off its setpoint (a worn tip, ...)
 
 
 @dataclass
 class ArcModel:
-    """The arc and the machine's state, stepped in simulated time."""
+    """The arc and the machine's state, stepped in simulated time.
+
+    ``rng`` draws the process's randomness (ignition failures, breaks); ``noise`` the sensors'.
+    Two generators, so that how often the controller reads the actuals does not change which
+    starts fail: a seed gives the same failures whatever the polling.
+    """
 
     rng: random.Random
+    noise: random.Random
     ignition_failure_rate: float = 0.0
     arc_break_rate_per_s: float = 0.0
     phase: ArcPhase = ArcPhase.OFF
@@ -221,14 +229,16 @@ class ArcModel:
             )
             if commands.job_mode:
                 current, voltage, wire = job_setpoints(commands.job_number)
+            current += self.injected.current_offset_a
         elif self.wire_stuck:
             current, voltage, wire = 60.0, 0.8, 0.0
         elif commands.wire_inch or commands.wire_retract or self.phase is ArcPhase.IGNITING:
             current, voltage, wire = 0.0, 0.0, INCH_SPEED_M_PER_MIN
         else:
             current, voltage, wire = 0.0, 0.0, 0.0
-        # First-order lag towards the target, then noise on what the sensors read.
-        blend = min(1.0, dt_s / ACTUAL_TIME_CONSTANT_S)
+        # First-order lag towards the target (exact for any step length, so a large time scale
+        # keeps the lag), then noise on what the sensors read.
+        blend = 1.0 - math.exp(-dt_s / ACTUAL_TIME_CONSTANT_S)
         self.current_a += (current - self.current_a) * blend
         self.voltage_v += (voltage - self.voltage_v) * blend
         self.wire_feed_m_per_min += (wire - self.wire_feed_m_per_min) * blend
@@ -244,9 +254,9 @@ class ArcModel:
     def measured(self) -> tuple[float, float, float]:
         """What the machine's sensors read: the actuals with noise, never below zero."""
         return (
-            max(0.0, self.current_a * (1 + self.rng.gauss(0, NOISE["current"]))),
-            max(0.0, self.voltage_v * (1 + self.rng.gauss(0, NOISE["voltage"]))),
-            max(0.0, self.wire_feed_m_per_min * (1 + self.rng.gauss(0, NOISE["wire"]))),
+            max(0.0, self.current_a * (1 + self.noise.gauss(0, NOISE["current"]))),
+            max(0.0, self.voltage_v * (1 + self.noise.gauss(0, NOISE["voltage"]))),
+            max(0.0, self.wire_feed_m_per_min * (1 + self.noise.gauss(0, NOISE["wire"]))),
         )
 
 
@@ -273,7 +283,12 @@ class SimulatedPowerSource:
         self.clock = clock
         self.link_path = link_path
         self.rtu_over_tcp_port = rtu_over_tcp_port
-        self.arc = ArcModel(random.Random(seed), ignition_failure_rate, arc_break_rate_per_s)
+        self.arc = ArcModel(
+            random.Random(seed),
+            random.Random(seed + 1),
+            ignition_failure_rate,
+            arc_break_rate_per_s,
+        )
         self.commands = Commands()
         self.image = RegisterImage(
             settings.registers,
@@ -281,6 +296,7 @@ class SimulatedPowerSource:
             self.input_values,
             self._on_write,
             rtu=True,
+            accept_write=self._accept_write,
         )
         self.interface_timeouts = 0
         self._last_request_real_s = time.monotonic()
@@ -397,6 +413,23 @@ class SimulatedPowerSource:
 
     # -- the model --------------------------------------------------------------------------
 
+    def _accept_write(self, address: int, words: list[int]) -> bool:
+        """A setpoint beyond the machine's range is refused (Modbus exception 3), as a real
+        machine's interface does, whatever the controller believed."""
+        limits = self.settings.limits
+        registers = self.settings.registers.outputs
+        maxima = {
+            "current_setpoint_a": limits.max_current_a,
+            "voltage_setpoint_v": limits.max_voltage_v,
+            "wire_feed_setpoint_m_per_min": limits.max_wire_feed_m_per_min,
+        }
+        for name, maximum in maxima.items():
+            signal = registers[name]
+            offset = signal.address - address
+            if 0 <= offset < len(words) and words[offset] * signal.scale > maximum:
+                return False
+        return True
+
     def _on_write(self, address: int, words: list[int]) -> None:
         values = {name: self.image.output(name) for name in self.settings.registers.outputs}
         for name, value in values.items():
@@ -443,8 +476,9 @@ class SimulatedPowerSource:
 
     def inject(self, kind: str, count: int = 1) -> None:
         """``arc_break``, ``wire_stick``, ``gas_fault``, ``ignition_failure`` (the next
-        ``count`` starts), or ``error:<code>`` (a lasting machine condition with that error,
-        e.g. ``error:106`` overtemperature, until ``clear_faults``)."""
+        ``count`` starts), ``error:<code>`` (a lasting machine condition with that error,
+        e.g. ``error:106`` overtemperature, until ``clear_faults``), or
+        ``current_offset:<A>`` (the arc burns that far from its setpoint)."""
         injected = self.arc.injected
         if kind == "arc_break":
             injected.arc_break = True
@@ -454,13 +488,15 @@ class SimulatedPowerSource:
             injected.gas_fault = True
         elif kind == "ignition_failure":
             injected.ignition_failures += count
+        elif kind.startswith("current_offset:"):
+            injected.current_offset_a = float(kind.removeprefix("current_offset:"))
         elif kind.startswith("error:"):
             injected.machine_error = PowerSourceError(int(kind.removeprefix("error:")))
             self.arc.step(0.0, self.commands)
         else:
             raise ValueError(
                 f"unknown fault {kind!r}: arc_break, wire_stick, gas_fault, ignition_failure, "
-                "error:<code>"
+                "error:<code>, current_offset:<A>"
             )
 
     def clear_faults(self) -> None:

@@ -29,11 +29,13 @@ class RegisterImage:
         input_values: Callable[[], dict[str, SignalValue]],
         on_write: Callable[[int, list[int]], None],
         rtu: bool = False,
+        accept_write: Callable[[int, list[int]], bool] | None = None,
     ) -> None:
         self.registers = registers
         self.unit_id = unit_id
         self.input_values = input_values
         self.on_write = on_write
+        self.accept_write = accept_write
         self.rtu = rtu
         self.faults = WireFaults()
         self.exception_code: int | None = None  # answer every request with this exception
@@ -122,6 +124,8 @@ class RegisterImage:
             if any(address + i not in self.outputs for i in range(len(set_values))):
                 return ExcCodes.ILLEGAL_ADDRESS
             words = [int(v) for v in set_values]
+            if self.accept_write is not None and not self.accept_write(address, words):
+                return ExcCodes.ILLEGAL_VALUE
             self.writes_seen.append((address, words))
             del self.writes_seen[:-1000]
             for offset, word in enumerate(words):

@@ -7,8 +7,10 @@ process fails: a controller runs for three shifts, and a leak per cycle is a cra
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -69,10 +71,26 @@ def no_leaked_threads_fds_or_children():
     pytest.fail("test leaked " + "; ".join(problems))
 
 
+TASK_DUMP_AFTER_S = 100.0  # before pytest-timeout's 120 s, whose dump shows no asyncio tasks
+
+
+async def _dump_tasks_when_stuck(delay_s: float) -> None:
+    """If the test is still running after ``delay_s``, print every task's stack to stderr."""
+    await asyncio.sleep(delay_s)
+    print(f"\n--- asyncio tasks still running after {delay_s:g} s ---", file=sys.stderr)
+    for task in asyncio.all_tasks():
+        if task is not asyncio.current_task():
+            task.print_stack(limit=12, file=sys.stderr)
+
+
 @pytest.fixture
 async def no_leaked_tasks():
     """Added to every async test (see pytest_collection_modifyitems)."""
+    watchdog = asyncio.create_task(_dump_tasks_when_stuck(TASK_DUMP_AFTER_S), name="task dump")
     yield
+    watchdog.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watchdog
     current = asyncio.current_task()
     deadline = time.monotonic() + LEAK_GRACE_S
     while True:

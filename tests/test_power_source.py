@@ -321,3 +321,36 @@ def test_status_decoding_names_and_optional_inputs():
     assert PowerSourceStatus.from_inputs({**values, "error_code": 999}).error_text == (
         "unknown error 999"
     )
+
+
+async def test_make_safe_after_a_reconnect_writes_at_once_without_reading_first(welder):
+    source, driver = welder
+    await driver.set_job(2)  # job mode on: a bit the safe write must not need to know
+    await driver.arc_on()
+    driver._image_synced = False  # as right after a reconnect: the image is not trusted
+    requests_before = driver.stats.requests
+    await driver.make_safe()
+    assert driver.stats.requests == requests_before + 1  # one write, no read-back
+    assert source.commands.arc_on is False
+    assert source.image.writes_seen[-1] == (0, [0])  # the whole word off: the safe state
+
+
+async def test_the_machine_refuses_setpoints_beyond_its_range(welder):
+    source, driver = welder
+    # Past the driver's check (a raw write), the machine itself answers exception 3.
+    with pytest.raises(DeviceRejected, match=r"exception 3 \(illegal data value\)"):
+        await driver.link.write_registers(2, [9000], driver.registers.output_registers())
+    assert source.commands.current_setpoint_a == 0.0
+    with pytest.raises(WriteRefused, match="current_setpoint_a True is not a setpoint"):
+        await driver.set_setpoints(True, 20.0, 8.0)
+
+
+async def test_the_error_reset_pulse_is_long_enough_to_be_seen(welder):
+    source, driver = welder
+    source.inject("error:106")
+    source.clear_faults()  # cooled down, error still latched
+    started = asyncio.get_running_loop().time()
+    await driver.reset_error()
+    assert asyncio.get_running_loop().time() - started >= 0.05
+    assert (await driver.read_status()).error is False
+    assert source.commands.error_reset is False
