@@ -611,17 +611,21 @@ class Controller:
         )
         self._event(f"part {self.part.part_id} ({program.name}) started")
         self.phase = "clamping"
-        await self.plc.write_outputs({"clamp_close_request": True})
+        # The drive enable's falling half of its edge goes out with the clamp request, so that
+        # the PLC has seen it long before the clamps are closed.
+        self.drives_requested = False
+        await self.plc.write_outputs({"clamp_close_request": True, "robot_enable_request": False})
         await self._wait_input("clamps_closed", True, self.settings.cycle.clamp_timeout_ms / 1000)
         self.clamped = True
-        await self._enable_drives()
+        await self._enable_drives(edge_made=True)
         self.phase = "ready"
 
-    async def _enable_drives(self) -> None:
+    async def _enable_drives(self, edge_made: bool = False) -> None:
         # The PLC enables the drives on a rising edge of the request only: make one.
-        self.drives_requested = False
-        await self.plc.write_outputs({"robot_enable_request": False})
-        await asyncio.sleep(2 * self.config.cell.plc.scan_period_ms / 1000)
+        if not edge_made:
+            self.drives_requested = False
+            await self.plc.write_outputs({"robot_enable_request": False})
+            await asyncio.sleep(2 * self.config.cell.plc.scan_period_ms / 1000)
         await self.plc.write_outputs({"robot_enable_request": True})
         self.drives_requested = True
         await self._wait_input("robot_enabled", True, 2.0)

@@ -130,8 +130,9 @@ class Progress:
         sys.stderr.flush()
 
     def end(self) -> None:
-        if self.tty:
-            sys.stderr.write("\n")
+        text = f"[{'#' * self.width}] 100.0%  {self.total} part(s) welded"
+        sys.stderr.write(f"\r  {text}{' ' * 12}\n" if self.tty else f"  {text}\n")
+        sys.stderr.flush()
 
 
 async def _wait(condition, timeout_s: float, what: str, check=None) -> None:
@@ -191,7 +192,6 @@ async def operate(
         # Unload the welded part; the next loop loads a fresh one.
         await operator.do("plc.set", part_loaded=False)
         await _wait(lambda: operator.state() == "Idle", 10, "the cell to return to Idle", alive)
-    progress.show(parts, 0)
     progress.end()
     return window_start, time.time()
 

@@ -21,6 +21,7 @@ from drivers.settings import ModbusRtuLinkSettings, ModbusTcpLinkSettings
 from sim.cellfile import CellDevices
 from sim.clock import SimClock
 from sim.control import ControlError, ControlServer
+from sim.events import EventLog
 from sim.plc import SimulatedPlc
 from sim.power_source import SimulatedPowerSource
 from sim.robot import SimulatedRobot
@@ -43,6 +44,9 @@ class SimulatedCell:
         self.power_source = _power_source(devices, clock)
         self.robot = SimulatedRobot(devices.robot, clock, link_path=devices.robot.link.port)
         self.plc.on_robot_enabled = self.robot.set_drives_enabled
+        self.events = EventLog()
+        for device in (self.plc, self.power_source, self.robot):
+            device.events = self.events
         self.control = (
             ControlServer(self._handlers(), host=host, port=control_port)
             if control_port is not None

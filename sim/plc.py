@@ -37,11 +37,16 @@ from pymodbus.server import ModbusTcpServer
 from drivers.modbus_map import SignalValue
 from drivers.settings import ModbusTcpLinkSettings, PlcSettings
 from sim.clock import SimClock
+from sim.events import EventLog
 from sim.register_image import RegisterImage
 from sim.wire_faults import WireFaults
 
 log = logging.getLogger(__name__)
 
+# Outputs that only show things (the event log leaves them out of "commands").
+QUIET_OUTPUTS = frozenset(
+    {"heartbeat", "cell_state", "stack_light_red", "stack_light_amber", "stack_light_green"}
+)
 SCAN_PERIOD_S = 0.005  # real time; a fast PLC task
 CLAMP_TRAVEL_S = 0.6  # simulated seconds for the clamps to close or open
 BUTTON_PRESS_S = 0.25  # real seconds a pressed button stays pressed (a person's press)
@@ -110,6 +115,9 @@ class SimulatedPlc:
             rtu=rtu_framing,
         )
         self.on_robot_enabled: Callable[[bool], None] | None = None
+        self.events: EventLog | None = None  # ground truth for benchmarks (sim.events)
+        self._last_outputs: dict[str, SignalValue] = {}
+        self._last_done: dict[str, bool] = {}
         self._server: ModbusTcpServer | None = None
         self._scan_task: asyncio.Task[None] | None = None
         self._last_scan_sim_s = clock.now_s()
@@ -217,6 +225,12 @@ class SimulatedPlc:
     # -- the PLC program -------------------------------------------------------------------
 
     def _on_outputs_written(self) -> None:
+        if self.events is not None:
+            for name in self.registers.outputs:
+                value = self.output(name)
+                if name not in QUIET_OUTPUTS and self._last_outputs.get(name, 0) != value:
+                    self.events.record("plc", "command", f"{name}={value}")
+                self._last_outputs[name] = value
         heartbeat = self.output(self.settings.heartbeat.output)
         if heartbeat != self.logic.heartbeat_seen:
             self.logic.heartbeat_seen = int(heartbeat)
@@ -273,6 +287,15 @@ class SimulatedPlc:
             logic.robot_enabled = enabled
             if self.on_robot_enabled is not None:
                 self.on_robot_enabled(enabled)
+        if self.events is not None:
+            for name, now in (
+                ("clamps closed", logic.clamp_position >= 1.0),
+                ("clamps open", logic.clamp_position <= 0.0),
+                ("robot enabled", logic.robot_enabled),
+            ):
+                if now and not self._last_done.get(name, False):
+                    self.events.record("plc", "done", name)
+                self._last_done[name] = now
 
     # -- the operator's panel and the field (for tests, scenarios and `cellsim`) -----------
 
@@ -280,17 +303,26 @@ class SimulatedPlc:
         """Press ``start_button``, ``stop_button`` or ``reset_button`` for ``duration_s``."""
         if button not in ("start_button", "stop_button", "reset_button"):
             raise ValueError(f"no button {button!r}")
+        if self.events is not None:
+            self.events.record("field", "done", f"{button} pressed")
         self.field.buttons_until[button] = time.monotonic() + duration_s
 
+    def _inject(self, what: str) -> None:
+        if self.events is not None:
+            self.events.record("field", "inject", what)
+
     def set_estop(self, pressed: bool) -> None:
+        self._inject(f"estop={pressed}")
         self.field.estop_pressed = pressed
         self._scan()
 
     def set_door_open(self, is_open: bool) -> None:
+        self._inject(f"door_open={is_open}")
         self.field.door_open = is_open
         self._scan()
 
     def set_light_curtain_blocked(self, blocked: bool) -> None:
+        self._inject(f"light_curtain_blocked={blocked}")
         self.field.light_curtain_blocked = blocked
         self._scan()
 
@@ -298,6 +330,7 @@ class SimulatedPlc:
         self.field.part_loaded = loaded
 
     def set_gas_pressure_bar(self, bar: float) -> None:
+        self._inject(f"gas_pressure_bar={bar}")
         self.field.gas_pressure_bar = bar
 
     def set_air_pressure_bar(self, bar: float) -> None:

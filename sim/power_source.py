@@ -47,6 +47,7 @@ from drivers.modbus_map import SignalValue
 from drivers.power_source_protocol import PowerSourceError, error_text
 from drivers.settings import ModbusRtuLinkSettings, PowerSourceSettings
 from sim.clock import SimClock
+from sim.events import EventLog
 from sim.pty_link import PtyEndpoint
 from sim.register_image import RegisterImage
 from sim.wire_faults import WireFaults
@@ -58,7 +59,8 @@ PREFLOW_S = 0.10  # gas before the wire moves
 IGNITION_DELAY_S = 0.08  # wire creep to first contact and arc
 IGNITION_TIMEOUT_S = 1.0  # the machine's own ignition time limit
 POSTFLOW_S = 0.40
-ACTUAL_TIME_CONSTANT_S = 0.03  # how quickly actuals follow setpoints
+ACTUAL_TIME_CONSTANT_S = 0.03  # how quickly actuals follow setpoints while the arc burns
+ARC_OUT_TIME_CONSTANT_S = 0.001  # an arc that goes out takes its current with it at once
 NOISE = {"current": 0.015, "voltage": 0.008, "wire": 0.006}  # relative standard deviation
 GAS_FLOW_TEST_L_PER_MIN = 15.0
 INCH_SPEED_M_PER_MIN = 5.0
@@ -239,8 +241,10 @@ class ArcModel:
         # First-order lag towards the target (exact for any step length, so a large time scale
         # keeps the lag), then noise on what the sensors read.
         blend = 1.0 - math.exp(-dt_s / ACTUAL_TIME_CONSTANT_S)
-        self.current_a += (current - self.current_a) * blend
-        self.voltage_v += (voltage - self.voltage_v) * blend
+        arc_gone = 1.0 - math.exp(-dt_s / ARC_OUT_TIME_CONSTANT_S)
+        electrical = blend if self.phase is ArcPhase.BURNING or self.wire_stuck else arc_gone
+        self.current_a += (current - self.current_a) * electrical
+        self.voltage_v += (voltage - self.voltage_v) * electrical
         self.wire_feed_m_per_min += (wire - self.wire_feed_m_per_min) * blend
         valve_open = commands.gas_test or self.phase in (
             ArcPhase.PREFLOW,
@@ -299,6 +303,7 @@ class SimulatedPowerSource:
             accept_write=self._accept_write,
         )
         self.interface_timeouts = 0
+        self.events: EventLog | None = None  # ground truth for benchmarks (sim.events)
         self._last_request_real_s = time.monotonic()
         self._controller_end: PtyEndpoint | None = None
         self._server_end: PtyEndpoint | None = None
@@ -434,8 +439,19 @@ class SimulatedPowerSource:
         values = {name: self.image.output(name) for name in self.settings.registers.outputs}
         for name, value in values.items():
             if hasattr(self.commands, name):
-                setattr(self.commands, name, type(getattr(self.commands, name))(value))
-        self.arc.step(0.0, self.commands)  # react at once, as the machine's firmware would
+                old = getattr(self.commands, name)
+                new = type(old)(value)
+                if new != old and self.events is not None:
+                    self.events.record("power_source", "command", f"{name}={new}")
+                setattr(self.commands, name, new)
+        self._step(0.0)  # react at once, as the machine's firmware would
+
+    def _step(self, dt_s: float) -> None:
+        burning_before = self.arc.burning
+        self.arc.step(dt_s, self.commands)
+        if self.events is not None and self.arc.burning != burning_before:
+            what = "arc established" if self.arc.burning else f"arc out ({self.arc.phase})"
+            self.events.record("power_source", "done", what)
 
     async def _run_physics(self) -> None:
         last_sim_s = self.clock.now_s()
@@ -444,7 +460,7 @@ class SimulatedPowerSource:
             now_sim_s = self.clock.now_s()
             dt_s, last_sim_s = now_sim_s - last_sim_s, now_sim_s
             self._check_interface_watchdog()
-            self.arc.step(dt_s, self.commands)
+            self._step(dt_s)
 
     def _check_interface_watchdog(self) -> None:
         quiet_s = time.monotonic() - self._last_request_real_s
@@ -480,6 +496,8 @@ class SimulatedPowerSource:
         e.g. ``error:106`` overtemperature, until ``clear_faults``), or
         ``current_offset:<A>`` (the arc burns that far from its setpoint)."""
         injected = self.arc.injected
+        if self.events is not None:
+            self.events.record("power_source", "inject", kind)
         if kind == "arc_break":
             injected.arc_break = True
         elif kind == "wire_stick":

@@ -67,6 +67,7 @@ from drivers.robot_protocol import (
 )
 from drivers.settings import RobotSettings
 from sim.clock import SimClock
+from sim.events import EventLog
 from sim.pty_link import PtyEndpoint
 from sim.wire_faults import WireFaults
 
@@ -79,6 +80,10 @@ ARRIVED_MM = 1e-6  # this close to the end of the queued path, the tool is there
 GROUND_TRUTH_SAMPLES = 200_000  # about 400 s of motion at one sample per physics step
 
 Vector = tuple[float, float, float]
+
+
+# Requests that change nothing the robot does (for the event log's "command" entries).
+_NOT_COMMANDS = frozenset({MessageType.STATUS_REQUEST, MessageType.CORRECTION})
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +257,7 @@ class SimulatedRobot:
         self._last_correction_seq = 0
         self._corrections_started = False  # on the path being run (arms the watchdog)
         self._was_moving = False
+        self.events: EventLog | None = None  # ground truth for benchmarks (sim.events)
         self._sim_time_s = clock.now_s()
         now = time.monotonic()
         self._last_request_real_s = now
@@ -416,6 +422,8 @@ class SimulatedRobot:
                 # A response travelling the wrong way: nothing to answer.
                 continue
             self.requests_received[message.message_type] += 1
+            if self.events is not None and message.message_type not in _NOT_COMMANDS:
+                self.events.record("robot", "command", message.message_type.name)
             answer = self._handlers[type(message)](frame.seq, message)
             if answer is not None:
                 self._send(frame.seq, answer)
@@ -624,6 +632,8 @@ class SimulatedRobot:
 
     def _check_watchdogs(self, now_real_s: float) -> None:
         moving = self.state is RobotState.MOVING
+        if self._was_moving and not moving and self.events is not None:
+            self.events.record("robot", "done", f"motion done ({self.state.name.lower()})")
         if moving and not self._was_moving:
             # Motion (re)starts: give the controller a full watchdog period to stream again.
             self._last_correction_real_s = now_real_s
