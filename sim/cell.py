@@ -75,11 +75,10 @@ class SimulatedCell:
     def endpoints(self) -> dict[str, str]:
         """Where each device listens, as a person (or a test rig) needs to know it."""
         plc_link = self.devices.plc.link
-        source_link = self.devices.power_source.link
         result = {
             "plc": f"Modbus TCP {self.plc.listening} unit {plc_link.unit_id}",
-            "power_source": f"Modbus RTU {self.power_source.port} unit {source_link.unit_id}",
-            "robot": f"serial {self.robot.port}",
+            "power_source": self.power_source.describe(),
+            "robot": self.robot.describe(),
         }
         if self.control is not None:
             result["control"] = f"JSON lines {self.control.host}:{self.control.port}"

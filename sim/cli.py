@@ -103,6 +103,9 @@ def _devices_for(args: argparse.Namespace) -> list[Any]:
 def _describe(device: Any) -> dict[str, str]:
     if hasattr(device, "endpoints"):
         return device.endpoints()
+    if hasattr(device, "describe"):
+        names = {"SimulatedPowerSource": "power_source", "SimulatedRobot": "robot"}
+        return {names[type(device).__name__]: device.describe()}
     names = {"SimulatedPlc": "plc", "SimulatedPowerSource": "power_source"}
     kind = names.get(type(device).__name__, "robot")
     if hasattr(device, "listening"):

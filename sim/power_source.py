@@ -323,6 +323,18 @@ class SimulatedPowerSource:
         assert self._controller_end is not None, "start() first"
         return self._controller_end.port
 
+    def describe(self) -> str:
+        """Where the controller finds it, for people: the port, and the pty behind a link."""
+        link = self.settings.link
+        unit = f"unit {link.unit_id}"
+        if self._controller_end is None:
+            return f"Modbus RTU over TCP {self.port} {unit}"
+        serial = link if isinstance(link, ModbusRtuLinkSettings) else None
+        framing = (
+            f"{serial.baud} {serial.data_bits}{serial.parity}{serial.stop_bits}" if serial else ""
+        )
+        return f"Modbus RTU {self._controller_end.describe()} {unit} {framing}".rstrip()
+
     # -- life cycle -----------------------------------------------------------------------
 
     async def start(self) -> None:

@@ -38,6 +38,12 @@ class PtyEndpoint:
         """The path the controller should open: the stable link if there is one."""
         return str(self.link_path) if self.link_path else self.slave_path
 
+    def describe(self) -> str:
+        """``/tmp/cellsim/robot -> /dev/pts/7``: the stable path and the pty behind it."""
+        if self.link_path is None:
+            return self.slave_path
+        return f"{self.link_path} -> {self.slave_path}"
+
     def close(self) -> None:
         if self.link_path is not None:
             with contextlib.suppress(OSError):

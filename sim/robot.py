@@ -271,6 +271,12 @@ class SimulatedRobot:
             raise RuntimeError("SimulatedRobot.port is known only after start()")
         return self._endpoint.port
 
+    def describe(self) -> str:
+        """Where the controller finds it, for people: the stable link and the pty behind it."""
+        if self._endpoint is None:
+            return "not started"
+        return f"serial {self._endpoint.describe()} {self.settings.link.baud} baud"
+
     async def start(self) -> None:
         """Open the pty, listen for requests and start the physics."""
         if self._endpoint is not None:
