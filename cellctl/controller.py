@@ -369,7 +369,12 @@ class Controller:
             log.error("fault %s not recorded: %s", fault.code, error)
 
     async def _make_safe(self) -> None:
-        """Arc off and robot hold, sent together; failures are logged, never raised."""
+        """Arc off and robot hold, sent together; failures are logged, never raised.
+
+        A robot that cannot be told to hold is stopped through the PLC instead: dropping its
+        drive enable halts it at once. A power source that cannot be told is left to its own
+        interface watchdog, which ends the arc when the controller goes quiet.
+        """
         results = await asyncio.gather(
             asyncio.wait_for(self.power_source.make_safe(), SAFE_COMMAND_TIMEOUT_S),
             asyncio.wait_for(self.robot.hold(), SAFE_COMMAND_TIMEOUT_S),
@@ -377,9 +382,14 @@ class Controller:
         )
         for device, result in zip(("power source arc off", "robot hold"), results, strict=True):
             if isinstance(result, BaseException):
-                # The device's own watchdog takes over (the power source's interface watchdog,
-                # the robot's link watchdog, the PLC dropping drive enable).
                 self._event(f"{device} not delivered: {result}")
+        if isinstance(results[1], BaseException) and self.plc.connected:
+            self.drives_requested = False
+            try:
+                await self.plc.write_outputs({"robot_enable_request": False})
+                self._event("robot stopped through the PLC: drive enable dropped")
+            except DeviceError as error:
+                self._event(f"drive enable not dropped either: {error}")
 
     async def _interrupt_cycle(self, keep_progress: bool) -> None:
         task = self._cycle_task
@@ -677,6 +687,9 @@ class Controller:
                     await self._park_suspended()
                 self.phase = f"seam {seams[index].name}"
                 summary = await cycle.weld_seam(index, resume)
+                # The record is committed (durably) when weld_seam returns: say so, so that a
+                # test rig can hold the store to every seam it was told about.
+                self._event(f"part {part.part_id} seam {summary.seam} recorded ({summary.verdict})")
                 resume = None
                 part.seams_done = index + 1
                 part.verdicts.append(summary.verdict)

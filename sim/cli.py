@@ -63,6 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
     _common(robot)
     robot.add_argument("--link", help="stable path for the pty (default: the config's port)")
 
+    run = commands.add_parser(
+        "run", help="run scenarios against a real controller (started as `cellctl run`)"
+    )
+    run.add_argument("--scenario", nargs="+", required=True, help="scenario file(s)")
+    run.add_argument("--config", default="config/cell.yaml", help="the cell config")
+    run.add_argument("--junit", help="also write JUnit XML here, for a rig's CI")
+    run.add_argument("--work", help="folder for run files (default: a temporary one)")
+    run.add_argument("--log-level", default="WARNING")
+
     ctl = commands.add_parser("ctl", help="send one command to a running simulator")
     ctl.add_argument("--host", default="127.0.0.1")
     ctl.add_argument("--port", type=int, default=DEFAULT_CONTROL_PORT)
@@ -153,11 +162,33 @@ def _parse_args_list(pairs: list[str]) -> dict[str, Any]:
     return request
 
 
+def _run_scenarios(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from sim.scenario import ScenarioError, run_scenarios, write_junit
+
+    paths = [Path(p) for p in args.scenario]
+    with tempfile.TemporaryDirectory(prefix="cellsim-run-") as scratch:
+        work = Path(args.work) if args.work else Path(scratch)
+        try:
+            results = asyncio.run(run_scenarios(paths, Path(args.config), work))
+        except ScenarioError as error:
+            print(f"cellsim run: {error}", file=sys.stderr)
+            return 2
+    if args.junit:
+        write_junit(results, Path(args.junit))
+    passed = sum(r.passed for r in results)
+    print(f"{passed} of {len(results)} scenario(s) passed")
+    return 0 if passed == len(results) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=getattr(args, "log_level", "WARNING").upper())
     # pymodbus logs every garbled frame at ERROR; the simulator reports through its own state.
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+    if args.command == "run":
+        return _run_scenarios(args)
     if args.command == "ctl":
         request = {"cmd": args.cmd, **_parse_args_list(args.args)}
         try:

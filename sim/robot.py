@@ -327,6 +327,8 @@ class SimulatedRobot:
 
         Re-enabled drives stay idle until a new command arrives.
         """
+        if self.events is not None and enabled != self._drives_enabled:
+            self.events.record("robot", "done", "drives on" if enabled else "drives off")
         self._advance_to(self.clock.now_s())
         if not enabled and self._drives_enabled:
             # Power gone: the brakes hold the arm where it is, no deceleration ramp.

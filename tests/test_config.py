@@ -33,7 +33,7 @@ class Broken:
 CASES = [
     Broken("port-not-a-number", "cell.yaml", "port: 5020", "port: 5o2",
            "plc.link.port", 'expected an integer, got "5o2"'),
-    Broken("misspelt-key", "cell.yaml", "    timeout_ms: 200\n", "    timout_ms: 200\n",
+    Broken("misspelt-key", "cell.yaml", "    timeout_ms: 100\n", "    timout_ms: 100\n",
            "plc.link.timout_ms", 'unknown key "timout_ms" (did you mean "timeout_ms"?)'),
     Broken("odd-baud", "cell.yaml", "baud: 115200\n    # N for", "baud: 115201\n    # N for",
            "power_source.link.baud", "115201 is not a standard rate"),
@@ -131,7 +131,7 @@ def _expected_line(case: Broken, config: Path) -> int:
 
 def test_the_shipped_config_is_valid(repo: Path):
     loaded = load_cell_config(repo / "config" / "cell.yaml")
-    assert set(loaded.parts) == {"bracket-a12", "plate-v60"}
+    assert set(loaded.parts) == {"bracket-a12", "coupon-fillet-80", "plate-v60"}
     assert len(loaded.parts["bracket-a12"].seams) == 2
     assert loaded.parts["plate-v60"].seams[0].joint == "v_groove_butt"
     assert set(loaded.files) == {

@@ -1,0 +1,715 @@
+"""Scenarios for test rigs: weld parts in the simulated cell while a timeline of faults is
+injected at the wire and in the field, and check the controller's outcome.
+
+A scenario file (``config/scenarios/*.yaml``) names a part program, how many parts to weld,
+the events to inject and when, and what must come out::
+
+    name: door-opened-while-welding
+    part: coupon-fillet-80
+    parts: 2
+    events:
+      - at: {part: 1, seam: 1, phase: welding, delay_s: 0.2}
+        do: door_open
+      - at: {after_fault: F101, delay_s: 0.5}
+        do: door_close
+    expect:
+      faults: [F101]
+      reaction_within_ms: 100
+      parts_complete: 1
+      parts_incomplete: 1
+
+The runner starts the simulated cell here and the real controller as its own process
+(``cellctl run``, exactly as on the floor), plays the operator on the PLC's panel (reset to
+Idle, load a part, Start; after a fault, keep pressing Reset until the cell accepts it, then
+Start or Unhold), and fires each event when its trigger is met. Phases are recognised from what
+the devices hear and do (the n-th arc established is seam n welding), never from the
+controller's insides. The outcome is judged from the production database and the simulator's
+ground-truth event log (``sim.events``):
+
+- ``faults``: each code was raised; with ``no_other_faults`` no other non-warning fault was;
+- ``reaction_within_ms``: from each cause to the arc off and the robot stopped;
+- ``safe_until_operator``: after the reaction, no device heard anything but safe commands
+  (arc off, hold, stop, drive enable off, ...) until a person pressed a button;
+- ``links_recover_within_s``: every link cut or stalled came back by itself after its device
+  returned;
+- ``parts_complete`` / ``parts_good`` / ``parts_incomplete``: the records say so.
+
+Verbs for ``do``: door_open, door_close, estop, estop_release, light_curtain_block,
+light_curtain_clear, gas_pressure_low, gas_pressure_ok, air_pressure_low, air_pressure_ok,
+link_cut <device>, link_restore <device>, stall <device>, slow <device> <ms>,
+corrupt <device> <frames>, truncate <device> <frames>, garbage <device> <frames>,
+half_open <device>, wire_clear <device>, modbus_exception plc|power_source <code>,
+modbus_exception_clear plc|power_source, arc_start_failure <starts>, arc_break, wire_stick,
+gas_fault, power_source_error <code>, power_source_clear, press <button>.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError
+
+from drivers.modbus_map import StrictModel
+from sim.cell import SimulatedCell
+from sim.cellfile import load_cell_devices
+from sim.clock import SimClock
+from sim.events import SimEvent
+
+Phase = Literal["idle", "approach", "arc start", "welding", "crater fill", "retract"]
+DEVICES = ("plc", "power_source", "robot")
+SAFE_COMMANDS = {
+    "power_source": {
+        "arc_on=False", "gas_test=False", "wire_inch=False", "wire_retract=False",
+        "job_mode=False", "error_reset=False",
+    },
+    "robot": {"HOLD", "STOP"},
+    "plc": {"robot_enable_request=False", "door_lock_request=False", "buzzer=True",
+            "buzzer=False", "fume_extraction_on=False"},
+}  # fmt: skip
+
+
+class Trigger(StrictModel):
+    """When an event fires: at a time, at a phase of a seam of a part, or after a fault."""
+
+    time_s: Annotated[float, Field(ge=0)] | None = None  # after the first part's Start
+    part: Annotated[int, Field(ge=1)] | None = None
+    seam: Annotated[int, Field(ge=1)] = 1
+    phase: Phase | None = None
+    after_fault: str | None = None  # the first time this code is raised
+    after_event: Annotated[int, Field(ge=0)] | None = None  # index of an earlier event
+    delay_s: Annotated[float, Field(ge=0)] = 0.0
+
+
+class ScenarioEvent(StrictModel):
+    at: Trigger
+    do: str
+    note: str = ""
+
+
+class Expectations(StrictModel):
+    faults: list[str] = Field(default_factory=list)
+    no_other_faults: bool = True
+    reaction_within_ms: Annotated[float, Field(gt=0)] | None = None
+    safe_until_operator: bool = True
+    links_recover_within_s: Annotated[float, Field(gt=0)] | None = None
+    parts_complete: Annotated[int, Field(ge=0)] | None = None
+    parts_good: Annotated[int, Field(ge=0)] | None = None
+    parts_incomplete: Annotated[int, Field(ge=0)] | None = None
+
+
+class ScenarioFile(StrictModel):
+    name: str
+    description: str = ""
+    part: str | None = None  # a part program of the cell config (default: its active part)
+    parts: Annotated[int, Field(ge=1, le=100)] = 1
+    time_scale: Annotated[float, Field(gt=0, le=100)] = 20.0
+    timeout_s: Annotated[float, Field(gt=0)] = 120.0
+    config: dict[str, Any] = Field(default_factory=dict)  # merged over the cell config
+    events: list[ScenarioEvent] = Field(default_factory=list)
+    expect: Expectations = Expectations()
+
+
+@dataclass
+class Check:
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclass
+class ScenarioResult:
+    scenario: ScenarioFile
+    path: Path
+    checks: list[Check] = field(default_factory=list)
+    duration_s: float = 0.0
+    error: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return not self.error and all(c.passed for c in self.checks)
+
+
+class ScenarioError(Exception):
+    pass
+
+
+def load_scenario(path: Path) -> ScenarioFile:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return ScenarioFile.model_validate(data)
+    except (OSError, yaml.YAMLError) as error:
+        raise ScenarioError(f"{path}: {error}") from error
+    except ValidationError as error:
+        raise ScenarioError(f"{path}: {error}") from error
+
+
+def _merge(base: dict, over: dict) -> dict:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def prepare_config(cell_config: Path, work: Path, scenario: ScenarioFile) -> Path:
+    """The cell config tree copied into ``work`` with private links, store and overrides."""
+    target = work / "config"
+    shutil.copytree(cell_config.parent, target, ignore=shutil.ignore_patterns("scenarios"))
+    cell = yaml.safe_load(cell_config.read_text())
+    cell["plc"]["link"]["port"] = _free_port()
+    cell["power_source"]["link"]["port"] = str(work / "power_source")
+    cell["robot"]["link"]["port"] = str(work / "robot")
+    controller = cell.setdefault("controller", {})
+    controller["store_path"] = str(work / "production.db")
+    if scenario.part:
+        controller.setdefault("cycle", {})["active_part"] = scenario.part
+    cell = _merge(cell, scenario.config)
+    derived = target / cell_config.name
+    derived.write_text(yaml.safe_dump(cell))
+    return derived
+
+
+class PhaseTracker:
+    """Where the cell is, read from the devices' ground truth since the current part began."""
+
+    def __init__(self) -> None:
+        self.part = 0
+        self.reached: dict[tuple[int, int, str], float] = {}  # (part, seam, phase) -> time
+        self._counts: dict[str, int] = {}
+        self._burning = False
+        self._seam = 0
+
+    def new_part(self, at: float) -> None:
+        self.part += 1
+        self._counts = {}
+        self._seam = 0
+        self.reached[(self.part, 1, "idle")] = at
+
+    def _mark(self, seam: int, phase: str, at: float) -> None:
+        self.reached.setdefault((self.part, seam, phase), at)
+
+    def feed(self, event: SimEvent) -> None:
+        if self.part == 0:
+            return
+        counts = self._counts
+        if event.device == "robot" and event.what == "MOVE_JOINT":
+            counts["joint"] = counts.get("joint", 0) + 1
+            self._mark(counts["joint"], "approach", event.at)
+        elif event.device == "power_source" and event.what == "arc_on=True":
+            counts["arc_on"] = counts.get("arc_on", 0) + 1
+            self._mark(self._seam + 1, "arc start", event.at)
+        elif event.device == "power_source" and event.what == "arc established":
+            if not self._burning:
+                self._seam += 1
+            self._burning = True
+            self._mark(self._seam, "welding", event.at)
+        elif event.device == "power_source" and event.what.startswith("arc out"):
+            self._burning = False
+        elif event.device == "robot" and event.what.startswith("motion done") and self._burning:
+            self._mark(self._seam, "crater fill", event.at)
+        elif event.device == "robot" and event.what == "MOVE_LINEAR" and not self._burning:
+            if (self.part, self._seam, "welding") in self.reached:
+                self._mark(self._seam, "retract", event.at)
+
+
+class ScenarioRunner:
+    """Runs one scenario; ``await run()`` returns its result (it never raises for a failed
+    expectation, only records it)."""
+
+    def __init__(self, scenario: ScenarioFile, path: Path, cell_config: Path, work: Path) -> None:
+        self.scenario = scenario
+        self.path = path
+        self.cell_config = cell_config
+        self.work = work
+        self.database = work / "production.db"
+        self.log = work / "controller.log"
+        self.sim: SimulatedCell | None = None
+        self.controller: subprocess.Popen | None = None
+        self.tracker = PhaseTracker()
+        self.fired: dict[int, float] = {}  # event index -> time it fired
+        self.causes: list[tuple[int, float, str]] = []  # (event index, time, verb)
+        self.restores: list[tuple[float, str]] = []  # (time, device)
+        self.presses: list[tuple[float, str]] = []
+        self.parts_started = 0
+        self.first_start: float | None = None
+        self._seen_events = 0
+        self._fault_seen: dict[str, float] = {}  # code -> when the runner first saw it
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def query(self, sql: str, *params: Any) -> list[tuple]:
+        if not self.database.exists():
+            return []
+        with contextlib.closing(
+            sqlite3.connect(f"file:{self.database}?mode=ro", uri=True, timeout=5)
+        ) as db:
+            try:
+                return db.execute(sql, params).fetchall()
+            except sqlite3.OperationalError:
+                return []
+
+    def state(self) -> str:
+        rows = self.query("SELECT to_state FROM state_changes ORDER BY id DESC LIMIT 1")
+        return rows[0][0] if rows else "Stopped"
+
+    def fault_codes(self) -> list[tuple[str, float, str]]:
+        return [
+            (r[0], r[1], r[2])
+            for r in self.query("SELECT code, raised_at, severity FROM faults ORDER BY id")
+        ]
+
+    def parts_finished(self) -> int:
+        return (
+            self.query("SELECT COUNT(*) FROM parts WHERE status != 'in_progress'")[0][0]
+            if (self.database.exists())
+            else 0
+        )
+
+    def _press(self, button: str) -> None:
+        assert self.sim is not None
+        self.presses.append((time.monotonic(), button))
+        self.sim.plc.press(button)
+
+    # -- running ----------------------------------------------------------------------------
+
+    async def run(self) -> ScenarioResult:
+        result = ScenarioResult(self.scenario, self.path)
+        started = time.monotonic()
+        self.work.mkdir(parents=True, exist_ok=True)
+        config = prepare_config(self.cell_config, self.work, self.scenario)
+        self.sim = SimulatedCell(load_cell_devices(config), SimClock(self.scenario.time_scale))
+        await self.sim.start()
+        try:
+            with self.log.open("w") as output:
+                self.controller = subprocess.Popen(  # noqa: ASYNC220 (starts, never waits)
+                    [sys.executable, "-m", "cellctl.cli", "run", "--config", str(config)],
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                )
+            try:
+                async with asyncio.timeout(self.scenario.timeout_s):
+                    await self._produce()
+            except TimeoutError:
+                result.error = (
+                    f"timed out after {self.scenario.timeout_s:g} s: state {self.state()}, "
+                    f"{self.parts_finished()} of {self.scenario.parts} part(s) finished"
+                )
+            except ScenarioError as error:
+                result.error = str(error)
+        finally:
+            if self.controller is not None and self.controller.poll() is None:
+                self.controller.send_signal(signal.SIGTERM)
+                try:
+                    await asyncio.wait_for(asyncio.to_thread(self.controller.wait), 20)
+                except TimeoutError:
+                    self.controller.kill()
+                    self.controller.wait()
+            await self.sim.close()
+        result.checks = self._judge()
+        result.duration_s = time.monotonic() - started
+        return result
+
+    async def _produce(self) -> None:
+        """The operator's work and the timeline, until every part is finished."""
+        events = asyncio.create_task(self._timeline(), name="scenario timeline")
+        try:
+            await self._to_idle()
+            while self.parts_finished() < self.scenario.parts:
+                self._alive()
+                state = self.state()
+                if state == "Idle" and self.parts_started < self.scenario.parts:
+                    if self.parts_started == self.parts_finished():
+                        await self._start_part()
+                elif state in ("Aborted", "Stopped", "Held", "Complete", "Suspended"):
+                    await self._recover(state)
+                await asyncio.sleep(0.05)
+            # Let events still due fire (a restore after the last part), then settle.
+            await asyncio.sleep(0.3)
+        finally:
+            events.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await events
+
+    def _alive(self) -> None:
+        if self.controller is not None and self.controller.poll() is not None:
+            raise ScenarioError(
+                f"the controller exited with code {self.controller.returncode}; see {self.log}"
+            )
+
+    async def _to_idle(self) -> None:
+        deadline = time.monotonic() + 30
+        while self.state() != "Idle":
+            self._alive()
+            if time.monotonic() > deadline:
+                raise ScenarioError(f"the controller did not reach Idle (state {self.state()})")
+            self._press("reset_button")
+            await asyncio.sleep(0.4)
+
+    async def _start_part(self) -> None:
+        assert self.sim is not None
+        self.sim.plc.set_part_loaded(True)
+        self.parts_started += 1
+        now = time.monotonic()
+        self.first_start = self.first_start or now
+        self.tracker.new_part(now)
+        before = self.query("SELECT COUNT(*) FROM parts")
+        count = before[0][0] if before else 0
+        self._press("start_button")
+        deadline = time.monotonic() + 5
+        while (self.query("SELECT COUNT(*) FROM parts") or [(0,)])[0][0] == count:
+            if self.state() != "Idle" or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)
+
+    async def _recover(self, state: str) -> None:
+        """What a person does after a stop: Reset (acknowledge) until the cell takes it; a
+        held cycle is then unheld, an aborted part is replaced by a new one."""
+        if state == "Held":
+            self._press("reset_button")
+            await asyncio.sleep(0.4)
+            if self.state() == "Held" and not self._active_faults():
+                self._press("start_button")
+                await asyncio.sleep(0.4)
+        else:
+            self._press("reset_button")
+            await asyncio.sleep(0.6)
+
+    def _active_faults(self) -> list[str]:
+        rows = self.query(
+            "SELECT code FROM faults WHERE cleared_at IS NULL AND severity != 'warning'"
+        )
+        return [r[0] for r in rows]
+
+    async def _timeline(self) -> None:
+        assert self.sim is not None
+        pending = dict(enumerate(self.scenario.events))
+        while pending:
+            events = list(self.sim.events.events)
+            for event in events[self._seen_events :]:
+                self.tracker.feed(event)
+            self._seen_events = len(events)
+            now = time.monotonic()
+            for index, event in sorted(pending.items()):
+                due = self._due_at(event.at)
+                if due is not None and now >= due + event.at.delay_s:
+                    del pending[index]
+                    await self._fire(index, event)
+            await asyncio.sleep(0.005)
+
+    def _due_at(self, trigger: Trigger) -> float | None:
+        if trigger.time_s is not None:
+            return None if self.first_start is None else self.first_start + trigger.time_s
+        if trigger.after_event is not None:
+            return self.fired.get(trigger.after_event)
+        if trigger.after_fault is not None:
+            if trigger.after_fault not in self._fault_seen:
+                if any(code == trigger.after_fault for code, _, _ in self.fault_codes()):
+                    self._fault_seen[trigger.after_fault] = time.monotonic()
+            return self._fault_seen.get(trigger.after_fault)
+        if trigger.part is not None and trigger.phase is not None:
+            return self.tracker.reached.get((trigger.part, trigger.seam, trigger.phase))
+        return None
+
+    async def _fire(self, index: int, event: ScenarioEvent) -> None:
+        assert self.sim is not None
+        now = time.monotonic()
+        self.fired[index] = now
+        verb, *args = event.do.split()
+        sim = self.sim
+        plc, source = sim.plc, sim.power_source
+        cause = True
+        if verb in ("door_open", "door_close"):
+            plc.set_door_open(verb == "door_open")
+            cause = verb == "door_open"
+        elif verb in ("estop", "estop_release"):
+            plc.set_estop(verb == "estop")
+            cause = verb == "estop"
+        elif verb in ("light_curtain_block", "light_curtain_clear"):
+            plc.set_light_curtain_blocked(verb == "light_curtain_block")
+            cause = verb == "light_curtain_block"
+        elif verb in ("gas_pressure_low", "gas_pressure_ok"):
+            plc.set_gas_pressure_bar(0.8 if verb == "gas_pressure_low" else 4.5)
+            cause = verb == "gas_pressure_low"
+        elif verb in ("air_pressure_low", "air_pressure_ok"):
+            plc.set_air_pressure_bar(2.0 if verb == "air_pressure_low" else 6.0)
+            cause = verb == "air_pressure_low"
+        elif verb == "link_cut":
+            await sim.unplug(_device(args))
+        elif verb == "link_restore":
+            await sim.plug_in(_device(args))
+            self.restores.append((time.time(), _device(args)))
+            cause = False
+        elif verb in ("stall", "half_open"):
+            self._wire(_device(args)).set("stall")
+        elif verb == "slow":
+            self._wire(_device(args)).set("delay", delay_s=float(args[1]) / 1000)
+        elif verb in ("corrupt", "truncate", "garbage"):
+            frames = int(args[1]) if len(args) > 1 else 1
+            self._wire(_device(args)).set(verb, frames=frames)
+        elif verb == "wire_clear":
+            self._wire(_device(args)).clear()
+            self.restores.append((time.time(), _device(args)))
+            cause = False
+        elif verb == "modbus_exception":
+            target = plc.image if _device(args) == "plc" else source.image
+            target.exception_code = int(args[1])
+        elif verb == "modbus_exception_clear":
+            target = plc.image if _device(args) == "plc" else source.image
+            target.exception_code = None
+            cause = False
+        elif verb == "arc_start_failure":
+            source.inject("ignition_failure", count=int(args[0]) if args else 10)
+        elif verb in ("arc_break", "wire_stick", "gas_fault"):
+            source.inject(verb)
+        elif verb == "power_source_error":
+            source.inject(f"error:{int(args[0])}")
+        elif verb == "power_source_clear":
+            source.clear_faults()
+            cause = False
+        elif verb == "press":
+            self._press(args[0])
+            cause = False
+        else:
+            raise ScenarioError(f"event {index}: unknown verb {verb!r} in {event.do!r}")
+        if cause:
+            self.causes.append((index, now, event.do))
+
+    def _wire(self, device: str):
+        assert self.sim is not None
+        return {"plc": self.sim.plc, "power_source": self.sim.power_source,
+                "robot": self.sim.robot}[device].faults  # fmt: skip
+
+    # -- judging ------------------------------------------------------------------------------
+
+    def _judge(self) -> list[Check]:
+        expect = self.scenario.expect
+        checks: list[Check] = []
+        raised = self.fault_codes()
+        codes = {code for code, _, severity in raised if severity != "warning"}
+        for code in expect.faults:
+            checks.append(
+                Check(f"fault {code} raised", code in codes, f"raised: {sorted(codes) or 'none'}")
+            )
+        if expect.no_other_faults:
+            others = sorted(codes - set(expect.faults))
+            checks.append(Check("no other faults", not others, f"others: {others or 'none'}"))
+        if expect.reaction_within_ms is not None:
+            checks += self._judge_reactions(expect.reaction_within_ms)
+        if expect.safe_until_operator:
+            checks += self._judge_safe_window()
+        if expect.links_recover_within_s is not None:
+            checks += self._judge_recovery(expect.links_recover_within_s)
+        rows = self.query("SELECT status, verdict FROM parts")
+        complete = sum(1 for s, _ in rows if s == "complete")
+        good = sum(1 for s, v in rows if s == "complete" and v == "good")
+        incomplete = sum(1 for s, _ in rows if s == "incomplete")
+        for label, expected, actual in (
+            ("parts complete", expect.parts_complete, complete),
+            ("parts good", expect.parts_good, good),
+            ("parts incomplete", expect.parts_incomplete, incomplete),
+        ):
+            if expected is not None:
+                checks.append(Check(label, actual == expected, f"{actual} (expected {expected})"))
+        integrity = self.query("PRAGMA integrity_check")
+        checks.append(
+            Check("database intact", integrity == [("ok",)], f"integrity_check: {integrity}")
+        )
+        return checks
+
+    def _events(self) -> list[SimEvent]:
+        assert self.sim is not None
+        return list(self.sim.events.events)
+
+    def _reaction(self, cause_at: float) -> tuple[float | None, str]:
+        """Seconds from ``cause_at`` until the arc is off and the robot stopped (either may
+        already have been so at ``cause_at``)."""
+        events = self._events()
+        before = [e for e in events if e.at < cause_at]
+        burning = _last(before, "power_source", ("arc established",), ("arc out",))
+        moving = _last(before, "robot", ("MOVE_", "RESUME"), ("motion done", "drives off"))
+        arc_off = cause_at if not burning else None
+        stopped = cause_at if not moving else None
+        for event in events:
+            if event.at < cause_at:
+                continue
+            if (
+                arc_off is None
+                and event.device == "power_source"
+                and (event.what == "arc_on=False" or event.what.startswith("arc out"))
+            ):
+                arc_off = event.at
+            if (
+                stopped is None
+                and event.device == "robot"
+                and (
+                    event.what in ("HOLD", "STOP")
+                    or event.what.startswith(("motion done", "drives"))
+                )
+            ):
+                stopped = event.at
+        if arc_off is None or stopped is None:
+            missing = [
+                n for n, t in (("arc off", arc_off), ("robot stopped", stopped)) if t is None
+            ]
+            return None, " and ".join(missing) + " never seen"
+        return max(arc_off, stopped) - cause_at, ""
+
+    def _judge_reactions(self, bound_ms: float) -> list[Check]:
+        checks = []
+        for index, at, what in self.causes:
+            seconds, missing = self._reaction(at)
+            if seconds is None:
+                checks.append(Check(f"reaction to '{what}'", False, missing))
+            else:
+                checks.append(
+                    Check(
+                        f"reaction to '{what}' within {bound_ms:g} ms",
+                        seconds * 1000 <= bound_ms,
+                        f"{seconds * 1000:.1f} ms (event {index})",
+                    )
+                )
+        return checks
+
+    def _judge_safe_window(self) -> list[Check]:
+        """After each cause, nothing but safe commands until a person presses a button."""
+        checks = []
+        events = self._events()
+        for index, at, what in self.causes:
+            seconds, _ = self._reaction(at)
+            start = at + (seconds or 0.0)
+            end = min((t for t, _ in self.presses if t > start), default=float("inf"))
+            unsafe = [
+                f"{e.device}: {e.what}"
+                for e in events
+                if start < e.at < end and e.kind == "command"
+                and e.what not in SAFE_COMMANDS.get(e.device, set())
+            ]  # fmt: skip
+            checks.append(
+                Check(
+                    f"only safe commands after '{what}' until the operator acts",
+                    not unsafe,
+                    f"unsafe: {unsafe[:5]}" if unsafe else f"event {index}: none",
+                )
+            )
+        return checks
+
+    def _judge_recovery(self, bound_s: float) -> list[Check]:
+        """Each link cut or stalled came back by itself (the controller logs "<device> link
+        up") within ``bound_s`` of its device returning. The log's clock is wall time."""
+        ups = []
+        for line in self.log.read_text().splitlines() if self.log.exists() else []:
+            parts = line.split()
+            if len(parts) == 4 and parts[2:] == ["link", "up"]:
+                ups.append((_seconds_of_day(parts[0]), parts[1]))
+        checks = []
+        for restored_at, device in self.restores:
+            restored = _seconds_of_day(time.strftime("%H:%M:%S", time.localtime(restored_at)))
+            restored += restored_at % 1
+            after = [t - restored for t, d in ups if d == device and t >= restored - 0.05]
+            took = min(after) if after else None
+            checks.append(
+                Check(
+                    f"{device} link back by itself within {bound_s:g} s of its device returning",
+                    took is not None and took <= bound_s,
+                    f"{took:.2f} s" if took is not None else "no 'link up' after the return",
+                )
+            )
+        return checks
+
+
+def _seconds_of_day(clock: str) -> float:
+    hours, minutes, seconds = clock.split(":")
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def _device(args: list[str]) -> str:
+    if not args or args[0] not in DEVICES:
+        raise ScenarioError(f"expected a device ({', '.join(DEVICES)}), got {args}")
+    return args[0]
+
+
+def _last(events: list[SimEvent], device: str, on: tuple[str, ...], off: tuple[str, ...]) -> bool:
+    state = False
+    for event in events:
+        if event.device != device:
+            continue
+        if event.what.startswith(on):
+            state = True
+        elif event.what.startswith(off):
+            state = False
+    return state
+
+
+# -- reporting --------------------------------------------------------------------------------
+
+
+def print_result(result: ScenarioResult) -> None:
+    verdict = "PASS" if result.passed else "FAIL"
+    print(f"{verdict} {result.scenario.name} ({result.duration_s:.1f} s) {result.path}")
+    if result.error:
+        print(f"  [FAIL] could not finish: {result.error}")
+    for check in result.checks:
+        print(f"  [{'pass' if check.passed else 'FAIL'}] {check.name}: {check.detail}")
+
+
+def write_junit(results: list[ScenarioResult], path: Path) -> None:
+    """JUnit XML: a test suite per scenario, a test case per expectation."""
+    suites = ElementTree.Element("testsuites", name="cellsim scenarios")
+    for result in results:
+        failures = sum(1 for c in result.checks if not c.passed) + (1 if result.error else 0)
+        suite = ElementTree.SubElement(
+            suites,
+            "testsuite",
+            name=result.scenario.name,
+            tests=str(len(result.checks) + (1 if result.error else 0)),
+            failures=str(failures),
+            time=f"{result.duration_s:.3f}",
+            file=str(result.path),
+        )
+        if result.error:
+            case = ElementTree.SubElement(suite, "testcase", name="scenario ran to its end")
+            ElementTree.SubElement(case, "failure", message=result.error).text = result.error
+        for check in result.checks:
+            case = ElementTree.SubElement(
+                suite, "testcase", name=check.name, classname=result.scenario.name
+            )
+            if not check.passed:
+                ElementTree.SubElement(case, "failure", message=check.detail).text = check.detail
+            else:
+                ElementTree.SubElement(case, "system-out").text = check.detail
+    ElementTree.indent(suites)
+    path.write_text(ElementTree.tostring(suites, encoding="unicode", xml_declaration=True))
+
+
+async def run_scenarios(paths: list[Path], cell_config: Path, work: Path) -> list[ScenarioResult]:
+    results = []
+    for number, path in enumerate(paths):
+        scenario = load_scenario(path)
+        runner = ScenarioRunner(scenario, path, cell_config, work / f"{number:02d}-{path.stem}")
+        result = await runner.run()
+        print_result(result)
+        results.append(result)
+    return results
