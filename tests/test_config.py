@@ -90,7 +90,7 @@ CASES = [
            anchor="name: mag-fillet-a4"),
     Broken("unknown-active-part", "cell.yaml", "active_part: bracket-a12",
            "active_part: bracket-a13", "controller.cycle.active_part",
-           '"bracket-a13" is not one of the part programs (bracket-a12, plate-v60)'),
+           '"bracket-a13" is not one of the part programs (bracket-a12, coupon-fillet-80, plate-v60)'),
     Broken("speed-above-robot", "cell.yaml", "max_speed_mm_per_s: 500", "max_speed_mm_per_s: 5",
            "seams[0].procedure", "travels at 8 mm/s, above the robot's max_speed_mm_per_s 5",
            anchor="procedure: mag-fillet-a4"),
@@ -137,6 +137,7 @@ def test_the_shipped_config_is_valid(repo: Path):
     assert set(loaded.files) == {
         "cell.yaml",
         "parts/bracket-a12.yaml",
+        "parts/coupon-fillet-80.yaml",
         "parts/plate-v60.yaml",
         "procedures/mag-fillet-a4.yaml",
         "procedures/mag-vgroove-root.yaml",
@@ -180,7 +181,7 @@ def test_config_check_command_exits_0_when_good_and_2_with_every_error(
     cellctl = [sys.executable, "-m", "cellctl.cli", "config", "check"]
     good = subprocess.run([*cellctl, "config/cell.yaml"], cwd=repo, capture_output=True, text=True)
     assert good.returncode == 0, good.stderr
-    assert "config/cell.yaml: OK: cell cell-01, 2 part program(s) with 3 seam(s)" in good.stdout
+    assert "config/cell.yaml: OK: cell cell-01, 3 part program(s) with 4 seam(s)" in good.stdout
     for case in CASES[:3]:
         _break(config_copy, case)
     bad = subprocess.run(
