@@ -43,6 +43,9 @@ from drivers.robot_protocol import Pose, RobotState
 log = logging.getLogger(__name__)
 
 LINK_FAULTS = {"plc": "F130", "power_source": "F131", "robot": "F132"}
+# Failed requests in a row before a polled device's link is a fault: one garbled or lost
+# answer on a noisy line is ridden out, the second is not.
+LINK_FAILURES_TO_FAULT = 2
 ACTIVE_STATES = frozenset(
     {
         State.STARTING,
@@ -116,6 +119,7 @@ class Controller:
         self.reaction_times_ms: list[float] = []
         self.timeline: collections.deque[tuple[float, str]] = collections.deque(maxlen=20_000)
         self.drives_requested = False
+        self._safe_epoch = 0  # counts make-safe reactions; see _enable_drives
         self.clamped = False
         self.cycle: WeldCycle | None = None
         self._cycle_task: asyncio.Task[None] | None = None
@@ -293,6 +297,10 @@ class Controller:
         if code == "F103" and not self._attributing:
             self._spawn(self._attribute_drives_off(detail, cause_seen or time.monotonic()))
             return
+        for device, link_fault in LINK_FAULTS.items():
+            if code == link_fault:
+                # Whoever found the link dead, its next answer is the link coming back.
+                self._failures[device] = max(self._failures[device], LINK_FAILURES_TO_FAULT)
         fault = self.faults.raise_fault(
             code, detail, state=self.machine.state.label, phase=self.phase
         )
@@ -375,6 +383,7 @@ class Controller:
         drive enable halts it at once. A power source that cannot be told is left to its own
         interface watchdog, which ends the arc when the controller goes quiet.
         """
+        self._safe_epoch += 1
         results = await asyncio.gather(
             asyncio.wait_for(self.power_source.make_safe(), SAFE_COMMAND_TIMEOUT_S),
             asyncio.wait_for(self.robot.hold(), SAFE_COMMAND_TIMEOUT_S),
@@ -409,9 +418,11 @@ class Controller:
         def on_change(state: LinkState) -> None:
             if state is LinkState.DOWN and not self._closed:
                 self.raise_fault(LINK_FAULTS[device], f"{device} link down", time.monotonic())
-            if state is LinkState.UP:
-                self._failures[device] = 0
-                self._event(f"{device} link up")
+            if state is LinkState.UP and self._failures[device] < LINK_FAILURES_TO_FAULT:
+                self._link_back(device)
+            # After a lost link, connected is not yet answering (a PLC behind a switch accepts
+            # the connection before its program runs): its first answer says it is back
+            # (``device_answered``).
 
         return on_change
 
@@ -419,6 +430,30 @@ class Controller:
         """A request to ``device`` failed; counted here, faulted by whoever asked."""
         self._failures[device] += 1
         log.debug("%s request failed: %s", device, error)
+
+    def device_answered(self, device: str) -> None:
+        """A request to ``device`` was answered. A device that had stopped answering while
+        its connection stayed open (hung, stalled, half-open) is back: say so, as for a
+        reconnect."""
+        if self._failures[device] >= LINK_FAILURES_TO_FAULT:
+            self._link_back(device)
+        self._failures[device] = 0
+
+    def _link_back(self, device: str) -> None:
+        self._event(f"{device} link up")
+        if device == "power_source" and not self._closed:
+            # The arc-off of a fault's reaction may never have reached it, and a power source
+            # keeps its arc-on command through a lost link (its watchdog latches an error that
+            # a reset will not clear while the command stands). Say it again.
+            self._spawn(self._power_source_safe_again())
+
+    async def _power_source_safe_again(self) -> None:
+        if self._cycle_task is not None and not self._cycle_task.done():
+            return  # a weld in progress owns the power source (it cannot be: a lost link stops it)
+        try:
+            await self.power_source.make_safe()
+        except DeviceError as error:
+            self._event(f"power source arc off after its link came back not delivered: {error}")
 
     # -- the PLC scan ---------------------------------------------------------------------
 
@@ -436,11 +471,11 @@ class Controller:
                 inputs = await self.plc.read_inputs()
             except DeviceError as error:
                 self.device_failed("plc", error)
-                if self._failures["plc"] >= 2:
+                if self._failures["plc"] >= LINK_FAILURES_TO_FAULT:
                     self.raise_fault("F130", str(error), time.monotonic())
                 continue
             seen = time.monotonic()
-            self._failures["plc"] = 0
+            self.device_answered("plc")
             self.inputs = inputs
             self._check_interlocks(inputs, seen)
             await self._handle_buttons(inputs)
@@ -515,10 +550,10 @@ class Controller:
                     status = await read()
                 except DeviceError as error:
                     self.device_failed(device, error)
-                    if self._failures[device] >= 2:
+                    if self._failures[device] >= LINK_FAILURES_TO_FAULT:
                         self.raise_fault(LINK_FAULTS[device], str(error), time.monotonic())
                     continue
-                self._failures[device] = 0
+                self.device_answered(device)
                 self._check_status(device, status)
 
     def _check_status(self, device: str, status: Any) -> None:
@@ -636,8 +671,19 @@ class Controller:
             self.drives_requested = False
             await self.plc.write_outputs({"robot_enable_request": False})
             await asyncio.sleep(2 * self.config.cell.plc.scan_period_ms / 1000)
+        # Never ask for drives while a fault stands: a fault raised while this task was
+        # waiting has already dropped the enable, and this write must not undo that.
+        epoch = self._safe_epoch
+        if any(f.severity.makes_safe for f in self.faults.active):
+            raise CycleInterrupted("drives not requested: a fault is active")
         await self.plc.write_outputs({"robot_enable_request": True})
         self.drives_requested = True
+        if self._safe_epoch != epoch:
+            # A make-safe ran while the request was on the wire; it may have landed after the
+            # make-safe's own drop. Drop it again (the fault's reaction owns the cell now).
+            self.drives_requested = False
+            await self.plc.write_outputs({"robot_enable_request": False})
+            raise CycleInterrupted("drives dropped again: a fault came during the request")
         await self._wait_input("robot_enabled", True, 2.0)
 
     async def _wait_input(self, name: str, value: bool, timeout_s: float) -> None:

@@ -557,4 +557,7 @@ POWER_SOURCE_FAULTS: dict[int, str] = {
     PowerSourceError.ARC_BREAK: "F121",
     PowerSourceError.WIRE_STICK: "F123",
     PowerSourceError.GAS_FLOW: "F124",
+    # The power source's own interface watchdog ended the arc because the controller went
+    # quiet: that is the lost link, seen from the other end, not a second fault.
+    PowerSourceError.INTERFACE_TIMEOUT: "F131",
 }

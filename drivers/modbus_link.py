@@ -109,6 +109,8 @@ class ModbusLink:
         self._supervisor: asyncio.Task[None] | None = None
         self._ever_connected = False
         self._closing = False
+        self._silent_until = 0.0  # see fall_silent
+        self._silent_why = ""
         # Called on every change of link state: the device driver (to resync its image) and
         # the controller (to raise a lost-link fault) both listen.
         self.state_listeners: list[Callable[[LinkState], None]] = []
@@ -281,12 +283,28 @@ class ModbusLink:
 
         await self._execute(f"write of {len(values)} register(s)", start, request)
 
+    def fall_silent(self, seconds: float, why: str) -> None:
+        """Send nothing for ``seconds``: every request meanwhile fails at once with
+        ``LinkDown`` naming ``why``. For a device whose own watchdog is the way to make it
+        safe when it will not take a command: it only fires once the controller goes quiet.
+        """
+        self._silent_until = time.monotonic() + seconds
+        self._silent_why = why
+        log.warning("%s at %s: silent for %.0f ms %s", self.device, self.address,
+                    seconds * 1000, why)  # fmt: skip
+
     async def _execute(
         self, what: str, register: int, request: Callable[[], Awaitable[ModbusPDU]]
     ) -> ModbusPDU:
         where = self._where(register)
+        if time.monotonic() < self._silent_until:
+            error: DeviceError = LinkDown(
+                self.device, where, f"link held silent {self._silent_why}; {what} not sent"
+            )
+            self.stats.record_error(error)
+            raise error
         if not self.connected:
-            error: DeviceError = LinkDown(self.device, where, f"link is down; {what} not sent")
+            error = LinkDown(self.device, where, f"link is down; {what} not sent")
             self.stats.record_error(error)
             raise error
         async with self._lock:

@@ -18,7 +18,7 @@ import asyncio
 import logging
 import math
 
-from drivers.errors import DeviceError
+from drivers.errors import DeviceError, LinkDown
 from drivers.modbus_link import WireTap
 from drivers.power_source_protocol import PowerSourceStatus
 from drivers.register_device import RegisterDevice
@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 SAFE_OUTPUTS = ("arc_on", "gas_test", "wire_inch", "wire_retract")
 ERROR_RESET_PULSE_S = 0.05
+# How long the link stays silent after an undelivered arc-off, in interface watchdog times:
+# long enough for the watchdog to fire with margin for its own polling.
+SILENCE_PER_WATCHDOG = 1.5
 
 
 class PowerSourceDriver(RegisterDevice):
@@ -142,6 +145,14 @@ class PowerSourceDriver(RegisterDevice):
                 self._image[address] = word
         except DeviceError as error:
             log.warning("%s: safe write not delivered: %s", self.device, error)
+            if not isinstance(error, LinkDown):
+                # It answers but does not take the arc-off (busy, failing): stop talking to it,
+                # so that its interface watchdog switches the arc off. A link already down is
+                # silent by itself.
+                self.link.fall_silent(
+                    self.settings.interface_watchdog_ms / 1000 * SILENCE_PER_WATCHDOG,
+                    "so that the power source's interface watchdog switches the arc off",
+                )
             raise
 
     # -- status -----------------------------------------------------------------------------

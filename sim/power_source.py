@@ -480,8 +480,11 @@ class SimulatedPowerSource:
             if self.arc.phase in (ArcPhase.PREFLOW, ArcPhase.IGNITING, ArcPhase.BURNING):
                 log.info("simulated power source: controller silent, arc off")
                 self.interface_timeouts += 1
+                burning = self.arc.burning
                 self.arc._latch(PowerSourceError.INTERFACE_TIMEOUT)
                 self.arc._enter(ArcPhase.FAILED)
+                if self.events is not None and burning:
+                    self.events.record("power_source", "done", "arc out (interface watchdog)")
 
     def input_values(self) -> dict[str, SignalValue]:
         arc = self.arc

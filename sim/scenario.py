@@ -61,7 +61,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from drivers.modbus_map import StrictModel
 from sim.cell import SimulatedCell
@@ -71,6 +71,9 @@ from sim.events import SimEvent
 
 Phase = Literal["idle", "approach", "arc start", "welding", "crater fill", "retract"]
 DEVICES = ("plc", "power_source", "robot")
+# Faults armed in a device that bite later (at the next ignition, at arc end): their reaction
+# is measured from the moment the controller raises the fault, not from the injection.
+ARMED_VERBS = {"arc_start_failure", "wire_stick"}
 SAFE_COMMANDS = {
     "power_source": {
         "arc_on=False", "gas_test=False", "wire_inch=False", "wire_retract=False",
@@ -94,10 +97,48 @@ class Trigger(StrictModel):
     delay_s: Annotated[float, Field(ge=0)] = 0.0
 
 
+# Every verb a timeline may use, and what follows it: a device, then a number where given.
+VERBS: dict[str, str] = {
+    **{verb: "" for verb in (
+        "door_open", "door_close", "estop", "estop_release", "light_curtain_block",
+        "light_curtain_clear", "gas_pressure_low", "gas_pressure_ok", "air_pressure_low",
+        "air_pressure_ok", "arc_break", "wire_stick", "gas_fault", "power_source_clear",
+    )},
+    **{verb: "device" for verb in ("link_cut", "link_restore", "stall", "half_open",
+                                   "wire_clear", "modbus_exception_clear")},
+    **{verb: "device [frames]" for verb in ("corrupt", "truncate", "garbage")},
+    "slow": "device milliseconds",
+    "modbus_exception": "device code",
+    "arc_start_failure": "[failures]",
+    "power_source_error": "code",
+    "press": "button",
+}  # fmt: skip
+
+
 class ScenarioEvent(StrictModel):
     at: Trigger
     do: str
     note: str = ""
+
+    @field_validator("do")
+    @classmethod
+    def _known_verb(cls, do: str) -> str:
+        verb, *args = do.split() or [""]
+        if verb not in VERBS:
+            raise ValueError(f"unknown verb {verb!r}; known: {', '.join(sorted(VERBS))}")
+        usage = VERBS[verb].split()
+        if "device" in usage and (not args or args[0] not in DEVICES):
+            raise ValueError(f"{verb} needs a device ({', '.join(DEVICES)}): {do!r}")
+        required = [u for u in usage if not u.startswith("[")]
+        if len(args) < len(required) or len(args) > len(usage):
+            raise ValueError(f"{verb} takes: {verb} {VERBS[verb]}".rstrip())
+        numbers = args[1:] if "device" in usage else ([] if verb == "press" else args)
+        for number in numbers:
+            try:
+                float(number)
+            except ValueError:
+                raise ValueError(f"{verb}: {number!r} is not a number") from None
+        return do
 
 
 class Expectations(StrictModel):
@@ -154,7 +195,12 @@ def load_scenario(path: Path) -> ScenarioFile:
     except (OSError, yaml.YAMLError) as error:
         raise ScenarioError(f"{path}: {error}") from error
     except ValidationError as error:
-        raise ScenarioError(f"{path}: {error}") from error
+        lines = [
+            f"{path}: {'.'.join(str(part) for part in problem['loc']) or '(top)'}: "
+            f"{problem['msg']}"
+            for problem in error.errors()
+        ]
+        raise ScenarioError("\n".join(lines)) from error
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -249,7 +295,10 @@ class ScenarioRunner:
         self.controller: subprocess.Popen | None = None
         self.tracker = PhaseTracker()
         self.fired: dict[int, float] = {}  # event index -> time it fired
-        self.causes: list[tuple[int, float, str]] = []  # (event index, time, verb)
+        # (event index, time, what, armed): the causes of faults the runner injected
+        self.causes: list[tuple[int, float, str, bool]] = []
+        # time.monotonic() minus time.time(): the store stamps faults with wall time
+        self._mono_minus_wall = time.monotonic() - time.time()
         self.restores: list[tuple[float, str]] = []  # (time, device)
         self.presses: list[tuple[float, str]] = []
         self.parts_started = 0
@@ -328,6 +377,12 @@ class ScenarioRunner:
                     self.controller.kill()
                     self.controller.wait()
             await self.sim.close()
+            # The devices' ground truth beside the controller's log, for whoever reads a failure.
+            (self.work / "sim-events.log").write_text(
+                "".join(
+                    f"{e.at:.4f} {e.device} {e.kind} {e.what}\n" for e in self.sim.events.events
+                )
+            )
         result.checks = self._judge()
         result.duration_s = time.monotonic() - started
         return result
@@ -495,7 +550,7 @@ class ScenarioRunner:
         else:
             raise ScenarioError(f"event {index}: unknown verb {verb!r} in {event.do!r}")
         if cause:
-            self.causes.append((index, now, event.do))
+            self.causes.append((index, now, event.do, verb in ARMED_VERBS))
 
     def _wire(self, device: str):
         assert self.sim is not None
@@ -577,9 +632,31 @@ class ScenarioRunner:
             return None, " and ".join(missing) + " never seen"
         return max(arc_off, stopped) - cause_at, ""
 
+    def _caused_faults(self) -> list[tuple[int, float, str, float]]:
+        """Each cause that was followed by a stopping fault: (event index, when the reaction
+        clock starts, what was injected, when the fault was raised); all on the monotonic clock.
+
+        A cause the controller rode out (one garbled frame retried, say) has no fault and no
+        reaction to judge; the parts and "no other faults" checks cover it.
+        """
+        raised = sorted(
+            (at + self._mono_minus_wall, code)
+            for code, at, severity in self.fault_codes()
+            if severity != "warning"
+        )
+        caused = []
+        for index, at, what, armed in self.causes:
+            # The store stamps a fault when it is raised, a few ms after the cause at most;
+            # allow for the two clocks' conversion.
+            following = [t for t, _ in raised if t >= at - 0.005]
+            if following:
+                fault_at = following[0]
+                caused.append((index, max(at, fault_at) if armed else at, what, fault_at))
+        return caused
+
     def _judge_reactions(self, bound_ms: float) -> list[Check]:
         checks = []
-        for index, at, what in self.causes:
+        for index, at, what, _ in self._caused_faults():
             seconds, missing = self._reaction(at)
             if seconds is None:
                 checks.append(Check(f"reaction to '{what}'", False, missing))
@@ -597,7 +674,7 @@ class ScenarioRunner:
         """After each cause, nothing but safe commands until a person presses a button."""
         checks = []
         events = self._events()
-        for index, at, what in self.causes:
+        for index, at, what, _ in self._caused_faults():
             seconds, _ = self._reaction(at)
             start = at + (seconds or 0.0)
             end = min((t for t, _ in self.presses if t > start), default=float("inf"))
@@ -705,9 +782,18 @@ def write_junit(results: list[ScenarioResult], path: Path) -> None:
 
 
 async def run_scenarios(paths: list[Path], cell_config: Path, work: Path) -> list[ScenarioResult]:
+    """Runs each scenario in turn. Every file is read first: one broken file stops the run
+    before anything starts, with every broken file named."""
+    scenarios, problems = [], []
+    for path in paths:
+        try:
+            scenarios.append(load_scenario(path))
+        except ScenarioError as error:
+            problems.append(str(error))
+    if problems:
+        raise ScenarioError("\n".join(problems))
     results = []
-    for number, path in enumerate(paths):
-        scenario = load_scenario(path)
+    for number, (path, scenario) in enumerate(zip(paths, scenarios, strict=True)):
         runner = ScenarioRunner(scenario, path, cell_config, work / f"{number:02d}-{path.stem}")
         result = await runner.run()
         print_result(result)
