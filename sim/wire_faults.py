@@ -20,6 +20,7 @@ class WireFault(enum.StrEnum):
     TRUNCATE = "truncate"  # only the first half of the answer is sent
     GARBAGE = "garbage"  # random bytes are sent before the answer
     DELAY = "delay"  # the answer is sent, late by delay_s (applied by the device, it may await)
+    REPLACE = "replace"  # these bytes go out instead of the answer (fuzzing: any bytes at all)
 
 
 @dataclass
@@ -29,6 +30,7 @@ class WireFaults:
     delay_s: float = 0.0
     corrupt_at: int | None = None  # byte index CORRUPT flips; None: a random one
     frames_affected: int = 0
+    replacements: list[bytes] = field(default_factory=list)  # REPLACE: one per answer, in order
     rng: random.Random = field(default_factory=lambda: random.Random(1))
 
     def set(
@@ -42,6 +44,11 @@ class WireFaults:
         self.frames_left = frames
         self.delay_s = delay_s
         self.corrupt_at = corrupt_at
+
+    def replace_answers(self, answers: list[bytes]) -> None:
+        """Send each of ``answers`` in turn instead of the next answers, then the real ones."""
+        self.set(WireFault.REPLACE, frames=len(answers))
+        self.replacements = list(answers)
 
     def clear(self) -> None:
         self.set(WireFault.NONE)
@@ -72,6 +79,8 @@ class WireFaults:
         mode = self._take()
         if mode is WireFault.STALL:
             return b""
+        if mode is WireFault.REPLACE:
+            return self.replacements.pop(0) if self.replacements else frame
         if mode is WireFault.CORRUPT:
             index = self.corrupt_at if self.corrupt_at is not None else -1
             if not 0 <= index < len(frame):

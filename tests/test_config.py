@@ -95,6 +95,23 @@ CASES = [
     Broken("speed-above-robot", "cell.yaml", "max_speed_mm_per_s: 500", "max_speed_mm_per_s: 5",
            "seams[0].procedure", "travels at 8 mm/s, above the robot's max_speed_mm_per_s 5",
            anchor="procedure: mag-fillet-a4"),
+    Broken("nul-character", "cell.yaml", "  name: cell-01", "  name: cell\x00-01",
+           "", "character '\\x00' (#x0000) is not allowed in YAML"),
+    Broken("zero-length-segment", "parts/bracket-a12.yaml", "- [400.0,  75.0, 8.0]",
+           "- [400.0, -75.0, 8.0]", "seams[0].path_mm", "path_mm points 0 and 1 coincide",
+           anchor="path_mm:"),
+    Broken("approach-clearance-huge", "parts/plate-v60.yaml", "approach_clearance_mm: 50",
+           "approach_clearance_mm: 5000", "seams[0].approach_clearance_mm", "at most 300"),
+    Broken("negative-cycle-time", "parts/plate-v60.yaml", "planned_cycle_time_s: 55",
+           "planned_cycle_time_s: -5", "planned_cycle_time_s", "greater than 0"),
+    Broken("search-range-huge", "parts/plate-v60.yaml", "search_range_mm: 10",
+           "search_range_mm: 500", "seams[0].sensing.search_range_mm", "at most 50"),
+    Broken("travel-angle-impossible", "parts/plate-v60.yaml", "travel_angle_deg: 5",
+           "travel_angle_deg: 60", "seams[0].torch.travel_angle_deg", "at most 30"),
+    Broken("crater-current-negative", "procedures/mag-fillet-a4.yaml", "  current_a: 150",
+           "  current_a: -150", "crater_fill.current_a", "greater than 0"),
+    Broken("scan-period-zero", "cell.yaml", "scan_period_ms: 20", "scan_period_ms: 0",
+           "plc.scan_period_ms", "at least"),
 ]  # fmt: skip
 
 

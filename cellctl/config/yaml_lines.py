@@ -49,9 +49,24 @@ def load_yaml(path: Path) -> YamlDocument:
     Raises ``OSError`` only when the file cannot be read at all.
     """
     text = path.read_text(encoding="utf-8")
-    loader = yaml.SafeLoader(text)
     try:
+        # The reader checks the characters as it is made: a NUL or other control character
+        # fails here, before any node.
+        loader = yaml.SafeLoader(text)
         node = loader.get_single_node()
+    except yaml.reader.ReaderError as error:
+        line = text[: error.position].count("\n") + 1
+        return YamlDocument(
+            None,
+            problems=[
+                YamlProblem(
+                    line,
+                    (),
+                    f"character {chr(error.character)!r} (#x{error.character:04x}) is not allowed "
+                    "in YAML; only printable characters, tabs and line breaks",
+                )
+            ],
+        )
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark else 1

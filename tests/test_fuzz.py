@@ -1,0 +1,238 @@
+"""Fuzzing with hypothesis at the doors where the world comes in.
+
+- The config loader, given the shipped config with random damage: it loads, or it raises
+  ``ConfigInvalid`` whose every error names its file; never anything else.
+- Each real driver, fed any bytes at all as its device's answers by the simulator (over the
+  real socket or pty): a request returns or raises ``DeviceError``, never anything else; the
+  driver sends nothing it was not asked to; and the link serves true answers afterwards.
+
+(The robot's frame codec is fuzzed in test_robot_protocol.py, the register codec in
+test_modbus_map.py.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cellctl.config import load_cell_config
+from cellctl.config.errors import ConfigInvalid
+from drivers.errors import DeviceError
+from drivers.plc import PlcDriver
+from drivers.power_source import PowerSourceDriver
+from drivers.robot import RobotDriver
+from sim.cellfile import load_cell_devices
+from sim.clock import SimClock
+from sim.plc import SimulatedPlc
+from sim.power_source import SimulatedPowerSource
+from sim.robot import SimulatedRobot
+
+logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIG = REPO / "config"
+FILES = ["cell.yaml", "parts/bracket-a12.yaml", "procedures/mag-fillet-a4.yaml"]
+FUZZ = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+)
+
+# -- the config loader ------------------------------------------------------------------------
+
+YAML_BITS = st.sampled_from(
+    [
+        "", " ", ":", "- ", "[", "]", "{", "}", "'", '"', "#", "&a", "*a",
+        "!!python/object:os.system", "null", "~", "-1", "1e309", "nan", ".inf", "0x10", "true",
+        "yes", "999999999999", "\t",
+        "\x00", "é", "---", "...", "? ", "|", ">", "%", "@",
+    ]
+)
+DAMAGE = st.tuples(
+    st.sampled_from(FILES),
+    st.sampled_from(["delete", "duplicate", "replace_value", "insert", "truncate", "swap",
+                     "indent", "dedent"]),
+    st.integers(min_value=0, max_value=10_000),
+    st.integers(min_value=0, max_value=10_000),
+    st.lists(YAML_BITS | st.text(max_size=6), min_size=1, max_size=4).map("".join),
+)  # fmt: skip
+
+
+def damaged(text: str, how: str, a: int, b: int, bits: str) -> str:
+    lines = text.splitlines(keepends=True)
+    i, j = a % len(lines), b % len(lines)
+    if how == "delete":
+        del lines[i]
+    elif how == "duplicate":
+        lines.insert(i, lines[i])
+    elif how == "replace_value":
+        key, colon, _ = lines[i].partition(":")
+        lines[i] = f"{key}{colon} {bits}\n" if colon else bits + "\n"
+    elif how == "insert":
+        lines.insert(i, bits + "\n")
+    elif how == "truncate":
+        return text[: a % len(text)]
+    elif how == "swap":
+        lines[i], lines[j] = lines[j], lines[i]
+    elif how == "indent":
+        lines[i] = "  " + lines[i]
+    elif how == "dedent":
+        lines[i] = lines[i].lstrip()
+    return "".join(lines)
+
+
+@FUZZ
+@given(damage=st.lists(DAMAGE, min_size=1, max_size=3))
+def test_a_damaged_config_loads_or_is_refused_naming_its_file(damage):
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch) / "config"
+        shutil.copytree(CONFIG, folder, ignore=shutil.ignore_patterns("scenarios"))
+        for file, how, a, b, bits in damage:
+            path = folder / file
+            path.write_text(damaged(path.read_text(), how, a, b, bits))
+        refused: ConfigInvalid | None = None
+        try:
+            load_cell_config(folder / "cell.yaml")
+        except ConfigInvalid as invalid:
+            refused = invalid
+        if refused is not None:
+            assert refused.errors, "refused without saying why"
+            for error in refused.errors:
+                where = str(error)
+                assert any(name in where for name in ("cell.yaml", "parts/", "procedures/")), where
+
+
+# -- the drivers ------------------------------------------------------------------------------
+
+ANSWERS = st.lists(st.binary(max_size=300), min_size=1, max_size=6)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _fast(link, port):
+    fast = {"port": port, "timeout_ms": 40, "retries": 0,
+            "reconnect_delay_min_ms": 10, "reconnect_delay_max_ms": 50}  # fmt: skip
+    return link.model_copy(update=fast)
+
+
+async def _until(condition, what: str, timeout_s: float = 3.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+async def _survives(request, answers: int) -> None:
+    for _ in range(answers):
+        try:
+            await request()
+        except DeviceError:
+            pass  # the only way a request may fail
+
+
+@FUZZ
+@given(answers=ANSWERS)
+def test_the_plc_driver_survives_any_bytes_as_answers(answers):
+    async def run() -> None:
+        base = load_cell_devices(CONFIG / "cell.yaml").plc
+        plc_settings = base.model_copy(update={"link": _fast(base.link, _free_port())})
+        plc = SimulatedPlc(plc_settings, SimClock(20))
+        await plc.start()
+        driver = PlcDriver(plc_settings)
+        try:
+            await driver.connect(heartbeat=False)
+            await driver.wait_connected(2)
+            outputs = plc_settings.registers.outputs
+            outputs_before = {name: plc.image.output(name) for name in outputs}
+            plc.faults.replace_answers(answers)
+            await _survives(driver.read_inputs, len(answers))
+            plc.faults.clear()
+            # nothing was written
+            assert {name: plc.image.output(name) for name in outputs} == outputs_before
+            await _until(lambda: driver.connected, "the PLC link back")
+            inputs = await driver.read_inputs()
+            assert inputs["estop_chain_ok"] is True
+            assert inputs["door_closed"] is True
+        finally:
+            await driver.close()
+            await plc.close()
+
+    asyncio.run(run())
+
+
+@FUZZ
+@given(answers=ANSWERS)
+def test_the_power_source_driver_survives_any_bytes_as_answers(answers):
+    async def run() -> None:
+        with tempfile.TemporaryDirectory() as scratch:
+            link = Path(scratch) / "power_source"
+            base = load_cell_devices(CONFIG / "cell.yaml").power_source
+            source_settings = base.model_copy(update={"link": _fast(base.link, str(link))})
+            source = SimulatedPowerSource(source_settings, SimClock(20), link_path=link)
+            await source.start()
+            driver = PowerSourceDriver(source_settings)
+            try:
+                await driver.connect()
+                await driver.wait_connected(2)
+                source.faults.replace_answers(answers)
+                await _survives(driver.read_status, len(answers))
+                source.faults.clear()
+                assert not source.commands.arc_on  # nothing unsafe went out
+                await _until(lambda: driver.connected, "the power source link back")
+                for _ in range(20):  # the first answer after garbage may still be lost
+                    try:
+                        status = await driver.read_status()
+                        break
+                    except DeviceError:
+                        await asyncio.sleep(0.02)
+                assert status.ready
+                assert not status.arc_established
+            finally:
+                await driver.close()
+                await source.close()
+
+    asyncio.run(run())
+
+
+@FUZZ
+@given(answers=ANSWERS)
+def test_the_robot_driver_survives_any_bytes_as_answers(answers):
+    async def run() -> None:
+        with tempfile.TemporaryDirectory() as scratch:
+            link = Path(scratch) / "robot"
+            base = load_cell_devices(CONFIG / "cell.yaml").robot
+            robot_settings = base.model_copy(update={"link": base.link.model_copy(
+                update={"port": str(link), "timeout_ms": 40, "retries": 1})})  # fmt: skip
+            robot = SimulatedRobot(robot_settings, SimClock(20), str(link))
+            await robot.start()
+            driver = RobotDriver(robot_settings)
+            try:
+                await driver.connect()
+                await driver.wait_connected(2)
+                position = robot.status().pose.position_mm
+                robot.faults.replace_answers(answers)
+                await _survives(driver.read_status, len(answers))
+                robot.faults.clear()
+                assert robot.status().pose.position_mm == position  # nothing moved it
+                await _until(lambda: driver.connected, "the robot link back")
+                for _ in range(20):
+                    try:
+                        status = await driver.read_status()
+                        break
+                    except DeviceError:
+                        await asyncio.sleep(0.02)
+                assert status.pose.position_mm == position
+            finally:
+                await driver.close()
+                await robot.close()
+
+    asyncio.run(run())
