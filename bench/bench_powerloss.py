@@ -21,9 +21,15 @@ ROUNDS = int(os.environ.get("POWERLOSS_ROUNDS", "200"))
 
 def main() -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-powerloss-") as name:
-        report = asyncio.run(
-            run_power_loss(REPO / "config" / "cell.yaml", Path(name), ROUNDS, seed=200)
-        )
+        try:
+            report = asyncio.run(
+                run_power_loss(REPO / "config" / "cell.yaml", Path(name), ROUNDS, seed=200)
+            )
+        except RuntimeError:
+            log = Path(name) / "controller.log"
+            print("the rig stopped; the controller's log ends:")
+            print("\n".join(log.read_text().splitlines()[-30:]) if log.exists() else "(none)")
+            raise
     safe = report.safe_after_kill_s
     print(f"kill -9 of `cellctl run` in {report.rounds} rounds at 20x (bracket-a12):")
     print(f"  killed while the arc burned: {report.kills_while_arc_on}, "

@@ -24,6 +24,8 @@ import asyncio
 import collections
 import contextlib
 import logging
+import os
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -157,6 +159,7 @@ class Controller:
         self._loops = [
             asyncio.create_task(self._plc_scan_loop(), name="controller PLC scan"),
             asyncio.create_task(self._device_watch_loop(), name="controller device watch"),
+            asyncio.create_task(self._health_loop(), name="controller health"),
         ]
         self._event(f"controller started: {self.config.cell.cell.name}, state Stopped")
 
@@ -454,6 +457,22 @@ class Controller:
             await self.power_source.make_safe()
         except DeviceError as error:
             self._event(f"power source arc off after its link came back not delivered: {error}")
+
+    async def _health_loop(self) -> None:
+        """A line in the log every ``health_log_period_s``: what a process that runs for
+        months must not grow (tasks, threads, open files). The soak benchmark reads it."""
+        while True:
+            await asyncio.sleep(self.settings.health_log_period_s)
+            tasks = len(asyncio.all_tasks())
+            threads = threading.active_count()
+            try:
+                files = len(os.listdir("/proc/self/fd"))
+            except OSError:
+                files = -1  # not Linux
+            self._event(
+                f"health: {tasks} tasks, {threads} threads, {files} open files "
+                f"in {self.machine.state.label}"
+            )
 
     # -- the PLC scan ---------------------------------------------------------------------
 

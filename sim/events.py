@@ -11,6 +11,7 @@ long the cell waited on it, and how long from a fault's cause to the safe comman
 from __future__ import annotations
 
 import collections
+import itertools
 import time
 from dataclasses import dataclass
 
@@ -27,8 +28,16 @@ class EventLog:
     def __init__(self, capacity: int = 200_000) -> None:
         self.events: collections.deque[SimEvent] = collections.deque(maxlen=capacity)
 
+        self.recorded = 0  # ever, including those the capacity has dropped
+
     def record(self, device: str, kind: str, what: str) -> None:
         self.events.append(SimEvent(time.monotonic(), device, kind, what))
+        self.recorded += 1
+
+    def after(self, seen: int) -> list[SimEvent]:
+        """The events recorded since ``recorded`` was ``seen`` (cheap: only the new ones)."""
+        new = min(self.recorded - seen, len(self.events))
+        return list(itertools.islice(reversed(self.events), new))[::-1]
 
     def since(self, start: float) -> list[SimEvent]:
         return [e for e in self.events if e.at >= start]

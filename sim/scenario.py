@@ -462,10 +462,9 @@ class ScenarioRunner:
         assert self.sim is not None
         pending = dict(enumerate(self.scenario.events))
         while pending:
-            events = list(self.sim.events.events)
-            for event in events[self._seen_events :]:
+            for event in self.sim.events.after(self._seen_events):
                 self.tracker.feed(event)
-            self._seen_events = len(events)
+            self._seen_events = self.sim.events.recorded
             now = time.monotonic()
             for index, event in sorted(pending.items()):
                 due = self._due_at(event.at)

@@ -78,6 +78,8 @@ class ControllerSettings(StrictModel):
     arc: ArcSettings = ArcSettings()
     motion: MotionSettings = MotionSettings()
     cycle: CycleSettings = CycleSettings()
+    # A "health" line in the log this often: tasks, threads, open files (see Controller).
+    health_log_period_s: Annotated[float, Field(ge=1, le=3600)] = 60.0
 
 
 class CellConfig(StrictModel):

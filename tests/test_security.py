@@ -1,0 +1,122 @@
+"""Security at the doors: every listening socket of the simulator and the controller binds the
+loopback address unless the config says otherwise; writes outside a register map are refused
+before the wire.
+
+The listeners are read from the kernel (/proc/<pid>/fd and /proc/net/tcp*), not from the
+code's own idea of what it opened, so a listener anyone adds later is covered too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sim.scenario import ScenarioFile, prepare_config
+
+REPO = Path(__file__).resolve().parent.parent
+LOOPBACK = {"127.0.0.1", "::1"}
+
+
+def _hex_address(text: str) -> tuple[str, int]:
+    address, port = text.split(":")
+    raw = bytes.fromhex(address)
+    if len(raw) == 4:
+        host = socket.inet_ntop(socket.AF_INET, raw[::-1])
+    else:  # /proc/net/tcp6: four little-endian 32-bit words
+        words = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
+        host = socket.inet_ntop(socket.AF_INET6, words)
+        if host.startswith("::ffff:"):
+            host = host.removeprefix("::ffff:")
+    return host, int(port, 16)
+
+
+def listening_addresses(pid: int) -> set[tuple[str, int]]:
+    """The (host, port) of every TCP socket ``pid`` listens on."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                found.add(_hex_address(fields[1]))
+    return found
+
+
+def _wait_for(condition, what: str, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc")
+def test_every_listener_of_the_simulator_and_the_controller_binds_loopback(tmp_path: Path):
+    config = prepare_config(REPO / "config" / "cell.yaml", tmp_path, ScenarioFile(name="listen"))
+    ready = tmp_path / "ready.json"
+    control_port = _free_port()
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "sim.cli", "all", "--config", str(config), "--time-scale", "20",
+         "--ready-file", str(ready), "--control-port", str(control_port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    controller = None
+    log = tmp_path / "controller.log"
+    try:
+        _wait_for(ready.exists, "the simulator's ready file")
+        endpoints = json.loads(ready.read_text())
+        with log.open("w") as output:
+            controller = subprocess.Popen(
+                [sys.executable, "-m", "cellctl.cli", "run", "--config", str(config)],
+                stdout=output, stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )  # fmt: skip
+        _wait_for(lambda: "controller started" in log.read_text(), "the controller to start")
+        sim_listeners = listening_addresses(sim.pid)
+        controller_listeners = listening_addresses(controller.pid)
+        # The simulator serves the PLC (Modbus TCP) and its control channel at least.
+        ports = {port for _, port in sim_listeners}
+        assert control_port in ports, (sim_listeners, endpoints)
+        assert len(sim_listeners) >= 2
+        for who, listeners in (("cellsim", sim_listeners), ("cellctl run", controller_listeners)):
+            exposed = sorted(a for a in listeners if a[0] not in LOOPBACK)
+            assert not exposed, f"{who} listens beyond this machine: {exposed}"
+    finally:
+        for process in (controller, sim):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+def test_the_listener_check_sees_a_socket_on_every_address(tmp_path: Path):
+    """The check above can fail: a socket bound to 0.0.0.0 is seen as such."""
+    with socket.socket() as wide:
+        wide.bind(("0.0.0.0", 0))
+        wide.listen()
+        port = wide.getsockname()[1]
+        assert ("0.0.0.0", port) in listening_addresses(os.getpid())
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
