@@ -44,6 +44,9 @@ from drivers.robot_protocol import Pose, RobotState
 
 log = logging.getLogger(__name__)
 
+# Faults on which the PLC drops the robot's drive enable by itself (e-stop, door, light
+# curtain, heartbeat watchdog).
+DRIVES_DROPPED_BY_PLC = {"F100", "F101", "F102", "F104"}
 LINK_FAULTS = {"plc": "F130", "power_source": "F131", "robot": "F132"}
 # Failed requests in a row before a polled device's link is a fault: one garbled or lost
 # answer on a noisy line is ridden out, the second is not.
@@ -122,6 +125,7 @@ class Controller:
         self.timeline: collections.deque[tuple[float, str]] = collections.deque(maxlen=20_000)
         self.drives_requested = False
         self._safe_epoch = 0  # counts make-safe reactions; see _enable_drives
+        self._heartbeat_established = False  # see CellContext
         self.clamped = False
         self.cycle: WeldCycle | None = None
         self._cycle_task: asyncio.Task[None] | None = None
@@ -300,6 +304,10 @@ class Controller:
         if code == "F103" and not self._attributing:
             self._spawn(self._attribute_drives_off(detail, cause_seen or time.monotonic()))
             return
+        if code in DRIVES_DROPPED_BY_PLC:
+            # The PLC has dropped the drive enable itself and wants a new request edge: we
+            # are no longer asking for drives (else their absence would read as a new fault).
+            self.drives_requested = False
         for device, link_fault in LINK_FAULTS.items():
             if code == link_fault:
                 # Whoever found the link dead, its next answer is the link coming back.
@@ -500,10 +508,16 @@ class Controller:
             await self._handle_buttons(inputs)
 
     def _check_interlocks(self, inputs: dict[str, Any], seen: float) -> None:
+        if not self._heartbeat_established:
+            beat = self.plc.heartbeat
+            self._heartbeat_established = (
+                beat.beats_written > 0 and inputs.get("heartbeat_echo") == beat.last_value
+            )
         context = CellContext(
             active=self.machine.state in ACTIVE_STATES,
             clamped=self.clamped,
             drives_requested=self.drives_requested,
+            heartbeat_established=self._heartbeat_established,
         )
         for code, reason in self.interlocks.check(inputs, context):
             self.raise_fault(code, reason, seen)

@@ -34,6 +34,9 @@ class CellContext:
     active: bool = False
     clamped: bool = False
     drives_requested: bool = False
+    # The PLC has echoed a heartbeat this controller wrote. Before that, a tripped watchdog is
+    # the PLC waiting for us (we just started), not a lost heartbeat.
+    heartbeat_established: bool = True
 
 
 class Interlock:
@@ -83,7 +86,7 @@ class PlcWatchdogHealthy(Interlock):
     scope = Scope.ALWAYS
 
     def violated(self, inputs: Inputs, context: CellContext) -> str | None:
-        if inputs.get("watchdog_tripped"):
+        if inputs.get("watchdog_tripped") and context.heartbeat_established:
             return "the PLC reports its heartbeat watchdog tripped"
         return None
 

@@ -557,6 +557,8 @@ POWER_SOURCE_FAULTS: dict[int, str] = {
     PowerSourceError.ARC_BREAK: "F121",
     PowerSourceError.WIRE_STICK: "F123",
     PowerSourceError.GAS_FLOW: "F124",
+    # The ignition failure the cycle already faults as F120 once its retries are spent.
+    PowerSourceError.IGNITION_FAILED: "F120",
     # The power source's own interface watchdog ended the arc because the controller went
     # quiet: that is the lost link, seen from the other end, not a second fault.
     PowerSourceError.INTERFACE_TIMEOUT: "F131",

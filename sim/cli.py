@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", default="config/cell.yaml", help="the cell config")
     run.add_argument("--junit", help="also write JUnit XML here, for a rig's CI")
     run.add_argument("--work", help="folder for run files (default: a temporary one)")
+    run.add_argument("--jobs", type=int, default=1,
+                     help="scenarios at once (each on its own ports; mind the CPU)")  # fmt: skip
     run.add_argument("--log-level", default="WARNING")
 
     ctl = commands.add_parser("ctl", help="send one command to a running simulator")
@@ -171,7 +173,7 @@ def _run_scenarios(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="cellsim-run-") as scratch:
         work = Path(args.work) if args.work else Path(scratch)
         try:
-            results = asyncio.run(run_scenarios(paths, Path(args.config), work))
+            results = asyncio.run(run_scenarios(paths, Path(args.config), work, args.jobs))
         except ScenarioError as error:
             print(f"cellsim run: {error}", file=sys.stderr)
             return 2

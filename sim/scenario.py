@@ -71,9 +71,14 @@ from sim.events import SimEvent
 
 Phase = Literal["idle", "approach", "arc start", "welding", "crater fill", "retract"]
 DEVICES = ("plc", "power_source", "robot")
-# Faults armed in a device that bite later (at the next ignition, at arc end): their reaction
-# is measured from the moment the controller raises the fault, not from the injection.
-ARMED_VERBS = {"arc_start_failure", "wire_stick"}
+# Faults that bite later, when the device is next asked something (the next ignition, the arc
+# end, the next request on a degraded link): their reaction is measured from the moment the
+# controller raises the fault; the time from injection to fault is the detection
+# (``detected_within_ms``).
+ARMED_VERBS = {
+    "arc_start_failure", "wire_stick", "stall", "half_open", "slow", "corrupt", "truncate",
+    "garbage", "modbus_exception",
+}  # fmt: skip
 SAFE_COMMANDS = {
     "power_source": {
         "arc_on=False", "gas_test=False", "wire_inch=False", "wire_retract=False",
@@ -145,6 +150,7 @@ class Expectations(StrictModel):
     faults: list[str] = Field(default_factory=list)
     no_other_faults: bool = True
     reaction_within_ms: Annotated[float, Field(gt=0)] | None = None
+    detected_within_ms: Annotated[float, Field(gt=0)] | None = None
     safe_until_operator: bool = True
     links_recover_within_s: Annotated[float, Field(gt=0)] | None = None
     parts_complete: Annotated[int, Field(ge=0)] | None = None
@@ -178,6 +184,7 @@ class ScenarioResult:
     checks: list[Check] = field(default_factory=list)
     duration_s: float = 0.0
     error: str = ""
+    work: Path | None = None  # where its controller.log and sim-events.log are
 
     @property
     def passed(self) -> bool:
@@ -344,7 +351,7 @@ class ScenarioRunner:
     # -- running ----------------------------------------------------------------------------
 
     async def run(self) -> ScenarioResult:
-        result = ScenarioResult(self.scenario, self.path)
+        result = ScenarioResult(self.scenario, self.path, work=self.work)
         started = time.monotonic()
         self.work.mkdir(parents=True, exist_ok=True)
         config = prepare_config(self.cell_config, self.work, self.scenario)
@@ -570,6 +577,15 @@ class ScenarioRunner:
         if expect.no_other_faults:
             others = sorted(codes - set(expect.faults))
             checks.append(Check("no other faults", not others, f"others: {others or 'none'}"))
+        if expect.detected_within_ms is not None:
+            for index, _, what, fault_at in self._caused_faults():
+                cause_at = next(t for i, t, _, _ in self.causes if i == index)
+                took_ms = (fault_at - cause_at) * 1000
+                checks.append(Check(
+                    f"'{what}' detected within {expect.detected_within_ms:g} ms",
+                    took_ms <= expect.detected_within_ms,
+                    f"fault raised {took_ms:.1f} ms after (event {index})",
+                ))  # fmt: skip
         if expect.reaction_within_ms is not None:
             checks += self._judge_reactions(expect.reaction_within_ms)
         if expect.safe_until_operator:
@@ -780,9 +796,13 @@ def write_junit(results: list[ScenarioResult], path: Path) -> None:
     path.write_text(ElementTree.tostring(suites, encoding="unicode", xml_declaration=True))
 
 
-async def run_scenarios(paths: list[Path], cell_config: Path, work: Path) -> list[ScenarioResult]:
-    """Runs each scenario in turn. Every file is read first: one broken file stops the run
-    before anything starts, with every broken file named."""
+async def run_scenarios(
+    paths: list[Path], cell_config: Path, work: Path, jobs: int = 1
+) -> list[ScenarioResult]:
+    """Runs the scenarios, ``jobs`` at a time (each has its own simulated cell, controller,
+    ports and work folder), and returns their results in the order given. Every file is read
+    first: one broken file stops the run before anything starts, with every broken file named.
+    """
     scenarios, problems = [], []
     for path in paths:
         try:
@@ -791,10 +811,17 @@ async def run_scenarios(paths: list[Path], cell_config: Path, work: Path) -> lis
             problems.append(str(error))
     if problems:
         raise ScenarioError("\n".join(problems))
-    results = []
-    for number, (path, scenario) in enumerate(zip(paths, scenarios, strict=True)):
-        runner = ScenarioRunner(scenario, path, cell_config, work / f"{number:02d}-{path.stem}")
-        result = await runner.run()
-        print_result(result)
-        results.append(result)
-    return results
+    slots = asyncio.Semaphore(max(1, jobs))
+
+    async def one(number: int, path: Path, scenario: ScenarioFile) -> ScenarioResult:
+        async with slots:
+            folder = work / f"{number:02d}-{path.stem}"
+            result = await ScenarioRunner(scenario, path, cell_config, folder).run()
+            print_result(result)
+            return result
+
+    return list(
+        await asyncio.gather(
+            *(one(n, p, s) for n, (p, s) in enumerate(zip(paths, scenarios, strict=True)))
+        )
+    )

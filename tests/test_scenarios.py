@@ -13,7 +13,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from sim.scenario import ScenarioError, ScenarioRunner, load_scenario, run_scenarios
+from sim.scenario import ScenarioError, ScenarioResult, load_scenario, run_scenarios
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = sorted((REPO / "config" / "scenarios").glob("*.yaml"))
@@ -40,15 +40,27 @@ def test_at_least_twenty_scenarios_cover_every_link_and_fault_kind():
     } <= verbs  # fmt: skip
 
 
+# Scenarios run two at a time, each with its own simulated cell and controller process: the
+# controllers mostly wait on their links, and the bounds they are judged by have margin for it.
+JOBS = 2
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict[Path, ScenarioResult]:
+    work = tmp_path_factory.mktemp("scenarios")
+    ran = asyncio.run(run_scenarios(SCENARIOS, CELL_CONFIG, work, jobs=JOBS))
+    return {result.path: result for result in ran}
+
+
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
-def test_scenario(path: Path, tmp_path: Path):
+def test_scenario(path: Path, results: dict[Path, ScenarioResult]):
     scenario = load_scenario(path)
-    result = asyncio.run(ScenarioRunner(scenario, path, CELL_CONFIG, tmp_path).run())
+    result = results[path]
     report = "\n".join(
         [f"{path.name}: {result.error or ''}"]
         + [f"  [{'pass' if c.passed else 'FAIL'}] {c.name}: {c.detail}" for c in result.checks]
     )
-    assert result.passed, f"{report}\n(controller log: {tmp_path / 'controller.log'})"
+    assert result.passed, f"{report}\n(logs in {result.work})"
     # Every cause that stopped the cell was judged: reaction and the safe window both.
     if scenario.expect.faults and scenario.expect.reaction_within_ms:
         assert any(c.name.startswith("reaction to") for c in result.checks), report
