@@ -162,7 +162,7 @@ class ScenarioFile(StrictModel):
     name: str
     description: str = ""
     part: str | None = None  # a part program of the cell config (default: its active part)
-    parts: Annotated[int, Field(ge=1, le=100)] = 1
+    parts: Annotated[int, Field(ge=1, le=100_000)] = 1
     time_scale: Annotated[float, Field(gt=0, le=100)] = 20.0
     timeout_s: Annotated[float, Field(gt=0)] = 120.0
     config: dict[str, Any] = Field(default_factory=dict)  # merged over the cell config
