@@ -167,7 +167,7 @@ def _parse_args_list(pairs: list[str]) -> dict[str, Any]:
 def _run_scenarios(args: argparse.Namespace) -> int:
     import tempfile
 
-    from sim.scenario import ScenarioError, run_scenarios, write_junit
+    from sim.scenario import ScenarioError, run_scenarios, summary, write_junit
 
     paths = [Path(p) for p in args.scenario]
     with tempfile.TemporaryDirectory(prefix="cellsim-run-") as scratch:
@@ -179,9 +179,8 @@ def _run_scenarios(args: argparse.Namespace) -> int:
             return 2
     if args.junit:
         write_junit(results, Path(args.junit))
-    passed = sum(r.passed for r in results)
-    print(f"{passed} of {len(results)} scenario(s) passed")
-    return 0 if passed == len(results) else 1
+    print(summary(results))
+    return 0 if all(r.passed for r in results) else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -185,6 +185,8 @@ class ScenarioResult:
     duration_s: float = 0.0
     error: str = ""
     work: Path | None = None  # where its controller.log and sim-events.log are
+    injected: int = 0  # fault causes fired
+    reactions_ms: list[float] = field(default_factory=list)  # fault -> arc out + robot still
 
     @property
     def passed(self) -> bool:
@@ -391,6 +393,12 @@ class ScenarioRunner:
                 )
             )
         result.checks = self._judge()
+        result.injected = len(self.causes)
+        result.reactions_ms = [
+            seconds * 1000
+            for _, at, _, _ in self._caused_faults()
+            if (seconds := self._reaction(at)[0]) is not None
+        ]
         result.duration_s = time.monotonic() - started
         return result
 
@@ -765,6 +773,19 @@ def print_result(result: ScenarioResult) -> None:
         print(f"  [FAIL] could not finish: {result.error}")
     for check in result.checks:
         print(f"  [{'pass' if check.passed else 'FAIL'}] {check.name}: {check.detail}")
+
+
+def summary(results: list[ScenarioResult]) -> str:
+    """One line for a rig's log: scenarios, faults injected, the slowest reaction."""
+    passed = sum(r.passed for r in results)
+    reactions = [(ms, r.scenario.name) for r in results for ms in r.reactions_ms]
+    slowest = max(reactions, default=None)
+    worst = f", slowest reaction {slowest[0]:.1f} ms ({slowest[1]})" if slowest else ""
+    return (
+        f"{passed} of {len(results)} scenario(s) passed; "
+        f"{sum(r.injected for r in results)} faults injected, {len(reactions)} reactions "
+        f"judged{worst}"
+    )
 
 
 def write_junit(results: list[ScenarioResult], path: Path) -> None:

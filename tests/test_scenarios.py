@@ -97,7 +97,7 @@ def test_the_runner_fails_a_wrong_expectation_and_writes_junit(tmp_path: Path):
     assert "PASS door-opened-while-welding" in run.stdout
     assert "FAIL door-but-expecting-estop" in run.stdout
     assert "[FAIL] fault F100 raised: raised: ['F101']" in run.stdout
-    assert "1 of 2 scenario(s) passed" in run.stdout
+    assert "1 of 2 scenario(s) passed; 2 faults injected, 2 reactions judged" in run.stdout
 
     suites = ElementTree.parse(junit).getroot()
     assert suites.tag == "testsuites"
