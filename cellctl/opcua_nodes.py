@@ -115,6 +115,7 @@ METHODS: dict[str, tuple[str, str | None]] = {
     **{name: ("operator", None) for name in STATE_COMMANDS},
     "AcknowledgeFault": ("operator", "Code"),  # "" acknowledges every active fault
     "SetMode": ("engineer", "Mode"),
+    "WhoAmI": ("anonymous", None),  # "<user> <role>" of the calling session; not a command
 }
 
 

@@ -311,6 +311,11 @@ class CellOpcUaServer:
         role = self.users.role_of(user)
         who = user.name if user is not None and user.name else "anonymous"
         actor = f"opcua:{who}"
+        if method == "WhoAmI":  # a question, not a command: no audit row
+            return ua.CallMethodResult(
+                StatusCode=ua.StatusCode(ua.StatusCodes.Good),
+                OutputArguments=[ua.Variant(f"{who} {role.label}", ua.VariantType.String)],
+            )
         needed = Role[METHODS[method][0].upper()]
         detail = ", ".join(repr(a) for a in args)
         if role < needed:
