@@ -83,7 +83,8 @@ def test_every_screen_live_buttons_and_faults(tmp_path, qapp):
                 )
                 window.redraw_all()
                 x, _ = window.production.cycle_curve.getData()
-                assert x is not None and len(x) == 1
+                assert x is not None
+                assert len(x) == 1
                 assert len(window.weld.heat_bars.opts["height"]) == 2  # two seams' heat input
 
                 # A fault: shown, acknowledged from the Faults screen, in history and Pareto.

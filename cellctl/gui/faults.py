@@ -38,6 +38,7 @@ def _table(headers: list[str]) -> QTableWidget:
     table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     table.horizontalHeader().setStretchLastSection(True)
     table.verticalHeader().setDefaultSectionSize(40)
+    table.setWordWrap(True)
     return table
 
 
@@ -117,6 +118,7 @@ class FaultsScreen(QWidget):
                 self.active.setItem(row, column, item)
             if code in selected:
                 self.active.selectRow(row)
+        self.active.resizeRowsToContents()  # long fault texts wrap instead of "…"
         history = list(
             zip(
                 cell["Faults.HistoryCodes"] or [],

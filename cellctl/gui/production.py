@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ class ProductionScreen(QWidget):
         super().__init__()
         self._cell: dict[str, Any] | None = None
         self._drawn_parts = -1
+        self._next_full_redraw = 0.0
         self.rate_plot = plot_widget("Parts per hour", "parts/h", "minutes into the shift")
         self.rate_curve = self.rate_plot.plot(
             pen=pg.mkPen(TRACE_COLOURS[0], width=3), symbol="o", symbolSize=9,
@@ -70,9 +72,10 @@ class ProductionScreen(QWidget):
         if cell is None:
             return
         finished = np.asarray(cell["Production.PartFinishedUnixS"] or [], dtype=np.float64)
-        if len(finished) == self._drawn_parts:
+        if len(finished) == self._drawn_parts and time.monotonic() < self._next_full_redraw:
             return
         self._drawn_parts = len(finished)
+        self._next_full_redraw = time.monotonic() + 5.0  # the "now" point moves slowly
         cycle = np.asarray(cell["Production.PartCycleTimeS"] or [], dtype=np.float64)
         arc = np.asarray(cell["Production.PartArcTimeS"] or [], dtype=np.float64)
         start = float(cell["Production.ShiftStartUnixS"])
@@ -80,14 +83,19 @@ class ProductionScreen(QWidget):
         # The rate at each finished part: parts so far over the time since the shift began.
         elapsed_h = np.maximum((finished - start) / 3600.0, 1e-6)
         rate = np.arange(1, len(finished) + 1) / elapsed_h
+        if len(finished):
+            # The curve ends now, at the figure shown above it (parts so far / time so far).
+            minutes = np.r_[minutes, (time.time() - start) / 60.0]
+            rate = np.r_[rate, float(cell["Production.PartsPerHour"])]
         self.rate_curve.setData(minutes, rate)
+        minutes = minutes[: len(cycle)]
         self.cycle_curve.setData(minutes, cycle)
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio = np.where(cycle > 0, arc / cycle * 100.0, 0.0)
         self.arc_bars.setOpts(x=np.arange(1, len(ratio) + 1), height=ratio)
         self.arc_plot.setXRange(0.4, max(len(ratio), 10) + 0.6)
         if len(minutes):
-            span = max(float(minutes[-1]), 1.0)
+            span = max(float(minutes[-1]), (time.time() - start) / 60.0, 1.0)
             for plot in (self.rate_plot, self.cycle_plot):
                 plot.setXRange(0, span * 1.05)
             self.rate_plot.setYRange(0, float(np.nanmax(rate)) * 1.2)

@@ -11,7 +11,14 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QVBoxLayout, QWidget
 
 from cellctl.gui.live import LivePlot
-from cellctl.gui.style import TRACE_COLOURS, caption, fmt, plot_widget, value_label
+from cellctl.gui.style import (
+    TRACE_COLOURS,
+    VALUE_POINT_SIZE,
+    caption,
+    fmt,
+    plot_widget,
+    value_label,
+)
 
 QUANTITIES = (  # (OPC UA path, band path, title, unit)
     ("Weld.CurrentA", "Weld.CurrentBandA", "Current", "A"),
@@ -59,7 +66,10 @@ class WeldScreen(QWidget):
     def show_fast(self, t_s: float, values: dict[str, Any]) -> None:
         arc_on = bool(values.get("Weld.ArcOn"))
         self.arc.setText("ON" if arc_on else "off")
-        self.arc.setStyleSheet(f"color: {'#ffb74d' if arc_on else '#a8b3bd'};")
+        self.arc.setStyleSheet(
+            f"font-size: {VALUE_POINT_SIZE}pt; font-weight: bold; "
+            f"color: {'#ffb74d' if arc_on else '#a8b3bd'};"
+        )
         for path, plot in self.plots.items():
             value = values.get(path)
             if value is None or value != value:
