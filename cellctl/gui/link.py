@@ -1,11 +1,15 @@
 """The HMI's link to the controller: an asyncua client on a worker thread, Qt signals out.
 
 The Qt thread never waits on the network. A worker thread runs its own asyncio loop with the
-OPC UA client: it connects (as the given user, or anonymously), reads the whole Cell object in
-one Read request every ``FULL_PERIOD_S`` and the live weld and tracking values every
-``FAST_PERIOD_S``, and hands each result to the Qt thread as a signal (queued across threads
-by Qt). When the controller goes away it says so (``connection_changed``) and reconnects by
-itself, backing off from ``RECONNECT_MIN_S`` to ``RECONNECT_MAX_S``.
+OPC UA client: it connects (as the given user, or anonymously) and subscribes to every variable
+of the Cell object, so that the controller sends only what changed, every
+``PUBLISH_INTERVAL_MS`` (cheaper for the controller than being polled: see bench_hmi). The
+worker keeps the latest value of each variable and hands the Qt thread a copy of the whole
+Cell at most every ``CELL_EMIT_PERIOD_S`` (``cell_read``), and each batch of changed live
+values (weld actuals, tracking) as it arrives (``fast_read``), stamped with the server's time.
+A small read every ``WATCH_PERIOD_S`` notices a controller that went away: the link says so
+(``connection_changed``) and reconnects by itself, backing off from ``RECONNECT_MIN_S`` to
+``RECONNECT_MAX_S``.
 
 Commands (``command``) are queued onto the worker's loop; their results come back as
 ``command_done(method, status, message)``.
@@ -15,20 +19,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import logging
 import threading
 import time
+from typing import Any
 
 from asyncua import Client, ua
 from PySide6.QtCore import QObject, Signal
 
-from cellctl.opcua_client import call_method, cell_namespace, read_cell
-from cellctl.opcua_nodes import OBJECT
+from cellctl.opcua_client import call_method, cell_namespace
+from cellctl.opcua_nodes import OBJECT, VARIABLES
 
 log = logging.getLogger(__name__)
 
-FULL_PERIOD_S = 0.2
-FAST_PERIOD_S = 0.05
+PUBLISH_INTERVAL_MS = 50
+CELL_EMIT_PERIOD_S = 0.1
+WATCH_PERIOD_S = 1.0
 RECONNECT_MIN_S = 0.5
 RECONNECT_MAX_S = 3.0
 REQUEST_TIMEOUT_S = 2.0
@@ -43,6 +50,7 @@ FAST_PATHS = (
     "Tracking.PositionMm",
     "Tracking.CorrectionCount",
 )
+_FAST = frozenset(FAST_PATHS)
 
 
 class CellLink(QObject):
@@ -67,6 +75,8 @@ class CellLink(QObject):
         self._stopping = threading.Event()
         self._loop_ready = threading.Event()
         self._main_task: asyncio.Task[None] | None = None
+        self._cell: dict[str, Any] = {}
+        self._cell_changed = False
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="hmi opcua link", daemon=True)
@@ -132,6 +142,7 @@ class CellLink(QObject):
             client.set_user(self.user)
             client.set_password(self._password or "")
         self._client = client
+        self._cell = {}
         await client.connect()
         self._namespace = await cell_namespace(client)
         answer = await call_method(client, self._namespace, "WhoAmI")
@@ -151,22 +162,37 @@ class CellLink(QObject):
                 client.disconnect_socket()
 
     async def _poll(self) -> None:
+        """Subscribe to the Cell object; emit its copies until the link fails."""
         client = self._client
         assert client is not None
-        fast_nodes = [
-            client.get_node(ua.NodeId(f"{OBJECT}.{path}", self._namespace)) for path in FAST_PATHS
-        ]
-        next_full = 0.0
+        nodes = {
+            ua.NodeId(f"{OBJECT}.{v.path}", self._namespace): v.path for v in VARIABLES
+        }
+        changes = _Changes(nodes, self._on_changes)
+        subscription = await client.create_subscription(PUBLISH_INTERVAL_MS, changes)
+        await subscription.subscribe_data_change(
+            [client.get_node(node) for node in nodes], sampling_interval=0
+        )
+        watch = client.get_node(ua.NodeId(f"{OBJECT}.StateNumber", self._namespace))
+        next_watch = time.monotonic() + WATCH_PERIOD_S
         while not self._stopping.is_set():
-            started = time.monotonic()
-            if started >= next_full:
-                next_full = started + FULL_PERIOD_S
-                cell = await read_cell(client, self._namespace)
-                self.cell_read.emit(cell)
-            else:
-                values = await client.read_values(fast_nodes)
-                self.fast_read.emit(started, dict(zip(FAST_PATHS, values, strict=True)))
-            await asyncio.sleep(max(0.0, FAST_PERIOD_S - (time.monotonic() - started)))
+            await asyncio.sleep(CELL_EMIT_PERIOD_S)
+            if self._cell_changed and len(self._cell) == len(nodes):
+                self._cell_changed = False
+                self.cell_read.emit(dict(self._cell))
+            if time.monotonic() >= next_watch:
+                next_watch = time.monotonic() + WATCH_PERIOD_S
+                await watch.read_value()  # raises when the controller is gone
+
+    def _on_changes(self, changed: dict[str, Any], server_time_s: float | None) -> None:
+        """One publish's worth of changes (on the worker's loop)."""
+        self._cell.update(changed)
+        self._cell_changed = True
+        if _FAST.intersection(changed) and all(p in self._cell for p in FAST_PATHS):
+            # The sample's time on our monotonic clock: the server's timestamp if it has one.
+            now = time.monotonic()
+            t_s = now if server_time_s is None else now - max(0.0, time.time() - server_time_s)
+            self.fast_read.emit(t_s, {p: self._cell[p] for p in FAST_PATHS})
 
     async def _command(self, method: str, args: tuple[str, ...]) -> None:
         client = self._client
@@ -184,3 +210,34 @@ class CellLink(QObject):
         if connected != self.connected or connected:
             self.connected = connected
             self.connection_changed.emit(connected, why)
+
+
+class _Changes:
+    """asyncua's subscription handler: collects one publish's data changes into one batch."""
+
+    def __init__(self, paths: dict[ua.NodeId, str], deliver: Any) -> None:
+        self._paths = paths
+        self._deliver = deliver
+        self._batch: dict[str, Any] = {}
+        self._server_time_s: float | None = None
+
+    def datachange_notification(self, node: Any, value: Any, data: Any) -> None:
+        path = self._paths.get(node.nodeid)
+        if path is None:
+            return
+        if not self._batch:
+            # asyncua calls this once per item of a publish, all in one go: flush after.
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._batch[path] = value
+        stamp = data.monitored_item.Value.ServerTimestamp
+        if stamp is not None:
+            if stamp.tzinfo is None:  # OPC UA times are UTC
+                stamp = stamp.replace(tzinfo=datetime.UTC)
+            self._server_time_s = stamp.timestamp()
+
+    def _flush(self) -> None:
+        batch, self._batch = self._batch, {}
+        self._deliver(batch, self._server_time_s)
+
+    def status_change_notification(self, status: Any) -> None:
+        log.warning("OPC UA subscription status: %s", status)

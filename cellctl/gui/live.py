@@ -22,7 +22,7 @@ class LivePlot:
         self.window_s = window_s
         self.buffer = RingBuffer(capacity)
         self.widget = plot_widget(title, unit, "s")
-        self.widget.setDownsampling(mode="peak")
+        self.widget.setDownsampling(auto=True, mode="peak")
         self.widget.setClipToView(True)
         self.curve = self.widget.plot(pen=pg.mkPen(colour, width=3))
         self.band = pg.LinearRegionItem(

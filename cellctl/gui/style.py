@@ -15,6 +15,7 @@ BACKGROUND = "#101418"
 PANEL = "#1c232b"
 TEXT = "#f0f0f0"
 MUTED = "#a8b3bd"
+GRID = "#34404c"
 
 # PackML state colours as panels commonly show them (the standard names the states, not the
 # colours): running green, waiting blue, held/suspended amber, stopped grey, aborted red.
@@ -84,11 +85,14 @@ def plot_widget(title: str, left: str, bottom: str) -> pg.PlotWidget:
         axis = plot.getAxis(name)
         axis.setTickFont(font)
         axis.setTextPen(TEXT)
-        axis.setPen(MUTED)
+        # Grid lines are drawn with the axis pen: a dark, opaque one and major ticks only.
+        # Alpha-blended and minor grid lines cost 4x the paint time (see bench_hmi).
+        axis.setPen(GRID)
+        axis.setStyle(maxTickLevel=0)
         axis.setLabel(text, color=TEXT, **{"font-size": f"{PLOT_AXIS_POINT_SIZE}pt"})
         # Units are in the labels: no "(x0.001)" rescaling that a reader must undo.
         axis.enableAutoSIPrefix(False)
-    plot.showGrid(x=True, y=True, alpha=0.2)
+    plot.showGrid(x=True, y=True, alpha=1.0)
     return plot
 
 
