@@ -7,9 +7,13 @@ HMI survives the controller restarting. Screenshots of every screen are saved (s
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
+from PySide6.QtGui import QImage
 
 from cellctl.packml import State
 from tests.gui_rig import CellInThread, artifacts, hmi, pump, screenshots
@@ -158,6 +162,21 @@ def test_role_gating(tmp_path, qapp):
 def test_survives_the_controller_restarting(tmp_path, qapp):
     with ProcessCell(tmp_path) as cell, hmi(qapp, cell.endpoint, "olga") as window:
         pump(qapp, lambda: window.connected and window.cells_seen > 0, "connected", 30)
+
+        # `cellctl gui --screenshot` against the same running controller: a PNG per screen.
+        shots = artifacts(tmp_path, "cellctl-gui-screenshot")
+        done = subprocess.run(
+            [sys.executable, "-m", "cellctl.cli", "gui", "--endpoint", cell.endpoint,
+             "--screenshot", str(shots)],
+            capture_output=True, text=True, timeout=90,
+            env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        names = sorted(p.name for p in shots.glob("*.png"))
+        assert names == ["faults.png", "overview.png", "production.png", "tracking.png",
+                         "weld.png"]  # fmt: skip
+        assert all(QImage(str(p)).width() == 1600 for p in shots.glob("*.png"))
+
         cell.stop_controller()
         pump(qapp, lambda: not window.connected, "the disconnected banner", 20)
         assert "NOT CONNECTED" in window.banner.text()

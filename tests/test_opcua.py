@@ -44,6 +44,9 @@ async def test_reads_commands_refusals_and_audit(tmp_path):
             assert cell["Links.Plc"] == cell["Links.Robot"] == cell["Links.PowerSource"] == "up"
             assert "start" in cell["AllowedCommands"]
 
+            assert (await call_method(anonymous, ns, "WhoAmI")).message == "anonymous anonymous"
+            assert (await call_method(engineer, ns, "WhoAmI")).message == "erik engineer"
+
             # Anonymous may read, never command: Bad status and a message, nothing changes.
             refused = await call_method(anonymous, ns, "Start")
             assert refused.status == "BadUserAccessDenied"
