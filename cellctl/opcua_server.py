@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import datetime
 import hashlib
 import hmac
 import logging
@@ -409,12 +410,18 @@ class CellOpcUaServer:
             self._profile_written = tracking.profiles
             values["Tracking.ProfileYMm"] = tracking.profile_y_mm
             values["Tracking.ProfileZMm"] = tracking.profile_z_mm
+        # One timestamp per publish: clients plot live values against it (a DataValue written
+        # directly carries none of its own).
+        now = datetime.datetime.now(datetime.UTC)
         for path, value in values.items():
             if _same(self._written.get(path, _UNSET), value):
                 continue
             self._written[path] = value
             await server.write_attribute_value(
-                self._nodes[path], ua.DataValue(ua.Variant(value, self._types[path]))
+                self._nodes[path],
+                ua.DataValue(
+                    ua.Variant(value, self._types[path]), SourceTimestamp=now, ServerTimestamp=now
+                ),
             )
 
     def _live_values(self) -> dict[str, Any]:

@@ -71,6 +71,10 @@ def test_every_screen_live_buttons_and_faults(tmp_path, qapp):
                 pump(qapp, lambda: len(window.tracking.lateral) > 5, "corrections")
                 window.redraw_all()
                 assert len(window.tracking.profile.curve.getData()[0]) == 301
+                shown_s, _ = current.curve.getData()  # drawn against time, over seconds
+                assert len(shown_s) > 20
+                assert shown_s[-1] - shown_s[0] > 0.5
+                assert -current.window_s <= shown_s[0] < shown_s[-1] <= 0
                 screenshots(qapp, window, artifacts(tmp_path, "hmi-welding"))
 
                 # Hold and Unhold from the screen.

@@ -229,7 +229,7 @@ class _Changes:
             # asyncua calls this once per item of a publish, all in one go: flush after.
             asyncio.get_running_loop().call_soon(self._flush)
         self._batch[path] = value
-        stamp = data.monitored_item.Value.ServerTimestamp
+        stamp = data.monitored_item.Value.SourceTimestamp
         if stamp is not None:
             if stamp.tzinfo is None:  # OPC UA times are UTC
                 stamp = stamp.replace(tzinfo=datetime.UTC)
