@@ -172,6 +172,7 @@ class CellOpcUaServer:
         self._from_store: dict[str, Any] = {}
         self._tracking = _Tracking()
         self._profile_written = -1
+        self._last_status: Any = None
         self._last_command = ""
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -450,7 +451,9 @@ class CellOpcUaServer:
             "Faults.ActiveAcknowledged": [f.acknowledged for f in c.faults.active],
         }
         status = c.power_source.last_status
-        if status is not None:
+        if status is not None and status is not self._last_status:
+            # Only a new reading is news: an unchanged one is not republished.
+            self._last_status = status
             values["Weld.ArcOn"] = bool(status.arc_established)
             values["Weld.CurrentA"] = float(status.actual_current_a)
             values["Weld.VoltageV"] = float(status.actual_voltage_v)

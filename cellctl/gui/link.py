@@ -2,8 +2,9 @@
 
 The Qt thread never waits on the network. A worker thread runs its own asyncio loop with the
 OPC UA client: it connects (as the given user, or anonymously) and subscribes to every variable
-of the Cell object, so that the controller sends only what changed, every
-``PUBLISH_INTERVAL_MS`` (cheaper for the controller than being polled: see bench_hmi). The
+of the Cell object, so that the controller sends only what changed: the live values every
+``FAST_PUBLISH_INTERVAL_MS``, the rest every ``PUBLISH_INTERVAL_MS`` (cheaper for the
+controller than being polled: see bench_hmi). The
 worker keeps the latest value of each variable and hands the Qt thread a copy of the whole
 Cell at most every ``CELL_EMIT_PERIOD_S`` (``cell_read``), and each batch of changed live
 values (weld actuals, tracking) as it arrives (``fast_read``), stamped with the server's time.
@@ -33,7 +34,8 @@ from cellctl.opcua_nodes import OBJECT, VARIABLES
 
 log = logging.getLogger(__name__)
 
-PUBLISH_INTERVAL_MS = 50
+FAST_PUBLISH_INTERVAL_MS = 50
+PUBLISH_INTERVAL_MS = 200
 CELL_EMIT_PERIOD_S = 0.1
 WATCH_PERIOD_S = 1.0
 RECONNECT_MIN_S = 0.5
@@ -168,11 +170,18 @@ class CellLink(QObject):
         nodes = {
             ua.NodeId(f"{OBJECT}.{v.path}", self._namespace): v.path for v in VARIABLES
         }
-        changes = _Changes(nodes, self._on_changes)
-        subscription = await client.create_subscription(PUBLISH_INTERVAL_MS, changes)
-        await subscription.subscribe_data_change(
-            [client.get_node(node) for node in nodes], sampling_interval=0
-        )
+        # Two subscriptions: the live values at the weld traces' rate, the rest (the bulk:
+        # arrays, counters, faults) at a slower one; the controller encodes only changes.
+        for paths, interval_ms in (
+            ([n for n, p in nodes.items() if p in _FAST], FAST_PUBLISH_INTERVAL_MS),
+            ([n for n, p in nodes.items() if p not in _FAST], PUBLISH_INTERVAL_MS),
+        ):
+            subscription = await client.create_subscription(
+                interval_ms, _Changes(nodes, self._on_changes)
+            )
+            await subscription.subscribe_data_change(
+                [client.get_node(node) for node in paths], sampling_interval=0
+            )
         watch = client.get_node(ua.NodeId(f"{OBJECT}.StateNumber", self._namespace))
         next_watch = time.monotonic() + WATCH_PERIOD_S
         while not self._stopping.is_set():
