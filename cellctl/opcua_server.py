@@ -44,7 +44,6 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
 
 import numpy as np
 from asyncua import Server, ua
@@ -75,6 +74,7 @@ STORE_REFRESH_S = 2.0
 FAILED_LOGIN_PAUSE_S = 0.5
 RECENT_SEAMS = 40
 FAULT_HISTORY = 200
+AUDIT_DETAIL_CHARS = 200
 
 # The user of the session whose service call is being handled (see _session_factory).
 _caller: contextvars.ContextVar[User | None] = contextvars.ContextVar("opcua_caller", default=None)
@@ -319,7 +319,8 @@ class CellOpcUaServer:
                 OutputArguments=[ua.Variant(f"{who} {role.label}", ua.VariantType.String)],
             )
         needed = Role[METHODS[method][0].upper()]
-        detail = ", ".join(repr(a) for a in args)
+        # The audit keeps what was asked, bounded: a client may send any string.
+        detail = ", ".join(repr(a) for a in args)[:AUDIT_DETAIL_CHARS]
         if role < needed:
             status = ua.StatusCodes.BadUserAccessDenied
             message = (
@@ -362,7 +363,8 @@ class CellOpcUaServer:
                 mode = args[0].strip()
                 if mode not in {m.value for m in Mode}:
                     known = ", ".join(m.value for m in Mode)
-                    return ua.StatusCodes.BadInvalidArgument, f"unknown mode {mode!r} ({known})"
+                    message = f"unknown mode {mode[:40]!r} ({known})"
+                    return ua.StatusCodes.BadInvalidArgument, message
                 controller.set_mode(mode, by=actor)
                 return ua.StatusCodes.Good, f"mode {controller.machine.mode}"
         except CommandRefused as refused:
@@ -371,7 +373,7 @@ class CellOpcUaServer:
             active = ", ".join(f.code for f in controller.faults.active) or "none"
             return (
                 ua.StatusCodes.BadInvalidArgument,
-                f"fault {args[0]} is not active (active: {active})",
+                f"fault {args[0][:40]!r} is not active (active: {active})",
             )
         except Exception as error:
             log.exception("OPC UA %s by %s failed", method, actor)
@@ -601,8 +603,3 @@ def _remember_callers(server: Server) -> None:
         )
 
     iserver.create_session = create_session  # type: ignore[method-assign]
-
-
-def endpoint_port(endpoint: str) -> int:
-    """The TCP port of an ``opc.tcp://host:port`` endpoint (4840 if none is given)."""
-    return urlparse(endpoint).port or 4840
