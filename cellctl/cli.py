@@ -44,6 +44,31 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(args)
 
 
+def _passwd(args: argparse.Namespace) -> int:
+    import getpass
+
+    from cellctl.users import hash_password
+
+    if args.stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            print("cellctl passwd: the two passwords differ", file=sys.stderr)
+            return EXIT_FAILED
+    if len(password) < 8:
+        print("cellctl passwd: use at least 8 characters", file=sys.stderr)
+        return EXIT_FAILED
+    print(hash_password(password))
+    return EXIT_OK
+
+
+def _gui(args: argparse.Namespace) -> int:
+    from cellctl.gui.app import run_gui
+
+    return run_gui(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cellctl", description="Control software for a robotic welding cell."
@@ -76,6 +101,26 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--json-summary", metavar="PATH", help="also write the summary as JSON")
     demo.add_argument("--keep", action="store_true", help="keep the run folder (logs, database)")
     demo.set_defaults(handler=_demo)
+
+    passwd = commands.add_parser(
+        "passwd", help="hash a password for an OPC UA user in the cell config (opcua.users)"
+    )
+    passwd.add_argument(
+        "--stdin", action="store_true", help="read the password from standard input"
+    )
+    passwd.set_defaults(handler=_passwd)
+
+    gui = commands.add_parser("gui", help="the operator's screen (an OPC UA client)")
+    gui.add_argument(
+        "--endpoint", default="opc.tcp://127.0.0.1:4840", help="the controller's OPC UA server"
+    )
+    gui.add_argument("--user", help="log in as this user (default: anonymous, read only)")
+    gui.add_argument("--password", help="the user's password (asked for if --user is given)")
+    gui.add_argument(
+        "--screenshot", metavar="DIR", help="save one PNG per screen into DIR, then exit"
+    )
+    gui.add_argument("--full-screen", action="store_true", help="fill the panel's screen")
+    gui.set_defaults(handler=_gui)
     return parser
 
 

@@ -242,6 +242,13 @@ class Controller:
             self._event(f"{len(newly)} fault(s) acknowledged by {by}")
         return len(newly)
 
+    async def acknowledge_fault(self, code: str, by: str = "operator") -> None:
+        """Acknowledge one active fault by its code; ``UnknownFault`` if it is not active."""
+        fault = self.faults.acknowledge(code, by)
+        if fault.record_id is not None and fault.acknowledged_by == by:
+            self._spawn(self.store.acknowledge_fault(fault.record_id, fault.acknowledged_at, by))
+        self._event(f"fault {code} acknowledged by {by}")
+
     def set_mode(self, mode: str, by: str = "operator") -> None:
         self.machine.set_mode(mode)
         self._event(f"mode {self.machine.mode} set by {by}")

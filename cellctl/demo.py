@@ -56,6 +56,7 @@ def prepare_run_folder(config_path: Path, run_dir: Path, part: str | None) -> Pa
     cell["robot"]["link"]["port"] = str(run_dir / "robot")
     controller = cell.setdefault("controller", {})
     controller["store_path"] = str(run_dir / "production.db")
+    cell.setdefault("opcua", {})["endpoint"] = f"opc.tcp://127.0.0.1:{_free_port()}"
     if part:
         controller.setdefault("cycle", {})["active_part"] = part
     derived = target / config_path.name

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from cellctl.config import ConfigInvalid, load_cell_config
+from cellctl.opcua_server import CellOpcUaServer, OpcUaStartFailed
 from cellctl.wiring import build_controller
 
 EXIT_BAD_CONFIG = 2
@@ -35,10 +36,22 @@ async def run_controller(config_path: Path, store_path: Path | None = None) -> i
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     controller.on_event = lambda event: print(f"{_clock(event.at)} {event.text}", flush=True)
+    opcua: CellOpcUaServer | None = None
     try:
         await controller.start()
+        if config.cell.opcua.enabled:
+            opcua = CellOpcUaServer(controller, config.cell.opcua)
+            try:
+                await opcua.start()
+                print(f"OPC UA server at {opcua.endpoint}", flush=True)
+            except OpcUaStartFailed as failed:
+                # The cell runs on without its HMI interface rather than not at all.
+                print(f"cellctl run: {failed}; running without OPC UA", file=sys.stderr)
+                opcua = None
         await stop.wait()
     finally:
+        if opcua is not None:
+            await opcua.stop()
         await controller.shutdown()
         controller.store.close()
     return 0

@@ -92,6 +92,15 @@ CREATE TABLE IF NOT EXISTS state_changes (
     mode TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS state_changes_at ON state_changes(at);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    result TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_at ON audit(at);
 """
 
 
@@ -255,7 +264,23 @@ class ProductionStore:
                 (at, from_state, to_state, cause, mode),
             )
 
+    def audit(self, actor: str, action: str, detail: str, result: str) -> int:
+        """Record who (``actor``, e.g. "opcua:alice") did what (``action``, e.g. "Start"),
+        with what (``detail``) and how it ended (``result``: "ok" or "refused: <why>")."""
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT INTO audit (at, actor, action, detail, result) VALUES (?, ?, ?, ?, ?)",
+                (time.time(), actor, action, detail, result),
+            )
+            return int(cursor.lastrowid or 0)
+
     # -- reads ----------------------------------------------------------------------------
+
+    def audit_rows(self, since: float = 0.0) -> list[dict[str, Any]]:
+        rows = self._db.execute(
+            "SELECT * FROM audit WHERE at >= ? ORDER BY id", (since,)
+        ).fetchall()
+        return [dict(r) for r in rows]
 
     def counters(self) -> Counters:
         row = self._db.execute(
@@ -284,6 +309,13 @@ class ProductionStore:
             rows = self._db.execute(
                 "SELECT * FROM seams WHERE part_id=? ORDER BY id", (part_id,)
             ).fetchall()
+        return [dict(r) for r in rows]
+
+    def recent_seams(self, limit: int) -> list[dict[str, Any]]:
+        """The last ``limit`` seams, oldest first."""
+        rows = self._db.execute(
+            "SELECT * FROM (SELECT * FROM seams ORDER BY id DESC LIMIT ?) ORDER BY id", (limit,)
+        ).fetchall()
         return [dict(r) for r in rows]
 
     def faults(self, since: float = 0.0) -> list[dict[str, Any]]:

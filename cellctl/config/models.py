@@ -82,6 +82,38 @@ class ControllerSettings(StrictModel):
     health_log_period_s: Annotated[float, Field(ge=1, le=3600)] = 60.0
 
 
+class OpcUaUser(StrictModel):
+    """A user of the OPC UA interface. ``password_hash`` comes from ``cellctl passwd``."""
+
+    name: Name
+    role: Literal["operator", "engineer"]
+    password_hash: Annotated[str, Field(pattern=r"^scrypt\$\d+\$\d+\$\d+\$[0-9a-f]+\$[0-9a-f]+$")]
+
+
+class OpcUaSettings(StrictModel):
+    """The controller's OPC UA server (``cellctl.opcua_server``), served by ``cellctl run``."""
+
+    enabled: bool = True
+    endpoint: str = "opc.tcp://127.0.0.1:4840"
+    # Clients that log in with no user may read and browse; they can never command.
+    allow_anonymous: bool = True
+    # How often the Cell object's variables are refreshed from the controller.
+    publish_period_ms: Annotated[int, Field(ge=20, le=2_000)] = 50
+    # Production figures (OEE, parts per hour) are over the shift: this many hours back.
+    shift_length_h: Annotated[float, Field(gt=0, le=24)] = 8.0
+    users: list[OpcUaUser] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_users(self) -> OpcUaSettings:
+        names = [u.name for u in self.users]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"OPC UA users listed twice: {', '.join(duplicates)}")
+        if not self.endpoint.startswith("opc.tcp://"):
+            raise ValueError(f"endpoint {self.endpoint!r} must start with opc.tcp://")
+        return self
+
+
 class CellConfig(StrictModel):
     """``config/cell.yaml``: the devices, their links, and the part programs this cell welds."""
 
@@ -91,6 +123,7 @@ class CellConfig(StrictModel):
     robot: RobotSettings
     sensor: SensorSettings = SensorSettings()
     controller: ControllerSettings = ControllerSettings()
+    opcua: OpcUaSettings = OpcUaSettings()
     # Relative to the cell config's folder.
     procedures_dir: str = "procedures"
     parts: Annotated[list[str], Field(min_length=1)]

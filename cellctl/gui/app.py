@@ -1,0 +1,98 @@
+"""``cellctl gui``: start the HMI (or, with ``--screenshot DIR``, save every screen and exit)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QCoreApplication, QEvent
+from PySide6.QtWidgets import QApplication, QInputDialog, QLineEdit, QWidget
+
+from cellctl.gui.link import CellLink
+from cellctl.gui.window import HmiWindow
+
+SCREENSHOT_CONNECT_TIMEOUT_S = 20.0
+SCREENSHOT_FILL_S = 3.0  # live traces need a few seconds of samples to show anything
+SCREEN_SIZE = (1600, 1000)
+
+
+def process_events_until(
+    app: QApplication, condition: Callable[[], bool], timeout_s: float
+) -> bool:
+    """Run the Qt event loop until ``condition()`` or the timeout; returns ``condition()``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.01)
+    return condition()
+
+
+def save_screenshots(app: QApplication, window: HmiWindow, folder: Path) -> list[Path]:
+    """One PNG per screen, named after it (``overview.png``, ...)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    saved = []
+    for screen in window.screens:
+        window.tabs.setCurrentWidget(screen)
+        app.processEvents()
+        screen.redraw()
+        app.processEvents()
+        path = folder / f"{screen.title.lower()}.png"
+        if not window.grab().save(str(path)):
+            raise OSError(f"could not write {path}")
+        saved.append(path)
+    return saved
+
+
+def run_gui(args: argparse.Namespace) -> int:
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    password = args.password
+    if args.user and password is None:
+        if args.screenshot or os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+            print("cellctl gui: --password is needed with --user here", file=sys.stderr)
+            return 2
+        password, ok = QInputDialog.getText(
+            None, "cellctl", f"Password for {args.user}:", QLineEdit.EchoMode.Password
+        )
+        if not ok:
+            return 1
+    link = CellLink(args.endpoint, args.user, password)
+    window = HmiWindow(link)
+    window.resize(*SCREEN_SIZE)
+    link.start()
+    code = 0
+    try:
+        if args.screenshot:
+            window.show()
+            if not process_events_until(
+                app, lambda: window.cells_seen > 0, SCREENSHOT_CONNECT_TIMEOUT_S
+            ):
+                print(f"cellctl gui: no answer from {args.endpoint}", file=sys.stderr)
+                return 1
+            process_events_until(app, lambda: False, SCREENSHOT_FILL_S)
+            for path in save_screenshots(app, window, Path(args.screenshot)):
+                print(path)
+        else:
+            if args.full_screen:
+                window.showFullScreen()
+            else:
+                window.show()
+            code = app.exec()
+    finally:
+        link.stop()
+        window.redraw_timer.stop()
+        window.close()
+        dispose(window)
+    return code
+
+
+def dispose(widget: QWidget) -> None:
+    """Delete a widget now, with its children, while the application still exists: widgets
+    that outlive it crash the interpreter at exit (PySide6 6.12, see shared PITFALLS).
+    ``processEvents`` alone does not run deferred deletions; ``sendPostedEvents`` does."""
+    widget.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    QCoreApplication.processEvents()

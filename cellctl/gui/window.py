@@ -1,0 +1,106 @@
+"""The HMI's main window: the disconnected banner, the five screens, the fixed-rate redraw."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget, QVBoxLayout, QWidget
+
+from cellctl.gui.faults import FaultsScreen
+from cellctl.gui.link import CellLink
+from cellctl.gui.overview import ROLE_RANK, OverviewScreen
+from cellctl.gui.production import ProductionScreen
+from cellctl.gui.style import STYLESHEET
+from cellctl.gui.tracking import TrackingScreen
+from cellctl.gui.weld import WeldScreen
+
+REDRAW_HZ = 20
+
+
+class HmiWindow(QMainWindow):
+    def __init__(self, link: CellLink) -> None:
+        super().__init__()
+        self.link = link
+        self.setWindowTitle(f"cellctl — {link.endpoint}")
+        self.setStyleSheet(STYLESHEET)
+        self.cells_seen = 0
+        self.fast_seen = 0
+        self.last_answer: tuple[str, str, str] | None = None
+
+        self.banner = QLabel()
+        self.banner.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.banner.setStyleSheet(
+            "background: #c0262d; color: white; font-size: 22pt; font-weight: bold; padding: 10px;"
+        )
+        self._show_disconnected("connecting …")
+
+        self.overview = OverviewScreen(link.command)
+        self.production = ProductionScreen()
+        self.faults = FaultsScreen(link.command)
+        self.weld = WeldScreen()
+        self.tracking = TrackingScreen()
+        self.screens: list[Any] = [
+            self.overview, self.production, self.faults, self.weld, self.tracking,
+        ]  # fmt: skip
+        self.tabs = QTabWidget()
+        for screen in self.screens:
+            self.tabs.addTab(screen, screen.title)
+
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.tabs)
+        self.setCentralWidget(central)
+
+        link.cell_read.connect(self._on_cell)
+        link.fast_read.connect(self._on_fast)
+        link.connection_changed.connect(self._on_connection)
+        link.command_done.connect(self._on_answer)
+        # Plots redraw at a fixed rate from their buffers, however fast data arrives.
+        self.redraw_timer = QTimer(self)
+        self.redraw_timer.timeout.connect(self.redraw_current)
+        self.redraw_timer.start(int(1000 / REDRAW_HZ))
+
+    @property
+    def connected(self) -> bool:
+        return self.banner.isHidden()
+
+    def _show_disconnected(self, why: str) -> None:
+        self.banner.setText(f"NOT CONNECTED to the controller ({self.link.endpoint}) — {why}")
+        self.banner.show()
+
+    def _on_connection(self, connected: bool, why: str) -> None:
+        if connected:
+            self.banner.hide()
+        else:
+            self._show_disconnected(f"reconnecting … ({why})")
+        role = self.link.role
+        self.overview.set_connection(connected, role, why)
+        self.faults.set_may_command(
+            connected and ROLE_RANK.get(role, 0) >= ROLE_RANK["operator"]
+        )
+
+    def _on_cell(self, cell: dict) -> None:
+        self.cells_seen += 1
+        for screen in self.screens:
+            screen.show_cell(cell)
+
+    def _on_fast(self, t_s: float, values: dict) -> None:
+        self.fast_seen += 1
+        self.weld.show_fast(t_s, values)
+        self.tracking.show_fast(t_s, values)
+
+    def _on_answer(self, method: str, status: str, message: str) -> None:
+        self.last_answer = (method, status, message)
+        self.overview.show_answer(method, status, message)
+
+    def redraw_current(self) -> None:
+        current = self.tabs.currentWidget()
+        if current is not None:
+            current.redraw()
+
+    def redraw_all(self) -> None:
+        for screen in self.screens:
+            screen.redraw()

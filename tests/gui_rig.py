@@ -1,0 +1,139 @@
+"""The HMI under test: a real ``HmiWindow`` (Qt offscreen) with its real OPC UA link.
+
+The cell (simulator, controller and its OPC UA server, as in ``tests.opcua_rig``) runs on its
+own event loop in a thread (``CellInThread``), so that the test's Qt work (a screenshot takes a
+second here) never starves the controller: in the field the HMI is another process, and a
+controller silent for 0.5 s trips the power source's interface watchdog. ``pump`` runs Qt's
+events until a condition holds.
+Screenshots go to ``$CELLCTL_ARTIFACTS/<test>`` if that is set, else to the test's tmp folder;
+the test prints where.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtWidgets import QApplication
+
+from cellctl.gui.app import dispose, save_screenshots
+from cellctl.gui.link import CellLink
+from cellctl.gui.window import HmiWindow
+from tests.cell_rig import CellRig
+from tests.opcua_rig import PASSWORDS, cell_with_opcua
+
+# One application for the whole session, made at import (collection) time: Qt's own event
+# descriptors then predate every test's leak check, and no widget outlives it.
+APP = QApplication.instance() or QApplication([])
+T = TypeVar("T")
+
+
+def _warm_up() -> None:
+    """Qt opens two eventfds, once per application, the first time such a window is shown:
+    show one now so that no test's leak check counts them."""
+    window = HmiWindow(CellLink("opc.tcp://127.0.0.1:9"))
+    window.show()
+    APP.processEvents()
+    window.redraw_timer.stop()
+    window.close()
+    dispose(window)
+
+
+_warm_up()
+
+
+@contextmanager
+def hmi(app: QApplication, endpoint: str, user: str | None) -> Iterator[HmiWindow]:
+    link = CellLink(endpoint, user, PASSWORDS[user] if user else None)
+    window = HmiWindow(link)
+    window.resize(1600, 1000)
+    window.show()
+    link.start()
+    try:
+        yield window
+    finally:
+        link.stop()
+        window.redraw_timer.stop()
+        window.close()
+        dispose(window)
+
+
+class CellInThread:
+    """``cell_with_opcua`` on an event loop of its own thread; ``run`` awaits a coroutine
+    there, ``call`` runs a plain function there (the simulator and controller are not
+    thread-safe: touch them only through these)."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self._context = cell_with_opcua(tmp_path)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="cell under test")
+        self.rig: CellRig
+        self.server: Any
+
+    def __enter__(self) -> CellInThread:
+        self._thread.start()
+        try:
+            self.rig, self.server = self.run(self._context.__aenter__())
+        except BaseException:
+            self._end()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.run(self._context.__aexit__(None, None, None))
+        finally:
+            self._end()
+
+    def _end(self) -> None:
+        async def drain() -> None:
+            await self._loop.shutdown_asyncgens()
+            await self._loop.shutdown_default_executor()
+
+        asyncio.run_coroutine_threadsafe(drain(), self._loop).result(30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(30)
+        self._loop.close()
+
+    def run(self, coroutine: Coroutine[Any, Any, T], timeout_s: float = 120.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout_s)
+
+    def call(self, function: Callable[..., T], *args: Any) -> T:
+        async def on_loop() -> T:
+            return function(*args)
+
+        return self.run(on_loop())
+
+
+def pump(app: QApplication, condition: Callable[[], bool], what: str, timeout_s: float = 20.0):
+    """Qt's events until ``condition()``; fails naming ``what``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s:g} s waiting for {what}")
+        app.processEvents()
+        time.sleep(0.02)
+    app.processEvents()
+
+
+def artifacts(tmp_path: Path, name: str) -> Path:
+    root = os.environ.get("CELLCTL_ARTIFACTS")
+    folder = Path(root) / name if root else tmp_path / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def screenshots(app: QApplication, window: HmiWindow, folder: Path) -> list[Path]:
+    saved = save_screenshots(app, window, folder)
+    print(f"\nHMI screenshots: {folder}")
+    return saved

@@ -1,0 +1,206 @@
+"""The operator HMI (pytest-qt, offscreen) against a real controller welding in the simulator.
+
+Every screen shows live data, the buttons change the cell's state, role gating holds, and the
+HMI survives the controller restarting. Screenshots of every screen are saved (see gui_rig).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PySide6.QtGui import QImage
+
+from cellctl.packml import State
+from tests.gui_rig import CellInThread, artifacts, hmi, pump, screenshots
+from tests.process_cell import ProcessCell
+
+pytestmark = pytest.mark.slow
+
+
+def _weld_trace_points(window) -> int:
+    return min(len(plot.buffer) for plot in window.weld.plots.values())
+
+
+async def _feed_tracking(server, stop: asyncio.Event) -> None:
+    """What the vision work will do through the server's setters: a profile with its joint and
+    the correction at the torch, here a V-groove profile drifting slowly sideways."""
+    y = np.linspace(-15, 15, 301)
+    position = 0.0
+    while not stop.is_set():
+        drift = 0.5 * np.sin(position / 20)
+        z = np.minimum(0.0, np.abs(y - drift) - 4.0)
+        server.publish_profile(y, z, (drift, -4.0))
+        server.publish_tracking(drift, 0.1 * np.cos(position / 15), position_mm=position)
+        position = (position + 2.0) % 150
+        await asyncio.sleep(0.05)
+
+
+def test_every_screen_live_buttons_and_faults(tmp_path, qapp):
+    with CellInThread(tmp_path) as cell:
+        rig, server = cell.rig, cell.server
+        cell.run(rig.to_idle())
+        stop_feed = cell.call(asyncio.Event)
+        feed = cell.call(asyncio.ensure_future, _feed_tracking(server, stop_feed))
+        try:
+            with hmi(qapp, server.endpoint, "olga") as window:
+                pump(qapp, lambda: window.connected and window.cells_seen > 0, "connected")
+                overview = window.overview
+                assert overview.banner.text() == "IDLE"
+                assert overview.buttons["Start"].isEnabled()
+                assert not overview.buttons["Unhold"].isEnabled()  # not allowed in Idle
+                assert not overview.set_mode.isEnabled()  # an operator may not change mode
+
+                # Start from the screen: the cell starts welding.
+                cell.call(rig.sim.plc.set_part_loaded, True)
+                overview.buttons["Start"].click()
+                pump(qapp, lambda: rig.state is State.EXECUTE, "Execute after Start")
+                pump(qapp, lambda: _weld_trace_points(window) > 20, "weld samples")
+                pump(
+                    qapp,
+                    lambda: overview.banner.text() == "EXECUTE" and overview.seam.text() != "–",
+                    "the banner and seam while welding",
+                )
+                current = window.weld.plots["Weld.CurrentA"]
+                assert current.band.isVisible()
+                pump(qapp, lambda: current.buffer.view()[1].max() > 100, "the arc's current")
+                pump(qapp, lambda: len(window.tracking.lateral) > 5, "corrections")
+                window.redraw_all()
+                assert len(window.tracking.profile.curve.getData()[0]) == 301
+                shown_s, _ = current.curve.getData()  # drawn against time, over seconds
+                assert len(shown_s) > 20
+                assert shown_s[-1] - shown_s[0] > 0.5
+                assert -current.window_s <= shown_s[0] < shown_s[-1] <= 0
+                screenshots(qapp, window, artifacts(tmp_path, "hmi-welding"))
+
+                # Hold and Unhold from the screen.
+                overview.buttons["Hold"].click()
+                pump(qapp, lambda: rig.state is State.HELD, "Held after Hold")
+                pump(qapp, lambda: overview.buttons["Unhold"].isEnabled(), "Unhold enabled")
+                overview.buttons["Unhold"].click()
+                pump(qapp, lambda: rig.state is not State.HELD, "Unhold")
+                cell.run(rig.until_state(State.IDLE, 60))
+                pump(
+                    qapp,
+                    lambda: window.production.figures["Counters.PartsProcessed"].text() == "1",
+                    "the part on the Production screen",
+                )
+                window.redraw_all()
+                x, _ = window.production.cycle_curve.getData()
+                assert x is not None
+                assert len(x) == 1
+                assert len(window.weld.heat_bars.opts["height"]) == 2  # two seams' heat input
+
+                # A fault: shown, acknowledged from the Faults screen, in history and Pareto.
+                cell.call(rig.sim.plc.set_estop, True)
+                faults = window.faults
+                pump(qapp, lambda: faults.active.rowCount() == 1, "the e-stop fault")
+                assert faults.active.item(0, 0).text() == "F100"
+                assert faults.active.item(0, 3).text() == "NO"
+                faults.active.selectRow(0)
+                faults.acknowledge_selected.click()
+                pump(
+                    qapp,
+                    lambda: faults.active.item(0, 3) is not None
+                    and faults.active.item(0, 3).text() == "yes",
+                    "the acknowledgement",
+                )
+                pump(qapp, lambda: faults.history.rowCount() >= 1, "the fault history")
+                pump(qapp, lambda: "F100" in overview.faults.text(), "the fault on Overview")
+                window.redraw_all()
+                assert list(faults.pareto_bars.opts["height"]) == [1.0]
+                screenshots(qapp, window, artifacts(tmp_path, "hmi-after-part-and-fault"))
+                cell.call(rig.sim.plc.set_estop, False)
+        finally:
+            cell.call(stop_feed.set)
+            cell.run(asyncio.wait_for(feed, 5))
+
+        rows = cell.run(rig.controller.store.audit_rows())
+        assert [(r["actor"], r["action"], r["result"]) for r in rows] == [
+            ("opcua:olga", "Start", "ok"),
+            ("opcua:olga", "Hold", "ok"),
+            ("opcua:olga", "Unhold", "ok"),
+            ("opcua:olga", "AcknowledgeFault", "ok"),
+        ]
+
+
+def test_role_gating(tmp_path, qapp):
+    with CellInThread(tmp_path) as cell:
+        rig, server = cell.rig, cell.server
+        cell.run(rig.to_idle())
+        with hmi(qapp, server.endpoint, None) as anonymous:
+            pump(qapp, lambda: anonymous.cells_seen > 0, "anonymous connected")
+            buttons = anonymous.overview.buttons
+            assert not any(b.isEnabled() for b in buttons.values())
+            assert not anonymous.overview.acknowledge.isEnabled()
+            assert not anonymous.faults.acknowledge_all.isEnabled()
+            # Even a command sent past the disabled buttons is refused by the controller.
+            anonymous.link.command("Start")
+            pump(qapp, lambda: anonymous.last_answer is not None, "the refusal")
+            assert anonymous.last_answer[1] == "BadUserAccessDenied"
+            assert "BadUserAccessDenied" in anonymous.overview.answer.text()
+            assert rig.state is State.IDLE
+
+        with hmi(qapp, server.endpoint, "olga") as operator:
+            pump(qapp, lambda: operator.cells_seen > 0, "operator connected")
+            assert operator.overview.buttons["Start"].isEnabled()
+            assert not operator.overview.set_mode.isEnabled()
+            operator.link.command("SetMode", "manual")
+            pump(qapp, lambda: operator.last_answer is not None, "the refusal")
+            assert operator.last_answer[1] == "BadUserAccessDenied"
+            assert str(rig.controller.machine.mode) == "production"
+
+        with hmi(qapp, server.endpoint, "erik") as engineer:
+            pump(qapp, lambda: engineer.cells_seen > 0, "engineer connected")
+            assert engineer.overview.set_mode.isEnabled()
+            engineer.overview.mode_choice.setCurrentText("dry_run")
+            engineer.overview.set_mode.click()
+            pump(qapp, lambda: engineer.overview.mode.text() == "dry run", "dry run on screen")
+            assert str(rig.controller.machine.mode) == "dry_run"
+
+
+def test_survives_the_controller_restarting(tmp_path, qapp):
+    with ProcessCell(tmp_path) as cell, hmi(qapp, cell.endpoint, "olga") as window:
+        pump(qapp, lambda: window.connected and window.cells_seen > 0, "connected", 30)
+
+        # `cellctl gui --screenshot` against the same running controller: a PNG per screen.
+        shots = artifacts(tmp_path, "cellctl-gui-screenshot")
+        done = subprocess.run(
+            [sys.executable, "-m", "cellctl.cli", "gui", "--endpoint", cell.endpoint,
+             "--screenshot", str(shots)],
+            capture_output=True, text=True, timeout=90,
+            env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        names = sorted(p.name for p in shots.glob("*.png"))
+        assert names == ["faults.png", "overview.png", "production.png", "tracking.png",
+                         "weld.png"]  # fmt: skip
+        assert all(QImage(str(p)).width() == 1600 for p in shots.glob("*.png"))
+
+        cell.stop_controller()
+        pump(qapp, lambda: not window.connected, "the disconnected banner", 20)
+        assert "NOT CONNECTED" in window.banner.text()
+        assert not window.overview.buttons["Stop"].isEnabled()
+        screenshots(qapp, window, artifacts(tmp_path, "hmi-disconnected"))
+        seen = window.cells_seen
+        cell.start_controller()
+        pump(
+            qapp,
+            lambda: window.connected and window.cells_seen > seen,
+            "reconnection after the restart",
+            30,
+        )
+        # The screen shows what the restarted controller says (Stopped, or Aborted when the
+        # PLC's heartbeat watchdog tripped while it was gone), and commands work again.
+        pump(
+            qapp,
+            lambda: window.overview.banner.text() == cell.state().upper(),
+            "the restarted controller's state on the banner",
+        )
+        assert window.overview.buttons["Stop"].isEnabled() or window.overview.buttons[
+            "Clear"
+        ].isEnabled()
