@@ -147,12 +147,14 @@ class Controller:
         """Open the store, connect every device and start the loops. Never raises for a
         device that is absent: its link stays down (a fault) and keeps reconnecting."""
         self.config_id = await self.store.record_config(self.config.digest, self.config.files)
+        await self._audit_config()
         if self.store.recovered_incomplete:
             self._event(
                 f"{self.store.recovered_incomplete} part(s) interrupted by the last stop were "
                 "marked incomplete"
             )
         for device, driver in self._devices().items():
+            driver.stats.refusal_listeners.append(self._audit_refused_write)
             link = driver.link if hasattr(driver, "link") else driver
             listener = self._link_listener(device)
             if hasattr(link, "add_state_listener"):
@@ -166,6 +168,27 @@ class Controller:
             asyncio.create_task(self._health_loop(), name="controller health"),
         ]
         self._event(f"controller started: {self.config.cell.cell.name}, state Stopped")
+
+    async def _audit_config(self) -> None:
+        """Audit the config this start runs with: "config changed" with the hashes before and
+        after when it differs from the last one audited, else "config loaded"."""
+        before = None
+        for row in reversed(await self.store.audit_rows()):
+            if row["action"] in ("config loaded", "config changed"):
+                before = row["detail"].split("after ")[-1].split()[0]
+                break
+        after = self.config.digest
+        action = "config loaded" if before == after else "config changed"
+        detail = f"before {before or 'none'} after {after}"
+        await self.store.audit("controller", action, detail, "ok")
+        if action == "config changed":
+            self._event(f"config changed: {before or 'none'} -> {after}")
+
+    def _audit_refused_write(self, error: Exception) -> None:
+        """A driver refused a write before the wire (not in the register map, a value out of
+        range, a pose outside the workspace): nothing was sent; the audit keeps it."""
+        log.warning("write refused: %s", error)
+        self._spawn(self.store.audit("controller", "write refused", str(error), "refused"))
 
     async def shutdown(self) -> None:
         """Arc off and robot hold first, then everything closes. Safe to call twice."""

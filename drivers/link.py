@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 
@@ -37,6 +38,10 @@ class LinkStats:
     last_error: str = ""  # text of the last error, for the operator's screen
     last_error_at: float | None = None  # time.time() of the last error
     state_since: float = field(default_factory=time.time)
+    # Told of every write refused before the wire (the controller audits them).
+    refusal_listeners: list[Callable[[Exception], None]] = field(
+        default_factory=list, repr=False, compare=False
+    )
 
     def set_state(self, state: LinkState) -> None:
         if state != self.state:
@@ -48,9 +53,17 @@ class LinkStats:
         self.last_error = str(error)
         self.last_error_at = time.time()
 
+    def record_refusal(self, error: Exception) -> None:
+        """A write was refused before the wire: count it, and tell the listeners."""
+        self.refused_writes += 1
+        self.record_error(error)
+        for listener in self.refusal_listeners:
+            listener(error)
+
     def snapshot(self) -> dict[str, object]:
         """A plain copy, safe to hand to another task or serialise."""
         data = asdict(self)
+        del data["refusal_listeners"]
         data["state"] = str(self.state)
         return data
 

@@ -258,20 +258,20 @@ class ModbusLink:
         """
         refused = [start + i for i in range(len(values)) if start + i not in allowed]
         if refused or not values:
-            self.stats.refused_writes += 1
             error = WriteRefused(
                 self.device,
                 self._where(start),
                 f"write to register(s) {refused or [start]} refused: not an output in the "
                 "register map (nothing was sent)",
             )
-            self.stats.record_error(error)
+            self.stats.record_refusal(error)
             raise error
         if any(not 0 <= v <= 0xFFFF for v in values):
-            self.stats.refused_writes += 1
-            raise WriteRefused(
+            error = WriteRefused(
                 self.device, self._where(start), f"values {values} do not fit 16-bit registers"
             )
+            self.stats.record_refusal(error)
+            raise error
         if len(values) == 1:
 
             def request() -> Awaitable[ModbusPDU]:

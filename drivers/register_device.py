@@ -130,9 +130,8 @@ class RegisterDevice:
                 self._image[start + offset] = word
 
     def _refuse(self, where: str, message: str) -> NoReturn:
-        self.stats.refused_writes += 1
         error = WriteRefused(self.device, where, message)
-        self.stats.record_error(error)
+        self.stats.record_refusal(error)
         raise error
 
     def output_value(self, name: str) -> SignalValue | None:

@@ -532,9 +532,8 @@ class RobotDriver:
     # -- refusals before the wire -----------------------------------------------------------
 
     def _refuse(self, what: str, why: str) -> None:
-        self.stats.refused_writes += 1
         error = MotionRefused(self.device, self.address, f"{what} refused: {why} (nothing sent)")
-        self.stats.record_error(error)
+        self.stats.record_refusal(error)
         raise error
 
     def _check_pose(self, pose: Pose, what: str) -> None:

@@ -8,6 +8,7 @@ code's own idea of what it opened, so a listener anyone adds later is covered to
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -19,7 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from drivers.errors import WriteRefused
+from drivers.robot_protocol import Pose
 from sim.scenario import ScenarioFile, prepare_config
+from tests.cell_rig import running_cell
 
 REPO = Path(__file__).resolve().parent.parent
 LOOPBACK = {"127.0.0.1", "::1"}
@@ -120,3 +124,59 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+# -- audit ------------------------------------------------------------------------------------
+
+
+async def _audit_rows(controller, action: str, count: int) -> list[dict]:
+    for _ in range(200):
+        rows = [r for r in await controller.store.audit_rows() if r["action"] == action]
+        if len(rows) >= count:
+            return rows
+        await asyncio.sleep(0.01)
+    pytest.fail(f"fewer than {count} audit rows '{action}'")
+
+
+async def test_writes_outside_the_map_are_refused_before_the_wire_and_audited(tmp_path: Path):
+    async with running_cell(tmp_path) as rig:
+        plc, robot = rig.controller.plc, rig.controller.robot
+        writes_before = list(rig.sim.plc.image.writes_seen)
+        with pytest.raises(WriteRefused, match="register"):
+            await plc.link.write_registers(999, [1], allowed={100, 101})
+        with pytest.raises(WriteRefused, match="not_a_signal"):
+            await plc.write_outputs({"not_a_signal": True})
+        with pytest.raises(WriteRefused, match="outside the workspace"):
+            await robot.move_linear(Pose(5000.0, 0.0, 0.0), 50.0)
+        rows = await _audit_rows(rig.controller, "write refused", 3)
+        details = " | ".join(r["detail"] for r in rows)
+        assert "plc at 127.0.0.1" in details
+        assert "register(s) [999]" in details
+        assert "not_a_signal" in details
+        assert "robot" in details
+        assert all(r["result"] == "refused" and r["actor"] == "controller" for r in rows)
+        # Nothing reached the devices.
+        new_writes = rig.sim.plc.image.writes_seen[len(writes_before) :]
+        assert all(address < 999 for address, _ in new_writes)
+        assert not [e for e in rig.sim.events.events if e.what.startswith("MOVE_")]
+
+
+async def test_every_config_change_is_audited_with_the_hash_before_and_after(tmp_path: Path):
+    async with running_cell(tmp_path) as rig:
+        first = rig.controller.config.digest
+        rows = await _audit_rows(rig.controller, "config changed", 1)
+        assert rows[-1]["detail"] == f"before none after {first}"
+
+    def slower_scan(cell: dict) -> None:
+        cell["plc"]["scan_period_ms"] = 25
+        cell["controller"]["store_path"] = str(tmp_path / "production.db")  # the same records
+
+    async with running_cell(tmp_path / "again", edit=slower_scan) as rig:
+        second = rig.controller.config.digest
+        assert second != first
+        rows = await _audit_rows(rig.controller, "config changed", 2)
+        assert rows[-1]["detail"] == f"before {first} after {second}"
+        # The same config again is loaded, not changed.
+        await rig.controller._audit_config()
+        loaded = await _audit_rows(rig.controller, "config loaded", 1)
+        assert loaded[-1]["detail"] == f"before {second} after {second}"
