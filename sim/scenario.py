@@ -238,6 +238,8 @@ def prepare_config(cell_config: Path, work: Path, scenario: ScenarioFile) -> Pat
     cell["robot"]["link"]["port"] = str(work / "robot")
     controller = cell.setdefault("controller", {})
     controller["store_path"] = str(work / "production.db")
+    # Its own OPC UA port: rigs run several cells side by side.
+    cell.setdefault("opcua", {})["endpoint"] = f"opc.tcp://127.0.0.1:{_free_port()}"
     if scenario.part:
         controller.setdefault("cycle", {})["active_part"] = scenario.part
     cell = _merge(cell, scenario.config)

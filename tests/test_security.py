@@ -90,13 +90,16 @@ def test_every_listener_of_the_simulator_and_the_controller_binds_loopback(tmp_p
                 stdout=output, stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )  # fmt: skip
-        _wait_for(lambda: "controller started" in log.read_text(), "the controller to start")
+        _wait_for(lambda: "OPC UA server at" in log.read_text(), "the controller's OPC UA server")
         sim_listeners = listening_addresses(sim.pid)
         controller_listeners = listening_addresses(controller.pid)
         # The simulator serves the PLC (Modbus TCP) and its control channel at least.
         ports = {port for _, port in sim_listeners}
         assert control_port in ports, (sim_listeners, endpoints)
         assert len(sim_listeners) >= 2
+        opcua_port = int(log.read_text().split("OPC UA server at opc.tcp://")[1].split()[0]
+                         .split(":")[1].rstrip("/"))  # fmt: skip
+        assert opcua_port in {port for _, port in controller_listeners}
         for who, listeners in (("cellsim", sim_listeners), ("cellctl run", controller_listeners)):
             exposed = sorted(a for a in listeners if a[0] not in LOOPBACK)
             assert not exposed, f"{who} listens beyond this machine: {exposed}"
