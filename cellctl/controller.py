@@ -379,6 +379,10 @@ class Controller:
             self._attributing = False
 
     async def _react(self, fault: Fault) -> None:
+        # Stop the cycle from sending its next command (a setpoint, a move) while arc-off and
+        # hold are on their way; its task is awaited after them, in _interrupt_cycle.
+        if self._cycle_task is not None and not self._cycle_task.done():
+            self._cycle_task.cancel()
         await self._make_safe()
         fault.reaction_ms = (time.monotonic() - fault.cause_seen_monotonic) * 1000
         self.reaction_times_ms.append(fault.reaction_ms)
