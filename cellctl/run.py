@@ -21,7 +21,7 @@ from cellctl.wiring import build_controller
 EXIT_BAD_CONFIG = 2
 
 
-async def run_controller(config_path: Path, store_path: Path | None = None) -> int:
+async def run_controller(config_path: Path, store_path: str | Path | None = None) -> int:
     try:
         config = load_cell_config(config_path)
     except ConfigInvalid as invalid:
@@ -54,4 +54,5 @@ def main(config: str, store: str | None, log_level: str) -> int:
     )
     # pymodbus logs each lost frame at ERROR; the controller reports them as link faults.
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
-    return asyncio.run(run_controller(Path(config), Path(store) if store else None))
+    # --store is a path or a URL (postgresql://...).
+    return asyncio.run(run_controller(Path(config), store))

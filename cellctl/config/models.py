@@ -74,6 +74,10 @@ class CycleSettings(StrictModel):
 class ControllerSettings(StrictModel):
     # Relative to the cell config's folder unless absolute.
     store_path: str = "../var/production.db"
+    # The production database as a URL; overrides store_path when set. sqlite:///PATH (relative
+    # to the cell config's folder) or postgresql://user@host:port/db for a plant database that
+    # many cells share (see cellctl.store_backends).
+    store_url: str | None = Field(default=None, pattern=r"^(sqlite:///|postgres(ql)?://).+")
     monitoring: MonitoringSettings = MonitoringSettings()
     arc: ArcSettings = ArcSettings()
     motion: MotionSettings = MotionSettings()

@@ -1,0 +1,216 @@
+"""The production store on both backends: one contract, SQLite and a real PostgreSQL server.
+
+The PostgreSQL cluster is started by the tests (tests/plant_servers.py); each test gets a new
+database on it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import psycopg
+import pytest
+
+from cellctl.config.models import Procedure
+from cellctl.monitoring import SeamMonitor, SeamSummary
+from cellctl.store import AsyncStore, ProductionStore, StoreError
+
+
+@pytest.fixture
+def summary(repo) -> SeamSummary:
+    import yaml
+
+    data = yaml.safe_load((repo / "config/procedures/mag-fillet-a4.yaml").read_text())
+    monitor = SeamMonitor("gusset-left", Procedure.model_validate(data), 0.3, 0.1)
+    t = 0.0
+    while t < 2.0 - 1e-9:
+        t += 0.025
+        monitor.add(t, 220.0, 24.5, 9.5, tool_speed_mm_per_s=8.0)
+    return monitor.summary(16.0)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request, tmp_path) -> str:
+    """A fresh production database of each kind."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'production.db'}"
+    return request.getfixturevalue("postgres_server").new_database()
+
+
+def test_a_part_its_seams_faults_and_an_interruption(location, summary):
+    store = ProductionStore(location, cell="cell-01")
+    config_id = store.record_config("abc123", {"cell.yaml": "x"})
+    assert store.record_config("abc123", {"cell.yaml": "x"}) == config_id
+    part = store.start_part("bracket-a12", config_id, "production")
+    store.record_seam(part, summary, 1.0, 3.0)
+    fault = store.record_fault("F124", "hold", "gas flow low", "", "Execute", "seam", part, 2.0, 12.5)
+    store.acknowledge_fault(fault, 2.5, "operator")
+    store.clear_fault(fault, 3.0)
+    store.record_state_change(1.0, "Idle", "Starting", "start button", "production")
+    row = store.finish_part(part, "complete", "good")
+    assert (row["status"], row["verdict"], row["cell"]) == ("complete", "good", "cell-01")
+    assert row["arc_time_s"] == pytest.approx(summary.arc_time_s)
+    interrupted = store.start_part("bracket-a12", config_id, "production")
+    store.record_seam(interrupted, summary, 4.0, 6.0)
+    store.close()  # as if the controller died here
+
+    reader = ProductionStore(location, cell="cell-01", recover=False)
+    assert reader.parts()[1]["status"] == "in_progress"  # a report never changes the records
+    reader.close()
+
+    reopened = ProductionStore(location, cell="cell-01")
+    assert reopened.recovered_incomplete == 1
+    parts = reopened.parts()
+    assert [p["status"] for p in parts] == ["complete", "incomplete"]
+    assert len(reopened.seams(interrupted)) == 1  # the committed seam is kept
+    counters = reopened.counters()
+    assert (counters.parts_processed, counters.parts_good, counters.parts_incomplete) == (1, 1, 1)
+    assert counters.seams_welded == 2
+    [faulted] = reopened.faults()
+    assert (faulted["acknowledged_by"], faulted["cleared_at"]) == ("operator", 3.0)
+    assert reopened.state_changes()[0]["to_state"] == "Starting"
+    assert reopened.config_files(config_id) == {"cell.yaml": "x"}
+    [version] = reopened.configs()
+    assert (version["digest"], version["parts"], version["good"]) == ("abc123", 2, 1)
+    assert [c["id"] for c in reopened.configs_by_prefix("ABC")] == [config_id]
+    with pytest.raises(ValueError, match="hex digest prefix"):
+        reopened.configs_by_prefix("x%")
+    assert reopened.integrity_check() == "ok"
+    reopened.close()
+
+
+def test_many_cells_write_one_database_at_once(location, summary):
+    """Four cells, each with its own connection on its own thread, interleaving their writes:
+    every cell sees its own parts and counters, the plant view sees them all."""
+    cells = [f"cell-{n:02d}" for n in range(1, 5)]
+    parts_each = 6
+    errors: list[BaseException] = []
+
+    def weld(cell: str) -> None:
+        try:
+            store = ProductionStore(location, cell=cell)
+            try:
+                config_id = store.record_config("cafe01", {"cell.yaml": "shared"})
+                for n in range(parts_each):
+                    part = store.start_part("bracket-a12", config_id, "production")
+                    store.record_seam(part, summary, 1.0, 2.0)
+                    store.finish_part(part, "complete", "good" if n % 3 else "bad")
+            finally:
+                store.close()
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=weld, args=(cell,), name=cell) for cell in cells]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    for cell in cells:
+        store = ProductionStore(location, cell=cell, recover=False)
+        counters = store.counters()
+        assert (counters.parts_processed, counters.parts_good, counters.parts_bad) == (6, 4, 2)
+        assert {p["cell"] for p in store.parts()} == {cell}
+        assert counters.seams_welded == parts_each
+        store.close()
+    plant = ProductionStore(location, recover=False)
+    assert plant.counters().parts_processed == len(cells) * parts_each
+    assert len({p["id"] for p in plant.parts()}) == len(cells) * parts_each
+    assert len(plant.configs()) == 1
+    plant.close()
+
+
+def test_a_cell_starting_marks_only_its_own_parts_interrupted(location):
+    first = ProductionStore(location, cell="cell-01")
+    second = ProductionStore(location, cell="cell-02")
+    config_id = first.record_config("beef", {})
+    first.start_part("p", config_id, "production")
+    running = second.start_part("p", config_id, "production")
+    first.close()
+    restarted = ProductionStore(location, cell="cell-01")
+    assert restarted.recovered_incomplete == 1
+    # cell-02 is still welding its part: not touched.
+    assert second.parts()[0]["id"] == running
+    assert second.parts()[0]["status"] == "in_progress"
+    restarted.close()
+    second.close()
+
+
+def test_postgresql_commits_are_synchronous_whatever_the_server_default(postgres_server):
+    url = postgres_server.new_database()
+    dbname = url.split("@/")[1].split("?")[0]
+    with psycopg.connect(postgres_server.url(), autocommit=True) as admin:
+        admin.execute(f"ALTER DATABASE {dbname} SET synchronous_commit = off")
+    store = ProductionStore(url, cell="cell-01")
+    try:
+        setting = store._backend.execute("SHOW synchronous_commit")[0]["synchronous_commit"]
+        assert setting == "on"
+        assert store.durability.startswith("PostgreSQL, synchronous_commit=on")
+    finally:
+        store.close()
+
+
+def test_postgresql_store_comes_back_after_a_server_crash(postgres_server, summary):
+    """The server dies without a checkpoint (immediate stop, crash recovery on start): every
+    committed seam is there, and the store's next call reconnects."""
+    url = postgres_server.new_database()
+    store = ProductionStore(url, cell="cell-01")
+    try:
+        config_id = store.record_config("d00d", {})
+        part = store.start_part("p", config_id, "production")
+        store.record_seam(part, summary, 1.0, 2.0)
+        postgres_server.restart(mode="immediate")
+        with pytest.raises(psycopg.OperationalError):
+            store.record_seam(part, summary, 3.0, 4.0)  # the connection died under it
+        store.record_seam(part, summary, 5.0, 6.0)  # the next call reconnects
+        assert [s["started_at"] for s in store.seams(part)] == [1.0, 5.0]
+    finally:
+        store.close()
+
+
+def test_store_errors_name_the_database(tmp_path, postgres_server):
+    with pytest.raises(StoreError, match="unknown scheme"):
+        ProductionStore("mysql://plant/db")
+    missing = postgres_server.url("no_such_db")
+    with pytest.raises(StoreError, match=r"postgresql://cellctl@/no_such_db.*cannot connect"):
+        ProductionStore(missing)
+    with pytest.raises(StoreError, match="cannot connect"):
+        AsyncStore("postgresql://someone:secret@127.0.0.1:1/plant")  # nothing listens on 1
+    try:
+        ProductionStore("postgresql://someone:secret@127.0.0.1:1/plant")
+    except StoreError as error:
+        assert "secret" not in str(error)
+
+
+def test_a_version_1_sqlite_file_is_upgraded_for_its_cell(tmp_path):
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as old:
+        old.executescript(
+            "CREATE TABLE configs (id INTEGER PRIMARY KEY, digest TEXT NOT NULL UNIQUE, "
+            "files_json TEXT NOT NULL, first_used_at REAL NOT NULL);"
+            "CREATE TABLE parts (id INTEGER PRIMARY KEY, part_program TEXT NOT NULL, "
+            "config_id INTEGER NOT NULL, mode TEXT NOT NULL, started_at REAL NOT NULL, "
+            "finished_at REAL, status TEXT NOT NULL, verdict TEXT, cycle_time_s REAL, "
+            "arc_time_s REAL, note TEXT NOT NULL DEFAULT '');"
+            "CREATE TABLE faults (id INTEGER PRIMARY KEY, code TEXT NOT NULL, severity TEXT "
+            "NOT NULL, text TEXT NOT NULL, detail TEXT NOT NULL, state TEXT NOT NULL, phase "
+            "TEXT NOT NULL, part_id INTEGER, raised_at REAL NOT NULL, reaction_ms REAL, "
+            "acknowledged_at REAL, acknowledged_by TEXT, cleared_at REAL);"
+            "CREATE TABLE state_changes (id INTEGER PRIMARY KEY, at REAL NOT NULL, from_state "
+            "TEXT NOT NULL, to_state TEXT NOT NULL, cause TEXT NOT NULL, mode TEXT NOT NULL);"
+            "INSERT INTO configs VALUES (1, 'aa', '{}', 0);"
+            "INSERT INTO parts VALUES (1, 'p', 1, 'production', 1, 2, 'complete', 'good', 1, "
+            "0.5, '');"
+            "PRAGMA user_version=1;"
+        )
+    old.close()
+    store = ProductionStore(path, cell="cell-07")
+    try:
+        assert store.parts()[0]["cell"] == "cell-07"
+        assert store.counters().parts_good == 1
+    finally:
+        store.close()
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == 2
+    raw.close()
