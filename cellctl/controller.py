@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cellctl.cell_events import CellListener, CellStatus
 from cellctl.config.load import LoadedConfig
 from cellctl.faults import Fault, FaultBook, Severity
 from cellctl.interlocks import CellContext, Interlocks
@@ -130,6 +131,8 @@ class Controller:
         self._state_changed = asyncio.Event()
         self._closed = False
         self.on_event: Callable[[Event], None] | None = None
+        # Plant-level publishers (see cellctl.cell_events); added by the wiring before start().
+        self.listeners: list[CellListener] = []
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -142,6 +145,8 @@ class Controller:
                 f"{self.store.recovered_incomplete} part(s) interrupted by the last stop were "
                 "marked incomplete"
             )
+        if self.listeners:
+            await self._start_listeners()
         for device, driver in self._devices().items():
             link = driver.link if hasattr(driver, "link") else driver
             listener = self._link_listener(device)
@@ -175,6 +180,11 @@ class Controller:
         await asyncio.gather(
             self.robot.close(), self.power_source.close(), self.plc.close(), return_exceptions=True
         )
+        for listener in self.listeners:
+            try:
+                await listener.stop()
+            except Exception:
+                log.exception("listener %s did not stop cleanly", type(listener).__name__)
 
     async def _stop_tasks(self) -> None:
         """Cancel every task of ours and wait for them, boundedly: shutdown never hangs."""
@@ -283,6 +293,7 @@ class Controller:
         for fault in cleared:
             if fault.record_id is not None:
                 self._spawn(self.store.clear_fault(fault.record_id, fault.cleared_at))
+            self._notify("fault_cleared", fault)
         if cleared:
             self._event("cleared: " + ", ".join(f.code for f in cleared))
 
@@ -301,6 +312,7 @@ class Controller:
         if cause_seen is not None:
             fault.cause_seen_monotonic = cause_seen
         self._event(f"FAULT {fault.describe()}")
+        self._notify("fault_raised", fault)
         if fault.severity is Severity.WARNING:
             self._spawn(self._record_fault(fault))
             return
@@ -409,6 +421,8 @@ class Controller:
         def on_change(state: LinkState) -> None:
             if state is LinkState.DOWN and not self._closed:
                 self.raise_fault(LINK_FAULTS[device], f"{device} link down", time.monotonic())
+            if state in (LinkState.UP, LinkState.DOWN):
+                self._notify("link_changed", device, state is LinkState.UP)
             if state is LinkState.UP:
                 self._failures[device] = 0
                 self._event(f"{device} link up")
@@ -555,6 +569,13 @@ class Controller:
             )
         )
         self._spawn(self._show_state(transition.to_state))
+        self._notify(
+            "state_changed",
+            transition.from_state.label,
+            transition.to_state.label,
+            transition.cause,
+            str(transition.mode),
+        )
         work = self._acting_work().get(transition.to_state)
         if work is not None:
             self._acting_task = asyncio.create_task(
@@ -620,6 +641,7 @@ class Controller:
             program.name,
         )
         self._event(f"part {self.part.part_id} ({program.name}) started")
+        self._notify("part_started", self.part.part_id, program.name)
         self.phase = "clamping"
         # The drive enable's falling half of its edge goes out with the clamp request, so that
         # the PLC has seen it long before the clamps are closed.
@@ -690,6 +712,7 @@ class Controller:
                 # The record is committed (durably) when weld_seam returns: say so, so that a
                 # test rig can hold the store to every seam it was told about.
                 self._event(f"part {part.part_id} seam {summary.seam} recorded ({summary.verdict})")
+                self._notify("seam_recorded", part.part_id, summary)
                 resume = None
                 part.seams_done = index + 1
                 part.verdicts.append(summary.verdict)
@@ -739,6 +762,7 @@ class Controller:
         )
         row = await self.store.finish_part(part.part_id, "complete", verdict)
         self._event(f"part {part.part_id} complete: {verdict}, cycle {row['cycle_time_s']:.1f} s")
+        self._notify("part_done", row)
         self.part = None
         self.phase = "unloading"
 
@@ -813,7 +837,8 @@ class Controller:
         if self.part is not None:
             part, self.part = self.part, None
             try:
-                await self.store.finish_part(part.part_id, "incomplete", None, note)
+                row = await self.store.finish_part(part.part_id, "incomplete", None, note)
+                self._notify("part_done", row)
             except Exception as error:
                 log.error("part %s not closed in the store: %s", part.part_id, error)
             self._event(f"part {part.part_id} incomplete: {note}")
@@ -834,6 +859,33 @@ class Controller:
         log.info("%s", text)
         if self.on_event is not None:
             self.on_event(event)
+
+    async def _start_listeners(self) -> None:
+        counters = await self.store.counters()
+        status = CellStatus(
+            cell=self.config.cell.cell.name,
+            state=self.machine.state.label,
+            mode=str(self.machine.mode),
+            config_digest=self.config.digest,
+            parts_processed=counters.parts_processed,
+            parts_good=counters.parts_good,
+            parts_bad=counters.parts_bad,
+            parts_incomplete=counters.parts_incomplete,
+            seams_welded=counters.seams_welded,
+        )
+        for listener in self.listeners:
+            try:
+                await listener.start(status)
+            except Exception:
+                log.exception("listener %s did not start", type(listener).__name__)
+
+    def _notify(self, event: str, *args: Any) -> None:
+        """Tell every listener (``cellctl.cell_events``); a listener's error stays its own."""
+        for listener in self.listeners:
+            try:
+                getattr(listener, event)(*args)
+            except Exception:
+                log.exception("listener %s failed on %s", type(listener).__name__, event)
 
     def _spawn(self, awaitable: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(awaitable)

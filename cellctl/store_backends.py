@@ -169,9 +169,7 @@ class SqliteBackend:
                 f"{self.path}: schema version {version} is newer than this cellctl "
                 f"({SCHEMA_VERSION}); refusing to write to it"
             )
-        schema = SCHEMA_TEMPLATE.format(
-            serial_pk="INTEGER PRIMARY KEY", real="REAL", ref="INTEGER"
-        )
+        schema = SCHEMA_TEMPLATE.format(serial_pk="INTEGER PRIMARY KEY", real="REAL", ref="INTEGER")
         with self.write():
             if version == 1:
                 # Version 1 had no cell column: this file belonged to one cell, the one
@@ -261,9 +259,7 @@ class PostgresBackend:
         )
         with self.write():
             self.execute("SELECT pg_advisory_xact_lock(?)", (self.SCHEMA_LOCK,))
-            self.execute(
-                "CREATE TABLE IF NOT EXISTS cellctl_schema (version INTEGER NOT NULL)"
-            )
+            self.execute("CREATE TABLE IF NOT EXISTS cellctl_schema (version INTEGER NOT NULL)")
             rows = self.execute("SELECT version FROM cellctl_schema")
             version = rows[0]["version"] if rows else None
             if version is not None and version > SCHEMA_VERSION:

@@ -35,7 +35,7 @@ def build_controller(
     config's production database."""
     cell = config.cell
     store = AsyncStore(store_path or store_location(config), cell=cell.cell.name)
-    return Controller(
+    controller = Controller(
         config,
         plc=PlcDriver(cell.plc),
         power_source=PowerSourceDriver(cell.power_source),
@@ -43,3 +43,8 @@ def build_controller(
         store=store,
         sensing=sensing,
     )
+    if cell.sparkplug.enabled:
+        from cellctl.sparkplug import SparkplugEdgeNode
+
+        controller.listeners.append(SparkplugEdgeNode(cell.sparkplug, cell.cell.name))
+    return controller

@@ -72,8 +72,17 @@ class PostgresServer:
             shutil.chown(self.folder, POSTGRES_USER)
         self.user = "cellctl"
         self._run(
-            [initdb, "-D", str(self.data), "-U", self.user, "--auth=trust", "-E", "UTF8",
-             "--no-sync"]  # fmt: skip
+            [
+                initdb,
+                "-D",
+                str(self.data),
+                "-U",
+                self.user,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ]
         )
         options = (
             f"-c listen_addresses='' -c unix_socket_directories={self.socket_dir} "
@@ -85,8 +94,19 @@ class PostgresServer:
 
     def _start(self) -> None:
         self._run(
-            [self._pg_ctl, "-D", str(self.data), "-l", str(self.folder / "server.log"), "-o",
-             self._options, "-w", "-t", "30", "start"]  # fmt: skip
+            [
+                self._pg_ctl,
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.folder / "server.log"),
+                "-o",
+                self._options,
+                "-w",
+                "-t",
+                "30",
+                "start",
+            ]
         )
 
     def restart(self, mode: str = "fast") -> None:

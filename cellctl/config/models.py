@@ -84,6 +84,32 @@ class ControllerSettings(StrictModel):
     cycle: CycleSettings = CycleSettings()
 
 
+class SparkplugSettings(StrictModel):
+    """MQTT Sparkplug B publishing to the plant (see ``cellctl.sparkplug``); off by default."""
+
+    enabled: bool = False
+    broker_host: str = "127.0.0.1"
+    broker_port: Annotated[int, Field(ge=1, le=65_535)] = 1883
+    group_id: Name = "plant"
+    edge_node_id: Name | None = None  # default: the cell's name
+    client_id: str | None = None  # default: cellctl-<group>-<edge node>
+    # The broker declares the node dead (NDEATH, the MQTT will) 1.5 keepalives after silence.
+    keepalive_s: Annotated[int, Field(ge=2, le=600)] = 10
+    reconnect_delay_min_ms: Annotated[int, Field(ge=50, le=60_000)] = 500
+    reconnect_delay_max_ms: Annotated[int, Field(ge=50, le=600_000)] = 10_000
+    # The cell's devices under the edge node; each is born (DBIRTH) when its link is up.
+    devices: list[Name] = Field(default_factory=lambda: ["plc", "power_source", "robot", "sensor"])
+
+
+class ShiftSettings(StrictModel):
+    """A production shift for ``cellctl report --shift NAME``: local wall-clock times; a shift
+    that ends before it starts runs past midnight."""
+
+    name: Name
+    start: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+    end: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+
+
 class CellConfig(StrictModel):
     """``config/cell.yaml``: the devices, their links, and the part programs this cell welds."""
 
@@ -93,6 +119,8 @@ class CellConfig(StrictModel):
     robot: RobotSettings
     sensor: SensorSettings = SensorSettings()
     controller: ControllerSettings = ControllerSettings()
+    sparkplug: SparkplugSettings = SparkplugSettings()
+    shifts: list[ShiftSettings] = Field(default_factory=list)
     # Relative to the cell config's folder.
     procedures_dir: str = "procedures"
     parts: Annotated[list[str], Field(min_length=1)]
