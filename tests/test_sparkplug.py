@@ -8,10 +8,9 @@ reading the same bytes with a descriptor built from the Sparkplug B field number
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -31,8 +30,9 @@ from cellctl.sparkplug_codec import (
     decode_payload,
     encode_payload,
 )
-from tests.cell_rig import REPO, running_cell, write_config
+from tests.cell_rig import running_cell, write_config
 from tests.plant_servers import MosquittoBroker
+from tests.test_crash import start_controller
 
 GROUP = "plant-test"
 
@@ -113,7 +113,7 @@ def session_seqs(messages: list[tuple[str, Payload]]) -> list[list[int]]:
 
 def assert_consecutive(seqs: list[int]) -> None:
     assert seqs[0] == 0
-    for before, after in zip(seqs, seqs[1:], strict=False):
+    for before, after in itertools.pairwise(seqs):
         assert after == (before + 1) % 256, f"seq {before} followed by {after}"
 
 
@@ -300,7 +300,8 @@ async def test_the_running_cell_publishes_its_life_rebirths_and_survives_a_broke
         ndata = [p.values() for _, p in subscriber.of("NDATA")]
         states = [v["Cell/State"] for v in ndata if "Cell/State" in v]
         assert states[:3] == ["Resetting", "Idle", "Starting"]
-        assert "Execute" in states and "Completing" in states
+        assert "Execute" in states
+        assert "Completing" in states
         seams = [v for v in ndata if "Seam/Name" in v]
         assert [s["Seam/Name"] for s in seams] == ["gusset-left", "gusset-right"]
         assert all(s["Seam/Verdict"] == "good" for s in seams)
@@ -309,7 +310,8 @@ async def test_the_running_cell_publishes_its_life_rebirths_and_survives_a_broke
         assert (done["Part/Id"], done["Part/Verdict"]) == (part["id"], "good")
         ddata = [(t, p.values()) for t, p in subscriber.of("DDATA")]
         power = [v for t, v in ddata if t.endswith("/power_source")]
-        assert len(power) == 2 and all(190 < v["Seam/Mean Current A"] < 250 for v in power)
+        assert len(power) == 2
+        assert all(190 < v["Seam/Mean Current A"] < 250 for v in power)
 
         # The plant host asks for a rebirth: NBIRTH (same bdSeq, seq 0, values of now) + DBIRTHs.
         births_before = len(subscriber.of("NBIRTH"))
@@ -350,13 +352,7 @@ async def test_the_running_cell_publishes_its_life_rebirths_and_survives_a_broke
 async def test_kill_9_of_the_controller_publishes_its_will(tmp_path, broker, subscriber):
     config = write_config(tmp_path, sparkplug_section(broker.port))
     log = tmp_path / "controller.log"
-    with log.open("a") as output:
-        controller = subprocess.Popen(
-            [sys.executable, "-m", "cellctl.cli", "run", "--config", str(config)],
-            cwd=REPO,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+    controller = start_controller(config, log)
     try:
         await subscriber.until(lambda: subscriber.of("NBIRTH"), "NBIRTH of the controller")
         os.kill(controller.pid, signal.SIGKILL)
@@ -371,4 +367,8 @@ async def test_kill_9_of_the_controller_publishes_its_will(tmp_path, broker, sub
     assert topic == f"spBv1.0/{GROUP}/NDEATH/cell-01"
     assert death.values() == {"bdSeq": birth["bdSeq"]}
     assert death.seq is None
-    assert "Traceback" not in Path(log).read_text()
+    assert "Traceback" not in read_text(log)
+
+
+def read_text(path: Path) -> str:
+    return path.read_text()
