@@ -16,9 +16,11 @@ import time
 from pathlib import Path
 
 from cellctl.config import ConfigInvalid, load_cell_config
+from cellctl.store import StoreError
 from cellctl.wiring import build_controller
 
 EXIT_BAD_CONFIG = 2
+EXIT_NO_STORE = 3
 
 
 async def run_controller(config_path: Path, store_path: str | Path | None = None) -> int:
@@ -29,7 +31,11 @@ async def run_controller(config_path: Path, store_path: str | Path | None = None
             print(error, file=sys.stderr)
         print(f"cellctl run: {len(invalid.errors)} config error(s); not started", file=sys.stderr)
         return EXIT_BAD_CONFIG
-    controller = build_controller(config, store_path=store_path)
+    try:
+        controller = build_controller(config, store_path=store_path)
+    except StoreError as error:
+        print(f"cellctl run: production store: {error}; not started", file=sys.stderr)
+        return EXIT_NO_STORE
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -15,6 +15,7 @@ import pytest
 from cellctl.config.models import Procedure
 from cellctl.monitoring import SeamMonitor, SeamSummary
 from cellctl.store import AsyncStore, ProductionStore, StoreError
+from tests.cell_rig import running_cell
 
 
 @pytest.fixture
@@ -215,3 +216,26 @@ def test_a_version_1_sqlite_file_is_upgraded_for_its_cell(tmp_path):
     with sqlite3.connect(path) as raw:
         assert raw.execute("PRAGMA user_version").fetchone()[0] == 2
     raw.close()
+
+
+@pytest.mark.slow
+async def test_the_controller_welds_into_the_plant_database(tmp_path, postgres_server):
+    url = postgres_server.new_database()
+
+    def plant_store(cell: dict) -> None:
+        cell["controller"]["store_url"] = url
+
+    async with running_cell(tmp_path, edit=plant_store) as rig:
+        assert rig.controller.store.name.startswith("postgresql://cellctl@/plant_")
+        await rig.to_idle()
+        part = await rig.weld_part()
+    assert (part["status"], part["verdict"], part["cell"]) == ("complete", "good", "cell-01")
+    plant = ProductionStore(url, recover=False)
+    try:
+        assert [s["seam"] for s in plant.seams(part["id"])] == ["gusset-left", "gusset-right"]
+        assert plant.counters().parts_good == 1
+        assert "Execute" in [c["to_state"] for c in plant.state_changes()]
+        assert plant.configs()[0]["parts"] == 1
+    finally:
+        plant.close()
+    assert not (tmp_path / "production.db").exists()  # nothing went to the SQLite default
