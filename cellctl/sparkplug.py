@@ -28,7 +28,9 @@ never blocks the controller: paho queues it for its network thread.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -96,6 +98,15 @@ def release_client(client: mqtt.Client) -> None:
     network thread stays open until the client is garbage collected, a leak per reconnect
     of a long-running controller (private API; paho is pinned to its minor version)."""
     client._reset_sockets()
+
+
+def no_delay(client: mqtt.Client) -> None:
+    """Send each MQTT packet at once: paho-mqtt leaves Nagle's algorithm on, which holds a
+    birth that follows another small packet until the broker's delayed ACK (~40 ms)."""
+    sock = client.socket()
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def now_ms() -> int:
@@ -234,6 +245,7 @@ class SparkplugEdgeNode(CellListener):
         if reason.is_failure:
             log.warning("Sparkplug: broker refused the connection: %s", reason)
             return
+        no_delay(client)
         client.subscribe(self.topic("NCMD"), qos=1)
         client.subscribe(self.topic("DCMD", "+"), qos=1)
         self._publish_births(client)
