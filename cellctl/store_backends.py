@@ -18,6 +18,7 @@ The PostgreSQL driver (psycopg 3) is imported only when a ``postgresql://`` URL 
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -150,17 +151,36 @@ class SqliteBackend:
     """One SQLite file in WAL mode with ``synchronous=FULL``."""
 
     durability = "SQLite WAL, synchronous=FULL, BEGIN IMMEDIATE per write"
+    BUSY_TIMEOUT_S = 10.0
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.name = str(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=10)
+        self._db = sqlite3.connect(path, isolation_level=None, timeout=self.BUSY_TIMEOUT_S)
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
+        try:
+            self._enter_wal()
+        except BaseException:
+            self._db.close()
+            raise
         # FULL: a commit is on disk when COMMIT returns, power loss included.
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
+
+    def _enter_wal(self) -> None:
+        # Switching a new file to WAL takes an exclusive lock and SQLite answers "database is
+        # locked" at once, without its busy timeout, when another connection opens the same
+        # new file at that moment (two cells or a report starting together): retry, boundedly.
+        deadline = time.monotonic() + self.BUSY_TIMEOUT_S
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise StoreError(f"{self.path}: cannot switch to WAL: {error}") from error
+                time.sleep(0.01)
 
     def create_schema(self, cell: str) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]

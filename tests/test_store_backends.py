@@ -239,3 +239,28 @@ async def test_the_controller_welds_into_the_plant_database(tmp_path, postgres_s
     finally:
         plant.close()
     assert not (tmp_path / "production.db").exists()  # nothing went to the SQLite default
+
+
+def test_cells_opening_one_new_sqlite_file_together_all_get_in(tmp_path):
+    """Switching a new file to WAL answers "database is locked" at once to a second opener;
+    the store retries instead of failing a controller (or a report) that starts meanwhile."""
+    errors: list[BaseException] = []
+
+    def open_and_write(path, cell: str) -> None:
+        try:
+            store = ProductionStore(path, cell=cell)
+            store.record_config("a1", {})
+            store.close()
+        except BaseException as error:
+            errors.append(error)
+
+    for round_number in range(40):
+        path = tmp_path / f"new-{round_number}.db"
+        threads = [
+            threading.Thread(target=open_and_write, args=(path, f"cell-{n}")) for n in range(4)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert errors == []
