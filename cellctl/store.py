@@ -90,17 +90,17 @@ class ProductionStore:
             )
 
     def record_config(self, digest: str, files: dict[str, str]) -> int:
+        """The id of this config version, stored now if it is new. Cells starting together
+        with the same config share one version: the insert yields to whoever was first
+        (a SELECT-then-INSERT would collide on the digest in a shared PostgreSQL database)."""
         db = self._backend
         with db.write():
-            rows = db.execute("SELECT id FROM configs WHERE digest=?", (digest,))
-            if rows:
-                return int(rows[0]["id"])
-            rows = db.execute(
+            db.execute(
                 "INSERT INTO configs (digest, files_json, first_used_at) VALUES (?, ?, ?) "
-                "RETURNING id",
+                "ON CONFLICT (digest) DO NOTHING",
                 (digest, json.dumps(files, sort_keys=True), time.time()),
             )
-            return int(rows[0]["id"])
+            return int(db.execute("SELECT id FROM configs WHERE digest=?", (digest,))[0]["id"])
 
     def start_part(self, part_program: str, config_id: int, mode: str) -> int:
         with self._backend.write():

@@ -264,3 +264,38 @@ def test_cells_opening_one_new_sqlite_file_together_all_get_in(tmp_path):
         for thread in threads:
             thread.join()
     assert errors == []
+
+
+def test_cells_recording_the_same_new_config_together_share_one_version(location):
+    """Cells started together with one config: one version, every cell gets its id (on
+    PostgreSQL, two plain SELECT-then-INSERTs would collide on the digest)."""
+    cells, rounds = 6, 15
+    barrier = threading.Barrier(cells)
+    errors: list[BaseException] = []
+    ids: dict[int, set[int]] = {n: set() for n in range(rounds)}
+
+    def cell(number: int) -> None:
+        try:
+            store = ProductionStore(location, cell=f"cell-{number}")
+        except BaseException as error:
+            errors.append(error)
+            barrier.abort()
+            return
+        try:
+            for round_number in range(rounds):
+                barrier.wait()
+                digest = f"{round_number:04x}"
+                ids[round_number].add(store.record_config(digest, {"cell.yaml": digest}))
+        except BaseException as error:
+            errors.append(error)
+            barrier.abort()
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=cell, args=(n,)) for n in range(cells)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert all(len(got) == 1 for got in ids.values())
