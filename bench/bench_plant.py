@@ -260,7 +260,7 @@ def main() -> dict:
         store = _store(folder)
     trips, rebirths = sparkplug["ndata_round_trip"], sparkplug["rebirth_round_trip"]
     print("Sparkplug B on loopback (Mosquitto, set_tcp_nodelay true), the cell welding meanwhile "
-          f"({sparkplug['parts_welded_meanwhile']} parts)")  # fmt: skip
+          f"({sparkplug['parts_welded_meanwhile']} part(s))")  # fmt: skip
     print(f"  {'':<44}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
     for label, row in (
         (f"event -> NDATA at the subscriber ({trips['n']}x)", trips),

@@ -201,3 +201,25 @@ def test_config_history_and_diff_in_the_engineers_terms(tmp_path, capsys):
     assert "no differences" in capsys.readouterr().out
     assert main(["config", "diff", "0000", str(old_dir), "--store", str(database)]) == 2
     assert "0000: no config version with that digest" in capsys.readouterr().err
+
+
+def test_the_plant_sections_of_the_cell_config_are_checked_with_file_and_line(tmp_path):
+    from cellctl.config import ConfigInvalid
+
+    folder = tmp_path / "config"
+    shutil.copytree(REPO / "config", folder)
+    cell = folder / "cell.yaml"
+    text = cell.read_text()
+    cell.write_text(
+        text.replace('{name: late, start: "14:00"', '{name: late, start: "25:00"')
+        .replace("  broker_port: 1883", "  broker_port: 0")
+        .replace("  store_path: ../var/production.db", "  store_url: mysql://plant/db")
+    )
+    with pytest.raises(ConfigInvalid) as invalid:
+        load_cell_config(cell)
+    errors = [str(e) for e in invalid.value.errors]
+    lines = text.splitlines()
+    port_line = next(i for i, line in enumerate(lines, 1) if "broker_port" in line)
+    assert any(e.startswith(f"{cell}:{port_line}: sparkplug.broker_port:") for e in errors)
+    assert any("shifts[1].start" in e and '"25:00"' in e for e in errors)
+    assert any("controller.store_url" in e and "mysql://" in e for e in errors)
