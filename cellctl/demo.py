@@ -56,6 +56,10 @@ def prepare_run_folder(config_path: Path, run_dir: Path, part: str | None) -> Pa
     cell["robot"]["link"]["port"] = str(run_dir / "robot")
     controller = cell.setdefault("controller", {})
     controller["store_path"] = str(run_dir / "production.db")
+    # A simulated run never writes into the plant's database or publishes as the real cell.
+    controller.pop("store_url", None)
+    if isinstance(cell.get("sparkplug"), dict):
+        cell["sparkplug"]["enabled"] = False
     if part:
         controller.setdefault("cycle", {})["active_part"] = part
     derived = target / config_path.name

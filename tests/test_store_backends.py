@@ -6,6 +6,7 @@ database on it.
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import threading
 
@@ -299,3 +300,27 @@ def test_cells_recording_the_same_new_config_together_share_one_version(location
         thread.join()
     assert errors == []
     assert all(len(got) == 1 for got in ids.values())
+
+
+def test_a_simulated_run_never_writes_to_the_plant(tmp_path):
+    """The demo's (and the test rig's) copy of a plant cell's config keeps its records local
+    and does not publish as the real cell."""
+    import yaml
+
+    from cellctl.demo import prepare_run_folder
+    from tests.cell_rig import REPO
+
+    source = tmp_path / "plant"
+    source.mkdir()
+    for entry in ("parts", "procedures"):
+        shutil.copytree(REPO / "config" / entry, source / entry)
+    cell = yaml.safe_load((REPO / "config/cell.yaml").read_text())
+    cell["controller"]["store_url"] = "postgresql://cellctl@plant-db/production"
+    cell["sparkplug"]["enabled"] = True
+    (source / "cell.yaml").write_text(yaml.safe_dump(cell))
+    derived = yaml.safe_load(
+        prepare_run_folder(source / "cell.yaml", tmp_path / "run", None).read_text()
+    )
+    assert "store_url" not in derived["controller"]
+    assert derived["controller"]["store_path"] == str(tmp_path / "run" / "production.db")
+    assert derived["sparkplug"]["enabled"] is False
