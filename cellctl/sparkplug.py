@@ -5,7 +5,10 @@ Sparkplug 3.0 rules:
 
 - the MQTT will is the NDEATH, carrying ``bdSeq``; the NBIRTH that follows the CONNECT carries
   the same ``bdSeq``, so a host can tell which death ends which life. Each new CONNECT (a
-  reconnect after a lost link or a broker restart) takes the next ``bdSeq`` (0..255, wrapping);
+  reconnect after a lost link or a broker restart) takes the next ``bdSeq`` (0..255, wrapping),
+  and so does a restarted controller: the last one is kept in a file, because after a power
+  loss the broker publishes the old life's will only when its keepalive runs out, perhaps after
+  the new life's NBIRTH, and a host must not take that will for the new life's death;
 - NBIRTH has ``seq`` 0; every later message of the session (DBIRTH, NDATA, DDATA, DDEATH) the
   next ``seq``, 0..255, wrapping; NDEATH has none;
 - NCMD ``Node Control/Rebirth`` = true republishes NBIRTH and every DBIRTH with the values of
@@ -30,10 +33,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -127,8 +132,11 @@ class SparkplugEdgeNode(CellListener):
     """The cell's Sparkplug B edge node. ``start`` connects in the background and returns at
     once: a broker that is down delays nothing in the cell."""
 
-    def __init__(self, settings: SparkplugSettings, cell_name: str) -> None:
+    def __init__(
+        self, settings: SparkplugSettings, cell_name: str, bdseq_file: Path | None = None
+    ) -> None:
         self.settings = settings
+        self.bdseq_file = bdseq_file
         self.group_id = settings.group_id
         self.edge_node_id = settings.edge_node_id or cell_name
         self.client_id = settings.client_id or f"cellctl-{self.group_id}-{self.edge_node_id}"
@@ -169,6 +177,9 @@ class SparkplugEdgeNode(CellListener):
     # -- life cycle -----------------------------------------------------------------------
 
     async def start(self, status: CellStatus) -> None:
+        if self.bdseq_file is not None:
+            self._bdseq = (self._load_bdseq() + 1) % 256
+            self._save_bdseq()
         with self._lock:
             self._node.update(
                 {
@@ -229,6 +240,38 @@ class SparkplugEdgeNode(CellListener):
         release_client(client)
         self._client = None
 
+    # -- bdSeq across restarts ----------------------------------------------------------------
+
+    def _load_bdseq(self) -> int:
+        """The last bdSeq used (-1 when there is none: the first life starts at 0)."""
+        assert self.bdseq_file is not None
+        try:
+            text = self.bdseq_file.read_text().strip()
+        except FileNotFoundError:
+            return -1
+        except OSError as error:
+            log.warning("Sparkplug: %s unreadable (%s); bdSeq starts at 0", self.bdseq_file, error)
+            return -1
+        if not text.isdigit() or int(text) > 255:
+            log.warning("Sparkplug: %s holds %r, not a bdSeq; starting at 0", self.bdseq_file, text)
+            return -1
+        return int(text)
+
+    def _save_bdseq(self) -> None:
+        """Keep the bdSeq of this connection, durably, before the CONNECT that carries it."""
+        if self.bdseq_file is None:
+            return
+        try:
+            self.bdseq_file.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self.bdseq_file.with_suffix(".tmp")
+            with temporary.open("w") as handle:
+                handle.write(f"{self._bdseq}\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, self.bdseq_file)
+        except OSError as error:  # publishing goes on; a restart may then repeat a bdSeq
+            log.warning("Sparkplug: bdSeq not kept in %s: %s", self.bdseq_file, error)
+
     # -- the MQTT session (paho's thread) ---------------------------------------------------
 
     def _death_payload(self) -> bytes:
@@ -262,6 +305,7 @@ class SparkplugEdgeNode(CellListener):
             # The broker has published (or will publish) the will of this bdSeq; the next
             # CONNECT carries the next one.
             self._bdseq = (self._bdseq + 1) % 256
+            self._save_bdseq()
             self._set_will(client)
         log.warning("Sparkplug: broker link lost (%s); reconnecting", reason)
 

@@ -46,5 +46,9 @@ def build_controller(
     if cell.sparkplug.enabled:
         from cellctl.sparkplug import SparkplugEdgeNode
 
-        controller.listeners.append(SparkplugEdgeNode(cell.sparkplug, cell.cell.name))
+        controller.listeners.append(
+            SparkplugEdgeNode(
+                cell.sparkplug, cell.cell.name, config.resolve(cell.sparkplug.bdseq_path)
+            )
+        )
     return controller

@@ -253,6 +253,32 @@ async def test_births_data_seq_wrap_and_a_clean_death(broker, subscriber):
     ]
 
 
+async def test_a_restarted_node_takes_the_next_bdseq(broker, subscriber, tmp_path):
+    """The bdSeq survives a restart: a will of the previous life that the broker publishes
+    late can never be taken for the death of the new one."""
+    kept = tmp_path / "var" / "sparkplug_bdseq"
+    settings = SparkplugSettings(enabled=True, broker_port=broker.port, group_id=GROUP)
+    for life in range(3):
+        node = SparkplugEdgeNode(settings, "cell-01", kept)
+        await node.start(status())
+        try:
+            await subscriber.until(lambda n=life: len(subscriber.of("NBIRTH")) > n, "NBIRTH")
+        finally:
+            await node.stop()
+    assert [p.values()["bdSeq"] for _, p in subscriber.of("NBIRTH")] == [0, 1, 2]
+    assert kept.read_text() == "2\n"
+    kept.write_text("not a number")
+    node = SparkplugEdgeNode(settings, "cell-01", kept)
+    await node.start(status())
+    await node.stop()
+    assert node.bdseq == 0
+    kept.write_text("255")
+    node = SparkplugEdgeNode(settings, "cell-01", kept)
+    await node.start(status())
+    await node.stop()
+    assert node.bdseq == 0  # wraps
+
+
 async def test_a_broker_that_is_down_at_start_is_waited_for(broker, tmp_path):
     broker.stop()
     node = SparkplugEdgeNode(
@@ -368,6 +394,16 @@ async def test_kill_9_of_the_controller_publishes_its_will(tmp_path, broker, sub
     assert death.values() == {"bdSeq": birth["bdSeq"]}
     assert death.seq is None
     assert "Traceback" not in read_text(log)
+
+    # The controller started again: its first NBIRTH carries the next bdSeq.
+    controller = start_controller(config, log)
+    try:
+        await subscriber.until(lambda: len(subscriber.of("NBIRTH")) == 2, "the new life's NBIRTH")
+    finally:
+        controller.send_signal(signal.SIGTERM)
+        controller.wait(15)
+    assert subscriber.of("NBIRTH")[-1][1].values()["bdSeq"] == (birth["bdSeq"] + 1) % 256
+    await subscriber.until(lambda: len(subscriber.of("NDEATH")) == 2, "the goodbye NDEATH")
 
 
 def read_text(path: Path) -> str:

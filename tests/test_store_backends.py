@@ -15,6 +15,7 @@ import pytest
 
 from cellctl.config.models import Procedure
 from cellctl.monitoring import SeamMonitor, SeamSummary
+from cellctl.report import build_report
 from cellctl.store import AsyncStore, ProductionStore, StoreError
 from tests.cell_rig import running_cell
 
@@ -237,6 +238,9 @@ async def test_the_controller_welds_into_the_plant_database(tmp_path, postgres_s
         assert plant.counters().parts_good == 1
         assert "Execute" in [c["to_state"] for c in plant.state_changes()]
         assert plant.configs()[0]["parts"] == 1
+        report = build_report(plant, None)  # the shift report reads the plant database too
+        assert (report.figures.parts_processed, report.figures.parts_good) == (1, 1)
+        assert [q.seam for q in report.seam_quality] == ["gusset-left", "gusset-right"]
     finally:
         plant.close()
     assert not (tmp_path / "production.db").exists()  # nothing went to the SQLite default
@@ -324,3 +328,15 @@ def test_a_simulated_run_never_writes_to_the_plant(tmp_path):
     assert "store_url" not in derived["controller"]
     assert derived["controller"]["store_path"] == str(tmp_path / "run" / "production.db")
     assert derived["sparkplug"]["enabled"] is False
+
+
+def test_the_controller_refuses_to_start_without_its_database(capsys):
+    from cellctl.cli import main
+    from tests.cell_rig import REPO
+
+    url = "postgresql://cellctl:secret@127.0.0.1:1/plant"  # nothing listens on port 1
+    assert main(["run", "--config", str(REPO / "config/cell.yaml"), "--store", url]) == 3
+    err = capsys.readouterr().err
+    assert "cellctl run: production store: postgresql://cellctl@127.0.0.1:1/plant" in err
+    assert "cannot connect" in err
+    assert "secret" not in err

@@ -97,6 +97,10 @@ class SparkplugSettings(StrictModel):
     keepalive_s: Annotated[int, Field(ge=2, le=600)] = 10
     reconnect_delay_min_ms: Annotated[int, Field(ge=50, le=60_000)] = 500
     reconnect_delay_max_ms: Annotated[int, Field(ge=50, le=600_000)] = 10_000
+    # Where the last bdSeq is kept, so that a restarted controller's NBIRTH never carries the
+    # bdSeq of the will the broker may still publish for its previous life (relative to the
+    # cell config's folder unless absolute).
+    bdseq_path: str = "../var/sparkplug_bdseq"
     # The cell's devices under the edge node; each is born (DBIRTH) when its link is up.
     devices: list[Name] = Field(default_factory=lambda: ["plc", "power_source", "robot", "sensor"])
 
