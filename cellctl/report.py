@@ -63,6 +63,21 @@ class SeamQuality:
     out_of_band_mean_s: float
 
 
+@dataclass(frozen=True)
+class CellFigures:
+    """One cell's line in a plant report (several cells in one database)."""
+
+    cell: str
+    parts_processed: int
+    parts_good: int
+    parts_bad: int
+    parts_incomplete: int
+    cycle_time_mean_s: float | None
+    arc_on_ratio: float | None
+    fault_downtime_s: float
+    oee: float
+
+
 @dataclass
 class ProductionReport:
     cell: str
@@ -77,6 +92,7 @@ class ProductionReport:
     faults: list[dict[str, Any]]
     pareto: list[FaultShare]
     seam_quality: list[SeamQuality]
+    cells: list[CellFigures]  # one per cell when the report covers several
 
     def percentile_cycle_time_s(self, p: float) -> float | None:
         if not self.cycle_times_s:
@@ -212,6 +228,43 @@ def seam_quality(parts: list[dict[str, Any]], seams: list[dict[str, Any]]) -> li
     return result
 
 
+def cell_figures(
+    parts: list[dict[str, Any]],
+    faults: list[dict[str, Any]],
+    window: tuple[float, float],
+    planned: dict[int, float],
+    time_scale: float,
+) -> list[CellFigures]:
+    """Each cell's figures, when the records hold more than one cell."""
+    cells = sorted({p["cell"] for p in parts} | {f["cell"] for f in faults})
+    if len(cells) < 2:
+        return []
+    result = []
+    for cell in cells:
+        mine = [p for p in parts if p["cell"] == cell]
+        plan = [planned[p["id"]] for p in mine if p["id"] in planned]
+        figures = throughput(
+            mine,
+            [f for f in faults if f["cell"] == cell],
+            *window,
+            statistics.fmean(plan) / time_scale if plan else 0.0,
+        )
+        result.append(
+            CellFigures(
+                cell=cell,
+                parts_processed=figures.parts_processed,
+                parts_good=figures.parts_good,
+                parts_bad=figures.parts_bad,
+                parts_incomplete=figures.parts_incomplete,
+                cycle_time_mean_s=figures.cycle_time_mean_s,
+                arc_on_ratio=figures.arc_on_ratio,
+                fault_downtime_s=figures.fault_downtime_s,
+                oee=figures.oee,
+            )
+        )
+    return result
+
+
 def build_report(
     store: ProductionStore,
     window: tuple[float, float] | None,
@@ -237,7 +290,7 @@ def build_report(
         f for f in store.faults() if f["raised_at"] < end and (f["cleared_at"] or end) >= start
     ]
     processed = [p for p in parts if p["status"] == "complete" and p["mode"] == "production"]
-    planned = planned_cycle_times(store, processed)
+    planned = planned_cycle_times(store, parts)
     planned_mean = (
         statistics.fmean(planned[p["id"]] for p in processed if p["id"] in planned) / time_scale
         if any(p["id"] in planned for p in processed)
@@ -257,6 +310,7 @@ def build_report(
         faults=faults,
         pareto=fault_pareto(faults, start, end),
         seam_quality=seam_quality(parts, seams),
+        cells=cell_figures(parts, faults, (start, end), planned, time_scale),
     )
 
 
@@ -307,6 +361,19 @@ def print_report(report: ProductionReport, out: Any = None) -> None:
     print("=" * len(title), file=out)
     for name, value, unit in summary_rows(report):
         print(f"  {name:<20} {value:>20} {unit}", file=out)
+    if report.cells:
+        print("\nCells", file=out)
+        print(f"  {'cell':<16} {'parts':>5} {'good':>5} {'bad':>4} {'incompl.':>8} "
+              f"{'cycle s':>8} {'arc-on %':>8} {'downtime s':>10} {'OEE %':>6}",
+              file=out)  # fmt: skip
+        for c in report.cells:
+            arc_on = None if c.arc_on_ratio is None else 100 * c.arc_on_ratio
+            print(
+                f"  {c.cell:<16} {c.parts_processed:>5} {c.parts_good:>5} {c.parts_bad:>4} "
+                f"{c.parts_incomplete:>8} {_num(c.cycle_time_mean_s, 2):>8} {_num(arc_on):>8} "
+                f"{c.fault_downtime_s:>10.1f} {100 * c.oee:>6.1f}",
+                file=out,
+            )
     print("\nFault Pareto (by downtime)", file=out)
     print(f"  {'code':<6} {'count':>5} {'downtime s':>11} {'share':>6} {'cum.':>6}  text",
           file=out)  # fmt: skip
@@ -364,6 +431,8 @@ def write_csvs(report: ProductionReport, folder: Path) -> list[Path]:
         "seam_quality.csv": ([asdict(q) for q in report.seam_quality],
                              list(SeamQuality.__annotations__)),
     }  # fmt: skip
+    if report.cells:
+        files["cells.csv"] = ([asdict(c) for c in report.cells], list(CellFigures.__annotations__))
     written = []
     for name, (rows, fields) in files.items():
         _write_csv(folder / name, rows, fields)

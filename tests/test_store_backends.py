@@ -123,7 +123,14 @@ def test_many_cells_write_one_database_at_once(location, summary):
     assert plant.counters().parts_processed == len(cells) * parts_each
     assert len({p["id"] for p in plant.parts()}) == len(cells) * parts_each
     assert len(plant.configs()) == 1
+    report = build_report(plant, None)  # the plant view: a line per cell
+    assert [c.cell for c in report.cells] == cells
+    assert all((c.parts_processed, c.parts_good, c.parts_bad) == (6, 4, 2) for c in report.cells)
+    assert report.figures.parts_processed == 24
     plant.close()
+    one = ProductionStore(location, cell="cell-02", recover=False)
+    assert build_report(one, None).cells == []  # one cell: no breakdown
+    one.close()
 
 
 def test_a_cell_starting_marks_only_its_own_parts_interrupted(location):
