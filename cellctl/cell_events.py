@@ -60,6 +60,9 @@ class CellListener:
     def fault_raised(self, fault: Fault) -> None:
         """A fault was booked (its reaction, if any, is under way)."""
 
+    def fault_reacted(self, fault: Fault) -> None:
+        """Arc off and robot hold were acknowledged: ``fault.reaction_ms`` is known."""
+
     def fault_cleared(self, fault: Fault) -> None:
         """A fault was acknowledged and its cause is gone."""
 

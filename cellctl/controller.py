@@ -346,6 +346,7 @@ class Controller:
         fault.reaction_ms = (time.monotonic() - fault.cause_seen_monotonic) * 1000
         self.reaction_times_ms.append(fault.reaction_ms)
         self._spawn(self._record_fault(fault))
+        self._notify("fault_reacted", fault)
         await self._interrupt_cycle(keep_progress=fault.severity is Severity.HOLD)
         state = self.machine.state
         if fault.severity is Severity.HOLD and state in (State.EXECUTE, State.SUSPENDED):

@@ -478,10 +478,15 @@ class SparkplugEdgeNode(CellListener):
                     "Faults/Last Code": fault.code,
                     "Faults/Last Severity": str(fault.severity),
                     "Faults/Last Text": fault.describe(),
-                    # Measured when the reaction completes, usually after this event.
+                    # Known once the reaction is done (fault_reacted), after this event.
                     "Faults/Last Reaction ms": fault.reaction_ms,
                 }
             )
+
+    def fault_reacted(self, fault: Fault) -> None:
+        with self._lock:
+            if self._node["Faults/Last Code"] == fault.code:
+                self._update_node({"Faults/Last Reaction ms": fault.reaction_ms})
 
     def fault_cleared(self, fault: Fault) -> None:
         with self._lock:

@@ -32,6 +32,7 @@ from cellctl.sparkplug_codec import (
 )
 from tests.cell_rig import running_cell, write_config
 from tests.plant_servers import MosquittoBroker
+from tests.production_run import recover
 from tests.test_crash import start_controller
 
 GROUP = "plant-test"
@@ -338,6 +339,40 @@ async def test_the_running_cell_publishes_its_life_rebirths_and_survives_a_broke
         power = [v for t, v in ddata if t.endswith("/power_source")]
         assert len(power) == 2
         assert all(190 < v["Seam/Mean Current A"] < 250 for v in power)
+
+        # A fault: raised, its reaction time, cleared after the operator's reset.
+        rig.sim.power_source.inject("error:106")  # overheated
+        await subscriber.until(
+            lambda: any(
+                p.values().get("Faults/Last Reaction ms") is not None
+                for _, p in subscriber.of("NDATA")
+            ),
+            "the fault's reaction time",
+        )
+        rig.sim.power_source.clear_faults()
+        await recover(rig)
+
+        def fault_counts() -> list[int]:
+            return [
+                p.values()["Faults/Active Count"]
+                for _, p in subscriber.of("NDATA")
+                if "Faults/Active Count" in p.values()
+            ]
+
+        await subscriber.until(lambda: fault_counts()[-1:] == [0], "the fault cleared")
+        faults = [
+            p.values() for _, p in subscriber.of("NDATA") if "Faults/Active Count" in p.values()
+        ]
+        assert faults[0]["Faults/Active Codes"] == "F122"
+        assert faults[0]["Faults/Last Code"] == "F122"
+        assert faults[0]["Faults/Raised Total"] == 1
+        assert faults[-1]["Faults/Active Count"] == 0
+        reaction = [
+            p.values()["Faults/Last Reaction ms"]
+            for _, p in subscriber.of("NDATA")
+            if p.values().get("Faults/Last Reaction ms") is not None
+        ]
+        assert 0 < reaction[0] < 5_000
 
         # The plant host asks for a rebirth: NBIRTH (same bdSeq, seq 0, values of now) + DBIRTHs.
         births_before = len(subscriber.of("NBIRTH"))
