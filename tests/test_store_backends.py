@@ -236,6 +236,7 @@ async def test_the_controller_welds_into_the_plant_database(tmp_path, postgres_s
 
     async with running_cell(tmp_path, edit=plant_store) as rig:
         assert rig.controller.store.name.startswith("postgresql://cellctl@/plant_")
+        assert rig.controller.listeners == []  # Sparkplug is off unless configured
         await rig.to_idle()
         part = await rig.weld_part()
     assert (part["status"], part["verdict"], part["cell"]) == ("complete", "good", "cell-01")
