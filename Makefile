@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 # The stamp is remade whenever pyproject.toml changes, so a pull that adds a dependency installs it.
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean venv
+.PHONY: demo test lint bench clean venv plant-servers
 
 venv: $(STAMP)
 
@@ -25,7 +25,23 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/cellctl demo
 
-test: $(STAMP)
+# The plant-level tests need a PostgreSQL server and a Mosquitto broker (Debian packages). As
+# root, install what is missing; otherwise say so: those tests then skip, naming the reason.
+plant-servers:
+	@missing=""; \
+	command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto || missing="$$missing mosquitto"; \
+	command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "Installing$$missing for the plant-level tests ..."; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null \
+				|| echo "make: could not install$$missing; those tests will skip"; \
+		else \
+			echo "make: missing$$missing (not root or no apt-get); the plant-level tests will skip"; \
+		fi; \
+	fi
+
+test: $(STAMP) plant-servers
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest

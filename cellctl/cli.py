@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from cellctl.config import ConfigInvalid, load_cell_config
 
@@ -82,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("path", help="the cell config, e.g. config/cell.yaml")
     check.set_defaults(handler=_config_check)
+    _add_config_version_commands(config_commands)
 
     run = commands.add_parser("run", help="run the cell controller")
     run.add_argument("--config", default="config/cell.yaml", help="the cell config")
@@ -121,12 +124,69 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gui.add_argument("--full-screen", action="store_true", help="fill the panel's screen")
     gui.set_defaults(handler=_gui)
+
+    _add_report_command(commands)
     return parser
+
+
+def _records_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--config", default="config/cell.yaml", help="the cell config")
+    command.add_argument(
+        "--store", help="production database, a path or postgresql://... (default: the config's)"
+    )
+    command.add_argument("--cell", help="the cell to read (default: the config's; * for all)")
+
+
+def _add_config_version_commands(config_commands: Any) -> None:
+    from cellctl.config_versions import run_diff, run_history
+
+    diff = config_commands.add_parser(
+        "diff", help="what changed between two config versions (digest prefixes or files)"
+    )
+    diff.add_argument("a", help="the older version: a digest prefix from the store, or a path")
+    diff.add_argument("b", help="the newer version: a digest prefix from the store, or a path")
+    _records_arguments(diff)
+    diff.set_defaults(handler=run_diff)
+    history = config_commands.add_parser(
+        "history", help="config versions in the store, with the parts welded under each"
+    )
+    _records_arguments(history)
+    history.set_defaults(handler=run_history)
+
+
+def _add_report_command(commands: Any) -> None:
+    from cellctl.report import run_report
+
+    report = commands.add_parser(
+        "report", help="production report over a time range or a shift: table, CSV, PNG plots"
+    )
+    _records_arguments(report)
+    report.add_argument("--from", dest="start", help="start, local time: 2026-11-24 06:00")
+    report.add_argument("--to", dest="end", help="end, local time (default: now)")
+    report.add_argument("--shift", help="a shift named in the cell config's shifts")
+    report.add_argument("--date", help="the shift's date, YYYY-MM-DD (default: the latest)")
+    report.add_argument("--out", help="also write CSV files and PNG plots into this folder")
+    report.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="simulator speed the records were made at (divides planned cycle times)",
+    )
+    report.add_argument(
+        "--progress", action="store_true", help="draw the progress bar even when not on a tty"
+    )
+    report.set_defaults(handler=run_report)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.handler(args))
+    try:
+        return int(args.handler(args))
+    except BrokenPipeError:
+        # `cellctl report | head`: the reader has gone; end quietly, as the Python docs advise
+        # (point stdout at devnull so that the interpreter's final flush does not raise again).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":

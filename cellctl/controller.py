@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cellctl.cell_events import CellListener, CellStatus
 from cellctl.config.load import LoadedConfig
 from cellctl.faults import Fault, FaultBook, Severity
 from cellctl.interlocks import CellContext, Interlocks
@@ -140,6 +141,8 @@ class Controller:
         self._state_changed = asyncio.Event()
         self._closed = False
         self.on_event: Callable[[Event], None] | None = None
+        # Plant-level publishers (see cellctl.cell_events); added by the wiring before start().
+        self.listeners: list[CellListener] = []
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -153,6 +156,8 @@ class Controller:
                 f"{self.store.recovered_incomplete} part(s) interrupted by the last stop were "
                 "marked incomplete"
             )
+        if self.listeners:
+            await self._start_listeners()
         for device, driver in self._devices().items():
             driver.stats.refusal_listeners.append(self._audit_refused_write)
             link = driver.link if hasattr(driver, "link") else driver
@@ -209,6 +214,11 @@ class Controller:
         await asyncio.gather(
             self.robot.close(), self.power_source.close(), self.plc.close(), return_exceptions=True
         )
+        for listener in self.listeners:
+            try:
+                await listener.stop()
+            except Exception:
+                log.exception("listener %s did not stop cleanly", type(listener).__name__)
 
     async def _stop_tasks(self) -> None:
         """Cancel every task of ours and wait for them, boundedly: shutdown never hangs."""
@@ -324,6 +334,7 @@ class Controller:
         for fault in cleared:
             if fault.record_id is not None:
                 self._spawn(self.store.clear_fault(fault.record_id, fault.cleared_at))
+            self._notify("fault_cleared", fault)
         if cleared:
             self._event("cleared: " + ", ".join(f.code for f in cleared))
 
@@ -350,6 +361,7 @@ class Controller:
         if cause_seen is not None:
             fault.cause_seen_monotonic = cause_seen
         self._event(f"FAULT {fault.describe()}")
+        self._notify("fault_raised", fault)
         if fault.severity is Severity.WARNING:
             self._spawn(self._record_fault(fault))
             return
@@ -387,6 +399,7 @@ class Controller:
         fault.reaction_ms = (time.monotonic() - fault.cause_seen_monotonic) * 1000
         self.reaction_times_ms.append(fault.reaction_ms)
         self._spawn(self._record_fault(fault))
+        self._notify("fault_reacted", fault)
         await self._interrupt_cycle(keep_progress=fault.severity is Severity.HOLD)
         state = self.machine.state
         if fault.severity is Severity.HOLD and state in (State.EXECUTE, State.SUSPENDED):
@@ -463,6 +476,8 @@ class Controller:
         def on_change(state: LinkState) -> None:
             if state is LinkState.DOWN and not self._closed:
                 self.raise_fault(LINK_FAULTS[device], f"{device} link down", time.monotonic())
+            if state in (LinkState.UP, LinkState.DOWN):
+                self._notify("link_changed", device, state is LinkState.UP)
             if state is LinkState.UP and self._failures[device] < LINK_FAILURES_TO_FAULT:
                 self._link_back(device)
             # After a lost link, connected is not yet answering (a PLC behind a switch accepts
@@ -657,6 +672,13 @@ class Controller:
             )
         )
         self._spawn(self._show_state(transition.to_state))
+        self._notify(
+            "state_changed",
+            transition.from_state.label,
+            transition.to_state.label,
+            transition.cause,
+            str(transition.mode),
+        )
         work = self._acting_work().get(transition.to_state)
         if work is not None:
             self._acting_task = asyncio.create_task(
@@ -722,6 +744,7 @@ class Controller:
             program.name,
         )
         self._event(f"part {self.part.part_id} ({program.name}) started")
+        self._notify("part_started", self.part.part_id, program.name)
         self.phase = "clamping"
         # The drive enable's falling half of its edge goes out with the clamp request, so that
         # the PLC has seen it long before the clamps are closed.
@@ -803,6 +826,7 @@ class Controller:
                 # The record is committed (durably) when weld_seam returns: say so, so that a
                 # test rig can hold the store to every seam it was told about.
                 self._event(f"part {part.part_id} seam {summary.seam} recorded ({summary.verdict})")
+                self._notify("seam_recorded", part.part_id, summary)
                 resume = None
                 part.seams_done = index + 1
                 part.verdicts.append(summary.verdict)
@@ -852,6 +876,7 @@ class Controller:
         )
         row = await self.store.finish_part(part.part_id, "complete", verdict)
         self._event(f"part {part.part_id} complete: {verdict}, cycle {row['cycle_time_s']:.1f} s")
+        self._notify("part_done", row)
         self.part = None
         self.phase = "unloading"
 
@@ -926,7 +951,8 @@ class Controller:
         if self.part is not None:
             part, self.part = self.part, None
             try:
-                await self.store.finish_part(part.part_id, "incomplete", None, note)
+                row = await self.store.finish_part(part.part_id, "incomplete", None, note)
+                self._notify("part_done", row)
             except Exception as error:
                 log.error("part %s not closed in the store: %s", part.part_id, error)
             self._event(f"part {part.part_id} incomplete: {note}")
@@ -947,6 +973,33 @@ class Controller:
         log.info("%s", text)
         if self.on_event is not None:
             self.on_event(event)
+
+    async def _start_listeners(self) -> None:
+        counters = await self.store.counters()
+        status = CellStatus(
+            cell=self.config.cell.cell.name,
+            state=self.machine.state.label,
+            mode=str(self.machine.mode),
+            config_digest=self.config.digest,
+            parts_processed=counters.parts_processed,
+            parts_good=counters.parts_good,
+            parts_bad=counters.parts_bad,
+            parts_incomplete=counters.parts_incomplete,
+            seams_welded=counters.seams_welded,
+        )
+        for listener in self.listeners:
+            try:
+                await listener.start(status)
+            except Exception:
+                log.exception("listener %s did not start", type(listener).__name__)
+
+    def _notify(self, event: str, *args: Any) -> None:
+        """Tell every listener (``cellctl.cell_events``); a listener's error stays its own."""
+        for listener in self.listeners:
+            try:
+                getattr(listener, event)(*args)
+            except Exception:
+                log.exception("listener %s failed on %s", type(listener).__name__, event)
 
     def _spawn(self, awaitable: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(awaitable)

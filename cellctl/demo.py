@@ -57,6 +57,10 @@ def prepare_run_folder(config_path: Path, run_dir: Path, part: str | None) -> Pa
     controller = cell.setdefault("controller", {})
     controller["store_path"] = str(run_dir / "production.db")
     cell.setdefault("opcua", {})["endpoint"] = f"opc.tcp://127.0.0.1:{_free_port()}"
+    # A simulated run never writes into the plant's database or publishes as the real cell.
+    controller.pop("store_url", None)
+    if isinstance(cell.get("sparkplug"), dict):
+        cell["sparkplug"]["enabled"] = False
     if part:
         controller.setdefault("cycle", {})["active_part"] = part
     derived = target / config_path.name

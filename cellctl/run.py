@@ -17,12 +17,14 @@ from pathlib import Path
 
 from cellctl.config import ConfigInvalid, load_cell_config
 from cellctl.opcua_server import CellOpcUaServer, OpcUaStartFailed
+from cellctl.store import StoreError
 from cellctl.wiring import build_controller
 
 EXIT_BAD_CONFIG = 2
+EXIT_NO_STORE = 3
 
 
-async def run_controller(config_path: Path, store_path: Path | None = None) -> int:
+async def run_controller(config_path: Path, store_path: str | Path | None = None) -> int:
     try:
         config = load_cell_config(config_path)
     except ConfigInvalid as invalid:
@@ -30,7 +32,11 @@ async def run_controller(config_path: Path, store_path: Path | None = None) -> i
             print(error, file=sys.stderr)
         print(f"cellctl run: {len(invalid.errors)} config error(s); not started", file=sys.stderr)
         return EXIT_BAD_CONFIG
-    controller = build_controller(config, store_path=store_path)
+    try:
+        controller = build_controller(config, store_path=store_path)
+    except StoreError as error:
+        print(f"cellctl run: production store: {error}; not started", file=sys.stderr)
+        return EXIT_NO_STORE
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -67,4 +73,5 @@ def main(config: str, store: str | None, log_level: str) -> int:
     )
     # pymodbus logs each lost frame at ERROR; the controller reports them as link faults.
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
-    return asyncio.run(run_controller(Path(config), Path(store) if store else None))
+    # --store is a path or a URL (postgresql://...).
+    return asyncio.run(run_controller(Path(config), store))

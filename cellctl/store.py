@@ -1,16 +1,19 @@
 """The production records: parts, seams, faults, state changes, and the configs they used.
 
-SQLite in WAL mode with ``synchronous=FULL``: a committed seam survives a crash *and* a power
-loss, which is the promise the weld cycle relies on ("a seam's record is durable before the
-next seam starts"). Python 3.11's sqlite3 has no ``autocommit=``, so the connection runs with
-``isolation_level=None`` and every write is an explicit ``BEGIN IMMEDIATE`` ... ``COMMIT``.
+The records live in SQLite (one file per cell, the default) or in a PostgreSQL database that
+many cells share (``cellctl.store_backends``, chosen by a path or URL). Either way a write
+returns only once it is durable: SQLite in WAL mode with ``synchronous=FULL``, PostgreSQL with
+``synchronous_commit=on``, each write one explicit transaction. That is the promise the weld
+cycle relies on ("a seam's record is durable before the next seam starts").
 
 ``ProductionStore`` is synchronous and owns one connection. The controller uses it through
 ``AsyncStore``, which runs every call on one worker thread, so that an fsync never stalls the
 control loop and the connection never changes threads.
 
-On open, a part left ``in_progress`` by a crash is marked ``incomplete``: it is never counted
-as good. Counters are computed from the records, so they survive a restart by construction.
+Every row a cell writes carries its cell name; reads see only that cell's rows (a store opened
+with ``cell=""`` sees every cell: the plant view for reports). On open, a part of this cell left
+``in_progress`` by a crash is marked ``incomplete``: it is never counted as good. Counters are
+computed from the records, so they survive a restart by construction.
 """
 
 from __future__ import annotations
@@ -18,90 +21,18 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
-import sqlite3
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from cellctl.monitoring import SeamSummary
+from cellctl.store_backends import SCHEMA_VERSION, Backend, StoreError, open_backend
+
+__all__ = ["SCHEMA_VERSION", "AsyncStore", "Counters", "ProductionStore", "StoreError"]
 
 T = TypeVar("T")
-
-SCHEMA_VERSION = 1
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS configs (
-    id INTEGER PRIMARY KEY,
-    digest TEXT NOT NULL UNIQUE,
-    files_json TEXT NOT NULL,
-    first_used_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS parts (
-    id INTEGER PRIMARY KEY,
-    part_program TEXT NOT NULL,
-    config_id INTEGER NOT NULL REFERENCES configs(id),
-    mode TEXT NOT NULL,
-    started_at REAL NOT NULL,
-    finished_at REAL,
-    status TEXT NOT NULL CHECK (status IN ('in_progress', 'complete', 'incomplete')),
-    verdict TEXT CHECK (verdict IN ('good', 'bad', 'dry_run')),
-    cycle_time_s REAL,
-    arc_time_s REAL,
-    note TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS parts_started ON parts(started_at);
-CREATE TABLE IF NOT EXISTS seams (
-    id INTEGER PRIMARY KEY,
-    part_id INTEGER NOT NULL REFERENCES parts(id),
-    seam TEXT NOT NULL,
-    procedure TEXT NOT NULL,
-    started_at REAL NOT NULL,
-    finished_at REAL NOT NULL,
-    verdict TEXT NOT NULL,
-    arc_time_s REAL NOT NULL,
-    heat_input_kj_per_mm REAL,
-    arc_energy_kj REAL NOT NULL,
-    out_of_band_s REAL NOT NULL,
-    summary_json TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS seams_part ON seams(part_id);
-CREATE TABLE IF NOT EXISTS faults (
-    id INTEGER PRIMARY KEY,
-    code TEXT NOT NULL,
-    severity TEXT NOT NULL,
-    text TEXT NOT NULL,
-    detail TEXT NOT NULL,
-    state TEXT NOT NULL,
-    phase TEXT NOT NULL,
-    part_id INTEGER REFERENCES parts(id),
-    raised_at REAL NOT NULL,
-    reaction_ms REAL,
-    acknowledged_at REAL,
-    acknowledged_by TEXT,
-    cleared_at REAL
-);
-CREATE INDEX IF NOT EXISTS faults_raised ON faults(raised_at);
-CREATE TABLE IF NOT EXISTS state_changes (
-    id INTEGER PRIMARY KEY,
-    at REAL NOT NULL,
-    from_state TEXT NOT NULL,
-    to_state TEXT NOT NULL,
-    cause TEXT NOT NULL,
-    mode TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS state_changes_at ON state_changes(at);
-CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY,
-    at REAL NOT NULL,
-    actor TEXT NOT NULL,
-    action TEXT NOT NULL,
-    detail TEXT NOT NULL,
-    result TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_at ON audit(at);
-"""
 
 
 @dataclass(frozen=True)
@@ -114,82 +45,80 @@ class Counters:
 
 
 class ProductionStore:
-    """One SQLite production database. Use from one thread (see ``AsyncStore``)."""
+    """One production database (path or URL) seen as one cell. Use from one thread (see
+    ``AsyncStore``)."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=10)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # FULL: a commit is on disk when COMMIT returns, power loss included.
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._create_schema()
-        self.recovered_incomplete = self._mark_interrupted_parts()
-
-    def _create_schema(self) -> None:
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise RuntimeError(
-                f"{self.path}: schema version {version} is newer than this cellctl "
-                f"({SCHEMA_VERSION}); refusing to write to it"
-            )
-        # executescript commits on its own; the schema is idempotent (IF NOT EXISTS).
-        self._db.executescript(SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};")
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
+    def __init__(self, location: str | Path, cell: str = "", recover: bool = True) -> None:
+        """Open (creating the schema if needed). ``recover``: this is the cell's controller
+        starting, so its parts left in progress were interrupted; a reader (a report, while
+        the controller runs) passes False and changes nothing."""
+        self.location = location
+        self.cell = cell
+        self._backend: Backend = open_backend(location)
         try:
-            yield self._db
+            self.name = self._backend.name
+            self.durability = self._backend.durability
+            self._backend.create_schema(cell)
+            self.recovered_incomplete = self._mark_interrupted_parts() if recover else 0
         except BaseException:
-            self._db.execute("ROLLBACK")
+            self._backend.close()
             raise
-        self._db.execute("COMMIT")
+
+    @property
+    def path(self) -> Path:
+        """The SQLite file (for tools that copy or inspect it); a URL for PostgreSQL."""
+        return Path(getattr(self._backend, "path", self.name))
+
+    def _mine(self, alias: str = "") -> tuple[str, tuple[Any, ...]]:
+        """The SQL condition that limits a read to this cell (or none for the plant view)."""
+        if not self.cell:
+            return "1=1", ()
+        return f"{alias}cell=?", (self.cell,)
 
     def close(self) -> None:
-        self._db.close()
+        self._backend.close()
 
     # -- writes ---------------------------------------------------------------------------
 
     def _mark_interrupted_parts(self) -> int:
-        with self._write() as db:
-            cursor = db.execute(
+        with self._backend.write():
+            return self._backend.rowcount(
                 "UPDATE parts SET status='incomplete', verdict=NULL, "
                 "note='interrupted: the controller stopped during this part' "
-                "WHERE status='in_progress'"
+                "WHERE status='in_progress' AND cell=?",
+                (self.cell,),
             )
-            return cursor.rowcount
 
     def record_config(self, digest: str, files: dict[str, str]) -> int:
-        with self._write() as db:
-            row = db.execute("SELECT id FROM configs WHERE digest=?", (digest,)).fetchone()
-            if row:
-                return int(row["id"])
-            cursor = db.execute(
-                "INSERT INTO configs (digest, files_json, first_used_at) VALUES (?, ?, ?)",
+        """The id of this config version, stored now if it is new. Cells starting together
+        with the same config share one version: the insert yields to whoever was first
+        (a SELECT-then-INSERT would collide on the digest in a shared PostgreSQL database)."""
+        db = self._backend
+        with db.write():
+            db.execute(
+                "INSERT INTO configs (digest, files_json, first_used_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (digest) DO NOTHING",
                 (digest, json.dumps(files, sort_keys=True), time.time()),
             )
-            return int(cursor.lastrowid or 0)
+            return int(db.execute("SELECT id FROM configs WHERE digest=?", (digest,))[0]["id"])
 
     def start_part(self, part_program: str, config_id: int, mode: str) -> int:
-        with self._write() as db:
-            cursor = db.execute(
-                "INSERT INTO parts (part_program, config_id, mode, started_at, status) "
-                "VALUES (?, ?, ?, ?, 'in_progress')",
-                (part_program, config_id, mode, time.time()),
+        with self._backend.write():
+            rows = self._backend.execute(
+                "INSERT INTO parts (cell, part_program, config_id, mode, started_at, status) "
+                "VALUES (?, ?, ?, ?, ?, 'in_progress') RETURNING id",
+                (self.cell, part_program, config_id, mode, time.time()),
             )
-            return int(cursor.lastrowid or 0)
+            return int(rows[0]["id"])
 
     def record_seam(
         self, part_id: int, summary: SeamSummary, started_at: float, finished_at: float
     ) -> int:
-        with self._write() as db:
-            cursor = db.execute(
+        with self._backend.write():
+            rows = self._backend.execute(
                 "INSERT INTO seams (part_id, seam, procedure, started_at, finished_at, verdict, "
                 "arc_time_s, heat_input_kj_per_mm, arc_energy_kj, out_of_band_s, summary_json) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     part_id,
                     summary.seam,
@@ -204,24 +133,26 @@ class ProductionStore:
                     json.dumps(summary.as_dict()),
                 ),
             )
-            return int(cursor.lastrowid or 0)
+            return int(rows[0]["id"])
 
     def finish_part(
         self, part_id: int, status: str, verdict: str | None, note: str = ""
     ) -> dict[str, Any]:
         """Close a part: complete (with its verdict) or incomplete. Returns its row."""
         now = time.time()
-        with self._write() as db:
-            part = db.execute("SELECT started_at FROM parts WHERE id=?", (part_id,)).fetchone()
+        db = self._backend
+        with db.write():
+            part = db.execute("SELECT started_at FROM parts WHERE id=?", (part_id,))[0]
             arc = db.execute(
-                "SELECT COALESCE(SUM(arc_time_s), 0) FROM seams WHERE part_id=?", (part_id,)
-            ).fetchone()[0]
+                "SELECT COALESCE(SUM(arc_time_s), 0) AS arc FROM seams WHERE part_id=?",
+                (part_id,),
+            )[0]["arc"]
             db.execute(
                 "UPDATE parts SET finished_at=?, status=?, verdict=?, cycle_time_s=?, "
                 "arc_time_s=?, note=? WHERE id=?",
                 (now, status, verdict, now - part["started_at"], arc, note, part_id),
             )
-            return dict(db.execute("SELECT * FROM parts WHERE id=?", (part_id,)).fetchone())
+            return db.execute("SELECT * FROM parts WHERE id=?", (part_id,))[0]
 
     def record_fault(
         self,
@@ -235,119 +166,179 @@ class ProductionStore:
         raised_at: float,
         reaction_ms: float | None,
     ) -> int:
-        with self._write() as db:
-            cursor = db.execute(
-                "INSERT INTO faults (code, severity, text, detail, state, phase, part_id, "
-                "raised_at, reaction_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (code, severity, text, detail, state, phase, part_id, raised_at, reaction_ms),
+        with self._backend.write():
+            rows = self._backend.execute(
+                "INSERT INTO faults (cell, code, severity, text, detail, state, phase, part_id, "
+                "raised_at, reaction_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (
+                    self.cell,
+                    code,
+                    severity,
+                    text,
+                    detail,
+                    state,
+                    phase,
+                    part_id,
+                    raised_at,
+                    reaction_ms,
+                ),
             )
-            return int(cursor.lastrowid or 0)
+            return int(rows[0]["id"])
 
     def acknowledge_fault(self, fault_id: int, at: float, by: str) -> None:
-        with self._write() as db:
-            db.execute(
+        with self._backend.write():
+            self._backend.execute(
                 "UPDATE faults SET acknowledged_at=?, acknowledged_by=? WHERE id=?",
                 (at, by, fault_id),
             )
 
     def clear_fault(self, fault_id: int, at: float) -> None:
-        with self._write() as db:
-            db.execute("UPDATE faults SET cleared_at=? WHERE id=?", (at, fault_id))
+        with self._backend.write():
+            self._backend.execute("UPDATE faults SET cleared_at=? WHERE id=?", (at, fault_id))
 
     def record_state_change(
         self, at: float, from_state: str, to_state: str, cause: str, mode: str
     ) -> None:
-        with self._write() as db:
-            db.execute(
-                "INSERT INTO state_changes (at, from_state, to_state, cause, mode) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (at, from_state, to_state, cause, mode),
+        with self._backend.write():
+            self._backend.execute(
+                "INSERT INTO state_changes (cell, at, from_state, to_state, cause, mode) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (self.cell, at, from_state, to_state, cause, mode),
             )
 
     def audit(self, actor: str, action: str, detail: str, result: str) -> int:
         """Record who (``actor``, e.g. "opcua:alice") did what (``action``, e.g. "Start"),
         with what (``detail``) and how it ended (``result``: "ok" or "refused: <why>")."""
-        with self._write() as db:
-            cursor = db.execute(
-                "INSERT INTO audit (at, actor, action, detail, result) VALUES (?, ?, ?, ?, ?)",
-                (time.time(), actor, action, detail, result),
+        with self._backend.write():
+            rows = self._backend.execute(
+                "INSERT INTO audit (cell, at, actor, action, detail, result) "
+                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                (self.cell, time.time(), actor, action, detail, result),
             )
-            return int(cursor.lastrowid or 0)
+            return int(rows[0]["id"])
 
     # -- reads ----------------------------------------------------------------------------
 
     def audit_rows(self, since: float = 0.0) -> list[dict[str, Any]]:
-        rows = self._db.execute(
-            "SELECT * FROM audit WHERE at >= ? ORDER BY id", (since,)
-        ).fetchall()
-        return [dict(r) for r in rows]
+        """This cell's audit rows from ``since`` (time.time()), oldest first."""
+        mine, params = self._mine()
+        return self._backend.execute(
+            f"SELECT * FROM audit WHERE at >= ? AND {mine} ORDER BY id", (since, *params)
+        )
 
     def counters(self) -> Counters:
-        row = self._db.execute(
+        mine, params = self._mine()
+        row = self._backend.execute(
             "SELECT "
-            "SUM(status='complete' AND mode='production'), "
-            "SUM(status='complete' AND mode='production' AND verdict='good'), "
-            "SUM(status='complete' AND mode='production' AND verdict='bad'), "
-            "SUM(status='incomplete') FROM parts"
-        ).fetchone()
-        seams = self._db.execute(
-            "SELECT COUNT(*) FROM seams WHERE verdict != 'dry_run'"
-        ).fetchone()[0]
-        return Counters(*(int(v or 0) for v in row), seams_welded=int(seams))
+            "SUM(CASE WHEN status='complete' AND mode='production' THEN 1 ELSE 0 END) AS a, "
+            "SUM(CASE WHEN status='complete' AND mode='production' AND verdict='good' "
+            "THEN 1 ELSE 0 END) AS b, "
+            "SUM(CASE WHEN status='complete' AND mode='production' AND verdict='bad' "
+            "THEN 1 ELSE 0 END) AS c, "
+            f"SUM(CASE WHEN status='incomplete' THEN 1 ELSE 0 END) AS d FROM parts WHERE {mine}",
+            params,
+        )[0]
+        mine_p, params = self._mine("p.")
+        seams = self._backend.execute(
+            "SELECT COUNT(*) AS n FROM seams s JOIN parts p ON p.id = s.part_id "
+            f"WHERE s.verdict != 'dry_run' AND {mine_p}",
+            params,
+        )[0]["n"]
+        return Counters(*(int(v or 0) for v in row.values()), seams_welded=int(seams))
 
     def parts(self, since: float = 0.0, until: float | None = None) -> list[dict[str, Any]]:
-        rows = self._db.execute(
-            "SELECT * FROM parts WHERE started_at >= ? AND started_at <= ? ORDER BY id",
-            (since, until if until is not None else time.time() + 1e9),
-        ).fetchall()
-        return [dict(r) for r in rows]
+        mine, params = self._mine()
+        return self._backend.execute(
+            f"SELECT * FROM parts WHERE started_at >= ? AND started_at <= ? AND {mine} "
+            "ORDER BY id",
+            (since, until if until is not None else time.time() + 1e9, *params),
+        )
 
     def seams(self, part_id: int | None = None) -> list[dict[str, Any]]:
-        if part_id is None:
-            rows = self._db.execute("SELECT * FROM seams ORDER BY id").fetchall()
-        else:
-            rows = self._db.execute(
+        if part_id is not None:
+            return self._backend.execute(
                 "SELECT * FROM seams WHERE part_id=? ORDER BY id", (part_id,)
-            ).fetchall()
-        return [dict(r) for r in rows]
+            )
+        mine, params = self._mine("p.")
+        return self._backend.execute(
+            f"SELECT s.* FROM seams s JOIN parts p ON p.id = s.part_id WHERE {mine} "
+            "ORDER BY s.id",
+            params,
+        )
 
     def recent_seams(self, limit: int) -> list[dict[str, Any]]:
         """The last ``limit`` seams, oldest first."""
-        rows = self._db.execute(
-            "SELECT * FROM (SELECT * FROM seams ORDER BY id DESC LIMIT ?) ORDER BY id", (limit,)
-        ).fetchall()
-        return [dict(r) for r in rows]
+        mine, params = self._mine("p.")
+        rows = self._backend.execute(
+            "SELECT s.* FROM seams s JOIN parts p ON p.id = s.part_id "
+            f"WHERE {mine} ORDER BY s.id DESC LIMIT ?",
+            (*params, limit),
+        )
+        return rows[::-1]
 
     def faults(self, since: float = 0.0) -> list[dict[str, Any]]:
-        rows = self._db.execute(
-            "SELECT * FROM faults WHERE raised_at >= ? ORDER BY id", (since,)
-        ).fetchall()
-        return [dict(r) for r in rows]
+        mine, params = self._mine()
+        return self._backend.execute(
+            f"SELECT * FROM faults WHERE raised_at >= ? AND {mine} ORDER BY id",
+            (since, *params),
+        )
 
     def state_changes(self, since: float = 0.0) -> list[dict[str, Any]]:
-        rows = self._db.execute(
-            "SELECT * FROM state_changes WHERE at >= ? ORDER BY id", (since,)
-        ).fetchall()
-        return [dict(r) for r in rows]
+        mine, params = self._mine()
+        return self._backend.execute(
+            f"SELECT * FROM state_changes WHERE at >= ? AND {mine} ORDER BY id",
+            (since, *params),
+        )
 
     def config_files(self, config_id: int) -> dict[str, str]:
-        row = self._db.execute("SELECT files_json FROM configs WHERE id=?", (config_id,))
-        found = row.fetchone()
-        return json.loads(found["files_json"]) if found else {}
+        rows = self._backend.execute("SELECT files_json FROM configs WHERE id=?", (config_id,))
+        return json.loads(rows[0]["files_json"]) if rows else {}
+
+    def configs(self) -> list[dict[str, Any]]:
+        """Every config version with the parts welded under it (this cell's, or all)."""
+        mine, params = self._mine("p.")
+        return self._backend.execute(
+            "SELECT c.id, c.digest, c.first_used_at, COUNT(p.id) AS parts, "
+            "SUM(CASE WHEN p.verdict='good' THEN 1 ELSE 0 END) AS good, "
+            "SUM(CASE WHEN p.verdict='bad' THEN 1 ELSE 0 END) AS bad, "
+            "MIN(p.id) AS first_part, MAX(p.id) AS last_part, "
+            "MIN(p.started_at) AS first_part_at, MAX(p.started_at) AS last_part_at "
+            f"FROM configs c LEFT JOIN parts p ON p.config_id = c.id AND {mine} "
+            "GROUP BY c.id, c.digest, c.first_used_at ORDER BY c.first_used_at, c.id",
+            params,
+        )
+
+    def configs_by_prefix(self, prefix: str) -> list[dict[str, Any]]:
+        """Config versions whose digest starts with ``prefix`` (with their files)."""
+        if not prefix or any(c not in "0123456789abcdef" for c in prefix.lower()):
+            raise ValueError(f"config version {prefix!r}: expected a hex digest prefix")
+        return self._backend.execute(
+            "SELECT id, digest, files_json, first_used_at FROM configs WHERE digest LIKE ? "
+            "ORDER BY id",
+            (prefix.lower() + "%",),
+        )
 
     def integrity_check(self) -> str:
-        return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
+        return self._backend.integrity_check()
 
 
 class AsyncStore:
     """``ProductionStore`` for the event loop: every call runs on one worker thread."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, location: str | Path, cell: str = "") -> None:
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="production-store"
         )
-        self._store: ProductionStore = self._executor.submit(ProductionStore, path).result()
+        try:
+            self._store: ProductionStore = self._executor.submit(
+                ProductionStore, location, cell
+            ).result()
+        except BaseException:
+            self._executor.shutdown(wait=True)
+            raise
         self.path = self._store.path
+        self.name = self._store.name
+        self.cell = cell
 
     @property
     def recovered_incomplete(self) -> int:

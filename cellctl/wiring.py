@@ -13,14 +13,29 @@ from drivers.power_source import PowerSourceDriver
 from drivers.robot import RobotDriver
 
 
+def store_location(config: LoadedConfig) -> str | Path:
+    """The production database of a config: its ``store_url`` if set, else its ``store_path``;
+    a relative SQLite path is relative to the cell config's folder."""
+    settings = config.cell.controller
+    url = settings.store_url
+    if url is None:
+        return config.resolve(settings.store_path)
+    if url.startswith("sqlite:///"):
+        return config.resolve(url.removeprefix("sqlite:///"))
+    return url
+
+
 def build_controller(
-    config: LoadedConfig, store_path: Path | None = None, sensing: SeamSensing | None = None
+    config: LoadedConfig,
+    store_path: str | Path | None = None,
+    sensing: SeamSensing | None = None,
 ) -> Controller:
     """Every part of the controller, from one validated config. Nothing is connected yet:
-    ``await controller.start()`` does that."""
+    ``await controller.start()`` does that. ``store_path`` (a path or URL) overrides the
+    config's production database."""
     cell = config.cell
-    store = AsyncStore(store_path or config.resolve(cell.controller.store_path))
-    return Controller(
+    store = AsyncStore(store_path or store_location(config), cell=cell.cell.name)
+    controller = Controller(
         config,
         plc=PlcDriver(cell.plc),
         power_source=PowerSourceDriver(cell.power_source),
@@ -28,3 +43,12 @@ def build_controller(
         store=store,
         sensing=sensing,
     )
+    if cell.sparkplug.enabled:
+        from cellctl.sparkplug import SparkplugEdgeNode
+
+        controller.listeners.append(
+            SparkplugEdgeNode(
+                cell.sparkplug, cell.cell.name, config.resolve(cell.sparkplug.bdseq_path)
+            )
+        )
+    return controller

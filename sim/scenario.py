@@ -238,6 +238,10 @@ def prepare_config(cell_config: Path, work: Path, scenario: ScenarioFile) -> Pat
     cell["robot"]["link"]["port"] = str(work / "robot")
     controller = cell.setdefault("controller", {})
     controller["store_path"] = str(work / "production.db")
+    # A rig's run never writes into the plant's database or publishes as the real cell.
+    controller.pop("store_url", None)
+    if isinstance(cell.get("sparkplug"), dict):
+        cell["sparkplug"]["enabled"] = False
     # Its own OPC UA port: rigs run several cells side by side.
     cell.setdefault("opcua", {})["endpoint"] = f"opc.tcp://127.0.0.1:{_free_port()}"
     if scenario.part:

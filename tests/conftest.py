@@ -117,3 +117,13 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture
 def repo() -> Path:
     return REPO
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One throwaway PostgreSQL cluster for the whole run (see tests/plant_servers.py)."""
+    from tests.plant_servers import PostgresServer
+
+    server = PostgresServer()
+    yield server
+    server.stop()

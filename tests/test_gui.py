@@ -112,7 +112,8 @@ def test_every_screen_live_buttons_and_faults(tmp_path, qapp):
                 pump(qapp, lambda: faults.history.rowCount() >= 1, "the fault history")
                 pump(qapp, lambda: "F100" in overview.faults.text(), "the fault on Overview")
                 window.redraw_all()
-                assert list(faults.pareto_bars.opts["height"]) == [1.0]
+                # One bar per code, each seen once (a hold in crater fill adds a W200 warning).
+                assert set(faults.pareto_bars.opts["height"]) == {1.0}
                 screenshots(qapp, window, artifacts(tmp_path, "hmi-after-part-and-fault"))
                 cell.call(rig.sim.plc.set_estop, False)
         finally:

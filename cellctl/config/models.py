@@ -74,6 +74,10 @@ class CycleSettings(StrictModel):
 class ControllerSettings(StrictModel):
     # Relative to the cell config's folder unless absolute.
     store_path: str = "../var/production.db"
+    # The production database as a URL; overrides store_path when set. sqlite:///PATH (relative
+    # to the cell config's folder) or postgresql://user@host:port/db for a plant database that
+    # many cells share (see cellctl.store_backends).
+    store_url: str | None = Field(default=None, pattern=r"^(sqlite:///|postgres(ql)?://).+")
     monitoring: MonitoringSettings = MonitoringSettings()
     arc: ArcSettings = ArcSettings()
     motion: MotionSettings = MotionSettings()
@@ -114,6 +118,36 @@ class OpcUaSettings(StrictModel):
         return self
 
 
+class SparkplugSettings(StrictModel):
+    """MQTT Sparkplug B publishing to the plant (see ``cellctl.sparkplug``); off by default."""
+
+    enabled: bool = False
+    broker_host: str = "127.0.0.1"
+    broker_port: Annotated[int, Field(ge=1, le=65_535)] = 1883
+    group_id: Name = "plant"
+    edge_node_id: Name | None = None  # default: the cell's name
+    client_id: str | None = None  # default: cellctl-<group>-<edge node>
+    # The broker declares the node dead (NDEATH, the MQTT will) 1.5 keepalives after silence.
+    keepalive_s: Annotated[int, Field(ge=2, le=600)] = 10
+    reconnect_delay_min_ms: Annotated[int, Field(ge=50, le=60_000)] = 500
+    reconnect_delay_max_ms: Annotated[int, Field(ge=50, le=600_000)] = 10_000
+    # Where the last bdSeq is kept, so that a restarted controller's NBIRTH never carries the
+    # bdSeq of the will the broker may still publish for its previous life (relative to the
+    # cell config's folder unless absolute).
+    bdseq_path: str = "../var/sparkplug_bdseq"
+    # The cell's devices under the edge node; each is born (DBIRTH) when its link is up.
+    devices: list[Name] = Field(default_factory=lambda: ["plc", "power_source", "robot", "sensor"])
+
+
+class ShiftSettings(StrictModel):
+    """A production shift for ``cellctl report --shift NAME``: local wall-clock times; a shift
+    that ends before it starts runs past midnight."""
+
+    name: Name
+    start: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+    end: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+
+
 class CellConfig(StrictModel):
     """``config/cell.yaml``: the devices, their links, and the part programs this cell welds."""
 
@@ -124,6 +158,8 @@ class CellConfig(StrictModel):
     sensor: SensorSettings = SensorSettings()
     controller: ControllerSettings = ControllerSettings()
     opcua: OpcUaSettings = OpcUaSettings()
+    sparkplug: SparkplugSettings = SparkplugSettings()
+    shifts: list[ShiftSettings] = Field(default_factory=list)
     # Relative to the cell config's folder.
     procedures_dir: str = "procedures"
     parts: Annotated[list[str], Field(min_length=1)]
