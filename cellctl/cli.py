@@ -44,6 +44,12 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(args)
 
 
+def _calibrate(args: argparse.Namespace) -> int:
+    from cellctl.vision.calibrate_cli import run_calibrate
+
+    return run_calibrate(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cellctl", description="Control software for a robotic welding cell."
@@ -76,6 +82,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--json-summary", metavar="PATH", help="also write the summary as JSON")
     demo.add_argument("--keep", action="store_true", help="keep the run folder (logs, database)")
     demo.set_defaults(handler=_demo)
+
+    calibrate = commands.add_parser(
+        "calibrate", help="compute the laser sensor's calibration from frames of the target"
+    )
+    calibrate.add_argument(
+        "--frames", required=True, help="folder of lit_NN.png / laser_NN.png pairs (view 00: jig)"
+    )
+    calibrate.add_argument("--target", default="config/vision/calibration-target.yaml")
+    calibrate.add_argument("--out", default="config/sensor-calibration.yaml")
+    calibrate.set_defaults(handler=_calibrate)
     return parser
 
 

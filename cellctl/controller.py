@@ -150,6 +150,8 @@ class Controller:
             else:
                 link.on_state_change = listener
         await asyncio.gather(self.plc.connect(), self.power_source.connect(), self.robot.connect())
+        if hasattr(self.sensing, "connect"):  # the laser sensor's link (cellctl.tracking)
+            await self.sensing.connect()
         self._loops = [
             asyncio.create_task(self._plc_scan_loop(), name="controller PLC scan"),
             asyncio.create_task(self._device_watch_loop(), name="controller device watch"),
@@ -175,6 +177,8 @@ class Controller:
         await asyncio.gather(
             self.robot.close(), self.power_source.close(), self.plc.close(), return_exceptions=True
         )
+        if hasattr(self.sensing, "close"):
+            await self.sensing.close()
 
     async def _stop_tasks(self) -> None:
         """Cancel every task of ours and wait for them, boundedly: shutdown never hangs."""

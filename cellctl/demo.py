@@ -54,6 +54,8 @@ def prepare_run_folder(config_path: Path, run_dir: Path, part: str | None) -> Pa
     cell["plc"]["link"]["port"] = _free_port()
     cell["power_source"]["link"]["port"] = str(run_dir / "power_source")
     cell["robot"]["link"]["port"] = str(run_dir / "robot")
+    if "sensor" in cell:
+        cell["sensor"]["source"] = f"127.0.0.1:{_free_port()}"
     controller = cell.setdefault("controller", {})
     controller["store_path"] = str(run_dir / "production.db")
     if part:

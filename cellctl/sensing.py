@@ -34,6 +34,10 @@ class SeamSensing(Protocol):
         """Begin correcting the robot's path while it runs ``path`` as ``path_id``."""
         ...
 
+    def check_tracking(self) -> None:
+        """Raise ``TrackingLost`` if tracking has been lost (called while the path runs)."""
+        ...
+
     async def stop_tracking(self) -> dict[str, float] | None:
         """End tracking; its statistics for the seam record (None when not tracking)."""
         ...
@@ -46,6 +50,9 @@ class NoSensing:
         return list(taught_path)
 
     async def start_tracking(self, seam: Seam, path: list[Point], path_id: int) -> None:
+        return None
+
+    def check_tracking(self) -> None:
         return None
 
     async def stop_tracking(self) -> dict[str, float] | None:

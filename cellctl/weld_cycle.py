@@ -184,6 +184,9 @@ class WeldCycle:
                 progress.path = await self.sensing.find_seam(seam, taught)
             except JointNotFound as error:
                 self._fault("F150", f"seam {seam.name}: {error}")
+            except DeviceError as error:  # the sensor's link, or the robot's during the scan
+                self.device_failed(error.device, error)
+                self._fault(_LINK_FAULT.get(error.device, "F133"), str(error))
             if progress.path[0] != taught[0]:
                 await self._move_linear(progress.path[0], self._approach_speed(), "to the joint")
         else:
@@ -348,6 +351,7 @@ class WeldCycle:
                 power, robot = await asyncio.gather(self._power_status(), self._robot_status())
             now = time.monotonic()
             self._check_robot(robot)
+            self.sensing.check_tracking()  # TrackingLost once it has coasted too far
             position = from_mm + self._position_on(robot, progress.path_id)
             if power is not None:
                 # An arc break is judged by the arc-out time below (restart or hold), not here.
@@ -544,7 +548,7 @@ class WeldCycle:
         raise CycleInterrupted(f"{code}: {detail}")
 
 
-_LINK_FAULT = {"plc": "F130", "power_source": "F131", "robot": "F132"}
+_LINK_FAULT = {"plc": "F130", "power_source": "F131", "robot": "F132", "sensor": "F133"}
 
 
 def _at_rest(status: RobotStatus) -> bool:

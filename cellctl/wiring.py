@@ -20,11 +20,24 @@ def build_controller(
     ``await controller.start()`` does that."""
     cell = config.cell
     store = AsyncStore(store_path or config.resolve(cell.controller.store_path))
+    robot = RobotDriver(cell.robot)
+    if sensing is None and cell.sensor.enabled:
+        sensing = build_sensing(config, robot)
     return Controller(
         config,
         plc=PlcDriver(cell.plc),
         power_source=PowerSourceDriver(cell.power_source),
-        robot=RobotDriver(cell.robot),
+        robot=robot,
         store=store,
         sensing=sensing,
     )
+
+
+def build_sensing(config: LoadedConfig, robot: RobotDriver) -> SeamSensing:
+    """The laser sensor's seam finding and tracking (imported here: numpy and OpenCV)."""
+    from cellctl.tracking import LaserSensing
+    from cellctl.vision.calibration import Calibration
+
+    sensor = config.cell.sensor
+    calibration = Calibration.load(config.resolve(sensor.calibration_file))
+    return LaserSensing(sensor, calibration, robot)
