@@ -23,6 +23,7 @@ class StripeSettings(StrictModel):
     max_line_width_px: Annotated[int, Field(ge=1, le=40)] = 7  # above half height; spatter is wider
     median_columns: Annotated[int, Field(ge=3, le=51)] = 9  # odd: neighbours for stray rejection
     max_jump_px: Annotated[float, Field(gt=0, le=50)] = 3.0
+    min_run_columns: Annotated[int, Field(ge=1, le=500)] = 30  # shorter pieces: spatter
     min_columns_to_follow: Annotated[int, Field(ge=1)] = 40
 
 

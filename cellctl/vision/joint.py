@@ -29,6 +29,9 @@ import numpy as np
 from cellctl.config.sensor_models import JointSettings
 
 
+NEAR_EXPECTED_MM = 1.5  # a break this close to the last root is the joint's
+
+
 @dataclass(frozen=True)
 class Joint:
     """The joint found in one profile (sensor frame, mm), or why none was trusted."""
@@ -157,8 +160,12 @@ class JointDetector:
         if self._detect is None:
             raise ValueError(f"no joint detector for {joint!r}")
 
-    def detect(self, x: np.ndarray, z: np.ndarray) -> Joint:
-        """The joint in the profile (x, z in mm, in column order, NaN-free)."""
+    def detect(self, x: np.ndarray, z: np.ndarray, expected_x_mm: float | None = None) -> Joint:
+        """The joint in the profile (x, z in mm, in column order, NaN-free).
+
+        ``expected_x_mm``: where the root was in the frames before; a break in the profile
+        near it is the joint's (a hole left by rejected spatter elsewhere is not)."""
+        self._expected_x = expected_x_mm
         if len(x) < 2 * self.settings.min_points_per_face:
             return Joint(False, reason=f"only {len(x)} profile points")
         x, z = despike(x, z)
@@ -188,21 +195,38 @@ class JointDetector:
             return Joint(False, reason=why or "faces do not meet")
         return Joint(ok, root[0], root[1], gap, mismatch, confidence, "" if ok else why)
 
-    def _gap_edges(self, x: np.ndarray, z: np.ndarray) -> tuple[int, float] | None:
-        """The widest break in the profile (missing columns or a jump): (index after, width)."""
+    def _gap_edges(
+        self, x: np.ndarray, z: np.ndarray, prefer: str = "widest"
+    ) -> tuple[int, float] | None:
+        """The joint's break in the profile (missing columns or a jump): (index after, the
+        typical column spacing in mm). Which break: ``widest``; ``lowest`` (a groove's root
+        gap lies at its bottom, where spatter holes in the top faces do not); ``tallest`` (a
+        lap's edge is a step in height)."""
         if len(x) < 3:
             return None
-        step = np.abs(np.diff(x))
+        dx, dz = np.diff(x), np.diff(z)
+        step = np.abs(dx)
         typical = float(np.median(step))
-        jumps = np.hypot(np.diff(x), np.diff(z))
-        widths = np.where(step > 2.5 * typical, step, 0.0)
-        widths = np.where(jumps > self.settings.jump_mm, np.maximum(widths, jumps), widths)
+        jumps = np.hypot(dx, dz)
+        is_break = (step > 2.5 * typical) | (jumps > self.settings.jump_mm)
         m = self.settings.min_points_per_face
-        widths[: m - 1] = 0
-        widths[len(widths) - m + 1 :] = 0
-        i = int(np.argmax(widths))
-        if widths[i] <= 0:
+        is_break[: m - 1] = False
+        is_break[len(is_break) - m + 1 :] = False
+        if not is_break.any():
             return None
+        expected = getattr(self, "_expected_x", None)
+        if expected is not None:
+            middle = (x[:-1] + x[1:]) / 2
+            near = is_break & (np.abs(middle - expected) < NEAR_EXPECTED_MM)
+            if near.any():
+                is_break = near
+        if prefer == "lowest":
+            score = np.where(is_break, -np.minimum(z[:-1], z[1:]), -np.inf)
+        elif prefer == "tallest":
+            score = np.where(is_break, np.abs(dz), -np.inf)
+        else:  # widest across: a gap between plates (a jump in height is spatter's)
+            score = np.where(is_break, step, -np.inf)
+        i = int(np.argmax(score))
         return i + 1, typical
 
     # -- joint types -------------------------------------------------------------------------
@@ -219,8 +243,8 @@ class JointDetector:
             confidence, why = 0.0, f"faces meet at {angle:.0f}°, not a fillet's corner"
         return self._result(a.intersect(b), 0.0, 0.0, confidence, why)
 
-    def _two_sides(self, x, z):
-        found = self._gap_edges(x, z)
+    def _two_sides(self, x, z, prefer: str = "widest"):
+        found = self._gap_edges(x, z, prefer)
         if found is None:
             return None
         k, spacing = found
@@ -228,7 +252,9 @@ class JointDetector:
 
     def _v_groove(self, x: np.ndarray, z: np.ndarray) -> Joint:
         s = self.settings
-        sides = self._two_sides(x, z)
+        sides = self._two_sides(x, z, "lowest")
+        if sides is not None and min(sides[0][1][-1], sides[1][1][0]) > float(z.min()) + 0.5:
+            sides = None  # that break is not at the groove's bottom: the gap is closed
         if sides is None:
             # Gap closed: the two walls meet; split at the bottom of the groove.
             k = int(np.argmin(z))
@@ -270,12 +296,15 @@ class JointDetector:
         gap = edge_rx - edge_lx
         if not s.min_gap_mm <= gap <= s.max_gap_mm:
             confidence, why = 0.0, f"gap {gap:.2f} mm outside {s.min_gap_mm:g}..{s.max_gap_mm:g}"
+        angle = left.angle_to(right)
+        if min(angle, 180 - angle) > 10:
+            confidence, why = 0.0, f"plates at {min(angle, 180 - angle):.0f}° to each other"
         zl_edge, zr_edge = left.z_at(edge_lx), right.z_at(edge_rx)
         root = ((edge_lx + edge_rx) / 2, (zl_edge + zr_edge) / 2)
         return self._result(root, gap, zr_edge - zl_edge, confidence, why)
 
     def _lap(self, x: np.ndarray, z: np.ndarray) -> Joint:
-        sides = self._two_sides(x, z)
+        sides = self._two_sides(x, z, "tallest")
         if sides is None:
             return Joint(False, reason="no plate edge in the profile")
         (xl, zl), (xr, zr), _spacing = sides

@@ -7,7 +7,7 @@ sensor and one seam at a time (``reset`` between seams).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -15,6 +15,9 @@ from cellctl.config.sensor_models import JointSettings, StripeSettings
 from cellctl.vision.calibration import Calibration
 from cellctl.vision.joint import Joint, JointDetector
 from cellctl.vision.stripe import StripeExtractor
+
+
+MAX_GAP_CHANGE_MM = 0.3  # between consecutive frames
 
 
 @dataclass(frozen=True)
@@ -52,9 +55,13 @@ class JointFinder:
         self.work_angle_deg = work_angle_deg
         self.extractor = StripeExtractor(stripe)
         self.detector = JointDetector(joint, joint_settings)
+        self._last_root_x: float | None = None
+        self._last_gap: float | None = None
 
     def reset(self) -> None:
         self.extractor.reset()
+        self._last_root_x = None
+        self._last_gap = None
 
     def profile(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         stripe = self.extractor.extract(image)
@@ -64,7 +71,27 @@ class JointFinder:
 
     def measure(self, image: np.ndarray, frame_number: int = 0, exposure_s: float = 0.0):
         x, z, count = self.profile(image)
-        joint: Joint = self.detector.detect(x, z)
+        joint: Joint = self.detector.detect(x, z, self._last_root_x)
+        if joint.ok and self._last_gap is not None and math.isfinite(joint.gap_mm):
+            if abs(joint.gap_mm - self._last_gap) > MAX_GAP_CHANGE_MM:
+                # A gap does not open by a millimetre between two frames: a dropout or a
+                # spatter hole next to it made it look wider. Not trusted.
+                joint = replace(
+                    joint,
+                    ok=False,
+                    reason=f"gap {joint.gap_mm:.2f} mm jumped from {self._last_gap:.2f} mm",
+                )
+                self._last_gap = None  # the next frame decides afresh
+            else:
+                self._last_gap = joint.gap_mm
+        elif joint.ok:
+            self._last_gap = joint.gap_mm if math.isfinite(joint.gap_mm) else None
+        if joint.ok:
+            self._last_root_x = joint.root_x_mm
+        else:
+            # What the band followed was not a joint's line (a flash, a reflection): search
+            # the next frame whole.
+            self.extractor.reset()
         lateral, vertical = sensor_to_seam(joint.root_x_mm, joint.root_z_mm, self.work_angle_deg)
         return JointMeasurement(
             frame_number,

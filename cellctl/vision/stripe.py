@@ -86,6 +86,7 @@ class StripeExtractor:
         else:
             rows, peak = self._centres(image, np.argmax(image, axis=0), columns)
         rows = self._reject_strays(rows)
+        rows = self._reject_short_runs(rows)
         valid = np.isfinite(rows)
         if np.count_nonzero(valid) >= s.min_columns_to_follow:
             # Follow the line: columns without it take their neighbours' row (interpolated).
@@ -116,6 +117,23 @@ class StripeExtractor:
         bad = (height_above < s.min_peak_height) | (above_half > s.max_line_width_px) | (total <= 0)
         rows[bad] = np.nan
         return rows, height_above
+
+    def _reject_short_runs(self, rows: np.ndarray) -> np.ndarray:
+        """Drop pieces of line shorter than ``min_run_columns``: a spatter streak or blob makes
+        a short piece of its own; a plate's face makes a long one."""
+        s = self.settings
+        index = np.nonzero(np.isfinite(rows))[0]
+        if len(index) == 0:
+            return rows
+        values = rows[index]
+        breaks = (np.diff(index) > 2) | (np.abs(np.diff(values)) > s.max_jump_px)
+        run = np.concatenate([[0], np.cumsum(breaks)])
+        lengths = np.bincount(run)
+        short = lengths[run] < s.min_run_columns
+        if short.any():
+            rows = rows.copy()
+            rows[index[short]] = np.nan
+        return rows
 
     def _reject_strays(self, rows: np.ndarray) -> np.ndarray:
         """Drop points more than ``max_jump_px`` off the median of their neighbours."""
