@@ -81,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--json-summary", metavar="PATH", help="also write the summary as JSON")
     demo.add_argument("--keep", action="store_true", help="keep the run folder (logs, database)")
+    demo.add_argument(
+        "--vision",
+        metavar="SCENARIO",
+        help="laser sensor on: seam finding and tracking on the part of this vision scenario "
+        "(config/vision/*.yaml)",
+    )
     demo.set_defaults(handler=_demo)
 
     calibrate = commands.add_parser(

@@ -46,9 +46,7 @@ from sim.sensor_render import (
 REPO = Path(__file__).resolve().parent.parent
 CALIBRATION = Calibration.load(REPO / "config" / "sensor-calibration.yaml")
 JOINTS = [("fillet", 45.0), ("v_groove_butt", 0.0), ("square_butt", 0.0), ("lap", 0.0)]
-DIRTY = Disturbances(
-    spatter_per_frame=3, speckle=0.12, dropout_probability=0.3
-)
+DIRTY = Disturbances(spatter_per_frame=3, speckle=0.12, dropout_probability=0.3)
 
 
 def free_port() -> int:
@@ -288,3 +286,20 @@ async def test_replay_backend_plays_a_recorded_run(tmp_path):
         assert math.isclose(found.lateral_mm, 0.5 * frames[-1].frame_number, abs_tol=0.1)
     finally:
         await driver.close()
+
+
+def test_config_check_names_a_missing_calibration_file(tmp_path):
+    import shutil
+
+    from cellctl.config import ConfigInvalid, load_cell_config
+
+    shutil.copytree(REPO / "config", tmp_path / "config")
+    cell = tmp_path / "config" / "cell.yaml"
+    text = cell.read_text().replace("  enabled: false", "  enabled: true", 1)
+    cell.write_text(text.replace("sensor-calibration.yaml", "missing.yaml"))
+    with pytest.raises(ConfigInvalid) as invalid:
+        load_cell_config(cell)
+    message = str(invalid.value.errors[0])
+    assert "cell.yaml:" in message
+    assert "sensor.calibration_file" in message
+    assert "missing.yaml" in message

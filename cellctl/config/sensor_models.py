@@ -16,12 +16,11 @@ from drivers.modbus_map import StrictModel
 class StripeSettings(StrictModel):
     """Laser stripe extraction (``cellctl.vision.stripe``)."""
 
-    roi_half_height_px: Annotated[int, Field(ge=4, le=200)] = 14  # band that follows the line
+    roi_half_height_px: Annotated[int, Field(ge=4, le=200)] = 10  # band that follows the line
     window_half_px: Annotated[int, Field(ge=2, le=20)] = 4  # centroid window around the peak
     floor_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.25  # of the peak height
     min_peak_height: Annotated[float, Field(gt=0, le=255)] = 35.0  # gray levels over background
     max_line_width_px: Annotated[int, Field(ge=1, le=40)] = 7  # above half height; spatter is wider
-    median_columns: Annotated[int, Field(ge=3, le=51)] = 9  # odd: neighbours for stray rejection
     max_jump_px: Annotated[float, Field(gt=0, le=50)] = 3.0
     min_run_columns: Annotated[int, Field(ge=1, le=500)] = 30  # shorter pieces: spatter
     min_columns_to_follow: Annotated[int, Field(ge=1)] = 40

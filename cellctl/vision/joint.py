@@ -103,17 +103,6 @@ def fit_line_robust(x: np.ndarray, z: np.ndarray, floor_mm: float = 0.03) -> Lin
     return line
 
 
-def despike(x: np.ndarray, z: np.ndarray, neighbours: int = 9, limit_mm: float = 0.25):
-    """Drop points further than ``limit_mm`` from the median height of their neighbours."""
-    if len(z) < neighbours:
-        return x, z
-    half = neighbours // 2
-    padded = np.pad(z, half, mode="edge")
-    median = np.median(np.lib.stride_tricks.sliding_window_view(padded, neighbours), axis=1)
-    keep = np.abs(z - median) <= limit_mm
-    return x[keep], z[keep]
-
-
 def best_split(x: np.ndarray, z: np.ndarray, min_points: int) -> int | None:
     """Where two straight faces meet: the split k minimising both lines' squared residuals.
 
@@ -168,9 +157,6 @@ class JointDetector:
         self._expected_x = expected_x_mm
         if len(x) < 2 * self.settings.min_points_per_face:
             return Joint(False, reason=f"only {len(x)} profile points")
-        x, z = despike(x, z)
-        if len(x) < 2 * self.settings.min_points_per_face:
-            return Joint(False, reason=f"only {len(x)} profile points after despiking")
         return self._detect(x, z)
 
     # -- judgements ------------------------------------------------------------------------
