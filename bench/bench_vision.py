@@ -158,6 +158,11 @@ def weld(scenario: str, part: str, tracking: bool) -> dict:
         seams = operator.query("SELECT summary_json FROM seams ORDER BY id")
         tracking_stats = [json.loads(s["summary_json"]).get("tracking") or {} for s in seams]
         return {"scores": scores, "tracking": tracking_stats}
+    except Exception as error:
+        for log in logs.values():
+            log.flush()
+        tail = (run_dir / "controller.log").read_text().splitlines()[-6:]
+        raise RuntimeError(f"{error}; controller log: " + " | ".join(tail)) from error
     finally:
         for process in processes.values():
             _stop(process)
@@ -196,11 +201,15 @@ def main() -> dict:
     for scenario, part in SCENARIOS:
         for tracking in (True, False):
             label = "closed" if tracking else "open"
-            try:
-                result = weld(scenario, part, tracking)
-            except Exception as error:  # a failed run is a figure too: print it, go on
-                print(f"  {scenario:<14} {label:<7} FAILED: {error}")
-                loops[f"{scenario}/{label}"] = {"error": str(error)}
+            result = None
+            for attempt in (1, 2):  # a run that faulted is printed, and tried once more
+                try:
+                    result = weld(scenario, part, tracking)
+                    break
+                except Exception as error:
+                    print(f"  {scenario:<14} {label:<7} FAILED (try {attempt}): {error}")
+                    loops[f"{scenario}/{label}/failed{attempt}"] = {"error": str(error)}
+            if result is None:
                 continue
             loops[f"{scenario}/{label}"] = result
             for score in result["scores"]:

@@ -32,6 +32,7 @@ import collections
 import contextlib
 import logging
 import math
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -54,7 +55,8 @@ log = logging.getLogger(__name__)
 ARRIVED_MM = 0.05
 PRESCAN_SPEED_MM_PER_S = 15.0  # torch to the seam start while the sensor reads ahead
 SCAN_STEP_MM = 10.0  # lateral step between seam-finding positions (the view is ±20 mm)
-MAX_MEASUREMENTS = 200_000
+MAX_MEASUREMENTS = 60_000  # 10 minutes of a seam at 100 frames/s
+GIL_SWITCH_INTERVAL_S = 0.0005
 
 
 def _unit(v: tuple[float, float, float]) -> tuple[float, float, float]:
@@ -201,6 +203,8 @@ class TrackingRun:
     max_correction_mm: float
     max_rate_mm_per_s: float
     path_length_mm: float
+    path_start: Point = (0.0, 0.0, 0.0)
+    travel: Point = (1.0, 0.0, 0.0)
     started_at: float = field(default_factory=time.monotonic)
     commanded: collections.deque = field(default_factory=lambda: collections.deque(maxlen=4096))
     sent: list[tuple[float, float, float, float]] = field(default_factory=list)  # t, s, lat, vert
@@ -243,6 +247,10 @@ class LaserSensing:
         self._prescan: tuple[Point | None, list[tuple[float, float, float]]] = (None, [])
 
     async def connect(self) -> None:
+        # The frame handler runs in the sensor's reader thread: with CPython's default 5 ms
+        # GIL switch interval a frame could wait that long behind the event loop's work
+        # (shared/PITFALLS.md). A shorter interval keeps exposure-to-measurement short.
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         await self.sensor.connect()
 
     async def close(self) -> None:
@@ -277,6 +285,9 @@ class LaserSensing:
     # -- seam finding ----------------------------------------------------------------------------
 
     async def find_seam(self, seam: Seam, taught_path: list[Point]) -> list[Point]:
+        # A new seam (of a new part): nothing measured before is about this joint.
+        self._prescan = (None, [])
+        self.last_run = None
         if not seam.sensing.seam_finding:
             return list(taught_path)
         finding = self.settings.seam_finding
@@ -452,12 +463,30 @@ class LaserSensing:
             max_rate_mm_per_s=float(limits.max_correction_rate_mm_per_s),
             path_length_mm=length_mm(path),
         )
-        # What seam finding saw of the first look-ahead (when this path starts where it
-        # found the joint); else: the path starts where the torch stands, on the joint.
+        run.path_start = path[0]
+        run.travel = seam_frame(path)[0]
+        # What is known of the joint ahead of the torch before the first frame: what seam
+        # finding saw of the first look-ahead (when this path starts where it found the
+        # joint), or, when the seam resumes after a hold or an arc break, what the last run
+        # on it measured (the same line, further along); else the torch stands on the joint.
         start, prescan = self._prescan
+        previous = self.last_run
         if prescan and start is not None and math.dist(start, path[0]) < 0.01:
             for s, lateral_mm, vertical_mm in prescan:
                 run.track.seed(s, lateral_mm, vertical_mm)
+        elif previous is not None and previous.seam.name == seam.name and _same_line(previous, run):
+            offset = sum(
+                (a - b) * t
+                for a, b, t in zip(path[0], previous.path_start, run.travel, strict=True)
+            )
+            s, lateral_mm, vertical_mm = previous.track.arrays()
+            ahead = s >= offset - 1.0
+            for si, li, vi in zip(
+                s[ahead] - offset, lateral_mm[ahead], vertical_mm[ahead], strict=True
+            ):
+                run.track.seed(float(si), float(li), float(vi))
+            if not ahead.any():
+                run.track.seed(0.0, 0.0, 0.0)
         else:
             run.track.seed(0.0, 0.0, 0.0)
         self._run = run
@@ -562,6 +591,15 @@ class LaserSensing:
                 )
 
 
+def _same_line(previous: TrackingRun, run: TrackingRun) -> bool:
+    """Whether ``run``'s path lies on ``previous``'s line, in the same direction (a resume)."""
+    along = sum(a * b for a, b in zip(previous.travel, run.travel, strict=True))
+    d = [a - b for a, b in zip(run.path_start, previous.path_start, strict=True)]
+    offset = sum(a * b for a, b in zip(d, previous.travel, strict=True))
+    off_line = math.sqrt(max(0.0, sum(c * c for c in d) - offset * offset))
+    return along > 0.9999 and off_line < 0.5
+
+
 def _extrapolate_start(samples: list[tuple[float, float, float]]) -> tuple[float, float] | None:
     """(lateral, vertical) at s = 0 from a line through the first 4 mm of ``samples``."""
     if len(samples) < 3:
@@ -600,7 +638,9 @@ def tracking_figures(run: TrackingRun) -> dict[str, float]:
         figures["correction_lateness_p99_ms"] = _p(run.lateness_s, 99) * 1e3
         figures["correction_max_mm"] = float(np.max(np.hypot(sent[:, 2], sent[:, 3])))
         if len(s) > 1:
-            inside = (sent[:, 1] > 0) & (sent[:, 1] <= s[-1])
+            # Only where measurements are on both sides (before the first one the stream
+            # extrapolates; the figure would compare that with a clamped value).
+            inside = (sent[:, 1] >= s[0]) & (sent[:, 1] <= s[-1])
             if inside.any():
                 true_l = np.interp(sent[inside, 1], s, lateral)
                 true_v = np.interp(sent[inside, 1], s, vertical)

@@ -50,8 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(every)
     every.add_argument("--control-port", type=int, default=DEFAULT_CONTROL_PORT)
     every.add_argument(
-        "--vision", help="vision scenario (config/vision/*.yaml): the true part's deviations and "
-        "the sensor's disturbances (needs sensor.enabled in the cell config)"
+        "--vision",
+        help="vision scenario (config/vision/*.yaml): the true part's deviations and "
+        "the sensor's disturbances (needs sensor.enabled in the cell config)",
     )
 
     frames = commands.add_parser(

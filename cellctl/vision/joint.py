@@ -28,8 +28,8 @@ import numpy as np
 
 from cellctl.config.sensor_models import JointSettings
 
-
 NEAR_EXPECTED_MM = 1.5  # a break this close to the last root is the joint's
+WALL_FOOT_TOLERANCE_MM = 0.35  # V-groove: walls' feet vs plates' mismatch
 
 
 @dataclass(frozen=True)
@@ -267,6 +267,15 @@ class JointDetector:
         if gap > s.max_gap_mm:
             confidence, why = 0.0, f"gap {gap:.1f} mm is wider than {s.max_gap_mm:g} mm"
         mismatch = top_r.z_at(x.mean()) - top_l.z_at(x.mean())
+        # Plates of one thickness: the walls' feet differ in height as the tops do. A wall
+        # whose line ends higher was cut short (a dropout beside the gap): its edge is not
+        # the root's.
+        feet = wall_r.z_at(edge_rx) - wall_l.z_at(edge_lx)
+        if gap >= s.min_gap_mm and abs(feet - mismatch) > WALL_FOOT_TOLERANCE_MM:
+            confidence, why = (
+                0.0,
+                (f"groove walls end {feet:+.2f} mm apart in height, the plates {mismatch:+.2f} mm"),
+            )
         return self._result(root, gap, mismatch, confidence, why)
 
     def _square_butt(self, x: np.ndarray, z: np.ndarray) -> Joint:
@@ -293,11 +302,13 @@ class JointDetector:
         sides = self._two_sides(x, z, "tallest")
         if sides is None:
             return Joint(False, reason="no plate edge in the profile")
-        (xl, zl), (xr, zr), _spacing = sides
+        (xl, zl), (xr, zr), spacing = sides
         left, right = fit_line_robust(xl, zl), fit_line_robust(xr, zr)
         confidence, why = self._face_confidence(left, right)
         upper_left = left.z_at(xl[-1]) > right.z_at(xr[0])
-        edge_x = (float(xl[-1]) + float(xr[0])) / 2
+        # The edge is where the upper plate's line ends (half a column on): the lower plate's
+        # first point may lie further off when the line was lost just beside the edge.
+        edge_x = float(xl[-1]) + spacing / 2 if upper_left else float(xr[0]) - spacing / 2
         lower = right if upper_left else left
         upper = left if upper_left else right
         step = upper.z_at(edge_x) - lower.z_at(edge_x)

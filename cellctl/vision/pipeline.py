@@ -16,8 +16,8 @@ from cellctl.vision.calibration import Calibration
 from cellctl.vision.joint import Joint, JointDetector
 from cellctl.vision.stripe import StripeExtractor
 
-
 MAX_GAP_CHANGE_MM = 0.3  # between consecutive frames
+MAX_ROOT_JUMP_MM = 0.5  # between consecutive frames
 
 
 @dataclass(frozen=True)
@@ -86,12 +86,29 @@ class JointFinder:
                 self._last_gap = joint.gap_mm
         elif joint.ok:
             self._last_gap = joint.gap_mm if math.isfinite(joint.gap_mm) else None
+        if (
+            joint.ok
+            and self._last_root_x is not None
+            and abs(joint.root_x_mm - self._last_root_x) > MAX_ROOT_JUMP_MM
+        ):
+            # A joint does not jump sideways by this much between frames (at 100 frames/s);
+            # the next frame decides afresh, so a real step is followed one frame later.
+            joint = replace(
+                joint,
+                ok=False,
+                reason=f"root jumped {joint.root_x_mm - self._last_root_x:+.2f} mm",
+            )
+            self._last_root_x = None
+            return self._measurement(joint, frame_number, exposure_s, count)
         if joint.ok:
             self._last_root_x = joint.root_x_mm
         else:
             # What the band followed was not a joint's line (a flash, a reflection): search
             # the next frame whole.
             self.extractor.reset()
+        return self._measurement(joint, frame_number, exposure_s, count)
+
+    def _measurement(self, joint: Joint, frame_number: int, exposure_s: float, count: int):
         lateral, vertical = sensor_to_seam(joint.root_x_mm, joint.root_z_mm, self.work_angle_deg)
         return JointMeasurement(
             frame_number,
