@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 ARRIVED_MM = 0.05
 PRESCAN_SPEED_MM_PER_S = 15.0  # torch to the seam start while the sensor reads ahead
 SCAN_STEP_MM = 10.0  # lateral step between seam-finding positions (the view is ±20 mm)
+TREND_POINTS = 12  # measurements the outlier gate's prediction is fitted to
 MAX_MEASUREMENTS = 60_000  # 10 minutes of a seam at 100 frames/s
 GIL_SWITCH_INTERVAL_S = 0.0005
 
@@ -74,6 +75,17 @@ def seam_frame(path: list[Point]) -> tuple[Point, Point, Point]:
     t, la = travel, lateral
     up = (t[1] * la[2] - t[2] * la[1], t[2] * la[0] - t[0] * la[2], t[0] * la[1] - t[1] * la[0])
     return travel, lateral, up
+
+
+def _line_at(s: np.ndarray, values: np.ndarray, at_mm: float) -> float:
+    """The least-squares line through (s, values) at ``at_mm``; their median when the points
+    span too little of the path for a slope."""
+    if len(s) < 3 or s[-1] - s[0] < 0.5:
+        return float(np.median(values))
+    s_mean, v_mean = float(s.mean()), float(values.mean())
+    ds = s - s_mean
+    slope = float(ds @ (values - v_mean)) / float(ds @ ds)
+    return v_mean + slope * (at_mm - s_mean)
 
 
 class SeamTrack:
@@ -118,9 +130,12 @@ class SeamTrack:
         with self._lock:
             n = self._n
             if n:
-                recent = slice(max(0, n - 9), n)
-                expected_l = float(np.median(self._lateral[recent]))
-                expected_v = float(np.median(self._vertical[recent]))
+                # The track's trend over its last measurements, carried to s_mm: at speed
+                # (or in a fast simulation) a curving joint moves between frames.
+                recent = slice(max(0, n - TREND_POINTS), n)
+                s_recent = self._s[recent]
+                expected_l = _line_at(s_recent, self._lateral[recent], s_mm)
+                expected_v = _line_at(s_recent, self._vertical[recent], s_mm)
                 if math.hypot(lateral_mm - expected_l, vertical_mm - expected_v) > gate:
                     self._pending.append((s_mm, lateral_mm, vertical_mm, exposure_s))
                     if not self._agreeing_pending():
@@ -141,8 +156,11 @@ class SeamTrack:
         need = self.settings.outlier_persistence
         if len(self._pending) < need:
             return False
-        run = np.array([(p[1], p[2]) for p in self._pending[-need:]])
-        spread = np.hypot(*(run - np.median(run, axis=0)).T).max()
+        run = np.array(self._pending[-need:])
+        # Agreeing: on one line (a moved joint runs on as a joint does), not scattered.
+        residual_l = run[:, 1] - [_line_at(run[:, 0], run[:, 1], s) for s in run[:, 0]]
+        residual_v = run[:, 2] - [_line_at(run[:, 0], run[:, 2], s) for s in run[:, 0]]
+        spread = float(np.hypot(residual_l, residual_v).max())
         if spread <= self.settings.outlier_gate_mm / 2:
             self._pending = self._pending[-need:]
             return True
@@ -215,6 +233,8 @@ class TrackingRun:
     frames: int = 0
     frames_with_joint: int = 0
     lost: str | None = None
+    refusals: collections.Counter = field(default_factory=collections.Counter)  # by first word
+    last_refusal: str = ""
     last_reported_exposure: float = 0.0
 
 
@@ -522,6 +542,8 @@ class LaserSensing:
         run.processing_s.append(time.perf_counter() - started)
         run.frames += 1
         if not measurement.ok:
+            run.refusals[measurement.reason.split(" ")[0] or "?"] += 1
+            run.last_refusal = measurement.reason
             return
         run.frames_with_joint += 1
         exposure = frame.exposure_s
@@ -588,6 +610,7 @@ class LaserSensing:
                     f"no trustworthy joint for {s_sensor - last:.1f} mm (coasting allowed "
                     f"{self.settings.tracking.coast_mm:g} mm) at {s_torch:.1f} mm along the path"
                     + (f"; sensor link down: {status}" if status else "")
+                    + (f"; last frame: {run.last_refusal}" if run.last_refusal else "")
                 )
 
 
