@@ -4,7 +4,8 @@
    interest following the line, as in tracking) at 640x480 and 1280x1024, beside a plain
    per-column argmax; the stripe's sub-pixel error against the rendered truth, beside the
    argmax's.
-2. Closed loop against open loop (tracking off, seam finding on), per scenario, at 1x real time
+2. Closed loop against open loop (tracking off, seam finding on) and the taught path (no
+   sensor: the scenario's deviation itself), per scenario, at 1x real time
    with 12 mm/s travel: the simulator (``cellsim all --vision``) and the controller
    (``cellctl run``) as separate processes, exactly as in the cell; the simulator scores the
    torch against the true seam at every physics step (lateral and vertical, RMS and max).
@@ -36,6 +37,7 @@ from cellctl.demo import Operator, _free_port, _stop, operate, prepare_run_folde
 from cellctl.vision.calibration import Calibration
 from cellctl.vision.pipeline import JointFinder
 from cellctl.vision.stripe import StripeExtractor, argmax_rows
+from sim.part_truth import load_true_part, load_vision_scenario
 from sim.sensor_render import CameraModel, Disturbances, JointView, StripeRenderer, seam_to_sensor
 
 REPO = Path(__file__).resolve().parent.parent
@@ -171,6 +173,25 @@ def weld(scenario: str, part: str, tracking: bool) -> dict:
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
+def taught_figures(scenario: str, part: str) -> dict[str, float]:
+    """The taught path against the true seam (no sensor at all), from the scenario itself."""
+    vision = load_vision_scenario(REPO / "config" / "vision" / f"{scenario}.yaml")
+    true_part = load_true_part(REPO / "config" / "parts" / f"{part}.yaml", vision)
+    seam = true_part.seams[0]
+    states = [seam.joint_at(s) for s in np.linspace(0, seam.length_mm, 801)]
+    lateral = np.array([j.lateral_mm for j in states])
+    vertical = np.array([j.vertical_mm for j in states])
+    total = np.hypot(lateral, vertical)
+    return {
+        "lateral_rms_mm": float(np.sqrt(np.mean(lateral**2))),
+        "lateral_max_mm": float(np.abs(lateral).max()),
+        "vertical_rms_mm": float(np.sqrt(np.mean(vertical**2))),
+        "vertical_max_mm": float(np.abs(vertical).max()),
+        "rms_mm": float(np.sqrt(np.mean(total**2))),
+        "max_mm": float(total.max()),
+    }
+
+
 def main() -> dict:
     figures: dict = {}
     _one_core()
@@ -199,6 +220,13 @@ def main() -> dict:
     print(header)
     loops = {}
     for scenario, part in SCENARIOS:
+        taught = taught_figures(scenario, part)
+        loops[f"{scenario}/taught"] = {"scores": [taught]}
+        print(
+            f"  {scenario:<14} {'taught':<7} {taught['lateral_rms_mm']:8.3f} "
+            f"{taught['lateral_max_mm']:8.3f} {taught['vertical_rms_mm']:8.3f} "
+            f"{taught['vertical_max_mm']:8.3f} {taught['rms_mm']:7.3f} {taught['max_mm']:7.3f}"
+        )
         for tracking in (True, False):
             label = "closed" if tracking else "open"
             result = None

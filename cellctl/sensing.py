@@ -42,6 +42,12 @@ class SeamSensing(Protocol):
         """End tracking; its statistics for the seam record (None when not tracking)."""
         ...
 
+    async def check_bead(
+        self, seam: Seam, path: list[Point]
+    ) -> tuple[dict[str, float], list[str]] | None:
+        """Scan the finished bead (arc off): its figures and what is wrong with it."""
+        ...
+
 
 class NoSensing:
     """A cell without a seam sensor: weld the taught path as it is."""
@@ -56,4 +62,9 @@ class NoSensing:
         return None
 
     async def stop_tracking(self) -> dict[str, float] | None:
+        return None
+
+    async def check_bead(
+        self, seam: Seam, path: list[Point]
+    ) -> tuple[dict[str, float], list[str]] | None:
         return None

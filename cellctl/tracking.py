@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cellctl.bead_check import measure_bead
 from cellctl.config.models import Seam
 from cellctl.config.sensor_models import SensorSettings, TrackingSettings
 from cellctl.path import Point, length_mm, shifted
@@ -53,6 +54,9 @@ from drivers.sensor_protocol import Frame
 log = logging.getLogger(__name__)
 
 ARRIVED_MM = 0.05
+BEAD_SCAN_SPEED_MM_PER_S = 30.0
+BEAD_SCAN_LIFT_MM = 2.0  # the torch's tip clears the bead
+BEAD_MIN_COVERAGE = 0.7  # of the scan's frames (the ends of the seam are in them too)
 PRESCAN_SPEED_MM_PER_S = 15.0  # torch to the seam start while the sensor reads ahead
 SCAN_STEP_MM = 10.0  # lateral step between seam-finding positions (the view is ±20 mm)
 TREND_POINTS = 12  # measurements the outlier gate's prediction is fitted to
@@ -454,6 +458,80 @@ class LaserSensing:
             if time.monotonic() > deadline:
                 raise JointNotFound("robot did not reach the seam search position in time")
             await asyncio.sleep(0.01)
+
+    # -- post-weld check ------------------------------------------------------------------------
+
+    async def check_bead(
+        self, seam: Seam, path: list[Point]
+    ) -> tuple[dict[str, float], list[str]] | None:
+        """Run the sensor over the finished seam (torch lifted, arc off) and measure the bead
+        in every frame (``cellctl.bead_check``); the figures and what is out of its bands."""
+        travel, _, up = seam_frame(path)
+        back = -self.lookahead_mm
+        start, end = (
+            tuple(
+                p + back * t + BEAD_SCAN_LIFT_MM * u for p, t, u in zip(q, travel, up, strict=True)
+            )
+            for q in (path[0], path[-1])
+        )
+        speed = min(50.0, float(self.robot.settings.limits.max_speed_mm_per_s))
+        await self._move_to(start, seam, speed)
+        finder = self._finder(seam)
+        pose = Pose(*end, seam.torch.work_angle_deg, seam.torch.travel_angle_deg, 0.0)
+        await self.robot.move_linear(pose, BEAD_SCAN_SPEED_MM_PER_S)
+        widths: list[float] = []
+        heights: list[float] = []
+        frames = 0
+        after = -1
+        deadline = time.monotonic() + 10 + 2 * length_mm(path) / BEAD_SCAN_SPEED_MM_PER_S
+        while True:
+            status = await self.robot.read_status()
+            frame = self.sensor.latest()
+            if frame is not None and frame.frame_number != after:
+                after = frame.frame_number
+                frames += 1
+                x, z, _ = finder.profile(frame.pixels)
+                bead = measure_bead(x, z, str(seam.joint))
+                if bead.ok:
+                    widths.append(bead.width_mm)
+                    heights.append(bead.height_mm)
+            if (
+                status.state is RobotState.IDLE
+                and status.queue_depth == 0
+                and math.dist(status.pose.position_mm, end) <= ARRIVED_MM
+            ):
+                break
+            if status.state in (RobotState.FAULT, RobotState.DRIVES_OFF):
+                raise JointNotFound(f"robot {status.state.name.lower()} during the bead scan")
+            if time.monotonic() > deadline:
+                raise JointNotFound("the bead scan did not finish in time")
+            await asyncio.sleep(0.005)
+        figures: dict[str, float] = {"bead_frames": frames, "bead_measured": len(widths)}
+        problems: list[str] = []
+        if not widths:
+            problems.append(f"not found in {frames} frames")
+            figures["bead_ok"] = 0.0
+            return figures, problems
+        figures.update(
+            bead_width_mm=round(float(np.median(widths)), 3),
+            bead_width_min_mm=round(float(np.min(widths)), 3),
+            bead_width_max_mm=round(float(np.max(widths)), 3),
+            bead_height_mm=round(float(np.median(heights)), 3),
+            bead_height_min_mm=round(float(np.min(heights)), 3),
+            bead_height_max_mm=round(float(np.max(heights)), 3),
+        )
+        for name, band, low, high in (
+            ("width", seam.sensing.bead_width_mm, np.min(widths), np.max(widths)),
+            ("height", seam.sensing.bead_height_mm, np.min(heights), np.max(heights)),
+        ):
+            if band is not None and not (band.min <= low and high <= band.max):
+                problems.append(
+                    f"{name} {low:.2f}..{high:.2f} mm outside {band.min:g}..{band.max:g} mm"
+                )
+        if len(widths) < BEAD_MIN_COVERAGE * frames:
+            problems.append(f"measured in only {len(widths)} of {frames} frames")
+        figures["bead_ok"] = 0.0 if problems else 1.0
+        return figures, problems
 
     def _finder(self, seam: Seam) -> JointFinder:
         return JointFinder(

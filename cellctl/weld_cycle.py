@@ -261,6 +261,8 @@ class WeldCycle:
             progress.step = Step.ARC_OFF
             if not self.dry_run:
                 await self._arc_off(progress)
+        if seam.sensing.post_weld_check and not self.dry_run and progress.step is Step.ARC_OFF:
+            await self._check_bead(progress, path)
         progress.step = Step.RETRACT
         await self._move_linear(
             above(path[-1], seam.approach_clearance_mm), self._air_speed(), "retract"
@@ -277,6 +279,22 @@ class WeldCycle:
         self.timeline("seam recorded")
         if summary.verdict == "bad":
             self.report_fault("W200", f"seam {seam.name}: {'; '.join(summary.reasons)}")
+
+    async def _check_bead(self, progress: SeamProgress, path: list[Point]) -> None:
+        """The post-weld check: the bead's figures go on the seam's record; a bead outside
+        its bands is a quality remark (W200), as a weld outside its procedure's band is."""
+        seam = progress.seam
+        try:
+            result = await self.sensing.check_bead(seam, path)
+        except DeviceError as error:
+            self.device_failed(error.device, error)
+            self._fault(_LINK_FAULT.get(error.device, "F133"), str(error))
+        if result is None:
+            return
+        figures, problems = result
+        progress.tracking = {**(progress.tracking or {}), **figures}
+        if problems:
+            self.report_fault("W200", f"seam {seam.name}: bead {'; '.join(problems)}")
 
     # -- steps ------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from drivers.settings import ModbusRtuLinkSettings, ModbusTcpLinkSettings
+from sim.bead import BeadRecord, BeadShape
 from sim.cellfile import CellDevices
 from sim.clock import SimClock
 from sim.control import ControlError, ControlServer
@@ -55,7 +56,9 @@ class SimulatedCell:
         self.sensor: SimulatedSensor | None = None
         self.tracking_score: TrackingScore | None = None
         if devices.sensor.get("enabled"):
-            self.sensor, self.tracking_score = _sensor(devices, self.robot, vision, host)
+            self.sensor, self.tracking_score = _sensor(
+                devices, self.robot, self.plc, self.power_source, vision, host
+            )
             self.robot.on_trajectory_sample = self.tracking_score.add
         self.control = (
             ControlServer(self._handlers(), host=host, port=control_port)
@@ -189,7 +192,12 @@ class SimulatedCell:
 
 
 def _sensor(
-    devices: CellDevices, robot: SimulatedRobot, vision: VisionScenario | None, host: str
+    devices: CellDevices,
+    robot: SimulatedRobot,
+    plc: SimulatedPlc,
+    power_source: SimulatedPowerSource,
+    vision: VisionScenario | None,
+    host: str,
 ) -> tuple[SimulatedSensor, TrackingScore]:
     """The simulated laser sensor where the cell config's ``sensor`` section says."""
     settings = devices.sensor
@@ -200,6 +208,7 @@ def _sensor(
     width, height = settings.get("resolution_px", (640, 480))
     camera = CameraModel(width_px=int(width), height_px=int(height), **scenario.camera)
     _, _, port = str(settings.get("source", "127.0.0.1:5030")).rpartition(":")
+    beads = BeadRecord()
     sensor = SimulatedSensor(
         part,
         robot.actual_tool_pose,
@@ -211,7 +220,10 @@ def _sensor(
         port=int(port),
         seed=scenario.seed,
     )
-    return sensor, TrackingScore(part)
+    sensor.beads = beads
+    sensor.bead_shape = BeadShape(**scenario.bead)
+    sensor.part_present = lambda: plc.field.part_loaded
+    return sensor, TrackingScore(part, arc_burning=lambda: power_source.arc.burning, beads=beads)
 
 
 def _power_source(devices: CellDevices, clock: SimClock) -> SimulatedPowerSource:

@@ -87,6 +87,7 @@ class VisionScenario(StrictModel):
     deviations: list[Deviation] = Field(default_factory=list)
     disturbances: dict[str, Any] = Field(default_factory=dict)
     camera: dict[str, Any] = Field(default_factory=dict)
+    bead: dict[str, Any] = Field(default_factory=dict)  # sim.bead.BeadShape
     seed: int = 1
 
 

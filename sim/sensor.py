@@ -31,6 +31,7 @@ import numpy as np
 
 from drivers.robot_protocol import Pose
 from drivers.sensor_protocol import Frame, encode_frame
+from sim.bead import BeadRecord, BeadShape
 from sim.part_truth import TruePart, TrueSeam
 from sim.robot import TrajectorySample
 from sim.sensor_render import (
@@ -89,10 +90,19 @@ class TrackingScore:
     at the start, and the scores measure how well the torch follows, not the approach.
     """
 
-    def __init__(self, part: TruePart, skip_start_mm: float = 0.0) -> None:
+    def __init__(
+        self,
+        part: TruePart,
+        skip_start_mm: float = 0.0,
+        arc_burning: Callable[[], bool] | None = None,
+        beads: BeadRecord | None = None,
+    ) -> None:
         self.part = part
         self.skip_start_mm = skip_start_mm
         self.seams: list[SeamScore] = []
+        # Where the arc burns, the torch lays a bead (rendered for the post-weld check).
+        self.arc_burning = arc_burning
+        self.beads = beads
 
     def add(self, sample: TrajectorySample) -> None:
         if sample.path_id == 0:
@@ -102,6 +112,8 @@ class TrackingScore:
         if seam is None:
             return
         s, lateral, vertical = seam.locate(point)
+        if self.beads is not None and self.arc_burning is not None and self.arc_burning():
+            self.beads.lay(seam.name, s, lateral, vertical)
         if not (self.skip_start_mm <= s <= seam.length_mm):
             return
         truth = seam.joint_at(s)
@@ -141,6 +153,9 @@ class SimulatedSensor:
         self.renderer = StripeRenderer(self.camera, disturbances or Disturbances(), seed)
         self.host = host
         self.port = port
+        self.beads: BeadRecord | None = None  # the bead laid so far (sim.bead)
+        self.bead_shape = BeadShape()
+        self.part_present: Callable[[], bool] = lambda: True
         self.frames: collections.deque[FrameTruth] = collections.deque(maxlen=FRAME_TRUTH_KEPT)
         self.frames_exposed = 0
         self.frames_sent = 0
@@ -197,6 +212,10 @@ class SimulatedSensor:
 
     def look(self) -> tuple[TrueSeam | None, float, JointView | None]:
         """The seam the laser line crosses now, where along it, and the joint as seen."""
+        if not self.part_present():
+            # The fixture is empty: the part (and its bead) has been taken away.
+            if self.beads is not None:
+                self.beads.clear()
         tool = self.tool_pose().position_mm
         seam = self.part.nearest(tool, max_distance_mm=40.0)
         if seam is None:
@@ -207,11 +226,16 @@ class SimulatedSensor:
         if not (0 <= s <= seam.length_mm):
             return seam, s, None  # the line is off the end of the seam: a plain plate
         truth = seam.joint_at(s)
+        bead = self.beads.at(seam.name, s) if self.beads is not None else None
         # The true root relative to the sensor's origin, in the seam frame, then tilted.
         x, z = seam_to_sensor(
             truth.lateral_mm - lateral, truth.vertical_mm - vertical, seam.work_angle_deg
         )
         view = JointView(seam.joint, x, z, truth.gap_mm, truth.mismatch_mm, seam.work_angle_deg)
+        if bead is not None:
+            view.bead_width_mm = self.bead_shape.width_mm
+            view.bead_height_mm = self.bead_shape.height_mm
+            view.bead_offset_mm = (bead[0] - truth.lateral_mm, bead[1] - truth.vertical_mm)
         return seam, s, view
 
     def expose(self) -> tuple[Frame, FrameTruth]:

@@ -109,6 +109,11 @@ class JointView:
     gap_mm: float
     mismatch_mm: float
     work_angle_deg: float
+    # The weld bead over the joint, if this stretch is welded: its toe-to-toe width, its
+    # height over the toes' chord, and its centre's offset from the root (seam frame, mm).
+    bead_width_mm: float = 0.0
+    bead_height_mm: float = 0.0
+    bead_offset_mm: tuple[float, float] = (0.0, 0.0)
 
 
 @dataclass
@@ -147,6 +152,27 @@ def profile_pieces(joint: str, gap_mm: float, mismatch_mm: float) -> list[np.nda
         t = LAP_UPPER_PLATE_MM + mismatch_mm
         return [np.array([[-e, t], [0.0, t]]), np.array([[0.0, 0.0], [e, 0.0]])]
     raise ValueError(f"unknown joint type {joint!r}")
+
+
+def bead_piece(view: JointView) -> np.ndarray:
+    """The bead's surface in the seam frame relative to the root: a parabola over the chord
+    between its toes (a fillet's toes on the wall and the plate, a butt weld's on the tops)."""
+    w, h = view.bead_width_mm, view.bead_height_mm
+    if view.joint == "fillet":
+        leg = w / math.sqrt(2)
+        a, b = np.array([0.0, leg]), np.array([leg, 0.0])
+    elif view.joint == "v_groove_butt":
+        a, b = np.array([-w / 2, V_GROOVE_PLATE_MM]), np.array([w / 2, V_GROOVE_PLATE_MM])
+    elif view.joint == "lap":
+        t = LAP_UPPER_PLATE_MM + view.mismatch_mm
+        a, b = np.array([-w / 2, t]), np.array([w / 2, 0.0])
+    else:
+        a, b = np.array([-w / 2, 0.0]), np.array([w / 2, 0.0])
+    chord = b - a
+    normal = np.array([-chord[1], chord[0]]) / np.linalg.norm(chord)
+    t = np.linspace(-1.0, 1.0, 201)[:, None]
+    points = (a + b) / 2 + t * chord / 2 + h * (1 - t**2) * normal
+    return points + np.array(view.bead_offset_mm)
 
 
 def _densify(piece: np.ndarray, step_mm: float) -> np.ndarray:
@@ -199,6 +225,8 @@ class StripeRenderer:
             angle, root = 0.0, (0.0, 0.0)
         else:
             pieces = profile_pieces(view.joint, view.gap_mm, view.mismatch_mm)
+            if view.bead_width_mm > 0:
+                pieces.append(bead_piece(view))
             angle, root = view.work_angle_deg, (view.root_x_mm, view.root_z_mm)
         a = math.radians(angle)
         rotation = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
 from cellctl.packml import State
@@ -131,3 +132,53 @@ async def test_lost_tracking_coasts_then_faults_and_holds(tmp_path):
         # It coasted 8 mm (on what the sensor, 30 mm ahead, had seen), then held.
         assert stopped_at - blinded_at < 8 + 5
         await assert_nothing_moves(rig)
+
+
+def bead_check_on(width: tuple[float, float], height: tuple[float, float]):
+    """The coupon's seam with the post-weld check and these bands (in the rig's own copy)."""
+    base = sensor_on()
+
+    def edit(cell: dict) -> None:
+        base(cell)
+        program = yaml.safe_load((REPO / "config" / "parts" / f"{PART}.yaml").read_text())
+        for seam in program["seams"]:
+            seam["sensing"]["post_weld_check"] = True
+            seam["sensing"]["bead_width_mm"] = {"min": width[0], "max": width[1]}
+            seam["sensing"]["bead_height_mm"] = {"min": height[0], "max": height[1]}
+        cell["parts"] = [p for p in cell["parts"] if not p.endswith(f"{PART}.yaml")]
+        cell["parts"].append(f"parts/{PART}-checked.yaml")
+        cell["_checked_program"] = program
+
+    return edit
+
+
+async def weld_checked(tmp_path, width, height):
+    edit = bead_check_on(width, height)
+
+    def write(cell: dict) -> None:
+        edit(cell)
+        program = cell.pop("_checked_program")
+        (tmp_path / "config" / "parts" / f"{PART}-checked.yaml").write_text(yaml.safe_dump(program))
+
+    bead = VisionScenario.model_validate(
+        {"name": "bead", "bead": {"width_mm": 6.0, "height_mm": 1.2}}
+    )
+    async with running_cell(tmp_path, TIME_SCALE, write, vision=bead) as rig:
+        await rig.to_idle()
+        record = await rig.weld_part(timeout_s=60)
+        seams = await rig.controller.store.seams(record["id"])
+        faults = await rig.controller.store.faults()
+        return json.loads(seams[0]["summary_json"])["tracking"], faults
+
+
+async def test_post_weld_check_measures_the_bead_and_judges_it(tmp_path):
+    figures, faults = await weld_checked(tmp_path / "good", (5.0, 7.0), (0.8, 1.6))
+    assert figures["bead_width_mm"] == pytest.approx(6.0, abs=0.3)
+    assert figures["bead_height_mm"] == pytest.approx(1.2, abs=0.15)
+    assert figures["bead_ok"] == 1.0
+    assert not [f for f in faults if f["code"] == "W200"]
+    figures, faults = await weld_checked(tmp_path / "narrow", (4.0, 5.0), (0.8, 1.6))
+    assert figures["bead_ok"] == 0.0
+    remarks = [f for f in faults if f["code"] == "W200"]
+    assert remarks
+    assert "bead width" in remarks[0]["detail"]

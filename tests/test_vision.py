@@ -333,3 +333,24 @@ async def test_opencv_backend_reads_a_video_file(tmp_path):
         assert abs(found.lateral_mm - 1.5) < 0.1  # through JPEG compression
     finally:
         await driver.close()
+
+
+@pytest.mark.parametrize(
+    ("joint", "work_angle", "width", "height"),
+    [("fillet", 45.0, 6.0, 1.2), ("v_groove_butt", 0.0, 12.0, 1.5), ("square_butt", 0.0, 7.0, 1.0)],
+)
+def test_post_weld_profile_gives_the_beads_width_and_height(joint, work_angle, width, height):
+    from cellctl.bead_check import measure_bead
+
+    renderer = StripeRenderer(CameraModel(), Disturbances(), seed=12)
+    finder = JointFinder(CALIBRATION, joint, work_angle)
+    bare = renderer.render(JointView(joint, 0.5, 0.2, 1.5, 0.0, work_angle))
+    x, z, _ = finder.profile(bare.pixels)
+    assert not measure_bead(x, z, joint).ok  # no bead on an unwelded joint
+    view = JointView(joint, 0.5, 0.2, 1.5, 0.0, work_angle, width, height)
+    finder.reset()
+    x, z, _ = finder.profile(renderer.render(view).pixels)
+    bead = measure_bead(x, z, joint)
+    assert bead.ok, bead.reason
+    assert bead.width_mm == pytest.approx(width, rel=0.06)
+    assert bead.height_mm == pytest.approx(height, abs=0.1)

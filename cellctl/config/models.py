@@ -222,8 +222,11 @@ class Sensing(StrictModel):
     search_range_mm: Annotated[float, Field(gt=0, le=50)] = 10.0
     tracking: bool = True
     max_correction_mm: Annotated[float, Field(gt=0, le=50)] | None = None
-    # Scan the finished bead with the sensor and record its width, height and a verdict.
+    # Scan the finished bead with the sensor and record its width, height and a verdict
+    # against these bands (toe-to-toe width; height over the toes' chord).
     post_weld_check: bool = False
+    bead_width_mm: Band | None = None
+    bead_height_mm: Band | None = None
 
 
 class Seam(StrictModel):
