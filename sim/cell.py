@@ -177,6 +177,8 @@ class SimulatedCell:
             self.power_source.plug_in()
         elif device == "robot":
             self.robot.plug_in()
+        elif device == "sensor" and self.sensor is not None:
+            pass  # a cut sensor cable: the controller's driver simply connects again
         else:
             raise ControlError(f"no device {device!r}: plc, power_source or robot")
 
