@@ -30,6 +30,8 @@ from cellctl.config.sensor_models import JointSettings
 
 NEAR_EXPECTED_MM = 1.5  # a break this close to the last root is the joint's
 WALL_FOOT_TOLERANCE_MM = 0.35  # V-groove: walls' feet vs plates' mismatch
+AMBIGUOUS_HOLE_MM = 0.3  # two holes this wide, and no frame before: which is the gap?
+EDGE_HOLE_MM = 0.5  # line missing beside a lap edge
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,7 @@ class JointDetector:
         ``expected_x_mm``: where the root was in the frames before; a break in the profile
         near it is the joint's (a hole left by rejected spatter elsewhere is not)."""
         self._expected_x = expected_x_mm
+        self._ambiguous = ""
         if len(x) < 2 * self.settings.min_points_per_face:
             return Joint(False, reason=f"only {len(x)} profile points")
         return self._detect(x, z)
@@ -201,11 +204,23 @@ class JointDetector:
         if not is_break.any():
             return None
         expected = getattr(self, "_expected_x", None)
+        self._ambiguous = ""
         if expected is not None:
             middle = (x[:-1] + x[1:]) / 2
             near = is_break & (np.abs(middle - expected) < NEAR_EXPECTED_MM)
             if near.any():
                 is_break = near
+        elif prefer == "widest":
+            # No frame before to say where the joint was: two holes in the line that could
+            # each be the gap (one of them a dropout) cannot be told apart in one frame.
+            holes = is_break & (step > AMBIGUOUS_HOLE_MM)
+            if np.count_nonzero(holes) > 1:
+                self._ambiguous = f"{np.count_nonzero(holes)} gaps in view"
+        elif prefer == "tallest":
+            edge = int(np.argmax(np.where(is_break, np.abs(dz), -np.inf)))
+            if step[edge] > EDGE_HOLE_MM:
+                # The line is missing beside the edge: where the edge is, is not known.
+                self._ambiguous = "line lost beside the plate edge"
         if prefer == "lowest":
             score = np.where(is_break, -np.minimum(z[:-1], z[1:]), -np.inf)
         elif prefer == "tallest":
@@ -291,6 +306,8 @@ class JointDetector:
         gap = edge_rx - edge_lx
         if not s.min_gap_mm <= gap <= s.max_gap_mm:
             confidence, why = 0.0, f"gap {gap:.2f} mm outside {s.min_gap_mm:g}..{s.max_gap_mm:g}"
+        if self._ambiguous:
+            confidence, why = 0.0, self._ambiguous
         angle = left.angle_to(right)
         if min(angle, 180 - angle) > 10:
             confidence, why = 0.0, f"plates at {min(angle, 180 - angle):.0f}° to each other"
@@ -314,5 +331,7 @@ class JointDetector:
         step = upper.z_at(edge_x) - lower.z_at(edge_x)
         if step < self.settings.jump_mm:
             confidence, why = 0.0, f"edge only {step:.2f} mm high"
+        if self._ambiguous:
+            confidence, why = 0.0, self._ambiguous
         root = (edge_x, lower.z_at(edge_x))
         return self._result(root, 0.0, step, confidence, why)
