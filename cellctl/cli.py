@@ -71,6 +71,12 @@ def _gui(args: argparse.Namespace) -> int:
     return run_gui(args)
 
 
+def _calibrate(args: argparse.Namespace) -> int:
+    from cellctl.vision.calibrate_cli import run_calibrate
+
+    return run_calibrate(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cellctl", description="Control software for a robotic welding cell."
@@ -103,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--json-summary", metavar="PATH", help="also write the summary as JSON")
     demo.add_argument("--keep", action="store_true", help="keep the run folder (logs, database)")
+    demo.add_argument(
+        "--vision",
+        metavar="SCENARIO",
+        help="laser sensor on: seam finding and tracking on the part of this vision scenario "
+        "(config/vision/*.yaml)",
+    )
     demo.set_defaults(handler=_demo)
 
     passwd = commands.add_parser(
@@ -126,6 +138,16 @@ def build_parser() -> argparse.ArgumentParser:
     gui.set_defaults(handler=_gui)
 
     _add_report_command(commands)
+
+    calibrate = commands.add_parser(
+        "calibrate", help="compute the laser sensor's calibration from frames of the target"
+    )
+    calibrate.add_argument(
+        "--frames", required=True, help="folder of lit_NN.png / laser_NN.png pairs (view 00: jig)"
+    )
+    calibrate.add_argument("--target", default="config/vision/calibration-target.yaml")
+    calibrate.add_argument("--out", default="config/sensor-calibration.yaml")
+    calibrate.set_defaults(handler=_calibrate)
     return parser
 
 

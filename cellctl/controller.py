@@ -167,6 +167,8 @@ class Controller:
             else:
                 link.on_state_change = listener
         await asyncio.gather(self.plc.connect(), self.power_source.connect(), self.robot.connect())
+        if hasattr(self.sensing, "connect"):  # the laser sensor's link (cellctl.tracking)
+            await self.sensing.connect()
         self._loops = [
             asyncio.create_task(self._plc_scan_loop(), name="controller PLC scan"),
             asyncio.create_task(self._device_watch_loop(), name="controller device watch"),
@@ -214,6 +216,8 @@ class Controller:
         await asyncio.gather(
             self.robot.close(), self.power_source.close(), self.plc.close(), return_exceptions=True
         )
+        if hasattr(self.sensing, "close"):
+            await self.sensing.close()
         for listener in self.listeners:
             try:
                 await listener.stop()

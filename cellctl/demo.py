@@ -54,6 +54,8 @@ def prepare_run_folder(config_path: Path, run_dir: Path, part: str | None) -> Pa
     cell["plc"]["link"]["port"] = _free_port()
     cell["power_source"]["link"]["port"] = str(run_dir / "power_source")
     cell["robot"]["link"]["port"] = str(run_dir / "robot")
+    if "sensor" in cell:
+        cell["sensor"]["source"] = f"127.0.0.1:{_free_port()}"
     controller = cell.setdefault("controller", {})
     controller["store_path"] = str(run_dir / "production.db")
     cell.setdefault("opcua", {})["endpoint"] = f"opc.tcp://127.0.0.1:{_free_port()}"
@@ -209,6 +211,10 @@ def summarise(database: Path, window: tuple[float, float], planned_cycle_s: floa
         faults = [dict(r) for r in db.execute("SELECT * FROM faults ORDER BY id")]
         integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
     figures = throughput(parts, faults, window[0], window[1], planned_cycle_s)
+    tracking = [
+        json.loads(s["summary_json"]).get("tracking") or {} for s in seams if s["summary_json"]
+    ]
+    tracked = [t for t in tracking if "tracking_rms_mm" in t]
     per_seam: dict[str, list[float]] = {}
     for seam in seams:
         if seam["heat_input_kj_per_mm"] is not None:
@@ -235,6 +241,14 @@ def summarise(database: Path, window: tuple[float, float], planned_cycle_s: floa
         "heat_input_kj_per_mm": {
             name: sum(values) / len(values) for name, values in per_seam.items()
         },
+        # The controller's own view of its tracking (corrections sent against the joint as
+        # measured); None when no seam was tracked.
+        "tracking_rms_mm": (
+            (sum(t["tracking_rms_mm"] ** 2 for t in tracked) / len(tracked)) ** 0.5
+            if tracked
+            else None
+        ),
+        "tracking_max_mm": max((t["tracking_max_mm"] for t in tracked), default=None),
         "database_integrity": integrity,
         "database": str(database),
     }
@@ -259,6 +273,11 @@ def print_summary(summary: dict, time_scale: float, part: str) -> None:
         ("OEE", f"{summary['oee'] * 100:.1f} %  (availability {summary['availability']:.2f}, "
                 f"performance {summary['performance']:.2f}, quality {summary['quality']:.2f})"),
         ("faults", f"{summary['faults']} (+{summary['warnings']} warnings)"),
+        ("tracking (controller)", "-" if summary.get("tracking_rms_mm") is None else
+         f"RMS {summary['tracking_rms_mm']:.3f} mm, max {summary['tracking_max_mm']:.3f} mm"),
+        ("tracking (sim truth)", "-" if summary.get("tracking_truth_rms_mm") is None else
+         f"worst seam RMS {summary['tracking_truth_rms_mm']:.3f} mm, "
+         f"max {summary['tracking_truth_max_mm']:.3f} mm"),
     ]  # fmt: skip
     for seam, heat in summary["heat_input_kj_per_mm"].items():
         rows.append((f"heat input {seam}", f"{heat:.3f} kJ/mm"))
@@ -285,6 +304,14 @@ def run_demo(args: argparse.Namespace) -> int:
     part = config.parts[part_name]
     run_dir = Path(tempfile.mkdtemp(prefix="cellctl-demo-"))
     derived = prepare_run_folder(config_path, run_dir, part_name)
+    vision_args: list[str] = []
+    if getattr(args, "vision", None):
+        # The laser sensor on, in the controller and the simulator (which renders the part
+        # of the vision scenario).
+        cell = yaml.safe_load(derived.read_text())
+        cell["sensor"]["enabled"] = True
+        derived.write_text(yaml.safe_dump(cell))
+        vision_args = ["--vision", str(Path(args.vision).resolve())]
     control_port = _free_port()
     database = run_dir / "production.db"
     python = sys.executable
@@ -299,7 +326,7 @@ def run_demo(args: argparse.Namespace) -> int:
         processes["cellsim"] = subprocess.Popen(
             [python, "-m", "sim.cli", "all", "--config", str(derived), "--time-scale",
              str(args.time_scale), "--control-port", str(control_port), "--ready-file",
-             str(ready)],
+             str(ready), *vision_args],
             stdout=logs["cellsim"], stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -319,8 +346,13 @@ def run_demo(args: argparse.Namespace) -> int:
         window = asyncio.run(
             operate(operator, args.parts, len(part.seams), processes, part_timeout_s)
         )
+        truth = asyncio.run(operator.do("sensor.truth")) if vision_args else None
         _stop(processes.pop("controller"))
         summary = summarise(database, window, planned / args.time_scale)
+        if truth:
+            # The simulator's truth: the torch against the true seam, every physics step.
+            summary["tracking_truth_rms_mm"] = max(s["rms_mm"] for s in truth if "rms_mm" in s)
+            summary["tracking_truth_max_mm"] = max(s["max_mm"] for s in truth if "max_mm" in s)
         print_summary(summary, args.time_scale, part_name)
         if args.json_summary:
             Path(args.json_summary).write_text(json.dumps(summary, indent=2))

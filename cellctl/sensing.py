@@ -34,8 +34,18 @@ class SeamSensing(Protocol):
         """Begin correcting the robot's path while it runs ``path`` as ``path_id``."""
         ...
 
+    def check_tracking(self) -> None:
+        """Raise ``TrackingLost`` if tracking has been lost (called while the path runs)."""
+        ...
+
     async def stop_tracking(self) -> dict[str, float] | None:
         """End tracking; its statistics for the seam record (None when not tracking)."""
+        ...
+
+    async def check_bead(
+        self, seam: Seam, path: list[Point]
+    ) -> tuple[dict[str, float], list[str]] | None:
+        """Scan the finished bead (arc off): its figures and what is wrong with it."""
         ...
 
 
@@ -48,5 +58,13 @@ class NoSensing:
     async def start_tracking(self, seam: Seam, path: list[Point], path_id: int) -> None:
         return None
 
+    def check_tracking(self) -> None:
+        return None
+
     async def stop_tracking(self) -> dict[str, float] | None:
+        return None
+
+    async def check_bead(
+        self, seam: Seam, path: list[Point]
+    ) -> tuple[dict[str, float], list[str]] | None:
         return None

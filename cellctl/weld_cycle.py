@@ -184,6 +184,9 @@ class WeldCycle:
                 progress.path = await self.sensing.find_seam(seam, taught)
             except JointNotFound as error:
                 self._fault("F150", f"seam {seam.name}: {error}")
+            except DeviceError as error:  # the sensor's link, or the robot's during the scan
+                self.device_failed(error.device, error)
+                self._fault(_LINK_FAULT.get(error.device, "F133"), str(error))
             if progress.path[0] != taught[0]:
                 await self._move_linear(progress.path[0], self._approach_speed(), "to the joint")
         else:
@@ -258,6 +261,8 @@ class WeldCycle:
             progress.step = Step.ARC_OFF
             if not self.dry_run:
                 await self._arc_off(progress)
+        if seam.sensing.post_weld_check and not self.dry_run and progress.step is Step.ARC_OFF:
+            await self._check_bead(progress, path)
         progress.step = Step.RETRACT
         await self._move_linear(
             above(path[-1], seam.approach_clearance_mm), self._air_speed(), "retract"
@@ -274,6 +279,22 @@ class WeldCycle:
         self.timeline("seam recorded")
         if summary.verdict == "bad":
             self.report_fault("W200", f"seam {seam.name}: {'; '.join(summary.reasons)}")
+
+    async def _check_bead(self, progress: SeamProgress, path: list[Point]) -> None:
+        """The post-weld check: the bead's figures go on the seam's record; a bead outside
+        its bands is a quality remark (W200), as a weld outside its procedure's band is."""
+        seam = progress.seam
+        try:
+            result = await self.sensing.check_bead(seam, path)
+        except DeviceError as error:
+            self.device_failed(error.device, error)
+            self._fault(_LINK_FAULT.get(error.device, "F133"), str(error))
+        if result is None:
+            return
+        figures, problems = result
+        progress.tracking = {**(progress.tracking or {}), **figures}
+        if problems:
+            self.report_fault("W200", f"seam {seam.name}: bead {'; '.join(problems)}")
 
     # -- steps ------------------------------------------------------------------------------
 
@@ -348,6 +369,7 @@ class WeldCycle:
                 power, robot = await asyncio.gather(self._power_status(), self._robot_status())
             now = time.monotonic()
             self._check_robot(robot)
+            self.sensing.check_tracking()  # TrackingLost once it has coasted too far
             position = from_mm + self._position_on(robot, progress.path_id)
             if power is not None:
                 # An arc break is judged by the arc-out time below (restart or hold), not here.
@@ -544,7 +566,7 @@ class WeldCycle:
         raise CycleInterrupted(f"{code}: {detail}")
 
 
-_LINK_FAULT = {"plc": "F130", "power_source": "F131", "robot": "F132"}
+_LINK_FAULT = {"plc": "F130", "power_source": "F131", "robot": "F132", "sensor": "F133"}
 
 
 def _at_rest(status: RobotStatus) -> bool:

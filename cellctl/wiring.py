@@ -35,11 +35,14 @@ def build_controller(
     config's production database."""
     cell = config.cell
     store = AsyncStore(store_path or store_location(config), cell=cell.cell.name)
+    robot = RobotDriver(cell.robot)
+    if sensing is None and cell.sensor.enabled:
+        sensing = build_sensing(config, robot)
     controller = Controller(
         config,
         plc=PlcDriver(cell.plc),
         power_source=PowerSourceDriver(cell.power_source),
-        robot=RobotDriver(cell.robot),
+        robot=robot,
         store=store,
         sensing=sensing,
     )
@@ -52,3 +55,13 @@ def build_controller(
             )
         )
     return controller
+
+
+def build_sensing(config: LoadedConfig, robot: RobotDriver) -> SeamSensing:
+    """The laser sensor's seam finding and tracking (imported here: numpy and OpenCV)."""
+    from cellctl.tracking import LaserSensing
+    from cellctl.vision.calibration import Calibration
+
+    sensor = config.cell.sensor
+    calibration = Calibration.load(config.resolve(sensor.calibration_file))
+    return LaserSensing(sensor, calibration, robot)

@@ -137,6 +137,8 @@ class RobotDriver:
         self.corrections_sent = 0
         self.corrections_dropped = 0
         self.last_correction_seq: int | None = None
+        self.last_status: RobotStatus | None = None  # the last answered STATUS_REQUEST
+        self.last_status_at: float | None = None  # time.monotonic() when it was sampled
 
     # -- identity -------------------------------------------------------------------------
 
@@ -497,6 +499,10 @@ class RobotDriver:
         """The robot's state, pose, path progress, corrections and fault."""
         status = await self._request(StatusRequest(), "STATUS_REQUEST")
         assert isinstance(status, RobotStatus)  # checked by _request
+        # For the seam tracker's position estimate: the robot sampled this status about half
+        # a round trip ago.
+        self.last_status = status
+        self.last_status_at = time.monotonic() - (self.stats.last_rtt_s or 0.0) / 2
         return status
 
     def send_correction(self, lateral_mm: float, vertical_mm: float) -> None:

@@ -18,13 +18,17 @@ from typing import Any
 from urllib.parse import urlparse
 
 from drivers.settings import ModbusRtuLinkSettings, ModbusTcpLinkSettings
+from sim.bead import BeadRecord, BeadShape
 from sim.cellfile import CellDevices
 from sim.clock import SimClock
 from sim.control import ControlError, ControlServer
 from sim.events import EventLog
+from sim.part_truth import VisionScenario, load_true_part
 from sim.plc import SimulatedPlc
 from sim.power_source import SimulatedPowerSource
 from sim.robot import SimulatedRobot
+from sim.sensor import SimulatedSensor, TrackingScore
+from sim.sensor_render import CameraModel, Disturbances
 from sim.wire_faults import WireFault
 
 log = logging.getLogger(__name__)
@@ -37,6 +41,7 @@ class SimulatedCell:
         clock: SimClock,
         control_port: int | None = None,
         host: str = "127.0.0.1",
+        vision: VisionScenario | None = None,
     ) -> None:
         self.devices = devices
         self.clock = clock
@@ -47,6 +52,14 @@ class SimulatedCell:
         self.events = EventLog()
         for device in (self.plc, self.power_source, self.robot):
             device.events = self.events
+        # The laser sensor, only when the cell config enables it (sim.sensor).
+        self.sensor: SimulatedSensor | None = None
+        self.tracking_score: TrackingScore | None = None
+        if devices.sensor.get("enabled"):
+            self.sensor, self.tracking_score = _sensor(
+                devices, self.robot, self.plc, self.power_source, vision, host
+            )
+            self.robot.on_trajectory_sample = self.tracking_score.add
         self.control = (
             ControlServer(self._handlers(), host=host, port=control_port)
             if control_port is not None
@@ -56,7 +69,7 @@ class SimulatedCell:
     async def start(self) -> None:
         started = []
         try:
-            for device in (self.plc, self.power_source, self.robot, self.control):
+            for device in (self.plc, self.power_source, self.robot, self.sensor, self.control):
                 if device is not None:
                     await device.start()
                     started.append(device)
@@ -68,7 +81,7 @@ class SimulatedCell:
         self.robot.set_drives_enabled(self.plc.logic.robot_enabled)
 
     async def close(self) -> None:
-        for device in (self.control, self.robot, self.power_source, self.plc):
+        for device in (self.control, self.sensor, self.robot, self.power_source, self.plc):
             if device is not None:
                 await device.close()
 
@@ -80,6 +93,8 @@ class SimulatedCell:
             "power_source": self.power_source.describe(),
             "robot": self.robot.describe(),
         }
+        if self.sensor is not None:
+            result["sensor"] = self.sensor.describe()
         if self.control is not None:
             result["control"] = f"JSON lines {self.control.host}:{self.control.port}"
         return result
@@ -98,7 +113,19 @@ class SimulatedCell:
             ),
             "power_source.clear": lambda request: self.power_source.clear_faults(),
             "robot.drives": lambda request: self.robot.set_drives_enabled(bool(request["enabled"])),
+            "sensor.blind": self._sensor_blind,
+            "sensor.truth": lambda request: self._need_sensor() and self.tracking_score.figures(),
         }
+
+    def _need_sensor(self) -> bool:
+        if self.sensor is None or self.tracking_score is None:
+            raise ControlError("no simulated sensor (sensor.enabled is false in the cell config)")
+        return True
+
+    def _sensor_blind(self, request: dict[str, Any]) -> None:
+        self._need_sensor()
+        assert self.sensor is not None
+        self.sensor.renderer.blind(bool(request.get("on", True)))
 
     def _plc_set(self, request: dict[str, Any]) -> None:
         setters = {
@@ -138,6 +165,8 @@ class SimulatedCell:
             self.power_source.unplug()
         elif device == "robot":
             self.robot.unplug()
+        elif device == "sensor" and self.sensor is not None:
+            self.sensor.unplug()
         else:
             raise ControlError(f"no device {device!r}: plc, power_source or robot")
 
@@ -148,6 +177,8 @@ class SimulatedCell:
             self.power_source.plug_in()
         elif device == "robot":
             self.robot.plug_in()
+        elif device == "sensor" and self.sensor is not None:
+            pass  # a cut sensor cable: the controller's driver simply connects again
         else:
             raise ControlError(f"no device {device!r}: plc, power_source or robot")
 
@@ -158,7 +189,43 @@ class SimulatedCell:
             "plc": self.plc.snapshot(),
             "power_source": self.power_source.state(),
             "robot": self.robot.snapshot(),
+            **({"sensor": self.sensor.snapshot()} if self.sensor is not None else {}),
         }
+
+
+def _sensor(
+    devices: CellDevices,
+    robot: SimulatedRobot,
+    plc: SimulatedPlc,
+    power_source: SimulatedPowerSource,
+    vision: VisionScenario | None,
+    host: str,
+) -> tuple[SimulatedSensor, TrackingScore]:
+    """The simulated laser sensor where the cell config's ``sensor`` section says."""
+    settings = devices.sensor
+    scenario = vision or VisionScenario(name="ideal")
+    if devices.active_part_file is None:
+        raise ValueError("the simulated sensor needs a part program (parts in the cell config)")
+    part = load_true_part(devices.active_part_file, scenario)
+    width, height = settings.get("resolution_px", (640, 480))
+    camera = CameraModel(width_px=int(width), height_px=int(height), **scenario.camera)
+    _, _, port = str(settings.get("source", "127.0.0.1:5030")).rpartition(":")
+    beads = BeadRecord()
+    sensor = SimulatedSensor(
+        part,
+        robot.actual_tool_pose,
+        lookahead_mm=float(settings.get("lookahead_mm", 30.0)),
+        frame_rate_hz=float(settings.get("frame_rate_hz", 100.0)),
+        camera=camera,
+        disturbances=Disturbances(**scenario.disturbances),
+        host=host,
+        port=int(port),
+        seed=scenario.seed,
+    )
+    sensor.beads = beads
+    sensor.bead_shape = BeadShape(**scenario.bead)
+    sensor.part_present = lambda: plc.field.part_loaded
+    return sensor, TrackingScore(part, arc_burning=lambda: power_source.arc.burning, beads=beads)
 
 
 def _power_source(devices: CellDevices, clock: SimClock) -> SimulatedPowerSource:

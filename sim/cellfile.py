@@ -27,6 +27,9 @@ class CellDevices:
     power_source: PowerSourceSettings
     robot: RobotSettings
     sensor: dict
+    # For the simulated sensor's true part: the part program on the fixture.
+    config_path: Path | None = None
+    active_part_file: Path | None = None
 
 
 def load_cell_devices(path: str | Path) -> CellDevices:
@@ -50,4 +53,26 @@ def load_cell_devices(path: str | Path) -> CellDevices:
                 f"{path}: section {key} is invalid (run `cellctl config check {path}`):\n{error}"
             ) from error
     name = str((data.get("cell") or {}).get("name", "cell"))
-    return CellDevices(name=name, sensor=dict(data.get("sensor") or {}), **sections)
+    return CellDevices(
+        name=name,
+        sensor=dict(data.get("sensor") or {}),
+        config_path=path,
+        active_part_file=_active_part_file(path, data),
+        **sections,
+    )
+
+
+def _active_part_file(path: Path, data: dict) -> Path | None:
+    """The part program the cell welds (``controller.cycle.active_part``, else the first)."""
+    parts = [path.parent / p for p in data.get("parts") or []]
+    wanted = ((data.get("controller") or {}).get("cycle") or {}).get("active_part")
+    for part in parts:
+        if wanted is None:
+            return part
+        try:
+            name = (yaml.safe_load(part.read_text(encoding="utf-8")) or {}).get("name")
+        except (OSError, yaml.YAMLError):
+            continue
+        if name == wanted:
+            return part
+    return parts[0] if parts else None

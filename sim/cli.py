@@ -49,6 +49,19 @@ def build_parser() -> argparse.ArgumentParser:
     every = commands.add_parser("all", help="the whole cell from one config")
     _common(every)
     every.add_argument("--control-port", type=int, default=DEFAULT_CONTROL_PORT)
+    every.add_argument(
+        "--vision",
+        help="vision scenario (config/vision/*.yaml): the true part's deviations and "
+        "the sensor's disturbances (needs sensor.enabled in the cell config)",
+    )
+
+    frames = commands.add_parser(
+        "calibration-frames", help="render the sensor's calibration target (for cellctl calibrate)"
+    )
+    frames.add_argument("--out", required=True, help="folder for lit_NN.png and laser_NN.png")
+    frames.add_argument("--views", type=int, default=12)
+    frames.add_argument("--resolution", default="640x480", help="WIDTHxHEIGHT")
+    frames.add_argument("--target", default="config/vision/calibration-target.yaml")
 
     plc = commands.add_parser("plc", help="the cell PLC (Modbus TCP server)")
     _common(plc)
@@ -88,8 +101,14 @@ def _devices_for(args: argparse.Namespace) -> list[Any]:
     clock = SimClock(args.time_scale)
     if args.command == "all":
         from sim.cell import SimulatedCell
+        from sim.part_truth import load_vision_scenario
 
-        return [SimulatedCell(devices, clock, control_port=args.control_port, host=args.host)]
+        vision = load_vision_scenario(args.vision) if args.vision else None
+        return [
+            SimulatedCell(
+                devices, clock, control_port=args.control_port, host=args.host, vision=vision
+            )
+        ]
     if args.command == "plc":
         from sim.plc import SimulatedPlc
 
@@ -183,6 +202,25 @@ def _run_scenarios(args: argparse.Namespace) -> int:
     return 0 if all(r.passed for r in results) else 1
 
 
+def _calibration_frames(args: argparse.Namespace) -> int:
+    """Render the calibration target in the simulated sensor's view, as PNG pairs."""
+    import cv2
+    import yaml
+
+    from sim.sensor_render import CalibrationTarget, CameraModel, render_calibration_views
+
+    width, _, height = args.resolution.partition("x")
+    target = CalibrationTarget.model_validate(yaml.safe_load(Path(args.target).read_text()))
+    camera = CameraModel(width_px=int(width), height_px=int(height))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for index, (lit, laser) in enumerate(render_calibration_views(camera, target, args.views)):
+        cv2.imwrite(str(out / f"lit_{index:02d}.png"), lit)
+        cv2.imwrite(str(out / f"laser_{index:02d}.png"), laser)
+    print(f"{args.views} views of the target written to {out} (view 00 is the jig's)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=getattr(args, "log_level", "WARNING").upper())
@@ -190,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     if args.command == "run":
         return _run_scenarios(args)
+    if args.command == "calibration-frames":
+        return _calibration_frames(args)
     if args.command == "ctl":
         request = {"cmd": args.cmd, **_parse_args_list(args.args)}
         try:

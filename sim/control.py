@@ -21,6 +21,9 @@ Commands (``cmd``):
 ``robot.drives``           ``enabled``: bool (as the PLC's drive enable does)
 ``link.cut``               ``device``: pull its cable (it runs on; its watchdogs act)
 ``link.restore``           ``device``: plug the cable back in
+``sensor.blind``           ``on``: bool; cover the laser sensor's window (no line in its frames)
+``sensor.truth``           the torch against the true seam, per weld path: lateral / vertical
+                           RMS and max (mm), from every physics step (``sim.sensor``)
 =========================  ====================================================================
 """
 

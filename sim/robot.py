@@ -340,6 +340,11 @@ class SimulatedRobot:
 
     # -- views for tests and ground truth -------------------------------------------------
 
+    def actual_tool_pose(self) -> Pose:
+        """Where the tool point really is now (corrections included): the sensor's mount."""
+        self._advance_to(self.clock.now_s())
+        return self._tool_pose()
+
     @property
     def requests_total(self) -> int:
         return sum(self.requests_received.values())

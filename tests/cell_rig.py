@@ -123,10 +123,13 @@ async def running_cell(
     tmp_path: Path,
     time_scale: float = 20.0,
     edit: Callable[[dict], None] | None = None,
+    vision: Any = None,
 ) -> AsyncIterator[CellRig]:
+    """``vision`` (a ``sim.part_truth.VisionScenario``) is the true part the simulated sensor
+    sees; the sensor runs only when ``edit`` enables it in the config."""
     config_path = write_config(tmp_path, edit)
     config = load_cell_config(config_path)
-    sim = SimulatedCell(load_cell_devices(config_path), SimClock(time_scale))
+    sim = SimulatedCell(load_cell_devices(config_path), SimClock(time_scale), vision=vision)
     await sim.start()
     controller = build_controller(config)
     try:

@@ -115,6 +115,19 @@ def load_cell_config(path: Path) -> LoadedConfig:
     base = path.parent
     files: dict[str, str] = {path.name: cell_file.text}
 
+    # The laser sensor's calibration file, when the sensor is on (cellctl calibrate writes it).
+    if cell is not None and cell.sensor.enabled:
+        calibration = Path(cell.sensor.calibration_file)
+        calibration = calibration if calibration.is_absolute() else base / calibration
+        if not calibration.is_file():
+            errors.append(
+                _error(
+                    cell_file,
+                    ("sensor", "calibration_file"),
+                    f"sensor calibration not found: {calibration} (run `cellctl calibrate`)",
+                )
+            )
+
     # Part programs: validate every listed file even when the cell file has errors elsewhere.
     raw_parts = cell_file.document.data.get("parts")
     part_paths = raw_parts if isinstance(raw_parts, list) else []

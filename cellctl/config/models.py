@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from cellctl.config.sensor_models import SensorSettings
 from drivers.modbus_map import StrictModel
 from drivers.settings import PlcSettings, PowerSourceSettings, RobotSettings
 
@@ -29,14 +30,6 @@ PointMm = tuple[float, float, float]
 class CellIdentity(StrictModel):
     name: Name
     description: str = ""
-
-
-class SensorSettings(StrictModel):
-    """The laser-line seam sensor ahead of the torch (the vision work fills this in)."""
-
-    backend: Literal["tcp", "opencv", "replay"] = "tcp"
-    source: str = "127.0.0.1:5030"  # host:port for tcp, device/URL/file for opencv, dir for replay
-    lookahead_mm: Annotated[float, Field(ge=0, le=200)] = 30.0
 
 
 class MonitoringSettings(StrictModel):
@@ -300,6 +293,11 @@ class Sensing(StrictModel):
     search_range_mm: Annotated[float, Field(gt=0, le=50)] = 10.0
     tracking: bool = True
     max_correction_mm: Annotated[float, Field(gt=0, le=50)] | None = None
+    # Scan the finished bead with the sensor and record its width, height and a verdict
+    # against these bands (toe-to-toe width; height over the toes' chord).
+    post_weld_check: bool = False
+    bead_width_mm: Band | None = None
+    bead_height_mm: Band | None = None
 
 
 class Seam(StrictModel):

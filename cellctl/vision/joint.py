@@ -1,0 +1,337 @@
+"""Joint detection: the root point, gap and mismatch of a joint in one laser profile.
+
+The profile is the stripe triangulated into the sensor frame: points (x, z) in mm, one per
+image column that had the line. Each joint type has its own model of plate faces (straight
+lines, fitted by total least squares so that steep faces fit as well as flat ones) and
+edges (where the line ends at a gap, or jumps at a plate's edge):
+
+- ``fillet`` (T-joint, seen by a sensor tilted with the torch): two faces meeting in a corner;
+  the root is their intersection.
+- ``v_groove_butt``: on each side of the root gap a top face and a groove wall; the root is the
+  midpoint of the walls' bottom edges, the gap their distance, the mismatch the difference of
+  the top faces' heights.
+- ``square_butt``: one face each side of the gap; root midway between the edges.
+- ``lap``: the upper plate's face, a jump down at its edge, the lower plate's face; the root is
+  the corner at the foot of the edge, the mismatch the step's height.
+
+Every fit is judged (enough points per face, small residual, a plausible angle or gap); the
+confidence is the weakest of those judgements, and below ``min_confidence`` the frame says
+"no trustworthy joint" with the reason, instead of guessing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from cellctl.config.sensor_models import JointSettings
+
+NEAR_EXPECTED_MM = 1.5  # a break this close to the last root is the joint's
+WALL_FOOT_TOLERANCE_MM = 0.35  # V-groove: walls' feet vs plates' mismatch
+AMBIGUOUS_HOLE_MM = 0.3  # two holes this wide, and no frame before: which is the gap?
+EDGE_HOLE_MM = 0.5  # line missing beside a lap edge
+
+
+@dataclass(frozen=True)
+class Joint:
+    """The joint found in one profile (sensor frame, mm), or why none was trusted."""
+
+    ok: bool
+    root_x_mm: float = math.nan
+    root_z_mm: float = math.nan
+    gap_mm: float = math.nan
+    mismatch_mm: float = math.nan
+    confidence: float = 0.0
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Line:
+    """A face: the line through ``centre`` along unit ``direction``; ``rms`` of its points."""
+
+    centre: tuple[float, float]
+    direction: tuple[float, float]
+    rms: float
+    points: int
+
+    def z_at(self, x: float) -> float:
+        dx, dz = self.direction
+        if abs(dx) < 1e-9:
+            return self.centre[1]
+        return self.centre[1] + (x - self.centre[0]) * dz / dx
+
+    def intersect(self, other: Line) -> tuple[float, float] | None:
+        (x1, z1), (dx1, dz1) = self.centre, self.direction
+        (x2, z2), (dx2, dz2) = other.centre, other.direction
+        det = dx1 * (-dz2) - dz1 * (-dx2)
+        if abs(det) < 1e-6:
+            return None
+        t = ((x2 - x1) * (-dz2) - (z2 - z1) * (-dx2)) / det
+        return (x1 + t * dx1, z1 + t * dz1)
+
+    def angle_to(self, other: Line) -> float:
+        """Angle between the two faces' directions, degrees in [0, 180)."""
+        a = math.degrees(math.atan2(self.direction[1], self.direction[0]))
+        b = math.degrees(math.atan2(other.direction[1], other.direction[0]))
+        return abs(a - b) % 180
+
+
+def fit_line(x: np.ndarray, z: np.ndarray) -> Line:
+    """Total least squares line through the points."""
+    cx, cz = float(x.mean()), float(z.mean())
+    dx, dz = x - cx, z - cz
+    sxx, szz, sxz = float(dx @ dx), float(dz @ dz), float(dx @ dz)
+    angle = 0.5 * math.atan2(2 * sxz, sxx - szz)
+    direction = (math.cos(angle), math.sin(angle))
+    residual = -dx * direction[1] + dz * direction[0]
+    return Line((cx, cz), direction, float(np.sqrt(np.mean(residual**2))), len(x))
+
+
+def fit_line_robust(x: np.ndarray, z: np.ndarray, floor_mm: float = 0.03) -> Line:
+    """A line fit that drops stray points (spatter, a reflection caught by the stripe) and
+    fits again, twice: points beyond 3 robust sigmas (at least ``floor_mm``) are dropped."""
+    line = fit_line(x, z)
+    for _ in range(2):
+        dx, dz = x - line.centre[0], z - line.centre[1]
+        residual = np.abs(-dx * line.direction[1] + dz * line.direction[0])
+        sigma = 1.4826 * float(np.median(residual))
+        keep = residual <= max(3 * sigma, floor_mm)
+        if keep.all() or np.count_nonzero(keep) < 3:
+            break
+        x, z = x[keep], z[keep]
+        line = fit_line(x, z)
+    return line
+
+
+def best_split(x: np.ndarray, z: np.ndarray, min_points: int) -> int | None:
+    """Where two straight faces meet: the split k minimising both lines' squared residuals.
+
+    Every split at once from cumulative sums: for a set of points the smallest eigenvalue of
+    its scatter matrix is the total least squares residual of its best line.
+    """
+    n = len(x)
+    if n < 2 * min_points:
+        return None
+    ones = np.ones(n)
+
+    def sums(a: np.ndarray) -> np.ndarray:
+        return np.concatenate([[0.0], np.cumsum(a)])
+
+    cn, cx, cz = sums(ones), sums(x), sums(z)
+    cxx, czz, cxz = sums(x * x), sums(z * z), sums(x * z)
+    k = np.arange(min_points, n - min_points + 1)
+
+    def residual(lo: np.ndarray | int, hi: np.ndarray | int) -> np.ndarray:
+        m = cn[hi] - cn[lo]
+        sx, sz = cx[hi] - cx[lo], cz[hi] - cz[lo]
+        sxx = cxx[hi] - cxx[lo] - sx * sx / m
+        szz = czz[hi] - czz[lo] - sz * sz / m
+        sxz = cxz[hi] - cxz[lo] - sx * sz / m
+        half = (sxx + szz) / 2
+        return half - np.sqrt(np.maximum(((sxx - szz) / 2) ** 2 + sxz**2, 0))
+
+    total = residual(0, k) + residual(k, n)
+    return int(k[int(np.argmin(total))])
+
+
+class JointDetector:
+    """Finds one joint type's root in profiles (see the module docstring)."""
+
+    def __init__(self, joint: str, settings: JointSettings | None = None) -> None:
+        self.joint = joint
+        self.settings = settings or JointSettings()
+        self._detect = {
+            "fillet": self._fillet,
+            "v_groove_butt": self._v_groove,
+            "square_butt": self._square_butt,
+            "lap": self._lap,
+        }.get(joint)
+        if self._detect is None:
+            raise ValueError(f"no joint detector for {joint!r}")
+
+    def detect(self, x: np.ndarray, z: np.ndarray, expected_x_mm: float | None = None) -> Joint:
+        """The joint in the profile (x, z in mm, in column order, NaN-free).
+
+        ``expected_x_mm``: where the root was in the frames before; a break in the profile
+        near it is the joint's (a hole left by rejected spatter elsewhere is not)."""
+        self._expected_x = expected_x_mm
+        self._ambiguous = ""
+        if len(x) < 2 * self.settings.min_points_per_face:
+            return Joint(False, reason=f"only {len(x)} profile points")
+        return self._detect(x, z)
+
+    # -- judgements ------------------------------------------------------------------------
+
+    def _face_confidence(self, *lines: Line) -> tuple[float, str]:
+        s = self.settings
+        worst, why = 1.0, ""
+        for line in lines:
+            c_points = min(1.0, line.points / (2 * s.min_points_per_face))
+            c_rms = max(0.0, 1 - line.rms / (2 * s.max_face_rms_mm))
+            if line.points < s.min_points_per_face:
+                c_points = 0.0
+            c = min(c_points, c_rms)
+            if c < worst:
+                worst = c
+                why = f"face of {line.points} points, residual {line.rms:.3f} mm"
+        return worst, why
+
+    def _result(self, root, gap, mismatch, confidence, why) -> Joint:
+        ok = confidence >= self.settings.min_confidence and root is not None
+        if root is None:
+            return Joint(False, reason=why or "faces do not meet")
+        return Joint(ok, root[0], root[1], gap, mismatch, confidence, "" if ok else why)
+
+    def _gap_edges(
+        self, x: np.ndarray, z: np.ndarray, prefer: str = "widest"
+    ) -> tuple[int, float] | None:
+        """The joint's break in the profile (missing columns or a jump): (index after, the
+        typical column spacing in mm). Which break: ``widest``; ``lowest`` (a groove's root
+        gap lies at its bottom, where spatter holes in the top faces do not); ``tallest`` (a
+        lap's edge is a step in height)."""
+        if len(x) < 3:
+            return None
+        dx, dz = np.diff(x), np.diff(z)
+        step = np.abs(dx)
+        typical = float(np.median(step))
+        jumps = np.hypot(dx, dz)
+        is_break = (step > 2.5 * typical) | (jumps > self.settings.jump_mm)
+        m = self.settings.min_points_per_face
+        is_break[: m - 1] = False
+        is_break[len(is_break) - m + 1 :] = False
+        if not is_break.any():
+            return None
+        expected = getattr(self, "_expected_x", None)
+        self._ambiguous = ""
+        if expected is not None:
+            middle = (x[:-1] + x[1:]) / 2
+            near = is_break & (np.abs(middle - expected) < NEAR_EXPECTED_MM)
+            if near.any():
+                is_break = near
+        elif prefer == "widest":
+            # No frame before to say where the joint was: two holes in the line that could
+            # each be the gap (one of them a dropout) cannot be told apart in one frame.
+            holes = is_break & (step > AMBIGUOUS_HOLE_MM)
+            if np.count_nonzero(holes) > 1:
+                self._ambiguous = f"{np.count_nonzero(holes)} gaps in view"
+        elif prefer == "tallest":
+            edge = int(np.argmax(np.where(is_break, np.abs(dz), -np.inf)))
+            if step[edge] > EDGE_HOLE_MM:
+                # The line is missing beside the edge: where the edge is, is not known.
+                self._ambiguous = "line lost beside the plate edge"
+        if prefer == "lowest":
+            score = np.where(is_break, -np.minimum(z[:-1], z[1:]), -np.inf)
+        elif prefer == "tallest":
+            score = np.where(is_break, np.abs(dz), -np.inf)
+        else:  # widest across: a gap between plates (a jump in height is spatter's)
+            score = np.where(is_break, step, -np.inf)
+        i = int(np.argmax(score))
+        return i + 1, typical
+
+    # -- joint types -------------------------------------------------------------------------
+
+    def _fillet(self, x: np.ndarray, z: np.ndarray) -> Joint:
+        k = best_split(x, z, self.settings.min_points_per_face)
+        if k is None:
+            return Joint(False, reason="too few points for two faces")
+        a, b = fit_line_robust(x[:k], z[:k]), fit_line_robust(x[k:], z[k:])
+        confidence, why = self._face_confidence(a, b)
+        angle = a.angle_to(b)
+        angle = min(angle, 180 - angle)
+        if not 60 <= angle <= 90:
+            confidence, why = 0.0, f"faces meet at {angle:.0f}°, not a fillet's corner"
+        return self._result(a.intersect(b), 0.0, 0.0, confidence, why)
+
+    def _two_sides(self, x, z, prefer: str = "widest"):
+        found = self._gap_edges(x, z, prefer)
+        if found is None:
+            return None
+        k, spacing = found
+        return (x[:k], z[:k]), (x[k:], z[k:]), spacing
+
+    def _v_groove(self, x: np.ndarray, z: np.ndarray) -> Joint:
+        s = self.settings
+        sides = self._two_sides(x, z, "lowest")
+        if sides is not None and min(sides[0][1][-1], sides[1][1][0]) > float(z.min()) + 0.5:
+            sides = None  # that break is not at the groove's bottom: the gap is closed
+        if sides is None:
+            # Gap closed: the two walls meet; split at the bottom of the groove.
+            k = int(np.argmin(z))
+            sides = ((x[: k + 1], z[: k + 1]), (x[k:], z[k:]), float(np.median(np.diff(x))))
+        (xl, zl), (xr, zr), spacing = sides
+        kl = best_split(xl, zl, s.min_points_per_face // 2)
+        kr = best_split(xr, zr, s.min_points_per_face // 2)
+        if kl is None or kr is None:
+            return Joint(False, reason="too few points for the groove's faces")
+        top_l, wall_l = fit_line_robust(xl[:kl], zl[:kl]), fit_line_robust(xl[kl:], zl[kl:])
+        wall_r, top_r = fit_line_robust(xr[:kr], zr[:kr]), fit_line_robust(xr[kr:], zr[kr:])
+        confidence, why = self._face_confidence(top_l, wall_l, wall_r, top_r)
+        edge_lx = float(xl[-1]) + spacing / 2
+        edge_rx = float(xr[0]) - spacing / 2
+        gap = edge_rx - edge_lx
+        if gap < s.min_gap_mm:  # no gap seen: the walls' own corner is the root
+            root = wall_l.intersect(wall_r)
+            gap = 0.0
+        else:
+            root = (
+                (edge_lx + edge_rx) / 2,
+                (wall_l.z_at(edge_lx) + wall_r.z_at(edge_rx)) / 2,
+            )
+        if gap > s.max_gap_mm:
+            confidence, why = 0.0, f"gap {gap:.1f} mm is wider than {s.max_gap_mm:g} mm"
+        mismatch = top_r.z_at(x.mean()) - top_l.z_at(x.mean())
+        # Plates of one thickness: the walls' feet differ in height as the tops do. A wall
+        # whose line ends higher was cut short (a dropout beside the gap): its edge is not
+        # the root's.
+        feet = wall_r.z_at(edge_rx) - wall_l.z_at(edge_lx)
+        if gap >= s.min_gap_mm and abs(feet - mismatch) > WALL_FOOT_TOLERANCE_MM:
+            confidence, why = (
+                0.0,
+                (f"groove walls end {feet:+.2f} mm apart in height, the plates {mismatch:+.2f} mm"),
+            )
+        return self._result(root, gap, mismatch, confidence, why)
+
+    def _square_butt(self, x: np.ndarray, z: np.ndarray) -> Joint:
+        s = self.settings
+        sides = self._two_sides(x, z)
+        if sides is None:
+            return Joint(False, reason="no gap between the plates")
+        (xl, zl), (xr, zr), spacing = sides
+        left, right = fit_line_robust(xl, zl), fit_line_robust(xr, zr)
+        confidence, why = self._face_confidence(left, right)
+        edge_lx = float(xl[-1]) + spacing / 2
+        edge_rx = float(xr[0]) - spacing / 2
+        gap = edge_rx - edge_lx
+        if not s.min_gap_mm <= gap <= s.max_gap_mm:
+            confidence, why = 0.0, f"gap {gap:.2f} mm outside {s.min_gap_mm:g}..{s.max_gap_mm:g}"
+        if self._ambiguous:
+            confidence, why = 0.0, self._ambiguous
+        angle = left.angle_to(right)
+        if min(angle, 180 - angle) > 10:
+            confidence, why = 0.0, f"plates at {min(angle, 180 - angle):.0f}° to each other"
+        zl_edge, zr_edge = left.z_at(edge_lx), right.z_at(edge_rx)
+        root = ((edge_lx + edge_rx) / 2, (zl_edge + zr_edge) / 2)
+        return self._result(root, gap, zr_edge - zl_edge, confidence, why)
+
+    def _lap(self, x: np.ndarray, z: np.ndarray) -> Joint:
+        sides = self._two_sides(x, z, "tallest")
+        if sides is None:
+            return Joint(False, reason="no plate edge in the profile")
+        (xl, zl), (xr, zr), spacing = sides
+        left, right = fit_line_robust(xl, zl), fit_line_robust(xr, zr)
+        confidence, why = self._face_confidence(left, right)
+        upper_left = left.z_at(xl[-1]) > right.z_at(xr[0])
+        # The edge is where the upper plate's line ends (half a column on): the lower plate's
+        # first point may lie further off when the line was lost just beside the edge.
+        edge_x = float(xl[-1]) + spacing / 2 if upper_left else float(xr[0]) - spacing / 2
+        lower = right if upper_left else left
+        upper = left if upper_left else right
+        step = upper.z_at(edge_x) - lower.z_at(edge_x)
+        if step < self.settings.jump_mm:
+            confidence, why = 0.0, f"edge only {step:.2f} mm high"
+        if self._ambiguous:
+            confidence, why = 0.0, self._ambiguous
+        root = (edge_x, lower.z_at(edge_x))
+        return self._result(root, 0.0, step, confidence, why)

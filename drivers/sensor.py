@@ -1,0 +1,389 @@
+"""The laser seam sensor's driver: frames from a camera backend, always the newest one.
+
+Backends, chosen by name from config (``SensorDriver(backend, source)``):
+
+- ``tcp``: a network sensor (or the simulator) streaming ``drivers.sensor_protocol`` frames;
+  ``source`` is ``host:port``;
+- ``opencv``: ``cv2.VideoCapture`` on a USB/V4L2 device (``source`` a number or
+  ``/dev/videoN``), a stream URL or a video file (played at its own frame rate);
+- ``replay``: a recorded run (``record_frame`` writes one): a folder of PNG files named
+  ``<frame number>_<exposure ns>.png``, played at the pace they were recorded, stamped with
+  the time they are played.
+
+Contract:
+
+- A thread of the driver's own reads the backend as fast as frames come and keeps only the
+  newest (a camera's buffer, the kernel's socket buffer and OpenCV's internal queue are
+  emptied as they fill): ``latest()`` and ``next_frame()`` never hand out a stale frame when a
+  newer one has arrived. ``on_frame`` (if set) is called in that thread with each frame, so
+  that the vision can work on it at once, off the controller's event loop.
+- ``connect()`` starts the thread and returns at once; the thread reconnects with doubling
+  backoff until ``close()``. A link counts as up once a frame has arrived on it.
+- A lost link (EOF, a reset, no frame for ``frame_timeout_ms``, a garbled header) takes the
+  link down: ``latest()`` and ``next_frame()`` then raise ``LinkDown``; it reconnects by itself.
+
+Every error reads ``sensor at <source>: <what happened>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from drivers.errors import DeviceTimeout, LinkDown
+from drivers.link import Backoff, LinkState, LinkStats
+from drivers.sensor_protocol import (
+    HEADER_BYTES,
+    Frame,
+    FrameFormatError,
+    decode_frame,
+    decode_header,
+)
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("tcp", "opencv", "replay")
+
+
+class _BackendLost(Exception):
+    """The backend's link ended; the text says how."""
+
+
+class _Backend:
+    """One way of getting frames: open, read the next frame (blocking), close."""
+
+    def open(self) -> None: ...
+
+    def read(self) -> Frame: ...
+
+    def interrupt(self) -> None:
+        """Make a blocked ``read`` return (from another thread)."""
+
+    def close(self) -> None: ...
+
+
+class _TcpBackend(_Backend):
+    def __init__(self, source: str, timeout_s: float) -> None:
+        host, _, port = source.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"tcp source must be host:port, got {source!r}")
+        self.address = (host, int(port))
+        self.timeout_s = timeout_s
+        self.sock: socket.socket | None = None
+        self.header = bytearray(HEADER_BYTES)
+
+    def open(self) -> None:
+        sock = socket.create_connection(self.address, timeout=self.timeout_s)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # A small receive buffer: frames that pile up in the kernel are frames gone stale.
+        sock.settimeout(self.timeout_s)
+        self.sock = sock
+
+    def _fill(self, view: memoryview) -> None:
+        assert self.sock is not None
+        got = 0
+        while got < len(view):
+            try:
+                n = self.sock.recv_into(view[got:])
+            except TimeoutError as error:
+                raise _BackendLost(f"no frame within {self.timeout_s * 1000:.0f} ms") from error
+            except OSError as error:
+                raise _BackendLost(f"receive failed: {error}") from error
+            if n == 0:
+                raise _BackendLost("the sensor closed the connection")
+            got += n
+
+    def read(self) -> Frame:
+        self._fill(memoryview(self.header))
+        try:
+            header = decode_header(self.header)
+        except FrameFormatError as error:
+            raise _BackendLost(f"garbled frame header: {error}") from error
+        payload = bytearray(header.payload_bytes)
+        self._fill(memoryview(payload))
+        return decode_frame(header, payload)
+
+    def interrupt(self) -> None:
+        if self.sock is not None:
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
+class _OpenCvBackend(_Backend):
+    def __init__(self, source: str, timeout_s: float) -> None:
+        self.source: int | str = int(source) if source.isdigit() else source
+        self.capture = None
+        self.number = 0
+        self.file = isinstance(self.source, str) and Path(self.source).is_file()
+        self.period_s = 0.0
+        self.next_at = 0.0
+
+    def open(self) -> None:
+        import cv2
+
+        capture = cv2.VideoCapture(self.source)
+        if not capture.isOpened():
+            capture.release()
+            raise _BackendLost(f"OpenCV cannot open {self.source!r}")
+        self.capture = capture
+        fps = capture.get(cv2.CAP_PROP_FPS) if self.file else 0
+        self.period_s = 1.0 / fps if fps and fps > 0 else 0.0
+        self.next_at = time.monotonic()
+
+    def read(self) -> Frame:
+        import cv2
+
+        assert self.capture is not None
+        if self.period_s:  # a file: play it at its own pace, as the camera recorded it
+            self.next_at += self.period_s
+            time.sleep(max(0.0, self.next_at - time.monotonic()))
+        ok = self.capture.grab()
+        exposure_ns = time.monotonic_ns()
+        if not ok:
+            raise _BackendLost("no more frames" if self.file else "the camera stopped")
+        ok, image = self.capture.retrieve()
+        if not ok or image is None:
+            raise _BackendLost("frame could not be decoded")
+        if image.ndim == 3:
+            image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        self.number += 1
+        return Frame(self.number, exposure_ns, np.ascontiguousarray(image))
+
+    def close(self) -> None:
+        if self.capture is not None:
+            self.capture.release()
+            self.capture = None
+
+
+class _ReplayBackend(_Backend):
+    def __init__(self, source: str, timeout_s: float) -> None:
+        self.folder = Path(source)
+        self.files: list[tuple[int, int, Path]] = []
+        self.index = 0
+        self.started_at = 0.0
+        self.stop = threading.Event()
+
+    def open(self) -> None:
+        files = []
+        for path in sorted(self.folder.glob("*.png")):
+            number, _, exposure = path.stem.partition("_")
+            if number.isdigit() and exposure.isdigit():
+                files.append((int(number), int(exposure), path))
+        if not files:
+            raise _BackendLost(f"no recorded frames (<number>_<exposure ns>.png) in {self.folder}")
+        self.files = files
+        self.index = 0
+        self.started_at = time.monotonic()
+
+    def read(self) -> Frame:
+        import cv2
+
+        if self.index >= len(self.files):
+            raise _BackendLost("end of the recording")
+        number, exposure_ns, path = self.files[self.index]
+        self.index += 1
+        due = self.started_at + (exposure_ns - self.files[0][1]) / 1e9
+        if self.stop.wait(max(0.0, due - time.monotonic())):
+            raise _BackendLost("interrupted")
+        image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        if image is None:
+            raise _BackendLost(f"{path.name} is not a readable image")
+        return Frame(number, time.monotonic_ns(), image)
+
+    def interrupt(self) -> None:
+        self.stop.set()
+
+
+def record_frame(folder: Path, frame: Frame) -> Path:
+    """Write ``frame`` into a recording that the ``replay`` backend plays back."""
+    import cv2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{frame.frame_number:08d}_{frame.exposure_ns}.png"
+    cv2.imwrite(str(path), frame.pixels)
+    return path
+
+
+class SensorDriver:
+    """The controller's link to the laser seam sensor (see the module's contract)."""
+
+    def __init__(
+        self,
+        backend: str,
+        source: str,
+        *,
+        device: str = "sensor",
+        frame_timeout_ms: int = 500,
+        reconnect_delay_min_ms: int = 100,
+        reconnect_delay_max_ms: int = 2000,
+    ) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"sensor backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+        self.backend_name = backend
+        self.source = source
+        self.device = device
+        self.stats = LinkStats()
+        self.frame_timeout_s = frame_timeout_ms / 1000
+        self.on_frame: Callable[[Frame], None] | None = None
+        self.frames_received = 0
+        self.frames_missed = 0  # gaps in the sensor's frame numbers (it dropped, or we did)
+        self._make = {"tcp": _TcpBackend, "opencv": _OpenCvBackend, "replay": _ReplayBackend}[
+            backend
+        ]
+        self._backoff = Backoff(reconnect_delay_min_ms / 1000, reconnect_delay_max_ms / 1000)
+        self._lock = threading.Lock()
+        self._newest: Frame | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._backend: _Backend | None = None
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+
+    @property
+    def address(self) -> str:
+        return f"{self.source} ({self.backend_name})"
+
+    @property
+    def connected(self) -> bool:
+        return self.stats.state is LinkState.UP
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self.stats.set_state(LinkState.CONNECTING)
+        self._thread = threading.Thread(target=self._run, name="sensor reader", daemon=True)
+        self._thread.start()
+
+    async def wait_connected(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not self.connected:
+            if time.monotonic() > deadline:
+                raise LinkDown(self.device, self.address, f"no frame within {timeout_s:g} s")
+            await asyncio.sleep(0.01)
+
+    async def close(self) -> None:
+        self._stop.set()
+        backend = self._backend
+        if backend is not None:
+            backend.interrupt()
+        if self._thread is not None:
+            # The interrupt makes a blocked read return at once; the join is short.
+            self._thread.join(timeout=5)
+            self._thread = None
+        self.stats.set_state(LinkState.DISCONNECTED)
+
+    # -- frames -------------------------------------------------------------------------------
+
+    def latest(self) -> Frame | None:
+        """The newest frame (None before the first). ``LinkDown`` while the link is down."""
+        if not self.connected:
+            raise LinkDown(self.device, self.address, f"link is down: {self.stats.last_error}")
+        with self._lock:
+            return self._newest
+
+    async def next_frame(self, after: int = -1, timeout_s: float | None = None) -> Frame:
+        """The newest frame with a number above ``after``, waiting for one if need be."""
+        timeout_s = self.frame_timeout_s if timeout_s is None else timeout_s
+        deadline = time.monotonic() + timeout_s
+        loop = asyncio.get_running_loop()
+        while True:
+            frame = self.latest()
+            if frame is not None and frame.frame_number != after:
+                return frame
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise DeviceTimeout(
+                    self.device, self.address, f"no new frame within {timeout_s * 1000:.0f} ms"
+                )
+            event = asyncio.Event()
+            entry = (loop, event)
+            with self._lock:
+                self._waiters.append(entry)
+            try:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(min(remaining, 0.05)):
+                        await event.wait()
+            finally:
+                with self._lock:
+                    if entry in self._waiters:
+                        self._waiters.remove(entry)
+
+    # -- the reader thread ----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            backend = self._make(self.source, self.frame_timeout_s)
+            self._backend = backend
+            try:
+                backend.open()
+                self._read_until_lost(backend)
+            except (_BackendLost, OSError, ValueError) as error:
+                self._lost(str(error))
+            finally:
+                backend.close()
+                self._backend = None
+            if self._stop.wait(self._backoff.next_delay_s()):
+                break
+
+    def _read_until_lost(self, backend: _Backend) -> None:
+        last_number: int | None = None
+        while not self._stop.is_set():
+            frame = backend.read()
+            if last_number is not None and frame.frame_number > last_number + 1:
+                self.frames_missed += frame.frame_number - last_number - 1
+            last_number = frame.frame_number
+            self.frames_received += 1
+            with self._lock:
+                self._newest = frame
+                waiters, self._waiters = self._waiters, []
+            if self.stats.state is not LinkState.UP:
+                if self.stats.last_error:
+                    self.stats.reconnects += 1
+                self._backoff.reset()
+                self.stats.set_state(LinkState.UP)
+            self.stats.responses += 1
+            for loop, event in waiters:
+                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                    loop.call_soon_threadsafe(event.set)
+            if self.on_frame is not None:
+                try:
+                    self.on_frame(frame)
+                except Exception:  # the reader must live on whatever the vision does
+                    log.exception("sensor frame handler failed on frame %d", frame.frame_number)
+
+    def _lost(self, why: str) -> None:
+        if self._stop.is_set():
+            return
+        if self.stats.state is LinkState.UP:
+            log.warning("%s at %s: link lost: %s", self.device, self.address, why)
+        self.stats.last_error = why
+        self.stats.last_error_at = time.time()
+        self.stats.errors += 1
+        with self._lock:
+            self._newest = None
+        self.stats.set_state(
+            LinkState.DOWN
+            if self.stats.reconnects or self.frames_received
+            else LinkState.CONNECTING
+        )
+
+
+def frame_age_s(frame: Frame) -> float:
+    """How long ago ``frame`` was exposed (monotonic clock)."""
+    return max(0.0, time.monotonic() - frame.exposure_s) if math.isfinite(frame.exposure_s) else 0

@@ -1,0 +1,223 @@
+"""The true part on the fixture: the taught seams plus what fixturing and heat did to them.
+
+A part is never where its program says. A vision scenario file (``config/vision/*.yaml``)
+lists deviations that add up, each a function of the distance ``s`` along the taught seam,
+in the seam frame (lateral: horizontal, left of travel; vertical: up)::
+
+    name: sine-5mm
+    deviations:
+      - {kind: offset, lateral_mm: 1.5, vertical_mm: 0.3}
+      - {kind: rotation, angle_deg: 0.8}              # about the seam start, in the horizontal
+      - {kind: sine, lateral_amplitude_mm: 5, wavelength_mm: 150}
+      - {kind: step, at_mm: 40, lateral_mm: 1.0, ramp_mm: 2}
+      - {kind: gap, start_mm: 0.5, end_mm: 2.5}        # root gap, varying linearly
+      - {kind: mismatch, mm: 0.8}                      # the far plate stands this much higher
+    disturbances: {...}                                # see sim.sensor.Disturbances
+    camera: {...}                                      # see sim.sensor.CameraModel
+
+The simulator reads the part program's YAML itself (it may not use the controller's loader):
+the taught path, the joint type and the torch's work angle of every seam.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError
+
+from drivers.modbus_map import StrictModel
+
+Vector = tuple[float, float, float]
+
+
+class VisionScenarioError(Exception):
+    pass
+
+
+class Offset(StrictModel):
+    kind: Literal["offset"]
+    lateral_mm: float = 0.0
+    vertical_mm: float = 0.0
+
+
+class Rotation(StrictModel):
+    kind: Literal["rotation"]
+    angle_deg: Annotated[float, Field(ge=-10, le=10)]
+
+
+class Sine(StrictModel):
+    kind: Literal["sine"]
+    lateral_amplitude_mm: Annotated[float, Field(ge=-10, le=10)] = 0.0
+    vertical_amplitude_mm: Annotated[float, Field(ge=-10, le=10)] = 0.0
+    wavelength_mm: Annotated[float, Field(gt=0)] = 150.0
+    phase_deg: float = 0.0
+
+
+class Step(StrictModel):
+    kind: Literal["step"]
+    at_mm: float
+    lateral_mm: float = 0.0
+    vertical_mm: float = 0.0
+    ramp_mm: Annotated[float, Field(ge=0)] = 0.0  # 0: a sharp step
+
+
+class Gap(StrictModel):
+    kind: Literal["gap"]
+    start_mm: Annotated[float, Field(ge=0, le=10)]
+    end_mm: Annotated[float, Field(ge=0, le=10)]
+    wave_amplitude_mm: Annotated[float, Field(ge=0, le=5)] = 0.0
+    wave_length_mm: Annotated[float, Field(gt=0)] = 60.0
+
+
+class Mismatch(StrictModel):
+    kind: Literal["mismatch"]
+    mm: Annotated[float, Field(ge=-5, le=5)]
+
+
+Deviation = Annotated[Offset | Rotation | Sine | Step | Gap | Mismatch, Field(discriminator="kind")]
+
+
+class VisionScenario(StrictModel):
+    name: str
+    description: str = ""
+    deviations: list[Deviation] = Field(default_factory=list)
+    disturbances: dict[str, Any] = Field(default_factory=dict)
+    camera: dict[str, Any] = Field(default_factory=dict)
+    bead: dict[str, Any] = Field(default_factory=dict)  # sim.bead.BeadShape
+    seed: int = 1
+
+
+def load_vision_scenario(path: str | Path | None) -> VisionScenario:
+    """The scenario in ``path``; the ideal part (no deviations, no disturbances) for None."""
+    if path is None:
+        return VisionScenario(name="ideal")
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return VisionScenario.model_validate(data)
+    except (OSError, yaml.YAMLError) as error:
+        raise VisionScenarioError(f"{path}: {error}") from error
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+        )
+        raise VisionScenarioError(f"{path}: {problems}") from error
+
+
+@dataclass(frozen=True)
+class JointState:
+    """The true joint at one place along a seam, in the seam frame of the taught seam."""
+
+    lateral_mm: float
+    vertical_mm: float
+    gap_mm: float
+    mismatch_mm: float
+
+
+@dataclass
+class TrueSeam:
+    name: str
+    joint: str  # fillet | v_groove_butt | square_butt | lap
+    work_angle_deg: float
+    start: Vector
+    end: Vector
+    deviations: list[Any]
+
+    def __post_init__(self) -> None:
+        chord = tuple(b - a for a, b in zip(self.start, self.end, strict=True))
+        self.length_mm = math.sqrt(sum(c * c for c in chord))
+        self.travel = tuple(c / self.length_mm for c in chord)
+        lateral = (-self.travel[1], self.travel[0], 0.0)  # up × travel
+        size = math.hypot(lateral[0], lateral[1])
+        self.lateral = (lateral[0] / size, lateral[1] / size, 0.0) if size > 1e-9 else (0, 1, 0)
+        t, la = self.travel, self.lateral
+        self.up = (
+            t[1] * la[2] - t[2] * la[1],
+            t[2] * la[0] - t[0] * la[2],
+            t[0] * la[1] - t[1] * la[0],
+        )
+
+    def locate(self, point: Vector) -> tuple[float, float, float]:
+        """``point`` in this seam's taught frame: (s along, lateral, vertical) in mm."""
+        d = tuple(p - a for p, a in zip(point, self.start, strict=True))
+        return (_dot(d, self.travel), _dot(d, self.lateral), _dot(d, self.up))
+
+    def joint_at(self, s_mm: float) -> JointState:
+        lateral = vertical = 0.0
+        gap = 1.0 if self.joint == "square_butt" else (1.5 if self.joint == "v_groove_butt" else 0)
+        mismatch = 0.0
+        for d in self.deviations:
+            if isinstance(d, Offset):
+                lateral += d.lateral_mm
+                vertical += d.vertical_mm
+            elif isinstance(d, Rotation):
+                lateral += s_mm * math.tan(math.radians(d.angle_deg))
+            elif isinstance(d, Sine):
+                phase = 2 * math.pi * s_mm / d.wavelength_mm + math.radians(d.phase_deg)
+                lateral += d.lateral_amplitude_mm * math.sin(phase)
+                vertical += d.vertical_amplitude_mm * math.sin(phase)
+            elif isinstance(d, Step):
+                if d.ramp_mm > 0:
+                    f = min(1.0, max(0.0, (s_mm - d.at_mm) / d.ramp_mm))
+                else:
+                    f = 1.0 if s_mm >= d.at_mm else 0.0
+                lateral += f * d.lateral_mm
+                vertical += f * d.vertical_mm
+            elif isinstance(d, Gap):
+                f = min(1.0, max(0.0, s_mm / self.length_mm))
+                gap = d.start_mm + f * (d.end_mm - d.start_mm)
+                gap += d.wave_amplitude_mm * math.sin(2 * math.pi * s_mm / d.wave_length_mm)
+                gap = max(0.0, gap)
+            elif isinstance(d, Mismatch):
+                mismatch = d.mm
+        return JointState(lateral, vertical, gap, mismatch)
+
+
+@dataclass
+class TruePart:
+    seams: list[TrueSeam]
+
+    def nearest(self, point: Vector, max_distance_mm: float = 25.0) -> TrueSeam | None:
+        """The seam whose taught line passes nearest ``point`` (None if none within reach)."""
+        best, best_d = None, max_distance_mm
+        for seam in self.seams:
+            s, lateral, vertical = seam.locate(point)
+            if -60 <= s <= seam.length_mm + 60:
+                d = math.hypot(lateral, vertical)
+                if d < best_d:
+                    best, best_d = seam, d
+        return best
+
+
+def load_true_part(part_file: Path, scenario: VisionScenario) -> TruePart:
+    """The part program in ``part_file`` with the scenario's deviations on every seam."""
+    try:
+        data = yaml.safe_load(part_file.read_text(encoding="utf-8"))
+        seams = []
+        for seam in data["seams"]:
+            path = [tuple(float(v) for v in p) for p in seam["path_mm"]]
+            if len(path) != 2:
+                # A polyline would need a frame per segment; every shipped seam is straight.
+                raise VisionScenarioError(f"{part_file}: seam {seam['name']}: only straight seams")
+            torch = seam.get("torch") or {}
+            seams.append(
+                TrueSeam(
+                    name=seam["name"],
+                    joint=seam["joint"],
+                    work_angle_deg=float(torch.get("work_angle_deg", 45.0)),
+                    start=path[0],
+                    end=path[1],
+                    deviations=list(scenario.deviations),
+                )
+            )
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as error:
+        raise VisionScenarioError(f"{part_file}: {error}") from error
+    return TruePart(seams)
+
+
+def _dot(a: Any, b: Any) -> float:
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]

@@ -1,0 +1,285 @@
+"""The simulated laser seam sensor: frames of the true part, streamed over TCP, and the truth.
+
+Owns:
+
+- where the sensor is: ``lookahead_mm`` ahead of the robot's actual tool point (corrections
+  included: the sensor is bolted to the torch), looking along the nearest seam of the true part
+  (the robot's tool orientation would point it there; the simulated robot does not model
+  orientation);
+- what it sees there: the true joint (``sim.part_truth``) rendered by ``sim.sensor_render``;
+- the stream: a TCP server (``drivers.sensor_protocol`` framing) that exposes one frame every
+  ``1 / frame_rate_hz`` real seconds and sends it to every connected client; a client that has
+  not taken the previous frame yet is skipped (it gets the next one: a sensor never queues
+  stale frames);
+- the truth for scoring: every frame's true joint (``frames``), and, from every physics step
+  of the robot on a weld path, the torch's lateral and vertical error against the true seam
+  (``TrackingScore``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from drivers.robot_protocol import Pose
+from drivers.sensor_protocol import Frame, encode_frame
+from sim.bead import BeadRecord, BeadShape
+from sim.part_truth import TruePart, TrueSeam
+from sim.robot import TrajectorySample
+from sim.sensor_render import (
+    CameraModel,
+    Disturbances,
+    JointView,
+    StripeRenderer,
+    seam_to_sensor,
+)
+
+log = logging.getLogger(__name__)
+
+FRAME_TRUTH_KEPT = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class FrameTruth:
+    frame_number: int
+    exposure_ns: int
+    seam: str | None
+    seam_position_mm: float  # where along the taught seam the laser line lay
+    view: JointView | None
+
+
+@dataclass
+class SeamScore:
+    """Torch error against the true seam over one weld path (seam frame, mm)."""
+
+    seam: str
+    path_id: int
+    lateral_mm: list[float] = field(default_factory=list)
+    vertical_mm: list[float] = field(default_factory=list)
+    position_mm: list[float] = field(default_factory=list)
+
+    def figures(self) -> dict[str, float]:
+        lateral = np.array(self.lateral_mm)
+        vertical = np.array(self.vertical_mm)
+        if len(lateral) == 0:
+            return {"samples": 0}
+        total = np.hypot(lateral, vertical)
+        return {
+            "samples": len(lateral),
+            "lateral_rms_mm": float(np.sqrt(np.mean(lateral**2))),
+            "lateral_max_mm": float(np.max(np.abs(lateral))),
+            "vertical_rms_mm": float(np.sqrt(np.mean(vertical**2))),
+            "vertical_max_mm": float(np.max(np.abs(vertical))),
+            "rms_mm": float(np.sqrt(np.mean(total**2))),
+            "max_mm": float(np.max(total)),
+        }
+
+
+class TrackingScore:
+    """Scores every robot trajectory sample on a weld path (nonzero path id) against the truth.
+
+    Only samples inside the seam's length, from ``skip_start_mm`` on, count: the arc is struck
+    at the start, and the scores measure how well the torch follows, not the approach.
+    """
+
+    def __init__(
+        self,
+        part: TruePart,
+        skip_start_mm: float = 0.0,
+        arc_burning: Callable[[], bool] | None = None,
+        beads: BeadRecord | None = None,
+    ) -> None:
+        self.part = part
+        self.skip_start_mm = skip_start_mm
+        self.seams: list[SeamScore] = []
+        # Where the arc burns, the torch lays a bead (rendered for the post-weld check).
+        self.arc_burning = arc_burning
+        self.beads = beads
+
+    def add(self, sample: TrajectorySample) -> None:
+        if sample.path_id == 0:
+            return
+        point = sample.pose.position_mm
+        seam = self.part.nearest(point)
+        if seam is None:
+            return
+        s, lateral, vertical = seam.locate(point)
+        if self.beads is not None and self.arc_burning is not None and self.arc_burning():
+            self.beads.lay(seam.name, s, lateral, vertical)
+        if not (self.skip_start_mm <= s <= seam.length_mm):
+            return
+        truth = seam.joint_at(s)
+        score = self.seams[-1] if self.seams else None
+        if score is None or score.seam != seam.name or score.path_id != sample.path_id:
+            score = SeamScore(seam.name, sample.path_id)
+            self.seams.append(score)
+        score.lateral_mm.append(lateral - truth.lateral_mm)
+        score.vertical_mm.append(vertical - truth.vertical_mm)
+        score.position_mm.append(s)
+
+    def figures(self) -> list[dict[str, float | str]]:
+        return [{"seam": s.seam, "path_id": s.path_id, **s.figures()} for s in self.seams]
+
+
+class SimulatedSensor:
+    """The laser sensor: renders what it sees from the robot's actual pose and streams it."""
+
+    def __init__(
+        self,
+        part: TruePart,
+        tool_pose: Callable[[], Pose],
+        *,
+        lookahead_mm: float,
+        frame_rate_hz: float,
+        camera: CameraModel | None = None,
+        disturbances: Disturbances | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        seed: int = 1,
+    ) -> None:
+        self.part = part
+        self.tool_pose = tool_pose
+        self.lookahead_mm = lookahead_mm
+        self.frame_period_s = 1.0 / frame_rate_hz
+        self.camera = camera or CameraModel()
+        self.renderer = StripeRenderer(self.camera, disturbances or Disturbances(), seed)
+        self.host = host
+        self.port = port
+        self.beads: BeadRecord | None = None  # the bead laid so far (sim.bead)
+        self.bead_shape = BeadShape()
+        self.part_present: Callable[[], bool] = lambda: True
+        self.frames: collections.deque[FrameTruth] = collections.deque(maxlen=FRAME_TRUTH_KEPT)
+        self.frames_exposed = 0
+        self.frames_sent = 0
+        self.frames_skipped = 0  # a client had not taken the one before
+        self.render_s: collections.deque[float] = collections.deque(maxlen=10_000)
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._on_client, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._task = asyncio.create_task(self._expose_forever(), name="simulated sensor")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for writer in list(self._writers):
+            writer.close()
+        self._writers.clear()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    def describe(self) -> str:
+        return (
+            f"laser frames TCP {self.host}:{self.port} {self.camera.width_px}x"
+            f"{self.camera.height_px} at {1 / self.frame_period_s:g} frames/s"
+        )
+
+    def unplug(self) -> None:
+        """Pull the sensor's cable: every client connection drops (new ones are accepted)."""
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+
+    async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self._writers.add(writer)
+        try:
+            await reader.read()  # nothing comes this way; EOF when the client goes
+        except ConnectionError:
+            pass
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+    # -- what the sensor sees ----------------------------------------------------------------
+
+    def look(self) -> tuple[TrueSeam | None, float, JointView | None]:
+        """The seam the laser line crosses now, where along it, and the joint as seen."""
+        if not self.part_present():
+            # The fixture is empty: the part (and its bead) has been taken away.
+            if self.beads is not None:
+                self.beads.clear()
+        tool = self.tool_pose().position_mm
+        seam = self.part.nearest(tool, max_distance_mm=40.0)
+        if seam is None:
+            return None, math.nan, None
+        t = seam.travel
+        origin = tuple(p + self.lookahead_mm * d for p, d in zip(tool, t, strict=True))
+        s, lateral, vertical = seam.locate(origin)
+        if not (0 <= s <= seam.length_mm):
+            return seam, s, None  # the line is off the end of the seam: a plain plate
+        truth = seam.joint_at(s)
+        bead = self.beads.at(seam.name, s) if self.beads is not None else None
+        # The true root relative to the sensor's origin, in the seam frame, then tilted.
+        x, z = seam_to_sensor(
+            truth.lateral_mm - lateral, truth.vertical_mm - vertical, seam.work_angle_deg
+        )
+        view = JointView(seam.joint, x, z, truth.gap_mm, truth.mismatch_mm, seam.work_angle_deg)
+        if bead is not None:
+            view.bead_width_mm = self.bead_shape.width_mm
+            view.bead_height_mm = self.bead_shape.height_mm
+            view.bead_offset_mm = (bead[0] - truth.lateral_mm, bead[1] - truth.vertical_mm)
+        return seam, s, view
+
+    def expose(self) -> tuple[Frame, FrameTruth]:
+        """Take one frame now."""
+        exposure_ns = time.monotonic_ns()
+        seam, s, view = self.look()
+        started = time.perf_counter()
+        rendered = self.renderer.render(view)
+        self.render_s.append(time.perf_counter() - started)
+        self.frames_exposed += 1
+        number = self.frames_exposed
+        truth = FrameTruth(number, exposure_ns, seam.name if seam else None, s, view)
+        self.frames.append(truth)
+        return Frame(number, exposure_ns, rendered.pixels, rendered.laser_on), truth
+
+    async def _expose_forever(self) -> None:
+        next_at = time.monotonic()
+        while True:
+            next_at += self.frame_period_s
+            delay = next_at - time.monotonic()
+            if delay < -self.frame_period_s:
+                next_at = time.monotonic()  # fell behind (a busy machine): do not burst
+            await asyncio.sleep(max(0.0, delay))
+            if not self._writers:
+                continue
+            frame, _ = self.expose()
+            data = encode_frame(frame)
+            for writer in list(self._writers):
+                if writer.transport.get_write_buffer_size() > 0:
+                    self.frames_skipped += 1
+                    continue
+                try:
+                    writer.write(data)
+                    self.frames_sent += 1
+                except (ConnectionError, RuntimeError):
+                    self._writers.discard(writer)
+
+    def snapshot(self) -> dict[str, object]:
+        render = sorted(self.render_s)
+        return {
+            "listening": f"{self.host}:{self.port}",
+            "clients": len(self._writers),
+            "frames_exposed": self.frames_exposed,
+            "frames_sent": self.frames_sent,
+            "frames_skipped": self.frames_skipped,
+            "render_p50_ms": render[len(render) // 2] * 1e3 if render else None,
+        }

@@ -1,0 +1,400 @@
+"""The simulated laser-line sensor's optics: what its camera sees of the true joint.
+
+The simulator's own renderer; it shares no code with the controller's vision (which must find
+what is drawn here without knowing how it was drawn).
+
+Geometry, in the sensor frame (mm): ``x`` across the seam, ``y`` along travel (forward), ``z``
+away from the work (up when the sensor is upright). The laser projects the plane ``y = 0``;
+the sensor frame's origin is where the torch's tool point would be, ``lookahead_mm`` ahead. A
+pinhole camera (no lens distortion) at ``camera_position_mm`` looks at ``look_at_mm``; its
+image columns run along ``x``. The sensor is tilted with the torch about the travel axis by
+the seam's work angle: a point at (lateral, vertical) in the seam frame lies at
+``R(work angle) (lateral, vertical)`` in the sensor's (x, z). At 45° a fillet's base plate and
+wall show as a symmetric 90° V.
+
+A frame is rendered column by column: the joint's profile in the laser plane is sampled
+densely, projected into the image, and each column gets a Gaussian stripe across rows
+centred on the projected profile (the truth ``stripe_rows`` the vision's sub-pixel accuracy is
+scored against). Disturbances are drawn on top (``Disturbances``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from drivers.modbus_map import StrictModel
+
+PROFILE_EXTENT_MM = 40.0  # how far each plate reaches from the joint, in the laser plane
+V_GROOVE_PLATE_MM = 10.0
+V_GROOVE_HALF_ANGLE_DEG = 30.0
+LAP_UPPER_PLATE_MM = 3.0
+AMBIENT_LEVEL = 10
+BOARD_MARGIN_SQUARES = 0.6
+
+
+class CameraModel(StrictModel):
+    """The true optics of the simulated sensor (the controller learns them by calibrating)."""
+
+    width_px: int = 640
+    height_px: int = 480
+    field_of_view_mm: float = 40.0  # image width at the look-at point
+    camera_position_mm: tuple[float, float, float] = (0.0, -55.0, 95.0)
+    look_at_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    def model_post_init(self, context: Any) -> None:
+        c = np.array(self.camera_position_mm, float)
+        forward = np.array(self.look_at_mm, float) - c
+        distance = float(np.linalg.norm(forward))
+        forward /= distance
+        x_axis = np.array([1.0, 0.0, 0.0]) - forward[0] * forward
+        x_axis /= np.linalg.norm(x_axis)
+        y_axis = np.cross(forward, x_axis)
+        self._rotation = np.stack([x_axis, y_axis, forward])  # rows: camera axes in sensor frame
+        self._center = c
+        self._f = (self.width_px / 2) / (self.field_of_view_mm / 2 / distance)
+        self._cx = (self.width_px - 1) / 2
+        self._cy = (self.height_px - 1) / 2
+
+    @property
+    def intrinsics(self) -> tuple[float, float, float, float]:
+        return (self._f, self._f, self._cx, self._cy)
+
+    def project(self, points_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Image (u, v) and depth of sensor-frame points, shape (N, 3)."""
+        pc = (points_mm - self._center) @ self._rotation.T
+        return (
+            self._f * pc[:, 0] / pc[:, 2] + self._cx,
+            self._f * pc[:, 1] / pc[:, 2] + self._cy,
+            pc[:, 2],
+        )
+
+    def rays(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """Unit-less ray directions in the sensor frame through pixel centres (u, v)."""
+        rc = np.stack([(u - self._cx) / self._f, (v - self._cy) / self._f, np.ones_like(u)], -1)
+        return rc @ self._rotation
+
+    @property
+    def center_mm(self) -> np.ndarray:
+        return self._center
+
+
+class Disturbances(StrictModel):
+    """What a real sensor sees beside the stripe; every one can be turned off (0)."""
+
+    noise_sigma: float = 2.0  # gray levels, Gaussian, every pixel
+    stripe_amplitude: float = 190.0  # gray levels at the stripe's centre
+    stripe_sigma_px: float = 1.4  # the stripe's Gaussian width across rows
+    stripe_width_variation: float = 0.0  # 0..1: relative change of width along the stripe
+    speckle: float = 0.08  # 0..1: multiplicative granular noise on the stripe
+    spatter_per_frame: float = 0.0  # mean number of bright spatter blobs per frame
+    glare: float = 0.0  # 0..1: arc light from the torch side (bottom of the image)
+    reflection: float = 0.0  # 0..1: a secondary stripe (reflection off the far plate)
+    reflection_offset_px: float = 35.0
+    dropout_probability: float = 0.0  # per frame: laser lost (whole frame) or a span of columns
+
+
+@dataclass
+class JointView:
+    """The true joint as the sensor sees it in one frame (sensor frame, mm)."""
+
+    joint: str
+    root_x_mm: float
+    root_z_mm: float
+    gap_mm: float
+    mismatch_mm: float
+    work_angle_deg: float
+    # The weld bead over the joint, if this stretch is welded: its toe-to-toe width, its
+    # height over the toes' chord, and its centre's offset from the root (seam frame, mm).
+    bead_width_mm: float = 0.0
+    bead_height_mm: float = 0.0
+    bead_offset_mm: tuple[float, float] = (0.0, 0.0)
+
+
+@dataclass
+class RenderedFrame:
+    pixels: np.ndarray  # (height, width) uint8
+    stripe_rows: np.ndarray  # true stripe centre per column (NaN where none was drawn)
+    view: JointView | None
+    laser_on: bool = True
+
+
+def seam_to_sensor(lateral_mm: float, vertical_mm: float, work_angle_deg: float):
+    a = math.radians(work_angle_deg)
+    return (
+        math.cos(a) * lateral_mm - math.sin(a) * vertical_mm,
+        math.sin(a) * lateral_mm + math.cos(a) * vertical_mm,
+    )
+
+
+def profile_pieces(joint: str, gap_mm: float, mismatch_mm: float) -> list[np.ndarray]:
+    """The surface the laser crosses, in the seam frame relative to the root point: pieces of
+    polyline (N, 2) of (lateral, vertical), ordered left (−lateral) to right."""
+    e = PROFILE_EXTENT_MM
+    g, m = gap_mm / 2, mismatch_mm / 2
+    if joint == "fillet":
+        # Wall on the −lateral side going up, base plate on the +lateral side.
+        return [np.array([[0.0, e], [0.0, 0.0], [e, 0.0]])]
+    if joint == "v_groove_butt":
+        t = V_GROOVE_PLATE_MM
+        w = t * math.tan(math.radians(V_GROOVE_HALF_ANGLE_DEG))
+        left = np.array([[-e, t - m], [-g - w, t - m], [-g, -m]])
+        right = np.array([[g, m], [g + w, t + m], [e, t + m]])
+        return [left, right] if g > 0 else [np.vstack([left, right[1:]])]
+    if joint == "square_butt":
+        return [np.array([[-e, -m], [-g, -m]]), np.array([[g, m], [e, m]])]
+    if joint == "lap":
+        t = LAP_UPPER_PLATE_MM + mismatch_mm
+        return [np.array([[-e, t], [0.0, t]]), np.array([[0.0, 0.0], [e, 0.0]])]
+    raise ValueError(f"unknown joint type {joint!r}")
+
+
+def bead_piece(view: JointView) -> np.ndarray:
+    """The bead's surface in the seam frame relative to the root: a parabola over the chord
+    between its toes (a fillet's toes on the wall and the plate, a butt weld's on the tops)."""
+    w, h = view.bead_width_mm, view.bead_height_mm
+    if view.joint == "fillet":
+        leg = w / math.sqrt(2)
+        a, b = np.array([0.0, leg]), np.array([leg, 0.0])
+    elif view.joint == "v_groove_butt":
+        a, b = np.array([-w / 2, V_GROOVE_PLATE_MM]), np.array([w / 2, V_GROOVE_PLATE_MM])
+    elif view.joint == "lap":
+        t = LAP_UPPER_PLATE_MM + view.mismatch_mm
+        a, b = np.array([-w / 2, t]), np.array([w / 2, 0.0])
+    else:
+        a, b = np.array([-w / 2, 0.0]), np.array([w / 2, 0.0])
+    chord = b - a
+    normal = np.array([-chord[1], chord[0]]) / np.linalg.norm(chord)
+    t = np.linspace(-1.0, 1.0, 201)[:, None]
+    points = (a + b) / 2 + t * chord / 2 + h * (1 - t**2) * normal
+    return points + np.array(view.bead_offset_mm)
+
+
+def _densify(piece: np.ndarray, step_mm: float) -> np.ndarray:
+    out = []
+    for a, b in itertools.pairwise(piece):
+        n = max(2, math.ceil(float(np.linalg.norm(b - a)) / step_mm) + 1)
+        f = np.linspace(0.0, 1.0, n)[:, None]
+        out.append(a + f * (b - a))
+    return np.vstack(out)
+
+
+@dataclass
+class StripeRenderer:
+    """Renders laser frames of joints for one camera, with one set of disturbances."""
+
+    camera: CameraModel
+    disturbances: Disturbances = field(default_factory=Disturbances)
+    seed: int = 1
+
+    def __post_init__(self) -> None:
+        self.rng = np.random.default_rng(self.seed)
+        h, w = self.camera.height_px, self.camera.width_px
+        sigma = self.disturbances.noise_sigma
+        # A few noise fields made once and shifted per frame: drawing 300k Gaussian numbers a
+        # frame would cost more than everything else together.
+        self._noise = [
+            np.clip(AMBIENT_LEVEL + self.rng.normal(0, sigma, (h, w)), 0, 255).astype(np.uint8)
+            for _ in range(3)
+        ]
+        rows = np.arange(h, dtype=np.float32)
+        self._glare = (np.exp(-(h - 1 - rows) / (0.25 * h)) * 220.0).astype(np.float32)
+        self._columns = np.arange(w, dtype=np.float64)
+        self._dark = False
+
+    def blind(self, on: bool) -> None:
+        """Cover the window (as spatter on the glass would): no stripe until uncovered."""
+        self._dark = on
+
+    # -- geometry --------------------------------------------------------------------------
+
+    def stripe_rows(self, view: JointView | None) -> np.ndarray:
+        """The true stripe centre row of every column for ``view`` (NaN: no stripe there).
+
+        No joint (``None``): a flat plate at the sensor's origin height.
+        """
+        w = self.camera.width_px
+        rows = np.full(w, np.nan)
+        if view is None:
+            pieces = [np.array([[-PROFILE_EXTENT_MM, 0.0], [PROFILE_EXTENT_MM, 0.0]])]
+            angle, root = 0.0, (0.0, 0.0)
+        else:
+            pieces = profile_pieces(view.joint, view.gap_mm, view.mismatch_mm)
+            if view.bead_width_mm > 0:
+                pieces.append(bead_piece(view))
+            angle, root = view.work_angle_deg, (view.root_x_mm, view.root_z_mm)
+        a = math.radians(angle)
+        rotation = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+        depth = np.full(w, np.inf)
+        for piece in pieces:
+            xz = _densify(piece, 0.01) @ rotation.T + root
+            points = np.column_stack([xz[:, 0], np.zeros(len(xz)), xz[:, 1]])
+            u, v, zc = self.camera.project(points)
+            order = np.argsort(u)
+            u, v, zc = u[order], v[order], zc[order]
+            first, last = math.ceil(u[0]), math.floor(u[-1])
+            cols = np.arange(max(0, first), min(w - 1, last) + 1)
+            if len(cols) == 0:
+                continue
+            vc = np.interp(cols, u, v)
+            dc = np.interp(cols, u, zc)
+            nearer = dc < depth[cols]  # where two pieces cover a column, the nearer one shows
+            rows[cols[nearer]] = vc[nearer]
+            depth[cols[nearer]] = dc[nearer]
+        rows[(rows < 3) | (rows > self.camera.height_px - 4)] = np.nan
+        return rows
+
+    # -- pixels ----------------------------------------------------------------------------
+
+    def render(self, view: JointView | None) -> RenderedFrame:
+        d = self.disturbances
+        rng = self.rng
+        h, w = self.camera.height_px, self.camera.width_px
+        truth = self.stripe_rows(view)
+        noise = self._noise[int(rng.integers(len(self._noise)))]
+        shift = int(rng.integers(w))
+        image = np.concatenate([noise[:, shift:], noise[:, :shift]], axis=1)
+        if d.glare > 0:
+            flicker = d.glare * float(rng.uniform(0.6, 1.0))
+            glare = (self._glare * flicker).astype(np.uint8)
+            image = cv2.add(image, np.broadcast_to(glare[:, None], (h, w)).copy())
+        laser_on = not self._dark
+        drawn = truth.copy()
+        if laser_on and d.dropout_probability > 0 and rng.random() < d.dropout_probability:
+            if rng.random() < 0.5:
+                drawn[:] = np.nan  # the whole line lost (a spatter flash, the laser's interlock)
+            else:
+                span = int(rng.uniform(0.1, 0.3) * w)
+                start = int(rng.integers(0, w - span))
+                drawn[start : start + span] = np.nan
+        if laser_on:
+            self._draw_stripe(image, drawn, d.stripe_amplitude, 1.0)
+            if d.reflection > 0:
+                # Light scattered off the far plate lands as a weaker, wider line below.
+                ghost = drawn + d.reflection_offset_px
+                ghost[: w // 3] = np.nan
+                self._draw_stripe(image, ghost, d.stripe_amplitude * d.reflection, 2.2)
+        if d.spatter_per_frame > 0:
+            self._draw_spatter(image, truth)
+        return RenderedFrame(image, drawn if laser_on else np.full(w, np.nan), view, laser_on)
+
+    def _draw_stripe(self, image: np.ndarray, rows: np.ndarray, amplitude: float, widen: float):
+        d = self.disturbances
+        h, _w = image.shape
+        cols = np.nonzero(np.isfinite(rows) & (rows > 2) & (rows < h - 3))[0]
+        if len(cols) == 0:
+            return
+        centres = rows[cols]
+        sigma = np.full(len(cols), d.stripe_sigma_px * widen)
+        if d.stripe_width_variation > 0:
+            phase = self.rng.uniform(0, 2 * math.pi)
+            sigma *= 1 + d.stripe_width_variation * np.sin(cols / 37.0 + phase)
+        reach = math.ceil(4 * float(sigma.max()))
+        offsets = np.arange(-reach, reach + 1)[:, None]
+        pixel_rows = np.floor(centres).astype(np.int64)[None, :] + offsets
+        np.clip(pixel_rows, 0, h - 1, out=pixel_rows)
+        intensity = amplitude * np.exp(-((pixel_rows - centres) ** 2) / (2 * sigma**2))
+        if d.speckle > 0:
+            intensity *= np.clip(1 + d.speckle * self.rng.standard_normal(intensity.shape), 0, 2)
+        cols_b = np.broadcast_to(cols, pixel_rows.shape)
+        value = image[pixel_rows, cols_b] + intensity
+        image[pixel_rows, cols_b] = np.clip(value, 0, 255).astype(np.uint8)
+
+    def _draw_spatter(self, image: np.ndarray, truth: np.ndarray) -> None:
+        rng = self.rng
+        h, w = image.shape
+        finite = np.nan_to_num(truth, nan=h / 2)
+        for _ in range(int(rng.poisson(self.disturbances.spatter_per_frame))):
+            u = int(rng.integers(w))
+            # Spatter flies near the pool and the line: most of it lands close to the stripe.
+            v = int(finite[u] + rng.normal(0, 40))
+            radius = int(rng.integers(2, 7))
+            brightness = int(rng.integers(150, 256))
+            if rng.random() < 0.3:  # a streak: a glowing particle during the exposure
+                angle = rng.uniform(0, math.pi)
+                length = rng.uniform(10, 40)
+                end = (int(u + length * math.cos(angle)), int(v + length * math.sin(angle)))
+                cv2.line(image, (u, v), end, brightness, max(1, radius // 2))
+            else:
+                cv2.circle(image, (u, v), radius, brightness, -1)
+
+
+# -- the calibration target --------------------------------------------------------------------
+
+
+class CalibrationTarget(StrictModel):
+    """A chessboard on a plate; the first view lies in the jig at a known place."""
+
+    inner_corners: tuple[int, int] = (7, 5)  # (columns, rows) of inner corners
+    square_mm: float = 3.5
+    # The jig: in the reference view the board lies flat in the sensor frame's z = 0 plane,
+    # its first inner corner here, its rows along +x and its columns along +y.
+    reference_first_corner_mm: tuple[float, float, float] = (-10.5, -7.0, 0.0)
+
+
+def board_poses(count: int, seed: int = 3) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(rotation, first-corner position) of the board in each view; the first is the jig's."""
+    rng = np.random.default_rng(seed)
+    poses = [(np.eye(3), None)]
+    for _ in range(count - 1):
+        rx, ry, rz = rng.uniform(-0.35, 0.35), rng.uniform(-0.3, 0.3), rng.uniform(-0.2, 0.2)
+        rotation, _ = cv2.Rodrigues(np.array([rx, ry, rz]))
+        poses.append((rotation, rng.uniform([-3, -3, -6], [3, 3, 6])))
+    return poses
+
+
+def render_calibration_views(
+    camera: CameraModel, target: CalibrationTarget, count: int = 8, seed: int = 3
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``count`` pairs (lit frame, laser frame) of the target in different poses.
+
+    Lit: the chessboard under the sensor's own light, laser off. Laser: light off, the line on
+    the board. The first pair is the jig's reference pose.
+    """
+    h, w = camera.height_px, camera.width_px
+    cols_n, rows_n = target.inner_corners
+    sq = target.square_mm
+    first = np.array(target.reference_first_corner_mm)
+    # 3x3 samples per pixel: the chessboard's edges need anti-aliasing for sub-pixel corners.
+    sub = (np.arange(3) - 1) / 3
+    uu, vv = np.meshgrid(np.arange(w), np.arange(h))
+    views = []
+    rng = np.random.default_rng(seed)
+    for rotation, position in board_poses(count, seed):
+        origin = first if position is None else first + position
+        normal = rotation[:, 2]
+        lit = np.zeros((h, w))
+        laser = np.zeros((h, w))
+        for du in sub:
+            for dv in sub:
+                rays = camera.rays((uu + du).ravel(), (vv + dv).ravel())
+                c = camera.center_mm
+                t = ((origin - c) @ normal) / (rays @ normal)
+                hit = c + t[:, None] * rays
+                local = (hit - origin) @ rotation  # board coordinates
+                bx, by = local[:, 0] / sq, local[:, 1] / sq
+                squares = (bx > -1) & (bx < cols_n) & (by > -1) & (by < rows_n)
+                # The plate: the squares and a white border around them (the corner finder
+                # needs the board's outline against a light margin).
+                m = 1 + BOARD_MARGIN_SQUARES
+                inside = (bx > -m) & (bx < cols_n + m - 1) & (by > -m) & (by < rows_n + m - 1)
+                white = ((np.floor(bx) + np.floor(by)) % 2 == 1) | ~squares
+                albedo = np.where(inside, np.where(white, 0.85, 0.12), 0.03)
+                lit += (albedo * 230).reshape(h, w)
+                # The laser sheet: a Gaussian across y = 0, 0.12 mm wide (1 sigma).
+                line = np.exp(-(hit[:, 1] ** 2) / (2 * 0.12**2)) * np.where(inside, albedo, 0)
+                laser += (line * 250 / 0.85).reshape(h, w)
+        lit = lit / 9 + rng.normal(0, 1.0, (h, w))
+        laser = laser / 9 + AMBIENT_LEVEL + rng.normal(0, 1.0, (h, w))
+        views.append(
+            (
+                np.clip(lit, 0, 255).astype(np.uint8),
+                np.clip(laser, 0, 255).astype(np.uint8),
+            )
+        )
+    return views
