@@ -528,6 +528,7 @@ class CellOpcUaServer:
             "Production.PartVerdicts": [p["verdict"] or "" for p in finished],
             "Faults.HistoryCodes": [f["code"] for f in history],
             "Faults.HistoryTexts": [f["text"] for f in history],
+            "Faults.HistorySeverities": [f["severity"] for f in history],
             "Faults.HistoryRaisedUnixS": [float(f["raised_at"]) for f in history],
             "Faults.HistoryClearedUnixS": [_number(f["cleared_at"]) for f in history],
             "Faults.ParetoCodes": [code for code, _ in pareto],

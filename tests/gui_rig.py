@@ -12,6 +12,7 @@ the test prints where.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import threading
 import time
@@ -24,6 +25,7 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
 from cellctl.gui.app import dispose, save_screenshots
@@ -39,8 +41,7 @@ T = TypeVar("T")
 
 
 def _warm_up() -> None:
-    """Qt opens two eventfds, once per application, the first time such a window is shown:
-    show one now so that no test's leak check counts them."""
+    """Show one window before any test: Qt opens descriptors once per application then."""
     window = HmiWindow(CellLink("opc.tcp://127.0.0.1:9"))
     window.show()
     APP.processEvents()
@@ -49,7 +50,40 @@ def _warm_up() -> None:
     dispose(window)
 
 
+class _QtPoolKeeper:
+    """Keeps Qt's GUI thread pool warm for the whole session.
+
+    Qt converts large images (a window's backing store) on a private thread pool of its own
+    ("Thread (pooled)"), one thread per core, each with an eventfd; idle threads exit after
+    30 s and are started again by the next window. A test that runs more than 30 s after the
+    previous window would see the new threads' eventfds as its own leak. This thread converts a
+    large image every few seconds, which reuses the pool's threads and keeps them alive; it
+    starts at collection, before any test's leak check, and stops at exit.
+    """
+
+    PERIOD_S = 5.0
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="qt pool keeper", daemon=True)
+        self._thread.start()
+        atexit.register(self.stop)
+
+    def _run(self) -> None:
+        image = QImage(1024, 1024, QImage.Format.Format_ARGB32)
+        image.fill(0)
+        while True:
+            image.convertToFormat(QImage.Format.Format_RGB888)
+            if self._stop.wait(self.PERIOD_S):
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
 _warm_up()
+_POOL_KEEPER = _QtPoolKeeper()
 
 
 @contextmanager

@@ -124,13 +124,16 @@ class FaultsScreen(QWidget):
                 cell["Faults.HistoryCodes"] or [],
                 cell["Faults.HistoryRaisedUnixS"] or [],
                 cell["Faults.HistoryClearedUnixS"] or [],
+                cell["Faults.HistorySeverities"] or [],
                 cell["Faults.HistoryTexts"] or [],
                 strict=False,
             )
         )[::-1]
         self.history.setRowCount(len(history))
-        for row, (code, raised, cleared, text) in enumerate(history):
-            for column, value in enumerate((code, _clock(raised), _clock(cleared), text)):
+        for row, (code, raised, cleared, severity, text) in enumerate(history):
+            # A warning is only recorded, never active: it has no "cleared".
+            ended = "warning" if severity == "warning" else _clock(cleared)
+            for column, value in enumerate((code, _clock(raised), ended, text)):
                 self.history.setItem(row, column, QTableWidgetItem(value))
 
     def redraw(self) -> None:

@@ -163,7 +163,10 @@ class OverviewScreen(QWidget):
         self.role = role if connected else self.role
         self.user.setText(f"logged in: {who}" if connected else "")
         if not connected:
+            # What is on screen is stale: say so where it would mislead most.
             self._paint_banner("No connection")
+            self.links.setText("Links: unknown (no connection to the controller)")
+            self.faults.setText("Faults: unknown (no connection to the controller)")
         self._gate()
 
     def show_answer(self, method: str, status: str, message: str) -> None:

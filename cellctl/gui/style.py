@@ -89,6 +89,7 @@ def plot_widget(title: str, left: str, bottom: str) -> pg.PlotWidget:
         # Alpha-blended and minor grid lines cost 4x the paint time (see bench_hmi).
         axis.setPen(GRID)
         axis.setStyle(maxTickLevel=0)
+        axis.setZValue(-1000)  # grid lines behind the data, not across bars
         axis.setLabel(text, color=TEXT, **{"font-size": f"{PLOT_AXIS_POINT_SIZE}pt"})
         # Units are in the labels: no "(x0.001)" rescaling that a reader must undo.
         axis.enableAutoSIPrefix(False)

@@ -30,6 +30,7 @@ class HmiWindow(QMainWindow):
 
         self.banner = QLabel()
         self.banner.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.banner.setWordWrap(True)  # a long reason must not widen the window
         self.banner.setStyleSheet(
             "background: #c0262d; color: white; font-size: 22pt; font-weight: bold; padding: 10px;"
         )
