@@ -31,7 +31,7 @@ from sim.power_source import ArcPhase
 from tests.cell_rig import CellRig, running_cell
 
 PHASES = ("idle", "approach", "welding", "crater fill")
-TIME_SCALE = 20.0
+TIME_SCALE = 10.0
 
 
 @dataclass(frozen=True)

@@ -125,8 +125,9 @@ async def test_reads_commands_refusals_and_audit(tmp_path):
             ("opcua:olga", "Hold", "ok"),
             ("opcua:olga", "Unhold", "ok"),
         ]
-        assert "'dry_run'" in rows[1]["detail"]
-        assert "Idle" in rows[5]["result"]
+        commands = [r for r in rows if r["actor"].startswith("opcua:")]
+        assert "'dry_run'" in commands[1]["detail"]
+        assert "Idle" in commands[5]["result"]
 
 
 async def test_faults_acknowledge_and_links(tmp_path):

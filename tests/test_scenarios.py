@@ -40,9 +40,9 @@ def test_at_least_twenty_scenarios_cover_every_link_and_fault_kind():
     } <= verbs  # fmt: skip
 
 
-# Scenarios run two at a time, each with its own simulated cell and controller process: the
-# controllers mostly wait on their links, and the bounds they are judged by have margin for it.
-JOBS = 2
+# One at a time: the bounds are real-time ones, and two cells side by side on a loaded
+# two-core machine starve each other's controllers (`cellsim run --jobs N` for a rig with cores).
+JOBS = 1
 
 
 @pytest.fixture(scope="module")
