@@ -50,6 +50,8 @@ async def run_controller(config_path: Path, store_path: str | Path | None = None
             try:
                 await opcua.start()
                 print(f"OPC UA server at {opcua.endpoint}", flush=True)
+                if hasattr(controller.sensing, "observer"):
+                    controller.sensing.observer = opcua  # corrections and profiles to show
             except OpcUaStartFailed as failed:
                 # The cell runs on without its HMI interface rather than not at all.
                 print(f"cellctl run: {failed}; running without OPC UA", file=sys.stderr)

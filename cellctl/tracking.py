@@ -36,6 +36,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -62,6 +63,21 @@ SCAN_STEP_MM = 10.0  # lateral step between seam-finding positions (the view is 
 TREND_POINTS = 12  # measurements the outlier gate's prediction is fitted to
 MAX_MEASUREMENTS = 60_000  # 10 minutes of a seam at 100 frames/s
 GIL_SWITCH_INTERVAL_S = 0.0005
+PROFILE_EVERY_FRAMES = 5  # the operator's profile view: 20 Hz of a 100 frames/s sensor
+
+
+class TrackingObserver(Protocol):
+    """Who shows tracking to people (the OPC UA server): told of every correction sent and
+    of the laser profile now and then. Both calls must be cheap and never raise; the profile
+    comes from the sensor's reader thread."""
+
+    def publish_tracking(
+        self, lateral_mm: float, vertical_mm: float, position_mm: float | None = None
+    ) -> None: ...
+
+    def publish_profile(
+        self, y_mm: np.ndarray, z_mm: np.ndarray, joint: tuple[float, float] | None
+    ) -> None: ...
 
 
 def _unit(v: tuple[float, float, float]) -> tuple[float, float, float]:
@@ -267,6 +283,7 @@ class LaserSensing:
         self._stream: asyncio.Task[None] | None = None
         self.last_run: TrackingRun | None = None
         self._path_id = 0
+        self.observer: TrackingObserver | None = None  # set by `cellctl run` (OPC UA)
         self._last_two: tuple = (None, None)  # (monotonic, path id, position) of two statuses
         self._prescan: tuple[Point | None, list[tuple[float, float, float]]] = (None, [])
 
@@ -619,6 +636,11 @@ class LaserSensing:
         measurement = run.finder.measure(frame.pixels, frame.frame_number, frame.exposure_s)
         run.processing_s.append(time.perf_counter() - started)
         run.frames += 1
+        observer = self.observer
+        if observer is not None and run.frames % PROFILE_EVERY_FRAMES == 0:
+            profile = run.finder.last_profile
+            if profile is not None:
+                observer.publish_profile(*profile)
         if not measurement.ok:
             run.refusals[measurement.reason.split(" ")[0] or "?"] += 1
             run.last_refusal = measurement.reason
@@ -671,6 +693,8 @@ class LaserSensing:
                 log.debug("correction not sent: %s", error)
                 continue
             sent_at = time.monotonic()
+            if self.observer is not None:
+                self.observer.publish_tracking(lateral, vertical, s_torch)
             run.commanded.append((sent_at, lateral, vertical))
             run.sent.append((sent_at, s_torch, lateral, vertical))
             newest = run.track.last_exposure_s

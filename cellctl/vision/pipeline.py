@@ -57,6 +57,8 @@ class JointFinder:
         self.detector = JointDetector(joint, joint_settings)
         self._last_root_x: float | None = None
         self._last_gap: float | None = None
+        # The last frame's profile (sensor frame x, z in mm) and root, for the operator's view.
+        self.last_profile: tuple[np.ndarray, np.ndarray, tuple[float, float] | None] | None = None
 
     def reset(self) -> None:
         self.extractor.reset()
@@ -72,6 +74,7 @@ class JointFinder:
     def measure(self, image: np.ndarray, frame_number: int = 0, exposure_s: float = 0.0):
         x, z, count = self.profile(image)
         joint: Joint = self.detector.detect(x, z, self._last_root_x)
+        self.last_profile = (x, z, (joint.root_x_mm, joint.root_z_mm) if joint.ok else None)
         if joint.ok and self._last_gap is not None and math.isfinite(joint.gap_mm):
             if abs(joint.gap_mm - self._last_gap) > MAX_GAP_CHANGE_MM:
                 # A gap does not open by a millimetre between two frames: a dropout or a
