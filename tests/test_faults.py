@@ -103,7 +103,20 @@ KINDS = [
     FaultKind("robot link lost", "F132", *_cut("robot")),
     FaultKind("power source link lost", "F131", *_cut("power_source")),
 ]  # fmt: skip
-CASES = [(kind, phase) for kind in KINDS for phase in kind.phases]
+# While welding, these kinds are proved by the shipped scenarios against a `cellctl run`
+# process (config/scenarios/*-while-welding.yaml and friends, tests/test_scenarios.py), with
+# the same checks: reaction, record, nothing but safe commands until a person acts, the next
+# part good. The matrix keeps the phases no scenario covers.
+IN_SCENARIOS_WHILE_WELDING = {
+    "door opened", "e-stop", "arc break", "power source error", "gas fault", "PLC link lost",
+    "robot link lost", "power source link lost",
+}  # fmt: skip
+CASES = [
+    (kind, phase)
+    for kind in KINDS
+    for phase in kind.phases
+    if not (phase == "welding" and kind.name in IN_SCENARIOS_WHILE_WELDING)
+]
 
 
 async def reach(rig: CellRig, phase: str) -> None:

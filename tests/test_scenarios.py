@@ -13,7 +13,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from sim.scenario import ScenarioError, ScenarioResult, load_scenario, run_scenarios
+from sim.scenario import ScenarioError, ScenarioRunner, load_scenario, run_scenarios
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = sorted((REPO / "config" / "scenarios").glob("*.yaml"))
@@ -40,22 +40,12 @@ def test_at_least_twenty_scenarios_cover_every_link_and_fault_kind():
     } <= verbs  # fmt: skip
 
 
-# One at a time: the bounds are real-time ones, and two cells side by side on a loaded
-# two-core machine starve each other's controllers (`cellsim run --jobs N` for a rig with cores).
-JOBS = 1
-
-
-@pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> dict[Path, ScenarioResult]:
-    work = tmp_path_factory.mktemp("scenarios")
-    ran = asyncio.run(run_scenarios(SCENARIOS, CELL_CONFIG, work, jobs=JOBS))
-    return {result.path: result for result in ran}
-
-
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
-def test_scenario(path: Path, results: dict[Path, ScenarioResult]):
+def test_scenario(path: Path, tmp_path: Path):
+    # One at a time: the bounds are real-time ones, and two cells side by side on a loaded
+    # two-core machine starve each other's controllers (`cellsim run --jobs N` for a rig).
     scenario = load_scenario(path)
-    result = results[path]
+    result = asyncio.run(ScenarioRunner(scenario, path, CELL_CONFIG, tmp_path).run())
     report = "\n".join(
         [f"{path.name}: {result.error or ''}"]
         + [f"  [{'pass' if c.passed else 'FAIL'}] {c.name}: {c.detail}" for c in result.checks]
