@@ -44,8 +44,10 @@ async def run_controller(config_path: Path, store_path: str | Path | None = None
     controller.on_event = lambda event: print(f"{_clock(event.at)} {event.text}", flush=True)
     opcua: CellOpcUaServer | None = None
     try:
-        await controller.start()
         if config.cell.opcua.enabled:
+            # Before the controller's links and loops: building the address space holds the
+            # event loop for up to a second, which a running cell's 80 ms timeouts would not
+            # survive.
             opcua = CellOpcUaServer(controller, config.cell.opcua)
             try:
                 await opcua.start()
@@ -56,6 +58,7 @@ async def run_controller(config_path: Path, store_path: str | Path | None = None
                 # The cell runs on without its HMI interface rather than not at all.
                 print(f"cellctl run: {failed}; running without OPC UA", file=sys.stderr)
                 opcua = None
+        await controller.start()
         await stop.wait()
     finally:
         if opcua is not None:
