@@ -98,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--target", default="config/vision/calibration-target.yaml")
     calibrate.add_argument("--out", default="config/sensor-calibration.yaml")
     calibrate.set_defaults(handler=_calibrate)
+
+    from cellctl.replay_cli import add_parser as add_replay_parser
+
+    add_replay_parser(commands)
     return parser
 
 

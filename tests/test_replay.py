@@ -1,0 +1,219 @@
+"""Recording seams in the controller and replaying them offline (``cellctl replay``).
+
+A real controller welds the coupon's sine-shaped seam against the simulator with recording on;
+the rig writes the simulator's truth beside the recording (as ``cellsim --truth-file`` does).
+The replay with the recorded settings must give back the corrections that were sent; a
+filter that averages over 20 mm of a seam that bends 5 mm per 75 mm must track worse.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cellctl.cli import main
+from cellctl.config.recording_models import RecordingSettings
+from cellctl.config.sensor_models import SensorSettings
+from cellctl.recording import RUN_FILE, SeamRecorder, folder_bytes
+from cellctl.replay import (
+    ReplayError,
+    compare,
+    find_recordings,
+    load_recording,
+    load_truth,
+    parse_overrides,
+)
+from drivers.sensor_protocol import Frame
+from sim.truth_file import write_truth
+from tests.cell_rig import REPO, running_cell
+from tests.test_tracking_cell import TIME_SCALE, scenario, sensor_on
+
+
+def recording_on(folder: Path, every_nth_frame: int = 1, budget_mb: float = 500):
+    base = sensor_on()
+
+    def edit(cell: dict) -> None:
+        base(cell)
+        cell["sensor"]["recording"] = {
+            "enabled": True,
+            "folder": str(folder),
+            "every_nth_frame": every_nth_frame,
+            "budget_mb": budget_mb,
+            "min_free_disk_mb": 0,
+        }
+
+    return edit
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory) -> Path:
+    """One part welded with recording on; the recording folder (with the sim's truth)."""
+    import asyncio
+
+    tmp_path = tmp_path_factory.mktemp("recorded")
+    folder = tmp_path / "recordings"
+
+    async def weld() -> None:
+        vision = scenario("sine-5mm")
+        async with running_cell(tmp_path, TIME_SCALE, recording_on(folder), vision=vision) as rig:
+            await rig.to_idle()
+            record = await rig.weld_part(timeout_s=60)
+            assert record["status"] == "complete"
+            write_truth(rig.sim.tracking_score.part, folder / "truth.json", vision.name)
+
+    asyncio.run(weld())
+    return folder
+
+
+def test_a_tracked_seam_is_recorded_with_its_frames_and_context(recorded):
+    runs = find_recordings(recorded)
+    assert len(runs) == 1
+    recording = load_recording(runs[0])
+    doc = recording.doc
+    assert doc["seam_name"] == "fillet" and doc["joint"] == "fillet"
+    assert doc["path_mm"][0][1] == pytest.approx(-40, abs=10)  # the found path, not the taught
+    assert (runs[0] / "calibration.yaml").is_file()
+    frames = recording.frames
+    assert len(frames["frame_number"]) > 100
+    images = sorted(runs[0].glob("*.png"))
+    assert len(images) == sum(frames["image"]) == len(frames["frame_number"])
+    assert sum(frames["ok"]) > 100
+    # Every frame's torch position along the path grows with its exposure time.
+    assert np.all(np.diff(frames["s_sensor_mm"]) >= -1e-6)
+    assert len(recording.corrections["t_s"]) > 200
+    assert doc["figures"]["corrections_sent"] == len(recording.corrections["t_s"])
+
+
+def test_replay_with_the_recorded_settings_reproduces_the_corrections(recorded):
+    recording = load_recording(find_recordings(recorded)[0])
+    truth = load_truth(recorded / "truth.json")
+    same = compare(recording, [], truth)
+    print(json.dumps(same.as_dict(), indent=1))
+    assert same.result.frames_replayed == len(recording.frames["frame_number"])
+    assert same.result.frames_with_joint == sum(recording.frames["ok"])
+    assert same.correction_rms_mm < 0.01
+    assert same.correction_max_mm < 0.1
+    assert same.recorded_error is not None and same.replayed_error is not None
+    assert same.recorded_error[0] < 0.3  # closed loop on a ±5 mm sine
+    assert same.replayed_error[0] == pytest.approx(same.recorded_error[0], abs=0.01)
+
+
+def test_a_wide_filter_window_tracks_the_sine_worse(recorded):
+    recording = load_recording(find_recordings(recorded)[0])
+    truth = load_truth(recorded / "truth.json")
+    wide = compare(recording, parse_overrides(["tracking.filter_window_mm=20"]), truth)
+    print(json.dumps(wide.as_dict(), indent=1))
+    assert wide.correction_rms_mm > 0.05
+    assert wide.replayed_error[0] > 1.5 * wide.recorded_error[0]
+    assert wide.replayed_error[1] > wide.recorded_error[1]
+
+
+def test_cellctl_replay_prints_a_row_per_seam(recorded, capsys, tmp_path):
+    out = tmp_path / "rows.json"
+    code = main(
+        ["replay", str(recorded), "--set", "tracking.filter_window_mm=4", "--json", str(out)]
+    )
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "changed: tracking.filter_window_mm=4" in printed
+    assert "fillet" in printed
+    rows = json.loads(out.read_text())
+    assert len(rows) == 1
+    assert rows[0]["tracking_error_replayed_rms_mm"] > 0
+    assert rows[0]["frames_per_s"] > 0
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ("tracking.gain=2", ["tracking has no field 'gain'", "filter_window_mm", "coast_mm"]),
+        ("tracking.filter_window_mm=-1", ["tracking.filter_window_mm", "greater than 0"]),
+        ("tracking.outlier_persistence=many", ["tracking.outlier_persistence", "'many'"]),
+        ("vision.gain=2", ["unknown section 'vision'", "tracking, stripe, joint"]),
+        ("filter_window_mm=2", ["expected SECTION.FIELD=VALUE"]),
+    ],
+)
+def test_a_bad_setting_is_refused_naming_the_field(setting, expected, capsys, tmp_path):
+    with pytest.raises(ReplayError) as refused:
+        parse_overrides([setting])
+    for text in expected:
+        assert text in str(refused.value)
+    assert main(["replay", str(tmp_path), "--set", setting]) == 2
+    assert expected[0] in capsys.readouterr().err
+
+
+def test_a_folder_without_recordings_is_refused(tmp_path, capsys):
+    assert main(["replay", str(tmp_path / "nothing")]) == 2
+    assert "no such recording folder" in capsys.readouterr().err
+
+
+class _Seam:
+    """Just what the recorder reads of a seam (its name, joint, torch, JSON dump)."""
+
+    name = "fillet"
+    joint = "fillet"
+
+    class torch:  # noqa: N801 - mirrors Seam.torch
+        work_angle_deg = 45.0
+
+    def model_dump(self, mode: str = "json") -> dict:
+        return {"name": self.name}
+
+
+class _Measurement:
+    ok = True
+    lateral_mm = 0.1
+    vertical_mm = -0.2
+    reason = ""
+
+
+def test_the_disk_budget_holds_and_the_log_says_so(tmp_path, caplog):
+    budget_mb = 1.0
+    root = tmp_path / "recordings"
+    # An old run already takes a third of the budget.
+    (root / "old").mkdir(parents=True)
+    (root / "old" / "blob.bin").write_bytes(b"\0" * (1024 * 1024 // 3))
+    recorder = SeamRecorder(
+        RecordingSettings(enabled=True, every_nth_frame=2, budget_mb=budget_mb, min_free_disk_mb=0),
+        root,
+        SensorSettings(),
+        REPO / "config" / "sensor-calibration.yaml",
+    )
+    rng = np.random.default_rng(7)
+    caplog.set_level(logging.WARNING, logger="cellctl.recording")
+    try:
+        for seam_run in range(2):
+            recorder.start_seam(
+                seam=_Seam(),
+                path=[(0.0, 0.0, 0.0), (80.0, 0.0, 0.0)],
+                path_id=seam_run + 1,
+                max_correction_mm=10.0,
+                max_rate_mm_per_s=50.0,
+                seed=[(0.0, 0.0, 0.0)],
+            )
+            for number in range(200):
+                # Noise does not compress: ~75 kB a PNG, the budget ends after a few.
+                pixels = rng.integers(0, 255, (240, 320), dtype=np.uint8)
+                frame = Frame(number, 10**9 + number * 10**7, pixels)
+                recorder.frame(frame, _Measurement(), number * 0.1, (0.0, 0.0), number)
+                recorder.flush()  # the writer keeps up (a slow disk drops frames instead)
+            recorder.finish_seam([(1.0, 0.0, 0.0, 0.0)], {"frames": 200}, None)
+            recorder.flush()
+    finally:
+        recorder.close()
+    assert folder_bytes(root) <= budget_mb * 1024 * 1024
+    runs = sorted(p for p in root.iterdir() if (p / RUN_FILE).is_file())
+    assert len(runs) == 2  # the measurement logs are complete even when the images stop
+    first = json.loads((runs[0] / RUN_FILE).read_text())
+    assert len(first["frames"]["frame_number"]) == 200
+    written = len(list(runs[0].glob("*.png")))
+    assert 0 < written == sum(first["frames"]["image"]) < 100
+    assert first["images_not_written"]["budget"] > 0
+    assert not list(runs[1].glob("*.png"))  # the budget was already spent
+    warnings = [r.getMessage() for r in caplog.records if "disk budget" in r.getMessage()]
+    assert len(warnings) == 2  # once per seam run
+    assert "no more frames are recorded" in warnings[0]
