@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from cellctl.cli import main
+from cellctl.config import load_cell_config
 from cellctl.config.recording_models import RecordingSettings
 from cellctl.config.sensor_models import SensorSettings
 from cellctl.recording import RUN_FILE, SeamRecorder, folder_bytes
@@ -27,6 +28,7 @@ from cellctl.replay import (
     load_truth,
     parse_overrides,
 )
+from cellctl.vision.pipeline import JointMeasurement
 from drivers.sensor_protocol import Frame
 from sim.truth_file import write_truth
 from tests.cell_rig import REPO, running_cell
@@ -64,6 +66,8 @@ def recorded(tmp_path_factory) -> Path:
             record = await rig.weld_part(timeout_s=60)
             assert record["status"] == "complete"
             write_truth(rig.sim.tracking_score.part, folder / "truth.json", vision.name)
+            scores = rig.sim.tracking_score.figures()
+            (folder / "sim-score.json").write_text(json.dumps(scores))
 
     asyncio.run(weld())
     return folder
@@ -74,8 +78,9 @@ def test_a_tracked_seam_is_recorded_with_its_frames_and_context(recorded):
     assert len(runs) == 1
     recording = load_recording(runs[0])
     doc = recording.doc
-    assert doc["seam_name"] == "fillet" and doc["joint"] == "fillet"
-    assert doc["path_mm"][0][1] == pytest.approx(-40, abs=10)  # the found path, not the taught
+    assert doc["seam_name"] == "fillet"
+    assert doc["joint"] == "fillet"
+    assert len(doc["path_mm"]) == 2  # the path welded (seam finding's), straight
     assert (runs[0] / "calibration.yaml").is_file()
     frames = recording.frames
     assert len(frames["frame_number"]) > 100
@@ -97,9 +102,15 @@ def test_replay_with_the_recorded_settings_reproduces_the_corrections(recorded):
     assert same.result.frames_with_joint == sum(recording.frames["ok"])
     assert same.correction_rms_mm < 0.01
     assert same.correction_max_mm < 0.1
-    assert same.recorded_error is not None and same.replayed_error is not None
+    assert same.recorded_error is not None
+    assert same.replayed_error is not None
     assert same.recorded_error[0] < 0.3  # closed loop on a ±5 mm sine
     assert same.replayed_error[0] == pytest.approx(same.recorded_error[0], abs=0.01)
+    # The replay's measure (corrections sent vs the truth file) agrees with the simulator's
+    # own score of the torch (every physics step, robot dynamics included) within 0.1 mm.
+    simulated = json.loads((recorded / "sim-score.json").read_text())[0]
+    print("simulator's score:", simulated)
+    assert same.recorded_error[0] == pytest.approx(simulated["rms_mm"], abs=0.1)
 
 
 def test_a_wide_filter_window_tracks_the_sine_worse(recorded):
@@ -110,6 +121,20 @@ def test_a_wide_filter_window_tracks_the_sine_worse(recorded):
     assert wide.correction_rms_mm > 0.05
     assert wide.replayed_error[0] > 1.5 * wide.recorded_error[0]
     assert wide.replayed_error[1] > wide.recorded_error[1]
+
+
+def test_another_correction_rate_and_lead_resample_the_stream(recorded):
+    recording = load_recording(find_recordings(recorded)[0])
+    slower = compare(recording, parse_overrides(["tracking.correction_rate_hz=125"]))
+    # Half as many corrections over the same time, near the recorded ones (the same filter;
+    # the rate limit allows twice the step per correction).
+    recorded_count = len(recording.corrections["t_s"])
+    assert len(slower.result.stream.t_s) == pytest.approx(recorded_count / 2, abs=3)
+    assert slower.correction_rms_mm < 0.05
+    later = compare(recording, parse_overrides(["tracking.correction_lead_ms=100"]))
+    # Aiming 100 ms further along the path: a sine's correction runs ahead of the recorded.
+    assert later.correction_rms_mm > 0.05
+    assert np.all(np.diff(later.result.stream.s_torch_mm) >= -1e-9)
 
 
 def test_cellctl_replay_prints_a_row_per_seam(recorded, capsys, tmp_path):
@@ -151,24 +176,9 @@ def test_a_folder_without_recordings_is_refused(tmp_path, capsys):
     assert "no such recording folder" in capsys.readouterr().err
 
 
-class _Seam:
-    """Just what the recorder reads of a seam (its name, joint, torch, JSON dump)."""
-
-    name = "fillet"
-    joint = "fillet"
-
-    class torch:  # noqa: N801 - mirrors Seam.torch
-        work_angle_deg = 45.0
-
-    def model_dump(self, mode: str = "json") -> dict:
-        return {"name": self.name}
-
-
-class _Measurement:
-    ok = True
-    lateral_mm = 0.1
-    vertical_mm = -0.2
-    reason = ""
+def coupon_seam():
+    """The shipped coupon's seam, as the controller's config loader reads it."""
+    return load_cell_config(REPO / "config" / "cell.yaml").parts["coupon-fillet-80"].seams[0]
 
 
 def test_the_disk_budget_holds_and_the_log_says_so(tmp_path, caplog):
@@ -184,11 +194,12 @@ def test_the_disk_budget_holds_and_the_log_says_so(tmp_path, caplog):
         REPO / "config" / "sensor-calibration.yaml",
     )
     rng = np.random.default_rng(7)
+    seam = coupon_seam()
     caplog.set_level(logging.WARNING, logger="cellctl.recording")
     try:
         for seam_run in range(2):
             recorder.start_seam(
-                seam=_Seam(),
+                seam=seam,
                 path=[(0.0, 0.0, 0.0), (80.0, 0.0, 0.0)],
                 path_id=seam_run + 1,
                 max_correction_mm=10.0,
@@ -199,7 +210,10 @@ def test_the_disk_budget_holds_and_the_log_says_so(tmp_path, caplog):
                 # Noise does not compress: ~75 kB a PNG, the budget ends after a few.
                 pixels = rng.integers(0, 255, (240, 320), dtype=np.uint8)
                 frame = Frame(number, 10**9 + number * 10**7, pixels)
-                recorder.frame(frame, _Measurement(), number * 0.1, (0.0, 0.0), number)
+                measurement = JointMeasurement(
+                    number, frame.exposure_s, True, 0.1, -0.2, 0.0, 0.0, 0.9, "", 300
+                )
+                recorder.frame(frame, measurement, number * 0.1, (0.0, 0.0), number)
                 recorder.flush()  # the writer keeps up (a slow disk drops frames instead)
             recorder.finish_seam([(1.0, 0.0, 0.0, 0.0)], {"frames": 200}, None)
             recorder.flush()
