@@ -87,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="laser sensor on: seam finding and tracking on the part of this vision scenario "
         "(config/vision/*.yaml)",
     )
+    demo.add_argument(
+        "--record",
+        metavar="DIR",
+        help="with --vision: record the tracked seams (and the true part) here for cellctl replay",
+    )
     demo.set_defaults(handler=_demo)
 
     calibrate = commands.add_parser(

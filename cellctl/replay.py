@@ -21,11 +21,13 @@ seam's frame, along the seam.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import json
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -201,6 +203,46 @@ class Stream:
         )
 
 
+class _ImageReader:
+    """The recorded images in order, decoded ahead in two threads (PNG decoding is most of
+    a replay's time; OpenCV releases the GIL while it decodes). At most ``AHEAD`` frames are
+    held, whatever the recording's length."""
+
+    AHEAD = 16
+
+    def __init__(self, paths: list[Path]) -> None:
+        self.paths = paths
+        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="replay decode")
+        self.pending: collections.deque[tuple[Path, Future]] = collections.deque()
+        self.submitted = 0
+        self._fill()
+
+    def _fill(self) -> None:
+        while self.submitted < len(self.paths) and len(self.pending) < self.AHEAD:
+            path = self.paths[self.submitted]
+            self.pending.append((path, self.pool.submit(_read_gray, path)))
+            self.submitted += 1
+
+    def next(self) -> np.ndarray:
+        path, future = self.pending.popleft()
+        self._fill()
+        image = future.result()
+        if image is None:
+            raise ReplayError(f"{path}: not a readable image")
+        return image
+
+    def close(self) -> None:
+        for _, future in self.pending:
+            future.cancel()
+        self.pool.shutdown(wait=True)
+
+
+def _read_gray(path: Path) -> np.ndarray | None:
+    import cv2
+
+    return cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+
+
 @dataclass
 class ReplayResult:
     seam: str
@@ -261,8 +303,6 @@ def replay_seam(
     else:
         s_torch = recorded.s_torch_mm.copy()
 
-    import cv2
-
     lookahead = float(doc["lookahead_mm"])
     path_length = _path_length(doc["path_mm"])
     step = float(doc["max_rate_mm_per_s"]) / tracking.correction_rate_hz
@@ -275,12 +315,12 @@ def replay_seam(
     next_row = 0
     sent = 0
 
+    reader = _ImageReader([images[frames["frame_number"][i]] for i in rows])
+
     def add_frame(i: int) -> None:
         nonlocal with_joint
         number = frames["frame_number"][i]
-        image = cv2.imread(str(images[number]), cv2.IMREAD_GRAYSCALE)
-        if image is None:
-            raise ReplayError(f"{images[number]}: not a readable image")
+        image = reader.next()
         exposure = frames["exposure_s"][i]
         measurement = finder.measure(image, number, exposure)
         if measurement.ok:
@@ -292,31 +332,34 @@ def replay_seam(
                 exposure,
             )
 
-    for k in range(len(times)):
-        while next_row < len(rows) and due[next_row] <= k:
+    try:
+        for k in range(len(times)):
+            while next_row < len(rows) and due[next_row] <= k:
+                add_frame(rows[next_row])
+                next_row += 1
+                if progress is not None:
+                    progress(next_row, len(rows))
+            target = track.deviation_at(float(s_torch[k]))
+            if target is not None:
+                target_l = min(limit, max(-limit, target[0]))
+                target_v = min(limit, max(-limit, target[1]))
+                lateral += min(step, max(-step, target_l - lateral))
+                vertical += min(step, max(-step, target_v - vertical))
+            out_l[k], out_v[k] = lateral, vertical
+            sent = k + 1
+            last = max(track.last_position_mm or 0.0, lookahead)
+            s_sensor = min(float(s_torch[k]) + lookahead, path_length)
+            if s_sensor - last > tracking.coast_mm:
+                lost = (
+                    f"no trustworthy joint for {s_sensor - last:.1f} mm (coasting allowed "
+                    f"{tracking.coast_mm:g} mm) at {s_torch[k]:.1f} mm along the path"
+                )
+                break  # live, the seam faults here (F151) and the cell holds
+        while next_row < len(rows) and lost is None:  # frames after the last correction
             add_frame(rows[next_row])
             next_row += 1
-            if progress is not None:
-                progress(next_row, len(rows))
-        target = track.deviation_at(float(s_torch[k]))
-        if target is not None:
-            target_l = min(limit, max(-limit, target[0]))
-            target_v = min(limit, max(-limit, target[1]))
-            lateral += min(step, max(-step, target_l - lateral))
-            vertical += min(step, max(-step, target_v - vertical))
-        out_l[k], out_v[k] = lateral, vertical
-        sent = k + 1
-        last = max(track.last_position_mm or 0.0, lookahead)
-        s_sensor = min(float(s_torch[k]) + lookahead, path_length)
-        if s_sensor - last > tracking.coast_mm:
-            lost = (
-                f"no trustworthy joint for {s_sensor - last:.1f} mm (coasting allowed "
-                f"{tracking.coast_mm:g} mm) at {s_torch[k]:.1f} mm along the path"
-            )
-            break  # live, the seam faults here (F151) and the cell holds
-    while next_row < len(rows) and lost is None:  # frames after the last correction
-        add_frame(rows[next_row])
-        next_row += 1
+    finally:
+        reader.close()
     stream = Stream(times[:sent], s_torch[:sent], out_l[:sent], out_v[:sent])
     return ReplayResult(
         seam=recording.name,

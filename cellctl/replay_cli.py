@@ -46,7 +46,8 @@ def add_parser(commands) -> None:
 
 
 class Progress:
-    """A one-line bar on stderr, shown only once the work has taken ``PROGRESS_AFTER_S``."""
+    """A one-line bar on stderr (a terminal only: a log file gets no carriage returns), shown
+    once the work has taken ``PROGRESS_AFTER_S``; cleared before each table row."""
 
     def __init__(self, label: str, stream: TextIO = sys.stderr) -> None:
         self.label = label
@@ -54,10 +55,13 @@ class Progress:
         self.started = time.monotonic()
         self.shown = False
         self._last = 0.0
+        self.enabled = stream.isatty()
 
     def __call__(self, done: int, total: int) -> None:
         now = time.monotonic()
-        if now - self.started < PROGRESS_AFTER_S or (now - self._last < 0.2 and done < total):
+        if not self.enabled or now - self.started < PROGRESS_AFTER_S:
+            return
+        if now - self._last < 0.2 and done < total:
             return
         self._last = now
         width = 30
@@ -70,9 +74,10 @@ class Progress:
         self.stream.flush()
         self.shown = True
 
-    def end(self) -> None:
+    def clear(self) -> None:
+        """Wipe the bar's line (before a table row goes to stdout on the same terminal)."""
         if self.shown:
-            self.stream.write("\n")
+            self.stream.write("\r\033[K")
             self.stream.flush()
 
 
@@ -107,20 +112,34 @@ def run_replay(args: argparse.Namespace) -> int:
     print("-" * len(header))
     rows = []
     failed = False
+    recordings = []
     for folder in folders:
         try:
-            recording = load_recording(folder)
-            truth_path = Path(args.truth) if args.truth else find_truth(folder)
-            truth = load_truth(truth_path) if truth_path is not None else None
-            progress = Progress(f"{recording.name}")
-            try:
-                comparison = compare(recording, overrides, truth, progress)
-            finally:
-                progress.end()
+            recordings.append(load_recording(folder))
         except ReplayError as error:
             print(f"{folder.name}: {error}", file=sys.stderr)
             failed = True
+    # One bar over every seam's frames (a replay runs at a few hundred frames/s).
+    total = sum(sum(r.frames["image"]) for r in recordings)
+    progress = Progress("replay")
+    done_before = 0
+    for recording in recordings:
+        folder = recording.folder
+        offset = done_before
+        try:
+            truth_path = Path(args.truth) if args.truth else find_truth(folder)
+            truth = load_truth(truth_path) if truth_path is not None else None
+            comparison = compare(
+                recording, overrides, truth, lambda done, _, o=offset: progress(o + done, total)
+            )
+        except ReplayError as error:
+            progress.clear()
+            print(f"{folder.name}: {error}", file=sys.stderr)
+            failed = True
             continue
+        finally:
+            done_before += sum(recording.frames["image"])
+        progress.clear()
         row = comparison.as_dict()
         rows.append(row)
         recorded = comparison.recorded_error or (None, None)
@@ -142,6 +161,7 @@ def run_replay(args: argparse.Namespace) -> int:
                 f"{row['frames_recorded']} frames have no image (decimated or over the disk "
                 "budget): the replay cannot reproduce the run exactly"
             )
+        sys.stdout.flush()  # the row before the bar comes back on the terminal
     if not any(r.get("tracking_error_recorded_rms_mm") is not None for r in rows):
         print("(no truth: tracking error needs a simulated run's truth.json, see --truth)")
     if args.json_out:
