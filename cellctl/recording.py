@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import queue
 import shutil
 import threading
@@ -50,6 +51,7 @@ WRITE_QUEUE_FRAMES = 64  # ~0.6 s of frames at 100 frames/s
 # What a frame adds to seam.json: its row, and the ~2.5 corrections sent per frame.
 LOG_BYTES_PER_FRAME = 400
 FIRST_IMAGE_GUESS_BYTES = 64 * 1024
+WRITER_NICE = 10
 MB = 1024 * 1024
 
 FRAME_COLUMNS = (
@@ -116,6 +118,7 @@ class SeamRecorder:
         self._jobs: queue.Queue = queue.Queue(maxsize=WRITE_QUEUE_FRAMES)
         self._writer: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._dropping_old_runs = settings.when_full == "drop_oldest_runs"
 
     # -- the controller's side ------------------------------------------------------------------
 
@@ -131,6 +134,10 @@ class SeamRecorder:
     ) -> None:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         folder = self.root / f"{stamp}-{_safe(seam.name)}-p{path_id}"
+        suffix = 1
+        while folder.exists():  # the same path id in the same second (a restarted controller)
+            suffix += 1
+            folder = self.root / f"{stamp}-{_safe(seam.name)}-p{path_id}-{suffix}"
         context = {
             "format": FORMAT_VERSION,
             "recorded_at_utc": stamp,
@@ -173,7 +180,7 @@ class SeamRecorder:
         current.frames_seen += 1
         image = False
         if keep:
-            if self._room_for_image(current):
+            if self._dropping_old_runs or self._room_for_image(current):
                 try:
                     self._jobs.put_nowait(("frame", current.folder, frame))
                     image = True
@@ -267,6 +274,10 @@ class SeamRecorder:
         return used + reserve + self._last_image_bytes <= self.budget_bytes
 
     def _write_loop(self) -> None:
+        # PNG encoding takes a few ms a frame: on Linux a thread has its own nice value, and
+        # the writer yields the CPU to the frame handler and the correction stream.
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WRITER_NICE)
         while True:
             job = self._jobs.get()
             try:
@@ -292,7 +303,18 @@ class SeamRecorder:
             with self._lock:
                 current = self._current
             if current is not None and not self._room_for_image(current):
-                return  # queued while there was room; finish_seam marks it not written
+                if self._dropping_old_runs:
+                    self._drop_oldest_runs(current)
+                if not self._room_for_image(current):
+                    if self._dropping_old_runs and not current.budget_reported:
+                        current.budget_reported = True
+                        log.warning(
+                            "recording %s: this run alone fills the disk budget of %g MB: "
+                            "no more frames are recorded",
+                            current.folder.name,
+                            self.settings.budget_mb,
+                        )
+                    return  # the finish marks it not written
             path = record_frame(folder, job[2])
             size = path.stat().st_size
             self._last_image_bytes = size
@@ -304,15 +326,37 @@ class SeamRecorder:
         elif kind == "finish":
             document = job[2]
             images = document["frames"]["image"]
+            on_disk = {int(p.name.partition("_")[0]) for p in folder.glob("*.png")}
             for i, number in enumerate(document["frames"]["frame_number"]):
-                if images[i] and not any(folder.glob(f"{number:08d}_*.png")):
+                if images[i] and number not in on_disk:
                     images[i] = False  # queued, but the budget ran out before it was written
+                    document["images_not_written"]["budget"] += 1
             target = folder / RUN_FILE
             partial = target.with_suffix(".partial")
             partial.write_text(json.dumps(document, separators=(",", ":")), encoding="utf-8")
             partial.replace(target)  # a complete seam.json or none
             self._used_bytes = (self._used_bytes or 0) + target.stat().st_size
             log.info("recording %s: %d frames", folder, len(images))
+
+    def _drop_oldest_runs(self, current: _SeamRecording) -> None:
+        """Delete finished runs, oldest first, until the current one has room again. Only
+        folders this recorder writes (a ``seam.json`` in them) are ever deleted."""
+        runs = sorted(
+            p.parent for p in self.root.glob(f"*/{RUN_FILE}") if p.parent != current.folder
+        )
+        for run in runs:
+            size = folder_bytes(run)
+            shutil.rmtree(run, ignore_errors=True)
+            self._used_bytes = folder_bytes(self.root)
+            log.warning(
+                "recording: the disk budget of %g MB is reached: deleted the oldest run %s "
+                "(%.1f MB)",
+                self.settings.budget_mb,
+                run.name,
+                size / MB,
+            )
+            if self._room_for_image(current):
+                return
 
     def _check_free_disk(self, folder: Path) -> None:
         free = shutil.disk_usage(folder).free

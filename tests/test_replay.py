@@ -129,10 +129,10 @@ def test_a_wide_filter_window_tracks_the_sine_worse(recorded):
 def test_another_correction_rate_and_lead_resample_the_stream(recorded):
     recording = load_recording(find_recordings(recorded)[0])
     slower = compare(recording, parse_overrides(["tracking.correction_rate_hz=125"]))
-    # Half as many corrections over the same time, near the recorded ones (the same filter;
-    # the rate limit allows twice the step per correction).
-    recorded_count = len(recording.corrections["t_s"])
-    assert len(slower.result.stream.t_s) == pytest.approx(recorded_count / 2, abs=3)
+    # 125 corrections a second over the recorded time, near the recorded ones (the same
+    # filter; the rate limit allows twice the step per correction).
+    sent_at = recording.corrections["t_s"]
+    assert len(slower.result.stream.t_s) == pytest.approx((sent_at[-1] - sent_at[0]) * 125, abs=2)
     assert slower.correction_rms_mm < 0.05
     later = compare(recording, parse_overrides(["tracking.correction_lead_ms=100"]))
     # Aiming 100 ms further along the path: a sine's correction runs ahead of the recorded.
@@ -186,23 +186,16 @@ def coupon_seam():
     return load_cell_config(REPO / "config" / "cell.yaml").parts["coupon-fillet-80"].seams[0]
 
 
-def test_the_disk_budget_holds_and_the_log_says_so(tmp_path, caplog):
-    budget_mb = 1.0
-    root = tmp_path / "recordings"
-    # An old run already takes a third of the budget.
-    (root / "old").mkdir(parents=True)
-    (root / "old" / "blob.bin").write_bytes(b"\0" * (1024 * 1024 // 3))
+def record_noise(root: Path, settings: RecordingSettings, runs: int, frames: int) -> None:
+    """``runs`` seam runs of ``frames`` frames of noise (~75 kB a PNG: noise does not
+    compress) through a real recorder."""
     recorder = SeamRecorder(
-        RecordingSettings(enabled=True, every_nth_frame=2, budget_mb=budget_mb, min_free_disk_mb=0),
-        root,
-        SensorSettings(),
-        REPO / "config" / "sensor-calibration.yaml",
+        settings, root, SensorSettings(), REPO / "config" / "sensor-calibration.yaml"
     )
     rng = np.random.default_rng(7)
     seam = coupon_seam()
-    caplog.set_level(logging.WARNING, logger="cellctl.recording")
     try:
-        for seam_run in range(2):
+        for seam_run in range(runs):
             recorder.start_seam(
                 seam=seam,
                 path=[(0.0, 0.0, 0.0), (80.0, 0.0, 0.0)],
@@ -211,8 +204,7 @@ def test_the_disk_budget_holds_and_the_log_says_so(tmp_path, caplog):
                 max_rate_mm_per_s=50.0,
                 seed=[(0.0, 0.0, 0.0)],
             )
-            for number in range(200):
-                # Noise does not compress: ~75 kB a PNG, the budget ends after a few.
+            for number in range(frames):
                 pixels = rng.integers(0, 255, (240, 320), dtype=np.uint8)
                 frame = Frame(number, 10**9 + number * 10**7, pixels)
                 measurement = JointMeasurement(
@@ -220,10 +212,23 @@ def test_the_disk_budget_holds_and_the_log_says_so(tmp_path, caplog):
                 )
                 recorder.frame(frame, measurement, number * 0.1, (0.0, 0.0), number)
                 recorder.flush()  # the writer keeps up (a slow disk drops frames instead)
-            recorder.finish_seam([(1.0, 0.0, 0.0, 0.0)], {"frames": 200}, None)
+            recorder.finish_seam([(1.0, 0.0, 0.0, 0.0)], {"frames": frames}, None)
             recorder.flush()
     finally:
         recorder.close()
+
+
+def test_the_disk_budget_holds_and_the_log_says_so(tmp_path, caplog):
+    budget_mb = 1.0
+    root = tmp_path / "recordings"
+    # An old run already takes a third of the budget.
+    (root / "old").mkdir(parents=True)
+    (root / "old" / "blob.bin").write_bytes(b"\0" * (1024 * 1024 // 3))
+    caplog.set_level(logging.WARNING, logger="cellctl.recording")
+    settings = RecordingSettings(
+        enabled=True, every_nth_frame=2, budget_mb=budget_mb, min_free_disk_mb=0
+    )
+    record_noise(root, settings, runs=2, frames=200)
     assert folder_bytes(root) <= budget_mb * 1024 * 1024
     runs = sorted(p for p in root.iterdir() if (p / RUN_FILE).is_file())
     assert len(runs) == 2  # the measurement logs are complete even when the images stop
@@ -233,9 +238,31 @@ def test_the_disk_budget_holds_and_the_log_says_so(tmp_path, caplog):
     assert 0 < written == sum(first["frames"]["image"]) < 100
     assert first["images_not_written"]["budget"] > 0
     assert not list(runs[1].glob("*.png"))  # the budget was already spent
+    assert (root / "old" / "blob.bin").exists()  # never deleted in this mode
     warnings = [r.getMessage() for r in caplog.records if "disk budget" in r.getMessage()]
     assert len(warnings) == 2  # once per seam run
     assert "no more frames are recorded" in warnings[0]
+
+
+def test_when_full_the_oldest_runs_can_make_room(tmp_path, caplog):
+    budget_mb = 1.0
+    root = tmp_path / "recordings"
+    (root / "notes").mkdir(parents=True)
+    (root / "notes" / "engineer.txt").write_text("not a recording: never deleted")
+    caplog.set_level(logging.WARNING, logger="cellctl.recording")
+    settings = RecordingSettings(
+        enabled=True, budget_mb=budget_mb, min_free_disk_mb=0, when_full="drop_oldest_runs"
+    )
+    record_noise(root, settings, runs=3, frames=8)  # ~0.6 MB a run
+    assert folder_bytes(root) <= budget_mb * 1024 * 1024
+    runs = sorted(p.name for p in root.iterdir() if (p / RUN_FILE).is_file())
+    assert len(runs) == 1
+    assert runs[0].endswith("-p3")  # the newest, whole
+    newest = json.loads((root / runs[0] / RUN_FILE).read_text())
+    assert all(newest["frames"]["image"])
+    assert (root / "notes" / "engineer.txt").exists()
+    dropped = [r.getMessage() for r in caplog.records if "deleted the oldest run" in r.getMessage()]
+    assert [m.split("run ")[1].split(" ")[0][-3:] for m in dropped] == ["-p1", "-p2"]
 
 
 class _Terminal(io.StringIO):

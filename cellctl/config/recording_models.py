@@ -3,7 +3,7 @@ each tracked seam so that ``cellctl replay`` can run it again offline (``cellctl
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -19,8 +19,10 @@ class RecordingSettings(StrictModel):
     folder: str = "recordings"
     # Keep every Nth frame's image (1: all; a replay then reproduces the run exactly).
     every_nth_frame: Annotated[int, Field(ge=1, le=1000)] = 1
-    # The whole recording folder stays under this; when it is reached no more frames are
-    # written (the log says so once per seam) until an engineer clears old runs.
+    # The whole recording folder stays under this. When it is reached: ``stop`` writes no
+    # more frames (the log says so once per seam) until an engineer clears old runs;
+    # ``drop_oldest_runs`` deletes the oldest recorded runs (the log names each) to make room.
     budget_mb: Annotated[float, Field(gt=0, le=1_000_000)] = 500.0
+    when_full: Literal["stop", "drop_oldest_runs"] = "stop"
     # Whatever the budget, stop when the disk holding the folder has less than this free.
     min_free_disk_mb: Annotated[float, Field(ge=0)] = 200.0
