@@ -185,22 +185,26 @@ def find_recordings(run: Path) -> list[Path]:
 
 @dataclass
 class Stream:
-    """A correction stream: times (controller's monotonic clock), torch positions, values."""
+    """A correction stream: times (controller's monotonic clock), the torch positions the
+    corrections were computed for, their values, and where the torch was when each took
+    effect (``s_effect_mm``: the recorded estimate, with the recorded lead, which is the
+    robot's; a replay that changes ``correction_lead_ms`` aims elsewhere, the torch does not
+    go elsewhere)."""
 
     t_s: np.ndarray
     s_torch_mm: np.ndarray
     lateral_mm: np.ndarray
     vertical_mm: np.ndarray
+    s_effect_mm: np.ndarray
 
     @classmethod
     def recorded(cls, recording: RecordedSeam) -> Stream:
         c = recording.corrections
-        return cls(
-            *(
-                np.asarray(c[k], dtype=np.float64)
-                for k in ("t_s", "s_torch_mm", "lateral_mm", "vertical_mm")
-            )
+        t, s, lateral, vertical = (
+            np.asarray(c[k], dtype=np.float64)
+            for k in ("t_s", "s_torch_mm", "lateral_mm", "vertical_mm")
         )
+        return cls(t, s, lateral, vertical, s)
 
 
 class _ImageReader:
@@ -300,8 +304,10 @@ def replay_seam(
     lead_change_s = (tracking.correction_lead_ms - doc["tracking"]["correction_lead_ms"]) / 1000
     if len(recorded.t_s) > 1:
         s_torch = np.interp(times + lead_change_s, recorded.t_s, recorded.s_torch_mm)
+        s_effect = np.interp(times, recorded.t_s, recorded.s_torch_mm)
     else:
         s_torch = recorded.s_torch_mm.copy()
+        s_effect = s_torch.copy()
 
     lookahead = float(doc["lookahead_mm"])
     path_length = _path_length(doc["path_mm"])
@@ -360,7 +366,7 @@ def replay_seam(
             next_row += 1
     finally:
         reader.close()
-    stream = Stream(times[:sent], s_torch[:sent], out_l[:sent], out_v[:sent])
+    stream = Stream(times[:sent], s_torch[:sent], out_l[:sent], out_v[:sent], s_effect[:sent])
     return ReplayResult(
         seam=recording.name,
         folder=recording.folder,
@@ -448,13 +454,14 @@ def tracking_error(
     stream: Stream, recording: RecordedSeam, truth: TrueSeamLine
 ) -> tuple[float, float] | None:
     """RMS and max (mm) of the corrected torch position against the true joint, over the
-    corrections whose torch lies on the seam (the same measure for recorded and replayed)."""
+    corrections whose torch lies on the seam (the same measure for recorded and replayed):
+    each correction where the torch was when it took effect."""
     path = recording.doc["path_mm"]
     start = np.asarray(path[0], dtype=np.float64)
     travel, lateral, up = (np.asarray(v) for v in seam_frame([tuple(p) for p in path]))
     points = (
         start
-        + np.outer(stream.s_torch_mm, travel)
+        + np.outer(stream.s_effect_mm, travel)
         + np.outer(stream.lateral_mm, lateral)
         + np.outer(stream.vertical_mm, up)
     )
