@@ -172,10 +172,21 @@ class SeamRecorder:
         corrections_before: int,
     ) -> None:
         """Reader thread: one frame of the current run and what the tracking made of it."""
-        with self._lock:
+        with self._lock:  # finish_seam takes the run whole: no row half-appended
             current = self._current
-        if current is None:
-            return
+            if current is not None:
+                self._frame_row(current, frame, measurement, s_sensor_mm, commanded,
+                                corrections_before)  # fmt: skip
+
+    def _frame_row(
+        self,
+        current: _SeamRecording,
+        frame: Frame,
+        measurement: Any,
+        s_sensor_mm: float,
+        commanded: tuple[float, float],
+        corrections_before: int,
+    ) -> None:
         keep = current.frames_seen % self.settings.every_nth_frame == 0
         current.frames_seen += 1
         image = False

@@ -286,3 +286,21 @@ def test_the_progress_bar_shows_only_on_a_terminal_and_after_a_while(monkeypatch
     log_file = io.StringIO()
     replay_cli.Progress("replay", log_file)(50, 100)
     assert log_file.getvalue() == ""
+
+
+def test_cellsim_writes_the_truth_of_the_part_it_simulates(tmp_path):
+    from sim.cli import _devices_for, build_parser
+    from tests.cell_rig import write_config
+
+    config = write_config(tmp_path, sensor_on())
+    truth_file = tmp_path / "truth.json"
+    vision = REPO / "config" / "vision" / "sine-5mm.yaml"
+    args = build_parser().parse_args(
+        ["all", "--config", str(config), "--vision", str(vision), "--truth-file", str(truth_file)]
+    )
+    _devices_for(args)  # built, never started: nothing listens
+    truth = load_truth(truth_file)["fillet"]
+    assert truth.length_mm == pytest.approx(80.0)
+    # The scenario's ±5 mm sine of 150 mm wavelength, a quarter wave in.
+    assert np.interp(37.5, truth.s_mm, truth.lateral_mm) == pytest.approx(5.0, abs=1e-3)
+    assert np.interp(75.0, truth.s_mm, truth.lateral_mm) == pytest.approx(0.0, abs=1e-3)
