@@ -297,6 +297,9 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"cellctl demo: no part program {part_name!r}", file=sys.stderr)
         return 2
     part = config.parts[part_name]
+    if getattr(args, "record", None) and not getattr(args, "vision", None):
+        print("cellctl demo: --record needs --vision (tracked seams are recorded)", file=sys.stderr)
+        return 2
     run_dir = Path(tempfile.mkdtemp(prefix="cellctl-demo-"))
     derived = prepare_run_folder(config_path, run_dir, part_name)
     vision_args: list[str] = []
