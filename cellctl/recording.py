@@ -47,7 +47,6 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 RUN_FILE = "seam.json"
 CALIBRATION_FILE = "calibration.yaml"
-WRITE_QUEUE_FRAMES = 64  # ~0.6 s of frames at 100 frames/s
 # What a frame adds to seam.json: its row, and the ~2.5 corrections sent per frame.
 LOG_BYTES_PER_FRAME = 400
 FIRST_IMAGE_GUESS_BYTES = 64 * 1024
@@ -115,7 +114,7 @@ class SeamRecorder:
         self._used_bytes: int | None = None  # counted at each seam's start (a folder walk)
         self._last_image_bytes = FIRST_IMAGE_GUESS_BYTES
         self._current: _SeamRecording | None = None
-        self._jobs: queue.Queue = queue.Queue(maxsize=WRITE_QUEUE_FRAMES)
+        self._jobs: queue.Queue = queue.Queue(maxsize=settings.write_queue_frames)
         self._writer: threading.Thread | None = None
         self._lock = threading.Lock()
         self._dropping_old_runs = settings.when_full == "drop_oldest_runs"

@@ -49,13 +49,13 @@ class Progress:
     """A one-line bar on stderr (a terminal only: a log file gets no carriage returns), shown
     once the work has taken ``PROGRESS_AFTER_S``; cleared before each table row."""
 
-    def __init__(self, label: str, stream: TextIO = sys.stderr) -> None:
+    def __init__(self, label: str, stream: TextIO | None = None) -> None:
         self.label = label
-        self.stream = stream
+        self.stream = stream or sys.stderr
         self.started = time.monotonic()
         self.shown = False
         self._last = 0.0
-        self.enabled = stream.isatty()
+        self.enabled = self.stream.isatty()
 
     def __call__(self, done: int, total: int) -> None:
         now = time.monotonic()

@@ -47,6 +47,9 @@ def recording_on(folder: Path, every_nth_frame: int = 1, budget_mb: float = 500)
             "every_nth_frame": every_nth_frame,
             "budget_mb": budget_mb,
             "min_free_disk_mb": 0,
+            # The whole seam may wait for the writer: on a loaded test machine (2 cores, the
+            # simulator and the controller in this process) it falls behind.
+            "write_queue_frames": 1000,
         }
 
     return edit
@@ -304,3 +307,36 @@ def test_cellsim_writes_the_truth_of_the_part_it_simulates(tmp_path):
     # The scenario's ±5 mm sine of 150 mm wavelength, a quarter wave in.
     assert np.interp(37.5, truth.s_mm, truth.lateral_mm) == pytest.approx(5.0, abs=1e-3)
     assert np.interp(75.0, truth.s_mm, truth.lateral_mm) == pytest.approx(0.0, abs=1e-3)
+
+
+def test_a_decimated_recording_replays_close_and_says_it_is_not_exact(recorded, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "decimated"
+    shutil.copytree(find_recordings(recorded)[0], run)
+    document = json.loads((run / RUN_FILE).read_text())
+    # What every_nth_frame: 2 would have kept: every other frame's image.
+    for i, number in enumerate(document["frames"]["frame_number"]):
+        if i % 2 and document["frames"]["image"][i]:
+            next(run.glob(f"{number:08d}_*.png")).unlink()
+            document["frames"]["image"][i] = False
+    (run / RUN_FILE).write_text(json.dumps(document))
+    half = compare(load_recording(run), [], load_truth(recorded / "truth.json"))
+    assert half.result.frames_replayed == sum(document["frames"]["image"])
+    assert 0 < half.correction_rms_mm < 0.05  # half the measurements, the same joint
+    assert half.replayed_error[0] < 2 * half.recorded_error[0] + 0.02
+    assert main(["replay", str(run), "--truth", str(recorded / "truth.json")]) == 0
+    assert "cannot reproduce the run exactly" in capsys.readouterr().out
+
+
+def test_a_damaged_recording_is_refused_naming_the_file_and_line(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / RUN_FILE).write_text('{"format": 1,\n "frames": [1, 2,,]}')
+    with pytest.raises(ReplayError, match=r"seam.json: line 2: not JSON"):
+        load_recording(run)
+    (run / RUN_FILE).write_text('{"format": 1, "frames": {}}')
+    with pytest.raises(ReplayError, match="missing corrections, path_mm, seam_name, tracking"):
+        load_recording(run)
+    assert main(["replay", str(tmp_path)]) == 1  # found, but not replayable
+    assert "seam.json: missing" in capsys.readouterr().err

@@ -24,5 +24,8 @@ class RecordingSettings(StrictModel):
     # ``drop_oldest_runs`` deletes the oldest recorded runs (the log names each) to make room.
     budget_mb: Annotated[float, Field(gt=0, le=1_000_000)] = 500.0
     when_full: Literal["stop", "drop_oldest_runs"] = "stop"
+    # Frames waiting for the writer thread (each ~300 kB in memory at 640x480); when the disk
+    # or the CPU falls behind further, frames are dropped (counted in the run's seam.json).
+    write_queue_frames: Annotated[int, Field(ge=1, le=2000)] = 64
     # Whatever the budget, stop when the disk holding the folder has less than this free.
     min_free_disk_mb: Annotated[float, Field(ge=0)] = 200.0
