@@ -450,29 +450,38 @@ def find_truth(folder: Path) -> Path | None:
     return None
 
 
+def truth_along_path(
+    recording: RecordedSeam, truth: TrueSeamLine, s_mm: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The true joint's (lateral, vertical) deviation from the welded path at path positions
+    ``s_mm``, in the path's correction frame (the path is the taught seam shifted by seam
+    finding, so both frames are parallel); NaN where the position is off the seam's ends."""
+    path = recording.doc["path_mm"]
+    start = np.asarray(path[0], dtype=np.float64)
+    travel = np.asarray(seam_frame([tuple(p) for p in path])[0])
+    d = start + np.outer(np.asarray(s_mm, dtype=np.float64), travel) - truth.start
+    s_true = d @ truth.travel
+    true_l = np.interp(s_true, truth.s_mm, truth.lateral_mm) - d @ truth.lateral
+    true_v = np.interp(s_true, truth.s_mm, truth.vertical_mm) - d @ truth.up
+    off_seam = (s_true < 0) | (s_true > truth.length_mm)
+    true_l[off_seam] = np.nan
+    true_v[off_seam] = np.nan
+    return true_l, true_v
+
+
 def tracking_error(
     stream: Stream, recording: RecordedSeam, truth: TrueSeamLine
 ) -> tuple[float, float] | None:
     """RMS and max (mm) of the corrected torch position against the true joint, over the
     corrections whose torch lies on the seam (the same measure for recorded and replayed):
     each correction where the torch was when it took effect."""
-    path = recording.doc["path_mm"]
-    start = np.asarray(path[0], dtype=np.float64)
-    travel, lateral, up = (np.asarray(v) for v in seam_frame([tuple(p) for p in path]))
-    points = (
-        start
-        + np.outer(stream.s_effect_mm, travel)
-        + np.outer(stream.lateral_mm, lateral)
-        + np.outer(stream.vertical_mm, up)
-    )
-    d = points - truth.start
-    s_true = d @ truth.travel
-    on_seam = (s_true >= 0) & (s_true <= truth.length_mm)
+    true_l, true_v = truth_along_path(recording, truth, stream.s_effect_mm)
+    on_seam = np.isfinite(true_l)
     if not on_seam.any():
         return None
-    error_l = d[on_seam] @ truth.lateral - np.interp(s_true[on_seam], truth.s_mm, truth.lateral_mm)
-    error_v = d[on_seam] @ truth.up - np.interp(s_true[on_seam], truth.s_mm, truth.vertical_mm)
-    error = np.hypot(error_l, error_v)
+    error = np.hypot(
+        stream.lateral_mm[on_seam] - true_l[on_seam], stream.vertical_mm[on_seam] - true_v[on_seam]
+    )
     return float(np.sqrt(np.mean(error**2))), float(np.max(error))
 
 

@@ -42,6 +42,11 @@ def add_parser(commands) -> None:
     )
     replay.add_argument("--truth", help="the simulator's truth file (default: truth.json beside)")
     replay.add_argument("--json", dest="json_out", metavar="PATH", help="also write rows as JSON")
+    replay.add_argument(
+        "--plot",
+        metavar="DIR",
+        help="also draw each seam (corrections recorded/replayed, truth, error) as DIR/<run>.png",
+    )
     replay.set_defaults(handler=run_replay)
 
 
@@ -141,6 +146,12 @@ def run_replay(args: argparse.Namespace) -> int:
             done_before += sum(recording.frames["image"])
         progress.clear()
         row = comparison.as_dict()
+        if args.plot:
+            from cellctl.replay_plot import plot_comparison
+
+            true_seam = (truth or {}).get(recording.name)
+            picture = Path(args.plot) / f"{folder.name}.png"
+            row["plot"] = str(plot_comparison(comparison, recording, true_seam, picture))
         rows.append(row)
         recorded = comparison.recorded_error or (None, None)
         replayed = comparison.replayed_error or (None, None)
@@ -161,6 +172,8 @@ def run_replay(args: argparse.Namespace) -> int:
                 f"{row['frames_recorded']} frames have no image (decimated or over the disk "
                 "budget): the replay cannot reproduce the run exactly"
             )
+        if row.get("plot"):
+            print(f"  {row['seam']}: plot {row['plot']}")
         sys.stdout.flush()  # the row before the bar comes back on the terminal
     if not any(r.get("tracking_error_recorded_rms_mm") is not None for r in rows):
         print("(no truth: tracking error needs a simulated run's truth.json, see --truth)")

@@ -340,3 +340,29 @@ def test_a_damaged_recording_is_refused_naming_the_file_and_line(tmp_path, capsy
         load_recording(run)
     assert main(["replay", str(tmp_path)]) == 1  # found, but not replayable
     assert "seam.json: missing" in capsys.readouterr().err
+
+
+def test_cellctl_replay_draws_each_seam(recorded, tmp_path):
+    import subprocess
+    import sys
+
+    import cv2
+
+    plots = tmp_path / "plots"
+    # The command itself, in a process of its own: Qt's application outlives a drawing.
+    done = subprocess.run(
+        [sys.executable, "-m", "cellctl.cli", "replay", str(recorded), "--set",
+         "tracking.filter_window_mm=10", "--plot", str(plots)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    drawn = sorted(plots.glob("*.png"))
+    assert [p.stem for p in drawn] == [p.name for p in find_recordings(recorded)]
+    picture = cv2.imread(str(drawn[0]))
+    assert picture.shape[:2] == (900, 1000)
+    # Curves in the recorded (blue) and replayed (orange) pens, not a blank page.
+    blue = np.all(np.abs(picture.astype(int) - (200, 90, 40)) < 30, axis=2)
+    orange = np.all(np.abs(picture.astype(int) - (20, 80, 220)) < 30, axis=2)
+    assert blue.sum() > 500
+    assert orange.sum() > 500
+    assert f"plot {drawn[0]}" in done.stdout
