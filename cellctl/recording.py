@@ -288,14 +288,19 @@ class SeamRecorder:
         # the writer yields the CPU to the frame handler and the correction stream.
         with contextlib.suppress(OSError, AttributeError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WRITER_NICE)
+        failed: set[Path] = set()  # runs whose folder could not be written: said once
         while True:
             job = self._jobs.get()
             try:
                 if job[0] == "stop":
                     return
-                self._do(job)
+                if job[1] not in failed:
+                    self._do(job)
             except Exception as error:  # a disk error must not stop tracking
-                log.warning("recording: %s failed: %s", job[0], error)
+                failed.add(job[1])
+                log.warning(
+                    "recording %s: %s failed, the run is not recorded: %s", job[1], job[0], error
+                )
             finally:
                 self._jobs.task_done()
 

@@ -36,6 +36,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -50,6 +51,9 @@ from drivers.errors import DeviceError
 from drivers.robot_protocol import Pose, RobotState
 from drivers.sensor import SensorDriver
 from drivers.sensor_protocol import Frame
+
+if TYPE_CHECKING:
+    from cellctl.recording import SeamRecorder
 
 log = logging.getLogger(__name__)
 
@@ -269,8 +273,8 @@ class LaserSensing:
         self._path_id = 0
         self._last_two: tuple = (None, None)  # (monotonic, path id, position) of two statuses
         self._prescan: tuple[Point | None, list[tuple[float, float, float]]] = (None, [])
-        # cellctl.recording.SeamRecorder when sensor.recording is on (set by the wiring).
-        self.recorder = None
+        # When sensor.recording is on (set by the wiring): keeps each run for `cellctl replay`.
+        self.recorder: SeamRecorder | None = None
 
     async def connect(self) -> None:
         # The frame handler runs in the sensor's reader thread: with CPython's default 5 ms

@@ -366,3 +366,14 @@ def test_cellctl_replay_draws_each_seam(recorded, tmp_path):
     assert blue.sum() > 500
     assert orange.sum() > 500
     assert f"plot {drawn[0]}" in done.stdout
+
+
+def test_an_unwritable_recording_folder_is_said_once_and_tracking_goes_on(tmp_path, caplog):
+    root = tmp_path / "recordings"
+    root.write_text("a file where the folder should be")
+    caplog.set_level(logging.WARNING, logger="cellctl.recording")
+    settings = RecordingSettings(enabled=True, min_free_disk_mb=0)
+    record_noise(root, settings, runs=2, frames=5)  # raises nothing
+    failures = [r.getMessage() for r in caplog.records if "is not recorded" in r.getMessage()]
+    assert len(failures) == 2  # once per run, not once per frame
+    assert "start failed" in failures[0]
