@@ -90,7 +90,7 @@ CASES = [
            anchor="name: mag-fillet-a4"),
     Broken("unknown-active-part", "cell.yaml", "active_part: bracket-a12",
            "active_part: bracket-a13", "controller.cycle.active_part",
-           '"bracket-a13" is not one of the part programs (bracket-a12, coupon-fillet-80, plate-v60)'),
+           '"bracket-a13" is not one of the part programs (bracket-a12, coupon-fillet-80, plate-v60)'),  # noqa: E501
     Broken("speed-above-robot", "cell.yaml", "max_speed_mm_per_s: 500", "max_speed_mm_per_s: 5",
            "seams[0].procedure", "travels at 8 mm/s, above the robot's max_speed_mm_per_s 5",
            anchor="procedure: mag-fillet-a4"),
