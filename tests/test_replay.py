@@ -108,6 +108,10 @@ def test_replay_with_the_recorded_settings_reproduces_the_corrections(recorded):
     assert same.result.frames_with_joint == sum(recording.frames["ok"])
     assert same.correction_rms_mm < 0.01
     assert same.correction_max_mm < 0.1
+    # Deterministic: positions and order come from the recording, not from the clock.
+    again = compare(recording, [], truth)
+    assert np.array_equal(again.result.stream.lateral_mm, same.result.stream.lateral_mm)
+    assert np.array_equal(again.result.stream.vertical_mm, same.result.stream.vertical_mm)
     assert same.recorded_error is not None
     assert same.replayed_error is not None
     assert same.recorded_error[0] < 0.3  # closed loop on a ±5 mm sine
