@@ -115,6 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="laser sensor on: seam finding and tracking on the part of this vision scenario "
         "(config/vision/*.yaml)",
     )
+    demo.add_argument(
+        "--record",
+        metavar="DIR",
+        help="with --vision: record the tracked seams (and the true part) here for cellctl replay",
+    )
     demo.set_defaults(handler=_demo)
 
     passwd = commands.add_parser(
@@ -148,6 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--target", default="config/vision/calibration-target.yaml")
     calibrate.add_argument("--out", default="config/sensor-calibration.yaml")
     calibrate.set_defaults(handler=_calibrate)
+
+    from cellctl.replay_cli import add_parser as add_replay_parser
+
+    add_replay_parser(commands)
     return parser
 
 

@@ -302,6 +302,9 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"cellctl demo: no part program {part_name!r}", file=sys.stderr)
         return 2
     part = config.parts[part_name]
+    if getattr(args, "record", None) and not getattr(args, "vision", None):
+        print("cellctl demo: --record needs --vision (tracked seams are recorded)", file=sys.stderr)
+        return 2
     run_dir = Path(tempfile.mkdtemp(prefix="cellctl-demo-"))
     derived = prepare_run_folder(config_path, run_dir, part_name)
     vision_args: list[str] = []
@@ -310,8 +313,13 @@ def run_demo(args: argparse.Namespace) -> int:
         # of the vision scenario).
         cell = yaml.safe_load(derived.read_text())
         cell["sensor"]["enabled"] = True
-        derived.write_text(yaml.safe_dump(cell))
         vision_args = ["--vision", str(Path(args.vision).resolve())]
+        if getattr(args, "record", None):
+            # Seams recorded for `cellctl replay`, with the simulator's truth beside them.
+            record_dir = Path(args.record).resolve()
+            cell["sensor"]["recording"] = {"enabled": True, "folder": str(record_dir)}
+            vision_args += ["--truth-file", str(record_dir / "truth.json")]
+        derived.write_text(yaml.safe_dump(cell))
     control_port = _free_port()
     database = run_dir / "production.db"
     python = sys.executable

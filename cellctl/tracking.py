@@ -36,7 +36,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -51,6 +51,9 @@ from drivers.errors import DeviceError
 from drivers.robot_protocol import Pose, RobotState
 from drivers.sensor import SensorDriver
 from drivers.sensor_protocol import Frame
+
+if TYPE_CHECKING:
+    from cellctl.recording import SeamRecorder
 
 log = logging.getLogger(__name__)
 
@@ -286,6 +289,8 @@ class LaserSensing:
         self.observer: TrackingObserver | None = None  # set by `cellctl run` (OPC UA)
         self._last_two: tuple = (None, None)  # (monotonic, path id, position) of two statuses
         self._prescan: tuple[Point | None, list[tuple[float, float, float]]] = (None, [])
+        # When sensor.recording is on (set by the wiring): keeps each run for `cellctl replay`.
+        self.recorder: SeamRecorder | None = None
 
     async def connect(self) -> None:
         # The frame handler runs in the sensor's reader thread: with CPython's default 5 ms
@@ -297,6 +302,8 @@ class LaserSensing:
     async def close(self) -> None:
         await self.stop_tracking()
         await self.sensor.close()
+        if self.recorder is not None:
+            await asyncio.to_thread(self.recorder.close)
 
     # -- where the torch is -------------------------------------------------------------------
 
@@ -604,6 +611,15 @@ class LaserSensing:
                 run.track.seed(0.0, 0.0, 0.0)
         else:
             run.track.seed(0.0, 0.0, 0.0)
+        if self.recorder is not None:
+            self.recorder.start_seam(
+                seam=seam,
+                path=path,
+                path_id=path_id,
+                max_correction_mm=max_correction,
+                max_rate_mm_per_s=run.max_rate_mm_per_s,
+                seed=[tuple(map(float, row)) for row in zip(*run.track.arrays(), strict=True)],
+            )
         self._run = run
         self.sensor.on_frame = self._on_frame
         self._stream = asyncio.create_task(self._stream_corrections(run), name="correction stream")
@@ -625,7 +641,10 @@ class LaserSensing:
         if run is None:
             return None
         self.last_run = run
-        return tracking_figures(run)
+        figures = tracking_figures(run)
+        if self.recorder is not None:
+            self.recorder.finish_seam(list(run.sent), figures, run.lost)
+        return figures
 
     def _on_frame(self, frame: Frame) -> None:
         """Reader thread: measure the frame at once and put it in the look-ahead buffer."""
@@ -644,6 +663,10 @@ class LaserSensing:
         if not measurement.ok:
             run.refusals[measurement.reason.split(" ")[0] or "?"] += 1
             run.last_refusal = measurement.reason
+            if self.recorder is not None:
+                s_sensor = self.torch_position_mm(frame.exposure_s, run.path_id) + self.lookahead_mm
+                commanded = self._commanded_at(run, frame.exposure_s)
+                self.recorder.frame(frame, measurement, s_sensor, commanded, len(run.sent))
             return
         run.frames_with_joint += 1
         exposure = frame.exposure_s
@@ -656,6 +679,11 @@ class LaserSensing:
             exposure,
         )
         run.exposure_to_processed_s.append(time.monotonic() - exposure)
+        if self.recorder is not None:
+            # After the track has it: a replay adds it before the correction numbered so.
+            self.recorder.frame(
+                frame, measurement, s_sensor, (lateral_c, vertical_c), len(run.sent)
+            )
 
     @staticmethod
     def _commanded_at(run: TrackingRun, at_s: float) -> tuple[float, float]:

@@ -64,4 +64,14 @@ def build_sensing(config: LoadedConfig, robot: RobotDriver) -> SeamSensing:
 
     sensor = config.cell.sensor
     calibration = Calibration.load(config.resolve(sensor.calibration_file))
-    return LaserSensing(sensor, calibration, robot)
+    sensing = LaserSensing(sensor, calibration, robot)
+    if sensor.recording.enabled:
+        from cellctl.recording import SeamRecorder
+
+        sensing.recorder = SeamRecorder(
+            sensor.recording,
+            config.resolve(sensor.recording.folder),
+            sensor,
+            config.resolve(sensor.calibration_file),
+        )
+    return sensing

@@ -54,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="vision scenario (config/vision/*.yaml): the true part's deviations and "
         "the sensor's disturbances (needs sensor.enabled in the cell config)",
     )
+    every.add_argument(
+        "--truth-file",
+        help="write the true seams here (JSON) for `cellctl replay` to score recordings against",
+    )
 
     frames = commands.add_parser(
         "calibration-frames", help="render the sensor's calibration target (for cellctl calibrate)"
@@ -104,11 +108,14 @@ def _devices_for(args: argparse.Namespace) -> list[Any]:
         from sim.part_truth import load_vision_scenario
 
         vision = load_vision_scenario(args.vision) if args.vision else None
-        return [
-            SimulatedCell(
-                devices, clock, control_port=args.control_port, host=args.host, vision=vision
-            )
-        ]
+        cell = SimulatedCell(
+            devices, clock, control_port=args.control_port, host=args.host, vision=vision
+        )
+        if args.truth_file and cell.tracking_score is not None:
+            from sim.truth_file import write_truth
+
+            write_truth(cell.tracking_score.part, args.truth_file, vision.name if vision else "")
+        return [cell]
     if args.command == "plc":
         from sim.plc import SimulatedPlc
 

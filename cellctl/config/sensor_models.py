@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from cellctl.config.recording_models import RecordingSettings
 from drivers.modbus_map import StrictModel
 
 
@@ -84,6 +85,7 @@ class SensorSettings(StrictModel):
     joint: JointSettings = JointSettings()
     tracking: TrackingSettings = TrackingSettings()
     seam_finding: SeamFindingSettings = SeamFindingSettings()
+    recording: RecordingSettings = RecordingSettings()  # cellctl.recording, cellctl replay
 
 
 PostWeldVerdict = Literal["good", "bad"]
