@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 GOOD, BAD, INCOMPLETE, FAULT, PLAN = "#2e7d32", "#c62828", "#9e9e9e", "#ef6c00", "#1565c0"
 DPI = 120
+TIMELINE_LABELS_MAX = 15  # fault codes written on the timeline up to this many faults
 
 
 def _title(report: ProductionReport, what: str) -> str:
@@ -65,7 +66,9 @@ def shift_timeline(report: ProductionReport, path: Path) -> Path:
                                             report.window_end))  # fmt: skip
         axis.barh(0, max(end - start, dt.timedelta(milliseconds=50)), left=start, height=0.6,
                   color=FAULT)  # fmt: skip
-        axis.annotate(fault["code"], (start, 0.38), fontsize=8, color=FAULT)
+        if len(report.faults) <= TIMELINE_LABELS_MAX:
+            # Over a long window the codes would run into each other: the Pareto names them.
+            axis.annotate(fault["code"], (start, 0.38), fontsize=8, color=FAULT)
     axis.set_yticks([0, 1], ["faults", "parts"])
     axis.set_ylim(-0.6, 1.6)
     axis.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S"))
@@ -131,9 +134,10 @@ def oee(report: ProductionReport, path: Path) -> Path:
 
 def fault_pareto(report: ProductionReport, path: Path) -> Path:
     shares = [s for s in report.pareto if s.severity != "warning"]
-    figure, axis = plt.subplots(figsize=(8, 4))
+    # Wide enough for each bar's label to keep to its own column.
+    figure, axis = plt.subplots(figsize=(max(8, 1.6 * len(shares)), 4.4))
     if shares:
-        labels = [f"{s.code}\n" + textwrap.fill(s.text, 18) for s in shares]
+        labels = [f"{s.code}\n" + textwrap.fill(s.text, 14) for s in shares]
         axis.bar(labels, [s.downtime_s for s in shares], color=FAULT)
         for index, share in enumerate(shares):
             # The count inside the bar's top, clear of the cumulative line.
