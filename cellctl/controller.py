@@ -322,7 +322,12 @@ class Controller:
     async def _acknowledge_and_clear(self, by: str) -> None:
         await self.acknowledge_faults(by)
         present = self.interlocks.causes_present(self.inputs) if self.inputs else set()
-        present |= {LINK_FAULTS[d] for d, drv in self._devices().items() if not drv.connected}
+        present |= {
+            LINK_FAULTS[d]
+            for d, drv in self._devices().items()
+            # A link held silent for the device's watchdog is not back yet either.
+            if not drv.connected or getattr(getattr(drv, "link", None), "silent", False)
+        }
         with contextlib.suppress(DeviceError):
             # The operator's reset is the power source's error reset too; an error that stays
             # (a wire still stuck, gas still missing) keeps its fault.

@@ -283,6 +283,11 @@ class ModbusLink:
 
         await self._execute(f"write of {len(values)} register(s)", start, request)
 
+    @property
+    def silent(self) -> bool:
+        """Whether the link is holding its peace (``fall_silent``) right now."""
+        return time.monotonic() < self._silent_until
+
     def fall_silent(self, seconds: float, why: str) -> None:
         """Send nothing for ``seconds``: every request meanwhile fails at once with
         ``LinkDown`` naming ``why``. For a device whose own watchdog is the way to make it

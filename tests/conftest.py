@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import inspect
 import os
 import sys
@@ -43,6 +44,17 @@ def _children() -> set[int]:
         except OSError:
             continue
     return pids
+
+
+@pytest.fixture(autouse=True)
+def no_full_gc_pauses_from_earlier_tests():
+    """The simulated devices (and in some tests the controller) run in this process, on
+    real-time deadlines. Hundreds of tests leave a large heap; a full garbage collection of it
+    stalls the event loop for long enough that every link times out at once. Freezing what
+    earlier tests left moves it out of the collector's reach, so a collection during a test
+    scans only what that test made."""
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture(autouse=True)
