@@ -8,7 +8,6 @@ the true seam at every physics step. The goal figures are the benchmark's (bench
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
@@ -30,6 +29,10 @@ def sensor_on(part: str = PART, tracking: bool = True):
         cell["sensor"]["enabled"] = True
         cell["sensor"]["source"] = f"127.0.0.1:{free_port()}"
         cell["sensor"]["calibration_file"] = str(REPO / "config" / "sensor-calibration.yaml")
+        # Here the simulator (rendering 100 frames/s) shares this process and its GIL with the
+        # controller's vision: its robot forgives a correction stream paused a few hundred ms
+        # (the shipped 100 ms holds in `make bench`, where the simulator has its own process).
+        cell["robot"]["correction_watchdog_ms"] = 500
         if not tracking:
             # The rig's private copy of the part program: the seam welded open loop.
             part_file = REPO / "config" / "parts" / f"{part}.yaml"
@@ -184,33 +187,3 @@ async def test_post_weld_check_measures_the_bead_and_judges_it(tmp_path):
     assert remarks
     assert "bead width" in remarks[0]["detail"]
 
-
-async def test_corrections_and_profiles_reach_the_opcua_server(tmp_path):
-    """What the HMI's Tracking screen shows comes from the real tracking loop (as `cellctl
-    run` wires it: the OPC UA server is the sensing's observer)."""
-    from cellctl.opcua_server import CellOpcUaServer
-    from tests.opcua_rig import client_as, with_opcua
-
-    port = free_port()
-    vision = scenario("sine-5mm")
-    edit = with_opcua(port, sensor_on())
-    async with running_cell(tmp_path, TIME_SCALE, edit, vision=vision) as rig:
-        server = CellOpcUaServer(rig.controller, rig.controller.config.cell.opcua)
-        await server.start()
-        rig.controller.sensing.observer = server
-        try:
-            await rig.to_idle()
-            await rig.weld_part(timeout_s=60)
-            async with client_as(server.endpoint, None) as client:
-
-                async def read(name: str):
-                    return await client.get_node(f"ns=2;s=Cell.Tracking.{name}").read_value()
-
-                assert await read("CorrectionCount") > 100  # 250 Hz over the seam
-                assert await read("ProfileCount") > 10
-                y, z = await read("ProfileYMm"), await read("ProfileZMm")
-                assert len(y) == len(z) > 100  # a real profile, one point per stripe column
-                assert 0 < await read("PositionMm") <= 80.0 + 1e-6  # along the 80 mm seam
-        finally:
-            await server.stop()
-            await asyncio.get_running_loop().shutdown_default_executor()
