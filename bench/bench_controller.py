@@ -20,12 +20,7 @@ the machine-wide monotonic clock) can be set against the controller's behaviour.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
-import sqlite3
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,7 +30,8 @@ from sim.cell import SimulatedCell
 from sim.cellfile import load_cell_devices
 from sim.clock import SimClock
 from sim.events import SimEvent
-from tests.cell_rig import REPO, write_config
+from sim.rig import ControllerProcess, StoreView
+from tests.cell_rig import write_config
 
 OVERHEAD_PARTS = 2
 FAULT_ROUNDS = 5  # each kind this many times
@@ -50,41 +46,21 @@ class Cell:
         self.database = folder / "production.db"
         self.time_scale = time_scale
         self.sim = SimulatedCell(load_cell_devices(self.config), SimClock(time_scale))
-        self.controller: subprocess.Popen | None = None
         self.log = folder / "controller.log"
+        self.controller = ControllerProcess(self.config, self.log)
+        self.store = StoreView(self.database)
+        self.query = self.store.query
+        self.state = self.store.state
 
     async def __aenter__(self) -> Cell:
         await self.sim.start()
-        with self.log.open("w") as output:
-            self.controller = subprocess.Popen(  # noqa: ASYNC220 (starts at once, never waits)
-                [sys.executable, "-m", "cellctl.cli", "run", "--config", str(self.config)],
-                cwd=REPO,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
+        self.controller.start()
         await self.until(lambda: self.state() == "Idle", "Idle", press="reset_button")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self.controller is not None and self.controller.poll() is None:
-            self.controller.send_signal(signal.SIGTERM)
-            self.controller.wait(20)
+        await self.controller.stop()
         await self.sim.close()
-
-    def query(self, sql: str, *params: object) -> list[tuple]:
-        if not self.database.exists():
-            return []  # the controller has not opened its store yet
-        with contextlib.closing(
-            sqlite3.connect(f"file:{self.database}?mode=ro", uri=True, timeout=5)
-        ) as db:
-            try:
-                return db.execute(sql, params).fetchall()
-            except sqlite3.OperationalError:
-                return []
-
-    def state(self) -> str:
-        rows = self.query("SELECT to_state FROM state_changes ORDER BY id DESC LIMIT 1")
-        return rows[0][0] if rows else "Stopped"
 
     def faults(self) -> list[str]:
         rows = self.query(
@@ -95,8 +71,7 @@ class Cell:
     async def until(self, condition, what: str, timeout_s: float = 60, press: str = "") -> None:
         deadline = time.monotonic() + timeout_s
         while not condition():
-            if self.controller is None or self.controller.poll() is not None:
-                raise RuntimeError(f"the controller died; see {self.log}")
+            self.controller.check_alive()
             if time.monotonic() > deadline:
                 raise TimeoutError(f"waiting for {what}; state {self.state()}")
             if press:

@@ -80,7 +80,7 @@ class SoakRunner(ScenarioRunner):
 
     async def _sample(self) -> None:
         while True:
-            if self.controller is not None and self.controller.poll() is None:
+            if self.controller is not None and self.controller.running:
                 status = Path(f"/proc/{self.controller.pid}/status").read_text()  # noqa: ASYNC240 (procfs, never blocks)
                 rss = int(re.search(r"VmRSS:\s+(\d+)", status)[1])
                 self.rss_kib.append((time.monotonic(), rss))

@@ -19,23 +19,17 @@ for a test rig.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import random
 import re
-import signal
-import sqlite3
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from drivers.robot_protocol import RobotState
 from sim.cell import SimulatedCell
 from sim.cellfile import load_cell_devices
 from sim.clock import SimClock
+from sim.rig import ControllerProcess, StoreView
 from sim.scenario import ScenarioFile, prepare_config
 
 # The power source's interface watchdog and the robot's link watchdog, with margin.
@@ -79,24 +73,10 @@ class PowerLossRig:
         self.database = work / "production.db"
         self.log = work / "controller.log"
         self.sim = SimulatedCell(load_cell_devices(self.config), SimClock(time_scale))
-        self.controller: subprocess.Popen | None = None
+        self.store = StoreView(self.database)
+        self.controller = ControllerProcess(self.config, self.log)
         self.report = PowerLossReport()
         self.program_seams = 2  # bracket-a12
-
-    def query(self, sql: str, *params: Any) -> list[tuple]:
-        if not self.database.exists():
-            return []
-        with contextlib.closing(
-            sqlite3.connect(f"file:{self.database}?mode=ro", uri=True, timeout=5)
-        ) as db:
-            try:
-                return db.execute(sql, params).fetchall()
-            except sqlite3.OperationalError:
-                return []
-
-    def _state(self) -> str:
-        rows = self.query("SELECT to_state FROM state_changes ORDER BY id DESC LIMIT 1")
-        return rows[0][0] if rows else "Stopped"
 
     async def run(self, rounds: int) -> PowerLossReport:
         await self.sim.start()
@@ -105,17 +85,17 @@ class PowerLossRig:
                 await self._round()
             # One more start, to see the last round's interrupted part marked too.
             interrupted = self._in_progress()
-            self._start_controller()
+            self.controller.start()
             await self._until(lambda: self._marked(interrupted), "interrupted parts marked", 20)
             self._check_after_restart(final=True, interrupted=interrupted)
         finally:
-            await self._stop_controller()
+            await self.controller.stop()
             await self.sim.close()
         return self.report
 
     async def _round(self) -> None:
         in_progress_before = self._in_progress()
-        self._start_controller()
+        self.controller.start()
         await self._until(lambda: self._marked(in_progress_before), "interrupted parts marked", 20)
         self._check_after_restart(final=False, interrupted=in_progress_before)
         await self._to_idle()
@@ -144,7 +124,7 @@ class PowerLossRig:
                 break
             if now > deadline + 30:
                 raise RuntimeError(f"round {self.report.rounds + 1}: never reached {moment}")
-            state = self._state()
+            state = self.store.state()
             if state == "Idle":
                 self.sim.plc.set_part_loaded(True)
                 self.sim.plc.press("start_button")
@@ -156,12 +136,12 @@ class PowerLossRig:
         await self._kill()
 
     def _in_progress(self) -> set[int]:
-        return {r[0] for r in self.query("SELECT id FROM parts WHERE status = 'in_progress'")}
+        return {r[0] for r in self.store.query("SELECT id FROM parts WHERE status = 'in_progress'")}
 
     def _marked(self, interrupted: set[int]) -> bool:
         if not interrupted:
             return self.database.exists()
-        rows = self.query(
+        rows = self.store.query(
             f"SELECT COUNT(*) FROM parts WHERE status = 'in_progress' AND id IN "
             f"({','.join(str(i) for i in interrupted)})"
         )
@@ -170,11 +150,11 @@ class PowerLossRig:
     def _check_after_restart(self, final: bool, interrupted: set[int] | None = None) -> None:
         for part_id in sorted(interrupted or ()):
             self.report.parts_interrupted += 1
-            status = self.query("SELECT status FROM parts WHERE id = ?", part_id)
+            status = self.store.query("SELECT status FROM parts WHERE id = ?", part_id)
             if status != [("incomplete",)]:
                 self.report.parts_not_marked_incomplete.append(part_id)
         if final:
-            for (part_id,) in self.query(
+            for (part_id,) in self.store.query(
                 "SELECT p.id FROM parts p WHERE p.status = 'complete' AND "
                 "(SELECT COUNT(*) FROM seams s WHERE s.part_id = p.id) < ?",
                 self.program_seams,
@@ -182,13 +162,10 @@ class PowerLossRig:
                 self.report.complete_parts_missing_seams.append(part_id)
 
     async def _kill(self) -> None:
-        assert self.controller is not None
         arc_on = self.sim.power_source.arc.burning
         moving = self.sim.robot.state is RobotState.MOVING
-        os.kill(self.controller.pid, signal.SIGKILL)
-        await asyncio.to_thread(self.controller.wait, 10)
+        await self.controller.kill()
         killed_at = time.monotonic()
-        self.controller = None
         self.report.rounds += 1
         self.report.kills_while_arc_on += arc_on
         self.report.kills_while_moving += moving
@@ -204,42 +181,23 @@ class PowerLossRig:
             await asyncio.sleep(0.005)
         self.report.safe_after_kill_s.append(time.monotonic() - killed_at)
         # The store as the killed controller left it.
-        integrity = self.query("PRAGMA integrity_check")
+        integrity = self.store.query("PRAGMA integrity_check")
         if integrity != [("ok",)]:
             self.report.integrity_failures.append(f"round {self.report.rounds}: {integrity}")
         said = {(int(m[1]), m[2]) for m in RECORDED.finditer(self.log.read_text())}
-        stored = {(r[0], r[1]) for r in self.query("SELECT part_id, seam FROM seams")}
+        stored = {(r[0], r[1]) for r in self.store.query("SELECT part_id, seam FROM seams")}
         self.report.seams_acknowledged = len(said)
         self.report.seams_lost = sorted(f"part {p} seam {s}" for p, s in said - stored)
 
-    def _start_controller(self) -> None:
-        with self.log.open("a") as output:
-            self.controller = subprocess.Popen(
-                [sys.executable, "-m", "cellctl.cli", "run", "--config", str(self.config)],
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-
-    async def _stop_controller(self) -> None:
-        if self.controller is not None and self.controller.poll() is None:
-            self.controller.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(asyncio.to_thread(self.controller.wait), 20)
-            except TimeoutError:
-                self.controller.kill()
-                self.controller.wait()
-
     def _alive(self) -> None:
-        if self.controller is not None and self.controller.poll() is not None:
-            raise RuntimeError(f"the controller exited by itself; see {self.log}")
+        self.controller.check_alive()
 
     async def _to_idle(self) -> None:
         deadline = time.monotonic() + 30
-        while self._state() != "Idle":
+        while self.store.state() != "Idle":
             self._alive()
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the controller did not reach Idle ({self._state()})")
+                raise RuntimeError(f"the controller did not reach Idle ({self.store.state()})")
             self.sim.plc.press("reset_button")
             await asyncio.sleep(0.4)
 

@@ -47,13 +47,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import shutil
-import signal
 import socket
-import sqlite3
-import subprocess
-import sys
 import time
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
@@ -68,6 +63,7 @@ from sim.cell import SimulatedCell
 from sim.cellfile import load_cell_devices
 from sim.clock import SimClock
 from sim.events import SimEvent
+from sim.rig import ControllerExited, ControllerProcess, StoreView
 
 Phase = Literal["idle", "approach", "arc start", "welding", "crater fill", "retract"]
 DEVICES = ("plc", "power_source", "robot")
@@ -309,8 +305,9 @@ class ScenarioRunner:
         self.work = work
         self.database = work / "production.db"
         self.log = work / "controller.log"
+        self.store = StoreView(self.database)
         self.sim: SimulatedCell | None = None
-        self.controller: subprocess.Popen | None = None
+        self.controller: ControllerProcess | None = None
         self.tracker = PhaseTracker()
         self.fired: dict[int, float] = {}  # event index -> time it fired
         # (event index, time, what, armed): the causes of faults the runner injected
@@ -327,19 +324,10 @@ class ScenarioRunner:
     # -- plumbing -------------------------------------------------------------------------
 
     def query(self, sql: str, *params: Any) -> list[tuple]:
-        if not self.database.exists():
-            return []
-        with contextlib.closing(
-            sqlite3.connect(f"file:{self.database}?mode=ro", uri=True, timeout=5)
-        ) as db:
-            try:
-                return db.execute(sql, params).fetchall()
-            except sqlite3.OperationalError:
-                return []
+        return self.store.query(sql, *params)
 
     def state(self) -> str:
-        rows = self.query("SELECT to_state FROM state_changes ORDER BY id DESC LIMIT 1")
-        return rows[0][0] if rows else "Stopped"
+        return self.store.state()
 
     def fault_codes(self) -> list[tuple[str, float, str]]:
         return [
@@ -369,13 +357,9 @@ class ScenarioRunner:
         self.sim = SimulatedCell(load_cell_devices(config), SimClock(self.scenario.time_scale))
         await self.sim.start()
         try:
-            with self.log.open("w") as output:
-                self.controller = subprocess.Popen(  # noqa: ASYNC220 (starts, never waits)
-                    [sys.executable, "-m", "cellctl.cli", "run", "--config", str(config)],
-                    stdout=output,
-                    stderr=subprocess.STDOUT,
-                    env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                )
+            self.log.write_text("")  # this run's output only
+            self.controller = ControllerProcess(config, self.log)
+            self.controller.start()
             try:
                 async with asyncio.timeout(self.scenario.timeout_s):
                     await self._produce()
@@ -387,13 +371,8 @@ class ScenarioRunner:
             except ScenarioError as error:
                 result.error = str(error)
         finally:
-            if self.controller is not None and self.controller.poll() is None:
-                self.controller.send_signal(signal.SIGTERM)
-                try:
-                    await asyncio.wait_for(asyncio.to_thread(self.controller.wait), 20)
-                except TimeoutError:
-                    self.controller.kill()
-                    self.controller.wait()
+            if self.controller is not None:
+                await self.controller.stop()
             await self.sim.close()
             # The devices' ground truth beside the controller's log, for whoever reads a failure.
             (self.work / "sim-events.log").write_text(
@@ -433,10 +412,11 @@ class ScenarioRunner:
                 await events
 
     def _alive(self) -> None:
-        if self.controller is not None and self.controller.poll() is not None:
-            raise ScenarioError(
-                f"the controller exited with code {self.controller.returncode}; see {self.log}"
-            )
+        if self.controller is not None:
+            try:
+                self.controller.check_alive()
+            except ControllerExited as exited:
+                raise ScenarioError(str(exited)) from None
 
     async def _to_idle(self) -> None:
         deadline = time.monotonic() + 30

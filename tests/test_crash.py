@@ -10,13 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import os
-import signal
 import sqlite3
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -25,17 +20,8 @@ from drivers.robot_protocol import RobotState
 from sim.cell import SimulatedCell
 from sim.cellfile import load_cell_devices
 from sim.clock import SimClock
-from tests.cell_rig import REPO, write_config
-
-
-def query(database: Path, sql: str, *params) -> list[tuple]:
-    if not database.exists():
-        return []
-    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
-        try:
-            return db.execute(sql, params).fetchall()
-        except sqlite3.OperationalError:
-            return []
+from sim.rig import ControllerProcess, StoreView
+from tests.cell_rig import write_config
 
 
 async def until(condition, what: str, timeout_s: float = 20.0) -> None:
@@ -46,27 +32,12 @@ async def until(condition, what: str, timeout_s: float = 20.0) -> None:
         await asyncio.sleep(0.05)
 
 
-def start_controller(config: Path, log: Path) -> subprocess.Popen:
-    with log.open("a") as output:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(
-            [sys.executable, "-m", "cellctl.cli", "run", "--config", str(config)],
-            cwd=REPO,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def state(database: Path) -> str:
-    rows = query(database, "SELECT to_state FROM state_changes ORDER BY id DESC LIMIT 1")
-    return rows[0][0] if rows else "Stopped"
-
-
-async def operator_to_idle(sim: SimulatedCell, database: Path, process) -> None:
+async def operator_to_idle(sim: SimulatedCell, store: StoreView, controller) -> None:
     deadline = time.monotonic() + 20
-    while state(database) != "Idle":
-        assert process.poll() is None, "controller exited"
+    while store.state() != "Idle":
+        assert controller.running, "controller exited"
         if time.monotonic() > deadline:
-            pytest.fail(f"controller did not reach Idle, state {state(database)}")
+            pytest.fail(f"controller did not reach Idle, state {store.state()}")
         sim.plc.press("reset_button")
         await asyncio.sleep(0.4)
 
@@ -78,16 +49,17 @@ async def test_kill_9_mid_part_loses_no_committed_seam(tmp_path):
     log = tmp_path / "controller.log"
     sim = SimulatedCell(load_cell_devices(config), SimClock(10))
     await sim.start()
-    controller = start_controller(config, log)
+    records = StoreView(database)
+    controller = ControllerProcess(config, log)
+    controller.start()
     try:
-        await operator_to_idle(sim, database, controller)
+        await operator_to_idle(sim, records, controller)
         sim.plc.set_part_loaded(True)
         sim.plc.press("start_button")
         # Wait until the first seam is committed and the second is being welded.
-        await until(lambda: query(database, "SELECT COUNT(*) FROM seams")[0][0] == 1, "seam 1")
+        await until(lambda: records.query("SELECT COUNT(*) FROM seams")[0][0] == 1, "seam 1")
         await until(lambda: sim.power_source.arc.burning, "the arc of seam 2")
-        os.kill(controller.pid, signal.SIGKILL)
-        controller.wait(10)
+        await controller.kill()
 
         # Nobody commands the cell now: the devices' own watchdogs make it safe.
         await until(lambda: not sim.power_source.arc.burning, "the power source to end the arc")
@@ -109,24 +81,22 @@ async def test_kill_9_mid_part_loses_no_committed_seam(tmp_path):
         assert parts == [(1, "in_progress")]
 
         # The next start marks the interrupted part incomplete, never good.
-        controller = start_controller(config, log)
+        controller.start()
         await until(
-            lambda: query(database, "SELECT status FROM parts WHERE id=1") == [("incomplete",)],
+            lambda: records.query("SELECT status FROM parts WHERE id=1") == [("incomplete",)],
             "the part marked incomplete",
         )
         sim.power_source.clear_faults()
-        await operator_to_idle(sim, database, controller)
+        await operator_to_idle(sim, records, controller)
         sim.plc.set_part_loaded(True)
         sim.plc.press("start_button")
         await until(
-            lambda: query(database, "SELECT status FROM parts WHERE id=2") == [("complete",)],
+            lambda: records.query("SELECT status FROM parts WHERE id=2") == [("complete",)],
             "a new part welded after the restart",
             timeout_s=40,
         )
     finally:
-        if controller.poll() is None:
-            controller.send_signal(signal.SIGTERM)
-            controller.wait(15)
+        await controller.stop()
         await sim.close()
     store = ProductionStore(database)
     try:
