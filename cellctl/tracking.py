@@ -455,13 +455,9 @@ class LaserSensing:
                     samples.append(
                         (along + self.lookahead_mm, m.lateral_mm + off_l, m.vertical_mm + off_v)
                     )
-            if (
-                status.state is RobotState.IDLE
-                and status.queue_depth == 0
-                and math.dist(status.pose.position_mm, path[0]) <= ARRIVED_MM
-            ):
+            if _arrived(status, path[0]):
                 return sorted(samples)
-            if status.state in (RobotState.FAULT, RobotState.DRIVES_OFF) or now > deadline:
+            if status.state in STOPPED_FOR_GOOD or now > deadline:
                 raise JointNotFound(f"robot {status.state.name.lower()} on the way to the start")
             await asyncio.sleep(0.005)
 
@@ -471,13 +467,9 @@ class LaserSensing:
         deadline = time.monotonic() + 10 + 200 / speed_mm_per_s
         while True:
             status = await self.robot.read_status()
-            if (
-                status.state is RobotState.IDLE
-                and status.queue_depth == 0
-                and math.dist(status.pose.position_mm, point) <= ARRIVED_MM
-            ):
+            if _arrived(status, point):
                 return
-            if status.state in (RobotState.FAULT, RobotState.DRIVES_OFF):
+            if status.state in STOPPED_FOR_GOOD:
                 raise JointNotFound(f"robot {status.state.name.lower()} during the seam search")
             if time.monotonic() > deadline:
                 raise JointNotFound("robot did not reach the seam search position in time")
@@ -519,13 +511,9 @@ class LaserSensing:
                 if bead.ok:
                     widths.append(bead.width_mm)
                     heights.append(bead.height_mm)
-            if (
-                status.state is RobotState.IDLE
-                and status.queue_depth == 0
-                and math.dist(status.pose.position_mm, end) <= ARRIVED_MM
-            ):
+            if _arrived(status, end):
                 break
-            if status.state in (RobotState.FAULT, RobotState.DRIVES_OFF):
+            if status.state in STOPPED_FOR_GOOD:
                 raise JointNotFound(f"robot {status.state.name.lower()} during the bead scan")
             if time.monotonic() > deadline:
                 raise JointNotFound("the bead scan did not finish in time")
@@ -742,6 +730,18 @@ class LaserSensing:
                     + (f"; sensor link down: {status}" if status else "")
                     + (f"; last frame: {run.last_refusal}" if run.last_refusal else "")
                 )
+
+
+STOPPED_FOR_GOOD = (RobotState.FAULT, RobotState.DRIVES_OFF)  # no move will finish
+
+
+def _arrived(status, point: Point) -> bool:
+    """The robot stands, its queue empty, at ``point``."""
+    return (
+        status.state is RobotState.IDLE
+        and status.queue_depth == 0
+        and math.dist(status.pose.position_mm, point) <= ARRIVED_MM
+    )
 
 
 def _same_line(previous: TrackingRun, run: TrackingRun) -> bool:

@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from drivers.modbus_map import StrictModel
+from sim.model_file import read_model
 
 Vector = tuple[float, float, float]
 
@@ -95,17 +96,7 @@ def load_vision_scenario(path: str | Path | None) -> VisionScenario:
     """The scenario in ``path``; the ideal part (no deviations, no disturbances) for None."""
     if path is None:
         return VisionScenario(name="ideal")
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return VisionScenario.model_validate(data)
-    except (OSError, yaml.YAMLError) as error:
-        raise VisionScenarioError(f"{path}: {error}") from error
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
-        )
-        raise VisionScenarioError(f"{path}: {problems}") from error
+    return read_model(Path(path), VisionScenario, VisionScenarioError)
 
 
 @dataclass(frozen=True)

@@ -56,13 +56,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
 from drivers.modbus_map import StrictModel
 from sim.cell import SimulatedCell
 from sim.cellfile import load_cell_devices
 from sim.clock import SimClock
 from sim.events import SimEvent
+from sim.model_file import read_model
 from sim.rig import ControllerExited, ControllerProcess, StoreView
 
 Phase = Literal["idle", "approach", "arc start", "welding", "crater fill", "retract"]
@@ -197,18 +198,7 @@ class ScenarioError(Exception):
 
 
 def load_scenario(path: Path) -> ScenarioFile:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return ScenarioFile.model_validate(data)
-    except (OSError, yaml.YAMLError) as error:
-        raise ScenarioError(f"{path}: {error}") from error
-    except ValidationError as error:
-        lines = [
-            f"{path}: {'.'.join(str(part) for part in problem['loc']) or '(top)'}: "
-            f"{problem['msg']}"
-            for problem in error.errors()
-        ]
-        raise ScenarioError("\n".join(lines)) from error
+    return read_model(path, ScenarioFile, ScenarioError)
 
 
 def _merge(base: dict, over: dict) -> dict:
