@@ -179,11 +179,8 @@ class Controller:
     async def _audit_config(self) -> None:
         """Audit the config this start runs with: "config changed" with the hashes before and
         after when it differs from the last one audited, else "config loaded"."""
-        before = None
-        for row in reversed(await self.store.audit_rows()):
-            if row["action"] in ("config loaded", "config changed"):
-                before = row["detail"].split("after ")[-1].split()[0]
-                break
+        last = await self.store.last_audit(("config loaded", "config changed"))
+        before = last["detail"].split("after ")[-1].split()[0] if last else None
         after = self.config.digest
         action = "config loaded" if before == after else "config changed"
         detail = f"before {before or 'none'} after {after}"

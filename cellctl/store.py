@@ -226,6 +226,16 @@ class ProductionStore:
             f"SELECT * FROM audit WHERE at >= ? AND {mine} ORDER BY id", (since, *params)
         )
 
+    def last_audit(self, actions: tuple[str, ...]) -> dict[str, Any] | None:
+        """This cell's newest audit row whose action is one of ``actions``, or None."""
+        mine, params = self._mine()
+        marks = ", ".join("?" for _ in actions)
+        rows = self._backend.execute(
+            f"SELECT * FROM audit WHERE action IN ({marks}) AND {mine} ORDER BY id DESC LIMIT 1",
+            (*actions, *params),
+        )
+        return rows[0] if rows else None
+
     def counters(self) -> Counters:
         mine, params = self._mine()
         row = self._backend.execute(

@@ -459,6 +459,7 @@ class ScenarioRunner:
             for event in self.sim.events.after(self._seen_events):
                 self.tracker.feed(event)
             self._seen_events = self.sim.events.recorded
+            self._note_faults_awaited(pending.values())
             now = time.monotonic()
             for index, event in sorted(pending.items()):
                 due = self._due_at(event.at)
@@ -467,15 +468,22 @@ class ScenarioRunner:
                     await self._fire(index, event)
             await asyncio.sleep(0.005)
 
+    def _note_faults_awaited(self, events) -> None:
+        """When a fault some pending event waits for was first seen: one look at the store
+        per timeline step, and none while no event waits for a fault."""
+        awaited = {e.at.after_fault for e in events if e.at.after_fault} - self._fault_seen.keys()
+        if awaited:
+            now = time.monotonic()
+            for code, _, _ in self.fault_codes():
+                if code in awaited:
+                    self._fault_seen.setdefault(code, now)
+
     def _due_at(self, trigger: Trigger) -> float | None:
         if trigger.time_s is not None:
             return None if self.first_start is None else self.first_start + trigger.time_s
         if trigger.after_event is not None:
             return self.fired.get(trigger.after_event)
         if trigger.after_fault is not None:
-            if trigger.after_fault not in self._fault_seen:
-                if any(code == trigger.after_fault for code, _, _ in self.fault_codes()):
-                    self._fault_seen[trigger.after_fault] = time.monotonic()
             return self._fault_seen.get(trigger.after_fault)
         if trigger.part is not None and trigger.phase is not None:
             return self.tracker.reached.get((trigger.part, trigger.seam, trigger.phase))
