@@ -259,8 +259,7 @@ class ProductionStore:
     def parts(self, since: float = 0.0, until: float | None = None) -> list[dict[str, Any]]:
         mine, params = self._mine()
         return self._backend.execute(
-            f"SELECT * FROM parts WHERE started_at >= ? AND started_at <= ? AND {mine} "
-            "ORDER BY id",
+            f"SELECT * FROM parts WHERE started_at >= ? AND started_at <= ? AND {mine} ORDER BY id",
             (since, until if until is not None else time.time() + 1e9, *params),
         )
 
@@ -271,8 +270,7 @@ class ProductionStore:
             )
         mine, params = self._mine("p.")
         return self._backend.execute(
-            f"SELECT s.* FROM seams s JOIN parts p ON p.id = s.part_id WHERE {mine} "
-            "ORDER BY s.id",
+            f"SELECT s.* FROM seams s JOIN parts p ON p.id = s.part_id WHERE {mine} ORDER BY s.id",
             params,
         )
 

@@ -22,8 +22,7 @@ def read_model(path: Path, model: type[ModelT], error: type[Exception]) -> Model
         raise error(f"{path}: {problem}") from problem
     except ValidationError as invalid:
         lines = [
-            f"{path}: {'.'.join(str(part) for part in problem['loc']) or '(top)'}: "
-            f"{problem['msg']}"
+            f"{path}: {'.'.join(str(part) for part in problem['loc']) or '(top)'}: {problem['msg']}"
             for problem in invalid.errors()
         ]
         raise error("\n".join(lines)) from invalid

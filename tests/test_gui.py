@@ -105,10 +105,13 @@ def test_every_screen_live_buttons_and_faults(tmp_path, qapp):
                 faults.acknowledge_selected.click()
                 pump(
                     qapp,
-                    lambda: faults.active.item(0, 3) is not None
-                    and faults.active.item(0, 3).text() == "yes",
+                    lambda: (
+                        faults.active.item(0, 3) is not None
+                        and faults.active.item(0, 3).text() == "yes"
+                    ),
                     "the acknowledgement",
                 )
+
                 def in_history() -> bool:
                     codes = [faults.history.item(r, 0) for r in range(faults.history.rowCount())]
                     return "F100" in [c.text() for c in codes if c is not None]
@@ -208,6 +211,7 @@ def test_survives_the_controller_restarting(tmp_path, qapp):
             lambda: window.overview.banner.text() == cell.state().upper(),
             "the restarted controller's state on the banner",
         )
-        assert window.overview.buttons["Reset"].isEnabled() or window.overview.buttons[
-            "Clear"
-        ].isEnabled()
+        assert (
+            window.overview.buttons["Reset"].isEnabled()
+            or window.overview.buttons["Clear"].isEnabled()
+        )

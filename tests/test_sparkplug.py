@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -30,10 +28,10 @@ from cellctl.sparkplug_codec import (
     decode_payload,
     encode_payload,
 )
+from sim.rig import ControllerProcess
 from tests.cell_rig import running_cell, write_config
 from tests.plant_servers import MosquittoBroker
 from tests.production_run import recover
-from tests.test_crash import start_controller
 
 GROUP = "plant-test"
 
@@ -413,16 +411,14 @@ async def test_the_running_cell_publishes_its_life_rebirths_and_survives_a_broke
 async def test_kill_9_of_the_controller_publishes_its_will(tmp_path, broker, subscriber):
     config = write_config(tmp_path, sparkplug_section(broker.port))
     log = tmp_path / "controller.log"
-    controller = start_controller(config, log)
+    controller = ControllerProcess(config, log)
+    controller.start()
     try:
         await subscriber.until(lambda: subscriber.of("NBIRTH"), "NBIRTH of the controller")
-        os.kill(controller.pid, signal.SIGKILL)
-        controller.wait(10)
+        await controller.kill()
         await subscriber.until(lambda: subscriber.of("NDEATH"), "the will (NDEATH)")
     finally:
-        if controller.poll() is None:
-            controller.kill()
-            controller.wait(10)
+        await controller.stop()
     birth = subscriber.of("NBIRTH")[-1][1].values()
     [(topic, death)] = subscriber.of("NDEATH")
     assert topic == f"spBv1.0/{GROUP}/NDEATH/cell-01"
@@ -431,12 +427,11 @@ async def test_kill_9_of_the_controller_publishes_its_will(tmp_path, broker, sub
     assert "Traceback" not in read_text(log)
 
     # The controller started again: its first NBIRTH carries the next bdSeq.
-    controller = start_controller(config, log)
+    controller.start()
     try:
         await subscriber.until(lambda: len(subscriber.of("NBIRTH")) == 2, "the new life's NBIRTH")
     finally:
-        controller.send_signal(signal.SIGTERM)
-        controller.wait(15)
+        await controller.stop()
     assert subscriber.of("NBIRTH")[-1][1].values()["bdSeq"] == (birth["bdSeq"] + 1) % 256
     await subscriber.until(lambda: len(subscriber.of("NDEATH")) == 2, "the goodbye NDEATH")
 

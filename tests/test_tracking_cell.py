@@ -186,4 +186,3 @@ async def test_post_weld_check_measures_the_bead_and_judges_it(tmp_path):
     remarks = [f for f in faults if f["code"] == "W200"]
     assert remarks
     assert "bead width" in remarks[0]["detail"]
-

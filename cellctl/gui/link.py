@@ -167,9 +167,7 @@ class CellLink(QObject):
         """Subscribe to the Cell object; emit its copies until the link fails."""
         client = self._client
         assert client is not None
-        nodes = {
-            ua.NodeId(f"{OBJECT}.{v.path}", self._namespace): v.path for v in VARIABLES
-        }
+        nodes = {ua.NodeId(f"{OBJECT}.{v.path}", self._namespace): v.path for v in VARIABLES}
         # Two subscriptions: the live values at the weld traces' rate, the rest (the bulk:
         # arrays, counters, faults) at a slower one; the controller encodes only changes.
         for paths, interval_ms in (

@@ -80,9 +80,7 @@ class OverviewScreen(QWidget):
         self.mode_choice.addItems(MODES)
         self.set_mode = QPushButton("Set mode")
         self.set_mode.setMinimumHeight(56)
-        self.set_mode.clicked.connect(
-            lambda: self._send("SetMode", self.mode_choice.currentText())
-        )
+        self.set_mode.clicked.connect(lambda: self._send("SetMode", self.mode_choice.currentText()))
         self.user = caption("")
         self.answer = QLabel("")
         self.answer.setWordWrap(True)

@@ -101,9 +101,7 @@ class TrackingScreen(QWidget):
         self.numbers["Tracking.PositionMm"].setText(fmt(cell["Tracking.PositionMm"], 0, " mm"))
         if cell["Tracking.ProfileCount"] != self._last_profile and cell["Tracking.ProfileYMm"]:
             self._last_profile = cell["Tracking.ProfileCount"]
-            joint = (
-                (cell["Tracking.JointYMm"], cell["Tracking.JointZMm"]) if found else None
-            )
+            joint = (cell["Tracking.JointYMm"], cell["Tracking.JointZMm"]) if found else None
             self.profile.show(cell["Tracking.ProfileYMm"], cell["Tracking.ProfileZMm"], joint)
         self._dirty = True
 

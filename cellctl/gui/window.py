@@ -79,9 +79,7 @@ class HmiWindow(QMainWindow):
             self._show_disconnected(f"reconnecting … ({why})")
         role = self.link.role
         self.overview.set_connection(connected, role, why)
-        self.faults.set_may_command(
-            connected and ROLE_RANK.get(role, 0) >= ROLE_RANK["operator"]
-        )
+        self.faults.set_may_command(connected and ROLE_RANK.get(role, 0) >= ROLE_RANK["operator"])
 
     def _on_cell(self, cell: dict) -> None:
         self.cells_seen += 1
