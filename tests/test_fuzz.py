@@ -45,52 +45,25 @@ FUZZ = settings(
 
 # -- the config loader ------------------------------------------------------------------------
 
+# fmt: off
 YAML_BITS = st.sampled_from(
     [
-        "",
-        " ",
-        ":",
-        "- ",
-        "[",
-        "]",
-        "{",
-        "}",
-        "'",
-        '"',
-        "#",
-        "&a",
-        "*a",
-        "!!python/object:os.system",
-        "null",
-        "~",
-        "-1",
-        "1e309",
-        "nan",
-        ".inf",
-        "0x10",
-        "true",
-        "yes",
-        "999999999999",
-        "\t",
-        "\x00",
-        "é",
-        "---",
-        "...",
-        "? ",
-        "|",
-        ">",
-        "%",
-        "@",
+        "", " ", ":", "- ", "[", "]", "{", "}", "'", '"', "#", "&a", "*a",
+        "!!python/object:os.system", "null", "~", "-1", "1e309", "nan", ".inf", "0x10", "true",
+        "yes", "999999999999", "\t",
+        "\x00", "é", "---", "...", "? ", "|", ">", "%", "@",
     ]
 )
+# fmt: on
 DAMAGE = st.tuples(
     st.sampled_from(FILES),
-    st.sampled_from(["delete", "duplicate", "replace_value", "insert", "truncate", "swap",
-                     "indent", "dedent"]),
+    st.sampled_from(
+        ["delete", "duplicate", "replace_value", "insert", "truncate", "swap", "indent", "dedent"]
+    ),
     st.integers(min_value=0, max_value=10_000),
     st.integers(min_value=0, max_value=10_000),
     st.lists(YAML_BITS | st.text(max_size=6), min_size=1, max_size=4).map("".join),
-)  # fmt: skip
+)
 
 
 def damaged(text: str, how: str, a: int, b: int, bits: str) -> str:
