@@ -149,10 +149,13 @@ def _cpu_s(pid: int) -> float:
 
 
 async def _keep_welding(operator, stop: asyncio.Event) -> None:
-    """The operator: load a part and press Start whenever the cell is Idle."""
+    """The operator: take the welded part away, load a fresh one and press Start whenever the
+    cell is Idle (a welded part left in the fixture shows the sensor a bead, not a joint)."""
     while not stop.is_set():
         with contextlib.suppress(Exception):
             if operator.state() == "Idle":
+                await operator.do("plc.set", part_loaded=False)
+                await asyncio.sleep(0.2)  # the sensor renders the empty fixture at least once
                 await operator.do("plc.set", part_loaded=True)
                 await operator.do("plc.press", button="start_button")
         await asyncio.sleep(0.5)

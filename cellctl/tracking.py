@@ -15,9 +15,15 @@ Tracking (while the arc burns), in three parts that meet in ``SeamTrack``:
 - ``SeamTrack`` keeps them (the look-ahead buffer), rejects outliers against the track (a step
   that persists is accepted), and answers "what is the deviation at path position s" with a
   local mean, interpolating between measurements;
-- the correction stream, an asyncio task at a fixed rate (250 Hz), asks for the deviation where
-  the torch will be when the correction takes effect, clamps it to the seam's and the robot's
-  limit, limits its rate of change to the robot's, and sends it (fire-and-forget).
+- the correction stream, a thread of its own at a fixed rate (250 Hz), asks for the deviation
+  where the torch will be when the correction takes effect, clamps it to the seam's and the
+  robot's limit, limits its rate of change to the robot's, and sends it (fire-and-forget). It
+  is not an asyncio task: the event loop also serves OPC UA clients, the production records
+  and the PLC, and any of their callbacks would make a tick late. Its ticks lock onto the
+  sensor's frames: each tick that follows a new measurement moves the grid by a bounded step
+  so that ticks fall ``PHASE_MARGIN_S`` after measurements land. With a frame period a whole
+  number of ticks (125 frames/s at 250 Hz) every frame reaches the robot in the next tick; at
+  other rates the grid only wanders by the bounded steps.
 
 Where the torch is along the path comes from the robot's status (as the weld cycle polls it),
 extrapolated at the reported speed. With no trustworthy measurement the torch coasts on the
@@ -29,9 +35,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import math
+import os
 import sys
 import threading
 import time
@@ -65,7 +71,15 @@ PRESCAN_SPEED_MM_PER_S = 15.0  # torch to the seam start while the sensor reads 
 SCAN_STEP_MM = 10.0  # lateral step between seam-finding positions (the view is ±20 mm)
 TREND_POINTS = 12  # measurements the outlier gate's prediction is fitted to
 MAX_MEASUREMENTS = 60_000  # 10 minutes of a seam at 100 frames/s
-GIL_SWITCH_INTERVAL_S = 0.0005
+GIL_SWITCH_INTERVAL_S = 0.0002  # bounds a correction tick's wait for the GIL
+# The correction grid's phase lock: ticks aim to come this long after a measurement lands
+# (room for a frame that takes longer than most), moving by at most this much per tick (a
+# correction interval stays within 5 % of its period at 250 Hz).
+PHASE_MARGIN_S = 0.0012
+MAX_PHASE_STEP_S = 0.0002
+PHASE_GAIN = 0.5
+STREAM_JOIN_TIMEOUT_S = 0.5
+STREAM_REALTIME_PRIORITY = 10  # SCHED_FIFO, 1..99; above every normal thread
 PROFILE_EVERY_FRAMES = 5  # the operator's profile view: 20 Hz of a 100 frames/s sensor
 
 
@@ -259,6 +273,7 @@ class TrackingRun:
     refusals: collections.Counter = field(default_factory=collections.Counter)  # by first word
     last_refusal: str = ""
     last_reported_exposure: float = 0.0
+    last_landed_s: float = 0.0  # monotonic time the newest measurement entered the track
 
 
 class LaserSensing:
@@ -283,7 +298,10 @@ class LaserSensing:
         )
         self.lookahead_mm = settings.lookahead_mm
         self._run: TrackingRun | None = None
-        self._stream: asyncio.Task[None] | None = None
+        self._stream: tuple[threading.Thread, threading.Event] | None = None
+        # Held while a correction goes out and while the stream is told to stop: once
+        # ``stop_tracking`` has the lock and set the event, no correction follows.
+        self._send_lock = threading.Lock()
         self.last_run: TrackingRun | None = None
         self._path_id = 0
         self.observer: TrackingObserver | None = None  # set by `cellctl run` (OPC UA)
@@ -293,9 +311,10 @@ class LaserSensing:
         self.recorder: SeamRecorder | None = None
 
     async def connect(self) -> None:
-        # The frame handler runs in the sensor's reader thread: with CPython's default 5 ms
-        # GIL switch interval a frame could wait that long behind the event loop's work
-        # (shared/PITFALLS.md). A shorter interval keeps exposure-to-measurement short.
+        # The frame handler runs in the sensor's reader thread and the correction stream in
+        # its own: with CPython's default 5 ms GIL switch interval either could wait that long
+        # behind the event loop's work (shared/PITFALLS.md). A short interval keeps
+        # exposure-to-measurement short and correction ticks on time.
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         await self.sensor.connect()
 
@@ -610,7 +629,12 @@ class LaserSensing:
             )
         self._run = run
         self.sensor.on_frame = self._on_frame
-        self._stream = asyncio.create_task(self._stream_corrections(run), name="correction stream")
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=self._stream_corrections, args=(run, stop), name="correction stream", daemon=True
+        )
+        self._stream = (thread, stop)
+        thread.start()
 
     def check_tracking(self) -> None:
         """Raise ``TrackingLost`` once tracking has coasted as far as it may."""
@@ -622,10 +646,13 @@ class LaserSensing:
         run, self._run = self._run, None
         self.sensor.on_frame = None
         if self._stream is not None:
-            self._stream.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._stream
+            thread, stop = self._stream
             self._stream = None
+            with self._send_lock:
+                stop.set()  # from here on no correction is sent
+            thread.join(STREAM_JOIN_TIMEOUT_S)  # it wakes on the event and ends at once
+            if thread.is_alive():
+                log.warning("the correction stream's thread did not end in time")
         if run is None:
             return None
         self.last_run = run
@@ -666,7 +693,8 @@ class LaserSensing:
             measurement.vertical_mm + vertical_c,
             exposure,
         )
-        run.exposure_to_processed_s.append(time.monotonic() - exposure)
+        run.last_landed_s = time.monotonic()
+        run.exposure_to_processed_s.append(run.last_landed_s - exposure)
         if self.recorder is not None:
             # After the track has it: a replay adds it before the correction numbered so.
             self.recorder.frame(
@@ -681,20 +709,36 @@ class LaserSensing:
                 return lateral, vertical
         return 0.0, 0.0
 
-    async def _stream_corrections(self, run: TrackingRun) -> None:
+    def _stream_corrections(self, run: TrackingRun, stop: threading.Event) -> None:
+        """The correction stream's thread, until ``stop`` is set. A failure of its own (not
+        the link's) loses tracking, so the weld cycle faults and holds."""
+        _ask_for_realtime()
+        try:
+            self._correction_ticks(run, stop)
+        except Exception as error:
+            log.exception("the correction stream failed")
+            run.lost = f"the correction stream failed: {error!r}"
+
+    def _correction_ticks(self, run: TrackingRun, stop: threading.Event) -> None:
         settings = self.settings.tracking
         period = 1.0 / settings.correction_rate_hz
         lead = settings.correction_lead_ms / 1000
         step = run.max_rate_mm_per_s * period
         lateral = vertical = 0.0
+        landed_seen = 0.0
         deadline = time.monotonic()
         while True:
             deadline += period
-            await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+            if stop.wait(max(0.0, deadline - time.monotonic())):
+                return
             now = time.monotonic()
             if now - deadline > 5 * period:
-                deadline = now  # the loop was blocked: start afresh rather than burst
+                deadline = now  # the thread was held up: start afresh rather than burst
             run.lateness_s.append(max(0.0, now - deadline))
+            landed = run.last_landed_s
+            if landed > landed_seen:
+                landed_seen = landed
+                deadline += _phase_step(deadline - landed, period)
             s_torch = self.torch_position_mm(now + lead, run.path_id)
             target = run.track.deviation_at(s_torch)
             if target is not None:
@@ -703,12 +747,15 @@ class LaserSensing:
                 target_v = min(limit, max(-limit, target[1]))
                 lateral += min(step, max(-step, target_l - lateral))
                 vertical += min(step, max(-step, target_v - vertical))
-            try:
-                self.robot.send_correction(lateral, vertical)
-            except DeviceError as error:
-                log.debug("correction not sent: %s", error)
-                continue
-            sent_at = time.monotonic()
+            with self._send_lock:
+                if stop.is_set():
+                    return
+                try:
+                    self.robot.send_correction(lateral, vertical)
+                except DeviceError as error:
+                    log.debug("correction not sent: %s", error)
+                    continue
+                sent_at = time.monotonic()
             if self.observer is not None:
                 self.observer.publish_tracking(lateral, vertical, s_torch)
             run.commanded.append((sent_at, lateral, vertical))
@@ -730,6 +777,31 @@ class LaserSensing:
                     + (f"; sensor link down: {status}" if status else "")
                     + (f"; last frame: {run.last_refusal}" if run.last_refusal else "")
                 )
+
+
+def _ask_for_realtime() -> None:
+    """Give the calling thread a real-time priority (SCHED_FIFO) where the process may: a
+    robot interface wants its tick on time even when the cores are busy (rendering, the HMI).
+    Without the privilege (CAP_SYS_NICE or an rtprio limit) it stays a normal thread."""
+    global _realtime_refused
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(STREAM_REALTIME_PRIORITY))
+    except (AttributeError, OSError) as error:
+        if not _realtime_refused:
+            _realtime_refused = True
+            log.info("correction stream runs without real-time priority: %s", error)
+
+
+_realtime_refused = False
+
+
+def _phase_step(waited_s: float, period_s: float) -> float:
+    """How far to move the correction grid (s, negative: earlier) after a tick that came
+    ``waited_s`` after a new measurement landed: towards ``PHASE_MARGIN_S``, bounded."""
+    error = waited_s - PHASE_MARGIN_S
+    if error > period_s / 2:
+        error -= period_s  # it landed just after the tick before: the grid should come later
+    return -max(-MAX_PHASE_STEP_S, min(MAX_PHASE_STEP_S, PHASE_GAIN * error))
 
 
 STOPPED_FOR_GOOD = (RobotState.FAULT, RobotState.DRIVES_OFF)  # no move will finish

@@ -27,6 +27,10 @@ Contract:
   ``max_path_correction_mm``, or any NaN or infinity. Nothing is sent.
 - ``send_correction`` is synchronous and never waits: it writes one frame (or drops it when the
   line is backed up; the next one supersedes it) even while a slow request waits for its answer.
+  It may be called from any thread (the correction stream keeps its own, off the event loop's
+  other work): sequence numbers and the bytes on the wire are taken under one lock, and what
+  must happen on the event loop (a refusal's listeners, taking a lost link down, waiting for a
+  full port) is handed to the loop the link was opened on.
 
 Every error reads ``<device> at <port>: <what happened>``, e.g.
 ``robot at /tmp/cellsim/robot: no answer to STATUS_REQUEST within 100 ms (3 tries)``.
@@ -126,6 +130,12 @@ class RobotDriver:
 
         self._port: serial.SerialBase | None = None  # open and being read
         self._fd = -1
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop that reads the port
+        self._loop_thread = 0
+        # Guards the sequence numbers, the port's descriptor and the write queue: corrections
+        # come from the correction stream's thread, requests from the event loop. Re-entrant
+        # because the loop's own failure handling (``_detach``) may run under it.
+        self._wire_lock = threading.RLock()
         self._lost_port: serial.SerialBase | None = None  # detached after a loss, to close
         self._out = bytearray()  # bytes the port would not take yet (whole frames, in order)
         self._waiting: _Waiting | None = None
@@ -278,9 +288,11 @@ class RobotDriver:
 
     def _attach(self, port: serial.SerialBase) -> None:
         loop = asyncio.get_running_loop()
-        self._port = port
-        self._fd = port.fileno()
-        self._out.clear()
+        self._loop, self._loop_thread = loop, threading.get_ident()
+        with self._wire_lock:
+            self._port = port
+            self._fd = port.fileno()
+            self._out.clear()
         self._decoder.reset()  # bytes from a former link are not part of this one
         self._timeouts_in_a_row = 0
         loop.add_reader(self._fd, self._on_readable)
@@ -290,14 +302,15 @@ class RobotDriver:
 
         Fails the waiting request with ``LinkDown``, and takes an up link down.
         """
-        if self._port is not None:
-            loop = asyncio.get_running_loop()
-            loop.remove_reader(self._fd)
-            loop.remove_writer(self._fd)
-            if self._lost_port is not None:  # not expected: two losses without a release
-                self._lost_port.close()
-            self._lost_port, self._port, self._fd = self._port, None, -1
-            self._out.clear()
+        with self._wire_lock:  # no other thread writes to a descriptor that is going away
+            if self._port is not None:
+                loop = asyncio.get_running_loop()
+                loop.remove_reader(self._fd)
+                loop.remove_writer(self._fd)
+                if self._lost_port is not None:  # not expected: two losses without a release
+                    self._lost_port.close()
+                self._lost_port, self._port, self._fd = self._port, None, -1
+                self._out.clear()
         waiting = self._waiting
         if waiting is not None and not waiting.future.done():
             waiting.future.set_exception(LinkDown(self.device, self.address, reason))
@@ -350,7 +363,10 @@ class RobotDriver:
             self.unmatched_responses += 1
 
     def _write(self, frame: bytes) -> None:
-        """Send one whole frame now, or queue it behind bytes the port has not taken yet."""
+        """Send one whole frame now, or queue it behind bytes the port has not taken yet.
+
+        The caller holds ``_wire_lock`` (with the frame's sequence number taken under it).
+        """
         if self._port is None:
             raise LinkDown(self.device, self.address, "link is down")
         if self._out:
@@ -361,23 +377,38 @@ class RobotDriver:
         except BlockingIOError:
             written = 0
         except OSError as error:
-            self._detach(f"write failed: {error}")
+            self._on_loop(self._detach, f"write failed: {error}")
             raise LinkDown(self.device, self.address, f"write failed: {error}") from error
         if written < len(frame):
             self._out += frame[written:]
-            asyncio.get_running_loop().add_writer(self._fd, self._on_writable)
+            self._on_loop(self._watch_writable)
+
+    def _watch_writable(self) -> None:
+        with self._wire_lock:
+            if self._out and self._port is not None:
+                asyncio.get_running_loop().add_writer(self._fd, self._on_writable)
 
     def _on_writable(self) -> None:
-        try:
-            written = os.write(self._fd, self._out)
-        except BlockingIOError:
-            return
-        except OSError as error:
-            self._detach(f"write failed: {error}")
-            return
-        del self._out[:written]
-        if not self._out:
-            asyncio.get_running_loop().remove_writer(self._fd)
+        with self._wire_lock:
+            try:
+                written = os.write(self._fd, self._out)
+            except BlockingIOError:
+                return
+            except OSError as error:
+                self._detach(f"write failed: {error}")
+                return
+            del self._out[:written]
+            if not self._out:
+                asyncio.get_running_loop().remove_writer(self._fd)
+
+    def _on_loop(self, action: Callable[..., object], *args: object) -> None:
+        """Run ``action`` on the link's event loop: now when called there, else soon."""
+        loop = self._loop
+        if loop is None or threading.get_ident() == self._loop_thread:
+            action(*args)
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nothing to tell
+                loop.call_soon_threadsafe(action, *args)
 
     def _take_seq(self) -> int:
         seq = self._next_seq
@@ -396,12 +427,13 @@ class RobotDriver:
         attempts = 0
         while attempts < tries:
             attempts += 1
-            seq = self._take_seq()
-            waiting = _Waiting(seq, loop.create_future())
+            waiting = _Waiting(-1, loop.create_future())
             self._waiting = waiting
             try:
                 started_s = time.perf_counter()
-                self._write(encode_frame(seq, request))
+                with self._wire_lock:  # numbers on the wire in order (corrections take them too)
+                    waiting.seq = self._take_seq()
+                    self._write(encode_frame(waiting.seq, request))
                 self.stats.requests += 1
                 async with asyncio.timeout(self._timeout_s):
                     response = await waiting.future
@@ -512,7 +544,7 @@ class RobotDriver:
         (``last_correction_seq`` here is the last sent). When the port has not yet taken earlier
         bytes, the correction is dropped and counted (the next one supersedes it; a stale one
         would only arrive late). Raises ``MotionRefused`` beyond the limit and ``LinkDown``
-        when the link is down.
+        when the link is down. Safe to call from a thread other than the link's event loop.
         """
         what = f"CORRECTION lateral {lateral_mm:g} mm, vertical {vertical_mm:g} mm"
         limit_mm = self._limits.max_path_correction_mm
@@ -523,23 +555,24 @@ class RobotDriver:
             error = LinkDown(self.device, self.address, f"link is down; {what} not sent")
             self.stats.record_error(error)
             raise error
-        if self._out:
-            self.corrections_dropped += 1
-            return
-        seq = self._take_seq()
-        try:
-            self._write(encode_frame(seq, Correction(float(lateral_mm), float(vertical_mm))))
-        except LinkDown as error:
-            self.stats.record_error(error)
-            raise
-        self.corrections_sent += 1
-        self.last_correction_seq = seq
+        with self._wire_lock:
+            if self._out:
+                self.corrections_dropped += 1
+                return
+            seq = self._take_seq()
+            try:
+                self._write(encode_frame(seq, Correction(float(lateral_mm), float(vertical_mm))))
+            except LinkDown as error:
+                self.stats.record_error(error)
+                raise
+            self.corrections_sent += 1
+            self.last_correction_seq = seq
 
     # -- refusals before the wire -----------------------------------------------------------
 
     def _refuse(self, what: str, why: str) -> None:
         error = MotionRefused(self.device, self.address, f"{what} refused: {why} (nothing sent)")
-        self.stats.record_refusal(error)
+        self._on_loop(self.stats.record_refusal, error)  # its listeners live on the loop
         raise error
 
     def _check_pose(self, pose: Pose, what: str) -> None:

@@ -13,6 +13,7 @@ import itertools
 import math
 import os
 import struct
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -418,6 +419,50 @@ async def test_refused_motions_never_reach_the_wire(sim: SimulatedRobot, driver:
     assert sim.corrections_received == 0
     assert driver.stats.requests == sent_before + 1
     assert driver.stats.refused_writes == len(refusals) + 3
+
+
+async def test_corrections_from_another_thread_keep_frames_whole(
+    sim: SimulatedRobot, driver: RobotDriver
+):
+    """The tracking loop streams corrections from its own thread while the event loop asks for
+    the status, and the robot now and then reads the line late (the port backs up, so frames
+    queue in the driver): every frame reaches the robot whole, every request gets its answer."""
+    done = threading.Event()
+    sent = 0
+
+    def stream() -> None:
+        nonlocal sent
+        while not done.is_set():
+            with contextlib.suppress(LinkDown):
+                driver.send_correction(0.001 * (sent % 100), 0.0)
+                sent += 1
+
+    async def slow_reader() -> None:
+        master_fd = sim._endpoint.master_fd
+        while not done.is_set():
+            sim._loop.remove_reader(master_fd)  # the robot is busy: the line backs up
+            await asyncio.sleep(0.03)
+            sim._loop.add_reader(master_fd, sim._on_readable)
+            await asyncio.sleep(0.01)
+
+    thread = threading.Thread(target=stream, name="test correction stream")
+    thread.start()
+    reader = asyncio.create_task(slow_reader())
+    try:
+        for _ in range(60):
+            status = await driver.read_status()
+            assert status.state is RobotState.IDLE
+    finally:
+        done.set()
+        thread.join()
+        await reader
+    await driver.read_status()  # everything sent before it has arrived
+    garbled = {k: v for k, v in sim.decoder.counters().items() if k != "frames" and v}
+    assert garbled == {}
+    assert driver.unmatched_responses == 0
+    assert driver.corrections_dropped > 0  # the line did back up
+    assert driver.corrections_sent + driver.corrections_dropped == sent
+    assert sim.corrections_received == driver.corrections_sent
 
 
 # -- faults on the wire -----------------------------------------------------------------------
