@@ -70,7 +70,7 @@ BEAD_MIN_COVERAGE = 0.7  # of the scan's frames (the ends of the seam are in the
 PRESCAN_SPEED_MM_PER_S = 15.0  # torch to the seam start while the sensor reads ahead
 SCAN_STEP_MM = 10.0  # lateral step between seam-finding positions (the view is ±20 mm)
 TREND_POINTS = 12  # measurements the outlier gate's prediction is fitted to
-MAX_MEASUREMENTS = 60_000  # 10 minutes of a seam at 100 frames/s
+MAX_MEASUREMENTS = 75_000  # 10 minutes of a seam at 125 frames/s
 GIL_SWITCH_INTERVAL_S = 0.0002  # bounds a correction tick's wait for the GIL
 # The correction grid's phase lock: ticks aim to come this long after a measurement lands
 # (room for a frame that takes longer than most), moving by at most this much per tick (a
@@ -80,7 +80,7 @@ MAX_PHASE_STEP_S = 0.0002
 PHASE_GAIN = 0.5
 STREAM_JOIN_TIMEOUT_S = 0.5
 STREAM_REALTIME_PRIORITY = 10  # SCHED_FIFO, 1..99; above every normal thread
-PROFILE_EVERY_FRAMES = 5  # the operator's profile view: 20 Hz of a 100 frames/s sensor
+PROFILE_EVERY_FRAMES = 5  # the operator's profile view: 25 Hz of a 125 frames/s sensor
 
 
 class TrackingObserver(Protocol):

@@ -215,7 +215,7 @@ def _sensor(
         part,
         robot.actual_tool_pose,
         lookahead_mm=float(settings.get("lookahead_mm", 30.0)),
-        frame_rate_hz=float(settings.get("frame_rate_hz", 100.0)),
+        frame_rate_hz=float(settings.get("frame_rate_hz", 125.0)),
         camera=camera,
         disturbances=Disturbances(**scenario.disturbances),
         host=host,

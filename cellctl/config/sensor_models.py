@@ -75,7 +75,8 @@ class SensorSettings(StrictModel):
     resolution_px: tuple[
         Annotated[int, Field(ge=64, le=4096)], Annotated[int, Field(ge=64, le=4096)]
     ] = (640, 480)
-    frame_rate_hz: Annotated[float, Field(ge=1, le=1000)] = 100.0
+    # A whole number of correction ticks per frame lets the stream lock onto the frames.
+    frame_rate_hz: Annotated[float, Field(ge=1, le=1000)] = 125.0
     frame_timeout_ms: Annotated[int, Field(ge=10, le=10_000)] = 300
     reconnect_delay_min_ms: Annotated[int, Field(ge=10, le=60_000)] = 100
     reconnect_delay_max_ms: Annotated[int, Field(ge=10, le=60_000)] = 2000

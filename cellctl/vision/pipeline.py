@@ -94,7 +94,7 @@ class JointFinder:
             and self._last_root_x is not None
             and abs(joint.root_x_mm - self._last_root_x) > MAX_ROOT_JUMP_MM
         ):
-            # A joint does not jump sideways by this much between frames (at 100 frames/s);
+            # A joint does not jump sideways by this much between frames (at 125 frames/s);
             # the next frame decides afresh, so a real step is followed one frame later.
             joint = replace(
                 joint,
