@@ -78,31 +78,46 @@ class Line:
         return abs(a - b) % 180
 
 
-def fit_line(x: np.ndarray, z: np.ndarray) -> Line:
-    """Total least squares line through the points."""
+def _tls(x: np.ndarray, z: np.ndarray) -> tuple[float, float, float, float, np.ndarray]:
+    """Total least squares: centre (cx, cz), unit direction (ux, uz), signed residuals."""
     cx, cz = float(x.mean()), float(z.mean())
     dx, dz = x - cx, z - cz
     sxx, szz, sxz = float(dx @ dx), float(dz @ dz), float(dx @ dz)
     angle = 0.5 * math.atan2(2 * sxz, sxx - szz)
-    direction = (math.cos(angle), math.sin(angle))
-    residual = -dx * direction[1] + dz * direction[0]
-    return Line((cx, cz), direction, float(np.sqrt(np.mean(residual**2))), len(x))
+    ux, uz = math.cos(angle), math.sin(angle)
+    return cx, cz, ux, uz, dz * ux - dx * uz
+
+
+def fit_line(x: np.ndarray, z: np.ndarray) -> Line:
+    """Total least squares line through the points."""
+    cx, cz, ux, uz, residual = _tls(x, z)
+    return Line((cx, cz), (ux, uz), math.sqrt(float(residual @ residual) / len(x)), len(x))
+
+
+def _median(values: np.ndarray) -> float:
+    """np.median without its overhead (this runs several times per frame)."""
+    n = len(values)
+    half = n // 2
+    if n % 2:
+        return float(np.partition(values, half)[half])
+    low, high = np.partition(values, [half - 1, half])[half - 1 : half + 1]
+    return 0.5 * float(low + high)
 
 
 def fit_line_robust(x: np.ndarray, z: np.ndarray, floor_mm: float = 0.03) -> Line:
     """A line fit that drops stray points (spatter, a reflection caught by the stripe) and
     fits again, twice: points beyond 3 robust sigmas (at least ``floor_mm``) are dropped."""
-    line = fit_line(x, z)
+    cx, cz, ux, uz, residual = _tls(x, z)
     for _ in range(2):
-        dx, dz = x - line.centre[0], z - line.centre[1]
-        residual = np.abs(-dx * line.direction[1] + dz * line.direction[0])
-        sigma = 1.4826 * float(np.median(residual))
-        keep = residual <= max(3 * sigma, floor_mm)
-        if keep.all() or np.count_nonzero(keep) < 3:
+        distance = np.abs(residual)
+        sigma = 1.4826 * _median(distance)
+        keep = distance <= max(3 * sigma, floor_mm)
+        kept = int(np.count_nonzero(keep))
+        if kept == len(x) or kept < 3:
             break
         x, z = x[keep], z[keep]
-        line = fit_line(x, z)
-    return line
+        cx, cz, ux, uz, residual = _tls(x, z)
+    return Line((cx, cz), (ux, uz), math.sqrt(float(residual @ residual) / len(x)), len(x))
 
 
 def best_split(x: np.ndarray, z: np.ndarray, min_points: int) -> int | None:

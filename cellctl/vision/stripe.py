@@ -74,10 +74,13 @@ class StripeExtractor:
         columns = np.arange(width)
         # 1. The peak row of each column: in the band that follows the line, or everywhere.
         if self._previous is not None and self._previous.shape[0] == width:
-            band_rows = np.clip(self._previous[None, :] + self._band, 0, height - 1)
+            # The band's centre kept a half band from the image's edges, so that the band
+            # itself needs no clipping (a line at the edge is still inside it).
+            half = self._band.shape[0] // 2
+            centre = np.clip(self._previous, half, height - 1 - half)
             # Flat indices and take(): much cheaper than 2-D fancy indexing.
-            band = image.ravel().take(band_rows * width + columns)
-            peak_rows = band_rows.ravel().take(np.argmax(band, axis=0) * width + columns)
+            band = image.ravel().take((centre * width + columns)[None, :] + self._band * width)
+            peak_rows = centre + (np.argmax(band, axis=0) - half)
             rows, peak = self._centres(image, peak_rows, columns)
             lost = np.nonzero(np.isnan(rows))[0]
             if len(lost):
@@ -140,13 +143,13 @@ class StripeExtractor:
     def _reject_strays(self, rows: np.ndarray) -> np.ndarray:
         """Drop single points off both their neighbours by more than ``max_jump_px`` (a speck
         of spatter in one column); longer strays are short runs (``_reject_short_runs``)."""
-        jump = self.settings.max_jump_px
-        before = np.abs(np.diff(rows, prepend=np.nan))
-        after = np.abs(np.diff(rows, append=np.nan))
         # NaN neighbours count as "off": a lone point between gaps is no line either.
-        stray = ~(before <= jump) & ~(after <= jump)
+        close = np.abs(rows[1:] - rows[:-1]) <= self.settings.max_jump_px
+        near = np.zeros(len(rows), dtype=bool)
+        near[1:] = close  # near the column before
+        near[:-1] |= close  # or near the one after
         out = rows.copy()
-        out[stray] = np.nan
+        out[~near] = np.nan
         return out
 
 
