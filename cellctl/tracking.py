@@ -725,20 +725,12 @@ class LaserSensing:
         lead = settings.correction_lead_ms / 1000
         step = run.max_rate_mm_per_s * period
         lateral = vertical = 0.0
-        landed_seen = 0.0
-        deadline = time.monotonic()
+        grid = CorrectionGrid(period, time.monotonic())
         while True:
-            deadline += period
-            if stop.wait(max(0.0, deadline - time.monotonic())):
+            if stop.wait(max(0.0, grid.advance() - time.monotonic())):
                 return
             now = time.monotonic()
-            if now - deadline > 5 * period:
-                deadline = now  # the thread was held up: start afresh rather than burst
-            run.lateness_s.append(max(0.0, now - deadline))
-            landed = run.last_landed_s
-            if landed > landed_seen:
-                landed_seen = landed
-                deadline += _phase_step(deadline - landed, period)
+            run.lateness_s.append(grid.ticked(now, run.last_landed_s))
             s_torch = self.torch_position_mm(now + lead, run.path_id)
             target = run.track.deviation_at(s_torch)
             if target is not None:
@@ -793,6 +785,32 @@ def _ask_for_realtime() -> None:
 
 
 _realtime_refused = False
+
+
+class CorrectionGrid:
+    """When the correction stream ticks: every ``period_s``, the grid phase-locked onto the
+    measurements (see the module docstring). Times are monotonic seconds."""
+
+    def __init__(self, period_s: float, start_s: float) -> None:
+        self.period_s = period_s
+        self.deadline_s = start_s
+        self._landed_seen_s = 0.0
+
+    def advance(self) -> float:
+        """The next tick's deadline."""
+        self.deadline_s += self.period_s
+        return self.deadline_s
+
+    def ticked(self, now_s: float, landed_s: float) -> float:
+        """The tick for the current deadline came at ``now_s``; the newest measurement landed
+        at ``landed_s``. Returns the tick's lateness (s)."""
+        if now_s - self.deadline_s > 5 * self.period_s:
+            self.deadline_s = now_s  # the thread was held up: start afresh rather than burst
+        lateness_s = max(0.0, now_s - self.deadline_s)
+        if landed_s > self._landed_seen_s:
+            self._landed_seen_s = landed_s
+            self.deadline_s += _phase_step(self.deadline_s - landed_s, self.period_s)
+        return lateness_s
 
 
 def _phase_step(waited_s: float, period_s: float) -> float:

@@ -1,7 +1,7 @@
 """The correction stream's phase lock onto the sensor's frames (``cellctl.tracking``).
 
-The stream's grid arithmetic, run against frame landing times without the clock: ticks every
-period, the grid moved by ``_phase_step`` after each tick that follows a new measurement.
+The stream's ``CorrectionGrid`` driven with frame landing times instead of the clock: every
+tick comes exactly at its deadline.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cellctl.tracking import MAX_PHASE_STEP_S, PHASE_MARGIN_S, _phase_step
+from cellctl.tracking import MAX_PHASE_STEP_S, PHASE_MARGIN_S, CorrectionGrid
 
 PERIOD_S = 0.004  # 250 Hz
 
@@ -19,19 +19,16 @@ def run_grid(frame_period_s: float, seconds: float, jitter_s: float, first_tick_
     rng = np.random.default_rng(3)
     frames = np.arange(0.0005, seconds, frame_period_s) + rng.uniform(0, jitter_s, 1)[0]
     landed = frames + 0.001 + rng.uniform(0, jitter_s, len(frames))  # processing, then jitter
+    grid = CorrectionGrid(PERIOD_S, first_tick_s - PERIOD_S)
     ticks, waits = [], []
-    deadline, seen, next_frame = first_tick_s, -1.0, 0
-    while deadline < seconds:
+    newest, next_frame = 0.0, 0
+    while (deadline := grid.advance()) < seconds:
         ticks.append(deadline)
-        newest = None
         while next_frame < len(landed) and landed[next_frame] <= deadline:
             newest = landed[next_frame]
             waits.append(deadline - newest)
             next_frame += 1
-        if newest is not None and newest > seen:
-            seen = newest
-            deadline += _phase_step(deadline - newest, PERIOD_S)
-        deadline += PERIOD_S
+        assert grid.ticked(deadline, newest) == 0.0
     return np.array(ticks), np.array(waits)
 
 
