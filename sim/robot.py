@@ -312,6 +312,18 @@ class SimulatedRobot:
             self._endpoint.close()
             self._endpoint = None
 
+    def pause_reading(self) -> None:
+        """The robot is busy and leaves the line unread: the pty fills and the controller's
+        writes back up (``resume_reading`` reads on)."""
+        if self._endpoint is not None:
+            assert self._loop is not None
+            self._loop.remove_reader(self._endpoint.master_fd)
+
+    def resume_reading(self) -> None:
+        if self._endpoint is not None:
+            assert self._loop is not None
+            self._loop.add_reader(self._endpoint.master_fd, self._on_readable)
+
     def plug_in(self) -> None:
         """Reconnect the cable: a new pty behind the same link path."""
         if self._endpoint is None:

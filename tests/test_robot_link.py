@@ -429,20 +429,22 @@ async def test_corrections_from_another_thread_keep_frames_whole(
     queue in the driver): every frame reaches the robot whole, every request gets its answer."""
     done = threading.Event()
     sent = 0
+    failures: list[BaseException] = []
 
     def stream() -> None:
         nonlocal sent
-        while not done.is_set():
-            with contextlib.suppress(LinkDown):
+        try:
+            while not done.is_set():
                 driver.send_correction(0.001 * (sent % 100), 0.0)
                 sent += 1
+        except BaseException as error:  # anything at all: the test fails with it
+            failures.append(error)
 
     async def slow_reader() -> None:
-        master_fd = sim._endpoint.master_fd
         while not done.is_set():
-            sim._loop.remove_reader(master_fd)  # the robot is busy: the line backs up
+            sim.pause_reading()  # the robot is busy: the line backs up
             await asyncio.sleep(0.03)
-            sim._loop.add_reader(master_fd, sim._on_readable)
+            sim.resume_reading()
             await asyncio.sleep(0.01)
 
     thread = threading.Thread(target=stream, name="test correction stream")
@@ -457,6 +459,7 @@ async def test_corrections_from_another_thread_keep_frames_whole(
         thread.join()
         await reader
     await driver.read_status()  # everything sent before it has arrived
+    assert failures == []
     garbled = {k: v for k, v in sim.decoder.counters().items() if k != "frames" and v}
     assert garbled == {}
     assert driver.unmatched_responses == 0
