@@ -67,6 +67,7 @@ def frame_figures() -> dict:
     ):
         camera = CameraModel(width_px=width, height_px=height)
         calibration = Calibration.load(REPO / "config" / calibration_file)
+        calibration.pixel_tables()  # made before the first frame, as the controller does
         dirty = StripeRenderer(
             camera, Disturbances(spatter_per_frame=3, glare=0.3, reflection=0.3), seed=11
         )

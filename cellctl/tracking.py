@@ -309,6 +309,7 @@ class LaserSensing:
         self._prescan: tuple[Point | None, list[tuple[float, float, float]]] = (None, [])
         # When sensor.recording is on (set by the wiring): keeps each run for `cellctl replay`.
         self.recorder: SeamRecorder | None = None
+        self._tables_thread: threading.Thread | None = None
 
     async def connect(self) -> None:
         # The frame handler runs in the sensor's reader thread and the correction stream in
@@ -316,11 +317,21 @@ class LaserSensing:
         # behind the event loop's work (shared/PITFALLS.md). A short interval keeps
         # exposure-to-measurement short and correction ticks on time.
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+        # The triangulation's tables, made now rather than in the first frame of a seam, in
+        # a thread of their own: up to 0.4 s the event loop (and the PLC's heartbeat) must
+        # not wait for. A frame that comes first waits for them.
+        self._tables_thread = threading.Thread(
+            target=self.calibration.pixel_tables, name="triangulation tables", daemon=True
+        )
+        self._tables_thread.start()
         await self.sensor.connect()
 
     async def close(self) -> None:
         await self.stop_tracking()
         await self.sensor.close()
+        if self._tables_thread is not None:
+            self._tables_thread.join()  # at most the tables' making, once
+            self._tables_thread = None
         if self.recorder is not None:
             await asyncio.to_thread(self.recorder.close)
 

@@ -187,6 +187,22 @@ def test_calibration_round_trip_recovers_the_true_optics(tmp_path):
     assert float(np.sqrt(np.mean(error**2))) < 0.06
 
 
+@pytest.mark.parametrize(
+    "calibration_file", ["sensor-calibration.yaml", "sensor-calibration-1280x1024.yaml"]
+)
+def test_stripe_points_from_the_pixel_tables_match_the_exact_triangulation(calibration_file):
+    # The per-frame path interpolates per-pixel tables; the exact one undistorts each point.
+    calibration = Calibration.load(REPO / "config" / calibration_file)
+    rng = np.random.default_rng(3)
+    columns = np.arange(calibration.width_px)
+    rows = rng.uniform(0, calibration.height_px - 1, calibration.width_px)
+    rows[:3] = (0.0, calibration.height_px - 1.0, 17.5)  # the first and last rows too
+    exact_x, exact_z = calibration.triangulate(columns.astype(float), rows)
+    x, z = calibration.stripe_to_sensor(columns, rows)
+    assert np.abs(x - exact_x).max() < 1e-4
+    assert np.abs(z - exact_z).max() < 1e-4
+
+
 def test_a_broken_calibration_file_is_named(tmp_path):
     path = tmp_path / "calibration.yaml"
     path.write_text("camera: {fx: 1}\n")

@@ -20,6 +20,7 @@ corner at a known place and its rows along ``x``, which ties the camera to the s
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +78,8 @@ class Calibration:
         # n·(C + t r) = d  ->  t = (d - n·C) / (n·r); n·r = (R n)·rc: one dot per pixel.
         self._normal_in_camera = self.camera_rotation @ self.laser_normal
         self._numerator = self.laser_offset_mm - float(self.laser_normal @ self.camera_position_mm)
+        self._pixel_tables: tuple[np.ndarray, np.ndarray] | None = None  # see pixel_tables
+        self._pixel_tables_lock = threading.Lock()  # made once, whichever thread asks first
 
     def triangulate(self, columns: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Sensor-frame (x, z) in mm of stripe pixels (columns, rows), all at once."""
@@ -97,6 +100,48 @@ class Calibration:
         x = c[0] + t * (r[0, 0] * xn + r[1, 0] * yn + r[2, 0])
         z = c[2] + t * (r[0, 2] * xn + r[1, 2] * yn + r[2, 2])
         return x, z
+
+    def stripe_to_sensor(
+        self, columns: np.ndarray, rows: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``triangulate`` for stripe points: whole-pixel ``columns`` (integers) and sub-pixel
+        ``rows``, from per-pixel tables interpolated along the column. The lens and the laser
+        plane make the mapping smooth, so within a pixel it is straight to far below the
+        stripe's own error (the tests check 1e-4 mm): a dozen array operations instead of
+        undistorting every point (a sixth of a frame's processing at 640x480)."""
+        if len(columns) == 0:
+            return np.empty(0), np.empty(0)
+        x_table, z_table = self.pixel_tables()
+        rows = np.clip(rows, 0.0, self.height_px - 1)
+        whole = rows.astype(np.intp)  # floor: rows are not negative
+        fraction = rows - whole
+        index = whole * self.width_px + columns
+        below = index + self.width_px
+        x_at, z_at = x_table.take(index), z_table.take(index)
+        x = x_at + fraction * (x_table.take(below) - x_at)
+        z = z_at + fraction * (z_table.take(below) - z_at)
+        return x, z
+
+    def pixel_tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """Sensor-frame x and z of every pixel, flat, one row more than the image (a copy of
+        its last) so that the row below a stripe point always exists. Made on first use:
+        70 ms at 640x480, 360 ms at 1280x1024; float32 (a micrometre's 1/100 at 100 mm)
+        keeps them at 2.5 and 10.5 MB."""
+        tables = self._pixel_tables
+        if tables is None:
+            with self._pixel_tables_lock:
+                if self._pixel_tables is None:
+                    self._pixel_tables = self._make_pixel_tables()
+                tables = self._pixel_tables
+        return tables
+
+    def _make_pixel_tables(self) -> tuple[np.ndarray, np.ndarray]:
+        rows, columns = np.mgrid[0 : self.height_px, 0 : self.width_px]
+        x, z = self.triangulate(columns.ravel().astype(np.float64), rows.ravel().astype(np.float64))
+        # One row more, a copy of the last: the row below a point on the last row.
+        x = np.vstack([x.reshape(rows.shape), x.reshape(rows.shape)[-1:]])
+        z = np.vstack([z.reshape(rows.shape), z.reshape(rows.shape)[-1:]])
+        return x.astype(np.float32).ravel(), z.astype(np.float32).ravel()
 
     def project(self, points_mm: np.ndarray) -> np.ndarray:
         """Image (u, v) of sensor-frame points (N, 3): the inverse, for checks and scans."""

@@ -67,8 +67,8 @@ class JointFinder:
 
     def profile(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         stripe = self.extractor.extract(image)
-        columns = np.nonzero(stripe.valid)[0]
-        x, z = self.calibration.triangulate(columns.astype(np.float64), stripe.rows[columns])
+        columns = stripe.columns
+        x, z = self.calibration.stripe_to_sensor(columns, stripe.rows[columns])
         return x, z, len(columns)
 
     def measure(self, image: np.ndarray, frame_number: int = 0, exposure_s: float = 0.0):
