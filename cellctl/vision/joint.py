@@ -33,6 +33,7 @@ NEAR_EXPECTED_MM = 1.5  # a break this close to the last root is the joint's
 WALL_FOOT_TOLERANCE_MM = 0.35  # V-groove: walls' feet vs plates' mismatch
 AMBIGUOUS_HOLE_MM = 0.3  # two holes this wide, and no frame before: which is the gap?
 EDGE_HOLE_MM = 0.5  # line missing beside a lap edge
+MIN_BEVEL_DEG = 15.0  # V-groove: a wall flatter than this to its plate's top is no bevel
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,12 @@ class Line:
         a = math.degrees(math.atan2(self.direction[1], self.direction[0]))
         b = math.degrees(math.atan2(other.direction[1], other.direction[0]))
         return abs(a - b) % 180
+
+
+def _between(a: Line, b: Line) -> float:
+    """The acute angle between two faces, degrees in [0, 90]."""
+    angle = a.angle_to(b)
+    return min(angle, 180 - angle)
 
 
 def _fit(points: np.ndarray) -> tuple[float, float, float, float]:
@@ -311,6 +318,10 @@ class JointDetector:
             )
         if gap > s.max_gap_mm:
             confidence, why = 0.0, f"gap {gap:.1f} mm is wider than {s.max_gap_mm:g} mm"
+        bevel = min(_between(top_l, wall_l), _between(wall_r, top_r))
+        if bevel < MIN_BEVEL_DEG:
+            # Walls in line with the tops: a flat plate (or a closed square butt), no groove.
+            confidence, why = 0.0, f"groove walls {bevel:.0f}° from the plates: no groove"
         mismatch = top_r.z_at(x.mean()) - top_l.z_at(x.mean())
         # Plates of one thickness: the walls' feet differ in height as the tops do. A wall
         # whose line ends higher was cut short (a dropout beside the gap): its edge is not
