@@ -20,10 +20,11 @@ Tracking (while the arc burns), in three parts that meet in ``SeamTrack``:
   robot's limit, limits its rate of change to the robot's, and sends it (fire-and-forget). It
   is not an asyncio task: the event loop also serves OPC UA clients, the production records
   and the PLC, and any of their callbacks would make a tick late. Its ticks lock onto the
-  sensor's frames: each tick that follows a new measurement moves the grid by a bounded step
-  so that ticks fall ``PHASE_MARGIN_S`` after measurements land. With a frame period a whole
-  number of ticks (125 frames/s at 250 Hz) every frame reaches the robot in the next tick; at
-  other rates the grid only wanders by the bounded steps.
+  sensor's exposures (``CorrectionGrid``): they fall a delay after each exposure that 99 % of
+  recent frames were measured within, each tick that follows a new measurement moving the grid
+  by a bounded step. With a frame period a whole number of ticks (125 frames/s at 250 Hz)
+  a frame reaches the robot that delay after its exposure, and only the 1 % measured later
+  wait a tick more; at other rates the grid only wanders by the bounded steps.
 
 Where the torch is along the path comes from the robot's status (as the weld cycle polls it),
 extrapolated at the reported speed. With no trustworthy measurement the torch coasts on the
@@ -72,14 +73,19 @@ SCAN_STEP_MM = 10.0  # lateral step between seam-finding positions (the view is 
 TREND_POINTS = 12  # measurements the outlier gate's prediction is fitted to
 MAX_MEASUREMENTS = 75_000  # 10 minutes of a seam at 125 frames/s
 GIL_SWITCH_INTERVAL_S = 0.0002  # bounds a correction tick's wait for the GIL
-# The correction grid's phase lock: ticks aim to come this long after a measurement lands
-# (room for a frame that takes longer than most), moving by at most this much per tick (a
-# correction interval stays within 5 % of its period at 250 Hz).
-PHASE_MARGIN_S = 0.0012
+# The correction grid's phase lock: ticks aim to come this long after the exposure-to-measured
+# time that LATENCY_QUANTILE of the last LATENCY_WINDOW measurements kept within (the tick's
+# own wake-up takes some of it), moving by at most MAX_PHASE_STEP_S per tick (a correction
+# interval stays within 5 % of its period at 250 Hz).
+PHASE_MARGIN_S = 0.0003
+LATENCY_QUANTILE = 0.995  # the p99 goal: only one frame in 200 should wait a tick more
+LATENCY_WINDOW = 1000  # measurements: 8 s at 125 frames/s (a steady 99th percentile)
+LATENCY_UPDATE_EVERY = 25  # measurements between fresh quantiles
 MAX_PHASE_STEP_S = 0.0002
 PHASE_GAIN = 0.5
 STREAM_JOIN_TIMEOUT_S = 0.5
 STREAM_REALTIME_PRIORITY = 10  # SCHED_FIFO, 1..99; above every normal thread
+WARM_UP_FRAMES = 500  # the most frames measured between seam finding and tracking (4 s)
 PROFILE_EVERY_FRAMES = 5  # the operator's profile view: 25 Hz of a 125 frames/s sensor
 
 
@@ -273,7 +279,9 @@ class TrackingRun:
     refusals: collections.Counter = field(default_factory=collections.Counter)  # by first word
     last_refusal: str = ""
     last_reported_exposure: float = 0.0
-    last_landed_s: float = 0.0  # monotonic time the newest measurement entered the track
+    # The newest measurement in the track: (its frame's exposure, when it landed), monotonic
+    # seconds; one tuple, swapped whole, so that the stream never reads half of a pair.
+    newest: tuple[float, float] = (-math.inf, 0.0)
 
 
 class LaserSensing:
@@ -310,6 +318,8 @@ class LaserSensing:
         # When sensor.recording is on (set by the wiring): keeps each run for `cellctl replay`.
         self.recorder: SeamRecorder | None = None
         self._tables_thread: threading.Thread | None = None
+        # Exposure to measured, from seam to seam: where the correction grid sits.
+        self._latencies = new_latency_window()
 
     async def connect(self) -> None:
         # The frame handler runs in the sensor's reader thread and the correction stream in
@@ -364,6 +374,7 @@ class LaserSensing:
 
     async def find_seam(self, seam: Seam, taught_path: list[Point]) -> list[Point]:
         # A new seam (of a new part): nothing measured before is about this joint.
+        self.sensor.on_frame = None
         self._prescan = (None, [])
         self.last_run = None
         if not seam.sensing.seam_finding:
@@ -432,6 +443,7 @@ class LaserSensing:
                 prescan = [(s, lat - at_start[0], ver - at_start[1]) for s, lat, ver in prescan]
                 await self._move_to(path[0], seam, speed)
             self._prescan = (path[0], prescan)
+            self._warm_up(seam)
             log.info(
                 "seam %s: joint found %+.3f mm lateral, %+.3f mm vertical",
                 seam.name,
@@ -587,7 +599,7 @@ class LaserSensing:
     # -- tracking ------------------------------------------------------------------------------
 
     async def start_tracking(self, seam: Seam, path: list[Point], path_id: int) -> None:
-        await self.stop_tracking()
+        await self.stop_tracking()  # (the warm-up's frame handler goes too)
         if not seam.sensing.tracking:
             return
         limits = self.robot.settings.limits
@@ -672,6 +684,25 @@ class LaserSensing:
             self.recorder.finish_seam(list(run.sent), figures, run.lost)
         return figures
 
+    def _warm_up(self, seam: Seam) -> None:
+        """Until tracking starts (the torch goes to the start, the arc strikes), measure the
+        frames as tracking will, in the reader thread, for their exposure-to-measured times:
+        the correction grid then starts where these frames put it, not at a guess."""
+        finder = self._finder(seam)
+        frames = 0
+
+        def on_frame(frame: Frame) -> None:
+            nonlocal frames
+            frames += 1
+            if frames > WARM_UP_FRAMES:
+                if self.sensor.on_frame is on_frame:
+                    self.sensor.on_frame = None  # the cycle went elsewhere: stop costing CPU
+                return
+            if finder.measure(frame.pixels, frame.frame_number, frame.exposure_s).ok:
+                self._latencies.append(time.monotonic() - frame.exposure_s)
+
+        self.sensor.on_frame = on_frame
+
     def _on_frame(self, frame: Frame) -> None:
         """Reader thread: measure the frame at once and put it in the look-ahead buffer."""
         run = self._run
@@ -704,8 +735,9 @@ class LaserSensing:
             measurement.vertical_mm + vertical_c,
             exposure,
         )
-        run.last_landed_s = time.monotonic()
-        run.exposure_to_processed_s.append(run.last_landed_s - exposure)
+        landed = time.monotonic()
+        run.newest = (exposure, landed)
+        run.exposure_to_processed_s.append(landed - exposure)
         if self.recorder is not None:
             # After the track has it: a replay adds it before the correction numbered so.
             self.recorder.frame(
@@ -736,12 +768,12 @@ class LaserSensing:
         lead = settings.correction_lead_ms / 1000
         step = run.max_rate_mm_per_s * period
         lateral = vertical = 0.0
-        grid = CorrectionGrid(period, time.monotonic())
+        grid = CorrectionGrid(period, time.monotonic(), self._latencies)
         while True:
             if stop.wait(max(0.0, grid.advance() - time.monotonic())):
                 return
             now = time.monotonic()
-            run.lateness_s.append(grid.ticked(now, run.last_landed_s))
+            run.lateness_s.append(grid.ticked(now, *run.newest))
             s_torch = self.torch_position_mm(now + lead, run.path_id)
             target = run.track.deviation_at(s_torch)
             if target is not None:
@@ -800,36 +832,64 @@ _realtime_refused = False
 
 class CorrectionGrid:
     """When the correction stream ticks: every ``period_s``, the grid phase-locked onto the
-    measurements (see the module docstring). Times are monotonic seconds."""
+    sensor's exposures (see the module docstring). Times are monotonic seconds.
 
-    def __init__(self, period_s: float, start_s: float) -> None:
+    ``latencies``: the exposure-to-measured times seen so far (kept by the caller from seam
+    to seam: they are the sensor's and the vision's, not the seam's)."""
+
+    def __init__(
+        self, period_s: float, start_s: float, latencies: collections.deque[float] | None = None
+    ) -> None:
         self.period_s = period_s
         self.deadline_s = start_s
-        self._landed_seen_s = 0.0
+        self._seen_exposure_s = -math.inf
+        self._latencies = latencies if latencies is not None else new_latency_window()
+        self._since_update = LATENCY_UPDATE_EVERY  # an estimate at the first measurement
+        self.delay_s = self._estimate() if self._latencies else math.nan
 
     def advance(self) -> float:
         """The next tick's deadline."""
         self.deadline_s += self.period_s
         return self.deadline_s
 
-    def ticked(self, now_s: float, landed_s: float) -> float:
-        """The tick for the current deadline came at ``now_s``; the newest measurement landed
-        at ``landed_s``. Returns the tick's lateness (s)."""
+    def ticked(self, now_s: float, exposure_s: float, landed_s: float) -> float:
+        """The tick for the current deadline came at ``now_s``; the newest measurement is of
+        a frame exposed at ``exposure_s`` and landed at ``landed_s``. Returns the tick's
+        lateness (s)."""
         if now_s - self.deadline_s > 5 * self.period_s:
             self.deadline_s = now_s  # the thread was held up: start afresh rather than burst
         lateness_s = max(0.0, now_s - self.deadline_s)
-        if landed_s > self._landed_seen_s:
-            self._landed_seen_s = landed_s
-            self.deadline_s += _phase_step(self.deadline_s - landed_s, self.period_s)
+        if exposure_s > self._seen_exposure_s:
+            self._seen_exposure_s = exposure_s
+            self._latencies.append(landed_s - exposure_s)
+            self._since_update += 1
+            if self._since_update >= LATENCY_UPDATE_EVERY or len(self._latencies) < 200:
+                self._since_update = 0
+                self.delay_s = self._estimate()
+            # Where this frame's tick should have been, on the grid's own clock.
+            error = self.deadline_s - (exposure_s + self.delay_s)
+            self.deadline_s += _phase_step(error, self.period_s)
         return lateness_s
 
+    def _estimate(self) -> float:
+        """Exposure to tick: the latencies' LATENCY_QUANTILE (of fewer than 200, too few for
+        it, the slowest), and a margin."""
+        ordered = sorted(self._latencies)
+        return ordered[min(len(ordered) - 1, int(LATENCY_QUANTILE * len(ordered)))] + (
+            PHASE_MARGIN_S
+        )
 
-def _phase_step(waited_s: float, period_s: float) -> float:
+
+def new_latency_window() -> collections.deque[float]:
+    """The exposure-to-measured times a ``CorrectionGrid`` keeps (the newest LATENCY_WINDOW)."""
+    return collections.deque(maxlen=LATENCY_WINDOW)
+
+
+def _phase_step(error_s: float, period_s: float) -> float:
     """How far to move the correction grid (s, negative: earlier) after a tick that came
-    ``waited_s`` after a new measurement landed: towards ``PHASE_MARGIN_S``, bounded."""
-    error = waited_s - PHASE_MARGIN_S
-    if error > period_s / 2:
-        error -= period_s  # it landed just after the tick before: the grid should come later
+    ``error_s`` after where the newest frame's tick should have been: towards it, bounded.
+    Only the phase counts: an error of a whole period is none."""
+    error = (error_s + period_s / 2) % period_s - period_s / 2
     return -max(-MAX_PHASE_STEP_S, min(MAX_PHASE_STEP_S, PHASE_GAIN * error))
 
 

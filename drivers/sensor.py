@@ -361,9 +361,10 @@ class SensorDriver:
             for loop, event in waiters:
                 with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                     loop.call_soon_threadsafe(event.set)
-            if self.on_frame is not None:
+            handler = self.on_frame  # once: another thread may clear it meanwhile
+            if handler is not None:
                 try:
-                    self.on_frame(frame)
+                    handler(frame)
                 except Exception:  # the reader must live on whatever the vision does
                     log.exception("sensor frame handler failed on frame %d", frame.frame_number)
 

@@ -221,6 +221,7 @@ def _sensor(
         host=host,
         port=int(port),
         seed=scenario.seed,
+        tool_pose_at=robot.tool_pose_at,
     )
     sensor.beads = beads
     sensor.bead_shape = BeadShape(**scenario.bead)

@@ -77,6 +77,7 @@ PHYSICS_STEP_S = 0.002  # simulated seconds per integration step
 PHYSICS_TICK_REAL_S = 0.002  # how often (real time) the physics task wakes up
 MAX_QUEUE_SEGMENTS = 64  # more queued segments than this: NAK BUSY
 ARRIVED_MM = 1e-6  # this close to the end of the queued path, the tool is there
+MAX_POSE_LOOKBACK_S = 0.05  # simulated: tool_pose_at looks back no further
 GROUND_TRUTH_SAMPLES = 200_000  # about 400 s of motion at one sample per physics step
 
 Vector = tuple[float, float, float]
@@ -356,6 +357,35 @@ class SimulatedRobot:
         """Where the tool point really is now (corrections included): the sensor's mount."""
         self._advance_to(self.clock.now_s())
         return self._tool_pose()
+
+    def tool_pose_at(self, at_real_s: float) -> Pose:
+        """Where the tool point was at monotonic time ``at_real_s`` (a moment ago: the
+        sensor's exposure, which the event loop gets round to a little late), interpolated
+        between the physics' steps; now, if it was standing or that is before the steps kept."""
+        now_sim_s = self.clock.now_s()
+        self._advance_to(now_sim_s)
+        at_sim_s = now_sim_s - (time.monotonic() - at_real_s) * self.clock.time_scale
+        later = None
+        for sample in reversed(self.trajectory):
+            if sample.sim_time_s <= at_sim_s:
+                break
+            later = sample
+            if now_sim_s - sample.sim_time_s > MAX_POSE_LOOKBACK_S:
+                return self._tool_pose()
+        else:
+            return self._tool_pose()
+        if later is None:  # no step since: standing where the last one left it
+            return self._tool_pose()
+        f = (at_sim_s - sample.sim_time_s) / (later.sim_time_s - sample.sim_time_s)
+        a, b = sample.pose, later.pose
+        return Pose(
+            a.x_mm + f * (b.x_mm - a.x_mm),
+            a.y_mm + f * (b.y_mm - a.y_mm),
+            a.z_mm + f * (b.z_mm - a.z_mm),
+            a.rx_deg,
+            a.ry_deg,
+            a.rz_deg,
+        )
 
     @property
     def requests_total(self) -> int:

@@ -10,7 +10,9 @@ Owns:
 - the stream: a TCP server (``drivers.sensor_protocol`` framing) that exposes one frame every
   ``1 / frame_rate_hz`` real seconds and sends it to every connected client; a client that has
   not taken the previous frame yet is skipped (it gets the next one: a sensor never queues
-  stale frames);
+  stale frames). A camera exposes on its own clock (a hardware trigger), not when software
+  gets round to it: each frame is stamped with its scheduled instant and shows where the
+  robot was then (``tool_pose_at``), though the event loop renders it a little later;
 - the truth for scoring: every frame's true joint (``frames``), and, from every physics step
   of the robot on a weld path, the torch's lateral and vertical error against the true seam
   (``TrackingScore``).
@@ -20,9 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +47,7 @@ from sim.sensor_render import (
 log = logging.getLogger(__name__)
 
 FRAME_TRUTH_KEPT = 100_000
+MAX_EXPOSURE_LAG_S = 0.004  # a later wake-up (a busy machine) exposes when it wakes
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,9 +147,12 @@ class SimulatedSensor:
         host: str = "127.0.0.1",
         port: int = 0,
         seed: int = 1,
+        tool_pose_at: Callable[[float], Pose] | None = None,
     ) -> None:
         self.part = part
         self.tool_pose = tool_pose
+        # Where the tool was at a monotonic instant (a moment ago); without it, where it is.
+        self.tool_pose_at = tool_pose_at
         self.lookahead_mm = lookahead_mm
         self.frame_period_s = 1.0 / frame_rate_hz
         self.camera = camera or CameraModel()
@@ -163,21 +169,28 @@ class SimulatedSensor:
         self.render_s: collections.deque[float] = collections.deque(maxlen=10_000)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
-        self._task: asyncio.Task[None] | None = None
+        self._trigger_thread: threading.Thread | None = None
+        self._stop_trigger = threading.Event()
 
     # -- life cycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._on_client, self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
-        self._task = asyncio.create_task(self._expose_forever(), name="simulated sensor")
+        self._stop_trigger.clear()
+        self._trigger_thread = threading.Thread(
+            target=self._trigger,
+            args=(asyncio.get_running_loop(), self._stop_trigger),
+            name="simulated sensor trigger",
+            daemon=True,
+        )
+        self._trigger_thread.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        if self._trigger_thread is not None:
+            self._stop_trigger.set()
+            self._trigger_thread.join()  # it wakes on the event at once
+            self._trigger_thread = None
         for writer in list(self._writers):
             writer.close()
         self._writers.clear()
@@ -210,13 +223,17 @@ class SimulatedSensor:
 
     # -- what the sensor sees ----------------------------------------------------------------
 
-    def look(self) -> tuple[TrueSeam | None, float, JointView | None]:
-        """The seam the laser line crosses now, where along it, and the joint as seen."""
+    def look(self, at_s: float | None = None) -> tuple[TrueSeam | None, float, JointView | None]:
+        """The seam the laser line crosses at monotonic ``at_s`` (None: now), where along it,
+        and the joint as seen."""
         if not self.part_present():
             # The fixture is empty: the part (and its bead) has been taken away.
             if self.beads is not None:
                 self.beads.clear()
-        tool = self.tool_pose().position_mm
+        if at_s is not None and self.tool_pose_at is not None:
+            tool = self.tool_pose_at(at_s).position_mm
+        else:
+            tool = self.tool_pose().position_mm
         seam = self.part.nearest(tool, max_distance_mm=40.0)
         if seam is None:
             return None, math.nan, None
@@ -238,10 +255,10 @@ class SimulatedSensor:
             view.bead_offset_mm = (bead[0] - truth.lateral_mm, bead[1] - truth.vertical_mm)
         return seam, s, view
 
-    def expose(self) -> tuple[Frame, FrameTruth]:
-        """Take one frame now."""
-        exposure_ns = time.monotonic_ns()
-        seam, s, view = self.look()
+    def expose(self, at_s: float | None = None) -> tuple[Frame, FrameTruth]:
+        """Take one frame exposed at monotonic ``at_s`` (a moment ago; None: now)."""
+        exposure_ns = time.monotonic_ns() if at_s is None else round(at_s * 1e9)
+        seam, s, view = self.look(at_s)
         started = time.perf_counter()
         rendered = self.renderer.render(view)
         self.render_s.append(time.perf_counter() - started)
@@ -251,27 +268,39 @@ class SimulatedSensor:
         self.frames.append(truth)
         return Frame(number, exposure_ns, rendered.pixels, rendered.laser_on), truth
 
-    async def _expose_forever(self) -> None:
+    def _trigger(self, loop: asyncio.AbstractEventLoop, stop: threading.Event) -> None:
+        """The camera's clock, a thread of its own: the event loop's timers wake up to a
+        millisecond late (epoll's resolution), a camera's trigger does not. Each tick asks
+        the loop to expose a frame at that instant."""
         next_at = time.monotonic()
         while True:
             next_at += self.frame_period_s
             delay = next_at - time.monotonic()
             if delay < -self.frame_period_s:
                 next_at = time.monotonic()  # fell behind (a busy machine): do not burst
-            await asyncio.sleep(max(0.0, delay))
-            if not self._writers:
+            if stop.wait(max(0.0, delay)):
+                return
+            try:
+                loop.call_soon_threadsafe(self._expose_and_send, next_at)
+            except RuntimeError:  # the loop has closed
+                return
+
+    def _expose_and_send(self, trigger_s: float) -> None:
+        if not self._writers:
+            return
+        # The trigger fired at trigger_s; the loop got to it a little after (other callbacks).
+        late = time.monotonic() - trigger_s
+        frame, _ = self.expose(trigger_s if 0 <= late <= MAX_EXPOSURE_LAG_S else None)
+        data = encode_frame(frame)
+        for writer in list(self._writers):
+            if writer.transport.get_write_buffer_size() > 0:
+                self.frames_skipped += 1
                 continue
-            frame, _ = self.expose()
-            data = encode_frame(frame)
-            for writer in list(self._writers):
-                if writer.transport.get_write_buffer_size() > 0:
-                    self.frames_skipped += 1
-                    continue
-                try:
-                    writer.write(data)
-                    self.frames_sent += 1
-                except (ConnectionError, RuntimeError):
-                    self._writers.discard(writer)
+            try:
+                writer.write(data)
+                self.frames_sent += 1
+            except (ConnectionError, RuntimeError):
+                self._writers.discard(writer)
 
     def snapshot(self) -> dict[str, object]:
         render = sorted(self.render_s)

@@ -36,6 +36,7 @@ V_GROOVE_HALF_ANGLE_DEG = 30.0
 LAP_UPPER_PLATE_MM = 3.0
 AMBIENT_LEVEL = 10
 BOARD_MARGIN_SQUARES = 0.6
+SPECKLE_POOL = 1 << 20  # float32 normal draws a renderer keeps (4 MB)
 
 
 class CameraModel(StrictModel):
@@ -202,6 +203,12 @@ class StripeRenderer:
             np.clip(AMBIENT_LEVEL + self.rng.normal(0, sigma, (h, w)), 0, 255).astype(np.uint8)
             for _ in range(3)
         ]
+        # Speckle: standard normal draws, enough for the widest line many times over.
+        self._speckle = (
+            self.rng.standard_normal(SPECKLE_POOL).astype(np.float32)
+            if self.disturbances.speckle > 0
+            else np.zeros(0, np.float32)
+        )
         rows = np.arange(h, dtype=np.float32)
         self._glare = (np.exp(-(h - 1 - rows) / (0.25 * h)) * 220.0).astype(np.float32)
         self._columns = np.arange(w, dtype=np.float64)
@@ -308,9 +315,11 @@ class StripeRenderer:
         intensity = np.exp(-(distance**2) / (2 * sigma**2).astype(np.float32))
         intensity *= amplitude
         if d.speckle > 0:
-            # (float64 draws: the same random sequence as every recorded scenario's.)
-            grain = self.rng.standard_normal(intensity.shape).astype(np.float32)
-            grain *= d.speckle
+            # A random stretch of a pool of draws: drawing them afresh cost more than the rest
+            # of the frame (and the frame's rendering is part of the sensor's latency).
+            start = int(self.rng.integers(len(self._speckle) - intensity.size))
+            grain = self._speckle[start : start + intensity.size].reshape(intensity.shape)
+            grain = grain * np.float32(d.speckle)
             grain += 1
             intensity *= np.clip(grain, 0, 2, out=grain)
         # Flat indices: 2-D fancy indexing costs several times as much (this runs twice

@@ -24,6 +24,9 @@ class StripeSettings(StrictModel):
     max_line_width_px: Annotated[int, Field(ge=1, le=40)] = 7  # above half height; spatter is wider
     max_jump_px: Annotated[float, Field(gt=0, le=50)] = 3.0
     min_run_columns: Annotated[int, Field(ge=1, le=500)] = 30  # shorter pieces: spatter
+    # A piece of line goes on across a hole this narrow at the same height (a speck of
+    # spatter on the line); a joint's gap is wider (0.5 mm is 8 columns at 640 px over 40 mm).
+    max_run_gap_columns: Annotated[int, Field(ge=1, le=50)] = 6
     min_columns_to_follow: Annotated[int, Field(ge=1)] = 40
 
 

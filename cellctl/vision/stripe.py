@@ -9,8 +9,9 @@ Per column, all columns at once (numpy, no Python loop over columns):
    a smooth gradient) plus a fraction of the peak height, so that the tails of the line and the
    noise on them do not pull the centre.
 3. Rejection: a column is dropped when its peak is too weak (dropout, the line off the
-   part), too wide (a spatter blob or a glare patch is wider than the laser line), or off the
-   line its neighbours draw (spatter near the line, a reflection).
+   part), too wide (a spatter blob or a glare patch is wider than the laser line), or part of
+   a piece of line too short to be a plate's face (spatter near the line, a reflection): a
+   speck on the line is dropped first and the line either side of it joined.
 
 A reflection of the line off a shiny plate is weaker than the line itself and lies outside the
 band that follows it, so it is never taken once the line is locked.
@@ -104,7 +105,6 @@ class StripeExtractor:
         else:
             searched_whole = True
             rows, peak = self._centres(image, _column_argmax(image), columns)
-        self._reject_strays(rows)
         index = self._reject_short_runs(rows)
         if len(index) >= s.min_columns_to_follow:
             # Follow the line: columns without it take their neighbours' row (interpolated),
@@ -144,32 +144,39 @@ class StripeExtractor:
 
     def _reject_short_runs(self, rows: np.ndarray) -> np.ndarray:
         """Drop pieces of line shorter than ``min_run_columns`` (in place): a spatter streak or
-        blob makes a short piece of its own; a plate's face makes a long one. Returns the
-        columns left with the line."""
+        blob makes a short piece of its own; a plate's face makes a long one. Specks first: a
+        piece no wider than ``max_run_gap_columns`` is dropped and the line either side of it
+        joined, so that a speck of spatter on a face does not cut the face into pieces too
+        short to keep. Returns the columns left with the line."""
+        s = self.settings
         index = (rows == rows).nonzero()[0]  # not NaN
         if len(index) == 0:
             return index
         values = rows[index]
-        # A new piece starts after a gap of more than one column or a jump in height.
-        breaks = index[1:] - index[:-1] > 2
-        breaks |= abs(values[1:] - values[:-1]) > self.settings.max_jump_px
-        piece = np.zeros(len(index), dtype=np.intp)  # each point's piece
-        breaks.cumsum(out=piece[1:])
-        short = np.bincount(piece)[piece] < self.settings.min_run_columns
+        length = self._piece_lengths(index, values)
+        speck = length <= s.max_run_gap_columns
+        if speck.any():
+            rows[index[speck]] = np.nan
+            kept = ~speck
+            index, values = index[kept], values[kept]
+            if len(index) == 0:
+                return index
+            length = self._piece_lengths(index, values)
+        short = length < s.min_run_columns
         if short.any():
             rows[index[short]] = np.nan
             index = index[~short]
         return index
 
-    def _reject_strays(self, rows: np.ndarray) -> None:
-        """Drop single points off both their neighbours by more than ``max_jump_px`` (in
-        place): a speck of spatter in one column; longer strays are short runs."""
-        # NaN neighbours count as "off": a lone point between gaps is no line either.
-        close = abs(rows[1:] - rows[:-1]) <= self.settings.max_jump_px
-        near = np.zeros(len(rows), dtype=bool)
-        near[1:] = close  # near the column before
-        near[:-1] |= close  # or near the one after
-        rows[~near] = np.nan
+    def _piece_lengths(self, index: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """For each point (columns ``index``, rows ``values``), the length of its piece of line:
+        a new piece starts after a hole wider than ``max_run_gap_columns`` or a jump in height
+        (only which points are kept depends on it: the holes stay holes)."""
+        breaks = index[1:] - index[:-1] > self.settings.max_run_gap_columns
+        breaks |= abs(values[1:] - values[:-1]) > self.settings.max_jump_px
+        piece = np.zeros(len(index), dtype=np.intp)  # each point's piece
+        breaks.cumsum(out=piece[1:])
+        return np.bincount(piece)[piece]
 
 
 def _down_runs(image: np.ndarray, length: int) -> np.ndarray:
