@@ -9,6 +9,9 @@
    with 12 mm/s travel: the simulator (``cellsim all --vision``) and the controller
    (``cellctl run``) as separate processes, exactly as in the cell; the simulator scores the
    torch against the true seam at every physics step (lateral and vertical, RMS and max).
+   With two cores or more the simulator gets one and the controller the others: the
+   simulator stands for the robot, the PLC, the power source and the sensor, each with
+   processors of its own in a cell, and should not take the controller's core.
 3. From the controller's own seam records: frame exposure to measurement ready and to the
    first correction sent with it (p99), the correction stream's achieved rate and p99
    lateness over each seam.
@@ -56,6 +59,13 @@ SCENARIOS = [
 def _one_core() -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+
+
+def _give_cores(process: subprocess.Popen, simulator: bool) -> None:
+    """The simulator on the first core, the controller on the rest (see the docstring)."""
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_setaffinity") else []
+    if len(cores) >= 2:
+        os.sched_setaffinity(process.pid, set(cores[:1] if simulator else cores[1:]))
 
 
 def frame_figures() -> dict:
@@ -183,6 +193,7 @@ def weld(scenario: str, part: str, tracking: bool) -> dict:
              "--vision", str(REPO / "config" / "vision" / f"{scenario}.yaml")],
             stdout=logs["cellsim"], stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
+        _give_cores(processes["cellsim"], simulator=True)
         deadline = time.monotonic() + 30
         while not ready.exists():
             if processes["cellsim"].poll() is not None or time.monotonic() > deadline:
@@ -194,6 +205,7 @@ def weld(scenario: str, part: str, tracking: bool) -> dict:
             [sys.executable, "-m", "cellctl.cli", "run", "--config", str(derived)],
             stdout=logs["controller"], stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
+        _give_cores(processes["controller"], simulator=False)
         operator = Operator(control_port, run_dir / "production.db")
         asyncio.run(operate(operator, 1, 1, processes, 240))
         scores = asyncio.run(operator.do("sensor.truth"))

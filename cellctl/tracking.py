@@ -20,10 +20,10 @@ Tracking (while the arc burns), in three parts that meet in ``SeamTrack``:
   robot's limit, limits its rate of change to the robot's, and sends it (fire-and-forget). It
   is not an asyncio task: the event loop also serves OPC UA clients, the production records
   and the PLC, and any of their callbacks would make a tick late. Its ticks lock onto the
-  sensor's exposures (``CorrectionGrid``): they fall a delay after each exposure that 99 % of
+  sensor's exposures (``CorrectionGrid``): they fall a delay after each exposure that 99.5 % of
   recent frames were measured within, each tick that follows a new measurement moving the grid
   by a bounded step. With a frame period a whole number of ticks (125 frames/s at 250 Hz)
-  a frame reaches the robot that delay after its exposure, and only the 1 % measured later
+  a frame reaches the robot that delay after its exposure, and only the 0.5 % measured later
   wait a tick more; at other rates the grid only wanders by the bounded steps.
 
 Where the torch is along the path comes from the robot's status (as the weld cycle polls it),
@@ -35,6 +35,7 @@ last ones; once the sensor has gone ``coast_mm`` past the last good one, trackin
 from __future__ import annotations
 
 import asyncio
+import bisect
 import collections
 import logging
 import math
@@ -80,7 +81,6 @@ GIL_SWITCH_INTERVAL_S = 0.0002  # bounds a correction tick's wait for the GIL
 PHASE_MARGIN_S = 0.0003
 LATENCY_QUANTILE = 0.995  # the p99 goal: only one frame in 200 should wait a tick more
 LATENCY_WINDOW = 1000  # measurements: 8 s at 125 frames/s (a steady 99th percentile)
-LATENCY_UPDATE_EVERY = 25  # measurements between fresh quantiles
 MAX_PHASE_STEP_S = 0.0002
 PHASE_GAIN = 0.5
 STREAM_JOIN_TIMEOUT_S = 0.5
@@ -319,7 +319,7 @@ class LaserSensing:
         self.recorder: SeamRecorder | None = None
         self._tables_thread: threading.Thread | None = None
         # Exposure to measured, from seam to seam: where the correction grid sits.
-        self._latencies = new_latency_window()
+        self._latencies = LatencyWindow()
 
     async def connect(self) -> None:
         # The frame handler runs in the sensor's reader thread and the correction stream in
@@ -699,7 +699,7 @@ class LaserSensing:
                     self.sensor.on_frame = None  # the cycle went elsewhere: stop costing CPU
                 return
             if finder.measure(frame.pixels, frame.frame_number, frame.exposure_s).ok:
-                self._latencies.append(time.monotonic() - frame.exposure_s)
+                self._latencies.add(time.monotonic() - frame.exposure_s)
 
         self.sensor.on_frame = on_frame
 
@@ -830,6 +830,34 @@ def _ask_for_realtime() -> None:
 _realtime_refused = False
 
 
+class LatencyWindow:
+    """The newest LATENCY_WINDOW exposure-to-measured times (s), kept sorted as well, so
+    that a quantile is an index, at every frame. Thread-safe (the warm-up's reader thread
+    may still add one as the correction stream starts)."""
+
+    def __init__(self, size: int = LATENCY_WINDOW) -> None:
+        self._arrived: collections.deque[float] = collections.deque()
+        self._sorted: list[float] = []
+        self._size = size
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._arrived)
+
+    def add(self, latency_s: float) -> None:
+        with self._lock:
+            self._arrived.append(latency_s)
+            bisect.insort(self._sorted, latency_s)
+            if len(self._arrived) > self._size:
+                del self._sorted[bisect.bisect_left(self._sorted, self._arrived.popleft())]
+
+    def quantile(self, q: float) -> float:
+        """The q quantile (of fewer than 1 / (1 - q) times, the slowest); NaN when empty."""
+        with self._lock:
+            n = len(self._sorted)
+            return self._sorted[min(n - 1, int(q * n))] if n else math.nan
+
+
 class CorrectionGrid:
     """When the correction stream ticks: every ``period_s``, the grid phase-locked onto the
     sensor's exposures (see the module docstring). Times are monotonic seconds.
@@ -838,14 +866,14 @@ class CorrectionGrid:
     to seam: they are the sensor's and the vision's, not the seam's)."""
 
     def __init__(
-        self, period_s: float, start_s: float, latencies: collections.deque[float] | None = None
+        self, period_s: float, start_s: float, latencies: LatencyWindow | None = None
     ) -> None:
         self.period_s = period_s
         self.deadline_s = start_s
         self._seen_exposure_s = -math.inf
-        self._latencies = latencies if latencies is not None else new_latency_window()
-        self._since_update = LATENCY_UPDATE_EVERY  # an estimate at the first measurement
-        self.delay_s = self._estimate() if self._latencies else math.nan
+        self._latencies = latencies if latencies is not None else LatencyWindow()
+        # Exposure to tick: where the grid aims (NaN: no measurement yet).
+        self.delay_s = self._latencies.quantile(LATENCY_QUANTILE) + PHASE_MARGIN_S
 
     def advance(self) -> float:
         """The next tick's deadline."""
@@ -861,28 +889,12 @@ class CorrectionGrid:
         lateness_s = max(0.0, now_s - self.deadline_s)
         if exposure_s > self._seen_exposure_s:
             self._seen_exposure_s = exposure_s
-            self._latencies.append(landed_s - exposure_s)
-            self._since_update += 1
-            if self._since_update >= LATENCY_UPDATE_EVERY or len(self._latencies) < 200:
-                self._since_update = 0
-                self.delay_s = self._estimate()
+            self._latencies.add(landed_s - exposure_s)
+            self.delay_s = self._latencies.quantile(LATENCY_QUANTILE) + PHASE_MARGIN_S
             # Where this frame's tick should have been, on the grid's own clock.
             error = self.deadline_s - (exposure_s + self.delay_s)
             self.deadline_s += _phase_step(error, self.period_s)
         return lateness_s
-
-    def _estimate(self) -> float:
-        """Exposure to tick: the latencies' LATENCY_QUANTILE (of fewer than 200, too few for
-        it, the slowest), and a margin."""
-        ordered = sorted(self._latencies)
-        return ordered[min(len(ordered) - 1, int(LATENCY_QUANTILE * len(ordered)))] + (
-            PHASE_MARGIN_S
-        )
-
-
-def new_latency_window() -> collections.deque[float]:
-    """The exposure-to-measured times a ``CorrectionGrid`` keeps (the newest LATENCY_WINDOW)."""
-    return collections.deque(maxlen=LATENCY_WINDOW)
 
 
 def _phase_step(error_s: float, period_s: float) -> float:

@@ -6,8 +6,6 @@ clock: every tick comes exactly at its deadline.
 
 from __future__ import annotations
 
-import collections
-
 import numpy as np
 import pytest
 
@@ -15,7 +13,7 @@ from cellctl.tracking import (
     MAX_PHASE_STEP_S,
     PHASE_MARGIN_S,
     CorrectionGrid,
-    new_latency_window,
+    LatencyWindow,
 )
 
 PERIOD_S = 0.004  # 250 Hz
@@ -26,7 +24,7 @@ def run_grid(
     seconds: float,
     latency_s: np.ndarray,
     first_tick_s: float,
-    window: collections.deque[float] | None = None,
+    window: LatencyWindow | None = None,
 ):
     """Tick times, and for each frame the time from its exposure to the first tick after it
     landed (``latency_s``: each frame's exposure to measured)."""
@@ -107,7 +105,7 @@ def test_at_other_frame_rates_the_grid_only_wanders_by_bounded_steps():
 def test_the_next_seam_starts_where_the_seams_before_left_the_grid():
     # The latencies are the sensor's and the vision's: a new seam's grid starts from them
     # instead of learning afresh (its first frames would wait on a guess).
-    window = new_latency_window()
+    window = LatencyWindow()
     latency = latencies(1250, slow_share=0.001)
     run_grid(2 * PERIOD_S, 10.0, latency, 0.0, window)
     next_seam = CorrectionGrid(PERIOD_S, 0.0, window)
@@ -119,3 +117,15 @@ def test_the_next_seam_starts_where_the_seams_before_left_the_grid():
     assert np.quantile(to_tick[12:], 0.99) <= (
         np.quantile(latency, 0.995) + PHASE_MARGIN_S + 2 * MAX_PHASE_STEP_S
     )
+
+
+def test_the_latency_window_keeps_the_newest_and_answers_their_quantile():
+    rng = np.random.default_rng(5)
+    values = rng.exponential(0.001, 3000)
+    window = LatencyWindow(size=1000)
+    assert np.isnan(window.quantile(0.995))
+    for i, value in enumerate(values, 1):
+        window.add(float(value))
+        newest = np.sort(values[max(0, i - 1000) : i])
+        assert window.quantile(0.995) == newest[min(len(newest) - 1, int(0.995 * len(newest)))]
+    assert len(window) == 1000
