@@ -431,6 +431,9 @@ class LaserSensing:
             path = shifted(taught_path, shift)  # type: ignore[arg-type]
             # On to the start, along the seam: the sensor reads the first lookahead_mm of the
             # joint on the way, which tracking needs before its own first measurement.
+            # From here on the frames are measured as tracking will (for where its correction
+            # grid sits), the pre-scan's and the arc start's: a couple of hundred.
+            self._warm_up(seam)
             prescan = await self._prescan_to(path, seam, finder)
             # The joint found was at start_inset_mm; the start itself lies where the first
             # millimetres' trend puts it: shift the path there, and the pre-scan with it.
@@ -443,7 +446,6 @@ class LaserSensing:
                 prescan = [(s, lat - at_start[0], ver - at_start[1]) for s, lat, ver in prescan]
                 await self._move_to(path[0], seam, speed)
             self._prescan = (path[0], prescan)
-            self._warm_up(seam)
             log.info(
                 "seam %s: joint found %+.3f mm lateral, %+.3f mm vertical",
                 seam.name,
@@ -685,9 +687,11 @@ class LaserSensing:
         return figures
 
     def _warm_up(self, seam: Seam) -> None:
-        """Until tracking starts (the torch goes to the start, the arc strikes), measure the
+        """Until tracking starts (the pre-scan to the start, the arc strikes), measure the
         frames as tracking will, in the reader thread, for their exposure-to-measured times:
-        the correction grid then starts where these frames put it, not at a guess."""
+        the correction grid then starts where these frames put it, not at a guess. (The
+        pre-scan measures the same frames in the event loop: the warm-up's times include that
+        contention, so they err on the slow side.)"""
         finder = self._finder(seam)
         frames = 0
 
