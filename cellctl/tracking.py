@@ -320,6 +320,7 @@ class LaserSensing:
         self._tables_thread: threading.Thread | None = None
         # Exposure to measured, from seam to seam: where the correction grid sits.
         self._latencies = LatencyWindow()
+        self._last_exposure_s: float | None = None  # the newest frame measured (monotonic)
 
     async def connect(self) -> None:
         # The frame handler runs in the sensor's reader thread and the correction stream in
@@ -704,6 +705,7 @@ class LaserSensing:
                 return
             if finder.measure(frame.pixels, frame.frame_number, frame.exposure_s).ok:
                 self._latencies.add(time.monotonic() - frame.exposure_s)
+                self._last_exposure_s = frame.exposure_s
 
         self.sensor.on_frame = on_frame
 
@@ -741,6 +743,7 @@ class LaserSensing:
         )
         landed = time.monotonic()
         run.newest = (exposure, landed)
+        self._last_exposure_s = exposure
         run.exposure_to_processed_s.append(landed - exposure)
         if self.recorder is not None:
             # After the track has it: a replay adds it before the correction numbered so.
@@ -772,7 +775,7 @@ class LaserSensing:
         lead = settings.correction_lead_ms / 1000
         step = run.max_rate_mm_per_s * period
         lateral = vertical = 0.0
-        grid = CorrectionGrid(period, time.monotonic(), self._latencies)
+        grid = CorrectionGrid(period, time.monotonic(), self._latencies, self._last_exposure_s)
         while True:
             if stop.wait(max(0.0, grid.advance() - time.monotonic())):
                 return
@@ -870,14 +873,23 @@ class CorrectionGrid:
     to seam: they are the sensor's and the vision's, not the seam's)."""
 
     def __init__(
-        self, period_s: float, start_s: float, latencies: LatencyWindow | None = None
+        self,
+        period_s: float,
+        start_s: float,
+        latencies: LatencyWindow | None = None,
+        last_exposure_s: float | None = None,
     ) -> None:
         self.period_s = period_s
-        self.deadline_s = start_s
         self._seen_exposure_s = -math.inf
         self._latencies = latencies if latencies is not None else LatencyWindow()
         # Exposure to tick: where the grid aims (NaN: no measurement yet).
         self.delay_s = self._latencies.quantile(LATENCY_QUANTILE) + PHASE_MARGIN_S
+        if last_exposure_s is not None and math.isfinite(self.delay_s):
+            # In phase from the first tick: where the last frame seen puts the grid (the
+            # frames come at a whole number of ticks), rather than stepping there.
+            behind = (start_s - (last_exposure_s + self.delay_s)) % period_s
+            start_s -= behind
+        self.deadline_s = start_s
 
     def advance(self) -> float:
         """The next tick's deadline."""
