@@ -226,6 +226,9 @@ def _sensor(
     sensor.beads = beads
     sensor.bead_shape = BeadShape(**scenario.bead)
     sensor.part_present = lambda: plc.field.part_loaded
+    # The welded part leaves with its bead, however quickly the next is loaded (the sensor
+    # would only see an empty fixture if it took a frame in between).
+    plc.part_removed_listeners.append(beads.clear)
     return sensor, TrackingScore(part, arc_burning=lambda: power_source.arc.burning, beads=beads)
 
 

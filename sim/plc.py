@@ -106,6 +106,8 @@ class SimulatedPlc:
         self.rtu_framing = rtu_framing
         self.registers = settings.registers
         self.field = FieldDevices()
+        # Called when the part is taken off the fixture (the simulated bead goes with it).
+        self.part_removed_listeners: list[Callable[[], None]] = []
         self.logic = PlcLogic()
         self.image = RegisterImage(
             self.registers,
@@ -327,6 +329,9 @@ class SimulatedPlc:
         self._scan()
 
     def set_part_loaded(self, loaded: bool) -> None:
+        if self.field.part_loaded and not loaded:
+            for listener in self.part_removed_listeners:
+                listener()
         self.field.part_loaded = loaded
 
     def set_gas_pressure_bar(self, bar: float) -> None:
