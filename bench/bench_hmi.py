@@ -155,7 +155,6 @@ async def _keep_welding(operator, stop: asyncio.Event) -> None:
         with contextlib.suppress(Exception):
             if operator.state() == "Idle":
                 await operator.do("plc.set", part_loaded=False)
-                await asyncio.sleep(0.2)  # the sensor renders the empty fixture at least once
                 await operator.do("plc.set", part_loaded=True)
                 await operator.do("plc.press", button="start_button")
         await asyncio.sleep(0.5)

@@ -225,9 +225,7 @@ def _sensor(
     )
     sensor.beads = beads
     sensor.bead_shape = BeadShape(**scenario.bead)
-    sensor.part_present = lambda: plc.field.part_loaded
-    # The welded part leaves with its bead, however quickly the next is loaded (the sensor
-    # would only see an empty fixture if it took a frame in between).
+    # The welded part leaves the fixture with its bead, however quickly the next is loaded.
     plc.part_removed_listeners.append(beads.clear)
     return sensor, TrackingScore(part, arc_burning=lambda: power_source.arc.burning, beads=beads)
 

@@ -161,7 +161,6 @@ class SimulatedSensor:
         self.port = port
         self.beads: BeadRecord | None = None  # the bead laid so far (sim.bead)
         self.bead_shape = BeadShape()
-        self.part_present: Callable[[], bool] = lambda: True
         self.frames: collections.deque[FrameTruth] = collections.deque(maxlen=FRAME_TRUTH_KEPT)
         self.frames_exposed = 0
         self.frames_sent = 0
@@ -226,10 +225,6 @@ class SimulatedSensor:
     def look(self, at_s: float | None = None) -> tuple[TrueSeam | None, float, JointView | None]:
         """The seam the laser line crosses at monotonic ``at_s`` (None: now), where along it,
         and the joint as seen."""
-        if not self.part_present():
-            # The fixture is empty: the part (and its bead) has been taken away.
-            if self.beads is not None:
-                self.beads.clear()
         if at_s is not None and self.tool_pose_at is not None:
             tool = self.tool_pose_at(at_s).position_mm
         else:

@@ -189,8 +189,8 @@ async def test_post_weld_check_measures_the_bead_and_judges_it(tmp_path):
 
 
 async def test_a_welded_part_takes_its_bead_away_however_quickly_the_next_is_loaded(tmp_path):
-    # The sensor would only see the empty fixture if it took a frame in between: the bead of
-    # the last part stayed on the next, and its seam search failed (F150, a face too rough).
+    # The bead was cleared only when the sensor took a frame of the empty fixture: a quick
+    # reload left the last part's bead on the next, and its seam search failed (F150).
     async with running_cell(tmp_path, TIME_SCALE, sensor_on(), vision=scenario("offset")) as rig:
         beads = rig.sim.sensor.beads
         beads.lay("fillet", 10.0, 0.0, 0.0)
