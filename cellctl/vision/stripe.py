@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from cellctl.config.sensor_models import StripeSettings
 
@@ -52,12 +53,9 @@ class StripeExtractor:
         self._previous: np.ndarray | None = None  # integer centre rows of the last frame's line
         self._previous_count = 0
         s = self.settings
-        self._band = np.arange(-s.roi_half_height_px, s.roi_half_height_px + 1)[:, None]
-        self._window = np.arange(-s.window_half_px, s.window_half_px + 1)[:, None]
         # Rows of ones and of the window's offsets: total weight and first moment per column.
-        self._moments = np.vstack([np.ones(len(self._window)), self._window[:, 0]]).astype(
-            np.float32
-        )
+        offsets = np.arange(-s.window_half_px, s.window_half_px + 1)
+        self._moments = np.vstack([np.ones(len(offsets)), offsets]).astype(np.float32)
         self._columns = np.arange(0)
 
     def reset(self) -> None:
@@ -86,7 +84,7 @@ class StripeExtractor:
         if self._previous is not None and self._previous.shape[0] == width:
             # The band's centre kept a half band from the image's edges (see below), so that
             # the band itself needs no clipping (a line at the edge is still inside it).
-            half = self._band.shape[0] // 2
+            half = s.roi_half_height_px
             centre = self._previous
             band = _down_runs(image, 2 * half + 1)[(centre - half) * width + columns]
             peak_rows = centre + (band.argmax(axis=1) - half)
@@ -109,7 +107,7 @@ class StripeExtractor:
         if len(index) >= s.min_columns_to_follow:
             # Follow the line: columns without it take their neighbours' row (interpolated),
             # the band's centre kept a half band inside the image.
-            half = self._band.shape[0] // 2
+            half = s.roi_half_height_px
             centre = np.interp(columns, index, rows[index]).round().astype(np.intp)
             np.maximum(centre, half, out=centre)
             self._previous = np.minimum(centre, height - 1 - half, out=centre)
@@ -180,16 +178,15 @@ class StripeExtractor:
 
 
 def _down_runs(image: np.ndarray, length: int) -> np.ndarray:
-    """A view of the image: row i holds the ``length`` pixels going down from flat position i
-    (i = row * width + column). Indexing it with one position per column gathers a band of
-    rows around each column's line in one step, from a single index per column."""
-    image = np.ascontiguousarray(image)
+    """A read-only view of the image: row i holds the ``length`` pixels going down from flat
+    position i (i = row * width + column). Indexing it with one position per column gathers a
+    band of rows around each column's line in one step, from a single index per column."""
     height, width = image.shape
-    return np.ndarray(
+    return as_strided(
+        image.ravel(),  # a view of a contiguous frame
         (height * width - (length - 1) * width, length),
-        dtype=image.dtype,
-        buffer=image,
-        strides=(image.itemsize, width * image.itemsize),
+        (image.itemsize, width * image.itemsize),
+        writeable=False,
     )
 
 
