@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from cellctl.config.sensor_models import StripeSettings
 
@@ -180,14 +179,20 @@ class StripeExtractor:
 def _down_runs(image: np.ndarray, length: int) -> np.ndarray:
     """A read-only view of the image: row i holds the ``length`` pixels going down from flat
     position i (i = row * width + column). Indexing it with one position per column gathers a
-    band of rows around each column's line in one step, from a single index per column."""
+    band of rows around each column's line in one step, from a single index per column.
+
+    It is what ``numpy.lib.stride_tricks.as_strided`` makes, built directly: as_strided's
+    Python costs 18 µs a frame here (twice a frame, cold), 6 % of a 640x480 frame."""
+    image = np.ascontiguousarray(image)
     height, width = image.shape
-    return as_strided(
-        image.ravel(),  # a view of a contiguous frame
+    view = np.ndarray(
         (height * width - (length - 1) * width, length),
-        (image.itemsize, width * image.itemsize),
-        writeable=False,
+        dtype=image.dtype,
+        buffer=image,
+        strides=(image.itemsize, width * image.itemsize),
     )
+    view.flags.writeable = False  # rows overlap: a write would show in many of them
+    return view
 
 
 def _column_argmax(image: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
