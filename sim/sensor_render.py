@@ -36,6 +36,7 @@ V_GROOVE_HALF_ANGLE_DEG = 30.0
 LAP_UPPER_PLATE_MM = 3.0
 AMBIENT_LEVEL = 10
 BOARD_MARGIN_SQUARES = 0.6
+PROFILE_STEP_MM = 0.5  # points along a straight piece of profile (see stripe_rows)
 SPECKLE_POOL = 1 << 20  # float32 normal draws a renderer keeps (4 MB)
 
 
@@ -227,24 +228,27 @@ class StripeRenderer:
         """
         w = self.camera.width_px
         rows = np.full(w, np.nan)
+        # A straight piece of the profile lies in the laser plane and a pinhole camera images
+        # it as a straight line, so interpolating between a few of its points is exact; only
+        # the depth (which piece is nearer) is approximate between them. The bead's parabola
+        # comes with points 0.05 mm apart.
         if view is None:
-            pieces = [np.array([[-PROFILE_EXTENT_MM, 0.0], [PROFILE_EXTENT_MM, 0.0]])]
+            flat = np.array([[-PROFILE_EXTENT_MM, 0.0], [PROFILE_EXTENT_MM, 0.0]])
+            pieces = [_densify(flat, PROFILE_STEP_MM)]
             angle, root = 0.0, (0.0, 0.0)
         else:
-            pieces = profile_pieces(view.joint, view.gap_mm, view.mismatch_mm)
+            pieces = [
+                _densify(piece, PROFILE_STEP_MM)
+                for piece in profile_pieces(view.joint, view.gap_mm, view.mismatch_mm)
+            ]
             if view.bead_width_mm > 0:
                 pieces.append(bead_piece(view))
             angle, root = view.work_angle_deg, (view.root_x_mm, view.root_z_mm)
         a = math.radians(angle)
         rotation = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
         depth = np.full(w, np.inf)
-        for index, piece in enumerate(pieces):
-            # A straight piece of the profile lies in the laser plane and a pinhole camera
-            # images it as a straight line, so interpolating between a few of its points is
-            # exact; only the depth (which piece is nearer) is approximate between them. The
-            # bead's parabola comes with points 0.05 mm apart.
-            is_bead = view is not None and view.bead_width_mm > 0 and index == len(pieces) - 1
-            xz = (piece if is_bead else _densify(piece, 0.5)) @ rotation.T + root
+        for piece in pieces:
+            xz = piece @ rotation.T + root
             points = np.column_stack([xz[:, 0], np.zeros(len(xz)), xz[:, 1]])
             u, v, zc = self.camera.project(points)
             order = np.argsort(u)
