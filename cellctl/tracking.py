@@ -320,7 +320,6 @@ class LaserSensing:
         self._tables_thread: threading.Thread | None = None
         # Exposure to measured, from seam to seam: where the correction grid sits.
         self._latencies = LatencyWindow()
-        self._last_exposure_s: float | None = None  # the newest frame measured (monotonic)
 
     async def connect(self) -> None:
         # The frame handler runs in the sensor's reader thread and the correction stream in
@@ -704,8 +703,7 @@ class LaserSensing:
                     self.sensor.on_frame = None  # the cycle went elsewhere: stop costing CPU
                 return
             if finder.measure(frame.pixels, frame.frame_number, frame.exposure_s).ok:
-                self._latencies.add(time.monotonic() - frame.exposure_s)
-                self._last_exposure_s = frame.exposure_s
+                self._latencies.add(frame.exposure_s, time.monotonic())
 
         self.sensor.on_frame = on_frame
 
@@ -743,7 +741,6 @@ class LaserSensing:
         )
         landed = time.monotonic()
         run.newest = (exposure, landed)
-        self._last_exposure_s = exposure
         run.exposure_to_processed_s.append(landed - exposure)
         if self.recorder is not None:
             # After the track has it: a replay adds it before the correction numbered so.
@@ -775,7 +772,7 @@ class LaserSensing:
         lead = settings.correction_lead_ms / 1000
         step = run.max_rate_mm_per_s * period
         lateral = vertical = 0.0
-        grid = CorrectionGrid(period, time.monotonic(), self._latencies, self._last_exposure_s)
+        grid = CorrectionGrid(period, time.monotonic(), self._latencies)
         while True:
             if stop.wait(max(0.0, grid.advance() - time.monotonic())):
                 return
@@ -839,20 +836,25 @@ _realtime_refused = False
 
 class LatencyWindow:
     """The newest LATENCY_WINDOW exposure-to-measured times (s), kept sorted as well, so
-    that a quantile is an index, at every frame. Thread-safe (the warm-up's reader thread
-    may still add one as the correction stream starts)."""
+    that a quantile is an index, at every frame; and the newest frame's exposure (the
+    sensor's rhythm). Thread-safe (the warm-up's reader thread may still add one as the
+    correction stream starts)."""
 
     def __init__(self, size: int = LATENCY_WINDOW) -> None:
         self._arrived: collections.deque[float] = collections.deque()
         self._sorted: list[float] = []
         self._size = size
         self._lock = threading.Lock()
+        self.last_exposure_s: float | None = None  # monotonic
 
     def __len__(self) -> int:
         return len(self._arrived)
 
-    def add(self, latency_s: float) -> None:
+    def add(self, exposure_s: float, measured_s: float) -> None:
+        """A frame exposed at ``exposure_s`` was measured at ``measured_s`` (monotonic)."""
+        latency_s = measured_s - exposure_s
         with self._lock:
+            self.last_exposure_s = exposure_s
             self._arrived.append(latency_s)
             bisect.insort(self._sorted, latency_s)
             if len(self._arrived) > self._size:
@@ -870,20 +872,18 @@ class CorrectionGrid:
     sensor's exposures (see the module docstring). Times are monotonic seconds.
 
     ``latencies``: the exposure-to-measured times seen so far (kept by the caller from seam
-    to seam: they are the sensor's and the vision's, not the seam's)."""
+    to seam: they are the sensor's and the vision's, not the seam's). With them the grid
+    starts in phase with the newest frame's exposure."""
 
     def __init__(
-        self,
-        period_s: float,
-        start_s: float,
-        latencies: LatencyWindow | None = None,
-        last_exposure_s: float | None = None,
+        self, period_s: float, start_s: float, latencies: LatencyWindow | None = None
     ) -> None:
         self.period_s = period_s
         self._seen_exposure_s = -math.inf
         self._latencies = latencies if latencies is not None else LatencyWindow()
         # Exposure to tick: where the grid aims (NaN: no measurement yet).
         self.delay_s = self._latencies.quantile(LATENCY_QUANTILE) + PHASE_MARGIN_S
+        last_exposure_s = self._latencies.last_exposure_s
         if last_exposure_s is not None and math.isfinite(self.delay_s):
             # In phase from the first tick: where the last frame seen puts the grid (the
             # frames come at a whole number of ticks), rather than stepping there.
@@ -905,7 +905,7 @@ class CorrectionGrid:
         lateness_s = max(0.0, now_s - self.deadline_s)
         if exposure_s > self._seen_exposure_s:
             self._seen_exposure_s = exposure_s
-            self._latencies.add(landed_s - exposure_s)
+            self._latencies.add(exposure_s, landed_s)
             self.delay_s = self._latencies.quantile(LATENCY_QUANTILE) + PHASE_MARGIN_S
             # Where this frame's tick should have been, on the grid's own clock.
             error = self.deadline_s - (exposure_s + self.delay_s)

@@ -25,13 +25,12 @@ def run_grid(
     latency_s: np.ndarray,
     first_tick_s: float,
     window: LatencyWindow | None = None,
-    last_exposure_s: float | None = None,
 ):
     """Tick times, and for each frame the time from its exposure to the first tick after it
     landed (``latency_s``: each frame's exposure to measured)."""
     exposures = np.arange(0.0005, seconds, frame_period_s)[: len(latency_s)]
     landed = exposures + latency_s[: len(exposures)]
-    grid = CorrectionGrid(PERIOD_S, first_tick_s - PERIOD_S, window, last_exposure_s)
+    grid = CorrectionGrid(PERIOD_S, first_tick_s - PERIOD_S, window)
     ticks, to_tick = [], []
     newest = (-np.inf, 0.0)
     next_frame = 0
@@ -126,7 +125,7 @@ def test_the_latency_window_keeps_the_newest_and_answers_their_quantile():
     window = LatencyWindow(size=1000)
     assert np.isnan(window.quantile(0.995))
     for i, value in enumerate(values, 1):
-        window.add(float(value))
+        window.add(0.0, float(value))
         newest = np.sort(values[max(0, i - 1000) : i])
         assert window.quantile(0.995) == newest[min(len(newest) - 1, int(0.995 * len(newest)))]
     assert len(window) == 1000
@@ -137,9 +136,8 @@ def test_a_grid_that_knows_the_last_frame_is_in_phase_from_its_first_tick():
     latency = latencies(1250)
     run_grid(2 * PERIOD_S, 10.0, latency, 0.0, window)
     delay = CorrectionGrid(PERIOD_S, 0.0, window).delay_s
-    # The next seam's frames keep the sensor's 8 ms rhythm; the grid starts at any phase.
+    # The next seam's frames keep the sensor's 8 ms rhythm, which the window's newest
+    # exposure carries; the grid's clock starts at any phase.
     for first_tick_s in (0.0, 0.0013, 0.0031):
-        _, to_tick = run_grid(
-            2 * PERIOD_S, 1.0, latencies(125, seed=6), first_tick_s, window, -0.0075
-        )
+        _, to_tick = run_grid(2 * PERIOD_S, 1.0, latencies(125, seed=6), first_tick_s, window)
         assert np.all(to_tick <= delay + 1e-9)
