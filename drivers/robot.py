@@ -546,13 +546,17 @@ class RobotDriver:
         would only arrive late). Raises ``MotionRefused`` beyond the limit and ``LinkDown``
         when the link is down. Safe to call from a thread other than the link's event loop.
         """
-        what = f"CORRECTION lateral {lateral_mm:g} mm, vertical {vertical_mm:g} mm"
+
+        # (Its text only when it is refused or not sent: this runs 250 times a second.)
+        def what() -> str:
+            return f"CORRECTION lateral {lateral_mm:g} mm, vertical {vertical_mm:g} mm"
+
         limit_mm = self._limits.max_path_correction_mm
         for name, value in (("lateral", lateral_mm), ("vertical", vertical_mm)):
             if not (math.isfinite(value) and abs(value) <= limit_mm):
-                self._refuse(what, f"{name} {value} mm is beyond ±{limit_mm:g} mm")
+                self._refuse(what(), f"{name} {value} mm is beyond ±{limit_mm:g} mm")
         if not self.connected:
-            error = LinkDown(self.device, self.address, f"link is down; {what} not sent")
+            error = LinkDown(self.device, self.address, f"link is down; {what()} not sent")
             self.stats.record_error(error)
             raise error
         with self._wire_lock:
