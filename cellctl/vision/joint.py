@@ -108,14 +108,6 @@ def _points(x: np.ndarray, z: np.ndarray) -> np.ndarray:
     return points
 
 
-def fit_line(x: np.ndarray, z: np.ndarray) -> Line:
-    """Total least squares line through the points."""
-    points = _points(x, z)
-    cx, cz, ux, uz = _fit(points)
-    residual = _residuals(points, cx, cz, ux, uz)
-    return Line((cx, cz), (ux, uz), math.sqrt(float(residual @ residual) / len(x)), len(x))
-
-
 def _median(values: np.ndarray) -> float:
     """np.median without its overhead (this runs several times per frame)."""
     n = len(values)
