@@ -103,6 +103,21 @@ def test_stripe_centres_are_sub_pixel_and_beat_the_plain_argmax():
     assert rms < argmax_rms / 2
 
 
+def test_a_speck_of_spatter_on_a_face_does_not_cut_it_away():
+    # Line on row 200 with a joint's gap (columns 300..339); a speck 15 rows below the line
+    # at columns 280..284, where the line is hidden. The 15 columns between speck and gap
+    # are too short to keep on their own: they must join the face across the speck.
+    rows = np.arange(480)[:, None]
+    image = (10 + 200 * np.exp(-((rows - 200.0) ** 2) / 2.0) * np.ones((1, 640))).astype(np.uint8)
+    image[:, 300:340] = 10
+    image[:, 280:285] = 10
+    image[214:217, 280:285] = 250
+    stripe = StripeExtractor().extract(image)
+    assert np.isfinite(stripe.rows[285:300]).all()
+    assert np.isnan(stripe.rows[280:285]).all()  # the speck itself is dropped
+    assert np.isnan(stripe.rows[300:340]).all()  # the gap stays a gap
+
+
 @pytest.mark.parametrize(("joint", "work_angle"), JOINTS)
 def test_each_joint_type_is_found_where_the_truth_is(joint, work_angle):
     renderer = StripeRenderer(CameraModel(), Disturbances(), seed=5)
