@@ -3,8 +3,9 @@ parts, against a real `cellctl run` process (the scenario runner's operator does
 
 Measured on the controller process, from the kernel: resident memory (growth after warm-up;
 goal under 5 %), and from its own health lines: asyncio tasks, threads, open files (goal: no
-growth). Records: every seam the controller said it recorded is in the store, every part
-started is accounted for, integrity_check ok.
+growth), and the longest garbage collection (every thread stops for it). Records: every seam
+the controller said it recorded is in the store, every part started is accounted for,
+integrity_check ok.
 
 `python -m bench soak` runs 1 simulated hour (a few minutes); SOAK_HOURS=10 for the full run.
 """
@@ -41,7 +42,10 @@ FAULTS = [
     ("corrupt plc 1", None, "welding"),
     ("modbus_exception power_source 6", "modbus_exception_clear power_source", "welding"),
 ]
-HEALTH = re.compile(r"health: (\d+) tasks, (\d+) threads, (-?\d+) open files in (\w+)")
+HEALTH = re.compile(
+    r"health: (\d+) tasks, (\d+) threads, (-?\d+) open files in (\w+)"
+    r"(?:; longest garbage collection ([\d.]+) ms)?"
+)
 RECORDED = re.compile(r"part (\d+) seam (\S+) recorded")
 
 
@@ -117,6 +121,9 @@ def main() -> dict:
                 max(h[i] for h in early if h[3] == state),
                 max(h[i] for h in late if h[3] == state),
             )
+    # Each stops every thread of the controller, the correction stream's too.
+    pauses_ms = [float(m[5]) for m in HEALTH.finditer(log) if m[5] is not None]
+    longest_pause_ms = max(pauses_ms, default=float("nan"))
     causes = {cause for cause, _, _ in FAULTS}
     faults = sum(1 for e in scenario.events if e.do in causes)
     reactions = [c for c in result.checks if c.name.startswith("reaction to")]
@@ -133,6 +140,8 @@ def main() -> dict:
           f"({growth_pct:+.2f} %), {len(samples)} samples")  # fmt: skip
     for what, (before, after) in grew.items():
         print(f"  {what}: {before} after warm-up, {after} at the end")
+    print(f"  longest garbage collection in the controller: {longest_pause_ms:.1f} ms "
+          f"(over {len(pauses_ms)} health lines)")  # fmt: skip
     print(f"  faults judged: {len(reactions)}, reaction over 500 ms: {len(slow)}, "
           f"unsafe commands before the operator: {len(unsafe)}")  # fmt: skip
     print(goal("RSS growth after warm-up under 5 %", growth_pct < 5, f"{growth_pct:+.2f} %"))
@@ -148,6 +157,7 @@ def main() -> dict:
         "faults_injected": faults,
         "rss_growth_pct": growth_pct,
         "health_early_late": grew,
+        "longest_gc_pause_ms": longest_pause_ms,
         "seams_lost": len(lost),
         "reactions_over_bound": len(slow),
         "unsafe": len(unsafe),

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cellctl.cell_events import CellListener, CellStatus
+from cellctl.collector import CollectionPauses
 from cellctl.config.load import LoadedConfig
 from cellctl.faults import Fault, FaultBook, Severity
 from cellctl.interlocks import CellContext, Interlocks
@@ -523,7 +524,17 @@ class Controller:
 
     async def _health_loop(self) -> None:
         """A line in the log every ``health_log_period_s``: what a process that runs for
-        months must not grow (tasks, threads, open files). The soak benchmark reads it."""
+        months must not grow (tasks, threads, open files), and the longest garbage
+        collection since the line before (it stops every thread: see cellctl.collector).
+        The soak benchmark reads it."""
+        pauses = CollectionPauses()
+        pauses.install()
+        try:
+            await self._log_health(pauses)
+        finally:
+            pauses.remove()
+
+    async def _log_health(self, pauses: CollectionPauses) -> None:
         while True:
             await asyncio.sleep(self.settings.health_log_period_s)
             tasks = len(asyncio.all_tasks())
@@ -532,9 +543,11 @@ class Controller:
                 files = len(os.listdir("/proc/self/fd"))
             except OSError:
                 files = -1  # not Linux
+            pause_s, generation = pauses.take_longest()
             self._event(
                 f"health: {tasks} tasks, {threads} threads, {files} open files "
-                f"in {self.machine.state.label}"
+                f"in {self.machine.state.label}; longest garbage collection "
+                f"{pause_s * 1000:.1f} ms (generation {generation})"
             )
 
     # -- the PLC scan ---------------------------------------------------------------------

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from cellctl.collector import freeze_what_lives_on
 from cellctl.config import ConfigInvalid, load_cell_config
 from cellctl.opcua_server import CellOpcUaServer, OpcUaStartFailed
 from cellctl.store import StoreError
@@ -58,6 +59,8 @@ async def run_controller(config_path: Path, store_path: str | Path | None = None
                 # The cell runs on without its HMI interface rather than not at all.
                 print(f"cellctl run: {failed}; running without OPC UA", file=sys.stderr)
                 opcua = None
+        # Before the links start: they would not survive the one collection (80 ms timeouts).
+        freeze_what_lives_on()
         await controller.start()
         await stop.wait()
     finally:
