@@ -24,6 +24,7 @@ import asyncio
 import collections
 import logging
 import math
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 
 FRAME_TRUTH_KEPT = 100_000
 MAX_EXPOSURE_LAG_S = 0.004  # a later wake-up (a busy machine) exposes when it wakes
+TRIGGER_SWITCH_INTERVAL_S = 0.0002
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +134,17 @@ class TrackingScore:
         return [{"seam": s.seam, "path_id": s.path_id, **s.figures()} for s in self.seams]
 
 
+def next_trigger_s(previous_s: float, now_s: float, period_s: float) -> float:
+    """The camera's next trigger after the one at ``previous_s``: a period on. A thread held
+    up for longer than MAX_EXPOSURE_LAG_S (the whole machine stalls now and then) skips the
+    triggers it missed, and keeps to the clock's phase, as a hardware trigger would."""
+    next_s = previous_s + period_s
+    behind_s = now_s - next_s
+    if behind_s > MAX_EXPOSURE_LAG_S:
+        next_s += math.ceil((behind_s - MAX_EXPOSURE_LAG_S) / period_s) * period_s
+    return next_s
+
+
 class SimulatedSensor:
     """The laser sensor: renders what it sees from the robot's actual pose and streams it."""
 
@@ -174,6 +187,9 @@ class SimulatedSensor:
     # -- life cycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
+        # The trigger thread must get the GIL at once when it wakes, not after CPython's
+        # default 5 ms switch interval behind the event loop's rendering and physics.
+        sys.setswitchinterval(min(sys.getswitchinterval(), TRIGGER_SWITCH_INTERVAL_S))
         self._server = await asyncio.start_server(self._on_client, self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
         self._stop_trigger.clear()
@@ -269,11 +285,8 @@ class SimulatedSensor:
         the loop to expose a frame at that instant."""
         next_at = time.monotonic()
         while True:
-            next_at += self.frame_period_s
-            delay = next_at - time.monotonic()
-            if delay < -self.frame_period_s:
-                next_at = time.monotonic()  # fell behind (a busy machine): do not burst
-            if stop.wait(max(0.0, delay)):
+            next_at = next_trigger_s(next_at, time.monotonic(), self.frame_period_s)
+            if stop.wait(max(0.0, next_at - time.monotonic())):
                 return
             try:
                 loop.call_soon_threadsafe(self._expose_and_send, next_at)

@@ -30,7 +30,7 @@ from drivers.sensor_protocol import (
     encode_frame,
 )
 from sim.part_truth import TruePart, TrueSeam
-from sim.sensor import SimulatedSensor
+from sim.sensor import MAX_EXPOSURE_LAG_S, SimulatedSensor, next_trigger_s
 from sim.sensor_render import (
     CalibrationTarget as SimTarget,
 )
@@ -255,6 +255,18 @@ def _sensor(port: int, rate: float = 100.0) -> SimulatedSensor:
         frame_rate_hz=rate,
         port=port,
     )
+
+
+@pytest.mark.parametrize("stall_s", [0.0, 0.003, 0.0183, 0.0307, 0.5])
+def test_the_simulated_cameras_trigger_keeps_its_clock_through_a_stall(stall_s):
+    period_s = 0.008
+    woke_s = 10 * period_s + stall_s  # the trigger thread meant to wake at 10 periods
+    next_s = next_trigger_s(9 * period_s, woke_s, period_s)
+    # On the camera's clock (a whole number of periods), the ones missed skipped: fired
+    # at once if the instant is recent enough to expose at, else waited for.
+    assert next_s / period_s == pytest.approx(round(next_s / period_s), abs=1e-9)
+    assert woke_s - MAX_EXPOSURE_LAG_S <= next_s < woke_s - MAX_EXPOSURE_LAG_S + period_s
+    assert next_s >= 10 * period_s
 
 
 async def test_tcp_driver_hands_out_the_newest_frame_and_survives_a_lost_link():
