@@ -84,7 +84,6 @@ class _TcpBackend(_Backend):
     def open(self) -> None:
         sock = socket.create_connection(self.address, timeout=self.timeout_s)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        # A small receive buffer: frames that pile up in the kernel are frames gone stale.
         sock.settimeout(self.timeout_s)
         self.sock = sock
 
