@@ -288,6 +288,7 @@ class TrackingRun:
     refusals: collections.Counter = field(default_factory=collections.Counter)  # by first word
     last_refusal: str = ""
     last_reported_exposure: float = 0.0
+    frames_stale_before: int = 0  # the sensor driver's count when the run started
     # The newest measurement in the track: (its frame's exposure, when it landed), monotonic
     # seconds; one tuple, swapped whole, so that the stream never reads half of a pair.
     newest: tuple[float, float] = (-math.inf, 0.0)
@@ -625,6 +626,7 @@ class LaserSensing:
             max_correction_mm=max_correction,
             max_rate_mm_per_s=float(limits.max_correction_rate_mm_per_s),
             path_length_mm=length_mm(path),
+            frames_stale_before=self.sensor.frames_stale,
         )
         run.path_start = path[0]
         run.travel = seam_frame(path)[0]
@@ -691,6 +693,8 @@ class LaserSensing:
             return None
         self.last_run = run
         figures = tracking_figures(run)
+        # Frames the vision never saw: a newer one had already arrived behind them.
+        figures["frames_stale"] = self.sensor.frames_stale - run.frames_stale_before
         if self.recorder is not None:
             self.recorder.finish_seam(list(run.sent), figures, run.lost)
         return figures

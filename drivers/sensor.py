@@ -16,7 +16,10 @@ Contract:
   newest (a camera's buffer, the kernel's socket buffer and OpenCV's internal queue are
   emptied as they fill): ``latest()`` and ``next_frame()`` never hand out a stale frame when a
   newer one has arrived. ``on_frame`` (if set) is called in that thread with each frame, so
-  that the vision can work on it at once, off the controller's event loop.
+  that the vision can work on it at once, off the controller's event loop; but not with a
+  frame that a newer one has already arrived behind (whole, in the socket's buffer) while
+  the handler was busy with an earlier one or the machine stalled: the vision goes to the
+  newest at once instead of working through a backlog (``frames_stale`` counts them).
 - ``connect()`` starts the thread and returns at once; the thread reconnects with doubling
   backoff until ``close()``. A link counts as up once a frame has arrived on it.
 - A lost link (EOF, a reset, no frame for ``frame_timeout_ms``, a garbled header) takes the
@@ -29,9 +32,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import math
 import socket
+import sys
+import termios
 import threading
 import time
 from collections.abc import Callable
@@ -68,6 +74,10 @@ class _Backend:
     def interrupt(self) -> None:
         """Make a blocked ``read`` return (from another thread)."""
 
+    def newer_waiting(self) -> bool:
+        """Whether a whole frame more has already arrived behind the one just read."""
+        return False
+
     def close(self) -> None: ...
 
 
@@ -80,6 +90,7 @@ class _TcpBackend(_Backend):
         self.timeout_s = timeout_s
         self.sock: socket.socket | None = None
         self.header = bytearray(HEADER_BYTES)
+        self.frame_bytes = 0  # the last frame's, header included
 
     def open(self) -> None:
         sock = socket.create_connection(self.address, timeout=self.timeout_s)
@@ -109,7 +120,19 @@ class _TcpBackend(_Backend):
             raise _BackendLost(f"garbled frame header: {error}") from error
         payload = bytearray(header.payload_bytes)
         self._fill(memoryview(payload))
+        self.frame_bytes = HEADER_BYTES + header.payload_bytes
         return decode_frame(header, payload)
+
+    def newer_waiting(self) -> bool:
+        # The bytes in the kernel's receive buffer: a sensor sends frames of one size.
+        if self.sock is None or not self.frame_bytes:
+            return False
+        try:
+            waiting = bytearray(4)
+            fcntl.ioctl(self.sock.fileno(), termios.FIONREAD, waiting)
+        except OSError:
+            return False
+        return int.from_bytes(waiting, sys.byteorder, signed=True) >= self.frame_bytes
 
     def interrupt(self) -> None:
         if self.sock is not None:
@@ -240,6 +263,7 @@ class SensorDriver:
         self.on_frame: Callable[[Frame], None] | None = None
         self.frames_received = 0
         self.frames_missed = 0  # gaps in the sensor's frame numbers (it dropped, or we did)
+        self.frames_stale = 0  # not given to on_frame: a newer one had arrived behind them
         self._make = {"tcp": _TcpBackend, "opencv": _OpenCvBackend, "replay": _ReplayBackend}[
             backend
         ]
@@ -361,6 +385,9 @@ class SensorDriver:
                 with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                     loop.call_soon_threadsafe(event.set)
             handler = self.on_frame  # once: another thread may clear it meanwhile
+            if handler is not None and backend.newer_waiting():
+                self.frames_stale += 1
+                continue
             if handler is not None:
                 try:
                     handler(frame)

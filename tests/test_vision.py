@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import math
 import socket
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -311,6 +312,53 @@ async def test_tcp_driver_hands_out_the_newest_frame_and_survives_a_lost_link():
     finally:
         await driver.close()
         await sensor.close()
+
+
+async def test_the_vision_is_handed_the_newest_frame_not_a_backlog():
+    # A sensor on a real socket: frame 1, then, while the vision is still busy with it,
+    # frames 2 and 3. The vision is next handed 3: 2 is stale before it could start on it.
+    server = socket.create_server(("127.0.0.1", 0))
+    server.setblocking(False)
+    port = server.getsockname()[1]
+    pixels = np.zeros((48, 64), np.uint8)
+    busy, go_on = threading.Event(), threading.Event()
+    handed: list[int] = []
+
+    def on_frame(frame: Frame) -> None:
+        handed.append(frame.frame_number)
+        busy.set()
+        go_on.wait(5)
+
+    driver = SensorDriver("tcp", f"127.0.0.1:{port}", frame_timeout_ms=5000)
+    driver.on_frame = on_frame
+    try:
+        await driver.connect()
+        connection, _ = await asyncio.get_running_loop().sock_accept(server)
+        connection.setblocking(True)
+        with connection:
+            connection.sendall(encode_frame(Frame(1, 1_000_000, pixels)))
+            for _ in range(500):
+                if busy.is_set():
+                    break
+                await asyncio.sleep(0.01)
+            assert busy.is_set()
+            connection.sendall(
+                encode_frame(Frame(2, 9_000_000, pixels))
+                + encode_frame(Frame(3, 17_000_000, pixels))
+            )
+            await asyncio.sleep(0.2)  # both are in the kernel's buffer well before this
+            go_on.set()
+            for _ in range(200):
+                if len(handed) == 2:
+                    break
+                await asyncio.sleep(0.01)
+        assert handed == [1, 3]
+        assert driver.frames_stale == 1
+        assert driver.latest().frame_number == 3
+    finally:
+        go_on.set()
+        await driver.close()
+        server.close()
 
 
 async def test_replay_backend_plays_a_recorded_run(tmp_path):
