@@ -289,9 +289,6 @@ class TrackingRun:
     last_refusal: str = ""
     last_reported_exposure: float = 0.0
     frames_stale_before: int = 0  # the sensor driver's count when the run started
-    # The newest measurement in the track: (its frame's exposure, when it landed), monotonic
-    # seconds; one tuple, swapped whole, so that the stream never reads half of a pair.
-    newest: tuple[float, float] = (-math.inf, 0.0)
 
 
 class LaserSensing:
@@ -753,7 +750,7 @@ class LaserSensing:
             exposure,
         )
         landed = time.monotonic()
-        run.newest = (exposure, landed)
+        self._latencies.add(exposure, landed)  # where the correction grid sits
         run.exposure_to_processed_s.append(landed - exposure)
         if self.recorder is not None:
             # After the track has it: a replay adds it before the correction numbered so.
@@ -790,7 +787,7 @@ class LaserSensing:
             if stop.wait(max(0.0, grid.advance() - time.monotonic())):
                 return
             now = time.monotonic()
-            run.lateness_s.append(grid.ticked(now, *run.newest))
+            run.lateness_s.append(grid.ticked(now))
             s_torch = self.torch_position_mm(now + lead, run.path_id)
             target = run.track.deviation_at(s_torch)
             if target is not None:
@@ -850,8 +847,8 @@ _realtime_refused = False
 class LatencyWindow:
     """The newest LATENCY_WINDOW exposure-to-measured times (s), kept sorted as well, so
     that a quantile is an index, at every frame; and the newest frame's exposure (the
-    sensor's rhythm). Thread-safe (the warm-up's reader thread may still add one as the
-    correction stream starts)."""
+    sensor's rhythm). Thread-safe: the sensor's reader thread adds each frame as it is
+    measured, the correction stream reads."""
 
     def __init__(self, size: int = LATENCY_WINDOW) -> None:
         self._arrived: collections.deque[float] = collections.deque()
@@ -884,19 +881,20 @@ class CorrectionGrid:
     """When the correction stream ticks: every ``period_s``, the grid phase-locked onto the
     sensor's exposures (see the module docstring). Times are monotonic seconds.
 
-    ``latencies``: the exposure-to-measured times seen so far (kept by the caller from seam
-    to seam: they are the sensor's and the vision's, not the seam's). With them the grid
-    starts in phase with the newest frame's exposure."""
+    ``latencies``: the exposure-to-measured times, added to by whoever measures the frames
+    (kept from seam to seam: they are the sensor's and the vision's, not the seam's). With
+    them the grid starts in phase with the newest frame's exposure, and each tick that
+    finds a newer one there moves the grid towards it."""
 
     def __init__(
         self, period_s: float, start_s: float, latencies: LatencyWindow | None = None
     ) -> None:
         self.period_s = period_s
-        self._seen_exposure_s = -math.inf
         self._latencies = latencies if latencies is not None else LatencyWindow()
         # Exposure to tick: where the grid aims (NaN: no measurement yet).
         self.delay_s = self._aim()
         last_exposure_s = self._latencies.last_exposure_s
+        self._seen_exposure_s = last_exposure_s if last_exposure_s is not None else -math.inf
         if last_exposure_s is not None and math.isfinite(self.delay_s):
             # In phase from the first tick: where the last frame seen puts the grid (the
             # frames come at a whole number of ticks), rather than stepping there.
@@ -918,19 +916,17 @@ class CorrectionGrid:
         self.deadline_s += self.period_s
         return self.deadline_s
 
-    def ticked(self, now_s: float, exposure_s: float, landed_s: float) -> float:
-        """The tick for the current deadline came at ``now_s``; the newest measurement is of
-        a frame exposed at ``exposure_s`` and landed at ``landed_s``. Returns the tick's
-        lateness (s)."""
+    def ticked(self, now_s: float) -> float:
+        """The tick for the current deadline came at ``now_s``. Returns its lateness (s)."""
         lateness_s = max(0.0, now_s - self.deadline_s)
         if lateness_s >= self.period_s:
             # The thread was held up (the whole machine stalls now and then: 10-20 ms seen
             # on the bench): the ticks missed are skipped rather than sent in a burst, and
             # the grid stays in phase, so the next frame is on time.
             self.deadline_s += lateness_s // self.period_s * self.period_s
-        if exposure_s > self._seen_exposure_s:
+        exposure_s = self._latencies.last_exposure_s
+        if exposure_s is not None and exposure_s != self._seen_exposure_s:  # a new frame
             self._seen_exposure_s = exposure_s
-            self._latencies.add(exposure_s, landed_s)
             self.delay_s = self._aim()
             # Where this frame's tick should have been, on the grid's own clock.
             error = self.deadline_s - (exposure_s + self.delay_s)
