@@ -385,14 +385,15 @@ class SensorDriver:
                 with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                     loop.call_soon_threadsafe(event.set)
             handler = self.on_frame  # once: another thread may clear it meanwhile
-            if handler is not None and backend.newer_waiting():
+            if handler is None:
+                continue
+            if backend.newer_waiting():
                 self.frames_stale += 1
                 continue
-            if handler is not None:
-                try:
-                    handler(frame)
-                except Exception:  # the reader must live on whatever the vision does
-                    log.exception("sensor frame handler failed on frame %d", frame.frame_number)
+            try:
+                handler(frame)
+            except Exception:  # the reader must live on whatever the vision does
+                log.exception("sensor frame handler failed on frame %d", frame.frame_number)
 
     def _lost(self, why: str) -> None:
         if self._stop.is_set():
