@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -341,8 +342,7 @@ def main() -> dict:
         )
         for key, result in loops.items():
             if key.endswith("/closed"):
-                key_ms = "exposure_to_correction_p99_ms"
-                p99 = [t.get(key_ms, float("nan")) for t in result["tracking"]]
+                p99 = [t.get("exposure_to_correction_p99_ms", math.nan) for t in result["tracking"]]
                 stalled = result["machine_stalls"]
                 print(
                     f"    {key.removesuffix('/closed'):<14} "

@@ -30,7 +30,7 @@ class MachineStalls:
         self.stalls_s: list[float] = []  # how late each late wake-up was
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._switch_interval_s = sys.getswitchinterval()
+        self._switch_interval_s = 0.0  # the process's own, while in use
 
     def __enter__(self) -> MachineStalls:
         self._switch_interval_s = sys.getswitchinterval()
