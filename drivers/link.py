@@ -33,6 +33,7 @@ class LinkStats:
     rejections: int = 0  # exception responses / NAKs
     reconnects: int = 0  # connections re-established after a loss
     frame_errors: int = 0  # garbled, truncated or CRC-failed frames skipped
+    mismatched_answers: int = 0  # answers that did not fit their request (late, garbled)
     refused_writes: int = 0  # writes refused before the wire (not in the map's allow-list)
     last_rtt_s: float | None = None  # round-trip time of the last answered request
     last_error: str = ""  # text of the last error, for the operator's screen

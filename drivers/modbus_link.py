@@ -13,6 +13,13 @@ Contract:
   response raises ``DeviceRejected`` with the Modbus exception code. Every error names the
   device, the address (host:port or port, unit id) and the register.
 - Writes are checked against the caller's allow-list before anything is sent (``WriteRefused``).
+- Every answer is checked against its request (function, register count, a write's echo); one
+  that does not match is ignored with ``ProtocolError``. Modbus RTU has no transaction id, so
+  an answer that comes after its request timed out looks like the answer to whatever request
+  is out when it lands. As libmodbus does, after an RTU request goes unanswered or is answered
+  wrongly, the next read waits until the line has been quiet for ``LATE_ANSWER_QUIET_PER_TIMEOUT``
+  answer timeouts, so that a late answer lands on no request. A write does not wait: its echo
+  tells a late answer apart, and the arc-off of a fault's reaction must not be held back.
 """
 
 from __future__ import annotations
@@ -53,6 +60,10 @@ MODBUS_EXCEPTION_NAMES = {
     10: "gateway path unavailable",
     11: "gateway target failed to respond",
 }
+
+# How long an RTU line must be quiet, in answer timeouts, before a read follows a request that
+# went unanswered. More than one: a device twice the timeout late must land in the quiet.
+LATE_ANSWER_QUIET_PER_TIMEOUT = 1.5
 
 # A wire tap: called with (sending, frame bytes); returns the bytes to use. Tests use it to
 # corrupt frames at the wire; production leaves it None.
@@ -111,6 +122,10 @@ class ModbusLink:
         self._closing = False
         self._silent_until = 0.0  # see fall_silent
         self._silent_why = ""
+        # RTU: when a late answer may still come (see _until_quiet), and when bytes came last.
+        self._late_answer_possible = False
+        self._unanswered_at = 0.0
+        self._heard_at = 0.0
         # Called on every change of link state: the device driver (to resync its image) and
         # the controller (to raise a lost-link fault) both listen.
         self.state_listeners: list[Callable[[LinkState], None]] = []
@@ -210,6 +225,8 @@ class ModbusLink:
     def _on_packet(self, sending: bool, data: bytes) -> bytes:
         if sending:
             self.stats.requests += 1
+        else:
+            self._heard_at = time.monotonic()
         return self._wire_tap(sending, data) if self._wire_tap else data
 
     def _set_state(self, state: LinkState) -> None:
@@ -227,27 +244,25 @@ class ModbusLink:
         """Read ``count`` registers from ``start`` in ``table``."""
         what = f"read of {count} {table} registers"
         if table is RegisterTable.INPUT:
+            function = 4
 
             def request() -> Awaitable[ModbusPDU]:
                 return self._client.read_input_registers(start, count=count, device_id=self.unit_id)
         else:
+            function = 3
 
             def request() -> Awaitable[ModbusPDU]:
                 return self._client.read_holding_registers(
                     start, count=count, device_id=self.unit_id
                 )
 
-        response = await self._execute(what, start, request)
-        registers = list(response.registers)
-        if len(registers) < count:
-            error = ProtocolError(
-                self.device,
-                self._where(start),
-                f"{what} answered {len(registers)} registers",
-            )
-            self.stats.record_error(error)
-            raise error
-        return registers[:count]
+        def mismatch(answer: ModbusPDU) -> str | None:
+            if len(answer.registers) != count:
+                return f"{len(answer.registers)} registers"
+            return None
+
+        response = await self._execute(what, start, request, function, mismatch)
+        return list(response.registers)
 
     async def write_registers(
         self, start: int, values: list[int], allowed: Collection[int]
@@ -273,15 +288,32 @@ class ModbusLink:
             self.stats.record_refusal(error)
             raise error
         if len(values) == 1:
+            function = 6
 
             def request() -> Awaitable[ModbusPDU]:
                 return self._client.write_register(start, values[0], device_id=self.unit_id)
+
+            def mismatch(answer: ModbusPDU) -> str | None:
+                # Function 6 echoes the register and the value written.
+                if (answer.address, list(answer.registers)) != (start, values):
+                    return f"an echo of register {answer.address} = {list(answer.registers)}"
+                return None
         else:
+            function = 16
 
             def request() -> Awaitable[ModbusPDU]:
                 return self._client.write_registers(start, values, device_id=self.unit_id)
 
-        await self._execute(f"write of {len(values)} register(s)", start, request)
+            def mismatch(answer: ModbusPDU) -> str | None:
+                # Function 16 echoes the first register and the count written.
+                if (answer.address, answer.count) != (start, len(values)):
+                    return f"an echo of {answer.count} register(s) from {answer.address}"
+                return None
+
+        await self._execute(
+            f"write of {len(values)} register(s)", start, request, function, mismatch,
+            waits_for_quiet=False,
+        )  # fmt: skip
 
     @property
     def silent(self) -> bool:
@@ -298,9 +330,35 @@ class ModbusLink:
         log.warning("%s at %s: silent for %.0f ms %s", self.device, self.address,
                     seconds * 1000, why)  # fmt: skip
 
+    async def _until_quiet(self) -> None:
+        """After an RTU request went unanswered or was answered wrongly, wait until the line
+        has been quiet for ``LATE_ANSWER_QUIET_PER_TIMEOUT`` answer timeouts. pymodbus drops an
+        answer that lands while no request is out, so a late one is gone by then."""
+        if not self._late_answer_possible:
+            return
+        quiet_s = self.settings.timeout_ms / 1000 * LATE_ANSWER_QUIET_PER_TIMEOUT
+        while True:
+            # Bytes that come meanwhile start the quiet again: the late answer may be long.
+            wait_s = max(self._unanswered_at, self._heard_at) + quiet_s - time.monotonic()
+            if wait_s <= 0:
+                break
+            await asyncio.sleep(wait_s)
+        self._late_answer_possible = False
+
     async def _execute(
-        self, what: str, register: int, request: Callable[[], Awaitable[ModbusPDU]]
+        self,
+        what: str,
+        register: int,
+        request: Callable[[], Awaitable[ModbusPDU]],
+        function: int,
+        mismatch: Callable[[ModbusPDU], str | None],
+        waits_for_quiet: bool = True,
     ) -> ModbusPDU:
+        """Send one request and return its answer; raise a ``DeviceError`` naming ``what``.
+
+        ``function`` is the request's Modbus function code; ``mismatch`` describes how an
+        answer of that function differs from what this request must get back (None: it fits).
+        """
         where = self._where(register)
         if time.monotonic() < self._silent_until:
             error: DeviceError = LinkDown(
@@ -313,6 +371,8 @@ class ModbusLink:
             self.stats.record_error(error)
             raise error
         async with self._lock:
+            if waits_for_quiet:
+                await self._until_quiet()
             started = time.perf_counter()
             try:
                 response = await request()
@@ -330,7 +390,20 @@ class ModbusLink:
             except (ModbusException, ValueError) as exc:
                 error = ProtocolError(self.device, where, f"{what} failed: {exc}")
             else:
-                if response.isError():
+                answered = response.function_code & 0x7F
+                differs = (
+                    f"function {answered}" if answered != function
+                    else None if response.isError() else mismatch(response)
+                )  # fmt: skip
+                if differs is not None:
+                    self.stats.mismatched_answers += 1
+                    error = ProtocolError(
+                        self.device,
+                        where,
+                        f"{what} answered with {differs}: not its answer (a late answer to an "
+                        "earlier request, or a garbled one), ignored",
+                    )
+                elif response.isError():
                     code = getattr(response, "exception_code", 0)
                     self.stats.rejections += 1
                     error = DeviceRejected(
@@ -347,6 +420,9 @@ class ModbusLink:
         self.stats.record_error(error)
         if isinstance(error, LinkDown):
             self._on_connect_change(False)
+        elif isinstance(error, DeviceTimeout | ProtocolError) and is_rtu(self.settings):
+            self._late_answer_possible = True
+            self._unanswered_at = time.monotonic()
         raise error
 
 

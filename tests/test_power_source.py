@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from drivers.errors import DeviceRejected, DeviceTimeout, LinkDown, WriteRefused
+from drivers.errors import (
+    DeviceRejected,
+    DeviceTimeout,
+    LinkDown,
+    ProtocolError,
+    WriteRefused,
+)
 from drivers.modbus_map import RegisterTable
 from drivers.power_source import PowerSourceDriver
 from drivers.power_source_protocol import PowerSourceError, PowerSourceStatus
@@ -215,6 +221,34 @@ async def test_garbled_and_truncated_answers_are_dropped_and_survived(welder):
         await eventually(lambda: driver.connected, what="link up")
         assert (await driver.read_status()).ready, f"after {fault}"
     assert driver.stats.timeouts == 3
+
+
+async def test_a_late_answer_is_never_taken_for_the_next_requests(welder):
+    """RTU has no transaction id: an answer that comes after its request timed out would look
+    like the answer to the next request. A poll and its retry in a row must both fail."""
+    source, driver = welder
+    source.faults.set("delay", delay_s=0.2)  # every answer twice the link's 100 ms timeout
+    for _poll in range(5):
+        with pytest.raises(DeviceTimeout):
+            await driver.read_status()
+    source.faults.clear()
+    assert (await driver.read_status()).ready
+    assert driver.stats.mismatched_answers == 0  # read after the quiet: none landed on a request
+
+
+async def test_a_write_is_not_confirmed_by_the_late_answer_of_a_read(welder):
+    source, driver = welder
+    await driver.arc_off()  # the output image is known: the next write goes out without a read
+    source.faults.set("delay", delay_s=0.15)  # the read's answer lands while the write waits
+    with pytest.raises(DeviceTimeout):
+        await driver.read_status()
+    with pytest.raises(ProtocolError, match=r"register 0: .*answered with function 4: not its"):
+        await driver.arc_off()
+    assert driver.stats.mismatched_answers == 1
+    source.faults.clear()
+    assert (await driver.read_status()).ready
+    await driver.arc_on()
+    assert source.commands.arc_on is True
 
 
 async def test_exception_responses_name_the_register_and_code(welder):
