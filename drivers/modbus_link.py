@@ -122,9 +122,9 @@ class ModbusLink:
         self._closing = False
         self._silent_until = 0.0  # see fall_silent
         self._silent_why = ""
-        # RTU: when a late answer may still come (see _until_quiet), and when bytes came last.
-        self._late_answer_possible = False
-        self._unanswered_at = 0.0
+        # RTU: when the last request went unanswered or was answered wrongly, while a late
+        # answer may still come (None: none can; see _until_quiet); and when bytes came last.
+        self._unanswered_at: float | None = None
         self._heard_at = 0.0
         # Called on every change of link state: the device driver (to resync its image) and
         # the controller (to raise a lost-link fault) both listen.
@@ -334,16 +334,17 @@ class ModbusLink:
         """After an RTU request went unanswered or was answered wrongly, wait until the line
         has been quiet for ``LATE_ANSWER_QUIET_PER_TIMEOUT`` answer timeouts. pymodbus drops an
         answer that lands while no request is out, so a late one is gone by then."""
-        if not self._late_answer_possible:
+        unanswered_at = self._unanswered_at
+        if unanswered_at is None:
             return
         quiet_s = self.settings.timeout_ms / 1000 * LATE_ANSWER_QUIET_PER_TIMEOUT
         while True:
             # Bytes that come meanwhile start the quiet again: the late answer may be long.
-            wait_s = max(self._unanswered_at, self._heard_at) + quiet_s - time.monotonic()
+            wait_s = max(unanswered_at, self._heard_at) + quiet_s - time.monotonic()
             if wait_s <= 0:
                 break
             await asyncio.sleep(wait_s)
-        self._late_answer_possible = False
+        self._unanswered_at = None
 
     async def _execute(
         self,
@@ -421,7 +422,6 @@ class ModbusLink:
         if isinstance(error, LinkDown):
             self._on_connect_change(False)
         elif isinstance(error, DeviceTimeout | ProtocolError) and is_rtu(self.settings):
-            self._late_answer_possible = True
             self._unanswered_at = time.monotonic()
         raise error
 
