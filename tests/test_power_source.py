@@ -233,7 +233,6 @@ async def test_a_late_answer_is_never_taken_for_the_next_requests(welder):
             await driver.read_status()
     source.faults.clear()
     assert (await driver.read_status()).ready
-    assert driver.stats.mismatched_answers == 0  # read after the quiet: none landed on a request
 
 
 async def test_a_write_is_not_confirmed_by_the_late_answer_of_a_read(welder):
