@@ -33,6 +33,7 @@ from sim.clock import SimClock
 from sim.plc import SimulatedPlc
 from sim.power_source import SimulatedPowerSource
 from sim.robot import SimulatedRobot
+from tests.waiting import eventually
 
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
@@ -127,13 +128,6 @@ def _fast(link, port):
     return link.model_copy(update=fast)
 
 
-async def _until(condition, what: str, timeout_s: float = 3.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
-
-
 async def _survives(request, answers: int) -> None:
     for _ in range(answers):
         try:
@@ -161,7 +155,7 @@ def test_the_plc_driver_survives_any_bytes_as_answers(answers):
             plc.faults.clear()
             # nothing was written
             assert {name: plc.image.output(name) for name in outputs} == outputs_before
-            await _until(lambda: driver.connected, "the PLC link back")
+            await eventually(lambda: driver.connected, what="the PLC link back")
             inputs = await driver.read_inputs()
             assert inputs["estop_chain_ok"] is True
             assert inputs["door_closed"] is True
@@ -190,7 +184,7 @@ def test_the_power_source_driver_survives_any_bytes_as_answers(answers):
                 await _survives(driver.read_status, len(answers))
                 source.faults.clear()
                 assert not source.commands.arc_on  # nothing unsafe went out
-                await _until(lambda: driver.connected, "the power source link back")
+                await eventually(lambda: driver.connected, what="the power source link back")
                 for _ in range(20):  # the first answer after garbage may still be lost
                     try:
                         status = await driver.read_status()
@@ -226,7 +220,7 @@ def test_the_robot_driver_survives_any_bytes_as_answers(answers):
                 await _survives(driver.read_status, len(answers))
                 robot.faults.clear()
                 assert robot.status().pose.position_mm == position  # nothing moved it
-                await _until(lambda: driver.connected, "the robot link back")
+                await eventually(lambda: driver.connected, what="the robot link back")
                 for _ in range(20):
                     try:
                         status = await driver.read_status()

@@ -19,6 +19,7 @@ from drivers.settings import ModbusRtuLinkSettings, PlcSettings
 from sim.cellfile import load_cell_devices
 from sim.clock import SimClock
 from sim.plc import SimulatedPlc
+from tests.waiting import eventually
 
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
@@ -37,15 +38,6 @@ def plc_settings(repo, port: int, **heartbeat) -> PlcSettings:
     )
     beat = settings.heartbeat.model_copy(update=heartbeat)
     return settings.model_copy(update={"link": link, "heartbeat": beat})
-
-
-async def eventually(condition, timeout_s: float = 3.0, what: str = "condition") -> None:
-    """Wait for ``condition()`` to become true (polling); fail naming ``what``."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 @pytest.fixture

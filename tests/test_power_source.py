@@ -24,6 +24,7 @@ from drivers.settings import PowerSourceSettings
 from sim.cellfile import load_cell_devices
 from sim.clock import SimClock
 from sim.power_source import SimulatedPowerSource
+from tests.waiting import eventually
 
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
@@ -40,14 +41,6 @@ def source_settings(repo: Path, port: str) -> PowerSourceSettings:
         }
     )
     return settings.model_copy(update={"link": link})
-
-
-async def eventually(condition, timeout_s: float = 3.0, what: str = "condition") -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 async def status_until(driver: PowerSourceDriver, condition, what: str) -> PowerSourceStatus:

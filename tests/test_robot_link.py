@@ -40,6 +40,7 @@ from drivers.robot_protocol import (
 from drivers.settings import RobotSettings
 from sim.clock import SimClock
 from sim.robot import SimulatedRobot, TrajectorySample
+from tests.waiting import eventually
 
 TIME_SCALE = 20
 HOME = (0.0, 0.0, 500.0)
@@ -134,14 +135,6 @@ async def wait_for_status(
         if done(status):
             return status
         assert loop.time() < give_up, f"gave up waiting; last status: {status}"
-        await asyncio.sleep(0.005)
-
-
-async def wait_until(condition: Callable[[], bool], deadline_s: float = 3.0) -> None:
-    loop = asyncio.get_running_loop()
-    give_up = loop.time() + deadline_s
-    while not condition():
-        assert loop.time() < give_up, "gave up waiting"
         await asyncio.sleep(0.005)
 
 
@@ -531,7 +524,7 @@ async def test_a_late_answer_is_skipped_not_taken(sim: SimulatedRobot, driver: R
     status = await driver.read_status()  # the retry's answer
     assert status.state is RobotState.IDLE
     assert driver.stats.timeouts == 1
-    await wait_until(lambda: driver.unmatched_responses == 1)
+    await eventually(lambda: driver.unmatched_responses == 1, what="the unmatched answer")
     assert (await driver.read_status()).state is RobotState.IDLE
 
 
@@ -542,9 +535,9 @@ async def test_a_correction_does_not_wait_behind_a_slow_request(tmp_path: Path):
     ):
         robot.faults.set("delay", frames=1, delay_s=0.5)
         slow = asyncio.create_task(driver.read_status())
-        await wait_until(lambda: robot.requests_total == 2)  # the request is with the robot
+        await eventually(lambda: robot.requests_total == 2, what="the request")  # with the robot
         driver.send_correction(1.0, 0.0)
-        await wait_until(lambda: robot.corrections_received == 1)
+        await eventually(lambda: robot.corrections_received == 1, what="the correction")
         assert not slow.done()
         assert (await slow).state is RobotState.IDLE
 
@@ -590,7 +583,7 @@ async def test_reconnects_to_a_simulator_restarted_on_a_new_pty(tmp_path: Path):
         await driver.connect()
     try:
         # The simulator is gone: the driver notices the hang-up and says so.
-        await wait_until(lambda: driver.stats.state is LinkState.DOWN)
+        await eventually(lambda: driver.stats.state is LinkState.DOWN, what="link down")
         with pytest.raises(LinkDown, match=f"^robot at {link_path}: link is down"):
             await driver.read_status()
         with pytest.raises(LinkDown):
@@ -620,7 +613,7 @@ async def test_a_hang_up_fails_the_waiting_request_with_link_down(tmp_path: Path
         async with connected_driver(robot.port, link={"timeout_ms": 5000}) as driver:
             robot.faults.set("stall")
             waiting = asyncio.create_task(driver.read_status())
-            await wait_until(lambda: robot.requests_total == 2)
+            await eventually(lambda: robot.requests_total == 2, what="the request")
             await robot.close()
             with pytest.raises(LinkDown, match="hung up"):
                 await waiting
@@ -718,7 +711,7 @@ async def test_the_robot_skips_garbage_and_naks_what_it_cannot_read(sim: Simulat
             + encode_frame(1, StatusRequest())
             + bytes(bad_type),
         )
-        await wait_until(lambda: len(answers) == 2)
+        await eventually(lambda: len(answers) == 2, what="both answers")
         assert answers[0].seq == 1
         assert isinstance(answers[0].message, RobotStatus)
         assert answers[1].seq == 3

@@ -43,6 +43,7 @@ from sim.sensor_render import (
     render_calibration_views,
     seam_to_sensor,
 )
+from tests.waiting import eventually
 
 REPO = Path(__file__).resolve().parent.parent
 CALIBRATION = Calibration.load(REPO / "config" / "sensor-calibration.yaml")
@@ -337,21 +338,14 @@ async def test_the_vision_is_handed_the_newest_frame_not_a_backlog():
         connection.setblocking(True)
         with connection:
             connection.sendall(encode_frame(Frame(1, 1_000_000, pixels)))
-            for _ in range(500):
-                if busy.is_set():
-                    break
-                await asyncio.sleep(0.01)
-            assert busy.is_set()
+            await eventually(busy.is_set, 5, "the vision busy with frame 1")
             connection.sendall(
                 encode_frame(Frame(2, 9_000_000, pixels))
                 + encode_frame(Frame(3, 17_000_000, pixels))
             )
             await asyncio.sleep(0.2)  # both are in the kernel's buffer well before this
             go_on.set()
-            for _ in range(200):
-                if len(handed) == 2:
-                    break
-                await asyncio.sleep(0.01)
+            await eventually(lambda: len(handed) >= 2, 2, "a second frame handed to the vision")
         assert handed == [1, 3]
         assert driver.frames_stale == 1
         assert driver.latest().frame_number == 3
