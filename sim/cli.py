@@ -19,6 +19,7 @@ import contextlib
 import gc
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -39,7 +40,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
     )
-    parser.add_argument("--ready-file", help="write the endpoints here as JSON once listening")
+    parser.add_argument(
+        "--ready-file",
+        help="write the endpoints here as JSON once listening (whole: once it exists, it is "
+        "complete)",
+    )
     parser.add_argument("--log-level", default="WARNING")
 
 
@@ -151,6 +156,14 @@ def _describe(device: Any) -> dict[str, str]:
     return {kind: str(device.port)}
 
 
+def _write_ready_file(path: Path, endpoints: dict[str, str]) -> None:
+    """Write the endpoints whole: a rig waits for the file to exist and reads it at once, so
+    it must never see it created but not yet written."""
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(endpoints))
+    os.replace(temporary, path)
+
+
 async def _serve(args: argparse.Namespace) -> int:
     devices = _devices_for(args)
     stop = asyncio.Event()
@@ -175,7 +188,7 @@ async def _serve(args: argparse.Namespace) -> int:
             print(f"  {name:<13} {where}")
         print("ready (Ctrl-C to stop)", flush=True)
         if args.ready_file:
-            await asyncio.to_thread(Path(args.ready_file).write_text, json.dumps(endpoints))
+            await asyncio.to_thread(_write_ready_file, Path(args.ready_file), endpoints)
         await stop.wait()
     finally:
         for device in reversed(started):
