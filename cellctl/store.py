@@ -353,6 +353,9 @@ class AsyncStore:
         return self._store.recovered_incomplete
 
     async def call(self, function: Callable[..., T], *args: Any) -> T:
+        """Run ``function(*args)`` on the worker. A caller cancelled while its call waits in
+        the queue takes it back (nothing is written); once the worker has started it, the call
+        runs to its end (a transaction is never cut half-way), and only its answer is lost."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, function, *args)
 

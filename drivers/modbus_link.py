@@ -8,7 +8,9 @@ Contract:
 - ``connect()`` starts the link and returns once the first attempt has finished, connected or
   not; from then on a supervisor task reconnects with doubling backoff until ``close()``.
   Requests made while the link is down raise ``LinkDown`` at once instead of waiting.
-- One request at a time per link (pymodbus does not promise to serialise them).
+- One request at a time per link (pymodbus does not promise to serialise them). A request
+  whose caller is cancelled is not sent if it is not yet on the wire; once it is, it finishes
+  (answer or timeout) before the next one goes out, so that its answer lands on it.
 - A request that gets no valid answer after ``retries`` raises ``DeviceTimeout``; an exception
   response raises ``DeviceRejected`` with the Modbus exception code. Every error names the
   device, the address (host:port or port, unit id) and the register.
@@ -126,6 +128,8 @@ class ModbusLink:
         # answer may still come (None: none can; see _until_quiet); and when bytes came last.
         self._unanswered_at: float | None = None
         self._heard_at = 0.0
+        # The request on the wire, if any: it holds the lock until it ends (see _execute).
+        self._on_wire: asyncio.Future[ModbusPDU] | None = None
         # Called on every change of link state: the device driver (to resync its image) and
         # the controller (to raise a lost-link fault) both listen.
         self.state_listeners: list[Callable[[LinkState], None]] = []
@@ -185,6 +189,10 @@ class ModbusLink:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._supervisor
             self._supervisor = None
+        if self._on_wire is not None:
+            # Its answer or its timeout, whichever first; nothing is left running.
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await self._on_wire
         self._client.close()
         self._set_state(LinkState.DISCONNECTED)
 
@@ -359,6 +367,13 @@ class ModbusLink:
 
         ``function`` is the request's Modbus function code; ``mismatch`` describes how an
         answer of that function differs from what this request must get back (None: it fits).
+
+        A caller cancelled before its request is sent (waiting for the link or for the quiet)
+        sends nothing. Once on the wire, a request is never dropped half-way: it runs to its
+        answer or its timeout in a task of its own (``_exchange``) that keeps the link until
+        then, whether or not its caller is still there. Otherwise the answer of a cancelled
+        read lands on whatever is sent next, and on a fault that is the arc-off
+        (shared/PITFALLS.md).
         """
         where = self._where(register)
         if time.monotonic() < self._silent_until:
@@ -371,53 +386,80 @@ class ModbusLink:
             error = LinkDown(self.device, where, f"link is down; {what} not sent")
             self.stats.record_error(error)
             raise error
-        async with self._lock:
+        await self._lock.acquire()
+        try:
             if waits_for_quiet:
                 await self._until_quiet()
-            started = time.perf_counter()
-            try:
-                response = await request()
-            except ConnectionException as exc:
-                error = LinkDown(self.device, where, f"connection lost during {what}: {exc}")
-            except ModbusIOException:
-                self.stats.timeouts += 1
-                tries = self.settings.retries + 1
-                error = DeviceTimeout(
+            exchange = asyncio.ensure_future(
+                self._exchange(what, where, request, function, mismatch)
+            )
+        except BaseException:
+            self._lock.release()
+            raise
+        # The link is the exchange's until it ends, not its caller's (see above).
+        self._on_wire = exchange
+        exchange.add_done_callback(self._exchange_done)
+        return await asyncio.shield(exchange)
+
+    def _exchange_done(self, exchange: asyncio.Future[ModbusPDU]) -> None:
+        if self._on_wire is exchange:
+            self._on_wire = None
+        self._lock.release()
+
+    async def _exchange(
+        self,
+        what: str,
+        where: str,
+        request: Callable[[], Awaitable[ModbusPDU]],
+        function: int,
+        mismatch: Callable[[ModbusPDU], str | None],
+    ) -> ModbusPDU:
+        """One request on the wire, its answer checked, the link's counters and state kept."""
+        error: DeviceError
+        started = time.perf_counter()
+        try:
+            response = await request()
+        except ConnectionException as exc:
+            error = LinkDown(self.device, where, f"connection lost during {what}: {exc}")
+        except ModbusIOException:
+            self.stats.timeouts += 1
+            tries = self.settings.retries + 1
+            error = DeviceTimeout(
+                self.device,
+                where,
+                f"no valid answer to {what} within {self.settings.timeout_ms} ms "
+                f"({tries} tr{'y' if tries == 1 else 'ies'})",
+            )
+        except (ModbusException, ValueError) as exc:
+            error = ProtocolError(self.device, where, f"{what} failed: {exc}")
+        else:
+            answered = response.function_code & 0x7F
+            differs = (
+                f"function {answered}" if answered != function
+                else None if response.isError() else mismatch(response)
+            )  # fmt: skip
+            if differs is not None:
+                self.stats.mismatched_answers += 1
+                error = ProtocolError(
                     self.device,
                     where,
-                    f"no valid answer to {what} within {self.settings.timeout_ms} ms "
-                    f"({tries} tr{'y' if tries == 1 else 'ies'})",
+                    f"{what} answered with {differs}: not its answer (a late answer to an "
+                    "earlier request, or a garbled one), ignored",
                 )
-            except (ModbusException, ValueError) as exc:
-                error = ProtocolError(self.device, where, f"{what} failed: {exc}")
+            elif response.isError():
+                code = getattr(response, "exception_code", 0)
+                self.stats.rejections += 1
+                error = DeviceRejected(
+                    self.device,
+                    where,
+                    f"{what} rejected with Modbus exception {code} "
+                    f"({MODBUS_EXCEPTION_NAMES.get(code, 'unknown')})",
+                    code,
+                )
             else:
-                answered = response.function_code & 0x7F
-                differs = (
-                    f"function {answered}" if answered != function
-                    else None if response.isError() else mismatch(response)
-                )  # fmt: skip
-                if differs is not None:
-                    self.stats.mismatched_answers += 1
-                    error = ProtocolError(
-                        self.device,
-                        where,
-                        f"{what} answered with {differs}: not its answer (a late answer to an "
-                        "earlier request, or a garbled one), ignored",
-                    )
-                elif response.isError():
-                    code = getattr(response, "exception_code", 0)
-                    self.stats.rejections += 1
-                    error = DeviceRejected(
-                        self.device,
-                        where,
-                        f"{what} rejected with Modbus exception {code} "
-                        f"({MODBUS_EXCEPTION_NAMES.get(code, 'unknown')})",
-                        code,
-                    )
-                else:
-                    self.stats.responses += 1
-                    self.stats.last_rtt_s = time.perf_counter() - started
-                    return response
+                self.stats.responses += 1
+                self.stats.last_rtt_s = time.perf_counter() - started
+                return response
         self.stats.record_error(error)
         if isinstance(error, LinkDown):
             self._on_connect_change(False)

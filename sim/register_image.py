@@ -114,6 +114,10 @@ class RegisterImage:
         set_values: list[int] | list[bool] | None,
     ) -> ExcCodes | None:
         """Called by pymodbus for every request: answer from (and into) the model's images."""
+        if function_code in (6, 16) and set_values is None:
+            # pymodbus reads a write's registers back for its echo: the same request, already
+            # delayed and counted (a DELAY fault late twice over would time out every write).
+            return None
         self.requests_seen += 1
         delay_s = self.faults.pending_delay_s()
         if delay_s:

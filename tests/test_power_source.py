@@ -243,6 +243,51 @@ async def test_a_write_is_not_confirmed_by_the_late_answer_of_a_read(welder):
     assert source.commands.arc_on is True
 
 
+async def test_a_caller_cancelled_mid_read_does_not_cost_the_arc_off_that_follows(welder):
+    """The fault reaction cancels the weld cycle while its status read is on the wire, then
+    writes arc-off. The read must finish on its own (its answer consumed by it, not by the
+    arc-off), and the arc-off must go out right after and be confirmed: no silenced link, no
+    lost-link fault. Forced every time: the machine answers 60 ms late, the cancel comes at
+    20 ms."""
+    source, driver = welder
+    await driver.arc_on()
+    await status_until(driver, lambda s: s.arc_established, "arc established")
+    source.faults.set("delay", delay_s=0.06)  # within the link's 100 ms timeout
+    poll = asyncio.create_task(driver.read_status())
+    await asyncio.sleep(0.02)  # the read is on the wire, its answer not yet back
+    poll.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await poll
+    await driver.make_safe()  # raises if not confirmed
+    assert source.commands.arc_on is False
+    assert driver.stats.mismatched_answers == 0
+    assert not driver.link.silent
+    assert driver.connected
+    source.faults.clear()
+    assert not (await driver.read_status()).arc_established
+
+
+async def test_a_request_cancelled_before_it_is_sent_never_reaches_the_machine(welder):
+    """The other half: a cycle's arc-on queued behind a read when the fault comes is dropped,
+    not sent after the reaction's arc-off."""
+    source, driver = welder
+    await driver.arc_off()
+    source.faults.set("delay", delay_s=0.06)
+    poll = asyncio.create_task(driver.read_status())
+    await asyncio.sleep(0.02)
+    queued = asyncio.create_task(driver.arc_on())  # waits for the link behind the read
+    await asyncio.sleep(0.01)
+    queued.cancel()
+    poll.cancel()
+    await asyncio.gather(poll, queued, return_exceptions=True)
+    writes_before = len(source.image.writes_seen)
+    await driver.make_safe()
+    source.faults.clear()
+    await driver.read_status()
+    assert source.image.writes_seen[writes_before:] == [(0, [0])]  # the arc-off only
+    assert source.commands.arc_on is False
+
+
 async def test_exception_responses_name_the_register_and_code(welder):
     source, driver = welder
     with pytest.raises(DeviceRejected, match=r"register 30: .*exception 2 \(illegal data"):
