@@ -145,16 +145,26 @@ class CellPermissions(PermissionRuleset):
         return action_type_id in self._ALLOWED
 
 
-@dataclass
-class _Tracking:
+@dataclass(frozen=True)
+class _CorrectionShown:
+    """The last correction sent. Replaced whole by its one writer, the correction stream's
+    thread; the event loop reads whichever is there (one attribute: never half of each)."""
+
     lateral_mm: float = 0.0
     vertical_mm: float = 0.0
     position_mm: float = math.nan
-    corrections: int = 0
-    profile_y_mm: list[float] | None = None
-    profile_z_mm: list[float] | None = None
+    count: int = 0
+
+
+@dataclass(frozen=True)
+class _ProfileShown:
+    """The last laser profile and its joint. Replaced whole by its one writer, the sensor's
+    reader thread, so that y and z always come from the same frame."""
+
+    y_mm: list[float] | None = None
+    z_mm: list[float] | None = None
     joint: tuple[float, float] | None = None
-    profiles: int = 0
+    count: int = 0
 
 
 class CellOpcUaServer:
@@ -170,7 +180,8 @@ class CellOpcUaServer:
         self._types: dict[str, ua.VariantType] = {}
         self._written: dict[str, Any] = {}
         self._from_store: dict[str, Any] = {}
-        self._tracking = _Tracking()
+        self._correction = _CorrectionShown()
+        self._profile = _ProfileShown()
         self._profile_written = -1
         self._last_status: Any = None
         self._last_command = ""
@@ -186,11 +197,12 @@ class CellOpcUaServer:
         self, lateral_mm: float, vertical_mm: float, position_mm: float | None = None
     ) -> None:
         """The correction just sent to the robot (mm), at ``position_mm`` along the seam."""
-        tracking = self._tracking
-        tracking.lateral_mm = float(lateral_mm)
-        tracking.vertical_mm = float(vertical_mm)
-        tracking.position_mm = math.nan if position_mm is None else float(position_mm)
-        tracking.corrections += 1
+        self._correction = _CorrectionShown(
+            float(lateral_mm),
+            float(vertical_mm),
+            math.nan if position_mm is None else float(position_mm),
+            self._correction.count + 1,
+        )
 
     def publish_profile(
         self, y_mm: np.ndarray, z_mm: np.ndarray, joint: tuple[float, float] | None
@@ -201,10 +213,12 @@ class CellOpcUaServer:
         z = np.asarray(z_mm, dtype=np.float64).ravel()
         if y.shape != z.shape:
             raise ValueError(f"profile y ({y.size} points) and z ({z.size} points) differ")
-        tracking = self._tracking
-        tracking.profile_y_mm, tracking.profile_z_mm = y.tolist(), z.tolist()
-        tracking.joint = None if joint is None else (float(joint[0]), float(joint[1]))
-        tracking.profiles += 1
+        self._profile = _ProfileShown(
+            y.tolist(),
+            z.tolist(),
+            None if joint is None else (float(joint[0]), float(joint[1])),
+            self._profile.count + 1,
+        )
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -408,11 +422,11 @@ class CellOpcUaServer:
         server = self._server
         if server is None:
             return
-        tracking = self._tracking
-        if tracking.profiles != self._profile_written and tracking.profile_y_mm is not None:
-            self._profile_written = tracking.profiles
-            values["Tracking.ProfileYMm"] = tracking.profile_y_mm
-            values["Tracking.ProfileZMm"] = tracking.profile_z_mm
+        profile = self._profile
+        if profile.count != self._profile_written and profile.y_mm is not None:
+            self._profile_written = profile.count
+            values["Tracking.ProfileYMm"] = profile.y_mm
+            values["Tracking.ProfileZMm"] = profile.z_mm
         # One timestamp per publish: clients plot live values against it (a DataValue written
         # directly carries none of its own).
         now = datetime.datetime.now(datetime.UTC)
@@ -475,14 +489,14 @@ class CellOpcUaServer:
             values["Tracking.TaughtPathXMm"] = [float(p[0]) for p in seam.path_mm]
             values["Tracking.TaughtPathYMm"] = [float(p[1]) for p in seam.path_mm]
             values["Tracking.TaughtPathZMm"] = [float(p[2]) for p in seam.path_mm]
-        tracking = self._tracking
-        values["Tracking.LateralCorrectionMm"] = tracking.lateral_mm
-        values["Tracking.VerticalCorrectionMm"] = tracking.vertical_mm
-        values["Tracking.PositionMm"] = tracking.position_mm
-        values["Tracking.CorrectionCount"] = tracking.corrections
-        values["Tracking.ProfileCount"] = tracking.profiles
-        values["Tracking.JointFound"] = tracking.joint is not None
-        joint = tracking.joint or (math.nan, math.nan)
+        correction, profile = self._correction, self._profile
+        values["Tracking.LateralCorrectionMm"] = correction.lateral_mm
+        values["Tracking.VerticalCorrectionMm"] = correction.vertical_mm
+        values["Tracking.PositionMm"] = correction.position_mm
+        values["Tracking.CorrectionCount"] = correction.count
+        values["Tracking.ProfileCount"] = profile.count
+        values["Tracking.JointFound"] = profile.joint is not None
+        joint = profile.joint or (math.nan, math.nan)
         values["Tracking.JointYMm"], values["Tracking.JointZMm"] = joint
         for device, driver in c._devices().items():
             values[LINK_VARIABLES[device]] = str(driver.stats.state)

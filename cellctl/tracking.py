@@ -262,6 +262,50 @@ class SeamTrack:
             return self._s[:n].copy(), self._lateral[:n].copy(), self._vertical[:n].copy()
 
 
+class CorrectionHistory:
+    """The corrections sent on one tracked path, in order: (monotonic time sent, torch
+    position along the path mm, lateral mm, vertical mm).
+
+    One writer, the correction stream's thread (``append``); the sensor's reader thread asks
+    what the robot had at a frame's exposure (``at``) and how many were sent (``count``) while
+    it writes. The lock makes each of those one step: iterating a deque that another thread
+    appends to raises "deque mutated during iteration" (shared/PITFALLS.md). ``rows`` is for
+    after the stream has ended."""
+
+    LOOKUP_DEPTH = 4096  # corrections searched back for an exposure: 16 s at 250 Hz
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._recent: collections.deque[tuple[float, float, float]] = collections.deque(
+            maxlen=self.LOOKUP_DEPTH
+        )
+        self._rows: list[tuple[float, float, float, float]] = []
+
+    def append(self, sent_s: float, position_mm: float, lateral_mm: float, vertical_mm: float):
+        with self._lock:
+            self._recent.append((sent_s, lateral_mm, vertical_mm))
+            self._rows.append((sent_s, position_mm, lateral_mm, vertical_mm))
+
+    def at(self, at_s: float) -> tuple[float, float]:
+        """(lateral, vertical) the robot had at monotonic ``at_s``: the last correction sent
+        before it; (0, 0) before the first."""
+        with self._lock:
+            for t, lateral, vertical in reversed(self._recent):
+                if t <= at_s:
+                    return lateral, vertical
+        return 0.0, 0.0
+
+    @property
+    def count(self) -> int:
+        with self._lock:
+            return len(self._rows)
+
+    def rows(self) -> list[tuple[float, float, float, float]]:
+        """A copy of every correction sent: (t, s, lateral, vertical)."""
+        with self._lock:
+            return list(self._rows)
+
+
 @dataclass
 class TrackingRun:
     """One tracked path: its buffer, its stream's record and its figures."""
@@ -276,18 +320,22 @@ class TrackingRun:
     path_start: Point = (0.0, 0.0, 0.0)
     travel: Point = (1.0, 0.0, 0.0)
     started_at: float = field(default_factory=time.monotonic)
-    commanded: collections.deque = field(default_factory=lambda: collections.deque(maxlen=4096))
-    sent: list[tuple[float, float, float, float]] = field(default_factory=list)  # t, s, lat, vert
+    # Shared by the correction stream (writes) and the reader thread (reads): locked inside.
+    corrections: CorrectionHistory = field(default_factory=CorrectionHistory)
+    # The correction stream's own; read by the event loop once the stream has ended.
     lateness_s: list[float] = field(default_factory=list)
+    exposure_to_sent_s: list[float] = field(default_factory=list)
+    last_reported_exposure: float = 0.0
+    # Written by the stream, read by the event loop (``check_tracking``): one str, replaced.
+    lost: str | None = None
+    # The sensor reader thread's own (``_on_frame``); read by the event loop once the frame
+    # handler is detached and idle (``stop_tracking``).
     processing_s: list[float] = field(default_factory=list)
     exposure_to_processed_s: list[float] = field(default_factory=list)
-    exposure_to_sent_s: list[float] = field(default_factory=list)
     frames: int = 0
     frames_with_joint: int = 0
-    lost: str | None = None
     refusals: collections.Counter = field(default_factory=collections.Counter)  # by first word
     last_refusal: str = ""
-    last_reported_exposure: float = 0.0
     frames_stale_before: int = 0  # the sensor driver's count when the run started
 
 
@@ -321,6 +369,7 @@ class LaserSensing:
         self._path_id = 0
         self.observer: TrackingObserver | None = None  # set by `cellctl run` (OPC UA)
         self._last_two: tuple = (None, None)  # (monotonic, path id, position) of two statuses
+        self._last_two_lock = threading.Lock()
         self._prescan: tuple[Point | None, list[tuple[float, float, float]]] = (None, [])
         # When sensor.recording is on (set by the wiring): keeps each run for `cellctl replay`.
         self.recorder: SeamRecorder | None = None
@@ -357,10 +406,10 @@ class LaserSensing:
     def torch_position_mm(self, at_s: float, path_id: int) -> float:
         """The torch's position along path ``path_id`` at monotonic time ``at_s``, from the
         robot's last status, extrapolated at its speed (0 before the path has started)."""
-        status = getattr(self.robot, "last_status", None)
-        sampled_at = getattr(self.robot, "last_status_at", None)
-        if status is None or sampled_at is None or status.path_id != path_id:
+        sample = self.robot.last_sample  # one read: status and time belong together
+        if sample is None or sample[0].path_id != path_id:
             return 0.0
+        status, sampled_at = sample
         position = status.path_position_mm
         if status.state is RobotState.MOVING:
             position += self._speed_mm_per_real_s(status, sampled_at) * max(0.0, at_s - sampled_at)
@@ -368,11 +417,16 @@ class LaserSensing:
 
     def _speed_mm_per_real_s(self, status, sampled_at: float) -> float:
         """The torch's speed along the path per second of our clock, from the last two
-        statuses (a simulator may run faster than real time; a real robot reports the same)."""
-        previous = self._last_two
-        if previous[1] is None or previous[1][0] != sampled_at:
-            self._last_two = (previous[1], (sampled_at, status.path_id, status.path_position_mm))
-        older, newer = self._last_two
+        statuses (a simulator may run faster than real time; a real robot reports the same).
+
+        Called from the reader thread and the correction stream alike: the two statuses are
+        updated under ``_last_two_lock`` (read, compare, replace is not one step)."""
+        with self._last_two_lock:
+            previous = self._last_two
+            if previous[1] is None or previous[1][0] != sampled_at:
+                newest = (sampled_at, status.path_id, status.path_position_mm)
+                self._last_two = (previous[1], newest)
+            older, newer = self._last_two
         if older is None or newer is None or older[1] != newer[1] or newer[0] - older[0] <= 0:
             return status.tool_speed_mm_per_s
         return (newer[2] - older[2]) / (newer[0] - older[0])
@@ -381,7 +435,7 @@ class LaserSensing:
 
     async def find_seam(self, seam: Seam, taught_path: list[Point]) -> list[Point]:
         # A new seam (of a new part): nothing measured before is about this joint.
-        self.sensor.on_frame = None
+        self.sensor.detach_frame_handler()
         self._prescan = (None, [])
         self.last_run = None
         if not seam.sensing.seam_finding:
@@ -677,7 +731,7 @@ class LaserSensing:
 
     async def stop_tracking(self) -> dict[str, float] | None:
         run, self._run = self._run, None
-        self.sensor.on_frame = None
+        self.sensor.detach_frame_handler()  # the run's frame figures are final from here
         if self._stream is not None:
             thread, stop = self._stream
             self._stream = None
@@ -693,7 +747,7 @@ class LaserSensing:
         # Frames the vision never saw: a newer one had already arrived behind them.
         figures["frames_stale"] = self.sensor.frames_stale - run.frames_stale_before
         if self.recorder is not None:
-            self.recorder.finish_seam(list(run.sent), figures, run.lost)
+            self.recorder.finish_seam(run.corrections.rows(), figures, run.lost)
         return figures
 
     def _warm_up(self, seam: Seam) -> None:
@@ -736,13 +790,13 @@ class LaserSensing:
             run.last_refusal = measurement.reason
             if self.recorder is not None:
                 s_sensor = self.torch_position_mm(frame.exposure_s, run.path_id) + self.lookahead_mm
-                commanded = self._commanded_at(run, frame.exposure_s)
-                self.recorder.frame(frame, measurement, s_sensor, commanded, len(run.sent))
+                commanded = run.corrections.at(frame.exposure_s)
+                self.recorder.frame(frame, measurement, s_sensor, commanded, run.corrections.count)
             return
         run.frames_with_joint += 1
         exposure = frame.exposure_s
         s_sensor = self.torch_position_mm(exposure, run.path_id) + self.lookahead_mm
-        lateral_c, vertical_c = self._commanded_at(run, exposure)
+        lateral_c, vertical_c = run.corrections.at(exposure)
         run.track.add(
             s_sensor,
             measurement.lateral_mm + lateral_c,
@@ -755,16 +809,8 @@ class LaserSensing:
         if self.recorder is not None:
             # After the track has it: a replay adds it before the correction numbered so.
             self.recorder.frame(
-                frame, measurement, s_sensor, (lateral_c, vertical_c), len(run.sent)
+                frame, measurement, s_sensor, (lateral_c, vertical_c), run.corrections.count
             )
-
-    @staticmethod
-    def _commanded_at(run: TrackingRun, at_s: float) -> tuple[float, float]:
-        """The correction the robot had at ``at_s``: the last one sent before it."""
-        for t, lateral, vertical in reversed(run.commanded):
-            if t <= at_s:
-                return lateral, vertical
-        return 0.0, 0.0
 
     def _stream_corrections(self, run: TrackingRun, stop: threading.Event) -> None:
         """The correction stream's thread, until ``stop`` is set. A failure of its own (not
@@ -807,8 +853,7 @@ class LaserSensing:
                 sent_at = time.monotonic()
             if self.observer is not None:
                 self.observer.publish_tracking(lateral, vertical, s_torch)
-            run.commanded.append((sent_at, lateral, vertical))
-            run.sent.append((sent_at, s_torch, lateral, vertical))
+            run.corrections.append(sent_at, s_torch, lateral, vertical)
             newest = run.track.last_exposure_s
             if math.isfinite(newest) and newest > run.last_reported_exposure:
                 run.last_reported_exposure = newest
@@ -988,14 +1033,15 @@ def tracking_figures(run: TrackingRun) -> dict[str, float]:
     measured (the truth is only known to the simulator; its scores are in the benchmark).
     """
     s, lateral, vertical = run.track.arrays()
+    rows = run.corrections.rows()
     figures: dict[str, float] = {
         "frames": run.frames,
         "frames_with_joint": run.frames_with_joint,
         "measurements_rejected": run.track.rejected,
-        "corrections_sent": len(run.sent),
+        "corrections_sent": len(rows),
     }
-    if len(run.sent) > 1:
-        sent = np.array(run.sent)
+    if len(rows) > 1:
+        sent = np.array(rows)
         duration = sent[-1, 0] - sent[0, 0]
         figures["correction_rate_hz"] = (len(sent) - 1) / duration if duration > 0 else math.nan
         figures["correction_lateness_p99_ms"] = _p(run.lateness_s, 99) * 1e3

@@ -147,8 +147,10 @@ class RobotDriver:
         self.corrections_sent = 0
         self.corrections_dropped = 0
         self.last_correction_seq: int | None = None
-        self.last_status: RobotStatus | None = None  # the last answered STATUS_REQUEST
-        self.last_status_at: float | None = None  # time.monotonic() when it was sampled
+        # The last answered STATUS_REQUEST and the time.monotonic() when the robot sampled it,
+        # as one tuple: the seam tracker's threads read it while the event loop replaces it, and
+        # two attributes could be read half old, half new.
+        self.last_sample: tuple[RobotStatus, float] | None = None
 
     # -- identity -------------------------------------------------------------------------
 
@@ -533,9 +535,14 @@ class RobotDriver:
         assert isinstance(status, RobotStatus)  # checked by _request
         # For the seam tracker's position estimate: the robot sampled this status about half
         # a round trip ago.
-        self.last_status = status
-        self.last_status_at = time.monotonic() - (self.stats.last_rtt_s or 0.0) / 2
+        self.last_sample = (status, time.monotonic() - (self.stats.last_rtt_s or 0.0) / 2)
         return status
+
+    @property
+    def last_status(self) -> RobotStatus | None:
+        """The last answered STATUS_REQUEST (None before the first)."""
+        sample = self.last_sample
+        return None if sample is None else sample[0]
 
     def send_correction(self, lateral_mm: float, vertical_mm: float) -> None:
         """Send a path correction (seam frame, mm) now; never waits for anything.
@@ -557,7 +564,7 @@ class RobotDriver:
                 self._refuse(what(), f"{name} {value} mm is beyond ±{limit_mm:g} mm")
         if not self.connected:
             error = LinkDown(self.device, self.address, f"link is down; {what()} not sent")
-            self.stats.record_error(error)
+            self._on_loop(self.stats.record_error, error)  # the stats are the loop's
             raise error
         with self._wire_lock:
             if self._out:
@@ -567,7 +574,7 @@ class RobotDriver:
             try:
                 self._write(encode_frame(seq, Correction(float(lateral_mm), float(vertical_mm))))
             except LinkDown as error:
-                self.stats.record_error(error)
+                self._on_loop(self.stats.record_error, error)
                 raise
             self.corrections_sent += 1
             self.last_correction_seq = seq

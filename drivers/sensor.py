@@ -20,6 +20,7 @@ Contract:
   frame that a newer one has already arrived behind (whole, in the socket's buffer) while
   the handler was busy with an earlier one or the machine stalled: the vision goes to the
   newest at once instead of working through a backlog (``frames_stale`` counts them).
+  ``detach_frame_handler()`` stops the calls and waits for one in progress.
 - ``connect()`` starts the thread and returns at once; the thread reconnects with doubling
   backoff until ``close()``. A link counts as up once a frame has arrived on it.
 - A lost link (EOF, a reset, no frame for ``frame_timeout_ms``, a garbled header) takes the
@@ -274,6 +275,9 @@ class SensorDriver:
         self._thread: threading.Thread | None = None
         self._backend: _Backend | None = None
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+        # Held by the reader thread while it calls on_frame: whoever detaches the handler
+        # waits on it for the call in progress, and may then read what the handler wrote.
+        self._handler_busy = threading.Lock()
 
     @property
     def address(self) -> str:
@@ -310,6 +314,16 @@ class SensorDriver:
             self._thread.join(timeout=5)
             self._thread = None
         self.stats.set_state(LinkState.DISCONNECTED)
+
+    def detach_frame_handler(self) -> None:
+        """Call ``on_frame`` no more: clears it, and returns once a call in progress in the
+        reader thread has returned (some milliseconds at most: one frame's vision), so that
+        what the handler wrote can be read without it writing on. From the handler itself it
+        only clears."""
+        self.on_frame = None
+        if threading.current_thread() is not self._thread:
+            with self._handler_busy:
+                pass
 
     # -- frames -------------------------------------------------------------------------------
 
@@ -384,16 +398,17 @@ class SensorDriver:
             for loop, event in waiters:
                 with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                     loop.call_soon_threadsafe(event.set)
-            handler = self.on_frame  # once: another thread may clear it meanwhile
-            if handler is None:
-                continue
-            if backend.newer_waiting():
-                self.frames_stale += 1
-                continue
-            try:
-                handler(frame)
-            except Exception:  # the reader must live on whatever the vision does
-                log.exception("sensor frame handler failed on frame %d", frame.frame_number)
+            with self._handler_busy:  # see detach_frame_handler
+                handler = self.on_frame  # once: another thread may clear it meanwhile
+                if handler is None:
+                    continue
+                if backend.newer_waiting():
+                    self.frames_stale += 1
+                    continue
+                try:
+                    handler(frame)
+                except Exception:  # the reader must live on whatever the vision does
+                    log.exception("sensor frame handler failed on frame %d", frame.frame_number)
 
     def _lost(self, why: str) -> None:
         if self._stop.is_set():
