@@ -40,7 +40,7 @@ from cellctl.path import Point, above, length_mm, point_at, remaining
 from cellctl.sensing import JointNotFound, SeamSensing, TrackingLost
 from drivers.errors import DeviceError, DeviceRejected
 from drivers.power_source_protocol import PowerSourceError, PowerSourceStatus
-from drivers.robot_protocol import Pose, RobotState, RobotStatus
+from drivers.robot_protocol import Pose, ResultCode, RobotState, RobotStatus
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -525,6 +525,10 @@ class WeldCycle:
         try:
             return await request
         except DeviceRejected as error:
+            if device == "robot" and error.code == ResultCode.DRIVES_OFF:
+                # The PLC took the drives away (a door, an e-stop) and the robot refused the
+                # next move before the PLC scan saw why: F103, which names the cause it finds.
+                self._fault("F103", f"the robot refused a motion, its drives off: {error}")
             code = "F141" if device == "robot" else "F122"
             self._fault(code, str(error))
         except DeviceError as error:
