@@ -414,12 +414,17 @@ async def test_refused_motions_never_reach_the_wire(sim: SimulatedRobot, driver:
     assert driver.stats.refused_writes == len(refusals) + 3
 
 
-async def test_corrections_from_another_thread_keep_frames_whole(
-    sim: SimulatedRobot, driver: RobotDriver
-):
+async def test_corrections_from_another_thread_keep_frames_whole(sim: SimulatedRobot):
     """The tracking loop streams corrections from its own thread while the event loop asks for
     the status, and the robot now and then reads the line late (the port backs up, so frames
-    queue in the driver): every frame reaches the robot whole, every request gets its answer."""
+    queue in the driver): every frame reaches the robot whole, every request gets its answer.
+    (A timeout of a second: the stream thread spins as fast as it can, and on a busy machine
+    an answer may take longer than the cell's 100 ms; a retry's late answer is not the point.)"""
+    async with connected_driver(sim.port, link={"timeout_ms": 1000}) as driver:
+        await _stream_while_polling(sim, driver)
+
+
+async def _stream_while_polling(sim: SimulatedRobot, driver: RobotDriver) -> None:
     done = threading.Event()
     sent = 0
     failures: list[BaseException] = []
