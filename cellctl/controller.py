@@ -27,7 +27,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +38,8 @@ from cellctl.faults import Fault, FaultBook, Severity
 from cellctl.interlocks import CellContext, Interlocks
 from cellctl.packml import Command, CommandRefused, Mode, State, StateMachine, Transition
 from cellctl.sensing import NoSensing, SeamSensing
-from cellctl.store import AsyncStore
+from cellctl.store import AsyncStore, StoreError
+from cellctl.supervision import Supervisor
 from cellctl.weld_cycle import POWER_SOURCE_FAULTS, CycleInterrupted, SeamProgress, WeldCycle
 from drivers.errors import DeviceError
 from drivers.link import LinkState
@@ -120,6 +121,8 @@ class Controller:
         self.interlocks = Interlocks()
         self.inputs: dict[str, Any] = {}
         self.part: PartInProgress | None = None
+        # (part id, note) of parts whose end the store did not take (see _resetting).
+        self._unclosed_parts: list[tuple[int, str]] = []
         self.config_id: int | None = None
         self.phase = "idle"
         self.events: collections.deque[Event] = collections.deque(maxlen=200)
@@ -132,8 +135,8 @@ class Controller:
         self.cycle: WeldCycle | None = None
         self._cycle_task: asyncio.Task[None] | None = None
         self._acting_task: asyncio.Task[None] | None = None
-        self._background: set[asyncio.Task[Any]] = set()
-        self._loops: list[asyncio.Task[None]] = []
+        # Every task and thread of ours is watched: an exception nobody expected is F180.
+        self.supervisor = Supervisor(self._internal_error)
         self._buttons: dict[str, bool] = {}
         self._failures: dict[str, int] = collections.defaultdict(int)
         self._path_ids = 0
@@ -150,6 +153,7 @@ class Controller:
     async def start(self) -> None:
         """Open the store, connect every device and start the loops. Never raises for a
         device that is absent: its link stays down (a fault) and keeps reconnecting."""
+        self.supervisor.bind(asyncio.get_running_loop())
         self.config_id = await self.store.record_config(self.config.digest, self.config.files)
         await self._audit_config()
         if self.store.recovered_incomplete:
@@ -167,14 +171,16 @@ class Controller:
                 link.add_state_listener(listener)
             else:
                 link.on_state_change = listener
+        self.sensing.supervise(self.supervisor.thread_failed)
         await asyncio.gather(self.plc.connect(), self.power_source.connect(), self.robot.connect())
         if hasattr(self.sensing, "connect"):  # the laser sensor's link (cellctl.tracking)
             await self.sensing.connect()
-        self._loops = [
-            asyncio.create_task(self._plc_scan_loop(), name="controller PLC scan"),
-            asyncio.create_task(self._device_watch_loop(), name="controller device watch"),
-            asyncio.create_task(self._health_loop(), name="controller health"),
-        ]
+        for loop, name in (
+            (self._plc_scan_loop, "PLC scan"),
+            (self._device_watch_loop, "device watch"),
+            (self._health_loop, "health log"),
+        ):
+            self.supervisor.spawn(loop, name, forever=True)
         self._event(f"controller started: {self.config.cell.cell.name}, state Stopped")
 
     async def _audit_config(self) -> None:
@@ -193,7 +199,7 @@ class Controller:
         """A driver refused a write before the wire (not in the register map, a value out of
         range, a pose outside the workspace): nothing was sent; the audit keeps it."""
         log.warning("write refused: %s", error)
-        self._spawn(self.store.audit("controller", "write refused", str(error), "refused"))
+        self._spawn(self.store.audit("controller", "write refused", str(error), "refused"), "audit")
 
     async def shutdown(self) -> None:
         """Arc off and robot hold first, then everything closes. Safe to call twice."""
@@ -224,21 +230,7 @@ class Controller:
 
     async def _stop_tasks(self) -> None:
         """Cancel every task of ours and wait for them, boundedly: shutdown never hangs."""
-        for _ in range(3):  # a task may start another while it is being cancelled
-            tasks = {
-                t
-                for t in (self._cycle_task, self._acting_task, *self._loops, *self._background)
-                if t is not None and not t.done() and t is not asyncio.current_task()
-            }
-            if not tasks:
-                return
-            for task in tasks:
-                task.cancel()
-            _, stuck = await asyncio.wait(tasks, timeout=SHUTDOWN_TASK_TIMEOUT_S)
-            for task in stuck:
-                log.error(
-                    "task %s did not stop within %g s", task.get_name(), SHUTDOWN_TASK_TIMEOUT_S
-                )
+        await self.supervisor.stop(keep=asyncio.current_task())
 
     def _devices(self) -> dict[str, Any]:
         return {"plc": self.plc, "power_source": self.power_source, "robot": self.robot}
@@ -271,7 +263,8 @@ class Controller:
         for fault in newly:
             if fault.record_id is not None:
                 self._spawn(
-                    self.store.acknowledge_fault(fault.record_id, fault.acknowledged_at, by)
+                    self.store.acknowledge_fault(fault.record_id, fault.acknowledged_at, by),
+                    "record acknowledge",
                 )
         if newly:
             self._event(f"{len(newly)} fault(s) acknowledged by {by}")
@@ -281,7 +274,10 @@ class Controller:
         """Acknowledge one active fault by its code; ``UnknownFault`` if it is not active."""
         fault = self.faults.acknowledge(code, by)
         if fault.record_id is not None and fault.acknowledged_by == by:
-            self._spawn(self.store.acknowledge_fault(fault.record_id, fault.acknowledged_at, by))
+            self._spawn(
+                self.store.acknowledge_fault(fault.record_id, fault.acknowledged_at, by),
+                "record acknowledge",
+            )
         self._event(f"fault {code} acknowledged by {by}")
 
     def set_mode(self, mode: str, by: str = "operator") -> None:
@@ -340,7 +336,9 @@ class Controller:
         cleared, _ = self.faults.clear(present)
         for fault in cleared:
             if fault.record_id is not None:
-                self._spawn(self.store.clear_fault(fault.record_id, fault.cleared_at))
+                self._spawn(
+                    self.store.clear_fault(fault.record_id, fault.cleared_at), "record clear"
+                )
             self._notify("fault_cleared", fault)
         if cleared:
             self._event("cleared: " + ", ".join(f.code for f in cleared))
@@ -350,7 +348,10 @@ class Controller:
     def raise_fault(self, code: str, detail: str = "", cause_seen: float | None = None) -> None:
         """Book a fault and, unless it is a warning, start its reaction at once."""
         if code == "F103" and not self._attributing:
-            self._spawn(self._attribute_drives_off(detail, cause_seen or time.monotonic()))
+            self._spawn(
+                self._attribute_drives_off(detail, cause_seen or time.monotonic()),
+                "drives-off attribution",
+            )
             return
         if code in DRIVES_DROPPED_BY_PLC:
             # The PLC has dropped the drive enable itself and wants a new request edge: we
@@ -370,9 +371,9 @@ class Controller:
         self._event(f"FAULT {fault.describe()}")
         self._notify("fault_raised", fault)
         if fault.severity is Severity.WARNING:
-            self._spawn(self._record_fault(fault))
+            self._spawn(self._record_fault(fault), "record fault")
             return
-        self._spawn(self._react(fault))
+        self._spawn(self._react(fault), f"reaction to {fault.code}")
 
     async def _attribute_drives_off(self, detail: str, seen: float) -> None:
         """The robot lost its drives: react at once, then ask the PLC why.
@@ -405,7 +406,7 @@ class Controller:
         await self._make_safe()
         fault.reaction_ms = (time.monotonic() - fault.cause_seen_monotonic) * 1000
         self.reaction_times_ms.append(fault.reaction_ms)
-        self._spawn(self._record_fault(fault))
+        self._spawn(self._record_fault(fault), "record fault")
         self._notify("fault_reacted", fault)
         await self._interrupt_cycle(keep_progress=fault.severity is Severity.HOLD)
         state = self.machine.state
@@ -438,8 +439,9 @@ class Controller:
                 fault.raised_at,
                 fault.reaction_ms,
             )
-        except Exception as error:
+        except StoreError as error:
             log.error("fault %s not recorded: %s", fault.code, error)
+            self._record_not_written(error)
 
     async def _make_safe(self) -> None:
         """Arc off and robot hold, sent together; failures are logged, never raised.
@@ -512,7 +514,7 @@ class Controller:
             # The arc-off of a fault's reaction may never have reached it, and a power source
             # keeps its arc-on command through a lost link (its watchdog latches an error that
             # a reset will not clear while the command stands). Say it again.
-            self._spawn(self._power_source_safe_again())
+            self._spawn(self._power_source_safe_again(), "power source arc off again")
 
     async def _power_source_safe_again(self) -> None:
         if self._cycle_task is not None and not self._cycle_task.done():
@@ -688,9 +690,10 @@ class Controller:
                 transition.to_state.label,
                 transition.cause,
                 str(transition.mode),
-            )
+            ),
+            "record state change",
         )
-        self._spawn(self._show_state(transition.to_state))
+        self._spawn(self._show_state(transition.to_state), "stack light")
         self._notify(
             "state_changed",
             transition.from_state.label,
@@ -700,11 +703,9 @@ class Controller:
         )
         work = self._acting_work().get(transition.to_state)
         if work is not None:
-            self._acting_task = asyncio.create_task(
-                self._act(transition.to_state, work), name=f"acting {transition.to_state.label}"
+            self._acting_task = self.supervisor.spawn(
+                self._act(transition.to_state, work), f"acting state {transition.to_state.label}"
             )
-            self._background.add(self._acting_task)
-            self._acting_task.add_done_callback(self._background.discard)
 
     def _acting_work(self) -> dict[State, Callable[[], Awaitable[None]]]:
         return {
@@ -731,6 +732,16 @@ class Controller:
             # A command of the acting state failed: its device's link is the fault.
             self.raise_fault(LINK_FAULTS.get(error.device, "F170"), str(error), time.monotonic())
             return
+        except StoreError as error:
+            # A part's record not written (its start, its end): the part may not go on.
+            self._record_not_written(error)
+            return
+        except Exception:
+            if state is State.ABORTING and self.machine.state is state:
+                # The abort's own work failed: the reaction (arc off and hold again) finds the
+                # cell Aborted, where nothing moves, instead of in an acting state for good.
+                self.machine.state_complete()
+            raise  # an internal error: the supervisor reports it (F180)
         if self.machine.state is state and state not in (State.COMPLETE, State.EXECUTE):
             # Execute completes when its cycle ends; Complete moves on by its own Reset.
             self.machine.state_complete()
@@ -755,6 +766,18 @@ class Controller:
         self._suspend_requested = False
         with contextlib.suppress(DeviceError):
             await self.power_source.make_safe()
+        await self._close_unclosed_parts()
+
+    async def _close_unclosed_parts(self) -> None:
+        """Parts whose end could not be written (a full disk): incomplete now that the store
+        takes writes again, rather than in progress until the next start of the controller.
+        Still failing: F160 again, and the reset does not complete."""
+        while self._unclosed_parts:
+            part_id, note = self._unclosed_parts[0]
+            row = await self.store.finish_part(part_id, "incomplete", None, note)
+            self._unclosed_parts.pop(0)
+            self._notify("part_done", row)
+            self._event(f"part {part_id} recorded incomplete: {note}")
 
     async def _starting(self) -> None:
         program = self.config.active_part
@@ -826,8 +849,8 @@ class Controller:
         )
         resume, self.part.progress = self.part.progress, None
         first_seam = self.part.seams_done
-        self._cycle_task = asyncio.create_task(
-            self._run_cycle(self.cycle, resume, first_seam), name="weld cycle"
+        self._cycle_task = self.supervisor.spawn(
+            self._run_cycle(self.cycle, resume, first_seam), "weld cycle"
         )
 
     async def _run_cycle(self, cycle: WeldCycle, resume: SeamProgress | None, first: int) -> None:
@@ -972,8 +995,11 @@ class Controller:
             try:
                 row = await self.store.finish_part(part.part_id, "incomplete", None, note)
                 self._notify("part_done", row)
-            except Exception as error:
+            except StoreError as error:
+                # Left in progress in the store until the reset after the store is back.
                 log.error("part %s not closed in the store: %s", part.part_id, error)
+                self._unclosed_parts.append((part.part_id, f"{note}; its end was not recorded"))
+                self._record_not_written(error)
             self._event(f"part {part.part_id} incomplete: {note}")
         self.clamped = False if self.machine.state is State.ABORTING else self.clamped
 
@@ -1009,22 +1035,34 @@ class Controller:
         for listener in self.listeners:
             try:
                 await listener.start(status)
-            except Exception:
-                log.exception("listener %s did not start", type(listener).__name__)
+            except Exception as error:
+                self.supervisor.thread_failed(f"listener {type(listener).__name__} start", error)
 
     def _notify(self, event: str, *args: Any) -> None:
-        """Tell every listener (``cellctl.cell_events``); a listener's error stays its own."""
+        """Tell every listener (``cellctl.cell_events``). A listener's exception does not stop
+        the others; nobody expected it, so it is an internal error all the same."""
         for listener in self.listeners:
             try:
                 getattr(listener, event)(*args)
-            except Exception:
-                log.exception("listener %s failed on %s", type(listener).__name__, event)
+            except Exception as error:
+                self.supervisor.thread_failed(f"listener {type(listener).__name__} {event}", error)
 
-    def _spawn(self, awaitable: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(awaitable)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        task.add_done_callback(_log_failure)
+    def _spawn(self, work: Coroutine[Any, Any, Any], name: str) -> None:
+        """A task of the controller's, watched: a store write that fails is F160 with its
+        reason, anything else unexpected F180."""
+        self.supervisor.spawn(
+            work, name, expected=(StoreError,), on_expected=self._record_not_written
+        )
+
+    def _record_not_written(self, error: BaseException) -> None:
+        self.raise_fault("F160", str(error), time.monotonic())
+
+    def _internal_error(self, where: str, error: BaseException) -> None:
+        """An exception nobody expected escaped ``where`` (already logged with its traceback):
+        the cell does not go on in doubt."""
+        if self._closed:
+            return
+        self.raise_fault("F180", f"internal error in {where}: {error!r}", time.monotonic())
 
     def snapshot(self) -> dict[str, Any]:
         """The cell as the operator's screen shows it."""
@@ -1048,11 +1086,3 @@ class Controller:
             ],
             "links": {d: str(drv.stats.state) for d, drv in self._devices().items()},
         }
-
-
-def _log_failure(task: asyncio.Task[Any]) -> None:
-    if task.cancelled():
-        return
-    error = task.exception()
-    if error is not None and not isinstance(error, CycleInterrupted):
-        log.error("background task %s failed: %r", task.get_name(), error)

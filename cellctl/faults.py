@@ -93,6 +93,9 @@ CATALOGUE: dict[str, FaultKind] = {
               "Check the robot controller and its serial cable; it comes back by itself."),
         _kind("F133", H, "Lost the link to the seam sensor",
               "Check the sensor's cable and power. Then Unhold."),
+        _kind("F134", H, "Seam sensor frames do not fit its calibration",
+              "The sensor sends images of another size than it was calibrated for: check its "
+              "resolution setting and the calibration file. Then Unhold."),
         # -- robot --
         _kind("F140", A, "Robot reports a fault",
               "Read the robot's fault on its pendant; fix it before Clear, Reset."),
@@ -108,6 +111,9 @@ CATALOGUE: dict[str, FaultKind] = {
               "Check the disk holding the production database; nothing is welded unrecorded."),
         _kind("F170", A, "A cycle step did not finish in time",
               "Check the device named in the detail. Then Clear, Reset."),
+        _kind("F180", A, "Internal error in the controller",
+              "Call maintenance and send the controller's log: the detail names the task and "
+              "the error. The part is recorded incomplete. Then Clear, Reset."),
         # -- quality remarks --
         _kind("W200", W, "Weld outside its procedure's band",
               "Inspect the seam named in the detail; the part is recorded as bad."),

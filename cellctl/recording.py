@@ -33,6 +33,7 @@ import queue
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,8 @@ class SeamRecorder:
         self._jobs: queue.Queue = queue.Queue(maxsize=settings.write_queue_frames)
         self._writer: threading.Thread | None = None
         self._lock = threading.Lock()
+        # Told of an exception of the writer that is not the disk's (a bug), from its thread.
+        self.on_internal_error: Callable[[str, BaseException], None] | None = None
         self._dropping_old_runs = settings.when_full == "drop_oldest_runs"
 
     # -- the controller's side ------------------------------------------------------------------
@@ -301,6 +304,9 @@ class SeamRecorder:
                 log.warning(
                     "recording %s: %s failed, the run is not recorded: %s", job[1], job[0], error
                 )
+                report = self.on_internal_error
+                if not isinstance(error, OSError) and report is not None:
+                    report("the seam recorder", error)  # not the disk: a bug
             finally:
                 self._jobs.task_done()
 

@@ -11,6 +11,7 @@ change.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from cellctl.config.models import Seam
@@ -25,7 +26,15 @@ class TrackingLost(Exception):
     """Tracking coasted for its allowed distance without a trustworthy measurement."""
 
 
+InternalErrorReport = Callable[[str, BaseException], None]
+
+
 class SeamSensing(Protocol):
+    def supervise(self, report: InternalErrorReport) -> None:
+        """Report an exception that escapes a thread of the sensing's own (``report(where,
+        error)``, callable from any thread): the controller raises F180 for it."""
+        ...
+
     async def find_seam(self, seam: Seam, taught_path: list[Point]) -> list[Point]:
         """The path to weld: the taught one shifted to the joint found. ``JointNotFound``."""
         ...
@@ -51,6 +60,9 @@ class SeamSensing(Protocol):
 
 class NoSensing:
     """A cell without a seam sensor: weld the taught path as it is."""
+
+    def supervise(self, report: InternalErrorReport) -> None:
+        return None  # no threads of its own
 
     async def find_seam(self, seam: Seam, taught_path: list[Point]) -> list[Point]:
         return list(taught_path)

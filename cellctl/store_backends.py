@@ -17,6 +17,8 @@ The PostgreSQL driver (psycopg 3) is imported only when a ``postgresql://`` URL 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -177,6 +179,7 @@ class SqliteBackend:
         # FULL: a commit is on disk when COMMIT returns, power loss included.
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
+        self._identity = _file_identity(path)  # see _check_same_file
 
     def _enter_wal(self) -> None:
         # Switching a new file to WAL takes an exclusive lock and SQLite answers "database is
@@ -215,19 +218,55 @@ class SqliteBackend:
 
     @contextmanager
     def write(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
+        """One transaction; ``StoreError`` with SQLite's reason when it cannot be written
+        (disk full, read-only, I/O error) or when the file is no longer the one opened."""
+        self._check_same_file()
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            raise StoreError(f"{self.path}: cannot start a write: {error}") from error
         try:
             yield
         except BaseException:
-            self._db.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back already
+                self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as error:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            raise StoreError(f"{self.path}: write not committed: {error}") from error
+
+    def _check_same_file(self) -> None:
+        """A file deleted or replaced under a running controller would take every record
+        after it into the deleted inode (still open, gone from the disk): refuse instead."""
+        try:
+            now = _file_identity(self.path)
+        except FileNotFoundError:
+            raise StoreError(
+                f"{self.path}: the database file was deleted while the controller ran; "
+                "nothing more is written into the deleted file"
+            ) from None
+        except OSError as error:
+            raise StoreError(f"{self.path}: cannot check the database file: {error}") from error
+        if now != self._identity:
+            raise StoreError(
+                f"{self.path}: the database file was replaced by another one while the "
+                "controller ran; nothing is written into either"
+            )
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        return [dict(row) for row in self._db.execute(sql, tuple(params)).fetchall()]
+        try:
+            return [dict(row) for row in self._db.execute(sql, tuple(params)).fetchall()]
+        except sqlite3.Error as error:
+            raise StoreError(f"{self.path}: {error}") from error
 
     def rowcount(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return self._db.execute(sql, tuple(params)).rowcount
+        try:
+            return self._db.execute(sql, tuple(params)).rowcount
+        except sqlite3.Error as error:
+            raise StoreError(f"{self.path}: {error}") from error
 
     def integrity_check(self) -> str:
         return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
@@ -306,15 +345,25 @@ class PostgresBackend:
 
     @contextmanager
     def write(self) -> Iterator[None]:
-        with self._live().transaction():
-            yield
+        """One transaction; ``StoreError`` with the server's reason when it fails."""
+        try:
+            with self._live().transaction():
+                yield
+        except self._psycopg.Error as error:
+            raise StoreError(f"{self.name}: write failed: {error}".strip()) from error
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        cursor = self._live().execute(_pg_placeholders(sql), tuple(params))
-        return list(cursor.fetchall()) if cursor.description else []
+        try:
+            cursor = self._live().execute(_pg_placeholders(sql), tuple(params))
+            return list(cursor.fetchall()) if cursor.description else []
+        except self._psycopg.Error as error:
+            raise StoreError(f"{self.name}: {error}".strip()) from error
 
     def rowcount(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return int(self._live().execute(_pg_placeholders(sql), tuple(params)).rowcount)
+        try:
+            return int(self._live().execute(_pg_placeholders(sql), tuple(params)).rowcount)
+        except self._psycopg.Error as error:
+            raise StoreError(f"{self.name}: {error}".strip()) from error
 
     def integrity_check(self) -> str:
         # PostgreSQL checks its pages itself; what a reader can check is that every seam and
@@ -328,6 +377,12 @@ class PostgresBackend:
     def close(self) -> None:
         if self._db is not None:
             self._db.close()
+
+
+def _file_identity(path: Path) -> tuple[int, int]:
+    """(device, inode): what stays the same while a file is the same file."""
+    status = os.stat(path)
+    return status.st_dev, status.st_ino
 
 
 def _statements(script: str) -> list[str]:

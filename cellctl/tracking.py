@@ -56,10 +56,10 @@ from cellctl.bead_check import measure_bead
 from cellctl.config.models import Seam
 from cellctl.config.sensor_models import SensorSettings, TrackingSettings
 from cellctl.path import Point, length_mm, shifted
-from cellctl.sensing import JointNotFound, TrackingLost
+from cellctl.sensing import InternalErrorReport, JointNotFound, TrackingLost
 from cellctl.vision.calibration import Calibration
 from cellctl.vision.pipeline import JointFinder, JointMeasurement
-from drivers.errors import DeviceError
+from drivers.errors import DeviceError, FramesRefused
 from drivers.robot_protocol import Pose, RobotState
 from drivers.sensor import SensorDriver
 from drivers.sensor_protocol import Frame
@@ -359,6 +359,8 @@ class LaserSensing:
             reconnect_delay_min_ms=settings.reconnect_delay_min_ms,
             reconnect_delay_max_ms=settings.reconnect_delay_max_ms,
         )
+        # The vision can use only frames of its calibration's size.
+        self.sensor.frame_size_px = (calibration.width_px, calibration.height_px)
         self.lookahead_mm = settings.lookahead_mm
         self._run: TrackingRun | None = None
         self._stream: tuple[threading.Thread, threading.Event] | None = None
@@ -376,6 +378,16 @@ class LaserSensing:
         self._tables_thread: threading.Thread | None = None
         # Exposure to measured, from seam to seam: where the correction grid sits.
         self._latencies = LatencyWindow()
+        # Told of an exception that escapes one of our threads (see ``supervise``).
+        self._report_internal_error: InternalErrorReport | None = None
+
+    def supervise(self, report: InternalErrorReport) -> None:
+        """Our threads (the sensor's reader, the correction stream, the triangulation tables,
+        the recorder's writer) report what escapes them to ``report`` (the controller: F180)."""
+        self._report_internal_error = report
+        self.sensor.on_internal_error = report
+        if self.recorder is not None:
+            self.recorder.on_internal_error = report
 
     async def connect(self) -> None:
         # The frame handler runs in the sensor's reader thread and the correction stream in
@@ -387,10 +399,24 @@ class LaserSensing:
         # a thread of their own: up to 0.4 s the event loop (and the PLC's heartbeat) must
         # not wait for. A frame that comes first waits for them.
         self._tables_thread = threading.Thread(
-            target=self.calibration.pixel_tables, name="triangulation tables", daemon=True
+            target=self._make_tables, name="triangulation tables", daemon=True
         )
         self._tables_thread.start()
         await self.sensor.connect()
+
+    def _make_tables(self) -> None:
+        try:
+            self.calibration.pixel_tables()
+        except Exception as error:  # the first frame tries again, and fails the same way
+            self._internal_error("the triangulation tables", error)
+
+    def _internal_error(self, where: str, error: BaseException) -> None:
+        """From any of our threads: ``error`` escaped ``where``. Logged with its traceback."""
+        report = self._report_internal_error
+        if report is None:
+            log.error("%s failed", where, exc_info=error)
+        else:
+            report(where, error)
 
     async def close(self) -> None:
         await self.stop_tracking()
@@ -724,9 +750,15 @@ class LaserSensing:
         thread.start()
 
     def check_tracking(self) -> None:
-        """Raise ``TrackingLost`` once tracking has coasted as far as it may."""
+        """Raise ``TrackingLost`` once tracking has coasted as far as it may; the sensor's
+        ``FramesRefused`` while it sends frames the vision cannot use."""
         run = self._run
-        if run is not None and run.lost:
+        if run is None:
+            return
+        refusing = self.sensor.refusing
+        if refusing is not None:
+            raise FramesRefused(self.sensor.device, self.sensor.address, refusing)
+        if run.lost:
             raise TrackingLost(run.lost)
 
     async def stop_tracking(self) -> dict[str, float] | None:
@@ -819,8 +851,10 @@ class LaserSensing:
         try:
             self._correction_ticks(run, stop)
         except Exception as error:
-            log.exception("the correction stream failed")
+            # No more corrections: tracking is lost (F151 in a cell without a supervisor),
+            # and nobody expected it (F180).
             run.lost = f"the correction stream failed: {error!r}"
+            self._internal_error("the correction stream", error)
 
     def _correction_ticks(self, run: TrackingRun, stop: threading.Event) -> None:
         settings = self.settings.tracking

@@ -38,7 +38,8 @@ from cellctl.config.models import ControllerSettings, PartProgram, Procedure, Se
 from cellctl.monitoring import SeamMonitor, SeamSummary
 from cellctl.path import Point, above, length_mm, point_at, remaining
 from cellctl.sensing import JointNotFound, SeamSensing, TrackingLost
-from drivers.errors import DeviceError, DeviceRejected
+from cellctl.store_backends import StoreError
+from drivers.errors import DeviceError, DeviceRejected, FramesRefused
 from drivers.power_source_protocol import PowerSourceError, PowerSourceStatus
 from drivers.robot_protocol import Pose, ResultCode, RobotState, RobotStatus
 
@@ -185,8 +186,7 @@ class WeldCycle:
             except JointNotFound as error:
                 self._fault("F150", f"seam {seam.name}: {error}")
             except DeviceError as error:  # the sensor's link, or the robot's during the scan
-                self.device_failed(error.device, error)
-                self._fault(_LINK_FAULT.get(error.device, "F133"), str(error))
+                self._device_fault(error)
             if progress.path[0] != taught[0]:
                 await self._move_linear(progress.path[0], self._approach_speed(), "to the joint")
         else:
@@ -227,6 +227,8 @@ class WeldCycle:
                 broke_at = await self._monitor_weld(progress, from_mm, length_mm(remainder))
             except TrackingLost as error:
                 self._fault("F151", f"seam {progress.seam.name}: {error}")
+            except DeviceError as error:  # the sensor's, seen by the tracking check
+                self._device_fault(error)
             finally:
                 stats = await self.sensing.stop_tracking()
                 if stats:
@@ -273,7 +275,7 @@ class WeldCycle:
         finished_at = time.time()
         try:
             await self.store.record_seam(self.part_id, summary, progress.started_at, finished_at)
-        except Exception as error:  # sqlite3 errors, a full disk: no seam goes unrecorded
+        except StoreError as error:  # a full disk, a deleted file: no seam goes unrecorded
             self._fault("F160", f"seam {seam.name}: {error}")
         self.summaries.append(summary)
         self.timeline("seam recorded")
@@ -287,8 +289,7 @@ class WeldCycle:
         try:
             result = await self.sensing.check_bead(seam, path)
         except DeviceError as error:
-            self.device_failed(error.device, error)
-            self._fault(_LINK_FAULT.get(error.device, "F133"), str(error))
+            self._device_fault(error)
         if result is None:
             return
         figures, problems = result
@@ -564,6 +565,13 @@ class WeldCycle:
             f"seam {progress.seam.name}: power source error {status.error_code} "
             f"({status.error_text})",
         )
+
+    def _device_fault(self, error: DeviceError) -> None:
+        """A device failed outside ``_command`` (seam finding, tracking, the bead scan)."""
+        if isinstance(error, FramesRefused):
+            self._fault("F134", str(error))
+        self.device_failed(error.device, error)
+        self._fault(_LINK_FAULT.get(error.device, "F133"), str(error))
 
     def _fault(self, code: str, detail: str) -> None:
         self.report_fault(code, detail)

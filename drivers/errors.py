@@ -22,6 +22,11 @@ class LinkDown(DeviceError):
     """The link is not connected (never was, was closed, or dropped); nothing was sent."""
 
 
+class FramesRefused(DeviceError):
+    """The device sends what the controller cannot use as it is set up (a camera's frames of
+    another size than its calibration): refused before use, counted, and said here."""
+
+
 class DeviceTimeout(DeviceError):
     """A request was sent but no valid answer came back within the timeout (after retries)."""
 

@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from drivers.errors import DeviceTimeout, LinkDown
+from drivers.errors import DeviceTimeout, FramesRefused, LinkDown
 from drivers.link import Backoff, LinkState, LinkStats
 from drivers.sensor_protocol import (
     HEADER_BYTES,
@@ -253,7 +253,10 @@ class SensorDriver:
         frame_timeout_ms: int = 500,
         reconnect_delay_min_ms: int = 100,
         reconnect_delay_max_ms: int = 2000,
+        frame_size_px: tuple[int, int] | None = None,
     ) -> None:
+        """``frame_size_px`` (width, height): the only size the vision can use (its
+        calibration's); frames of another size are refused (see ``latest``)."""
         if backend not in BACKENDS:
             raise ValueError(f"sensor backend {backend!r}: expected one of {', '.join(BACKENDS)}")
         self.backend_name = backend
@@ -265,6 +268,14 @@ class SensorDriver:
         self.frames_received = 0
         self.frames_missed = 0  # gaps in the sensor's frame numbers (it dropped, or we did)
         self.frames_stale = 0  # not given to on_frame: a newer one had arrived behind them
+        self.frame_size_px = frame_size_px
+        self.frames_refused = 0  # of another size than frame_size_px: never used
+        # Why the newest frames are refused (None while they fit). Written by the reader
+        # thread only, one str at a time; read by whoever asks for a frame.
+        self.refusing: str | None = None
+        # Told of an exception that escapes the frame handler or the reader itself (from the
+        # reader thread): the reader lives on, but the controller must know (F180).
+        self.on_internal_error: Callable[[str, BaseException], None] | None = None
         self._make = {"tcp": _TcpBackend, "opencv": _OpenCvBackend, "replay": _ReplayBackend}[
             backend
         ]
@@ -328,9 +339,13 @@ class SensorDriver:
     # -- frames -------------------------------------------------------------------------------
 
     def latest(self) -> Frame | None:
-        """The newest frame (None before the first). ``LinkDown`` while the link is down."""
+        """The newest frame (None before the first). ``LinkDown`` while the link is down,
+        ``FramesRefused`` while the sensor sends frames the vision cannot use."""
         if not self.connected:
             raise LinkDown(self.device, self.address, f"link is down: {self.stats.last_error}")
+        refusing = self.refusing
+        if refusing is not None:
+            raise FramesRefused(self.device, self.address, refusing)
         with self._lock:
             return self._newest
 
@@ -372,6 +387,9 @@ class SensorDriver:
                 self._read_until_lost(backend)
             except (_BackendLost, OSError, ValueError) as error:
                 self._lost(str(error))
+            except Exception as error:  # a bug: said, and the reader starts again
+                self._lost(f"the reader failed: {error!r}")
+                self._internal_error("the sensor reader", error)
             finally:
                 backend.close()
                 self._backend = None
@@ -386,15 +404,17 @@ class SensorDriver:
                 self.frames_missed += frame.frame_number - last_number - 1
             last_number = frame.frame_number
             self.frames_received += 1
-            with self._lock:
-                self._newest = frame
-                waiters, self._waiters = self._waiters, []
-            if self.stats.state is not LinkState.UP:
+            if self.stats.state is not LinkState.UP:  # frames arrive: the link is up
                 if self.stats.last_error:
                     self.stats.reconnects += 1
                 self._backoff.reset()
                 self.stats.set_state(LinkState.UP)
             self.stats.responses += 1
+            if not self._fits(frame):
+                continue
+            with self._lock:
+                self._newest = frame
+                waiters, self._waiters = self._waiters, []
             for loop, event in waiters:
                 with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                     loop.call_soon_threadsafe(event.set)
@@ -407,8 +427,37 @@ class SensorDriver:
                     continue
                 try:
                     handler(frame)
-                except Exception:  # the reader must live on whatever the vision does
-                    log.exception("sensor frame handler failed on frame %d", frame.frame_number)
+                except Exception as error:  # the reader lives on whatever the vision does
+                    self._internal_error(f"the frame handler (frame {frame.frame_number})", error)
+
+    def _fits(self, frame: Frame) -> bool:
+        """Whether ``frame`` has the size the vision is calibrated for; counts and says why
+        not. A sensor set to another resolution is still connected: its link stays up."""
+        if self.frame_size_px is None:
+            return True
+        height, width = frame.pixels.shape[:2]
+        if (width, height) == self.frame_size_px:
+            if self.refusing is not None:
+                log.info("%s at %s: frames fit the calibration again", self.device, self.address)
+            self.refusing = None
+            return True
+        self.frames_refused += 1
+        if self.refusing is None:
+            expected_w, expected_h = self.frame_size_px
+            self.refusing = (
+                f"sends frames of {width}×{height} px, calibrated for {expected_w}×{expected_h} "
+                "px: refused"
+            )
+            log.warning("%s at %s: %s", self.device, self.address, self.refusing)
+        with self._lock:
+            self._newest = None  # an older fitting frame is not news
+        return False
+
+    def _internal_error(self, where: str, error: BaseException) -> None:
+        log.error("sensor: %s failed", where, exc_info=error)
+        report = self.on_internal_error
+        if report is not None:
+            report(where, error)
 
     def _lost(self, why: str) -> None:
         if self._stop.is_set():

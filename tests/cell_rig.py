@@ -124,12 +124,17 @@ async def running_cell(
     time_scale: float = 20.0,
     edit: Callable[[dict], None] | None = None,
     vision: Any = None,
+    simulate_sensor: bool = True,
 ) -> AsyncIterator[CellRig]:
     """``vision`` (a ``sim.part_truth.VisionScenario``) is the true part the simulated sensor
-    sees; the sensor runs only when ``edit`` enables it in the config."""
+    sees; the sensor runs only when ``edit`` enables it in the config (and ``simulate_sensor``:
+    False leaves the controller's sensor to a sensor of the test's own)."""
     config_path = write_config(tmp_path, edit)
     config = load_cell_config(config_path)
-    sim = SimulatedCell(load_cell_devices(config_path), SimClock(time_scale), vision=vision)
+    devices = load_cell_devices(config_path)
+    if not simulate_sensor:
+        devices.sensor["enabled"] = False
+    sim = SimulatedCell(devices, SimClock(time_scale), vision=vision)
     await sim.start()
     controller = build_controller(config)
     try:

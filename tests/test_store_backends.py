@@ -173,8 +173,9 @@ def test_postgresql_store_comes_back_after_a_server_crash(postgres_server, summa
         part = store.start_part("p", config_id, "production")
         store.record_seam(part, summary, 1.0, 2.0)
         postgres_server.restart(mode="immediate")
-        with pytest.raises(psycopg.OperationalError):
+        with pytest.raises(StoreError, match=r"postgresql://.*write failed") as died:
             store.record_seam(part, summary, 3.0, 4.0)  # the connection died under it
+        assert isinstance(died.value.__cause__, psycopg.OperationalError)
         store.record_seam(part, summary, 5.0, 6.0)  # the next call reconnects
         assert [s["started_at"] for s in store.seams(part)] == [1.0, 5.0]
     finally:
