@@ -28,8 +28,7 @@ from typing import Any
 import yaml
 
 from bench.stats import goal, summary_ms
-from drivers.robot import RobotDriver
-from drivers.robot_protocol import (
+from drivers.codecs.robot_protocol import (
     FRAME_OVERHEAD_BYTES,
     Correction,
     Pose,
@@ -37,7 +36,8 @@ from drivers.robot_protocol import (
     RobotStatus,
     StatusRequest,
 )
-from drivers.settings import RobotSettings
+from drivers.codecs.settings import RobotSettings
+from drivers.robot import RobotDriver
 
 REPO = Path(__file__).resolve().parent.parent
 STATUS_SAMPLES = 2000

@@ -35,7 +35,7 @@ import yaml
 from pymodbus.client import AsyncModbusSerialClient
 
 from bench.stats import goal, summary_ms
-from drivers.modbus_map import RegisterTable
+from drivers.codecs.modbus_map import RegisterTable
 from drivers.power_source import PowerSourceDriver
 from sim.cellfile import load_cell_devices
 

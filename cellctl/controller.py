@@ -41,9 +41,9 @@ from cellctl.sensing import NoSensing, SeamSensing
 from cellctl.store import AsyncStore, StoreError
 from cellctl.supervision import Supervisor
 from cellctl.weld_cycle import POWER_SOURCE_FAULTS, CycleInterrupted, SeamProgress, WeldCycle
+from drivers.codecs.robot_protocol import Pose, RobotState
 from drivers.errors import DeviceError
 from drivers.link import LinkState
-from drivers.robot_protocol import Pose, RobotState
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from drivers.modbus_map import SignalValue
+from drivers.codecs.modbus_map import SignalValue
 
 Inputs = Mapping[str, SignalValue]
 

@@ -40,8 +40,8 @@ from typing import Any
 
 from cellctl.config.recording_models import RecordingSettings
 from cellctl.config.sensor_models import SensorSettings
+from drivers.codecs.sensor_protocol import Frame
 from drivers.sensor import record_frame
-from drivers.sensor_protocol import Frame
 
 log = logging.getLogger(__name__)
 

@@ -59,10 +59,10 @@ from cellctl.path import Point, length_mm, shifted
 from cellctl.sensing import InternalErrorReport, JointNotFound, TrackingLost
 from cellctl.vision.calibration import Calibration
 from cellctl.vision.pipeline import JointFinder, JointMeasurement
+from drivers.codecs.robot_protocol import Pose, RobotState
+from drivers.codecs.sensor_protocol import Frame
 from drivers.errors import DeviceError, FramesRefused
-from drivers.robot_protocol import Pose, RobotState
 from drivers.sensor import SensorDriver
-from drivers.sensor_protocol import Frame
 
 if TYPE_CHECKING:
     from cellctl.recording import SeamRecorder

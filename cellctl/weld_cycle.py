@@ -39,9 +39,9 @@ from cellctl.monitoring import SeamMonitor, SeamSummary
 from cellctl.path import Point, above, length_mm, point_at, remaining
 from cellctl.sensing import JointNotFound, SeamSensing, TrackingLost
 from cellctl.store_backends import StoreError
+from drivers.codecs.power_source_protocol import PowerSourceError, PowerSourceStatus
+from drivers.codecs.robot_protocol import Pose, ResultCode, RobotState, RobotStatus
 from drivers.errors import DeviceError, DeviceRejected, FramesRefused
-from drivers.power_source_protocol import PowerSourceError, PowerSourceStatus
-from drivers.robot_protocol import Pose, ResultCode, RobotState, RobotStatus
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -2,7 +2,7 @@
 
 The PLC owns the fixture, the door, the e-stop chain, the light curtain, the operator's buttons
 and the stack light; the controller sees them as named inputs and commands them through named
-outputs of the register map in the cell config (``drivers.register_device`` keeps both images
+outputs of the register map in the cell config (``drivers.modbus.register_device`` keeps both images
 and refuses writes the map does not allow). On top, this driver keeps the heartbeat: a counter
 written to the heartbeat output every ``heartbeat.period_ms`` on absolute deadlines, which the
 PLC's watchdog watches. If it stops, the PLC drops robot enable.
@@ -16,10 +16,10 @@ import logging
 import time
 from dataclasses import dataclass
 
+from drivers.codecs.settings import PlcSettings
 from drivers.errors import DeviceError
-from drivers.modbus_link import WireTap
-from drivers.register_device import RegisterDevice
-from drivers.settings import PlcSettings
+from drivers.modbus.link import WireTap
+from drivers.modbus.register_device import RegisterDevice
 
 log = logging.getLogger(__name__)
 

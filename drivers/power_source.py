@@ -3,9 +3,9 @@
 The controller commands the arc through this driver: setpoints (a job number, or current,
 voltage and wire feed), arc on and off, gas test, wire inch and retract, error reset; and it
 reads the status and the actual current, voltage and wire feed while the arc burns. The
-register layout is the cell config's map (``drivers.register_device`` keeps the input and
+register layout is the cell config's map (``drivers.modbus.register_device`` keeps the input and
 output images and refuses writes the map does not allow); the meaning of the values is in
-``drivers.power_source_protocol``.
+``drivers.codecs.power_source_protocol``.
 
 Setpoints above the machine's limits (``power_source.limits``), negative or not finite, are
 refused before the wire with ``WriteRefused``. ``make_safe()`` is the fail-safe write: arc off,
@@ -18,11 +18,11 @@ import asyncio
 import logging
 import math
 
+from drivers.codecs.power_source_protocol import PowerSourceStatus
+from drivers.codecs.settings import PowerSourceSettings
 from drivers.errors import DeviceError, LinkDown
-from drivers.modbus_link import WireTap
-from drivers.power_source_protocol import PowerSourceStatus
-from drivers.register_device import RegisterDevice
-from drivers.settings import PowerSourceSettings
+from drivers.modbus.link import WireTap
+from drivers.modbus.register_device import RegisterDevice
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from drivers.modbus_map import StrictModel
+from drivers.codecs.model import StrictModel
 
 BIN_MM = 0.5
 

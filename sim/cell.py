@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from drivers.settings import ModbusRtuLinkSettings, ModbusTcpLinkSettings
+from drivers.codecs.settings import ModbusRtuLinkSettings, ModbusTcpLinkSettings
 from sim.bead import BeadRecord, BeadShape
 from sim.cellfile import CellDevices
 from sim.clock import SimClock

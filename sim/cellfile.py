@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from drivers.settings import PlcSettings, PowerSourceSettings, RobotSettings
+from drivers.codecs.settings import PlcSettings, PowerSourceSettings, RobotSettings
 
 
 class CellFileError(Exception):

@@ -29,7 +29,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import Field
 
-from drivers.modbus_map import StrictModel
+from drivers.codecs.model import StrictModel
 from sim.model_file import read_model
 
 Vector = tuple[float, float, float]

@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 from pymodbus import FramerType
 from pymodbus.server import ModbusTcpServer
 
-from drivers.modbus_map import SignalValue
-from drivers.settings import ModbusTcpLinkSettings, PlcSettings
+from drivers.codecs.modbus_map import SignalValue
+from drivers.codecs.settings import ModbusTcpLinkSettings, PlcSettings
 from sim.clock import SimClock
 from sim.events import EventLog
 from sim.register_image import RegisterImage

@@ -43,9 +43,9 @@ from typing import Any
 from pymodbus import FramerType
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 
-from drivers.modbus_map import SignalValue
-from drivers.power_source_protocol import PowerSourceError, error_text
-from drivers.settings import ModbusRtuLinkSettings, PowerSourceSettings
+from drivers.codecs.modbus_map import SignalValue
+from drivers.codecs.power_source_protocol import PowerSourceError, error_text
+from drivers.codecs.settings import ModbusRtuLinkSettings, PowerSourceSettings
 from sim.clock import SimClock
 from sim.events import EventLog
 from sim.pty_link import PtyEndpoint

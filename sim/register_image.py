@@ -17,7 +17,13 @@ from collections.abc import Callable
 from pymodbus.constants import ExcCodes
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from drivers.modbus_map import RegisterMap, RegisterTable, SignalValue, decode_signal, encode_signal
+from drivers.codecs.modbus_map import (
+    RegisterMap,
+    RegisterTable,
+    SignalValue,
+    decode_signal,
+    encode_signal,
+)
 from sim.wire_faults import WireFaults
 
 

@@ -4,7 +4,7 @@ Owns:
 
 - the wire: a pty pair (``sim.pty_link``) whose slave end the controller opens as its serial
   port, read with ``loop.add_reader`` on the master; every intact request is answered with the
-  shared codec (``drivers.robot_protocol``), garbled bytes are counted and skipped, and every
+  shared codec (``drivers.codecs.robot_protocol``), garbled bytes are counted and skipped, and every
   answer passes through ``faults`` (``sim.wire_faults``) on its way out;
 - the motion: a Cartesian tool point moved along a queue of straight segments with the robot's
   speed and acceleration limits, segments of one ``path_id`` blended into one continuous path,
@@ -43,7 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from drivers.robot_protocol import (
+from drivers.codecs.robot_protocol import (
     Ack,
     BadMessage,
     Correction,
@@ -65,7 +65,7 @@ from drivers.robot_protocol import (
     Stop,
     encode_frame,
 )
-from drivers.settings import RobotSettings
+from drivers.codecs.settings import RobotSettings
 from sim.clock import SimClock
 from sim.events import EventLog
 from sim.pty_link import PtyEndpoint

@@ -58,7 +58,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import Field, field_validator
 
-from drivers.modbus_map import StrictModel
+from drivers.codecs.model import StrictModel
 from sim.cell import SimulatedCell
 from sim.cellfile import load_cell_devices
 from sim.clock import SimClock

@@ -7,7 +7,7 @@ Owns:
   (the robot's tool orientation would point it there; the simulated robot does not model
   orientation);
 - what it sees there: the true joint (``sim.part_truth``) rendered by ``sim.sensor_render``;
-- the stream: a TCP server (``drivers.sensor_protocol`` framing) that exposes one frame every
+- the stream: a TCP server (``drivers.codecs.sensor_protocol`` framing) that exposes one frame every
   ``1 / frame_rate_hz`` real seconds and sends it to every connected client; a client that has
   not taken the previous frame yet is skipped (it gets the next one: a sensor never queues
   stale frames). A camera exposes on its own clock (a hardware trigger), not when software
@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from drivers.robot_protocol import Pose
-from drivers.sensor_protocol import Frame, encode_frame
+from drivers.codecs.robot_protocol import Pose
+from drivers.codecs.sensor_protocol import Frame, encode_frame
 from sim.bead import BeadRecord, BeadShape
 from sim.part_truth import TruePart, TrueSeam
 from sim.robot import TrajectorySample

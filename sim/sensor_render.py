@@ -28,7 +28,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from drivers.modbus_map import StrictModel
+from drivers.codecs.model import StrictModel
 
 PROFILE_EXTENT_MM = 40.0  # how far each plate reaches from the joint, in the laser plane
 V_GROOVE_PLATE_MM = 10.0

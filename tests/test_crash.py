@@ -16,7 +16,7 @@ import time
 import pytest
 
 from cellctl.store import ProductionStore
-from drivers.robot_protocol import RobotState
+from drivers.codecs.robot_protocol import RobotState
 from sim.cell import SimulatedCell
 from sim.cellfile import load_cell_devices
 from sim.clock import SimClock

@@ -10,7 +10,7 @@ import pytest
 
 from cellctl.oee import throughput
 from cellctl.packml import CommandRefused, Mode, State
-from drivers.robot_protocol import MessageType, RobotState
+from drivers.codecs.robot_protocol import MessageType, RobotState
 from tests.cell_rig import running_cell
 
 

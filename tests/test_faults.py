@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import pytest
 
 from cellctl.packml import CommandRefused, State
-from drivers.power_source_protocol import PowerSourceError
-from drivers.robot_protocol import RobotState
+from drivers.codecs.power_source_protocol import PowerSourceError
+from drivers.codecs.robot_protocol import RobotState
 from sim.power_source import ArcPhase
 from tests.cell_rig import CellRig, running_cell
 

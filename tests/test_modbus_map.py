@@ -10,8 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from drivers.errors import SignalValueError
-from drivers.modbus_map import (
+from drivers.codecs.modbus_map import (
     InputScan,
     RegisterMap,
     RegisterSignal,
@@ -20,6 +19,7 @@ from drivers.modbus_map import (
     encode_signal,
     plan_reads,
 )
+from drivers.errors import SignalValueError
 
 signal_types = st.sampled_from([t for t in SignalType if t is not SignalType.BOOL])
 

@@ -12,10 +12,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from drivers.codecs.modbus_map import RegisterTable
+from drivers.codecs.settings import ModbusRtuLinkSettings, PlcSettings
 from drivers.errors import DeviceError, DeviceRejected, DeviceTimeout, LinkDown, WriteRefused
-from drivers.modbus_map import RegisterTable
 from drivers.plc import PlcDriver
-from drivers.settings import ModbusRtuLinkSettings, PlcSettings
 from sim.cellfile import load_cell_devices
 from sim.clock import SimClock
 from sim.plc import SimulatedPlc

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from drivers.codecs.modbus_map import RegisterTable
+from drivers.codecs.power_source_protocol import PowerSourceError, PowerSourceStatus
+from drivers.codecs.settings import PowerSourceSettings
 from drivers.errors import (
     DeviceRejected,
     DeviceTimeout,
@@ -17,10 +20,7 @@ from drivers.errors import (
     ProtocolError,
     WriteRefused,
 )
-from drivers.modbus_map import RegisterTable
 from drivers.power_source import PowerSourceDriver
-from drivers.power_source_protocol import PowerSourceError, PowerSourceStatus
-from drivers.settings import PowerSourceSettings
 from sim.cellfile import load_cell_devices
 from sim.clock import SimClock
 from sim.power_source import SimulatedPowerSource

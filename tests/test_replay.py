@@ -30,7 +30,7 @@ from cellctl.replay import (
     parse_overrides,
 )
 from cellctl.vision.pipeline import JointMeasurement
-from drivers.sensor_protocol import Frame
+from drivers.codecs.sensor_protocol import Frame
 from sim.truth_file import write_truth
 from tests.cell_rig import REPO, running_cell
 from tests.test_tracking_cell import TIME_SCALE, scenario, sensor_on

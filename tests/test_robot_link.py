@@ -20,10 +20,7 @@ from typing import Any
 
 import pytest
 
-from drivers.errors import DeviceRejected, DeviceTimeout, LinkDown
-from drivers.link import LinkState
-from drivers.robot import MotionRefused, RobotDriver
-from drivers.robot_protocol import (
+from drivers.codecs.robot_protocol import (
     FaultCode,
     FrameDecoder,
     Hold,
@@ -37,7 +34,10 @@ from drivers.robot_protocol import (
     crc16,
     encode_frame,
 )
-from drivers.settings import RobotSettings
+from drivers.codecs.settings import RobotSettings
+from drivers.errors import DeviceRejected, DeviceTimeout, LinkDown
+from drivers.link import LinkState
+from drivers.robot import MotionRefused, RobotDriver
 from sim.clock import SimClock
 from sim.robot import SimulatedRobot, TrajectorySample
 from tests.waiting import eventually

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from drivers.robot_protocol import (
+from drivers.codecs.robot_protocol import (
     FRAME_OVERHEAD_BYTES,
     MAX_PAYLOAD_BYTES,
     MESSAGE_TYPES,

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from drivers.codecs.robot_protocol import Pose
 from drivers.errors import WriteRefused
-from drivers.robot_protocol import Pose
 from sim.scenario import ScenarioFile, prepare_config
 from tests.cell_rig import running_cell
 

@@ -398,7 +398,7 @@ class OddFrames:
 
         import numpy as np
 
-        from drivers.sensor_protocol import Frame, encode_frame
+        from drivers.codecs.sensor_protocol import Frame, encode_frame
 
         self.server.settimeout(0.1)
         while not self.stop.is_set():

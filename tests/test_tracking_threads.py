@@ -16,8 +16,8 @@ import time
 import numpy as np
 
 from cellctl.tracking import CorrectionHistory
+from drivers.codecs.sensor_protocol import Frame, encode_frame
 from drivers.sensor import SensorDriver
-from drivers.sensor_protocol import Frame, encode_frame
 from tests.waiting import eventually
 
 STRESS_S = 0.5

@@ -20,16 +20,16 @@ from cellctl.tracking import SeamTrack
 from cellctl.vision.calibration import Calibration, CalibrationTarget, calibrate
 from cellctl.vision.pipeline import JointFinder
 from cellctl.vision.stripe import StripeExtractor, argmax_rows
-from drivers.errors import LinkDown
-from drivers.robot_protocol import Pose
-from drivers.sensor import SensorDriver, record_frame
-from drivers.sensor_protocol import (
+from drivers.codecs.robot_protocol import Pose
+from drivers.codecs.sensor_protocol import (
     Frame,
     FrameFormatError,
     decode_frame,
     decode_header,
     encode_frame,
 )
+from drivers.errors import LinkDown
+from drivers.sensor import SensorDriver, record_frame
 from sim.part_truth import TruePart, TrueSeam
 from sim.sensor import MAX_EXPOSURE_LAG_S, SimulatedSensor, next_trigger_s
 from sim.sensor_render import (

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from cellctl.config.errors import ConfigError, ConfigInvalid, show_value, validation_errors
 from cellctl.config.models import CellConfig, PartProgram, Procedure
 from cellctl.config.yaml_lines import Location, YamlDocument, load_yaml
-from drivers.settings import PowerSourceLimits, RobotLimits
+from drivers.codecs.settings import PowerSourceLimits, RobotLimits
 
 Model = TypeVar("Model", bound=BaseModel)
 

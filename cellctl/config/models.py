@@ -16,8 +16,8 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from cellctl.config.sensor_models import SensorSettings
-from drivers.modbus_map import StrictModel
-from drivers.settings import PlcSettings, PowerSourceSettings, RobotSettings
+from drivers.codecs.model import StrictModel
+from drivers.codecs.settings import PlcSettings, PowerSourceSettings, RobotSettings
 
 PositiveMm = Annotated[float, Field(gt=0)]
 Name = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from drivers.modbus_map import StrictModel
+from drivers.codecs.model import StrictModel
 
 
 class RecordingSettings(StrictModel):

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from cellctl.config.recording_models import RecordingSettings
-from drivers.modbus_map import StrictModel
+from drivers.codecs.model import StrictModel
 
 
 class StripeSettings(StrictModel):

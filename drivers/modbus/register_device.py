@@ -14,10 +14,7 @@ import time
 from collections.abc import Mapping, Set
 from typing import NoReturn
 
-from drivers.errors import SignalValueError, WriteRefused
-from drivers.link import LinkState, LinkStats
-from drivers.modbus_link import ModbusLink, WireTap
-from drivers.modbus_map import (
+from drivers.codecs.modbus_map import (
     MODBUS_MAX_WRITE_REGISTERS,
     InputScan,
     RegisterMap,
@@ -27,7 +24,10 @@ from drivers.modbus_map import (
     encode_signal,
     plan_reads,
 )
-from drivers.settings import ModbusLinkSettings
+from drivers.codecs.settings import ModbusLinkSettings
+from drivers.errors import SignalValueError, WriteRefused
+from drivers.link import LinkState, LinkStats
+from drivers.modbus.link import ModbusLink, WireTap
 
 MAX_BRIDGED_REGISTERS = 4
 

@@ -2,7 +2,7 @@
 
 Owns the controller's end of the robot link: opening the port (a serial device, a pty or its
 stable symlink, or ``socket://host:port``) with pyserial, reading it with ``loop.add_reader``,
-framing with ``drivers.robot_protocol``, matching answers to requests by seq, timeouts and
+framing with ``drivers.codecs.robot_protocol``, matching answers to requests by seq, timeouts and
 retries, reconnecting, the link's counters, and refusing motions the robot must never be sent.
 
 Contract:
@@ -51,16 +51,7 @@ from typing import TypeVar
 
 import serial
 
-from drivers.errors import (
-    DeviceError,
-    DeviceRejected,
-    DeviceTimeout,
-    LinkDown,
-    ProtocolError,
-    WriteRefused,
-)
-from drivers.link import Backoff, LinkState, LinkStats
-from drivers.robot_protocol import (
+from drivers.codecs.robot_protocol import (
     SEQ_MODULO,
     Ack,
     Correction,
@@ -80,7 +71,16 @@ from drivers.robot_protocol import (
     encode_frame,
     result_text,
 )
-from drivers.settings import RobotSettings
+from drivers.codecs.settings import RobotSettings
+from drivers.errors import (
+    DeviceError,
+    DeviceRejected,
+    DeviceTimeout,
+    LinkDown,
+    ProtocolError,
+    WriteRefused,
+)
+from drivers.link import Backoff, LinkState, LinkStats
 
 log = logging.getLogger(__name__)
 
@@ -499,7 +499,8 @@ class RobotDriver:
         """Queue a straight move of the tool point to ``pose``.
 
         Moves with the same nonzero ``path_id`` blend into one continuous path (see
-        ``drivers.robot_protocol``). Returns once the robot has queued it (not when it arrives).
+        ``drivers.codecs.robot_protocol``). Returns once the robot has queued it (not when it
+        arrives).
         Never retried: on ``DeviceTimeout`` read the status to learn whether it was queued.
         """
         what = f"MOVE_LINEAR to {_where(pose)} at {speed_mm_per_s:g} mm/s (path {path_id})"

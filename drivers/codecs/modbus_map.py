@@ -22,18 +22,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from drivers.codecs.model import StrictModel
 from drivers.errors import SignalValueError
 
 MODBUS_MAX_READ_REGISTERS = 125
 MODBUS_MAX_WRITE_REGISTERS = 123
-
-
-class StrictModel(BaseModel):
-    """Base of every config data type: unknown keys are errors, values are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class RegisterTable(enum.StrEnum):

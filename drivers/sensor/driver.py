@@ -2,7 +2,7 @@
 
 Backends, chosen by name from config (``SensorDriver(backend, source)``):
 
-- ``tcp``: a network sensor (or the simulator) streaming ``drivers.sensor_protocol`` frames;
+- ``tcp``: a network sensor (or the simulator) streaming ``drivers.codecs.sensor_protocol`` frames;
   ``source`` is ``host:port``;
 - ``opencv``: ``cv2.VideoCapture`` on a USB/V4L2 device (``source`` a number or
   ``/dev/videoN``), a stream URL or a video file (played at its own frame rate);
@@ -46,15 +46,15 @@ from pathlib import Path
 
 import numpy as np
 
-from drivers.errors import DeviceTimeout, FramesRefused, LinkDown
-from drivers.link import Backoff, LinkState, LinkStats
-from drivers.sensor_protocol import (
+from drivers.codecs.sensor_protocol import (
     HEADER_BYTES,
     Frame,
     FrameFormatError,
     decode_frame,
     decode_header,
 )
+from drivers.errors import DeviceTimeout, FramesRefused, LinkDown
+from drivers.link import Backoff, LinkState, LinkStats
 
 log = logging.getLogger(__name__)
 

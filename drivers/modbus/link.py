@@ -37,6 +37,8 @@ from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 from pymodbus.pdu import ModbusPDU
 
+from drivers.codecs.modbus_map import RegisterTable
+from drivers.codecs.settings import ModbusLinkSettings, ModbusRtuLinkSettings, ModbusTcpLinkSettings
 from drivers.errors import (
     DeviceError,
     DeviceRejected,
@@ -46,8 +48,6 @@ from drivers.errors import (
     WriteRefused,
 )
 from drivers.link import Backoff, LinkState, LinkStats
-from drivers.modbus_map import RegisterTable
-from drivers.settings import ModbusLinkSettings, ModbusRtuLinkSettings, ModbusTcpLinkSettings
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from drivers.modbus_map import RegisterMap, SignalType, StrictModel
+from drivers.codecs.modbus_map import RegisterMap, SignalType
+from drivers.codecs.model import StrictModel
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 UnitId = Annotated[int, Field(ge=0, le=247)]

@@ -1,0 +1,8 @@
+"""Pure codecs and data types: bytes in, messages out, no I/O.
+
+The controller's drivers and the simulator's devices share these, so that both ends of a wire
+agree byte for byte and a property test can fuzz one codec for both: the Modbus register maps
+(``modbus_map``), the power source's register meanings (``power_source_protocol``), the robot's
+serial protocol (``robot_protocol``), the laser sensor's frame stream (``sensor_protocol``),
+and the device settings (``settings``, on ``model.StrictModel``).
+"""
