@@ -166,11 +166,7 @@ class Controller:
         for device, driver in self._devices().items():
             driver.stats.refusal_listeners.append(self._audit_refused_write)
             link = driver.link if hasattr(driver, "link") else driver
-            listener = self._link_listener(device)
-            if hasattr(link, "add_state_listener"):
-                link.add_state_listener(listener)
-            else:
-                link.on_state_change = listener
+            link.add_state_listener(self._link_listener(device))
         self.sensing.supervise(self.supervisor.thread_failed)
         await asyncio.gather(self.plc.connect(), self.power_source.connect(), self.robot.connect())
         if hasattr(self.sensing, "connect"):  # the laser sensor's link (cellctl.tracking)

@@ -584,7 +584,7 @@ async def test_reconnects_to_a_simulator_restarted_on_a_new_pty(tmp_path: Path):
     changes: list[LinkState] = []
     async with running_robot(link_path) as first:
         driver = RobotDriver(robot_settings(first.port))
-        driver.on_state_change = changes.append
+        driver.add_state_listener(changes.append)
         await driver.connect()
     try:
         # The simulator is gone: the driver notices the hang-up and says so.

@@ -84,11 +84,13 @@ async def test_detaching_the_frame_handler_waits_for_the_frame_in_progress():
     driver = SensorDriver("tcp", f"127.0.0.1:{port}", frame_timeout_ms=5000)
     driver.on_frame = on_frame
     try:
-        await driver.connect()
+        # connect() returns once the first frame has come (or the attempt failed).
+        connecting = asyncio.create_task(driver.connect())
         connection, _ = await asyncio.get_running_loop().sock_accept(server)
         connection.setblocking(True)
         with connection:
             connection.sendall(encode_frame(Frame(1, 1_000_000, np.zeros((8, 8), np.uint8))))
+            await connecting
             await eventually(busy.is_set, 5, "the handler busy with frame 1")
             handler_had_returned: list[bool] = []
 

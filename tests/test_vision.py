@@ -333,11 +333,13 @@ async def test_the_vision_is_handed_the_newest_frame_not_a_backlog():
     driver = SensorDriver("tcp", f"127.0.0.1:{port}", frame_timeout_ms=5000)
     driver.on_frame = on_frame
     try:
-        await driver.connect()
+        # connect() returns once the first frame has come (or the attempt failed).
+        connecting = asyncio.create_task(driver.connect())
         connection, _ = await asyncio.get_running_loop().sock_accept(server)
         connection.setblocking(True)
         with connection:
             connection.sendall(encode_frame(Frame(1, 1_000_000, pixels)))
+            await connecting
             await eventually(busy.is_set, 5, "the vision busy with frame 1")
             connection.sendall(
                 encode_frame(Frame(2, 9_000_000, pixels))

@@ -47,7 +47,7 @@ from drivers.errors import (
     ProtocolError,
     WriteRefused,
 )
-from drivers.link import Backoff, LinkState, LinkStats
+from drivers.link import SupervisedLink
 
 log = logging.getLogger(__name__)
 
@@ -99,29 +99,23 @@ def _make_client(
     )
 
 
-class ModbusLink:
+class ModbusLink(SupervisedLink):
     """A supervised connection to one Modbus unit, with counters.
 
     ``device`` is the device's name in the cell (``plc``, ``power_source``) and appears in every
-    error message.
+    error message. Connecting, supervising and backing off are ``drivers.link.SupervisedLink``'s.
     """
 
     def __init__(
         self, device: str, settings: ModbusLinkSettings, wire_tap: WireTap | None = None
     ) -> None:
-        self.device = device
+        super().__init__(
+            device, settings.reconnect_delay_min_ms / 1000, settings.reconnect_delay_max_ms / 1000
+        )
         self.settings = settings
-        self.stats = LinkStats()
         self._wire_tap = wire_tap
         self._client = _make_client(settings, self._on_connect_change, self._on_packet)
         self._lock = asyncio.Lock()
-        self._backoff = Backoff(
-            settings.reconnect_delay_min_ms / 1000, settings.reconnect_delay_max_ms / 1000
-        )
-        self._link_lost = asyncio.Event()
-        self._supervisor: asyncio.Task[None] | None = None
-        self._ever_connected = False
-        self._closing = False
         self._silent_until = 0.0  # see fall_silent
         self._silent_why = ""
         # RTU: when the last request went unanswered or was answered wrongly, while a late
@@ -130,13 +124,6 @@ class ModbusLink:
         self._heard_at = 0.0
         # The request on the wire, if any: it holds the lock until it ends (see _execute).
         self._on_wire: asyncio.Future[ModbusPDU] | None = None
-        # Called on every change of link state: the device driver (to resync its image) and
-        # the controller (to raise a lost-link fault) both listen.
-        self.state_listeners: list[Callable[[LinkState], None]] = []
-        self.on_state_change: Callable[[LinkState], None] | None = None
-
-    def add_state_listener(self, listener: Callable[[LinkState], None]) -> None:
-        self.state_listeners.append(listener)
 
     # -- identity -------------------------------------------------------------------------
 
@@ -148,87 +135,35 @@ class ModbusLink:
     def unit_id(self) -> int:
         return self.settings.unit_id
 
-    @property
-    def connected(self) -> bool:
-        return self.stats.state is LinkState.UP
-
     def _where(self, register: int | None = None) -> str:
         if register is None:
             return self.address
         return f"{self.address} register {register}"
 
-    # -- life cycle -----------------------------------------------------------------------
+    # -- the transport (drivers.link.SupervisedLink) ----------------------------------------
 
-    async def connect(self) -> None:
-        """First connection attempt, then keep the link up in the background until ``close()``.
-
-        Does not raise when the device is absent: the link stays ``down`` and reconnects.
-        """
-        if self._supervisor is not None:
-            return
-        self._closing = False
-        self._set_state(LinkState.CONNECTING)
-        await self._attempt_connect()
-        self._supervisor = asyncio.create_task(
-            self._supervise(), name=f"{self.device} link supervisor"
-        )
-
-    async def wait_connected(self, timeout_s: float) -> None:
-        """Wait until the link is up; ``LinkDown`` if it is not within ``timeout_s``."""
-        deadline = time.monotonic() + timeout_s
-        while not self.connected:
-            if time.monotonic() >= deadline:
-                raise LinkDown(self.device, self.address, f"not connected within {timeout_s:g} s")
-            await asyncio.sleep(0.01)
-
-    async def close(self) -> None:
-        """Stop reconnecting and close the connection. Safe to call twice."""
-        self._closing = True
-        if self._supervisor is not None:
-            self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
-            self._supervisor = None
-        if self._on_wire is not None:
-            # Its answer or its timeout, whichever first; nothing is left running.
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await self._on_wire
-        self._client.close()
-        self._set_state(LinkState.DISCONNECTED)
-
-    async def _attempt_connect(self) -> bool:
+    async def _open(self) -> bool:
         try:
             ok = await self._client.connect()
         except (OSError, ModbusException, ValueError) as error:
             # pyserial raises SerialException (an OSError) for a missing port; the exclusive
             # lock on a port in use raises too. Both mean: not now, try again later.
             self.stats.last_error = f"connect failed: {error}"
-            ok = False
-        if ok and self._client.connected:
-            if self._ever_connected:
-                self.stats.reconnects += 1
-                log.info("%s at %s: link re-established", self.device, self.address)
-            self._ever_connected = True
-            self._link_lost.clear()
-            self._backoff.reset()
-            self._set_state(LinkState.UP)
-            return True
-        self._set_state(LinkState.DOWN if self._ever_connected else LinkState.CONNECTING)
-        return False
+            return False
+        return bool(ok and self._client.connected)
 
-    async def _supervise(self) -> None:
-        while not self._closing:
-            if self.connected:
-                await self._link_lost.wait()
-                continue
-            await asyncio.sleep(self._backoff.next_delay_s())
-            if not self._closing:
-                await self._attempt_connect()
+    async def _release(self, final: bool) -> None:
+        # pymodbus's client reopens its own transport on the next connect; only a close for
+        # good closes it, once the request on the wire has its answer or its timeout.
+        if final:
+            if self._on_wire is not None:
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await self._on_wire
+            self._client.close()
 
     def _on_connect_change(self, up: bool) -> None:
-        if not up and not self._closing:
-            self._set_state(LinkState.DOWN)
-            self._link_lost.set()
+        if not up:
+            self._lost("the connection closed")
 
     def _on_packet(self, sending: bool, data: bytes) -> bytes:
         if sending:
@@ -236,15 +171,6 @@ class ModbusLink:
         else:
             self._heard_at = time.monotonic()
         return self._wire_tap(sending, data) if self._wire_tap else data
-
-    def _set_state(self, state: LinkState) -> None:
-        if state is self.stats.state:
-            return
-        self.stats.set_state(state)
-        for listener in self.state_listeners:
-            listener(state)
-        if self.on_state_change is not None:
-            self.on_state_change(state)
 
     # -- requests -------------------------------------------------------------------------
 
@@ -462,7 +388,7 @@ class ModbusLink:
                 return response
         self.stats.record_error(error)
         if isinstance(error, LinkDown):
-            self._on_connect_change(False)
+            self._lost(error.message)
         elif isinstance(error, DeviceTimeout | ProtocolError) and is_rtu(self.settings):
             self._unanswered_at = time.monotonic()
         raise error

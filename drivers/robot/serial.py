@@ -80,7 +80,7 @@ from drivers.errors import (
     ProtocolError,
     WriteRefused,
 )
-from drivers.link import Backoff, LinkState, LinkStats
+from drivers.link import SupervisedLink
 
 log = logging.getLogger(__name__)
 
@@ -103,35 +103,29 @@ class _Waiting:
     future: asyncio.Future[Response]
 
 
-class RobotDriver:
+class RobotDriver(SupervisedLink):
     """The controller's link to the welding robot.
 
-    ``device`` is the robot's name in the cell and appears in every error message;
-    ``on_state_change`` (if set) is called with each new ``LinkState``.
+    ``device`` is the robot's name in the cell and appears in every error message. Connecting,
+    supervising and backing off are ``drivers.link.SupervisedLink``'s.
     """
 
     def __init__(self, settings: RobotSettings, device: str = "robot") -> None:
+        super().__init__(
+            device,
+            settings.link.reconnect_delay_min_ms / 1000,
+            settings.link.reconnect_delay_max_ms / 1000,
+        )
         self.settings = settings
-        self.device = device
-        self.stats = LinkStats()
-        self.on_state_change: Callable[[LinkState], None] | None = None
 
         self._limits = settings.limits
         self._timeout_s = settings.link.timeout_ms / 1000
         self._decoder = FrameDecoder()
         self._lock = asyncio.Lock()
-        self._backoff = Backoff(
-            settings.link.reconnect_delay_min_ms / 1000, settings.link.reconnect_delay_max_ms / 1000
-        )
-        self._supervisor: asyncio.Task[None] | None = None
-        self._link_lost = asyncio.Event()
-        self._closing = False
-        self._ever_connected = False
 
         self._port: serial.SerialBase | None = None  # open and being read
         self._fd = -1
-        self._loop: asyncio.AbstractEventLoop | None = None  # the loop that reads the port
-        self._loop_thread = 0
+        self._loop_thread = 0  # the thread of the event loop that reads the port
         # Guards the sequence numbers, the port's descriptor and the write queue: corrections
         # come from the correction stream's thread, requests from the event loop. Re-entrant
         # because the loop's own failure handling (``_detach``) may run under it.
@@ -158,10 +152,6 @@ class RobotDriver:
     def address(self) -> str:
         return self.settings.link.address
 
-    @property
-    def connected(self) -> bool:
-        return self.stats.state is LinkState.UP
-
     def wire_counters(self) -> dict[str, int]:
         """The decoder's counters plus the driver's own, as a plain dict."""
         counters = self._decoder.counters()
@@ -172,53 +162,9 @@ class RobotDriver:
         )
         return counters
 
-    # -- life cycle -----------------------------------------------------------------------
+    # -- the transport (drivers.link.SupervisedLink) ----------------------------------------
 
-    async def connect(self) -> None:
-        """First connection attempt, then keep the link up in the background until ``close()``.
-
-        Does not raise when the robot is absent: the link stays down and reconnects.
-        """
-        if self._supervisor is not None:
-            return
-        self._closing = False
-        self._set_state(LinkState.CONNECTING)
-        await self._attempt_connect()
-        self._supervisor = asyncio.create_task(
-            self._supervise(), name=f"{self.device} link supervisor"
-        )
-
-    async def wait_connected(self, timeout_s: float) -> None:
-        """Wait until the link is up; ``LinkDown`` if it is not within ``timeout_s``."""
-        deadline = time.monotonic() + timeout_s
-        while not self.connected:
-            if time.monotonic() >= deadline:
-                raise LinkDown(self.device, self.address, f"not connected within {timeout_s:g} s")
-            await asyncio.sleep(0.01)
-
-    async def close(self) -> None:
-        """Stop reconnecting and close the port. Safe to call twice."""
-        self._closing = True
-        if self._supervisor is not None:
-            self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
-            self._supervisor = None
-        self._detach("link closed")
-        await self._release_port()
-        self._set_state(LinkState.DISCONNECTED)
-
-    async def _supervise(self) -> None:
-        while not self._closing:
-            if self.connected:
-                await self._link_lost.wait()
-                continue
-            await self._release_port()
-            await asyncio.sleep(self._backoff.next_delay_s())
-            if not self._closing:
-                await self._attempt_connect()
-
-    async def _attempt_connect(self) -> bool:
+    async def _open(self) -> bool:
         """Open the port and ask the robot for its status; up only if it answers."""
         try:
             port = await self._open_port()
@@ -226,7 +172,6 @@ class RobotDriver:
             # pyserial raises SerialException (an OSError) for a missing port or one locked by
             # another program; both mean "not now, try again later".
             self.stats.last_error = f"connect failed: {error}"
-            self._set_state(LinkState.DOWN if self._ever_connected else LinkState.CONNECTING)
             return False
         self._attach(port)
         try:
@@ -238,24 +183,14 @@ class RobotDriver:
             self.stats.record_error(error)
             self._detach(f"handshake failed: {error.message}")
             await self._release_port()
-            self._set_state(LinkState.DOWN if self._ever_connected else LinkState.CONNECTING)
             return False
         self.stats.responses += 1
-        if self._ever_connected:
-            self.stats.reconnects += 1
-            log.info("%s at %s: link re-established", self.device, self.address)
-        self._ever_connected = True
-        self._backoff.reset()
-        self._link_lost.clear()
-        self._set_state(LinkState.UP)
         return True
 
-    def _set_state(self, state: LinkState) -> None:
-        if state is self.stats.state:
-            return
-        self.stats.set_state(state)
-        if self.on_state_change is not None:
-            self.on_state_change(state)
+    async def _release(self, final: bool) -> None:
+        if final:
+            self._detach("link closed")
+        await self._release_port()
 
     # -- the port ---------------------------------------------------------------------------
 
@@ -290,7 +225,7 @@ class RobotDriver:
 
     def _attach(self, port: serial.SerialBase) -> None:
         loop = asyncio.get_running_loop()
-        self._loop, self._loop_thread = loop, threading.get_ident()
+        self._loop_thread = threading.get_ident()
         with self._wire_lock:
             self._port = port
             self._fd = port.fileno()
@@ -316,12 +251,7 @@ class RobotDriver:
         waiting = self._waiting
         if waiting is not None and not waiting.future.done():
             waiting.future.set_exception(LinkDown(self.device, self.address, reason))
-        if self.connected and not self._closing:
-            log.warning("%s at %s: link lost: %s", self.device, self.address, reason)
-            self.stats.last_error = f"link lost: {reason}"
-            self.stats.last_error_at = time.time()
-            self._set_state(LinkState.DOWN)
-            self._link_lost.set()
+        self._lost(reason)
 
     async def _release_port(self) -> None:
         port, self._lost_port = self._lost_port, None

@@ -21,8 +21,10 @@ Contract:
   the handler was busy with an earlier one or the machine stalled: the vision goes to the
   newest at once instead of working through a backlog (``frames_stale`` counts them).
   ``detach_frame_handler()`` stops the calls and waits for one in progress.
-- ``connect()`` starts the thread and returns at once; the thread reconnects with doubling
-  backoff until ``close()``. A link counts as up once a frame has arrived on it.
+- ``connect()`` opens the first connection (a reader thread of its own) and returns once its
+  first frame has come or the attempt has failed; from then on the link reconnects with
+  doubling backoff until ``close()`` (``drivers.link.SupervisedLink``). A link counts as up
+  once a frame has arrived on it; its state changes are told to its listeners at once.
 - A lost link (EOF, a reset, no frame for ``frame_timeout_ms``, a garbled header) takes the
   link down: ``latest()`` and ``next_frame()`` then raise ``LinkDown``; it reconnects by itself.
 
@@ -32,6 +34,7 @@ Every error reads ``sensor at <source>: <what happened>``.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import fcntl
 import logging
@@ -54,7 +57,7 @@ from drivers.codecs.sensor_protocol import (
     decode_header,
 )
 from drivers.errors import DeviceTimeout, FramesRefused, LinkDown
-from drivers.link import Backoff, LinkState, LinkStats
+from drivers.link import SupervisedLink
 
 log = logging.getLogger(__name__)
 
@@ -241,8 +244,12 @@ def record_frame(folder: Path, frame: Frame) -> Path:
     return path
 
 
-class SensorDriver:
-    """The controller's link to the laser seam sensor (see the module's contract)."""
+class SensorDriver(SupervisedLink):
+    """The controller's link to the laser seam sensor (see the module's contract).
+
+    Connecting, supervising and backing off are ``drivers.link.SupervisedLink``'s: each
+    connection is a reader thread of its own, and the link is up once its first frame came.
+    """
 
     def __init__(
         self,
@@ -259,10 +266,9 @@ class SensorDriver:
         calibration's); frames of another size are refused (see ``latest``)."""
         if backend not in BACKENDS:
             raise ValueError(f"sensor backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+        super().__init__(device, reconnect_delay_min_ms / 1000, reconnect_delay_max_ms / 1000)
         self.backend_name = backend
         self.source = source
-        self.device = device
-        self.stats = LinkStats()
         self.frame_timeout_s = frame_timeout_ms / 1000
         self.on_frame: Callable[[Frame], None] | None = None
         self.frames_received = 0
@@ -279,11 +285,10 @@ class SensorDriver:
         self._make = {"tcp": _TcpBackend, "opencv": _OpenCvBackend, "replay": _ReplayBackend}[
             backend
         ]
-        self._backoff = Backoff(reconnect_delay_min_ms / 1000, reconnect_delay_max_ms / 1000)
         self._lock = threading.Lock()
         self._newest: Frame | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()  # the current connection's reader: end now
+        self._reader: threading.Thread | None = None
         self._backend: _Backend | None = None
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
         # Held by the reader thread while it calls on_frame: whoever detaches the handler
@@ -294,37 +299,32 @@ class SensorDriver:
     def address(self) -> str:
         return f"{self.source} ({self.backend_name})"
 
-    @property
-    def connected(self) -> bool:
-        return self.stats.state is LinkState.UP
+    # -- the transport (drivers.link.SupervisedLink) --------------------------------------------
 
-    # -- life cycle ---------------------------------------------------------------------------
-
-    async def connect(self) -> None:
-        if self._thread is not None:
-            return
+    async def _open(self) -> bool:
+        """Start a reader thread on a new connection; up once its first frame has come."""
         self._stop.clear()
-        self.stats.set_state(LinkState.CONNECTING)
-        self._thread = threading.Thread(target=self._run, name="sensor reader", daemon=True)
-        self._thread.start()
+        backend = self._make(self.source, self.frame_timeout_s)
+        self._backend = backend
+        first_frame: concurrent.futures.Future[bool] = concurrent.futures.Future()
+        self._reader = threading.Thread(
+            target=self._read_connection,
+            args=(backend, first_frame),
+            name="sensor reader",
+            daemon=True,
+        )
+        self._reader.start()
+        return await asyncio.wrap_future(first_frame)
 
-    async def wait_connected(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not self.connected:
-            if time.monotonic() > deadline:
-                raise LinkDown(self.device, self.address, f"no frame within {timeout_s:g} s")
-            await asyncio.sleep(0.01)
-
-    async def close(self) -> None:
+    async def _release(self, final: bool) -> None:
         self._stop.set()
-        backend = self._backend
+        backend, reader = self._backend, self._reader
         if backend is not None:
             backend.interrupt()
-        if self._thread is not None:
+        if reader is not None:
             # The interrupt makes a blocked read return at once; the join is short.
-            self._thread.join(timeout=5)
-            self._thread = None
-        self.stats.set_state(LinkState.DISCONNECTED)
+            reader.join(timeout=5)
+        self._reader = self._backend = None
 
     def detach_frame_handler(self) -> None:
         """Call ``on_frame`` no more: clears it, and returns once a call in progress in the
@@ -332,7 +332,7 @@ class SensorDriver:
         what the handler wrote can be read without it writing on. From the handler itself it
         only clears."""
         self.on_frame = None
-        if threading.current_thread() is not self._thread:
+        if threading.current_thread() is not self._reader:
             with self._handler_busy:
                 pass
 
@@ -378,25 +378,38 @@ class SensorDriver:
 
     # -- the reader thread ----------------------------------------------------------------------
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            backend = self._make(self.source, self.frame_timeout_s)
-            self._backend = backend
-            try:
-                backend.open()
-                self._read_until_lost(backend)
-            except (_BackendLost, OSError, ValueError) as error:
-                self._lost(str(error))
-            except Exception as error:  # a bug: said, and the reader starts again
-                self._lost(f"the reader failed: {error!r}")
-                self._internal_error("the sensor reader", error)
-            finally:
-                backend.close()
-                self._backend = None
-            if self._stop.wait(self._backoff.next_delay_s()):
-                break
+    def _read_connection(
+        self, backend: _Backend, first_frame: concurrent.futures.Future[bool]
+    ) -> None:
+        """The reader thread of one connection: open it, read until it is lost or released,
+        and say which (``first_frame``'s result while the attempt waits, else ``_lost``)."""
+        try:
+            backend.open()
+            self._read_until_lost(backend, first_frame)
+            reason = "released"
+        except (_BackendLost, OSError, ValueError) as error:
+            reason = str(error)
+        except Exception as error:  # a bug: said, and the supervisor opens a new connection
+            reason = f"the reader failed: {error!r}"
+            self._internal_error("the sensor reader", error)
+        finally:
+            backend.close()
+        with self._lock:
+            self._newest = None
+        if self._stop.is_set():
+            reason = "released"
+        else:
+            self.stats.errors += 1
+            self.stats.last_error = reason
+            self.stats.last_error_at = time.time()
+        if not first_frame.done():
+            first_frame.set_result(False)
+        elif not self._stop.is_set():
+            self._lost_from_thread(reason)
 
-    def _read_until_lost(self, backend: _Backend) -> None:
+    def _read_until_lost(
+        self, backend: _Backend, first_frame: concurrent.futures.Future[bool]
+    ) -> None:
         last_number: int | None = None
         while not self._stop.is_set():
             frame = backend.read()
@@ -404,11 +417,8 @@ class SensorDriver:
                 self.frames_missed += frame.frame_number - last_number - 1
             last_number = frame.frame_number
             self.frames_received += 1
-            if self.stats.state is not LinkState.UP:  # frames arrive: the link is up
-                if self.stats.last_error:
-                    self.stats.reconnects += 1
-                self._backoff.reset()
-                self.stats.set_state(LinkState.UP)
+            if not first_frame.done():
+                first_frame.set_result(True)  # frames arrive: the link is up
             self.stats.responses += 1
             if not self._fits(frame):
                 continue
@@ -458,22 +468,6 @@ class SensorDriver:
         report = self.on_internal_error
         if report is not None:
             report(where, error)
-
-    def _lost(self, why: str) -> None:
-        if self._stop.is_set():
-            return
-        if self.stats.state is LinkState.UP:
-            log.warning("%s at %s: link lost: %s", self.device, self.address, why)
-        self.stats.last_error = why
-        self.stats.last_error_at = time.time()
-        self.stats.errors += 1
-        with self._lock:
-            self._newest = None
-        self.stats.set_state(
-            LinkState.DOWN
-            if self.stats.reconnects or self.frames_received
-            else LinkState.CONNECTING
-        )
 
 
 def frame_age_s(frame: Frame) -> float:
