@@ -178,6 +178,7 @@ class SimulatedSensor:
         self.frames_exposed = 0
         self.frames_sent = 0
         self.frames_skipped = 0  # a client had not taken the one before
+        self.frames_dropped_late = 0  # not rendered: the event loop got to them too late
         self.render_s: collections.deque[float] = collections.deque(maxlen=10_000)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -298,6 +299,14 @@ class SimulatedSensor:
             return
         # The trigger fired at trigger_s; the loop got to it a little after (other callbacks).
         late = time.monotonic() - trigger_s
+        if late > self.frame_period_s:
+            # The next trigger is already due: the machine is too busy for every frame. A
+            # frame grabber whose host cannot keep up drops frames; rendering this one anyway
+            # would queue every later frame behind it, and the PLC, the power source and the
+            # robot, which answer on this same event loop, would wait behind them all (their
+            # controller's link timeouts fault the cell then).
+            self.frames_dropped_late += 1
+            return
         frame, _ = self.expose(trigger_s if 0 <= late <= MAX_EXPOSURE_LAG_S else None)
         data = encode_frame(frame)
         for writer in list(self._writers):
@@ -318,5 +327,6 @@ class SimulatedSensor:
             "frames_exposed": self.frames_exposed,
             "frames_sent": self.frames_sent,
             "frames_skipped": self.frames_skipped,
+            "frames_dropped_late": self.frames_dropped_late,
             "render_p50_ms": render[len(render) // 2] * 1e3 if render else None,
         }
