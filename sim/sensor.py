@@ -63,20 +63,26 @@ class FrameTruth:
 
 @dataclass
 class SeamScore:
-    """Torch error against the true seam over one weld path (seam frame, mm)."""
+    """Torch error against the true seam over one weld path (seam frame, mm), and beside it
+    the taught path's: how far the true joint lay from the taught seam at the same places,
+    which is the torch's error had the robot welded the taught path without the sensor."""
 
     seam: str
     path_id: int
     lateral_mm: list[float] = field(default_factory=list)
     vertical_mm: list[float] = field(default_factory=list)
     position_mm: list[float] = field(default_factory=list)
+    taught_mm: list[float] = field(default_factory=list)  # |true joint - taught seam|
 
     def figures(self) -> dict[str, float]:
+        """``rms_mm``/``max_mm``: the torch against the true joint; ``taught_rms_mm``/
+        ``taught_max_mm``: the taught path against it; both over the same samples."""
         lateral = np.array(self.lateral_mm)
         vertical = np.array(self.vertical_mm)
         if len(lateral) == 0:
             return {"samples": 0}
         total = np.hypot(lateral, vertical)
+        taught = np.array(self.taught_mm)
         return {
             "samples": len(lateral),
             "lateral_rms_mm": float(np.sqrt(np.mean(lateral**2))),
@@ -85,6 +91,8 @@ class SeamScore:
             "vertical_max_mm": float(np.max(np.abs(vertical))),
             "rms_mm": float(np.sqrt(np.mean(total**2))),
             "max_mm": float(np.max(total)),
+            "taught_rms_mm": float(np.sqrt(np.mean(taught**2))),
+            "taught_max_mm": float(np.max(taught)),
         }
 
 
@@ -129,6 +137,7 @@ class TrackingScore:
         score.lateral_mm.append(lateral - truth.lateral_mm)
         score.vertical_mm.append(vertical - truth.vertical_mm)
         score.position_mm.append(s)
+        score.taught_mm.append(math.hypot(truth.lateral_mm, truth.vertical_mm))
 
     def figures(self) -> list[dict[str, float | str]]:
         return [{"seam": s.seam, "path_id": s.path_id, **s.figures()} for s in self.seams]
