@@ -86,6 +86,7 @@ def part_started(log: Path) -> bool:
 # -- a demo that welds ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_demo_tracks_every_seam_and_the_commands_it_prints_show_its_records(tmp_path):
     demo = start([*cellctl(), "demo", *ONE_COUPON_FAST, "--run-dir", "run"], tmp_path)
     assert finish(demo) == 0, output(tmp_path)
@@ -120,6 +121,7 @@ def test_the_demo_tracks_every_seam_and_the_commands_it_prints_show_its_records(
     assert (report / "cycle_times.png").exists()
 
 
+@pytest.mark.slow
 def test_a_part_whose_joint_cannot_be_found_ends_the_demo_with_the_fault(tmp_path):
     far_off = tmp_path / "far-off.yaml"  # beyond the seam search and the sensor's view
     far_off.write_text("name: far-off\ndeviations:\n  - {kind: offset, lateral_mm: 40}\n")
@@ -139,6 +141,7 @@ def test_a_part_whose_joint_cannot_be_found_ends_the_demo_with_the_fault(tmp_pat
 # -- signals --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_ends_the_demo_and_leaves_nothing_running(tmp_path, signum):
     run = tmp_path / "run"
@@ -160,6 +163,27 @@ def test_a_signal_ends_the_demo_and_leaves_nothing_running(tmp_path, signum):
     assert f"{signal.Signals(signum).name} received: stopping the cell" in err
 
 
+@pytest.mark.slow
+def test_a_killed_demo_takes_its_children_with_it(tmp_path):
+    """Its children run in sessions of their own, beyond a signal to the demo's process group;
+    the kernel ends them when the demo dies, even by SIGKILL, which it cannot act on."""
+    run = tmp_path / "run"
+    demo = start([*cellctl(), "demo", *ONE_COUPON_FAST, "--run-dir", "run"], tmp_path)
+    wait_for(lambda: part_started(run / "controller.log"), "the part to start", demo)
+    children = process_table.children(demo.pid)
+    assert len(children) == 2
+    ports = set().union(*(process_table.listening_ports(pid) for pid in children))
+
+    demo.kill()
+    assert finish(demo, STOP_TIMEOUT_S) == -signal.SIGKILL
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while process_table.mentioning(str(run)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in children if process_table.running(pid)]
+    assert not ports & process_table.listening_ports()
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_ends_the_scenario_runner_and_its_controller(tmp_path, signum):
     scenario = tmp_path / "many-coupons.yaml"
@@ -189,6 +213,7 @@ def test_a_signal_ends_the_scenario_runner_and_its_controller(tmp_path, signum):
 # -- the operator screen --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_demo_opens_the_operator_screen_on_its_own_controller(tmp_path):
     demo = start(
         [*cellctl(), "demo", *ONE_COUPON_FAST, "--gui", "--run-dir", "run"],
