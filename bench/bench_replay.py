@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import sqlite3
 import subprocess
@@ -70,15 +69,12 @@ def weld(record: Path | None, attempts: int = 3) -> dict:
 
 
 def _weld_once(record: Path | None) -> dict:
+    run_dir = Path(tempfile.mkdtemp(prefix="bench-replay-demo-"))
     args = [sys.executable, "-m", "cellctl.cli", "demo", "--vision", str(SCENARIO), "--part",
-            PART, "--parts", "1", "--time-scale", "1", "--keep"]  # fmt: skip
+            PART, "--parts", "1", "--time-scale", "1", "--run-dir", str(run_dir)]  # fmt: skip
     if record is not None:
         args += ["--record", str(record)]
     done = subprocess.run(args, capture_output=True, text=True, timeout=300, check=False)
-    found = re.search(r"run folder (\S+)", done.stdout)
-    if found is None:
-        raise RuntimeError(f"cellctl demo failed: {done.stderr.strip()[-300:]}")
-    run_dir = Path(found.group(1).rstrip(";"))
     try:
         if done.returncode != 0:
             raise RuntimeError(f"cellctl demo failed: {done.stderr.strip()[-300:]}")

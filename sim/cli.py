@@ -212,16 +212,29 @@ def _parse_args_list(pairs: list[str]) -> dict[str, Any]:
 def _run_scenarios(args: argparse.Namespace) -> int:
     import tempfile
 
-    from sim.scenario import ScenarioError, run_scenarios, summary, write_junit
+    from sim.scenario import (
+        Interrupted,
+        ScenarioError,
+        run_scenarios,
+        summary,
+        until_signalled,
+        write_junit,
+    )
 
     paths = [Path(p) for p in args.scenario]
     with tempfile.TemporaryDirectory(prefix="cellsim-run-") as scratch:
         work = Path(args.work) if args.work else Path(scratch)
         try:
-            results = asyncio.run(run_scenarios(paths, Path(args.config), work, args.jobs))
+            results = asyncio.run(
+                until_signalled(run_scenarios(paths, Path(args.config), work, args.jobs))
+            )
         except ScenarioError as error:
             print(f"cellsim run: {error}", file=sys.stderr)
             return 2
+        except Interrupted as interrupted:
+            print(f"cellsim run: {interrupted} received: the scenarios' controllers and "
+                  "simulated cells are stopped", file=sys.stderr)  # fmt: skip
+            return 128 + interrupted.signum
     if args.junit:
         write_junit(results, Path(args.junit))
     print(summary(results))

@@ -48,12 +48,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
+import signal
 import socket
 import time
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import Field, field_validator
@@ -66,6 +68,7 @@ from sim.events import SimEvent
 from sim.model_file import read_model
 from sim.rig import ControllerExited, ControllerProcess, StoreView
 
+T = TypeVar("T")
 Phase = Literal["idle", "approach", "arc start", "welding", "crater fill", "retract"]
 DEVICES = ("plc", "power_source", "robot")
 # Faults that bite later, when the device is next asked something (the next ignition, the arc
@@ -833,3 +836,38 @@ async def run_scenarios(
             *(one(n, p, s) for n, (p, s) in enumerate(zip(paths, scenarios, strict=True)))
         )
     )
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM ended the run; every controller the runners started was stopped."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+async def until_signalled(work: Awaitable[T]) -> T:
+    """``work``'s result, unless SIGINT or SIGTERM comes first: then ``work`` is cancelled, and
+    every runner's cleanup (its controller stopped, its simulated cell closed, so that no
+    process, port or pty is left behind) runs to its end before ``Interrupted`` is raised.
+    Further signals meanwhile are ignored: the cleanup takes seconds at most."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(work)
+    received: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        if not received:
+            received.append(signum)
+            task.cancel()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if received:
+            raise Interrupted(received[0]) from None
+        raise
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
