@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from drivers.robot_protocol import Pose
-from drivers.sensor_protocol import HEADER_BYTES
+from drivers.codecs.robot_protocol import Pose
+from drivers.codecs.sensor_protocol import HEADER_BYTES
 from sim.part_truth import Offset, TruePart, TrueSeam, VisionScenario, load_true_part
 from sim.robot import TrajectorySample
 from sim.sensor import SimulatedSensor, TrackingScore
