@@ -196,7 +196,8 @@ class RecordedRun(_Strict):
     joint: Annotated[JointType, Field(strict=False)]  # its value, as text
     work_angle_deg: Annotated[Number, Field(ge=0, le=90)]
     seam: dict[str, Any]  # the part program's seam as the config had it (context only)
-    path_mm: Annotated[list[Point], FailFast(), Field(min_length=2, max_length=1_000_000)]
+    # A 1 MiB part program holds at most ~37,000 points.
+    path_mm: Annotated[list[Point], FailFast(), Field(min_length=2, max_length=100_000)]
     path_id: int
     lookahead_mm: Annotated[Number, Field(ge=0, le=200)]
     max_correction_mm: Annotated[Number, Field(gt=0, le=50)]
