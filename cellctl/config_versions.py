@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from cellctl.config import ConfigInvalid, load_cell_config
 from cellctl.config.load import LoadedConfig
+from cellctl.config.yaml_lines import parse_yaml_text
 from cellctl.store import ProductionStore, StoreError
 
 
@@ -141,10 +140,10 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _parse(name: str, text: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return {"(text)": text}
+    """A stored file's data for comparing; read with the config loader's limits (a stored
+    text is read back as carefully as a file), its whole text when it cannot be read."""
+    document = parse_yaml_text(text)
+    return {"(text)": text} if document.problems else document.data
 
 
 def diff_versions(old: ConfigVersion, new: ConfigVersion) -> list[Change]:

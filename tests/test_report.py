@@ -393,3 +393,49 @@ def test_a_reader_refuses_a_schema_it_does_not_read_as_it_is(tmp_path, version, 
         ProductionStore(store, read_only=True)
     assert str(refused.value) == f"{store}: {message}"
     assert store.read_bytes() == before
+
+
+def test_stored_config_texts_are_read_back_with_the_loaders_limits(tmp_path):
+    """A cellctl store whose kept config texts are hostile (an alias bomb as a part program, a
+    planned cycle time that is no number): the report and the history answer, in bounded
+    memory; before, the report expanded the bomb with yaml.safe_load."""
+    import resource
+    import subprocess
+    import sys
+
+    from tests.test_config import billion_laughs
+
+    store = tmp_path / "production.db"
+    writer = ProductionStore(store, cell="cell-01")
+    bomb = writer.record_config("b0", {"parts/bomb.yaml": billion_laughs()})
+    odd = writer.record_config("c0", {"parts/p.yaml": "name: p\nplanned_cycle_time_s: soon\n"})
+    for config_id, program in ((bomb, "bomb"), (odd, "p")):
+        writer.finish_part(writer.start_part(program, config_id, "production"), "complete", "good")
+    writer.close()
+
+    def cap() -> None:
+        limit = 512 * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    answers = {}
+    for command in (["report"], ["config", "history"], ["config", "diff", "b0", "c0"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "cellctl.cli", *command, "--store", str(store)],
+            capture_output=True, text=True, timeout=60, preexec_fn=cap, check=False,
+        )  # fmt: skip
+        assert "Traceback" not in done.stderr
+        answers[command[-1]] = (done.returncode, done.stdout.splitlines())
+    code, report = answers["report"]
+    assert code == 0
+    assert "  parts good                              2 " in report
+    code, history = answers["history"]
+    assert code == 0
+    assert history[-1].strip() == "changed from b0: part bomb, part p"
+    code, diff = answers["c0"]
+    assert code == 1  # they differ
+    assert diff[1:] == [
+        "part bomb",
+        '  (file parts/bomb.yaml): "present" -> (absent)',
+        "part p",
+        '  (file parts/p.yaml): (absent) -> "present"',
+    ]

@@ -199,6 +199,17 @@ def load_yaml(path: Path) -> YamlDocument:
     text = read_config_text(path)
     if isinstance(text, YamlProblem):
         return YamlDocument(None, problems=[text])
+    return parse_yaml_text(text)
+
+
+def parse_yaml_text(text: str) -> YamlDocument:
+    """``load_yaml`` for a text already in hand (a config version kept in the production
+    store, read back by a report): the same limits, its size included, and problems instead of
+    exceptions."""
+    if len(text) > CONFIG_FILE_MAX_BYTES or len(text.encode("utf-8")) > CONFIG_FILE_MAX_BYTES:
+        return _problem_document(
+            1, f"text of {len(text):,} characters; a config file may be at most 1 MiB", text
+        )
     try:
         # The reader checks the characters as it is made: a NUL or other control character
         # fails here, before any node.
