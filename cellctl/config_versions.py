@@ -18,12 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from cellctl.config import ConfigInvalid, load_cell_config
 from cellctl.config.load import LoadedConfig
+from cellctl.config.yaml_lines import parse_yaml_text
 from cellctl.store import ProductionStore, StoreError
-from cellctl.store_backends import is_postgresql, sqlite_path
 
 
 class VersionError(ValueError):
@@ -36,8 +34,9 @@ class VersionError(ValueError):
 def open_records(
     config_path: str | None, store_location: str | None, cell: str | None
 ) -> tuple[ProductionStore, LoadedConfig | None]:
-    """The production store to read (``--store``, else the config's), as a reader that changes
-    nothing, seeing ``cell`` (default: the config's cell; ``*``: every cell)."""
+    """The production store to read (``--store``, else the config's), opened read-only: a
+    reader that changes nothing and refuses (``ReportError``) what is not a cellctl store,
+    seeing ``cell`` (default: the config's cell; ``*``: every cell)."""
     from cellctl.report import ReportError
     from cellctl.wiring import store_location as config_store
 
@@ -53,17 +52,12 @@ def open_records(
     location: str | Path | None = store_location or (config_store(config) if config else None)
     if location is None:
         raise ReportError("no production store: give --config or --store")
-    if not is_postgresql(location):
-        path = sqlite_path(location)
-        if not path.exists():
-            raise ReportError(f"no production database at {path}")
-        location = path
     if cell == "*":
         cell = ""
     elif cell is None:
         cell = config.cell.cell.name if config else ""
     try:
-        return ProductionStore(location, cell=cell, recover=False), config
+        return ProductionStore(location, cell=cell, read_only=True), config
     except StoreError as error:
         raise ReportError(str(error)) from None
 
@@ -146,10 +140,10 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _parse(name: str, text: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return {"(text)": text}
+    """A stored file's data for comparing; read with the config loader's limits (a stored
+    text is read back as carefully as a file), its whole text when it cannot be read."""
+    document = parse_yaml_text(text)
+    return {"(text)": text} if document.problems else document.data
 
 
 def diff_versions(old: ConfigVersion, new: ConfigVersion) -> list[Change]:

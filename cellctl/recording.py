@@ -19,6 +19,12 @@ behind, frames are dropped and counted. The disk budget covers the whole recordi
 once it (or the disk's free-space floor) is reached, no more images are written, the log says
 so once per run, and the small measurement log is still written.
 
+A run's log is bounded: at most ``RUN_FRAME_ROWS_MAX`` frame rows and
+``RUN_CORRECTION_ROWS_MAX`` corrections (more than the tracker can follow; the rest is counted
+in ``rows_not_logged`` and the log says so once), so that ``seam.json`` stays under
+``SEAM_JSON_MAX_BYTES``, the most ``cellctl replay`` reads. ``RecordedRun`` is the file's format
+as a reader checks it, value by value.
+
 Nothing here knows whether the sensor is real or simulated; a simulated run's truth comes
 from the simulator (``cellsim --truth-file``), never through the controller.
 """
@@ -36,10 +42,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from pydantic import AllowInfNan, BaseModel, ConfigDict, FailFast, Field, model_validator
+
+from cellctl.config.models import JointType
 from cellctl.config.recording_models import RecordingSettings
-from cellctl.config.sensor_models import SensorSettings
+from cellctl.config.sensor_models import (
+    JointSettings,
+    SensorSettings,
+    StripeSettings,
+    TrackingSettings,
+)
+from cellctl.tracking import MAX_MEASUREMENTS
 from drivers.codecs.sensor_protocol import Frame
 from drivers.sensor import record_frame
 
@@ -67,6 +82,151 @@ FRAME_COLUMNS = (
     "corrections_before",
     "image",
 )
+CORRECTION_COLUMNS = ("t_s", "s_torch_mm", "lateral_mm", "vertical_mm")
+
+# How large a seam.json can be, so that a reader can refuse anything larger unread (a replay
+# of a 1.5 GB file took 4.9 GB). The recorder keeps at most RUN_FRAME_ROWS_MAX frame rows:
+# the track holds MAX_MEASUREMENTS (75,000: 10 minutes at 125 frames/s) and a run that can
+# keep no more loses the joint (F151); the rows allow three refused frames to each one kept.
+RUN_FRAME_ROWS_MAX = 4 * MAX_MEASUREMENTS
+# ... and at most 8 corrections a frame: the highest correction rate the config allows
+# (1000 Hz) over the shipped sensor's 125 frames/s (the shipped rate sends 2).
+RUN_CORRECTION_ROWS_MAX = 8 * RUN_FRAME_ROWS_MAX
+# A refusal's reason is cut to this (they are 20-60 characters: "no gap between the plates").
+REASON_MAX_CHARACTERS = 80
+# The longest frame row as json.dumps writes it: a 10-digit frame number, six 17-digit floats,
+# an 80-character reason (234 bytes), with room for an escaped degree sign or two.
+FRAME_ROW_MAX_BYTES = 256
+CORRECTION_ROW_MAX_BYTES = 84  # four 17-digit floats and their commas
+# The seam's context: its path twice (``path_mm``, ``seam``), as long as a 1 MiB part program
+# allows, and the settings.
+CONTEXT_MAX_BYTES = 4 * MB
+# 282 MB: the largest file the recorder writes; with 19 % margin. Reading a 250 MB one takes
+# ~0.8 GB and ~6 s (its text, then a Python number per value).
+SEAM_JSON_MAX_BYTES = 320 * MB
+assert (
+    RUN_FRAME_ROWS_MAX * FRAME_ROW_MAX_BYTES
+    + RUN_CORRECTION_ROWS_MAX * CORRECTION_ROW_MAX_BYTES
+    + CONTEXT_MAX_BYTES
+    < SEAM_JSON_MAX_BYTES
+)
+
+
+# -- the file's format, as a reader checks it ---------------------------------------------------
+
+Number = Annotated[float, AllowInfNan(False)]  # a NaN in a column would poison every sum
+Point = Annotated[list[Number], Field(min_length=3, max_length=3)]  # x, y, z mm
+
+
+def _column(item: Any, max_rows: int) -> Any:
+    # FailFast: a column of a million wrong values gives one error, not a million.
+    return Annotated[list[item], FailFast(), Field(max_length=max_rows)]
+
+
+class _Strict(BaseModel):
+    # Validated from what json.loads made of the file. strict: true is not 1, "3" is not 3;
+    # unknown keys are errors, as in configs.
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class FrameColumns(_Strict):
+    """One row per frame the sensor gave during the run (columns of equal length)."""
+
+    frame_number: _column(Annotated[int, Field(ge=0, le=0xFFFFFFFF)], RUN_FRAME_ROWS_MAX)
+    exposure_s: _column(Number, RUN_FRAME_ROWS_MAX)
+    s_sensor_mm: _column(Number, RUN_FRAME_ROWS_MAX)
+    commanded_lateral_mm: _column(Number, RUN_FRAME_ROWS_MAX)
+    commanded_vertical_mm: _column(Number, RUN_FRAME_ROWS_MAX)
+    ok: _column(bool, RUN_FRAME_ROWS_MAX)
+    lateral_mm: _column(Number | None, RUN_FRAME_ROWS_MAX)  # None: no measurement
+    vertical_mm: _column(Number | None, RUN_FRAME_ROWS_MAX)
+    reason: _column(Annotated[str, Field(max_length=REASON_MAX_CHARACTERS)], RUN_FRAME_ROWS_MAX)
+    corrections_before: _column(Annotated[int, Field(ge=0)], RUN_FRAME_ROWS_MAX)
+    image: _column(bool, RUN_FRAME_ROWS_MAX)
+
+    @model_validator(mode="after")
+    def _rows(self) -> FrameColumns:
+        _same_length(self, "frames", FRAME_COLUMNS)
+        for name in ("lateral_mm", "vertical_mm"):
+            values = getattr(self, name)
+            for row, ok in enumerate(self.ok):
+                if ok and values[row] is None:
+                    raise ValueError(f"{name}[{row}]: no value, but frames.ok[{row}] is true")
+        return self
+
+
+class CorrectionColumns(_Strict):
+    """One row per correction sent, in the order sent."""
+
+    t_s: _column(Number, RUN_CORRECTION_ROWS_MAX)
+    s_torch_mm: _column(Number, RUN_CORRECTION_ROWS_MAX)
+    lateral_mm: _column(Number, RUN_CORRECTION_ROWS_MAX)
+    vertical_mm: _column(Number, RUN_CORRECTION_ROWS_MAX)
+
+    @model_validator(mode="after")
+    def _rows(self) -> CorrectionColumns:
+        _same_length(self, "corrections", CORRECTION_COLUMNS)
+        times = self.t_s
+        for row in range(1, len(times)):
+            if times[row] < times[row - 1]:
+                raise ValueError(
+                    f"t_s[{row}]: {times[row]!r} s is before the row above ({times[row - 1]!r} "
+                    "s); corrections are in the order sent"
+                )
+        return self
+
+
+def _same_length(columns: BaseModel, section: str, names: tuple[str, ...]) -> None:
+    lengths = {name: len(getattr(columns, name)) for name in names}
+    first = names[0]
+    for name, length in lengths.items():
+        if length != lengths[first]:
+            rows = "row" if length == 1 else "rows"
+            raise ValueError(
+                f"{name}: {length} {rows}, but {section}.{first} has {lengths[first]}; every "
+                "column has one row per " + ("frame" if section == "frames" else "correction")
+            )
+
+
+class RecordedRun(_Strict):
+    """A ``seam.json`` as ``SeamRecorder.finish_seam`` writes it (``FORMAT_VERSION`` 1)."""
+
+    format: Literal[1]
+    recorded_at_utc: Annotated[str, Field(max_length=40)]
+    seam_name: Annotated[str, Field(min_length=1, max_length=200)]
+    joint: Annotated[JointType, Field(strict=False)]  # its value, as text
+    work_angle_deg: Annotated[Number, Field(ge=0, le=90)]
+    seam: dict[str, Any]  # the part program's seam as the config had it (context only)
+    # A 1 MiB part program holds at most ~37,000 points.
+    path_mm: Annotated[list[Point], FailFast(), Field(min_length=2, max_length=100_000)]
+    path_id: int
+    lookahead_mm: Annotated[Number, Field(ge=0, le=200)]
+    max_correction_mm: Annotated[Number, Field(gt=0, le=50)]
+    max_rate_mm_per_s: Annotated[Number, Field(gt=0, le=500)]
+    tracking: TrackingSettings
+    stripe: StripeSettings
+    joint_settings: JointSettings
+    # A file in the run's folder: a name, never a path (``../x``, ``/etc/x``).
+    calibration_file: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")]
+    calibration_source: str
+    every_nth_frame: Annotated[int, Field(ge=1)]
+    seed: Annotated[list[Point], FailFast(), Field(max_length=10_000)]
+    frames: FrameColumns
+    corrections: CorrectionColumns
+    figures: dict[str, Any]
+    lost: str | None
+    frames_seen: Annotated[int, Field(ge=0)]
+    images_not_written: dict[str, int]
+    # Rows the recorder did not keep past RUN_FRAME_ROWS_MAX / RUN_CORRECTION_ROWS_MAX.
+    rows_not_logged: dict[str, int] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _path_has_a_direction(self) -> RecordedRun:
+        # The correction frame is the first segment's direction (tracking.seam_frame).
+        a, b = self.path_mm[0], self.path_mm[1]
+        if sum((p - q) ** 2 for p, q in zip(a, b, strict=True)) < 1e-12:
+            raise ValueError("path_mm: points 0 and 1 coincide: the path has no direction")
+        return self
 
 
 @dataclass
@@ -79,6 +239,7 @@ class _SeamRecording:
     dropped_queue_full: int = 0
     dropped_budget: int = 0
     budget_reported: bool = False
+    rows_not_logged: int = 0  # frames past RUN_FRAME_ROWS_MAX
 
 
 def folder_bytes(folder: Path) -> int:
@@ -191,6 +352,17 @@ class SeamRecorder:
     ) -> None:
         keep = current.frames_seen % self.settings.every_nth_frame == 0
         current.frames_seen += 1
+        if len(current.frames["frame_number"]) >= RUN_FRAME_ROWS_MAX:
+            # Past what the tracker can follow (the track is full): seam.json stays within
+            # what cellctl replay reads (SEAM_JSON_MAX_BYTES).
+            if not current.rows_not_logged:
+                log.warning(
+                    "recording %s: %d frames logged, the most a run keeps: no more are",
+                    current.folder.name,
+                    RUN_FRAME_ROWS_MAX,
+                )
+            current.rows_not_logged += 1
+            return
         image = False
         if keep:
             if self._dropping_old_runs or self._room_for_image(current):
@@ -222,7 +394,8 @@ class SeamRecorder:
         columns["ok"].append(bool(measurement.ok))
         columns["lateral_mm"].append(measurement.lateral_mm if measurement.ok else None)
         columns["vertical_mm"].append(measurement.vertical_mm if measurement.ok else None)
-        columns["reason"].append("" if measurement.ok else measurement.reason)
+        reason = "" if measurement.ok else measurement.reason[:REASON_MAX_CHARACTERS]
+        columns["reason"].append(reason)
         columns["corrections_before"].append(corrections_before)
         columns["image"].append(image)
 
@@ -239,11 +412,16 @@ class SeamRecorder:
             return None
         document = dict(current.context)
         document["frames"] = current.frames
+        kept = corrections[:RUN_CORRECTION_ROWS_MAX]
         document["corrections"] = {
-            "t_s": [c[0] for c in corrections],
-            "s_torch_mm": [c[1] for c in corrections],
-            "lateral_mm": [c[2] for c in corrections],
-            "vertical_mm": [c[3] for c in corrections],
+            "t_s": [c[0] for c in kept],
+            "s_torch_mm": [c[1] for c in kept],
+            "lateral_mm": [c[2] for c in kept],
+            "vertical_mm": [c[3] for c in kept],
+        }
+        document["rows_not_logged"] = {
+            "frames": current.rows_not_logged,
+            "corrections": len(corrections) - len(kept),
         }
         document["figures"] = figures or {}
         document["lost"] = lost

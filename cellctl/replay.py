@@ -25,6 +25,9 @@ import collections
 import itertools
 import json
 import math
+import os
+import re
+import stat
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -36,13 +39,24 @@ import numpy as np
 import yaml
 from pydantic import ValidationError
 
+from cellctl.config.errors import format_location, show_value, translate_error
 from cellctl.config.sensor_models import JointSettings, StripeSettings, TrackingSettings
-from cellctl.recording import FORMAT_VERSION, RUN_FILE
+from cellctl.recording import (
+    FORMAT_VERSION,
+    RUN_FILE,
+    SEAM_JSON_MAX_BYTES,
+    RecordedRun,
+)
 from cellctl.tracking import SeamTrack, seam_frame
 from cellctl.vision.calibration import Calibration, CalibrationError
 from cellctl.vision.pipeline import JointFinder
 
 TRUTH_FILE = "truth.json"
+MIB = 1024 * 1024
+# The simulator samples each true seam every 0.25 mm over its length and 60 mm beyond each
+# end, ~30 bytes a sample (sim.truth_file): a part of 100 seams of 3 m is ~40 MB.
+TRUTH_FILE_MAX_BYTES = 64 * MIB
+ERRORS_SHOWN = 20  # a file wrong everywhere: the first errors say enough
 
 # What ``--set SECTION.FIELD=VALUE`` may change: the recording's key and the model.
 SECTIONS: dict[str, tuple[str, type]] = {
@@ -116,57 +130,128 @@ def _apply(base, overrides: list[Override]):
 
 @dataclass
 class RecordedSeam:
-    """One recorded tracking run, as ``cellctl.recording`` wrote it."""
+    """One recorded tracking run, as ``cellctl.recording`` wrote it, checked (``run``)."""
 
     folder: Path
-    doc: dict[str, Any]
+    run: RecordedRun
 
     @property
     def name(self) -> str:
-        return str(self.doc["seam_name"])
+        return self.run.seam_name
 
     @property
     def frames(self) -> dict[str, list]:
-        return self.doc["frames"]
+        """The frame columns by name (the model's lists, not copies)."""
+        return dict(self.run.frames)
 
     @property
     def corrections(self) -> dict[str, list]:
-        return self.doc["corrections"]
+        return dict(self.run.corrections)
 
     def settings_for(self, overrides: list[Override]):
         """(tracking, stripe, joint) settings: the recorded ones with ``overrides`` applied."""
-        result = []
-        for section, (key, model) in SECTIONS.items():
-            try:
-                recorded = model.model_validate(self.doc[key])
-            except ValidationError as error:
-                raise ReplayError(f"{self.folder / RUN_FILE}: {section}: {error}") from error
-            result.append(_apply(recorded, overrides))
-        return tuple(result)
+        return tuple(_apply(getattr(self.run, key), overrides) for key, _ in SECTIONS.values())
 
     def image_path(self, frame_number: int) -> Path | None:
         found = sorted(self.folder.glob(f"{frame_number:08d}_*.png"))
         return found[0] if found else None
 
 
-def load_recording(folder: Path) -> RecordedSeam:
-    path = Path(folder) / RUN_FILE
+def read_bounded(path: Path, max_bytes: int, what: str) -> bytes:
+    """The bytes of ``path``, refused (``ReplayError``) when it is not a regular file or is
+    larger than ``max_bytes``: never more than that is read, whatever the file claims."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        # O_NONBLOCK: a FIFO in the recording's place would otherwise block the open.
+        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb", buffering=0) as file:
+            info = os.fstat(file.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise ReplayError(f"{path}: not a regular file")
+            # Refused by its size when it says it is too large; read to one byte past the
+            # bound at most when it does not (a file still growing).
+            data = file.read(max_bytes + 1) if info.st_size <= max_bytes else b""
     except OSError as error:
         raise ReplayError(f"{path}: not readable ({error.strerror})") from error
-    except json.JSONDecodeError as error:
-        raise ReplayError(f"{path}: line {error.lineno}: not JSON: {error.msg}") from error
-    if doc.get("format") != FORMAT_VERSION:
+    if info.st_size > max_bytes or len(data) > max_bytes:
+        size = max(info.st_size, len(data))
         raise ReplayError(
-            f"{path}: format {doc.get('format')!r}, this cellctl reads {FORMAT_VERSION}"
+            f"{path}: {size / MIB:,.1f} MiB; {what} is at most {max_bytes / MIB:,.0f} MiB"
         )
-    missing = [
-        k for k in ("frames", "corrections", "path_mm", "seam_name", "tracking") if k not in doc
-    ]
-    if missing:
-        raise ReplayError(f"{path}: missing {', '.join(missing)}")
-    return RecordedSeam(Path(folder), doc)
+    return data
+
+
+def load_recording(folder: Path) -> RecordedSeam:
+    """The recording in ``folder``, every value checked (``cellctl.recording.RecordedRun``).
+
+    Raises ``ReplayError`` naming the file and each field wrong (a column's row as
+    ``frames.exposure_s[12]``): a file over ``SEAM_JSON_MAX_BYTES`` unread, not JSON (with
+    its line), another format, a value of the wrong type, columns of different lengths.
+    """
+    path = Path(folder) / RUN_FILE
+    data = read_bounded(path, SEAM_JSON_MAX_BYTES, "the largest recording a run writes")
+    # Memory: the file's bytes, then its text, are let go as soon as the next exists; and
+    # json.loads, not pydantic's JSON parser, which holds a parsed copy of the whole file
+    # beside the values (a 250 MB file: 1.27 GB with it, 0.82 GB so).
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ReplayError(f"{path}: not UTF-8 text ({error.reason})") from None
+    del data
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ReplayError(f"{path}: line {error.lineno}: not JSON: {error.msg}") from None
+    except RecursionError:
+        raise ReplayError(f"{path}: not a recording: JSON nested thousands deep") from None
+    del text
+    try:
+        run = RecordedRun.model_validate(document)
+    except ValidationError as error:
+        raise ReplayError("\n".join(_recording_errors(path, error))) from None
+    return RecordedSeam(Path(folder), run)
+
+
+def _recording_errors(path: Path, error: ValidationError) -> list[str]:
+    """One line per problem, ``<file>: <field>: <what>``, as config errors read."""
+    lines = []
+    problems = error.errors(include_url=False, include_input=True)
+    # Missing keys: one line per object that lacks them ("missing corrections, path_mm").
+    missing: dict[tuple, list[str]] = {}
+    for item in problems:
+        if item["type"] == "missing":
+            missing.setdefault(tuple(item["loc"][:-1]), []).append(str(item["loc"][-1]))
+    for parent, names in missing.items():
+        field = format_location(parent)
+        lines.append(f"{path}: {field + ': ' if field else ''}missing {', '.join(names)}")
+    problems = [item for item in problems if item["type"] != "missing"]
+    for item in problems[:ERRORS_SHOWN]:
+        kind, location = item["type"], tuple(item["loc"])
+        if location == ("format",) and kind == "literal_error":
+            got = show_value(item.get("input"))
+            lines.append(f"{path}: format {got}, this cellctl reads {FORMAT_VERSION}")
+            continue
+        if kind in ("model_type", "model_attributes_type") and not location:
+            lines.append(f"{path}: expected a JSON object, got {show_value(item.get('input'))}")
+            continue
+        field = format_location(location)
+        if kind == "extra_forbidden":
+            message = "unknown key (not written by cellctl's recorder)"
+        elif kind == "string_pattern_mismatch" and location == ("calibration_file",):
+            message = (
+                "must be a file name in the recording's folder, not a path, got "
+                + show_value(item.get("input"))
+            )
+        elif kind == "value_error":
+            message = str((item.get("ctx") or {}).get("error", item["msg"]))
+            # A check of the whole model names its own field first ("lateral_mm[17]: ...").
+            head, colon, rest = message.partition(": ")
+            if colon and re.fullmatch(r"[a-z_]+(\[\d+\])?", head):
+                field, message = f"{field}.{head}" if field else head, rest
+        else:
+            message = translate_error(item)
+        lines.append(f"{path}: {field}: {message}" if field else f"{path}: {message}")
+    if len(problems) > ERRORS_SHOWN:
+        lines.append(f"{path}: ... and {len(problems) - ERRORS_SHOWN} more")
+    return lines
 
 
 def find_recordings(run: Path) -> list[Path]:
@@ -269,26 +354,24 @@ def replay_seam(
 ) -> ReplayResult:
     """Run the recorded frames through the vision and tracking with ``overrides`` applied."""
     started = time.perf_counter()
-    doc = recording.doc
+    run = recording.run
     tracking, stripe, joint_settings = recording.settings_for(overrides)
     if calibration is None:
-        calibration_path = recording.folder / doc.get("calibration_file", "calibration.yaml")
+        calibration_path = recording.folder / run.calibration_file
         try:
             calibration = Calibration.load(calibration_path)
         except (CalibrationError, OSError) as error:
             raise ReplayError(f"{calibration_path}: {error}") from error
-    finder = JointFinder(
-        calibration, doc["joint"], float(doc["work_angle_deg"]), stripe, joint_settings
-    )
+    finder = JointFinder(calibration, str(run.joint), run.work_angle_deg, stripe, joint_settings)
     track = SeamTrack(tracking)
-    for s, lateral, vertical in doc["seed"]:
+    for s, lateral, vertical in run.seed:
         track.seed(s, lateral, vertical)
 
     frames = recording.frames
     images = {int(p.stem.partition("_")[0]): p for p in recording.folder.glob("*.png")}
     rows = [i for i, number in enumerate(frames["frame_number"]) if number in images]
     recorded = Stream.recorded(recording)
-    same_rate = math.isclose(tracking.correction_rate_hz, doc["tracking"]["correction_rate_hz"])
+    same_rate = math.isclose(tracking.correction_rate_hz, run.tracking.correction_rate_hz)
     if same_rate:
         times = recorded.t_s
         # Frame i enters before correction number corrections_before[i] (as live).
@@ -301,7 +384,7 @@ def replay_seam(
         # The frame's time in the track: its exposure (processing took ~2 ms live).
         exposure = np.asarray([frames["exposure_s"][i] for i in rows])
         due = np.searchsorted(times, exposure, side="left")
-    lead_change_s = (tracking.correction_lead_ms - doc["tracking"]["correction_lead_ms"]) / 1000
+    lead_change_s = (tracking.correction_lead_ms - run.tracking.correction_lead_ms) / 1000
     if len(recorded.t_s) > 1:
         s_torch = np.interp(times + lead_change_s, recorded.t_s, recorded.s_torch_mm)
         s_effect = np.interp(times, recorded.t_s, recorded.s_torch_mm)
@@ -309,10 +392,10 @@ def replay_seam(
         s_torch = recorded.s_torch_mm.copy()
         s_effect = s_torch.copy()
 
-    lookahead = float(doc["lookahead_mm"])
-    path_length = _path_length(doc["path_mm"])
-    step = float(doc["max_rate_mm_per_s"]) / tracking.correction_rate_hz
-    limit = float(doc["max_correction_mm"])
+    lookahead = run.lookahead_mm
+    path_length = _path_length(run.path_mm)
+    step = run.max_rate_mm_per_s / tracking.correction_rate_hz
+    limit = run.max_correction_mm
     out_l = np.zeros(len(times))
     out_v = np.zeros(len(times))
     lateral = vertical = 0.0
@@ -416,9 +499,11 @@ class TrueSeamLine:
 
 
 def load_truth(path: Path) -> dict[str, TrueSeamLine]:
-    """The true seams a simulator wrote (``sim.truth_file`` format), by seam name."""
+    """The true seams a simulator wrote (``sim.truth_file`` format), by seam name; a file over
+    ``TRUTH_FILE_MAX_BYTES`` or not of that format is refused (``ReplayError``) naming it."""
+    data = read_bounded(Path(path), TRUTH_FILE_MAX_BYTES, "a truth file")
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        doc = json.loads(data)
         seams = {}
         for seam in doc["seams"]:
             start = np.asarray(seam["start_mm"], dtype=np.float64)
@@ -436,9 +521,9 @@ def load_truth(path: Path) -> dict[str, TrueSeamLine]:
                 np.asarray(seam["vertical_mm"], dtype=np.float64),
             )
         return seams
-    except OSError as error:
-        raise ReplayError(f"{path}: not readable ({error.strerror})") from error
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+    except (KeyError, TypeError, ValueError, ZeroDivisionError, RecursionError) as error:
+        # (json.JSONDecodeError and UnicodeDecodeError are ValueErrors; RecursionError: JSON
+        # nested thousands deep.)
         raise ReplayError(f"{path}: not a truth file: {error!r}") from error
 
 
@@ -456,7 +541,7 @@ def truth_along_path(
     """The true joint's (lateral, vertical) deviation from the welded path at path positions
     ``s_mm``, in the path's correction frame (the path is the taught seam shifted by seam
     finding, so both frames are parallel); NaN where the position is off the seam's ends."""
-    path = recording.doc["path_mm"]
+    path = recording.run.path_mm
     start = np.asarray(path[0], dtype=np.float64)
     travel = np.asarray(seam_frame([tuple(p) for p in path])[0])
     d = start + np.outer(np.asarray(s_mm, dtype=np.float64), travel) - truth.start
@@ -532,7 +617,7 @@ def compare(
     result = replay_seam(recording, overrides, progress=progress)
     recorded = Stream.recorded(recording)
     rms, worst = correction_difference(result.stream, recorded)
-    comparison = Comparison(result, rms, worst, recorded_lost=recording.doc.get("lost"))
+    comparison = Comparison(result, rms, worst, recorded_lost=recording.run.lost)
     true_seam = (truth or {}).get(recording.name)
     if true_seam is not None:
         comparison.recorded_error = tracking_error(recorded, recording, true_seam)

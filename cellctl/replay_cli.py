@@ -122,7 +122,7 @@ def run_replay(args: argparse.Namespace) -> int:
         try:
             recordings.append(load_recording(folder))
         except ReplayError as error:
-            print(f"{folder.name}: {error}", file=sys.stderr)
+            print(error, file=sys.stderr)  # each line names the file and the field
             failed = True
     # One bar over every seam's frames (a replay runs at a few hundred frames/s).
     total = sum(sum(r.frames["image"]) for r in recordings)

@@ -22,9 +22,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from cellctl.config.models import ShiftSettings
+from cellctl.config.yaml_lines import parse_yaml_text
 from cellctl.oee import Throughput, throughput
 from cellctl.progress import ProgressBar
 from cellctl.store import ProductionStore
@@ -150,12 +149,12 @@ def planned_cycle_times(store: ProductionStore, parts: list[dict[str, Any]]) -> 
             for name, text in store.config_files(config_id).items():
                 if not name.startswith("parts/"):
                     continue
-                try:
-                    data = yaml.safe_load(text)
-                except yaml.YAMLError:
-                    continue
-                if isinstance(data, dict) and "planned_cycle_time_s" in data:
-                    programs[str(data.get("name"))] = float(data["planned_cycle_time_s"])
+                # The bounded loader: a stored text is read back as carefully as a file.
+                document = parse_yaml_text(text)
+                data = None if document.problems else document.data
+                value = data.get("planned_cycle_time_s") if isinstance(data, dict) else None
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    programs[str(data.get("name"))] = float(value)
             by_config[config_id] = programs
         value = by_config[config_id].get(part["part_program"])
         if value is not None:

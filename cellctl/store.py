@@ -48,18 +48,29 @@ class ProductionStore:
     """One production database (path or URL) seen as one cell. Use from one thread (see
     ``AsyncStore``)."""
 
-    def __init__(self, location: str | Path, cell: str = "", recover: bool = True) -> None:
+    def __init__(
+        self, location: str | Path, cell: str = "", recover: bool = True, read_only: bool = False
+    ) -> None:
         """Open (creating the schema if needed). ``recover``: this is the cell's controller
-        starting, so its parts left in progress were interrupted; a reader (a report, while
-        the controller runs) passes False and changes nothing."""
+        starting, so its parts left in progress were interrupted.
+
+        ``read_only``: a reader (a report, config history or diff, while the controller may
+        be running): the database is opened read-only and must already be a cellctl store;
+        anything else (no database, an empty file, another program's database, a schema this
+        code does not read) raises ``StoreError`` naming it, and nothing in it changes.
+        ``recover`` does not apply, and every write raises ``StoreError``."""
         self.location = location
         self.cell = cell
-        self._backend: Backend = open_backend(location)
+        self.read_only = read_only
+        self._backend: Backend = open_backend(location, read_only=read_only)
         try:
             self.name = self._backend.name
             self.durability = self._backend.durability
-            self._backend.create_schema(cell)
-            self.recovered_incomplete = self._mark_interrupted_parts() if recover else 0
+            self.recovered_incomplete = 0
+            if not read_only:
+                self._backend.create_schema(cell)
+                if recover:
+                    self.recovered_incomplete = self._mark_interrupted_parts()
         except BaseException:
             self._backend.close()
             raise

@@ -12,6 +12,13 @@ Both promise the same thing: when a write call returns, its rows are on disk (SQ
 file; PostgreSQL: WAL flushed on the server). The store above writes its SQL once, with ``?``
 placeholders; a backend renders the schema's types and its own placeholder style.
 
+A reader (``cellctl report``, ``config history``, ``config diff``) opens a backend with
+``read_only=True``: the database must already be a cellctl store (its tables, a schema version
+this code knows); it is never created, upgraded or written, and a file that is not a cellctl
+store is refused by name without a byte of it changing. SQLite opens the file ``mode=ro`` (and
+``immutable`` when no writer has it open, so that no ``-wal``/``-shm`` is left beside it);
+PostgreSQL runs the session with ``default_transaction_read_only``.
+
 The PostgreSQL driver (psycopg 3) is imported only when a ``postgresql://`` URL is used.
 """
 
@@ -20,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import stat
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -104,6 +112,10 @@ CREATE INDEX IF NOT EXISTS audit_at ON audit(at);
 """
 SCHEMA_VERSION = 2  # 2: the cell column (many cells in one database)
 CELL_TABLES = ("parts", "faults", "state_changes")
+# What a reader needs to find before it calls a database a cellctl store (``audit`` came
+# later and is made by the next writer; no reading command reads it).
+READ_TABLES = ("configs", "parts", "seams", "faults", "state_changes")
+SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite 3 database file
 
 
 class StoreError(RuntimeError):
@@ -115,6 +127,9 @@ class Backend(Protocol):
 
     name: str  # where it is, for messages (a path, or the URL without a password)
     durability: str  # the settings that make a commit durable, in words
+    # A reader's connection: opened only on a cellctl store whose schema this code reads
+    # (else ``StoreError`` when opened); ``write`` raises ``StoreError``.
+    read_only: bool
 
     def write(self) -> Any:
         """Context manager: one explicit transaction; committed durably on exit, rolled back on
@@ -127,7 +142,8 @@ class Backend(Protocol):
         """Run one statement; how many rows it changed."""
 
     def create_schema(self, cell: str) -> None:
-        """Create (or upgrade) the tables; refuse a schema newer than this code."""
+        """Create (or upgrade) the tables; refuse a schema newer than this code, and a database
+        that holds another program's tables."""
 
     def integrity_check(self) -> str:
         """``ok`` or what the database says is wrong."""
@@ -152,26 +168,64 @@ def sqlite_path(location: str | Path) -> Path:
     return Path(text)
 
 
-def open_backend(location: str | Path) -> Backend:
-    """The backend for a path or URL (see the module docstring)."""
+def open_backend(location: str | Path, read_only: bool = False) -> Backend:
+    """The backend for a path or URL (see the module docstring). ``read_only``: a reader's
+    connection, which never writes and checks that the database is a cellctl store."""
     if is_postgresql(location):
-        return PostgresBackend(str(location))
-    return SqliteBackend(sqlite_path(location))
+        return PostgresBackend(str(location), read_only=read_only)
+    return SqliteBackend(sqlite_path(location), read_only=read_only)
+
+
+def _reader_schema_problem(version: int | None, tables: set[str]) -> str | None:
+    """Why a reader cannot take this database for a cellctl store (None: it can)."""
+    missing = [t for t in READ_TABLES if t not in tables]
+    if not tables:
+        return "it has no tables: an empty database, not a cellctl production store"
+    if not any(t in tables for t in READ_TABLES):
+        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        return f"it holds another program's tables ({shown}), not a cellctl production store"
+    if missing:
+        return f"not a cellctl production store: its tables {', '.join(missing)} are missing"
+    if not version:
+        return "not a cellctl production store: it has no cellctl schema version"
+    if version > SCHEMA_VERSION:
+        return (
+            f"schema version {version} is newer than this cellctl ({SCHEMA_VERSION}); "
+            "read it with a newer cellctl"
+        )
+    if version < SCHEMA_VERSION:
+        return (
+            f"schema version {version} is older than this cellctl ({SCHEMA_VERSION}); the "
+            "cell's controller upgrades it when it next starts (a reader changes nothing)"
+        )
+    return None
 
 
 class SqliteBackend:
-    """One SQLite file in WAL mode with ``synchronous=FULL``."""
+    """One SQLite file in WAL mode with ``synchronous=FULL`` (a writer), or opened read-only
+    (a reader: see ``_open_reader``)."""
 
     durability = "SQLite WAL, synchronous=FULL, BEGIN IMMEDIATE per write"
     BUSY_TIMEOUT_S = 10.0
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, read_only: bool = False) -> None:
         self.path = path
         self.name = str(path)
+        self.read_only = read_only
+        # A reader opened without a writer beside it: the file's state when opened, which no
+        # one may change while it is read (``immutable``).
+        self._unchanged: tuple[int, int, int] | None = None
+        if read_only:
+            self._db = self._open_reader()
+            self._db.row_factory = sqlite3.Row
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, isolation_level=None, timeout=self.BUSY_TIMEOUT_S)
         self._db.row_factory = sqlite3.Row
         try:
+            # Before WAL: switching a file to WAL rewrites its header, and a file that is not
+            # ours must not be touched.
+            self._refuse_a_foreign_file()
             self._enter_wal()
         except BaseException:
             self._db.close()
@@ -180,6 +234,74 @@ class SqliteBackend:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._identity = _file_identity(path)  # see _check_same_file
+
+    def _open_reader(self) -> sqlite3.Connection:
+        """A read-only connection to a file that must be a cellctl store.
+
+        What is not an SQLite file at all (missing, empty, another format) is refused from its
+        first bytes, before SQLite opens it. A WAL database that no writer has open (no
+        ``-wal`` beside it) is opened ``immutable``: SQLite would otherwise make a ``-wal``
+        and ``-shm`` for its reader that a read-only connection cannot remove. Should a writer
+        change the file while it is read, ``execute`` notices and refuses the answer. With a
+        writer's ``-wal`` there, the reader shares it as SQLite's readers do (``mode=ro``).
+        """
+        path = self.path
+        try:
+            info = path.stat()
+            if not stat.S_ISREG(info.st_mode):  # a FIFO would block the open below
+                raise StoreError(f"{path}: not a regular file, not a cellctl production store")
+            with path.open("rb") as file:
+                head = file.read(len(SQLITE_HEADER))
+        except FileNotFoundError:
+            raise StoreError(f"no production database at {path}") from None
+        except OSError as error:
+            raise StoreError(f"{path}: cannot read: {error.strerror}") from error
+        if info.st_size == 0:
+            raise StoreError(f"{path}: an empty file, not a cellctl production store")
+        if head != SQLITE_HEADER:
+            raise StoreError(f"{path}: not an SQLite database, not a cellctl production store")
+        writer_present = Path(f"{path}-wal").exists()
+        if not writer_present:
+            self._unchanged = _file_state(path)
+        uri = f"{path.resolve().as_uri()}?mode=ro" + ("" if writer_present else "&immutable=1")
+        db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=self.BUSY_TIMEOUT_S)
+        try:
+            db.execute("PRAGMA query_only=ON")  # belt and braces: no statement may write
+            db.execute("BEGIN")  # one snapshot: a schema being created is seen whole or not
+            try:
+                version = int(db.execute("PRAGMA user_version").fetchone()[0])
+                tables = {
+                    r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+                }
+            finally:
+                db.execute("COMMIT")
+        except sqlite3.DatabaseError as error:
+            db.close()
+            raise StoreError(f"{path}: not a readable SQLite database ({error})") from error
+        problem = _reader_schema_problem(version, tables)
+        if problem is not None:
+            db.close()
+            raise StoreError(f"{path}: {problem}")
+        return db
+
+    def _refuse_a_foreign_file(self) -> None:
+        try:
+            # One read transaction: a cell creating the schema meanwhile commits the tables
+            # and their version together, and both are seen, or neither.
+            self._db.execute("BEGIN")
+            try:
+                version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+                tables = {
+                    r[0]
+                    for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+                }
+            finally:
+                self._db.execute("COMMIT")
+        except sqlite3.DatabaseError as error:
+            raise StoreError(f"{self.path}: not an SQLite database ({error})") from error
+        if version == 0 and tables:
+            problem = _reader_schema_problem(version, tables)
+            raise StoreError(f"{self.path}: {problem}; refusing to write to it")
 
     def _enter_wal(self) -> None:
         # Switching a new file to WAL takes an exclusive lock and SQLite answers "database is
@@ -220,6 +342,8 @@ class SqliteBackend:
     def write(self) -> Iterator[None]:
         """One transaction; ``StoreError`` with SQLite's reason when it cannot be written
         (disk full, read-only, I/O error) or when the file is no longer the one opened."""
+        if self.read_only:
+            raise StoreError(f"{self.path}: opened read-only; a reader writes nothing")
         self._check_same_file()
         try:
             self._db.execute("BEGIN IMMEDIATE")
@@ -258,9 +382,17 @@ class SqliteBackend:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         try:
-            return [dict(row) for row in self._db.execute(sql, tuple(params)).fetchall()]
+            rows = [dict(row) for row in self._db.execute(sql, tuple(params)).fetchall()]
         except sqlite3.Error as error:
             raise StoreError(f"{self.path}: {error}") from error
+        if self._unchanged is not None and _file_state(self.path) != self._unchanged:
+            # A controller started and wrote into the file while this reader, opened without
+            # SQLite's locks (immutable), read it: what was read may mix old and new pages.
+            raise StoreError(
+                f"{self.path}: changed while it was read (a controller started?); run the "
+                "command again"
+            )
+        return rows
 
     def rowcount(self, sql: str, params: Sequence[Any] = ()) -> int:
         try:
@@ -287,7 +419,7 @@ class PostgresBackend:
     CONNECT_TIMEOUT_S = 5
     SCHEMA_LOCK = 0x63656C6C  # "cell": serialises schema creation by cells starting together
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, read_only: bool = False) -> None:
         try:
             import psycopg
             from psycopg.rows import dict_row
@@ -297,8 +429,33 @@ class PostgresBackend:
         self._dict_row = dict_row
         self.url = url
         self.name = _without_password(url)
+        self.read_only = read_only
         self._db: Any = None
         self._connect()
+        if read_only:
+            try:
+                self._check_readable()
+            except BaseException:
+                self.close()
+                raise
+
+    def _tables(self) -> set[str]:
+        """The tables in the schema the store's tables go to (the search path's first)."""
+        rows = self.execute(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+        )
+        return {r["table_name"] for r in rows}
+
+    def _check_readable(self) -> None:
+        tables = self._tables()
+        version = None
+        if "cellctl_schema" in tables:
+            rows = self.execute("SELECT version FROM cellctl_schema")
+            version = rows[0]["version"] if rows else None
+        problem = _reader_schema_problem(version, tables - {"cellctl_schema"})
+        if problem is not None:
+            raise StoreError(f"{self.name}: {problem}")
 
     def _connect(self) -> None:
         try:
@@ -312,6 +469,10 @@ class PostgresBackend:
             )
             # Whatever the server's default, a COMMIT returns only once its WAL is flushed.
             self._db.execute("SET synchronous_commit TO on")
+            if self.read_only:
+                # Every transaction of this session (each statement, in autocommit) is
+                # read-only: the server refuses a write, whatever the SQL.
+                self._db.execute("SET default_transaction_read_only TO on")
         except self._psycopg.Error as error:
             raise StoreError(f"{self.name}: cannot connect: {error}".strip()) from error
 
@@ -328,6 +489,15 @@ class PostgresBackend:
         )
         with self.write():
             self.execute("SELECT pg_advisory_xact_lock(?)", (self.SCHEMA_LOCK,))
+            tables = self._tables()
+            if "cellctl_schema" not in tables and tables & set(READ_TABLES):
+                # Another program's tables by our names (a plant database is shared): its rows
+                # are not ours to add to.
+                raise StoreError(
+                    f"{self.name}: tables {', '.join(sorted(tables & set(READ_TABLES)))} "
+                    "exist but were not made by cellctl (no cellctl_schema); refusing to "
+                    "write to them"
+                )
             self.execute("CREATE TABLE IF NOT EXISTS cellctl_schema (version INTEGER NOT NULL)")
             rows = self.execute("SELECT version FROM cellctl_schema")
             version = rows[0]["version"] if rows else None
@@ -346,6 +516,8 @@ class PostgresBackend:
     @contextmanager
     def write(self) -> Iterator[None]:
         """One transaction; ``StoreError`` with the server's reason when it fails."""
+        if self.read_only:
+            raise StoreError(f"{self.name}: opened read-only; a reader writes nothing")
         try:
             with self._live().transaction():
                 yield
@@ -383,6 +555,12 @@ def _file_identity(path: Path) -> tuple[int, int]:
     """(device, inode): what stays the same while a file is the same file."""
     status = os.stat(path)
     return status.st_dev, status.st_ino
+
+
+def _file_state(path: Path) -> tuple[int, int, int]:
+    """What changes when anything writes the file: its inode, size and modification time."""
+    info = path.stat()
+    return (info.st_ino, info.st_size, info.st_mtime_ns)
 
 
 def _statements(script: str) -> list[str]:

@@ -8,6 +8,7 @@ working when the shipped files grow.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -112,6 +113,28 @@ CASES = [
            "  current_a: -150", "crater_fill.current_a", "greater than 0"),
     Broken("scan-period-zero", "cell.yaml", "scan_period_ms: 20", "scan_period_ms: 0",
            "plc.scan_period_ms", "at least"),
+    # Hostile input (issue 14): what YAML itself cannot construct, and what would make the
+    # loader run out of stack, time or memory, is a problem with its line, never a traceback.
+    Broken("impossible-date", "cell.yaml", "  name: cell-01", "  name: 2026-13-45",
+           "cell.name", "cannot read '2026-13-45': month must be in 1..12"),
+    Broken("int-tag-on-text", "cell.yaml", "port: 5020", "port: !!int fifty",
+           "plc.link.port", "cannot read 'fifty': invalid literal for int()"),
+    Broken("python-tag", "cell.yaml", "  name: cell-01", "  name: !!python/object:os.system x",
+           "cell.name", "could not determine a constructor for the tag"),
+    Broken("huge-integer", "cell.yaml", "port: 5020", "port: " + "9" * 5000,
+           "plc.link.port", "an integer of 5,000 characters; a config's integers have at most 40"),
+    Broken("base-60-integer-huge", "cell.yaml", "port: 5020", "port: 1" + ":59" * 5000,
+           "plc.link.port", "an integer of 15,001 characters"),
+    Broken("deep-nesting", "parts/plate-v60.yaml", "planned_cycle_time_s: 55",
+           "planned_cycle_time_s: " + "[" * 10_000 + "]" * 10_000, "",
+           "nested deeper than 32 levels", anchor="planned_cycle_time_s: [[["),
+    Broken("alias-loop", "cell.yaml", "  name: cell-01", "  name: &me [*me]", "",
+           "alias *me is inside the value it names (a loop)"),
+    Broken("part-file-outside-config", "cell.yaml", "  - parts/plate-v60.yaml",
+           "  - ../config/parts/plate-v60.yaml", "parts[1]",
+           "must be a path inside the config folder"),
+    Broken("part-file-absolute", "cell.yaml", "  - parts/plate-v60.yaml", "  - /etc/hostname",
+           "parts[1]", 'part program "/etc/hostname" must be a path inside the config folder'),
 ]  # fmt: skip
 
 
@@ -221,3 +244,102 @@ def test_a_document_that_is_not_a_mapping_is_refused(tmp_path: Path):
     path.write_text("- just\n- a list\n")
     with pytest.raises(ConfigInvalid, match=r"cell.yaml:1: expected a mapping of key: value"):
         load_cell_config(path)
+
+
+def billion_laughs(levels: int = 9) -> str:
+    """The classic: each level lists the one below nine times (9**9 strings in all)."""
+    lines = ['lol: &l0 "lol"']
+    for level in range(1, levels + 1):
+        lines.append(f"l{level}: &l{level} [" + ", ".join([f"*l{level - 1}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def _check_in_a_small_process(config: Path, memory_bytes: int = 512 * 1024 * 1024):
+    """``cellctl config check`` in a process whose address space is capped: a loader that
+    expanded the file would die of MemoryError (a traceback, exit 1) instead of answering."""
+    import resource
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+
+    return subprocess.run(
+        [sys.executable, "-m", "cellctl.cli", "config", "check", str(config)],
+        capture_output=True, text=True, timeout=60, preexec_fn=cap, check=False,
+    )  # fmt: skip
+
+
+def test_an_alias_bomb_is_refused_at_its_line_within_bounded_memory(config_copy: Path):
+    cell = config_copy / "cell.yaml"
+    shipped = cell.read_text()
+    cell.write_text(shipped + billion_laughs())
+    bomb_line = len(shipped.splitlines()) + 6  # l5's first alias: l0..l4 add 8,298 values
+    # Only in a capped process: a loader that expanded it would take this machine's memory.
+    checked = _check_in_a_small_process(cell)
+    assert checked.returncode == 2, checked.stderr
+    assert checked.stderr.splitlines() == [
+        f"{cell}:{bomb_line}: aliases expand to more than 10,000 values here (*l4 alone to "
+        "7,381); a config may share a block by alias, not multiply it",
+        f"1 error in {cell}",
+    ]
+
+
+def test_aliases_that_share_a_block_still_load(config_copy: Path):
+    part = config_copy / "parts" / "bracket-a12.yaml"
+    torch = "    torch: {work_angle_deg: 45, travel_angle_deg: 10}\n"
+    sensing = "    sensing: {seam_finding: true, search_range_mm: 8, tracking: true}\n"
+    text = part.read_text()
+    assert text.count(torch) == 2
+    assert text.count(sensing) == 2
+    # The first seam names its blocks; the second shares them by alias and by merge key.
+    text = text.replace(torch, torch.replace("torch: ", "torch: &torch "), 1)
+    text = text.replace(sensing, sensing.replace("sensing: ", "sensing: &sensing "), 1)
+    text = text.replace(torch, "    torch: *torch\n", 1)
+    text = text.replace(sensing, "    sensing: {<<: *sensing, search_range_mm: 6}\n", 1)
+    part.write_text(text)
+    right = load_cell_config(config_copy / "cell.yaml").parts["bracket-a12"].seams[1]
+    assert (right.torch.work_angle_deg, right.torch.travel_angle_deg) == (45, 10)
+    assert (right.sensing.tracking, right.sensing.search_range_mm) == (True, 6)
+
+
+def test_an_oversized_config_file_is_refused_without_being_read(config_copy: Path):
+    from cellctl.config.yaml_lines import CONFIG_FILE_MAX_BYTES
+
+    part = config_copy / "parts" / "plate-v60.yaml"
+    text = part.read_text()
+    # Valid YAML all through (a comment): only its size can refuse it.
+    padding = CONFIG_FILE_MAX_BYTES + 1 - len(text.encode()) - 3
+    part.write_text(text + "# " + "x" * padding + "\n")
+    assert part.stat().st_size == CONFIG_FILE_MAX_BYTES + 1
+    with pytest.raises(ConfigInvalid) as invalid:
+        load_cell_config(config_copy / "cell.yaml")
+    assert [str(e) for e in invalid.value.errors] == [
+        f"{part}:1: file is 1.0 MiB (1,048,577 bytes); a config file may be at most 1 MiB "
+        "(is it the right file?)"
+    ]
+    part.write_text(text + "# " + "x" * (padding - 1) + "\n")  # at the limit: loads
+    load_cell_config(config_copy / "cell.yaml")
+
+
+def test_a_config_that_is_not_a_regular_file_is_refused_without_waiting(tmp_path: Path):
+    fifo = tmp_path / "cell.yaml"
+    os.mkfifo(fifo)  # opening it for reading would wait for a writer forever
+    with pytest.raises(ConfigInvalid, match=r"cell.yaml:1: not a regular file"):
+        load_cell_config(fifo)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        ("deep", "a: " + "[" * 10_000 + "]" * 10_000 + "\n", ":1: nested deeper than 32 levels"),
+        ("huge-int", "plc: {link: {port: " + "7" * 5000 + "}}\n",
+         ":1: plc.link.port: an integer of 5,000 characters"),
+        ("oversized", "# " + "x" * (1024 * 1024) + "\n", ":1: file is 1.0 MiB (1,048,579 bytes)"),
+    ],
+)  # fmt: skip
+def test_config_check_answers_hostile_files_with_file_and_line(tmp_path, name, text, expected):
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    checked = _check_in_a_small_process(path)
+    assert checked.returncode == 2, checked.stderr
+    assert checked.stderr.startswith(f"{path}{expected}"), checked.stderr
+    assert "Traceback" not in checked.stderr

@@ -1,7 +1,9 @@
 """Fuzzing with hypothesis at the doors where the world comes in.
 
-- The config loader, given the shipped config with random damage: it loads, or it raises
-  ``ConfigInvalid`` whose every error names its file; never anything else.
+- The config loader, given the shipped config with random damage, or with a hostile value
+  (a date that is none, an alias loop, deep nesting, an integer of thousands of digits) on
+  any line: it loads, or it raises ``ConfigInvalid`` whose every error names its file; never
+  anything else.
 - Each real driver, fed any bytes at all as its device's answers by the simulator (over the
   real socket or pty): a request returns or raises ``DeviceError``, never anything else; the
   driver sends nothing it was not asked to; and the link serves true answers afterwards.
@@ -53,6 +55,19 @@ YAML_BITS = st.sampled_from(
         "!!python/object:os.system", "null", "~", "-1", "1e309", "nan", ".inf", "0x10", "true",
         "yes", "999999999999", "\t",
         "\x00", "é", "---", "...", "? ", "|", ">", "%", "@",
+        # What YAML cannot construct or a loader cannot afford (issue 14): a date that is
+        # none, a tag on the wrong text, an alias loop, nesting, integers past any limit.
+        "2026-13-45", "!!int x", "!!binary", "!!timestamp", "&b [*b]", "<<: ", "*b",
+        "[" * 40, "{a: " * 40, "9" * 45, "1:" * 30 + "1",
+    ]
+)
+# Values that each parse as YAML but that no loader should turn into a traceback (issue 14).
+# (The alias bomb is left to test_config, which runs it in a process with capped memory.)
+HOSTILE_VALUES = st.sampled_from(
+    [
+        "2026-13-45", "!!int fifty", "!!float x", "!!python/object:os.system ls", "&b [*b]",
+        "[" * 40 + "]" * 40, "{a: " * 40 + "1" + "}" * 40, "9" * 5000, "-" + "1:" * 5000 + "1",
+        "0x" + "f" * 5000, "!!binary '%%'", "{<<: 5}",
     ]
 )
 # fmt: on
@@ -99,16 +114,31 @@ def test_a_damaged_config_loads_or_is_refused_naming_its_file(damage):
         for file, how, a, b, bits in damage:
             path = folder / file
             path.write_text(damaged(path.read_text(), how, a, b, bits))
-        refused: ConfigInvalid | None = None
-        try:
-            load_cell_config(folder / "cell.yaml")
-        except ConfigInvalid as invalid:
-            refused = invalid
-        if refused is not None:
-            assert refused.errors, "refused without saying why"
-            for error in refused.errors:
-                where = str(error)
-                assert any(name in where for name in ("cell.yaml", "parts/", "procedures/")), where
+        _loads_or_names_its_files(folder)
+
+
+def _loads_or_names_its_files(folder: Path) -> None:
+    refused: ConfigInvalid | None = None
+    try:
+        load_cell_config(folder / "cell.yaml")
+    except ConfigInvalid as invalid:
+        refused = invalid
+    if refused is not None:
+        assert refused.errors, "refused without saying why"
+        for error in refused.errors:
+            where = str(error)
+            assert any(name in where for name in ("cell.yaml", "parts/", "procedures/")), where
+
+
+@FUZZ
+@given(file=st.sampled_from(FILES), line=st.integers(0, 10_000), value=HOSTILE_VALUES)
+def test_a_hostile_value_anywhere_is_refused_naming_its_file(file, line, value):
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch) / "config"
+        shutil.copytree(CONFIG, folder, ignore=shutil.ignore_patterns("scenarios"))
+        path = folder / file
+        path.write_text(damaged(path.read_text(), "replace_value", line, 0, value))
+        _loads_or_names_its_files(folder)
 
 
 # -- the drivers ------------------------------------------------------------------------------

@@ -80,11 +80,11 @@ def recorded(tmp_path_factory) -> Path:
 def test_a_tracked_seam_is_recorded_with_its_frames_and_context(recorded):
     runs = find_recordings(recorded)
     assert len(runs) == 1
-    recording = load_recording(runs[0])
-    doc = recording.doc
-    assert doc["seam_name"] == "fillet"
-    assert doc["joint"] == "fillet"
-    assert len(doc["path_mm"]) == 2  # the path welded (seam finding's), straight
+    recording = load_recording(runs[0])  # a real recording passes every check of the reader
+    run = recording.run
+    assert run.seam_name == "fillet"
+    assert run.joint == "fillet"
+    assert len(run.path_mm) == 2  # the path welded (seam finding's), straight
     assert (runs[0] / "calibration.yaml").is_file()
     frames = recording.frames
     assert len(frames["frame_number"]) > 100
@@ -96,7 +96,8 @@ def test_a_tracked_seam_is_recorded_with_its_frames_and_context(recorded):
     assert frames["s_sensor_mm"][0] == pytest.approx(30, abs=5)
     assert frames["s_sensor_mm"][-1] - frames["s_sensor_mm"][0] > 40
     assert len(recording.corrections["t_s"]) > 200
-    assert doc["figures"]["corrections_sent"] == len(recording.corrections["t_s"])
+    assert run.figures["corrections_sent"] == len(recording.corrections["t_s"])
+    assert run.rows_not_logged == {"frames": 0, "corrections": 0}
 
 
 def test_replay_with_the_recorded_settings_reproduces_the_corrections(recorded):
@@ -345,8 +346,17 @@ def test_a_damaged_recording_is_refused_naming_the_file_and_line(tmp_path, capsy
     with pytest.raises(ReplayError, match=r"seam.json: line 2: not JSON"):
         load_recording(run)
     (run / RUN_FILE).write_text('{"format": 1, "frames": {}}')
-    with pytest.raises(ReplayError, match="missing corrections, path_mm, seam_name, tracking"):
+    with pytest.raises(ReplayError) as refused:
         load_recording(run)
+    assert str(refused.value).splitlines() == [
+        f"{run / RUN_FILE}: missing recorded_at_utc, seam_name, joint, work_angle_deg, seam, "
+        "path_mm, path_id, lookahead_mm, max_correction_mm, max_rate_mm_per_s, tracking, "
+        "stripe, joint_settings, calibration_file, calibration_source, every_nth_frame, seed, "
+        "corrections, figures, lost, frames_seen, images_not_written",
+        f"{run / RUN_FILE}: frames: missing frame_number, exposure_s, s_sensor_mm, "
+        "commanded_lateral_mm, commanded_vertical_mm, ok, lateral_mm, vertical_mm, reason, "
+        "corrections_before, image",
+    ]
     assert main(["replay", str(tmp_path)]) == 1  # found, but not replayable
     assert "seam.json: missing" in capsys.readouterr().err
 
@@ -386,3 +396,240 @@ def test_an_unwritable_recording_folder_is_said_once_and_tracking_goes_on(tmp_pa
     failures = [r.getMessage() for r in caplog.records if "is not recorded" in r.getMessage()]
     assert len(failures) == 2  # once per run, not once per frame
     assert "start failed" in failures[0]
+
+
+# -- hostile recordings (issue 14): refused naming the file and the field, in bounded memory --
+
+
+@pytest.fixture
+def small_run(tmp_path) -> Path:
+    """A seam run of 20 frames written by the real recorder (4 images kept)."""
+    root = tmp_path / "recordings"
+    settings = RecordingSettings(enabled=True, every_nth_frame=5, min_free_disk_mb=0)
+    record_noise(root, settings, runs=1, frames=20)
+    [run] = find_recordings(root)
+    return run
+
+
+def _edit_run(run: Path, edit) -> Path:
+    document = json.loads((run / RUN_FILE).read_text())
+    edit(document)
+    (run / RUN_FILE).write_text(json.dumps(document, separators=(",", ":")))
+    return run / RUN_FILE
+
+
+def _replay_in_a_small_process(run: Path, memory_bytes: int = 1024 * 1024 * 1024):
+    """``cellctl replay RUN`` in a process whose address space is capped: a reader that loaded
+    an oversized file would die of MemoryError (a traceback) instead of answering."""
+    import resource
+    import subprocess
+    import sys
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+
+    return subprocess.run(
+        [sys.executable, "-m", "cellctl.cli", "replay", str(run)],
+        capture_output=True, text=True, timeout=120, preexec_fn=cap, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "expected"),
+    [
+        ("text-for-a-number", lambda d: d["frames"]["exposure_s"].__setitem__(3, "abc"),
+         'frames.exposure_s[3]: expected a number, got "abc"'),
+        ("number-for-a-flag", lambda d: d["frames"]["ok"].__setitem__(2, 1),
+         "frames.ok[2]: expected true or false, got 1"),
+        ("text-for-a-flag", lambda d: d["frames"]["image"].__setitem__(0, "yes"),
+         'frames.image[0]: expected true or false, got "yes"'),
+        ("null-correction", lambda d: d["corrections"]["t_s"].__setitem__(0, None),
+         "corrections.t_s[0]: expected a number, got nothing (null)"),
+        ("nan-in-a-column", lambda d: d["frames"]["s_sensor_mm"].__setitem__(7, float("nan")),
+         "frames.s_sensor_mm[7]: expected a finite number, got nan"),
+        ("measured-without-value", lambda d: d["frames"]["lateral_mm"].__setitem__(4, None),
+         "frames.lateral_mm[4]: no value, but frames.ok[4] is true"),
+        ("seed-not-points", lambda d: d.__setitem__("seed", "x"),
+         'seed: expected a list, got "x"'),
+        ("point-of-two", lambda d: d["path_mm"].__setitem__(1, [80.0, 0.0]),
+         "path_mm[1]: needs at least 3 item(s), got 2"),
+        ("unknown-joint", lambda d: d.__setitem__("joint", "butt"),
+         'joint: expected one of "fillet", "v_groove_butt", "square_butt" or "lap", got "butt"'),
+        ("calibration-outside-the-run", lambda d: d.__setitem__("calibration_file", "../../x"),
+         "calibration_file: must be a file name in the recording's folder, not a path, got "
+         '"../../x"'),
+        ("newer-format", lambda d: d.__setitem__("format", 2), "format 2, this cellctl reads 1"),
+        ("a-key-nobody-wrote", lambda d: d.__setitem__("gain", 2),
+         "gain: unknown key (not written by cellctl's recorder)"),
+        ("setting-out-of-range", lambda d: d["tracking"].__setitem__("coast_mm", 500),
+         "tracking.coast_mm: must be at most 100, got 500"),
+    ],
+)  # fmt: skip
+def test_a_recording_with_wrong_values_is_refused_naming_file_field_and_row(
+    small_run, name, edit, expected
+):
+    path = _edit_run(small_run, edit)
+    with pytest.raises(ReplayError) as refused:
+        load_recording(small_run)
+    assert str(refused.value) == f"{path}: {expected}"
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda d: d["frames"]["lateral_mm"].pop(),
+         "frames.lateral_mm: 19 rows, but frames.frame_number has 20; every column has one row "
+         "per frame"),
+        (lambda d: d["frames"]["frame_number"].append(20),
+         "frames.exposure_s: 20 rows, but frames.frame_number has 21"),
+        (lambda d: d["corrections"]["t_s"].append(2.0),
+         "corrections.s_torch_mm: 1 row, but corrections.t_s has 2; every column has one row "
+         "per correction"),
+        (lambda d: d["corrections"].update(t_s=[2.0, 1.0], s_torch_mm=[0, 0], lateral_mm=[0, 0],
+                                           vertical_mm=[0, 0]),
+         "corrections.t_s[1]: 1.0 s is before the row above (2.0 s); corrections are in the "
+         "order sent"),
+    ],
+)  # fmt: skip
+def test_columns_of_different_lengths_are_refused(small_run, edit, expected):
+    path = _edit_run(small_run, edit)
+    with pytest.raises(ReplayError) as refused:
+        load_recording(small_run)
+    assert str(refused.value).startswith(f"{path}: {expected}")
+
+
+def test_cellctl_replay_answers_a_wrong_recording_with_its_errors_not_a_traceback(small_run):
+    # Both broke the old reader with a TypeError: summing "yes" into the frame count, and a
+    # null in the corrections' times.
+    def edit(document: dict) -> None:
+        document["frames"]["image"][0] = "yes"
+        document["corrections"]["t_s"].append(None)
+
+    path = _edit_run(small_run, edit)
+    done = _replay_in_a_small_process(small_run)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.splitlines() == [
+        f'{path}: frames.image[0]: expected true or false, got "yes"',
+        f"{path}: corrections.t_s[1]: expected a number, got nothing (null)",
+    ]
+
+
+def test_an_oversized_recording_is_refused_unread(small_run):
+    from cellctl.recording import SEAM_JSON_MAX_BYTES
+
+    path = small_run / RUN_FILE
+    with path.open("r+b") as file:
+        file.truncate(SEAM_JSON_MAX_BYTES + 1)  # sparse: no disk, but reading it would cost
+    done = _replay_in_a_small_process(small_run, memory_bytes=512 * 1024 * 1024)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines() == [
+        f"{path}: 320.0 MiB; the largest recording a run writes is at most 320 MiB"
+    ]
+
+
+def test_a_recording_of_a_long_seam_loads(tmp_path):
+    """The longest seam tracking follows with every frame kept (the track's MAX_MEASUREMENTS:
+    10 minutes at 125 frames/s, 250 corrections/s), in the recorder's own format."""
+    from cellctl.recording import SEAM_JSON_MAX_BYTES
+    from cellctl.tracking import MAX_MEASUREMENTS
+
+    rng = np.random.default_rng(3)
+    frames, corrections = MAX_MEASUREMENTS, 2 * MAX_MEASUREMENTS
+    exposure = 86_400.0 + np.arange(frames) / 125
+    ok = rng.random(frames) > 0.1
+    measured = np.round(rng.normal(0, 2, frames), 15)
+    reasons = ["", "no gap between the plates"]
+    run = tmp_path / "long"
+    run.mkdir()
+    small = tmp_path / "small"
+    record_noise(small, RecordingSettings(enabled=True, min_free_disk_mb=0), runs=1, frames=2)
+    document = json.loads((find_recordings(small)[0] / RUN_FILE).read_text())
+    document["frames"] = {
+        "frame_number": list(range(4_000_000_000, 4_000_000_000 + frames)),
+        "exposure_s": exposure.tolist(),
+        "s_sensor_mm": (exposure - 86_400.0).tolist(),
+        "commanded_lateral_mm": measured.tolist(),
+        "commanded_vertical_mm": measured.tolist(),
+        "ok": ok.tolist(),
+        "lateral_mm": [m if good else None for m, good in zip(measured.tolist(), ok, strict=True)],
+        "vertical_mm": [m if good else None for m, good in zip(measured.tolist(), ok, strict=True)],
+        "reason": [reasons[not good] for good in ok],
+        "corrections_before": (np.arange(frames) * 2).tolist(),
+        "image": [False] * frames,
+    }
+    sent = 86_400.0 + np.arange(corrections) / 250
+    document["corrections"] = {
+        "t_s": sent.tolist(),
+        "s_torch_mm": (sent - 86_400.0).tolist(),
+        "lateral_mm": np.round(rng.normal(0, 2, corrections), 15).tolist(),
+        "vertical_mm": np.round(rng.normal(0, 2, corrections), 15).tolist(),
+    }
+    path = run / RUN_FILE
+    path.write_text(json.dumps(document, separators=(",", ":")))
+    assert 15e6 < path.stat().st_size < SEAM_JSON_MAX_BYTES / 10
+    recording = load_recording(run)
+    assert len(recording.frames["frame_number"]) == frames
+    assert len(recording.corrections["t_s"]) == corrections
+
+
+def test_the_bound_holds_every_row_the_recorder_can_write(tmp_path, monkeypatch, caplog):
+    """The bound is the recorder's: its widest rows fit the bytes counted for them, and past
+    RUN_FRAME_ROWS_MAX frames (RUN_CORRECTION_ROWS_MAX corrections) it logs no more rows."""
+    import cellctl.recording as recording_module
+    from cellctl.recording import (
+        CORRECTION_ROW_MAX_BYTES,
+        FRAME_ROW_MAX_BYTES,
+        REASON_MAX_CHARACTERS,
+    )
+
+    widest_float = -1234.5678901234567  # 17 significant digits, as repr writes a float
+    row = [0xFFFFFFFF, 86_400.123456789012, widest_float, widest_float, widest_float, False,
+           widest_float, widest_float, "gap 6.00 mm is wider than 6 mm; faces meet at 90°"
+           .ljust(REASON_MAX_CHARACTERS, "x"), 9_999_999, False]  # fmt: skip
+    # In a column each value is followed by a comma.
+    assert sum(len(json.dumps(v, separators=(",", ":"))) + 1 for v in row) <= FRAME_ROW_MAX_BYTES
+    correction = [86_400.123456789012, widest_float, widest_float, widest_float]
+    assert sum(len(json.dumps(v)) + 1 for v in correction) <= CORRECTION_ROW_MAX_BYTES
+
+    monkeypatch.setattr(recording_module, "RUN_FRAME_ROWS_MAX", 12)
+    monkeypatch.setattr(recording_module, "RUN_CORRECTION_ROWS_MAX", 3)
+    caplog.set_level(logging.WARNING, logger="cellctl.recording")
+    root = tmp_path / "recordings"
+    recorder = SeamRecorder(
+        RecordingSettings(enabled=True, every_nth_frame=1000, min_free_disk_mb=0),
+        root, SensorSettings(), REPO / "config" / "sensor-calibration.yaml",
+    )  # fmt: skip
+    try:
+        recorder.start_seam(seam=coupon_seam(), path=[(0.0, 0.0, 0.0), (80.0, 0.0, 0.0)],
+                            path_id=1, max_correction_mm=10.0, max_rate_mm_per_s=50.0,
+                            seed=[(0.0, 0.0, 0.0)])  # fmt: skip
+        for number in range(20):
+            frame = Frame(number, 10**9 + number * 10**7, np.zeros((8, 8), dtype=np.uint8))
+            refused = JointMeasurement(number, frame.exposure_s, False, 0, 0, 0, 0, 0, "y" * 300, 0)
+            recorder.frame(frame, refused, number * 0.1, (0.0, 0.0), 0)
+        recorder.finish_seam([(1.0 + i, 0.0, 0.0, 0.0) for i in range(5)], {}, None)
+        recorder.flush()
+    finally:
+        recorder.close()
+    recording = load_recording(find_recordings(root)[0])
+    assert len(recording.frames["frame_number"]) == 12
+    assert recording.frames["reason"][0] == "y" * REASON_MAX_CHARACTERS
+    assert len(recording.corrections["t_s"]) == 3
+    assert recording.run.frames_seen == 20
+    assert recording.run.rows_not_logged == {"frames": 8, "corrections": 2}
+    said = [r.getMessage() for r in caplog.records if "the most a run keeps" in r.getMessage()]
+    assert len(said) == 1
+
+
+def test_a_truth_file_too_large_or_too_deep_is_refused_naming_it(tmp_path):
+    from cellctl.replay import TRUTH_FILE_MAX_BYTES
+
+    truth = tmp_path / "truth.json"
+    with truth.open("wb") as file:
+        file.truncate(TRUTH_FILE_MAX_BYTES + 1)
+    with pytest.raises(ReplayError, match=r"truth.json: 64.0 MiB; a truth file is at most 64"):
+        load_truth(truth)
+    truth.write_text("[" * 100_000 + "]" * 100_000)  # RecursionError in json.loads
+    with pytest.raises(ReplayError, match=r"truth\.json: not a truth file: RecursionError"):
+        load_truth(truth)

@@ -20,7 +20,7 @@ from cellctl.config import load_cell_config
 from cellctl.config.models import ShiftSettings
 from cellctl.progress import ProgressBar
 from cellctl.report import ReportError, build_report, shift_window
-from cellctl.store import ProductionStore
+from cellctl.store import ProductionStore, StoreError
 from tests.cell_rig import REPO, running_cell
 from tests.production_run import weld_a_shift
 
@@ -89,14 +89,14 @@ async def test_a_shift_with_faults_makes_a_report_with_csv_and_plots(tmp_path, c
         assert height >= 300, name
 
     # A window with nothing in it says so; a window before the run has no parts.
-    store = ProductionStore(database, cell="cell-01", recover=False)
+    store = ProductionStore(database, cell="cell-01", read_only=True)
     try:
         empty = build_report(store, (1_000.0, 2_000.0))
         assert empty.figures.parts_processed == 0
         assert empty.pareto == []
         with pytest.raises(ReportError, match="end must come after"):
             build_report(store, (2_000.0, 1_000.0))
-        other = ProductionStore(database, cell="cell-99", recover=False)
+        other = ProductionStore(database, cell="cell-99", read_only=True)
         with pytest.raises(ReportError, match="no parts recorded"):
             build_report(other, None)
         other.close()
@@ -230,3 +230,212 @@ def test_the_plant_sections_of_the_cell_config_are_checked_with_file_and_line(tm
     assert any(e.startswith(f"{cell}:{port_line}: sparkplug.broker_port:") for e in errors)
     assert any("shifts[1].start" in e and '"25:00"' in e for e in errors)
     assert any("controller.store_url" in e and "mysql://" in e for e in errors)
+
+
+# -- the reading commands open the store read-only and refuse what is not one (issue 14) ------
+
+
+def _foreign_sqlite(path: Path, wal: bool) -> Path:
+    """Another program's SQLite file (an address book), in rollback or WAL mode."""
+    import sqlite3
+
+    db = sqlite3.connect(path, isolation_level=None)
+    if wal:
+        db.execute("PRAGMA journal_mode=WAL")
+    db.execute("CREATE TABLE contacts (name TEXT, phone TEXT)")
+    db.execute("INSERT INTO contacts VALUES ('Olga', '0170 1234567')")
+    db.close()
+    return path
+
+
+NOT_A_STORE = {
+    "random-bytes": (
+        lambda path: path.write_bytes(bytes(range(256)) * 40),
+        "not an SQLite database, not a cellctl production store",
+    ),
+    "empty-file": (
+        lambda path: path.write_bytes(b""),
+        "an empty file, not a cellctl production store",
+    ),
+    "foreign-sqlite": (
+        lambda path: _foreign_sqlite(path, wal=False),
+        "it holds another program's tables (contacts), not a cellctl production store",
+    ),
+    "foreign-sqlite-wal": (
+        lambda path: _foreign_sqlite(path, wal=True),
+        "it holds another program's tables (contacts), not a cellctl production store",
+    ),
+}
+
+
+def _folder_state(folder: Path) -> dict[str, bytes]:
+    """Every file in ``folder`` with its bytes: what a reader must leave exactly as it was."""
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+@pytest.mark.parametrize("kind", list(NOT_A_STORE))
+def test_report_refuses_what_is_not_a_cellctl_store_and_changes_nothing(tmp_path, kind, capsys):
+    import subprocess
+    import sys
+
+    make, message = NOT_A_STORE[kind]
+    folder = tmp_path / "records"
+    folder.mkdir()
+    store = folder / "production.db"
+    make(store)
+    before = _folder_state(folder)
+    # The command itself: a traceback and a message differ only there.
+    done = subprocess.run(
+        [sys.executable, "-m", "cellctl.cli", "report", "--store", str(store)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines()[-1] == f"cellctl report: {store}: {message}"
+    assert "Traceback" not in done.stderr
+    assert _folder_state(folder) == before  # byte for byte, and no -wal/-shm beside it
+    # Every reading command: the same refusal, the same nothing changed.
+    assert main(["config", "history", "--store", str(store)]) == 2
+    assert f"cellctl config history: {store}: {message}" in capsys.readouterr().err
+    assert main(["config", "diff", "ab12", "cd34", "--store", str(store)]) == 2
+    assert f"cellctl config diff: {store}: {message}" in capsys.readouterr().err
+    assert _folder_state(folder) == before
+
+
+def test_reading_a_cellctl_store_works_and_changes_nothing(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    folder = tmp_path / "records"
+    folder.mkdir()
+    store = _tiny_store(folder)
+    writer = ProductionStore(store, cell="cell-01")
+    interrupted = writer.start_part("p", writer.record_config("cd", {}), "production")
+    writer.close()  # as if the controller had died: its part is left in progress
+    before = _folder_state(folder)
+    assert set(before) == {"tiny.db"}
+    done = subprocess.run(
+        [sys.executable, "-m", "cellctl.cli", "report", "--store", str(store)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "parts" in done.stdout
+    assert main(["config", "history", "--store", str(store)]) == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith("ab  ")
+    assert main(["config", "diff", "ab", "cd", "--store", str(store)]) == 0
+    assert _folder_state(folder) == before  # no -wal/-shm made, no part marked incomplete
+    reader = ProductionStore(store, cell="cell-01", read_only=True)
+    try:
+        assert reader.parts()[-1]["id"] == interrupted
+        assert reader.parts()[-1]["status"] == "in_progress"
+        with pytest.raises(StoreError, match="opened read-only; a reader writes nothing"):
+            reader.record_config("ef", {})
+    finally:
+        reader.close()
+
+
+def test_a_report_reads_beside_a_running_controller(tmp_path):
+    folder = tmp_path / "records"
+    folder.mkdir()
+    store = _tiny_store(folder)
+    controller = ProductionStore(store, cell="cell-01")  # open, as a running controller's
+    try:
+        controller.start_part("p", controller.record_config("cd", {}), "production")
+        reader = ProductionStore(store, cell="cell-01", read_only=True)
+        try:
+            # What the controller committed is in its WAL, not yet in the file: seen.
+            assert [p["status"] for p in reader.parts()] == ["complete", "in_progress"]
+        finally:
+            reader.close()
+        assert controller.counters().parts_good == 1  # the controller writes on
+        controller.start_part("p", 1, "production")
+    finally:
+        controller.close()
+    assert set(_folder_state(folder)) == {"tiny.db"}  # the controller's last close cleaned up
+
+
+def test_a_reader_refuses_an_answer_from_a_file_changed_under_it(tmp_path):
+    folder = tmp_path / "records"
+    folder.mkdir()
+    store = _tiny_store(folder)
+    # No writer has it open: the reader reads the file as it is, without SQLite's locks.
+    reader = ProductionStore(store, cell="cell-01", read_only=True)
+    try:
+        assert len(reader.parts()) == 1
+        controller = ProductionStore(store, cell="cell-01")  # a controller starts, writes,
+        controller.start_part("p", 1, "production")
+        controller.close()  # and stops: its WAL is copied into the file
+        with pytest.raises(StoreError, match="changed while it was read"):
+            reader.parts()
+    finally:
+        reader.close()
+
+
+@pytest.mark.parametrize(
+    ("version", "message"),
+    [
+        (
+            1,
+            "schema version 1 is older than this cellctl (2); the cell's controller upgrades "
+            "it when it next starts (a reader changes nothing)",
+        ),
+        (3, "schema version 3 is newer than this cellctl (2); read it with a newer cellctl"),
+    ],
+)
+def test_a_reader_refuses_a_schema_it_does_not_read_as_it_is(tmp_path, version, message):
+    import sqlite3
+
+    store = _tiny_store(tmp_path)
+    with sqlite3.connect(store) as db:
+        db.execute(f"PRAGMA user_version={version}")
+    db.close()
+    before = store.read_bytes()
+    with pytest.raises(StoreError) as refused:
+        ProductionStore(store, read_only=True)
+    assert str(refused.value) == f"{store}: {message}"
+    assert store.read_bytes() == before
+
+
+def test_stored_config_texts_are_read_back_with_the_loaders_limits(tmp_path):
+    """A cellctl store whose kept config texts are hostile (an alias bomb as a part program, a
+    planned cycle time that is no number): the report and the history answer, in bounded
+    memory; before, the report expanded the bomb with yaml.safe_load."""
+    import resource
+    import subprocess
+    import sys
+
+    from tests.test_config import billion_laughs
+
+    store = tmp_path / "production.db"
+    writer = ProductionStore(store, cell="cell-01")
+    bomb = writer.record_config("b0", {"parts/bomb.yaml": billion_laughs()})
+    odd = writer.record_config("c0", {"parts/p.yaml": "name: p\nplanned_cycle_time_s: soon\n"})
+    for config_id, program in ((bomb, "bomb"), (odd, "p")):
+        writer.finish_part(writer.start_part(program, config_id, "production"), "complete", "good")
+    writer.close()
+
+    def cap() -> None:
+        limit = 512 * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    answers = {}
+    for command in (["report"], ["config", "history"], ["config", "diff", "b0", "c0"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "cellctl.cli", *command, "--store", str(store)],
+            capture_output=True, text=True, timeout=60, preexec_fn=cap, check=False,
+        )  # fmt: skip
+        assert "Traceback" not in done.stderr
+        answers[command[-1]] = (done.returncode, done.stdout.splitlines())
+    code, report = answers["report"]
+    assert code == 0
+    assert "  parts good                              2 " in report
+    code, history = answers["history"]
+    assert code == 0
+    assert history[-1].strip() == "changed from b0: part bomb, part p"
+    code, diff = answers["c0"]
+    assert code == 1  # they differ
+    assert diff[1:] == [
+        "part bomb",
+        '  (file parts/bomb.yaml): "present" -> (absent)',
+        "part p",
+        '  (file parts/p.yaml): (absent) -> "present"',
+    ]

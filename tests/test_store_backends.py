@@ -60,7 +60,7 @@ def test_a_part_its_seams_faults_and_an_interruption(location, summary):
     store.record_seam(interrupted, summary, 4.0, 6.0)
     store.close()  # as if the controller died here
 
-    reader = ProductionStore(location, cell="cell-01", recover=False)
+    reader = ProductionStore(location, cell="cell-01", read_only=True)
     assert reader.parts()[1]["status"] == "in_progress"  # a report never changes the records
     reader.close()
 
@@ -113,13 +113,13 @@ def test_many_cells_write_one_database_at_once(location, summary):
         thread.join()
     assert errors == []
     for cell in cells:
-        store = ProductionStore(location, cell=cell, recover=False)
+        store = ProductionStore(location, cell=cell, read_only=True)
         counters = store.counters()
         assert (counters.parts_processed, counters.parts_good, counters.parts_bad) == (6, 4, 2)
         assert {p["cell"] for p in store.parts()} == {cell}
         assert counters.seams_welded == parts_each
         store.close()
-    plant = ProductionStore(location, recover=False)
+    plant = ProductionStore(location, read_only=True)
     assert plant.counters().parts_processed == len(cells) * parts_each
     assert len({p["id"] for p in plant.parts()}) == len(cells) * parts_each
     assert len(plant.configs()) == 1
@@ -128,7 +128,7 @@ def test_many_cells_write_one_database_at_once(location, summary):
     assert all((c.parts_processed, c.parts_good, c.parts_bad) == (6, 4, 2) for c in report.cells)
     assert report.figures.parts_processed == 24
     plant.close()
-    one = ProductionStore(location, cell="cell-02", recover=False)
+    one = ProductionStore(location, cell="cell-02", read_only=True)
     assert build_report(one, None).cells == []  # one cell: no breakdown
     one.close()
 
@@ -195,6 +195,77 @@ def test_store_errors_name_the_database(tmp_path, postgres_server):
     assert "secret" not in str(refused.value)
 
 
+def _pg_tables(url: str) -> set[str]:
+    with psycopg.connect(url, autocommit=True) as admin:
+        rows = admin.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+        ).fetchall()
+    return {r[0] for r in rows}
+
+
+def test_a_reader_of_postgresql_refuses_a_database_that_is_not_a_store(postgres_server):
+    empty = postgres_server.new_database()
+    with pytest.raises(StoreError) as refused:
+        ProductionStore(empty, read_only=True)
+    assert str(refused.value).endswith(
+        "it has no tables: an empty database, not a cellctl production store"
+    )
+    assert _pg_tables(empty) == set()  # the old reader made cellctl's tables here
+    mes = postgres_server.new_database()
+    with psycopg.connect(mes, autocommit=True) as admin:
+        admin.execute("CREATE TABLE orders (id INT, part TEXT)")
+    with pytest.raises(StoreError, match=r"another program's tables \(orders\)"):
+        ProductionStore(mes, read_only=True)
+    assert _pg_tables(mes) == {"orders"}
+
+
+def test_a_writer_refuses_tables_by_its_names_that_it_did_not_make(postgres_server, tmp_path):
+    mes = postgres_server.new_database()
+    with psycopg.connect(mes, autocommit=True) as admin:
+        admin.execute("CREATE TABLE parts (id INT, drawing TEXT)")  # the MES's own parts
+    with pytest.raises(StoreError, match="tables parts exist but were not made by cellctl"):
+        ProductionStore(mes, cell="cell-01")
+    assert _pg_tables(mes) == {"parts"}
+    foreign = tmp_path / "addresses.db"
+    with sqlite3.connect(foreign) as db:
+        db.execute("CREATE TABLE contacts (name TEXT)")
+    db.close()
+    before = foreign.read_bytes()
+    with pytest.raises(StoreError, match=r"another program's tables \(contacts\).*refusing"):
+        ProductionStore(foreign, cell="cell-01")
+    assert foreign.read_bytes() == before  # not even switched to WAL
+
+
+def test_a_reader_of_postgresql_runs_read_only_transactions(postgres_server):
+    url = postgres_server.new_database()
+    writer = ProductionStore(url, cell="cell-01")
+    writer.record_config("abc", {})
+    writer.close()
+    reader = ProductionStore(url, cell="cell-01", read_only=True)
+    try:
+        assert [c["digest"] for c in reader.configs()] == ["abc"]
+        with pytest.raises(StoreError, match="opened read-only"):
+            reader.record_config("def", {})
+
+        def refuses_writes() -> None:
+            setting = reader._backend.execute("SHOW default_transaction_read_only")
+            assert setting == [{"default_transaction_read_only": "on"}]
+            # Whatever SQL reaches the server in this session, it writes nothing.
+            with pytest.raises(StoreError) as refused:
+                reader._backend.execute("DELETE FROM configs")
+            assert isinstance(refused.value.__cause__, psycopg.errors.ReadOnlySqlTransaction)
+
+        refuses_writes()
+        postgres_server.restart()
+        with pytest.raises(StoreError) as died:
+            reader.configs()  # the connection died under it
+        assert isinstance(died.value.__cause__, psycopg.OperationalError)
+        refuses_writes()  # the reconnected session is read-only too
+        assert [c["digest"] for c in reader.configs()] == ["abc"]  # nothing was deleted
+    finally:
+        reader.close()
+
+
 def test_a_version_1_sqlite_file_is_upgraded_for_its_cell(tmp_path):
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as old:
@@ -241,7 +312,7 @@ async def test_the_controller_welds_into_the_plant_database(tmp_path, postgres_s
         await rig.to_idle()
         part = await rig.weld_part()
     assert (part["status"], part["verdict"], part["cell"]) == ("complete", "good", "cell-01")
-    plant = ProductionStore(url, recover=False)
+    plant = ProductionStore(url, read_only=True)
     try:
         assert [s["seam"] for s in plant.seams(part["id"])] == ["gusset-left", "gusset-right"]
         assert plant.counters().parts_good == 1

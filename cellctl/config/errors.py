@@ -74,8 +74,20 @@ def show_value(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _number(value: Any) -> str:
+    """A limit as the engineer would write it: 100, not 100.0."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def _expected_choices(ctx: dict[str, Any]) -> str:
     return str(ctx.get("expected", "")).replace("'", '"')
+
+
+def translate_error(error: dict[str, Any]) -> str:
+    """One pydantic error (an item of ``ValidationError.errors()``) in the engineer's words,
+    without its location: ``expected a number, got "abc"``. For files checked by a model
+    outside a YAML config (a recording) that should read like config errors."""
+    return _translate(error, None)
 
 
 def _translate(error: dict[str, Any], model: type[BaseModel] | None) -> str:
@@ -102,11 +114,13 @@ def _translate(error: dict[str, Any], model: type[BaseModel] | None) -> str:
         "tuple_type": "expected a list" + got,
         "literal_error": f"expected one of {_expected_choices(ctx)}" + got,
         "enum": f"expected one of {_expected_choices(ctx)}" + got,
-        "greater_than": f"must be greater than {ctx.get('gt')}" + got,
-        "greater_than_equal": f"must be at least {ctx.get('ge')}" + got,
-        "less_than": f"must be less than {ctx.get('lt')}" + got,
-        "less_than_equal": f"must be at most {ctx.get('le')}" + got,
+        "greater_than": f"must be greater than {_number(ctx.get('gt'))}" + got,
+        "greater_than_equal": f"must be at least {_number(ctx.get('ge'))}" + got,
+        "less_than": f"must be less than {_number(ctx.get('lt'))}" + got,
+        "less_than_equal": f"must be at most {_number(ctx.get('le'))}" + got,
         "string_too_short": "must not be empty",
+        "string_too_long": f"takes at most {ctx.get('max_length')} characters"
+        + (f", got {len(value)}" if isinstance(value, str) else ""),
         "too_short": f"needs at least {ctx.get('min_length')} item(s)"
         + (f", got {len(value)}" if isinstance(value, list | dict) else ""),
         "too_long": f"takes at most {ctx.get('max_length')} item(s)"

@@ -63,7 +63,6 @@ class _File:
 
 def _read(path: Path, errors: list[ConfigError]) -> _File | None:
     try:
-        text = path.read_text(encoding="utf-8")
         document = load_yaml(path)
     except (OSError, UnicodeDecodeError) as error:
         errors.append(ConfigError(path, 1, (), f"cannot read: {error}"))
@@ -79,7 +78,7 @@ def _read(path: Path, errors: list[ConfigError]) -> _File | None:
             )
         )
         return None
-    return _File(path, document, text)
+    return _File(path, document, document.text)
 
 
 def _validate(model: type[Model], file: _File, errors: list[ConfigError]) -> Model | None:
@@ -140,6 +139,18 @@ def load_cell_config(path: Path) -> LoadedConfig:
     for index, relative in enumerate(part_paths):
         if not isinstance(relative, str):
             continue  # the model check above has reported it
+        if Path(relative).is_absolute() or ".." in Path(relative).parts:
+            # The config names its own files: a part program outside its folder would be
+            # read (and its text stored with every part) from wherever the name points.
+            errors.append(
+                _error(
+                    cell_file,
+                    ("parts", index),
+                    f'part program "{relative}" must be a path inside the config folder '
+                    f"{base} (not absolute, no ..)",
+                )
+            )
+            continue
         part_path = base / relative
         if not part_path.is_file():
             errors.append(
