@@ -161,10 +161,10 @@ async def _keep_welding(operator, stop: asyncio.Event) -> None:
 
 
 async def measure_lateness(run_dir: Path) -> dict:
+    from cellctl.cli.demo import Operator, _free_port, prepare_run_folder
     from cellctl.config import load_cell_config
-    from cellctl.demo import Operator, _free_port, prepare_run_folder
-    from cellctl.opcua_server import CellOpcUaServer
-    from cellctl.wiring import build_controller
+    from cellctl.controller.wiring import build_controller
+    from cellctl.plant.opcua.server import CellOpcUaServer
 
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     logging.getLogger("asyncua").setLevel(logging.ERROR)
@@ -223,7 +223,7 @@ async def measure_lateness(run_dir: Path) -> dict:
             without += samples
             without_halves[len(without_halves[0]) > len(without_halves[1])].extend(samples)
             gui = subprocess.Popen(  # noqa: ASYNC220 (before the window's settle time)
-                [sys.executable, "-m", "cellctl.cli", "gui", "--endpoint",
+                [sys.executable, "-m", "cellctl.cli.main", "gui", "--endpoint",
                  server.endpoint],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO,
                 env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},

@@ -26,10 +26,10 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from bench.stats import goal, summary_ms
-from cellctl.monitoring import SeamSummary
-from cellctl.sparkplug import REBIRTH, SparkplugEdgeNode, no_delay, release_client
-from cellctl.sparkplug_codec import DataType, Metric, Payload, decode_payload, encode_payload
-from cellctl.store import ProductionStore
+from cellctl.plant.sparkplug.codec import DataType, Metric, Payload, decode_payload, encode_payload
+from cellctl.plant.sparkplug.node import REBIRTH, SparkplugEdgeNode, no_delay, release_client
+from cellctl.records.store import ProductionStore
+from cellctl.weld.monitoring import SeamSummary
 from tests.cell_rig import running_cell
 from tests.plant_servers import MosquittoBroker, PostgresServer
 

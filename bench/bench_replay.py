@@ -22,8 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
-from cellctl.recording import folder_bytes
-from cellctl.replay import compare, find_recordings, load_recording, load_truth, parse_overrides
+from cellctl.sensing.recording import folder_bytes
+from cellctl.sensing.replay import (
+    compare,
+    find_recordings,
+    load_recording,
+    load_truth,
+    parse_overrides,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 # Offset, rotation, a 2 mm sine, a 0.8 mm step at 50 mm and a little spatter: every knob matters.
@@ -70,7 +76,7 @@ def weld(record: Path | None, attempts: int = 3) -> dict:
 
 def _weld_once(record: Path | None) -> dict:
     run_dir = Path(tempfile.mkdtemp(prefix="bench-replay-demo-"))
-    args = [sys.executable, "-m", "cellctl.cli", "demo", "--vision", str(SCENARIO), "--part",
+    args = [sys.executable, "-m", "cellctl.cli.main", "demo", "--vision", str(SCENARIO), "--part",
             PART, "--parts", "1", "--time-scale", "1", "--run-dir", str(run_dir)]  # fmt: skip
     if record is not None:
         args += ["--record", str(record)]

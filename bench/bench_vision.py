@@ -40,10 +40,10 @@ import yaml
 
 from bench.stalls import MachineStalls
 from bench.stats import goal, percentile
-from cellctl.demo import Operator, _free_port, _stop, operate, prepare_run_folder
-from cellctl.vision.calibration import Calibration
-from cellctl.vision.pipeline import JointFinder
-from cellctl.vision.stripe import StripeExtractor, argmax_rows
+from cellctl.cli.demo import Operator, _free_port, _stop, operate, prepare_run_folder
+from cellctl.sensing.vision.calibration import Calibration
+from cellctl.sensing.vision.pipeline import JointFinder
+from cellctl.sensing.vision.stripe import StripeExtractor, argmax_rows
 from sim.part_truth import load_true_part, load_vision_scenario
 from sim.sensor_render import CameraModel, Disturbances, JointView, StripeRenderer, seam_to_sensor
 
@@ -206,7 +206,7 @@ def weld(scenario: str, part: str, tracking: bool) -> dict:
                 )
             time.sleep(0.05)
         processes["controller"] = subprocess.Popen(
-            [sys.executable, "-m", "cellctl.cli", "run", "--config", str(derived)],
+            [sys.executable, "-m", "cellctl.cli.main", "run", "--config", str(derived)],
             stdout=logs["controller"], stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
         _give_cores(processes["controller"], simulator=False)

@@ -69,7 +69,7 @@ class ControllerProcess:
     def start(self) -> None:
         with self.log.open("a") as output:  # the child keeps its own copy of the descriptor
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "cellctl.cli", "run", "--config", str(self.config)],
+                [sys.executable, "-m", "cellctl.cli.main", "run", "--config", str(self.config)],
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},

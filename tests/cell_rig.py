@@ -20,11 +20,11 @@ from typing import Any
 import pytest
 import yaml
 
+from cellctl.cell.packml import State
+from cellctl.cli.demo import prepare_run_folder
 from cellctl.config import load_cell_config
-from cellctl.controller import Controller
-from cellctl.demo import prepare_run_folder
-from cellctl.packml import State
-from cellctl.wiring import build_controller
+from cellctl.controller.controller import Controller
+from cellctl.controller.wiring import build_controller
 from sim.cell import SimulatedCell
 from sim.cellfile import load_cell_devices
 from sim.clock import SimClock

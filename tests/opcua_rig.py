@@ -13,8 +13,8 @@ from pathlib import Path
 
 from asyncua import Client
 
-from cellctl.opcua_server import CellOpcUaServer
-from cellctl.users import hash_password
+from cellctl.plant.opcua.server import CellOpcUaServer
+from cellctl.plant.opcua.users import hash_password
 from tests.cell_rig import CellRig, running_cell
 
 PASSWORDS = {"olga": "operator-pass-1", "erik": "engineer-pass-1"}

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from cellctl.demo import Operator, _free_port, prepare_run_folder
+from cellctl.cli.demo import Operator, _free_port, prepare_run_folder
 from tests.opcua_rig import free_port, with_opcua
 
 REPO = Path(__file__).resolve().parent.parent
@@ -70,7 +70,7 @@ class ProcessCell:
 
     def start_controller(self) -> None:
         self.controller = self._spawn(
-            "controller", ["-m", "cellctl.cli", "run", "--config", str(self.config)]
+            "controller", ["-m", "cellctl.cli.main", "run", "--config", str(self.config)]
         )
         deadline = time.monotonic() + START_TIMEOUT_S
         while not _listening(self.port):

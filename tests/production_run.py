@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cellctl.packml import State
+from cellctl.cell.packml import State
 from tests.cell_rig import CellRig, running_cell
 
 

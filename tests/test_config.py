@@ -219,7 +219,7 @@ def test_every_error_is_listed_not_just_the_first(config_copy: Path):
 def test_config_check_command_exits_0_when_good_and_2_with_every_error(
     repo: Path, config_copy: Path
 ):
-    cellctl = [sys.executable, "-m", "cellctl.cli", "config", "check"]
+    cellctl = [sys.executable, "-m", "cellctl.cli.main", "config", "check"]
     good = subprocess.run([*cellctl, "config/cell.yaml"], cwd=repo, capture_output=True, text=True)
     assert good.returncode == 0, good.stderr
     assert "config/cell.yaml: OK: cell cell-01, 3 part program(s) with 4 seam(s)" in good.stdout
@@ -263,7 +263,7 @@ def _check_in_a_small_process(config: Path, memory_bytes: int = 512 * 1024 * 102
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
 
     return subprocess.run(
-        [sys.executable, "-m", "cellctl.cli", "config", "check", str(config)],
+        [sys.executable, "-m", "cellctl.cli.main", "config", "check", str(config)],
         capture_output=True, text=True, timeout=60, preexec_fn=cap, check=False,
     )  # fmt: skip
 

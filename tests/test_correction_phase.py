@@ -1,4 +1,4 @@
-"""The correction stream's phase lock onto the sensor's exposures (``cellctl.tracking``).
+"""The correction stream's phase lock onto the sensor's exposures (``cellctl.sensing.laser``).
 
 The stream's ``CorrectionGrid`` driven with frame exposure and landing times instead of the
 clock: every tick comes exactly at its deadline.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cellctl.tracking import (
+from cellctl.sensing.laser import (
     DEADLINE_GUARD_S,
     MAX_PHASE_STEP_S,
     PHASE_MARGIN_S,

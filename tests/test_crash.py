@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from cellctl.store import ProductionStore
+from cellctl.records.store import ProductionStore
 from drivers.codecs.robot_protocol import RobotState
 from sim.cell import SimulatedCell
 from sim.cellfile import load_cell_devices

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from cellctl.oee import throughput
-from cellctl.packml import CommandRefused, Mode, State
+from cellctl.cell.packml import CommandRefused, Mode, State
+from cellctl.records.oee import throughput
 from drivers.codecs.robot_protocol import MessageType, RobotState
 from tests.cell_rig import running_cell
 

@@ -45,7 +45,7 @@ pytestmark = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="need
 def cellctl() -> list[str]:
     """``cellctl`` as `make demo` runs it: the console script beside this interpreter."""
     script = Path(sys.executable).parent / "cellctl"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "cellctl.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "cellctl.cli.main"]
 
 
 def start(command: list[str], folder: Path, env: dict[str, str] | None = None) -> subprocess.Popen:

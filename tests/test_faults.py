@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from cellctl.packml import CommandRefused, State
+from cellctl.cell.packml import CommandRefused, State
 from drivers.codecs.power_source_protocol import PowerSourceError
 from drivers.codecs.robot_protocol import RobotState
 from sim.power_source import ArcPhase

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PySide6.QtGui import QImage
 
-from cellctl.packml import State
+from cellctl.cell.packml import State
 from tests.gui_rig import CellInThread, artifacts, hmi, pump, screenshots
 from tests.process_cell import ProcessCell
 
@@ -180,7 +180,7 @@ def test_survives_the_controller_restarting(tmp_path, qapp):
         # `cellctl gui --screenshot` against the same running controller: a PNG per screen.
         shots = artifacts(tmp_path, "cellctl-gui-screenshot")
         done = subprocess.run(
-            [sys.executable, "-m", "cellctl.cli", "gui", "--endpoint", cell.endpoint,
+            [sys.executable, "-m", "cellctl.cli.main", "gui", "--endpoint", cell.endpoint,
              "--screenshot", str(shots)],
             capture_output=True, text=True, timeout=90,
             env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},

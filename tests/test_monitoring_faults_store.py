@@ -7,11 +7,11 @@ import threading
 
 import pytest
 
+from cellctl.cell.faults import CATALOGUE, FaultBook, Severity
+from cellctl.cell.interlocks import CellContext, Interlocks
 from cellctl.config.models import Band, Procedure
-from cellctl.faults import CATALOGUE, FaultBook, Severity
-from cellctl.interlocks import CellContext, Interlocks
-from cellctl.monitoring import SeamMonitor
-from cellctl.store import AsyncStore, ProductionStore
+from cellctl.records.store import AsyncStore, ProductionStore
+from cellctl.weld.monitoring import SeamMonitor
 
 
 @pytest.fixture

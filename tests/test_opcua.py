@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from asyncua import ua
 
-from cellctl.opcua_client import call_method, cell_namespace, read_cell
-from cellctl.packml import State
+from cellctl.cell.packml import State
+from cellctl.plant.opcua.client import call_method, cell_namespace, read_cell
 from tests.opcua_rig import cell_with_opcua, client_as
 
 pytestmark = pytest.mark.slow

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cellctl.packml import (
+from cellctl.cell.packml import (
     MODE_CHANGE_STATES,
     STATE_COMPLETE,
     TRANSITIONS,

@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cellctl.cli import main
+from cellctl.cli.main import main
 from cellctl.config import load_cell_config
 from cellctl.config.recording_models import RecordingSettings
 from cellctl.config.sensor_models import SensorSettings
-from cellctl.recording import RUN_FILE, SeamRecorder, folder_bytes
-from cellctl.replay import (
+from cellctl.sensing.recording import RUN_FILE, SeamRecorder, folder_bytes
+from cellctl.sensing.replay import (
     ReplayError,
     compare,
     find_recordings,
@@ -29,7 +29,7 @@ from cellctl.replay import (
     load_truth,
     parse_overrides,
 )
-from cellctl.vision.pipeline import JointMeasurement
+from cellctl.sensing.vision.pipeline import JointMeasurement
 from drivers.codecs.sensor_protocol import Frame
 from sim.truth_file import write_truth
 from tests.cell_rig import REPO, running_cell
@@ -237,7 +237,7 @@ def test_the_disk_budget_holds_and_the_log_says_so(tmp_path, caplog):
     # An old run already takes a third of the budget.
     (root / "old").mkdir(parents=True)
     (root / "old" / "blob.bin").write_bytes(b"\0" * (1024 * 1024 // 3))
-    caplog.set_level(logging.WARNING, logger="cellctl.recording")
+    caplog.set_level(logging.WARNING, logger="cellctl.sensing.recording")
     settings = RecordingSettings(
         enabled=True, every_nth_frame=2, budget_mb=budget_mb, min_free_disk_mb=0
     )
@@ -262,7 +262,7 @@ def test_when_full_the_oldest_runs_can_make_room(tmp_path, caplog):
     root = tmp_path / "recordings"
     (root / "notes").mkdir(parents=True)
     (root / "notes" / "engineer.txt").write_text("not a recording: never deleted")
-    caplog.set_level(logging.WARNING, logger="cellctl.recording")
+    caplog.set_level(logging.WARNING, logger="cellctl.sensing.recording")
     settings = RecordingSettings(
         enabled=True, budget_mb=budget_mb, min_free_disk_mb=0, when_full="drop_oldest_runs"
     )
@@ -284,7 +284,7 @@ class _Terminal(io.StringIO):
 
 
 def test_the_progress_bar_shows_only_on_a_terminal_and_after_a_while(monkeypatch):
-    import cellctl.replay_cli as replay_cli
+    import cellctl.cli.replay as replay_cli
 
     terminal = _Terminal()
     quick = replay_cli.Progress("replay", terminal)
@@ -370,7 +370,7 @@ def test_cellctl_replay_draws_each_seam(recorded, tmp_path):
     plots = tmp_path / "plots"
     # The command itself, in a process of its own: Qt's application outlives a drawing.
     done = subprocess.run(
-        [sys.executable, "-m", "cellctl.cli", "replay", str(recorded), "--set",
+        [sys.executable, "-m", "cellctl.cli.main", "replay", str(recorded), "--set",
          "tracking.filter_window_mm=10", "--plot", str(plots)],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
@@ -390,7 +390,7 @@ def test_cellctl_replay_draws_each_seam(recorded, tmp_path):
 def test_an_unwritable_recording_folder_is_said_once_and_tracking_goes_on(tmp_path, caplog):
     root = tmp_path / "recordings"
     root.write_text("a file where the folder should be")
-    caplog.set_level(logging.WARNING, logger="cellctl.recording")
+    caplog.set_level(logging.WARNING, logger="cellctl.sensing.recording")
     settings = RecordingSettings(enabled=True, min_free_disk_mb=0)
     record_noise(root, settings, runs=2, frames=5)  # raises nothing
     failures = [r.getMessage() for r in caplog.records if "is not recorded" in r.getMessage()]
@@ -429,7 +429,7 @@ def _replay_in_a_small_process(run: Path, memory_bytes: int = 1024 * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
 
     return subprocess.run(
-        [sys.executable, "-m", "cellctl.cli", "replay", str(run)],
+        [sys.executable, "-m", "cellctl.cli.main", "replay", str(run)],
         capture_output=True, text=True, timeout=120, preexec_fn=cap, check=False,
     )  # fmt: skip
 
@@ -516,7 +516,7 @@ def test_cellctl_replay_answers_a_wrong_recording_with_its_errors_not_a_tracebac
 
 
 def test_an_oversized_recording_is_refused_unread(small_run):
-    from cellctl.recording import SEAM_JSON_MAX_BYTES
+    from cellctl.sensing.recording import SEAM_JSON_MAX_BYTES
 
     path = small_run / RUN_FILE
     with path.open("r+b") as file:
@@ -531,8 +531,8 @@ def test_an_oversized_recording_is_refused_unread(small_run):
 def test_a_recording_of_a_long_seam_loads(tmp_path):
     """The longest seam tracking follows with every frame kept (the track's MAX_MEASUREMENTS:
     10 minutes at 125 frames/s, 250 corrections/s), in the recorder's own format."""
-    from cellctl.recording import SEAM_JSON_MAX_BYTES
-    from cellctl.tracking import MAX_MEASUREMENTS
+    from cellctl.sensing.laser import MAX_MEASUREMENTS
+    from cellctl.sensing.recording import SEAM_JSON_MAX_BYTES
 
     rng = np.random.default_rng(3)
     frames, corrections = MAX_MEASUREMENTS, 2 * MAX_MEASUREMENTS
@@ -576,8 +576,8 @@ def test_a_recording_of_a_long_seam_loads(tmp_path):
 def test_the_bound_holds_every_row_the_recorder_can_write(tmp_path, monkeypatch, caplog):
     """The bound is the recorder's: its widest rows fit the bytes counted for them, and past
     RUN_FRAME_ROWS_MAX frames (RUN_CORRECTION_ROWS_MAX corrections) it logs no more rows."""
-    import cellctl.recording as recording_module
-    from cellctl.recording import (
+    import cellctl.sensing.recording as recording_module
+    from cellctl.sensing.recording import (
         CORRECTION_ROW_MAX_BYTES,
         FRAME_ROW_MAX_BYTES,
         REASON_MAX_CHARACTERS,
@@ -594,7 +594,7 @@ def test_the_bound_holds_every_row_the_recorder_can_write(tmp_path, monkeypatch,
 
     monkeypatch.setattr(recording_module, "RUN_FRAME_ROWS_MAX", 12)
     monkeypatch.setattr(recording_module, "RUN_CORRECTION_ROWS_MAX", 3)
-    caplog.set_level(logging.WARNING, logger="cellctl.recording")
+    caplog.set_level(logging.WARNING, logger="cellctl.sensing.recording")
     root = tmp_path / "recordings"
     recorder = SeamRecorder(
         RecordingSettings(enabled=True, every_nth_frame=1000, min_free_disk_mb=0),
@@ -623,7 +623,7 @@ def test_the_bound_holds_every_row_the_recorder_can_write(tmp_path, monkeypatch,
 
 
 def test_a_truth_file_too_large_or_too_deep_is_refused_naming_it(tmp_path):
-    from cellctl.replay import TRUTH_FILE_MAX_BYTES
+    from cellctl.sensing.replay import TRUTH_FILE_MAX_BYTES
 
     truth = tmp_path / "truth.json"
     with truth.open("wb") as file:

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from cellctl.cli import main
+from cellctl.cli.main import main
 from cellctl.config import load_cell_config
 from cellctl.config.models import ShiftSettings
 from cellctl.progress import ProgressBar
-from cellctl.report import ReportError, build_report, shift_window
-from cellctl.store import ProductionStore, StoreError
+from cellctl.records.report import ReportError, build_report, shift_window
+from cellctl.records.store import ProductionStore, StoreError
 from tests.cell_rig import REPO, running_cell
 from tests.production_run import weld_a_shift
 
@@ -286,7 +286,7 @@ def test_report_refuses_what_is_not_a_cellctl_store_and_changes_nothing(tmp_path
     before = _folder_state(folder)
     # The command itself: a traceback and a message differ only there.
     done = subprocess.run(
-        [sys.executable, "-m", "cellctl.cli", "report", "--store", str(store)],
+        [sys.executable, "-m", "cellctl.cli.main", "report", "--store", str(store)],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 2, done.stderr
@@ -314,7 +314,7 @@ def test_reading_a_cellctl_store_works_and_changes_nothing(tmp_path, capsys):
     before = _folder_state(folder)
     assert set(before) == {"tiny.db"}
     done = subprocess.run(
-        [sys.executable, "-m", "cellctl.cli", "report", "--store", str(store)],
+        [sys.executable, "-m", "cellctl.cli.main", "report", "--store", str(store)],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -420,7 +420,7 @@ def test_stored_config_texts_are_read_back_with_the_loaders_limits(tmp_path):
     answers = {}
     for command in (["report"], ["config", "history"], ["config", "diff", "b0", "c0"]):
         done = subprocess.run(
-            [sys.executable, "-m", "cellctl.cli", *command, "--store", str(store)],
+            [sys.executable, "-m", "cellctl.cli.main", *command, "--store", str(store)],
             capture_output=True, text=True, timeout=60, preexec_fn=cap, check=False,
         )  # fmt: skip
         assert "Traceback" not in done.stderr

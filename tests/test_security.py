@@ -86,7 +86,7 @@ def test_every_listener_of_the_simulator_and_the_controller_binds_loopback(tmp_p
         endpoints = json.loads(ready.read_text())
         with log.open("w") as output:
             controller = subprocess.Popen(
-                [sys.executable, "-m", "cellctl.cli", "run", "--config", str(config)],
+                [sys.executable, "-m", "cellctl.cli.main", "run", "--config", str(config)],
                 stdout=output, stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )  # fmt: skip

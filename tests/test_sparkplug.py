@@ -17,10 +17,9 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from cellctl.cell_events import CellStatus
+from cellctl.cell.events import CellStatus
 from cellctl.config.models import SparkplugSettings
-from cellctl.sparkplug import REBIRTH, SparkplugEdgeNode, release_client
-from cellctl.sparkplug_codec import (
+from cellctl.plant.sparkplug.codec import (
     DataType,
     Metric,
     Payload,
@@ -28,6 +27,7 @@ from cellctl.sparkplug_codec import (
     decode_payload,
     encode_payload,
 )
+from cellctl.plant.sparkplug.node import REBIRTH, SparkplugEdgeNode, release_client
 from sim.rig import ControllerProcess
 from tests.cell_rig import running_cell, write_config
 from tests.plant_servers import MosquittoBroker

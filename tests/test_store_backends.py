@@ -14,9 +14,9 @@ import psycopg
 import pytest
 
 from cellctl.config.models import Procedure
-from cellctl.monitoring import SeamMonitor, SeamSummary
-from cellctl.report import build_report
-from cellctl.store import AsyncStore, ProductionStore, StoreError
+from cellctl.records.report import build_report
+from cellctl.records.store import AsyncStore, ProductionStore, StoreError
+from cellctl.weld.monitoring import SeamMonitor, SeamSummary
 from tests.cell_rig import running_cell
 
 
@@ -391,7 +391,7 @@ def test_a_simulated_run_never_writes_to_the_plant(tmp_path):
     and does not publish as the real cell."""
     import yaml
 
-    from cellctl.demo import prepare_run_folder
+    from cellctl.cli.demo import prepare_run_folder
     from tests.cell_rig import REPO
 
     source = tmp_path / "plant"
@@ -411,7 +411,7 @@ def test_a_simulated_run_never_writes_to_the_plant(tmp_path):
 
 
 def test_the_controller_refuses_to_start_without_its_database(capsys):
-    from cellctl.cli import main
+    from cellctl.cli.main import main
     from tests.cell_rig import REPO
 
     url = "postgresql://cellctl:secret@127.0.0.1:1/plant"  # nothing listens on port 1

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from cellctl.packml import State
+from cellctl.cell.packml import State
 from tests.cell_rig import CellRig, running_cell
 from tests.test_faults import arc_off, robot_still
 

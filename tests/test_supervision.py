@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from cellctl.packml import State
-from cellctl.store import ProductionStore
-from cellctl.supervision import Supervisor
-from cellctl.weld_cycle import WeldCycle
+from cellctl.cell.packml import State
+from cellctl.controller.supervision import Supervisor
+from cellctl.records.store import ProductionStore
+from cellctl.weld.cycle import WeldCycle
 from tests.cell_rig import CellRig, running_cell
 from tests.test_faults import arc_off, assert_nothing_moves, robot_still
 from tests.waiting import eventually
@@ -74,7 +74,7 @@ async def test_an_expected_exception_goes_to_its_owner_and_cancelling_is_no_fail
 
 
 async def test_a_loop_that_must_run_forever_is_reported_and_started_again(monkeypatch):
-    monkeypatch.setattr("cellctl.supervision.RESTART_DELAY_S", 0.01)
+    monkeypatch.setattr("cellctl.controller.supervision.RESTART_DELAY_S", 0.01)
     reports: list[str] = []
     runs = 0
     supervisor = Supervisor(lambda where, error: reports.append(f"{where}: {error}"))
@@ -294,7 +294,7 @@ LOOPS = {
 async def test_an_exception_in_a_loop_faults_and_the_loop_runs_again(
     loop, tmp_path, monkeypatch, caplog
 ):
-    monkeypatch.setattr("cellctl.supervision.RESTART_DELAY_S", 0.05)
+    monkeypatch.setattr("cellctl.controller.supervision.RESTART_DELAY_S", 0.05)
 
     def often(cell: dict) -> None:
         coupon(cell)
@@ -345,7 +345,7 @@ async def test_an_exception_in_the_store_worker_outside_the_cycle(tmp_path, monk
 
 
 async def test_an_exception_in_the_correction_stream_thread(tmp_path, monkeypatch, caplog):
-    from cellctl.tracking import SeamTrack
+    from cellctl.sensing.laser import SeamTrack
     from tests.test_tracking_cell import TIME_SCALE as TRACKING_SCALE
     from tests.test_tracking_cell import scenario, sensor_on
 
@@ -359,7 +359,7 @@ async def test_an_exception_in_the_correction_stream_thread(tmp_path, monkeypatc
 
 
 async def test_an_exception_in_the_sensor_readers_frame_handler(tmp_path, monkeypatch, caplog):
-    from cellctl.tracking import LaserSensing
+    from cellctl.sensing.laser import LaserSensing
     from tests.test_tracking_cell import TIME_SCALE as TRACKING_SCALE
     from tests.test_tracking_cell import scenario, sensor_on
 

@@ -13,7 +13,7 @@ import json
 import pytest
 import yaml
 
-from cellctl.packml import State
+from cellctl.cell.packml import State
 from sim.part_truth import VisionScenario, load_vision_scenario
 from tests.cell_rig import REPO, running_cell
 from tests.test_faults import arc_off, assert_nothing_moves, robot_still

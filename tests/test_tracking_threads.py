@@ -1,7 +1,7 @@
 """What the seam tracker's three threads share, each with one owner or one lock.
 
 The sensor's reader thread measures frames, the correction stream's thread sends corrections,
-and the event loop runs the cycle; ``cellctl.tracking`` names the owner of each structure they
+and the event loop runs the cycle; ``cellctl.sensing.laser`` names the owner of each structure they
 share. These tests run both threads at full rate, or force the interleaving, where today's
 races were found (a "deque mutated during iteration" in the frame handler, seen on the bench).
 """
@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from cellctl.tracking import CorrectionHistory
+from cellctl.sensing.laser import CorrectionHistory
 from drivers.codecs.sensor_protocol import Frame, encode_frame
 from drivers.sensor import SensorDriver
 from tests.waiting import eventually

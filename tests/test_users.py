@@ -9,7 +9,12 @@ import sys
 import pytest
 
 from cellctl.config import ConfigInvalid, load_cell_config
-from cellctl.users import BadPasswordHash, hash_password, parse_password_hash, verify_password
+from cellctl.plant.opcua.users import (
+    BadPasswordHash,
+    hash_password,
+    parse_password_hash,
+    verify_password,
+)
 
 
 def test_hash_verifies_only_its_password_and_is_salted():
@@ -36,14 +41,14 @@ def test_a_bad_stored_hash_says_what_is_wrong(stored, says):
 
 def test_cellctl_passwd_prints_a_hash_that_verifies(repo):
     done = subprocess.run(
-        [sys.executable, "-m", "cellctl.cli", "passwd", "--stdin"],
+        [sys.executable, "-m", "cellctl.cli.main", "passwd", "--stdin"],
         input="arc-on-please\n", capture_output=True, text=True, cwd=repo, timeout=60,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     stored = done.stdout.strip()
     assert verify_password("arc-on-please", stored)
     short = subprocess.run(
-        [sys.executable, "-m", "cellctl.cli", "passwd", "--stdin"],
+        [sys.executable, "-m", "cellctl.cli.main", "passwd", "--stdin"],
         input="short\n", capture_output=True, text=True, cwd=repo, timeout=60,
     )  # fmt: skip
     assert short.returncode == 1

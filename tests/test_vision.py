@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from cellctl.config.sensor_models import TrackingSettings
-from cellctl.tracking import SeamTrack
-from cellctl.vision.calibration import Calibration, CalibrationTarget, calibrate
-from cellctl.vision.pipeline import JointFinder
-from cellctl.vision.stripe import StripeExtractor, argmax_rows
+from cellctl.sensing.laser import SeamTrack
+from cellctl.sensing.vision.calibration import Calibration, CalibrationTarget, calibrate
+from cellctl.sensing.vision.pipeline import JointFinder
+from cellctl.sensing.vision.stripe import StripeExtractor, argmax_rows
 from drivers.codecs.robot_protocol import Pose
 from drivers.codecs.sensor_protocol import (
     Frame,
@@ -427,7 +427,7 @@ async def test_opencv_backend_reads_a_video_file(tmp_path):
     [("fillet", 45.0, 6.0, 1.2), ("v_groove_butt", 0.0, 12.0, 1.5), ("square_butt", 0.0, 7.0, 1.0)],
 )
 def test_post_weld_profile_gives_the_beads_width_and_height(joint, work_angle, width, height):
-    from cellctl.bead_check import measure_bead
+    from cellctl.sensing.bead import measure_bead
 
     renderer = StripeRenderer(CameraModel(), Disturbances(), seed=12)
     finder = JointFinder(CALIBRATION, joint, work_angle)

@@ -33,7 +33,7 @@ class CellIdentity(StrictModel):
 
 
 class MonitoringSettings(StrictModel):
-    """Weld monitoring (see ``cellctl.monitoring``)."""
+    """Weld monitoring (see ``cellctl.weld.monitoring``)."""
 
     sample_period_ms: Annotated[int, Field(ge=5, le=50)] = 25  # at least 20 Hz
     reaction_time_ms: Annotated[int, Field(ge=0, le=5_000)] = 300
@@ -69,7 +69,7 @@ class ControllerSettings(StrictModel):
     store_path: str = "../var/production.db"
     # The production database as a URL; overrides store_path when set. sqlite:///PATH (relative
     # to the cell config's folder) or postgresql://user@host:port/db for a plant database that
-    # many cells share (see cellctl.store_backends).
+    # many cells share (see cellctl.records.backends).
     store_url: str | None = Field(default=None, pattern=r"^(sqlite:///|postgres(ql)?://).+")
     monitoring: MonitoringSettings = MonitoringSettings()
     arc: ArcSettings = ArcSettings()
@@ -88,7 +88,8 @@ class OpcUaUser(StrictModel):
 
 
 class OpcUaSettings(StrictModel):
-    """The controller's OPC UA server (``cellctl.opcua_server``), served by ``cellctl run``."""
+    """The controller's OPC UA server (``cellctl.plant.opcua.server``), served by
+    ``cellctl run``."""
 
     enabled: bool = True
     endpoint: str = "opc.tcp://127.0.0.1:4840"
@@ -112,7 +113,8 @@ class OpcUaSettings(StrictModel):
 
 
 class SparkplugSettings(StrictModel):
-    """MQTT Sparkplug B publishing to the plant (see ``cellctl.sparkplug``); off by default."""
+    """MQTT Sparkplug B publishing to the plant (see ``cellctl.plant.sparkplug.node``); off by
+    default."""
 
     enabled: bool = False
     broker_host: str = "127.0.0.1"

@@ -1,5 +1,6 @@
 """Config of the seam recorder (cell.yaml ``sensor.recording:``): what the controller keeps of
-each tracked seam so that ``cellctl replay`` can run it again offline (``cellctl.recording``)."""
+each tracked seam so that ``cellctl replay`` can run it again offline
+(``cellctl.sensing.recording``)."""
 
 from __future__ import annotations
 

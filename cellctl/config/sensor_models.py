@@ -15,7 +15,7 @@ from drivers.codecs.model import StrictModel
 
 
 class StripeSettings(StrictModel):
-    """Laser stripe extraction (``cellctl.vision.stripe``)."""
+    """Laser stripe extraction (``cellctl.sensing.vision.stripe``)."""
 
     roi_half_height_px: Annotated[int, Field(ge=4, le=200)] = 10  # band that follows the line
     window_half_px: Annotated[int, Field(ge=2, le=20)] = 4  # centroid window around the peak
@@ -31,7 +31,7 @@ class StripeSettings(StrictModel):
 
 
 class JointSettings(StrictModel):
-    """Joint detection (``cellctl.vision.joint``): what a trustworthy joint looks like."""
+    """Joint detection (``cellctl.sensing.vision.joint``): what a trustworthy joint looks like."""
 
     min_points_per_face: Annotated[int, Field(ge=5)] = 25
     max_face_rms_mm: Annotated[float, Field(gt=0)] = 0.08  # residual of a plate face's line fit
@@ -42,7 +42,7 @@ class JointSettings(StrictModel):
 
 
 class TrackingSettings(StrictModel):
-    """Closed-loop seam tracking (``cellctl.tracking``)."""
+    """Closed-loop seam tracking (``cellctl.sensing.laser``)."""
 
     correction_rate_hz: Annotated[float, Field(ge=10, le=1000)] = 250.0
     # Measurements within this distance along the path are averaged (after outlier rejection).
@@ -58,7 +58,7 @@ class TrackingSettings(StrictModel):
 
 
 class SeamFindingSettings(StrictModel):
-    """Seam finding before the arc (``cellctl.tracking``)."""
+    """Seam finding before the arc (``cellctl.sensing.laser``)."""
 
     start_inset_mm: Annotated[float, Field(ge=0, le=50)] = 4.0  # where on the seam to look
     frames_per_position: Annotated[int, Field(ge=1, le=50)] = 5
@@ -89,7 +89,7 @@ class SensorSettings(StrictModel):
     joint: JointSettings = JointSettings()
     tracking: TrackingSettings = TrackingSettings()
     seam_finding: SeamFindingSettings = SeamFindingSettings()
-    recording: RecordingSettings = RecordingSettings()  # cellctl.recording, cellctl replay
+    recording: RecordingSettings = RecordingSettings()  # cellctl.sensing.recording, cellctl replay
 
 
 PostWeldVerdict = Literal["good", "bad"]

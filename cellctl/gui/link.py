@@ -29,8 +29,8 @@ from typing import Any
 from asyncua import Client, ua
 from PySide6.QtCore import QObject, Signal
 
-from cellctl.opcua_client import call_method, cell_namespace
-from cellctl.opcua_nodes import OBJECT, VARIABLES
+from cellctl.plant.opcua.client import call_method, cell_namespace
+from cellctl.plant.opcua.nodes import OBJECT, VARIABLES
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,620 @@
+"""The controller's OPC UA interface (asyncua): the Cell object for the HMI, MES and SCADA.
+
+Served by ``cellctl run`` on the controller's own event loop at the config's ``opcua.endpoint``
+(default ``opc.tcp://127.0.0.1:4840``). The Cell object's variables (``cellctl.plant.opcua.nodes``)
+are refreshed from the controller every ``publish_period_ms``, only those that changed are
+written (so subscriptions see changes, not ticks); figures from the production records
+(counters, OEE, fault history) every ``STORE_REFRESH_S``.
+
+Methods (Start, Hold, Unhold, Stop, Reset, Abort, Clear, Suspend, Unsuspend, AcknowledgeFault,
+SetMode) go through ``Controller.command`` / ``acknowledge_fault(s)`` / ``set_mode``, the same
+path as the PLC panel's buttons, so they are refused the same way. Each method returns one
+output argument, a message; a refused call returns a Bad status *and* that message:
+
+- ``BadUserAccessDenied``: the caller's role may not (anonymous may only read; an operator may
+  command; only an engineer may SetMode);
+- ``BadInvalidState``: the state machine or the cell refuses it now (the message names the state
+  and what is allowed);
+- ``BadInvalidArgument``: an unknown mode or a fault code that is not active.
+
+Every call, accepted or refused, is written to the production store's audit table (who, what,
+result) before the call returns.
+
+Users come from config with scrypt hashes (``cellctl.plant.opcua.users``). asyncua asks for a user
+synchronously on the event loop, so a password check (~30 ms of scrypt) would stall the
+controller's loop: a password that was verified once is remembered (as a salted SHA-256 in
+memory) and, after a failed login, further logins are refused without hashing for
+``FAILED_LOGIN_PAUSE_S``, which bounds what a guessing client can take from the loop.
+
+The vision work fills the tracking part through ``publish_tracking`` and ``publish_profile``
+(cheap: they store the values; the publish loop writes them at its own rate).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import datetime
+import hashlib
+import hmac
+import logging
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from asyncua import Server, ua
+from asyncua.crypto.permission_rules import USER_TYPES, PermissionRuleset, User, UserRole
+from asyncua.server.internal_session import InternalSession
+
+from cellctl.cell.faults import UnknownFault
+from cellctl.cell.packml import CommandRefused, Mode
+from cellctl.config.models import OpcUaSettings, OpcUaUser
+from cellctl.plant.opcua.nodes import (
+    LINK_VARIABLES,
+    METHODS,
+    NAMESPACE_URI,
+    OBJECT,
+    STATE_COMMANDS,
+    VARIABLES,
+    VariableSpec,
+)
+from cellctl.plant.opcua.users import Role, verify_password
+from cellctl.records.oee import throughput
+
+if TYPE_CHECKING:
+    from cellctl.controller.controller import Controller
+
+log = logging.getLogger(__name__)
+
+STORE_REFRESH_S = 2.0
+FAILED_LOGIN_PAUSE_S = 0.5
+RECENT_SEAMS = 40
+FAULT_HISTORY = 200
+AUDIT_DETAIL_CHARS = 200
+
+# The user of the session whose service call is being handled (see _session_factory).
+_caller: contextvars.ContextVar[User | None] = contextvars.ContextVar("opcua_caller", default=None)
+
+
+class OpcUaStartFailed(RuntimeError):
+    """The server could not start (e.g. its port is taken); the message names the endpoint."""
+
+
+class CellUserManager:
+    """asyncua's user manager over the config's users; see the module docstring on cost."""
+
+    def __init__(self, users: list[OpcUaUser], allow_anonymous: bool) -> None:
+        self._users = {u.name: u for u in users}
+        self.allow_anonymous = allow_anonymous
+        self._remembered: dict[str, bytes] = {}  # name -> sha256(salt + password) that verified
+        self._paused_until = 0.0
+
+    def role_of(self, user: User | None) -> Role:
+        if user is None or user.name is None or user.name not in self._users:
+            return Role.ANONYMOUS
+        return Role[self._users[user.name].role.upper()]
+
+    def get_user(
+        self,
+        iserver: Any,
+        username: str | None = None,
+        password: str | None = None,
+        certificate: Any = None,
+    ) -> User | None:
+        """The session's user, or None to refuse the login (BadUserAccessDenied)."""
+        if not username:
+            return User(role=UserRole.Anonymous, name=None) if self.allow_anonymous else None
+        known = self._users.get(username)
+        if known is None or password is None:
+            log.warning("OPC UA login refused: unknown user %r", username)
+            return None
+        stored = known.password_hash
+        fingerprint = hashlib.sha256(stored.encode() + b"\0" + password.encode()).digest()
+        remembered = self._remembered.get(username)
+        if remembered is not None and hmac.compare_digest(remembered, fingerprint):
+            return User(role=UserRole.User, name=username)
+        if time.monotonic() < self._paused_until:
+            log.warning("OPC UA login refused: %r tried within a pause after a failure", username)
+            return None
+        if not verify_password(password, stored):
+            self._paused_until = time.monotonic() + FAILED_LOGIN_PAUSE_S
+            log.warning("OPC UA login refused: wrong password for %r", username)
+            return None
+        self._remembered[username] = fingerprint
+        return User(role=UserRole.User, name=username)
+
+
+class CellPermissions(PermissionRuleset):
+    """Which OPC UA services a session may use, whoever it is.
+
+    Everyone may browse, read, subscribe and call; what a call may do is decided per method by
+    role (so that a refused call gets its message and its audit row). Nobody may write
+    attributes or change the address space: commands are methods, never writes.
+    """
+
+    _ALLOWED = frozenset(ua.NodeId(t) for t in USER_TYPES) - {
+        ua.NodeId(ua.ObjectIds.WriteRequest_Encoding_DefaultBinary),
+        ua.NodeId(ua.ObjectIds.HistoryReadRequest_Encoding_DefaultBinary),
+    }
+
+    def check_validity(self, user: User, action_type_id: ua.NodeId, body: Any) -> bool:
+        return action_type_id in self._ALLOWED
+
+
+@dataclass(frozen=True)
+class _CorrectionShown:
+    """The last correction sent. Replaced whole by its one writer, the correction stream's
+    thread; the event loop reads whichever is there (one attribute: never half of each)."""
+
+    lateral_mm: float = 0.0
+    vertical_mm: float = 0.0
+    position_mm: float = math.nan
+    count: int = 0
+
+
+@dataclass(frozen=True)
+class _ProfileShown:
+    """The last laser profile and its joint. Replaced whole by its one writer, the sensor's
+    reader thread, so that y and z always come from the same frame."""
+
+    y_mm: list[float] | None = None
+    z_mm: list[float] | None = None
+    joint: tuple[float, float] | None = None
+    count: int = 0
+
+
+class CellOpcUaServer:
+    """The Cell object on an asyncua server; ``await start()``, ``await stop()``."""
+
+    def __init__(self, controller: Controller, settings: OpcUaSettings) -> None:
+        self.controller = controller
+        self.settings = settings
+        self.users = CellUserManager(settings.users, settings.allow_anonymous)
+        self.namespace_index = 0
+        self._server: Server | None = None
+        self._nodes: dict[str, ua.NodeId] = {}
+        self._types: dict[str, ua.VariantType] = {}
+        self._written: dict[str, Any] = {}
+        self._from_store: dict[str, Any] = {}
+        self._correction = _CorrectionShown()
+        self._profile = _ProfileShown()
+        self._profile_written = -1
+        self._last_status: Any = None
+        self._last_command = ""
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def endpoint(self) -> str:
+        return self.settings.endpoint
+
+    # -- the vision work's setters ----------------------------------------------------------
+
+    def publish_tracking(
+        self, lateral_mm: float, vertical_mm: float, position_mm: float | None = None
+    ) -> None:
+        """The correction just sent to the robot (mm), at ``position_mm`` along the seam."""
+        self._correction = _CorrectionShown(
+            float(lateral_mm),
+            float(vertical_mm),
+            math.nan if position_mm is None else float(position_mm),
+            self._correction.count + 1,
+        )
+
+    def publish_profile(
+        self, y_mm: np.ndarray, z_mm: np.ndarray, joint: tuple[float, float] | None
+    ) -> None:
+        """The latest laser profile (lateral ``y_mm`` and height ``z_mm``, same length) and the
+        joint found in it (y, z in mm) or None. The arrays are copied."""
+        y = np.asarray(y_mm, dtype=np.float64).ravel()
+        z = np.asarray(z_mm, dtype=np.float64).ravel()
+        if y.shape != z.shape:
+            raise ValueError(f"profile y ({y.size} points) and z ({z.size} points) differ")
+        self._profile = _ProfileShown(
+            y.tolist(),
+            z.tolist(),
+            None if joint is None else (float(joint[0]), float(joint[1])),
+            self._profile.count + 1,
+        )
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Build the address space and listen. ``OpcUaStartFailed`` if the port is taken."""
+        server = Server(user_manager=self.users)
+        await server.init()
+        server.set_endpoint(self.settings.endpoint)
+        server.set_server_name(f"cellctl {self.controller.config.cell.cell.name}")
+        server.set_security_policy(
+            [ua.SecurityPolicyType.NoSecurity], permission_ruleset=CellPermissions()
+        )
+        tokens: list[type] = [ua.UserNameIdentityToken]
+        if self.settings.allow_anonymous:
+            tokens.insert(0, ua.AnonymousIdentityToken)
+        server.set_identity_tokens(tokens)
+        _remember_callers(server)
+        self.namespace_index = await server.register_namespace(NAMESPACE_URI)
+        await self._build(server)
+        try:
+            await server.start()
+        except OSError as error:
+            with contextlib.suppress(Exception):
+                await server.stop()
+            raise OpcUaStartFailed(f"OPC UA server at {self.endpoint}: {error}") from error
+        self._server = server
+        await self._publish()
+        await self._refresh_from_store()
+        self._tasks = [
+            asyncio.create_task(self._publish_loop(), name="opcua publish"),
+            asyncio.create_task(self._store_loop(), name="opcua store refresh"),
+        ]
+        log.info("OPC UA server listening at %s", self.endpoint)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self._server is not None:
+            server, self._server = self._server, None
+            await server.stop()
+
+    async def _build(self, server: Server) -> None:
+        ns = self.namespace_index
+        cell = await server.nodes.objects.add_object(
+            ua.NodeId(OBJECT, ns), ua.QualifiedName(OBJECT, ns)
+        )
+        folders: dict[str, Any] = {"": cell}
+        for spec in VARIABLES:
+            folder_path, _, name = spec.path.rpartition(".")
+            parent = folders.get(folder_path)
+            if parent is None:
+                parent = await cell.add_folder(
+                    ua.NodeId(f"{OBJECT}.{folder_path}", ns), ua.QualifiedName(folder_path, ns)
+                )
+                folders[folder_path] = parent
+            vtype = getattr(ua.VariantType, spec.type)
+            node = await parent.add_variable(
+                ua.NodeId(f"{OBJECT}.{spec.path}", ns),
+                ua.QualifiedName(name, ns),
+                ua.Variant(_initial(spec), vtype),
+                varianttype=vtype,
+            )
+            if spec.description:
+                await node.write_attribute(
+                    ua.AttributeIds.Description,
+                    ua.DataValue(ua.Variant(ua.LocalizedText(spec.description))),
+                )
+            self._nodes[spec.path] = node.nodeid
+            self._types[spec.path] = vtype
+        for method, (_role, argument) in METHODS.items():
+            inputs = []
+            if argument is not None:
+                arg = ua.Argument()
+                arg.Name = argument
+                arg.DataType = ua.NodeId(ua.ObjectIds.String)
+                arg.ValueRank = -1
+                inputs.append(arg)
+            result = ua.Argument()
+            result.Name = "Message"
+            result.DataType = ua.NodeId(ua.ObjectIds.String)
+            result.ValueRank = -1
+            await cell.add_method(
+                ua.NodeId(f"{OBJECT}.{method}", ns),
+                ua.QualifiedName(method, ns),
+                self._method_handler(method),
+                inputs,
+                [result],
+            )
+
+    # -- methods ------------------------------------------------------------------------------
+
+    def _method_handler(self, method: str) -> Any:
+        async def handler(parent: ua.NodeId, *args: ua.Variant) -> ua.CallMethodResult:
+            return await self._call(
+                method, [a.Value if isinstance(a, ua.Variant) else a for a in args]
+            )
+
+        return handler
+
+    async def _call(self, method: str, args: list[Any]) -> ua.CallMethodResult:
+        user = _caller.get()
+        role = self.users.role_of(user)
+        who = user.name if user is not None and user.name else "anonymous"
+        actor = f"opcua:{who}"
+        if method == "WhoAmI":  # a question, not a command: no audit row
+            return ua.CallMethodResult(
+                StatusCode=ua.StatusCode(ua.StatusCodes.Good),
+                OutputArguments=[ua.Variant(f"{who} {role.label}", ua.VariantType.String)],
+            )
+        needed = Role[METHODS[method][0].upper()]
+        # The audit keeps what was asked, bounded: a client may send any string.
+        detail = ", ".join(repr(a) for a in args)[:AUDIT_DETAIL_CHARS]
+        if role < needed:
+            status = ua.StatusCodes.BadUserAccessDenied
+            message = (
+                f"{method} refused: user {who} ({role.label}) may not; it needs the "
+                f"{needed.label} role"
+            )
+        else:
+            status, message = await self._carry_out(method, args, actor)
+        result = "ok" if status == ua.StatusCodes.Good else f"refused: {message}"
+        self._last_command = f"{actor} {method}({detail}): {result}"
+        log.info("%s", self._last_command)
+        try:
+            await self.controller.store.audit(actor, method, detail, result)
+        except Exception as error:  # the command stands; the missing row is logged loudly
+            log.error("audit row for %s %s not written: %s", actor, method, error)
+        return ua.CallMethodResult(
+            StatusCode=ua.StatusCode(status),
+            OutputArguments=[ua.Variant(message, ua.VariantType.String)],
+        )
+
+    async def _carry_out(self, method: str, args: list[Any], actor: str) -> tuple[int, str]:
+        controller = self.controller
+        argument = METHODS[method][1]
+        if argument is not None and (len(args) != 1 or not isinstance(args[0], str)):
+            return ua.StatusCodes.BadInvalidArgument, f"{method} takes one string, {argument}"
+        if argument is None and args:
+            return ua.StatusCodes.BadInvalidArgument, f"{method} takes no arguments"
+        try:
+            if method in STATE_COMMANDS:
+                state = await controller.command(method.lower(), by=actor)
+                return ua.StatusCodes.Good, f"{method} accepted: state {state.label}"
+            if method == "AcknowledgeFault":
+                code = args[0].strip()
+                if not code:
+                    count = await controller.acknowledge_faults(by=actor)
+                    return ua.StatusCodes.Good, f"{count} fault(s) acknowledged"
+                await controller.acknowledge_fault(code, by=actor)
+                return ua.StatusCodes.Good, f"fault {code} acknowledged"
+            if method == "SetMode":
+                mode = args[0].strip()
+                if mode not in {m.value for m in Mode}:
+                    known = ", ".join(m.value for m in Mode)
+                    message = f"unknown mode {mode[:40]!r} ({known})"
+                    return ua.StatusCodes.BadInvalidArgument, message
+                controller.set_mode(mode, by=actor)
+                return ua.StatusCodes.Good, f"mode {controller.machine.mode}"
+        except CommandRefused as refused:
+            return ua.StatusCodes.BadInvalidState, str(refused)
+        except UnknownFault:
+            active = ", ".join(f.code for f in controller.faults.active) or "none"
+            return (
+                ua.StatusCodes.BadInvalidArgument,
+                f"fault {args[0][:40]!r} is not active (active: {active})",
+            )
+        except Exception as error:
+            log.exception("OPC UA %s by %s failed", method, actor)
+            return ua.StatusCodes.BadInternalError, f"{method} failed: {error}"
+        raise AssertionError(f"method {method} has no handler")
+
+    # -- publishing ---------------------------------------------------------------------------
+
+    async def _publish_loop(self) -> None:
+        period_s = self.settings.publish_period_ms / 1000
+        deadline = time.monotonic()
+        while True:
+            deadline += period_s
+            await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+            if time.monotonic() - deadline > period_s:
+                deadline = time.monotonic()
+            try:
+                await self._publish()
+            except Exception:
+                log.exception("OPC UA publish failed")
+
+    async def _store_loop(self) -> None:
+        while True:
+            await asyncio.sleep(STORE_REFRESH_S)
+            try:
+                await self._refresh_from_store()
+            except Exception:
+                log.exception("OPC UA refresh from the production store failed")
+
+    async def _publish(self) -> None:
+        values = {**self._live_values(), **self._from_store}
+        server = self._server
+        if server is None:
+            return
+        profile = self._profile
+        if profile.count != self._profile_written and profile.y_mm is not None:
+            self._profile_written = profile.count
+            values["Tracking.ProfileYMm"] = profile.y_mm
+            values["Tracking.ProfileZMm"] = profile.z_mm
+        # One timestamp per publish: clients plot live values against it (a DataValue written
+        # directly carries none of its own).
+        now = datetime.datetime.now(datetime.UTC)
+        for path, value in values.items():
+            if _same(self._written.get(path, _UNSET), value):
+                continue
+            self._written[path] = value
+            await server.write_attribute_value(
+                self._nodes[path],
+                ua.DataValue(
+                    ua.Variant(value, self._types[path]), SourceTimestamp=now, ServerTimestamp=now
+                ),
+            )
+
+    def _live_values(self) -> dict[str, Any]:
+        """Everything that comes from the controller's memory (cheap: no I/O)."""
+        c = self.controller
+        state = c.machine.state
+        progress = c.cycle.progress if c.cycle is not None else None
+        cycle_running = c._cycle_task is not None and not c._cycle_task.done()
+        seam = progress.seam if progress is not None else None
+        procedure = progress.procedure if progress is not None else None
+        values: dict[str, Any] = {
+            "State": state.label,
+            "StateNumber": int(state),
+            "Mode": str(c.machine.mode),
+            "Phase": c.phase,
+            "AllowedCommands": [str(cmd) for cmd in c.machine.allowed_commands()],
+            "Part": c.part.program if c.part else "",
+            "PartId": c.part.part_id if c.part else 0,
+            "Seam": seam.name if seam is not None and cycle_running else "",
+            "LastCommand": self._last_command,
+            "Faults.ActiveCodes": [f.code for f in c.faults.active],
+            "Faults.ActiveTexts": [f.kind.text for f in c.faults.active],
+            "Faults.ActiveDetails": [f.detail for f in c.faults.active],
+            "Faults.ActiveSeverities": [str(f.severity) for f in c.faults.active],
+            "Faults.ActiveRaisedUnixS": [f.raised_at for f in c.faults.active],
+            "Faults.ActiveAcknowledged": [f.acknowledged for f in c.faults.active],
+        }
+        status = c.power_source.last_status
+        if status is not None and status is not self._last_status:
+            # Only a new reading is news: an unchanged one is not republished.
+            self._last_status = status
+            values["Weld.ArcOn"] = bool(status.arc_established)
+            values["Weld.CurrentA"] = float(status.actual_current_a)
+            values["Weld.VoltageV"] = float(status.actual_voltage_v)
+            values["Weld.WireFeedMPerMin"] = float(status.actual_wire_feed_m_per_min)
+            values["Weld.SampleUnixS"] = time.time()
+        if procedure is not None:
+            bands = procedure.bands
+            values["Weld.Procedure"] = procedure.name
+            values["Weld.CurrentBandA"] = [bands.current_a.min, bands.current_a.max]
+            values["Weld.VoltageBandV"] = [bands.voltage_v.min, bands.voltage_v.max]
+            values["Weld.WireFeedBandMPerMin"] = [
+                bands.wire_feed_m_per_min.min,
+                bands.wire_feed_m_per_min.max,
+            ]
+        if seam is not None:
+            # The taught path of the seam being (or last) welded, in the part frame.
+            values["Tracking.TaughtPathXMm"] = [float(p[0]) for p in seam.path_mm]
+            values["Tracking.TaughtPathYMm"] = [float(p[1]) for p in seam.path_mm]
+            values["Tracking.TaughtPathZMm"] = [float(p[2]) for p in seam.path_mm]
+        correction, profile = self._correction, self._profile
+        values["Tracking.LateralCorrectionMm"] = correction.lateral_mm
+        values["Tracking.VerticalCorrectionMm"] = correction.vertical_mm
+        values["Tracking.PositionMm"] = correction.position_mm
+        values["Tracking.CorrectionCount"] = correction.count
+        values["Tracking.ProfileCount"] = profile.count
+        values["Tracking.JointFound"] = profile.joint is not None
+        joint = profile.joint or (math.nan, math.nan)
+        values["Tracking.JointYMm"], values["Tracking.JointZMm"] = joint
+        for device, driver in c._devices().items():
+            values[LINK_VARIABLES[device]] = str(driver.stats.state)
+        return values
+
+    async def _refresh_from_store(self) -> None:
+        """Counters, shift figures, fault history and recent seams from the records."""
+        c = self.controller
+        store = c.store
+        now = time.time()
+        shift_start = now - self.settings.shift_length_h * 3600
+        counters = await store.counters()
+        parts = await store.parts(shift_start)
+        faults = await store.faults(shift_start)
+        seams = await store.recent_seams(RECENT_SEAMS)
+        # The figures' window starts with the shift's first part: hours before it, with the
+        # cell switched off, are not the cell's performance.
+        window_start = min((p["started_at"] for p in parts), default=now)
+        figures = throughput(
+            parts, faults, window_start, now, c.config.active_part.planned_cycle_time_s
+        )
+        finished = [p for p in parts if p["status"] == "complete" and p["finished_at"] is not None]
+        history = faults[-FAULT_HISTORY:]
+        pareto = Counter(f["code"] for f in faults).most_common()
+        self._from_store = {
+            "Counters.PartsProcessed": counters.parts_processed,
+            "Counters.PartsGood": counters.parts_good,
+            "Counters.PartsDefective": counters.parts_bad,
+            "Counters.PartsIncomplete": counters.parts_incomplete,
+            "Counters.SeamsWelded": counters.seams_welded,
+            "Production.ShiftStartUnixS": window_start,
+            "Production.PartsPerHour": figures.parts_per_hour if parts else 0.0,
+            "Production.CycleTimeS": _number(finished[-1]["cycle_time_s"] if finished else None),
+            "Production.CycleTimeMeanS": _number(figures.cycle_time_mean_s),
+            "Production.ArcOnRatio": _number(figures.arc_on_ratio),
+            "Production.Oee": figures.oee,
+            "Production.Availability": figures.availability,
+            "Production.Performance": figures.performance,
+            "Production.Quality": figures.quality,
+            "Production.PartFinishedUnixS": [float(p["finished_at"]) for p in finished],
+            "Production.PartCycleTimeS": [_number(p["cycle_time_s"]) for p in finished],
+            "Production.PartArcTimeS": [_number(p["arc_time_s"]) for p in finished],
+            "Production.PartVerdicts": [p["verdict"] or "" for p in finished],
+            "Faults.HistoryCodes": [f["code"] for f in history],
+            "Faults.HistoryTexts": [f["text"] for f in history],
+            "Faults.HistorySeverities": [f["severity"] for f in history],
+            "Faults.HistoryRaisedUnixS": [float(f["raised_at"]) for f in history],
+            "Faults.HistoryClearedUnixS": [_number(f["cleared_at"]) for f in history],
+            "Faults.ParetoCodes": [code for code, _ in pareto],
+            "Faults.ParetoCounts": [count for _, count in pareto],
+            "Weld.SeamNames": [f"{s['part_id']}/{s['seam']}" for s in seams],
+            "Weld.SeamHeatInputKjPerMm": [_number(s["heat_input_kj_per_mm"]) for s in seams],
+            "Weld.SeamVerdicts": [s["verdict"] for s in seams],
+        }
+
+
+_UNSET = object()
+_ANONYMOUS = User(role=UserRole.Anonymous)
+
+
+def _number(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _same(old: Any, new: Any) -> bool:
+    """Equal, counting NaN equal to NaN (so that an unchanged NaN is not rewritten)."""
+    if old is _UNSET:
+        return False
+    if isinstance(new, float) and isinstance(old, float):
+        return old == new or (math.isnan(old) and math.isnan(new))
+    if isinstance(new, list) and isinstance(old, list):
+        return len(old) == len(new) and all(_same(a, b) for a, b in zip(old, new, strict=True))
+    return bool(old == new)
+
+
+def _initial(spec: VariableSpec) -> Any:
+    if spec.array:
+        return []
+    return {
+        "String": "",
+        "Boolean": False,
+        "Double": math.nan,
+        "Int64": 0,
+        "Int32": 0,
+        "UInt16": 0,
+        "UInt32": 0,
+    }[spec.type]
+
+
+def _remember_callers(server: Server) -> None:
+    """Make the calling session's user visible to method handlers.
+
+    asyncua passes a method handler only the object and the arguments, not who called. Every
+    client session is made by ``InternalServer.create_session``; ours sets the ``_caller``
+    context variable around its ``call`` service, which awaits the handler in the same task.
+    """
+    iserver = server.iserver
+
+    class CallerAwareSession(InternalSession):
+        async def call(self, params: list[ua.CallMethodRequest]) -> list[ua.CallMethodResult]:
+            token = _caller.set(self.user)
+            try:
+                return await super().call(params)
+            finally:
+                _caller.reset(token)
+
+    def create_session(
+        name: str,
+        user: User = _ANONYMOUS,
+        external: bool = False,
+    ) -> InternalSession:
+        return CallerAwareSession(
+            iserver,
+            iserver.aspace,
+            iserver.subscription_service,
+            name,
+            user=user,
+            external=external,
+        )
+
+    iserver.create_session = create_session  # type: ignore[method-assign]

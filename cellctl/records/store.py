@@ -1,0 +1,384 @@
+"""The production records: parts, seams, faults, state changes, and the configs they used.
+
+The records live in SQLite (one file per cell, the default) or in a PostgreSQL database that
+many cells share (``cellctl.records.backends``, chosen by a path or URL). Either way a write
+returns only once it is durable: SQLite in WAL mode with ``synchronous=FULL``, PostgreSQL with
+``synchronous_commit=on``, each write one explicit transaction. That is the promise the weld
+cycle relies on ("a seam's record is durable before the next seam starts").
+
+``ProductionStore`` is synchronous and owns one connection. The controller uses it through
+``AsyncStore``, which runs every call on one worker thread, so that an fsync never stalls the
+control loop and the connection never changes threads.
+
+Every row a cell writes carries its cell name; reads see only that cell's rows (a store opened
+with ``cell=""`` sees every cell: the plant view for reports). On open, a part of this cell left
+``in_progress`` by a crash is marked ``incomplete``: it is never counted as good. Counters are
+computed from the records, so they survive a restart by construction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from cellctl.records.backends import SCHEMA_VERSION, Backend, StoreError, open_backend
+from cellctl.weld.monitoring import SeamSummary
+
+__all__ = ["SCHEMA_VERSION", "AsyncStore", "Counters", "ProductionStore", "StoreError"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Counters:
+    parts_processed: int  # finished (complete) production parts
+    parts_good: int
+    parts_bad: int
+    parts_incomplete: int
+    seams_welded: int
+
+
+class ProductionStore:
+    """One production database (path or URL) seen as one cell. Use from one thread (see
+    ``AsyncStore``)."""
+
+    def __init__(
+        self, location: str | Path, cell: str = "", recover: bool = True, read_only: bool = False
+    ) -> None:
+        """Open (creating the schema if needed). ``recover``: this is the cell's controller
+        starting, so its parts left in progress were interrupted.
+
+        ``read_only``: a reader (a report, config history or diff, while the controller may
+        be running): the database is opened read-only and must already be a cellctl store;
+        anything else (no database, an empty file, another program's database, a schema this
+        code does not read) raises ``StoreError`` naming it, and nothing in it changes.
+        ``recover`` does not apply, and every write raises ``StoreError``."""
+        self.location = location
+        self.cell = cell
+        self.read_only = read_only
+        self._backend: Backend = open_backend(location, read_only=read_only)
+        try:
+            self.name = self._backend.name
+            self.durability = self._backend.durability
+            self.recovered_incomplete = 0
+            if not read_only:
+                self._backend.create_schema(cell)
+                if recover:
+                    self.recovered_incomplete = self._mark_interrupted_parts()
+        except BaseException:
+            self._backend.close()
+            raise
+
+    @property
+    def path(self) -> Path:
+        """The SQLite file (for tools that copy or inspect it); a URL for PostgreSQL."""
+        return Path(getattr(self._backend, "path", self.name))
+
+    def _mine(self, alias: str = "") -> tuple[str, tuple[Any, ...]]:
+        """The SQL condition that limits a read to this cell (or none for the plant view)."""
+        if not self.cell:
+            return "1=1", ()
+        return f"{alias}cell=?", (self.cell,)
+
+    def close(self) -> None:
+        self._backend.close()
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def _mark_interrupted_parts(self) -> int:
+        with self._backend.write():
+            return self._backend.rowcount(
+                "UPDATE parts SET status='incomplete', verdict=NULL, "
+                "note='interrupted: the controller stopped during this part' "
+                "WHERE status='in_progress' AND cell=?",
+                (self.cell,),
+            )
+
+    def record_config(self, digest: str, files: dict[str, str]) -> int:
+        """The id of this config version, stored now if it is new. Cells starting together
+        with the same config share one version: the insert yields to whoever was first
+        (a SELECT-then-INSERT would collide on the digest in a shared PostgreSQL database)."""
+        db = self._backend
+        with db.write():
+            db.execute(
+                "INSERT INTO configs (digest, files_json, first_used_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (digest) DO NOTHING",
+                (digest, json.dumps(files, sort_keys=True), time.time()),
+            )
+            return int(db.execute("SELECT id FROM configs WHERE digest=?", (digest,))[0]["id"])
+
+    def start_part(self, part_program: str, config_id: int, mode: str) -> int:
+        with self._backend.write():
+            rows = self._backend.execute(
+                "INSERT INTO parts (cell, part_program, config_id, mode, started_at, status) "
+                "VALUES (?, ?, ?, ?, ?, 'in_progress') RETURNING id",
+                (self.cell, part_program, config_id, mode, time.time()),
+            )
+            return int(rows[0]["id"])
+
+    def record_seam(
+        self, part_id: int, summary: SeamSummary, started_at: float, finished_at: float
+    ) -> int:
+        with self._backend.write():
+            rows = self._backend.execute(
+                "INSERT INTO seams (part_id, seam, procedure, started_at, finished_at, verdict, "
+                "arc_time_s, heat_input_kj_per_mm, arc_energy_kj, out_of_band_s, summary_json) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (
+                    part_id,
+                    summary.seam,
+                    summary.procedure,
+                    started_at,
+                    finished_at,
+                    summary.verdict,
+                    summary.arc_time_s,
+                    summary.heat_input_kj_per_mm,
+                    summary.arc_energy_kj,
+                    summary.out_of_band_s,
+                    json.dumps(summary.as_dict()),
+                ),
+            )
+            return int(rows[0]["id"])
+
+    def finish_part(
+        self, part_id: int, status: str, verdict: str | None, note: str = ""
+    ) -> dict[str, Any]:
+        """Close a part: complete (with its verdict) or incomplete. Returns its row."""
+        now = time.time()
+        db = self._backend
+        with db.write():
+            part = db.execute("SELECT started_at FROM parts WHERE id=?", (part_id,))[0]
+            arc = db.execute(
+                "SELECT COALESCE(SUM(arc_time_s), 0) AS arc FROM seams WHERE part_id=?",
+                (part_id,),
+            )[0]["arc"]
+            db.execute(
+                "UPDATE parts SET finished_at=?, status=?, verdict=?, cycle_time_s=?, "
+                "arc_time_s=?, note=? WHERE id=?",
+                (now, status, verdict, now - part["started_at"], arc, note, part_id),
+            )
+            return db.execute("SELECT * FROM parts WHERE id=?", (part_id,))[0]
+
+    def record_fault(
+        self,
+        code: str,
+        severity: str,
+        text: str,
+        detail: str,
+        state: str,
+        phase: str,
+        part_id: int | None,
+        raised_at: float,
+        reaction_ms: float | None,
+    ) -> int:
+        with self._backend.write():
+            rows = self._backend.execute(
+                "INSERT INTO faults (cell, code, severity, text, detail, state, phase, part_id, "
+                "raised_at, reaction_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (
+                    self.cell,
+                    code,
+                    severity,
+                    text,
+                    detail,
+                    state,
+                    phase,
+                    part_id,
+                    raised_at,
+                    reaction_ms,
+                ),
+            )
+            return int(rows[0]["id"])
+
+    def acknowledge_fault(self, fault_id: int, at: float, by: str) -> None:
+        with self._backend.write():
+            self._backend.execute(
+                "UPDATE faults SET acknowledged_at=?, acknowledged_by=? WHERE id=?",
+                (at, by, fault_id),
+            )
+
+    def clear_fault(self, fault_id: int, at: float) -> None:
+        with self._backend.write():
+            self._backend.execute("UPDATE faults SET cleared_at=? WHERE id=?", (at, fault_id))
+
+    def record_state_change(
+        self, at: float, from_state: str, to_state: str, cause: str, mode: str
+    ) -> None:
+        with self._backend.write():
+            self._backend.execute(
+                "INSERT INTO state_changes (cell, at, from_state, to_state, cause, mode) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (self.cell, at, from_state, to_state, cause, mode),
+            )
+
+    def audit(self, actor: str, action: str, detail: str, result: str) -> int:
+        """Record who (``actor``, e.g. "opcua:alice") did what (``action``, e.g. "Start"),
+        with what (``detail``) and how it ended (``result``: "ok" or "refused: <why>")."""
+        with self._backend.write():
+            rows = self._backend.execute(
+                "INSERT INTO audit (cell, at, actor, action, detail, result) "
+                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                (self.cell, time.time(), actor, action, detail, result),
+            )
+            return int(rows[0]["id"])
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def audit_rows(self, since: float = 0.0) -> list[dict[str, Any]]:
+        """This cell's audit rows from ``since`` (time.time()), oldest first."""
+        mine, params = self._mine()
+        return self._backend.execute(
+            f"SELECT * FROM audit WHERE at >= ? AND {mine} ORDER BY id", (since, *params)
+        )
+
+    def last_audit(self, actions: tuple[str, ...]) -> dict[str, Any] | None:
+        """This cell's newest audit row whose action is one of ``actions``, or None."""
+        mine, params = self._mine()
+        marks = ", ".join("?" for _ in actions)
+        rows = self._backend.execute(
+            f"SELECT * FROM audit WHERE action IN ({marks}) AND {mine} ORDER BY id DESC LIMIT 1",
+            (*actions, *params),
+        )
+        return rows[0] if rows else None
+
+    def counters(self) -> Counters:
+        mine, params = self._mine()
+        row = self._backend.execute(
+            "SELECT "
+            "SUM(CASE WHEN status='complete' AND mode='production' THEN 1 ELSE 0 END) AS a, "
+            "SUM(CASE WHEN status='complete' AND mode='production' AND verdict='good' "
+            "THEN 1 ELSE 0 END) AS b, "
+            "SUM(CASE WHEN status='complete' AND mode='production' AND verdict='bad' "
+            "THEN 1 ELSE 0 END) AS c, "
+            f"SUM(CASE WHEN status='incomplete' THEN 1 ELSE 0 END) AS d FROM parts WHERE {mine}",
+            params,
+        )[0]
+        mine_p, params = self._mine("p.")
+        seams = self._backend.execute(
+            "SELECT COUNT(*) AS n FROM seams s JOIN parts p ON p.id = s.part_id "
+            f"WHERE s.verdict != 'dry_run' AND {mine_p}",
+            params,
+        )[0]["n"]
+        return Counters(*(int(v or 0) for v in row.values()), seams_welded=int(seams))
+
+    def parts(self, since: float = 0.0, until: float | None = None) -> list[dict[str, Any]]:
+        mine, params = self._mine()
+        return self._backend.execute(
+            f"SELECT * FROM parts WHERE started_at >= ? AND started_at <= ? AND {mine} ORDER BY id",
+            (since, until if until is not None else time.time() + 1e9, *params),
+        )
+
+    def seams(self, part_id: int | None = None) -> list[dict[str, Any]]:
+        if part_id is not None:
+            return self._backend.execute(
+                "SELECT * FROM seams WHERE part_id=? ORDER BY id", (part_id,)
+            )
+        mine, params = self._mine("p.")
+        return self._backend.execute(
+            f"SELECT s.* FROM seams s JOIN parts p ON p.id = s.part_id WHERE {mine} ORDER BY s.id",
+            params,
+        )
+
+    def recent_seams(self, limit: int) -> list[dict[str, Any]]:
+        """The last ``limit`` seams, oldest first."""
+        mine, params = self._mine("p.")
+        rows = self._backend.execute(
+            "SELECT s.* FROM seams s JOIN parts p ON p.id = s.part_id "
+            f"WHERE {mine} ORDER BY s.id DESC LIMIT ?",
+            (*params, limit),
+        )
+        return rows[::-1]
+
+    def faults(self, since: float = 0.0) -> list[dict[str, Any]]:
+        mine, params = self._mine()
+        return self._backend.execute(
+            f"SELECT * FROM faults WHERE raised_at >= ? AND {mine} ORDER BY id",
+            (since, *params),
+        )
+
+    def state_changes(self, since: float = 0.0) -> list[dict[str, Any]]:
+        mine, params = self._mine()
+        return self._backend.execute(
+            f"SELECT * FROM state_changes WHERE at >= ? AND {mine} ORDER BY id",
+            (since, *params),
+        )
+
+    def config_files(self, config_id: int) -> dict[str, str]:
+        rows = self._backend.execute("SELECT files_json FROM configs WHERE id=?", (config_id,))
+        return json.loads(rows[0]["files_json"]) if rows else {}
+
+    def configs(self) -> list[dict[str, Any]]:
+        """Every config version with the parts welded under it (this cell's, or all)."""
+        mine, params = self._mine("p.")
+        return self._backend.execute(
+            "SELECT c.id, c.digest, c.first_used_at, COUNT(p.id) AS parts, "
+            "SUM(CASE WHEN p.verdict='good' THEN 1 ELSE 0 END) AS good, "
+            "SUM(CASE WHEN p.verdict='bad' THEN 1 ELSE 0 END) AS bad, "
+            "MIN(p.id) AS first_part, MAX(p.id) AS last_part, "
+            "MIN(p.started_at) AS first_part_at, MAX(p.started_at) AS last_part_at "
+            f"FROM configs c LEFT JOIN parts p ON p.config_id = c.id AND {mine} "
+            "GROUP BY c.id, c.digest, c.first_used_at ORDER BY c.first_used_at, c.id",
+            params,
+        )
+
+    def configs_by_prefix(self, prefix: str) -> list[dict[str, Any]]:
+        """Config versions whose digest starts with ``prefix`` (with their files)."""
+        if not prefix or any(c not in "0123456789abcdef" for c in prefix.lower()):
+            raise ValueError(f"config version {prefix!r}: expected a hex digest prefix")
+        return self._backend.execute(
+            "SELECT id, digest, files_json, first_used_at FROM configs WHERE digest LIKE ? "
+            "ORDER BY id",
+            (prefix.lower() + "%",),
+        )
+
+    def integrity_check(self) -> str:
+        return self._backend.integrity_check()
+
+
+class AsyncStore:
+    """``ProductionStore`` for the event loop: every call runs on one worker thread."""
+
+    def __init__(self, location: str | Path, cell: str = "") -> None:
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="production-store"
+        )
+        try:
+            self._store: ProductionStore = self._executor.submit(
+                ProductionStore, location, cell
+            ).result()
+        except BaseException:
+            self._executor.shutdown(wait=True)
+            raise
+        self.path = self._store.path
+        self.name = self._store.name
+        self.cell = cell
+
+    @property
+    def recovered_incomplete(self) -> int:
+        return self._store.recovered_incomplete
+
+    async def call(self, function: Callable[..., T], *args: Any) -> T:
+        """Run ``function(*args)`` on the worker. A caller cancelled while its call waits in
+        the queue takes it back (nothing is written); once the worker has started it, the call
+        runs to its end (a transaction is never cut half-way), and only its answer is lost."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, function, *args)
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        """``await store.record_seam(...)`` runs ``ProductionStore.record_seam`` on the thread."""
+        method = getattr(self._store, name)
+
+        async def on_worker(*args: Any) -> Any:
+            return await self.call(method, *args)
+
+        return on_worker
+
+    def close(self) -> None:
+        self._executor.submit(self._store.close).result()
+        self._executor.shutdown(wait=True)

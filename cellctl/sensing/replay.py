@@ -1,0 +1,626 @@
+"""Offline replay of a recorded seam (``cellctl.sensing.recording``) with other settings of the
+vision and the tracking.
+
+What a replay can and cannot say: the recorded frames were seen from where the sensor really
+was (with the corrections that were really sent). A replay runs those frames through the
+vision (``JointFinder``) and the tracking filter (``SeamTrack``) with the settings changed,
+and computes the correction stream the controller would have sent, at the recorded torch
+positions; it cannot move the sensor, so the frames are the same whatever the settings. Each
+measurement is turned into the joint's deviation from the path by adding the correction the
+robot really had at its exposure (recorded), exactly as the live controller did.
+
+Deterministic and as fast as the CPU goes: positions come from the recording, never from the
+wall clock. Frames enter the track in the order they did live: before the correction
+numbered ``corrections_before`` (with the recorded correction rate), or by their time (when
+``tracking.correction_rate_hz`` is changed, the stream is resampled on a new grid).
+
+With the truth of a simulated run (``sim.truth_file``: a file the simulator wrote, found as
+``truth.json`` beside the run or given), the tracking error of the recorded and of the
+replayed corrections: the torch's corrected position against the true joint, in the taught
+seam's frame, along the seam.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import json
+import math
+import os
+import re
+import stat
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from pydantic import ValidationError
+
+from cellctl.config.errors import format_location, show_value, translate_error
+from cellctl.config.sensor_models import JointSettings, StripeSettings, TrackingSettings
+from cellctl.sensing.laser import SeamTrack, seam_frame
+from cellctl.sensing.recording import (
+    FORMAT_VERSION,
+    RUN_FILE,
+    SEAM_JSON_MAX_BYTES,
+    RecordedRun,
+)
+from cellctl.sensing.vision.calibration import Calibration, CalibrationError
+from cellctl.sensing.vision.pipeline import JointFinder
+
+TRUTH_FILE = "truth.json"
+MIB = 1024 * 1024
+# The simulator samples each true seam every 0.25 mm over its length and 60 mm beyond each
+# end, ~30 bytes a sample (sim.truth_file): a part of 100 seams of 3 m is ~40 MB.
+TRUTH_FILE_MAX_BYTES = 64 * MIB
+ERRORS_SHOWN = 20  # a file wrong everywhere: the first errors say enough
+
+# What ``--set SECTION.FIELD=VALUE`` may change: the recording's key and the model.
+SECTIONS: dict[str, tuple[str, type]] = {
+    "tracking": ("tracking", TrackingSettings),
+    "stripe": ("stripe", StripeSettings),
+    "joint": ("joint_settings", JointSettings),
+}
+
+
+class ReplayError(Exception):
+    """A recording that cannot be replayed, or a setting that cannot be applied."""
+
+
+@dataclass(frozen=True)
+class Override:
+    section: str
+    field: str
+    value: Any
+
+    def __str__(self) -> str:
+        return f"{self.section}.{self.field}={self.value}"
+
+
+def parse_overrides(texts: list[str]) -> list[Override]:
+    """``SECTION.FIELD=VALUE`` strings, checked against the settings models (names and types;
+    the values are checked again against each recording's settings in ``settings_for``)."""
+    overrides = []
+    for text in texts:
+        name, sep, raw = text.partition("=")
+        section, dot, field_name = name.strip().partition(".")
+        if not sep or not dot or not field_name:
+            raise ReplayError(
+                f"--set {text!r}: expected SECTION.FIELD=VALUE, e.g. tracking.filter_window_mm=2"
+            )
+        if section not in SECTIONS:
+            raise ReplayError(
+                f"--set {text!r}: unknown section {section!r}; allowed: {', '.join(SECTIONS)}"
+            )
+        model = SECTIONS[section][1]
+        if field_name not in model.model_fields:
+            raise ReplayError(
+                f"--set {text!r}: {section} has no field {field_name!r}; allowed: "
+                + ", ".join(sorted(model.model_fields))
+            )
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as error:
+            raise ReplayError(f"--set {text!r}: the value is not readable: {error}") from error
+        override = Override(section, field_name, value)
+        _apply(model(), [override])  # the type and range, against the defaults
+        overrides.append(override)
+    return overrides
+
+
+def _apply(base, overrides: list[Override]):
+    data = base.model_dump()
+    model = type(base)
+    section = next(name for name, (_, m) in SECTIONS.items() if m is model)
+    for override in overrides:
+        if override.section == section:
+            data[override.field] = override.value
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{section}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})"
+            for e in error.errors()
+        )
+        raise ReplayError(f"--set: {problems}") from error
+
+
+@dataclass
+class RecordedSeam:
+    """One recorded tracking run, as ``cellctl.sensing.recording`` wrote it, checked (``run``)."""
+
+    folder: Path
+    run: RecordedRun
+
+    @property
+    def name(self) -> str:
+        return self.run.seam_name
+
+    @property
+    def frames(self) -> dict[str, list]:
+        """The frame columns by name (the model's lists, not copies)."""
+        return dict(self.run.frames)
+
+    @property
+    def corrections(self) -> dict[str, list]:
+        return dict(self.run.corrections)
+
+    def settings_for(self, overrides: list[Override]):
+        """(tracking, stripe, joint) settings: the recorded ones with ``overrides`` applied."""
+        return tuple(_apply(getattr(self.run, key), overrides) for key, _ in SECTIONS.values())
+
+    def image_path(self, frame_number: int) -> Path | None:
+        found = sorted(self.folder.glob(f"{frame_number:08d}_*.png"))
+        return found[0] if found else None
+
+
+def read_bounded(path: Path, max_bytes: int, what: str) -> bytes:
+    """The bytes of ``path``, refused (``ReplayError``) when it is not a regular file or is
+    larger than ``max_bytes``: never more than that is read, whatever the file claims."""
+    try:
+        # O_NONBLOCK: a FIFO in the recording's place would otherwise block the open.
+        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb", buffering=0) as file:
+            info = os.fstat(file.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise ReplayError(f"{path}: not a regular file")
+            # Refused by its size when it says it is too large; read to one byte past the
+            # bound at most when it does not (a file still growing).
+            data = file.read(max_bytes + 1) if info.st_size <= max_bytes else b""
+    except OSError as error:
+        raise ReplayError(f"{path}: not readable ({error.strerror})") from error
+    if info.st_size > max_bytes or len(data) > max_bytes:
+        size = max(info.st_size, len(data))
+        raise ReplayError(
+            f"{path}: {size / MIB:,.1f} MiB; {what} is at most {max_bytes / MIB:,.0f} MiB"
+        )
+    return data
+
+
+def load_recording(folder: Path) -> RecordedSeam:
+    """The recording in ``folder``, every value checked (``cellctl.sensing.recording.RecordedRun``).
+
+    Raises ``ReplayError`` naming the file and each field wrong (a column's row as
+    ``frames.exposure_s[12]``): a file over ``SEAM_JSON_MAX_BYTES`` unread, not JSON (with
+    its line), another format, a value of the wrong type, columns of different lengths.
+    """
+    path = Path(folder) / RUN_FILE
+    data = read_bounded(path, SEAM_JSON_MAX_BYTES, "the largest recording a run writes")
+    # Memory: the file's bytes, then its text, are let go as soon as the next exists; and
+    # json.loads, not pydantic's JSON parser, which holds a parsed copy of the whole file
+    # beside the values (a 250 MB file: 1.27 GB with it, 0.82 GB so).
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ReplayError(f"{path}: not UTF-8 text ({error.reason})") from None
+    del data
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ReplayError(f"{path}: line {error.lineno}: not JSON: {error.msg}") from None
+    except RecursionError:
+        raise ReplayError(f"{path}: not a recording: JSON nested thousands deep") from None
+    del text
+    try:
+        run = RecordedRun.model_validate(document)
+    except ValidationError as error:
+        raise ReplayError("\n".join(_recording_errors(path, error))) from None
+    return RecordedSeam(Path(folder), run)
+
+
+def _recording_errors(path: Path, error: ValidationError) -> list[str]:
+    """One line per problem, ``<file>: <field>: <what>``, as config errors read."""
+    lines = []
+    problems = error.errors(include_url=False, include_input=True)
+    # Missing keys: one line per object that lacks them ("missing corrections, path_mm").
+    missing: dict[tuple, list[str]] = {}
+    for item in problems:
+        if item["type"] == "missing":
+            missing.setdefault(tuple(item["loc"][:-1]), []).append(str(item["loc"][-1]))
+    for parent, names in missing.items():
+        field = format_location(parent)
+        lines.append(f"{path}: {field + ': ' if field else ''}missing {', '.join(names)}")
+    problems = [item for item in problems if item["type"] != "missing"]
+    for item in problems[:ERRORS_SHOWN]:
+        kind, location = item["type"], tuple(item["loc"])
+        if location == ("format",) and kind == "literal_error":
+            got = show_value(item.get("input"))
+            lines.append(f"{path}: format {got}, this cellctl reads {FORMAT_VERSION}")
+            continue
+        if kind in ("model_type", "model_attributes_type") and not location:
+            lines.append(f"{path}: expected a JSON object, got {show_value(item.get('input'))}")
+            continue
+        field = format_location(location)
+        if kind == "extra_forbidden":
+            message = "unknown key (not written by cellctl's recorder)"
+        elif kind == "string_pattern_mismatch" and location == ("calibration_file",):
+            message = (
+                "must be a file name in the recording's folder, not a path, got "
+                + show_value(item.get("input"))
+            )
+        elif kind == "value_error":
+            message = str((item.get("ctx") or {}).get("error", item["msg"]))
+            # A check of the whole model names its own field first ("lateral_mm[17]: ...").
+            head, colon, rest = message.partition(": ")
+            if colon and re.fullmatch(r"[a-z_]+(\[\d+\])?", head):
+                field, message = f"{field}.{head}" if field else head, rest
+        else:
+            message = translate_error(item)
+        lines.append(f"{path}: {field}: {message}" if field else f"{path}: {message}")
+    if len(problems) > ERRORS_SHOWN:
+        lines.append(f"{path}: ... and {len(problems) - ERRORS_SHOWN} more")
+    return lines
+
+
+def find_recordings(run: Path) -> list[Path]:
+    """``run`` itself when it is one seam's recording, else the recordings under it (by name,
+    which starts with the UTC time they began)."""
+    run = Path(run)
+    if (run / RUN_FILE).is_file():
+        return [run]
+    if not run.is_dir():
+        raise ReplayError(f"{run}: no such recording folder")
+    found = sorted(p.parent for p in run.glob(f"*/{RUN_FILE}"))
+    if not found:
+        raise ReplayError(f"{run}: no recorded seam ({RUN_FILE}) in it or in its sub-folders")
+    return found
+
+
+@dataclass
+class Stream:
+    """A correction stream: times (controller's monotonic clock), the torch positions the
+    corrections were computed for, their values, and where the torch was when each took
+    effect (``s_effect_mm``: the recorded estimate, with the recorded lead, which is the
+    robot's; a replay that changes ``correction_lead_ms`` aims elsewhere, the torch does not
+    go elsewhere)."""
+
+    t_s: np.ndarray
+    s_torch_mm: np.ndarray
+    lateral_mm: np.ndarray
+    vertical_mm: np.ndarray
+    s_effect_mm: np.ndarray
+
+    @classmethod
+    def recorded(cls, recording: RecordedSeam) -> Stream:
+        c = recording.corrections
+        t, s, lateral, vertical = (
+            np.asarray(c[k], dtype=np.float64)
+            for k in ("t_s", "s_torch_mm", "lateral_mm", "vertical_mm")
+        )
+        return cls(t, s, lateral, vertical, s)
+
+
+class _ImageReader:
+    """The recorded images in order, decoded ahead in two threads (PNG decoding is most of
+    a replay's time; OpenCV releases the GIL while it decodes). At most ``AHEAD`` frames are
+    held, whatever the recording's length."""
+
+    AHEAD = 16
+
+    def __init__(self, paths: list[Path]) -> None:
+        self.paths = paths
+        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="replay decode")
+        self.pending: collections.deque[tuple[Path, Future]] = collections.deque()
+        self.submitted = 0
+        self._fill()
+
+    def _fill(self) -> None:
+        while self.submitted < len(self.paths) and len(self.pending) < self.AHEAD:
+            path = self.paths[self.submitted]
+            self.pending.append((path, self.pool.submit(_read_gray, path)))
+            self.submitted += 1
+
+    def next(self) -> np.ndarray:
+        path, future = self.pending.popleft()
+        self._fill()
+        image = future.result()
+        if image is None:
+            raise ReplayError(f"{path}: not a readable image")
+        return image
+
+    def close(self) -> None:
+        for _, future in self.pending:
+            future.cancel()
+        self.pool.shutdown(wait=True)
+
+
+def _read_gray(path: Path) -> np.ndarray | None:
+    import cv2
+
+    return cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+
+
+@dataclass
+class ReplayResult:
+    seam: str
+    folder: Path
+    frames_recorded: int
+    frames_replayed: int  # with an image
+    frames_with_joint: int
+    measurements_rejected: int
+    stream: Stream
+    lost: str | None
+    seconds: float
+    changed: list[str] = field(default_factory=list)
+
+
+def replay_seam(
+    recording: RecordedSeam,
+    overrides: list[Override],
+    calibration: Calibration | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ReplayResult:
+    """Run the recorded frames through the vision and tracking with ``overrides`` applied."""
+    started = time.perf_counter()
+    run = recording.run
+    tracking, stripe, joint_settings = recording.settings_for(overrides)
+    if calibration is None:
+        calibration_path = recording.folder / run.calibration_file
+        try:
+            calibration = Calibration.load(calibration_path)
+        except (CalibrationError, OSError) as error:
+            raise ReplayError(f"{calibration_path}: {error}") from error
+    finder = JointFinder(calibration, str(run.joint), run.work_angle_deg, stripe, joint_settings)
+    track = SeamTrack(tracking)
+    for s, lateral, vertical in run.seed:
+        track.seed(s, lateral, vertical)
+
+    frames = recording.frames
+    images = {int(p.stem.partition("_")[0]): p for p in recording.folder.glob("*.png")}
+    rows = [i for i, number in enumerate(frames["frame_number"]) if number in images]
+    recorded = Stream.recorded(recording)
+    same_rate = math.isclose(tracking.correction_rate_hz, run.tracking.correction_rate_hz)
+    if same_rate:
+        times = recorded.t_s
+        # Frame i enters before correction number corrections_before[i] (as live).
+        due = np.asarray([frames["corrections_before"][i] for i in rows], dtype=np.int64)
+    else:
+        period = 1.0 / tracking.correction_rate_hz
+        t0 = recorded.t_s[0] if len(recorded.t_s) else 0.0
+        end = recorded.t_s[-1] if len(recorded.t_s) else 0.0
+        times = np.arange(t0, end + period / 2, period)
+        # The frame's time in the track: its exposure (processing took ~2 ms live).
+        exposure = np.asarray([frames["exposure_s"][i] for i in rows])
+        due = np.searchsorted(times, exposure, side="left")
+    lead_change_s = (tracking.correction_lead_ms - run.tracking.correction_lead_ms) / 1000
+    if len(recorded.t_s) > 1:
+        s_torch = np.interp(times + lead_change_s, recorded.t_s, recorded.s_torch_mm)
+        s_effect = np.interp(times, recorded.t_s, recorded.s_torch_mm)
+    else:
+        s_torch = recorded.s_torch_mm.copy()
+        s_effect = s_torch.copy()
+
+    lookahead = run.lookahead_mm
+    path_length = _path_length(run.path_mm)
+    step = run.max_rate_mm_per_s / tracking.correction_rate_hz
+    limit = run.max_correction_mm
+    out_l = np.zeros(len(times))
+    out_v = np.zeros(len(times))
+    lateral = vertical = 0.0
+    lost: str | None = None
+    with_joint = 0
+    next_row = 0
+    sent = 0
+
+    reader = _ImageReader([images[frames["frame_number"][i]] for i in rows])
+
+    def add_frame(i: int) -> None:
+        nonlocal with_joint
+        number = frames["frame_number"][i]
+        image = reader.next()
+        exposure = frames["exposure_s"][i]
+        measurement = finder.measure(image, number, exposure)
+        if measurement.ok:
+            with_joint += 1
+            track.add(
+                frames["s_sensor_mm"][i],
+                measurement.lateral_mm + frames["commanded_lateral_mm"][i],
+                measurement.vertical_mm + frames["commanded_vertical_mm"][i],
+                exposure,
+            )
+
+    try:
+        for k in range(len(times)):
+            while next_row < len(rows) and due[next_row] <= k:
+                add_frame(rows[next_row])
+                next_row += 1
+                if progress is not None:
+                    progress(next_row, len(rows))
+            target = track.deviation_at(float(s_torch[k]))
+            if target is not None:
+                target_l = min(limit, max(-limit, target[0]))
+                target_v = min(limit, max(-limit, target[1]))
+                lateral += min(step, max(-step, target_l - lateral))
+                vertical += min(step, max(-step, target_v - vertical))
+            out_l[k], out_v[k] = lateral, vertical
+            sent = k + 1
+            last = max(track.last_position_mm or 0.0, lookahead)
+            s_sensor = min(float(s_torch[k]) + lookahead, path_length)
+            if s_sensor - last > tracking.coast_mm:
+                lost = (
+                    f"no trustworthy joint for {s_sensor - last:.1f} mm (coasting allowed "
+                    f"{tracking.coast_mm:g} mm) at {s_torch[k]:.1f} mm along the path"
+                )
+                break  # live, the seam faults here (F151) and the cell holds
+        while next_row < len(rows) and lost is None:  # frames after the last correction
+            add_frame(rows[next_row])
+            next_row += 1
+    finally:
+        reader.close()
+    stream = Stream(times[:sent], s_torch[:sent], out_l[:sent], out_v[:sent], s_effect[:sent])
+    return ReplayResult(
+        seam=recording.name,
+        folder=recording.folder,
+        frames_recorded=len(frames["frame_number"]),
+        frames_replayed=len(rows),
+        frames_with_joint=with_joint,
+        measurements_rejected=track.rejected,
+        stream=stream,
+        lost=lost,
+        seconds=time.perf_counter() - started,
+        changed=[str(o) for o in overrides],
+    )
+
+
+def _path_length(path: list[list[float]]) -> float:
+    return float(sum(math.dist(a, b) for a, b in itertools.pairwise(path)))
+
+
+def correction_difference(replayed: Stream, recorded: Stream) -> tuple[float, float]:
+    """RMS and max (mm) of the replayed corrections minus the recorded ones at the same times."""
+    n = len(replayed.t_s)
+    if n == 0 or len(recorded.t_s) == 0:
+        return math.nan, math.nan
+    if len(recorded.t_s) >= n and np.array_equal(replayed.t_s, recorded.t_s[:n]):
+        rec_l, rec_v = recorded.lateral_mm[:n], recorded.vertical_mm[:n]
+    else:
+        rec_l = np.interp(replayed.t_s, recorded.t_s, recorded.lateral_mm)
+        rec_v = np.interp(replayed.t_s, recorded.t_s, recorded.vertical_mm)
+    d = np.hypot(replayed.lateral_mm - rec_l, replayed.vertical_mm - rec_v)
+    return float(np.sqrt(np.mean(d**2))), float(np.max(d))
+
+
+# -- the truth of simulated runs -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrueSeamLine:
+    name: str
+    start: np.ndarray
+    travel: np.ndarray
+    lateral: np.ndarray
+    up: np.ndarray
+    length_mm: float
+    s_mm: np.ndarray
+    lateral_mm: np.ndarray
+    vertical_mm: np.ndarray
+
+
+def load_truth(path: Path) -> dict[str, TrueSeamLine]:
+    """The true seams a simulator wrote (``sim.truth_file`` format), by seam name; a file over
+    ``TRUTH_FILE_MAX_BYTES`` or not of that format is refused (``ReplayError``) naming it."""
+    data = read_bounded(Path(path), TRUTH_FILE_MAX_BYTES, "a truth file")
+    try:
+        doc = json.loads(data)
+        seams = {}
+        for seam in doc["seams"]:
+            start = np.asarray(seam["start_mm"], dtype=np.float64)
+            end = np.asarray(seam["end_mm"], dtype=np.float64)
+            travel, lateral, up = (np.asarray(v) for v in seam_frame([tuple(start), tuple(end)]))
+            seams[seam["name"]] = TrueSeamLine(
+                seam["name"],
+                start,
+                travel,
+                lateral,
+                up,
+                float(np.linalg.norm(end - start)),
+                np.asarray(seam["s_mm"], dtype=np.float64),
+                np.asarray(seam["lateral_mm"], dtype=np.float64),
+                np.asarray(seam["vertical_mm"], dtype=np.float64),
+            )
+        return seams
+    except (KeyError, TypeError, ValueError, ZeroDivisionError, RecursionError) as error:
+        # (json.JSONDecodeError and UnicodeDecodeError are ValueErrors; RecursionError: JSON
+        # nested thousands deep.)
+        raise ReplayError(f"{path}: not a truth file: {error!r}") from error
+
+
+def find_truth(folder: Path) -> Path | None:
+    """``truth.json`` in the recording's folder or the two above it."""
+    for candidate in (folder, folder.parent, folder.parent.parent):
+        if (candidate / TRUTH_FILE).is_file():
+            return candidate / TRUTH_FILE
+    return None
+
+
+def truth_along_path(
+    recording: RecordedSeam, truth: TrueSeamLine, s_mm: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The true joint's (lateral, vertical) deviation from the welded path at path positions
+    ``s_mm``, in the path's correction frame (the path is the taught seam shifted by seam
+    finding, so both frames are parallel); NaN where the position is off the seam's ends."""
+    path = recording.run.path_mm
+    start = np.asarray(path[0], dtype=np.float64)
+    travel = np.asarray(seam_frame([tuple(p) for p in path])[0])
+    d = start + np.outer(np.asarray(s_mm, dtype=np.float64), travel) - truth.start
+    s_true = d @ truth.travel
+    true_l = np.interp(s_true, truth.s_mm, truth.lateral_mm) - d @ truth.lateral
+    true_v = np.interp(s_true, truth.s_mm, truth.vertical_mm) - d @ truth.up
+    off_seam = (s_true < 0) | (s_true > truth.length_mm)
+    true_l[off_seam] = np.nan
+    true_v[off_seam] = np.nan
+    return true_l, true_v
+
+
+def tracking_error(
+    stream: Stream, recording: RecordedSeam, truth: TrueSeamLine
+) -> tuple[float, float] | None:
+    """RMS and max (mm) of the corrected torch position against the true joint, over the
+    corrections whose torch lies on the seam (the same measure for recorded and replayed):
+    each correction where the torch was when it took effect."""
+    true_l, true_v = truth_along_path(recording, truth, stream.s_effect_mm)
+    on_seam = np.isfinite(true_l)
+    if not on_seam.any():
+        return None
+    error = np.hypot(
+        stream.lateral_mm[on_seam] - true_l[on_seam], stream.vertical_mm[on_seam] - true_v[on_seam]
+    )
+    return float(np.sqrt(np.mean(error**2))), float(np.max(error))
+
+
+@dataclass
+class Comparison:
+    """One seam's replay beside its recording: the table row of ``cellctl replay``."""
+
+    result: ReplayResult
+    correction_rms_mm: float
+    correction_max_mm: float
+    recorded_error: tuple[float, float] | None = None
+    replayed_error: tuple[float, float] | None = None
+    recorded_lost: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        r = self.result
+        out: dict[str, Any] = {
+            "seam": r.seam,
+            "folder": str(r.folder),
+            "changed": r.changed,
+            "frames_recorded": r.frames_recorded,
+            "frames_replayed": r.frames_replayed,
+            "frames_with_joint": r.frames_with_joint,
+            "measurements_rejected": r.measurements_rejected,
+            "corrections": len(r.stream.t_s),
+            "correction_difference_rms_mm": self.correction_rms_mm,
+            "correction_difference_max_mm": self.correction_max_mm,
+            "replay_s": r.seconds,
+            "frames_per_s": r.frames_replayed / r.seconds if r.seconds > 0 else math.nan,
+            "lost_recorded": self.recorded_lost,
+            "lost_replayed": r.lost,
+        }
+        if self.recorded_error is not None:
+            out["tracking_error_recorded_rms_mm"] = self.recorded_error[0]
+            out["tracking_error_recorded_max_mm"] = self.recorded_error[1]
+        if self.replayed_error is not None:
+            out["tracking_error_replayed_rms_mm"] = self.replayed_error[0]
+            out["tracking_error_replayed_max_mm"] = self.replayed_error[1]
+        return out
+
+
+def compare(
+    recording: RecordedSeam,
+    overrides: list[Override],
+    truth: dict[str, TrueSeamLine] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Comparison:
+    result = replay_seam(recording, overrides, progress=progress)
+    recorded = Stream.recorded(recording)
+    rms, worst = correction_difference(result.stream, recorded)
+    comparison = Comparison(result, rms, worst, recorded_lost=recording.run.lost)
+    true_seam = (truth or {}).get(recording.name)
+    if true_seam is not None:
+        comparison.recorded_error = tracking_error(recorded, recording, true_seam)
+        comparison.replayed_error = tracking_error(result.stream, recording, true_seam)
+    return comparison

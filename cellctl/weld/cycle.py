@@ -1,0 +1,599 @@
+"""The weld cycle of one part: its seams in order, each from approach to a durable record.
+
+For every seam (``SeamProgress.step`` says where it stands):
+
+1. APPROACH      move above the taught start, then down to it
+2. SEAM_FINDING  ask the sensing hook where the joint really is (``cellctl.sensing.protocol``)
+3. ARC_START     setpoints, arc on; if it does not ignite within the procedure's ignition
+                 timeout: arc off, retract the wire, try again, up to ``arc_start.retries``
+4. WELDING       run the path at the procedure's travel speed while sampling the arc; an arc
+                 break longer than ``arc.break_time_ms`` either restarts with an overlap (if
+                 configured) or holds with a fault
+5. CRATER_FILL   the procedure's crater parameters for its crater time
+6. ARC_OFF       arc off; a wire stuck in the pool is a fault
+7. RETRACT       lift the torch clear
+8. RECORD        the seam's summary is committed to the store, durably, before the next seam
+
+Nothing here decides what a fault does: the cycle reports it (``report_fault``) and stops with
+``CycleInterrupted``; the controller's fault reaction (arc off, robot hold, state machine) takes
+over and cancels the cycle. After a hold the controller restarts the cycle with the
+``SeamProgress`` it was cancelled at, so the seam resumes where its bead ends.
+
+In dry-run mode the arc is never struck: the robot runs every path at its travel speed and the
+seams are recorded as dry runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from cellctl.cell.geometry import Point, above, length_mm, point_at, remaining
+from cellctl.config.models import ControllerSettings, PartProgram, Procedure, Seam
+from cellctl.records.backends import StoreError
+from cellctl.sensing.protocol import JointNotFound, SeamSensing, TrackingLost
+from cellctl.weld.monitoring import SeamMonitor, SeamSummary
+from drivers.codecs.power_source_protocol import PowerSourceError, PowerSourceStatus
+from drivers.codecs.robot_protocol import Pose, ResultCode, RobotState, RobotStatus
+from drivers.errors import DeviceError, DeviceRejected, FramesRefused
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+ARRIVED_TOLERANCE_MM = 0.05
+ARC_OFF_TIMEOUT_S = 1.0
+
+
+class Step(enum.StrEnum):
+    APPROACH = "approach"
+    SEAM_FINDING = "seam finding"
+    ARC_START = "arc start"
+    WELDING = "welding"
+    CRATER_FILL = "crater fill"
+    ARC_OFF = "arc off"
+    RETRACT = "retract"
+    RECORD = "record"
+
+
+class CycleInterrupted(Exception):
+    """A fault was reported; the controller's reaction takes over from here."""
+
+
+@dataclass
+class SeamProgress:
+    """Where one seam stands; kept across a hold so the seam can resume."""
+
+    index: int
+    seam: Seam
+    procedure: Procedure
+    monitor: SeamMonitor
+    started_at: float = field(default_factory=time.time)
+    step: Step = Step.APPROACH
+    path: list[Point] | None = None  # the path to weld (after seam finding)
+    path_id: int = 0
+    weld_position_mm: float = 0.0  # how far along the path the bead reaches
+    arc_burning: bool = False
+    restarts: int = 0
+    tracking: dict[str, float] | None = None
+
+    @property
+    def welded_to_end(self) -> bool:
+        return self.step in (Step.CRATER_FILL, Step.ARC_OFF, Step.RETRACT, Step.RECORD)
+
+
+ReportFault = Callable[[str, str], None]
+
+
+class WeldCycle:
+    """Welds the seams of one part, one ``weld_seam`` call per seam, in order."""
+
+    def __init__(
+        self,
+        *,
+        robot: Any,
+        power_source: Any,
+        store: Any,
+        sensing: SeamSensing,
+        settings: ControllerSettings,
+        part: PartProgram,
+        procedures: dict[str, Procedure],
+        part_id: int,
+        dry_run: bool,
+        report_fault: ReportFault,
+        device_failed: Callable[[str, DeviceError], None],
+        next_path_id: Callable[[], int],
+        timeline: Callable[[str], None] = lambda event: None,
+    ) -> None:
+        self.robot = robot
+        self.power_source = power_source
+        self.store = store
+        self.sensing = sensing
+        self.settings = settings
+        self.part = part
+        self.procedures = procedures
+        self.part_id = part_id
+        self.dry_run = dry_run
+        self.report_fault = report_fault
+        self.device_failed = device_failed
+        self.next_path_id = next_path_id
+        self.timeline = timeline
+        self.status_period_s = settings.cycle.status_period_ms / 1000
+        self.sample_period_s = settings.monitoring.sample_period_ms / 1000
+        self.progress: SeamProgress | None = None
+        self.summaries: list[SeamSummary] = []
+        self.last_power_status: PowerSourceStatus | None = None
+        self.last_robot_status: RobotStatus | None = None
+
+    # -- the cycle --------------------------------------------------------------------------
+
+    async def weld_seam(self, index: int, resume: SeamProgress | None = None) -> SeamSummary:
+        """Weld seam ``index`` (in order), or resume it from ``resume``; returns its record.
+
+        Raises ``CycleInterrupted`` after reporting a fault.
+        """
+        if resume is not None and resume.index == index:
+            self.progress = resume
+            # The robot still holds (its queue kept, new moves waiting): clear that first.
+            await self._command("robot", self.robot.stop())
+            await self._robot_until(_at_rest, "robot to stop")
+        else:
+            seam = self.part.seams_in_order()[index]
+            procedure = self.procedures[seam.procedure]
+            self.progress = SeamProgress(
+                index=index,
+                seam=seam,
+                procedure=procedure,
+                monitor=SeamMonitor(
+                    seam.name,
+                    procedure,
+                    reaction_time_s=self.settings.monitoring.reaction_time_ms / 1000,
+                    max_sample_gap_s=4 * self.sample_period_s,
+                    dry_run=self.dry_run,
+                ),
+            )
+        await self._weld_seam(self.progress)
+        return self.summaries[-1]
+
+    @property
+    def seams_done(self) -> int:
+        return len(self.summaries)
+
+    async def _weld_seam(self, progress: SeamProgress) -> None:
+        seam, procedure = progress.seam, progress.procedure
+        if progress.welded_to_end:
+            # Interrupted after the bead was complete (a wire stick at arc off, an arc break in
+            # the crater): finish the seam without striking again; the crater is left as it is
+            # and the record says so.
+            if progress.step is Step.CRATER_FILL:
+                progress.step = Step.ARC_OFF
+                progress.monitor.notes.append("crater fill interrupted")
+            await self._finish_seam(progress)
+            return
+        taught = [tuple(p) for p in seam.path_mm]
+        if progress.path is None:
+            progress.step = Step.APPROACH
+            await self._set_weld_parameters(procedure)
+            await self._approach(seam, taught[0])
+            progress.step = Step.SEAM_FINDING
+            try:
+                progress.path = await self.sensing.find_seam(seam, taught)
+            except JointNotFound as error:
+                self._fault("F150", f"seam {seam.name}: {error}")
+            except DeviceError as error:  # the sensor's link, or the robot's during the scan
+                self._device_fault(error)
+            if progress.path[0] != taught[0]:
+                await self._move_linear(progress.path[0], self._approach_speed(), "to the joint")
+        else:
+            # Resuming on the seam (weld_seam has cleared the robot's hold and queue).
+            await self._set_weld_parameters(procedure)
+        path = progress.path
+        restart_at = max(0.0, progress.weld_position_mm - self._overlap(progress))
+        if restart_at > 0:
+            await self._move_linear(point_at(path, restart_at), self._approach_speed(), "overlap")
+        elif progress.weld_position_mm == 0 and progress.step is not Step.SEAM_FINDING:
+            await self._move_linear(path[0], self._approach_speed(), "seam start")
+        await self._strike_and_run(progress, from_mm=restart_at)
+        await self._finish_seam(progress)
+
+    async def _strike_and_run(self, progress: SeamProgress, from_mm: float) -> None:
+        """Arc on at ``from_mm`` and run the rest of the path, restarting after arc breaks."""
+        path = progress.path
+        assert path is not None
+        while True:
+            progress.step = Step.ARC_START
+            if not self.dry_run:
+                await self._arc_start(progress)
+            progress.step = Step.WELDING
+            progress.path_id = self.next_path_id()
+            remainder = remaining(path, from_mm)
+            for point in remainder[1:]:
+                await self._command(
+                    "robot",
+                    self.robot.move_linear(
+                        self._pose(point, progress.seam),
+                        progress.procedure.travel_speed_mm_per_s,
+                        path_id=progress.path_id,
+                    ),
+                )
+            self.timeline("path queued")
+            await self.sensing.start_tracking(progress.seam, remainder, progress.path_id)
+            try:
+                broke_at = await self._monitor_weld(progress, from_mm, length_mm(remainder))
+            except TrackingLost as error:
+                self._fault("F151", f"seam {progress.seam.name}: {error}")
+            except DeviceError as error:  # the sensor's, seen by the tracking check
+                self._device_fault(error)
+            finally:
+                stats = await self.sensing.stop_tracking()
+                if stats:
+                    progress.tracking = stats
+            if broke_at is None:
+                return
+            # An arc break: restart with an overlap, if allowed and not too often.
+            arc = self.settings.arc
+            if not arc.restart_on_break or progress.restarts >= arc.max_restarts_per_seam:
+                self._fault(
+                    "F121",
+                    f"seam {progress.seam.name}: arc out at {broke_at:.1f} mm "
+                    f"of {length_mm(path):.1f} mm",
+                )
+            progress.restarts += 1
+            progress.monitor.restarts += 1
+            self.report_fault("W201", f"seam {progress.seam.name} restarted at {broke_at:.1f} mm")
+            await self._command("power_source", self.power_source.reset_error())
+            await self._command("robot", self.robot.stop())
+            await self._robot_until(_at_rest, "robot to stop")
+            from_mm = max(0.0, broke_at - arc.restart_overlap_mm)
+            await self._move_linear(point_at(path, from_mm), self._approach_speed(), "overlap")
+
+    async def _finish_seam(self, progress: SeamProgress) -> None:
+        seam, procedure = progress.seam, progress.procedure
+        path = progress.path or [tuple(p) for p in seam.path_mm]
+        if progress.step in (Step.WELDING, Step.CRATER_FILL):
+            progress.step = Step.CRATER_FILL
+            if procedure.crater_fill and not self.dry_run:
+                await self._crater_fill(progress)
+        if progress.step in (Step.CRATER_FILL, Step.ARC_OFF):
+            progress.step = Step.ARC_OFF
+            if not self.dry_run:
+                await self._arc_off(progress)
+        if seam.sensing.post_weld_check and not self.dry_run and progress.step is Step.ARC_OFF:
+            await self._check_bead(progress, path)
+        progress.step = Step.RETRACT
+        await self._move_linear(
+            above(path[-1], seam.approach_clearance_mm), self._air_speed(), "retract"
+        )
+        progress.step = Step.RECORD
+        summary = progress.monitor.summary(length_mm(path))
+        summary.tracking = progress.tracking
+        finished_at = time.time()
+        try:
+            await self.store.record_seam(self.part_id, summary, progress.started_at, finished_at)
+        except StoreError as error:  # a full disk, a deleted file: no seam goes unrecorded
+            self._fault("F160", f"seam {seam.name}: {error}")
+        self.summaries.append(summary)
+        self.timeline("seam recorded")
+        if summary.verdict == "bad":
+            self.report_fault("W200", f"seam {seam.name}: {'; '.join(summary.reasons)}")
+
+    async def _check_bead(self, progress: SeamProgress, path: list[Point]) -> None:
+        """The post-weld check: the bead's figures go on the seam's record; a bead outside
+        its bands is a quality remark (W200), as a weld outside its procedure's band is."""
+        seam = progress.seam
+        try:
+            result = await self.sensing.check_bead(seam, path)
+        except DeviceError as error:
+            self._device_fault(error)
+        if result is None:
+            return
+        figures, problems = result
+        progress.tracking = {**(progress.tracking or {}), **figures}
+        if problems:
+            self.report_fault("W200", f"seam {seam.name}: bead {'; '.join(problems)}")
+
+    # -- steps ------------------------------------------------------------------------------
+
+    async def _approach(self, seam: Seam, start: Point) -> None:
+        above_start = above(start, seam.approach_clearance_mm)
+        speed_percent = min(100.0, 100 * self._air_speed() / self._robot_max_speed())
+        await self._command(
+            "robot", self.robot.move_joint(self._pose(above_start, seam), speed_percent)
+        )
+        await self._wait_arrived(above_start, "approach")
+        await self._move_linear(start, self._approach_speed(), "to the seam start")
+
+    async def _set_weld_parameters(self, procedure: Procedure) -> None:
+        if self.dry_run:
+            return
+        if procedure.job_number is not None:
+            await self._command("power_source", self.power_source.set_job(procedure.job_number))
+        else:
+            await self._command(
+                "power_source",
+                self.power_source.set_setpoints(
+                    procedure.current_a, procedure.voltage_v, procedure.wire_feed_m_per_min
+                ),
+            )
+
+    async def _arc_start(self, progress: SeamProgress) -> None:
+        start = progress.procedure.arc_start
+        tries = start.retries + 1
+        for attempt in range(1, tries + 1):
+            await self._command("power_source", self.power_source.arc_on())
+            self.timeline("arc on sent")
+            deadline = time.monotonic() + start.ignition_timeout_ms / 1000
+            while time.monotonic() < deadline:
+                status = await self._power_status()
+                if status.arc_established:
+                    progress.arc_burning = True
+                    progress.monitor.arc_interrupted()
+                    self.timeline("arc established")
+                    return
+                if status.error:
+                    break
+                await asyncio.sleep(self.sample_period_s)
+            # No arc: off, pull the wire back a little, clear a latched error, try again.
+            await self._command("power_source", self.power_source.arc_off())
+            if attempt == tries:
+                break
+            await self._command("power_source", self.power_source.wire_retract(True))
+            await asyncio.sleep(start.wire_retract_ms / 1000)
+            await self._command("power_source", self.power_source.wire_retract(False))
+            status = await self._power_status()
+            if status.error:
+                await self._command("power_source", self.power_source.reset_error())
+        self._fault(
+            "F120",
+            f"seam {progress.seam.name}: no arc after {tries} tr{'y' if tries == 1 else 'ies'}",
+        )
+
+    async def _monitor_weld(self, progress: SeamProgress, from_mm: float, run_mm: float):
+        """Sample until the robot finishes the path. Returns None, or the path position (mm,
+        along the whole seam) where the arc broke for longer than the break time."""
+        break_time_s = self.settings.arc.break_time_ms / 1000
+        arc_out_since: float | None = None
+        speed = progress.procedure.travel_speed_mm_per_s
+        timeout_s = run_mm / speed * 1.5 + self.settings.motion.move_timeout_margin_s
+        deadline = time.monotonic() + timeout_s
+        next_sample = time.monotonic()
+        while True:
+            if self.dry_run:
+                robot = await self._robot_status()
+                power = None
+            else:
+                power, robot = await asyncio.gather(self._power_status(), self._robot_status())
+            now = time.monotonic()
+            self._check_robot(robot)
+            self.sensing.check_tracking()  # TrackingLost once it has coasted too far
+            position = from_mm + self._position_on(robot, progress.path_id)
+            if power is not None:
+                # An arc break is judged by the arc-out time below (restart or hold), not here.
+                if power.error and power.error_code != PowerSourceError.ARC_BREAK:
+                    self._power_source_fault(power, progress)
+                if power.arc_established:
+                    arc_out_since = None
+                    progress.monitor.add(
+                        now,
+                        power.actual_current_a,
+                        power.actual_voltage_v,
+                        power.actual_wire_feed_m_per_min,
+                        tool_speed_mm_per_s=robot.tool_speed_mm_per_s,
+                    )
+                    progress.weld_position_mm = max(progress.weld_position_mm, position)
+                else:
+                    if arc_out_since is None:
+                        arc_out_since = now
+                        progress.monitor.arc_interrupted()
+                    if now - arc_out_since > break_time_s:
+                        progress.monitor.arc_breaks += 1
+                        progress.arc_burning = False
+                        await self._command("power_source", self.power_source.arc_off())
+                        await self._command("robot", self.robot.hold())
+                        return progress.weld_position_mm
+            else:
+                progress.weld_position_mm = max(progress.weld_position_mm, position)
+            if self._path_done(robot, progress.path_id):
+                progress.weld_position_mm = from_mm + run_mm
+                self.timeline("path done")
+                return None
+            if now > deadline:
+                self._fault(
+                    "F170", f"seam {progress.seam.name}: path not done in {timeout_s:.0f} s"
+                )
+            next_sample += self.sample_period_s
+            await asyncio.sleep(max(0.0, next_sample - time.monotonic()))
+
+    async def _crater_fill(self, progress: SeamProgress) -> None:
+        crater = progress.procedure.crater_fill
+        assert crater is not None
+        await self._command(
+            "power_source",
+            self.power_source.set_setpoints(
+                crater.current_a, crater.voltage_v, crater.wire_feed_m_per_min
+            ),
+        )
+        end = time.monotonic() + crater.time_ms / 1000
+        while time.monotonic() < end:
+            power = await self._power_status()
+            if power.error:
+                self._power_source_fault(power, progress)
+            if power.arc_established:
+                progress.monitor.add(
+                    time.monotonic(),
+                    power.actual_current_a,
+                    power.actual_voltage_v,
+                    power.actual_wire_feed_m_per_min,
+                    check_band=False,
+                )
+            await asyncio.sleep(self.sample_period_s)
+
+    async def _arc_off(self, progress: SeamProgress) -> None:
+        await self._command("power_source", self.power_source.arc_off())
+        self.timeline("arc off sent")
+        progress.arc_burning = False
+        deadline = time.monotonic() + ARC_OFF_TIMEOUT_S
+        while True:
+            power = await self._power_status()
+            if power.error:
+                self._power_source_fault(power, progress)
+            if not power.arc_established and not power.current_flowing:
+                return
+            if time.monotonic() > deadline:
+                self._fault("F170", f"seam {progress.seam.name}: arc still burning after arc off")
+            await asyncio.sleep(self.sample_period_s)
+
+    # -- the robot ---------------------------------------------------------------------------
+
+    def _pose(self, point: Point, seam: Seam) -> Pose:
+        # The simulated robot does not model orientation; a real one takes the torch angles
+        # of the seam as the tool's orientation in the seam frame.
+        return Pose(*point, seam.torch.work_angle_deg, seam.torch.travel_angle_deg, 0.0)
+
+    async def _move_linear(self, point: Point, speed_mm_per_s: float, what: str) -> None:
+        progress = self.progress
+        seam = progress.seam if progress else self.part.seams_in_order()[0]
+        await self._command(
+            "robot", self.robot.move_linear(self._pose(point, seam), speed_mm_per_s)
+        )
+        await self._wait_arrived(point, what)
+
+    async def _wait_arrived(self, point: Point, what: str) -> None:
+        def arrived(status: RobotStatus) -> bool:
+            return (
+                status.state is RobotState.IDLE
+                and status.queue_depth == 0
+                and math.dist(status.pose.position_mm, point) <= ARRIVED_TOLERANCE_MM
+            )
+
+        await self._robot_until(arrived, what)
+        self.timeline(f"arrived {what}")
+
+    async def _robot_until(self, condition: Callable[[RobotStatus], bool], what: str) -> None:
+        deadline = time.monotonic() + self._motion_timeout_s()
+        while True:
+            status = await self._robot_status()
+            self._check_robot(status)
+            if condition(status):
+                return
+            if time.monotonic() > deadline:
+                self._fault("F170", f"robot: {what} not done in {self._motion_timeout_s():.0f} s")
+            await asyncio.sleep(self.status_period_s)
+
+    def _check_robot(self, status: RobotStatus) -> None:
+        if status.state is RobotState.FAULT:
+            self._fault("F140", f"robot fault {status.fault_code}: {status.fault_text}")
+        if status.state is RobotState.DRIVES_OFF:
+            self._fault("F103", "the robot reports its drives off")
+
+    @staticmethod
+    def _position_on(status: RobotStatus, path_id: int) -> float:
+        return status.path_position_mm if status.path_id == path_id else 0.0
+
+    @staticmethod
+    def _path_done(status: RobotStatus, path_id: int) -> bool:
+        return (
+            status.path_id == path_id
+            and status.state is RobotState.IDLE
+            and status.queue_depth == 0
+            and status.path_position_mm >= status.path_length_mm - ARRIVED_TOLERANCE_MM
+        )
+
+    def _air_speed(self) -> float:
+        return min(self.settings.motion.air_speed_mm_per_s, self._robot_max_speed())
+
+    def _approach_speed(self) -> float:
+        return self._air_speed() / 2
+
+    def _robot_max_speed(self) -> float:
+        return float(self.robot.settings.limits.max_speed_mm_per_s)
+
+    def _motion_timeout_s(self) -> float:
+        return self.settings.motion.move_timeout_margin_s + 2000 / self._approach_speed()
+
+    def _overlap(self, progress: SeamProgress) -> float:
+        return self.settings.arc.restart_overlap_mm if progress.weld_position_mm > 0 else 0.0
+
+    # -- talking to the devices ---------------------------------------------------------------
+
+    async def _command(self, device: str, request: Awaitable[T]) -> T:
+        """A command to a device; a failure is a fault (we cannot know whether it happened)."""
+        try:
+            return await request
+        except DeviceRejected as error:
+            if device == "robot" and error.code == ResultCode.DRIVES_OFF:
+                # The PLC took the drives away (a door, an e-stop) and the robot refused the
+                # next move before the PLC scan saw why: F103, which names the cause it finds.
+                self._fault("F103", f"the robot refused a motion, its drives off: {error}")
+            code = "F141" if device == "robot" else "F122"
+            self._fault(code, str(error))
+        except DeviceError as error:
+            self.device_failed(device, error)
+            self._fault(_LINK_FAULT[device], str(error))
+        raise AssertionError("unreachable")
+
+    async def _robot_status(self) -> RobotStatus:
+        status = await self._poll("robot", self.robot.read_status)
+        self.last_robot_status = status
+        return status
+
+    async def _power_status(self) -> PowerSourceStatus:
+        status = await self._poll("power_source", self.power_source.read_status)
+        self.last_power_status = status
+        return status
+
+    async def _poll(self, device: str, read: Callable[[], Awaitable[T]]) -> T:
+        """A status read; one lost answer is forgiven (the next poll follows), not two."""
+        for attempt in range(2):
+            try:
+                return await read()
+            except DeviceError as error:
+                self.device_failed(device, error)
+                if attempt == 1:
+                    self._fault(_LINK_FAULT[device], str(error))
+        raise AssertionError("unreachable")
+
+    def _power_source_fault(self, status: PowerSourceStatus, progress: SeamProgress) -> None:
+        code = POWER_SOURCE_FAULTS.get(status.error_code, "F122")
+        self._fault(
+            code,
+            f"seam {progress.seam.name}: power source error {status.error_code} "
+            f"({status.error_text})",
+        )
+
+    def _device_fault(self, error: DeviceError) -> None:
+        """A device failed outside ``_command`` (seam finding, tracking, the bead scan)."""
+        if isinstance(error, FramesRefused):
+            self._fault("F134", str(error))
+        self.device_failed(error.device, error)
+        self._fault(_LINK_FAULT.get(error.device, "F133"), str(error))
+
+    def _fault(self, code: str, detail: str) -> None:
+        self.report_fault(code, detail)
+        raise CycleInterrupted(f"{code}: {detail}")
+
+
+_LINK_FAULT = {"plc": "F130", "power_source": "F131", "robot": "F132", "sensor": "F133"}
+
+
+def _at_rest(status: RobotStatus) -> bool:
+    # After STOP the robot reports STOPPED at once, while it still brakes: wait for speed 0.
+    return status.state is not RobotState.MOVING and status.tool_speed_mm_per_s == 0
+
+
+# Power source error codes that have their own fault; every other error is F122.
+POWER_SOURCE_FAULTS: dict[int, str] = {
+    PowerSourceError.ARC_BREAK: "F121",
+    PowerSourceError.WIRE_STICK: "F123",
+    PowerSourceError.GAS_FLOW: "F124",
+    # The ignition failure the cycle already faults as F120 once its retries are spent.
+    PowerSourceError.IGNITION_FAILED: "F120",
+    # The power source's own interface watchdog ended the arc because the controller went
+    # quiet: that is the lost link, seen from the other end, not a second fault.
+    PowerSourceError.INTERFACE_TIMEOUT: "F131",
+}
