@@ -47,7 +47,19 @@ from tests.waiting import eventually
 
 REPO = Path(__file__).resolve().parent.parent
 CALIBRATION = Calibration.load(REPO / "config" / "sensor-calibration.yaml")
-JOINTS = [("fillet", 45.0), ("v_groove_butt", 0.0), ("square_butt", 0.0), ("lap", 0.0)]
+# Each joint type at both ends of the torch work angles used in practice (the sensor is
+# tilted with the torch), and a lap seen straight down (its edge edge-on: the line jumps).
+JOINTS = [
+    ("fillet", 35.0),
+    ("fillet", 55.0),
+    ("lap", 40.0),
+    ("lap", 70.0),
+    ("lap", 0.0),
+    ("v_groove_butt", 0.0),
+    ("v_groove_butt", 15.0),
+    ("square_butt", 0.0),
+    ("square_butt", 15.0),
+]
 DIRTY = Disturbances(spatter_per_frame=3, speckle=0.12, dropout_probability=0.3)
 
 
