@@ -12,10 +12,19 @@ the seam's work angle: a point at (lateral, vertical) in the seam frame lies at
 ``R(work angle) (lateral, vertical)`` in the sensor's (x, z). At 45° a fillet's base plate and
 wall show as a symmetric 90° V.
 
-A frame is rendered column by column: the joint's profile in the laser plane is sampled
-densely, projected into the image, and each column gets a Gaussian stripe across rows
-centred on the projected profile (the truth ``stripe_rows`` the vision's sub-pixel accuracy is
-scored against). Disturbances are drawn on top (``Disturbances``).
+The profile is the part's whole surface in the laser plane, plate edges included: a lap's upper
+plate edge, a square butt's plate edges in the gap. Looking straight down such an edge lies in
+one image column; tilted with the torch the sensor sees it as a face of its own, or sees
+behind it the line's shadow. Only what the laser lights and the camera sees is drawn: a point
+of the line shows when the straight ray from the laser's source to it, and the one from it to
+the camera, pass through no material. The part is a prism along the seam (the sensor's y), so
+a ray passes through material exactly where its projection onto the laser plane does: both
+are tested in the (x, z) plane, against the profile itself (``visible_parts``).
+
+A frame is rendered column by column: the visible profile is sampled densely, projected into
+the image, and each column gets a Gaussian stripe across rows centred on the projected profile
+(the truth ``stripe_rows`` the vision's sub-pixel accuracy is scored against). Disturbances are
+drawn on top (``Disturbances``).
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ PROFILE_EXTENT_MM = 40.0  # how far each plate reaches from the joint, in the la
 V_GROOVE_PLATE_MM = 10.0
 V_GROOVE_HALF_ANGLE_DEG = 30.0
 LAP_UPPER_PLATE_MM = 3.0
+SQUARE_BUTT_PLATE_MM = 4.0  # a square butt is thin plate, welded through from one side
 AMBIENT_LEVEL = 10
 BOARD_MARGIN_SQUARES = 0.6
 PROFILE_STEP_MM = 0.5  # points along a straight piece of profile (see stripe_rows)
@@ -48,6 +58,8 @@ class CameraModel(StrictModel):
     field_of_view_mm: float = 40.0  # image width at the look-at point
     camera_position_mm: tuple[float, float, float] = (0.0, -55.0, 95.0)
     look_at_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    # Where the laser's fan leaves the sensor: (x, z) in its plane (y = 0), above the tool point.
+    laser_source_mm: tuple[float, float] = (0.0, 100.0)
 
     def model_post_init(self, context: Any) -> None:
         c = np.array(self.camera_position_mm, float)
@@ -84,6 +96,12 @@ class CameraModel(StrictModel):
     @property
     def center_mm(self) -> np.ndarray:
         return self._center
+
+    @property
+    def eyes_xz_mm(self) -> np.ndarray:
+        """Where the laser's source and the camera stand, seen along the seam: (2, 2) of
+        (x, z), the points a piece of the line must be in plain view of to show."""
+        return np.array([self.laser_source_mm, (self._center[0], self._center[2])], float)
 
 
 class Disturbances(StrictModel):
@@ -136,24 +154,100 @@ def seam_to_sensor(lateral_mm: float, vertical_mm: float, work_angle_deg: float)
 
 def profile_pieces(joint: str, gap_mm: float, mismatch_mm: float) -> list[np.ndarray]:
     """The surface the laser crosses, in the seam frame relative to the root point: pieces of
-    polyline (N, 2) of (lateral, vertical), ordered left (−lateral) to right."""
+    polyline (N, 2) of (lateral, vertical), ordered left (−lateral) to right, the material on
+    the right of each (walking from one point to the next; ``visible_parts`` relies on it)."""
     e = PROFILE_EXTENT_MM
     g, m = gap_mm / 2, mismatch_mm / 2
     if joint == "fillet":
         # Wall on the −lateral side going up, base plate on the +lateral side.
         return [np.array([[0.0, e], [0.0, 0.0], [e, 0.0]])]
     if joint == "v_groove_butt":
+        # The bevel runs through the plate (no root face): the walls end at its underside.
         t = V_GROOVE_PLATE_MM
         w = t * math.tan(math.radians(V_GROOVE_HALF_ANGLE_DEG))
         left = np.array([[-e, t - m], [-g - w, t - m], [-g, -m]])
         right = np.array([[g, m], [g + w, t + m], [e, t + m]])
         return [left, right] if g > 0 else [np.vstack([left, right[1:]])]
     if joint == "square_butt":
-        return [np.array([[-e, -m], [-g, -m]]), np.array([[g, m], [e, m]])]
+        if g <= 0:
+            # Closed: the plates touch; the higher one's edge shows above the other.
+            return [np.array([[-e, -m], [0.0, -m], [0.0, m], [e, m]])]
+        t = SQUARE_BUTT_PLATE_MM
+        return [
+            np.array([[-e, -m], [-g, -m], [-g, -m - t]]),
+            np.array([[g, m - t], [g, m], [e, m]]),
+        ]
     if joint == "lap":
+        # The upper plate on the lower one, its edge face standing on the lower plate: the
+        # root is the corner at the foot of that face.
         t = LAP_UPPER_PLATE_MM + mismatch_mm
-        return [np.array([[-e, t], [0.0, t]]), np.array([[0.0, 0.0], [e, 0.0]])]
+        return [np.array([[-e, t], [0.0, t], [0.0, 0.0], [e, 0.0]])]
     raise ValueError(f"unknown joint type {joint!r}")
+
+
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """z of the cross product of (..., 2) vectors in the (x, z) plane."""
+    return a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
+
+
+def in_plain_view(
+    points: np.ndarray, outward: np.ndarray, eyes: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> np.ndarray:
+    """Which ``points`` (N, 2) on the surface, facing ``outward`` (N, 2), every one of ``eyes``
+    (E, 2) sees: the point faces it and the straight ray to it crosses none of the faces
+    ``starts`` to ``ends`` (K, 2)."""
+    ray = eyes[:, None, :] - points[None, :, :]  # (E, N, 2)
+    facing = ((ray * outward).sum(axis=2) > 0).all(axis=0)
+    face = ends - starts  # (K, 2)
+    offset = starts[None, :, :] - points[:, None, :]  # (N, K, 2)
+    ray = ray[:, :, None, :]
+    denominator = _cross(ray, face)  # (E, N, K)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        along_ray = _cross(offset, face) / denominator
+        along_face = _cross(offset, ray) / denominator
+    # The point's own face meets the ray at the point itself (along_ray 0): not a blocker.
+    blocked = (along_ray > 1e-9) & (along_ray < 1) & (along_face >= 0) & (along_face <= 1)
+    return facing & ~blocked.any(axis=(0, 2))
+
+
+def visible_parts(pieces: list[np.ndarray], eyes: np.ndarray) -> list[np.ndarray]:
+    """The stretches of the profile's ``pieces`` (polylines in the laser plane, the material
+    on their right) that every one of ``eyes`` (the laser's source, the camera) sees.
+
+    A shadow's edge on a face lies where the ray from an eye past a corner of the profile
+    meets that face: the faces are cut there, and each stretch between cuts is wholly in view
+    or not, which its midpoint tells. Exact, and a few dozen points to test."""
+    starts = np.vstack([piece[:-1] for piece in pieces])
+    ends = np.vstack([piece[1:] for piece in pieces])
+    face = ends - starts
+    corners = np.vstack(pieces)
+    past = corners[None, :, :] - eyes[:, None, :]  # (eyes, corners, 2): rays past each corner
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # Where each of those rays meets each face's line, as a fraction of the face.
+        at = _cross(eyes[:, None, None, :] - starts[None, :, None, :], past[:, None, :, :])
+        at /= _cross(face[None, :, None, :], past[:, None, :, :])
+    at = at.transpose(1, 0, 2).reshape(len(starts), -1)  # (faces, eyes x corners)
+    at[~((at > 0) & (at < 1))] = np.nan
+    ends_of_face = (np.zeros((len(starts), 1)), np.ones((len(starts), 1)))
+    cut = np.sort(np.hstack([*ends_of_face, at]), axis=1)  # NaN (no cut) sorts last
+    middle = (cut[:, :-1] + cut[:, 1:]) / 2
+    k, i = np.nonzero(np.isfinite(middle) & (cut[:, 1:] > cut[:, :-1]))
+    points = starts[k] + middle[k, i, None] * face[k]
+    outward = np.column_stack([-face[k, 1], face[k, 0]])  # left of the walk: out of the material
+    seen = in_plain_view(points, outward, eyes, starts, ends)
+    if seen.all():
+        return pieces  # nothing in a shadow (a fillet, a V-groove in the working range)
+    # The stretches in view, joined into polylines where one ends as the next begins (on one
+    # face, or round a corner).
+    k, i = k[seen], i[seen]
+    begin = starts[k] + cut[k, i, None] * face[k]
+    end = starts[k] + cut[k, i + 1, None] * face[k]
+    joined = np.abs(begin[1:] - end[:-1]).max(axis=1) < 1e-9
+    first = np.flatnonzero(~np.concatenate([[False], joined]))
+    return [
+        np.vstack([begin[a : a + 1], end[a:b]])
+        for a, b in zip(first.tolist(), [*first[1:].tolist(), len(k)], strict=True)
+    ]
 
 
 def bead_piece(view: JointView) -> np.ndarray:
@@ -175,6 +269,21 @@ def bead_piece(view: JointView) -> np.ndarray:
     t = np.linspace(-1.0, 1.0, 201)[:, None]
     points = (a + b) / 2 + t * chord / 2 + h * (1 - t**2) * normal
     return points + np.array(view.bead_offset_mm)
+
+
+def _in_view_runs(
+    curve: np.ndarray, eyes: np.ndarray, surface: list[np.ndarray]
+) -> list[np.ndarray]:
+    """The runs of a densely sampled ``curve`` (its material on the right, as the profile's)
+    that every eye sees past the ``surface``'s faces."""
+    starts = np.vstack([piece[:-1] for piece in surface])
+    ends = np.vstack([piece[1:] for piece in surface])
+    tangent = np.gradient(curve, axis=0)
+    outward = np.column_stack([-tangent[:, 1], tangent[:, 0]])
+    seen = in_plain_view(curve, outward, eyes, starts, ends)
+    breaks = np.flatnonzero(np.diff(seen.astype(np.int8))) + 1
+    runs = np.split(np.arange(len(curve)), breaks)
+    return [curve[run] for run in runs if seen[run[0]] and len(run) > 1]
 
 
 def _densify(piece: np.ndarray, step_mm: float) -> np.ndarray:
@@ -228,27 +337,27 @@ class StripeRenderer:
         """
         w = self.camera.width_px
         rows = np.full(w, np.nan)
-        # A straight piece of the profile lies in the laser plane and a pinhole camera images
-        # it as a straight line, so interpolating between a few of its points is exact; only
-        # the depth (which piece is nearer) is approximate between them. The bead's parabola
-        # comes with points 0.05 mm apart.
         if view is None:
-            flat = np.array([[-PROFILE_EXTENT_MM, 0.0], [PROFILE_EXTENT_MM, 0.0]])
-            pieces = [_densify(flat, PROFILE_STEP_MM)]
+            surface = [np.array([[-PROFILE_EXTENT_MM, 0.0], [PROFILE_EXTENT_MM, 0.0]])]
             angle, root = 0.0, (0.0, 0.0)
         else:
-            pieces = [
-                _densify(piece, PROFILE_STEP_MM)
-                for piece in profile_pieces(view.joint, view.gap_mm, view.mismatch_mm)
-            ]
-            if view.bead_width_mm > 0:
-                pieces.append(bead_piece(view))
+            surface = profile_pieces(view.joint, view.gap_mm, view.mismatch_mm)
             angle, root = view.work_angle_deg, (view.root_x_mm, view.root_z_mm)
         a = math.radians(angle)
         rotation = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+        surface = [piece @ rotation.T + root for piece in surface]
+        eyes = self.camera.eyes_xz_mm
+        # A straight piece of the profile lies in the laser plane and a pinhole camera images
+        # it as a straight line, so interpolating between a few of its points is exact; only
+        # the depth (which piece is nearer) is approximate between them.
+        pieces = [_densify(part, PROFILE_STEP_MM) for part in visible_parts(surface, eyes)]
+        if view is not None and view.bead_width_mm > 0:
+            # The bead's parabola comes with points 0.05 mm apart; it lies over the joint,
+            # which the depth test below hides beneath it.
+            bead = bead_piece(view) @ rotation.T + root
+            pieces += _in_view_runs(bead, eyes, surface)
         depth = np.full(w, np.inf)
-        for piece in pieces:
-            xz = piece @ rotation.T + root
+        for xz in pieces:
             points = np.column_stack([xz[:, 0], np.zeros(len(xz)), xz[:, 1]])
             u, v, zc = self.camera.project(points)
             order = np.argsort(u)

@@ -47,7 +47,19 @@ from tests.waiting import eventually
 
 REPO = Path(__file__).resolve().parent.parent
 CALIBRATION = Calibration.load(REPO / "config" / "sensor-calibration.yaml")
-JOINTS = [("fillet", 45.0), ("v_groove_butt", 0.0), ("square_butt", 0.0), ("lap", 0.0)]
+# Each joint type at both ends of the torch work angles used in practice (the sensor is
+# tilted with the torch), and a lap seen straight down (its edge edge-on: the line jumps).
+JOINTS = [
+    ("fillet", 35.0),
+    ("fillet", 55.0),
+    ("lap", 40.0),
+    ("lap", 70.0),
+    ("lap", 0.0),
+    ("v_groove_butt", 0.0),
+    ("v_groove_butt", 15.0),
+    ("square_butt", 0.0),
+    ("square_butt", 15.0),
+]
 DIRTY = Disturbances(spatter_per_frame=3, speckle=0.12, dropout_probability=0.3)
 
 
@@ -120,6 +132,21 @@ def test_a_speck_of_spatter_on_a_face_does_not_cut_it_away():
     assert np.isnan(stripe.rows[300:340]).all()  # the gap stays a gap
 
 
+def test_the_line_is_kept_where_it_jumps_while_the_joint_moves_sideways():
+    # A square butt at 15°: the line runs down the near plate's edge into the gap and jumps
+    # back up to the far plate. The joint moving sideways brings the far plate's first
+    # columns where the band, carried across the jump, lay at the bottom of the gap: they
+    # were lost frame after frame (3-4 columns, the gap a quarter wider, the root 0.1 mm off).
+    renderer = StripeRenderer(CameraModel(), Disturbances(), seed=9)
+    extractor = StripeExtractor()
+    for lateral in np.linspace(2.0, -1.0, 40):
+        x, z = seam_to_sensor(lateral, 0.0, 15)
+        frame = renderer.render(JointView("square_butt", x, z, 1.0, 0.0, 15))
+        rows = extractor.extract(frame.pixels).rows
+        missing = np.isfinite(frame.stripe_rows) & np.isnan(rows)
+        assert np.count_nonzero(missing) <= 1, np.flatnonzero(missing)
+
+
 @pytest.mark.parametrize(("joint", "work_angle"), JOINTS)
 def test_each_joint_type_is_found_where_the_truth_is(joint, work_angle):
     renderer = StripeRenderer(CameraModel(), Disturbances(), seed=5)
@@ -169,6 +196,45 @@ def test_spatter_and_dropouts_are_measured_right_or_refused(joint, work_angle):
     assert np.median(errors) < 0.1
     wrong = sum(e > 0.3 for e in errors)
     assert wrong <= (0 if joint == "fillet" else 0.1 * len(errors))
+
+
+def drawn_in_seam_frame(camera: CameraModel, view: JointView) -> tuple[np.ndarray, np.ndarray]:
+    """The line the renderer draws for ``view``, back in the seam frame relative to the root
+    (lateral, vertical; mm): each column's true centre row through the true camera, met with
+    the laser plane (y = 0), the sensor's tilt undone."""
+    rows = StripeRenderer(camera, Disturbances()).stripe_rows(view)
+    columns = np.flatnonzero(np.isfinite(rows))
+    rays = camera.rays(columns.astype(float), rows[columns])
+    centre = camera.center_mm
+    reach = -centre[1] / rays[:, 1]
+    x = centre[0] + reach * rays[:, 0] - view.root_x_mm
+    z = centre[2] + reach * rays[:, 2] - view.root_z_mm
+    a = math.radians(view.work_angle_deg)
+    return math.cos(a) * x + math.sin(a) * z, -math.sin(a) * x + math.cos(a) * z
+
+
+def test_a_tilted_sensor_sees_plate_edges_and_the_shadows_they_cast():
+    camera = CameraModel()
+    # A lap welded at 45°: the upper plate's 3 mm edge faces the sensor and is drawn, whole.
+    lateral, vertical = drawn_in_seam_frame(camera, JointView("lap", 0.0, 0.0, 0, 0, 45))
+    edge = (np.abs(lateral) < 0.01) & (vertical > 0.05) & (vertical < 2.95)
+    assert np.count_nonzero(edge) >= 20
+    assert np.ptp(vertical[edge]) > 2.5
+    # Straight down, the joint 5 mm right of the sensor: the edge faces away, and the upper
+    # plate hides the lower one just beside it from the laser and the camera (~0.16 mm).
+    x, z = seam_to_sensor(5.0, 0.0, 0)
+    lateral, vertical = drawn_in_seam_frame(camera, JointView("lap", x, z, 0, 0, 0))
+    lower = np.abs(vertical) < 0.01
+    assert not np.any(lower & (lateral > 0.01) & (lateral < 0.14))
+    assert np.any(lower & (lateral > 0.15) & (lateral < 0.3))
+    assert not np.any((vertical > 0.05) & (vertical < 2.95))  # nothing of the edge face
+    # A square butt at 15°, 1 mm gap: the sensor looks down the near plate's edge face until
+    # the far plate's edge hides it, about gap / tan(15°) = 3.7 mm down.
+    lateral, vertical = drawn_in_seam_frame(camera, JointView("square_butt", 0, 0, 1.0, 0, 15))
+    face = np.abs(lateral + 0.5) < 0.01
+    assert np.count_nonzero(face) >= 8
+    assert 3.4 < -vertical[face].min() < 3.9
+    assert not np.any(np.abs(lateral) < 0.45)  # nothing in the gap but that face
 
 
 def test_a_flat_plate_has_no_joint():

@@ -11,8 +11,16 @@ edges (where the line ends at a gap, or jumps at a plate's edge):
   midpoint of the walls' bottom edges, the gap their distance, the mismatch the difference of
   the top faces' heights.
 - ``square_butt``: one face each side of the gap; root midway between the edges.
-- ``lap``: the upper plate's face, a jump down at its edge, the lower plate's face; the root is
-  the corner at the foot of the edge, the mismatch the step's height.
+- ``lap``: the upper plate's face, its edge, the lower plate's face; the root is the corner at
+  the foot of the edge, the mismatch the step's height.
+
+The sensor is tilted with the torch's work angle, so the plates do not lie along the sensor's
+x: gaps, mismatches and steps are measured along the plates and square to them, never along
+the sensor's axes. Tilted, the sensor also sees a plate's edge as a face of its own (a lap's
+upper plate edge, a square butt's plate edge down into the gap): a plate's edge is where the
+line leaves its top face, and where such an edge face is seen it is fitted too (a lap's root
+is where it meets the lower plate). Looking straight down, an edge lies in one column and the
+line jumps there instead.
 
 Every fit is judged (enough points per face, small residual, a plausible angle or gap); the
 confidence is the weakest of those judgements, and below ``min_confidence`` the frame says
@@ -34,6 +42,10 @@ WALL_FOOT_TOLERANCE_MM = 0.35  # V-groove: walls' feet vs plates' mismatch
 AMBIGUOUS_HOLE_MM = 0.3  # two holes this wide, and no frame before: which is the gap?
 EDGE_HOLE_MM = 0.5  # line missing beside a lap edge
 MIN_BEVEL_DEG = 15.0  # V-groove: a wall flatter than this to its plate's top is no bevel
+MAX_PLATES_DEG = 10.0  # square butt and lap: the two plates' faces are this close to parallel
+ON_FACE_MM = 0.06  # a point this close to a face's line (or 4 of its residuals) lies on it
+MIN_EDGE_FACE_POINTS = 8  # fewer: the edge is seen edge-on (the line jumps there)
+MIN_EDGE_FACE_DEG = 45.0  # a plate's edge face stands at least this steep to its top face
 
 
 @dataclass(frozen=True)
@@ -84,6 +96,18 @@ def _between(a: Line, b: Line) -> float:
     """The acute angle between two faces, degrees in [0, 90]."""
     angle = a.angle_to(b)
     return min(angle, 180 - angle)
+
+
+def _plates_frame(a: Line, b: Line) -> tuple[np.ndarray, np.ndarray]:
+    """The plates' direction (unit, towards +x) and their normal (unit, towards the sensor)
+    from two faces that lie along them: the frame in which a gap is measured along the
+    plates and a mismatch or a step square to them, at any tilt of the sensor."""
+    along = np.zeros(2)
+    for line in (a, b):
+        direction = np.array(line.direction)
+        along += direction if direction[0] >= 0 else -direction
+    along /= np.linalg.norm(along)
+    return along, np.array([-along[1], along[0]])
 
 
 def _fit(points: np.ndarray) -> tuple[float, float, float, float]:
@@ -217,9 +241,10 @@ class JointDetector:
         self, x: np.ndarray, z: np.ndarray, prefer: str = "widest"
     ) -> tuple[int, float] | None:
         """The joint's break in the profile (missing columns or a jump): (index after, the
-        typical column spacing in mm). Which break: ``widest``; ``lowest`` (a groove's root
-        gap lies at its bottom, where spatter holes in the top faces do not); ``tallest`` (a
-        lap's edge is a step in height)."""
+        typical column spacing in mm). Which break: ``widest`` (the largest, across or in
+        height: a tilted sensor sees into a butt joint's gap, and the line jumps out of it
+        rather than leaving a hole); ``lowest`` (a groove's root gap lies at its bottom, where
+        spatter holes in the top faces do not)."""
         if len(x) < 3:
             return None
         dx, dz = np.diff(x), np.diff(z)
@@ -240,24 +265,30 @@ class JointDetector:
             if near.any():
                 is_break = near
         elif prefer == "widest":
-            # No frame before to say where the joint was: two holes in the line that could
+            # No frame before to say where the joint was: two breaks in the line that could
             # each be the gap (one of them a dropout) cannot be told apart in one frame.
-            holes = is_break & (step > AMBIGUOUS_HOLE_MM)
+            holes = is_break & (jumps > AMBIGUOUS_HOLE_MM)
             if np.count_nonzero(holes) > 1:
                 self._ambiguous = f"{np.count_nonzero(holes)} gaps in view"
-        elif prefer == "tallest":
-            edge = int(np.argmax(np.where(is_break, np.abs(dz), -np.inf)))
-            if step[edge] > EDGE_HOLE_MM:
-                # The line is missing beside the edge: where the edge is, is not known.
-                self._ambiguous = "line lost beside the plate edge"
         if prefer == "lowest":
             score = np.where(is_break, -np.minimum(z[:-1], z[1:]), -np.inf)
-        elif prefer == "tallest":
-            score = np.where(is_break, np.abs(dz), -np.inf)
-        else:  # widest across: a gap between plates (a jump in height is spatter's)
-            score = np.where(is_break, step, -np.inf)
+        else:  # widest: a gap between plates (spatter's holes are narrow)
+            score = np.where(is_break, jumps, -np.inf)
         i = int(np.argmax(score))
         return i + 1, typical
+
+    def _plate_edge(
+        self, x: np.ndarray, z: np.ndarray, face: Line, spacing: float, toward: int
+    ) -> np.ndarray:
+        """Where a plate's top ``face`` ends, its points (x, z) ordered towards the edge, which
+        lies ``toward`` +x (1) or −x (−1): half a column past the last point on the face's
+        line. Points beyond it are the plate's edge face, seen down into a gap when the
+        sensor is tilted, not its top."""
+        residual = np.abs(_residuals(_points(x, z), *face.centre, *face.direction))
+        on_face = np.flatnonzero(residual <= max(ON_FACE_MM, 4 * face.rms))
+        last = int(on_face[-1]) if len(on_face) else len(x) - 1
+        edge_x = float(x[last]) + toward * spacing / 2
+        return np.array([edge_x, face.z_at(edge_x)])
 
     # -- joint types -------------------------------------------------------------------------
 
@@ -297,28 +328,30 @@ class JointDetector:
         top_l, wall_l = fit_line_robust(xl[:kl], zl[:kl]), fit_line_robust(xl[kl:], zl[kl:])
         wall_r, top_r = fit_line_robust(xr[:kr], zr[:kr]), fit_line_robust(xr[kr:], zr[kr:])
         confidence, why = self._face_confidence(top_l, wall_l, wall_r, top_r)
+        along, normal = _plates_frame(top_l, top_r)
         edge_lx = float(xl[-1]) + spacing / 2
         edge_rx = float(xr[0]) - spacing / 2
-        gap = edge_rx - edge_lx
+        foot_l = np.array([edge_lx, wall_l.z_at(edge_lx)])
+        foot_r = np.array([edge_rx, wall_r.z_at(edge_rx)])
+        gap = float(along @ (foot_r - foot_l))
         if gap < s.min_gap_mm:  # no gap seen: the walls' own corner is the root
             root = wall_l.intersect(wall_r)
             gap = 0.0
         else:
-            root = (
-                (edge_lx + edge_rx) / 2,
-                (wall_l.z_at(edge_lx) + wall_r.z_at(edge_rx)) / 2,
-            )
+            root = tuple((foot_l + foot_r) / 2)
         if gap > s.max_gap_mm:
             confidence, why = 0.0, f"gap {gap:.1f} mm is wider than {s.max_gap_mm:g} mm"
         bevel = min(_between(top_l, wall_l), _between(wall_r, top_r))
         if bevel < MIN_BEVEL_DEG:
             # Walls in line with the tops: a flat plate (or a closed square butt), no groove.
             confidence, why = 0.0, f"groove walls {bevel:.0f}° from the plates: no groove"
-        mismatch = top_r.z_at(x.mean()) - top_l.z_at(x.mean())
+        # Heights square to the plates, where the root is.
+        centre = (foot_l + foot_r) / 2
+        mismatch = _height(top_r, centre, along, normal) - _height(top_l, centre, along, normal)
         # Plates of one thickness: the walls' feet differ in height as the tops do. A wall
         # whose line ends higher was cut short (a dropout beside the gap): its edge is not
         # the root's.
-        feet = wall_r.z_at(edge_rx) - wall_l.z_at(edge_lx)
+        feet = float(normal @ (foot_r - foot_l))
         if gap >= s.min_gap_mm and abs(feet - mismatch) > WALL_FOOT_TOLERANCE_MM:
             confidence, why = (
                 0.0,
@@ -334,37 +367,93 @@ class JointDetector:
         (xl, zl), (xr, zr), spacing = sides
         left, right = fit_line_robust(xl, zl), fit_line_robust(xr, zr)
         confidence, why = self._face_confidence(left, right)
-        edge_lx = float(xl[-1]) + spacing / 2
-        edge_rx = float(xr[0]) - spacing / 2
-        gap = edge_rx - edge_lx
+        along, normal = _plates_frame(left, right)
+        edge_l = self._plate_edge(xl, zl, left, spacing, 1)
+        edge_r = self._plate_edge(xr[::-1], zr[::-1], right, spacing, -1)
+        gap = float(along @ (edge_r - edge_l))
         if not s.min_gap_mm <= gap <= s.max_gap_mm:
             confidence, why = 0.0, f"gap {gap:.2f} mm outside {s.min_gap_mm:g}..{s.max_gap_mm:g}"
         if self._ambiguous:
             confidence, why = 0.0, self._ambiguous
-        angle = left.angle_to(right)
-        if min(angle, 180 - angle) > 10:
-            confidence, why = 0.0, f"plates at {min(angle, 180 - angle):.0f}° to each other"
-        zl_edge, zr_edge = left.z_at(edge_lx), right.z_at(edge_rx)
-        root = ((edge_lx + edge_rx) / 2, (zl_edge + zr_edge) / 2)
-        return self._result(root, gap, zr_edge - zl_edge, confidence, why)
+        angle = _between(left, right)
+        if angle > MAX_PLATES_DEG:
+            confidence, why = 0.0, f"plates at {angle:.0f}° to each other"
+        root = tuple((edge_l + edge_r) / 2)
+        return self._result(root, gap, float(normal @ (edge_r - edge_l)), confidence, why)
 
     def _lap(self, x: np.ndarray, z: np.ndarray) -> Joint:
-        sides = self._two_sides(x, z, "tallest")
-        if sides is None:
-            return Joint(False, reason="no plate edge in the profile")
-        (xl, zl), (xr, zr), spacing = sides
-        left, right = fit_line_robust(xl, zl), fit_line_robust(xr, zr)
-        confidence, why = self._face_confidence(left, right)
-        upper_left = left.z_at(xl[-1]) > right.z_at(xr[0])
-        # The edge is where the upper plate's line ends (half a column on): the lower plate's
-        # first point may lie further off when the line was lost just beside the edge.
-        edge_x = float(xl[-1]) + spacing / 2 if upper_left else float(xr[0]) - spacing / 2
-        lower = right if upper_left else left
-        upper = left if upper_left else right
-        step = upper.z_at(edge_x) - lower.z_at(edge_x)
-        if step < self.settings.jump_mm:
-            confidence, why = 0.0, f"edge only {step:.2f} mm high"
-        if self._ambiguous:
-            confidence, why = 0.0, self._ambiguous
-        root = (edge_x, lower.z_at(edge_x))
+        s = self.settings
+        k = best_split(x, z, s.min_points_per_face)
+        if k is None:
+            return Joint(False, reason="too few points for two plates")
+        # Two faces either side of the best split: the plates (the split falls at the edge,
+        # or inside its face, whose points the robust fits drop).
+        a, b = fit_line_robust(x[:k], z[:k]), fit_line_robust(x[k:], z[k:])
+        angle = _between(a, b)
+        if angle > MAX_PLATES_DEG:
+            return Joint(False, reason=f"faces at {angle:.0f}° to each other, not a lap's plates")
+        confidence, why = self._face_confidence(a, b)
+        along, normal = _plates_frame(a, b)
+        upper_left = normal @ np.array(a.centre) > normal @ np.array(b.centre)
+        upper, lower = (a, b) if upper_left else (b, a)
+        step = float(normal @ (np.array(upper.centre) - np.array(lower.centre)))
+        if step < s.jump_mm:
+            return self._result(None, 0.0, step, 0.0, f"edge only {step:.2f} mm high")
+        # The points on each plate, the upper plate's first (in column order or reversed).
+        order = slice(None) if upper_left else slice(None, None, -1)
+        xs, zs = x[order], z[order]
+        points = _points(xs, zs)
+        on_upper = np.abs(_residuals(points, *upper.centre, *upper.direction)) <= max(
+            ON_FACE_MM, 4 * upper.rms
+        )
+        on_lower = np.abs(_residuals(points, *lower.centre, *lower.direction)) <= max(
+            ON_FACE_MM, 4 * lower.rms
+        )
+        # The upper plate ends where the most points lie on their own plate either side.
+        last_upper = int(np.argmax(np.cumsum(on_upper, dtype=np.int64) - np.cumsum(on_lower)))
+        after = np.flatnonzero(on_lower[last_upper + 1 :])
+        if len(after) == 0:
+            return self._result(None, 0.0, step, 0.0, "no lower plate beside the edge")
+        first_lower = last_upper + 1 + int(after[0])
+        between = slice(last_upper + 1, first_lower)
+        if first_lower - last_upper - 1 >= MIN_EDGE_FACE_POINTS:
+            # The edge's face in view (the sensor tilted towards it): the root is its foot.
+            edge = fit_line_robust(xs[between], zs[between])
+            root = edge.intersect(lower)
+            c_edge = max(0.0, 1 - edge.rms / (2 * s.max_face_rms_mm))
+            if c_edge < confidence:
+                confidence, why = (
+                    c_edge,
+                    f"edge face of {edge.points} points, residual {edge.rms:.3f} mm",
+                )
+            standing = _between(edge, lower)
+            if standing < MIN_EDGE_FACE_DEG:
+                confidence, why = 0.0, f"edge face only {standing:.0f}° to the plates"
+            short = root is not None and (
+                abs(float(along @ (np.array(root) - points[first_lower]))) > EDGE_HOLE_MM
+            )
+            if short:
+                # The line is missing at the foot: that is where the root is, not seen.
+                confidence, why = 0.0, "line lost at the foot of the plate edge"
+        else:
+            # The edge seen edge-on: the line jumps from the upper plate to the lower one.
+            spacing = float(np.median(np.abs(np.diff(x))))
+            if abs(float(xs[first_lower] - xs[last_upper])) > EDGE_HOLE_MM:
+                # The line is missing beside the edge: where the edge is, is not known.
+                return self._result(None, 0.0, step, 0.0, "line lost beside the plate edge")
+            toward = 1 if upper_left else -1
+            edge_x = float(xs[last_upper]) + toward * spacing / 2
+            corner = np.array([edge_x, upper.z_at(edge_x)])
+            # A square-cut edge: its foot lies square below its corner.
+            below = float(normal @ (corner - np.array(lower.centre)))
+            root = tuple(corner - below * normal)
         return self._result(root, 0.0, step, confidence, why)
+
+
+def _height(line: Line, at: np.ndarray, along: np.ndarray, normal: np.ndarray) -> float:
+    """How high ``line`` stands square to the plates (``normal``) over the point ``at``."""
+    direction = np.array(line.direction)
+    offset = np.array(line.centre) - at
+    # The line's point square above or below ``at``: no component along the plates.
+    t = -float(offset @ along) / float(direction @ along)
+    return float((offset + t * direction) @ normal)

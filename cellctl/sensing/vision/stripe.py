@@ -93,10 +93,11 @@ class StripeExtractor:
             if searched_whole:
                 # Most of the line is gone from the band (a dropout, a jump): search it all.
                 rows, peak = self._centres(image, _column_argmax(image), columns)
-            elif len(lost) >= s.min_run_columns:
+            elif len(lost):
                 # Columns where the line left the band (a plate edge, a step): search them whole.
-                # Fewer could only make a piece of line too short to be kept (a speck of
-                # spatter or a dropout on the line, the usual cause, costs no search).
+                # However few: where the line jumps (out of a tilted butt joint's gap, down a
+                # lap's edge) the band is carried across the jump, and a plate's first columns
+                # that a moving joint brings there lie outside it, frame after frame.
                 whole = _column_argmax(image, lost)
                 rows[lost], peak[lost] = self._centres(image, whole, lost)
         else:
