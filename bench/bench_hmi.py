@@ -163,8 +163,8 @@ async def _keep_welding(operator, stop: asyncio.Event) -> None:
 async def measure_lateness(run_dir: Path) -> dict:
     from cellctl.cli.demo import Operator, _free_port, prepare_run_folder
     from cellctl.config import load_cell_config
-    from cellctl.controller.wiring import build_controller
     from cellctl.plant.opcua.server import CellOpcUaServer
+    from cellctl.wiring import build_controller
 
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     logging.getLogger("asyncua").setLevel(logging.ERROR)
@@ -200,9 +200,9 @@ async def measure_lateness(run_dir: Path) -> dict:
         config = load_cell_config(config_path)
         controller = build_controller(config)
         await controller.start()
-        server = CellOpcUaServer(controller, config.cell.opcua)
+        server = CellOpcUaServer(controller, controller.store, config, config.cell.opcua)
         await server.start()
-        controller.sensing.observer = server  # as `cellctl run` wires it
+        controller.sensing.show_to(server)  # as `cellctl run` wires it
         operator = Operator(control_port, run_dir / "production.db")
         while operator.state() != "Idle":
             await operator.do("plc.press", button="reset_button")

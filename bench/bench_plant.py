@@ -26,10 +26,10 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from bench.stats import goal, summary_ms
+from cellctl.cell.records import SeamSummary
 from cellctl.plant.sparkplug.codec import DataType, Metric, Payload, decode_payload, encode_payload
 from cellctl.plant.sparkplug.node import REBIRTH, SparkplugEdgeNode, no_delay, release_client
 from cellctl.records.store import ProductionStore
-from cellctl.weld.monitoring import SeamSummary
 from tests.cell_rig import running_cell
 from tests.plant_servers import MosquittoBroker, PostgresServer
 
@@ -96,7 +96,9 @@ async def _sparkplug(folder: Path, broker: MosquittoBroker) -> dict:
     arrivals = Arrivals(broker.port)
     try:
         async with running_cell(folder, time_scale=20.0, edit=edit) as rig:
-            node = next(x for x in rig.controller.listeners if isinstance(x, SparkplugEdgeNode))
+            node = next(
+                x for x in rig.controller.events.listeners if isinstance(x, SparkplugEdgeNode)
+            )
             await _wait(lambda: node.online and len(arrivals.births) >= 1)
             await rig.to_idle()
             welding = asyncio.create_task(_keep_welding(rig))

@@ -121,6 +121,9 @@ class DeviceLink(Protocol):
     @property
     def connected(self) -> bool: ...
 
+    @property
+    def silent(self) -> bool: ...
+
     async def connect(self) -> None: ...
 
     async def wait_connected(self, timeout_s: float) -> None: ...
@@ -164,6 +167,12 @@ class SupervisedLink(abc.ABC):
     @property
     def connected(self) -> bool:
         return self.stats.state is LinkState.UP
+
+    @property
+    def silent(self) -> bool:
+        """Whether the link is holding its peace on purpose (a Modbus link waiting for its
+        device's own watchdog): up, but not back for the cell yet."""
+        return False
 
     def add_state_listener(self, listener: StateListener) -> None:
         """Call ``listener(state)`` on every change of the link's state (on the event loop)."""

@@ -24,7 +24,7 @@ from cellctl.cell.packml import State
 from cellctl.cli.demo import prepare_run_folder
 from cellctl.config import load_cell_config
 from cellctl.controller.controller import Controller
-from cellctl.controller.wiring import build_controller
+from cellctl.wiring import build_controller
 from sim.cell import SimulatedCell
 from sim.cellfile import load_cell_devices
 from sim.clock import SimClock
@@ -52,9 +52,9 @@ class CellRig:
             if time.monotonic() > deadline:
                 pytest.fail(
                     f"timed out after {timeout_s:g} s waiting for {what}; state "
-                    f"{self.state.label}, phase {self.controller.phase}, faults "
+                    f"{self.state.label}, phase {self.controller.view().phase}, faults "
                     f"{[f.describe() for f in self.controller.faults.active]}, events:\n  "
-                    + "\n  ".join(e.text for e in list(self.controller.events)[-12:])
+                    + "\n  ".join(e.text for e in list(self.controller.events.log)[-12:])
                 )
             await asyncio.sleep(0.01)
 
@@ -69,8 +69,7 @@ class CellRig:
     async def to_idle(self) -> None:
         await self.until(
             lambda: (
-                all(d.connected for d in self.controller._devices().values())
-                and bool(self.controller.inputs)
+                self.links_up() and bool(self.controller.panel.inputs)
             ),
             "every link up and a PLC scan",
         )
@@ -88,20 +87,18 @@ class CellRig:
 
     async def until_phase(self, text: str, timeout_s: float = 20.0) -> None:
         await self.until(
-            lambda: text in self.controller.phase or text == self._step(),
+            lambda: text in self.controller.view().phase or text == self._step(),
             f"phase {text}",
             timeout_s,
         )
 
     def _step(self) -> str:
-        cycle = self.controller.cycle
-        if cycle is None or cycle.progress is None or self._cycle_done():
-            return ""
-        return str(cycle.progress.step)
+        """The step of the seam the weld cycle is on ('' when no cycle runs)."""
+        view = self.controller.view()
+        return str(view.activity.step) if view.cycle_running and view.activity.seam else ""
 
-    def _cycle_done(self) -> bool:
-        task = self.controller._cycle_task
-        return task is None or task.done()
+    def links_up(self) -> bool:
+        return not self.controller.links.blockers()
 
 
 def write_config(tmp_path: Path, edit: Callable[[dict], None] | None = None) -> Path:

@@ -50,7 +50,12 @@ async def cell_with_opcua(
 ) -> AsyncIterator[tuple[CellRig, CellOpcUaServer]]:
     port = free_port()
     async with running_cell(tmp_path, time_scale, with_opcua(port, edit)) as rig:
-        server = CellOpcUaServer(rig.controller, rig.controller.config.cell.opcua)
+        server = CellOpcUaServer(
+            rig.controller,
+            rig.controller.store,
+            rig.controller.config,
+            rig.controller.config.cell.opcua,
+        )
         await server.start()
         try:
             yield rig, server

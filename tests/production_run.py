@@ -23,7 +23,7 @@ from tests.cell_rig import CellRig, running_cell
 async def recover(rig: CellRig) -> None:
     """The operator's way back once the cause is gone: wait for links, Reset, until Idle."""
     await rig.until(
-        lambda: all(d.connected for d in rig.controller._devices().values()), "links up", 10
+        rig.links_up, "links up", 10
     )
     await rig.until(lambda: not rig.sim.plc.logic.watchdog_tripped, "the PLC's watchdog")
     await asyncio.sleep(0.1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cellctl.sensing.laser import (
+from cellctl.sensing.correction import (
     DEADLINE_GUARD_S,
     MAX_PHASE_STEP_S,
     PHASE_MARGIN_S,

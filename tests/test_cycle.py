@@ -73,7 +73,7 @@ async def test_manual_mode_has_no_cycle_to_start(tmp_path):
             await rig.controller.command("start")
         await rig.press("start_button")
         assert rig.state is State.IDLE
-        assert "start_button: start refused" in rig.controller.events[-1].text
+        assert "start_button: start refused" in rig.controller.events.log[-1].text
 
 
 async def test_an_arc_that_fails_to_ignite_once_is_retried_after_a_wire_retract(tmp_path):

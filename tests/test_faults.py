@@ -215,7 +215,7 @@ async def test_fault_reaction_record_and_recovery(kind: FaultKind, phase: str, t
         # The cause removed: Reset acknowledges and walks back, but starts nothing.
         await kind.remove(rig)
         await rig.until(
-            lambda: all(d.connected for d in rig.controller._devices().values()), "links up", 5
+            rig.links_up, "links up", 5
         )
         # After a PLC link loss the PLC's heartbeat watchdog clears one beat after the link
         # is back; the operator resets once the cell shows no cause left.

@@ -531,8 +531,8 @@ def test_an_oversized_recording_is_refused_unread(small_run):
 def test_a_recording_of_a_long_seam_loads(tmp_path):
     """The longest seam tracking follows with every frame kept (the track's MAX_MEASUREMENTS:
     10 minutes at 125 frames/s, 250 corrections/s), in the recorder's own format."""
-    from cellctl.sensing.laser import MAX_MEASUREMENTS
     from cellctl.sensing.recording import SEAM_JSON_MAX_BYTES
+    from cellctl.sensing.track import MAX_MEASUREMENTS
 
     rng = np.random.default_rng(3)
     frames, corrections = MAX_MEASUREMENTS, 2 * MAX_MEASUREMENTS

@@ -13,10 +13,11 @@ import threading
 import psycopg
 import pytest
 
+from cellctl.cell.records import SeamSummary
 from cellctl.config.models import Procedure
 from cellctl.records.report import build_report
 from cellctl.records.store import AsyncStore, ProductionStore, StoreError
-from cellctl.weld.monitoring import SeamMonitor, SeamSummary
+from cellctl.weld.monitoring import SeamMonitor
 from tests.cell_rig import running_cell
 
 
@@ -308,7 +309,7 @@ async def test_the_controller_welds_into_the_plant_database(tmp_path, postgres_s
 
     async with running_cell(tmp_path, edit=plant_store) as rig:
         assert rig.controller.store.name.startswith("postgresql://cellctl@/plant_")
-        assert rig.controller.listeners == []  # Sparkplug is off unless configured
+        assert rig.controller.events.listeners == []  # Sparkplug is off unless configured
         await rig.to_idle()
         part = await rig.weld_part()
     assert (part["status"], part["verdict"], part["cell"]) == ("complete", "good", "cell-01")

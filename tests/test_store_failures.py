@@ -136,7 +136,7 @@ async def test_disk_full_at_the_parts_end(small_disk, tmp_path):
         await rig.until(lambda: rig.state is State.COMPLETING, "the part's end", 20)
         filler = fill(small_disk)
         await stopped_with_f160(rig, "database or disk is full")
-        assert not any("complete: good" in e.text for e in rig.controller.events)
+        assert not any("complete: good" in e.text for e in rig.controller.events.log)
         await room_again_and_weld(rig, filler)
         parts = await rig.controller.store.parts()
         assert [p["status"] for p in parts] == ["incomplete", "complete"]

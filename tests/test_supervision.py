@@ -227,7 +227,7 @@ async def test_an_exception_in_an_acting_state(state, tmp_path, monkeypatch, cap
     work, get_there = ACTING[state]
     async with running_cell(tmp_path, TIME_SCALE, edit=coupon) as rig:
         await rig.to_idle()
-        monkeypatch.setattr(rig.controller, work, raising(work))
+        monkeypatch.setattr(rig.controller.part_run, work, raising(work))
         await get_there(rig)
         await expect_internal_error(rig, f"acting state {state}", caplog)
 
@@ -282,11 +282,11 @@ def _break_once(owner: object, name: str) -> Callable[..., Any]:
     return once
 
 
-# loop -> the method it calls every round
+# loop -> (the piece that runs it, the method it calls every round)
 LOOPS = {
-    "PLC scan": "_check_interlocks",
-    "device watch": "_check_status",
-    "health log": "_event",
+    "PLC scan": ("panel", "check_interlocks"),
+    "device watch": ("links", "on_status"),
+    "health log": ("health", "line"),
 }
 
 
@@ -303,20 +303,9 @@ async def test_an_exception_in_a_loop_faults_and_the_loop_runs_again(
     async with running_cell(tmp_path, TIME_SCALE, edit=often) as rig:
         await rig.to_idle()
         controller = rig.controller
-        name = LOOPS[loop]
-        if loop == "health log":
-            # The health loop's own line: the first one raises.
-            event = controller._event
-
-            def health_breaks(text: str) -> None:
-                if text.startswith("health:") and not getattr(health_breaks, "done", False):
-                    health_breaks.done = True  # type: ignore[attr-defined]
-                    raise Injected("injected into the health line")
-                event(text)
-
-            monkeypatch.setattr(controller, "_event", health_breaks)
-        else:
-            monkeypatch.setattr(controller, name, _break_once(controller, name))
+        piece_name, name = LOOPS[loop]
+        piece = getattr(controller, piece_name)
+        monkeypatch.setattr(piece, name, _break_once(piece, name))
         await rig.until(
             lambda: any(f.code == "F180" for f in controller.faults.active), "fault F180", 5
         )
@@ -345,7 +334,7 @@ async def test_an_exception_in_the_store_worker_outside_the_cycle(tmp_path, monk
 
 
 async def test_an_exception_in_the_correction_stream_thread(tmp_path, monkeypatch, caplog):
-    from cellctl.sensing.laser import SeamTrack
+    from cellctl.sensing.track import SeamTrack
     from tests.test_tracking_cell import TIME_SCALE as TRACKING_SCALE
     from tests.test_tracking_cell import scenario, sensor_on
 

@@ -280,7 +280,7 @@ async def test_each_joint_type_is_found_and_tracked_across_its_work_angles(
 ):
     # A lap at 45° was never found ("line lost beside the plate edge"): the simulated sensor
     # drew no edge face, and the lap's model knew only the straight-down view of its edge.
-    caplog.set_level(logging.INFO, logger="cellctl.sensing.laser")
+    caplog.set_level(logging.INFO, logger="cellctl.sensing.finder")
     edit = joint_coupon(tmp_path, joint, work_angle_deg)
     async with running_cell(tmp_path, TIME_SCALE, edit, vision=DRAWN) as rig:
         await rig.to_idle()

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from cellctl.sensing.laser import CorrectionHistory
+from cellctl.sensing.correction import CorrectionHistory
 from drivers.codecs.sensor_protocol import Frame, encode_frame
 from drivers.sensor import SensorDriver
 from tests.waiting import eventually

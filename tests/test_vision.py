@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from cellctl.config.sensor_models import TrackingSettings
-from cellctl.sensing.laser import SeamTrack
+from cellctl.sensing.track import SeamTrack
 from cellctl.sensing.vision.calibration import Calibration, CalibrationTarget, calibrate
 from cellctl.sensing.vision.pipeline import JointFinder
 from cellctl.sensing.vision.stripe import StripeExtractor, argmax_rows

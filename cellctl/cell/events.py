@@ -1,4 +1,12 @@
-"""What the controller tells the world outside the cell: a small listener interface.
+"""What the plant sees of the cell and may ask of it: a read model, a command protocol and a
+listener interface.
+
+- ``CellView``: the cell as it is now, a snapshot the controller makes on request (cheap, never
+  changed after): what the operator's screen and MES show.
+- ``CellCommands``: what the plant may ask; the same checks as the PLC panel's buttons.
+- ``CellListener``: what the controller tells as it happens.
+
+The plant's interfaces (``cellctl.plant``) use only these, never the controller itself.
 
 Plant-level publishers (Sparkplug B today) subscribe to the controller through ``CellListener``
 instead of the controller calling each of them. The contract:
@@ -15,12 +23,58 @@ instead of the controller calling each of them. The contract:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from cellctl.cell.faults import Fault
-    from cellctl.weld.monitoring import SeamSummary
+from cellctl.cell.faults import Fault
+from cellctl.cell.packml import Command, Mode, State
+from cellctl.cell.records import SeamSummary
+from cellctl.cell.steps import Activity
+from cellctl.config.models import Procedure, Seam
+from drivers.codecs.power_source_protocol import PowerSourceStatus
+from drivers.link import LinkState
+
+
+@dataclass(frozen=True)
+class CellView:
+    """The cell now, for the plant (see the module). ``seam`` and ``procedure`` are the seam
+    being welded (or held), or the last one; ``cycle_running`` whether a weld cycle runs."""
+
+    cell: str
+    state: State
+    mode: Mode
+    allowed_commands: tuple[Command, ...]
+    activity: Activity
+    part_program: str | None
+    part_id: int | None
+    seam: Seam | None
+    procedure: Procedure | None
+    cycle_running: bool
+    faults: tuple[Fault, ...]
+    links: Mapping[str, LinkState]
+    power_source: PowerSourceStatus | None  # the last status read, whoever read it
+
+    @property
+    def phase(self) -> str:
+        """Where the cell is, in words (``activity``)."""
+        return str(self.activity)
+
+
+class CellCommands(Protocol):
+    """What the plant may ask of the cell. Each goes through the same checks as the PLC
+    panel's buttons; a refusal raises ``CommandRefused`` naming the state and why, an unknown
+    fault ``UnknownFault``, a mode the state does not allow ``CommandRefused`` too."""
+
+    def view(self) -> CellView: ...
+
+    async def command(self, name: str, by: str = "operator") -> State: ...
+
+    async def acknowledge_faults(self, by: str = "operator") -> int: ...
+
+    async def acknowledge_fault(self, code: str, by: str = "operator") -> None: ...
+
+    def set_mode(self, mode: str, by: str = "operator") -> None: ...
 
 
 @dataclass(frozen=True)

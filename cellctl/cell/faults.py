@@ -22,6 +22,9 @@ from __future__ import annotations
 import enum
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
+
+from drivers.codecs.power_source_protocol import PowerSourceError
 
 
 class Severity(enum.StrEnum):
@@ -36,21 +39,56 @@ class Severity(enum.StrEnum):
         return self is not Severity.WARNING
 
 
+class FaultCode(enum.StrEnum):
+    """Every fault the cell can raise, by the code the operator reads (``CATALOGUE`` has its
+    text, severity and action). A code compares equal to its string: ``FaultCode.DOOR_OPEN ==
+    "F101"``."""
+
+    ESTOP = "F100"
+    DOOR_OPEN = "F101"
+    LIGHT_CURTAIN = "F102"
+    DRIVES_OFF = "F103"
+    PLC_WATCHDOG = "F104"
+    GAS_PRESSURE_LOW = "F110"
+    AIR_PRESSURE_LOW = "F111"
+    CLAMPS_OPEN = "F112"
+    PART_REMOVED = "F113"
+    ARC_START_FAILED = "F120"
+    ARC_BREAK = "F121"
+    POWER_SOURCE_ERROR = "F122"
+    WIRE_STICK = "F123"
+    GAS_FLOW = "F124"
+    PLC_LINK = "F130"
+    POWER_SOURCE_LINK = "F131"
+    ROBOT_LINK = "F132"
+    SENSOR_LINK = "F133"
+    SENSOR_FRAMES_REFUSED = "F134"
+    ROBOT_FAULT = "F140"
+    ROBOT_REFUSED_MOTION = "F141"
+    JOINT_NOT_FOUND = "F150"
+    TRACKING_LOST = "F151"
+    RECORD_NOT_WRITTEN = "F160"
+    STEP_TIMEOUT = "F170"
+    INTERNAL_ERROR = "F180"
+    OUT_OF_BAND = "W200"
+    ARC_RESTARTED = "W201"
+
+
 @dataclass(frozen=True)
 class FaultKind:
-    code: str
+    code: FaultCode
     severity: Severity
     text: str
     action: str  # what the operator should do
 
 
 def _kind(code: str, severity: Severity, text: str, action: str) -> FaultKind:
-    return FaultKind(code, severity, text, action)
+    return FaultKind(FaultCode(code), severity, text, action)
 
 
 A, ST, H, W = Severity.ABORT, Severity.STOP, Severity.HOLD, Severity.WARNING
 
-CATALOGUE: dict[str, FaultKind] = {
+CATALOGUE: dict[FaultCode, FaultKind] = {
     kind.code: kind
     for kind in (
         # -- safety chain and guarding (the PLC's inputs) --
@@ -141,7 +179,7 @@ class Fault:
     phase: str = ""  # weld cycle phase when raised
 
     @property
-    def code(self) -> str:
+    def code(self) -> FaultCode:
         return self.kind.code
 
     @property
@@ -174,9 +212,9 @@ class FaultBook:
     def __init__(self) -> None:
         self.active: list[Fault] = []
 
-    def raise_fault(self, code: str, detail: str = "", **where: str) -> Fault | None:
+    def raise_fault(self, code: FaultCode | str, detail: str = "", **where: str) -> Fault | None:
         """Raise ``code``; returns the new fault, or None if that code is already active."""
-        kind = CATALOGUE.get(code)
+        kind = CATALOGUE.get(code)  # type: ignore[call-overload]  (a str finds its code)
         if kind is None:
             raise UnknownFault(code)
         if any(f.code == code for f in self.active):
@@ -225,3 +263,43 @@ class FaultBook:
             if any(f.severity is severity for f in self.active):
                 return severity
         return None
+
+
+# Which fault is the loss of which device's link: one table for whoever finds a link dead.
+LINK_FAULTS: dict[str, FaultCode] = {
+    "plc": FaultCode.PLC_LINK,
+    "power_source": FaultCode.POWER_SOURCE_LINK,
+    "robot": FaultCode.ROBOT_LINK,
+    "sensor": FaultCode.SENSOR_LINK,
+}
+# Faults on which the PLC drops the robot's drive enable by itself (e-stop, door, light
+# curtain, heartbeat watchdog): the controller no longer asks for drives after them.
+DRIVES_DROPPED_BY_PLC = frozenset(
+    {FaultCode.ESTOP, FaultCode.DOOR_OPEN, FaultCode.LIGHT_CURTAIN, FaultCode.PLC_WATCHDOG}
+)
+# Power source error codes that have their own fault; every other error is F122.
+POWER_SOURCE_FAULTS: dict[int, FaultCode] = {
+    PowerSourceError.ARC_BREAK: FaultCode.ARC_BREAK,
+    PowerSourceError.WIRE_STICK: FaultCode.WIRE_STICK,
+    PowerSourceError.GAS_FLOW: FaultCode.GAS_FLOW,
+    # The ignition failure the cycle already faults as F120 once its retries are spent.
+    PowerSourceError.IGNITION_FAILED: FaultCode.ARC_START_FAILED,
+    # The power source's own interface watchdog ended the arc because the controller went
+    # quiet: that is the lost link, seen from the other end, not a second fault.
+    PowerSourceError.INTERFACE_TIMEOUT: FaultCode.POWER_SOURCE_LINK,
+}
+
+
+def power_source_fault(error_code: int) -> FaultCode:
+    """The fault for a power source's error code (F122 for any without one of its own)."""
+    return POWER_SOURCE_FAULTS.get(error_code, FaultCode.POWER_SOURCE_ERROR)
+
+
+class FaultReporter(Protocol):
+    """Whoever books faults and reacts to them (the controller's fault reaction). Parts of
+    the cell that find a fault (the weld cycle, the panel scan) report it here and never
+    decide the reaction themselves."""
+
+    def raise_fault(
+        self, code: FaultCode, detail: str = "", cause_seen: float | None = None
+    ) -> None: ...

@@ -1,8 +1,10 @@
-"""Seam paths as polylines in millimetres: length, the point at a distance, what remains.
+"""Seam paths as polylines in millimetres, and the seam frame the robot corrects in.
 
 A taught seam path is a list of points. The weld cycle needs to know where along it the torch
 is (the robot reports its path position in mm), to restart a seam from a point with an overlap,
-and to shift the whole path by what seam finding measured. Pure functions on tuples.
+and to shift the whole path by what seam finding measured. The seam frame (travel, lateral,
+vertical) is the frame of every path correction and of what the sensor measures. Pure
+functions on tuples.
 """
 
 from __future__ import annotations
@@ -55,3 +57,34 @@ def shifted(path: Sequence[Point], offset: Point) -> list[Point]:
 def above(point: Point, clearance_mm: float) -> Point:
     """The point ``clearance_mm`` above ``point`` (approach and retract positions)."""
     return (point[0], point[1], point[2] + clearance_mm)
+
+
+def _unit(v: tuple[float, float, float]) -> tuple[float, float, float]:
+    n = math.sqrt(sum(c * c for c in v))
+    return (v[0] / n, v[1] / n, v[2] / n)
+
+
+def seam_frame(path: list[Point]) -> tuple[Point, Point, Point]:
+    """(travel, lateral, vertical) unit vectors of the path's first segment, as the robot
+    defines its correction frame: lateral = up × travel, vertical = travel × lateral."""
+    travel = _unit(tuple(b - a for a, b in zip(path[0], path[1], strict=True)))  # type: ignore[arg-type]
+    lateral = (-travel[1], travel[0], 0.0)
+    size = math.hypot(lateral[0], lateral[1])
+    lateral = (lateral[0] / size, lateral[1] / size, 0.0) if size > 1e-9 else (0.0, 1.0, 0.0)
+    t, la = travel, lateral
+    up = (t[1] * la[2] - t[2] * la[1], t[2] * la[0] - t[0] * la[2], t[0] * la[1] - t[1] * la[0])
+    return travel, lateral, up
+
+
+def in_frame(point: Point, origin: Point, frame: tuple[Point, Point, Point]) -> Point:
+    """``point`` as (along, lateral, vertical) mm from ``origin`` in ``frame`` (``seam_frame``)."""
+    d = (point[0] - origin[0], point[1] - origin[1], point[2] - origin[2])
+    return tuple(sum(a * b for a, b in zip(d, axis, strict=True)) for axis in frame)  # type: ignore[return-value]
+
+
+def from_frame(origin: Point, frame: tuple[Point, Point, Point], offset: Point) -> Point:
+    """The point (along, lateral, vertical) mm from ``origin`` in ``frame``."""
+    return tuple(
+        o + sum(c * axis[i] for c, axis in zip(offset, frame, strict=True))
+        for i, o in enumerate(origin)
+    )  # type: ignore[return-value]

@@ -16,6 +16,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from cellctl.cell.faults import FaultCode
 from drivers.codecs.modbus_map import SignalValue
 
 Inputs = Mapping[str, SignalValue]
@@ -40,7 +41,7 @@ class CellContext:
 
 
 class Interlock:
-    fault_code: str = ""
+    fault_code: FaultCode
     scope: Scope = Scope.ACTIVE
     blocks_start: bool = True
     # Whether a fault of this interlock stays uncleared while its condition lasts. A door held
@@ -60,7 +61,7 @@ class Interlock:
 
 
 class EStopChain(Interlock):
-    fault_code = "F100"
+    fault_code = FaultCode.ESTOP
     scope = Scope.ALWAYS
 
     def violated(self, inputs: Inputs, context: CellContext) -> str | None:
@@ -68,21 +69,21 @@ class EStopChain(Interlock):
 
 
 class DoorClosed(Interlock):
-    fault_code = "F101"
+    fault_code = FaultCode.DOOR_OPEN
 
     def violated(self, inputs: Inputs, context: CellContext) -> str | None:
         return None if inputs.get("door_closed") else "cell door open"
 
 
 class LightCurtainClear(Interlock):
-    fault_code = "F102"
+    fault_code = FaultCode.LIGHT_CURTAIN
 
     def violated(self, inputs: Inputs, context: CellContext) -> str | None:
         return None if inputs.get("light_curtain_clear") else "light curtain interrupted"
 
 
 class PlcWatchdogHealthy(Interlock):
-    fault_code = "F104"
+    fault_code = FaultCode.PLC_WATCHDOG
     scope = Scope.ALWAYS
 
     def violated(self, inputs: Inputs, context: CellContext) -> str | None:
@@ -94,7 +95,7 @@ class PlcWatchdogHealthy(Interlock):
 class DrivesEnabled(Interlock):
     """Drives dropped while we asked for them, with no guard or e-stop to explain it."""
 
-    fault_code = "F103"
+    fault_code = FaultCode.DRIVES_OFF
     blocks_start = False  # drives are enabled by Start itself
     holds_clear = False
 
@@ -111,7 +112,7 @@ class DrivesEnabled(Interlock):
 
 
 class GasPressure(Interlock):
-    fault_code = "F110"
+    fault_code = FaultCode.GAS_PRESSURE_LOW
 
     def violated(self, inputs: Inputs, context: CellContext) -> str | None:
         if inputs.get("gas_pressure_ok"):
@@ -123,7 +124,7 @@ class GasPressure(Interlock):
 
 
 class AirPressure(Interlock):
-    fault_code = "F111"
+    fault_code = FaultCode.AIR_PRESSURE_LOW
 
     def violated(self, inputs: Inputs, context: CellContext) -> str | None:
         if inputs.get("air_pressure_ok"):
@@ -135,7 +136,7 @@ class AirPressure(Interlock):
 
 
 class ClampsClosed(Interlock):
-    fault_code = "F112"
+    fault_code = FaultCode.CLAMPS_OPEN
     scope = Scope.CLAMPED
     blocks_start = False  # Start closes them
     holds_clear = False
@@ -145,7 +146,7 @@ class ClampsClosed(Interlock):
 
 
 class PartPresent(Interlock):
-    fault_code = "F113"
+    fault_code = FaultCode.PART_REMOVED
     holds_clear = False
 
     def violated(self, inputs: Inputs, context: CellContext) -> str | None:
@@ -168,7 +169,7 @@ class Interlocks:
             ClampsClosed(),
         ]
 
-    def check(self, inputs: Inputs, context: CellContext) -> list[tuple[str, str]]:
+    def check(self, inputs: Inputs, context: CellContext) -> list[tuple[FaultCode, str]]:
         """(fault code, reason) for every interlock violated now and in scope."""
         found = []
         for interlock in self.all:
@@ -178,7 +179,7 @@ class Interlocks:
                     found.append((interlock.fault_code, reason))
         return found
 
-    def causes_present(self, inputs: Inputs) -> set[str]:
+    def causes_present(self, inputs: Inputs) -> set[FaultCode]:
         """Fault codes whose cause is still there, whatever the state (for Clear and Reset)."""
         everywhere = CellContext(active=True)
         return {

@@ -94,6 +94,21 @@ STATE_COMPLETE: dict[State, State] = {
     S.CLEARING: S.STOPPED,
 }
 
+# States in which a part is in the cell's hands: the interlocks that guard a part apply.
+ACTIVE_STATES = frozenset(
+    {
+        S.STARTING,
+        S.EXECUTE,
+        S.COMPLETING,
+        S.HOLDING,
+        S.HELD,
+        S.UNHOLDING,
+        S.SUSPENDING,
+        S.SUSPENDED,
+        S.UNSUSPENDING,
+    }
+)
+
 # Modes may change only where the machine is at rest.
 MODE_CHANGE_STATES = frozenset({S.STOPPED, S.IDLE, S.ABORTED})
 # Commands that make sense in each mode (Manual has no cycle to start).

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from cellctl.collector import freeze_what_lives_on
 from cellctl.config import ConfigInvalid, load_cell_config
-from cellctl.controller.wiring import build_controller
 from cellctl.plant.opcua.server import CellOpcUaServer, OpcUaStartFailed
 from cellctl.records.store import StoreError
+from cellctl.wiring import build_controller
 
 EXIT_BAD_CONFIG = 2
 EXIT_NO_STORE = 3
@@ -42,19 +42,18 @@ async def run_controller(config_path: Path, store_path: str | Path | None = None
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    controller.on_event = lambda event: print(f"{_clock(event.at)} {event.text}", flush=True)
+    controller.events.on_event = lambda event: print(f"{_clock(event.at)} {event.text}", flush=True)
     opcua: CellOpcUaServer | None = None
     try:
         if config.cell.opcua.enabled:
             # Before the controller's links and loops: building the address space holds the
             # event loop for up to a second, which a running cell's 80 ms timeouts would not
             # survive.
-            opcua = CellOpcUaServer(controller, config.cell.opcua)
+            opcua = CellOpcUaServer(controller, controller.store, config, config.cell.opcua)
             try:
                 await opcua.start()
                 print(f"OPC UA server at {opcua.endpoint}", flush=True)
-                if hasattr(controller.sensing, "observer"):
-                    controller.sensing.observer = opcua  # corrections and profiles to show
+                controller.sensing.show_to(opcua)  # corrections and profiles to show
             except OpcUaStartFailed as failed:
                 # The cell runs on without its HMI interface rather than not at all.
                 print(f"cellctl run: {failed}; running without OPC UA", file=sys.stderr)

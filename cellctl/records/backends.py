@@ -34,6 +34,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from cellctl.cell.records import RecordNotWritten
+
 # The schema is written once; each backend fills in its types.
 SCHEMA_TEMPLATE = """
 CREATE TABLE IF NOT EXISTS configs (
@@ -118,7 +120,7 @@ READ_TABLES = ("configs", "parts", "seams", "faults", "state_changes")
 SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite 3 database file
 
 
-class StoreError(RuntimeError):
+class StoreError(RecordNotWritten):
     """The production database cannot be opened or used; the message names which one."""
 
 

@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from cellctl.cell.records import SeamSummary
+from cellctl.config.load import LoadedConfig
 from cellctl.records.backends import SCHEMA_VERSION, Backend, StoreError, open_backend
-from cellctl.weld.monitoring import SeamSummary
 
 __all__ = ["SCHEMA_VERSION", "AsyncStore", "Counters", "ProductionStore", "StoreError"]
 
@@ -382,3 +383,15 @@ class AsyncStore:
     def close(self) -> None:
         self._executor.submit(self._store.close).result()
         self._executor.shutdown(wait=True)
+
+
+def store_location(config: LoadedConfig) -> str | Path:
+    """The production database of a config: its ``store_url`` if set, else its ``store_path``;
+    a relative SQLite path is relative to the cell config's folder."""
+    settings = config.cell.controller
+    url = settings.store_url
+    if url is None:
+        return config.resolve(settings.store_path)
+    if url.startswith("sqlite:///"):
+        return config.resolve(url.removeprefix("sqlite:///"))
+    return url

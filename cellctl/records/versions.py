@@ -22,6 +22,7 @@ from cellctl.config import ConfigInvalid, load_cell_config
 from cellctl.config.load import LoadedConfig
 from cellctl.config.yaml_lines import parse_yaml_text
 from cellctl.records.store import ProductionStore, StoreError
+from cellctl.records.store import store_location as store_location_of
 
 
 class VersionError(ValueError):
@@ -37,7 +38,6 @@ def open_records(
     """The production store to read (``--store``, else the config's), opened read-only: a
     reader that changes nothing and refuses (``ReportError``) what is not a cellctl store,
     seeing ``cell`` (default: the config's cell; ``*``: every cell)."""
-    from cellctl.controller.wiring import store_location as config_store
     from cellctl.records.report import ReportError
 
     config: LoadedConfig | None = None
@@ -49,7 +49,7 @@ def open_records(
                 raise ReportError(
                     f"{config_path}: invalid config ({invalid.errors[0]}); give --store"
                 ) from None
-    location: str | Path | None = store_location or (config_store(config) if config else None)
+    location: str | Path | None = store_location or (store_location_of(config) if config else None)
     if location is None:
         raise ReportError("no production store: give --config or --store")
     if cell == "*":

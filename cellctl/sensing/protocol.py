@@ -14,8 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+import numpy as np
+
 from cellctl.cell.geometry import Point
 from cellctl.config.models import Seam
+from drivers.link import DeviceLink
 
 
 class JointNotFound(Exception):
@@ -29,7 +32,39 @@ class TrackingLost(Exception):
 InternalErrorReport = Callable[[str, BaseException], None]
 
 
+class TrackingObserver(Protocol):
+    """Who shows tracking to people (the OPC UA server): told of every correction sent and
+    of the laser profile now and then. Both calls must be cheap and never raise; the
+    correction comes from the correction stream's thread, the profile from the sensor's
+    reader thread."""
+
+    def publish_tracking(
+        self, lateral_mm: float, vertical_mm: float, position_mm: float | None = None
+    ) -> None: ...
+
+    def publish_profile(
+        self, y_mm: np.ndarray, z_mm: np.ndarray, joint: tuple[float, float] | None
+    ) -> None: ...
+
+
 class SeamSensing(Protocol):
+    def links(self) -> dict[str, DeviceLink]:
+        """The device links the sensing owns, by device name (the laser sensor's): the
+        controller watches them like the others."""
+        ...
+
+    async def connect(self) -> None:
+        """Start its links (returns at once when there are none)."""
+        ...
+
+    async def close(self) -> None:
+        """End tracking and close its links."""
+        ...
+
+    def show_to(self, observer: TrackingObserver) -> None:
+        """Tell ``observer`` of the corrections and profiles from now on."""
+        ...
+
     def supervise(self, report: InternalErrorReport) -> None:
         """Report an exception that escapes a thread of the sensing's own (``report(where,
         error)``, callable from any thread): the controller raises F180 for it."""
@@ -60,6 +95,18 @@ class SeamSensing(Protocol):
 
 class NoSensing:
     """A cell without a seam sensor: weld the taught path as it is."""
+
+    def links(self) -> dict[str, DeviceLink]:
+        return {}
+
+    async def connect(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    def show_to(self, observer: TrackingObserver) -> None:
+        return None  # nothing to show
 
     def supervise(self, report: InternalErrorReport) -> None:
         return None  # no threads of its own

@@ -54,7 +54,7 @@ from cellctl.config.sensor_models import (
     StripeSettings,
     TrackingSettings,
 )
-from cellctl.sensing.laser import MAX_MEASUREMENTS
+from cellctl.sensing.track import MAX_MEASUREMENTS
 from drivers.codecs.sensor_protocol import Frame
 from drivers.sensor import record_frame
 

@@ -40,15 +40,17 @@ import numpy as np
 import yaml
 from pydantic import ValidationError
 
+from cellctl.cell.geometry import seam_frame
 from cellctl.config.errors import format_location, show_value, translate_error
 from cellctl.config.sensor_models import JointSettings, StripeSettings, TrackingSettings
-from cellctl.sensing.laser import SeamTrack, seam_frame
+from cellctl.sensing.correction import CorrectionLaw
 from cellctl.sensing.recording import (
     FORMAT_VERSION,
     RUN_FILE,
     SEAM_JSON_MAX_BYTES,
     RecordedRun,
 )
+from cellctl.sensing.track import SeamTrack
 from cellctl.sensing.vision.calibration import Calibration, CalibrationError
 from cellctl.sensing.vision.pipeline import JointFinder
 
@@ -393,13 +395,18 @@ def replay_seam(
         s_torch = recorded.s_torch_mm.copy()
         s_effect = s_torch.copy()
 
-    lookahead = run.lookahead_mm
-    path_length = _path_length(run.path_mm)
-    step = run.max_rate_mm_per_s / tracking.correction_rate_hz
-    limit = run.max_correction_mm
+    # The live stream's law, with the replay's settings: the same arithmetic, step for step.
+    law = CorrectionLaw(
+        track,
+        max_correction_mm=run.max_correction_mm,
+        max_rate_mm_per_s=run.max_rate_mm_per_s,
+        correction_rate_hz=tracking.correction_rate_hz,
+        coast_mm=tracking.coast_mm,
+        lookahead_mm=run.lookahead_mm,
+        path_length_mm=_path_length(run.path_mm),
+    )
     out_l = np.zeros(len(times))
     out_v = np.zeros(len(times))
-    lateral = vertical = 0.0
     lost: str | None = None
     with_joint = 0
     next_row = 0
@@ -429,21 +436,10 @@ def replay_seam(
                 next_row += 1
                 if progress is not None:
                     progress(next_row, len(rows))
-            target = track.deviation_at(float(s_torch[k]))
-            if target is not None:
-                target_l = min(limit, max(-limit, target[0]))
-                target_v = min(limit, max(-limit, target[1]))
-                lateral += min(step, max(-step, target_l - lateral))
-                vertical += min(step, max(-step, target_v - vertical))
-            out_l[k], out_v[k] = lateral, vertical
+            out_l[k], out_v[k] = law.next(float(s_torch[k]))
             sent = k + 1
-            last = max(track.last_position_mm or 0.0, lookahead)
-            s_sensor = min(float(s_torch[k]) + lookahead, path_length)
-            if s_sensor - last > tracking.coast_mm:
-                lost = (
-                    f"no trustworthy joint for {s_sensor - last:.1f} mm (coasting allowed "
-                    f"{tracking.coast_mm:g} mm) at {s_torch[k]:.1f} mm along the path"
-                )
+            lost = law.coasted(float(s_torch[k]))
+            if lost is not None:
                 break  # live, the seam faults here (F151) and the cell holds
         while next_row < len(rows) and lost is None:  # frames after the last correction
             add_frame(rows[next_row])

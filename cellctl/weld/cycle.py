@@ -1,6 +1,6 @@
 """The weld cycle of one part: its seams in order, each from approach to a durable record.
 
-For every seam (``SeamProgress.step`` says where it stands):
+For every seam (``SeamProgress.step``, a ``cellctl.cell.steps.Step``, says where it stands):
 
 1. APPROACH      move above the taught start, then down to it
 2. SEAM_FINDING  ask the sensing hook where the joint really is (``cellctl.sensing.protocol``)
@@ -14,10 +14,14 @@ For every seam (``SeamProgress.step`` says where it stands):
 7. RETRACT       lift the torch clear
 8. RECORD        the seam's summary is committed to the store, durably, before the next seam
 
-Nothing here decides what a fault does: the cycle reports it (``report_fault``) and stops with
-``CycleInterrupted``; the controller's fault reaction (arc off, robot hold, state machine) takes
-over and cancels the cycle. After a hold the controller restarts the cycle with the
+Nothing here decides what a fault does: the cycle reports it to its ``FaultReporter`` and stops
+with ``CycleInterrupted``; the controller's fault reaction (arc off, robot hold, state machine)
+takes over and cancels the cycle. After a hold the controller restarts the cycle with the
 ``SeamProgress`` it was cancelled at, so the seam resumes where its bead ends.
+
+The cycle works through its collaborators: the robot through ``Motion`` (moves and waits, one
+lost status forgiven), the power source's driver, the seam sensing, the seam records, the
+fault reporter, and the link watch that counts each device's failed requests.
 
 In dry-run mode the arc is never struck: the robot runs every path at its travel speed and the
 seams are recorded as dry runs.
@@ -26,39 +30,38 @@ seams are recorded as dry runs.
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
-import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Protocol, TypeVar
 
+from cellctl.cell.faults import LINK_FAULTS, FaultCode, FaultReporter, power_source_fault
 from cellctl.cell.geometry import Point, above, length_mm, point_at, remaining
+from cellctl.cell.records import RecordNotWritten, SeamSummary
+from cellctl.cell.steps import Step
 from cellctl.config.models import ControllerSettings, PartProgram, Procedure, Seam
-from cellctl.records.backends import StoreError
+from cellctl.motion.moves import (
+    ARRIVED_TOLERANCE_MM,
+    DeviceHealth,
+    Motion,
+    MotionTimeout,
+    RobotStopped,
+    at_rest,
+    poll,
+    torch_pose,
+)
 from cellctl.sensing.protocol import JointNotFound, SeamSensing, TrackingLost
-from cellctl.weld.monitoring import SeamMonitor, SeamSummary
+from cellctl.weld.monitoring import SeamMonitor
 from drivers.codecs.power_source_protocol import PowerSourceError, PowerSourceStatus
-from drivers.codecs.robot_protocol import Pose, ResultCode, RobotState, RobotStatus
+from drivers.codecs.robot_protocol import ResultCode, RobotState, RobotStatus
 from drivers.errors import DeviceError, DeviceRejected, FramesRefused
+from drivers.power_source import PowerSourceDriver
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-ARRIVED_TOLERANCE_MM = 0.05
 ARC_OFF_TIMEOUT_S = 1.0
-
-
-class Step(enum.StrEnum):
-    APPROACH = "approach"
-    SEAM_FINDING = "seam finding"
-    ARC_START = "arc start"
-    WELDING = "welding"
-    CRATER_FILL = "crater fill"
-    ARC_OFF = "arc off"
-    RETRACT = "retract"
-    RECORD = "record"
 
 
 class CycleInterrupted(Exception):
@@ -87,7 +90,13 @@ class SeamProgress:
         return self.step in (Step.CRATER_FILL, Step.ARC_OFF, Step.RETRACT, Step.RECORD)
 
 
-ReportFault = Callable[[str, str], None]
+class SeamRecords(Protocol):
+    """Where a seam's record goes (the production store): durable when ``record_seam``
+    returns, else ``RecordNotWritten``."""
+
+    async def record_seam(
+        self, part_id: int, summary: SeamSummary, started_at: float, finished_at: float
+    ) -> int: ...
 
 
 class WeldCycle:
@@ -96,39 +105,33 @@ class WeldCycle:
     def __init__(
         self,
         *,
-        robot: Any,
-        power_source: Any,
-        store: Any,
+        motion: Motion,
+        power_source: PowerSourceDriver,
         sensing: SeamSensing,
+        records: SeamRecords,
+        faults: FaultReporter,
+        health: DeviceHealth,
         settings: ControllerSettings,
         part: PartProgram,
         procedures: dict[str, Procedure],
         part_id: int,
         dry_run: bool,
-        report_fault: ReportFault,
-        device_failed: Callable[[str, DeviceError], None],
-        next_path_id: Callable[[], int],
-        timeline: Callable[[str], None] = lambda event: None,
     ) -> None:
-        self.robot = robot
+        self.motion = motion
+        self.robot = motion.robot
         self.power_source = power_source
-        self.store = store
         self.sensing = sensing
+        self.records = records
+        self.faults = faults
+        self.health = health
         self.settings = settings
         self.part = part
         self.procedures = procedures
         self.part_id = part_id
         self.dry_run = dry_run
-        self.report_fault = report_fault
-        self.device_failed = device_failed
-        self.next_path_id = next_path_id
-        self.timeline = timeline
-        self.status_period_s = settings.cycle.status_period_ms / 1000
         self.sample_period_s = settings.monitoring.sample_period_ms / 1000
         self.progress: SeamProgress | None = None
         self.summaries: list[SeamSummary] = []
-        self.last_power_status: PowerSourceStatus | None = None
-        self.last_robot_status: RobotStatus | None = None
 
     # -- the cycle --------------------------------------------------------------------------
 
@@ -140,8 +143,8 @@ class WeldCycle:
         if resume is not None and resume.index == index:
             self.progress = resume
             # The robot still holds (its queue kept, new moves waiting): clear that first.
-            await self._command("robot", self.robot.stop())
-            await self._robot_until(_at_rest, "robot to stop")
+            await self._robot(self.robot.stop())
+            await self._robot(self.motion.until(at_rest, "robot to stop"))
         else:
             seam = self.part.seams_in_order()[index]
             procedure = self.procedures[seam.procedure]
@@ -159,10 +162,6 @@ class WeldCycle:
             )
         await self._weld_seam(self.progress)
         return self.summaries[-1]
-
-    @property
-    def seams_done(self) -> int:
-        return len(self.summaries)
 
     async def _weld_seam(self, progress: SeamProgress) -> None:
         seam, procedure = progress.seam, progress.procedure
@@ -184,8 +183,8 @@ class WeldCycle:
             try:
                 progress.path = await self.sensing.find_seam(seam, taught)
             except JointNotFound as error:
-                self._fault("F150", f"seam {seam.name}: {error}")
-            except DeviceError as error:  # the sensor's link, or the robot's during the scan
+                self._fault(FaultCode.JOINT_NOT_FOUND, f"seam {seam.name}: {error}")
+            except (DeviceError, RobotStopped, MotionTimeout) as error:  # during the scan
                 self._device_fault(error)
             if progress.path[0] != taught[0]:
                 await self._move_linear(progress.path[0], self._approach_speed(), "to the joint")
@@ -210,23 +209,21 @@ class WeldCycle:
             if not self.dry_run:
                 await self._arc_start(progress)
             progress.step = Step.WELDING
-            progress.path_id = self.next_path_id()
+            progress.path_id = self.motion.next_path_id()
             remainder = remaining(path, from_mm)
             for point in remainder[1:]:
-                await self._command(
-                    "robot",
+                await self._robot(
                     self.robot.move_linear(
-                        self._pose(point, progress.seam),
+                        torch_pose(point, progress.seam.torch),
                         progress.procedure.travel_speed_mm_per_s,
                         path_id=progress.path_id,
-                    ),
+                    )
                 )
-            self.timeline("path queued")
             await self.sensing.start_tracking(progress.seam, remainder, progress.path_id)
             try:
                 broke_at = await self._monitor_weld(progress, from_mm, length_mm(remainder))
             except TrackingLost as error:
-                self._fault("F151", f"seam {progress.seam.name}: {error}")
+                self._fault(FaultCode.TRACKING_LOST, f"seam {progress.seam.name}: {error}")
             except DeviceError as error:  # the sensor's, seen by the tracking check
                 self._device_fault(error)
             finally:
@@ -239,16 +236,18 @@ class WeldCycle:
             arc = self.settings.arc
             if not arc.restart_on_break or progress.restarts >= arc.max_restarts_per_seam:
                 self._fault(
-                    "F121",
+                    FaultCode.ARC_BREAK,
                     f"seam {progress.seam.name}: arc out at {broke_at:.1f} mm "
                     f"of {length_mm(path):.1f} mm",
                 )
             progress.restarts += 1
             progress.monitor.restarts += 1
-            self.report_fault("W201", f"seam {progress.seam.name} restarted at {broke_at:.1f} mm")
-            await self._command("power_source", self.power_source.reset_error())
-            await self._command("robot", self.robot.stop())
-            await self._robot_until(_at_rest, "robot to stop")
+            self.faults.raise_fault(
+                FaultCode.ARC_RESTARTED, f"seam {progress.seam.name} restarted at {broke_at:.1f} mm"
+            )
+            await self._command(self.power_source.reset_error())
+            await self._robot(self.robot.stop())
+            await self._robot(self.motion.until(at_rest, "robot to stop"))
             from_mm = max(0.0, broke_at - arc.restart_overlap_mm)
             await self._move_linear(point_at(path, from_mm), self._approach_speed(), "overlap")
 
@@ -274,13 +273,14 @@ class WeldCycle:
         summary.tracking = progress.tracking
         finished_at = time.time()
         try:
-            await self.store.record_seam(self.part_id, summary, progress.started_at, finished_at)
-        except StoreError as error:  # a full disk, a deleted file: no seam goes unrecorded
-            self._fault("F160", f"seam {seam.name}: {error}")
+            await self.records.record_seam(self.part_id, summary, progress.started_at, finished_at)
+        except RecordNotWritten as error:  # a full disk, a deleted file: no seam unrecorded
+            self._fault(FaultCode.RECORD_NOT_WRITTEN, f"seam {seam.name}: {error}")
         self.summaries.append(summary)
-        self.timeline("seam recorded")
         if summary.verdict == "bad":
-            self.report_fault("W200", f"seam {seam.name}: {'; '.join(summary.reasons)}")
+            self.faults.raise_fault(
+                FaultCode.OUT_OF_BAND, f"seam {seam.name}: {'; '.join(summary.reasons)}"
+            )
 
     async def _check_bead(self, progress: SeamProgress, path: list[Point]) -> None:
         """The post-weld check: the bead's figures go on the seam's record; a bead outside
@@ -288,34 +288,33 @@ class WeldCycle:
         seam = progress.seam
         try:
             result = await self.sensing.check_bead(seam, path)
-        except DeviceError as error:
+        except (DeviceError, RobotStopped, MotionTimeout) as error:
             self._device_fault(error)
         if result is None:
             return
         figures, problems = result
         progress.tracking = {**(progress.tracking or {}), **figures}
         if problems:
-            self.report_fault("W200", f"seam {seam.name}: bead {'; '.join(problems)}")
+            self.faults.raise_fault(
+                FaultCode.OUT_OF_BAND, f"seam {seam.name}: bead {'; '.join(problems)}"
+            )
 
     # -- steps ------------------------------------------------------------------------------
 
     async def _approach(self, seam: Seam, start: Point) -> None:
         above_start = above(start, seam.approach_clearance_mm)
-        speed_percent = min(100.0, 100 * self._air_speed() / self._robot_max_speed())
-        await self._command(
-            "robot", self.robot.move_joint(self._pose(above_start, seam), speed_percent)
+        await self._robot(
+            self.motion.move_joint(above_start, seam.torch, self._air_speed(), "approach")
         )
-        await self._wait_arrived(above_start, "approach")
         await self._move_linear(start, self._approach_speed(), "to the seam start")
 
     async def _set_weld_parameters(self, procedure: Procedure) -> None:
         if self.dry_run:
             return
         if procedure.job_number is not None:
-            await self._command("power_source", self.power_source.set_job(procedure.job_number))
+            await self._command(self.power_source.set_job(procedure.job_number))
         else:
             await self._command(
-                "power_source",
                 self.power_source.set_setpoints(
                     procedure.current_a, procedure.voltage_v, procedure.wire_feed_m_per_min
                 ),
@@ -325,31 +324,29 @@ class WeldCycle:
         start = progress.procedure.arc_start
         tries = start.retries + 1
         for attempt in range(1, tries + 1):
-            await self._command("power_source", self.power_source.arc_on())
-            self.timeline("arc on sent")
+            await self._command(self.power_source.arc_on())
             deadline = time.monotonic() + start.ignition_timeout_ms / 1000
             while time.monotonic() < deadline:
                 status = await self._power_status()
                 if status.arc_established:
                     progress.arc_burning = True
                     progress.monitor.arc_interrupted()
-                    self.timeline("arc established")
                     return
                 if status.error:
                     break
                 await asyncio.sleep(self.sample_period_s)
             # No arc: off, pull the wire back a little, clear a latched error, try again.
-            await self._command("power_source", self.power_source.arc_off())
+            await self._command(self.power_source.arc_off())
             if attempt == tries:
                 break
-            await self._command("power_source", self.power_source.wire_retract(True))
+            await self._command(self.power_source.wire_retract(True))
             await asyncio.sleep(start.wire_retract_ms / 1000)
-            await self._command("power_source", self.power_source.wire_retract(False))
+            await self._command(self.power_source.wire_retract(False))
             status = await self._power_status()
             if status.error:
-                await self._command("power_source", self.power_source.reset_error())
+                await self._command(self.power_source.reset_error())
         self._fault(
-            "F120",
+            FaultCode.ARC_START_FAILED,
             f"seam {progress.seam.name}: no arc after {tries} tr{'y' if tries == 1 else 'ies'}",
         )
 
@@ -393,18 +390,18 @@ class WeldCycle:
                     if now - arc_out_since > break_time_s:
                         progress.monitor.arc_breaks += 1
                         progress.arc_burning = False
-                        await self._command("power_source", self.power_source.arc_off())
-                        await self._command("robot", self.robot.hold())
+                        await self._command(self.power_source.arc_off())
+                        await self._robot(self.robot.hold())
                         return progress.weld_position_mm
             else:
                 progress.weld_position_mm = max(progress.weld_position_mm, position)
             if self._path_done(robot, progress.path_id):
                 progress.weld_position_mm = from_mm + run_mm
-                self.timeline("path done")
                 return None
             if now > deadline:
                 self._fault(
-                    "F170", f"seam {progress.seam.name}: path not done in {timeout_s:.0f} s"
+                    FaultCode.STEP_TIMEOUT,
+                    f"seam {progress.seam.name}: path not done in {timeout_s:.0f} s",
                 )
             next_sample += self.sample_period_s
             await asyncio.sleep(max(0.0, next_sample - time.monotonic()))
@@ -413,7 +410,6 @@ class WeldCycle:
         crater = progress.procedure.crater_fill
         assert crater is not None
         await self._command(
-            "power_source",
             self.power_source.set_setpoints(
                 crater.current_a, crater.voltage_v, crater.wire_feed_m_per_min
             ),
@@ -434,8 +430,7 @@ class WeldCycle:
             await asyncio.sleep(self.sample_period_s)
 
     async def _arc_off(self, progress: SeamProgress) -> None:
-        await self._command("power_source", self.power_source.arc_off())
-        self.timeline("arc off sent")
+        await self._command(self.power_source.arc_off())
         progress.arc_burning = False
         deadline = time.monotonic() + ARC_OFF_TIMEOUT_S
         while True:
@@ -445,51 +440,26 @@ class WeldCycle:
             if not power.arc_established and not power.current_flowing:
                 return
             if time.monotonic() > deadline:
-                self._fault("F170", f"seam {progress.seam.name}: arc still burning after arc off")
+                self._fault(
+                    FaultCode.STEP_TIMEOUT,
+                    f"seam {progress.seam.name}: arc still burning after arc off",
+                )
             await asyncio.sleep(self.sample_period_s)
 
     # -- the robot ---------------------------------------------------------------------------
 
-    def _pose(self, point: Point, seam: Seam) -> Pose:
-        # The simulated robot does not model orientation; a real one takes the torch angles
-        # of the seam as the tool's orientation in the seam frame.
-        return Pose(*point, seam.torch.work_angle_deg, seam.torch.travel_angle_deg, 0.0)
-
     async def _move_linear(self, point: Point, speed_mm_per_s: float, what: str) -> None:
         progress = self.progress
         seam = progress.seam if progress else self.part.seams_in_order()[0]
-        await self._command(
-            "robot", self.robot.move_linear(self._pose(point, seam), speed_mm_per_s)
-        )
-        await self._wait_arrived(point, what)
-
-    async def _wait_arrived(self, point: Point, what: str) -> None:
-        def arrived(status: RobotStatus) -> bool:
-            return (
-                status.state is RobotState.IDLE
-                and status.queue_depth == 0
-                and math.dist(status.pose.position_mm, point) <= ARRIVED_TOLERANCE_MM
-            )
-
-        await self._robot_until(arrived, what)
-        self.timeline(f"arrived {what}")
-
-    async def _robot_until(self, condition: Callable[[RobotStatus], bool], what: str) -> None:
-        deadline = time.monotonic() + self._motion_timeout_s()
-        while True:
-            status = await self._robot_status()
-            self._check_robot(status)
-            if condition(status):
-                return
-            if time.monotonic() > deadline:
-                self._fault("F170", f"robot: {what} not done in {self._motion_timeout_s():.0f} s")
-            await asyncio.sleep(self.status_period_s)
+        await self._robot(self.motion.move_linear(point, seam.torch, speed_mm_per_s, what))
 
     def _check_robot(self, status: RobotStatus) -> None:
         if status.state is RobotState.FAULT:
-            self._fault("F140", f"robot fault {status.fault_code}: {status.fault_text}")
+            self._fault(
+                FaultCode.ROBOT_FAULT, f"robot fault {status.fault_code}: {status.fault_text}"
+            )
         if status.state is RobotState.DRIVES_OFF:
-            self._fault("F103", "the robot reports its drives off")
+            self._fault(FaultCode.DRIVES_OFF, "the robot reports its drives off")
 
     @staticmethod
     def _position_on(status: RobotStatus, path_id: int) -> float:
@@ -511,89 +481,77 @@ class WeldCycle:
         return self._air_speed() / 2
 
     def _robot_max_speed(self) -> float:
-        return float(self.robot.settings.limits.max_speed_mm_per_s)
-
-    def _motion_timeout_s(self) -> float:
-        return self.settings.motion.move_timeout_margin_s + 2000 / self._approach_speed()
+        return self.motion.max_speed_mm_per_s
 
     def _overlap(self, progress: SeamProgress) -> float:
         return self.settings.arc.restart_overlap_mm if progress.weld_position_mm > 0 else 0.0
 
     # -- talking to the devices ---------------------------------------------------------------
 
-    async def _command(self, device: str, request: Awaitable[T]) -> T:
-        """A command to a device; a failure is a fault (we cannot know whether it happened)."""
+    async def _robot(self, request: Awaitable[T]) -> T:
+        """A command to the robot, or a wait for it; every way it can fail is a fault (we
+        cannot know whether a move happened)."""
+        try:
+            return await request
+        except RobotStopped as stopped:
+            self._check_robot(stopped.status)
+        except MotionTimeout as error:
+            self._fault(FaultCode.STEP_TIMEOUT, str(error))
+        except DeviceRejected as error:
+            if error.code == ResultCode.DRIVES_OFF:
+                # The PLC took the drives away (a door, an e-stop) and the robot refused the
+                # next move before the PLC scan saw why: F103, which names the cause it finds.
+                self._fault(
+                    FaultCode.DRIVES_OFF, f"the robot refused a motion, its drives off: {error}"
+                )
+            self._fault(FaultCode.ROBOT_REFUSED_MOTION, str(error))
+        except DeviceError as error:
+            self.health.failed(error.device, error)
+            self._fault(LINK_FAULTS[error.device], str(error))
+        raise AssertionError("unreachable")
+
+    async def _command(self, request: Awaitable[T]) -> T:
+        """A command to the power source; a failure is a fault (we cannot know whether it
+        happened)."""
         try:
             return await request
         except DeviceRejected as error:
-            if device == "robot" and error.code == ResultCode.DRIVES_OFF:
-                # The PLC took the drives away (a door, an e-stop) and the robot refused the
-                # next move before the PLC scan saw why: F103, which names the cause it finds.
-                self._fault("F103", f"the robot refused a motion, its drives off: {error}")
-            code = "F141" if device == "robot" else "F122"
-            self._fault(code, str(error))
+            self._fault(FaultCode.POWER_SOURCE_ERROR, str(error))
         except DeviceError as error:
-            self.device_failed(device, error)
-            self._fault(_LINK_FAULT[device], str(error))
+            self.health.failed(error.device, error)
+            self._fault(LINK_FAULTS[error.device], str(error))
         raise AssertionError("unreachable")
 
     async def _robot_status(self) -> RobotStatus:
-        status = await self._poll("robot", self.robot.read_status)
-        self.last_robot_status = status
-        return status
+        return await self._robot(self.motion.status())
 
     async def _power_status(self) -> PowerSourceStatus:
-        status = await self._poll("power_source", self.power_source.read_status)
-        self.last_power_status = status
-        return status
-
-    async def _poll(self, device: str, read: Callable[[], Awaitable[T]]) -> T:
-        """A status read; one lost answer is forgiven (the next poll follows), not two."""
-        for attempt in range(2):
-            try:
-                return await read()
-            except DeviceError as error:
-                self.device_failed(device, error)
-                if attempt == 1:
-                    self._fault(_LINK_FAULT[device], str(error))
+        try:
+            return await poll(self.power_source.device, self.power_source.read_status, self.health)
+        except DeviceError as error:
+            self._fault(LINK_FAULTS[error.device], str(error))
         raise AssertionError("unreachable")
 
     def _power_source_fault(self, status: PowerSourceStatus, progress: SeamProgress) -> None:
-        code = POWER_SOURCE_FAULTS.get(status.error_code, "F122")
+        code = power_source_fault(status.error_code)
         self._fault(
             code,
             f"seam {progress.seam.name}: power source error {status.error_code} "
             f"({status.error_text})",
         )
 
-    def _device_fault(self, error: DeviceError) -> None:
+    def _device_fault(self, error: DeviceError | RobotStopped | MotionTimeout) -> None:
         """A device failed outside ``_command`` (seam finding, tracking, the bead scan)."""
+        if isinstance(error, RobotStopped):
+            self._check_robot(error.status)
+        if isinstance(error, MotionTimeout):
+            self._fault(FaultCode.STEP_TIMEOUT, str(error))
         if isinstance(error, FramesRefused):
-            self._fault("F134", str(error))
-        self.device_failed(error.device, error)
-        self._fault(_LINK_FAULT.get(error.device, "F133"), str(error))
+            self._fault(FaultCode.SENSOR_FRAMES_REFUSED, str(error))
+        assert isinstance(error, DeviceError)
+        self.health.failed(error.device, error)
+        self._fault(LINK_FAULTS[error.device], str(error))
 
-    def _fault(self, code: str, detail: str) -> None:
-        self.report_fault(code, detail)
+    def _fault(self, code: FaultCode, detail: str) -> None:
+        self.faults.raise_fault(code, detail)
         raise CycleInterrupted(f"{code}: {detail}")
-
-
-_LINK_FAULT = {"plc": "F130", "power_source": "F131", "robot": "F132", "sensor": "F133"}
-
-
-def _at_rest(status: RobotStatus) -> bool:
-    # After STOP the robot reports STOPPED at once, while it still brakes: wait for speed 0.
-    return status.state is not RobotState.MOVING and status.tool_speed_mm_per_s == 0
-
-
-# Power source error codes that have their own fault; every other error is F122.
-POWER_SOURCE_FAULTS: dict[int, str] = {
-    PowerSourceError.ARC_BREAK: "F121",
-    PowerSourceError.WIRE_STICK: "F123",
-    PowerSourceError.GAS_FLOW: "F124",
-    # The ignition failure the cycle already faults as F120 once its retries are spent.
-    PowerSourceError.IGNITION_FAILED: "F120",
-    # The power source's own interface watchdog ended the arc because the controller went
-    # quiet: that is the lost link, seen from the other end, not a second fault.
-    PowerSourceError.INTERFACE_TIMEOUT: "F131",
-}

@@ -21,8 +21,9 @@ energy is the integral of U x I over the controller's clock.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
+from cellctl.cell.records import SeamSummary
 from cellctl.config.models import Band, Procedure
 
 THERMAL_EFFICIENCY = {"MIG": 0.8, "MAG": 0.8}  # ISO/TR 17671-1, table 1
@@ -73,40 +74,6 @@ class QuantityTrack:
     @property
     def mean(self) -> float | None:
         return self.weighted_sum / self.seconds if self.seconds > 0 else None
-
-
-@dataclass
-class SeamSummary:
-    """What the store keeps of one welded (or dry-run) seam."""
-
-    seam: str
-    procedure: str
-    length_mm: float
-    arc_time_s: float
-    samples: int
-    current_mean_a: float | None
-    current_min_a: float | None
-    current_max_a: float | None
-    voltage_mean_v: float | None
-    voltage_min_v: float | None
-    voltage_max_v: float | None
-    wire_feed_mean_m_per_min: float | None
-    wire_feed_min_m_per_min: float | None
-    wire_feed_max_m_per_min: float | None
-    out_of_band_s: float
-    excursions: int
-    arc_energy_kj: float
-    heat_input_kj_per_mm: float | None
-    travel_speed_mm_per_s: float | None
-    arc_breaks: int
-    restarts: int
-    dry_run: bool
-    verdict: str  # good | bad | dry_run
-    reasons: list[str] = field(default_factory=list)
-    tracking: dict[str, float] | None = None  # filled by the vision work
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 class SeamMonitor:

@@ -1,9 +1,61 @@
-"""The welding robot: the controller's link to it.
+"""The welding robot, whatever its interface, as the controller commands it (``Robot``).
 
 ``RobotDriver`` (``drivers.robot.serial``) speaks our own serial protocol to a manipulator
-whose motion the PC streams.
+whose motion the PC streams. Real robots' sensor interfaces plug in beside it, meeting the
+same ``Robot`` contract.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from drivers.codecs.robot_protocol import Pose, RobotStatus
+from drivers.codecs.settings import RobotSettings
+from drivers.link import DeviceLink
 from drivers.robot.serial import MotionRefused, RobotDriver
 
-__all__ = ["MotionRefused", "RobotDriver"]
+StatusListener = Callable[[RobotStatus, float], None]
+
+
+class Robot(DeviceLink, Protocol):
+    """A welding robot on a supervised link (``drivers.link.DeviceLink``).
+
+    Motion (every call raises a ``drivers.errors.DeviceError`` naming the robot on failure;
+    ``MotionRefused`` before anything is sent for a target outside the workspace, a speed
+    beyond the limits, a NaN):
+
+    - ``move_linear`` / ``move_joint`` queue a move and return once the robot has taken it, not
+      when it arrives (read the status for that). Moves with the same nonzero ``path_id`` blend
+      into one continuous path.
+    - ``hold`` decelerates to a standstill on the path and keeps what is queued; ``resume`` goes
+      on from there; ``stop`` decelerates, clears the queue and a robot fault. All three are
+      idempotent: the fault reaction may send them again.
+    - ``read_status`` is the robot's state, pose, path progress and fault now. Every status the
+      robot reports (to whoever asked) also goes to the status listeners, with the monotonic
+      time the robot sampled it: the seam tracker's torch estimate listens there.
+    - ``send_correction`` streams a path correction (seam frame, mm) from any thread, never
+      waiting: a correction that cannot go out now is dropped, the next one supersedes it.
+    """
+
+    settings: RobotSettings
+    last_sample: tuple[RobotStatus, float] | None
+
+    async def move_linear(self, pose: Pose, speed_mm_per_s: float, path_id: int = 0) -> None: ...
+
+    async def move_joint(self, pose: Pose, speed_percent: float) -> None: ...
+
+    async def hold(self) -> None: ...
+
+    async def resume(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def read_status(self) -> RobotStatus: ...
+
+    def add_status_listener(self, listener: StatusListener) -> None: ...
+
+    def send_correction(self, lateral_mm: float, vertical_mm: float) -> None: ...
+
+
+__all__ = ["MotionRefused", "Robot", "RobotDriver", "StatusListener"]

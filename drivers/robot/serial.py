@@ -145,6 +145,7 @@ class RobotDriver(SupervisedLink):
         # as one tuple: the seam tracker's threads read it while the event loop replaces it, and
         # two attributes could be read half old, half new.
         self.last_sample: tuple[RobotStatus, float] | None = None
+        self._status_listeners: list[Callable[[RobotStatus, float], None]] = []
 
     # -- identity -------------------------------------------------------------------------
 
@@ -466,8 +467,17 @@ class RobotDriver(SupervisedLink):
         assert isinstance(status, RobotStatus)  # checked by _request
         # For the seam tracker's position estimate: the robot sampled this status about half
         # a round trip ago.
-        self.last_sample = (status, time.monotonic() - (self.stats.last_rtt_s or 0.0) / 2)
+        sampled_at = time.monotonic() - (self.stats.last_rtt_s or 0.0) / 2
+        self.last_sample = (status, sampled_at)
+        for listener in self._status_listeners:
+            listener(status, sampled_at)
         return status
+
+    def add_status_listener(self, listener: Callable[[RobotStatus, float], None]) -> None:
+        """Call ``listener(status, sampled_at)`` with every status the robot reports, on the
+        event loop (sampled_at: time.monotonic() when the robot sampled it, about half a round
+        trip before its answer came)."""
+        self._status_listeners.append(listener)
 
     @property
     def last_status(self) -> RobotStatus | None:

@@ -1,13 +1,14 @@
 """The controller's OPC UA interface (asyncua): the Cell object for the HMI, MES and SCADA.
 
 Served by ``cellctl run`` on the controller's own event loop at the config's ``opcua.endpoint``
-(default ``opc.tcp://127.0.0.1:4840``). The Cell object's variables (``cellctl.plant.opcua.nodes``)
-are refreshed from the controller every ``publish_period_ms``, only those that changed are
+(default ``opc.tcp://127.0.0.1:4840``). The Cell object's variables
+(``cellctl.plant.opcua.nodes``) are refreshed from the cell's read model
+(``cellctl.cell.events.CellView``) every ``publish_period_ms``, only those that changed are
 written (so subscriptions see changes, not ticks); figures from the production records
 (counters, OEE, fault history) every ``STORE_REFRESH_S``.
 
 Methods (Start, Hold, Unhold, Stop, Reset, Abort, Clear, Suspend, Unsuspend, AcknowledgeFault,
-SetMode) go through ``Controller.command`` / ``acknowledge_fault(s)`` / ``set_mode``, the same
+SetMode) go through ``CellCommands.command`` / ``acknowledge_fault(s)`` / ``set_mode``, the same
 path as the PLC panel's buttons, so they are refused the same way. Each method returns one
 output argument, a message; a refused call returns a Bad status *and* that message:
 
@@ -43,15 +44,17 @@ import math
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from asyncua import Server, ua
 from asyncua.crypto.permission_rules import USER_TYPES, PermissionRuleset, User, UserRole
 from asyncua.server.internal_session import InternalSession
 
+from cellctl.cell.events import CellCommands
 from cellctl.cell.faults import UnknownFault
 from cellctl.cell.packml import CommandRefused, Mode
+from cellctl.config.load import LoadedConfig
 from cellctl.config.models import OpcUaSettings, OpcUaUser
 from cellctl.plant.opcua.nodes import (
     LINK_VARIABLES,
@@ -64,9 +67,7 @@ from cellctl.plant.opcua.nodes import (
 )
 from cellctl.plant.opcua.users import Role, verify_password
 from cellctl.records.oee import throughput
-
-if TYPE_CHECKING:
-    from cellctl.controller.controller import Controller
+from cellctl.records.store import AsyncStore
 
 log = logging.getLogger(__name__)
 
@@ -170,8 +171,18 @@ class _ProfileShown:
 class CellOpcUaServer:
     """The Cell object on an asyncua server; ``await start()``, ``await stop()``."""
 
-    def __init__(self, controller: Controller, settings: OpcUaSettings) -> None:
-        self.controller = controller
+    def __init__(
+        self,
+        cell: CellCommands,
+        store: AsyncStore,
+        config: LoadedConfig,
+        settings: OpcUaSettings,
+    ) -> None:
+        """``cell`` is read through its ``view()`` and commanded through its methods; ``store``
+        gives the counters, the shift's figures and the audit table."""
+        self.cell = cell
+        self.store = store
+        self.config = config
         self.settings = settings
         self.users = CellUserManager(settings.users, settings.allow_anonymous)
         self.namespace_index = 0
@@ -227,7 +238,7 @@ class CellOpcUaServer:
         server = Server(user_manager=self.users)
         await server.init()
         server.set_endpoint(self.settings.endpoint)
-        server.set_server_name(f"cellctl {self.controller.config.cell.cell.name}")
+        server.set_server_name(f"cellctl {self.config.cell.cell.name}")
         server.set_security_policy(
             [ua.SecurityPolicyType.NoSecurity], permission_ruleset=CellPermissions()
         )
@@ -347,7 +358,7 @@ class CellOpcUaServer:
         self._last_command = f"{actor} {method}({detail}): {result}"
         log.info("%s", self._last_command)
         try:
-            await self.controller.store.audit(actor, method, detail, result)
+            await self.store.audit(actor, method, detail, result)
         except Exception as error:  # the command stands; the missing row is logged loudly
             log.error("audit row for %s %s not written: %s", actor, method, error)
         return ua.CallMethodResult(
@@ -356,7 +367,7 @@ class CellOpcUaServer:
         )
 
     async def _carry_out(self, method: str, args: list[Any], actor: str) -> tuple[int, str]:
-        controller = self.controller
+        cell = self.cell
         argument = METHODS[method][1]
         if argument is not None and (len(args) != 1 or not isinstance(args[0], str)):
             return ua.StatusCodes.BadInvalidArgument, f"{method} takes one string, {argument}"
@@ -364,14 +375,14 @@ class CellOpcUaServer:
             return ua.StatusCodes.BadInvalidArgument, f"{method} takes no arguments"
         try:
             if method in STATE_COMMANDS:
-                state = await controller.command(method.lower(), by=actor)
+                state = await cell.command(method.lower(), by=actor)
                 return ua.StatusCodes.Good, f"{method} accepted: state {state.label}"
             if method == "AcknowledgeFault":
                 code = args[0].strip()
                 if not code:
-                    count = await controller.acknowledge_faults(by=actor)
+                    count = await cell.acknowledge_faults(by=actor)
                     return ua.StatusCodes.Good, f"{count} fault(s) acknowledged"
-                await controller.acknowledge_fault(code, by=actor)
+                await cell.acknowledge_fault(code, by=actor)
                 return ua.StatusCodes.Good, f"fault {code} acknowledged"
             if method == "SetMode":
                 mode = args[0].strip()
@@ -379,12 +390,12 @@ class CellOpcUaServer:
                     known = ", ".join(m.value for m in Mode)
                     message = f"unknown mode {mode[:40]!r} ({known})"
                     return ua.StatusCodes.BadInvalidArgument, message
-                controller.set_mode(mode, by=actor)
-                return ua.StatusCodes.Good, f"mode {controller.machine.mode}"
+                cell.set_mode(mode, by=actor)
+                return ua.StatusCodes.Good, f"mode {cell.view().mode}"
         except CommandRefused as refused:
             return ua.StatusCodes.BadInvalidState, str(refused)
         except UnknownFault:
-            active = ", ".join(f.code for f in controller.faults.active) or "none"
+            active = ", ".join(f.code for f in cell.view().faults) or "none"
             return (
                 ua.StatusCodes.BadInvalidArgument,
                 f"fault {args[0][:40]!r} is not active (active: {active})",
@@ -442,31 +453,28 @@ class CellOpcUaServer:
             )
 
     def _live_values(self) -> dict[str, Any]:
-        """Everything that comes from the controller's memory (cheap: no I/O)."""
-        c = self.controller
-        state = c.machine.state
-        progress = c.cycle.progress if c.cycle is not None else None
-        cycle_running = c._cycle_task is not None and not c._cycle_task.done()
-        seam = progress.seam if progress is not None else None
-        procedure = progress.procedure if progress is not None else None
+        """Everything that comes from the cell's view (cheap: no I/O)."""
+        view = self.cell.view()
+        procedure = view.procedure
+        seam = view.seam
         values: dict[str, Any] = {
-            "State": state.label,
-            "StateNumber": int(state),
-            "Mode": str(c.machine.mode),
-            "Phase": c.phase,
-            "AllowedCommands": [str(cmd) for cmd in c.machine.allowed_commands()],
-            "Part": c.part.program if c.part else "",
-            "PartId": c.part.part_id if c.part else 0,
-            "Seam": seam.name if seam is not None and cycle_running else "",
+            "State": view.state.label,
+            "StateNumber": int(view.state),
+            "Mode": str(view.mode),
+            "Phase": view.phase,
+            "AllowedCommands": [str(cmd) for cmd in view.allowed_commands],
+            "Part": view.part_program or "",
+            "PartId": view.part_id or 0,
+            "Seam": seam.name if seam is not None and view.cycle_running else "",
             "LastCommand": self._last_command,
-            "Faults.ActiveCodes": [f.code for f in c.faults.active],
-            "Faults.ActiveTexts": [f.kind.text for f in c.faults.active],
-            "Faults.ActiveDetails": [f.detail for f in c.faults.active],
-            "Faults.ActiveSeverities": [str(f.severity) for f in c.faults.active],
-            "Faults.ActiveRaisedUnixS": [f.raised_at for f in c.faults.active],
-            "Faults.ActiveAcknowledged": [f.acknowledged for f in c.faults.active],
+            "Faults.ActiveCodes": [f.code for f in view.faults],
+            "Faults.ActiveTexts": [f.kind.text for f in view.faults],
+            "Faults.ActiveDetails": [f.detail for f in view.faults],
+            "Faults.ActiveSeverities": [str(f.severity) for f in view.faults],
+            "Faults.ActiveRaisedUnixS": [f.raised_at for f in view.faults],
+            "Faults.ActiveAcknowledged": [f.acknowledged for f in view.faults],
         }
-        status = c.power_source.last_status
+        status = view.power_source
         if status is not None and status is not self._last_status:
             # Only a new reading is news: an unchanged one is not republished.
             self._last_status = status
@@ -498,14 +506,14 @@ class CellOpcUaServer:
         values["Tracking.JointFound"] = profile.joint is not None
         joint = profile.joint or (math.nan, math.nan)
         values["Tracking.JointYMm"], values["Tracking.JointZMm"] = joint
-        for device, driver in c._devices().items():
-            values[LINK_VARIABLES[device]] = str(driver.stats.state)
+        for device, state in view.links.items():
+            if device in LINK_VARIABLES:
+                values[LINK_VARIABLES[device]] = str(state)
         return values
 
     async def _refresh_from_store(self) -> None:
         """Counters, shift figures, fault history and recent seams from the records."""
-        c = self.controller
-        store = c.store
+        store = self.store
         now = time.time()
         shift_start = now - self.settings.shift_length_h * 3600
         counters = await store.counters()
@@ -516,7 +524,7 @@ class CellOpcUaServer:
         # cell switched off, are not the cell's performance.
         window_start = min((p["started_at"] for p in parts), default=now)
         figures = throughput(
-            parts, faults, window_start, now, c.config.active_part.planned_cycle_time_s
+            parts, faults, window_start, now, self.config.active_part.planned_cycle_time_s
         )
         finished = [p for p in parts if p["status"] == "complete" and p["finished_at"] is not None]
         history = faults[-FAULT_HISTORY:]

@@ -45,6 +45,7 @@ import paho.mqtt.client as mqtt
 
 from cellctl.cell.events import CellListener, CellStatus
 from cellctl.cell.faults import Fault
+from cellctl.cell.records import SeamSummary
 from cellctl.config.models import SparkplugSettings
 from cellctl.plant.sparkplug.codec import (
     DataType,
@@ -54,7 +55,6 @@ from cellctl.plant.sparkplug.codec import (
     decode_payload,
     encode_payload,
 )
-from cellctl.weld.monitoring import SeamSummary
 
 log = logging.getLogger(__name__)
 

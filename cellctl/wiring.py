@@ -1,4 +1,5 @@
-"""The one place the controller is built from config: drivers, store, sensing, controller."""
+"""The one place the controller is built from config: drivers, store, motion, sensing, the
+controller, and the plant's listeners."""
 
 from __future__ import annotations
 
@@ -6,23 +7,12 @@ from pathlib import Path
 
 from cellctl.config.load import LoadedConfig
 from cellctl.controller.controller import Controller
-from cellctl.records.store import AsyncStore
+from cellctl.motion.moves import Motion
+from cellctl.records.store import AsyncStore, store_location
 from cellctl.sensing.protocol import SeamSensing
 from drivers.plc import PlcDriver
 from drivers.power_source import PowerSourceDriver
-from drivers.robot import RobotDriver
-
-
-def store_location(config: LoadedConfig) -> str | Path:
-    """The production database of a config: its ``store_url`` if set, else its ``store_path``;
-    a relative SQLite path is relative to the cell config's folder."""
-    settings = config.cell.controller
-    url = settings.store_url
-    if url is None:
-        return config.resolve(settings.store_path)
-    if url.startswith("sqlite:///"):
-        return config.resolve(url.removeprefix("sqlite:///"))
-    return url
+from drivers.robot import Robot, RobotDriver
 
 
 def build_controller(
@@ -35,21 +25,21 @@ def build_controller(
     config's production database."""
     cell = config.cell
     store = AsyncStore(store_path or store_location(config), cell=cell.cell.name)
-    robot = RobotDriver(cell.robot)
+    motion = build_motion(config, RobotDriver(cell.robot))
     if sensing is None and cell.sensor.enabled:
-        sensing = build_sensing(config, robot)
+        sensing = build_sensing(config, motion)
     controller = Controller(
         config,
         plc=PlcDriver(cell.plc),
         power_source=PowerSourceDriver(cell.power_source),
-        robot=robot,
+        motion=motion,
         store=store,
         sensing=sensing,
     )
     if cell.sparkplug.enabled:
         from cellctl.plant.sparkplug.node import SparkplugEdgeNode
 
-        controller.listeners.append(
+        controller.events.listeners.append(
             SparkplugEdgeNode(
                 cell.sparkplug, cell.cell.name, config.resolve(cell.sparkplug.bdseq_path)
             )
@@ -57,14 +47,27 @@ def build_controller(
     return controller
 
 
-def build_sensing(config: LoadedConfig, robot: RobotDriver) -> SeamSensing:
+def build_motion(config: LoadedConfig, robot: Robot) -> Motion:
+    """The robot's moves as the cell makes them: its status polled every status period, a
+    move given its length at half the air speed plus the configured margin."""
+    settings = config.cell.controller
+    air_speed = min(settings.motion.air_speed_mm_per_s, robot.settings.limits.max_speed_mm_per_s)
+    return Motion(
+        robot,
+        period_s=settings.cycle.status_period_ms / 1000,
+        margin_s=settings.motion.move_timeout_margin_s,
+        slowest_mm_per_s=air_speed / 2,
+    )
+
+
+def build_sensing(config: LoadedConfig, motion: Motion) -> SeamSensing:
     """The laser sensor's seam finding and tracking (imported here: numpy and OpenCV)."""
     from cellctl.sensing.laser import LaserSensing
     from cellctl.sensing.vision.calibration import Calibration
 
     sensor = config.cell.sensor
     calibration = Calibration.load(config.resolve(sensor.calibration_file))
-    sensing = LaserSensing(sensor, calibration, robot)
+    sensing = LaserSensing(sensor, calibration, motion)
     if sensor.recording.enabled:
         from cellctl.sensing.recording import SeamRecorder
 

@@ -1,0 +1,50 @@
+"""What the production records keep, as the cell's own data types, and the error of a record
+that could not be written.
+
+The weld cycle makes a seam's summary, the production store (``cellctl.records``) keeps it,
+and the plant interfaces publish it: the type lives here, below all three.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+class RecordNotWritten(RuntimeError):
+    """A production record could not be made durable (a full disk, an I/O error, a database
+    gone or replaced). The message names the database and the reason; the controller raises
+    F160 with it. The store's own ``StoreError`` is one of these."""
+
+
+@dataclass
+class SeamSummary:
+    """What the store keeps of one welded (or dry-run) seam."""
+
+    seam: str
+    procedure: str
+    length_mm: float
+    arc_time_s: float
+    samples: int
+    current_mean_a: float | None
+    current_min_a: float | None
+    current_max_a: float | None
+    voltage_mean_v: float | None
+    voltage_min_v: float | None
+    voltage_max_v: float | None
+    wire_feed_mean_m_per_min: float | None
+    wire_feed_min_m_per_min: float | None
+    wire_feed_max_m_per_min: float | None
+    out_of_band_s: float
+    excursions: int
+    arc_energy_kj: float
+    heat_input_kj_per_mm: float | None
+    travel_speed_mm_per_s: float | None
+    arc_breaks: int
+    restarts: int
+    dry_run: bool
+    verdict: str  # good | bad | dry_run
+    reasons: list[str] = field(default_factory=list)
+    tracking: dict[str, float] | None = None  # filled by the vision work
+
+    def as_dict(self) -> dict:
+        return asdict(self)

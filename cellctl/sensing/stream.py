@@ -1,0 +1,149 @@
+"""The correction stream: a thread of its own that sends the robot its path correction at a
+fixed rate (250 Hz) while a seam is tracked.
+
+It is not an asyncio task: the event loop also serves OPC UA clients, the production records
+and the PLC, and any of their callbacks would make a tick late. Each tick asks the correction
+law (``cellctl.sensing.correction.CorrectionLaw``) for the correction where the torch will be
+when it takes effect, and sends it (fire-and-forget); its ticks fall on the correction grid,
+locked onto the sensor's exposures. The thread asks for a real-time priority (SCHED_FIFO)
+where the process may.
+
+Once ``stop`` returns, no correction follows: the last send and the stop are ordered by one
+lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from cellctl.sensing.correction import CorrectionGrid, CorrectionLaw, LatencyWindow
+from cellctl.sensing.torch import TorchEstimate
+from drivers.errors import DeviceError
+from drivers.robot import Robot
+
+if TYPE_CHECKING:
+    from cellctl.sensing.laser import TrackingRun
+    from cellctl.sensing.protocol import TrackingObserver
+
+log = logging.getLogger(__name__)
+
+STREAM_JOIN_TIMEOUT_S = 0.5
+STREAM_REALTIME_PRIORITY = 10  # SCHED_FIFO, 1..99; above every normal thread
+GIL_SWITCH_INTERVAL_S = 0.0002  # bounds a correction tick's wait for the GIL
+
+
+class CorrectionStream:
+    """One tracked path's corrections, from ``start`` to ``stop`` (see the module).
+
+    The thread owns the law, the grid and the run's stream figures (``lateness_s``,
+    ``exposure_to_sent_s``) until ``stop`` has joined it; it writes ``run.lost`` (one str)
+    for the weld cycle's check, and the run's ``corrections`` (locked inside).
+    """
+
+    def __init__(
+        self,
+        *,
+        robot: Robot,
+        run: TrackingRun,
+        law: CorrectionLaw,
+        torch: TorchEstimate,
+        latencies: LatencyWindow,
+        rate_hz: float,
+        lead_s: float,
+        observer: TrackingObserver | None,
+        sensor_trouble: Callable[[], str],
+        internal_error: Callable[[str, BaseException], None],
+    ) -> None:
+        self.robot = robot
+        self.run = run
+        self.law = law
+        self.torch = torch
+        self.latencies = latencies
+        self.period_s = 1.0 / rate_hz
+        self.lead_s = lead_s
+        self.observer = observer
+        self.sensor_trouble = sensor_trouble  # why the sensor is not seeing, for the lost text
+        self.internal_error = internal_error
+        self._stop = threading.Event()
+        # Held while a correction goes out and while the stream is told to stop: once
+        # ``stop`` has the lock and set the event, no correction follows.
+        self._send_lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="correction stream", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """No correction from here on; the thread is joined (it wakes on the event at once)."""
+        with self._send_lock:
+            self._stop.set()
+        self._thread.join(STREAM_JOIN_TIMEOUT_S)
+        if self._thread.is_alive():
+            log.warning("the correction stream's thread did not end in time")
+
+    def _run(self) -> None:
+        """A failure of its own (not the link's) loses tracking, so the weld cycle faults and
+        holds; and nobody expected it (F180)."""
+        _ask_for_realtime()
+        try:
+            self._ticks()
+        except Exception as error:
+            self.run.lost = f"the correction stream failed: {error!r}"
+            self.internal_error("the correction stream", error)
+
+    def _ticks(self) -> None:
+        run, law = self.run, self.law
+        grid = CorrectionGrid(self.period_s, time.monotonic(), self.latencies)
+        while True:
+            if self._stop.wait(max(0.0, grid.advance() - time.monotonic())):
+                return
+            now = time.monotonic()
+            run.lateness_s.append(grid.ticked(now))
+            s_torch = self.torch.position_mm(now + self.lead_s, run.path_id)
+            lateral, vertical = law.next(s_torch)
+            with self._send_lock:
+                if self._stop.is_set():
+                    return
+                try:
+                    self.robot.send_correction(lateral, vertical)
+                except DeviceError as error:
+                    log.debug("correction not sent: %s", error)
+                    continue
+                sent_at = time.monotonic()
+            if self.observer is not None:
+                self.observer.publish_tracking(lateral, vertical, s_torch)
+            run.corrections.append(sent_at, s_torch, lateral, vertical)
+            newest = run.track.last_exposure_s
+            if math.isfinite(newest) and newest > run.last_reported_exposure:
+                run.last_reported_exposure = newest
+                run.exposure_to_sent_s.append(sent_at - newest)
+            lost = law.coasted(s_torch)
+            if lost is not None:
+                trouble = self.sensor_trouble()
+                run.lost = (
+                    lost
+                    + (f"; {trouble}" if trouble else "")
+                    + (f"; last frame: {run.last_refusal}" if run.last_refusal else "")
+                )
+
+
+def _ask_for_realtime() -> None:
+    """Give the calling thread a real-time priority (SCHED_FIFO) where the process may: a
+    robot interface wants its tick on time even when the cores are busy (rendering, the HMI).
+    Without the privilege (CAP_SYS_NICE or an rtprio limit) it stays a normal thread."""
+    global _realtime_refused
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(STREAM_REALTIME_PRIORITY))
+    except (AttributeError, OSError) as error:
+        if not _realtime_refused:
+            _realtime_refused = True
+            log.info("correction stream runs without real-time priority: %s", error)
+
+
+_realtime_refused = False
