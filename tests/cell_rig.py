@@ -68,9 +68,7 @@ class CellRig:
 
     async def to_idle(self) -> None:
         await self.until(
-            lambda: (
-                self.links_up() and bool(self.controller.panel.inputs)
-            ),
+            lambda: self.links_up() and bool(self.controller.panel.inputs),
             "every link up and a PLC scan",
         )
         await self.press("reset_button")

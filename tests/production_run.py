@@ -22,9 +22,7 @@ from tests.cell_rig import CellRig, running_cell
 
 async def recover(rig: CellRig) -> None:
     """The operator's way back once the cause is gone: wait for links, Reset, until Idle."""
-    await rig.until(
-        rig.links_up, "links up", 10
-    )
+    await rig.until(rig.links_up, "links up", 10)
     await rig.until(lambda: not rig.sim.plc.logic.watchdog_tripped, "the PLC's watchdog")
     await asyncio.sleep(0.1)
     for _ in range(5):

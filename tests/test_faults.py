@@ -214,9 +214,7 @@ async def test_fault_reaction_record_and_recovery(kind: FaultKind, phase: str, t
 
         # The cause removed: Reset acknowledges and walks back, but starts nothing.
         await kind.remove(rig)
-        await rig.until(
-            rig.links_up, "links up", 5
-        )
+        await rig.until(rig.links_up, "links up", 5)
         # After a PLC link loss the PLC's heartbeat watchdog clears one beat after the link
         # is back; the operator resets once the cell shows no cause left.
         await rig.until(lambda: not rig.sim.plc.logic.watchdog_tripped, "the PLC's watchdog")
