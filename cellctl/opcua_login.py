@@ -1,0 +1,362 @@
+"""Logins at the controller's OPC UA server: who gets in, how fast a guesser may try, and the
+audit rows of every login refused.
+
+asyncua asks its user manager for a session's user synchronously, on the event loop that also
+runs the PLC scan, the fault reaction and the weld cycle. A password check is scrypt (30-60 ms
+here) and a pause after a failure must not hold that loop either. So the server's processor
+(``cellctl.opcua_doors``) awaits ``CellUserManager.login`` in the connection's own task before
+asyncua activates the session, and the synchronous ``get_user`` only hands asyncua that verdict.
+
+``login(user, password, address)``:
+
+1. An address gets one check at a time, and none before its back-off has run out: the attempt
+   waits in its connection's task (the loop goes on).
+2. The password is checked with scrypt on the manager's own thread, one check at a time: an
+   attack can take one core, never the event loop. A name nobody has is checked against a dummy
+   hash of the same cost, so it is refused in the same time as a wrong password, with the same
+   answer (BadUserAccessDenied).
+3. A correct password logs in at once. Failures at other addresses never hold it back, whatever
+   name they tried: only its own address's back-off (step 1) does.
+4. A wrong password, or a name nobody has, is a failure of that name and of that address. Each
+   key's back-off is ``failed_login_pause_s`` after its first failure, doubled for each further
+   one, at most ``failed_login_pause_max_s``; a key quiet for ``FORGET_AFTER_PAUSES`` longest
+   pauses is forgotten. The refusal is answered when both back-offs have run out. So a guesser
+   at one address gets one check per back-off whatever names it cycles, and a guesser at one
+   name from many addresses waits that name's back-off for every answer, each wait holding a
+   connection (of which there are few: ``cellctl.opcua_doors``).
+
+Why hold the refusal instead of refusing at once during a back-off: a refusal at once lets a
+client try again at once, and each try costs the loop a connection, a secure channel and a
+session (about 2 ms here); a held refusal keeps the guesser's connection busy for free.
+
+Every failed login is audited by ``FailedLoginAudit``, in rows bounded whatever the attack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import contextlib
+import contextvars
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from asyncua.crypto.permission_rules import User, UserRole
+
+from cellctl.config.models import OpcUaSettings
+from cellctl.users import Role, hash_like, hash_password, verify_password
+
+log = logging.getLogger(__name__)
+
+# A key (name or address) with no failure for this many longest pauses starts again from the
+# first pause.
+FORGET_AFTER_PAUSES = 4
+# Keys remembered per book; past this the longest quiet goes first, so that an attacker cycling
+# names or addresses cannot grow the books without bound.
+TRACKED_KEYS_MAX = 4_096
+# Failures in a row beyond which the back-off cannot grow anyway (2**64 pauses); bounds the power.
+_FAILURES_COUNTED_MAX = 64
+# The audit's period and how many (name, address) pairs it itemises per period.
+LOGIN_AUDIT_PERIOD_S = 10.0
+LOGIN_AUDIT_PAIRS = 20
+# A refused name as shown in the audit and the log: a client may send any string.
+SHOWN_NAME_CHARS = 64
+
+AuditWrite = Callable[[str, str, str, str], Awaitable[Any]]
+
+
+class FailureBook:
+    """Failed logins in a row per key (a user name, or a client address) and the back-off they
+    earn: ``pause_s`` after the first failure, doubled for each further one, at most
+    ``max_pause_s``. Times are ``time.monotonic()`` seconds, passed in."""
+
+    def __init__(self, pause_s: float, max_pause_s: float, max_keys: int = TRACKED_KEYS_MAX):
+        self.pause_s = pause_s
+        self.max_pause_s = max_pause_s
+        self._forget_after_s = FORGET_AFTER_PAUSES * max_pause_s
+        self._max_keys = max_keys
+        # key -> (failures in a row, end of its back-off); the most recent failure last.
+        self._keys: collections.OrderedDict[str, tuple[int, float]] = collections.OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def back_off_end(self, key: str, now: float) -> float:
+        """When ``key``'s back-off ends: ``now`` or earlier if it has none."""
+        entry = self._current(key, now)
+        return now if entry is None else entry[1]
+
+    def failures(self, key: str, now: float) -> int:
+        """Failures of ``key`` in a row (0 once forgotten)."""
+        entry = self._current(key, now)
+        return 0 if entry is None else entry[0]
+
+    def failed(self, key: str, now: float) -> float:
+        """Count a failure of ``key`` at ``now``; returns the end of the back-off it earns."""
+        entry = self._current(key, now)
+        count = min(_FAILURES_COUNTED_MAX, 1 if entry is None else entry[0] + 1)
+        end = now + min(self.max_pause_s, self.pause_s * 2 ** (count - 1))
+        self._keys[key] = (count, end)
+        self._keys.move_to_end(key)
+        while len(self._keys) > self._max_keys:
+            self._keys.popitem(last=False)
+        return end
+
+    def _current(self, key: str, now: float) -> tuple[int, float] | None:
+        entry = self._keys.get(key)
+        if entry is not None and now - entry[1] > self._forget_after_s:
+            del self._keys[key]
+            return None
+        return entry
+
+
+def shown_name(name: str) -> str:
+    """A user name as the audit and the log show it: as typed if short and printable, else
+    quoted and cut."""
+    if len(name) <= SHOWN_NAME_CHARS and name.isprintable() and name.strip() == name:
+        return name
+    return repr(name[:SHOWN_NAME_CHARS])
+
+
+@dataclass
+class _PairFailures:
+    why: str  # "wrong password" or "unknown user"
+    more: int = 0  # failures after the one written at once, this period
+
+
+class FailedLoginAudit:
+    """Every failed login into the audit table (and the log), in rows bounded whatever the
+    attack.
+
+    Failures are counted per (user name, client address) in periods of ``period_s``. The first
+    failure of a pair in a period is written at once (a mistyped password shows at once, with its
+    address); the others of the period as one row at its end, with their count. At most
+    ``pairs`` pairs are itemised in a period; the failures of further pairs make one row with
+    their count. So an attack writes at most ``2 * pairs + 1`` rows and warnings per period,
+    whatever its rate; every failure is in a count.
+
+    Rows: actor ``opcua:<name as given>``, action ``login``, detail ``from <address>`` (``from
+    <address>: <n> more failed logins in <period> s``), result ``refused: wrong password`` or
+    ``refused: unknown user``; the row of further pairs has actor ``opcua:*``.
+
+    ``failed`` is called on the login path: it only counts, never waits. ``run`` (a task of its
+    own) writes; ``close`` ends the period and writes what is left.
+    """
+
+    def __init__(
+        self,
+        write: AuditWrite,
+        period_s: float = LOGIN_AUDIT_PERIOD_S,
+        pairs: int = LOGIN_AUDIT_PAIRS,
+    ) -> None:
+        self._write = write
+        self.period_s = period_s
+        self._max_pairs = pairs
+        self._pairs: dict[tuple[str, str], _PairFailures] = {}
+        self._others = 0
+        self._rows: collections.deque[tuple[str, str, str, str]] = collections.deque()
+        self._wake = asyncio.Event()
+        self.failures = 0  # counted since start
+        self.rows_written = 0
+
+    def failed(self, user: str, address: str, why: str) -> None:
+        """Count one failed login of ``user`` from ``address`` (``why``: wrong password or
+        unknown user)."""
+        self.failures += 1
+        key = (user, address)
+        pair = self._pairs.get(key)
+        if pair is not None:
+            pair.more += 1
+        elif len(self._pairs) >= self._max_pairs:
+            self._others += 1
+        else:
+            self._pairs[key] = _PairFailures(why)
+            self._rows.append((f"opcua:{shown_name(user)}", "login", f"from {address}", why))
+            self._wake.set()
+
+    async def run(self) -> None:
+        """Write rows as they come and each period's counts at its end, until cancelled."""
+        loop = asyncio.get_running_loop()
+        period_end = loop.time() + self.period_s
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(0.0, period_end - loop.time()))
+            self._wake.clear()
+            if loop.time() >= period_end:
+                self._end_period()
+                period_end = loop.time() + self.period_s
+            await self._write_rows()
+
+    async def close(self) -> None:
+        """End the period now and write every row not yet written."""
+        self._end_period()
+        await self._write_rows()
+
+    def _end_period(self) -> None:
+        for (user, address), pair in self._pairs.items():
+            if pair.more:
+                detail = f"from {address}: {pair.more} more failed logins in {self.period_s:g} s"
+                self._rows.append((f"opcua:{shown_name(user)}", "login", detail, pair.why))
+        if self._others:
+            detail = (
+                f"{self._others} failed logins of further names or addresses (beyond "
+                f"{self._max_pairs} pairs) in {self.period_s:g} s"
+            )
+            self._rows.append(("opcua:*", "login", detail, "mixed"))
+        self._pairs.clear()
+        self._others = 0
+
+    async def _write_rows(self) -> None:
+        while self._rows:
+            actor, action, detail, why = self._rows.popleft()
+            result = f"refused: {why}"
+            log.warning("OPC UA login refused: %s %s (%s)", actor, detail, why)
+            try:
+                await self._write(actor, action, detail, result)
+                self.rows_written += 1
+            except Exception as error:  # the refusal stands; the missing row is logged loudly
+                log.error("audit row for %s %s not written: %s", actor, detail, error)
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    username: str
+    password: str
+    user: User | None
+
+
+# The verdict of the login being activated, set by the processor around asyncua's synchronous
+# activation of that session (see ``CellUserManager.verdict``).
+_verdict: contextvars.ContextVar[_Verdict | None] = contextvars.ContextVar(
+    "opcua_login_verdict", default=None
+)
+
+
+class CellUserManager:
+    """asyncua's user manager over the config's users, with the login rules of the module
+    docstring. ``await login(...)`` decides; ``with verdict(...)`` around asyncua's activation
+    hands the decision to ``get_user``. ``close()`` when the server stops."""
+
+    def __init__(self, settings: OpcUaSettings, audit: FailedLoginAudit) -> None:
+        self._users = {u.name: u for u in settings.users}
+        self.allow_anonymous = settings.allow_anonymous
+        self.audit = audit
+        self.by_user = FailureBook(settings.failed_login_pause_s, settings.failed_login_pause_max_s)
+        self.by_address = FailureBook(
+            settings.failed_login_pause_s, settings.failed_login_pause_max_s
+        )
+        # Names nobody has are checked against this: the cost of the first user's hash (every
+        # hash `cellctl passwd` makes has the same cost).
+        first = settings.users[0].password_hash if settings.users else None
+        nobody = secrets.token_hex(16)
+        self._dummy_hash = hash_like(first, nobody) if first else hash_password(nobody)
+        # name -> sha256(stored hash, password) of a password that verified: an HMI that
+        # reconnects does not pay scrypt again. Only ever a correct password's.
+        self._remembered: dict[str, bytes] = {}
+        # The check running for an address, if any: one at a time per address.
+        self._checking: dict[str, asyncio.Task[tuple[User | None, float]]] = {}
+        self._checker = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="opcua-password-check"
+        )
+        self.password_checks = 0  # scrypt runs, for every name and address
+
+    def role_of(self, user: User | None) -> Role:
+        if user is None or user.name is None or user.name not in self._users:
+            return Role.ANONYMOUS
+        return Role[self._users[user.name].role.upper()]
+
+    async def login(self, username: str, password: str, address: str) -> User | None:
+        """The user ``username`` logs in as from ``address``, or None (refused); see the module
+        docstring. A refusal returns when the back-offs it earned have run out."""
+        while True:  # step 1: this address's turn, after its back-off
+            running = self._checking.get(address)
+            if running is not None:
+                await asyncio.wait([running])
+                continue
+            wait_s = self.by_address.back_off_end(address, time.monotonic()) - time.monotonic()
+            if wait_s > 0:
+                await asyncio.sleep(wait_s)
+                continue
+            break
+        check = asyncio.create_task(self._check(username, password, address))
+        self._checking[address] = check
+        check.add_done_callback(lambda done: self._end_turn(address, done))
+        # The check runs to its end even if the client leaves: its failure counts, and this
+        # address's next attempt waits for it.
+        user, answer_at = await asyncio.shield(check)
+        if user is None:
+            await asyncio.sleep(max(0.0, answer_at - time.monotonic()))
+        return user
+
+    @contextlib.contextmanager
+    def verdict(self, username: str, password: str, user: User | None) -> Iterator[None]:
+        """Within this block, ``get_user`` answers ``username``/``password`` with ``user``."""
+        token = _verdict.set(_Verdict(username, password, user))
+        try:
+            yield
+        finally:
+            _verdict.reset(token)
+
+    def get_user(
+        self,
+        iserver: Any,
+        username: str | None = None,
+        password: str | None = None,
+        certificate: Any = None,
+    ) -> User | None:
+        """asyncua's question: the session's user, or None to refuse (BadUserAccessDenied).
+        A name is answered only with the verdict of ``login`` for this very name and password;
+        without one (a path that skipped the check) the login is refused."""
+        if not username:
+            return User(role=UserRole.Anonymous, name=None) if self.allow_anonymous else None
+        verdict = _verdict.get()
+        if verdict is None or verdict.username != username or verdict.password != password:
+            log.error("OPC UA login as %s reached asyncua unchecked: refused", shown_name(username))
+            return None
+        return verdict.user
+
+    async def close(self) -> None:
+        """Stop the checks in progress and the checker thread."""
+        checks = list(self._checking.values())
+        for check in checks:
+            check.cancel()
+        for check in checks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await check
+        # A check already on the thread finishes (one scrypt at most); queued ones are dropped.
+        await asyncio.to_thread(self._checker.shutdown, wait=True, cancel_futures=True)
+
+    async def _check(self, username: str, password: str, address: str) -> tuple[User | None, float]:
+        """(the user, 0) for a correct password; (None, when to answer) for a failure, counted
+        in both books and the audit."""
+        known = self._users.get(username)
+        stored = known.password_hash if known is not None else self._dummy_hash
+        # Computed for every name, so that a name nobody has costs what a wrong password costs.
+        fingerprint = hashlib.sha256(stored.encode() + b"\0" + password.encode()).digest()
+        remembered = self._remembered.get(username)
+        if remembered is not None and hmac.compare_digest(remembered, fingerprint):
+            return User(role=UserRole.User, name=username), 0.0
+        self.password_checks += 1
+        loop = asyncio.get_running_loop()
+        correct = await loop.run_in_executor(self._checker, verify_password, password, stored)
+        if correct and known is not None:
+            self._remembered[username] = fingerprint
+            return User(role=UserRole.User, name=username), 0.0
+        now = time.monotonic()
+        answer_at = max(self.by_user.failed(username, now), self.by_address.failed(address, now))
+        self.audit.failed(username, address, "wrong password" if known else "unknown user")
+        return None, answer_at
+
+    def _end_turn(self, address: str, check: asyncio.Task[Any]) -> None:
+        if self._checking.get(address) is check:
+            del self._checking[address]
+        # Its client may have left (nobody awaits the shield): an error is reported here.
+        if not check.cancelled() and check.exception() is not None:
+            log.error("OPC UA password check for %s failed: %r", address, check.exception())
