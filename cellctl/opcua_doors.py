@@ -243,7 +243,8 @@ class LoginProcessor(UaProcessor):
             login = self._user_and_password(requesthdr, body.copy())
             if login is not None:
                 username, password = login
-                user = await self._users.login(username, password, self.client_address)
+                patience_s = requesthdr.TimeoutHint / 1000  # the client's timeout; 0: none
+                user = await self._users.login(username, password, self.client_address, patience_s)
                 with self._users.verdict(username, password, user):
                     return await super()._process_message(typeid, requesthdr, seqhdr, body)
         return await super()._process_message(typeid, requesthdr, seqhdr, body)

@@ -10,24 +10,34 @@ asyncua activates the session, and the synchronous ``get_user`` only hands async
 ``login(user, password, address)``:
 
 1. An address gets one check at a time, and none before its back-off has run out: the attempt
-   waits in its connection's task (the loop goes on).
+   waits in its connection's task (the loop goes on). If its turn has not come when the
+   refusal is due (5.), it is refused without a check.
 2. The password is checked with scrypt on the manager's own thread, one check at a time: an
-   attack can take one core, never the event loop. A name nobody has is checked against a dummy
-   hash of the same cost, so it is refused in the same time as a wrong password, with the same
-   answer (BadUserAccessDenied).
+   attack can take one core, never the event loop, and gets about 20 checks a second in all.
+   A name nobody has is checked against a dummy hash of the same cost, so it is refused in the
+   same time as a wrong password, with the same answer (BadUserAccessDenied).
 3. A correct password logs in at once. Failures at other addresses never hold it back, whatever
-   name they tried: only its own address's back-off (step 1) does.
+   name they tried, its own included: only its own address's back-off (1.) does.
 4. A wrong password, or a name nobody has, is a failure of that name and of that address. Each
    key's back-off is ``failed_login_pause_s`` after its first failure, doubled for each further
    one, at most ``failed_login_pause_max_s``; a key quiet for ``FORGET_AFTER_PAUSES`` longest
-   pauses is forgotten. The refusal is answered when both back-offs have run out. So a guesser
-   at one address gets one check per back-off whatever names it cycles, and a guesser at one
-   name from many addresses waits that name's back-off for every answer, each wait holding a
-   connection (of which there are few: ``cellctl.opcua_doors``).
+   pauses is forgotten.
+5. A refusal is answered when the back-offs of its name and its address have run out, or at
+   ``ANSWER_WITHIN_FRACTION`` of the client's own timeout (its request's TimeoutHint) if that
+   comes first, so that an HMI with a wrong password hears "refused" and not its timeout; but
+   never sooner than ``failed_login_pause_s`` after the request, whatever the client asks.
 
-Why hold the refusal instead of refusing at once during a back-off: a refusal at once lets a
-client try again at once, and each try costs the loop a connection, a secure channel and a
-session (about 2 ms here); a held refusal keeps the guesser's connection busy for free.
+So a guesser at one address gets one check per back-off of that address, whatever names it
+cycles. The back-off of a name holds the refusals of that name from anywhere, which slows a
+client that waits for its answers; it does not hold the checks, which would keep the name's
+owner out whenever somebody guesses at his name. A guesser at one name from many addresses is
+bounded by the turns of those addresses, the connection limits (``cellctl.opcua_doors``) and
+the one checker thread.
+
+Why hold the refusal instead of refusing at once: a refusal at once lets a client try again at
+once, and each try costs the loop a connection, a secure channel and a session (about 2 ms of
+the controller's CPU here: ``python -m bench opcua_doors``), so one client could take the loop
+whole; held for ``failed_login_pause_s`` at least, a connection tries at most twice a second.
 
 Every failed login is audited by ``FailedLoginAudit``, in rows bounded whatever the attack.
 """
@@ -42,6 +52,7 @@ import contextvars
 import hashlib
 import hmac
 import logging
+import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -63,11 +74,17 @@ FORGET_AFTER_PAUSES = 4
 TRACKED_KEYS_MAX = 4_096
 # Failures in a row beyond which the back-off cannot grow anyway (2**64 pauses); bounds the power.
 _FAILURES_COUNTED_MAX = 64
-# The audit's period and how many (name, address) pairs it itemises per period.
+# The audit's period and how many (name, address, reason) it itemises per period.
 LOGIN_AUDIT_PERIOD_S = 10.0
 LOGIN_AUDIT_PAIRS = 20
 # A refused name as shown in the audit and the log: a client may send any string.
 SHOWN_NAME_CHARS = 64
+# A refusal comes by this much of the client's own timeout (its request's TimeoutHint).
+ANSWER_WITHIN_FRACTION = 0.75
+# Why a login was refused, in the audit.
+WRONG_PASSWORD = "wrong password"
+UNKNOWN_USER = "unknown user"
+NOT_CHECKED = "not checked, its address in back-off"
 
 AuditWrite = Callable[[str, str, str, str], Awaitable[Any]]
 
@@ -125,29 +142,24 @@ def shown_name(name: str) -> str:
     return repr(name[:SHOWN_NAME_CHARS])
 
 
-@dataclass
-class _PairFailures:
-    why: str  # "wrong password" or "unknown user"
-    more: int = 0  # failures after the one written at once, this period
-
-
 class FailedLoginAudit:
     """Every failed login into the audit table (and the log), in rows bounded whatever the
     attack.
 
-    Failures are counted per (user name, client address) in periods of ``period_s``. The first
-    failure of a pair in a period is written at once (a mistyped password shows at once, with its
-    address); the others of the period as one row at its end, with their count. At most
-    ``pairs`` pairs are itemised in a period; the failures of further pairs make one row with
-    their count. So an attack writes at most ``2 * pairs + 1`` rows and warnings per period,
-    whatever its rate; every failure is in a count.
+    Failures are counted per (user name, client address, reason) in periods of ``period_s``.
+    The first failure of each in a period is written at once (a mistyped password shows at once,
+    with its address); the others of the period as one row at its end, with their count. At
+    most ``pairs`` of them are itemised in a period; the failures of further ones make one row
+    with their count. So an attack writes at most ``2 * pairs + 1`` rows and warnings per
+    period, whatever its rate; every failure is in a count.
 
     Rows: actor ``opcua:<name as given>``, action ``login``, detail ``from <address>`` (``from
-    <address>: <n> more failed logins in <period> s``), result ``refused: wrong password`` or
-    ``refused: unknown user``; the row of further pairs has actor ``opcua:*``.
+    <address>: <n> more failed logins in <period> s``), result ``refused: <reason>``: ``wrong
+    password``, ``unknown user``, or ``not checked, its address in back-off``. The row of further
+    ones has actor ``opcua:*`` and result ``refused: mixed``.
 
     ``failed`` is called on the login path: it only counts, never waits. ``run`` (a task of its
-    own) writes; ``close`` ends the period and writes what is left.
+    own) writes; ``close`` has it end the period, write what is left and return.
     """
 
     def __init__(
@@ -159,51 +171,55 @@ class FailedLoginAudit:
         self._write = write
         self.period_s = period_s
         self._max_pairs = pairs
-        self._pairs: dict[tuple[str, str], _PairFailures] = {}
+        # (name, address, reason) -> failures after the one written at once, this period
+        self._pairs: dict[tuple[str, str, str], int] = {}
         self._others = 0
         self._rows: collections.deque[tuple[str, str, str, str]] = collections.deque()
         self._wake = asyncio.Event()
+        self._closing = False
         self.failures = 0  # counted since start
         self.rows_written = 0
 
     def failed(self, user: str, address: str, why: str) -> None:
-        """Count one failed login of ``user`` from ``address`` (``why``: wrong password or
-        unknown user)."""
+        """Count one failed login of ``user`` from ``address``, refused for ``why``."""
         self.failures += 1
-        key = (user, address)
-        pair = self._pairs.get(key)
-        if pair is not None:
-            pair.more += 1
+        key = (user, address, why)
+        if key in self._pairs:
+            self._pairs[key] += 1
         elif len(self._pairs) >= self._max_pairs:
             self._others += 1
         else:
-            self._pairs[key] = _PairFailures(why)
+            self._pairs[key] = 0
             self._rows.append((f"opcua:{shown_name(user)}", "login", f"from {address}", why))
             self._wake.set()
 
     async def run(self) -> None:
-        """Write rows as they come and each period's counts at its end, until cancelled."""
+        """Write rows as they come and each period's counts at its end; after ``close``, end the
+        period, write what is left and return. (Cancelled instead, it may lose the row it is
+        writing and the counts not yet written.)"""
         loop = asyncio.get_running_loop()
         period_end = loop.time() + self.period_s
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), max(0.0, period_end - loop.time()))
             self._wake.clear()
-            if loop.time() >= period_end:
+            if loop.time() >= period_end or self._closing:
                 self._end_period()
                 period_end = loop.time() + self.period_s
             await self._write_rows()
+            if self._closing and not self._rows:
+                return
 
-    async def close(self) -> None:
-        """End the period now and write every row not yet written."""
-        self._end_period()
-        await self._write_rows()
+    def close(self) -> None:
+        """Ask ``run`` to end the period now, write every row not yet written, and return."""
+        self._closing = True
+        self._wake.set()
 
     def _end_period(self) -> None:
-        for (user, address), pair in self._pairs.items():
-            if pair.more:
-                detail = f"from {address}: {pair.more} more failed logins in {self.period_s:g} s"
-                self._rows.append((f"opcua:{shown_name(user)}", "login", detail, pair.why))
+        for (user, address, why), more in self._pairs.items():
+            if more:
+                detail = f"from {address}: {more} more failed logins in {self.period_s:g} s"
+                self._rows.append((f"opcua:{shown_name(user)}", "login", detail, why))
         if self._others:
             detail = (
                 f"{self._others} failed logins of further names or addresses (beyond "
@@ -272,19 +288,35 @@ class CellUserManager:
             return Role.ANONYMOUS
         return Role[self._users[user.name].role.upper()]
 
-    async def login(self, username: str, password: str, address: str) -> User | None:
+    async def login(
+        self, username: str, password: str, address: str, answer_within_s: float = 0.0
+    ) -> User | None:
         """The user ``username`` logs in as from ``address``, or None (refused); see the module
-        docstring. A refusal returns when the back-offs it earned have run out."""
-        while True:  # step 1: this address's turn, after its back-off
+        docstring. ``answer_within_s`` is the client's own timeout (its request's TimeoutHint;
+        0: none): a refusal comes by ``ANSWER_WITHIN_FRACTION`` of it, so that the client hears
+        "refused" and not its timeout, but never sooner than ``failed_login_pause_s`` after the
+        request (a client cannot make itself answered at once by asking for it). An attempt whose
+        address's turn has not come by then is refused without a check."""
+        arrived = time.monotonic()
+        answer_by = math.inf
+        if answer_within_s > 0:
+            answer_by = arrived + max(
+                ANSWER_WITHIN_FRACTION * answer_within_s, self.by_address.pause_s
+            )
+        while True:  # step 1: this address's turn: no check running, its back-off over
+            now = time.monotonic()
             running = self._checking.get(address)
+            back_off_end = self.by_address.back_off_end(address, now)
+            if running is None and back_off_end <= now:
+                break
+            if now >= answer_by:
+                self.audit.failed(username, address, NOT_CHECKED)
+                return None
             if running is not None:
-                await asyncio.wait([running])
-                continue
-            wait_s = self.by_address.back_off_end(address, time.monotonic()) - time.monotonic()
-            if wait_s > 0:
-                await asyncio.sleep(wait_s)
-                continue
-            break
+                patience_s = None if math.isinf(answer_by) else answer_by - now
+                await asyncio.wait([running], timeout=patience_s)
+            else:
+                await asyncio.sleep(min(back_off_end, answer_by) - now)
         check = asyncio.create_task(self._check(username, password, address))
         self._checking[address] = check
         check.add_done_callback(lambda done: self._end_turn(address, done))
@@ -292,7 +324,7 @@ class CellUserManager:
         # address's next attempt waits for it.
         user, answer_at = await asyncio.shield(check)
         if user is None:
-            await asyncio.sleep(max(0.0, answer_at - time.monotonic()))
+            await asyncio.sleep(max(0.0, min(answer_at, answer_by) - time.monotonic()))
         return user
 
     @contextlib.contextmanager
@@ -351,7 +383,7 @@ class CellUserManager:
             return User(role=UserRole.User, name=username), 0.0
         now = time.monotonic()
         answer_at = max(self.by_user.failed(username, now), self.by_address.failed(address, now))
-        self.audit.failed(username, address, "wrong password" if known else "unknown user")
+        self.audit.failed(username, address, WRONG_PASSWORD if known else UNKNOWN_USER)
         return None, answer_at
 
     def _end_turn(self, address: str, check: asyncio.Task[Any]) -> None:

@@ -70,6 +70,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STORE_REFRESH_S = 2.0
+AUDIT_FLUSH_TIMEOUT_S = 5.0
 RECENT_SEAMS = 40
 FAULT_HISTORY = 200
 AUDIT_DETAIL_CHARS = 200
@@ -143,6 +144,7 @@ class CellOpcUaServer:
         self._last_status: Any = None
         self._last_command = ""
         self._tasks: list[asyncio.Task[None]] = []
+        self._audit_writer: asyncio.Task[None] | None = None
 
     @property
     def endpoint(self) -> str:
@@ -208,9 +210,9 @@ class CellOpcUaServer:
         self._tasks = [
             asyncio.create_task(self._publish_loop(), name="opcua publish"),
             asyncio.create_task(self._store_loop(), name="opcua store refresh"),
-            asyncio.create_task(self.login_audit.run(), name="opcua login audit"),
             asyncio.create_task(self.doors.door_log.run(), name="opcua door log"),
         ]
+        self._audit_writer = asyncio.create_task(self.login_audit.run(), name="opcua login audit")
         log.info("OPC UA server listening at %s", self.endpoint)
 
     async def stop(self) -> None:
@@ -225,10 +227,18 @@ class CellOpcUaServer:
             await server.stop()
             # Its connections are closed: no login is waiting any more.
             await self.users.close()
-            await self.login_audit.close()
             self.doors.door_log.flush()
             QuietLogs.uninstall(self._quieted)
             self._quieted = []
+        if self._audit_writer is not None:
+            # Not cancelled: it writes the period's counts, then returns (unless the store
+            # does not answer: shutdown does not wait for ever).
+            self.login_audit.close()
+            try:
+                await asyncio.wait_for(self._audit_writer, AUDIT_FLUSH_TIMEOUT_S)
+            except TimeoutError:
+                log.error("failed logins not all audited: the store did not answer in time")
+            self._audit_writer = None
 
     async def _build(self, server: Server) -> None:
         ns = self.namespace_index

@@ -32,7 +32,7 @@ from cellctl.opcua_login import (
 )
 from cellctl.store import AsyncStore
 from cellctl.users import SCRYPT_N, SCRYPT_P, SCRYPT_R
-from tests.opcua_rig import PASSWORDS, RawConnection, cell_with_opcua, log_in
+from tests.opcua_rig import PASSWORDS, ClientFrom, RawConnection, cell_with_opcua, log_in
 
 pytestmark = pytest.mark.slow
 
@@ -46,6 +46,22 @@ def _opcua(**settings):
 
 def _port(server) -> int:
     return int(server.endpoint.rsplit(":", 1)[1])
+
+
+async def _refusal_s(endpoint: str, user: str, password: str, timeout_s: float = 5) -> float:
+    """How long the server took to refuse ``user`` (ActivateSession alone), from 127.0.0.2."""
+    client = ClientFrom(endpoint, "127.0.0.2", timeout=timeout_s)
+    await client.connect_socket()
+    try:
+        await client.send_hello()
+        await client.open_secure_channel()
+        await client.create_session()
+        started = time.perf_counter()
+        with pytest.raises(ua.uaerrors.BadUserAccessDenied):
+            await client.activate_session(user, password)
+        return time.perf_counter() - started
+    finally:
+        client.disconnect_socket()
 
 
 def _scrypt_s() -> float:
@@ -133,6 +149,29 @@ async def test_engineer_logs_in_at_once_while_another_address_guesses(tmp_path):
         assert len(late_ticks) <= 2, f"the loop was held {late_ticks} (scrypt {scrypt_s:.3f} s)"
 
 
+async def test_a_refusal_comes_within_the_clients_timeout_never_at_once(tmp_path):
+    """An HMI with a wrong password hears BadUserAccessDenied, not its own timeout, however long
+    its address's back-off has grown: the refusal comes by 3/4 of the client's timeout (the
+    request's TimeoutHint); but never sooner than failed_login_pause_s, and an attempt whose
+    address's turn has not come by then is refused without a check."""
+    pause_s, client_timeout_s, attempts = 0.2, 1.2, 6
+    async with cell_with_opcua(
+        tmp_path, edit=_opcua(failed_login_pause_s=pause_s, failed_login_pause_max_s=4.0)
+    ) as (rig, server):
+        checks_before = server.users.password_checks
+        refusals_s = [
+            await _refusal_s(server.endpoint, "olga", "not-hers", client_timeout_s)
+            for _ in range(attempts)
+        ]
+        checks = server.users.password_checks - checks_before
+        await server.stop()
+        rows = await _login_rows(rig.controller.store)
+    assert min(refusals_s) >= pause_s, refusals_s
+    assert max(refusals_s) >= 0.7 * client_timeout_s, refusals_s  # the back-off outgrew it
+    assert checks < attempts
+    assert "refused: not checked, its address in back-off" in {r["result"] for r in rows}
+
+
 async def test_every_failed_login_is_audited_in_rows_with_counts(tmp_path):
     async with cell_with_opcua(
         tmp_path, edit=_opcua(failed_login_pause_s=0.01, failed_login_pause_max_s=0.01)
@@ -184,19 +223,7 @@ async def test_unknown_and_known_names_are_refused_in_the_same_time(tmp_path):
         times_s: dict[str, list[float]] = {"olga": [], "mallory": []}
         for attempt in range(tries):
             for name in ("olga", "mallory"):
-                client = Client(server.endpoint, timeout=5)
-                await client.connect_socket()
-                try:
-                    await client.send_hello()
-                    await client.open_secure_channel()
-                    await client.create_session()
-                    started = time.perf_counter()
-                    with pytest.raises(ua.uaerrors.BadUserAccessDenied):
-                        await client.activate_session(name, f"guess-{attempt}")
-                    times_s[name].append(time.perf_counter() - started)
-                    await client.close_secure_channel()
-                finally:
-                    client.disconnect_socket()
+                times_s[name].append(await _refusal_s(server.endpoint, name, f"guess-{attempt}"))
         assert server.users.password_checks - checks_before == 2 * tries
     known, unknown = statistics.median(times_s["olga"]), statistics.median(times_s["mallory"])
     assert 1 / 1.5 < known / unknown < 1.5, times_s
@@ -234,10 +261,8 @@ async def test_the_login_audit_is_bounded_whatever_the_attack(tmp_path):
                 audit.failed(f"name{pair}", f"10.0.0.{pair}", "unknown user")
         await asyncio.sleep(0.2)  # the writer writes the first rows at once
         assert len(await _login_rows(store)) == LOGIN_AUDIT_PAIRS
-        writer.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await writer
-        await audit.close()
+        audit.close()
+        await asyncio.wait_for(writer, 10)
         rows = await _login_rows(store)
     finally:
         store.close()
