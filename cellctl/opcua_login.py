@@ -79,6 +79,9 @@ LOGIN_AUDIT_PERIOD_S = 10.0
 LOGIN_AUDIT_PAIRS = 20
 # A refused name as shown in the audit and the log: a client may send any string.
 SHOWN_NAME_CHARS = 64
+# A name as the back-off and the audit count it: longer than any user's (80, config), so that
+# no two real names share a count, and short, so that the books stay small whatever is sent.
+NAME_KEY_CHARS = 128
 # A refusal comes by this much of the client's own timeout (its request's TimeoutHint).
 ANSWER_WITHIN_FRACTION = 0.75
 # Why a login was refused, in the audit.
@@ -310,7 +313,7 @@ class CellUserManager:
             if running is None and back_off_end <= now:
                 break
             if now >= answer_by:
-                self.audit.failed(username, address, NOT_CHECKED)
+                self.audit.failed(username[:NAME_KEY_CHARS], address, NOT_CHECKED)
                 return None
             if running is not None:
                 patience_s = None if math.isinf(answer_by) else answer_by - now
@@ -382,8 +385,9 @@ class CellUserManager:
             self._remembered[username] = fingerprint
             return User(role=UserRole.User, name=username), 0.0
         now = time.monotonic()
-        answer_at = max(self.by_user.failed(username, now), self.by_address.failed(address, now))
-        self.audit.failed(username, address, WRONG_PASSWORD if known else UNKNOWN_USER)
+        name = username[:NAME_KEY_CHARS]
+        answer_at = max(self.by_user.failed(name, now), self.by_address.failed(address, now))
+        self.audit.failed(name, address, WRONG_PASSWORD if known else UNKNOWN_USER)
         return None, answer_at
 
     def _end_turn(self, address: str, check: asyncio.Task[Any]) -> None:
