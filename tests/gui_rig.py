@@ -107,8 +107,8 @@ class CellInThread:
     there, ``call`` runs a plain function there (the simulator and controller are not
     thread-safe: touch them only through these)."""
 
-    def __init__(self, tmp_path: Path) -> None:
-        self._context = cell_with_opcua(tmp_path)
+    def __init__(self, tmp_path: Path, edit: Callable[[dict], None] | None = None) -> None:
+        self._context = cell_with_opcua(tmp_path, edit=edit)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="cell under test")
         self.rig: CellRig

@@ -1,17 +1,24 @@
 """A running cell with its OPC UA server, and clients logged in as each role.
 
-The users and their passwords below exist only in the tests' private config copy.
+The users and their passwords below exist only in the tests' private config copy. Another
+loopback address (127.0.0.2, ...) stands for another machine of the plant: ``ClientFrom`` and
+``RawConnection`` leave from the address they are given.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from asyncua import Client
+from asyncua import Client, ua
+from asyncua.client.ua_client import UaClientState
+from asyncua.ua.ua_binary import uatcp_to_binary
 
 from cellctl.plant.opcua.server import CellOpcUaServer
 from cellctl.plant.opcua.users import hash_password
@@ -77,3 +84,165 @@ async def client_as(endpoint: str, user: str | None) -> AsyncIterator[Client]:
         yield client
     finally:
         await client.disconnect()
+
+
+class ClientFrom(Client):
+    """asyncua's client whose socket leaves from ``source_host``."""
+
+    def __init__(self, url: str, source_host: str, timeout: float = 5.0) -> None:
+        super().__init__(url, timeout=timeout)
+        self.source_host = source_host
+
+    async def connect_socket(self) -> None:
+        # UaClient.connect_socket (asyncua 2.1) with a source address, which it cannot take.
+        uaclient = self.uaclient
+        uaclient._set_state(UaClientState.CONNECTING)
+        try:
+            await asyncio.wait_for(
+                asyncio.get_running_loop().create_connection(
+                    uaclient._make_protocol,
+                    self.server_url.hostname,
+                    self.server_url.port,
+                    local_addr=(self.source_host, 0),
+                ),
+                uaclient._timeout,
+            )
+        except BaseException:
+            uaclient._set_state(UaClientState.DISCONNECTED)
+            raise
+        uaclient._set_state(UaClientState.SOCKET_OPEN)
+
+
+async def log_in(
+    endpoint: str, user: str, password: str, source_host: str = "127.0.0.1", timeout_s: float = 10
+) -> bool:
+    """Whether ``user`` with ``password`` gets a session from ``source_host`` (False: refused
+    with BadUserAccessDenied); the session is closed again."""
+    client = ClientFrom(endpoint, source_host, timeout=timeout_s)
+    client.set_user(user)
+    client.set_password(password)
+    try:
+        await client.connect()
+    except ua.uaerrors.BadUserAccessDenied:
+        client.disconnect_socket()
+        return False
+    except BaseException:
+        client.disconnect_socket()
+        raise
+    await client.disconnect()
+    return True
+
+
+class RawConnection:
+    """A TCP connection to the server from ``source_host`` that sends raw bytes, or nothing;
+    ``closed_at`` (time.monotonic()) is when the server closed it, once ``watch`` saw that."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.opened_at = time.monotonic()
+        self.closed_at: float | None = None
+
+    @classmethod
+    async def open(cls, port: int, source_host: str = "127.0.0.1") -> RawConnection:
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", port, local_addr=(source_host, 0)
+        )
+        return cls(reader, writer)
+
+    async def hello(self, endpoint: str, timeout_s: float = 5.0) -> bool:
+        """Say Hello: True if the server acknowledges it, False if it closes instead."""
+        hello = ua.Hello()
+        hello.EndpointUrl = endpoint
+        self.writer.write(uatcp_to_binary(ua.MessageType.Hello, hello))
+        try:
+            header = await asyncio.wait_for(self.reader.readexactly(8), timeout_s)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            self.closed_at = time.monotonic()
+            return False
+        size = int.from_bytes(header[4:8], "little")
+        await self.reader.readexactly(size - 8)
+        return header[:3] == b"ACK"
+
+    async def watch(self) -> float:
+        """Wait until the server closes the connection; its time.monotonic()."""
+        try:
+            while await self.reader.read(4096):
+                pass
+        except ConnectionError:
+            pass
+        if self.closed_at is None:
+            self.closed_at = time.monotonic()
+        return self.closed_at
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(ConnectionError):
+            await self.writer.wait_closed()
+
+
+class SilentFlood:
+    """Connections that never say a word: ``per_source[address]`` of them from each source
+    address, each replaced as soon as the server closes it (at most ``replace_per_s``), on an
+    event loop of its own thread (an attacker is not on the server's loop). ``start()``, then
+    ``stop()``: it stops replacing, waits up to ``drain_s`` for the server to close the ones
+    still open, closes the rest itself, and keeps ``survivors``: the connections open when it
+    stopped, with when the server closed each (None: it did not)."""
+
+    def __init__(self, port: int, per_source: dict[str, int], replace_per_s: float = 400.0) -> None:
+        self.port = port
+        self.per_source = per_source
+        self.replace_per_s = replace_per_s
+        self.opened = 0
+        self.survivors: list[RawConnection] = []
+        self._stop = threading.Event()
+        self._started = threading.Event()
+        self._drain_s = 0.0
+        self._thread = threading.Thread(target=self._run, name="silent flood")
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        """Open every connection (returns once they are all open)."""
+        self._thread.start()
+        if not self._started.wait(timeout_s):
+            raise TimeoutError(f"the flood did not open its connections in {timeout_s} s")
+
+    def stop(self, drain_s: float) -> list[RawConnection]:
+        self._drain_s = drain_s
+        self._stop.set()
+        self._thread.join(drain_s + 30)
+        return self.survivors
+
+    def _run(self) -> None:
+        asyncio.run(self._flood())
+
+    async def _flood(self) -> None:
+        live: dict[RawConnection, tuple[str, asyncio.Task[float]]] = {}
+
+        async def open_one(source: str) -> None:
+            connection = await RawConnection.open(self.port, source)
+            self.opened += 1
+            live[connection] = (source, asyncio.create_task(connection.watch()))
+
+        try:
+            for source, count in self.per_source.items():
+                await asyncio.gather(*(open_one(source) for _ in range(count)))
+            self._started.set()
+            tick_s = 0.05
+            while not self._stop.is_set():
+                await asyncio.sleep(tick_s)
+                budget = int(self.replace_per_s * tick_s)
+                for connection, (source, watch) in list(live.items()):
+                    if budget and watch.done():
+                        del live[connection]
+                        await connection.close()
+                        await open_one(source)
+                        budget -= 1
+            self.survivors = [c for c, (_, watch) in live.items() if not watch.done()]
+            watches = [live[c][1] for c in self.survivors]
+            if watches:
+                await asyncio.wait(watches, timeout=self._drain_s)
+        finally:
+            for connection, (_, watch) in live.items():
+                watch.cancel()
+                await connection.close()
+            self._started.set()

@@ -17,6 +17,7 @@ from PySide6.QtGui import QImage
 
 from cellctl.cell.packml import State
 from tests.gui_rig import CellInThread, artifacts, hmi, pump, screenshots
+from tests.opcua_rig import SilentFlood
 from tests.process_cell import ProcessCell
 
 pytestmark = pytest.mark.slow
@@ -215,3 +216,35 @@ def test_survives_the_controller_restarting(tmp_path, qapp):
             window.overview.buttons["Reset"].isEnabled()
             or window.overview.buttons["Clear"].isEnabled()
         )
+
+
+def test_the_hmi_connects_during_a_flood_of_silent_connections(tmp_path, qapp):
+    """Issue 14: 1000 TCP connections that never said Hello filled asyncua's 1000 and turned a
+    real client away for up to 30 s at a time. Here 1000 silent connections from this machine
+    and four others, each replaced as soon as the server closes it: the HMI (what `cellctl gui`
+    runs) connects and shows the cell all the same; once the flood stops, every silent
+    connection still open is closed within the Hello timeout of its opening."""
+    hello_timeout_s = 1.0
+
+    def doors(cell: dict) -> None:
+        cell["opcua"]["hello_timeout_s"] = hello_timeout_s
+
+    with CellInThread(tmp_path, edit=doors) as cell:
+        server = cell.server
+        port = int(server.endpoint.rsplit(":", 1)[1])
+        sources = {"127.0.0.1": 200} | {f"127.0.0.{i}": 200 for i in range(2, 6)}
+        flood = SilentFlood(port, sources)
+        flood.start()
+        try:
+            with hmi(qapp, server.endpoint, "erik") as window:
+                pump(qapp, lambda: window.connected and window.cells_seen > 0, "the HMI", 10)
+                assert window.overview.set_mode.isEnabled()  # logged in as the engineer
+        finally:
+            survivors = flood.stop(drain_s=hello_timeout_s + 2)
+        totals = cell.call(lambda: dict(server.doors.door_log.totals))
+    assert flood.opened >= 1000
+    assert survivors, "the flood held connections when it stopped"
+    lived_s = [c.closed_at - c.opened_at for c in survivors if c.closed_at is not None]
+    assert len(lived_s) == len(survivors), "the server left silent connections open"
+    assert max(lived_s) <= hello_timeout_s + 1.0, sorted(lived_s)[-5:]
+    assert totals["silent closed to make room"] > 0, totals

@@ -100,15 +100,46 @@ class OpcUaSettings(StrictModel):
     # Production figures (OEE, parts per hour) are over the shift: this many hours back.
     shift_length_h: Annotated[float, Field(gt=0, le=24)] = 8.0
     users: list[OpcUaUser] = Field(default_factory=list)
+    # The doors (``cellctl.plant.opcua.doors``). TCP connections open at once, whoever holds them: a
+    # cell has an HMI, an MES and a SCADA client or two, not hundreds.
+    max_connections: Annotated[int, Field(ge=2, le=1_000)] = 32
+    # Connections from one other machine's address; this machine (the HMI) is not limited by
+    # it, only by max_connections.
+    max_connections_per_address: Annotated[int, Field(ge=1, le=1_000)] = 8
+    # Of max_connections, this many only clients on this machine may take: a flood from the
+    # network never fills the last slots the HMI needs.
+    reserved_local_connections: Annotated[int, Field(ge=0, le=1_000)] = 4
+    # A connection that has not said Hello (the first message of OPC UA TCP) this long after
+    # connecting is closed; a real client says it within one round trip.
+    hello_timeout_s: Annotated[float, Field(ge=0.1, le=60)] = 3.0
+    # After a failed login, a client address and a user name wait this long, doubled for each
+    # failure in a row, up to failed_login_pause_max_s.
+    failed_login_pause_s: Annotated[float, Field(ge=0.01, le=10)] = 0.5
+    failed_login_pause_max_s: Annotated[float, Field(ge=0.01, le=300)] = 8.0
 
     @model_validator(mode="after")
-    def _unique_users(self) -> OpcUaSettings:
+    def _consistent(self) -> OpcUaSettings:
         names = [u.name for u in self.users]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"OPC UA users listed twice: {', '.join(duplicates)}")
         if not self.endpoint.startswith("opc.tcp://"):
             raise ValueError(f"endpoint {self.endpoint!r} must start with opc.tcp://")
+        if self.max_connections_per_address > self.max_connections:
+            raise ValueError(
+                f"max_connections_per_address ({self.max_connections_per_address}) exceeds "
+                f"max_connections ({self.max_connections})"
+            )
+        if self.reserved_local_connections >= self.max_connections:
+            raise ValueError(
+                f"reserved_local_connections ({self.reserved_local_connections}) must leave "
+                f"other machines at least one of max_connections ({self.max_connections})"
+            )
+        if self.failed_login_pause_max_s < self.failed_login_pause_s:
+            raise ValueError(
+                f"failed_login_pause_max_s ({self.failed_login_pause_max_s}) is below "
+                f"failed_login_pause_s ({self.failed_login_pause_s})"
+            )
         return self
 
 

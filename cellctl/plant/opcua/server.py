@@ -21,11 +21,10 @@ output argument, a message; a refused call returns a Bad status *and* that messa
 Every call, accepted or refused, is written to the production store's audit table (who, what,
 result) before the call returns.
 
-Users come from config with scrypt hashes (``cellctl.plant.opcua.users``). asyncua asks for a user
-synchronously on the event loop, so a password check (~30 ms of scrypt) would stall the
-controller's loop: a password that was verified once is remembered (as a salted SHA-256 in
-memory) and, after a failed login, further logins are refused without hashing for
-``FAILED_LOGIN_PAUSE_S``, which bounds what a guessing client can take from the loop.
+Users come from config with scrypt hashes (``cellctl.plant.opcua.users``). Their logins are
+checked off the event loop, with a back-off per user name and per client address, and every
+failed login is audited (``cellctl.plant.opcua.login``). The server's connections are limited, a
+silent one is closed, and the last slots are kept for the HMI (``cellctl.plant.opcua.doors``).
 
 The vision work fills the tracking part through ``publish_tracking`` and ``publish_profile``
 (cheap: they store the values; the publish loop writes them at its own rate).
@@ -37,8 +36,6 @@ import asyncio
 import contextlib
 import contextvars
 import datetime
-import hashlib
-import hmac
 import logging
 import math
 import time
@@ -55,7 +52,9 @@ from cellctl.cell.events import CellCommands
 from cellctl.cell.faults import UnknownFault
 from cellctl.cell.packml import CommandRefused, Mode
 from cellctl.config.load import LoadedConfig
-from cellctl.config.models import OpcUaSettings, OpcUaUser
+from cellctl.config.models import OpcUaSettings
+from cellctl.plant.opcua.doors import CellServer, Doors, QuietLogs
+from cellctl.plant.opcua.login import CellUserManager, FailedLoginAudit
 from cellctl.plant.opcua.nodes import (
     LINK_VARIABLES,
     METHODS,
@@ -65,14 +64,14 @@ from cellctl.plant.opcua.nodes import (
     VARIABLES,
     VariableSpec,
 )
-from cellctl.plant.opcua.users import Role, verify_password
+from cellctl.plant.opcua.users import Role
 from cellctl.records.oee import throughput
 from cellctl.records.store import AsyncStore
 
 log = logging.getLogger(__name__)
 
 STORE_REFRESH_S = 2.0
-FAILED_LOGIN_PAUSE_S = 0.5
+AUDIT_FLUSH_TIMEOUT_S = 5.0
 RECENT_SEAMS = 40
 FAULT_HISTORY = 200
 AUDIT_DETAIL_CHARS = 200
@@ -83,50 +82,6 @@ _caller: contextvars.ContextVar[User | None] = contextvars.ContextVar("opcua_cal
 
 class OpcUaStartFailed(RuntimeError):
     """The server could not start (e.g. its port is taken); the message names the endpoint."""
-
-
-class CellUserManager:
-    """asyncua's user manager over the config's users; see the module docstring on cost."""
-
-    def __init__(self, users: list[OpcUaUser], allow_anonymous: bool) -> None:
-        self._users = {u.name: u for u in users}
-        self.allow_anonymous = allow_anonymous
-        self._remembered: dict[str, bytes] = {}  # name -> sha256(salt + password) that verified
-        self._paused_until = 0.0
-
-    def role_of(self, user: User | None) -> Role:
-        if user is None or user.name is None or user.name not in self._users:
-            return Role.ANONYMOUS
-        return Role[self._users[user.name].role.upper()]
-
-    def get_user(
-        self,
-        iserver: Any,
-        username: str | None = None,
-        password: str | None = None,
-        certificate: Any = None,
-    ) -> User | None:
-        """The session's user, or None to refuse the login (BadUserAccessDenied)."""
-        if not username:
-            return User(role=UserRole.Anonymous, name=None) if self.allow_anonymous else None
-        known = self._users.get(username)
-        if known is None or password is None:
-            log.warning("OPC UA login refused: unknown user %r", username)
-            return None
-        stored = known.password_hash
-        fingerprint = hashlib.sha256(stored.encode() + b"\0" + password.encode()).digest()
-        remembered = self._remembered.get(username)
-        if remembered is not None and hmac.compare_digest(remembered, fingerprint):
-            return User(role=UserRole.User, name=username)
-        if time.monotonic() < self._paused_until:
-            log.warning("OPC UA login refused: %r tried within a pause after a failure", username)
-            return None
-        if not verify_password(password, stored):
-            self._paused_until = time.monotonic() + FAILED_LOGIN_PAUSE_S
-            log.warning("OPC UA login refused: wrong password for %r", username)
-            return None
-        self._remembered[username] = fingerprint
-        return User(role=UserRole.User, name=username)
 
 
 class CellPermissions(PermissionRuleset):
@@ -184,7 +139,10 @@ class CellOpcUaServer:
         self.store = store
         self.config = config
         self.settings = settings
-        self.users = CellUserManager(settings.users, settings.allow_anonymous)
+        self.login_audit = FailedLoginAudit(store.audit)
+        self.users = CellUserManager(settings, self.login_audit)
+        self.doors = Doors(settings, self.users)
+        self._quieted: list[tuple[logging.Logger, QuietLogs]] = []
         self.namespace_index = 0
         self._server: Server | None = None
         self._nodes: dict[str, ua.NodeId] = {}
@@ -197,6 +155,7 @@ class CellOpcUaServer:
         self._last_status: Any = None
         self._last_command = ""
         self._tasks: list[asyncio.Task[None]] = []
+        self._audit_writer: asyncio.Task[None] | None = None
 
     @property
     def endpoint(self) -> str:
@@ -235,7 +194,7 @@ class CellOpcUaServer:
 
     async def start(self) -> None:
         """Build the address space and listen. ``OpcUaStartFailed`` if the port is taken."""
-        server = Server(user_manager=self.users)
+        server = CellServer(self.doors)
         await server.init()
         server.set_endpoint(self.settings.endpoint)
         server.set_server_name(f"cellctl {self.config.cell.cell.name}")
@@ -256,12 +215,15 @@ class CellOpcUaServer:
                 await server.stop()
             raise OpcUaStartFailed(f"OPC UA server at {self.endpoint}: {error}") from error
         self._server = server
+        self._quieted = QuietLogs.install()
         await self._publish()
         await self._refresh_from_store()
         self._tasks = [
             asyncio.create_task(self._publish_loop(), name="opcua publish"),
             asyncio.create_task(self._store_loop(), name="opcua store refresh"),
+            asyncio.create_task(self.doors.door_log.run(), name="opcua door log"),
         ]
+        self._audit_writer = asyncio.create_task(self.login_audit.run(), name="opcua login audit")
         log.info("OPC UA server listening at %s", self.endpoint)
 
     async def stop(self) -> None:
@@ -274,6 +236,20 @@ class CellOpcUaServer:
         if self._server is not None:
             server, self._server = self._server, None
             await server.stop()
+            # Its connections are closed: no login is waiting any more.
+            await self.users.close()
+            self.doors.door_log.flush()
+            QuietLogs.uninstall(self._quieted)
+            self._quieted = []
+        if self._audit_writer is not None:
+            # Not cancelled: it writes the period's counts, then returns (unless the store
+            # does not answer: shutdown does not wait for ever).
+            self.login_audit.close()
+            try:
+                await asyncio.wait_for(self._audit_writer, AUDIT_FLUSH_TIMEOUT_S)
+            except TimeoutError:
+                log.error("failed logins not all audited: the store did not answer in time")
+            self._audit_writer = None
 
     async def _build(self, server: Server) -> None:
         ns = self.namespace_index

@@ -48,6 +48,18 @@ def hash_password(password: str, salt: bytes | None = None) -> str:
     return f"{PREFIX}${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${digest.hex()}"
 
 
+def hash_like(stored: str, password: str) -> str:
+    """A hash of ``password`` that costs what checking ``stored`` costs (the same n, r, p, salt
+    and hash lengths), with a fresh salt: checking a name nobody has against it takes as long
+    as checking a real user's password."""
+    n, r, p, salt, digest = parse_password_hash(stored)
+    fresh = secrets.token_bytes(len(salt))
+    candidate = hashlib.scrypt(
+        password.encode(), salt=fresh, n=n, r=r, p=p, dklen=len(digest), maxmem=2**26
+    )
+    return f"{PREFIX}${n}${r}${p}${fresh.hex()}${candidate.hex()}"
+
+
 def parse_password_hash(stored: str) -> tuple[int, int, int, bytes, bytes]:
     """(n, r, p, salt, hash) of a stored hash; ``BadPasswordHash`` saying what is wrong."""
     parts = stored.split("$")
