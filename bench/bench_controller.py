@@ -26,12 +26,12 @@ import time
 from pathlib import Path
 
 from bench.stats import goal, percentile
+from rigs.cell import write_config
 from sim.cell import SimulatedCell
 from sim.cellfile import load_cell_devices
 from sim.clock import SimClock
 from sim.events import SimEvent
 from sim.rig import ControllerProcess, StoreView
-from tests.cell_rig import write_config
 
 OVERHEAD_PARTS = 2
 FAULT_ROUNDS = 5  # each kind this many times

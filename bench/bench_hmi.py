@@ -161,23 +161,24 @@ async def _keep_welding(operator, stop: asyncio.Event) -> None:
 
 
 async def measure_lateness(run_dir: Path) -> dict:
-    from cellctl.cli.demo import Operator, _free_port, prepare_run_folder
+    from cellctl.cli.demo import prepare_run_folder
     from cellctl.config import load_cell_config
     from cellctl.plant.opcua.server import CellOpcUaServer
+    from cellctl.testing import Operator, free_port
     from cellctl.wiring import build_controller
 
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     logging.getLogger("asyncua").setLevel(logging.ERROR)
     config_path = prepare_run_folder(REPO / "config" / "cell.yaml", run_dir, None)
     cell = yaml.safe_load(config_path.read_text())
-    port = _free_port()
+    port = free_port()
     cell["opcua"]["endpoint"] = f"opc.tcp://127.0.0.1:{port}"
     cell["sensor"]["enabled"] = True
-    cell["sensor"]["source"] = f"127.0.0.1:{_free_port()}"
+    cell["sensor"]["source"] = f"127.0.0.1:{free_port()}"
     cell["sensor"]["calibration_file"] = str(REPO / "config" / "sensor-calibration.yaml")
     cell["controller"]["cycle"]["active_part"] = "coupon-fillet-80"  # 10 s of tracked seam
     config_path.write_text(yaml.safe_dump(cell))
-    control_port = _free_port()
+    control_port = free_port()
     ready = run_dir / "cellsim.ready.json"
     sim_log = open(run_dir / "cellsim.log", "w")  # noqa: SIM115, ASYNC230 (closed in finally)
     # Popen blocks the loop for a fork, outside every measured window.

@@ -33,9 +33,10 @@ import yaml
 from asyncua import Client, ua
 
 from bench.stats import goal
-from cellctl.demo import _free_port, _stop, prepare_run_folder
+from cellctl.cli.demo import prepare_run_folder
 from cellctl.plant.opcua.client import cell_namespace, read_cell
 from cellctl.plant.opcua.users import hash_password
+from cellctl.testing import free_port, stop_process
 
 REPO = Path(__file__).resolve().parent.parent
 PASSWORDS = {"olga": "operator-pass-1", "erik": "engineer-pass-1"}
@@ -51,7 +52,7 @@ class Controller:
         self.run_dir = Path(tempfile.mkdtemp(prefix="bench-opcua-doors-"))
         config = prepare_run_folder(REPO / "config" / "cell.yaml", self.run_dir, None)
         cell = yaml.safe_load(config.read_text())
-        self.port = _free_port()
+        self.port = free_port()
         self.endpoint = f"opc.tcp://127.0.0.1:{self.port}"
         roles = {"olga": "operator", "erik": "engineer"}
         users = [
@@ -69,7 +70,7 @@ class Controller:
         logs = {n: open(self.run_dir / f"{n}.log", "w") for n in ("cellsim", "controller")}  # noqa: SIM115
         self.processes["cellsim"] = subprocess.Popen(
             [sys.executable, "-m", "sim.cli", "all", "--config", str(self.config),
-             "--control-port", str(_free_port()), "--ready-file", str(ready)],
+             "--control-port", str(free_port()), "--ready-file", str(ready)],
             stdout=logs["cellsim"], stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
         _wait(ready.exists, 30, "the simulator")
@@ -85,7 +86,7 @@ class Controller:
 
     def __exit__(self, *exc: object) -> None:
         for process in self.processes.values():
-            _stop(process)
+            stop_process(process)
         shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def cpu_s(self) -> float:

@@ -30,8 +30,8 @@ from cellctl.cell.records import SeamSummary
 from cellctl.plant.sparkplug.codec import DataType, Metric, Payload, decode_payload, encode_payload
 from cellctl.plant.sparkplug.node import REBIRTH, SparkplugEdgeNode, no_delay, release_client
 from cellctl.records.store import ProductionStore
-from tests.cell_rig import running_cell
-from tests.plant_servers import MosquittoBroker, PostgresServer
+from rigs.cell import running_cell
+from rigs.plant_servers import MosquittoBroker, PostgresServer
 
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 GROUP = "bench"

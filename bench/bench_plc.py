@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import subprocess
 import sys
 import time
@@ -24,17 +23,12 @@ from pathlib import Path
 from pymodbus.client import AsyncModbusTcpClient
 
 from bench.stats import goal, summary_ms
+from cellctl.testing import free_port
 from drivers.plc import PlcDriver
 from sim.cellfile import load_cell_devices
 
 REPO = Path(__file__).resolve().parent.parent
 READS = 5000
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 async def _measure(port: int) -> dict:
@@ -75,7 +69,7 @@ async def _measure(port: int) -> dict:
 
 
 def main() -> dict:
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "sim.cli", "plc", "--port", str(port)],
         cwd=REPO,

@@ -134,7 +134,7 @@ def repo() -> Path:
 @pytest.fixture(scope="session")
 def postgres_server():
     """One throwaway PostgreSQL cluster for the whole run (see tests/plant_servers.py)."""
-    from tests.plant_servers import PostgresServer
+    from rigs.plant_servers import PostgresServer
 
     server = PostgresServer()
     yield server

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import QApplication
 from cellctl.gui.app import dispose, save_screenshots
 from cellctl.gui.link import CellLink
 from cellctl.gui.window import HmiWindow
-from tests.cell_rig import CellRig
+from rigs.cell import CellRig
 from tests.opcua_rig import PASSWORDS, cell_with_opcua
 
 # One application for the whole session, made at import (collection) time: Qt's own event

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -22,17 +21,12 @@ from asyncua.ua.ua_binary import uatcp_to_binary
 
 from cellctl.plant.opcua.server import CellOpcUaServer
 from cellctl.plant.opcua.users import hash_password
-from tests.cell_rig import CellRig, running_cell
+from cellctl.testing import free_port
+from rigs.cell import CellRig, running_cell
 
 PASSWORDS = {"olga": "operator-pass-1", "erik": "engineer-pass-1"}
 ROLES = {"olga": "operator", "erik": "engineer"}
 _HASHES = {name: hash_password(password) for name, password in PASSWORDS.items()}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def with_opcua(port: int, edit: Callable[[dict], None] | None = None) -> Callable[[dict], None]:

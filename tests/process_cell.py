@@ -19,8 +19,9 @@ from typing import Any
 
 import yaml
 
-from cellctl.cli.demo import Operator, _free_port, prepare_run_folder
-from tests.opcua_rig import free_port, with_opcua
+from cellctl.cli.demo import prepare_run_folder
+from cellctl.testing import Operator, free_port, stop_process
+from tests.opcua_rig import with_opcua
 
 REPO = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 30.0
@@ -36,7 +37,7 @@ class ProcessCell:
         with_opcua(self.port)(cell)
         self.config.write_text(yaml.safe_dump(cell))
         self.endpoint = f"opc.tcp://127.0.0.1:{self.port}"
-        self.control_port = _free_port()
+        self.control_port = free_port()
         self.panel = Operator(self.control_port, run_dir / "production.db")
         self.sim: subprocess.Popen | None = None
         self.controller: subprocess.Popen | None = None
@@ -62,7 +63,7 @@ class ProcessCell:
     def __exit__(self, *exc: object) -> None:
         self.stop_controller()
         if self.sim is not None:
-            _stop(self.sim)
+            stop_process(self.sim)
             self.sim = None
         for log in self._logs:
             log.close()
@@ -80,7 +81,7 @@ class ProcessCell:
 
     def stop_controller(self) -> None:
         if self.controller is not None:
-            _stop(self.controller)
+            stop_process(self.controller)
             self.controller = None
 
     def do(self, cmd: str, **args: Any) -> Any:
@@ -106,16 +107,6 @@ def _listening(port: int) -> bool:
     with socket.socket() as probe:
         probe.settimeout(0.2)
         return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
 
 
 def dump(value: Any) -> str:

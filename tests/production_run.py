@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from cellctl.cell.packml import State
-from tests.cell_rig import CellRig, running_cell
+from rigs.cell import CellRig, running_cell
 
 
 async def recover(rig: CellRig) -> None:

@@ -17,11 +17,11 @@ import pytest
 
 from cellctl.records.store import ProductionStore
 from drivers.codecs.robot_protocol import RobotState
+from rigs.cell import write_config
 from sim.cell import SimulatedCell
 from sim.cellfile import load_cell_devices
 from sim.clock import SimClock
 from sim.rig import ControllerProcess, StoreView
-from tests.cell_rig import write_config
 
 
 async def until(condition, what: str, timeout_s: float = 20.0) -> None:

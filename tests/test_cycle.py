@@ -11,7 +11,7 @@ import pytest
 from cellctl.cell.packml import CommandRefused, Mode, State
 from cellctl.records.oee import throughput
 from drivers.codecs.robot_protocol import MessageType, RobotState
-from tests.cell_rig import running_cell
+from rigs.cell import running_cell
 
 
 async def test_parts_are_welded_end_to_end_and_the_records_agree(tmp_path):

@@ -27,8 +27,8 @@ import pytest
 from cellctl.cell.packml import CommandRefused, State
 from drivers.codecs.power_source_protocol import PowerSourceError
 from drivers.codecs.robot_protocol import RobotState
+from rigs.cell import CellRig, running_cell
 from sim.power_source import ArcPhase
-from tests.cell_rig import CellRig, running_cell
 
 PHASES = ("idle", "approach", "welding", "crater fill")
 TIME_SCALE = 10.0

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from hypothesis import strategies as st
 
 from cellctl.config import load_cell_config
 from cellctl.config.errors import ConfigInvalid
+from cellctl.testing import free_port
 from drivers.errors import DeviceError
 from drivers.plc import PlcDriver
 from drivers.power_source import PowerSourceDriver
@@ -146,12 +146,6 @@ def test_a_hostile_value_anywhere_is_refused_naming_its_file(file, line, value):
 ANSWERS = st.lists(st.binary(max_size=300), min_size=1, max_size=6)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _fast(link, port):
     fast = {"port": port, "timeout_ms": 40, "retries": 0,
             "reconnect_delay_min_ms": 10, "reconnect_delay_max_ms": 50}  # fmt: skip
@@ -171,7 +165,7 @@ async def _survives(request, answers: int) -> None:
 def test_the_plc_driver_survives_any_bytes_as_answers(answers):
     async def run() -> None:
         base = load_cell_devices(CONFIG / "cell.yaml").plc
-        plc_settings = base.model_copy(update={"link": _fast(base.link, _free_port())})
+        plc_settings = base.model_copy(update={"link": _fast(base.link, free_port())})
         plc = SimulatedPlc(plc_settings, SimClock(20))
         await plc.start()
         driver = PlcDriver(plc_settings)

@@ -31,8 +31,8 @@ from cellctl.sensing.replay import (
 )
 from cellctl.sensing.vision.pipeline import JointMeasurement
 from drivers.codecs.sensor_protocol import Frame
+from rigs.cell import REPO, running_cell
 from sim.truth_file import write_truth
-from tests.cell_rig import REPO, running_cell
 from tests.test_tracking_cell import TIME_SCALE, scenario, sensor_on
 
 
@@ -302,8 +302,8 @@ def test_the_progress_bar_shows_only_on_a_terminal_and_after_a_while(monkeypatch
 
 
 def test_cellsim_writes_the_truth_of_the_part_it_simulates(tmp_path):
+    from rigs.cell import write_config
     from sim.cli import _devices_for, build_parser
-    from tests.cell_rig import write_config
 
     config = write_config(tmp_path, sensor_on())
     truth_file = tmp_path / "truth.json"

@@ -21,7 +21,7 @@ from cellctl.config.models import ShiftSettings
 from cellctl.progress import ProgressBar
 from cellctl.records.report import ReportError, build_report, shift_window
 from cellctl.records.store import ProductionStore, StoreError
-from tests.cell_rig import REPO, running_cell
+from rigs.cell import REPO, running_cell
 from tests.production_run import weld_a_shift
 
 

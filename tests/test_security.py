@@ -20,10 +20,11 @@ from pathlib import Path
 
 import pytest
 
+from cellctl.testing import free_port
 from drivers.codecs.robot_protocol import Pose
 from drivers.errors import WriteRefused
+from rigs.cell import running_cell
 from sim.scenario import ScenarioFile, prepare_config
-from tests.cell_rig import running_cell
 
 REPO = Path(__file__).resolve().parent.parent
 LOOPBACK = {"127.0.0.1", "::1"}
@@ -73,7 +74,7 @@ def _wait_for(condition, what: str, timeout_s: float = 20.0) -> None:
 def test_every_listener_of_the_simulator_and_the_controller_binds_loopback(tmp_path: Path):
     config = prepare_config(REPO / "config" / "cell.yaml", tmp_path, ScenarioFile(name="listen"))
     ready = tmp_path / "ready.json"
-    control_port = _free_port()
+    control_port = free_port()
     sim = subprocess.Popen(
         [sys.executable, "-m", "sim.cli", "all", "--config", str(config), "--time-scale", "20",
          "--ready-file", str(ready), "--control-port", str(control_port)],
@@ -121,12 +122,6 @@ def test_the_listener_check_sees_a_socket_on_every_address(tmp_path: Path):
         wide.listen()
         port = wide.getsockname()[1]
         assert ("0.0.0.0", port) in listening_addresses(os.getpid())
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 # -- audit ------------------------------------------------------------------------------------

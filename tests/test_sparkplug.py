@@ -28,9 +28,9 @@ from cellctl.plant.sparkplug.codec import (
     encode_payload,
 )
 from cellctl.plant.sparkplug.node import REBIRTH, SparkplugEdgeNode, release_client
+from rigs.cell import running_cell, write_config
+from rigs.plant_servers import MosquittoBroker
 from sim.rig import ControllerProcess
-from tests.cell_rig import running_cell, write_config
-from tests.plant_servers import MosquittoBroker
 from tests.production_run import recover
 
 GROUP = "plant-test"

@@ -18,7 +18,7 @@ from cellctl.config.models import Procedure
 from cellctl.records.report import build_report
 from cellctl.records.store import AsyncStore, ProductionStore, StoreError
 from cellctl.weld.monitoring import SeamMonitor
-from tests.cell_rig import running_cell
+from rigs.cell import running_cell
 
 
 @pytest.fixture
@@ -393,7 +393,7 @@ def test_a_simulated_run_never_writes_to_the_plant(tmp_path):
     import yaml
 
     from cellctl.cli.demo import prepare_run_folder
-    from tests.cell_rig import REPO
+    from rigs.cell import REPO
 
     source = tmp_path / "plant"
     source.mkdir()
@@ -413,7 +413,7 @@ def test_a_simulated_run_never_writes_to_the_plant(tmp_path):
 
 def test_the_controller_refuses_to_start_without_its_database(capsys):
     from cellctl.cli.main import main
-    from tests.cell_rig import REPO
+    from rigs.cell import REPO
 
     url = "postgresql://cellctl:secret@127.0.0.1:1/plant"  # nothing listens on port 1
     assert main(["run", "--config", str(REPO / "config/cell.yaml"), "--store", url]) == 3

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from cellctl.cell.packml import State
-from tests.cell_rig import CellRig, running_cell
+from rigs.cell import CellRig, running_cell
 from tests.test_faults import arc_off, robot_still
 
 TIME_SCALE = 20.0

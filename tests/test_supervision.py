@@ -21,7 +21,7 @@ from cellctl.cell.packml import State
 from cellctl.controller.supervision import Supervisor
 from cellctl.records.store import ProductionStore
 from cellctl.weld.cycle import WeldCycle
-from tests.cell_rig import CellRig, running_cell
+from rigs.cell import CellRig, running_cell
 from tests.test_faults import arc_off, assert_nothing_moves, robot_still
 from tests.waiting import eventually
 

@@ -16,10 +16,10 @@ import pytest
 import yaml
 
 from cellctl.cell.packml import State
+from cellctl.testing import free_port
+from rigs.cell import REPO, running_cell
 from sim.part_truth import VisionScenario, load_vision_scenario
-from tests.cell_rig import REPO, running_cell
 from tests.test_faults import arc_off, assert_nothing_moves, robot_still
-from tests.test_vision import free_port
 
 PART = "coupon-fillet-80"
 TIME_SCALE = 4.0

@@ -20,6 +20,7 @@ from cellctl.sensing.track import SeamTrack
 from cellctl.sensing.vision.calibration import Calibration, CalibrationTarget, calibrate
 from cellctl.sensing.vision.pipeline import JointFinder
 from cellctl.sensing.vision.stripe import StripeExtractor, argmax_rows
+from cellctl.testing import free_port
 from drivers.codecs.robot_protocol import Pose
 from drivers.codecs.sensor_protocol import (
     Frame,
@@ -61,12 +62,6 @@ JOINTS = [
     ("square_butt", 15.0),
 ]
 DIRTY = Disturbances(spatter_per_frame=3, speckle=0.12, dropout_probability=0.3)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 # -- the frame codec ----------------------------------------------------------------------------

@@ -40,7 +40,6 @@ import os
 import shlex
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -54,6 +53,7 @@ import yaml
 from cellctl.cell.faults import CATALOGUE
 from cellctl.config import ConfigInvalid, load_cell_config
 from cellctl.records.oee import throughput
+from cellctl.testing import Operator, OperatorRefused, free_port, stop_process
 
 DEFAULT_PARTS = 2
 # Slow enough that a stall of DESK_STALL_S is only 16 mm of a seam welded at 8 mm/s (coasting
@@ -99,26 +99,20 @@ class DemoInterrupted(Exception):
         self.signum = signum
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def prepare_run_folder(config_path: Path, run_dir: Path, part: str | None) -> Path:
     """A copy of the config tree whose links and store live in ``run_dir``."""
     source = config_path.parent
     target = run_dir / "config"
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("scenarios", "*.db"))
     cell = yaml.safe_load(config_path.read_text())
-    cell["plc"]["link"]["port"] = _free_port()
+    cell["plc"]["link"]["port"] = free_port()
     cell["power_source"]["link"]["port"] = str(run_dir / "power_source")
     cell["robot"]["link"]["port"] = str(run_dir / "robot")
     if "sensor" in cell:
-        cell["sensor"]["source"] = f"127.0.0.1:{_free_port()}"
+        cell["sensor"]["source"] = f"127.0.0.1:{free_port()}"
     controller = cell.setdefault("controller", {})
     controller["store_path"] = str(run_dir / "production.db")
-    cell.setdefault("opcua", {})["endpoint"] = f"opc.tcp://127.0.0.1:{_free_port()}"
+    cell.setdefault("opcua", {})["endpoint"] = f"opc.tcp://127.0.0.1:{free_port()}"
     # A simulated run never writes into the plant's database or publishes as the real cell.
     controller.pop("store_url", None)
     if isinstance(cell.get("sparkplug"), dict):
@@ -174,63 +168,6 @@ def allow_desk_stalls(
         widen(path, round(DESK_STALL_S * 1000))
     widen("sensor.tracking.coast_mm", time_scale * travel_speed_mm_per_s * DESK_STALL_S)
     return changes
-
-
-class Operator:
-    """The demo's operator: the simulator's panel (control channel) and the records."""
-
-    def __init__(self, control_port: int, database: Path) -> None:
-        self.control_port = control_port
-        self.database = database
-
-    async def do(self, cmd: str, **args: Any) -> Any:
-        """One command on the simulator's control channel (JSON lines, see sim/control.py;
-        the controller's package may not import the simulator, so the demo speaks the wire)."""
-        reader, writer = await asyncio.open_connection("127.0.0.1", self.control_port)
-        try:
-            writer.write(json.dumps({"cmd": cmd, **args}).encode() + b"\n")
-            await writer.drain()
-            line = await reader.readline()
-        finally:
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-        answer = json.loads(line) if line else {"ok": False, "error": "no answer"}
-        if not answer.get("ok"):
-            raise DemoFailed(f"simulator refused {cmd}: {answer.get('error')}")
-        return answer.get("result")
-
-    def query(self, sql: str, *params: Any) -> list[sqlite3.Row]:
-        if not self.database.exists():
-            return []
-        with contextlib.closing(
-            sqlite3.connect(f"file:{self.database}?mode=ro", uri=True, timeout=5)
-        ) as db:
-            db.row_factory = sqlite3.Row
-            try:
-                return db.execute(sql, params).fetchall()
-            except sqlite3.OperationalError:
-                return []  # the controller has not created the schema yet
-
-    def state(self) -> str:
-        rows = self.query("SELECT to_state FROM state_changes ORDER BY id DESC LIMIT 1")
-        return rows[0]["to_state"] if rows else "Stopped"
-
-    def last_fault_id(self) -> int:
-        rows = self.query("SELECT MAX(id) AS id FROM faults")
-        return (rows[0]["id"] if rows else None) or 0
-
-    def faults_after(self, fault_id: int) -> list[dict[str, Any]]:
-        """The faults that stop the cell (every severity but warning) raised after
-        ``fault_id``, oldest first."""
-        return [
-            dict(row)
-            for row in self.query(
-                "SELECT id, code, severity, text, detail, phase, part_id FROM faults "
-                "WHERE id > ? AND severity != 'warning' ORDER BY id",
-                fault_id,
-            )
-        ]
 
 
 class CellWatch:
@@ -631,7 +568,7 @@ class DemoCell:
         for each in [name] if name else self.ORDER:
             process = self.processes.pop(each, None)
             if process is not None:
-                _stop(process)
+                stop_process(process, STOP_TIMEOUT_S)
             log = self._logs.pop(each, None)
             if log is not None:
                 log.close()
@@ -652,17 +589,6 @@ def _ending_with_parent() -> Callable[[], None] | None:
         prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
     return ask
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM (a clean shutdown), SIGKILL if that has not ended it in STOP_TIMEOUT_S; reaped."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 # -- where things are, as the user types them ---------------------------------------------------
@@ -781,7 +707,7 @@ def run_demo(args: argparse.Namespace) -> int:
             code = 128 + interrupted.signum
         except CellStopped as stopped:
             _print_stop(stopped)
-        except DemoFailed as failure:
+        except (DemoFailed, OperatorRefused) as failure:
             print(f"\ncellctl demo failed: {failure}", file=sys.stderr)
             for name in ("cellsim", "controller"):
                 print(f"--- last lines of {name}.log ---", file=sys.stderr)
@@ -849,7 +775,7 @@ def _run(
     )
     print(f"  run folder {_shown(cell.run_dir)}; a stall of this computer up to "
           f"{DESK_STALL_S:g} s is ridden out (see its config/{cell.config.name})")  # fmt: skip
-    control_port = _free_port()
+    control_port = free_port()
     for name, where in cell.start_simulator(args.time_scale, control_port, sim_args).items():
         print(f"  simulator {name:<13} {where}")
     cell.start_controller()

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import pytest
 
+from cellctl.testing import free_port
+
 POSTGRES_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
 POSTGRES_USER = "postgres"
 
@@ -39,12 +41,6 @@ def _postgres_binary(name: str) -> str | None:
         if (directory / name).exists():
             return str(directory / name)
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class PostgresServer:
