@@ -31,7 +31,7 @@ from sim.cell import SimulatedCell
 from sim.cellfile import load_cell_devices
 from sim.clock import SimClock
 from sim.events import SimEvent
-from sim.rig import ControllerProcess, StoreView
+from sim.scenario.rig import ControllerProcess, StoreView
 
 OVERHEAD_PARTS = 2
 FAULT_ROUNDS = 5  # each kind this many times

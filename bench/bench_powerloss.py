@@ -1,6 +1,6 @@
 """Power loss: kill -9 of the real controller at 200 random moments of production (see
-``sim.powerloss``): store integrity, acknowledged seams lost (goal 0), interrupted parts marked
-incomplete, and how long the cell took to be safe with nobody in charge.
+``sim.scenario.powerloss``): store integrity, acknowledged seams lost (goal 0), interrupted
+parts marked incomplete, and how long the cell took to be safe with nobody in charge.
 
 `python -m bench powerloss`; POWERLOSS_ROUNDS overrides the 200 rounds.
 """
@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from bench.stats import goal, percentile
-from sim.powerloss import run_power_loss
+from sim.scenario.powerloss import run_power_loss
 
 REPO = Path(__file__).resolve().parent.parent
 ROUNDS = int(os.environ.get("POWERLOSS_ROUNDS", "200"))

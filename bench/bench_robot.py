@@ -63,7 +63,7 @@ def _serve_robot(conn: Connection, link_path: str) -> None:
 
 async def _robot_main(conn: Connection, link_path: str) -> None:
     from sim.clock import SimClock  # the child needs the simulator, the parent never does
-    from sim.robot import SimulatedRobot
+    from sim.devices.robot import SimulatedRobot
 
     robot = SimulatedRobot(_robot_settings(link_path), SimClock(1.0), link_path)
     await robot.start()

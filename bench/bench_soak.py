@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from bench.stats import goal
-from sim.scenario import ScenarioFile, ScenarioRunner
+from sim.scenario.runner import ScenarioFile, ScenarioRunner
 
 REPO = Path(__file__).resolve().parent.parent
 HOURS = float(os.environ.get("SOAK_HOURS", "1"))

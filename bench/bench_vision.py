@@ -44,8 +44,14 @@ from cellctl.cli.demo import Operator, _free_port, _stop, operate, prepare_run_f
 from cellctl.sensing.vision.calibration import Calibration
 from cellctl.sensing.vision.pipeline import JointFinder
 from cellctl.sensing.vision.stripe import StripeExtractor, argmax_rows
-from sim.part_truth import load_true_part, load_vision_scenario
-from sim.sensor_render import CameraModel, Disturbances, JointView, StripeRenderer, seam_to_sensor
+from sim.devices.sensor_render import (
+    CameraModel,
+    Disturbances,
+    JointView,
+    StripeRenderer,
+    seam_to_sensor,
+)
+from sim.truth.part import load_true_part, load_vision_scenario
 
 REPO = Path(__file__).resolve().parent.parent
 TRAVEL_MM_PER_S = 12.0

@@ -4,7 +4,7 @@ process, and an operator that drives a running simulated cell from outside.
 The controller's package may not import the simulator, so the operator speaks the
 simulator's control channel (JSON lines, ``sim/control.py``) and reads the production store
 read-only, exactly as a test rig outside both processes would. (The scenario runner lives in
-the simulator, which may not import this package; it has its own ``sim.rig``.)
+the simulator, which may not import this package; it has its own ``sim.scenario.rig``.)
 """
 
 from __future__ import annotations

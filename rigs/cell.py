@@ -121,7 +121,7 @@ async def running_cell(
     vision: Any = None,
     simulate_sensor: bool = True,
 ) -> AsyncIterator[CellRig]:
-    """``vision`` (a ``sim.part_truth.VisionScenario``) is the true part the simulated sensor
+    """``vision`` (a ``sim.truth.part.VisionScenario``) is the true part the simulated sensor
     sees; the sensor runs only when ``edit`` enables it in the config (and ``simulate_sensor``:
     False leaves the controller's sensor to a sensor of the test's own)."""
     config_path = write_config(tmp_path, edit)

@@ -18,18 +18,18 @@ from typing import Any
 from urllib.parse import urlparse
 
 from drivers.codecs.settings import ModbusRtuLinkSettings, ModbusTcpLinkSettings
-from sim.bead import BeadRecord, BeadShape
 from sim.cellfile import CellDevices
 from sim.clock import SimClock
-from sim.control import ControlError, ControlServer
+from sim.devices.plc import SimulatedPlc
+from sim.devices.power_source import SimulatedPowerSource
+from sim.devices.robot import SimulatedRobot
+from sim.devices.sensor import SimulatedSensor, TrackingScore
+from sim.devices.sensor_render import CameraModel, Disturbances
 from sim.events import EventLog
-from sim.part_truth import VisionScenario, load_true_part
-from sim.plc import SimulatedPlc
-from sim.power_source import SimulatedPowerSource
-from sim.robot import SimulatedRobot
-from sim.sensor import SimulatedSensor, TrackingScore
-from sim.sensor_render import CameraModel, Disturbances
-from sim.wire_faults import WireFault
+from sim.truth.bead import BeadRecord, BeadShape
+from sim.truth.part import VisionScenario, load_true_part
+from sim.wire.control import ControlError, ControlServer
+from sim.wire.faults import WireFault
 
 log = logging.getLogger(__name__)
 

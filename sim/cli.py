@@ -27,7 +27,7 @@ from typing import Any
 
 from sim.cellfile import CellFileError, load_cell_devices
 from sim.clock import SimClock
-from sim.control import send_command
+from sim.wire.control import send_command
 
 DEFAULT_CONTROL_PORT = 5040
 
@@ -111,23 +111,23 @@ def _devices_for(args: argparse.Namespace) -> list[Any]:
     clock = SimClock(args.time_scale)
     if args.command == "all":
         from sim.cell import SimulatedCell
-        from sim.part_truth import load_vision_scenario
+        from sim.truth.part import load_vision_scenario
 
         vision = load_vision_scenario(args.vision) if args.vision else None
         cell = SimulatedCell(
             devices, clock, control_port=args.control_port, host=args.host, vision=vision
         )
         if args.truth_file and cell.tracking_score is not None:
-            from sim.truth_file import write_truth
+            from sim.truth.file import write_truth
 
             write_truth(cell.tracking_score.part, args.truth_file, vision.name if vision else "")
         return [cell]
     if args.command == "plc":
-        from sim.plc import SimulatedPlc
+        from sim.devices.plc import SimulatedPlc
 
         return [SimulatedPlc(devices.plc, clock, host=args.host, port=args.port)]
     if args.command == "welder":
-        from sim.power_source import SimulatedPowerSource
+        from sim.devices.power_source import SimulatedPowerSource
 
         link = args.link or getattr(devices.power_source.link, "port", None)
         return [
@@ -138,7 +138,7 @@ def _devices_for(args: argparse.Namespace) -> list[Any]:
                 rtu_over_tcp_port=args.rtu_over_tcp_port,
             )
         ]
-    from sim.robot import SimulatedRobot
+    from sim.devices.robot import SimulatedRobot
 
     return [SimulatedRobot(devices.robot, clock, link_path=args.link or devices.robot.link.port)]
 
@@ -212,7 +212,7 @@ def _parse_args_list(pairs: list[str]) -> dict[str, Any]:
 def _run_scenarios(args: argparse.Namespace) -> int:
     import tempfile
 
-    from sim.scenario import (
+    from sim.scenario.runner import (
         Interrupted,
         ScenarioError,
         run_scenarios,
@@ -246,7 +246,7 @@ def _calibration_frames(args: argparse.Namespace) -> int:
     import cv2
     import yaml
 
-    from sim.sensor_render import CalibrationTarget, CameraModel, render_calibration_views
+    from sim.devices.sensor_render import CalibrationTarget, CameraModel, render_calibration_views
 
     width, _, height = args.resolution.partition("x")
     target = CalibrationTarget.model_validate(yaml.safe_load(Path(args.target).read_text()))

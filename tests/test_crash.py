@@ -21,7 +21,7 @@ from rigs.cell import write_config
 from sim.cell import SimulatedCell
 from sim.cellfile import load_cell_devices
 from sim.clock import SimClock
-from sim.rig import ControllerProcess, StoreView
+from sim.scenario.rig import ControllerProcess, StoreView
 
 
 async def until(condition, what: str, timeout_s: float = 20.0) -> None:

@@ -26,9 +26,9 @@ import pytest
 
 from drivers.codecs.robot_protocol import Pose
 from drivers.codecs.sensor_protocol import HEADER_BYTES
-from sim.part_truth import Offset, TruePart, TrueSeam, VisionScenario, load_true_part
-from sim.robot import TrajectorySample
-from sim.sensor import SimulatedSensor, TrackingScore
+from sim.devices.robot import TrajectorySample
+from sim.devices.sensor import SimulatedSensor, TrackingScore
+from sim.truth.part import Offset, TruePart, TrueSeam, VisionScenario, load_true_part
 from tests import process_table
 from tests.waiting import eventually
 

@@ -28,7 +28,7 @@ from cellctl.cell.packml import CommandRefused, State
 from drivers.codecs.power_source_protocol import PowerSourceError
 from drivers.codecs.robot_protocol import RobotState
 from rigs.cell import CellRig, running_cell
-from sim.power_source import ArcPhase
+from sim.devices.power_source import ArcPhase
 
 PHASES = ("idle", "approach", "welding", "crater fill")
 TIME_SCALE = 10.0

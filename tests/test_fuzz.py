@@ -32,9 +32,9 @@ from drivers.power_source import PowerSourceDriver
 from drivers.robot import RobotDriver
 from sim.cellfile import load_cell_devices
 from sim.clock import SimClock
-from sim.plc import SimulatedPlc
-from sim.power_source import SimulatedPowerSource
-from sim.robot import SimulatedRobot
+from sim.devices.plc import SimulatedPlc
+from sim.devices.power_source import SimulatedPowerSource
+from sim.devices.robot import SimulatedRobot
 from tests.waiting import eventually
 
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)

@@ -18,7 +18,7 @@ from drivers.errors import DeviceError, DeviceRejected, DeviceTimeout, LinkDown,
 from drivers.plc import PlcDriver
 from sim.cellfile import load_cell_devices
 from sim.clock import SimClock
-from sim.plc import SimulatedPlc
+from sim.devices.plc import SimulatedPlc
 from tests.waiting import eventually
 
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)

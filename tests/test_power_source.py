@@ -23,7 +23,7 @@ from drivers.errors import (
 from drivers.power_source import PowerSourceDriver
 from sim.cellfile import load_cell_devices
 from sim.clock import SimClock
-from sim.power_source import SimulatedPowerSource
+from sim.devices.power_source import SimulatedPowerSource
 from tests.waiting import eventually
 
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.powerloss import run_power_loss
+from sim.scenario.powerloss import run_power_loss
 
 REPO = Path(__file__).resolve().parent.parent
 

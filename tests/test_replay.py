@@ -32,7 +32,7 @@ from cellctl.sensing.replay import (
 from cellctl.sensing.vision.pipeline import JointMeasurement
 from drivers.codecs.sensor_protocol import Frame
 from rigs.cell import REPO, running_cell
-from sim.truth_file import write_truth
+from sim.truth.file import write_truth
 from tests.test_tracking_cell import TIME_SCALE, scenario, sensor_on
 
 

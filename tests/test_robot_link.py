@@ -39,7 +39,7 @@ from drivers.errors import DeviceRejected, DeviceTimeout, LinkDown
 from drivers.link import LinkState
 from drivers.robot import MotionRefused, RobotDriver
 from sim.clock import SimClock
-from sim.robot import SimulatedRobot, TrajectorySample
+from sim.devices.robot import SimulatedRobot, TrajectorySample
 from tests.waiting import eventually
 
 TIME_SCALE = 20

@@ -13,7 +13,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from sim.scenario import ScenarioError, ScenarioRunner, load_scenario, run_scenarios
+from sim.scenario.runner import ScenarioError, ScenarioRunner, load_scenario, run_scenarios
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = sorted((REPO / "config" / "scenarios").glob("*.yaml"))

@@ -24,7 +24,7 @@ from cellctl.testing import free_port
 from drivers.codecs.robot_protocol import Pose
 from drivers.errors import WriteRefused
 from rigs.cell import running_cell
-from sim.scenario import ScenarioFile, prepare_config
+from sim.scenario.runner import ScenarioFile, prepare_config
 
 REPO = Path(__file__).resolve().parent.parent
 LOOPBACK = {"127.0.0.1", "::1"}

@@ -30,7 +30,7 @@ from cellctl.plant.sparkplug.codec import (
 from cellctl.plant.sparkplug.node import REBIRTH, SparkplugEdgeNode, release_client
 from rigs.cell import running_cell, write_config
 from rigs.plant_servers import MosquittoBroker
-from sim.rig import ControllerProcess
+from sim.scenario.rig import ControllerProcess
 from tests.production_run import recover
 
 GROUP = "plant-test"

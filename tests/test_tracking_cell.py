@@ -18,7 +18,7 @@ import yaml
 from cellctl.cell.packml import State
 from cellctl.testing import free_port
 from rigs.cell import REPO, running_cell
-from sim.part_truth import VisionScenario, load_vision_scenario
+from sim.truth.part import VisionScenario, load_vision_scenario
 from tests.test_faults import arc_off, assert_nothing_moves, robot_still
 
 PART = "coupon-fillet-80"

@@ -31,12 +31,11 @@ from drivers.codecs.sensor_protocol import (
 )
 from drivers.errors import LinkDown
 from drivers.sensor import SensorDriver, record_frame
-from sim.part_truth import TruePart, TrueSeam
-from sim.sensor import MAX_EXPOSURE_LAG_S, SimulatedSensor, next_trigger_s
-from sim.sensor_render import (
+from sim.devices.sensor import MAX_EXPOSURE_LAG_S, SimulatedSensor, next_trigger_s
+from sim.devices.sensor_render import (
     CalibrationTarget as SimTarget,
 )
-from sim.sensor_render import (
+from sim.devices.sensor_render import (
     CameraModel,
     Disturbances,
     JointView,
@@ -44,6 +43,7 @@ from sim.sensor_render import (
     render_calibration_views,
     seam_to_sensor,
 )
+from sim.truth.part import TruePart, TrueSeam
 from tests.waiting import eventually
 
 REPO = Path(__file__).resolve().parent.parent

@@ -14,7 +14,7 @@ wall clock. Frames enter the track in the order they did live: before the correc
 numbered ``corrections_before`` (with the recorded correction rate), or by their time (when
 ``tracking.correction_rate_hz`` is changed, the stream is resampled on a new grid).
 
-With the truth of a simulated run (``sim.truth_file``: a file the simulator wrote, found as
+With the truth of a simulated run (``sim.truth.file``: a file the simulator wrote, found as
 ``truth.json`` beside the run or given), the tracking error of the recorded and of the
 replayed corrections: the torch's corrected position against the true joint, in the taught
 seam's frame, along the seam.
@@ -496,7 +496,7 @@ class TrueSeamLine:
 
 
 def load_truth(path: Path) -> dict[str, TrueSeamLine]:
-    """The true seams a simulator wrote (``sim.truth_file`` format), by seam name; a file over
+    """The true seams a simulator wrote (``sim.truth.file`` format), by seam name; a file over
     ``TRUTH_FILE_MAX_BYTES`` or not of that format is refused (``ReplayError``) naming it."""
     data = read_bounded(Path(path), TRUTH_FILE_MAX_BYTES, "a truth file")
     try:

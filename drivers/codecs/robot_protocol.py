@@ -1,7 +1,7 @@
 """The robot's serial protocol: frames, messages and a stream decoder. Pure: no I/O, no asyncio.
 
-The controller's driver (``drivers.robot``) and the simulated robot (``sim.robot``) share this
-one codec, so both ends of the wire agree byte for byte and a property test can fuzz it.
+The controller's driver (``drivers.robot``) and the simulated robot (``sim.devices.robot``)
+share this one codec, so both ends of the wire agree byte for byte and a property test can fuzz it.
 
 Frame
 -----

@@ -10,7 +10,7 @@ deviation from it, sampled along the taught line::
        "s_mm": [...], "lateral_mm": [...], "vertical_mm": [...]}]}
 
 Lateral and vertical are in the taught seam's frame (lateral = up × travel, vertical = travel ×
-lateral), as ``sim.part_truth.TrueSeam.joint_at`` gives them.
+lateral), as ``sim.truth.part.TrueSeam.joint_at`` gives them.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.part_truth import TruePart
+from sim.truth.part import TruePart
 
 TRUTH_FORMAT = 1
 STEP_MM = 0.25

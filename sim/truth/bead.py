@@ -3,7 +3,7 @@
 Fed with every robot trajectory sample on a weld path while the arc burns (``lay``), it keeps,
 per seam and per ``BIN_MM`` of the taught seam, that the bead is there and where its centre
 lies (the torch's actual lateral and vertical offset from the taught seam: a bead follows the
-torch, not the joint). The sensor renders it (``sim.sensor_render.Bead``) when it looks at a
+torch, not the joint). The sensor renders it (``sim.devices.sensor_render.Bead``) when it looks at a
 welded stretch, so that the controller's post-weld check has a bead to measure; its size is
 the vision scenario's ``bead`` (``BeadShape``).
 """

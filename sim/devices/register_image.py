@@ -24,7 +24,7 @@ from drivers.codecs.modbus_map import (
     decode_signal,
     encode_signal,
 )
-from sim.wire_faults import WireFaults
+from sim.wire.faults import WireFaults
 
 
 class RegisterImage:

@@ -2,10 +2,10 @@
 
 Owns:
 
-- the wire: a pty pair (``sim.pty_link``) whose slave end the controller opens as its serial
+- the wire: a pty pair (``sim.wire.pty_link``) whose slave end the controller opens as its serial
   port, read with ``loop.add_reader`` on the master; every intact request is answered with the
   shared codec (``drivers.codecs.robot_protocol``), garbled bytes are counted and skipped, and every
-  answer passes through ``faults`` (``sim.wire_faults``) on its way out;
+  answer passes through ``faults`` (``sim.wire.faults``) on its way out;
 - the motion: a Cartesian tool point moved along a queue of straight segments with the robot's
   speed and acceleration limits, segments of one ``path_id`` blended into one continuous path,
   HOLD / RESUME / STOP, and drive power taken away by the PLC (``set_drives_enabled``);
@@ -68,8 +68,8 @@ from drivers.codecs.robot_protocol import (
 from drivers.codecs.settings import RobotSettings
 from sim.clock import SimClock
 from sim.events import EventLog
-from sim.pty_link import PtyEndpoint
-from sim.wire_faults import WireFaults
+from sim.wire.faults import WireFaults
+from sim.wire.pty_link import PtyEndpoint
 
 log = logging.getLogger(__name__)
 

@@ -37,9 +37,9 @@ from pymodbus.server import ModbusTcpServer
 from drivers.codecs.modbus_map import SignalValue
 from drivers.codecs.settings import ModbusTcpLinkSettings, PlcSettings
 from sim.clock import SimClock
+from sim.devices.register_image import RegisterImage
 from sim.events import EventLog
-from sim.register_image import RegisterImage
-from sim.wire_faults import WireFaults
+from sim.wire.faults import WireFaults
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ Commands (``cmd``):
 ``link.restore``           ``device``: plug the cable back in
 ``sensor.blind``           ``on``: bool; cover the laser sensor's window (no line in its frames)
 ``sensor.truth``           the torch against the true seam, per weld path: lateral / vertical
-                           RMS and max (mm), from every physics step (``sim.sensor``); beside
+                           RMS and max (mm), from every physics step (sim.devices.sensor); beside
                            it the taught path's (``taught_rms_mm``, ``taught_max_mm``)
 =========================  ====================================================================
 """

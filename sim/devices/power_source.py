@@ -5,8 +5,8 @@ so the simulator makes two pty pairs and copies bytes between their master ends,
 ``socat PTY,link=... PTY`` would. The controller opens the first (``port``, a stable symlink
 at the configured path); pymodbus's server opens the second. With ``rtu_over_tcp_port`` the
 same RTU frames are served on a TCP port instead, for ``socket://host:port`` serial URLs. The
-register layout is the cell config's map (``sim.register_image``); it answers only its own unit
-id, as a device on an RS-485 line must.
+register layout is the cell config's map (``sim.devices.register_image``); it answers only its
+own unit id, as a device on an RS-485 line must.
 
 Arc model (simulated time; commented step by step in ``ArcModel.step``):
 
@@ -47,10 +47,10 @@ from drivers.codecs.modbus_map import SignalValue
 from drivers.codecs.power_source_protocol import PowerSourceError, error_text
 from drivers.codecs.settings import ModbusRtuLinkSettings, PowerSourceSettings
 from sim.clock import SimClock
+from sim.devices.register_image import RegisterImage
 from sim.events import EventLog
-from sim.pty_link import PtyEndpoint
-from sim.register_image import RegisterImage
-from sim.wire_faults import WireFaults
+from sim.wire.faults import WireFaults
+from sim.wire.pty_link import PtyEndpoint
 
 log = logging.getLogger(__name__)
 

@@ -66,7 +66,7 @@ from sim.cellfile import load_cell_devices
 from sim.clock import SimClock
 from sim.events import SimEvent
 from sim.model_file import read_model
-from sim.rig import ControllerExited, ControllerProcess, StoreView
+from sim.scenario.rig import ControllerExited, ControllerProcess, StoreView
 
 T = TypeVar("T")
 Phase = Literal["idle", "approach", "arc start", "welding", "crater fill", "retract"]

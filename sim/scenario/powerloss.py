@@ -29,8 +29,8 @@ from drivers.codecs.robot_protocol import RobotState
 from sim.cell import SimulatedCell
 from sim.cellfile import load_cell_devices
 from sim.clock import SimClock
-from sim.rig import ControllerProcess, StoreView
-from sim.scenario import ScenarioFile, prepare_config
+from sim.scenario.rig import ControllerProcess, StoreView
+from sim.scenario.runner import ScenarioFile, prepare_config
 
 # The power source's interface watchdog and the robot's link watchdog, with margin.
 SAFE_WITHOUT_CONTROLLER_S = 2.0

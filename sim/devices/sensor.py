@@ -6,7 +6,7 @@ Owns:
   included: the sensor is bolted to the torch), looking along the nearest seam of the true part
   (the robot's tool orientation would point it there; the simulated robot does not model
   orientation);
-- what it sees there: the true joint (``sim.part_truth``) rendered by ``sim.sensor_render``;
+- what it sees there: the true joint (``sim.truth.part``) rendered by ``sim.devices.sensor_render``;
 - the stream: a TCP server (``drivers.codecs.sensor_protocol`` framing) that exposes one frame every
   ``1 / frame_rate_hz`` real seconds and sends it to every connected client; a client that has
   not taken the previous frame yet is skipped (it gets the next one: a sensor never queues
@@ -34,16 +34,16 @@ import numpy as np
 
 from drivers.codecs.robot_protocol import Pose
 from drivers.codecs.sensor_protocol import Frame, encode_frame
-from sim.bead import BeadRecord, BeadShape
-from sim.part_truth import TruePart, TrueSeam
-from sim.robot import TrajectorySample
-from sim.sensor_render import (
+from sim.devices.robot import TrajectorySample
+from sim.devices.sensor_render import (
     CameraModel,
     Disturbances,
     JointView,
     StripeRenderer,
     seam_to_sensor,
 )
+from sim.truth.bead import BeadRecord, BeadShape
+from sim.truth.part import TruePart, TrueSeam
 
 log = logging.getLogger(__name__)
 
