@@ -154,8 +154,8 @@ async def _keep_welding(operator, stop: asyncio.Event) -> None:
     while not stop.is_set():
         with contextlib.suppress(Exception):
             if operator.state() == "Idle":
-                await operator.do("plc.set", part_loaded=False)
-                await operator.do("plc.set", part_loaded=True)
+                await operator.do("plc.load", loaded=False)
+                await operator.do("plc.load", loaded=True)
                 await operator.do("plc.press", button="start_button")
         await asyncio.sleep(0.5)
 

@@ -29,7 +29,7 @@ from sim.events import EventLog
 from sim.truth.bead import BeadRecord, BeadShape
 from sim.truth.part import VisionScenario, load_true_part
 from sim.wire.control import ControlError, ControlServer
-from sim.wire.faults import WireFault
+from sim.wire.injection import InjectionError, inject
 
 log = logging.getLogger(__name__)
 
@@ -105,57 +105,24 @@ class SimulatedCell:
         return {
             "snapshot": lambda request: self.snapshot(),
             "plc.press": lambda request: self.plc.press(request["button"]),
-            "plc.set": self._plc_set,
-            "plc.exception": self._plc_exception,
-            "wire": self._wire,
-            "power_source.inject": lambda request: self.power_source.inject(
-                request["kind"], **({"count": request["count"]} if "count" in request else {})
-            ),
-            "power_source.clear": lambda request: self.power_source.clear_faults(),
-            "robot.drives": lambda request: self.robot.set_drives_enabled(bool(request["enabled"])),
-            "sensor.blind": self._sensor_blind,
+            "plc.load": lambda request: self.plc.set_part_loaded(bool(request["loaded"])),
+            "inject": self._inject,
             "sensor.truth": lambda request: self._need_sensor() and self.tracking_score.figures(),
         }
+
+    async def _inject(self, request: dict[str, Any]) -> dict[str, Any]:
+        """One command of the fault-injection table (``sim.wire.injection``), as a scenario's
+        timeline gives it."""
+        try:
+            injected = await inject(self, str(request["do"]))
+        except InjectionError as error:
+            raise ControlError(str(error)) from None
+        return {"cause": injected.cause, "armed": injected.armed}
 
     def _need_sensor(self) -> bool:
         if self.sensor is None or self.tracking_score is None:
             raise ControlError("no simulated sensor (sensor.enabled is false in the cell config)")
         return True
-
-    def _sensor_blind(self, request: dict[str, Any]) -> None:
-        self._need_sensor()
-        assert self.sensor is not None
-        self.sensor.renderer.blind(bool(request.get("on", True)))
-
-    def _plc_set(self, request: dict[str, Any]) -> None:
-        setters = {
-            "estop": self.plc.set_estop,
-            "door_open": self.plc.set_door_open,
-            "light_curtain_blocked": self.plc.set_light_curtain_blocked,
-            "part_loaded": self.plc.set_part_loaded,
-            "gas_pressure_bar": self.plc.set_gas_pressure_bar,
-            "air_pressure_bar": self.plc.set_air_pressure_bar,
-        }
-        changes = {k: v for k, v in request.items() if k != "cmd"}
-        unknown = sorted(set(changes) - set(setters))
-        if unknown or not changes:
-            raise ControlError(f"plc.set takes {', '.join(setters)}; got {', '.join(unknown)}")
-        for key, value in changes.items():
-            setters[key](value)
-
-    def _plc_exception(self, request: dict[str, Any]) -> None:
-        code = request.get("code")
-        self.plc.exception_code = None if code is None else int(code)
-
-    def _wire(self, request: dict[str, Any]) -> None:
-        devices = {"plc": self.plc, "power_source": self.power_source, "robot": self.robot}
-        device = devices.get(request.get("device", ""))
-        if device is None:
-            raise ControlError(f"wire needs device: one of {', '.join(devices)}")
-        mode = WireFault(request.get("mode", "none"))
-        device.faults.set(
-            mode, frames=request.get("frames"), delay_s=float(request.get("delay_ms", 0)) / 1000
-        )
 
     async def unplug(self, device: str) -> None:
         """Cut ``device``'s link to the controller; the device itself runs on."""
@@ -168,7 +135,7 @@ class SimulatedCell:
         elif device == "sensor" and self.sensor is not None:
             self.sensor.unplug()
         else:
-            raise ControlError(f"no device {device!r}: plc, power_source or robot")
+            raise ControlError(f"no device {device!r}: plc, power_source, robot or sensor")
 
     async def plug_in(self, device: str) -> None:
         if device == "plc":
@@ -180,7 +147,7 @@ class SimulatedCell:
         elif device == "sensor" and self.sensor is not None:
             pass  # a cut sensor cable: the controller's driver simply connects again
         else:
-            raise ControlError(f"no device {device!r}: plc, power_source or robot")
+            raise ControlError(f"no device {device!r}: plc, power_source, robot or sensor")
 
     def snapshot(self) -> dict[str, Any]:
         return {

@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     ctl = commands.add_parser("ctl", help="send one command to a running simulator")
     ctl.add_argument("--host", default="127.0.0.1")
     ctl.add_argument("--port", type=int, default=DEFAULT_CONTROL_PORT)
-    ctl.add_argument("cmd", help="e.g. snapshot, plc.press, plc.set, wire, power_source.inject")
+    ctl.add_argument("cmd", help="e.g. snapshot, plc.press, plc.load, inject, sensor.truth")
     ctl.add_argument("args", nargs="*", help="key=value (values parsed as JSON when they can be)")
     return parser
 

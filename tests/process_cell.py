@@ -85,7 +85,7 @@ class ProcessCell:
             self.controller = None
 
     def do(self, cmd: str, **args: Any) -> Any:
-        """One command on the simulator's panel, e.g. ``do("plc.set", part_loaded=True)``."""
+        """One command on the simulator's panel, e.g. ``do("plc.load", loaded=True)``."""
         return asyncio.run(self.panel.do(cmd, **args))
 
     def state(self) -> str:

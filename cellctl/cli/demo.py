@@ -282,7 +282,7 @@ async def operate(
         watch.arm()
         window_start = time.time()
         for number in range(parts):
-            await operator.do("plc.set", part_loaded=True)
+            await operator.do("plc.load", loaded=True)
             before = operator.query("SELECT COUNT(*) AS n FROM parts")[0]["n"]
             await operator.do("plc.press", button="start_button")
             await _wait(
@@ -307,7 +307,7 @@ async def operate(
                 watch.check()  # the fault that ended it, if the last poll came too early
                 raise DemoFailed(f"part {number + 1} ended {status['status']}: {status['note']}")
             # Unload the welded part; the next loop loads a fresh one.
-            await operator.do("plc.set", part_loaded=False)
+            await operator.do("plc.load", loaded=False)
             await _wait(lambda: operator.state() == "Idle", 10, "the cell to return to Idle", alive)
     except BaseException:
         progress.interrupted()

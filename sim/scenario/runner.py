@@ -67,18 +67,11 @@ from sim.clock import SimClock
 from sim.events import SimEvent
 from sim.model_file import read_model
 from sim.scenario.rig import ControllerExited, ControllerProcess, StoreView
+from sim.wire import injection
+from sim.wire.injection import InjectionError, inject
 
 T = TypeVar("T")
 Phase = Literal["idle", "approach", "arc start", "welding", "crater fill", "retract"]
-DEVICES = ("plc", "power_source", "robot")
-# Faults that bite later, when the device is next asked something (the next ignition, the arc
-# end, the next request on a degraded link): their reaction is measured from the moment the
-# controller raises the fault; the time from injection to fault is the detection
-# (``detected_within_ms``).
-ARMED_VERBS = {
-    "arc_start_failure", "wire_stick", "stall", "half_open", "slow", "corrupt", "truncate",
-    "garbage", "modbus_exception",
-}  # fmt: skip
 SAFE_COMMANDS = {
     "power_source": {
         "arc_on=False", "gas_test=False", "wire_inch=False", "wire_retract=False",
@@ -102,24 +95,6 @@ class Trigger(StrictModel):
     delay_s: Annotated[float, Field(ge=0)] = 0.0
 
 
-# Every verb a timeline may use, and what follows it: a device, then a number where given.
-VERBS: dict[str, str] = {
-    **{verb: "" for verb in (
-        "door_open", "door_close", "estop", "estop_release", "light_curtain_block",
-        "light_curtain_clear", "gas_pressure_low", "gas_pressure_ok", "air_pressure_low",
-        "air_pressure_ok", "arc_break", "wire_stick", "gas_fault", "power_source_clear",
-    )},
-    **{verb: "device" for verb in ("link_cut", "link_restore", "stall", "half_open",
-                                   "wire_clear", "modbus_exception_clear")},
-    **{verb: "device [frames]" for verb in ("corrupt", "truncate", "garbage")},
-    "slow": "device milliseconds",
-    "modbus_exception": "device code",
-    "arc_start_failure": "[failures]",
-    "power_source_error": "code",
-    "press": "button",
-}  # fmt: skip
-
-
 class ScenarioEvent(StrictModel):
     at: Trigger
     do: str
@@ -128,22 +103,7 @@ class ScenarioEvent(StrictModel):
     @field_validator("do")
     @classmethod
     def _known_verb(cls, do: str) -> str:
-        verb, *args = do.split() or [""]
-        if verb not in VERBS:
-            raise ValueError(f"unknown verb {verb!r}; known: {', '.join(sorted(VERBS))}")
-        usage = VERBS[verb].split()
-        if "device" in usage and (not args or args[0] not in DEVICES):
-            raise ValueError(f"{verb} needs a device ({', '.join(DEVICES)}): {do!r}")
-        required = [u for u in usage if not u.startswith("[")]
-        if len(args) < len(required) or len(args) > len(usage):
-            raise ValueError(f"{verb} takes: {verb} {VERBS[verb]}".rstrip())
-        numbers = args[1:] if "device" in usage else ([] if verb == "press" else args)
-        for number in numbers:
-            try:
-                float(number)
-            except ValueError:
-                raise ValueError(f"{verb}: {number!r} is not a number") from None
-        return do
+        return injection.check(do)  # the fault-injection table's own check (sim.wire.injection)
 
 
 class Expectations(StrictModel):
@@ -496,70 +456,17 @@ class ScenarioRunner:
         assert self.sim is not None
         now = time.monotonic()
         self.fired[index] = now
-        verb, *args = event.do.split()
-        sim = self.sim
-        plc, source = sim.plc, sim.power_source
-        cause = True
-        if verb in ("door_open", "door_close"):
-            plc.set_door_open(verb == "door_open")
-            cause = verb == "door_open"
-        elif verb in ("estop", "estop_release"):
-            plc.set_estop(verb == "estop")
-            cause = verb == "estop"
-        elif verb in ("light_curtain_block", "light_curtain_clear"):
-            plc.set_light_curtain_blocked(verb == "light_curtain_block")
-            cause = verb == "light_curtain_block"
-        elif verb in ("gas_pressure_low", "gas_pressure_ok"):
-            plc.set_gas_pressure_bar(0.8 if verb == "gas_pressure_low" else 4.5)
-            cause = verb == "gas_pressure_low"
-        elif verb in ("air_pressure_low", "air_pressure_ok"):
-            plc.set_air_pressure_bar(2.0 if verb == "air_pressure_low" else 6.0)
-            cause = verb == "air_pressure_low"
-        elif verb == "link_cut":
-            await sim.unplug(_device(args))
-        elif verb == "link_restore":
-            await sim.plug_in(_device(args))
-            self.restores.append((time.time(), _device(args)))
-            cause = False
-        elif verb in ("stall", "half_open"):
-            self._wire(_device(args)).set("stall")
-        elif verb == "slow":
-            self._wire(_device(args)).set("delay", delay_s=float(args[1]) / 1000)
-        elif verb in ("corrupt", "truncate", "garbage"):
-            frames = int(args[1]) if len(args) > 1 else 1
-            self._wire(_device(args)).set(verb, frames=frames)
-        elif verb == "wire_clear":
-            self._wire(_device(args)).clear()
-            self.restores.append((time.time(), _device(args)))
-            cause = False
-        elif verb == "modbus_exception":
-            target = plc.image if _device(args) == "plc" else source.image
-            target.exception_code = int(args[1])
-        elif verb == "modbus_exception_clear":
-            target = plc.image if _device(args) == "plc" else source.image
-            target.exception_code = None
-            cause = False
-        elif verb == "arc_start_failure":
-            source.inject("ignition_failure", count=int(args[0]) if args else 10)
-        elif verb in ("arc_break", "wire_stick", "gas_fault"):
-            source.inject(verb)
-        elif verb == "power_source_error":
-            source.inject(f"error:{int(args[0])}")
-        elif verb == "power_source_clear":
-            source.clear_faults()
-            cause = False
-        elif verb == "press":
-            self._press(args[0])
-            cause = False
-        else:
-            raise ScenarioError(f"event {index}: unknown verb {verb!r} in {event.do!r}")
-        if cause:
-            self.causes.append((index, now, event.do, verb in ARMED_VERBS))
-
-    def _wire(self, device: str):
-        assert self.sim is not None
-        return {"plc": self.sim.plc, "power_source": self.sim.power_source,
-                "robot": self.sim.robot}[device].faults  # fmt: skip
+        if event.do.split()[0] == "press":
+            self._press(event.do.split()[1])  # the operator's, recorded as such
+            return
+        try:
+            injected = await inject(self.sim, event.do)
+        except InjectionError as error:
+            raise ScenarioError(f"event {index}: {error}") from None
+        if injected.restored is not None:
+            self.restores.append((time.time(), injected.restored))
+        if injected.cause:
+            self.causes.append((index, now, event.do, injected.armed))
 
     # -- judging ------------------------------------------------------------------------------
 
@@ -733,12 +640,6 @@ class ScenarioRunner:
 def _seconds_of_day(clock: str) -> float:
     hours, minutes, seconds = clock.split(":")
     return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
-
-
-def _device(args: list[str]) -> str:
-    if not args or args[0] not in DEVICES:
-        raise ScenarioError(f"expected a device ({', '.join(DEVICES)}), got {args}")
-    return args[0]
 
 
 def _last(events: list[SimEvent], device: str, on: tuple[str, ...], off: tuple[str, ...]) -> bool:

@@ -1,27 +1,20 @@
 """The simulator's control channel: JSON lines over TCP on 127.0.0.1, for test rigs and people.
 
 Each request is one JSON object on one line; each answer is one line ``{"ok": true, "result":
-...}`` or ``{"ok": false, "error": "..."}``. This is the operator's panel and the fault
-injector of the simulated cell: press buttons, open the door, hit the e-stop, break the arc,
-stall a link. The controller never uses it; it talks to the devices on their own wires.
+...}`` or ``{"ok": false, "error": "..."}``. This is the operator's panel (press buttons, load
+a part) and the fault injector of the simulated cell (open the door, hit the e-stop, break the
+arc, stall a link: the fault-injection table). The controller never uses it; it talks to the
+devices on their own wires.
 
 Commands (``cmd``):
 
 =========================  ====================================================================
 ``snapshot``               ground truth of every device
 ``plc.press``              ``button``: start_button | stop_button | reset_button
-``plc.set``                any of ``estop``, ``door_open``, ``light_curtain_blocked``,
-                           ``part_loaded`` (bools), ``gas_pressure_bar``, ``air_pressure_bar``
-``plc.exception``          ``code``: answer every request with this Modbus exception (null: stop)
-``wire``                   ``device`` (plc | power_source | robot), ``mode`` (none | stall |
-                           corrupt | truncate | garbage | delay), optional ``frames``, ``delay_ms``
-``power_source.inject``    ``kind``: arc_break | wire_stick | gas_fault | ignition_failure |
-                           error:<code>; optional ``count``
-``power_source.clear``     clear injected power source faults
-``robot.drives``           ``enabled``: bool (as the PLC's drive enable does)
-``link.cut``               ``device``: pull its cable (it runs on; its watchdogs act)
-``link.restore``           ``device``: plug the cable back in
-``sensor.blind``           ``on``: bool; cover the laser sensor's window (no line in its frames)
+``plc.load``               ``loaded``: bool; a part put on (taken off) the fixture
+``inject``                 ``do``: one command of the fault-injection table, as a scenario
+                           file writes it (``sim.wire.injection``): ``door_open``,
+                           ``link_cut robot``, ``slow power_source 200``, ``arc_break``, ...
 ``sensor.truth``           the torch against the true seam, per weld path: lateral / vertical
                            RMS and max (mm), from every physics step (sim.devices.sensor); beside
                            it the taught path's (``taught_rms_mm``, ``taught_max_mm``)
