@@ -27,18 +27,17 @@ import asyncio
 import logging
 import time
 
-from cellctl.cell.events import CellStatus, CellView
-from cellctl.cell.faults import FaultCode, power_source_fault
+from cellctl.cell.events import CellView
+from cellctl.cell.faults import FaultCode
 from cellctl.cell.packml import (
     ACTIVE_STATES,
     Command,
     CommandRefused,
     State,
     StateMachine,
-    Transition,
 )
 from cellctl.config.load import LoadedConfig
-from cellctl.controller.events import CellEvents
+from cellctl.controller.events import CellEvents, listener_status
 from cellctl.controller.health import HealthLog
 from cellctl.controller.links import LinkWatch
 from cellctl.controller.panel import PanelScan
@@ -48,9 +47,6 @@ from cellctl.controller.supervision import Supervisor
 from cellctl.motion.moves import Motion
 from cellctl.records.store import AsyncStore
 from cellctl.sensing.protocol import NoSensing, SeamSensing
-from drivers.codecs.power_source_protocol import PowerSourceStatus
-from drivers.codecs.robot_protocol import RobotState, RobotStatus
-from drivers.errors import DeviceError
 from drivers.plc import PlcDriver
 from drivers.power_source import PowerSourceDriver
 
@@ -81,7 +77,6 @@ class Controller:
         cycle = self.settings.cycle
         self.sensing = sensing or NoSensing()
         self.machine = StateMachine(initial=State.STOPPED)
-        self.machine.subscribe(self._on_transition)
         self.supervisor = Supervisor(self._internal_error)
         self.events = CellEvents(self.supervisor)
         self.drives = DriveEnable(plc, config.cell.plc.scan_period_ms / 1000)
@@ -111,7 +106,7 @@ class Controller:
             supervisor=self.supervisor,
             watch_period_s=cycle.status_period_ms / 1000,
             cycle_running=lambda: self.part_run.cycle_running(),
-            on_status=self._check_status,
+            drives_in_use=lambda: self.drives.requested and self.machine.state in ACTIVE_STATES,
         )
         self.panel = PanelScan(
             plc=plc,
@@ -119,6 +114,7 @@ class Controller:
             faults=self.reaction,
             links=self.links,
             events=self.events,
+            supervisor=self.supervisor,
             commands=self,
             scan_period_s=config.cell.plc.scan_period_ms / 1000,
             clamped=lambda: self.part_run.clamped,
@@ -141,6 +137,11 @@ class Controller:
             wait_input=self.panel.wait_input,
         )
         self.reaction.part_run = self.part_run
+        # Each change of state, in this order: said and recorded, shown on the stack light,
+        # and the new acting state's work started.
+        self.machine.subscribe(lambda t: self.events.transition(t, self.store, self.reaction))
+        self.machine.subscribe(self.panel.on_transition)
+        self.machine.subscribe(self.part_run.on_transition)
         motion.health = self.links  # the robot's failed polls count with its link
         self.health = HealthLog(
             self.events, self.settings.health_log_period_s, lambda: self.machine.state.label
@@ -184,14 +185,16 @@ class Controller:
         self.part_run.config_id = await self.store.record_config(
             self.config.digest, self.config.files
         )
-        await self._audit_config()
+        await self.events.audit_config(self.store, self.config.digest)
         if self.store.recovered_incomplete:
             self.events.event(
                 f"{self.store.recovered_incomplete} part(s) interrupted by the last stop were "
                 "marked incomplete"
             )
         if self.events.listeners:
-            await self.events.start_listeners(await self._status())
+            await self.events.start_listeners(
+                await listener_status(self.store, self.config, self.machine)
+            )
         for link in self.links.links.values():
             link.stats.refusal_listeners.append(self._audit_refused_write)
         self.links.attach()
@@ -202,32 +205,6 @@ class Controller:
         self.supervisor.spawn(self.links.watch_devices, "device watch", forever=True)
         self.supervisor.spawn(self.health.run, "health log", forever=True)
         self.events.event(f"controller started: {self.config.cell.cell.name}, state Stopped")
-
-    async def _status(self) -> CellStatus:
-        counters = await self.store.counters()
-        return CellStatus(
-            cell=self.config.cell.cell.name,
-            state=self.machine.state.label,
-            mode=str(self.machine.mode),
-            config_digest=self.config.digest,
-            parts_processed=counters.parts_processed,
-            parts_good=counters.parts_good,
-            parts_bad=counters.parts_bad,
-            parts_incomplete=counters.parts_incomplete,
-            seams_welded=counters.seams_welded,
-        )
-
-    async def _audit_config(self) -> None:
-        """Audit the config this start runs with: "config changed" with the hashes before and
-        after when it differs from the last one audited, else "config loaded"."""
-        last = await self.store.last_audit(("config loaded", "config changed"))
-        before = last["detail"].split("after ")[-1].split()[0] if last else None
-        after = self.config.digest
-        action = "config loaded" if before == after else "config changed"
-        detail = f"before {before or 'none'} after {after}"
-        await self.store.audit("controller", action, detail, "ok")
-        if action == "config changed":
-            self.events.event(f"config changed: {before or 'none'} -> {after}")
 
     def _audit_refused_write(self, error: Exception) -> None:
         """A driver refused a write before the wire (not in the register map, a value out of
@@ -311,79 +288,7 @@ class Controller:
         return reasons + self.panel.start_blockers()
 
     async def acknowledge_and_clear(self, by: str) -> None:
-        """Acknowledge every fault, and clear those whose cause is gone: the interlocks' (from
-        the panel's image), the links' and the power source's own errors."""
-        await self.acknowledge_faults(by)
-        present = self.panel.causes_present() | self.links.not_back()
-        try:
-            # The operator's reset is the power source's error reset too; an error that stays
-            # (a wire still stuck, gas still missing) keeps its fault.
-            status = await self.power_source.read_status()
-            if status.error:
-                await self.power_source.reset_error()
-                status = await self.power_source.read_status()
-            if status.error:
-                present.add(power_source_fault(status.error_code))
-            if status.gas_flow_ok is False:
-                present.add(FaultCode.GAS_FLOW)
-        except DeviceError:
-            pass  # its link's fault stays (links.not_back)
-        self.reaction.clear(present)
-
-    # -- devices outside the cycle (the link watch's statuses) ---------------------------------
-
-    def _check_status(self, device: str, status: RobotStatus | PowerSourceStatus) -> None:
-        seen = time.monotonic()
-        if isinstance(status, PowerSourceStatus):
-            if status.error:
-                self.reaction.raise_fault(
-                    power_source_fault(status.error_code),
-                    f"error {status.error_code} ({status.error_text})",
-                    seen,
-                )
-            return
-        if status.state is RobotState.FAULT:
-            self.reaction.raise_fault(
-                FaultCode.ROBOT_FAULT, f"robot fault {status.fault_code}: {status.fault_text}"
-            )
-        elif (
-            status.state is RobotState.DRIVES_OFF
-            and self.drives.requested
-            and self.machine.state in ACTIVE_STATES
-        ):
-            self.reaction.raise_fault(
-                FaultCode.DRIVES_OFF, "the robot reports its drives off", seen
-            )
-
-    # -- the state machine ----------------------------------------------------------------------
-
-    def _on_transition(self, transition: Transition) -> None:
-        self.events.event(
-            f"state {transition.from_state.label} -> {transition.to_state.label} "
-            f"({transition.cause})"
+        """Acknowledge every fault, and clear those whose cause is gone."""
+        await self.reaction.acknowledge_and_clear(
+            by, lambda: self.panel.causes_present() | self.links.not_back()
         )
-        self.part_run.state_changed()
-        self.reaction.spawn_write(
-            self.store.record_state_change(
-                transition.at,
-                transition.from_state.label,
-                transition.to_state.label,
-                transition.cause,
-                str(transition.mode),
-            ),
-            "record state change",
-        )
-        self.supervisor.spawn(self.panel.show_state(transition.to_state), "stack light")
-        self.events.notify(
-            "state_changed",
-            transition.from_state.label,
-            transition.to_state.label,
-            transition.cause,
-            str(transition.mode),
-        )
-        work = self.part_run.work_of(transition.to_state)
-        if work is not None:
-            self.supervisor.spawn(
-                self.part_run.act(transition.to_state, work),
-                f"acting state {transition.to_state.label}",
-            )

@@ -18,11 +18,11 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 
-from cellctl.cell.faults import LINK_FAULTS, FaultCode, FaultReporter
+from cellctl.cell.faults import LINK_FAULTS, FaultCode, FaultReporter, power_source_fault
 from cellctl.controller.events import CellEvents
 from cellctl.controller.supervision import Supervisor
 from drivers.codecs.power_source_protocol import PowerSourceStatus
-from drivers.codecs.robot_protocol import RobotStatus
+from drivers.codecs.robot_protocol import RobotState, RobotStatus
 from drivers.errors import DeviceError
 from drivers.link import DeviceLink, LinkState
 from drivers.power_source import PowerSourceDriver
@@ -40,9 +40,9 @@ class LinkWatch:
     """Owns the link listeners, each device's failed requests in a row, the device watch, and
     making the power source safe again when its link returns (see the module).
 
-    ``on_status(device, status)`` is told of every status the device watch reads (the
-    controller checks it for device errors); ``cycle_running()`` says whether the weld cycle
-    polls the devices itself (then the watch stays quiet).
+    ``cycle_running()`` says whether the weld cycle polls the devices itself (then the watch
+    stays quiet); ``drives_in_use()`` whether the robot's drives should be on (then their
+    absence is a fault).
     """
 
     def __init__(
@@ -56,7 +56,7 @@ class LinkWatch:
         supervisor: Supervisor,
         watch_period_s: float,
         cycle_running: Callable[[], bool],
-        on_status: Callable[[str, RobotStatus | PowerSourceStatus], None],
+        drives_in_use: Callable[[], bool],
     ) -> None:
         self.links = dict(links)
         self.power_source = power_source
@@ -66,7 +66,7 @@ class LinkWatch:
         self.supervisor = supervisor
         self.watch_period_s = watch_period_s
         self.cycle_running = cycle_running
-        self.on_status = on_status
+        self.drives_in_use = drives_in_use
         self._failures: dict[str, int] = collections.defaultdict(int)
         self._closed = False
 
@@ -182,3 +182,21 @@ class LinkWatch:
                     continue
                 self.answered(device)
                 self.on_status(device, status)
+
+    def on_status(self, device: str, status: RobotStatus | PowerSourceStatus) -> None:
+        """A status the device watch read: the device's own error is its fault."""
+        seen = time.monotonic()
+        if isinstance(status, PowerSourceStatus):
+            if status.error:
+                self.faults.raise_fault(
+                    power_source_fault(status.error_code),
+                    f"error {status.error_code} ({status.error_text})",
+                    seen,
+                )
+            return
+        if status.state is RobotState.FAULT:
+            self.faults.raise_fault(
+                FaultCode.ROBOT_FAULT, f"robot fault {status.fault_code}: {status.fault_text}"
+            )
+        elif status.state is RobotState.DRIVES_OFF and self.drives_in_use():
+            self.faults.raise_fault(FaultCode.DRIVES_OFF, "the robot reports its drives off", seen)

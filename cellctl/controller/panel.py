@@ -17,10 +17,18 @@ from typing import Any, Protocol
 
 from cellctl.cell.faults import FaultCode
 from cellctl.cell.interlocks import CellContext, Interlocks
-from cellctl.cell.packml import ACTIVE_STATES, Command, CommandRefused, State, StateMachine
+from cellctl.cell.packml import (
+    ACTIVE_STATES,
+    Command,
+    CommandRefused,
+    State,
+    StateMachine,
+    Transition,
+)
 from cellctl.controller.events import CellEvents
 from cellctl.controller.links import LinkWatch
 from cellctl.controller.reaction import FaultReaction
+from cellctl.controller.supervision import Supervisor
 from cellctl.weld.cycle import CycleInterrupted
 from drivers.errors import DeviceError
 from drivers.plc import PlcDriver
@@ -64,6 +72,7 @@ class PanelScan:
         faults: FaultReaction,
         links: LinkWatch,
         events: CellEvents,
+        supervisor: Supervisor,
         commands: PanelCommands,
         scan_period_s: float,
         clamped: Callable[[], bool],
@@ -74,6 +83,7 @@ class PanelScan:
         self.faults = faults
         self.links = links
         self.events = events
+        self.supervisor = supervisor
         self.scan_period_s = scan_period_s
         self.clamped = clamped
         self.drives_requested = drives_requested
@@ -183,6 +193,9 @@ class PanelScan:
             self.events.event(f"{button}: {refused}")
 
     # -- the stack light ------------------------------------------------------------------------
+
+    def on_transition(self, transition: Transition) -> None:
+        self.supervisor.spawn(self.show_state(transition.to_state), "stack light")
 
     async def show_state(self, state: State) -> None:
         red, amber, green = STACK_LIGHT.get(state, (False, True, False))

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from cellctl.cell.faults import LINK_FAULTS, FaultCode
-from cellctl.cell.packml import Command, Mode, State, StateMachine
+from cellctl.cell.packml import Command, Mode, State, StateMachine, Transition
 from cellctl.cell.steps import Activity, Step
 from cellctl.config.load import LoadedConfig
 from cellctl.controller.events import CellEvents
@@ -173,10 +173,17 @@ class PartRun:
     def request_suspend(self, suspend: bool) -> None:
         self._suspend_requested = suspend
 
-    def state_changed(self) -> None:
-        """The state machine moved (the facade tells, before the new state's work starts)."""
+    def on_transition(self, transition: Transition) -> None:
+        """The state machine moved: whoever waits for a state is woken, and the new state's
+        work (if it is an acting state) starts as a task of its own."""
         self._state_changed.set()
         self._state_changed = asyncio.Event()
+        work = self.work_of(transition.to_state)
+        if work is not None:
+            self.supervisor.spawn(
+                self.act(transition.to_state, work),
+                f"acting state {transition.to_state.label}",
+            )
 
     async def until_state(self, state: State, timeout_s: float) -> None:
         with contextlib.suppress(TimeoutError):

@@ -25,6 +25,7 @@ from cellctl.cell.faults import (
     FaultBook,
     FaultCode,
     Severity,
+    power_source_fault,
 )
 from cellctl.cell.interlocks import CellContext
 from cellctl.cell.packml import Command, State, StateMachine
@@ -293,6 +294,28 @@ class FaultReaction:
 
     def record_not_written(self, error: BaseException) -> None:
         self.raise_fault(FaultCode.RECORD_NOT_WRITTEN, str(error), time.monotonic())
+
+    async def acknowledge_and_clear(
+        self, by: str, causes_present: Callable[[], set[FaultCode]]
+    ) -> None:
+        """Acknowledge every fault, and clear those whose cause is gone: ``causes_present()``
+        (the interlocks', the links') and the power source's own errors, which the operator's
+        reset also resets at the machine."""
+        self.acknowledge_all(by)
+        present = causes_present()
+        try:
+            # An error that stays (a wire still stuck, gas still missing) keeps its fault.
+            status = await self.power_source.read_status()
+            if status.error:
+                await self.power_source.reset_error()
+                status = await self.power_source.read_status()
+            if status.error:
+                present.add(power_source_fault(status.error_code))
+            if status.gas_flow_ok is False:
+                present.add(FaultCode.GAS_FLOW)
+        except DeviceError:
+            pass  # its link's fault stays (it is among the causes present)
+        self.clear(present)
 
     def blockers(self) -> list[str]:
         """Why the cell may not go on as far as the faults go (empty: none stands)."""
