@@ -175,6 +175,6 @@ async def test_every_config_change_is_audited_with_the_hash_before_and_after(tmp
         rows = await _audit_rows(rig.controller, "config changed", 2)
         assert rows[-1]["detail"] == f"before {first} after {second}"
         # The same config again is loaded, not changed.
-        await rig.controller._audit_config()
+        await rig.controller.events.audit_config(rig.controller.store, second)
         loaded = await _audit_rows(rig.controller, "config loaded", 1)
         assert loaded[-1]["detail"] == f"before {second} after {second}"

@@ -13,13 +13,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-
-import cv2
-
-from cellctl.sensing.vision.calibration import CalibrationError, CalibrationTarget, calibrate
+from typing import Any
 
 
 def run_calibrate(args: argparse.Namespace) -> int:
+    # Imported here (OpenCV): the parser of every command is built without them.
+    import cv2
+
+    from cellctl.sensing.vision.calibration import CalibrationError, CalibrationTarget, calibrate
+
     folder = Path(args.frames)
     views = []
     for lit_path in sorted(folder.glob("lit_*.png")):
@@ -47,3 +49,15 @@ def run_calibrate(args: argparse.Namespace) -> int:
         f"{calibration.laser_plane_rms_mm:.4f} mm RMS"
     )
     return 0
+
+
+def add_parser(commands: Any) -> None:
+    calibrate = commands.add_parser(
+        "calibrate", help="compute the laser sensor's calibration from frames of the target"
+    )
+    calibrate.add_argument(
+        "--frames", required=True, help="folder of lit_NN.png / laser_NN.png pairs (view 00: jig)"
+    )
+    calibrate.add_argument("--target", default="config/vision/calibration-target.yaml")
+    calibrate.add_argument("--out", default="config/sensor-calibration.yaml")
+    calibrate.set_defaults(handler=run_calibrate)

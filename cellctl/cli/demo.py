@@ -828,3 +828,45 @@ def _print_stop(stopped: CellStopped) -> None:
             print(f"       {fault['detail']}", file=sys.stderr)
         if kind is not None:
             print(f"       operator: {kind.action}", file=sys.stderr)
+
+
+def add_parser(commands: Any) -> None:
+    demo = commands.add_parser(
+        "demo", help="weld parts in a simulated cell with a real controller, print a summary"
+    )
+    demo.add_argument("--config", default="config/cell.yaml", help="cell config to simulate")
+    demo.add_argument(
+        "--parts", type=int, default=DEFAULT_PARTS, help=f"parts to weld (default {DEFAULT_PARTS})"
+    )
+    demo.add_argument("--part", help="part program (default: the config's active part)")
+    demo.add_argument(
+        "--time-scale",
+        type=float,
+        default=DEFAULT_TIME_SCALE,
+        help=f"simulator speed (default {DEFAULT_TIME_SCALE:g}x real time)",
+    )
+    demo.add_argument("--json-summary", metavar="PATH", help="also write the summary as JSON")
+    demo.add_argument(
+        "--run-dir",
+        metavar="DIR",
+        help="the run folder (config, database, logs), kept (default: var/demo/<local time>)",
+    )
+    demo.add_argument(
+        "--vision",
+        metavar="SCENARIO",
+        help="the true part and the sensor's disturbances: a vision scenario "
+        "(config/vision/*.yaml; default: vision/demo-bracket.yaml beside the cell config); "
+        "none: the laser sensor off, the taught paths welded as taught",
+    )
+    demo.add_argument(
+        "--record",
+        metavar="DIR",
+        help="record the tracked seams (and the true part) here for cellctl replay",
+    )
+    demo.add_argument(
+        "--gui",
+        action="store_true",
+        help="open the operator screen on the demo's controller (needs a display); the demo "
+        "ends when it is closed",
+    )
+    demo.set_defaults(handler=run_demo)

@@ -8,24 +8,27 @@ parts) go to standard output, one line each.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import signal
 import sys
 import time
 from pathlib import Path
-
-from cellctl.collector import freeze_what_lives_on
-from cellctl.config import ConfigInvalid, load_cell_config
-from cellctl.plant.opcua.server import CellOpcUaServer, OpcUaStartFailed
-from cellctl.records.store import StoreError
-from cellctl.wiring import build_controller
+from typing import Any
 
 EXIT_BAD_CONFIG = 2
 EXIT_NO_STORE = 3
 
 
 async def run_controller(config_path: Path, store_path: str | Path | None = None) -> int:
+    # Imported here: the parser of every command is built without them.
+    from cellctl.collector import freeze_what_lives_on
+    from cellctl.config import ConfigInvalid, load_cell_config
+    from cellctl.plant.opcua.server import CellOpcUaServer, OpcUaStartFailed
+    from cellctl.records.store import StoreError
+    from cellctl.wiring import build_controller
+
     try:
         config = load_cell_config(config_path)
     except ConfigInvalid as invalid:
@@ -82,3 +85,15 @@ def main(config: str, store: str | None, log_level: str) -> int:
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     # --store is a path or a URL (postgresql://...).
     return asyncio.run(run_controller(Path(config), store))
+
+
+def add_parser(commands: Any) -> None:
+    run = commands.add_parser("run", help="run the cell controller")
+    run.add_argument("--config", default="config/cell.yaml", help="the cell config")
+    run.add_argument("--store", help="production database (default: the config's store_path)")
+    run.add_argument("--log-level", default="WARNING")
+    run.set_defaults(handler=run_command)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    return main(args.config, args.store, args.log_level)

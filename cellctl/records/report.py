@@ -12,7 +12,6 @@ Records made in a simulator running faster than real time are judged with ``--ti
 
 from __future__ import annotations
 
-import argparse
 import csv
 import datetime as dt
 import json
@@ -24,7 +23,6 @@ from typing import Any
 
 from cellctl.config.models import ShiftSettings
 from cellctl.config.yaml_lines import parse_yaml_text
-from cellctl.progress import ProgressBar
 from cellctl.records.oee import Throughput, throughput
 from cellctl.records.store import ProductionStore
 
@@ -437,61 +435,3 @@ def write_csvs(report: ProductionReport, folder: Path) -> list[Path]:
         _write_csv(folder / name, rows, fields)
         written.append(folder / name)
     return written
-
-
-# -- the command -----------------------------------------------------------------------------
-
-
-def run_report(args: argparse.Namespace) -> int:
-    from cellctl.records.versions import open_records  # the store of a config, or --store
-
-    steps = 3 + (6 if args.out else 0)
-    progress = ProgressBar(steps, enabled=True if args.progress else None)
-    try:
-        progress.step("reading the records")
-        store, config = open_records(args.config, args.store, args.cell)
-        try:
-            window, title = _window(args, config)
-            progress.step("computing the figures")
-            report = build_report(store, window, title, args.time_scale)
-        finally:
-            store.close()
-    except ReportError as error:
-        progress.finish("failed")
-        print(f"cellctl report: {error}", file=sys.stderr)
-        return 2
-    progress.step("printing")
-    if args.out:
-        folder = Path(args.out)
-        folder.mkdir(parents=True, exist_ok=True)
-        progress.step("writing CSV files")
-        written = write_csvs(report, folder)
-        from cellctl.records.plots import write_plots
-
-        written += write_plots(report, folder, progress)
-    progress.finish("report made")
-    print_report(report)
-    if args.out:
-        print(f"\nwritten to {args.out}: " + ", ".join(p.name for p in written))
-    return 0
-
-
-def _window(args: argparse.Namespace, config: Any) -> tuple[tuple[float, float] | None, str]:
-    if args.shift:
-        shifts = {s.name: s for s in (config.cell.shifts if config else [])}
-        if args.shift not in shifts:
-            known = ", ".join(shifts) or "none: add shifts to cell.yaml"
-            raise ReportError(f"no shift {args.shift!r} in the cell config (shifts: {known})")
-        day = None
-        if args.date:
-            try:
-                day = dt.date.fromisoformat(args.date)
-            except ValueError:
-                raise ReportError(f"--date {args.date!r}: expected YYYY-MM-DD") from None
-        window = shift_window(shifts[args.shift], day, dt.datetime.now())
-        return window, f"shift {args.shift}"
-    if args.start or args.end:
-        start = parse_time(args.start, "--from") if args.start else 0.0
-        end = parse_time(args.end, "--to") if args.end else dt.datetime.now().timestamp()
-        return (start, end), ""
-    return None, ""

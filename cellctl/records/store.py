@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from cellctl.cell.records import SeamSummary
+from cellctl.config import ConfigInvalid, load_cell_config
 from cellctl.config.load import LoadedConfig
 from cellctl.records.backends import SCHEMA_VERSION, Backend, StoreError, open_backend
 
@@ -395,3 +396,28 @@ def store_location(config: LoadedConfig) -> str | Path:
     if url.startswith("sqlite:///"):
         return config.resolve(url.removeprefix("sqlite:///"))
     return url
+
+
+def open_records(
+    config_path: str | None, location: str | None, cell: str | None
+) -> tuple[ProductionStore, LoadedConfig | None]:
+    """The production store to read (``location``, else the config's), opened read-only: a
+    reader that changes nothing and refuses (``StoreError``) what is not a cellctl store,
+    seeing ``cell`` (default: the config's cell; ``*``: every cell)."""
+    config: LoadedConfig | None = None
+    if config_path:
+        try:
+            config = load_cell_config(Path(config_path))
+        except ConfigInvalid as invalid:
+            if location is None:
+                raise StoreError(
+                    f"{config_path}: invalid config ({invalid.errors[0]}); give --store"
+                ) from None
+    where: str | Path | None = location or (store_location(config) if config else None)
+    if where is None:
+        raise StoreError("no production store: give --config or --store")
+    if cell == "*":
+        cell = ""
+    elif cell is None:
+        cell = config.cell.cell.name if config else ""
+    return ProductionStore(where, cell=cell, read_only=True), config

@@ -10,19 +10,15 @@ seam, which cell setting, with the old and the new value.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cellctl.config import ConfigInvalid, load_cell_config
-from cellctl.config.load import LoadedConfig
 from cellctl.config.yaml_lines import parse_yaml_text
-from cellctl.records.store import ProductionStore, StoreError
-from cellctl.records.store import store_location as store_location_of
+from cellctl.records.store import ProductionStore
 
 
 class VersionError(ValueError):
@@ -30,36 +26,6 @@ class VersionError(ValueError):
 
 
 # -- the records -----------------------------------------------------------------------------
-
-
-def open_records(
-    config_path: str | None, store_location: str | None, cell: str | None
-) -> tuple[ProductionStore, LoadedConfig | None]:
-    """The production store to read (``--store``, else the config's), opened read-only: a
-    reader that changes nothing and refuses (``ReportError``) what is not a cellctl store,
-    seeing ``cell`` (default: the config's cell; ``*``: every cell)."""
-    from cellctl.records.report import ReportError
-
-    config: LoadedConfig | None = None
-    if config_path:
-        try:
-            config = load_cell_config(Path(config_path))
-        except ConfigInvalid as invalid:
-            if store_location is None:
-                raise ReportError(
-                    f"{config_path}: invalid config ({invalid.errors[0]}); give --store"
-                ) from None
-    location: str | Path | None = store_location or (store_location_of(config) if config else None)
-    if location is None:
-        raise ReportError("no production store: give --config or --store")
-    if cell == "*":
-        cell = ""
-    elif cell is None:
-        cell = config.cell.cell.name if config else ""
-    try:
-        return ProductionStore(location, cell=cell, read_only=True), config
-    except StoreError as error:
-        raise ReportError(str(error)) from None
 
 
 # -- reading a version -----------------------------------------------------------------------
@@ -267,42 +233,3 @@ def format_history(store: ProductionStore) -> list[str]:
 
 def _clock(at: float | None) -> str:
     return "-" if at is None else dt.datetime.fromtimestamp(at).strftime("%m-%d %H:%M")
-
-
-# -- the commands ----------------------------------------------------------------------------
-
-
-def run_history(args: argparse.Namespace) -> int:
-    from cellctl.records.report import ReportError
-
-    try:
-        store, _ = open_records(args.config, args.store, args.cell)
-    except ReportError as error:
-        print(f"cellctl config history: {error}", file=sys.stderr)
-        return 2
-    try:
-        print("\n".join(format_history(store)))
-    finally:
-        store.close()
-    return 0
-
-
-def run_diff(args: argparse.Namespace) -> int:
-    from cellctl.records.report import ReportError
-
-    store: ProductionStore | None = None
-    try:
-        needs_store = not all(Path(ref).exists() for ref in (args.a, args.b))
-        if needs_store:
-            store, _ = open_records(args.config, args.store, "*")
-        old = load_version(args.a, store)
-        new = load_version(args.b, store)
-    except (ReportError, VersionError) as error:
-        print(f"cellctl config diff: {error}", file=sys.stderr)
-        return 2
-    finally:
-        if store is not None:
-            store.close()
-    changes = diff_versions(old, new)
-    print("\n".join(format_diff(old, new, changes)))
-    return 1 if changes else 0
