@@ -25,25 +25,22 @@ Threads: the reader thread (frames), the correction stream's thread and the even
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import math
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-
-import numpy as np
 
 from cellctl.cell.geometry import Point, length_mm, seam_frame
 from cellctl.config.models import Seam
 from cellctl.config.sensor_models import SensorSettings
 from cellctl.motion.moves import Motion
 from cellctl.sensing.bead import BeadScan
-from cellctl.sensing.correction import CorrectionHistory, CorrectionLaw, LatencyWindow
+from cellctl.sensing.correction import CorrectionLaw, LatencyWindow
 from cellctl.sensing.finder import SeamFinder
 from cellctl.sensing.protocol import InternalErrorReport, TrackingLost, TrackingObserver
+from cellctl.sensing.run import TrackingRun, tracking_figures
 from cellctl.sensing.stream import GIL_SWITCH_INTERVAL_S, CorrectionStream
 from cellctl.sensing.torch import TorchEstimate
 from cellctl.sensing.track import SeamTrack
@@ -61,39 +58,6 @@ log = logging.getLogger(__name__)
 
 WARM_UP_FRAMES = 500  # the most frames measured between seam finding and tracking (4 s)
 PROFILE_EVERY_FRAMES = 5  # the operator's profile view: 25 Hz of a 125 frames/s sensor
-
-
-@dataclass
-class TrackingRun:
-    """One tracked path: its buffer, its stream's record and its figures."""
-
-    seam: Seam
-    path_id: int
-    track: SeamTrack
-    finder: JointFinder
-    max_correction_mm: float
-    max_rate_mm_per_s: float
-    path_length_mm: float
-    path_start: Point = (0.0, 0.0, 0.0)
-    travel: Point = (1.0, 0.0, 0.0)
-    started_at: float = field(default_factory=time.monotonic)
-    # Shared by the correction stream (writes) and the reader thread (reads): locked inside.
-    corrections: CorrectionHistory = field(default_factory=CorrectionHistory)
-    # The correction stream's own; read by the event loop once the stream has ended.
-    lateness_s: list[float] = field(default_factory=list)
-    exposure_to_sent_s: list[float] = field(default_factory=list)
-    last_reported_exposure: float = 0.0
-    # Written by the stream, read by the event loop (``check_tracking``): one str, replaced.
-    lost: str | None = None
-    # The sensor reader thread's own (``_on_frame``); read by the event loop once the frame
-    # handler is detached and idle (``stop_tracking``).
-    processing_s: list[float] = field(default_factory=list)
-    exposure_to_processed_s: list[float] = field(default_factory=list)
-    frames: int = 0
-    frames_with_joint: int = 0
-    refusals: collections.Counter = field(default_factory=collections.Counter)  # by first word
-    last_refusal: str = ""
-    frames_stale_before: int = 0  # the sensor driver's count when the run started
 
 
 class LaserSensing:
@@ -406,47 +370,3 @@ def _same_line(previous: TrackingRun, run: TrackingRun) -> bool:
     offset = sum(a * b for a, b in zip(d, previous.travel, strict=True))
     off_line = math.sqrt(max(0.0, sum(c * c for c in d) - offset * offset))
     return along > 0.9999 and off_line < 0.5
-
-
-def _p(samples: list[float], q: float) -> float:
-    return float(np.percentile(samples, q)) if samples else math.nan
-
-
-def tracking_figures(run: TrackingRun) -> dict[str, float]:
-    """The seam record's tracking statistics.
-
-    ``tracking_rms_mm`` / ``tracking_max_mm`` are the controller's own view: how far each
-    correction sent was from the joint's deviation at the torch's position as finally
-    measured (the truth is only known to the simulator; its scores are in the benchmark).
-    """
-    s, lateral, vertical = run.track.arrays()
-    rows = run.corrections.rows()
-    figures: dict[str, float] = {
-        "frames": run.frames,
-        "frames_with_joint": run.frames_with_joint,
-        "measurements_rejected": run.track.rejected,
-        "corrections_sent": len(rows),
-    }
-    if len(rows) > 1:
-        sent = np.array(rows)
-        duration = sent[-1, 0] - sent[0, 0]
-        figures["correction_rate_hz"] = (len(sent) - 1) / duration if duration > 0 else math.nan
-        figures["correction_lateness_p99_ms"] = _p(run.lateness_s, 99) * 1e3
-        figures["correction_max_mm"] = float(np.max(np.hypot(sent[:, 2], sent[:, 3])))
-        if len(s) > 1:
-            # Only where measurements are on both sides (before the first one the stream
-            # extrapolates; the figure would compare that with a clamped value).
-            inside = (sent[:, 1] >= s[0]) & (sent[:, 1] <= s[-1])
-            if inside.any():
-                true_l = np.interp(sent[inside, 1], s, lateral)
-                true_v = np.interp(sent[inside, 1], s, vertical)
-                error = np.hypot(sent[inside, 2] - true_l, sent[inside, 3] - true_v)
-                figures["tracking_rms_mm"] = float(np.sqrt(np.mean(error**2)))
-                figures["tracking_max_mm"] = float(np.max(error))
-    if run.processing_s:
-        figures["processing_p99_ms"] = _p(run.processing_s, 99) * 1e3
-        figures["exposure_to_processed_p99_ms"] = _p(run.exposure_to_processed_s, 99) * 1e3
-        figures["exposure_to_correction_p99_ms"] = _p(run.exposure_to_sent_s, 99) * 1e3
-    if run.lost:
-        figures["lost"] = 1.0
-    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in figures.items()}

@@ -23,12 +23,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cellctl.sensing.correction import CorrectionGrid, CorrectionLaw, LatencyWindow
+from cellctl.sensing.run import TrackingRun
 from cellctl.sensing.torch import TorchEstimate
 from drivers.errors import DeviceError
 from drivers.robot import Robot
 
 if TYPE_CHECKING:
-    from cellctl.sensing.laser import TrackingRun
     from cellctl.sensing.protocol import TrackingObserver
 
 log = logging.getLogger(__name__)
