@@ -74,6 +74,21 @@ class CellRig:
         await self.press("reset_button")
         await self.until_state(State.IDLE)
 
+    async def reset_to_idle(self, presses: int = 5) -> None:
+        """What the operator does once the cause of a stop is gone: Reset (acknowledge,
+        clear, reset) until the cell is Idle."""
+        for _ in range(presses):
+            await self.press("reset_button")
+            if self.state is State.IDLE:
+                break
+        await self.until_state(State.IDLE, 5)
+
+    async def weld_good_part(self) -> dict[str, Any]:
+        """``weld_part``, and the part must come out complete and good."""
+        part = await self.weld_part()
+        assert (part["status"], part["verdict"]) == ("complete", "good"), part
+        return part
+
     async def weld_part(self, timeout_s: float = 30.0) -> dict[str, Any]:
         """From Idle: load a part, press Start, wait until the cell is Idle again."""
         self.sim.plc.set_part_loaded(True)

@@ -4,6 +4,7 @@ process left behind rather than what its code believes it closed."""
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 LISTEN = "0A"
@@ -87,3 +88,28 @@ def connected_to(pid: int, port: int) -> bool:
         state == ESTABLISHED and remote == port and inode in inodes
         for _, remote, state, inode in _tcp_rows()
     )
+
+
+def _hex_address(text: str) -> tuple[str, int]:
+    address, port = text.split(":")
+    raw = bytes.fromhex(address)
+    if len(raw) == 4:
+        host = socket.inet_ntop(socket.AF_INET, raw[::-1])
+    else:  # /proc/net/tcp6: four little-endian 32-bit words
+        words = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
+        host = socket.inet_ntop(socket.AF_INET6, words)
+        if host.startswith("::ffff:"):
+            host = host.removeprefix("::ffff:")
+    return host, int(port, 16)
+
+
+def listening_addresses(pid: int) -> set[tuple[str, int]]:
+    """The (host, port) of every TCP socket ``pid`` listens on."""
+    inodes = _socket_inodes(pid)
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                found.add(_hex_address(fields[1]))
+    return found

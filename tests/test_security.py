@@ -25,41 +25,10 @@ from drivers.codecs.robot_protocol import Pose
 from drivers.errors import WriteRefused
 from rigs.cell import running_cell
 from sim.scenario.runner import ScenarioFile, prepare_config
+from tests.process_table import listening_addresses
 
 REPO = Path(__file__).resolve().parent.parent
 LOOPBACK = {"127.0.0.1", "::1"}
-
-
-def _hex_address(text: str) -> tuple[str, int]:
-    address, port = text.split(":")
-    raw = bytes.fromhex(address)
-    if len(raw) == 4:
-        host = socket.inet_ntop(socket.AF_INET, raw[::-1])
-    else:  # /proc/net/tcp6: four little-endian 32-bit words
-        words = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
-        host = socket.inet_ntop(socket.AF_INET6, words)
-        if host.startswith("::ffff:"):
-            host = host.removeprefix("::ffff:")
-    return host, int(port, 16)
-
-
-def listening_addresses(pid: int) -> set[tuple[str, int]]:
-    """The (host, port) of every TCP socket ``pid`` listens on."""
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(fd)
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
-                found.add(_hex_address(fields[1]))
-    return found
 
 
 def _wait_for(condition, what: str, timeout_s: float = 20.0) -> None:

@@ -88,14 +88,8 @@ async def stopped_with_f160(rig: CellRig, reason: str) -> None:
 
 async def room_again_and_weld(rig: CellRig, filler: Path) -> dict:
     os.unlink(filler)  # a tmpfs: no I/O to wait for
-    for _ in range(5):
-        await rig.press("reset_button")
-        if rig.state is State.IDLE:
-            break
-    await rig.until_state(State.IDLE, 5)
-    part = await rig.weld_part()
-    assert (part["status"], part["verdict"]) == ("complete", "good"), part
-    return part
+    await rig.reset_to_idle()
+    return await rig.weld_good_part()
 
 
 async def test_disk_full_at_part_start(small_disk, tmp_path):

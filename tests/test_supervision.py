@@ -149,13 +149,8 @@ async def expect_internal_error(rig: CellRig, where: str, caplog) -> None:
 
 async def back_to_work(rig: CellRig) -> None:
     """The operator resets (acknowledge, clear, reset) and the cell welds a good part."""
-    for _ in range(5):
-        await rig.press("reset_button")
-        if rig.state is State.IDLE:
-            break
-    await rig.until_state(State.IDLE, 5)
-    part = await rig.weld_part()
-    assert (part["status"], part["verdict"]) == ("complete", "good"), part
+    await rig.reset_to_idle()
+    await rig.weld_good_part()
 
 
 async def into_execute(rig: CellRig) -> None:
@@ -333,32 +328,26 @@ async def test_an_exception_in_the_store_worker_outside_the_cycle(tmp_path, monk
 # -- the sensing's threads --------------------------------------------------------------------
 
 
-async def test_an_exception_in_the_correction_stream_thread(tmp_path, monkeypatch, caplog):
-    from cellctl.sensing.track import SeamTrack
+# a thread of the laser sensing -> (the class and the method it calls on every round)
+SENSING_THREADS = {
+    "the correction stream": ("cellctl.sensing.track.SeamTrack", "deviation_at"),
+    "the frame handler": ("cellctl.sensing.laser.LaserSensing", "_on_frame"),
+}
+
+
+@pytest.mark.parametrize("thread", list(SENSING_THREADS))
+async def test_an_exception_in_a_thread_of_the_sensing(thread, tmp_path, monkeypatch, caplog):
     from tests.test_tracking_cell import TIME_SCALE as TRACKING_SCALE
     from tests.test_tracking_cell import scenario, sensor_on
 
-    monkeypatch.setattr(SeamTrack, "deviation_at", raising_sync("the correction's deviation"))
+    owner, method = SENSING_THREADS[thread]
+    monkeypatch.setattr(f"{owner}.{method}", raising_sync(thread))
     async with running_cell(
         tmp_path, TRACKING_SCALE, sensor_on(), vision=scenario("offset")
     ) as rig:
         await rig.to_idle()
         await _start(rig)
-        await expect_internal_error(rig, "the correction stream", caplog)
-
-
-async def test_an_exception_in_the_sensor_readers_frame_handler(tmp_path, monkeypatch, caplog):
-    from cellctl.sensing.laser import LaserSensing
-    from tests.test_tracking_cell import TIME_SCALE as TRACKING_SCALE
-    from tests.test_tracking_cell import scenario, sensor_on
-
-    monkeypatch.setattr(LaserSensing, "_on_frame", raising_sync("the vision of a frame"))
-    async with running_cell(
-        tmp_path, TRACKING_SCALE, sensor_on(), vision=scenario("offset")
-    ) as rig:
-        await rig.to_idle()
-        await _start(rig)
-        await expect_internal_error(rig, "the frame handler", caplog)
+        await expect_internal_error(rig, thread, caplog)
 
 
 def raising_sync(what: str) -> Callable[..., Any]:
