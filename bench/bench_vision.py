@@ -40,10 +40,11 @@ import yaml
 
 from bench.stalls import MachineStalls
 from bench.stats import goal, percentile
-from cellctl.cli.demo import Operator, _free_port, _stop, operate, prepare_run_folder
+from cellctl.cli.demo import operate, prepare_run_folder
 from cellctl.sensing.vision.calibration import Calibration
 from cellctl.sensing.vision.pipeline import JointFinder
 from cellctl.sensing.vision.stripe import StripeExtractor, argmax_rows
+from cellctl.testing import Operator, free_port, stop_process
 from sim.devices.sensor_render import (
     CameraModel,
     Disturbances,
@@ -191,7 +192,7 @@ def weld(scenario: str, part: str, tracking: bool) -> dict:
     """One part at 1x in two processes; the simulator's score and the seam records."""
     run_dir = Path(tempfile.mkdtemp(prefix="bench-vision-"))
     derived = _prepare(run_dir, part, tracking)
-    control_port = _free_port()
+    control_port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     ready = run_dir / "ready.json"
     logs = {n: open(run_dir / f"{n}.log", "w") for n in ("cellsim", "controller")}  # noqa: SIM115
@@ -230,7 +231,7 @@ def weld(scenario: str, part: str, tracking: bool) -> dict:
         raise RuntimeError(f"{error}; controller log: " + " | ".join(tail)) from error
     finally:
         for process in processes.values():
-            _stop(process)
+            stop_process(process)
         for log in logs.values():
             log.close()
         shutil.rmtree(run_dir, ignore_errors=True)
