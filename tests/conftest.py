@@ -46,13 +46,18 @@ def _children() -> set[int]:
     return pids
 
 
-@pytest.fixture(autouse=True)
-def no_full_gc_pauses_from_earlier_tests():
-    """The simulated devices (and in some tests the controller) run in this process, on
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """No full garbage-collection pauses from what earlier tests left.
+
+    The simulated devices (and in some tests the controller) run in this process, on
     real-time deadlines. Hundreds of tests leave a large heap; a full garbage collection of it
-    stalls the event loop for long enough that every link times out at once. Freezing what
-    earlier tests left moves it out of the collector's reach, so a collection during a test
-    scans only what that test made."""
+    stalls the event loop and the sensor's threads for long enough that a link times out (a
+    308 ms collection, then F133, was seen in CI). Freezing what earlier tests left moves it
+    out of the collector's reach, so a collection during a test scans only what that test
+    made. A hook, not an autouse fixture: pytest sets up module- and session-scoped fixtures
+    (a module's welded part) before any function-scoped one, and those must run frozen too.
+    """
     gc.collect()
     gc.freeze()
 
