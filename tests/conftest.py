@@ -123,8 +123,18 @@ async def no_leaked_tasks():
     pytest.fail(f"test leaked asyncio tasks: {names}")
 
 
+# Modules whose cell runs in the test's own process with the simulated sensor rendering every
+# frame and the vision finding the seam in it: the heaviest real-time rigs. ``make test`` runs
+# the suite on two workers (most tests wait on a simulated cell's time); these share one
+# worker, so that two of them never run side by side.
+SENSING_CELLS = {"tests.test_tracking_cell", "tests.test_replay", "tests.test_demo"}
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
+        module = getattr(item, "module", None)
+        if module is not None and module.__name__ in SENSING_CELLS:
+            item.add_marker(pytest.mark.xdist_group("sensing-cell"))
         function = getattr(item, "function", None)
         if function is not None and inspect.iscoroutinefunction(function):
             # First, so that it is torn down after the test's own fixtures.

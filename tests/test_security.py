@@ -41,7 +41,11 @@ def _wait_for(condition, what: str, timeout_s: float = 20.0) -> None:
 
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc")
 def test_every_listener_of_the_simulator_and_the_controller_binds_loopback(tmp_path: Path):
-    config = prepare_config(REPO / "config" / "cell.yaml", tmp_path, ScenarioFile(name="listen"))
+    config = prepare_config(
+        REPO / "config" / "cell.yaml",
+        tmp_path,
+        ScenarioFile(name="listen", config={"opcua": {"enabled": True}}),
+    )
     ready = tmp_path / "ready.json"
     control_port = free_port()
     sim = subprocess.Popen(

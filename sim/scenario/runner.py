@@ -52,7 +52,7 @@ import signal
 import socket
 import time
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -181,7 +181,8 @@ def _free_port() -> int:
 
 
 def prepare_config(cell_config: Path, work: Path, scenario: ScenarioFile) -> Path:
-    """The cell config tree copied into ``work`` with private links, store and overrides."""
+    """The cell config tree copied into ``work`` with private links, store and overrides;
+    the plant interfaces (OPC UA, Sparkplug) off unless ``scenario.config`` turns them on."""
     target = work / "config"
     shutil.copytree(cell_config.parent, target, ignore=shutil.ignore_patterns("scenarios"))
     cell = yaml.safe_load(cell_config.read_text())
@@ -194,8 +195,12 @@ def prepare_config(cell_config: Path, work: Path, scenario: ScenarioFile) -> Pat
     controller.pop("store_url", None)
     if isinstance(cell.get("sparkplug"), dict):
         cell["sparkplug"]["enabled"] = False
-    # Its own OPC UA port: rigs run several cells side by side.
-    cell.setdefault("opcua", {})["endpoint"] = f"opc.tcp://127.0.0.1:{_free_port()}"
+    # Its own OPC UA port: rigs run several cells side by side. Off unless the scenario's
+    # config turns it on: no scenario talks to it, and building its address space costs
+    # each controller start 1.5 s of CPU (a rig starts one per scenario, per power loss).
+    opcua = cell.setdefault("opcua", {})
+    opcua["endpoint"] = f"opc.tcp://127.0.0.1:{_free_port()}"
+    opcua["enabled"] = False
     if scenario.part:
         controller.setdefault("cycle", {})["active_part"] = scenario.part
     cell = _merge(cell, scenario.config)
@@ -378,7 +383,17 @@ class ScenarioRunner:
             if time.monotonic() > deadline:
                 raise ScenarioError(f"the controller did not reach Idle (state {self.state()})")
             self._press("reset_button")
-            await asyncio.sleep(0.4)
+            await self._until_or_after(lambda: self.state() == "Idle", 0.4)
+
+    async def _until_or_after(self, condition: Callable[[], bool], at_most_s: float) -> None:
+        """Wait until ``condition()`` holds, or ``at_most_s`` (time for a button's press to
+        end and the controller to take it, before pressing again). The cell's answer is
+        usually there within a scan; a fixed wait made every scenario 1.5 s longer."""
+        deadline = time.monotonic() + at_most_s
+        while not condition():
+            if time.monotonic() >= deadline:
+                return
+            await asyncio.sleep(0.02)
 
     async def _start_part(self) -> None:
         assert self.sim is not None
@@ -401,13 +416,13 @@ class ScenarioRunner:
         held cycle is then unheld, an aborted part is replaced by a new one."""
         if state == "Held":
             self._press("reset_button")
-            await asyncio.sleep(0.4)
+            await self._until_or_after(lambda: not self._active_faults(), 0.4)
             if self.state() == "Held" and not self._active_faults():
                 self._press("start_button")
-                await asyncio.sleep(0.4)
+                await self._until_or_after(lambda: self.state() != "Held", 0.4)
         else:
             self._press("reset_button")
-            await asyncio.sleep(0.6)
+            await self._until_or_after(lambda: self.state() != state, 0.6)
 
     def _active_faults(self) -> list[str]:
         rows = self.query(
