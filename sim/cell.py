@@ -49,6 +49,7 @@ class SimulatedCell:
         self.power_source = _power_source(devices, clock)
         self.robot = SimulatedRobot(devices.robot, clock, link_path=devices.robot.link.port)
         self.plc.on_robot_enabled = self.robot.set_drives_enabled
+        self.plc.arc_power_w = self._arc_power_w
         self.events = EventLog()
         for device in (self.plc, self.power_source, self.robot):
             device.events = self.events
@@ -84,6 +85,10 @@ class SimulatedCell:
         for device in (self.control, self.sensor, self.robot, self.power_source, self.plc):
             if device is not None:
                 await device.close()
+
+    def _arc_power_w(self) -> float:
+        arc = self.power_source.arc
+        return arc.current_a * arc.voltage_v if arc.burning else 0.0
 
     def endpoints(self) -> dict[str, str]:
         """Where each device listens, as a person (or a test rig) needs to know it."""

@@ -58,6 +58,9 @@ class FaultCode(enum.StrEnum):
     POWER_SOURCE_ERROR = "F122"
     WIRE_STICK = "F123"
     GAS_FLOW = "F124"
+    PART_TOO_COLD = "F125"
+    PART_DID_NOT_COOL = "F126"
+    NO_PART_TEMPERATURE = "F127"
     PLC_LINK = "F130"
     POWER_SOURCE_LINK = "F131"
     ROBOT_LINK = "F132"
@@ -122,6 +125,13 @@ CATALOGUE: dict[FaultCode, FaultKind] = {
               "Cut the wire free at the contact tip. Then Unhold."),
         _kind("F124", H, "Shielding gas flow fault at the torch",
               "Check the gas hose and the nozzle for spatter. Then Unhold."),
+        _kind("F125", H, "Part below its preheat temperature",
+              "Preheat the part at the seam to the temperature in the detail (measure as ISO "
+              "13916 says). Then Unhold: the temperature is checked again."),
+        _kind("F126", H, "Part did not cool to its interpass temperature",
+              "Check the part's temperature by hand and the pyrometer; let it cool. Then Unhold."),
+        _kind("F127", H, "No reading of the part's temperature",
+              "Check the pyrometer and its PLC input. Then Unhold."),
         # -- links --
         _kind("F130", A, "Lost the link to the PLC",
               "Check the PLC's network cable and power; the link comes back by itself."),

@@ -45,6 +45,9 @@ class SeamSummary:
     verdict: str  # good | bad | dry_run
     reasons: list[str] = field(default_factory=list)
     tracking: dict[str, float] | None = None  # filled by the vision work
+    # Before the pass: the part's temperature and the wait for it to cool (interpass), with
+    # the procedure's limits; None when the procedure sets none.
+    temperature: dict[str, float] | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)

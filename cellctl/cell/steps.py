@@ -18,6 +18,7 @@ class Step(enum.StrEnum):
     NO_PART = "no part"
     CLAMP = "clamping"
     READY = "clamped, drives on"
+    TEMPERATURE = "part temperature check"  # preheat, or waiting for it to cool (interpass)
     APPROACH = "approach"
     SEAM_FINDING = "seam finding"
     ARC_START = "arc start"
@@ -34,6 +35,7 @@ class Step(enum.StrEnum):
 
 SEAM_STEPS = frozenset(
     {
+        Step.TEMPERATURE,
         Step.APPROACH,
         Step.SEAM_FINDING,
         Step.ARC_START,

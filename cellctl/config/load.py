@@ -16,7 +16,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from cellctl.config.errors import ConfigError, ConfigInvalid, show_value, validation_errors
-from cellctl.config.models import CellConfig, PartProgram, Procedure
+from cellctl.config.models import PART_TEMPERATURE_INPUT, CellConfig, PartProgram, Procedure
 from cellctl.config.yaml_lines import Location, YamlDocument, load_yaml
 from drivers.codecs.settings import PowerSourceLimits, RobotLimits
 
@@ -223,6 +223,9 @@ def load_cell_config(path: Path) -> LoadedConfig:
             robot_limits, power_limits, parts, part_sources, procedures, procedure_sources
         )
 
+    if cell is not None:
+        errors += _check_thermometer(cell, procedures, procedure_sources)
+
     if cell is not None and parts:
         active = cell.controller.cycle.active_part
         if active is not None and active not in parts:
@@ -327,6 +330,25 @@ def _check_against_cell(
                     )
                 )
     return errors
+
+
+def _check_thermometer(
+    cell: CellConfig, procedures: dict[str, Procedure], procedure_sources: dict[str, _File]
+) -> list[ConfigError]:
+    """A procedure with preheat and interpass limits needs the part's temperature: the PLC's
+    input ``part_temperature_c``. Without it the limits would be validated and then ignored."""
+    if PART_TEMPERATURE_INPUT in cell.plc.registers.inputs:
+        return []
+    return [
+        _error(
+            procedure_sources[name],
+            ("temperature",),
+            f"preheat and interpass limits need the part's temperature, but the PLC's register "
+            f"map has no input {PART_TEMPERATURE_INPUT!r} (a pyrometer or contact sensor)",
+        )
+        for name, procedure in procedures.items()
+        if procedure.temperature is not None
+    ]
 
 
 def _sorted(errors: list[ConfigError]) -> list[ConfigError]:

@@ -248,6 +248,30 @@ class Weave(StrictModel):
         return self
 
 
+# The PLC input that carries the part's temperature (°C), read before each pass.
+PART_TEMPERATURE_INPUT = "part_temperature_c"
+
+
+class PassTemperature(StrictModel):
+    """The WPS's temperature limits at the weld zone before each pass (ISO 13916 measures
+    them; EN 1011-2 gives the preheat a steel and plate thickness need)."""
+
+    preheat_min_c: Annotated[float, Field(ge=-20, le=400)] = -20.0  # below: not welded
+    interpass_max_c: Annotated[float, Field(gt=0, le=600)]  # above: wait until it cools
+    # How long the cycle waits for the part to cool before it gives up with a fault (a part
+    # that does not cool has a thermometer or a program to check).
+    max_wait_s: Annotated[float, Field(gt=0, le=36_000)] = 1800.0
+
+    @model_validator(mode="after")
+    def _a_window(self) -> PassTemperature:
+        if self.preheat_min_c >= self.interpass_max_c:
+            raise ValueError(
+                f"preheat_min_c {self.preheat_min_c:g} must lie below interpass_max_c "
+                f"{self.interpass_max_c:g}"
+            )
+        return self
+
+
 class CraterFill(StrictModel):
     """Reduced parameters held at the seam's end to fill the crater before arc off."""
 
@@ -285,6 +309,9 @@ class Procedure(StrictModel):
     travel_speed_mm_per_s: Annotated[float, Field(gt=0, le=100)]
     stick_out_mm: Annotated[float, Field(ge=5, le=40)]
     weave: Weave = Weave()
+    # Preheat and interpass limits, checked before each pass (None: not checked). Needs the
+    # PLC's ``part_temperature_c`` input (a pyrometer or contact sensor at the part).
+    temperature: PassTemperature | None = None
     arc_start: ArcStart = ArcStart()
     crater_fill: CraterFill | None = None
     bands: Bands

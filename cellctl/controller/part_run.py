@@ -31,6 +31,7 @@ from cellctl.motion.moves import Motion, MotionTimeout, RobotStopped, idle
 from cellctl.records.store import AsyncStore, StoreError
 from cellctl.sensing.protocol import SeamSensing
 from cellctl.weld.cycle import CycleInterrupted, SeamProgress, WeldCycle
+from cellctl.weld.temperature import InputImageThermometer
 from drivers.codecs.robot_protocol import Pose, RobotState
 from drivers.errors import DeviceError
 from drivers.plc import PlcDriver
@@ -293,6 +294,7 @@ class PartRun:
             records=self.store,
             faults=self.faults,
             health=self.links,
+            thermometer=InputImageThermometer(self.inputs),
             settings=self.settings,
             part=self.config.parts[self.part.program],
             procedures=self.config.procedures,

@@ -293,7 +293,7 @@ def build_report(
         if any(p["id"] in planned for p in processed)
         else None
     )
-    figures = throughput(parts, faults, start, end, planned_mean or 0.0)
+    figures = throughput(parts, faults, start, end, planned_mean or 0.0, seams)
     return ProductionReport(
         cell=store.cell or "all cells",
         window_start=start,
@@ -343,6 +343,7 @@ def summary_rows(report: ProductionReport) -> list[tuple[str, str, str]]:
         ("planned cycle time", _num(report.planned_cycle_time_s, 2), "s"),
         ("arc-on ratio", _num(None if f.arc_on_ratio is None else 100 * f.arc_on_ratio), "%"),
         ("fault downtime", _num(f.fault_downtime_s, 1), "s"),
+        ("interpass wait", _num(f.interpass_wait_s, 1), "s"),
         ("availability", _num(100 * f.availability), "%"),
         ("performance", _num(100 * f.performance), "%"),
         ("quality", _num(100 * f.quality), "%"),

@@ -2,6 +2,8 @@
 
 For every seam (``SeamProgress.step``, a ``cellctl.cell.steps.Step``, says where it stands):
 
+0. TEMPERATURE   the part within the procedure's preheat and interpass limits (if it sets
+                 any), waiting for it to cool if it is too hot (``cellctl.weld.temperature``)
 1. APPROACH      move above the taught start, then down to it
 2. SEAM_FINDING  ask the sensing hook where the joint really is (``cellctl.sensing.protocol``)
 3. ARC_START     setpoints, arc on; if it does not ignite within the procedure's ignition
@@ -53,6 +55,14 @@ from cellctl.motion.moves import (
 )
 from cellctl.sensing.protocol import JointNotFound, SeamSensing, TrackingLost
 from cellctl.weld.monitoring import SeamMonitor
+from cellctl.weld.temperature import (
+    NoPartTemperature,
+    PartDidNotCool,
+    PartThermometer,
+    PartTooCold,
+    PassTemperatureRecord,
+    check_before_pass,
+)
 from drivers.codecs.power_source_protocol import PowerSourceError, PowerSourceStatus
 from drivers.codecs.robot_protocol import ResultCode, RobotState, RobotStatus
 from drivers.errors import DeviceError, DeviceRejected, FramesRefused
@@ -84,6 +94,7 @@ class SeamProgress:
     arc_burning: bool = False
     restarts: int = 0
     tracking: dict[str, float] | None = None
+    temperature: PassTemperatureRecord | None = None
 
     @property
     def welded_to_end(self) -> bool:
@@ -111,6 +122,7 @@ class WeldCycle:
         records: SeamRecords,
         faults: FaultReporter,
         health: DeviceHealth,
+        thermometer: PartThermometer,
         settings: ControllerSettings,
         part: PartProgram,
         procedures: dict[str, Procedure],
@@ -124,6 +136,7 @@ class WeldCycle:
         self.records = records
         self.faults = faults
         self.health = health
+        self.thermometer = thermometer
         self.settings = settings
         self.part = part
         self.procedures = procedures
@@ -176,6 +189,7 @@ class WeldCycle:
             return
         taught = [tuple(p) for p in seam.path_mm]
         if progress.path is None:
+            await self._check_temperature(progress)
             progress.step = Step.APPROACH
             await self._set_weld_parameters(procedure)
             await self._approach(seam, taught[0])
@@ -271,6 +285,7 @@ class WeldCycle:
         progress.step = Step.RECORD
         summary = progress.monitor.summary(length_mm(path))
         summary.tracking = progress.tracking
+        summary.temperature = progress.temperature.as_dict() if progress.temperature else None
         finished_at = time.time()
         try:
             await self.records.record_seam(self.part_id, summary, progress.started_at, finished_at)
@@ -300,6 +315,42 @@ class WeldCycle:
             )
 
     # -- steps ------------------------------------------------------------------------------
+
+    async def _check_temperature(self, progress: SeamProgress) -> None:
+        """The part within its preheat and interpass limits before the pass; the torch is
+        still clear of it (at the last seam's retract, or home)."""
+        limits = progress.procedure.temperature
+        if limits is None or self.dry_run:
+            return
+        progress.step = Step.TEMPERATURE
+        seam = progress.seam.name
+
+        def waiting(temperature_c: float) -> None:
+            log.info(
+                "seam %s: part at %.1f °C, above the interpass maximum %g °C: waiting for it "
+                "to cool",
+                seam,
+                temperature_c,
+                limits.interpass_max_c,
+            )
+
+        try:
+            progress.temperature = await check_before_pass(limits, self.thermometer, waiting)
+        except PartTooCold as error:
+            self._fault(FaultCode.PART_TOO_COLD, f"seam {seam}: {error}")
+        except PartDidNotCool as error:
+            self._fault(FaultCode.PART_DID_NOT_COOL, f"seam {seam}: {error}")
+        except NoPartTemperature as error:
+            self._fault(FaultCode.NO_PART_TEMPERATURE, f"seam {seam}: {error}")
+        record = progress.temperature
+        log.info(
+            "seam %s: part at %.1f °C before the pass (preheat min %g, interpass max %g °C)%s",
+            seam,
+            record.before_pass_c,
+            limits.preheat_min_c,
+            limits.interpass_max_c,
+            f", after {record.interpass_wait_s:.1f} s cooling" if record.interpass_wait_s else "",
+        )
 
     async def _approach(self, seam: Seam, start: Point) -> None:
         above_start = above(start, seam.approach_clearance_mm)

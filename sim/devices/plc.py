@@ -37,6 +37,7 @@ from pymodbus.server import ModbusTcpServer
 from drivers.codecs.modbus_map import SignalValue
 from drivers.codecs.settings import ModbusTcpLinkSettings, PlcSettings
 from sim.clock import SimClock
+from sim.devices.part_heat import PartHeat
 from sim.devices.register_image import RegisterImage
 from sim.events import EventLog
 from sim.wire.faults import WireFaults
@@ -117,6 +118,10 @@ class SimulatedPlc:
             rtu=rtu_framing,
         )
         self.on_robot_enabled: Callable[[bool], None] | None = None
+        # The part's temperature at the weld zone (a pyrometer on an analogue input), heated by
+        # the arc's power (``arc_power_w``: the cell wires the power source's) and cooling.
+        self.part_heat = PartHeat()
+        self.arc_power_w: Callable[[], float] = lambda: 0.0
         self.events: EventLog | None = None  # ground truth for benchmarks (sim.events)
         self._last_outputs: dict[str, SignalValue] = {}
         self._last_done: dict[str, bool] = {}
@@ -213,6 +218,7 @@ class SimulatedPlc:
             "gas_pressure_bar": round(field_devices.gas_pressure_bar, 2),
             "air_pressure_bar": round(field_devices.air_pressure_bar, 2),
             "plc_cycle_count": logic.cycle_count & 0xFFFF_FFFF,
+            "part_temperature_c": round(self.part_heat.temperature_c, 1),
         }
         for button in ("start_button", "stop_button", "reset_button"):
             values[button] = field_devices.buttons_until.get(button, 0.0) > now
@@ -252,6 +258,7 @@ class SimulatedPlc:
         now_sim = self.clock.now_s()
         dt_sim = max(0.0, now_sim - self._last_scan_sim_s)
         self._last_scan_sim_s = now_sim
+        self.part_heat.step(dt_sim, self.arc_power_w())
         logic.cycle_count += 1
 
         # Heartbeat watchdog (real time). It clears itself once the beat moves again, but the
