@@ -135,6 +135,13 @@ CASES = [
            "must be a path inside the config folder"),
     Broken("part-file-absolute", "cell.yaml", "  - parts/plate-v60.yaml", "  - /etc/hostname",
            "parts[1]", 'part program "/etc/hostname" must be a path inside the config folder'),
+    Broken("preheat-above-interpass", "procedures/mag-fillet-a4.yaml", "preheat_min_c: 5",
+           "preheat_min_c: 300", "temperature.preheat_min_c",
+           "preheat_min_c 300 must lie below interpass_max_c 250"),
+    Broken("no-pyrometer-for-interpass-limits", "cell.yaml",
+           "      part_temperature_c:  {address: 7,", "      other_analogue:  {address: 7,",
+           "temperature", "the PLC's register map has no input 'part_temperature_c'",
+           anchor="temperature:"),
 ]  # fmt: skip
 
 
@@ -158,6 +165,7 @@ def _break(config: Path, case: Broken) -> Path:
 ERROR_FILE = {
     "current-above-machine": "procedures/mag-fillet-a4.yaml",
     "speed-above-robot": "parts/bracket-a12.yaml",
+    "no-pyrometer-for-interpass-limits": "procedures/mag-fillet-a4.yaml",
 }
 
 
