@@ -1,0 +1,222 @@
+"""The weave: its patterns (drivers.codecs.weave), its message on the robot's wire, and the
+simulated robot that makes it (sim.devices.robot_motion)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from drivers.codecs.robot_protocol import (
+    BadMessage,
+    FrameDecoder,
+    MessageType,
+    Pose,
+    ResultCode,
+    Weave,
+    crc16,
+    decode_frame,
+    encode_frame,
+)
+from drivers.codecs.settings import RobotLimits
+from drivers.codecs.weave import NO_WEAVE, WeavePattern, WeaveShape
+from sim.devices.robot_motion import RobotMotion
+
+LENGTH_MM = 100.0  # a path long enough that the middle is far from both fades
+
+
+def lateral(shape: WeaveShape, s_mm: float) -> float:
+    return shape.offset_mm(s_mm, LENGTH_MM)[0]
+
+
+# -- patterns ---------------------------------------------------------------------------------
+
+
+def test_a_triangle_goes_left_then_right_in_straight_lines():
+    shape = WeaveShape(WeavePattern.TRIANGLE, 1.5, 1.5, pitch_mm=4.0)
+    start = 20.0  # a whole number of pitches: phase 0, the centre
+    assert lateral(shape, start) == pytest.approx(0.0, abs=1e-9)
+    assert lateral(shape, start + 1.0) == pytest.approx(1.5)  # a quarter: the left end
+    assert lateral(shape, start + 0.5) == pytest.approx(0.75)  # straight on the way
+    assert lateral(shape, start + 2.0) == pytest.approx(0.0, abs=1e-9)
+    assert lateral(shape, start + 3.0) == pytest.approx(-1.5)  # three quarters: the right end
+    assert lateral(shape, start + 4.0) == pytest.approx(0.0, abs=1e-9)
+    s = np.linspace(10, 90, 4001)
+    values = np.array([lateral(shape, x) for x in s])
+    assert values.max() == pytest.approx(1.5, abs=1e-3)
+    assert values.min() == pytest.approx(-1.5, abs=1e-3)
+    # Straight lines at one speed: the slope is ±amplitude per quarter pitch everywhere.
+    slopes = np.abs(np.diff(values) / np.diff(s))
+    assert np.mean(np.isclose(slopes, 1.5, atol=0.01)) > 0.99  # (all but the turns)
+
+
+def test_left_and_right_amplitudes_differ_and_the_plane_angle_tilts_the_weave():
+    shape = WeaveShape(WeavePattern.TRIANGLE, 2.0, 1.0, pitch_mm=4.0, plane_angle_deg=30.0)
+    left = shape.offset_mm(21.0, LENGTH_MM)
+    right = shape.offset_mm(23.0, LENGTH_MM)
+    assert math.hypot(left[0], left[1]) == pytest.approx(2.0)
+    assert math.hypot(right[0], right[1]) == pytest.approx(1.0)
+    assert math.degrees(math.atan2(left[1], left[0])) == pytest.approx(30.0)
+    assert math.degrees(math.atan2(-right[1], -right[0])) == pytest.approx(30.0)
+    assert left[2] == right[2] == 0.0  # a side pattern never moves along the path
+
+
+def test_a_sine_is_a_sine():
+    shape = WeaveShape(WeavePattern.SINE, 1.0, 1.0, pitch_mm=5.0)
+    for s in np.linspace(10, 90, 37):
+        assert lateral(shape, s) == pytest.approx(math.sin(2 * math.pi * s / 5.0), abs=1e-9)
+
+
+def test_a_trapezoid_dwells_at_each_side_for_its_dwell_length():
+    shape = WeaveShape(
+        WeavePattern.TRAPEZOID, 1.0, 1.0, pitch_mm=6.0, dwell_left_mm=1.0, dwell_right_mm=2.0
+    )
+    s = np.linspace(30, 36, 6001)  # one whole cycle in the middle of the path
+    values = np.array([lateral(shape, x) for x in s])
+    step = s[1] - s[0]
+    assert np.sum(np.isclose(values, 1.0)) * step == pytest.approx(1.0, abs=0.01)
+    assert np.sum(np.isclose(values, -1.0)) * step == pytest.approx(2.0, abs=0.01)
+
+
+def test_an_l_weave_has_two_legs_at_right_angles():
+    # A fillet: one leg along the floor (lateral), the other up the wall (vertical).
+    shape = WeaveShape(
+        WeavePattern.L, 2.0, 1.5, pitch_mm=4.0, dwell_left_mm=0.4, dwell_right_mm=0.4
+    )
+    points = np.array([shape.offset_mm(x, LENGTH_MM) for x in np.linspace(40, 44, 2001)])
+    floor = points[np.abs(points[:, 1]) < 1e-9]
+    wall = points[np.abs(points[:, 0]) < 1e-9]
+    assert len(floor) + len(wall) >= len(points)  # every point on one of the legs
+    assert floor[:, 0].max() == pytest.approx(2.0)
+    assert floor[:, 0].min() >= -1e-9  # the floor leg only to its side
+    assert wall[:, 1].max() == pytest.approx(1.5)
+    assert wall[:, 1].min() >= -1e-9
+    assert np.all(points[:, 2] == 0)
+
+
+def test_a_circle_goes_round_across_and_along():
+    shape = WeaveShape(WeavePattern.CIRCLE, 1.0, 1.0, pitch_mm=4.0)
+    for s in np.linspace(20, 80, 25):
+        across, _, along = shape.offset_mm(s, LENGTH_MM)
+        assert math.hypot(across, along) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("pattern", [p for p in WeavePattern if p is not WeavePattern.NONE])
+def test_every_pattern_starts_and_ends_on_the_path(pattern: WeavePattern):
+    dwell = 0.5 if pattern in (WeavePattern.TRAPEZOID, WeavePattern.L) else 0.0
+    shape = WeaveShape(pattern, 2.0, 2.0, 3.0, dwell, dwell)
+    assert shape.offset_mm(0.0, 37.3) == (0.0, 0.0, 0.0)
+    assert shape.offset_mm(37.3, 37.3) == (0.0, 0.0, 0.0)
+    # ... fading in: nothing jumps at the start.
+    first = shape.offset_mm(0.01, 37.3)
+    assert math.hypot(*first) < 0.05
+
+
+def test_no_weave_is_no_offset():
+    assert NO_WEAVE.offset_mm(12.0, 50.0) == (0.0, 0.0, 0.0)
+    assert not NO_WEAVE.problems()
+
+
+@pytest.mark.parametrize(
+    ("shape", "problem"),
+    [
+        (WeaveShape(WeavePattern.TRIANGLE, 1.0, 1.0, 0.0), "pitch 0 mm"),
+        (WeaveShape(WeavePattern.TRIANGLE, 12.0, 1.0, 3.0), "left amplitude 12 mm"),
+        (WeaveShape(WeavePattern.SINE, 0.0, 0.0, 3.0), "both amplitudes are 0"),
+        (WeaveShape(WeavePattern.TRIANGLE, 1.0, 1.0, 3.0, 0.5), "triangle has no dwell"),
+        (WeaveShape(WeavePattern.TRAPEZOID, 1.0, 1.0, 3.0, 1.5, 1.5), "leave too little"),
+        (WeaveShape(WeavePattern.SINE, 1.0, math.nan, 3.0), "not a finite number"),
+    ],
+)
+def test_a_weave_the_robot_cannot_run_says_why(shape: WeaveShape, problem: str):
+    assert any(problem in p for p in shape.problems(max_amplitude_mm=8.0))
+
+
+# -- the wire ---------------------------------------------------------------------------------
+
+f32 = st.floats(width=32, allow_nan=False)
+shapes = st.builds(WeaveShape, st.sampled_from(WeavePattern), f32, f32, f32, f32, f32, f32)
+
+
+@given(st.integers(0, 0xFFFF), st.integers(0, 0xFFFF), shapes)
+def test_the_weave_message_round_trips(seq: int, path_id: int, shape: WeaveShape):
+    message = Weave(path_id, shape)
+    assert decode_frame(encode_frame(seq, message)).message == message
+
+
+def test_the_weave_message_is_idempotent_and_answered():
+    assert Weave.idempotent
+    assert Weave.expects_response
+    assert MessageType.WEAVE == 0x08
+
+
+def test_an_unknown_pattern_is_a_bad_message():
+    frame = bytearray(encode_frame(3, Weave(5, WeaveShape(WeavePattern.SINE, 1, 1, 3))))
+    frame[10] = 99  # the pattern byte, after the u16 path id
+    frame[-2:] = crc16(frame[2:-2]).to_bytes(2, "little")
+    (decoded,) = FrameDecoder().feed(bytes(frame))
+    assert isinstance(decoded.message, BadMessage)
+
+
+# -- the simulated robot makes it ------------------------------------------------------------
+
+
+def limits() -> RobotLimits:
+    return RobotLimits.model_validate(
+        {
+            "max_speed_mm_per_s": 500,
+            "max_acceleration_mm_per_s2": 3000,
+            "workspace_mm": {
+                "x": {"min": -900, "max": 900},
+                "y": {"min": -900, "max": 900},
+                "z": {"min": -50, "max": 900},
+            },
+            "max_weave_amplitude_mm": 5.0,
+        }
+    )
+
+
+def run_path(motion: RobotMotion, path_id: int, speed: float = 5.0) -> list:
+    motion.queue(Pose(100.0, 0.0, 10.0), 50.0, 0)  # to the start
+    motion.advance_to(motion.sim_time_s + 5.0)
+    motion.queue(Pose(160.0, 0.0, 10.0), speed, path_id)  # along +x: lateral is +y
+    motion.advance_to(motion.sim_time_s + 60.0 / speed + 2.0)
+    return [s for s in motion.trajectory if s.path_id == path_id]
+
+
+def test_the_simulated_robot_weaves_the_path_it_was_told_to():
+    motion = RobotMotion(limits(), (0.0, 0.0, 10.0), 0.0)
+    shape = WeaveShape(WeavePattern.TRIANGLE, 1.5, 1.0, pitch_mm=2.25)
+    assert motion.set_weave(9, shape) is ResultCode.OK
+    samples = run_path(motion, 9)
+    s = np.array([x.path_position_mm for x in samples])
+    y = np.array([x.pose.y_mm for x in samples])
+    middle = (s > 5) & (s < 55)
+    # The torch went across the seam by the amplitudes, once per pitch of path.
+    assert y[middle].max() == pytest.approx(1.5, abs=0.02)
+    assert y[middle].min() == pytest.approx(-1.0, abs=0.02)
+    crossings = np.sum(np.diff(np.sign(y[middle])) > 0)  # right to left, once a cycle
+    assert crossings == pytest.approx(50 / 2.25, abs=1.5)
+    # ... and ends on the path, where the crater is filled.
+    assert samples[-1].pose.position_mm == pytest.approx((160.0, 0.0, 10.0), abs=1e-6)
+    assert max(abs(x.weave_mm[0] - x.pose.y_mm) for x in samples) < 1e-9
+    assert samples[len(samples) // 2].weave_span_mm == (1.5, 1.0)
+
+
+def test_a_path_not_told_to_weave_runs_straight():
+    motion = RobotMotion(limits(), (0.0, 0.0, 10.0), 0.0)
+    motion.set_weave(4, WeaveShape(WeavePattern.SINE, 1.0, 1.0, 3.0))
+    samples = run_path(motion, 5)
+    assert max(abs(x.pose.y_mm) for x in samples) == 0.0
+
+
+def test_the_robot_refuses_a_weave_beyond_its_limits():
+    motion = RobotMotion(limits(), (0.0, 0.0, 10.0), 0.0)
+    too_wide = WeaveShape(WeavePattern.SINE, 6.0, 1.0, 3.0)
+    assert motion.set_weave(3, too_wide) is ResultCode.WEAVE_OVER_LIMIT
+    assert motion.set_weave(0, WeaveShape(WeavePattern.SINE, 1.0, 1.0, 3.0)) is (
+        ResultCode.BAD_MESSAGE
+    )
