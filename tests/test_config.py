@@ -113,6 +113,41 @@ CASES = [
            "  current_a: -150", "crater_fill.current_a", "greater than 0"),
     Broken("scan-period-zero", "cell.yaml", "scan_period_ms: 20", "scan_period_ms: 0",
            "plc.scan_period_ms", "at least"),
+    # The weave (issue 17): every setting checked, nothing that silently does nothing.
+    Broken("weave-unknown-pattern", "procedures/mag-vgroove-root.yaml", "pattern: triangle",
+           "pattern: zigzag", "weave.pattern", 'expected one of "none", "triangle", "sine"'),
+    Broken("weave-without-frequency", "procedures/mag-vgroove-root.yaml",
+           "  frequency_hz: 2.0\n", "", "weave",
+           "weave triangle needs one of frequency_hz or pitch_mm", anchor="weave:"),
+    Broken("weave-frequency-and-pitch", "procedures/mag-vgroove-root.yaml",
+           "  frequency_hz: 2.0\n", "  frequency_hz: 2.0\n  pitch_mm: 3\n", "weave.pitch_mm",
+           "pitch_mm given beside frequency_hz: give one or the other", anchor="pitch_mm: 3"),
+    Broken("weave-dwell-on-a-triangle", "procedures/mag-vgroove-root.yaml",
+           "  plane_angle_deg: 0\n", "  plane_angle_deg: 0\n  dwell_left_ms: 100\n",
+           "weave.dwell_left_ms", "given, but weave triangle has no dwell: use trapezoid",
+           anchor="dwell_left_ms: 100"),
+    Broken("weave-trapezoid-without-dwell", "procedures/mag-vgroove-root.yaml",
+           "pattern: triangle", "pattern: trapezoid", "weave.pattern",
+           "pattern trapezoid needs dwell_left_ms and/or dwell_right_ms above 0"),
+    Broken("weave-dwells-fill-the-period", "procedures/mag-vgroove-root.yaml",
+           "pattern: triangle\n", "pattern: trapezoid\n  dwell_left_ms: 250\n"
+           "  dwell_right_ms: 250\n", "weave.dwell_left_ms",
+           "leave too little of the 500 ms weave period", anchor="dwell_left_ms: 250"),
+    Broken("weave-amplitude-twice", "procedures/mag-vgroove-root.yaml",
+           "  amplitude_mm: 1.5\n", "  amplitude_mm: 1.5\n  amplitude_left_mm: 2\n",
+           "weave.amplitude_mm", "give one or the other, not both", anchor="amplitude_mm: 1.5"),
+    Broken("weave-amplitude-huge", "procedures/mag-vgroove-root.yaml", "amplitude_mm: 1.5",
+           "amplitude_mm: 15", "weave.amplitude_mm", "must be at most 10, got 15"),
+    Broken("weave-none-with-settings", "procedures/mag-fillet-a4.yaml", "  pattern: none\n",
+           "  pattern: none\n  amplitude_mm: 2\n", "weave.amplitude_mm",
+           "set, yet pattern none makes no weave", anchor="amplitude_mm: 2"),
+    Broken("weave-wider-than-the-robot", "cell.yaml", "max_weave_amplitude_mm: 8",
+           "max_weave_amplitude_mm: 1", "weave.amplitude_mm",
+           "1.5 mm is above the robot's max_weave_amplitude_mm 1", anchor="amplitude_mm: 1.5"),
+    Broken("weave-faster-than-the-robot", "cell.yaml", "max_weave_speed_mm_per_s: 100",
+           "max_weave_speed_mm_per_s: 5", "weave.frequency_hz",
+           "swing across the seam at 12 mm/s, above the robot's max_weave_speed_mm_per_s 5",
+           anchor="frequency_hz: 2.0"),
     # Hostile input (issue 14): what YAML itself cannot construct, and what would make the
     # loader run out of stack, time or memory, is a problem with its line, never a traceback.
     Broken("impossible-date", "cell.yaml", "  name: cell-01", "  name: 2026-13-45",
@@ -158,6 +193,8 @@ def _break(config: Path, case: Broken) -> Path:
 ERROR_FILE = {
     "current-above-machine": "procedures/mag-fillet-a4.yaml",
     "speed-above-robot": "parts/bracket-a12.yaml",
+    "weave-wider-than-the-robot": "procedures/mag-vgroove-root.yaml",
+    "weave-faster-than-the-robot": "procedures/mag-vgroove-root.yaml",
 }
 
 
