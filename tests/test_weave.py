@@ -1,15 +1,22 @@
-"""The weave: its patterns (drivers.codecs.weave), its message on the robot's wire, and the
-simulated robot that makes it (sim.devices.robot_motion)."""
+"""The weave: its patterns (drivers.codecs.weave), its message on the robot's wire, the
+simulated robot that makes it (sim.devices.robot_motion), the simulated arc's ripple with it
+and the weld monitoring that keeps its bands through that ripple (cellctl.weld.monitoring).
+The whole of it in the simulated cell: tests/test_weave_cell.py."""
 
 from __future__ import annotations
 
 import math
+import random
 
 import numpy as np
 import pytest
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cellctl.config.models import Procedure
+from cellctl.config.models import Weave as WeaveSettings
+from cellctl.weld.monitoring import SeamMonitor
 from drivers.codecs.robot_protocol import (
     BadMessage,
     FrameDecoder,
@@ -23,6 +30,7 @@ from drivers.codecs.robot_protocol import (
 )
 from drivers.codecs.settings import RobotLimits
 from drivers.codecs.weave import NO_WEAVE, WeavePattern, WeaveShape
+from sim.devices.power_source import CURRENT_PER_STICK_OUT_A_PER_MM, ArcModel, Commands
 from sim.devices.robot_motion import RobotMotion
 
 LENGTH_MM = 100.0  # a path long enough that the middle is far from both fades
@@ -220,3 +228,61 @@ def test_the_robot_refuses_a_weave_beyond_its_limits():
     assert motion.set_weave(0, WeaveShape(WeavePattern.SINE, 1.0, 1.0, 3.0)) is (
         ResultCode.BAD_MESSAGE
     )
+
+
+# -- the arc ripples with the weave; monitoring keeps its bands ----------------------------
+
+
+def test_the_simulated_arc_draws_more_current_on_a_shorter_stick_out():
+    arc = ArcModel(random.Random(1), random.Random(2))
+    commands = Commands(
+        arc_on=True, current_setpoint_a=165.0, voltage_setpoint_v=19.0,
+        wire_feed_setpoint_m_per_min=4.8,
+    )  # fmt: skip
+    change = [0.0]
+    arc.stick_out_change_mm = lambda: change[0]
+    for _ in range(500):
+        arc.step(0.002, commands)
+    assert arc.burning
+    assert arc.current_a == pytest.approx(165.0, abs=0.1)
+    change[0] = -1.0  # the torch 1 mm nearer the work: a flank of the groove
+    for _ in range(250):
+        arc.step(0.002, commands)
+    assert arc.current_a == pytest.approx(165.0 + CURRENT_PER_STICK_OUT_A_PER_MM, abs=0.1)
+
+
+@pytest.fixture
+def fillet_procedure(repo) -> Procedure:
+    data = yaml.safe_load((repo / "config/procedures/mag-fillet-a4.yaml").read_text())
+    return Procedure.model_validate(data)
+
+
+def rippling_weld(monitor: SeamMonitor, seconds: float, base_a: float, start_s: float = 0.0):
+    """The arc's current rising twice per weave cycle (0.5 Hz: each flank 1 s apart), as a
+    weave across a groove makes it: up to 25 A over ``base_a``."""
+    t = start_s
+    while t < start_s + seconds - 1e-9:
+        t += 0.025
+        monitor.add(t, base_a + 25 * abs(math.sin(math.pi * t)), 24.5, 9.5)
+    return t
+
+
+def test_monitoring_judges_a_weaving_arc_by_the_mean_of_each_weave_period(fillet_procedure):
+    # The band is 200..240 A; the ripple reaches 245 A for 0.4 s at a time, beyond the 0.3 s
+    # reaction time, and its mean (about 236 A) is inside.
+    weaving = fillet_procedure.model_copy(
+        update={"weave": WeaveSettings(pattern="triangle", amplitude_mm=2.0, frequency_hz=0.5)}
+    )
+    straight = SeamMonitor("s", fillet_procedure, reaction_time_s=0.3, max_sample_gap_s=0.1)
+    rippling_weld(straight, 6.0, 220.0)
+    assert straight.summary(40).verdict == "bad"  # judged sample by sample: out of band
+    woven = SeamMonitor("s", weaving, reaction_time_s=0.3, max_sample_gap_s=0.1)
+    t = rippling_weld(woven, 6.0, 220.0)
+    summary = woven.summary(40)
+    assert summary.verdict == "good", summary.reasons
+    assert summary.current_max_a > 240  # the ripple stays on the record
+    # A real drift still shows through the ripple: 15 A more for 2 s.
+    rippling_weld(woven, 2.0, 235.0, start_s=t)
+    summary = woven.summary(40)
+    assert summary.verdict == "bad"
+    assert "current out of band" in summary.reasons[0]

@@ -37,8 +37,11 @@ class SeamTrack:
     Thread-safe: the frame handler adds, the correction stream reads.
     """
 
-    def __init__(self, settings: TrackingSettings) -> None:
+    def __init__(self, settings: TrackingSettings, window_mm: float | None = None) -> None:
+        """``window_mm``: the filter's window when not ``settings.filter_window_mm`` (a
+        weaving path's: one weave pitch, which averages out whatever repeats with the weave)."""
         self.settings = settings
+        self.window_mm = settings.filter_window_mm if window_mm is None else window_mm
         self._lock = threading.Lock()
         self._s = np.empty(MAX_MEASUREMENTS)
         self._lateral = np.empty(MAX_MEASUREMENTS)
@@ -126,7 +129,7 @@ class SeamTrack:
         The mean of the measurements within ±window/2; between measurements further apart a
         linear interpolation; beyond the last one its value (coasting).
         """
-        half = self.settings.filter_window_mm / 2
+        half = self.window_mm / 2
         with self._lock:
             n = self._n
             if n == 0:
