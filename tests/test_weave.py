@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 
 from cellctl.config.models import Procedure
 from cellctl.config.models import Weave as WeaveSettings
+from cellctl.sensing.torch import TorchEstimate
+from cellctl.sensing.weave import WeaveEstimate
 from cellctl.weld.monitoring import SeamMonitor
 from drivers.codecs.robot_protocol import (
     BadMessage,
@@ -23,6 +25,8 @@ from drivers.codecs.robot_protocol import (
     MessageType,
     Pose,
     ResultCode,
+    RobotState,
+    RobotStatus,
     Weave,
     crc16,
     decode_frame,
@@ -286,3 +290,43 @@ def test_monitoring_judges_a_weaving_arc_by_the_mean_of_each_weave_period(fillet
     summary = woven.summary(40)
     assert summary.verdict == "bad"
     assert "current out of band" in summary.reasons[0]
+
+
+# -- the controller's view of the weave at an exposure --------------------------------------
+
+
+def moving(position_mm: float, speed: float = 10.0, path_id: int = 3) -> RobotStatus:
+    return RobotStatus(
+        RobotState.MOVING, Pose(0, 0, 0), path_id, position_mm, 100.0, speed, 1, 0, 0, 0, 0
+    )
+
+
+def test_the_weave_position_averages_out_the_statuses_timing():
+    # Statuses every 20 ms at 10 mm/s, each stamped up to 3 ms off (when its answer was read).
+    rng = random.Random(5)
+    weave, torch = WeaveEstimate(), TorchEstimate()
+    errors = {"weave": [], "torch": []}
+    for i in range(1, 60):
+        true_t = 0.02 * i
+        stamped = true_t + rng.uniform(-0.003, 0.003)
+        for listener in (weave, torch):
+            listener.on_status(moving(10.0 * true_t), stamped)
+        at = true_t + 0.01  # an exposure between two statuses
+        if i >= 12:
+            errors["weave"].append(weave.position_mm(at, 3) - 10.0 * at)
+            errors["torch"].append(torch.position_mm(at, 3) - 10.0 * at)
+    rms = {k: float(np.sqrt(np.mean(np.square(v)))) for k, v in errors.items()}
+    assert rms["weave"] < rms["torch"] / 2
+    assert rms["weave"] < 0.02  # mm; x2.7 across the seam for a 1.5 mm triangle at 2.25 mm
+
+
+def test_no_weave_position_without_a_steady_stretch():
+    estimate = WeaveEstimate()
+    for i in range(3):
+        estimate.on_status(moving(float(i)), float(i))
+    assert estimate.position_mm(3.0, 3) is None  # too few statuses
+    estimate.on_status(moving(3.0), 3.0)
+    assert estimate.position_mm(4.0, 3) == pytest.approx(4.0)
+    assert estimate.position_mm(4.0, 4) is None  # another path
+    estimate.on_status(moving(4.0, speed=5.0), 4.0)  # the speed changed: a new stretch
+    assert estimate.position_mm(5.0, 3) is None

@@ -62,6 +62,9 @@ log = logging.getLogger(__name__)
 
 WARM_UP_FRAMES = 500  # the most frames measured between seam finding and tracking (4 s)
 PROFILE_EVERY_FRAMES = 5  # the operator's profile view: 25 Hz of a 125 frames/s sensor
+# A weaving path's filter window: one pitch, but never so wide that it flattens the joint's
+# own bends (a moving mean of 6 mm keeps 98 % of a 60 mm wave).
+WEAVE_WINDOW_MAX_MM = 6.0
 
 
 class LaserSensing:
@@ -206,11 +209,15 @@ class LaserSensing:
         run = TrackingRun(
             seam=seam,
             path_id=path_id,
-            # A weaving path's measurements are filtered over one weave pitch: what is left of
-            # the weave after it is taken out (the torch estimate's timing) repeats with it.
+            # A weaving path's measurements are filtered over one weave pitch (at most
+            # WEAVE_WINDOW_MAX_MM): what is left of the weave after it is taken out (the
+            # torch position's timing) repeats with it and averages out over a pitch.
             track=SeamTrack(
                 self.settings.tracking,
-                window_mm=max(self.settings.tracking.filter_window_mm, weave.pitch_mm)
+                window_mm=min(
+                    max(self.settings.tracking.filter_window_mm, weave.pitch_mm),
+                    WEAVE_WINDOW_MAX_MM,
+                )
                 if weave.weaving
                 else None,
             ),
