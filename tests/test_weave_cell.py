@@ -10,6 +10,7 @@ weave; the controller takes the weave's known offset out of every frame.
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import numpy as np
@@ -17,6 +18,7 @@ import pytest
 import yaml
 
 from cellctl.cell.packml import State
+from cellctl.sensing.replay import compare, find_recordings, load_recording
 from rigs.cell import REPO, running_cell
 from sim.truth.part import VisionScenario
 from tests.test_tracking_cell import COUPON_SEAM_MM, DRAWN, TIME_SCALE, sensor_on
@@ -29,11 +31,19 @@ BEAD = {"width_mm": 6.0, "height_mm": 1.2}
 
 def weave_coupon(tmp_path, weave: bool):
     """A V-groove coupon's part program (the root pass's procedure, with its weave or a copy
-    without), the bead checked after the arc."""
+    without), the bead checked after the arc; a weaving seam is recorded for a replay."""
     base = sensor_on("weave-coupon")
 
     def edit(cell: dict) -> None:
         base(cell)
+        if weave:
+            cell["sensor"]["recording"] = {
+                "enabled": True,
+                "folder": str(tmp_path / "recordings"),
+                "every_nth_frame": 1000,  # the replay below needs the rows, not the images
+                "min_free_disk_mb": 0,
+                "write_queue_frames": 1000,
+            }
         procedure = PROCEDURE
         if not weave:
             procedure = f"{PROCEDURE}-straight"
@@ -119,6 +129,8 @@ def weave_seen(score) -> tuple[float, float]:
 async def test_the_robot_weaves_and_tracking_holds_as_without_weave(tmp_path):
     woven, woven_score, samples = await weld(tmp_path / "weave", weave=True)
     straight, straight_score, straight_samples = await weld(tmp_path / "straight", weave=False)
+    # The recorder closed in the loop's default executor: its thread ends with it.
+    await asyncio.get_running_loop().shutdown_default_executor()
     print(json.dumps({"weave": woven_score, "straight": straight_score}, indent=1))
     print(json.dumps({"weave": woven["tracking"], "straight": straight["tracking"]}, indent=1))
 
@@ -150,6 +162,11 @@ async def test_the_robot_weaves_and_tracking_holds_as_without_weave(tmp_path):
     assert tracking["bead_width_mm"] == pytest.approx(BEAD["width_mm"] + 2 * AMPLITUDE_MM, abs=0.6)
     assert straight["tracking"]["bead_width_mm"] == pytest.approx(BEAD["width_mm"], abs=0.6)
     assert tracking["bead_height_mm"] < straight["tracking"]["bead_height_mm"] - 0.2
+
+    # `cellctl replay` of the weaving seam gives back the corrections that were sent: the
+    # recording keeps the weave's offset with each frame and the track's window.
+    replayed = compare(load_recording(find_recordings(tmp_path / "weave" / "recordings")[0]), [])
+    assert replayed.correction_rms_mm < 0.01
 
     # Monitoring keeps its bands through the current's ripple (tests/test_weave.py has the
     # ripple itself): nothing out of band, the seam good (above).

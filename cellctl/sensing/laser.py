@@ -262,6 +262,7 @@ class LaserSensing:
                 max_correction_mm=max_correction,
                 max_rate_mm_per_s=run.max_rate_mm_per_s,
                 seed=[tuple(map(float, row)) for row in zip(*run.track.arrays(), strict=True)],
+                track_window_mm=run.track.window_mm if weave.weaving else None,
             )
         tracking = self.settings.tracking
         law = CorrectionLaw(
