@@ -13,6 +13,7 @@ for a ``socket://host:port`` power source, RTU frames over TCP on that port).
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -50,6 +51,9 @@ class SimulatedCell:
         self.robot = SimulatedRobot(devices.robot, clock, link_path=devices.robot.link.port)
         self.plc.on_robot_enabled = self.robot.set_drives_enabled
         self.plc.arc_power_w = self._arc_power_w
+        # A weaving torch nears the groove's flanks (the fillet's legs): its stick-out shortens
+        # and the arc's current ripples with the weave.
+        self.power_source.arc.stick_out_change_mm = lambda: _stick_out_change_mm(self.robot)
         self.events = EventLog()
         for device in (self.plc, self.power_source, self.robot):
             device.events = self.events
@@ -200,6 +204,16 @@ def _sensor(
     # The welded part leaves the fixture with its bead, however quickly the next is loaded.
     plc.part_removed_listeners.append(beads.clear)
     return sensor, TrackingScore(part, arc_burning=lambda: power_source.arc.burning, beads=beads)
+
+
+FLANK_SLOPE = math.tan(math.radians(30))  # a 60° V-groove's flank against the horizontal
+
+
+def _stick_out_change_mm(robot: SimulatedRobot) -> float:
+    """How much shorter the stick-out is than on the seam's centre line: the weave's sideways
+    offset times the slope of the flank it climbs."""
+    lateral_mm, vertical_mm, _ = robot.motion.weave_offset_mm()
+    return -math.hypot(lateral_mm, vertical_mm) * FLANK_SLOPE
 
 
 def _power_source(devices: CellDevices, clock: SimClock) -> SimulatedPowerSource:

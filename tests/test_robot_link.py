@@ -35,6 +35,7 @@ from drivers.codecs.robot_protocol import (
     encode_frame,
 )
 from drivers.codecs.settings import RobotSettings
+from drivers.codecs.weave import WeavePattern, WeaveShape
 from drivers.errors import DeviceRejected, DeviceTimeout, LinkDown
 from drivers.link import LinkState
 from drivers.robot import MotionRefused, RobotDriver
@@ -332,6 +333,26 @@ async def test_a_correction_offsets_the_taught_path(sim: SimulatedRobot, driver:
         assert change <= CORRECTION_RATE_MM_PER_S * dt_s + 1e-6
     # ... and the path position is measured along the taught path, not the corrected one.
     assert final.path_position_mm == pytest.approx(300.0, abs=0.05)
+
+
+async def test_the_robot_weaves_a_path_from_the_parameters_sent_with_it(
+    sim: SimulatedRobot, driver: RobotDriver
+):
+    shape = WeaveShape(WeavePattern.SINE, 2.0, 2.0, pitch_mm=10.0)
+    await driver.set_weave(12, shape)
+    await driver.set_weave(12, shape)  # idempotent: the same state twice
+    await driver.move_linear(Pose(300.0, 0.0, 500.0), 50.0, path_id=12)
+    await wait_for_status(driver, lambda s: s.state is RobotState.IDLE and s.path_id == 12)
+    samples = [s for s in path_samples(sim, 12) if 20 < s.path_position_mm < 280]
+    # Travel along +x from HOME: the weave shows in y, where the path has none.
+    assert max(s.pose.y_mm for s in samples) == pytest.approx(2.0, abs=0.01)
+    assert min(s.pose.y_mm for s in samples) == pytest.approx(-2.0, abs=0.01)
+    for sample in samples[::50]:
+        expected = shape.offset_mm(sample.path_position_mm, 300.0)[0]
+        assert sample.pose.y_mm == pytest.approx(expected, abs=1e-3)
+    with pytest.raises(MotionRefused, match="amplitude"):
+        await driver.set_weave(13, WeaveShape(WeavePattern.SINE, 20.0, 2.0, pitch_mm=10.0))
+    assert sim.requests_received[MessageType.WEAVE] == 2
 
 
 async def test_the_robot_clamps_a_correction_at_its_own_limit(tmp_path: Path):

@@ -41,12 +41,14 @@ from drivers.codecs.robot_protocol import (
     StatusRequest,
     Stop,
     TruncatedFrame,
+    Weave,
     crc16,
     decode_frame,
     encode_frame,
     fault_text,
     result_text,
 )
+from drivers.codecs.weave import WeavePattern, WeaveShape
 
 # Values travel as float32: draw values that float32 holds exactly, so equality is exact.
 f32 = st.floats(width=32, allow_nan=False)
@@ -61,6 +63,11 @@ messages = st.one_of(
     st.builds(Stop),
     st.builds(StatusRequest),
     st.builds(Correction, f32, f32),
+    st.builds(
+        Weave,
+        u16,
+        st.builds(WeaveShape, st.sampled_from(WeavePattern), f32, f32, f32, f32, f32, f32),
+    ),
     st.builds(Ack, st.sampled_from(MessageType)),
     st.builds(Nak, st.sampled_from(MessageType), st.sampled_from(ResultCode)),
     st.builds(
@@ -317,6 +324,7 @@ def test_which_requests_may_be_retried():
     assert Hold.idempotent
     assert Stop.idempotent
     assert Resume.idempotent  # a state ("may continue"), not a step; see the module docstring
+    assert Weave.idempotent  # a state of the path ("path N weaves so")
     assert not MoveLinear.idempotent
     assert not MoveJoint.idempotent
     assert not Correction.expects_response

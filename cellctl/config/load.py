@@ -315,6 +315,7 @@ def _check_against_cell(
                 )
     for name, procedure in procedures.items():
         proc_file = procedure_sources[name]
+        errors.extend(_check_weave(procedure, proc_file, limits))
         for field_name, limit_name, limit in (
             ("current_a", "max_current_a", source.max_current_a),
             ("voltage_v", "max_voltage_v", source.max_voltage_v),
@@ -349,6 +350,50 @@ def _check_thermometer(
         for name, procedure in procedures.items()
         if procedure.temperature is not None
     ]
+
+
+def _check_weave(procedure: Procedure, file: _File, limits: RobotLimits) -> list[ConfigError]:
+    """The weave against the travel speed and what the robot can weave."""
+    weave = procedure.weave
+    if not weave.weaving:
+        return []
+    errors: list[ConfigError] = []
+    speed = procedure.travel_speed_mm_per_s
+    shape = weave.shape(speed)
+    for field_name in ("amplitude_mm", "amplitude_left_mm", "amplitude_right_mm"):
+        value = getattr(weave, field_name)
+        if value is not None and value > limits.max_weave_amplitude_mm:
+            errors.append(
+                _error(
+                    file,
+                    ("weave", field_name),
+                    f"{value:g} mm is above the robot's max_weave_amplitude_mm "
+                    f"{limits.max_weave_amplitude_mm:g}",
+                )
+            )
+    dwell_mm = shape.dwell_left_mm + shape.dwell_right_mm
+    if weave.pitch_mm is not None and dwell_mm >= 0.9 * shape.pitch_mm:
+        errors.append(
+            _error(
+                file,
+                ("weave", "dwell_left_ms" if weave.dwell_left_ms else "dwell_right_ms"),
+                f"the dwells ({weave.dwell_left_ms + weave.dwell_right_ms} ms, {dwell_mm:.2f} mm "
+                f"at {speed:g} mm/s) leave too little of the {shape.pitch_mm:g} mm pitch to move",
+            )
+        )
+    elif not shape.problems(limits.max_weave_amplitude_mm):
+        peak = shape.peak_speed_ratio() * speed
+        if peak > limits.max_weave_speed_mm_per_s:
+            errors.append(
+                _error(
+                    file,
+                    ("weave", "frequency_hz" if weave.frequency_hz is not None else "pitch_mm"),
+                    f"the torch would swing across the seam at {peak:.0f} mm/s, above the "
+                    f"robot's max_weave_speed_mm_per_s {limits.max_weave_speed_mm_per_s:g}: "
+                    "a lower frequency (longer pitch) or a smaller amplitude",
+                )
+            )
+    return errors
 
 
 def _sorted(errors: list[ConfigError]) -> list[ConfigError]:

@@ -18,6 +18,8 @@ from pydantic import Field, model_validator
 from cellctl.config.sensor_models import SensorSettings
 from drivers.codecs.model import StrictModel
 from drivers.codecs.settings import PlcSettings, PowerSourceSettings, RobotSettings
+from drivers.codecs.weave import NO_WEAVE, WeaveShape
+from drivers.codecs.weave import WeavePattern as WirePattern
 
 PositiveMm = Annotated[float, Field(gt=0)]
 Name = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
@@ -231,21 +233,133 @@ class WeavePattern(enum.StrEnum):
     NONE = "none"
     TRIANGLE = "triangle"
     SINE = "sine"
+    TRAPEZOID = "trapezoid"  # a triangle that dwells at its sides
+    L = "l"  # for fillets: one leg along each plate
     CIRCLE = "circle"
 
 
+WeaveAmplitudeMm = Annotated[float, Field(ge=0, le=10)]
+DwellMs = Annotated[int, Field(ge=0, le=2_000)]
+
+
 class Weave(StrictModel):
+    """The torch's weave across the seam, which the robot makes (``drivers.codecs.weave``).
+
+    ``amplitude_mm`` sets both sides; ``amplitude_left_mm`` / ``amplitude_right_mm`` each one
+    (left of travel seen from above; for ``l`` the first and the second leg). One of
+    ``frequency_hz`` (cycles per second at the travel speed) or ``pitch_mm`` (path length of
+    one cycle). Dwells (trapezoid, l) at the left and right ends. ``plane_angle_deg`` turns the
+    weave direction from horizontal towards vertical about the travel axis.
+    """
+
     pattern: WeavePattern = WeavePattern.NONE
-    amplitude_mm: Annotated[float, Field(ge=0, le=10)] = 0.0
-    frequency_hz: Annotated[float, Field(ge=0, le=10)] = 0.0
+    amplitude_mm: WeaveAmplitudeMm | None = None
+    amplitude_left_mm: WeaveAmplitudeMm | None = None
+    amplitude_right_mm: WeaveAmplitudeMm | None = None
+    frequency_hz: Annotated[float, Field(gt=0, le=10)] | None = None
+    pitch_mm: Annotated[float, Field(gt=0, le=100)] | None = None
+    dwell_left_ms: DwellMs = 0
+    dwell_right_ms: DwellMs = 0
+    plane_angle_deg: Annotated[float, Field(ge=-90, le=90)] = 0.0
 
     @model_validator(mode="after")
     def _complete(self) -> Weave:
-        if self.pattern is not WeavePattern.NONE and (
-            self.amplitude_mm == 0 or self.frequency_hz == 0
-        ):
-            raise ValueError(f"weave {self.pattern} needs amplitude_mm and frequency_hz above 0")
+        # Each message starts with the field it is about: the error then points at its line.
+        if self.pattern is WeavePattern.NONE:
+            given = sorted(
+                name
+                for name in self.model_fields_set
+                if name != "pattern" and getattr(self, name) not in (None, 0, 0.0)
+            )
+            if given:
+                raise ValueError(
+                    f"{given[0]} set, yet pattern none makes no weave (a setting that does "
+                    "nothing): remove it or choose a pattern"
+                )
+            return self
+        pattern = self.pattern.value
+        sided = self.amplitude_left_mm is not None or self.amplitude_right_mm is not None
+        if self.amplitude_mm is not None and sided:
+            raise ValueError(
+                "amplitude_mm (both sides) given beside amplitude_left_mm/amplitude_right_mm: "
+                "give one or the other, not both"
+            )
+        if self.amplitude_mm is None and not sided:
+            raise ValueError(f"weave {pattern} needs amplitude_mm (or amplitude_left_mm/_right_mm)")
+        if self.left_mm + self.right_mm <= 0:
+            raise ValueError(f"weave {pattern} needs an amplitude above 0")
+        if self.frequency_hz is not None and self.pitch_mm is not None:
+            raise ValueError("pitch_mm given beside frequency_hz: give one or the other")
+        if self.frequency_hz is None and self.pitch_mm is None:
+            raise ValueError(f"weave {pattern} needs one of frequency_hz or pitch_mm")
+        dwell = self.dwell_left_ms + self.dwell_right_ms
+        dwell_field = "dwell_left_ms" if self.dwell_left_ms else "dwell_right_ms"
+        if self.pattern is WeavePattern.TRAPEZOID and dwell == 0:
+            raise ValueError(
+                "pattern trapezoid needs dwell_left_ms and/or dwell_right_ms above 0 (without "
+                "a dwell it is a triangle)"
+            )
+        if dwell and self.pattern not in (WeavePattern.TRAPEZOID, WeavePattern.L):
+            raise ValueError(
+                f"{dwell_field} given, but weave {pattern} has no dwell: use trapezoid"
+            )
+        if self.frequency_hz is not None and dwell / 1000 >= 0.9 / self.frequency_hz:
+            raise ValueError(
+                f"{dwell_field}: the dwells ({dwell} ms) leave too little of the "
+                f"{1000 / self.frequency_hz:g} ms weave period to move"
+            )
         return self
+
+    @property
+    def weaving(self) -> bool:
+        return self.pattern is not WeavePattern.NONE
+
+    @property
+    def left_mm(self) -> float:
+        if self.amplitude_mm is not None:
+            return self.amplitude_mm
+        return self.amplitude_left_mm or 0.0
+
+    @property
+    def right_mm(self) -> float:
+        if self.amplitude_mm is not None:
+            return self.amplitude_mm
+        return self.amplitude_right_mm or 0.0
+
+    def period_s(self, travel_speed_mm_per_s: float) -> float | None:
+        """One weave cycle's time at the travel speed (None without a weave)."""
+        if not self.weaving:
+            return None
+        if self.frequency_hz is not None:
+            return 1 / self.frequency_hz
+        assert self.pitch_mm is not None
+        return self.pitch_mm / travel_speed_mm_per_s
+
+    def shape(self, travel_speed_mm_per_s: float) -> WeaveShape:
+        """The weave as the robot runs it: laid out along the path at this travel speed."""
+        if not self.weaving:
+            return NO_WEAVE
+        period_s = self.period_s(travel_speed_mm_per_s)
+        assert period_s is not None
+        return WeaveShape(
+            pattern=WIRE_PATTERNS[self.pattern],
+            amplitude_left_mm=self.left_mm,
+            amplitude_right_mm=self.right_mm,
+            pitch_mm=travel_speed_mm_per_s * period_s,
+            dwell_left_mm=travel_speed_mm_per_s * self.dwell_left_ms / 1000,
+            dwell_right_mm=travel_speed_mm_per_s * self.dwell_right_ms / 1000,
+            plane_angle_deg=self.plane_angle_deg,
+        )
+
+
+WIRE_PATTERNS = {
+    WeavePattern.NONE: WirePattern.NONE,
+    WeavePattern.TRIANGLE: WirePattern.TRIANGLE,
+    WeavePattern.SINE: WirePattern.SINE,
+    WeavePattern.TRAPEZOID: WirePattern.TRAPEZOID,
+    WeavePattern.L: WirePattern.L,
+    WeavePattern.CIRCLE: WirePattern.CIRCLE,
+}
 
 
 # The PLC input that carries the part's temperature (°C), read before each pass.

@@ -7,7 +7,9 @@ built from pieces that each own one thing:
   the pre-scan of its first millimetres on the way there;
 - the frame handler (here): every frame of a tracked path, in the sensor driver's reader
   thread as soon as it arrives, is measured by the vision, and the correction the robot had
-  at the frame's exposure added back: the joint's deviation from the path at the sensor's
+  at the frame's exposure added back, and the weave's offset there (the robot weaves the
+  path itself, laid out along it, so the weave at the torch's position is known exactly:
+  ``drivers.codecs.weave``): the joint's deviation from the path at the sensor's
   position along it (``TorchEstimate``, ``torch``), stored in the look-ahead buffer
   (``SeamTrack``, ``track``) by path position, never by time;
 - ``CorrectionStream`` (``stream``): a thread of its own at a fixed rate that sends the robot
@@ -46,7 +48,9 @@ from cellctl.sensing.torch import TorchEstimate
 from cellctl.sensing.track import SeamTrack
 from cellctl.sensing.vision.calibration import Calibration
 from cellctl.sensing.vision.pipeline import JointFinder
+from cellctl.sensing.weave import WeaveEstimate
 from drivers.codecs.sensor_protocol import Frame
+from drivers.codecs.weave import NO_WEAVE, WeaveShape
 from drivers.errors import FramesRefused
 from drivers.link import DeviceLink
 from drivers.sensor import SensorDriver
@@ -58,6 +62,9 @@ log = logging.getLogger(__name__)
 
 WARM_UP_FRAMES = 500  # the most frames measured between seam finding and tracking (4 s)
 PROFILE_EVERY_FRAMES = 5  # the operator's profile view: 25 Hz of a 125 frames/s sensor
+# A weaving path's filter window: one pitch, but never so wide that it flattens the joint's
+# own bends (a moving mean of 6 mm keeps 98 % of a 60 mm wave).
+WEAVE_WINDOW_MAX_MM = 6.0
 
 
 class LaserSensing:
@@ -87,6 +94,9 @@ class LaserSensing:
         # Where the torch is, from the robot's own status stream.
         self.torch = TorchEstimate()
         self.robot.add_status_listener(self.torch.on_status)
+        # ... and, for the weave's offset at an exposure, more closely (``weave``).
+        self.weave_position = WeaveEstimate()
+        self.robot.add_status_listener(self.weave_position.on_status)
         self.finder = SeamFinder(settings, self.sensor, motion, self._joint_finder)
         self.bead_scan = BeadScan(self.sensor, motion, self.lookahead_mm, self._joint_finder)
         self._run: TrackingRun | None = None  # read by the reader thread, replaced by the loop
@@ -186,7 +196,9 @@ class LaserSensing:
 
     # -- tracking ------------------------------------------------------------------------------
 
-    async def start_tracking(self, seam: Seam, path: list[Point], path_id: int) -> None:
+    async def start_tracking(
+        self, seam: Seam, path: list[Point], path_id: int, weave: WeaveShape = NO_WEAVE
+    ) -> None:
         await self.stop_tracking()  # (the warm-up's frame handler goes too)
         if not seam.sensing.tracking:
             return
@@ -197,12 +209,24 @@ class LaserSensing:
         run = TrackingRun(
             seam=seam,
             path_id=path_id,
-            track=SeamTrack(self.settings.tracking),
+            # A weaving path's measurements are filtered over one weave pitch (at most
+            # WEAVE_WINDOW_MAX_MM): what is left of the weave after it is taken out (the
+            # torch position's timing) repeats with it and averages out over a pitch.
+            track=SeamTrack(
+                self.settings.tracking,
+                window_mm=min(
+                    max(self.settings.tracking.filter_window_mm, weave.pitch_mm),
+                    WEAVE_WINDOW_MAX_MM,
+                )
+                if weave.weaving
+                else None,
+            ),
             finder=self._joint_finder(seam),
             max_correction_mm=max_correction,
             max_rate_mm_per_s=float(limits.max_correction_rate_mm_per_s),
             path_length_mm=length_mm(path),
             frames_stale_before=self.sensor.frames_stale,
+            weave=weave,
         )
         run.path_start = path[0]
         run.travel = seam_frame(path)[0]
@@ -238,6 +262,7 @@ class LaserSensing:
                 max_correction_mm=max_correction,
                 max_rate_mm_per_s=run.max_rate_mm_per_s,
                 seed=[tuple(map(float, row)) for row in zip(*run.track.arrays(), strict=True)],
+                track_window_mm=run.track.window_mm if weave.weaving else None,
             )
         tracking = self.settings.tracking
         law = CorrectionLaw(
@@ -338,15 +363,12 @@ class LaserSensing:
             run.refusals[measurement.reason.split(" ")[0] or "?"] += 1
             run.last_refusal = measurement.reason
             if self.recorder is not None:
-                s_sensor = self.torch.position_mm(frame.exposure_s, run.path_id)
-                s_sensor += self.lookahead_mm
-                commanded = run.corrections.at(frame.exposure_s)
+                s_sensor, commanded = self._sensor_at(run, frame.exposure_s)
                 self.recorder.frame(frame, measurement, s_sensor, commanded, run.corrections.count)
             return
         run.frames_with_joint += 1
         exposure = frame.exposure_s
-        s_sensor = self.torch.position_mm(exposure, run.path_id) + self.lookahead_mm
-        lateral_c, vertical_c = run.corrections.at(exposure)
+        s_sensor, (lateral_c, vertical_c) = self._sensor_at(run, exposure)
         run.track.add(
             s_sensor,
             measurement.lateral_mm + lateral_c,
@@ -361,6 +383,23 @@ class LaserSensing:
             self.recorder.frame(
                 frame, measurement, s_sensor, (lateral_c, vertical_c), run.corrections.count
             )
+
+    def _sensor_at(self, run: TrackingRun, exposure_s: float) -> tuple[float, tuple[float, float]]:
+        """Where the sensor was at ``exposure_s``: its position along the path, and its offset
+        from the path (lateral, vertical) as the robot was told: the correction it had then
+        plus the weave at the torch's position (a replay adds this offset back the same way)."""
+        s_torch = self.torch.position_mm(exposure_s, run.path_id)
+        weave_lateral = weave_vertical = weave_along = 0.0
+        if run.weave.weaving:
+            s_weave = self.weave_position.position_mm(exposure_s, run.path_id)
+            weave_lateral, weave_vertical, weave_along = run.weave.offset_mm(
+                s_torch if s_weave is None else s_weave, run.path_length_mm
+            )
+        lateral_c, vertical_c = run.corrections.at(exposure_s)
+        return (
+            s_torch + weave_along + self.lookahead_mm,
+            (lateral_c + weave_lateral, vertical_c + weave_vertical),
+        )
 
 
 def _same_line(previous: TrackingRun, run: TrackingRun) -> bool:

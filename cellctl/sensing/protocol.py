@@ -18,6 +18,7 @@ import numpy as np
 
 from cellctl.cell.geometry import Point
 from cellctl.config.models import Seam
+from drivers.codecs.weave import NO_WEAVE, WeaveShape
 from drivers.link import DeviceLink
 
 
@@ -74,8 +75,11 @@ class SeamSensing(Protocol):
         """The path to weld: the taught one shifted to the joint found. ``JointNotFound``."""
         ...
 
-    async def start_tracking(self, seam: Seam, path: list[Point], path_id: int) -> None:
-        """Begin correcting the robot's path while it runs ``path`` as ``path_id``."""
+    async def start_tracking(
+        self, seam: Seam, path: list[Point], path_id: int, weave: WeaveShape = NO_WEAVE
+    ) -> None:
+        """Begin correcting the robot's path while it runs ``path`` as ``path_id``, which the
+        robot weaves as ``weave`` (the sensor on the torch swings with it)."""
         ...
 
     def check_tracking(self) -> None:
@@ -114,7 +118,9 @@ class NoSensing:
     async def find_seam(self, seam: Seam, taught_path: list[Point]) -> list[Point]:
         return list(taught_path)
 
-    async def start_tracking(self, seam: Seam, path: list[Point], path_id: int) -> None:
+    async def start_tracking(
+        self, seam: Seam, path: list[Point], path_id: int, weave: WeaveShape = NO_WEAVE
+    ) -> None:
         return None
 
     def check_tracking(self) -> None:

@@ -203,6 +203,8 @@ class RecordedRun(_Strict):
     lookahead_mm: Annotated[Number, Field(ge=0, le=200)]
     max_correction_mm: Annotated[Number, Field(gt=0, le=50)]
     max_rate_mm_per_s: Annotated[Number, Field(gt=0, le=500)]
+    # A weaving path's track window (one weave pitch; ``sensing.laser``); None: the settings'.
+    track_window_mm: Annotated[Number, Field(gt=0, le=50)] | None = None
     tracking: TrackingSettings
     stripe: StripeSettings
     joint_settings: JointSettings
@@ -294,6 +296,7 @@ class SeamRecorder:
         max_correction_mm: float,
         max_rate_mm_per_s: float,
         seed: list[tuple[float, float, float]],
+        track_window_mm: float | None = None,
     ) -> None:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         folder = self.root / f"{stamp}-{_safe(seam.name)}-p{path_id}"
@@ -313,6 +316,7 @@ class SeamRecorder:
             "lookahead_mm": self.sensor.lookahead_mm,
             "max_correction_mm": max_correction_mm,
             "max_rate_mm_per_s": max_rate_mm_per_s,
+            "track_window_mm": track_window_mm,
             "tracking": self.sensor.tracking.model_dump(mode="json"),
             "stripe": self.sensor.stripe.model_dump(mode="json"),
             "joint_settings": self.sensor.joint.model_dump(mode="json"),

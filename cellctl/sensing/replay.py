@@ -366,7 +366,7 @@ def replay_seam(
         except (CalibrationError, OSError) as error:
             raise ReplayError(f"{calibration_path}: {error}") from error
     finder = JointFinder(calibration, str(run.joint), run.work_angle_deg, stripe, joint_settings)
-    track = SeamTrack(tracking)
+    track = SeamTrack(tracking, window_mm=run.track_window_mm)  # a weaving path's, if it was
     for s, lateral, vertical in run.seed:
         track.seed(s, lateral, vertical)
 

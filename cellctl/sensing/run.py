@@ -15,6 +15,7 @@ from cellctl.config.models import Seam
 from cellctl.sensing.correction import CorrectionHistory
 from cellctl.sensing.track import SeamTrack
 from cellctl.sensing.vision.pipeline import JointFinder
+from drivers.codecs.weave import NO_WEAVE, WeaveShape
 
 
 @dataclass
@@ -30,6 +31,8 @@ class TrackingRun:
     path_length_mm: float
     path_start: Point = (0.0, 0.0, 0.0)
     travel: Point = (1.0, 0.0, 0.0)
+    # How the robot weaves this path: the sensor on the torch swings with it (``_on_frame``).
+    weave: WeaveShape = NO_WEAVE
     started_at: float = field(default_factory=time.monotonic)
     # Shared by the correction stream (writes) and the reader thread (reads): locked inside.
     corrections: CorrectionHistory = field(default_factory=CorrectionHistory)

@@ -37,8 +37,11 @@ class SeamTrack:
     Thread-safe: the frame handler adds, the correction stream reads.
     """
 
-    def __init__(self, settings: TrackingSettings) -> None:
+    def __init__(self, settings: TrackingSettings, window_mm: float | None = None) -> None:
+        """``window_mm``: the filter's window when not ``settings.filter_window_mm`` (a
+        weaving path's: one weave pitch, which averages out whatever repeats with the weave)."""
         self.settings = settings
+        self.window_mm = settings.filter_window_mm if window_mm is None else window_mm
         self._lock = threading.Lock()
         self._s = np.empty(MAX_MEASUREMENTS)
         self._lateral = np.empty(MAX_MEASUREMENTS)
@@ -123,10 +126,11 @@ class SeamTrack:
     def deviation_at(self, s_mm: float) -> tuple[float, float] | None:
         """Filtered (lateral, vertical) at path position ``s_mm``; None before any measurement.
 
-        The mean of the measurements within ±window/2; between measurements further apart a
-        linear interpolation; beyond the last one its value (coasting).
+        The mean of the measurements within ±window/2 (a line through them in a window widened
+        for a weave); between measurements further apart a linear interpolation; beyond the
+        last one its value (coasting).
         """
-        half = self.settings.filter_window_mm / 2
+        half = self.window_mm / 2
         with self._lock:
             n = self._n
             if n == 0:
@@ -140,6 +144,15 @@ class SeamTrack:
                     slope_v = np.polyfit(s[first], self._vertical[:n][first], 1)
                     return (float(np.polyval(slope_l, s_mm)), float(np.polyval(slope_v, s_mm)))
             lo, hi = np.searchsorted(s, [s_mm - half, s_mm + half])
+            if hi - lo >= 2 and self.window_mm > self.settings.filter_window_mm:
+                # A window widened for a weave spans millimetres: a joint that runs at a slope
+                # through it, sampled unevenly (where the pre-scan's few points meet the
+                # frames'), would pull a mean towards the denser side; a line does not.
+                window = slice(lo, hi)
+                return (
+                    _line_at(s[window], self._lateral[window], s_mm),
+                    _line_at(s[window], self._vertical[window], s_mm),
+                )
             if hi - lo >= 2:
                 return (float(self._lateral[lo:hi].mean()), float(self._vertical[lo:hi].mean()))
             return (

@@ -225,6 +225,11 @@ class WeldCycle:
             progress.step = Step.WELDING
             progress.path_id = self.motion.next_path_id()
             remainder = remaining(path, from_mm)
+            # The robot weaves the path itself, from the procedure's weave sent with it.
+            procedure = progress.procedure
+            weave = procedure.weave.shape(procedure.travel_speed_mm_per_s)
+            if weave.weaving:
+                await self._robot(self.robot.set_weave(progress.path_id, weave))
             for point in remainder[1:]:
                 await self._robot(
                     self.robot.move_linear(
@@ -233,7 +238,7 @@ class WeldCycle:
                         path_id=progress.path_id,
                     )
                 )
-            await self.sensing.start_tracking(progress.seam, remainder, progress.path_id)
+            await self.sensing.start_tracking(progress.seam, remainder, progress.path_id, weave)
             try:
                 broke_at = await self._monitor_weld(progress, from_mm, length_mm(remainder))
             except TrackingLost as error:

@@ -6,6 +6,13 @@ the way Fronius' Limit Monitoring does it: a value outside its band counts only 
 stayed outside for longer than the reaction time, so that a spatter spike or the ignition
 transient is not a defect, while a wandering arc is.
 
+A weaving torch makes the arc ripple with the weave: as it swings towards a groove's flank or
+a fillet's leg its stick-out shortens and the current rises, twice a cycle. That ripple is
+the procedure working, not the arc wandering: with a weave, each quantity is judged against
+its band by its mean over the last weave period (``window_s``), which takes the ripple out and
+still shows a drift within a period; the minimum and maximum on the record stay the raw
+samples', so the ripple's size is kept.
+
 At the seam's end ``summary()`` gives the record the store keeps: arc time, time-weighted mean,
 minimum and maximum of each quantity, time out of band, arc energy, and heat input
 
@@ -20,8 +27,9 @@ energy is the integral of U x I over the controller's clock.
 
 from __future__ import annotations
 
+import collections
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cellctl.cell.records import SeamSummary
 from cellctl.config.models import Band, Procedure
@@ -41,6 +49,11 @@ class QuantityTrack:
     maximum: float = -math.inf
     out_of_band_s: float = 0.0  # total length of excursions that outlasted the reaction time
     excursions: int = 0
+    # The band judges the mean over this long (a weave period; 0: every sample as it is).
+    window_s: float = 0.0
+    _window: collections.deque[tuple[float, float, float]] = field(
+        default_factory=collections.deque
+    )  # (t_s, value, dt_s) of the samples in the window
     _outside_since: float | None = None
     _counted: bool = False
 
@@ -49,7 +62,8 @@ class QuantityTrack:
         self.seconds += dt_s
         self.minimum = min(self.minimum, value)
         self.maximum = max(self.maximum, value)
-        if self.band is None or not check_band or self.band.contains(value):
+        judged = self._window_mean(t_s, value, dt_s) if self.window_s > 0 else value
+        if self.band is None or not check_band or self.band.contains(judged):
             self._end_excursion(dt_s)
             return
         if self._outside_since is None:
@@ -63,6 +77,19 @@ class QuantityTrack:
                 self.out_of_band_s += duration
             else:
                 self.out_of_band_s += dt_s
+
+    def _window_mean(self, t_s: float, value: float, dt_s: float) -> float:
+        """The time-weighted mean of the samples of the last ``window_s``, this one included."""
+        window = self._window
+        if dt_s == 0:
+            window.clear()  # a new stretch of arc (after a gap): the old samples are not it
+        window.append((t_s, value, dt_s))
+        while window and t_s - window[0][0] >= self.window_s:
+            window.popleft()
+        seconds = sum(dt for _, _, dt in window)
+        if seconds <= 0:
+            return value
+        return sum(v * dt for _, v, dt in window) / seconds
 
     def _end_excursion(self, dt_s: float) -> None:
         if self._counted:
@@ -92,9 +119,13 @@ class SeamMonitor:
         self.dry_run = dry_run
         self.max_sample_gap_s = max_sample_gap_s
         bands = procedure.bands
-        self.current = QuantityTrack(bands.current_a, reaction_time_s)
-        self.voltage = QuantityTrack(bands.voltage_v, reaction_time_s)
-        self.wire_feed = QuantityTrack(bands.wire_feed_m_per_min, reaction_time_s)
+        # With a weave, the bands judge each weave period's mean (see the module docstring).
+        window_s = procedure.weave.period_s(procedure.travel_speed_mm_per_s) or 0.0
+        self.current = QuantityTrack(bands.current_a, reaction_time_s, window_s=window_s)
+        self.voltage = QuantityTrack(bands.voltage_v, reaction_time_s, window_s=window_s)
+        self.wire_feed = QuantityTrack(
+            bands.wire_feed_m_per_min, reaction_time_s, window_s=window_s
+        )
         self.arc_energy_j = 0.0
         self.arc_time_s = 0.0
         self.power = QuantityTrack(None, reaction_time_s)  # U x I, W

@@ -37,6 +37,9 @@ RESUME             0x04  (none)                                                 
 STOP               0x05  (none)                                                 yes
 STATUS_REQUEST     0x06  (none)                                                 yes
 CORRECTION         0x07  lateral mm (f32), vertical mm (f32)                    no response
+WEAVE              0x08  path_id (u16), pattern (u8, weave.WeavePattern),       yes
+                         amplitude left mm, amplitude right mm, pitch mm,
+                         dwell left mm, dwell right mm, plane angle deg (6 × f32)
 =================  ====  =====================================================  ==========
 
 Every request but CORRECTION is answered with exactly one ACK, NAK or (for STATUS_REQUEST)
@@ -62,6 +65,13 @@ and its answer been lost: a second MOVE would queue a second segment.
   travel seen from above; vertical: perpendicular to travel, upwards). Each frame replaces the
   previous offset; the robot clamps and rate-limits it, and STATUS reports the seq of the last
   correction it applied. A lost correction is superseded by the next one, so none is retried.
+- WEAVE tells the robot how path ``path_id`` weaves (``drivers.codecs.weave``): the robot
+  makes the weave itself, laid out along the path, on top of the path and its correction, from
+  the path's start (or at once, on the path being run) to its end. Sent before the path's
+  first MOVE_LINEAR; pattern NONE takes a weave back. It names a state ("path N weaves so"),
+  so it is idempotent. NAK WEAVE_OVER_LIMIT for parameters the robot cannot run (amplitude
+  beyond its limit, dwells longer than the pitch), BAD_MESSAGE for a NaN or path_id 0.
+  STATUS's pose is the actual tool point, weave included; path position is the path's.
 
 Responses (robot → controller)
 ------------------------------
@@ -99,6 +109,8 @@ import struct
 from dataclasses import dataclass, fields
 from typing import ClassVar, TypeVar
 
+from drivers.codecs.weave import WeavePattern, WeaveShape
+
 SYNC = b"\xa5\x5a"
 PROTOCOL_VERSION = 1
 MAX_PAYLOAD_BYTES = 64
@@ -129,6 +141,7 @@ class MessageType(enum.IntEnum):
     STOP = 0x05
     STATUS_REQUEST = 0x06
     CORRECTION = 0x07
+    WEAVE = 0x08
     ACK = 0x80
     NAK = 0x81
     STATUS = 0x82
@@ -144,6 +157,7 @@ class ResultCode(enum.IntEnum):
     NOT_ALLOWED = 4  # not in this state (a robot fault: STOP it first)
     DRIVES_OFF = 5  # the drives have no power (the PLC took robot enable away)
     BAD_MESSAGE = 6  # the frame was intact but its type or payload makes no sense (NaN, length)
+    WEAVE_OVER_LIMIT = 7  # a weave the robot cannot run (amplitude, pitch, dwells)
 
 
 RESULT_TEXT: dict[ResultCode, str] = {
@@ -154,6 +168,7 @@ RESULT_TEXT: dict[ResultCode, str] = {
     ResultCode.NOT_ALLOWED: "not allowed in the robot's present state",
     ResultCode.DRIVES_OFF: "drives off",
     ResultCode.BAD_MESSAGE: "bad message",
+    ResultCode.WEAVE_OVER_LIMIT: "weave beyond the robot's limits",
 }
 
 
@@ -362,6 +377,36 @@ class Correction(Request):
 
 
 @dataclass(frozen=True, slots=True)
+class Weave(Request):
+    """How path ``path_id`` weaves (see the module docstring and ``drivers.codecs.weave``)."""
+
+    message_type: ClassVar[MessageType] = MessageType.WEAVE
+    idempotent: ClassVar[bool] = True  # a state of the path, not a step
+    _layout: ClassVar[struct.Struct] = struct.Struct("<HB6f")
+
+    path_id: int
+    shape: WeaveShape
+
+    def _pack(self) -> bytes:
+        shape = self.shape
+        return self._layout.pack(
+            self.path_id,
+            shape.pattern,
+            shape.amplitude_left_mm,
+            shape.amplitude_right_mm,
+            shape.pitch_mm,
+            shape.dwell_left_mm,
+            shape.dwell_right_mm,
+            shape.plane_angle_deg,
+        )
+
+    @classmethod
+    def _unpack(cls, payload: bytes) -> Weave:
+        path_id, pattern, *values = cls._layout.unpack(payload)
+        return cls(path_id, WeaveShape(WeavePattern(pattern), *values))
+
+
+@dataclass(frozen=True, slots=True)
 class Ack(Response):
     message_type: ClassVar[MessageType] = MessageType.ACK
     _layout: ClassVar[struct.Struct] = struct.Struct("<B")
@@ -435,6 +480,7 @@ MESSAGE_TYPES: dict[MessageType, type[Message]] = {
         Stop,
         StatusRequest,
         Correction,
+        Weave,
         Ack,
         Nak,
         RobotStatus,

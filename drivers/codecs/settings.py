@@ -260,6 +260,10 @@ class RobotLimits(StrictModel):
     # Largest lateral or vertical offset a path correction may apply, and how fast it may move.
     max_path_correction_mm: Annotated[float, Field(gt=0, le=50)] = 10.0
     max_correction_rate_mm_per_s: Annotated[float, Field(gt=0, le=500)] = 20.0
+    # The weave the robot makes itself (drivers.codecs.weave): the largest amplitude to either
+    # side, and the fastest the torch may swing across the seam.
+    max_weave_amplitude_mm: Annotated[float, Field(gt=0, le=50)] = 10.0
+    max_weave_speed_mm_per_s: Annotated[float, Field(gt=0, le=1_000)] = 100.0
 
 
 class RobotSettings(StrictModel):

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from drivers.codecs.robot_protocol import Pose, RobotStatus
 from drivers.codecs.settings import RobotSettings
+from drivers.codecs.weave import WeaveShape
 from drivers.link import DeviceLink
 from drivers.robot.serial import MotionRefused, RobotDriver
 
@@ -34,6 +35,9 @@ class Robot(DeviceLink, Protocol):
     - ``read_status`` is the robot's state, pose, path progress and fault now. Every status the
       robot reports (to whoever asked) also goes to the status listeners, with the monotonic
       time the robot sampled it: the seam tracker's torch estimate listens there.
+    - ``set_weave`` tells the robot how a path weaves (``drivers.codecs.weave``), before the
+      path's first move; the robot makes the weave itself, on top of path and correction.
+      Idempotent.
     - ``send_correction`` streams a path correction (seam frame, mm) from any thread, never
       waiting: a correction that cannot go out now is dropped, the next one supersedes it.
     """
@@ -44,6 +48,8 @@ class Robot(DeviceLink, Protocol):
     async def move_linear(self, pose: Pose, speed_mm_per_s: float, path_id: int = 0) -> None: ...
 
     async def move_joint(self, pose: Pose, speed_percent: float) -> None: ...
+
+    async def set_weave(self, path_id: int, shape: WeaveShape) -> None: ...
 
     async def hold(self) -> None: ...
 

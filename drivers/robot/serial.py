@@ -68,10 +68,12 @@ from drivers.codecs.robot_protocol import (
     RobotStatus,
     StatusRequest,
     Stop,
+    Weave,
     encode_frame,
     result_text,
 )
 from drivers.codecs.settings import RobotSettings
+from drivers.codecs.weave import WeaveShape
 from drivers.errors import (
     DeviceError,
     DeviceRejected,
@@ -448,6 +450,17 @@ class RobotDriver(SupervisedLink):
         if not (math.isfinite(speed_percent) and 0 < speed_percent <= 100):
             self._refuse(what, f"speed {speed_percent} % is not in (0, 100]")
         await self._request(MoveJoint(pose, float(speed_percent)), what)
+
+    async def set_weave(self, path_id: int, shape: WeaveShape) -> None:
+        """Tell the robot how path ``path_id`` weaves (idempotent; pattern NONE takes it
+        back). Send it before the path's first move: the robot makes the weave itself."""
+        what = f"WEAVE {shape.pattern.name.lower()} for path {path_id}"
+        if not (isinstance(path_id, int) and 0 < path_id < SEQ_MODULO):
+            self._refuse(what, f"path_id {path_id!r} is not in 1..65535")
+        problems = shape.problems(self._limits.max_weave_amplitude_mm)
+        if problems:
+            self._refuse(what, "; ".join(problems))
+        await self._request(Weave(path_id, shape), what)
 
     async def hold(self) -> None:
         """Decelerate to a standstill on the path and keep the queue (idempotent)."""

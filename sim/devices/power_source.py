@@ -15,8 +15,10 @@ Arc model (simulated time; commented step by step in ``ArcModel.step``):
   failure is injected) it does not, and after ``IGNITION_TIMEOUT_S`` the machine latches error
   101 and stops trying;
 - while the arc burns, current, voltage and wire feed follow their setpoints with a first-order
-  lag (``ACTUAL_TIME_CONSTANT_S``) plus noise; it breaks at ``arc_break_rate_per_s`` or when
-  injected (error 102);
+  lag (``ACTUAL_TIME_CONSTANT_S``) plus noise, and the current with the torch's stick-out
+  (``stick_out_change_mm``, wired to the robot's weave: a constant-voltage arc draws more
+  current on a shorter stick-out, ``CURRENT_PER_STICK_OUT_A_PER_MM``); it breaks at
+  ``arc_break_rate_per_s`` or when injected (error 102);
 - ``arc_on`` off ends the arc; gas post-flows for ``POSTFLOW_S``; an injected wire stick leaves
   a short circuit through the stuck wire and error 103;
 - no gas flow (injected gas fault) stops the arc with error 104; gas test and wire inch/retract
@@ -36,6 +38,7 @@ import math
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +66,9 @@ ACTUAL_TIME_CONSTANT_S = 0.03  # how quickly actuals follow setpoints while the 
 ARC_OUT_TIME_CONSTANT_S = 0.001  # an arc that goes out takes its current with it at once
 NOISE = {"current": 0.015, "voltage": 0.008, "wire": 0.006}  # relative standard deviation
 GAS_FLOW_TEST_L_PER_MIN = 15.0
+# A constant-voltage arc's self-regulation: the stick-out a millimetre shorter, the wire's
+# resistive preheating less, and the current this much higher (1.0-1.2 mm solid wire).
+CURRENT_PER_STICK_OUT_A_PER_MM = 6.0
 INCH_SPEED_M_PER_MIN = 5.0
 
 
@@ -129,6 +135,9 @@ class ArcModel:
     arc_breaks: int = 0
     arc_time_s: float = 0.0
     injected: Injected = field(default_factory=Injected)
+    # How much the stick-out differs from the procedure's now (mm, negative: shorter), e.g. a
+    # weaving torch nearing a groove's flank; None: it never changes.
+    stick_out_change_mm: Callable[[], float] | None = None
     _will_fail_ignition: bool = False
     _last_reset: bool = False
 
@@ -232,6 +241,8 @@ class ArcModel:
             if commands.job_mode:
                 current, voltage, wire = job_setpoints(commands.job_number)
             current += self.injected.current_offset_a
+            if self.stick_out_change_mm is not None:
+                current -= CURRENT_PER_STICK_OUT_A_PER_MM * self.stick_out_change_mm()
         elif self.wire_stuck:
             current, voltage, wire = 60.0, 0.8, 0.0
         elif commands.wire_inch or commands.wire_retract or self.phase is ArcPhase.IGNITING:

@@ -48,6 +48,7 @@ from drivers.codecs.robot_protocol import (
     RobotStatus,
     StatusRequest,
     Stop,
+    Weave,
     encode_frame,
 )
 from drivers.codecs.settings import RobotSettings
@@ -107,6 +108,7 @@ class SimulatedRobot:
             Stop: self._on_stop,
             StatusRequest: self._on_status_request,
             Correction: self._on_correction,
+            Weave: self._on_weave,
         }
         self._last_correction_seq = 0
         self._was_moving = False
@@ -246,6 +248,8 @@ class SimulatedRobot:
             "queue_depth": status.queue_depth,
             "lateral_correction_mm": status.lateral_correction_mm,
             "vertical_correction_mm": status.vertical_correction_mm,
+            "weave": self.motion.weave().pattern.name.lower(),
+            "weave_offset_mm": list(self.motion.weave_offset_mm()),
             "last_correction_seq": status.last_correction_seq,
             "fault": status.fault_text,
             "requests_received": {t.name.lower(): n for t, n in self.requests_received.items()},
@@ -348,6 +352,12 @@ class SimulatedRobot:
             return Nak(MessageType.MOVE_JOINT, code)
         self.motion.queue(move.pose, speed_mm_per_s, path_id=0)
         return Ack(MessageType.MOVE_JOINT)
+
+    def _on_weave(self, seq: int, weave: Weave) -> Response:
+        code = self.motion.set_weave(weave.path_id, weave.shape)
+        if code is not ResultCode.OK:
+            return Nak(MessageType.WEAVE, code)
+        return Ack(MessageType.WEAVE)
 
     def _on_hold(self, seq: int, hold: Hold) -> Response:
         self.motion.hold()

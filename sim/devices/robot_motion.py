@@ -11,7 +11,11 @@ reports ``status()``.
 - Path corrections: a lateral / vertical offset in the seam frame, clamped to
   ``max_path_correction_mm`` and rate-limited to ``max_correction_rate_mm_per_s`` by the robot
   itself, whatever the controller sends.
-- The ground truth: where the tool point actually went (``trajectory``), for scoring.
+- The weave (``drivers.codecs.weave``): a path told to weave (``set_weave``) carries the torch
+  across the seam on top of path and correction, laid out along the path position; the robot
+  makes it, the controller only names it.
+- The ground truth: where the tool point actually went (``trajectory``), for scoring, with the
+  weave's part of it beside it.
 
 Simplifications, on purpose: MOVE_JOINT is run as a straight tool-point move (joint space is not
 modelled); the path corner at a vertex is passed exactly (no blend radius), and the seam frame
@@ -28,11 +32,13 @@ from dataclasses import dataclass, field
 
 from drivers.codecs.robot_protocol import FaultCode, Pose, ResultCode, RobotState, RobotStatus
 from drivers.codecs.settings import RobotLimits
+from drivers.codecs.weave import NO_WEAVE, WeaveShape
 
 PHYSICS_STEP_S = 0.002  # simulated seconds per integration step
 MAX_QUEUE_SEGMENTS = 64  # more queued segments than this: NAK BUSY
 ARRIVED_MM = 1e-6  # this close to the end of the queued path, the tool is there
 MAX_POSE_LOOKBACK_S = 0.05  # simulated: tool_pose_at looks back no further
+WEAVES_KEPT = 8  # weaves told for paths not yet run (or the last ones run)
 GROUND_TRUTH_SAMPLES = 200_000  # about 400 s of motion at one sample per physics step
 
 Vector = tuple[float, float, float]
@@ -49,6 +55,10 @@ class TrajectorySample:
     tool_speed_mm_per_s: float  # speed along the path
     lateral_correction_mm: float  # the correction applied at that instant
     vertical_correction_mm: float
+    # The weave's offset in the pose (lateral, vertical, along; seam frame) and the running
+    # weave's amplitudes (left, right): zeros without a weave.
+    weave_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    weave_span_mm: tuple[float, float] = (0.0, 0.0)
 
 
 def _reachable_speed(
@@ -91,6 +101,7 @@ class _Segment:
     speed_mm_per_s: float
     start_mm: float  # path position at the start of this segment
     length_mm: float = field(init=False)
+    travel_unit: Vector = field(init=False)  # seam frame: along the path
     lateral_unit: Vector = field(init=False)  # seam frame: horizontal, left of travel
     vertical_unit: Vector = field(init=False)  # seam frame: up, perpendicular to travel
 
@@ -98,6 +109,7 @@ class _Segment:
         chord = _sub(self.end.position_mm, self.start.position_mm)
         self.length_mm = _norm(chord)
         travel = _scaled(chord, 1 / self.length_mm) if self.length_mm > 0 else (1.0, 0.0, 0.0)
+        self.travel_unit = travel
         # Lateral is horizontal and perpendicular to travel: up × travel. When the travel is
         # (nearly) vertical every horizontal direction qualifies; take the base frame's +y.
         lateral = _cross((0.0, 0.0, 1.0), travel)
@@ -171,6 +183,7 @@ class RobotMotion:
         self._target_correction_mm = (0.0, 0.0)  # (lateral, vertical) as commanded, clamped
         self._applied_correction_mm = (0.0, 0.0)  # what the rate limiter has reached so far
         self.corrections_started = False  # on the path being run (arms the stream's watchdog)
+        self._weaves: dict[int, WeaveShape] = {}  # path_id -> its weave (WEAVE)
         self.sim_time_s = sim_time_s
 
     # -- what it reports ----------------------------------------------------------------------
@@ -256,6 +269,33 @@ class RobotMotion:
         """A move taken (``check_move`` said OK): on the current path when it has this nonzero
         ``path_id``, else a new path after the queued ones."""
         self._queue_segment(end, speed_mm_per_s, path_id)
+
+    def set_weave(self, path_id: int, shape: WeaveShape) -> ResultCode:
+        """Path ``path_id`` weaves so (at once, if it is the path being run)."""
+        if path_id == 0:
+            return ResultCode.BAD_MESSAGE  # a single move is no path to weave along
+        if shape.problems(self.limits.max_weave_amplitude_mm):
+            return ResultCode.WEAVE_OVER_LIMIT
+        self._weaves.pop(path_id, None)
+        self._weaves[path_id] = shape
+        while len(self._weaves) > WEAVES_KEPT:
+            del self._weaves[next(iter(self._weaves))]
+        return ResultCode.OK
+
+    def weave(self) -> WeaveShape:
+        """The weave of the path being run (NO_WEAVE when it has none)."""
+        path = self._path
+        if path is None or path.path_id == 0:
+            return NO_WEAVE
+        return self._weaves.get(path.path_id, NO_WEAVE)
+
+    def weave_offset_mm(self) -> tuple[float, float, float]:
+        """Where the weave puts the torch now: (lateral, vertical, along), seam frame."""
+        path = self._path
+        shape = self.weave()
+        if path is None or not shape.weaving:
+            return (0.0, 0.0, 0.0)
+        return shape.offset_mm(self._path_position_mm, path.length_mm)
 
     def hold(self) -> None:
         if self.drives_enabled:  # without drive power the arm is standing anyway
@@ -464,17 +504,31 @@ class RobotMotion:
         )
 
     def tool_pose(self) -> Pose:
-        """The actual tool point: the path point shifted by the correction in the seam frame."""
+        """The actual tool point: the path point shifted by the correction and the weave in
+        the seam frame."""
         path_pose = self._path_pose
         lateral_mm, vertical_mm = self._applied_correction_mm
-        if self._path is None or (lateral_mm == 0 and vertical_mm == 0):
+        weave_lateral, weave_vertical, along_mm = self.weave_offset_mm()
+        lateral_mm += weave_lateral
+        vertical_mm += weave_vertical
+        if self._path is None or (lateral_mm == 0 and vertical_mm == 0 and along_mm == 0):
             return path_pose
         segment = self._path.segments[self._segment_index]
         lateral, vertical = segment.lateral_unit, segment.vertical_unit
+        travel = segment.travel_unit
         return Pose(
-            path_pose.x_mm + lateral_mm * lateral[0] + vertical_mm * vertical[0],
-            path_pose.y_mm + lateral_mm * lateral[1] + vertical_mm * vertical[1],
-            path_pose.z_mm + lateral_mm * lateral[2] + vertical_mm * vertical[2],
+            path_pose.x_mm
+            + lateral_mm * lateral[0]
+            + vertical_mm * vertical[0]
+            + along_mm * travel[0],
+            path_pose.y_mm
+            + lateral_mm * lateral[1]
+            + vertical_mm * vertical[1]
+            + along_mm * travel[1],
+            path_pose.z_mm
+            + lateral_mm * lateral[2]
+            + vertical_mm * vertical[2]
+            + along_mm * travel[2],
             path_pose.rx_deg,
             path_pose.ry_deg,
             path_pose.rz_deg,
@@ -483,6 +537,7 @@ class RobotMotion:
     def _record(self) -> None:
         assert self._path is not None
         lateral_mm, vertical_mm = self._applied_correction_mm
+        shape = self.weave()
         sample = TrajectorySample(
             sim_time_s=self.sim_time_s,
             path_id=self._path.path_id,
@@ -491,6 +546,8 @@ class RobotMotion:
             tool_speed_mm_per_s=self._speed_mm_per_s,
             lateral_correction_mm=lateral_mm,
             vertical_correction_mm=vertical_mm,
+            weave_mm=self.weave_offset_mm(),
+            weave_span_mm=(shape.amplitude_left_mm, shape.amplitude_right_mm),
         )
         self.trajectory.append(sample)
         if self.on_trajectory_sample is not None:

@@ -69,14 +69,21 @@ class SeamScore:
 
     seam: str
     path_id: int
+    # The torch's centre: where it is, less the weave the robot reports making (seam frame).
     lateral_mm: list[float] = field(default_factory=list)
     vertical_mm: list[float] = field(default_factory=list)
     position_mm: list[float] = field(default_factory=list)
     taught_mm: list[float] = field(default_factory=list)  # |true joint - taught seam|
+    # Where the torch really was against the true joint, weave and all, and when (simulated).
+    torch_lateral_mm: list[float] = field(default_factory=list)
+    torch_vertical_mm: list[float] = field(default_factory=list)
+    sim_time_s: list[float] = field(default_factory=list)
 
     def figures(self) -> dict[str, float]:
-        """``rms_mm``/``max_mm``: the torch against the true joint; ``taught_rms_mm``/
-        ``taught_max_mm``: the taught path against it; both over the same samples."""
+        """``rms_mm``/``max_mm``: the torch (the centre of its weave) against the true joint;
+        ``taught_rms_mm``/``taught_max_mm``: the taught path against it; both over the same
+        samples. ``weave_lateral_max_mm``/``_min_mm``: how far the torch really went to either
+        side of the joint (its weave; the centre's error included)."""
         lateral = np.array(self.lateral_mm)
         vertical = np.array(self.vertical_mm)
         if len(lateral) == 0:
@@ -93,6 +100,8 @@ class SeamScore:
             "max_mm": float(np.max(total)),
             "taught_rms_mm": float(np.sqrt(np.mean(taught**2))),
             "taught_max_mm": float(np.max(taught)),
+            "weave_lateral_max_mm": float(np.max(self.torch_lateral_mm)),
+            "weave_lateral_min_mm": float(np.min(self.torch_lateral_mm)),
         }
 
 
@@ -124,9 +133,15 @@ class TrackingScore:
         seam = self.part.nearest(point)
         if seam is None:
             return
-        s, lateral, vertical = seam.locate(point)
+        s_torch, torch_lateral, torch_vertical = seam.locate(point)
+        # The weave's centre: the robot's weave is in its path's seam frame, which lies along
+        # the true seam to within a degree or two (cos 2° = 0.9994).
+        weave_lateral, weave_vertical, weave_along = sample.weave_mm
+        s = s_torch - weave_along
+        lateral = torch_lateral - weave_lateral
+        vertical = torch_vertical - weave_vertical
         if self.beads is not None and self.arc_burning is not None and self.arc_burning():
-            self.beads.lay(seam.name, s, lateral, vertical)
+            self.beads.lay(seam.name, s, lateral, vertical, sample.weave_span_mm)
         if not (self.skip_start_mm <= s <= seam.length_mm):
             return
         truth = seam.joint_at(s)
@@ -138,6 +153,10 @@ class TrackingScore:
         score.vertical_mm.append(vertical - truth.vertical_mm)
         score.position_mm.append(s)
         score.taught_mm.append(math.hypot(truth.lateral_mm, truth.vertical_mm))
+        torch_truth = seam.joint_at(min(max(s_torch, 0.0), seam.length_mm))
+        score.torch_lateral_mm.append(torch_lateral - torch_truth.lateral_mm)
+        score.torch_vertical_mm.append(torch_vertical - torch_truth.vertical_mm)
+        score.sim_time_s.append(sample.sim_time_s)
 
     def figures(self) -> list[dict[str, float | str]]:
         return [{"seam": s.seam, "path_id": s.path_id, **s.figures()} for s in self.seams]
@@ -271,9 +290,15 @@ class SimulatedSensor:
         )
         view = JointView(seam.joint, x, z, truth.gap_mm, truth.mismatch_mm, seam.work_angle_deg)
         if bead is not None:
-            view.bead_width_mm = self.bead_shape.width_mm
-            view.bead_height_mm = self.bead_shape.height_mm
-            view.bead_offset_mm = (bead[0] - truth.lateral_mm, bead[1] - truth.vertical_mm)
+            # A woven bead is wider and flatter (sim.truth.bead).
+            left_mm, right_mm = self.beads.weave_at(seam.name, s) if self.beads else (0.0, 0.0)
+            width_mm, height_mm, shift_mm = self.bead_shape.weaved(left_mm, right_mm)
+            view.bead_width_mm = width_mm
+            view.bead_height_mm = height_mm
+            view.bead_offset_mm = (
+                bead[0] + shift_mm - truth.lateral_mm,
+                bead[1] - truth.vertical_mm,
+            )
         return seam, s, view
 
     def expose(self, at_s: float | None = None) -> tuple[Frame, FrameTruth]:
