@@ -40,6 +40,8 @@ CORRECTION         0x07  lateral mm (f32), vertical mm (f32)                    
 WEAVE              0x08  path_id (u16), pattern (u8, weave.WeavePattern),       yes
                          amplitude left mm, amplitude right mm, pitch mm,
                          dwell left mm, dwell right mm, plane angle deg (6 × f32)
+MOVE_CIRCULAR      0x09  via point (3 × f32: x, y, z mm), end pose (6 × f32),   no
+                         speed mm/s (f32), path_id (u16)
 =================  ====  =====================================================  ==========
 
 Every request but CORRECTION is answered with exactly one ACK, NAK or (for STATUS_REQUEST)
@@ -53,6 +55,11 @@ and its answer been lost: a second MOVE would queue a second segment.
   as long as the next segment is queued in time, and decelerates to stop at the end of the last
   queued one. Path position is the distance travelled along that path. ``path_id`` 0 means "a
   path of its own": the robot stops at the end of that segment.
+- MOVE_CIRCULAR queues a circular arc from the end of the last queued segment through ``via``
+  to ``pose`` (at most just under a full turn; a part program's full circle is sent as two
+  halves), blended into its path like MOVE_LINEAR. On the arc the seam frame (hence the
+  direction of a correction and of the weave) follows the tangent. NAK BAD_ARC when the
+  three points lie on one line or the radius is below the robot's ``min_arc_radius_mm``.
 - MOVE_JOINT moves to ``pose`` at ``speed_percent`` of the robot's maximum speed, never blended.
 - HOLD decelerates to a standstill on the path and keeps the queue; moves sent while held are
   queued but do not start. RESUME continues. STOP decelerates, clears the queue and any fault;
@@ -142,6 +149,7 @@ class MessageType(enum.IntEnum):
     STATUS_REQUEST = 0x06
     CORRECTION = 0x07
     WEAVE = 0x08
+    MOVE_CIRCULAR = 0x09
     ACK = 0x80
     NAK = 0x81
     STATUS = 0x82
@@ -158,6 +166,7 @@ class ResultCode(enum.IntEnum):
     DRIVES_OFF = 5  # the drives have no power (the PLC took robot enable away)
     BAD_MESSAGE = 6  # the frame was intact but its type or payload makes no sense (NaN, length)
     WEAVE_OVER_LIMIT = 7  # a weave the robot cannot run (amplitude, pitch, dwells)
+    BAD_ARC = 8  # a circle through three points on one line, or tighter than the robot's limit
 
 
 RESULT_TEXT: dict[ResultCode, str] = {
@@ -169,6 +178,7 @@ RESULT_TEXT: dict[ResultCode, str] = {
     ResultCode.DRIVES_OFF: "drives off",
     ResultCode.BAD_MESSAGE: "bad message",
     ResultCode.WEAVE_OVER_LIMIT: "weave beyond the robot's limits",
+    ResultCode.BAD_ARC: "no such arc (points on one line, or radius below the robot's minimum)",
 }
 
 
@@ -323,6 +333,30 @@ class MoveLinear(Request):
 
 
 @dataclass(frozen=True, slots=True)
+class MoveCircular(Request):
+    """An arc from where the path is through ``via_mm`` to ``pose`` (see the module)."""
+
+    message_type: ClassVar[MessageType] = MessageType.MOVE_CIRCULAR
+    idempotent: ClassVar[bool] = False
+    _layout: ClassVar[struct.Struct] = struct.Struct("<3f6ffH")
+
+    via_mm: tuple[float, float, float]
+    pose: Pose
+    speed_mm_per_s: float
+    path_id: int = 0
+
+    def _pack(self) -> bytes:
+        return self._layout.pack(
+            *self.via_mm, *self.pose.values(), self.speed_mm_per_s, self.path_id
+        )
+
+    @classmethod
+    def _unpack(cls, payload: bytes) -> MoveCircular:
+        x, y, z, *pose, speed_mm_per_s, path_id = cls._layout.unpack(payload)
+        return cls((x, y, z), Pose(*pose), speed_mm_per_s, path_id)
+
+
+@dataclass(frozen=True, slots=True)
 class MoveJoint(Request):
     message_type: ClassVar[MessageType] = MessageType.MOVE_JOINT
     idempotent: ClassVar[bool] = False
@@ -474,6 +508,7 @@ MESSAGE_TYPES: dict[MessageType, type[Message]] = {
     cls.message_type: cls
     for cls in (
         MoveLinear,
+        MoveCircular,
         MoveJoint,
         Hold,
         Resume,

@@ -29,6 +29,7 @@ circular move through its middle (``Arc.via``).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -247,7 +248,7 @@ class SeamPath(Sequence[Point]):
     @classmethod
     def polyline(cls, points: Sequence[Sequence[float]]) -> SeamPath:
         pts = [tuple(map(float, p)) for p in points]
-        return cls(tuple(Line(a, b) for a, b in zip(pts, pts[1:], strict=False)))  # type: ignore[arg-type]
+        return cls(tuple(Line(a, b) for a, b in itertools.pairwise(pts)))  # type: ignore[arg-type]
 
     # -- a sequence of vertices ---------------------------------------------------------------
 

@@ -264,6 +264,8 @@ class RobotLimits(StrictModel):
     # side, and the fastest the torch may swing across the seam.
     max_weave_amplitude_mm: Annotated[float, Field(gt=0, le=50)] = 10.0
     max_weave_speed_mm_per_s: Annotated[float, Field(gt=0, le=1_000)] = 100.0
+    # The tightest circular move (MOVE_CIRCULAR, a blended corner) the robot runs.
+    min_arc_radius_mm: Annotated[float, Field(gt=0, le=1_000)] = 5.0
 
 
 class RobotSettings(StrictModel):

@@ -28,7 +28,7 @@ class Robot(DeviceLink, Protocol):
 
     - ``move_linear`` / ``move_joint`` queue a move and return once the robot has taken it, not
       when it arrives (read the status for that). Moves with the same nonzero ``path_id`` blend
-      into one continuous path.
+      into one continuous path; ``move_circular`` queues an arc through a via point on it.
     - ``hold`` decelerates to a standstill on the path and keeps what is queued; ``resume`` goes
       on from there; ``stop`` decelerates, clears the queue and a robot fault. All three are
       idempotent: the fault reaction may send them again.
@@ -46,6 +46,14 @@ class Robot(DeviceLink, Protocol):
     last_sample: tuple[RobotStatus, float] | None
 
     async def move_linear(self, pose: Pose, speed_mm_per_s: float, path_id: int = 0) -> None: ...
+
+    async def move_circular(
+        self,
+        via_mm: tuple[float, float, float],
+        pose: Pose,
+        speed_mm_per_s: float,
+        path_id: int = 0,
+    ) -> None: ...
 
     async def move_joint(self, pose: Pose, speed_percent: float) -> None: ...
 

@@ -58,6 +58,7 @@ from drivers.codecs.robot_protocol import (
     Frame,
     FrameDecoder,
     Hold,
+    MoveCircular,
     MoveJoint,
     MoveLinear,
     Nak,
@@ -442,6 +443,27 @@ class RobotDriver(SupervisedLink):
         if not (isinstance(path_id, int) and 0 <= path_id < SEQ_MODULO):
             self._refuse(what, f"path_id {path_id!r} is not in 0..65535")
         await self._request(MoveLinear(pose, float(speed_mm_per_s), path_id), what)
+
+    async def move_circular(
+        self,
+        via_mm: tuple[float, float, float],
+        pose: Pose,
+        speed_mm_per_s: float,
+        path_id: int = 0,
+    ) -> None:
+        """Queue a circular arc from the end of the path through ``via_mm`` to ``pose``,
+        blended into path ``path_id`` like ``move_linear``. Never retried."""
+        what = (
+            f"MOVE_CIRCULAR via {_where(Pose(*via_mm))} to {_where(pose)} "
+            f"at {speed_mm_per_s:g} mm/s (path {path_id})"
+        )
+        self._check_pose(Pose(*via_mm), what)
+        self._check_pose(pose, what)
+        self._check_speed(speed_mm_per_s, what)
+        if not (isinstance(path_id, int) and 0 <= path_id < SEQ_MODULO):
+            self._refuse(what, f"path_id {path_id!r} is not in 0..65535")
+        via = (float(via_mm[0]), float(via_mm[1]), float(via_mm[2]))
+        await self._request(MoveCircular(via, pose, float(speed_mm_per_s), path_id), what)
 
     async def move_joint(self, pose: Pose, speed_percent: float) -> None:
         """Queue a joint move to ``pose`` at ``speed_percent`` of the robot's maximum speed."""

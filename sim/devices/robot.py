@@ -36,6 +36,7 @@ from drivers.codecs.robot_protocol import (
     FrameDecoder,
     Hold,
     MessageType,
+    MoveCircular,
     MoveJoint,
     MoveLinear,
     Nak,
@@ -102,6 +103,7 @@ class SimulatedRobot:
         # (seq, request) and returning the answer, or None for CORRECTION.
         self._handlers: dict[type[Request], Callable[[int, Any], Response | None]] = {
             MoveLinear: self._on_move_linear,
+            MoveCircular: self._on_move_circular,
             MoveJoint: self._on_move_joint,
             Hold: self._on_hold,
             Resume: self._on_resume,
@@ -340,6 +342,15 @@ class SimulatedRobot:
             return Nak(MessageType.MOVE_LINEAR, code)
         self.motion.queue(move.pose, move.speed_mm_per_s, move.path_id)
         return Ack(MessageType.MOVE_LINEAR)
+
+    def _on_move_circular(self, seq: int, move: MoveCircular) -> Response:
+        code = self.motion.check_move(move.pose, move.speed_mm_per_s)
+        if code is ResultCode.OK:
+            code = self.motion.check_arc(move.via_mm, move.pose, move.path_id)
+        if code is not ResultCode.OK:
+            return Nak(MessageType.MOVE_CIRCULAR, code)
+        self.motion.queue(move.pose, move.speed_mm_per_s, move.path_id, via_mm=move.via_mm)
+        return Ack(MessageType.MOVE_CIRCULAR)
 
     def _on_move_joint(self, seq: int, move: MoveJoint) -> Response:
         if not math.isfinite(move.speed_percent):

@@ -17,10 +17,15 @@ reports ``status()``.
 - The ground truth: where the tool point actually went (``trajectory``), for scoring, with the
   weave's part of it beside it.
 
+- MOVE_CIRCULAR: an arc through a via point (``drivers.codecs.seam_path.arc_through``); on it
+  the seam frame, hence the direction of a correction and of the weave, follows the tangent.
+  A part program's blended corner reaches the robot as such an arc between two lines, so the
+  robot runs it at the path speed without stopping.
+
 Simplifications, on purpose: MOVE_JOINT is run as a straight tool-point move (joint space is not
-modelled); the path corner at a vertex is passed exactly (no blend radius), and the seam frame
-(hence the direction of a correction) turns at once there; orientation is interpolated
-linearly per angle along each segment.
+modelled); a sharp path corner at a vertex is passed exactly (the robot adds no blend radius of
+its own), and the seam frame (hence the direction of a correction) turns at once there;
+orientation is interpolated linearly per angle along each segment.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from drivers.codecs.robot_protocol import FaultCode, Pose, ResultCode, RobotState, RobotStatus
+from drivers.codecs.seam_path import Arc, arc_through, frame_of
 from drivers.codecs.settings import RobotLimits
 from drivers.codecs.weave import NO_WEAVE, WeaveShape
 
@@ -94,12 +100,15 @@ def _scaled(a: Vector, factor: float) -> Vector:
 
 @dataclass
 class _Segment:
-    """One straight piece of a path, from ``start`` to ``end`` at ``speed_mm_per_s``."""
+    """One piece of a path, from ``start`` to ``end`` at ``speed_mm_per_s``: straight, or an
+    arc through ``via`` (MOVE_CIRCULAR)."""
 
     start: Pose
     end: Pose
     speed_mm_per_s: float
     start_mm: float  # path position at the start of this segment
+    via: Vector | None = None
+    arc: Arc | None = field(init=False, default=None)
     length_mm: float = field(init=False)
     travel_unit: Vector = field(init=False)  # seam frame: along the path
     lateral_unit: Vector = field(init=False)  # seam frame: horizontal, left of travel
@@ -117,6 +126,16 @@ class _Segment:
         self.lateral_unit = _scaled(lateral, 1 / size) if size > 1e-9 else (0.0, 1.0, 0.0)
         # Vertical completes the right-handed frame: perpendicular to travel, pointing up.
         self.vertical_unit = _cross(travel, self.lateral_unit)
+        if self.via is not None:  # check_arc made sure it is one
+            self.arc = arc_through(self.start.position_mm, self.via, self.end.position_mm)
+            self.length_mm = self.arc.length_mm
+
+    def frame_at(self, path_position_mm: float) -> tuple[Vector, Vector, Vector]:
+        """(travel, lateral, vertical) at ``path_position_mm``: an arc's follows its tangent."""
+        if self.arc is None:
+            return self.travel_unit, self.lateral_unit, self.vertical_unit
+        u = min(self.length_mm, max(0.0, path_position_mm - self.start_mm))
+        return frame_of(self.arc.tangent_at(u))
 
     @property
     def end_mm(self) -> float:
@@ -128,7 +147,10 @@ class _Segment:
             return self.end
         fraction = min(1.0, max(0.0, (path_position_mm - self.start_mm) / self.length_mm))
         start, end = self.start.values(), self.end.values()
-        return Pose(*(a + (b - a) * fraction for a, b in zip(start, end, strict=True)))
+        pose = [a + (b - a) * fraction for a, b in zip(start, end, strict=True)]
+        if self.arc is not None:
+            pose[:3] = self.arc.point_at(fraction * self.length_mm)
+        return Pose(*pose)
 
 
 @dataclass
@@ -146,16 +168,33 @@ class _Path:
     def end_pose(self) -> Pose:
         return self.segments[-1].end
 
-    def append(self, end: Pose, speed_mm_per_s: float, start: Pose) -> None:
-        self.segments.append(_Segment(start, end, speed_mm_per_s, self.length_mm))
+    def append(
+        self, end: Pose, speed_mm_per_s: float, start: Pose, via: Vector | None = None
+    ) -> None:
+        self.segments.append(_Segment(start, end, speed_mm_per_s, self.length_mm, via))
 
     def restart_from(self, pose: Pose) -> None:
         """Rebuild the segments so that the path begins at ``pose`` (where the tool is)."""
         old = self.segments
         self.segments = []
         for segment in old:
-            self.append(segment.end, segment.speed_mm_per_s, pose)
+            via = segment.via
+            if via is not None and _arc_problem(pose.position_mm, via, segment.end.position_mm):
+                via = None  # the tool stands where no arc leads through via: go straight
+            self.append(segment.end, segment.speed_mm_per_s, pose, via)
             pose = segment.end
+
+
+def _arc_problem(start: Vector, via: Vector, end: Vector) -> str:
+    try:
+        arc_through(start, via, end)
+    except ValueError as error:
+        return str(error)
+    return ""
+
+
+def _arc_radius(start: Pose, via: Vector, end: Pose) -> float:
+    return arc_through(start.position_mm, via, end.position_mm).radius_mm
 
 
 class RobotMotion:
@@ -265,10 +304,33 @@ class RobotMotion:
             return ResultCode.BUSY
         return ResultCode.OK
 
-    def queue(self, end: Pose, speed_mm_per_s: float, path_id: int) -> None:
-        """A move taken (``check_move`` said OK): on the current path when it has this nonzero
-        ``path_id``, else a new path after the queued ones."""
-        self._queue_segment(end, speed_mm_per_s, path_id)
+    def check_arc(self, via_mm: Vector, end: Pose, path_id: int) -> ResultCode:
+        """Why an arc through ``via_mm`` to ``end`` would be refused (after ``check_move``)."""
+        if not all(math.isfinite(v) for v in via_mm):
+            return ResultCode.BAD_MESSAGE
+        if not self.limits.workspace_mm.contains(via_mm):
+            return ResultCode.OUT_OF_WORKSPACE
+        problem = _arc_problem(self._queue_end(path_id).position_mm, via_mm, end.position_mm)
+        if problem or _arc_radius(self._queue_end(path_id), via_mm, end) < (
+            self.limits.min_arc_radius_mm
+        ):
+            return ResultCode.BAD_ARC
+        return ResultCode.OK
+
+    def _queue_end(self, path_id: int) -> Pose:
+        """Where a move queued now with ``path_id`` would start from."""
+        last = self._pending[-1] if self._pending else self._path
+        if self._stopping and last is self._path:
+            last = None
+        return last.end_pose if last is not None else self.tool_pose()
+
+    def queue(
+        self, end: Pose, speed_mm_per_s: float, path_id: int, via_mm: Vector | None = None
+    ) -> None:
+        """A move taken (``check_move`` said OK; for an arc through ``via_mm``, ``check_arc``
+        too): on the current path when it has this nonzero ``path_id``, else a new path after
+        the queued ones."""
+        self._queue_segment(end, speed_mm_per_s, path_id, via_mm)
 
     def set_weave(self, path_id: int, shape: WeaveShape) -> ResultCode:
         """Path ``path_id`` weaves so (at once, if it is the path being run)."""
@@ -350,18 +412,23 @@ class RobotMotion:
 
     # -- the queue -----------------------------------------------------------------------------
 
-    def _queue_segment(self, end: Pose, speed_mm_per_s: float, path_id: int) -> None:
+    def _queue_segment(
+        self, end: Pose, speed_mm_per_s: float, path_id: int, via: Vector | None = None
+    ) -> None:
         self._stopped = False
         last = self._pending[-1] if self._pending else self._path
         if self._stopping and last is self._path:
             last = None  # the path being stopped takes no more segments; a new one begins
         if last is not None and path_id != 0 and last.path_id == path_id:
             # Same path: blend on from its last vertex (even if the tool already stopped there).
-            last.append(end, speed_mm_per_s, start=last.end_pose)
+            last.append(end, speed_mm_per_s, start=last.end_pose, via=via)
             return
         path = _Path(path_id)
         # The start is provisional: _start_next_path moves it to where the tool then is.
-        path.append(end, speed_mm_per_s, start=last.end_pose if last else self._path_pose)
+        start = last.end_pose if last else self._path_pose
+        if via is not None and _arc_problem(start.position_mm, via, end.position_mm):
+            via = None
+        path.append(end, speed_mm_per_s, start=start, via=via)
         self._pending.append(path)
         self._start_next_path()
 
@@ -514,8 +581,7 @@ class RobotMotion:
         if self._path is None or (lateral_mm == 0 and vertical_mm == 0 and along_mm == 0):
             return path_pose
         segment = self._path.segments[self._segment_index]
-        lateral, vertical = segment.lateral_unit, segment.vertical_unit
-        travel = segment.travel_unit
+        travel, lateral, vertical = segment.frame_at(self._path_position_mm)
         return Pose(
             path_pose.x_mm
             + lateral_mm * lateral[0]
