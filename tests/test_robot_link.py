@@ -225,6 +225,36 @@ async def test_a_three_segment_path_blends_and_arrives(sim: SimulatedRobot, driv
         assert min(math.dist(s.pose.position_mm, vertex) for s in samples) < 0.5
 
 
+async def test_a_circle_of_two_arcs_runs_and_corrections_follow_its_normal(
+    sim: SimulatedRobot, driver: RobotDriver
+):
+    # A full circle of radius 50 about (50, 0) in the plane z = 500, counter-clockwise seen
+    # from above, sent as two half circles: lateral (left of travel) points to the centre.
+    centre, radius = (50.0, 0.0, 500.0), 50.0
+    await driver.move_circular((50.0, -50.0, 500.0), Pose(100.0, 0.0, 500.0), 100.0, path_id=9)
+    await driver.move_circular((50.0, 50.0, 500.0), Pose(*HOME), 100.0, path_id=9)
+    async with streaming_corrections(driver, lateral_mm=2.0, vertical_mm=0.0):
+        final = await wait_for_status(driver, is_state(RobotState.IDLE))
+    assert final.path_length_mm == pytest.approx(2 * math.pi * radius, abs=0.05)
+    samples = path_samples(sim, 9)
+    # Never stopped between the arcs; the tool on the circle shrunk by the applied correction.
+    inner = [s for s in samples if 30.0 < s.path_position_mm < final.path_length_mm - 30.0]
+    assert min(s.tool_speed_mm_per_s for s in inner) >= 100.0 - 1e-3
+    for s in samples:
+        r = math.dist(s.pose.position_mm, centre)
+        assert r == pytest.approx(radius - s.lateral_correction_mm, abs=1e-3)
+    assert max(s.lateral_correction_mm for s in samples) == pytest.approx(2.0, abs=1e-4)
+
+
+async def test_an_arc_through_points_on_one_line_is_refused(
+    sim: SimulatedRobot, driver: RobotDriver
+):
+    with pytest.raises(DeviceRejected, match="arc"):
+        await driver.move_circular((50.0, 0.0, 500.0), Pose(100.0, 0.0, 500.0), 100.0, 3)
+    with pytest.raises(DeviceRejected, match="arc"):  # radius 1 mm: below the robot's 5 mm
+        await driver.move_circular((1.0, 1.0, 500.0), Pose(2.0, 0.0, 500.0), 100.0, 3)
+
+
 async def test_segment_speed_is_respected(sim: SimulatedRobot, driver: RobotDriver):
     await driver.move_linear(Pose(0.0, 300.0, 500.0), 60.0)
     seen: list[RobotStatus] = []

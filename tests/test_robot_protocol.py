@@ -29,6 +29,7 @@ from drivers.codecs.robot_protocol import (
     Hold,
     Message,
     MessageType,
+    MoveCircular,
     MoveJoint,
     MoveLinear,
     Nak,
@@ -57,6 +58,7 @@ poses = st.builds(Pose, f32, f32, f32, f32, f32, f32)
 
 messages = st.one_of(
     st.builds(MoveLinear, poses, f32, u16),
+    st.builds(MoveCircular, st.tuples(f32, f32, f32), poses, f32, u16),
     st.builds(MoveJoint, poses, f32),
     st.builds(Hold),
     st.builds(Resume),
@@ -278,6 +280,17 @@ def test_move_linear_carries_pose_speed_and_path():
     assert decoded == move
     assert isinstance(decoded, MoveLinear)
     assert decoded.pose.position_mm == (100.5, -20.25, 300.0)
+
+
+def test_move_circular_carries_via_end_speed_and_path():
+    move = MoveCircular((150.0, 25.5, 8.0), Pose(200.0, 0.0, 8.0, 0.0, 45.0, 0.0), 8.0, 3)
+    frame = encode_frame(4, move)
+    decoded = decode_frame(frame).message
+    assert decoded == move
+    assert isinstance(decoded, MoveCircular)
+    assert decoded.via_mm == (150.0, 25.5, 8.0)
+    assert len(frame) == FRAME_OVERHEAD_BYTES + 42
+    assert not MoveCircular.idempotent
 
 
 def test_move_joint_carries_speed_percent():
