@@ -74,6 +74,28 @@ CASES = [
            "seams[0].path_mm", "needs at least 2 item(s), got 1", anchor="path_mm:"),
     Broken("unknown-joint", "parts/plate-v60.yaml", "joint: v_groove_butt", "joint: butt",
            "seams[0].joint", 'expected one of "fillet", "v_groove_butt", "square_butt" or "lap"'),
+    Broken("blend-longer-than-its-line", "parts/boom-hinge-boss.yaml",
+           "- line: {to: [580.0, -140.0, 20.0], blend_radius_mm: 25}",
+           "- line: {to: [580.0, -140.0, 20.0], blend_radius_mm: 250}",
+           "seams[1].path.segments[1].line.blend_radius_mm", "the blend radius needs"),
+    Broken("arc-tighter-than-the-robot", "parts/boom-hinge-boss.yaml",
+           "arc: {centre: [600.0, 0.0, 20.0], sweep_deg: 360}",
+           "arc: {centre: [600.0, -48.0, 20.0], sweep_deg: 360}",
+           "seams[0].path.segments[0].arc",
+           "arc radius 2.0 mm is below the robot's min_arc_radius_mm 5"),
+    Broken("arc-through-a-line", "parts/boom-hinge-boss.yaml",
+           "arc: {centre: [600.0, 0.0, 20.0], sweep_deg: 360}",
+           "arc: {via: [650.0, -50.0, 20.0], to: [700.0, -50.0, 20.0]}",
+           "seams[0].path.segments[0].arc", "lie on one line"),
+    Broken("arc-of-two-forms", "parts/boom-hinge-boss.yaml",
+           "arc: {centre: [600.0, 0.0, 20.0], sweep_deg: 360}",
+           "arc: {centre: [600.0, 0.0, 20.0], sweep_deg: 360, to: [1.0, 2.0, 20.0]}",
+           "seams[0].path.segments[0].arc", "an arc is either {via, to} or {centre, sweep_deg}"),
+    Broken("path-and-path-mm", "parts/boom-hinge-boss.yaml",
+           "    path:\n      start: [600.0, -50.0, 20.0]",
+           "    path_mm: [[0, 0, 0], [1, 0, 0]]\n    path:\n      start: [600.0, -50.0, 20.0]",
+           "seams[0]", "a seam has either path_mm (a polyline) or path (lines and arcs)",
+           anchor="name: boss-fillet"),
     Broken("current-outside-band", "procedures/mag-fillet-a4.yaml", "current_a: 220\n",
            "current_a: 250\n", "current_a", "current_a 250 lies outside its band 200..240"),
     Broken("current-above-machine", "cell.yaml", "max_current_a: 400", "max_current_a: 200",
@@ -92,7 +114,7 @@ CASES = [
     Broken("unknown-active-part", "cell.yaml", "active_part: bracket-a12",
            "active_part: bracket-a13", "controller.cycle.active_part",
            '"bracket-a13" is not one of the part programs '
-           '(bracket-a12, coupon-fillet-80, plate-v60)'),
+           '(boom-hinge-boss, bracket-a12, coupon-fillet-80, plate-v60)'),
     Broken("speed-above-robot", "cell.yaml", "max_speed_mm_per_s: 500", "max_speed_mm_per_s: 5",
            "seams[0].procedure", "travels at 8 mm/s, above the robot's max_speed_mm_per_s 5",
            anchor="procedure: mag-fillet-a4"),
@@ -217,7 +239,7 @@ def _expected_line(case: Broken, config: Path) -> int:
 
 def test_the_shipped_config_is_valid(repo: Path):
     loaded = load_cell_config(repo / "config" / "cell.yaml")
-    assert set(loaded.parts) == {"bracket-a12", "coupon-fillet-80", "plate-v60"}
+    assert set(loaded.parts) == {"bracket-a12", "coupon-fillet-80", "plate-v60", "boom-hinge-boss"}
     assert len(loaded.parts["bracket-a12"].seams) == 2
     assert loaded.parts["plate-v60"].seams[0].joint == "v_groove_butt"
     assert set(loaded.files) == {
@@ -225,6 +247,7 @@ def test_the_shipped_config_is_valid(repo: Path):
         "parts/bracket-a12.yaml",
         "parts/coupon-fillet-80.yaml",
         "parts/plate-v60.yaml",
+        "parts/boom-hinge-boss.yaml",
         "procedures/mag-fillet-a4.yaml",
         "procedures/mag-vgroove-root.yaml",
     }
@@ -267,7 +290,7 @@ def test_config_check_command_exits_0_when_good_and_2_with_every_error(
     cellctl = [sys.executable, "-m", "cellctl.cli.main", "config", "check"]
     good = subprocess.run([*cellctl, "config/cell.yaml"], cwd=repo, capture_output=True, text=True)
     assert good.returncode == 0, good.stderr
-    assert "config/cell.yaml: OK: cell cell-01, 3 part program(s) with 4 seam(s)" in good.stdout
+    assert "config/cell.yaml: OK: cell cell-01, 4 part program(s) with 6 seam(s)" in good.stdout
     for case in CASES[:3]:
         _break(config_copy, case)
     bad = subprocess.run(

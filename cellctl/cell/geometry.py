@@ -1,7 +1,9 @@
 """Seam paths as polylines in millimetres, and the seam frame the robot corrects in.
 
-A taught seam path is a list of points. The weld cycle needs to know where along it the torch
-is (the robot reports its path position in mm), to restart a seam from a point with an overlap,
+A taught seam path is a list of points, or a ``drivers.codecs.seam_path.SeamPath`` of lines
+and arcs (a sequence of its vertices too), which every function here takes as well. The weld
+cycle needs to know where along it the torch is (the robot reports its path position in mm),
+to restart a seam from a point with an overlap,
 and to shift the whole path by what seam finding measured. The seam frame (travel, lateral,
 vertical) is the frame of every path correction and of what the sensor measures. Pure
 functions on tuples.
@@ -13,6 +15,8 @@ import itertools
 import math
 from collections.abc import Sequence
 
+from drivers.codecs.seam_path import SeamPath
+
 Point = tuple[float, float, float]
 
 
@@ -21,11 +25,15 @@ def distance(a: Point, b: Point) -> float:
 
 
 def length_mm(path: Sequence[Point]) -> float:
+    if isinstance(path, SeamPath):
+        return path.length_mm
     return sum(distance(a, b) for a, b in itertools.pairwise(path))
 
 
 def point_at(path: Sequence[Point], position_mm: float) -> Point:
     """The point ``position_mm`` along the path (clamped to its ends)."""
+    if isinstance(path, SeamPath):
+        return path.point_at(position_mm)
     if position_mm <= 0:
         return path[0]
     travelled = 0.0
@@ -40,6 +48,8 @@ def point_at(path: Sequence[Point], position_mm: float) -> Point:
 
 def remaining(path: Sequence[Point], position_mm: float) -> list[Point]:
     """The path from ``position_mm`` to its end, starting with the point at that position."""
+    if isinstance(path, SeamPath):
+        return path.remaining(position_mm)  # type: ignore[return-value]
     position_mm = max(0.0, position_mm)
     result = [point_at(path, position_mm)]
     travelled = 0.0
@@ -51,6 +61,8 @@ def remaining(path: Sequence[Point], position_mm: float) -> list[Point]:
 
 
 def shifted(path: Sequence[Point], offset: Point) -> list[Point]:
+    if isinstance(path, SeamPath):
+        return path.shifted(offset)  # type: ignore[return-value]
     return [(p[0] + offset[0], p[1] + offset[1], p[2] + offset[2]) for p in path]
 
 
@@ -66,7 +78,10 @@ def _unit(v: tuple[float, float, float]) -> tuple[float, float, float]:
 
 def seam_frame(path: list[Point]) -> tuple[Point, Point, Point]:
     """(travel, lateral, vertical) unit vectors of the path's first segment, as the robot
-    defines its correction frame: lateral = up × travel, vertical = travel × lateral."""
+    defines its correction frame: lateral = up × travel, vertical = travel × lateral. (A
+    ``SeamPath``'s frame follows its tangent: this is the one at its start.)"""
+    if isinstance(path, SeamPath):
+        return path.frame_at(0.0)
     travel = _unit(tuple(b - a for a, b in zip(path[0], path[1], strict=True)))  # type: ignore[arg-type]
     lateral = (-travel[1], travel[0], 0.0)
     size = math.hypot(lateral[0], lateral[1])

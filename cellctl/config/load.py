@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from cellctl.config.errors import ConfigError, ConfigInvalid, show_value, validation_errors
 from cellctl.config.models import PART_TEMPERATURE_INPUT, CellConfig, PartProgram, Procedure
 from cellctl.config.yaml_lines import Location, YamlDocument, load_yaml
+from drivers.codecs.seam_path import PathError
 from drivers.codecs.settings import PowerSourceLimits, RobotLimits
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -280,19 +281,35 @@ def _check_against_cell(
     for part_name, part in parts.items():
         part_file = part_sources[part_name]
         for seam_index, seam in enumerate(part.seams):
-            for point_index, point in enumerate(seam.path_mm):
+            if seam.path is not None:
+                try:
+                    built = seam.path.build(limits.min_arc_radius_mm)
+                except PathError as error:
+                    errors.append(
+                        _error(part_file, ("seams", seam_index, "path", *error.where), str(error))
+                    )
+                    continue
+                where_points = [(("seams", seam_index, "path"), p) for p in built.sampled(5.0)]
+            else:
+                assert seam.path_mm is not None
+                where_points = [
+                    (("seams", seam_index, "path_mm", i), p) for i, p in enumerate(seam.path_mm)
+                ]
+            for where, point in where_points:
                 if not workspace.contains(point):
                     errors.append(
                         _error(
                             part_file,
-                            ("seams", seam_index, "path_mm", point_index),
-                            f"point {list(point)} mm is outside the robot's workspace "
-                            f"(x {workspace.x.min:g}..{workspace.x.max:g}, "
+                            where,
+                            f"point {[round(c, 1) for c in point]} mm is outside the robot's "
+                            f"workspace (x {workspace.x.min:g}..{workspace.x.max:g}, "
                             f"y {workspace.y.min:g}..{workspace.y.max:g}, "
                             f"z {workspace.z.min:g}..{workspace.z.max:g} mm)",
                         )
                     )
-            start = seam.path_mm[0]
+                    if seam.path is not None:
+                        break  # one error per curved path, not one per sampled point
+            start = where_points[0][1]
             approach = (start[0], start[1], start[2] + seam.approach_clearance_mm)
             if workspace.contains(start) and not workspace.contains(approach):
                 errors.append(

@@ -11,12 +11,14 @@ workspace, its travel speed is within the robot's limit) are in ``cellctl.config
 from __future__ import annotations
 
 import enum
+import itertools
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
 
 from cellctl.config.sensor_models import SensorSettings
 from drivers.codecs.model import StrictModel
+from drivers.codecs.seam_path import SeamPath, build_path
 from drivers.codecs.settings import PlcSettings, PowerSourceSettings, RobotSettings
 from drivers.codecs.weave import NO_WEAVE, WeaveShape
 from drivers.codecs.weave import WeavePattern as WirePattern
@@ -474,29 +476,95 @@ class Sensing(StrictModel):
     bead_height_mm: Band | None = None
 
 
+class LineTo(StrictModel):
+    to: PointMm
+    # Round the corner at ``to`` (into the next line) with a tangent arc of this radius.
+    blend_radius_mm: Annotated[float, Field(gt=0, le=1_000)] | None = None
+
+
+class ArcTo(StrictModel):
+    """An arc through ``via`` to ``to``, or about ``centre`` by ``sweep_deg`` (horizontal,
+    + turning left seen from above; 360: a full circle)."""
+
+    via: PointMm | None = None
+    to: PointMm | None = None
+    centre: PointMm | None = None
+    sweep_deg: Annotated[float, Field(ge=-360, le=360)] | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> ArcTo:
+        through = self.via is not None and self.to is not None
+        about = self.centre is not None and self.sweep_deg is not None
+        if through == about or (about and (self.via or self.to)) or (through and self.centre):
+            raise ValueError("an arc is either {via, to} or {centre, sweep_deg}")
+        return self
+
+
+class LineSegment(StrictModel):
+    line: LineTo
+
+
+class ArcSegment(StrictModel):
+    arc: ArcTo
+
+
+def _segment_kind(value: object) -> str | None:
+    if isinstance(value, dict):
+        return "arc" if "arc" in value else "line"
+    return "arc" if isinstance(value, ArcSegment) else "line"
+
+
+Segment = Annotated[
+    Annotated[LineSegment, Tag("line")] | Annotated[ArcSegment, Tag("arc")],
+    Discriminator(_segment_kind),
+]
+
+
+class SegmentedPath(StrictModel):
+    """A seam path of lines and arcs (``drivers.codecs.seam_path``)."""
+
+    start: PointMm
+    segments: Annotated[list[Segment], Field(min_length=1)]
+
+    def build(self, min_arc_radius_mm: float = 0.0) -> SeamPath:
+        """The path; ``PathError`` (its ``where`` below ``segments``) when it cannot be."""
+        segments = [s.model_dump(exclude_none=True) for s in self.segments]
+        return build_path(self.start, segments, min_arc_radius_mm)
+
+
 class Seam(StrictModel):
     name: Name
     order: Annotated[int, Field(ge=1)]
     joint: JointType
     procedure: Name  # file name (without .yaml) in the cell's procedures_dir
-    path_mm: Annotated[list[PointMm], Field(min_length=2)]
+    # Either a polyline (its points) or ``path``: lines and arcs, corners blended.
+    path_mm: Annotated[list[PointMm], Field(min_length=2)] | None = None
+    path: SegmentedPath | None = None
     torch: TorchAngles = TorchAngles()
     approach_clearance_mm: Annotated[float, Field(ge=0, le=300)] = 30.0
     sensing: Sensing = Sensing()
 
     @model_validator(mode="after")
     def _segments_have_length(self) -> Seam:
-        for i, (a, b) in enumerate(zip(self.path_mm, self.path_mm[1:], strict=False)):
+        if (self.path_mm is None) == (self.path is None):
+            raise ValueError("a seam has either path_mm (a polyline) or path (lines and arcs)")
+        points = self.path_mm or []
+        for i, (a, b) in enumerate(itertools.pairwise(points)):
             if sum((p - q) ** 2 for p, q in zip(a, b, strict=True)) < 1e-6:
                 raise ValueError(f"path_mm points {i} and {i + 1} coincide (zero-length segment)")
         return self
 
+    def taught_path(self) -> SeamPath:
+        """The taught path (``PathError`` for a ``path`` that cannot be built: config check
+        reports it at its line)."""
+        if self.path is not None:
+            return self.path.build()
+        assert self.path_mm is not None
+        return SeamPath.polyline(self.path_mm)
+
     @property
     def length_mm(self) -> float:
-        return sum(
-            sum((p - q) ** 2 for p, q in zip(a, b, strict=True)) ** 0.5
-            for a, b in zip(self.path_mm, self.path_mm[1:], strict=False)
-        )
+        return self.taught_path().length_mm
 
 
 class PartProgram(StrictModel):

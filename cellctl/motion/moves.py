@@ -18,6 +18,7 @@ from typing import Protocol, TypeVar
 from cellctl.cell.geometry import Point
 from cellctl.config.models import TorchAngles
 from drivers.codecs.robot_protocol import Pose, RobotState, RobotStatus
+from drivers.codecs.seam_path import Arc, SeamPath
 from drivers.errors import DeviceError
 from drivers.robot import Robot
 
@@ -83,6 +84,21 @@ async def poll(device: str, read: Callable[[], Awaitable[T]], health: DeviceHeal
 def torch_pose(point: Point, torch: TorchAngles) -> Pose:
     """The tool's pose at ``point`` with the seam's torch angles (work, travel; no roll)."""
     return Pose(*point, torch.work_angle_deg, torch.travel_angle_deg, 0.0)
+
+
+async def queue_path(
+    robot: Robot, path: list[Point], torch: TorchAngles, speed_mm_per_s: float, path_id: int
+) -> None:
+    """Queue ``path`` (from its start, where the tool stands) as one blended path: a line as
+    MOVE_LINEAR, an arc as MOVE_CIRCULAR through its middle."""
+    if not isinstance(path, SeamPath):
+        path = SeamPath.polyline(path)
+    for piece in path.pieces:
+        end = torch_pose(piece.end, torch)
+        if isinstance(piece, Arc):
+            await robot.move_circular(piece.via, end, speed_mm_per_s, path_id=path_id)
+        else:
+            await robot.move_linear(end, speed_mm_per_s, path_id=path_id)
 
 
 def arrived_at(point: Point) -> Callable[[RobotStatus], bool]:

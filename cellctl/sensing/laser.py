@@ -182,7 +182,7 @@ class LaserSensing:
         self._prescan = (None, [])
         self.last_run = None
         if not seam.sensing.seam_finding:
-            return list(taught_path)
+            return taught_path
         found = await self.finder.find(seam, taught_path, self._warm_up)
         self._prescan = (found.path[0], found.prescan)
         return found.path

@@ -116,7 +116,7 @@ class NoSensing:
         return None  # no threads of its own
 
     async def find_seam(self, seam: Seam, taught_path: list[Point]) -> list[Point]:
-        return list(taught_path)
+        return taught_path
 
     async def start_tracking(
         self, seam: Seam, path: list[Point], path_id: int, weave: WeaveShape = NO_WEAVE

@@ -51,7 +51,7 @@ from cellctl.motion.moves import (
     RobotStopped,
     at_rest,
     poll,
-    torch_pose,
+    queue_path,
 )
 from cellctl.sensing.protocol import JointNotFound, SeamSensing, TrackingLost
 from cellctl.weld.monitoring import SeamMonitor
@@ -187,7 +187,7 @@ class WeldCycle:
                 progress.monitor.notes.append("crater fill interrupted")
             await self._finish_seam(progress)
             return
-        taught = [tuple(p) for p in seam.path_mm]
+        taught = seam.taught_path()
         if progress.path is None:
             await self._check_temperature(progress)
             progress.step = Step.APPROACH
@@ -230,14 +230,16 @@ class WeldCycle:
             weave = procedure.weave.shape(procedure.travel_speed_mm_per_s)
             if weave.weaving:
                 await self._robot(self.robot.set_weave(progress.path_id, weave))
-            for point in remainder[1:]:
-                await self._robot(
-                    self.robot.move_linear(
-                        torch_pose(point, progress.seam.torch),
-                        progress.procedure.travel_speed_mm_per_s,
-                        path_id=progress.path_id,
-                    )
+            # Lines and arcs (MOVE_CIRCULAR), blended into one path by the robot.
+            await self._robot(
+                queue_path(
+                    self.robot,
+                    remainder,
+                    progress.seam.torch,
+                    progress.procedure.travel_speed_mm_per_s,
+                    progress.path_id,
                 )
+            )
             await self.sensing.start_tracking(progress.seam, remainder, progress.path_id, weave)
             try:
                 broke_at = await self._monitor_weld(progress, from_mm, length_mm(remainder))
@@ -272,7 +274,7 @@ class WeldCycle:
 
     async def _finish_seam(self, progress: SeamProgress) -> None:
         seam, procedure = progress.seam, progress.procedure
-        path = progress.path or [tuple(p) for p in seam.path_mm]
+        path = progress.path or seam.taught_path()
         if progress.step in (Step.WELDING, Step.CRATER_FILL):
             progress.step = Step.CRATER_FILL
             if procedure.crater_fill and not self.dry_run:

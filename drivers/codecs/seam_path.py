@@ -362,8 +362,11 @@ class SeamPath(Sequence[Point]):
 # -- from a part program's segments -----------------------------------------------------------
 
 
-def build_path(start: Sequence[float], segments: Sequence[dict[str, Any]]) -> SeamPath:
-    """A ``SeamPath`` from plain data (see the module): ``PathError`` naming the segment."""
+def build_path(
+    start: Sequence[float], segments: Sequence[dict[str, Any]], min_arc_radius_mm: float = 0.0
+) -> SeamPath:
+    """A ``SeamPath`` from plain data (see the module): ``PathError`` naming the segment,
+    also for an arc or a blend tighter than ``min_arc_radius_mm`` (the robot's limit)."""
     raw: list[tuple[Piece, float]] = []  # each piece, and the blend radius at its end
     at: Point = tuple(map(float, start))  # type: ignore[assignment]
     for i, segment in enumerate(segments):
@@ -375,7 +378,14 @@ def build_path(start: Sequence[float], segments: Sequence[dict[str, Any]]) -> Se
             end = tuple(map(float, spec["to"]))
             if math.dist(at, end) < 1e-3:
                 raise PathError(("segments", i, "line", "to"), "zero-length line")
-            raw.append((Line(at, end), float(spec.get("blend_radius_mm") or 0.0)))  # type: ignore[arg-type]
+            blend = float(spec.get("blend_radius_mm") or 0.0)
+            if 0 < blend < min_arc_radius_mm:
+                raise PathError(
+                    ("segments", i, "line", "blend_radius_mm"),
+                    f"blend radius {blend:g} mm is below the robot's min_arc_radius_mm "
+                    f"{min_arc_radius_mm:g}",
+                )
+            raw.append((Line(at, end), blend))  # type: ignore[arg-type]
         else:
             try:
                 if "via" in spec:
@@ -384,6 +394,12 @@ def build_path(start: Sequence[float], segments: Sequence[dict[str, Any]]) -> Se
                     arc = arc_about(at, spec["centre"], float(spec["sweep_deg"]))
             except ValueError as error:
                 raise PathError(("segments", i, "arc"), str(error)) from None
+            if arc.radius_mm < min_arc_radius_mm:
+                raise PathError(
+                    ("segments", i, "arc"),
+                    f"arc radius {arc.radius_mm:.1f} mm is below the robot's "
+                    f"min_arc_radius_mm {min_arc_radius_mm:g}",
+                )
             raw.append((arc, 0.0))
         at = raw[-1][0].end
     return SeamPath(tuple(_blended(raw)))
