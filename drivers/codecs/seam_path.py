@@ -313,8 +313,8 @@ class SeamPath(Sequence[Point]):
                 foot = _add(self.point_at(s0), _scale(t, along * sign))
                 candidates.append((math.dist(p, foot), s0 + sign * along))
         best_d = min(d for d, _ in candidates)
-        if hint_s_mm is None:
-            s = min(candidates)[1]
+        if hint_s_mm is None:  # a tie (a closed path's start and end): the start
+            s = min((round(d, 6), s) for d, s in candidates)[1]
         else:
             near = [(abs(s - hint_s_mm), s) for d, s in candidates if d <= best_d + 3.0]
             s = min(near)[1]

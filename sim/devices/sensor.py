@@ -2,10 +2,13 @@
 
 Owns:
 
-- where the sensor is: ``lookahead_mm`` ahead of the robot's actual tool point (corrections
-  included: the sensor is bolted to the torch), looking along the nearest seam of the true part
-  (the robot's tool orientation would point it there; the simulated robot does not model
-  orientation);
+- where the sensor is: ``lookahead_mm`` ahead of the robot's actual tool point along the
+  nearest seam of the true part, as far to the side of it as the tool point is (corrections
+  included: the sensor is bolted to the torch), its laser line across the seam's tangent there
+  (the robot's tool orientation would point it so; the simulated robot does not model
+  orientation). On a straight seam that is the point ``lookahead_mm`` ahead along travel; on a
+  curve it is the sensor of a torch that turns with the path (a sensor on a rotary axis), so
+  the line always crosses the joint where the controller's path says it is;
 - what it sees there: the true joint (``sim.truth.part``) rendered by ``sim.devices.sensor_render``;
 - the stream: a TCP server (``drivers.codecs.sensor_protocol`` framing) that exposes one frame every
   ``1 / frame_rate_hz`` real seconds and sends it to every connected client; a client that has
@@ -121,6 +124,7 @@ class TrackingScore:
     ) -> None:
         self.part = part
         self.skip_start_mm = skip_start_mm
+        self._last_s: dict[str, float] = {}  # where along each seam the torch last was
         self.seams: list[SeamScore] = []
         # Where the arc burns, the torch lays a bead (rendered for the post-weld check).
         self.arc_burning = arc_burning
@@ -133,7 +137,8 @@ class TrackingScore:
         seam = self.part.nearest(point)
         if seam is None:
             return
-        s_torch, torch_lateral, torch_vertical = seam.locate(point)
+        s_torch, torch_lateral, torch_vertical = seam.locate(point, self._last_s.get(seam.name))
+        self._last_s[seam.name] = s_torch
         # The weave's centre: the robot's weave is in its path's seam frame, which lies along
         # the true seam to within a degree or two (cos 2° = 0.9994).
         weave_lateral, weave_vertical, weave_along = sample.weave_mm
@@ -195,6 +200,7 @@ class SimulatedSensor:
         # Where the tool was at a monotonic instant (a moment ago); without it, where it is.
         self.tool_pose_at = tool_pose_at
         self.lookahead_mm = lookahead_mm
+        self._last_s: dict[str, float] = {}  # where along its seam the tool was last seen
         self.frame_period_s = 1.0 / frame_rate_hz
         self.camera = camera or CameraModel()
         self.renderer = StripeRenderer(self.camera, disturbances or Disturbances(), seed)
@@ -277,9 +283,9 @@ class SimulatedSensor:
         seam = self.part.nearest(tool, max_distance_mm=40.0)
         if seam is None:
             return None, math.nan, None
-        t = seam.travel
-        origin = tuple(p + self.lookahead_mm * d for p, d in zip(tool, t, strict=True))
-        s, lateral, vertical = seam.locate(origin)
+        s_tool, lateral, vertical = seam.locate(tool, self._last_s.get(seam.name))
+        self._last_s = {seam.name: s_tool}
+        s = s_tool + self.lookahead_mm
         if not (0 <= s <= seam.length_mm):
             return seam, s, None  # the line is off the end of the seam: a plain plate
         truth = seam.joint_at(s)

@@ -16,7 +16,10 @@ in the seam frame (lateral: horizontal, left of travel; vertical: up)::
     camera: {...}                                      # see sim.sensor.CameraModel
 
 The simulator reads the part program's YAML itself (it may not use the controller's loader):
-the taught path, the joint type and the torch's work angle of every seam.
+the taught path, the joint type and the torch's work angle of every seam. A seam's path may
+bend and circle (``drivers.codecs.seam_path``: a polyline ``path_mm``, or ``path`` of lines and
+arcs with blended corners); the deviations are laid along it, in the seam frame that follows
+its tangent.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import yaml
 from pydantic import Field
 
 from drivers.codecs.model import StrictModel
+from drivers.codecs.seam_path import PathError, SeamPath, build_path
 from sim.model_file import read_model
 
 Vector = tuple[float, float, float]
@@ -117,25 +121,21 @@ class TrueSeam:
     start: Vector
     end: Vector
     deviations: list[Any]
+    path: SeamPath | None = None  # None: the straight line from start to end
 
     def __post_init__(self) -> None:
-        chord = tuple(b - a for a, b in zip(self.start, self.end, strict=True))
-        self.length_mm = math.sqrt(sum(c * c for c in chord))
-        self.travel = tuple(c / self.length_mm for c in chord)
-        lateral = (-self.travel[1], self.travel[0], 0.0)  # up × travel
-        size = math.hypot(lateral[0], lateral[1])
-        self.lateral = (lateral[0] / size, lateral[1] / size, 0.0) if size > 1e-9 else (0, 1, 0)
-        t, la = self.travel, self.lateral
-        self.up = (
-            t[1] * la[2] - t[2] * la[1],
-            t[2] * la[0] - t[0] * la[2],
-            t[0] * la[1] - t[1] * la[0],
-        )
+        if self.path is None:
+            self.path = SeamPath.polyline([self.start, self.end])
+        self.length_mm = self.path.length_mm
+        # The frame at the start (the whole seam's, when it is straight).
+        self.travel, self.lateral, self.up = self.path.frame_at(0.0)
 
-    def locate(self, point: Vector) -> tuple[float, float, float]:
-        """``point`` in this seam's taught frame: (s along, lateral, vertical) in mm."""
-        d = tuple(p - a for p, a in zip(point, self.start, strict=True))
-        return (_dot(d, self.travel), _dot(d, self.lateral), _dot(d, self.up))
+    def locate(self, point: Vector, hint_s_mm: float | None = None) -> tuple[float, float, float]:
+        """``point`` against this taught seam: (s along, lateral, vertical) in mm, in the
+        seam frame where it is nearest (``SeamPath.locate``; ``hint_s_mm`` picks between two
+        places about as near: a full circle's start and end)."""
+        assert self.path is not None
+        return self.path.locate(point, hint_s_mm)
 
     def joint_at(self, s_mm: float) -> JointState:
         lateral = vertical = 0.0
@@ -190,10 +190,10 @@ def load_true_part(part_file: Path, scenario: VisionScenario) -> TruePart:
         data = yaml.safe_load(part_file.read_text(encoding="utf-8"))
         seams = []
         for seam in data["seams"]:
-            path = [tuple(float(v) for v in p) for p in seam["path_mm"]]
-            if len(path) != 2:
-                # A polyline would need a frame per segment; every shipped seam is straight.
-                raise VisionScenarioError(f"{part_file}: seam {seam['name']}: only straight seams")
+            if "path" in seam:
+                path = build_path(seam["path"]["start"], seam["path"]["segments"])
+            else:
+                path = SeamPath.polyline(seam["path_mm"])
             torch = seam.get("torch") or {}
             seams.append(
                 TrueSeam(
@@ -201,11 +201,12 @@ def load_true_part(part_file: Path, scenario: VisionScenario) -> TruePart:
                     joint=seam["joint"],
                     work_angle_deg=float(torch.get("work_angle_deg", 45.0)),
                     start=path[0],
-                    end=path[1],
+                    end=path[-1],
                     deviations=list(scenario.deviations),
+                    path=path,
                 )
             )
-    except (OSError, yaml.YAMLError, KeyError, TypeError) as error:
+    except (OSError, yaml.YAMLError, KeyError, TypeError, PathError) as error:
         raise VisionScenarioError(f"{part_file}: {error}") from error
     return TruePart(seams)
 
