@@ -103,3 +103,25 @@ def from_frame(origin: Point, frame: tuple[Point, Point, Point], offset: Point) 
         o + sum(c * axis[i] for c, axis in zip(offset, frame, strict=True))
         for i, o in enumerate(origin)
     )  # type: ignore[return-value]
+
+
+def sensed_joint(
+    path: SeamPath,
+    s_torch_mm: float,
+    torch_offset_mm: tuple[float, float],
+    lookahead_mm: float,
+    measured_mm: tuple[float, float],
+) -> Point:
+    """Where the sensor saw the joint, against a curved ``path``: (s, lateral, vertical).
+
+    The torch stands ``s_torch_mm`` along the path, offset (lateral, vertical) from it in the
+    frame there; the sensor on it looks ``lookahead_mm`` ahead along the path's tangent at the
+    torch (a chord, not the arc), its laser plane across that tangent, and measured the joint
+    at ``measured_mm`` (lateral, vertical) from its origin. On a straight path this is
+    (s_torch + lookahead, offset + measured), what tracking adds up there.
+    """
+    travel, lateral, up = path.frame_at(s_torch_mm)
+    base = path.extended_point(s_torch_mm)
+    reach = (lookahead_mm, torch_offset_mm[0] + measured_mm[0], torch_offset_mm[1] + measured_mm[1])
+    joint = from_frame(base, (travel, lateral, up), reach)
+    return path.locate(joint, s_torch_mm + lookahead_mm)

@@ -23,13 +23,21 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cellctl.cell.geometry import Point, from_frame, in_frame, seam_frame, shifted
+from cellctl.cell.geometry import (
+    Point,
+    from_frame,
+    in_frame,
+    seam_frame,
+    sensed_joint,
+    shifted,
+)
 from cellctl.config.models import Seam
 from cellctl.config.sensor_models import SensorSettings
 from cellctl.motion.moves import Motion, arrived_at, torch_pose
 from cellctl.sensing.protocol import JointNotFound
 from cellctl.sensing.vision.pipeline import JointFinder, JointMeasurement
 from drivers.codecs.robot_protocol import RobotStatus
+from drivers.codecs.seam_path import SeamPath
 from drivers.sensor import SensorDriver
 
 log = logging.getLogger(__name__)
@@ -115,6 +123,16 @@ class SeamFinder:
                 continue
             origin = (0.0, 0.0, 0.0)
             path = shifted(taught_path, from_frame(origin, frame, (0.0, found_lateral, vert)))
+            if isinstance(taught_path, SeamPath) and taught_path.curved:
+                # The line crossed the curve a chord ahead: shift it to pass where it did.
+                s_j, lateral_j, vertical_j = sensed_joint(
+                    taught_path, back, (offset, 0.0), self.lookahead_mm, (lat, vert)
+                )
+                _, across, up = taught_path.frame_at(s_j)
+                path = shifted(
+                    taught_path,
+                    tuple(lateral_j * a + vertical_j * u for a, u in zip(across, up, strict=True)),
+                )
             found(seam)
             prescan = await self._prescan_to(path, seam, finder)
             # The joint found was at start_inset_mm; the start itself lies where the first
@@ -171,6 +189,17 @@ class SeamFinder:
             age = max(0.0, now - image.exposure_s)
             torch = tuple(p - age * v for p, v in zip(position, velocity, strict=True))
             along, off_l, off_v = in_frame(torch, path[0], frame)  # type: ignore[arg-type]
+            if isinstance(path, SeamPath) and path.curved:  # a chord ahead, onto the curve
+                samples.append(
+                    sensed_joint(
+                        path,
+                        along,
+                        (off_l, off_v),
+                        self.lookahead_mm,
+                        (m.lateral_mm, m.vertical_mm),
+                    )
+                )
+                return
             samples.append((along + self.lookahead_mm, m.lateral_mm + off_l, m.vertical_mm + off_v))
 
         await self.motion.robot.move_linear(torch_pose(path[0], seam.torch), PRESCAN_SPEED_MM_PER_S)

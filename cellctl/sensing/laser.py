@@ -34,7 +34,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from cellctl.cell.geometry import Point, length_mm, seam_frame
+from cellctl.cell.geometry import Point, length_mm, seam_frame, sensed_joint
 from cellctl.config.models import Seam
 from cellctl.config.sensor_models import SensorSettings
 from cellctl.motion.moves import Motion
@@ -49,6 +49,7 @@ from cellctl.sensing.track import SeamTrack
 from cellctl.sensing.vision.calibration import Calibration
 from cellctl.sensing.vision.pipeline import JointFinder
 from cellctl.sensing.weave import WeaveEstimate
+from drivers.codecs.seam_path import SeamPath
 from drivers.codecs.sensor_protocol import Frame
 from drivers.codecs.weave import NO_WEAVE, WeaveShape
 from drivers.errors import FramesRefused
@@ -230,6 +231,8 @@ class LaserSensing:
         )
         run.path_start = path[0]
         run.travel = seam_frame(path)[0]
+        if isinstance(path, SeamPath) and path.curved:
+            run.curve = path
         # What is known of the joint ahead of the torch before the first frame: what seam
         # finding saw of the first look-ahead (when this path starts where it found the
         # joint), or, when the seam resumes after a hold or an arc break, what the last run
@@ -369,12 +372,19 @@ class LaserSensing:
         run.frames_with_joint += 1
         exposure = frame.exposure_s
         s_sensor, (lateral_c, vertical_c) = self._sensor_at(run, exposure)
-        run.track.add(
-            s_sensor,
-            measurement.lateral_mm + lateral_c,
-            measurement.vertical_mm + vertical_c,
-            exposure,
-        )
+        if run.curve is None:
+            s_joint = s_sensor
+            lateral = measurement.lateral_mm + lateral_c
+            vertical = measurement.vertical_mm + vertical_c
+        else:  # the sensor looks along the tangent at the torch: where that is on the curve
+            s_joint, lateral, vertical = sensed_joint(
+                run.curve,
+                s_sensor - self.lookahead_mm,
+                (lateral_c, vertical_c),
+                self.lookahead_mm,
+                (measurement.lateral_mm, measurement.vertical_mm),
+            )
+        run.track.add(s_joint, lateral, vertical, exposure)
         landed = time.monotonic()
         self._latencies.add(exposure, landed)  # where the correction grid sits
         run.exposure_to_processed_s.append(landed - exposure)

@@ -15,6 +15,7 @@ from cellctl.config.models import Seam
 from cellctl.sensing.correction import CorrectionHistory
 from cellctl.sensing.track import SeamTrack
 from cellctl.sensing.vision.pipeline import JointFinder
+from drivers.codecs.seam_path import SeamPath
 from drivers.codecs.weave import NO_WEAVE, WeaveShape
 
 
@@ -31,6 +32,7 @@ class TrackingRun:
     path_length_mm: float
     path_start: Point = (0.0, 0.0, 0.0)
     travel: Point = (1.0, 0.0, 0.0)
+    curve: SeamPath | None = None  # a path with arcs: measurements placed on it (_on_frame)
     # How the robot weaves this path: the sensor on the torch swings with it (``_on_frame``).
     weave: WeaveShape = NO_WEAVE
     started_at: float = field(default_factory=time.monotonic)

@@ -244,6 +244,26 @@ class SeamPath(Sequence[Point]):
             starts.append(s)
             s += piece.length_mm
         object.__setattr__(self, "starts_mm", tuple(starts))
+        first, last = self.pieces[0], self.pieces[-1]
+        # The two ends and their tangents (locate's extensions), and a box around it all.
+        ends = (
+            (0.0, -1.0, first.start, first.tangent_at(0.0)),
+            (s, 1.0, last.end, last.tangent_at(last.length_mm)),
+        )
+        object.__setattr__(self, "_ends", ends)
+        points = self.sampled(10.0)
+        box = tuple((min(p[i] for p in points), max(p[i] for p in points)) for i in range(3))
+        object.__setattr__(self, "box_mm", box)
+
+    def distance_to_box(self, point: Sequence[float]) -> float:
+        """How far ``point`` lies outside the box around the path (0 inside; a cheap lower
+        bound, to within the 10 mm chords' sag, of its distance from the path)."""
+        return math.sqrt(
+            sum(
+                max(lo - c, 0.0, c - hi) ** 2
+                for c, (lo, hi) in zip(point, self.box_mm, strict=True)
+            )
+        )
 
     @classmethod
     def polyline(cls, points: Sequence[Sequence[float]]) -> SeamPath:
@@ -263,6 +283,19 @@ class SeamPath(Sequence[Point]):
 
     def __iter__(self) -> Iterator[Point]:
         return iter(self.vertices())
+
+    @property
+    def closed(self) -> bool:
+        """Whether it ends where it starts (a full circle): past its end it goes on from its
+        start again (``extended_point``, ``frame_at``, ``locate``)."""
+        return math.dist(self.pieces[0].start, self.pieces[-1].end) < 1e-6
+
+    def _wrapped(self, s_mm: float) -> float:
+        """Past a closed path's end, round again (before its start a torch comes along the
+        tangent there, as on any path)."""
+        if s_mm > self.length_mm and self.closed:
+            return s_mm % self.length_mm
+        return s_mm
 
     @property
     def curved(self) -> bool:
@@ -287,8 +320,17 @@ class SeamPath(Sequence[Point]):
         piece, u = self._piece(s)
         return piece.point_at(min(u, piece.length_mm))
 
+    def extended_point(self, s_mm: float) -> Point:
+        """The point ``s_mm`` along the path, before its start and past its end on the
+        tangent lines there (round again, on a closed path)."""
+        s_mm = self._wrapped(s_mm)
+        if 0.0 <= s_mm <= self.length_mm:
+            return self.point_at(s_mm)
+        end = 0.0 if s_mm < 0 else self.length_mm
+        return _add(self.point_at(end), _scale(self.tangent_at(end), s_mm - end))
+
     def tangent_at(self, s_mm: float) -> Point:
-        piece, u = self._piece(min(self.length_mm, max(0.0, s_mm)))
+        piece, u = self._piece(min(self.length_mm, max(0.0, self._wrapped(s_mm))))
         return piece.tangent_at(min(u, piece.length_mm))
 
     def frame_at(self, s_mm: float) -> tuple[Point, Point, Point]:
@@ -297,27 +339,37 @@ class SeamPath(Sequence[Point]):
 
     def locate(self, point: Sequence[float], hint_s_mm: float | None = None) -> Point:
         """``point`` as (s, lateral, vertical) mm against the path: s of the nearest point on
-        it (before the start and past the end: on the tangent lines there, s < 0 or > length),
-        the offsets in the frame there. Where two places lie about as near (a full circle's
-        start and end), the one nearer ``hint_s_mm`` (say, the last position) is taken."""
+        it (before the start and past the end: on the tangent lines there, s < 0 or > length;
+        past a closed path's end: round again), the offsets in the frame there. Where two
+        places lie about as near (within 1 mm: a full circle's start and end), the one nearer
+        ``hint_s_mm`` (say, the last position) is taken; without a hint, the first."""
         p = tuple(map(float, point))
         length = self.length_mm
         candidates: list[tuple[float, float]] = []  # (distance, s)
         for piece, start in zip(self.pieces, self.starts_mm, strict=True):
             u = piece.project(p)  # type: ignore[arg-type]
             candidates.append((math.dist(p, piece.point_at(u)), start + u))
-        for s0, sign in ((0.0, -1.0), (length, 1.0)):
-            t = self.tangent_at(s0)
-            along = _dot(_sub(p, self.point_at(s0)), t) * sign
+        for s0, sign, end, t in self._ends:  # type: ignore[attr-defined]
+            if sign > 0 and self.closed:
+                continue  # past a closed path's end it goes round again (below)
+            along = _dot(_sub(p, end), t) * sign
             if along > 0:
-                foot = _add(self.point_at(s0), _scale(t, along * sign))
+                foot = _add(end, _scale(t, along * sign))
                 candidates.append((math.dist(p, foot), s0 + sign * along))
+        if self.closed:  # once round and more: the same places, a length on
+            candidates += [(d, s + length) for d, s in candidates[: len(self.pieces)]]
         best_d = min(d for d, _ in candidates)
-        if hint_s_mm is None:  # a tie (a closed path's start and end): the start
-            s = min((round(d, 6), s) for d, s in candidates)[1]
-        else:
-            near = [(abs(s - hint_s_mm), s) for d, s in candidates if d <= best_d + 3.0]
-            s = min(near)[1]
+        near = [s for d, s in candidates if d <= best_d + 1.0]
+        # A tie (a closed path's start and end): the one nearest the hint; without one, the
+        # first.
+        hint = min(near) if hint_s_mm is None else hint_s_mm
+        s = min((abs(s - hint), s) for s in near)[1]
+        if self.closed and s > length:
+            s_round = s - length
+            foot = self.point_at(s_round)
+            travel, lateral, up = self.frame_at(s_round)
+            d = _sub(p, foot)
+            return (s + _dot(d, travel), _dot(d, lateral), _dot(d, up))
         if s < 0 or s > length:
             s0 = 0.0 if s < 0 else length
             foot = _add(self.point_at(s0), _scale(self.tangent_at(s0), s - s0))

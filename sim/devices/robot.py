@@ -219,6 +219,10 @@ class SimulatedRobot:
         self._advance()
         return self.motion.tool_pose()
 
+    def tool_travel(self) -> tuple[float, float, float] | None:
+        """The tool's direction of travel on its weld path now (None off one)."""
+        return self.motion.tool_travel()
+
     def tool_pose_at(self, at_real_s: float) -> Pose:
         """Where the tool point was at monotonic time ``at_real_s`` (a moment ago: the
         sensor's exposure, which the event loop gets round to a little late)."""

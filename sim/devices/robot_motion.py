@@ -570,6 +570,14 @@ class RobotMotion:
             )
         )
 
+    def tool_travel(self) -> Vector | None:
+        """The direction the tool travels along its weld path now (the path's tangent: the
+        robot turns the torch, and the sensor on it, with the path); None off a weld path."""
+        path = self._path
+        if path is None or path.path_id == 0 or self._path_position_mm >= path.length_mm:
+            return None
+        return path.segments[self._segment_index].frame_at(self._path_position_mm)[0]
+
     def tool_pose(self) -> Pose:
         """The actual tool point: the path point shifted by the correction and the weave in
         the seam frame."""

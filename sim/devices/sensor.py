@@ -2,13 +2,13 @@
 
 Owns:
 
-- where the sensor is: ``lookahead_mm`` ahead of the robot's actual tool point along the
-  nearest seam of the true part, as far to the side of it as the tool point is (corrections
-  included: the sensor is bolted to the torch), its laser line across the seam's tangent there
-  (the robot's tool orientation would point it so; the simulated robot does not model
-  orientation). On a straight seam that is the point ``lookahead_mm`` ahead along travel; on a
-  curve it is the sensor of a torch that turns with the path (a sensor on a rotary axis), so
-  the line always crosses the joint where the controller's path says it is;
+- where the sensor is: ``lookahead_mm`` ahead of the robot's actual tool point (corrections
+  included: the sensor is bolted to the torch), looking along the nearest seam of the true part
+  (the robot's tool orientation would point it there; the simulated robot does not model
+  orientation). On a curved seam the torch turns with the path: the sensor lies
+  ``lookahead_mm`` along the robot path's tangent at the tool (the seam's, off a weld path),
+  its laser plane across that tangent, and it sees the true joint where the joint crosses
+  that plane (a chord ahead, not the arc);
 - what it sees there: the true joint (``sim.truth.part``) rendered by ``sim.devices.sensor_render``;
 - the stream: a TCP server (``drivers.codecs.sensor_protocol`` framing) that exposes one frame every
   ``1 / frame_rate_hz`` real seconds and sends it to every connected client; a client that has
@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from drivers.codecs.robot_protocol import Pose
+from drivers.codecs.seam_path import frame_of
 from drivers.codecs.sensor_protocol import Frame, encode_frame
 from sim.devices.robot import TrajectorySample
 from sim.devices.sensor_render import (
@@ -124,7 +125,7 @@ class TrackingScore:
     ) -> None:
         self.part = part
         self.skip_start_mm = skip_start_mm
-        self._last_s: dict[str, float] = {}  # where along each seam the torch last was
+        self._last_s: dict[tuple[str, int], float] = {}  # where the torch last was
         self.seams: list[SeamScore] = []
         # Where the arc burns, the torch lays a bead (rendered for the post-weld check).
         self.arc_burning = arc_burning
@@ -137,8 +138,10 @@ class TrackingScore:
         seam = self.part.nearest(point)
         if seam is None:
             return
-        s_torch, torch_lateral, torch_vertical = seam.locate(point, self._last_s.get(seam.name))
-        self._last_s[seam.name] = s_torch
+        # Where it was on this weld path a moment ago; a new path starts afresh.
+        hint = self._last_s.get((seam.name, sample.path_id))
+        s_torch, torch_lateral, torch_vertical = seam.locate(point, hint)
+        self._last_s = {(seam.name, sample.path_id): s_torch}
         # The weave's centre: the robot's weave is in its path's seam frame, which lies along
         # the true seam to within a degree or two (cos 2° = 0.9994).
         weave_lateral, weave_vertical, weave_along = sample.weave_mm
@@ -165,6 +168,45 @@ class TrackingScore:
 
     def figures(self) -> list[dict[str, float | str]]:
         return [{"seam": s.seam, "path_id": s.path_id, **s.figures()} for s in self.seams]
+
+
+def _crossing(
+    seam: TrueSeam,
+    tool: tuple[float, float, float],
+    travel: tuple[float, float, float],
+    lookahead_mm: float,
+    s_guess: float,
+) -> tuple[float, float, float]:
+    """Where the true joint of a curved seam crosses the laser plane of a sensor
+    ``lookahead_mm`` along ``travel`` from ``tool``: (s along the seam, and the joint's lateral
+    and vertical offset from the sensor's origin in the sensor's frame)."""
+    assert seam.path is not None
+    path = seam.path
+    t, lat, up = frame_of(travel)
+    origin = tuple(p + lookahead_mm * d for p, d in zip(tool, t, strict=True))
+    s = s_guess
+    joint = origin
+    for _ in range(8):  # Newton on (J(s) - origin)·t = 0; J's tangent is close to t
+        round_s = s - path.length_mm if path.closed and s > path.length_mm else s
+        truth = seam.joint_at(min(max(round_s, 0.0), seam.length_mm))
+        _, j_lat, j_up = path.frame_at(s)
+        base = path.extended_point(s)
+        joint = tuple(
+            b + truth.lateral_mm * a + truth.vertical_mm * c
+            for b, a, c in zip(base, j_lat, j_up, strict=True)
+        )
+        f = sum((j - o) * d for j, o, d in zip(joint, origin, t, strict=True))
+        slope = sum(a * b for a, b in zip(path.tangent_at(s), t, strict=True))
+        step = f / max(slope, 0.2)
+        s -= step
+        if abs(step) < 1e-6:
+            break
+    d = tuple(j - o for j, o in zip(joint, origin, strict=True))
+    return (
+        s,
+        sum(a * b for a, b in zip(d, lat, strict=True)),
+        sum(a * b for a, b in zip(d, up, strict=True)),
+    )
 
 
 def next_trigger_s(previous_s: float, now_s: float, period_s: float) -> float:
@@ -194,11 +236,13 @@ class SimulatedSensor:
         port: int = 0,
         seed: int = 1,
         tool_pose_at: Callable[[float], Pose] | None = None,
+        tool_travel: Callable[[], tuple[float, float, float] | None] | None = None,
     ) -> None:
         self.part = part
         self.tool_pose = tool_pose
         # Where the tool was at a monotonic instant (a moment ago); without it, where it is.
         self.tool_pose_at = tool_pose_at
+        self.tool_travel = tool_travel
         self.lookahead_mm = lookahead_mm
         self._last_s: dict[str, float] = {}  # where along its seam the tool was last seen
         self.frame_period_s = 1.0 / frame_rate_hz
@@ -286,9 +330,19 @@ class SimulatedSensor:
         s_tool, lateral, vertical = seam.locate(tool, self._last_s.get(seam.name))
         self._last_s = {seam.name: s_tool}
         s = s_tool + self.lookahead_mm
+        travel = self.tool_travel() if self.tool_travel is not None else None
+        assert seam.path is not None
+        if seam.path.curved:
+            if travel is None:  # off a weld path: pointed along the seam where the tool is
+                travel = seam.path.tangent_at(s_tool)
+            s, lateral, vertical = _crossing(seam, tool, travel, self.lookahead_mm, s)
+        if seam.path.closed and seam.length_mm < s < 2 * seam.length_mm:
+            s -= seam.length_mm  # round again: the joint welded first
         if not (0 <= s <= seam.length_mm):
             return seam, s, None  # the line is off the end of the seam: a plain plate
         truth = seam.joint_at(s)
+        if seam.path.curved:  # the offsets already are the joint's against the sensor
+            lateral, vertical = truth.lateral_mm - lateral, truth.vertical_mm - vertical
         bead = self.beads.at(seam.name, s) if self.beads is not None else None
         # The true root relative to the sensor's origin, in the seam frame, then tilted.
         x, z = seam_to_sensor(

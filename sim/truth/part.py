@@ -176,6 +176,10 @@ class TruePart:
         """The seam whose taught line passes nearest ``point`` (None if none within reach)."""
         best, best_d = None, max_distance_mm
         for seam in self.seams:
+            assert seam.path is not None
+            # Past its ends as far as 60 mm on (below), the box's chords sagging under 2 mm.
+            if seam.path.distance_to_box(point) > max_distance_mm + 62.0:
+                continue
             s, lateral, vertical = seam.locate(point)
             if -60 <= s <= seam.length_mm + 60:
                 d = math.hypot(lateral, vertical)
