@@ -198,7 +198,7 @@ def _sensor(
         port=int(port),
         seed=scenario.seed,
         tool_pose_at=robot.tool_pose_at,
-        tool_travel=robot.tool_travel,
+        tool_travel_at=robot.tool_travel_at,
     )
     sensor.beads = beads
     sensor.bead_shape = BeadShape(**scenario.bead)

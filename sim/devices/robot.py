@@ -219,9 +219,15 @@ class SimulatedRobot:
         self._advance()
         return self.motion.tool_pose()
 
-    def tool_travel(self) -> tuple[float, float, float] | None:
-        """The tool's direction of travel on its weld path now (None off one)."""
-        return self.motion.tool_travel()
+    def tool_travel_at(self, at_real_s: float | None) -> tuple[float, float, float] | None:
+        """The tool's direction of travel on its weld path at monotonic ``at_real_s`` (None:
+        now); None off a weld path."""
+        if at_real_s is None:
+            return self.motion.tool_travel()
+        now_sim_s = self.clock.now_s()
+        self.motion.advance_to(now_sim_s)
+        at_sim_s = now_sim_s - (time.monotonic() - at_real_s) * self.clock.time_scale
+        return self.motion.tool_travel_at(at_sim_s)
 
     def tool_pose_at(self, at_real_s: float) -> Pose:
         """Where the tool point was at monotonic time ``at_real_s`` (a moment ago: the

@@ -65,6 +65,7 @@ class TrajectorySample:
     # weave's amplitudes (left, right): zeros without a weave.
     weave_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
     weave_span_mm: tuple[float, float] = (0.0, 0.0)
+    travel: Vector | None = None  # the weld path's tangent at the tool (tool_travel)
 
 
 def _reachable_speed(
@@ -285,6 +286,15 @@ class RobotMotion:
             a.ry_deg,
             a.rz_deg,
         )
+
+    def tool_travel_at(self, at_sim_s: float) -> Vector | None:
+        """``tool_travel`` at simulated time ``at_sim_s`` (a moment ago): the sample's then."""
+        for sample in reversed(self.trajectory):
+            if sample.sim_time_s <= at_sim_s or self.sim_time_s - sample.sim_time_s > (
+                MAX_POSE_LOOKBACK_S
+            ):
+                return sample.travel if self._path is not None else None
+        return self.tool_travel()
 
     # -- what it is told --------------------------------------------------------------------
 
@@ -622,6 +632,7 @@ class RobotMotion:
             vertical_correction_mm=vertical_mm,
             weave_mm=self.weave_offset_mm(),
             weave_span_mm=(shape.amplitude_left_mm, shape.amplitude_right_mm),
+            travel=self.tool_travel(),
         )
         self.trajectory.append(sample)
         if self.on_trajectory_sample is not None:

@@ -236,13 +236,13 @@ class SimulatedSensor:
         port: int = 0,
         seed: int = 1,
         tool_pose_at: Callable[[float], Pose] | None = None,
-        tool_travel: Callable[[], tuple[float, float, float] | None] | None = None,
+        tool_travel_at: Callable[[float | None], tuple[float, float, float] | None] | None = None,
     ) -> None:
         self.part = part
         self.tool_pose = tool_pose
         # Where the tool was at a monotonic instant (a moment ago); without it, where it is.
         self.tool_pose_at = tool_pose_at
-        self.tool_travel = tool_travel
+        self.tool_travel_at = tool_travel_at
         self.lookahead_mm = lookahead_mm
         self._last_s: dict[str, float] = {}  # where along its seam the tool was last seen
         self.frame_period_s = 1.0 / frame_rate_hz
@@ -330,7 +330,7 @@ class SimulatedSensor:
         s_tool, lateral, vertical = seam.locate(tool, self._last_s.get(seam.name))
         self._last_s = {seam.name: s_tool}
         s = s_tool + self.lookahead_mm
-        travel = self.tool_travel() if self.tool_travel is not None else None
+        travel = self.tool_travel_at(at_s) if self.tool_travel_at is not None else None
         assert seam.path is not None
         if seam.path.curved:
             if travel is None:  # off a weld path: pointed along the seam where the tool is
