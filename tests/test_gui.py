@@ -248,3 +248,58 @@ def test_the_hmi_connects_during_a_flood_of_silent_connections(tmp_path, qapp):
     assert len(lived_s) == len(survivors), "the server left silent connections open"
     assert max(lived_s) <= hello_timeout_s + 1.0, sorted(lived_s)[-5:]
     assert totals["silent closed to make room"] > 0, totals
+
+
+def test_the_tracking_screen_draws_a_circle_seam_round_with_its_corrections(qapp, tmp_path):
+    # The taught path of a full circle as the controller publishes it (1 mm chords), and
+    # corrections along it: the corrected path is the circle moved along its local normal.
+    from cellctl.gui.tracking import PATH_EXAGGERATION, TrackingScreen
+    from cellctl.plant.opcua.server import TAUGHT_PATH_STEP_MM
+    from drivers.codecs.seam_path import build_path
+
+    radius = 50.0
+    circle = build_path(
+        (600.0, -radius, 20.0), [{"arc": {"centre": [600, 0, 20], "sweep_deg": 360}}]
+    )
+    taught = circle.sampled(TAUGHT_PATH_STEP_MM)
+    screen = TrackingScreen()
+    screen.resize(1400, 800)
+    screen.show()
+    try:
+        cell = {
+            "Tracking.LateralCorrectionMm": 0.0,
+            "Tracking.VerticalCorrectionMm": 0.0,
+            "Tracking.JointFound": True,
+            "Tracking.ProfileCount": 0,
+            "Tracking.ProfileYMm": [],
+            "Tracking.PositionMm": 0.0,
+            "Tracking.TaughtPathXMm": [p[0] for p in taught],
+            "Tracking.TaughtPathYMm": [p[1] for p in taught],
+            "Tracking.TaughtPathZMm": [p[2] for p in taught],
+        }
+        screen.show_cell(cell)
+        positions = np.arange(0.0, circle.length_mm, 2.0)
+        laterals = 0.8 * np.sin(2 * np.pi * positions / (circle.length_mm / 3))
+        for count, (s, lateral) in enumerate(zip(positions, laterals, strict=True), start=1):
+            screen.show_fast(
+                0.0,
+                {
+                    "Tracking.CorrectionCount": count,
+                    "Tracking.PositionMm": float(s),
+                    "Tracking.LateralCorrectionMm": float(lateral),
+                    "Tracking.VerticalCorrectionMm": 0.0,
+                },
+            )
+        screen.redraw()
+        qapp.processEvents()
+        x, y = screen.corrected_curve.getData()
+        radii = np.hypot(np.asarray(x) - 600.0, np.asarray(y))
+        # Left of counter-clockwise travel is the centre: +lateral draws the circle smaller.
+        np.testing.assert_allclose(radii, radius - PATH_EXAGGERATION * laterals, atol=0.05)
+        tx, ty = screen.taught_curve.getData()
+        np.testing.assert_allclose(np.hypot(np.asarray(tx) - 600.0, np.asarray(ty)), radius)
+        screen.grab().save(str(artifacts(tmp_path, "tracking-circle") / "circle-tracking.png"))
+    finally:
+        screen.close()
+        screen.deleteLater()
+        qapp.processEvents()

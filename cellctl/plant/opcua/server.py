@@ -68,6 +68,8 @@ from cellctl.plant.opcua.users import Role
 from cellctl.records.oee import throughput
 from cellctl.records.store import AsyncStore
 
+TAUGHT_PATH_STEP_MM = 1.0  # an arc of the taught path, published as chords this long
+
 log = logging.getLogger(__name__)
 
 STORE_REFRESH_S = 2.0
@@ -469,10 +471,12 @@ class CellOpcUaServer:
                 bands.wire_feed_m_per_min.max,
             ]
         if seam is not None:
-            # The taught path of the seam being (or last) welded, in the part frame.
-            values["Tracking.TaughtPathXMm"] = [float(p[0]) for p in seam.path_mm]
-            values["Tracking.TaughtPathYMm"] = [float(p[1]) for p in seam.path_mm]
-            values["Tracking.TaughtPathZMm"] = [float(p[2]) for p in seam.path_mm]
+            # The taught path of the seam being (or last) welded, in the part frame: its
+            # vertices, and its arcs (circles, blended corners) as 1 mm chords.
+            taught = seam.taught_path().sampled(TAUGHT_PATH_STEP_MM)
+            values["Tracking.TaughtPathXMm"] = [float(p[0]) for p in taught]
+            values["Tracking.TaughtPathYMm"] = [float(p[1]) for p in taught]
+            values["Tracking.TaughtPathZMm"] = [float(p[2]) for p in taught]
         correction, profile = self._correction, self._profile
         values["Tracking.LateralCorrectionMm"] = correction.lateral_mm
         values["Tracking.VerticalCorrectionMm"] = correction.vertical_mm
