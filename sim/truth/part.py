@@ -138,6 +138,23 @@ class TrueSeam:
         return self.path.locate(point, hint_s_mm)
 
     def joint_at(self, s_mm: float) -> JointState:
+        """The true joint ``s_mm`` along the taught seam. A closed seam (a full circle) closes
+        on itself: what the deviations would leave open between its end and its start is
+        spread along it, so the joint is continuous where the weld comes round again."""
+        joint = self._deviated(s_mm)
+        assert self.path is not None
+        if not self.path.closed:
+            return joint
+        start, end = self._deviated(0.0), self._deviated(self.length_mm)
+        f = min(1.0, max(0.0, s_mm / self.length_mm))
+        return JointState(
+            joint.lateral_mm - f * (end.lateral_mm - start.lateral_mm),
+            joint.vertical_mm - f * (end.vertical_mm - start.vertical_mm),
+            joint.gap_mm,
+            joint.mismatch_mm,
+        )
+
+    def _deviated(self, s_mm: float) -> JointState:
         lateral = vertical = 0.0
         gap = 1.0 if self.joint == "square_butt" else (1.5 if self.joint == "v_groove_butt" else 0)
         mismatch = 0.0
