@@ -39,6 +39,7 @@ Point = tuple[float, float, float]
 
 MAX_ARC_PIECE_RAD = math.pi  # longer arcs are split (a full circle: two halves)
 COLLINEAR_TOLERANCE = 1e-9  # |(v-a) × (b-a)| / (|v-a|·|b-a|) below this: no circle
+TIE_MM = 3.0  # locate: places this much farther than the nearest still count as about as near
 
 
 class PathError(ValueError):
@@ -341,7 +342,7 @@ class SeamPath(Sequence[Point]):
         """``point`` as (s, lateral, vertical) mm against the path: s of the nearest point on
         it (before the start and past the end: on the tangent lines there, s < 0 or > length;
         past a closed path's end: round again), the offsets in the frame there. Where two
-        places lie about as near (within 1 mm: a full circle's start and end), the one nearer
+        places lie about as near (within TIE_MM: a full circle's start and end), the one nearer
         ``hint_s_mm`` (say, the last position) is taken; without a hint, the first."""
         p = tuple(map(float, point))
         length = self.length_mm
@@ -359,7 +360,7 @@ class SeamPath(Sequence[Point]):
         if self.closed:  # once round and more: the same places, a length on
             candidates += [(d, s + length) for d, s in candidates[: len(self.pieces)]]
         best_d = min(d for d, _ in candidates)
-        near = [s for d, s in candidates if d <= best_d + 1.0]
+        near = [s for d, s in candidates if d <= best_d + TIE_MM]
         # A tie (a closed path's start and end): the one nearest the hint; without one, the
         # first.
         hint = min(near) if hint_s_mm is None else hint_s_mm
