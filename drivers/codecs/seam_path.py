@@ -360,11 +360,13 @@ class SeamPath(Sequence[Point]):
         if self.closed:  # once round and more: the same places, a length on
             candidates += [(d, s + length) for d, s in candidates[: len(self.pieces)]]
         best_d = min(d for d, _ in candidates)
-        near = [s for d, s in candidates if d <= best_d + TIE_MM]
+        near = {s for d, s in candidates if d <= best_d + TIE_MM}
         # A tie (a closed path's start and end): the one nearest the hint; without one, the
         # first.
+        # (by distance and, 0.02 mm per mm, nearness to the hint: a place beside an arc's end,
+        # a piece's clamped end, must not beat the neighbour it really lies on).
         hint = min(near) if hint_s_mm is None else hint_s_mm
-        s = min((abs(s - hint), s) for s in near)[1]
+        s = min((d + 0.02 * abs(s - hint), s) for d, s in candidates if s in near)[1]
         if self.closed and s > length:
             s_round = s - length
             foot = self.point_at(s_round)
