@@ -19,6 +19,7 @@ import yaml
 from cellctl.cell.packml import State
 from cellctl.records.oee import throughput
 from rigs.cell import running_cell
+from sim.wire.injection import inject
 
 TIME_SCALE = 20.0
 
@@ -93,7 +94,7 @@ async def test_a_part_below_its_preheat_holds_before_the_arc_until_it_is_preheat
         assert not rig.sim.power_source.arc.burning
         # A person preheats the part with a torch, then Unhold: checked again, and welded.
         heat.cooling_time_constant_s = 1e6
-        heat.set_temperature_c(80.0)
+        await inject(rig.sim, "part_temperature 80")  # as `cellsim ctl inject` would
         await rig.press("reset_button")
         await rig.press("start_button")
         await rig.until_state(State.IDLE, 30)
