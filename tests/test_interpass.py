@@ -66,6 +66,7 @@ async def test_a_hot_part_waits_for_its_interpass_temperature_and_the_wait_is_re
                 await watcher
         seams = await rig.controller.store.seams(part["id"])
         parts = await rig.controller.store.parts()
+        events = [e.text for e in rig.controller.events.log]
     first, second = (json.loads(s["summary_json"])["temperature"] for s in seams)
     assert first["interpass_wait_s"] == 0
     assert first["before_pass_c"] < 40
@@ -74,6 +75,10 @@ async def test_a_hot_part_waits_for_its_interpass_temperature_and_the_wait_is_re
     assert 35 < second["before_pass_c"] <= 40
     assert len(at_strikes) == 2
     assert at_strikes[1] <= 40.5, at_strikes
+    # The operator saw why the cell stood still.
+    assert any(
+        "gusset-right: part at" in text and "waiting for it to cool" in text for text in events
+    ), events
     assert (first["preheat_min_c"], first["interpass_max_c"]) == (5, 40)
     # The shift's figures count the wait as a time of its own.
     window = (part["started_at"], part["finished_at"])

@@ -295,6 +295,7 @@ class PartRun:
             faults=self.faults,
             health=self.links,
             thermometer=InputImageThermometer(self.inputs),
+            tell=self.events.event,
             settings=self.settings,
             part=self.config.parts[self.part.program],
             procedures=self.config.procedures,

@@ -34,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
@@ -123,6 +123,7 @@ class WeldCycle:
         faults: FaultReporter,
         health: DeviceHealth,
         thermometer: PartThermometer,
+        tell: Callable[[str], None],
         settings: ControllerSettings,
         part: PartProgram,
         procedures: dict[str, Procedure],
@@ -137,6 +138,7 @@ class WeldCycle:
         self.faults = faults
         self.health = health
         self.thermometer = thermometer
+        self.tell = tell  # an event for the operator's screen and the log
         self.settings = settings
         self.part = part
         self.procedures = procedures
@@ -331,12 +333,9 @@ class WeldCycle:
         seam = progress.seam.name
 
         def waiting(temperature_c: float) -> None:
-            log.info(
-                "seam %s: part at %.1f °C, above the interpass maximum %g °C: waiting for it "
-                "to cool",
-                seam,
-                temperature_c,
-                limits.interpass_max_c,
+            self.tell(
+                f"seam {seam}: part at {temperature_c:.1f} °C, above the interpass maximum "
+                f"{limits.interpass_max_c:g} °C: waiting for it to cool"
             )
 
         try:
@@ -348,13 +347,17 @@ class WeldCycle:
         except NoPartTemperature as error:
             self._fault(FaultCode.NO_PART_TEMPERATURE, f"seam {seam}: {error}")
         record = progress.temperature
+        if record.interpass_wait_s:
+            self.tell(
+                f"seam {seam}: part cooled to {record.before_pass_c:.1f} °C in "
+                f"{record.interpass_wait_s:.1f} s; welding"
+            )
         log.info(
-            "seam %s: part at %.1f °C before the pass (preheat min %g, interpass max %g °C)%s",
+            "seam %s: part at %.1f °C before the pass (preheat min %g, interpass max %g °C)",
             seam,
             record.before_pass_c,
             limits.preheat_min_c,
             limits.interpass_max_c,
-            f", after {record.interpass_wait_s:.1f} s cooling" if record.interpass_wait_s else "",
         )
 
     async def _approach(self, seam: Seam, start: Point) -> None:
