@@ -127,7 +127,12 @@ async def no_leaked_tasks():
 # frame and the vision finding the seam in it: the heaviest real-time rigs. ``make test`` runs
 # the suite on two workers (most tests wait on a simulated cell's time); these share one
 # worker, so that two of them never run side by side.
-SENSING_CELLS = {"tests.test_tracking_cell", "tests.test_replay", "tests.test_demo"}
+SENSING_CELLS = {
+    "tests.test_tracking_cell",
+    "tests.test_replay",
+    "tests.test_demo",
+    "tests.test_weave_cell",
+}
 
 
 def pytest_collection_modifyitems(items):
