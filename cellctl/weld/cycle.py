@@ -593,11 +593,12 @@ class WeldCycle:
 
     def _power_source_fault(self, status: PowerSourceStatus, progress: SeamProgress) -> None:
         code = power_source_fault(status.error_code)
-        self._fault(
-            code,
+        detail = (
             f"seam {progress.seam.name}: power source error {status.error_code} "
-            f"({status.error_text})",
+            f"({status.error_text})"
         )
+        self.faults.raise_fault(code, detail, device_answered=True)
+        raise CycleInterrupted(f"{code}: {detail}")
 
     def _device_fault(self, error: DeviceError | RobotStopped | MotionTimeout) -> None:
         """A device failed outside ``_command`` (seam finding, tracking, the bead scan)."""
