@@ -326,8 +326,13 @@ class LaserSensing:
         if run is None:
             return
         started = time.perf_counter()
+        started_cpu = time.thread_time()
+        if math.isfinite(frame.received_s):
+            run.exposure_to_received_s.append(frame.received_s - frame.exposure_s)
+            run.received_to_started_s.append(time.monotonic() - frame.received_s)
         measurement = run.finder.measure(frame.pixels, frame.frame_number, frame.exposure_s)
         run.processing_s.append(time.perf_counter() - started)
+        run.processing_cpu_s.append(time.thread_time() - started_cpu)
         run.frames += 1
         observer = self.observer
         if observer is not None and run.frames % PROFILE_EVERY_FRAMES == 0:

@@ -122,10 +122,11 @@ class _TcpBackend(_Backend):
             header = decode_header(self.header)
         except FrameFormatError as error:
             raise _BackendLost(f"garbled frame header: {error}") from error
-        payload = bytearray(header.payload_bytes)
+        payload = bytearray(header.payload_bytes)  # the frame's own: no copy needed
         self._fill(memoryview(payload))
+        received_s = time.monotonic()
         self.frame_bytes = HEADER_BYTES + header.payload_bytes
-        return decode_frame(header, payload)
+        return decode_frame(header, payload, copy=False, received_s=received_s)
 
     def newer_waiting(self) -> bool:
         # The bytes in the kernel's receive buffer: a sensor sends frames of one size.
