@@ -58,6 +58,12 @@ log = logging.getLogger(__name__)
 
 WARM_UP_FRAMES = 500  # the most frames measured between seam finding and tracking (4 s)
 PROFILE_EVERY_FRAMES = 5  # the operator's profile view: 25 Hz of a 125 frames/s sensor
+# The sensor's reader thread measures each frame as it comes (SCHED_FIFO where the process
+# may): below the correction stream (``stream.STREAM_REALTIME_PRIORITY``), whose tick must not
+# wait for a frame's vision, above the rest of the controller (``cellctl run``), whose event
+# loop must not hold a frame up. Neither waits for the other long: they share the GIL, which
+# changes hands within ``GIL_SWITCH_INTERVAL_S`` when asked.
+READER_REALTIME_PRIORITY = 9
 
 
 class LaserSensing:
@@ -83,6 +89,7 @@ class LaserSensing:
         )
         # The vision can use only frames of its calibration's size.
         self.sensor.frame_size_px = (calibration.width_px, calibration.height_px)
+        self.sensor.reader_priority = READER_REALTIME_PRIORITY
         self.lookahead_mm = settings.lookahead_mm
         # Where the torch is, from the robot's own status stream.
         self.torch = TorchEstimate()
@@ -334,6 +341,9 @@ class LaserSensing:
         run.processing_s.append(time.perf_counter() - started)
         run.processing_cpu_s.append(time.thread_time() - started_cpu)
         run.frames += 1
+        if run.first_frame < 0:
+            run.first_frame = frame.frame_number
+        run.last_frame = frame.frame_number
         observer = self.observer
         if observer is not None and run.frames % PROFILE_EVERY_FRAMES == 0:
             profile = run.finder.last_profile
