@@ -25,13 +25,16 @@ Goals (issue 4): closed loop RMS <= 0.10 mm and max <= 0.25 mm; 640x480 <= 0.5 m
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -41,10 +44,12 @@ import yaml
 from bench.stalls import MachineStalls
 from bench.stats import goal, percentile
 from cellctl.cli.demo import operate, prepare_run_folder
+from cellctl.config.sensor_models import SensorSettings
 from cellctl.sensing.vision.calibration import Calibration
 from cellctl.sensing.vision.pipeline import JointFinder
 from cellctl.sensing.vision.stripe import StripeExtractor, argmax_rows
 from cellctl.testing import Operator, free_port, stop_process
+from drivers.codecs.sensor_protocol import HEADER_BYTES, decode_frame, decode_header
 from sim.devices.sensor_render import (
     CameraModel,
     Disturbances,
@@ -77,6 +82,127 @@ def _give_cores(process: subprocess.Popen, simulator: bool) -> None:
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_setaffinity") else []
     if len(cores) >= 2:
         os.sched_setaffinity(process.pid, set(cores[:1] if simulator else cores[1:]))
+
+
+# The simulator stands for the sensor, the robot, the PLC and the power source: hardware with
+# processors of its own, whose timing nothing on the cell PC disturbs. On the bench it shares
+# the machine, so it runs real-time (SCHED_FIFO, where the bench may), on a core of its own
+# (``_give_cores``): a CPU hog beside the cell then slows the controller, the thing measured,
+# and not the simulated camera. Below the stall probes (bench/stalls.py, 10).
+SIMULATOR_REALTIME_PRIORITY = 8
+
+
+def _simulator_realtime() -> None:
+    """In the simulator's process before it runs (so every thread of it inherits it)."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(SIMULATOR_REALTIME_PRIORITY))
+    except (AttributeError, OSError):
+        pass  # without the privilege the simulator competes like any process
+
+
+class CpuHog:
+    """``with CpuHog():`` one busy process per core (pinned to it) at normal priority: a cell
+    PC that is never idle (the HMI, an antivirus scan, a compiler)."""
+
+    def __init__(self) -> None:
+        self.processes: list[subprocess.Popen] = []
+
+    def __enter__(self) -> CpuHog:
+        cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
+        for core in cores:
+            code = f"import os\nos.sched_setaffinity(0, {{{core}}})\nwhile True: pass"
+            self.processes.append(subprocess.Popen([sys.executable, "-c", code]))
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for process in self.processes:
+            process.kill()
+            process.wait()
+
+
+class FrameTap(threading.Thread):
+    """A second client of the simulated sensor during a weld: every frame the controller was
+    sent, kept, so that the bench can process the very same frames alone afterwards. The
+    simulator serves its clients in the order they connected: the controller's frame goes out
+    first. (Some 300 KB a frame: a weld's 2-3000 frames stay in memory until processed.)"""
+
+    def __init__(self, source: str) -> None:
+        super().__init__(name="frame tap", daemon=True)
+        host, _, port = source.rpartition(":")
+        self.address = (host, int(port))
+        self.frames: dict[int, np.ndarray] = {}
+        self._socket: socket.socket | None = None
+        self._closing = threading.Event()
+
+    def connect(self) -> None:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self._socket = socket.create_connection(self.address, timeout=1.0)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        self.start()
+
+    def run(self) -> None:
+        sock = self._socket
+        assert sock is not None
+        header = bytearray(HEADER_BYTES)
+        try:
+            while not self._closing.is_set():
+                self._fill(sock, memoryview(header))
+                frame_header = decode_header(header)
+                payload = bytearray(frame_header.payload_bytes)
+                self._fill(sock, memoryview(payload))
+                frame = decode_frame(frame_header, payload, copy=False)
+                self.frames[frame.frame_number] = frame.pixels
+        except (OSError, ValueError):
+            pass  # the simulator went (or we closed): the weld is over
+
+    @staticmethod
+    def _fill(sock: socket.socket, view: memoryview) -> None:
+        got = 0
+        while got < len(view):
+            n = sock.recv_into(view[got:])
+            if n == 0:
+                raise OSError("closed")
+            got += n
+
+    def close(self) -> None:
+        self._closing.set()
+        if self._socket is not None:
+            with contextlib.suppress(OSError):
+                self._socket.shutdown(socket.SHUT_RDWR)
+            self._socket.close()
+        self.join(5)
+
+
+def processing_alone(
+    frames: dict[int, np.ndarray], first: int, last: int, finder: JointFinder
+) -> dict[str, float]:
+    """The frames numbered ``first``..``last`` through ``finder`` in order, in this thread on
+    the controller's core, nothing else running: the per-frame times (ms)."""
+    cores = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, set(cores[1:2] or cores))  # 0: this thread only
+    try:
+        times = []
+        for number in range(first, last + 1):
+            pixels = frames.get(number)
+            if pixels is None:
+                continue
+            started = time.perf_counter()
+            finder.measure(pixels, number)
+            times.append(time.perf_counter() - started)
+    finally:
+        os.sched_setaffinity(0, set(cores))
+    return {
+        "frames": len(times),
+        "p50_ms": percentile(times, 0.5) * 1e3,
+        "p99_ms": percentile(times, 0.99) * 1e3,
+        "max_ms": max(times, default=math.nan) * 1e3,
+    }
 
 
 def frame_figures() -> dict:
@@ -188,21 +314,26 @@ def _prepare(run_dir: Path, part: str, tracking: bool) -> Path:
     return derived
 
 
-def weld(scenario: str, part: str, tracking: bool) -> dict:
-    """One part at 1x in two processes; the simulator's score and the seam records."""
+def weld(scenario: str, part: str, tracking: bool, hog: bool = False) -> dict:
+    """One part at 1x in two processes; the simulator's score and the seam records. Tracked,
+    the frames the controller was sent are processed again alone afterwards (``FrameTap``,
+    ``processing_alone``). ``hog``: a CPU hog on every core meanwhile (``CpuHog``)."""
     run_dir = Path(tempfile.mkdtemp(prefix="bench-vision-"))
     derived = _prepare(run_dir, part, tracking)
+    cell = yaml.safe_load(derived.read_text())
     control_port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     ready = run_dir / "ready.json"
     logs = {n: open(run_dir / f"{n}.log", "w") for n in ("cellsim", "controller")}  # noqa: SIM115
     processes: dict[str, subprocess.Popen] = {}
+    tap = FrameTap(cell["sensor"]["source"])
     try:
         processes["cellsim"] = subprocess.Popen(
             [sys.executable, "-m", "sim.cli", "all", "--config", str(derived),
              "--control-port", str(control_port), "--ready-file", str(ready),
              "--vision", str(REPO / "config" / "vision" / f"{scenario}.yaml")],
             stdout=logs["cellsim"], stderr=subprocess.STDOUT, env=env,
+            preexec_fn=_simulator_realtime,
         )  # fmt: skip
         _give_cores(processes["cellsim"], simulator=True)
         deadline = time.monotonic() + 30
@@ -218,12 +349,18 @@ def weld(scenario: str, part: str, tracking: bool) -> dict:
         )  # fmt: skip
         _give_cores(processes["controller"], simulator=False)
         operator = Operator(control_port, run_dir / "production.db")
-        with MachineStalls() as stalls:
+        with contextlib.ExitStack() as meanwhile:
+            if tracking:
+                # Once the controller has its sensor link (the first client, served first).
+                asyncio.run(_wait_for_clients(operator, 1))
+                tap.connect()
+            if hog:
+                meanwhile.enter_context(CpuHog())
+            stalls = meanwhile.enter_context(MachineStalls())
             asyncio.run(operate(operator, 1, 1, processes, 240))
         scores = asyncio.run(operator.do("sensor.truth"))
         seams = operator.query("SELECT summary_json FROM seams ORDER BY id")
         tracking_stats = [json.loads(s["summary_json"]).get("tracking") or {} for s in seams]
-        return {"scores": scores, "tracking": tracking_stats, "machine_stalls": stalls.summary()}
     except Exception as error:
         for log in logs.values():
             log.flush()
@@ -232,9 +369,40 @@ def weld(scenario: str, part: str, tracking: bool) -> dict:
     finally:
         for process in processes.values():
             stop_process(process)
+        tap.close()
         for log in logs.values():
             log.close()
         shutil.rmtree(run_dir, ignore_errors=True)
+    result = {"scores": scores, "tracking": tracking_stats, "machine_stalls": stalls.summary()}
+    if tracking:
+        settings = SensorSettings.model_validate(cell["sensor"])
+        program = yaml.safe_load((REPO / "config" / "parts" / f"{part}.yaml").read_text())
+        calibration = Calibration.load(REPO / "config" / settings.calibration_file)
+        calibration.pixel_tables()
+        for seam, figures in zip(program["seams"], tracking_stats, strict=False):
+            if figures.get("frame_first", -1) < 0:
+                continue
+            finder = JointFinder(
+                calibration, seam["joint"], float(seam["torch"]["work_angle_deg"]),
+                settings.stripe, settings.joint,
+            )  # fmt: skip
+            figures["alone"] = processing_alone(
+                tap.frames, figures["frame_first"], figures["frame_last"], finder
+            )
+    tap.frames.clear()
+    return result
+
+
+async def _wait_for_clients(operator: Operator, clients: int, timeout_s: float = 60) -> None:
+    """Until the simulated sensor has ``clients`` clients (the controller is connected)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        snapshot = await operator.do("snapshot")
+        if (snapshot.get("sensor") or {}).get("clients", 0) >= clients:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError("the controller never connected to the simulated sensor")
+        await asyncio.sleep(0.1)
 
 
 def taught_figures(scenario: str, part: str) -> dict[str, float]:
@@ -286,12 +454,21 @@ def main() -> dict:
     os.sched_setaffinity(0, os.sched_getaffinity(0) | set(range(os.cpu_count() or 1)))
 
     print(f"\nClosed vs open loop at 1x, {TRAVEL_MM_PER_S:g} mm/s (torch vs true seam, mm)")
+    loops = run_welds((True, False), hog=False)
+    figures["loops"] = loops
+    closed_loop_report(loops)
+    return figures
+
+
+def run_welds(modes: tuple[bool, ...], hog: bool) -> dict:
+    """Every scenario welded closed loop (True) and/or open loop (False), beside the taught
+    path; the torch's error against the truth printed per weld, and the accuracy goals."""
     header = (
         f"  {'scenario':<14} {'loop':<7} {'lat RMS':>8} {'lat max':>8} {'vert RMS':>8} "
         f"{'vert max':>8} {'RMS':>7} {'max':>7}"
     )
     print(header)
-    loops = {}
+    loops: dict = {}
     for scenario, part in SCENARIOS:
         taught = taught_figures(scenario, part)
         loops[f"{scenario}/taught"] = {"scores": [taught]}
@@ -300,12 +477,12 @@ def main() -> dict:
             f"{taught['lateral_max_mm']:8.3f} {taught['vertical_rms_mm']:8.3f} "
             f"{taught['vertical_max_mm']:8.3f} {taught['rms_mm']:7.3f} {taught['max_mm']:7.3f}"
         )
-        for tracking in (True, False):
+        for tracking in modes:
             label = "closed" if tracking else "open"
             result = None
             for attempt in (1, 2):  # a run that faulted is printed, and tried once more
                 try:
-                    result = weld(scenario, part, tracking)
+                    result = weld(scenario, part, tracking, hog=hog)
                     break
                 except Exception as error:
                     print(f"  {scenario:<14} {label:<7} FAILED (try {attempt}): {error}")
@@ -319,43 +496,76 @@ def main() -> dict:
                     f"{score['lateral_max_mm']:8.3f} {score['vertical_rms_mm']:8.3f} "
                     f"{score['vertical_max_mm']:8.3f} {score['rms_mm']:7.3f} {score['max_mm']:7.3f}"
                 )
-    figures["loops"] = loops
-    closed = [s for k, v in loops.items() if k.endswith("/closed") for s in v.get("scores", [])]
-    if closed:
-        worst_rms = max(s["rms_mm"] for s in closed)
-        worst_max = max(s["max_mm"] for s in closed)
-        print(goal("closed loop RMS", worst_rms <= 0.10, f"worst {worst_rms:.3f} mm (<= 0.10)"))
-        print(goal("closed loop max", worst_max <= 0.25, f"worst {worst_max:.3f} mm (<= 0.25)"))
+    if True in modes:
+        closed = [loops.get(f"{scenario}/closed") for scenario, _ in SCENARIOS]
+        scores = [s for result in closed if result for s in result["scores"]]
+        welded = sum(result is not None for result in closed)
+        worst_rms = max((s["rms_mm"] for s in scores), default=math.nan)
+        worst_max = max((s["max_mm"] for s in scores), default=math.nan)
+        every, of = welded == len(closed), f"{welded} of {len(closed)} welded"
+        print(goal("closed loop RMS", every and worst_rms <= 0.10,
+                   f"worst {worst_rms:.3f} mm (<= 0.10), {of}"))  # fmt: skip
+        print(goal("closed loop max", every and worst_max <= 0.25,
+                   f"worst {worst_max:.3f} mm (<= 0.25), {of}"))  # fmt: skip
+        closed_loop_report(loops)
+    return loops
 
-    stats = [t for k, v in loops.items() if k.endswith("/closed") for t in v.get("tracking", [])]
-    stats = [t for t in stats if t]
-    if stats:
-        print("\nController's own figures over each closed-loop seam")
-        for key in (
-            "exposure_to_processed_p99_ms",
-            "exposure_to_correction_p99_ms",
-            "processing_p99_ms",
-            "correction_rate_hz",
-            "correction_lateness_p99_ms",
-            "tracking_rms_mm",
-            "tracking_max_mm",
-        ):
-            values = [t[key] for t in stats if key in t]
-            if values:
-                print(f"  {key:<32} worst {max(values):8.3f}  best {min(values):8.3f}")
+
+def closed_loop_report(loops: dict) -> None:
+    """Per closed-loop weld: a frame's way from exposure to the robot, in parts, from the
+    controller's own seam record; its processing beside the same frames processed alone; the
+    machine's own stalls meanwhile. The goal lines count every weld."""
+    welds: dict[str, tuple[dict, dict] | None] = {}
+    for scenario, _ in SCENARIOS:
+        result = loops.get(f"{scenario}/closed")
+        seams = [t for t in result["tracking"] if t] if result else []
+        welds[scenario] = (seams[0], result["machine_stalls"]) if seams else None
+    print(
+        "\nPer closed-loop weld, from the controller's own seam record (ms, p50/p99/max)\n"
+        "  exposure -> received: the simulated sensor (rendering, transfer); received ->\n"
+        "  started: the wait for the reader thread; processing: the vision in the controller,\n"
+        "  beside the same frames processed alone afterwards (one core, nothing else running);\n"
+        "  stalls: a real-time thread per core sleeps 2 ms and wakes over 2 ms late\n"
+        "  (bench/stalls.py): whatever runs then, the cell's software too, is held up."
+    )
+
+    def three(t: dict, name: str) -> str:
+        return "/".join(f"{t.get(f'{name}_{q}_ms', math.nan):.2f}" for q in ("p50", "p99", "max"))
+
+    print(
+        f"  {'weld':<14} {'exposure->correction':>21} {'exposure->processed':>20} "
+        f"{'exposure->received':>19} {'received->started':>18} {'processing':>17} "
+        f"{'alone':>11} {'ratio p99':>9} {'late ticks':>10} {'stalls':>12}"
+    )
+    ratios, latencies = [], []
+    for name, weld_figures in welds.items():
+        if weld_figures is None:  # counted: a weld that failed missed every goal
+            print(f"  {name:<14} FAILED (no seam record)")
+            ratios.append(math.nan)
+            latencies.append(math.nan)
+            continue
+        t, stalled = weld_figures
+        alone = t.get("alone") or {}
+        ratio = t.get("processing_p99_ms", math.nan) / alone.get("p99_ms", math.nan)
+        ratios.append(ratio)
+        latencies.append(t.get("exposure_to_correction_p99_ms", math.nan))
         print(
-            "  per weld: exposure to correction p99, and the machine's own stalls meanwhile\n"
-            "  (a real-time thread per core sleeps 2 ms and wakes over 2 ms late: bench/stalls.py)"
+            f"  {name:<14} {three(t, 'exposure_to_correction'):>21} "
+            f"{three(t, 'exposure_to_processed'):>20} {three(t, 'exposure_to_received'):>19} "
+            f"{three(t, 'received_to_started'):>18} {three(t, 'processing'):>17} "
+            f"{alone.get('p50_ms', math.nan):5.2f}/{alone.get('p99_ms', math.nan):5.2f} "
+            f"{ratio:9.2f} {t.get('correction_lateness_p99_ms', math.nan):10.2f} "
+            f"{stalled['count']:>4} ({stalled['longest_ms']:4.1f})"
         )
-        for key, result in loops.items():
-            if key.endswith("/closed"):
-                p99 = [t.get("exposure_to_correction_p99_ms", math.nan) for t in result["tracking"]]
-                stalled = result["machine_stalls"]
-                print(
-                    f"    {key.removesuffix('/closed'):<14} "
-                    + ", ".join(f"{v:.2f} ms" for v in p99)
-                    + f"   stalls {stalled['count']}, longest {stalled['longest_ms']:.1f} ms"
-                )
-        worst = max(t.get("exposure_to_correction_p99_ms", float("nan")) for t in stats)
-        print(goal("exposure to correction p99", worst <= 4.0, f"worst {worst:.2f} ms (<= 4)"))
-    return figures
+    print("  (late ticks: the correction stream's lateness p99, ms; stalls: count (longest ms))")
+    met = sum(v <= 4.0 for v in latencies)
+    print(goal(
+        "exposure to correction p99", met == len(latencies),
+        f"{met} of {len(latencies)} welds <= 4 ms (worst {np.nanmax(latencies):.2f} ms)",
+    ))  # fmt: skip
+    met = sum(r <= 1.5 for r in ratios)
+    print(goal(
+        "processing in the controller p99", met == len(ratios),
+        f"{met} of {len(ratios)} welds <= 1.5x the same frames alone "
+        f"(worst {np.nanmax(ratios):.2f}x)",
+    ))  # fmt: skip

@@ -52,6 +52,8 @@ class TrackingRun:
     exposure_to_received_s: list[float] = field(default_factory=list)
     received_to_started_s: list[float] = field(default_factory=list)
     frames: int = 0
+    first_frame: int = -1  # the numbers of the first and the last frame measured
+    last_frame: int = -1
     frames_with_joint: int = 0
     refusals: collections.Counter = field(default_factory=collections.Counter)  # by first word
     last_refusal: str = ""
@@ -73,6 +75,8 @@ def tracking_figures(run: TrackingRun) -> dict[str, float]:
     rows = run.corrections.rows()
     figures: dict[str, float] = {
         "frames": run.frames,
+        "frame_first": run.first_frame,
+        "frame_last": run.last_frame,
         "frames_with_joint": run.frames_with_joint,
         "measurements_rejected": run.track.rejected,
         "corrections_sent": len(rows),
