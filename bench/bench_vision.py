@@ -185,10 +185,11 @@ class FrameTap(threading.Thread):
 
     def close(self) -> None:
         self._closing.set()
-        if self._socket is not None:
-            with contextlib.suppress(OSError):
-                self._socket.shutdown(socket.SHUT_RDWR)
-            self._socket.close()
+        if self._socket is None:
+            return  # never connected (an open-loop weld, or a failed start)
+        with contextlib.suppress(OSError):
+            self._socket.shutdown(socket.SHUT_RDWR)
+        self._socket.close()
         self.join(5)
 
 
