@@ -37,3 +37,23 @@ def realtime_priority() -> int:
         return os.sched_getparam(0).sched_priority
     except (AttributeError, OSError):
         return 0
+
+
+def make_process_realtime(priority: int) -> OSError | None:
+    """Put every thread of this process that is still a normal one under SCHED_FIFO at
+    ``priority``; threads that already have a real-time priority keep theirs. Threads started
+    afterwards inherit their creator's. None when granted; the first refusal otherwise."""
+    try:
+        threads = [int(tid) for tid in os.listdir("/proc/self/task")]
+    except OSError as error:
+        return error
+    refused: OSError | None = None
+    for tid in threads:
+        try:
+            if os.sched_getscheduler(tid) == os.SCHED_OTHER:
+                os.sched_setscheduler(tid, os.SCHED_FIFO, os.sched_param(priority))
+        except ProcessLookupError:
+            continue  # it ended meanwhile
+        except (AttributeError, OSError) as error:
+            refused = refused or OSError(str(error))
+    return refused
