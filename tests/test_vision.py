@@ -502,3 +502,38 @@ def test_post_weld_profile_gives_the_beads_width_and_height(joint, work_angle, w
     assert bead.ok, bead.reason
     assert bead.width_mm == pytest.approx(width, rel=0.06)
     assert bead.height_mm == pytest.approx(height, abs=0.1)
+
+
+def test_the_compiled_stripe_passes_are_built_and_give_the_numpy_results_exactly():
+    """`make venv` builds the stripe's inner loops (_stripe.c); a recording made with them
+    replays bit for bit where they are not built, and the other way round."""
+    from cellctl.sensing.vision import stripe
+
+    assert stripe.COMPILED, "cellctl/sensing/vision/_stripe.c is not built: run `make venv`"
+    dirty = Disturbances(
+        spatter_per_frame=6, glare=0.5, reflection=0.35, speckle=0.15, dropout_probability=0.1
+    )
+    renderer = StripeRenderer(CameraModel(), dirty, seed=5)
+    for i in range(40):
+        x, z = seam_to_sensor(4 * math.sin(i / 7), 0.5, 45.0)
+        image = np.ascontiguousarray(renderer.render(JointView("fillet", x, z, 1, 0, 45)).pixels)
+        width = image.shape[1]
+        columns = np.arange(width, dtype=np.intp)
+        whole = image.argmax(axis=0).astype(np.intp)  # near the edges too: clamped
+        results = []
+        for centres in (stripe.centres, stripe._centres_numpy):
+            peak_rows, rows = whole.copy(), np.empty(width)
+            heights = np.empty(width, np.float32)
+            centres(image, width, peak_rows, columns, 4, 0.25, 35.0, 7, rows, heights)
+            results.append((rows, heights, peak_rows))
+        (rows_c, heights_c, peaks_c), (rows_n, heights_n, peaks_n) = results
+        assert np.array_equal(rows_c, rows_n, equal_nan=True)
+        assert np.array_equal(heights_c, heights_n)
+        assert np.array_equal(peaks_c, peaks_n)
+        centre = np.clip(whole, 10, image.shape[0] - 11)
+        band_c, band_n = np.empty(width, np.intp), np.empty(width, np.intp)
+        stripe.band_peaks(image, width, centre, 10, band_c)
+        stripe._band_peaks_numpy(image, width, centre, 10, band_n)
+        assert np.array_equal(band_c, band_n)
+    with pytest.raises(ValueError, match="half a band"):  # a band leaving the image: refused
+        stripe.band_peaks(image, width, np.zeros(width, np.intp), 10, band_c)

@@ -209,7 +209,9 @@ class SimulatedSensor:
         self.frames_dropped_late = 0  # not rendered: the event loop got to them too late
         self.render_s: collections.deque[float] = collections.deque(maxlen=10_000)
         self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
+        # In the order they connected: each frame goes to the first client first (a second
+        # one, a benchmark's tap, does not hold the controller's frame up).
+        self._writers: dict[asyncio.StreamWriter, None] = {}
         self._trigger_thread: threading.Thread | None = None
         self._stop_trigger = threading.Event()
 
@@ -256,13 +258,13 @@ class SimulatedSensor:
         self._writers.clear()
 
     async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
-        self._writers.add(writer)
+        self._writers[writer] = None
         try:
             await reader.read()  # nothing comes this way; EOF when the client goes
         except ConnectionError:
             pass
         finally:
-            self._writers.discard(writer)
+            self._writers.pop(writer, None)
             writer.close()
 
     # -- what the sensor sees ----------------------------------------------------------------
@@ -351,7 +353,7 @@ class SimulatedSensor:
                 writer.write(data)
                 self.frames_sent += 1
             except (ConnectionError, RuntimeError):
-                self._writers.discard(writer)
+                self._writers.pop(writer, None)
 
     def snapshot(self) -> dict[str, object]:
         render = sorted(self.render_s)
