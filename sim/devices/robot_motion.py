@@ -59,6 +59,9 @@ class TrajectorySample:
     # weave's amplitudes (left, right): zeros without a weave.
     weave_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
     weave_span_mm: tuple[float, float] = (0.0, 0.0)
+    # The same offset in the base frame (x, y, z): a path run against the true seam's
+    # direction (a reversed pass) weaves to the other side of it in the truth's frame.
+    weave_base_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
 def _reachable_speed(
@@ -534,10 +537,21 @@ class RobotMotion:
             path_pose.rz_deg,
         )
 
+    def _in_base_frame(self, offset: tuple[float, float, float]) -> tuple[float, float, float]:
+        """(lateral, vertical, along) in the running segment's seam frame, as (x, y, z)."""
+        if self._path is None or offset == (0.0, 0.0, 0.0):
+            return (0.0, 0.0, 0.0)
+        segment = self._path.segments[self._segment_index]
+        axes = (segment.lateral_unit, segment.vertical_unit, segment.travel_unit)
+        return tuple(
+            sum(c * axis[i] for c, axis in zip(offset, axes, strict=True)) for i in range(3)
+        )  # type: ignore[return-value]
+
     def _record(self) -> None:
         assert self._path is not None
         lateral_mm, vertical_mm = self._applied_correction_mm
         shape = self.weave()
+        weave = self.weave_offset_mm()
         sample = TrajectorySample(
             sim_time_s=self.sim_time_s,
             path_id=self._path.path_id,
@@ -546,8 +560,9 @@ class RobotMotion:
             tool_speed_mm_per_s=self._speed_mm_per_s,
             lateral_correction_mm=lateral_mm,
             vertical_correction_mm=vertical_mm,
-            weave_mm=self.weave_offset_mm(),
+            weave_mm=weave,
             weave_span_mm=(shape.amplitude_left_mm, shape.amplitude_right_mm),
+            weave_base_mm=self._in_base_frame(weave),
         )
         self.trajectory.append(sample)
         if self.on_trajectory_sample is not None:
