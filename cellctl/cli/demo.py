@@ -792,7 +792,8 @@ def _run(
         signals.check()
         cell.check_alive()
 
-    window = asyncio.run(operate(operator, args.parts, len(part.seams), {}, part_timeout_s, check))
+    records = sum(len(seam.passes) or 1 for seam in part.seams)  # a record per pass
+    window = asyncio.run(operate(operator, args.parts, records, {}, part_timeout_s, check))
     truth = asyncio.run(operator.do("sensor.truth")) if vision is not None else None
     summary = summarise(cell.run_dir / "production.db", window, planned / args.time_scale)
     if truth is not None:
