@@ -459,11 +459,14 @@ class RobotMotion:
         #    and what lets it blend through a vertex only while the next segment is queued.
         aim = min(aim, _reachable_speed(path.length_mm - position, 0.0, accel, dt_s))
         # 3. Nor so fast that it would enter a later, slower segment above that one's speed.
+        #    A segment too far ahead to brake for from this step's top speed limits nothing,
+        #    nor do those after it: a long path of short segments costs no more per step.
+        top_speed = speed + accel * dt_s
         for later in segments[self._segment_index + 1 :]:
-            aim = min(
-                aim,
-                _reachable_speed(later.start_mm - position, later.speed_mm_per_s, accel, dt_s),
-            )
+            distance_mm = later.start_mm - position
+            if _reachable_speed(distance_mm, 0.0, accel, dt_s) >= top_speed:
+                break
+            aim = min(aim, _reachable_speed(distance_mm, later.speed_mm_per_s, accel, dt_s))
         # 4. Speed changes towards the aim by at most a·dt: the acceleration limit. (2 and 3
         #    look one step ahead, so braking never needs more than a·dt per step.)
         max_change = accel * dt_s
