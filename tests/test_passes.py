@@ -3,6 +3,9 @@ the seam's record from its passes' and the operator's pass text (``cellctl.weld.
 
 from __future__ import annotations
 
+import itertools
+import math
+
 import pytest
 
 from cellctl.cell.records import SeamSummary
@@ -60,17 +63,33 @@ def test_the_root_path_is_the_welded_path_with_the_corrections_the_robot_applied
         lateral = s / 50 if s <= 50 else (100 - s) / 50
         memory.add(float(s), lateral, 0.5)
     root = memory.root_path([(300.0, 0.0, 0.0), (300.0, 100.0, 0.0)])
-    assert len(root) == 21  # every 5 mm
+    # Sampled every 5 mm, and the points on a straight line between others left out.
+    assert len(root) == 3
     assert root[0] == pytest.approx((300.0, 0.0, 0.5))
-    assert root[10] == pytest.approx((299.0, 50.0, 0.5))  # lateral +1 mm is -x here
-    assert root[-1] == pytest.approx((300.0, 100.0, 0.5))
+    assert root[1] == pytest.approx((299.0, 50.0, 0.5))  # lateral +1 mm is -x here
+    assert root[2] == pytest.approx((300.0, 100.0, 0.5))
 
 
-def test_a_long_root_path_keeps_within_the_robots_queue():
+def test_a_bent_root_path_keeps_its_bends_within_the_robots_queue():
     memory = RootPathMemory()
-    memory.add(0.0, 0.0, 0.0)
-    root = memory.root_path([(0.0, 0.0, 0.0), (0.0, 2000.0, 0.0)])
-    assert len(root) == 48
+    for s in range(0, 2001, 2):
+        memory.add(float(s), 2.0 * math.sin(s / 40), 0.0)
+    welded = [(0.0, 0.0, 0.0), (0.0, 200.0, 0.0)]
+    short = memory.root_path(welded)
+    assert 10 < len(short) <= 41  # every 5 mm at most
+    for s_mm in range(0, 201, 1):  # the chords within a few hundredths of the bends
+        assert _off_path(short, -2.0 * math.sin(s_mm / 40), float(s_mm)) < 0.05
+    long = memory.root_path([(0.0, 0.0, 0.0), (0.0, 2000.0, 0.0)])
+    assert len(long) <= 48
+
+
+def _off_path(path, x_mm: float, y_mm: float) -> float:
+    """How far the polyline ``path`` is across (x) at ``y_mm``."""
+    for a, b in itertools.pairwise(path):
+        if a[1] <= y_mm <= b[1]:
+            f = (y_mm - a[1]) / (b[1] - a[1])
+            return abs(a[0] + f * (b[0] - a[0]) - x_mm)
+    raise AssertionError(y_mm)
 
 
 def test_a_later_pass_runs_the_root_path_shifted_by_its_offsets_and_reversed():

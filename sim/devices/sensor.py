@@ -92,6 +92,9 @@ class SeamScore:
         taught = np.array(self.taught_mm)
         return {
             "samples": len(lateral),
+            # The means with the RMS give the RMS about any planned offset (a later pass's).
+            "lateral_mean_mm": float(np.mean(lateral)),
+            "vertical_mean_mm": float(np.mean(vertical)),
             "lateral_rms_mm": float(np.sqrt(np.mean(lateral**2))),
             "lateral_max_mm": float(np.max(np.abs(lateral))),
             "vertical_rms_mm": float(np.sqrt(np.mean(vertical**2))),
