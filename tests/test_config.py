@@ -31,6 +31,8 @@ class Broken:
     anchor: str | None = None  # text on the expected line (default: first line of new)
 
 
+BOOM = "parts/loader-boom-side-plate.yaml"  # its seam has a pass table
+
 CASES = [
     Broken("port-not-a-number", "cell.yaml", "port: 5020", "port: 5o2",
            "plc.link.port", 'expected an integer, got "5o2"'),
@@ -92,7 +94,7 @@ CASES = [
     Broken("unknown-active-part", "cell.yaml", "active_part: bracket-a12",
            "active_part: bracket-a13", "controller.cycle.active_part",
            '"bracket-a13" is not one of the part programs '
-           '(bracket-a12, coupon-fillet-80, plate-v60)'),
+           '(bracket-a12, coupon-fillet-80, loader-boom-side-plate, plate-v60)'),
     Broken("speed-above-robot", "cell.yaml", "max_speed_mm_per_s: 500", "max_speed_mm_per_s: 5",
            "seams[0].procedure", "travels at 8 mm/s, above the robot's max_speed_mm_per_s 5",
            anchor="procedure: mag-fillet-a4"),
@@ -177,6 +179,28 @@ CASES = [
            "      part_temperature_c:  {address: 7,", "      other_analogue:  {address: 7,",
            "temperature", "the PLC's register map has no input 'part_temperature_c'",
            anchor="temperature:"),
+    # A multi-pass seam's pass table (issue 17), each problem at its pass's line.
+    Broken("pass-unknown-procedure", BOOM, "procedure: mag-boom-hot,",
+           "procedure: mag-boom-hott,", "seams[0].passes[1].procedure",
+           'procedure "mag-boom-hott" not found'),
+    Broken("pass-unknown-kind", BOOM, "kind: hot,", "kind: warm,",
+           "seams[0].passes[1].kind", 'expected one of "root", "hot", "fill" or "cap", got "warm"'),
+    Broken("first-pass-not-the-root", BOOM, "{kind: root, layer: 1}",
+           "{kind: hot, layer: 1}", "seams[0].passes[0].kind",
+           "the first pass must be the root, not a hot pass"),
+    Broken("root-pass-with-an-offset", BOOM, "{kind: root, layer: 1}",
+           "{kind: root, layer: 1, vertical_offset_mm: 2}", "seams[0].passes[0].vertical_offset_mm",
+           "the root pass must be layer 1, without offsets"),
+    Broken("second-root-pass", BOOM, "{kind: hot, layer: 2,", "{kind: root, layer: 2,",
+           "seams[0].passes[1].kind", "a second root pass"),
+    Broken("pass-layer-goes-down", BOOM,
+           "{kind: fill, layer: 4, procedure: mag-boom-fill, lateral_offset_mm: 3.3",
+           "{kind: fill, layer: 2, procedure: mag-boom-fill, lateral_offset_mm: 3.3",
+           "seams[0].passes[4].layer", "layer 2 is below the pass before it (layer 4)"),
+    Broken("pass-torch-beyond-its-angles", BOOM, "travel_angle_change_deg: 5, reversed: true}",
+           "travel_angle_change_deg: 30, reversed: true}",
+           "seams[0].passes[7].travel_angle_change_deg",
+           "the torch at 35° (the seam's angle plus this change) is outside -30..30°"),
 ]  # fmt: skip
 
 
@@ -217,7 +241,12 @@ def _expected_line(case: Broken, config: Path) -> int:
 
 def test_the_shipped_config_is_valid(repo: Path):
     loaded = load_cell_config(repo / "config" / "cell.yaml")
-    assert set(loaded.parts) == {"bracket-a12", "coupon-fillet-80", "plate-v60"}
+    assert set(loaded.parts) == {
+        "bracket-a12",
+        "coupon-fillet-80",
+        "plate-v60",
+        "loader-boom-side-plate",
+    }
     assert len(loaded.parts["bracket-a12"].seams) == 2
     assert loaded.parts["plate-v60"].seams[0].joint == "v_groove_butt"
     assert set(loaded.files) == {
@@ -225,9 +254,17 @@ def test_the_shipped_config_is_valid(repo: Path):
         "parts/bracket-a12.yaml",
         "parts/coupon-fillet-80.yaml",
         "parts/plate-v60.yaml",
+        BOOM,
+        "procedures/mag-boom-cap.yaml",
+        "procedures/mag-boom-fill.yaml",
+        "procedures/mag-boom-hot.yaml",
+        "procedures/mag-boom-root.yaml",
         "procedures/mag-fillet-a4.yaml",
         "procedures/mag-vgroove-root.yaml",
     }
+    boom = loaded.parts["loader-boom-side-plate"].seams[0]
+    assert len(boom.passes) >= 6
+    assert len({p.layer for p in boom.passes}) >= 4
     assert len(loaded.digest) == 64
 
 
@@ -267,7 +304,7 @@ def test_config_check_command_exits_0_when_good_and_2_with_every_error(
     cellctl = [sys.executable, "-m", "cellctl.cli.main", "config", "check"]
     good = subprocess.run([*cellctl, "config/cell.yaml"], cwd=repo, capture_output=True, text=True)
     assert good.returncode == 0, good.stderr
-    assert "config/cell.yaml: OK: cell cell-01, 3 part program(s) with 4 seam(s)" in good.stdout
+    assert "config/cell.yaml: OK: cell cell-01, 4 part program(s) with 5 seam(s)" in good.stdout
     for case in CASES[:3]:
         _break(config_copy, case)
     bad = subprocess.run(

@@ -474,6 +474,29 @@ class Sensing(StrictModel):
     bead_height_mm: Band | None = None
 
 
+class PassKind(enum.StrEnum):
+    ROOT = "root"
+    HOT = "hot"
+    FILL = "fill"
+    CAP = "cap"
+
+
+class WeldPass(StrictModel):
+    """One pass of a multi-pass seam. The root pass is found and tracked by the sensor; every
+    later pass runs the root's tracked path, shifted by its offsets in the seam frame of the
+    taught path (lateral: the robot's lateral correction axis; vertical: up out of the
+    groove), whichever way it travels (``cellctl.weld.passes``)."""
+
+    kind: PassKind
+    layer: Annotated[int, Field(ge=1, le=50)]
+    procedure: Name | None = None  # default: the seam's
+    lateral_offset_mm: Annotated[float, Field(ge=-30, le=30)] = 0.0
+    vertical_offset_mm: Annotated[float, Field(ge=-5, le=60)] = 0.0
+    work_angle_change_deg: Annotated[float, Field(ge=-45, le=45)] = 0.0
+    travel_angle_change_deg: Annotated[float, Field(ge=-30, le=30)] = 0.0
+    reversed: bool = False  # welded from the seam's end to its start
+
+
 class Seam(StrictModel):
     name: Name
     order: Annotated[int, Field(ge=1)]
@@ -483,6 +506,8 @@ class Seam(StrictModel):
     torch: TorchAngles = TorchAngles()
     approach_clearance_mm: Annotated[float, Field(ge=0, le=300)] = 30.0
     sensing: Sensing = Sensing()
+    # Multi-pass: root first, then hot, fill and cap passes in order (none: one pass).
+    passes: list[WeldPass] = Field(default_factory=list, max_length=99)
 
     @model_validator(mode="after")
     def _segments_have_length(self) -> Seam:
@@ -491,12 +516,77 @@ class Seam(StrictModel):
                 raise ValueError(f"path_mm points {i} and {i + 1} coincide (zero-length segment)")
         return self
 
+    def pass_procedure(self, index: int) -> str:
+        """The procedure of pass ``index`` (0-based; the seam's own when it has no table)."""
+        if not self.passes:
+            return self.procedure
+        return self.passes[index].procedure or self.procedure
+
     @property
     def length_mm(self) -> float:
         return sum(
             sum((p - q) ** 2 for p, q in zip(a, b, strict=True)) ** 0.5
             for a, b in zip(self.path_mm, self.path_mm[1:], strict=False)
         )
+
+
+def pass_table_problems(seam: Seam) -> list[tuple[int, str, str]]:
+    """What is wrong with a seam's pass table, as (pass index, field, message); the config
+    check names each at its file and line. A table starts with its one root pass on the root
+    path (layer 1, no offset, the seam's direction); layers never go back; each pass's torch
+    stays within the angles a seam's may have."""
+    passes = seam.passes
+    if not passes:
+        return []
+    problems = []
+    root = passes[0]
+    if root.kind is not PassKind.ROOT:
+        problems.append((0, "kind", f"the first pass must be the root, not a {root.kind} pass"))
+    else:
+        for field_name, value, wanted in (
+            ("layer", root.layer, 1),
+            ("lateral_offset_mm", root.lateral_offset_mm, 0),
+            ("vertical_offset_mm", root.vertical_offset_mm, 0),
+            ("reversed", root.reversed, False),
+        ):
+            if value != wanted:
+                problems.append(
+                    (
+                        0,
+                        field_name,
+                        f"the root pass must be layer 1, without offsets, in the seam's "
+                        f"direction (it makes the path the later passes follow), not {value}",
+                    )
+                )
+    for i, weld_pass in enumerate(passes[1:], start=1):
+        if weld_pass.kind is PassKind.ROOT:
+            problems.append((i, "kind", "a second root pass: only the first pass is the root"))
+        if weld_pass.layer < passes[i - 1].layer:
+            problems.append(
+                (
+                    i,
+                    "layer",
+                    f"layer {weld_pass.layer} is below the pass before it "
+                    f"(layer {passes[i - 1].layer}): passes go up the groove",
+                )
+            )
+    for i, weld_pass in enumerate(passes):
+        work = seam.torch.work_angle_deg + weld_pass.work_angle_change_deg
+        travel = seam.torch.travel_angle_deg + weld_pass.travel_angle_change_deg
+        for field_name, angle, low, high in (
+            ("work_angle_change_deg", work, 0, 90),
+            ("travel_angle_change_deg", travel, -30, 30),
+        ):
+            if not low <= angle <= high:
+                problems.append(
+                    (
+                        i,
+                        field_name,
+                        f"the torch at {angle:g}° (the seam's angle plus this change) is "
+                        f"outside {low}..{high}°",
+                    )
+                )
+    return problems
 
 
 class PartProgram(StrictModel):

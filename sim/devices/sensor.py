@@ -92,6 +92,9 @@ class SeamScore:
         taught = np.array(self.taught_mm)
         return {
             "samples": len(lateral),
+            # The means with the RMS give the RMS about any planned offset (a later pass's).
+            "lateral_mean_mm": float(np.mean(lateral)),
+            "vertical_mean_mm": float(np.mean(vertical)),
             "lateral_rms_mm": float(np.sqrt(np.mean(lateral**2))),
             "lateral_max_mm": float(np.max(np.abs(lateral))),
             "vertical_rms_mm": float(np.sqrt(np.mean(vertical**2))),
@@ -134,9 +137,13 @@ class TrackingScore:
         if seam is None:
             return
         s_torch, torch_lateral, torch_vertical = seam.locate(point)
-        # The weave's centre: the robot's weave is in its path's seam frame, which lies along
-        # the true seam to within a degree or two (cos 2° = 0.9994).
-        weave_lateral, weave_vertical, weave_along = sample.weave_mm
+        # The weave's centre: the robot's weave, taken into the true seam's frame (a path
+        # may run either way along it: a reversed pass weaves to the other side).
+        weave = sample.weave_base_mm
+        weave_along, weave_lateral, weave_vertical = (
+            sum(w * a for w, a in zip(weave, axis, strict=True))
+            for axis in (seam.travel, seam.lateral, seam.up)
+        )
         s = s_torch - weave_along
         lateral = torch_lateral - weave_lateral
         vertical = torch_vertical - weave_vertical
