@@ -132,6 +132,7 @@ SENSING_CELLS = {
     "tests.test_replay",
     "tests.test_demo",
     "tests.test_weave_cell",
+    "tests.test_multipass_cell",
 }
 
 
