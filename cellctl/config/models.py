@@ -97,6 +97,17 @@ class OpcUaSettings(StrictModel):
     endpoint: str = "opc.tcp://127.0.0.1:4840"
     # Clients that log in with no user may read and browse; they can never command.
     allow_anonymous: bool = True
+    # Every endpoint is Basic256Sha256 (Sign, SignAndEncrypt): the channel is signed, and a
+    # password is accepted only encrypted. An unsecured (None) endpoint, for anonymous reading
+    # only, exists if this is true (it needs allow_anonymous); a password is never accepted on it.
+    none_endpoint: bool = False
+    # The cell's application certificate (DER or PEM) and its private key (unencrypted PEM),
+    # relative to this file, e.g. from the plant's certificate authority. Both or neither.
+    certificate: str | None = None
+    private_key: str | None = None
+    # Without them: the controller makes a self-signed pair here on its first start (`cellctl
+    # certs` makes it beforehand), and keeps it: clients pin it.
+    certificate_dir: str = "../var/opcua"
     # How often the Cell object's variables are refreshed from the controller.
     publish_period_ms: Annotated[int, Field(ge=20, le=2_000)] = 50
     # Production figures (OEE, parts per hour) are over the shift: this many hours back.
@@ -141,6 +152,12 @@ class OpcUaSettings(StrictModel):
             raise ValueError(
                 f"failed_login_pause_max_s ({self.failed_login_pause_max_s}) is below "
                 f"failed_login_pause_s ({self.failed_login_pause_s})"
+            )
+        if (self.certificate is None) != (self.private_key is None):
+            raise ValueError("certificate and private_key are given together, or neither")
+        if self.none_endpoint and not self.allow_anonymous:
+            raise ValueError(
+                "none_endpoint is for anonymous reading only: it needs allow_anonymous: true"
             )
         return self
 

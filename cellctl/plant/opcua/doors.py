@@ -21,6 +21,12 @@ asyncua 2.1 accepts up to 1000 connections and closes one that has not activated
 - An ActivateSession with a user name first awaits ``CellUserManager.login`` in the connection's
   own task (``LoginProcessor``); asyncua's synchronous call of the user manager then reads that
   verdict (``cellctl.plant.opcua.login``).
+- A password crosses only encrypted: on a SignAndEncrypt channel, or on a Sign channel inside a
+  token encrypted with the cell's key. Any other user-name login is refused unchecked with
+  ``BadSecurityModeInsufficient`` and audited ("password on an unencrypted channel"); so is
+  every session on an unsecured (None) channel unless ``none_endpoint`` allows anonymous ones
+  (asyncua itself would let a client that opened a None channel for discovery create a session
+  on it whatever endpoints the server offers).
 
 Connections refused, closed to make room or for want of a Hello are counted and logged at most
 once per ``DOOR_LOG_PERIOD_S`` (``DoorLog``); asyncua's own per-connection and per-refusal lines
@@ -39,7 +45,7 @@ from typing import Any
 
 from asyncua import Server, ua
 from asyncua.common.connection import TransportLimits
-from asyncua.common.utils import Buffer
+from asyncua.common.utils import Buffer, ServiceError
 from asyncua.crypto import uacrypto
 from asyncua.server.binary_server_asyncio import BinaryServer, OPCUAProtocol
 from asyncua.server.internal_server import InternalServer
@@ -66,6 +72,7 @@ CHATTY_ASYNCUA_LOGGERS = (
 ASYNCUA_LINES_PER_PERIOD = 20
 
 _ACTIVATE_SESSION = ua.NodeId(ua.ObjectIds.ActivateSessionRequest_Encoding_DefaultBinary)
+_CREATE_SESSION = ua.NodeId(ua.ObjectIds.CreateSessionRequest_Encoding_DefaultBinary)
 
 
 class DoorLog:
@@ -239,10 +246,21 @@ class LoginProcessor(UaProcessor):
     async def _process_message(
         self, typeid: ua.NodeId, requesthdr: ua.RequestHeader, seqhdr: Any, body: Buffer
     ) -> Any:
+        mode = self._connection.security_policy.Mode
+        unsecured = mode == ua.MessageSecurityMode.None_
+        if typeid == _CREATE_SESSION and unsecured and not self._users.none_endpoint:
+            await self._users.refuse_unsecured_session(self.client_address)
+            raise ServiceError(ua.StatusCodes.BadSecurityModeInsufficient)
         if typeid == _ACTIVATE_SESSION:
+            if unsecured and not self._users.none_endpoint:
+                await self._users.refuse_unsecured_session(self.client_address)
+                raise ServiceError(ua.StatusCodes.BadSecurityModeInsufficient)
             login = self._user_and_password(requesthdr, body.copy())
             if login is not None:
-                username, password = login
+                username, password, token_encrypted = login
+                if mode != ua.MessageSecurityMode.SignAndEncrypt and not token_encrypted:
+                    await self._users.refuse_plaintext(username, self.client_address)
+                    raise ServiceError(ua.StatusCodes.BadSecurityModeInsufficient)
                 patience_s = requesthdr.TimeoutHint / 1000  # the client's timeout; 0: none
                 user = await self._users.login(username, password, self.client_address, patience_s)
                 with self._users.verdict(username, password, user):
@@ -251,9 +269,10 @@ class LoginProcessor(UaProcessor):
 
     def _user_and_password(
         self, requesthdr: ua.RequestHeader, body: Buffer
-    ) -> tuple[str, str] | None:
+    ) -> tuple[str, str, bool] | None:
         """The name and password of an ActivateSession that asyncua would put to its user
-        manager; None for anything else (anonymous, no such session, a token it cannot read),
+        manager, and whether the password came encrypted in its token; None for anything else
+        (anonymous, no such session, a token it cannot read),
         which asyncua answers itself without asking for a user."""
         try:
             params = struct_from_binary(ua.ActivateSessionParameters, body)
@@ -273,7 +292,8 @@ class LoginProcessor(UaProcessor):
             return None
         if not username:
             return None
-        return str(username), "" if password is None else str(password)
+        encrypted = bool(token.EncryptionAlgorithm)
+        return str(username), "" if password is None else str(password), encrypted
 
 
 class GuardedConnection(OPCUAProtocol):
@@ -377,6 +397,20 @@ class CellServer(Server):
         self.doors = doors
         self.iserver.max_connections = doors.settings.max_connections
         self.iserver.max_pending_activation_seconds = doors.activation_timeout_s
+
+    def _set_endpoints(self, policy: Any, mode: ua.MessageSecurityMode, level: int) -> None:
+        """asyncua's endpoint description, but an unsecured (None) endpoint offers the anonymous
+        token only: no password is ever asked for on it (asyncua would offer the user-name token
+        there, with a warning that the password may cross in plain text)."""
+        if mode != ua.MessageSecurityMode.None_:
+            super()._set_endpoints(policy, mode, level)
+            return
+        tokens = self.iserver.supported_tokens
+        self.iserver.supported_tokens = tuple(t for t in tokens if t is ua.AnonymousIdentityToken)
+        try:
+            super()._set_endpoints(policy, mode, level)
+        finally:
+            self.iserver.supported_tokens = tokens
 
     async def start(self) -> None:
         """asyncua's ``Server.start`` (2.1), with the guarded binary server."""
