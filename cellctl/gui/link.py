@@ -84,6 +84,7 @@ class CellLink(QObject):
         self.trust = trust if trust is not None else ClientTrust(user_trust_dir())
         # The warning of a server whose certificate is not the one pinned ("" while none).
         self.certificate_refusal = ""
+        self._told = ""
         self.role = "anonymous"
         self.connected = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -147,7 +148,8 @@ class CellLink(QObject):
                 await self._disconnect()
                 raise
             except CertificateChanged as refused:
-                log.error("%s", refused)
+                if str(refused) != self.certificate_refusal:  # once, not at every retry
+                    log.error("%s", refused)
                 self.certificate_refusal = why = str(refused)
             except Exception as error:  # any failure of the link: show it, then reconnect
                 why = str(error) or type(error).__name__
@@ -231,8 +233,11 @@ class CellLink(QObject):
         self.command_done.emit(method, result.status, result.message)
 
     def _set_connected(self, connected: bool, why: str) -> None:
-        if connected != self.connected or connected:
+        # A refusal of the certificate is told even while already disconnected: it is news.
+        refused = not connected and why == self.certificate_refusal and why != self._told
+        if connected != self.connected or connected or refused:
             self.connected = connected
+            self._told = why
             self.connection_changed.emit(connected, why)
 
 

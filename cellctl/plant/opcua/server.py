@@ -212,7 +212,8 @@ class CellOpcUaServer:
         await server.init()
         server.set_endpoint(self.settings.endpoint)
         server.set_server_name(f"cellctl {self.config.cell.cell.name}")
-        pair = self.certificate()
+        # Off the loop: making a key pair on the first start takes a while.
+        pair = await asyncio.to_thread(self.certificate)
         await server.set_application_uri(application_uri(self.config.cell.cell.name))
         await server.load_certificate(str(pair.certificate))
         await server.load_private_key(str(pair.private_key))
