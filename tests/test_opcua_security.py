@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 
 import pytest
 from asyncua import Client, ua
@@ -225,3 +226,39 @@ async def test_the_hmi_client_pins_the_certificate_and_refuses_a_changed_one(tmp
             assert again.certificate_fingerprint == made, "made once, then kept"
         finally:
             await again.stop()
+
+
+def test_cellctl_certs_makes_the_cells_certificate_where_the_controller_looks(
+    tmp_path, repo, capsys
+):
+    """`cellctl certs` writes the pair into opcua.certificate_dir with the cell's application
+    URI and host names; keeps an existing one unless --force; --client makes a client's."""
+    from cryptography import x509
+
+    from cellctl.cli.main import main
+    from cellctl.plant.opcua.certs import fingerprint
+
+    shutil.copytree(repo / "config", tmp_path / "config", ignore=shutil.ignore_patterns("scen*"))
+    config = str(tmp_path / "config" / "cell.yaml")
+    assert main(["certs", "--config", config, "--host", "cell-01.plant.example"]) == 0
+    printed = capsys.readouterr().out
+    made = tmp_path / "var" / "opcua" / "cell-certificate.der"
+    assert (made.parent / "cell-private-key.pem").stat().st_mode & 0o077 == 0, "owner only"
+    der = made.read_bytes()
+    assert fingerprint(der) in printed
+    names = x509.load_der_x509_certificate(der).extensions.get_extension_for_class(
+        x509.SubjectAlternativeName
+    )
+    assert names.value.get_values_for_type(x509.UniformResourceIdentifier) == [
+        "urn:cellctl:cell-01"
+    ]
+    assert "cell-01.plant.example" in names.value.get_values_for_type(x509.DNSName)
+    assert main(["certs", "--config", config]) == 1, "kept"
+    assert "exists" in capsys.readouterr().err
+    assert made.read_bytes() == der
+    assert main(["certs", "--config", config, "--force"]) == 0
+    assert made.read_bytes() != der
+    out = tmp_path / "clients"
+    assert main(["certs", "--client", "uaread", "--out", str(out)]) == 0
+    assert (out / "uaread-certificate.der").is_file()
+    assert (out / "uaread-private-key.pem").is_file()

@@ -9,7 +9,8 @@ the old certificate then refuses the new one until its pin is removed). The appl
 localhost and each ``--host``.
 
 ``cellctl certs --client NAME --out DIR`` makes a client's certificate and key instead (for a
-third-party client such as asyncua's ``uaread``; the HMI makes its own).
+third-party client such as asyncua's ``uaread``, whose application URI ``--uri`` gives; the HMI
+makes its own).
 
 Prints the files and the certificate's SHA-256 fingerprint (compare it with what a client shows
 on first use).
@@ -42,6 +43,11 @@ def add_parser(commands: Any) -> None:
         "--client", metavar="NAME", help="make a client's certificate (for --out), not the cell's"
     )
     certs.add_argument("--out", metavar="DIR", help="the folder of a --client certificate")
+    certs.add_argument(
+        "--uri",
+        help="a --client's application URI (default urn:cellctl:client:NAME; asyncua's "
+        "command-line tools say urn:example.org:FreeOpcUa:opcua-asyncio)",
+    )
     certs.set_defaults(handler=run_certs)
 
 
@@ -56,7 +62,7 @@ def run_certs(args: argparse.Namespace) -> int:
         folder = Path(args.out)
         certificate = folder / f"{args.client}-certificate.der"
         private_key = folder / f"{args.client}-private-key.pem"
-        uri = certs.client_application_uri(args.client)
+        uri = args.uri or certs.client_application_uri(args.client)
         hosts = certs.host_names("", tuple(args.host))
         server = False
     else:

@@ -248,20 +248,18 @@ class LoginProcessor(UaProcessor):
     ) -> Any:
         mode = self._connection.security_policy.Mode
         unsecured = mode == ua.MessageSecurityMode.None_
-        if typeid == _CREATE_SESSION and unsecured and not self._users.none_endpoint:
-            await self._users.refuse_unsecured_session(self.client_address)
-            raise ServiceError(ua.StatusCodes.BadSecurityModeInsufficient)
-        if typeid == _ACTIVATE_SESSION:
-            if unsecured and not self._users.none_endpoint:
-                await self._users.refuse_unsecured_session(self.client_address)
+        patience_s = requesthdr.TimeoutHint / 1000  # the client's timeout; 0: none
+        if typeid in (_CREATE_SESSION, _ACTIVATE_SESSION) and unsecured:
+            if not self._users.none_endpoint:
+                await self._users.refuse_unsecured_session(self.client_address, patience_s)
                 raise ServiceError(ua.StatusCodes.BadSecurityModeInsufficient)
+        if typeid == _ACTIVATE_SESSION:
             login = self._user_and_password(requesthdr, body.copy())
             if login is not None:
                 username, password, token_encrypted = login
                 if mode != ua.MessageSecurityMode.SignAndEncrypt and not token_encrypted:
-                    await self._users.refuse_plaintext(username, self.client_address)
+                    await self._users.refuse_plaintext(username, self.client_address, patience_s)
                     raise ServiceError(ua.StatusCodes.BadSecurityModeInsufficient)
-                patience_s = requesthdr.TimeoutHint / 1000  # the client's timeout; 0: none
                 user = await self._users.login(username, password, self.client_address, patience_s)
                 with self._users.verdict(username, password, user):
                     return await super()._process_message(typeid, requesthdr, seqhdr, body)

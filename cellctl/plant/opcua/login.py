@@ -339,19 +339,26 @@ class CellUserManager:
             await asyncio.sleep(max(0.0, min(answer_at, answer_by) - time.monotonic()))
         return user
 
-    async def refuse_plaintext(self, username: str, address: str) -> None:
+    async def refuse_plaintext(
+        self, username: str, address: str, answer_within_s: float = 0.0
+    ) -> None:
         """A password that crossed unencrypted: audited, counted against ``address``, never
-        checked; returns when the refusal is due."""
-        await self._refuse(username[:NAME_KEY_CHARS], address, PLAINTEXT)
+        checked; returns when the refusal is due (as ``login``'s refusals: when the address's
+        back-off ends, or by ``ANSWER_WITHIN_FRACTION`` of the client's timeout, never sooner
+        than ``failed_login_pause_s``)."""
+        await self._refuse(username[:NAME_KEY_CHARS], address, PLAINTEXT, answer_within_s)
 
-    async def refuse_unsecured_session(self, address: str) -> None:
+    async def refuse_unsecured_session(self, address: str, answer_within_s: float = 0.0) -> None:
         """A session asked for on a None channel the config does not offer: audited (as user
         ``-``), counted against ``address``; returns when the refusal is due."""
-        await self._refuse("-", address, UNSECURED_SESSION)
+        await self._refuse("-", address, UNSECURED_SESSION, answer_within_s)
 
-    async def _refuse(self, name: str, address: str, why: str) -> None:
+    async def _refuse(self, name: str, address: str, why: str, answer_within_s: float) -> None:
         now = time.monotonic()
-        answer_at = max(self.by_address.failed(address, now), now + self.by_address.pause_s)
+        answer_at = self.by_address.failed(address, now)
+        if answer_within_s > 0:
+            soonest = now + max(ANSWER_WITHIN_FRACTION * answer_within_s, self.by_address.pause_s)
+            answer_at = min(answer_at, soonest)
         self.audit.failed(name, address, why)
         await asyncio.sleep(max(0.0, answer_at - time.monotonic()))
 
