@@ -432,6 +432,11 @@ def test_the_opcua_certificate_and_key_are_checked(tmp_path, repo):
         f"  certificate: {keys / 'cell.pem'}\n", f"  private_key: {keys / 'cell.pem'}\n"
     )
     assert "is not a certificate" in not_a_certificate
+    (no_folder,) = errors("  trusted_clients: clients\n")
+    assert no_folder.endswith(
+        f"cell.yaml:{line_of('  trusted_clients: clients')}: opcua.trusted_clients: no such "
+        f"folder: {cell.parent / 'clients'}"
+    )
     (alone,) = errors(certificate)
     assert "certificate and private_key are given together, or neither" in alone
     assert errors("  none_endpoint: true\n") == []

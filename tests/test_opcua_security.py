@@ -17,9 +17,22 @@ import pytest
 from asyncua import Client, ua
 
 from cellctl.plant.opcua.certs import CertificateChanged, ClientTrust, ServerPins
-from cellctl.plant.opcua.client import call_method, cell_namespace, connect_secure, read_cell
+from cellctl.plant.opcua.client import (
+    call_method,
+    cell_namespace,
+    connect_secure,
+    read_cell,
+    secure,
+)
 from cellctl.plant.opcua.server import CellOpcUaServer
-from tests.opcua_rig import PASSWORDS, cell_with_opcua, client_as, rig_certificate, secured
+from tests.opcua_rig import (
+    PASSWORDS,
+    cell_with_opcua,
+    client_as,
+    client_trust,
+    rig_certificate,
+    secured,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -226,6 +239,36 @@ async def test_the_hmi_client_pins_the_certificate_and_refuses_a_changed_one(tmp
             assert again.certificate_fingerprint == made, "made once, then kept"
         finally:
             await again.stop()
+
+
+async def test_with_trusted_clients_an_untrusted_client_certificate_is_refused_and_audited(
+    tmp_path,
+):
+    trusted = tmp_path / "trusted"
+    trusted.mkdir()
+    (trusted / "tests.der").write_bytes(client_trust().identity()[0].read_bytes())
+    edit = _opcua(trusted_clients=str(trusted))
+    async with cell_with_opcua(tmp_path, edit=edit) as (rig, server):
+        async with client_as(server.endpoint, "olga") as olga:  # the trusted certificate
+            assert (await call_method(olga, await cell_namespace(olga), "WhoAmI")).ok
+        stranger = ClientTrust(tmp_path / "stranger", name="stranger")
+        client = Client(server.endpoint, timeout=5)
+        client.set_user("olga")
+        client.set_password(PASSWORDS["olga"])
+        await secure(client, stranger, rig_certificate()[0].read_bytes())
+        with pytest.raises(ua.uaerrors.BadCertificateUntrusted):
+            await client.connect()
+        client.disconnect_socket()
+        (row,) = await _login_rows(rig.controller.store)
+        assert row["actor"] == "opcua:-"
+        assert row["result"].startswith("refused: client certificate not trusted (SHA-256 ")
+        assert server.users.password_checks == 1, "olga's once; the stranger's never"
+        # Added to the folder, the stranger is trusted at its next session: no restart.
+        (trusted / "stranger.der").write_bytes(stranger.identity()[0].read_bytes())
+        client = Client(server.endpoint, timeout=5)
+        await secure(client, stranger, rig_certificate()[0].read_bytes())
+        await client.connect()
+        await client.disconnect()
 
 
 def test_cellctl_certs_makes_the_cells_certificate_where_the_controller_looks(

@@ -132,6 +132,12 @@ def load_cell_config(path: Path) -> LoadedConfig:
     # The OPC UA server's certificate and key, when the config names them.
     if cell is not None and cell.opcua.enabled and cell.opcua.certificate is not None:
         errors += _check_certificate(cell, cell_file, base)
+    if cell is not None and cell.opcua.enabled and cell.opcua.trusted_clients is not None:
+        trusted = base / cell.opcua.trusted_clients
+        if not trusted.is_dir():
+            errors.append(
+                _error(cell_file, ("opcua", "trusted_clients"), f"no such folder: {trusted}")
+            )
 
     # Part programs: validate every listed file even when the cell file has errors elsewhere.
     raw_parts = cell_file.document.data.get("parts")

@@ -108,6 +108,11 @@ class OpcUaSettings(StrictModel):
     # Without them: the controller makes a self-signed pair here on its first start (`cellctl
     # certs` makes it beforehand), and keeps it: clients pin it.
     certificate_dir: str = "../var/opcua"
+    # A folder of client certificates (DER or PEM; e.g. from `cellctl certs --client`, or the
+    # HMI's client-certificate.der): when set, a session is accepted only from a client whose
+    # channel's certificate is one of them (read at each session: no restart to add one).
+    # Unset: any client certificate (the channel is still encrypted; passwords still needed).
+    trusted_clients: str | None = None
     # How often the Cell object's variables are refreshed from the controller.
     publish_period_ms: Annotated[int, Field(ge=20, le=2_000)] = 50
     # Production figures (OEE, parts per hour) are over the shift: this many hours back.

@@ -38,6 +38,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from cellctl.config.certificates import load_certificate
+
 log = logging.getLogger(__name__)
 
 CERTIFICATE_FILE = "cell-certificate.der"
@@ -138,6 +140,31 @@ def cell_certificate(
         shown,
     )
     return CertificatePair(certificate, private_key, made=True)
+
+
+class TrustedClients:
+    """The client certificates a server accepts (``opcua.trusted_clients``): the certificate
+    files (DER or PEM) in one folder, read anew at each session, so that a client is added or
+    removed without a restart."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def fingerprints(self) -> set[str]:
+        found = set()
+        for path in sorted(self.folder.glob("*")):
+            if path.suffix.lower() not in {".der", ".pem", ".crt"}:
+                continue
+            try:
+                cert = load_certificate(path)
+            except (OSError, ValueError) as error:
+                log.warning("trusted client certificate %s not read: %s", path, error)
+                continue
+            found.add(fingerprint(cert.public_bytes(serialization.Encoding.DER)))
+        return found
+
+    def trusts(self, der: bytes | None) -> bool:
+        return der is not None and fingerprint(der) in self.fingerprints()
 
 
 # -- a client's side -------------------------------------------------------------------------

@@ -22,11 +22,14 @@ asyncua 2.1 accepts up to 1000 connections and closes one that has not activated
   own task (``LoginProcessor``); asyncua's synchronous call of the user manager then reads that
   verdict (``cellctl.plant.opcua.login``).
 - A password crosses only encrypted: on a SignAndEncrypt channel, or on a Sign channel inside a
-  token encrypted with the cell's key. Any other user-name login is refused unchecked with
-  ``BadSecurityModeInsufficient`` and audited ("password on an unencrypted channel"); so is
-  every session on an unsecured (None) channel unless ``none_endpoint`` allows anonymous ones
-  (asyncua itself would let a client that opened a None channel for discovery create a session
-  on it whatever endpoints the server offers).
+  token encrypted with the cell's key; never on a None channel. Any other user-name login is
+  refused unchecked with ``BadSecurityModeInsufficient`` and audited ("password on an
+  unencrypted channel"); so is every session on an unsecured (None) channel unless
+  ``none_endpoint`` allows anonymous ones (asyncua itself would let a client that opened a None
+  channel for discovery create a session on it whatever endpoints the server offers).
+- With ``trusted_clients`` set, a session (created or activated) only on a channel opened with
+  one of those client certificates: else ``BadCertificateUntrusted``, audited with the
+  certificate's fingerprint.
 
 Connections refused, closed to make room or for want of a Hello are counted and logged at most
 once per ``DOOR_LOG_PERIOD_S`` (``DoorLog``); asyncua's own per-connection and per-refusal lines
@@ -54,6 +57,7 @@ from asyncua.server.uaprocessor import UaProcessor
 from asyncua.ua.ua_binary import struct_from_binary
 
 from cellctl.config.models import OpcUaSettings
+from cellctl.plant.opcua.certs import TrustedClients, fingerprint
 from cellctl.plant.opcua.login import CellUserManager
 
 log = logging.getLogger(__name__)
@@ -207,9 +211,15 @@ class Doors:
     """What every connection of one server shares: the settings, the book, the user manager and
     the log of what was refused."""
 
-    def __init__(self, settings: OpcUaSettings, users: CellUserManager) -> None:
+    def __init__(
+        self,
+        settings: OpcUaSettings,
+        users: CellUserManager,
+        trusted: TrustedClients | None = None,
+    ) -> None:
         self.settings = settings
         self.users = users
+        self.trusted = trusted  # the client certificates accepted; None: any
         self.book = ConnectionBook(
             settings.max_connections,
             settings.max_connections_per_address,
@@ -237,9 +247,11 @@ class LoginProcessor(UaProcessor):
         transport: asyncio.Transport,
         limits: TransportLimits,
         users: CellUserManager,
+        trusted: TrustedClients | None = None,
     ) -> None:
         super().__init__(iserver, transport, limits)
         self._users = users
+        self._trusted = trusted
         peer = transport.get_extra_info("peername")
         self.client_address = str(peer[0]) if peer else "unknown"
 
@@ -253,11 +265,19 @@ class LoginProcessor(UaProcessor):
             if not self._users.none_endpoint:
                 await self._users.refuse_unsecured_session(self.client_address, patience_s)
                 raise ServiceError(ua.StatusCodes.BadSecurityModeInsufficient)
+        elif typeid in (_CREATE_SESSION, _ACTIVATE_SESSION) and self._trusted is not None:
+            # The certificate the channel was opened with: the one that signs every message.
+            der = self._connection.security_policy.peer_certificate
+            if not self._trusted.trusts(der):
+                shown = fingerprint(der) if der else "none"
+                await self._users.refuse_untrusted_client(self.client_address, shown, patience_s)
+                raise ServiceError(ua.StatusCodes.BadCertificateUntrusted)
         if typeid == _ACTIVATE_SESSION:
             login = self._user_and_password(requesthdr, body.copy())
             if login is not None:
                 username, password, token_encrypted = login
-                if mode != ua.MessageSecurityMode.SignAndEncrypt and not token_encrypted:
+                # On a None channel never (the endpoint asks for no password), whatever the token.
+                if unsecured or (mode == ua.MessageSecurityMode.Sign and not token_encrypted):
                     await self._users.refuse_plaintext(username, self.client_address, patience_s)
                     raise ServiceError(ua.StatusCodes.BadSecurityModeInsufficient)
                 user = await self._users.login(username, password, self.client_address, patience_s)
@@ -319,7 +339,9 @@ class GuardedConnection(OPCUAProtocol):
         if self.processor is None:  # asyncua's own limit refused it
             self.doors.book.closed(self)
             return
-        self.processor = LoginProcessor(self.iserver, self.transport, self.limits, self.doors.users)
+        self.processor = LoginProcessor(
+            self.iserver, self.transport, self.limits, self.doors.users, self.doors.trusted
+        )
         self.processor.set_policies(self.policies)
         self._hello_deadline = asyncio.get_running_loop().call_later(
             self.doors.hello_timeout_s, self._no_hello

@@ -96,6 +96,7 @@ UNKNOWN_USER = "unknown user"
 NOT_CHECKED = "not checked, its address in back-off"
 PLAINTEXT = "password on an unencrypted channel, not checked"
 UNSECURED_SESSION = "session on an unsecured (None) channel"
+UNTRUSTED_CLIENT = "client certificate not trusted"
 
 AuditWrite = Callable[[str, str, str, str], Awaitable[Any]]
 
@@ -352,6 +353,15 @@ class CellUserManager:
         """A session asked for on a None channel the config does not offer: audited (as user
         ``-``), counted against ``address``; returns when the refusal is due."""
         await self._refuse("-", address, UNSECURED_SESSION, answer_within_s)
+
+    async def refuse_untrusted_client(
+        self, address: str, certificate: str, answer_within_s: float = 0.0
+    ) -> None:
+        """A session from a client whose certificate (its SHA-256 ``certificate``) is not in
+        ``trusted_clients``: audited (as user ``-``, the fingerprint in the detail's reason),
+        counted against ``address``; returns when the refusal is due."""
+        why = f"{UNTRUSTED_CLIENT} (SHA-256 {certificate[:23]}…)"
+        await self._refuse("-", address, why, answer_within_s)
 
     async def _refuse(self, name: str, address: str, why: str, answer_within_s: float) -> None:
         now = time.monotonic()

@@ -61,6 +61,7 @@ from cellctl.config.load import LoadedConfig
 from cellctl.config.models import OpcUaSettings
 from cellctl.plant.opcua.certs import (
     CertificatePair,
+    TrustedClients,
     application_uri,
     cell_certificate,
     fingerprint,
@@ -154,7 +155,10 @@ class CellOpcUaServer:
         self.settings = settings
         self.login_audit = FailedLoginAudit(store.audit)
         self.users = CellUserManager(settings, self.login_audit)
-        self.doors = Doors(settings, self.users)
+        trusted = None
+        if settings.trusted_clients is not None:
+            trusted = TrustedClients(config.resolve(settings.trusted_clients))
+        self.doors = Doors(settings, self.users, trusted)
         self._quieted: list[tuple[logging.Logger, QuietLogs]] = []
         self.namespace_index = 0
         self._server: Server | None = None
