@@ -174,6 +174,13 @@ class SparkplugSettings(StrictModel):
     enabled: bool = False
     broker_host: str = "127.0.0.1"
     broker_port: Annotated[int, Field(ge=1, le=65_535)] = 1883
+    # MQTT over TLS: the CA certificate (PEM) the broker's certificate must chain to, its name
+    # (broker_host) checked too; with it the link is TLS (the broker's TLS port, usually 8883).
+    # A client certificate and key (PEM) for a broker that asks for one (require_certificate).
+    # Relative to the cell config's folder unless absolute.
+    tls_ca_file: str | None = None
+    tls_certificate: str | None = None
+    tls_private_key: str | None = None
     group_id: Name = "plant"
     edge_node_id: Name | None = None  # default: the cell's name
     client_id: str | None = None  # default: cellctl-<group>-<edge node>
@@ -187,6 +194,14 @@ class SparkplugSettings(StrictModel):
     bdseq_path: str = "../var/sparkplug_bdseq"
     # The cell's devices under the edge node; each is born (DBIRTH) when its link is up.
     devices: list[Name] = Field(default_factory=lambda: ["plc", "power_source", "robot", "sensor"])
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> SparkplugSettings:
+        if (self.tls_certificate is None) != (self.tls_private_key is None):
+            raise ValueError("tls_certificate and tls_private_key are given together, or neither")
+        if self.tls_certificate is not None and self.tls_ca_file is None:
+            raise ValueError("a client certificate (tls_certificate) needs tls_ca_file: TLS")
+        return self
 
 
 class ShiftSettings(StrictModel):
