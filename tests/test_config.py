@@ -447,3 +447,25 @@ def test_the_opcua_certificate_and_key_are_checked(tmp_path, repo):
     )
     with pytest.raises(ConfigInvalid, match="none_endpoint is for anonymous reading only"):
         load_cell_config(cell)
+
+
+def test_the_sparkplug_tls_files_are_checked(tmp_path, repo):
+    shutil.copytree(repo / "config", tmp_path / "config")
+    cell = tmp_path / "config" / "cell.yaml"
+    text = cell.read_text()
+    (tmp_path / "config" / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    cell.write_text(
+        text.replace("  enabled: false\n  broker_host", "  enabled: true\n  broker_host").replace(
+            "  keepalive_s: 10\n",
+            "  keepalive_s: 10\n  tls_ca_file: ca.pem\n"
+            "  tls_certificate: nowhere.pem\n  tls_private_key: ca.pem\n",
+        )
+    )
+    with pytest.raises(ConfigInvalid) as raised:
+        load_cell_config(cell)
+    line = cell.read_text().splitlines().index("  tls_certificate: nowhere.pem") + 1
+    (error,) = [str(e) for e in raised.value.errors]
+    assert error.endswith(
+        f"cell.yaml:{line}: sparkplug.tls_certificate: file not found: "
+        f"{tmp_path / 'config' / 'nowhere.pem'}"
+    )

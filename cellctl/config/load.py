@@ -132,6 +132,16 @@ def load_cell_config(path: Path) -> LoadedConfig:
     # The OPC UA server's certificate and key, when the config names them.
     if cell is not None and cell.opcua.enabled and cell.opcua.certificate is not None:
         errors += _check_certificate(cell, cell_file, base)
+    if cell is not None and cell.sparkplug.enabled:
+        for key in ("tls_ca_file", "tls_certificate", "tls_private_key"):
+            named = getattr(cell.sparkplug, key)
+            if named is None:
+                continue
+            path = base / named
+            if not path.is_file():
+                errors.append(_error(cell_file, ("sparkplug", key), f"file not found: {path}"))
+            elif not os.access(path, os.R_OK):
+                errors.append(_error(cell_file, ("sparkplug", key), f"cannot be read: {path}"))
     if cell is not None and cell.opcua.enabled and cell.opcua.trusted_clients is not None:
         trusted = base / cell.opcua.trusted_clients
         if not trusted.is_dir():
