@@ -425,3 +425,84 @@ def test_config_check_answers_hostile_files_with_file_and_line(tmp_path, name, t
     assert checked.returncode == 2, checked.stderr
     assert checked.stderr.startswith(f"{path}{expected}"), checked.stderr
     assert "Traceback" not in checked.stderr
+
+
+def test_the_opcua_certificate_and_key_are_checked(tmp_path, repo):
+    """Issue 19: a certificate and key named in config must be there, readable and one pair;
+    each error names the file, the line and the field."""
+    from cellctl.plant.opcua.certs import make_certificate
+
+    shutil.copytree(repo / "config", tmp_path / "config")
+    cell = tmp_path / "config" / "cell.yaml"
+    text = cell.read_text()
+    keys = tmp_path / "keys"
+    make_certificate(keys / "cell.der", keys / "cell.pem", "urn:cellctl:cell-01", ["localhost"])
+    make_certificate(keys / "other.der", keys / "other.pem", "urn:cellctl:x", ["localhost"])
+
+    def errors(*lines: str) -> list[str]:
+        cell.write_text(text.replace("  none_endpoint: false\n", "".join(lines)))
+        try:
+            load_cell_config(cell)
+        except ConfigInvalid as invalid:
+            return [str(e) for e in invalid.errors]
+        return []
+
+    def line_of(fragment: str) -> int:
+        return cell.read_text().splitlines().index(fragment) + 1
+
+    certificate = f"  certificate: {keys / 'cell.der'}\n"
+    assert errors(certificate, f"  private_key: {keys / 'cell.pem'}\n") == []
+    assert load_cell_config(cell).cell.opcua.certificate == str(keys / "cell.der")
+    # Relative to the config's folder, as every path of the config.
+    assert errors("  certificate: ../keys/cell.der\n", "  private_key: ../keys/cell.pem\n") == []
+
+    missing = errors("  certificate: nowhere.der\n", f"  private_key: {keys / 'cell.pem'}\n")
+    assert len(missing) == 1
+    assert missing[0].endswith(
+        f"cell.yaml:{line_of('  certificate: nowhere.der')}: opcua.certificate: file not found: "
+        f"{cell.parent / 'nowhere.der'}"
+    )
+    (wrong,) = errors(certificate, f"  private_key: {keys / 'other.pem'}\n")
+    assert f"cell.yaml:{line_of(certificate.rstrip())}: opcua.certificate:" in wrong
+    assert "is not the key of" in wrong
+    (not_a_certificate,) = errors(
+        f"  certificate: {keys / 'cell.pem'}\n", f"  private_key: {keys / 'cell.pem'}\n"
+    )
+    assert "is not a certificate" in not_a_certificate
+    (no_folder,) = errors("  trusted_clients: clients\n")
+    assert no_folder.endswith(
+        f"cell.yaml:{line_of('  trusted_clients: clients')}: opcua.trusted_clients: no such "
+        f"folder: {cell.parent / 'clients'}"
+    )
+    (alone,) = errors(certificate)
+    assert "certificate and private_key are given together, or neither" in alone
+    assert errors("  none_endpoint: true\n") == []
+    cell.write_text(
+        text.replace("allow_anonymous: true", "allow_anonymous: false").replace(
+            "none_endpoint: false", "none_endpoint: true"
+        )
+    )
+    with pytest.raises(ConfigInvalid, match="none_endpoint is for anonymous reading only"):
+        load_cell_config(cell)
+
+
+def test_the_sparkplug_tls_files_are_checked(tmp_path, repo):
+    shutil.copytree(repo / "config", tmp_path / "config")
+    cell = tmp_path / "config" / "cell.yaml"
+    text = cell.read_text()
+    (tmp_path / "config" / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    cell.write_text(
+        text.replace("  enabled: false\n  broker_host", "  enabled: true\n  broker_host").replace(
+            "  keepalive_s: 10\n",
+            "  keepalive_s: 10\n  tls_ca_file: ca.pem\n"
+            "  tls_certificate: nowhere.pem\n  tls_private_key: ca.pem\n",
+        )
+    )
+    with pytest.raises(ConfigInvalid) as raised:
+        load_cell_config(cell)
+    line = cell.read_text().splitlines().index("  tls_certificate: nowhere.pem") + 1
+    (error,) = [str(e) for e in raised.value.errors]
+    assert error.endswith(
+        f"cell.yaml:{line}: sparkplug.tls_certificate: file not found: "
+        f"{tmp_path / 'config' / 'nowhere.pem'}"
+    )

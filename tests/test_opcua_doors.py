@@ -32,7 +32,14 @@ from cellctl.plant.opcua.login import (
 )
 from cellctl.plant.opcua.users import SCRYPT_N, SCRYPT_P, SCRYPT_R
 from cellctl.records.store import AsyncStore
-from tests.opcua_rig import PASSWORDS, ClientFrom, RawConnection, cell_with_opcua, log_in
+from tests.opcua_rig import (
+    PASSWORDS,
+    ClientFrom,
+    RawConnection,
+    cell_with_opcua,
+    log_in,
+    secured,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +57,7 @@ def _port(server) -> int:
 
 async def _refusal_s(endpoint: str, user: str, password: str, timeout_s: float = 5) -> float:
     """How long the server took to refuse ``user`` (ActivateSession alone), from 127.0.0.2."""
-    client = ClientFrom(endpoint, "127.0.0.2", timeout=timeout_s)
+    client = await secured(ClientFrom(endpoint, "127.0.0.2", timeout=timeout_s))
     await client.connect_socket()
     try:
         await client.send_hello()
@@ -352,7 +359,7 @@ async def test_connection_limits_per_address_and_kept_for_this_machine(tmp_path)
             opened.append(connection)
             return connection, await connection.hello(endpoint)
 
-        hmi = Client(endpoint, timeout=5)
+        hmi = await secured(Client(endpoint, timeout=5))
         try:
             assert (await hello_from("127.0.0.2"))[1]
             assert (await hello_from("127.0.0.2"))[1]

@@ -601,7 +601,13 @@ class DemoCell:
     def start_gui(self, endpoint: str) -> None:
         """The operator screen on the controller's OPC UA server (it connects, and reconnects,
         by itself)."""
-        self.spawn("gui", ["-m", "cellctl.cli.main", "gui", "--endpoint", endpoint])
+        # Its own trust folder: the demo's controller makes a certificate for this run, on a
+        # port of this run; the user's pins are for real cells.
+        trust = str(self.run_dir / "hmi")
+        self.spawn(
+            "gui",
+            ["-m", "cellctl.cli.main", "gui", "--endpoint", endpoint, "--trust-dir", trust],
+        )
 
     def check_alive(self) -> None:
         """``DemoFailed`` if the simulator or the controller has ended by itself. The operator
@@ -834,7 +840,8 @@ def _run(
         print(f"  simulator {name:<13} {where}")
     cell.start_controller()
     print(f"  controller OPC UA     {endpoint}  (its operator screen while the demo runs: "
-          f"{cellctl_command()} gui --endpoint {endpoint})")  # fmt: skip
+          f"{cellctl_command()} gui --endpoint {endpoint} --trust-dir "
+          f"{_shown(cell.run_dir / 'hmi')})")  # fmt: skip
     if args.gui:
         cell.start_gui(endpoint)
         print("  operator screen       opening")

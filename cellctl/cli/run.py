@@ -67,7 +67,11 @@ async def run_controller(config_path: Path, store_path: str | Path | None = None
             opcua = CellOpcUaServer(controller, controller.store, config, config.cell.opcua)
             try:
                 await opcua.start()
-                print(f"OPC UA server at {opcua.endpoint}", flush=True)
+                print(
+                    f"OPC UA server at {opcua.endpoint} (certificate SHA-256 "
+                    f"{opcua.certificate_fingerprint})",
+                    flush=True,
+                )
                 controller.sensing.show_to(opcua)  # corrections and profiles to show
             except OpcUaStartFailed as failed:
                 # The cell runs on without its HMI interface rather than not at all.

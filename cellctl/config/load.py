@@ -9,12 +9,14 @@ at the first one, and it never writes anything.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from cellctl.config.certificates import certificate_problem
 from cellctl.config.errors import ConfigError, ConfigInvalid, show_value, validation_errors
 from cellctl.config.models import (
     PART_TEMPERATURE_INPUT,
@@ -132,6 +134,26 @@ def load_cell_config(path: Path) -> LoadedConfig:
                     ("sensor", "calibration_file"),
                     f"sensor calibration not found: {calibration} (run `cellctl calibrate`)",
                 )
+            )
+
+    # The OPC UA server's certificate and key, when the config names them.
+    if cell is not None and cell.opcua.enabled and cell.opcua.certificate is not None:
+        errors += _check_certificate(cell, cell_file, base)
+    if cell is not None and cell.sparkplug.enabled:
+        for key in ("tls_ca_file", "tls_certificate", "tls_private_key"):
+            named = getattr(cell.sparkplug, key)
+            if named is None:
+                continue
+            path = base / named
+            if not path.is_file():
+                errors.append(_error(cell_file, ("sparkplug", key), f"file not found: {path}"))
+            elif not os.access(path, os.R_OK):
+                errors.append(_error(cell_file, ("sparkplug", key), f"cannot be read: {path}"))
+    if cell is not None and cell.opcua.enabled and cell.opcua.trusted_clients is not None:
+        trusted = base / cell.opcua.trusted_clients
+        if not trusted.is_dir():
+            errors.append(
+                _error(cell_file, ("opcua", "trusted_clients"), f"no such folder: {trusted}")
             )
 
     # Part programs: validate every listed file even when the cell file has errors elsewhere.
@@ -261,6 +283,28 @@ def _seam_procedures(seam_index: int, seam: Seam) -> list[tuple[str, Location]]:
             location = ("seams", seam_index, "passes", pass_index, "procedure")
             named.append((weld_pass.procedure, location))
     return named
+
+
+def _check_certificate(cell: CellConfig, cell_file: _File, base: Path) -> list[ConfigError]:
+    """Each file there and readable, a certificate and a key of one pair."""
+    opcua = cell.opcua
+    assert opcua.certificate is not None
+    assert opcua.private_key is not None
+    paths = {
+        "certificate": base / opcua.certificate,
+        "private_key": base / opcua.private_key,
+    }
+    errors = []
+    for key, path in paths.items():
+        if not path.is_file():
+            errors.append(_error(cell_file, ("opcua", key), f"file not found: {path}"))
+        elif not os.access(path, os.R_OK):
+            errors.append(_error(cell_file, ("opcua", key), f"cannot be read: {path}"))
+    if not errors:
+        problem = certificate_problem(paths["certificate"], paths["private_key"])
+        if problem is not None:
+            errors.append(_error(cell_file, ("opcua", "certificate"), problem))
+    return errors
 
 
 def _missing_procedure(part_file: _File, where: Location, name: str, folder: Path) -> ConfigError:

@@ -97,6 +97,22 @@ class OpcUaSettings(StrictModel):
     endpoint: str = "opc.tcp://127.0.0.1:4840"
     # Clients that log in with no user may read and browse; they can never command.
     allow_anonymous: bool = True
+    # Every endpoint is Basic256Sha256 (Sign, SignAndEncrypt): the channel is signed, and a
+    # password is accepted only encrypted. An unsecured (None) endpoint, for anonymous reading
+    # only, exists if this is true (it needs allow_anonymous); a password is never accepted on it.
+    none_endpoint: bool = False
+    # The cell's application certificate (DER or PEM) and its private key (unencrypted PEM),
+    # relative to this file, e.g. from the plant's certificate authority. Both or neither.
+    certificate: str | None = None
+    private_key: str | None = None
+    # Without them: the controller makes a self-signed pair here on its first start (`cellctl
+    # certs` makes it beforehand), and keeps it: clients pin it.
+    certificate_dir: str = "../var/opcua"
+    # A folder of client certificates (DER or PEM; e.g. from `cellctl certs --client`, or the
+    # HMI's client-certificate.der): when set, a session is accepted only from a client whose
+    # channel's certificate is one of them (read at each session: no restart to add one).
+    # Unset: any client certificate (the channel is still encrypted; passwords still needed).
+    trusted_clients: str | None = None
     # How often the Cell object's variables are refreshed from the controller.
     publish_period_ms: Annotated[int, Field(ge=20, le=2_000)] = 50
     # Production figures (OEE, parts per hour) are over the shift: this many hours back.
@@ -142,6 +158,12 @@ class OpcUaSettings(StrictModel):
                 f"failed_login_pause_max_s ({self.failed_login_pause_max_s}) is below "
                 f"failed_login_pause_s ({self.failed_login_pause_s})"
             )
+        if (self.certificate is None) != (self.private_key is None):
+            raise ValueError("certificate and private_key are given together, or neither")
+        if self.none_endpoint and not self.allow_anonymous:
+            raise ValueError(
+                "none_endpoint is for anonymous reading only: it needs allow_anonymous: true"
+            )
         return self
 
 
@@ -152,6 +174,13 @@ class SparkplugSettings(StrictModel):
     enabled: bool = False
     broker_host: str = "127.0.0.1"
     broker_port: Annotated[int, Field(ge=1, le=65_535)] = 1883
+    # MQTT over TLS: the CA certificate (PEM) the broker's certificate must chain to, its name
+    # (broker_host) checked too; with it the link is TLS (the broker's TLS port, usually 8883).
+    # A client certificate and key (PEM) for a broker that asks for one (require_certificate).
+    # Relative to the cell config's folder unless absolute.
+    tls_ca_file: str | None = None
+    tls_certificate: str | None = None
+    tls_private_key: str | None = None
     group_id: Name = "plant"
     edge_node_id: Name | None = None  # default: the cell's name
     client_id: str | None = None  # default: cellctl-<group>-<edge node>
@@ -165,6 +194,14 @@ class SparkplugSettings(StrictModel):
     bdseq_path: str = "../var/sparkplug_bdseq"
     # The cell's devices under the edge node; each is born (DBIRTH) when its link is up.
     devices: list[Name] = Field(default_factory=lambda: ["plc", "power_source", "robot", "sensor"])
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> SparkplugSettings:
+        if (self.tls_certificate is None) != (self.tls_private_key is None):
+            raise ValueError("tls_certificate and tls_private_key are given together, or neither")
+        if self.tls_certificate is not None and self.tls_ca_file is None:
+            raise ValueError("a client certificate (tls_certificate) needs tls_ca_file: TLS")
+        return self
 
 
 class ShiftSettings(StrictModel):
