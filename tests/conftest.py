@@ -136,11 +136,23 @@ SENSING_CELLS = {
 }
 
 
+# Modules whose cell serves OPC UA (with encryption) in the test's own process, some with a
+# GUI or a flood of connections beside it: they share one worker too.
+OPCUA_CELLS = {
+    "tests.test_opcua",
+    "tests.test_opcua_doors",
+    "tests.test_opcua_security",
+    "tests.test_gui",
+}
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         module = getattr(item, "module", None)
         if module is not None and module.__name__ in SENSING_CELLS:
             item.add_marker(pytest.mark.xdist_group("sensing-cell"))
+        elif module is not None and module.__name__ in OPCUA_CELLS:
+            item.add_marker(pytest.mark.xdist_group("opcua-cell"))
         function = getattr(item, "function", None)
         if function is not None and inspect.iscoroutinefunction(function):
             # First, so that it is torn down after the test's own fixtures.

@@ -28,6 +28,7 @@ from asyncua import Client, ua
 from asyncua.client.ua_client import UaClientState
 from asyncua.ua.ua_binary import uatcp_to_binary
 
+from cellctl.controller.controller import Controller
 from cellctl.plant.opcua.certs import ClientTrust, application_uri, host_names, make_certificate
 from cellctl.plant.opcua.client import secure
 from cellctl.plant.opcua.server import CellOpcUaServer
@@ -95,14 +96,21 @@ async def cell_with_opcua(
     tmp_path: Path, time_scale: float = 20.0, edit: Callable[[dict], None] | None = None
 ) -> AsyncIterator[tuple[CellRig, CellOpcUaServer]]:
     port = free_port()
-    async with running_cell(tmp_path, time_scale, with_opcua(port, edit)) as rig:
+    servers: list[CellOpcUaServer] = []
+
+    async def serve(controller: Controller) -> None:
+        # Before the controller's links start, as `cellctl run` does: building the address
+        # space holds the event loop (and the simulated devices on it) for a second or more.
         server = CellOpcUaServer(
-            rig.controller,
-            rig.controller.store,
-            rig.controller.config,
-            rig.controller.config.cell.opcua,
+            controller, controller.store, controller.config, controller.config.cell.opcua
         )
         await server.start()
+        servers.append(server)
+
+    async with running_cell(
+        tmp_path, time_scale, with_opcua(port, edit), before_start=serve
+    ) as rig:
+        server = servers[0]
         try:
             yield rig, server
         finally:
