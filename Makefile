@@ -8,14 +8,15 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 
 VENV := .venv
 BIN := $(VENV)/bin
-# The stamp is remade whenever pyproject.toml changes, so a pull that adds a dependency installs it.
+# The stamp is remade whenever pyproject.toml changes, so a pull that adds a dependency installs it;
+# and whenever the compiled stripe kernel's source changes, so that it is built again.
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench clean venv plant-servers
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py cellctl/sensing/vision/_stripe.c
 	@test -n "$(PYTHON)" || { echo "make: needs Python 3.11 or newer on PATH (or PYTHON=...)"; exit 1; }
 	@echo "Setting up $(VENV) with $(PYTHON) ..."
 	$(PYTHON) -m venv $(VENV)

@@ -34,7 +34,8 @@ from asyncua import Client, ua
 
 from bench.stats import goal
 from cellctl.cli.demo import prepare_run_folder
-from cellctl.plant.opcua.client import cell_namespace, read_cell
+from cellctl.plant.opcua.certs import ClientTrust
+from cellctl.plant.opcua.client import cell_namespace, read_cell, secure, server_certificate
 from cellctl.plant.opcua.users import hash_password
 from cellctl.testing import free_port, stop_process
 
@@ -43,6 +44,18 @@ PASSWORDS = {"olga": "operator-pass-1", "erik": "engineer-pass-1"}
 TIMING_TRIES = 60
 FLOOD_SOURCES = {"127.0.0.1": 200} | {f"127.0.0.{i}": 200 for i in range(2, 6)}
 HMI_CONNECTS = 10
+
+
+_TRUST = ClientTrust(Path(tempfile.gettempdir()) / "bench-opcua-doors-client", name="bench")
+
+
+async def secured_client(endpoint: str, timeout_s: float) -> Client:
+    """A client set to Basic256Sha256 SignAndEncrypt with the server's certificate (as the HMI
+    connects; the certificate read from the endpoints, not pinned)."""
+    der = await server_certificate(Client(endpoint, timeout=timeout_s))
+    client = Client(endpoint, timeout=timeout_s)
+    await secure(client, _TRUST, der)
+    return client
 
 
 class Controller:
@@ -105,7 +118,7 @@ def _wait(condition, timeout_s: float, what: str) -> None:
 
 async def refusal_s(endpoint: str, user: str, password: str) -> float:
     """The time of one ActivateSession that is refused (the session made before it)."""
-    client = Client(endpoint, timeout=20)
+    client = await secured_client(endpoint, 20)
     await client.connect_socket()
     try:
         await client.send_hello()
@@ -140,7 +153,7 @@ async def anonymous_sessions(controller: Controller, count: int) -> float:
     """The controller's CPU milliseconds per anonymous session (connect, read, close)."""
     before = controller.cpu_s()
     for _ in range(count):
-        client = Client(controller.endpoint, timeout=5)
+        client = await secured_client(controller.endpoint, 5)
         await client.connect()
         await client.get_node(ua.NodeId(ua.ObjectIds.Server_ServerStatus_State)).read_value()
         await client.disconnect()
@@ -169,7 +182,7 @@ async def hmi_during_flood(endpoint: str, port: int) -> dict:
     connects_s = []
     for _ in range(HMI_CONNECTS):
         started = time.monotonic()
-        client = Client(endpoint, timeout=5)  # as cellctl.gui.link does
+        client = await secured_client(endpoint, 5)  # as cellctl.gui.link does
         client.set_user("erik")
         client.set_password(PASSWORDS["erik"])
         await client.connect()

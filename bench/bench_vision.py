@@ -1,9 +1,9 @@
 """Vision and seam tracking against the simulator's truth (``python -m bench vision``).
 
-1. Per frame, on one core: stripe extraction + triangulation + joint detection (the region of
-   interest following the line, as in tracking) at 640x480 and 1280x1024, beside a plain
-   per-column argmax; the stripe's sub-pixel error against the rendered truth, beside the
-   argmax's.
+1. Per frame, on one core at the sensor reader thread's real-time priority: stripe extraction +
+   triangulation + joint detection (the region of interest following the line, as in
+   tracking) at 640x480 and 1280x1024, beside a plain per-column argmax; the stripe's
+   sub-pixel error against the rendered truth, beside the argmax's.
 2. Closed loop against open loop (tracking off, seam finding on) and the taught path (no
    sensor: the scenario's deviation itself), per scenario, at 1x real time
    with 12 mm/s travel: the simulator (``cellsim all --vision``) and the controller
@@ -13,27 +13,39 @@
    centre; those scenarios are welded closed loop once more with the weave off ("plain").
    With two cores or more the simulator gets one and the controller the others: the
    simulator stands for the robot, the PLC, the power source and the sensor, each with
-   processors of its own in a cell, and should not take the controller's core.
-3. From the controller's own seam records: frame exposure to measurement ready and to the
-   first correction sent with it (p99), the correction stream's achieved rate and p99
-   lateness over each seam; beside them, the machine's own stalls during each weld
-   (``bench/stalls.py``): a frame exposed or measured while the host had the cores is late
-   whatever the cell's software does.
+   processors of its own in a cell, and should not take the controller's core; for the same
+   reason it runs real-time (SCHED_FIFO) where the bench may. The controller asks for its
+   own real-time priorities (``cellctl run``).
+3. Per closed-loop weld, from the controller's own seam record, a frame's way in parts,
+   p50/p99/max: exposure to received (the simulated sensor: rendering and transfer), received
+   to the vision's start, the vision itself, exposure to measured, and exposure to the first
+   correction sent with it; the processing beside the very same frames processed alone
+   afterwards (``FrameTap``: a second client of the simulated sensor), back to back and at
+   the sensor's frame rate; the correction stream's lateness; and the machine's own stalls
+   during each weld (``bench/stalls.py``): a frame exposed or measured while the host had the
+   cores is late whatever the cell's software does.
 
-Goals (issue 4): closed loop RMS <= 0.10 mm and max <= 0.25 mm; 640x480 <= 0.5 ms p99,
-1280x1024 <= 2 ms p99; sub-pixel RMS <= 0.1 px; exposure to correction <= 4 ms p99.
+``python -m bench vision_hog`` welds the same closed loops beside a CPU hog (one busy process
+per core at normal priority).
+
+Goals (issues 4 and 16): closed loop RMS <= 0.10 mm and max <= 0.25 mm; 640x480 <= 0.5 ms
+p99, 1280x1024 <= 2 ms p99; sub-pixel RMS <= 0.1 px; exposure to correction <= 4 ms p99 in
+every weld; processing in the controller p99 <= 1.5x the same frames processed alone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -43,10 +55,13 @@ import yaml
 from bench.stalls import MachineStalls
 from bench.stats import goal, percentile
 from cellctl.cli.demo import operate, prepare_run_folder
+from cellctl.config.sensor_models import SensorSettings
+from cellctl.sensing.laser import READER_REALTIME_PRIORITY
 from cellctl.sensing.vision.calibration import Calibration
 from cellctl.sensing.vision.pipeline import JointFinder
 from cellctl.sensing.vision.stripe import StripeExtractor, argmax_rows
 from cellctl.testing import Operator, free_port, stop_process
+from drivers.codecs.sensor_protocol import HEADER_BYTES, decode_frame, decode_header
 from sim.devices.sensor_render import (
     CameraModel,
     Disturbances,
@@ -73,9 +88,28 @@ SCENARIOS = [
 WEAVE_OFF_TOO = {("gap-variation", "plate-v60"), ("sine-5mm", "plate-v60")}
 
 
+def weld_name(scenario: str, part: str) -> str:
+    """A weld's name in the report: its scenario, with the part where a scenario is welded on
+    more than one."""
+    twice = sum(1 for s, _ in SCENARIOS if s == scenario) > 1
+    return f"{scenario}/{part}" if twice else scenario
+
+
 def _one_core() -> None:
+    """The per-frame figures on one core, at the sensor reader thread's real-time priority
+    (where the bench may): the machine is shared, and the vision's own cost is measured, as
+    the controller runs it, not the other processes' load."""
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(READER_REALTIME_PRIORITY))
+
+
+def _all_cores() -> None:
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, os.sched_getaffinity(0) | set(range(os.cpu_count() or 1)))
 
 
 def _give_cores(process: subprocess.Popen, simulator: bool) -> None:
@@ -83,6 +117,142 @@ def _give_cores(process: subprocess.Popen, simulator: bool) -> None:
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_setaffinity") else []
     if len(cores) >= 2:
         os.sched_setaffinity(process.pid, set(cores[:1] if simulator else cores[1:]))
+
+
+# The simulator stands for the sensor, the robot, the PLC and the power source: hardware with
+# processors of its own, whose timing nothing on the cell PC disturbs. On the bench it shares
+# the machine, so it runs real-time (SCHED_FIFO, where the bench may), on a core of its own
+# (``_give_cores``): a CPU hog beside the cell then slows the controller, the thing measured,
+# and not the simulated camera. Below the stall probes (bench/stalls.py, 10).
+SIMULATOR_REALTIME_PRIORITY = 8
+
+
+def _simulator_realtime() -> None:
+    """In the simulator's process before it runs (so every thread of it inherits it)."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(SIMULATOR_REALTIME_PRIORITY))
+    except (AttributeError, OSError):
+        pass  # without the privilege the simulator competes like any process
+
+
+class CpuHog:
+    """``with CpuHog():`` one busy process per core (pinned to it) at normal priority: a cell
+    PC that is never idle (the HMI, an antivirus scan, a compiler)."""
+
+    def __init__(self) -> None:
+        self.processes: list[subprocess.Popen] = []
+
+    def __enter__(self) -> CpuHog:
+        cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
+        for core in cores:
+            code = f"import os\nos.sched_setaffinity(0, {{{core}}})\nwhile True: pass"
+            self.processes.append(subprocess.Popen([sys.executable, "-c", code]))
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for process in self.processes:
+            process.kill()
+            process.wait()
+
+
+class FrameTap(threading.Thread):
+    """A second client of the simulated sensor during a weld: every frame the controller was
+    sent, kept, so that the bench can process the very same frames alone afterwards. The
+    simulator serves its clients in the order they connected: the controller's frame goes out
+    first. (Some 300 KB a frame: a weld's 2-3000 frames stay in memory until processed.)"""
+
+    def __init__(self, source: str) -> None:
+        super().__init__(name="frame tap", daemon=True)
+        host, _, port = source.rpartition(":")
+        self.address = (host, int(port))
+        self.frames: dict[int, np.ndarray] = {}
+        self._socket: socket.socket | None = None
+        self._closing = threading.Event()
+
+    def connect(self) -> None:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self._socket = socket.create_connection(self.address, timeout=1.0)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        self.start()
+
+    def run(self) -> None:
+        sock = self._socket
+        assert sock is not None
+        header = bytearray(HEADER_BYTES)
+        try:
+            while not self._closing.is_set():
+                self._fill(sock, memoryview(header))
+                frame_header = decode_header(header)
+                payload = bytearray(frame_header.payload_bytes)
+                self._fill(sock, memoryview(payload))
+                frame = decode_frame(frame_header, payload, copy=False)
+                self.frames[frame.frame_number] = frame.pixels
+        except (OSError, ValueError):
+            pass  # the simulator went (or we closed): the weld is over
+
+    @staticmethod
+    def _fill(sock: socket.socket, view: memoryview) -> None:
+        got = 0
+        while got < len(view):
+            n = sock.recv_into(view[got:])
+            if n == 0:
+                raise OSError("closed")
+            got += n
+
+    def close(self) -> None:
+        self._closing.set()
+        if self._socket is None:
+            return  # never connected (an open-loop weld, or a failed start)
+        with contextlib.suppress(OSError):
+            self._socket.shutdown(socket.SHUT_RDWR)
+        self._socket.close()
+        self.join(5)
+
+
+def processing_alone(
+    frames: dict[int, np.ndarray], first: int, last: int, make_finder, period_s: float = 0.0
+) -> dict[str, float]:
+    """The frames numbered ``first``..``last`` through a fresh finder in order, in this
+    thread on the controller's core, nothing else running: the per-frame times (ms).
+    ``period_s``: one frame every period, as the sensor sends them (0: back to back). A core
+    idle between frames comes back cold (caches, the virtual machine's scheduling): the same
+    vision then takes twice as long as back to back, in the controller or not."""
+    cores = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, set(cores[1:2] or cores))  # 0: this thread only
+    # At the controller's reader thread's priority: other processes on the machine (it is
+    # shared) take the core from it no more than from the controller.
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(READER_REALTIME_PRIORITY))
+    finder = make_finder()
+    try:
+        times = []
+        next_s = time.monotonic()
+        for number in range(first, last + 1):
+            pixels = frames.get(number)
+            if pixels is None:
+                continue
+            if period_s:
+                next_s += period_s
+                time.sleep(max(0.0, next_s - time.monotonic()))
+            started = time.perf_counter()
+            finder.measure(pixels, number)
+            times.append(time.perf_counter() - started)
+    finally:
+        with contextlib.suppress(AttributeError, OSError):
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+        os.sched_setaffinity(0, set(cores))
+    return {
+        "frames": len(times),
+        "p50_ms": percentile(times, 0.5) * 1e3,
+        "p99_ms": percentile(times, 0.99) * 1e3,
+        "max_ms": max(times, default=math.nan) * 1e3,
+    }
 
 
 def frame_figures() -> dict:
@@ -196,21 +366,26 @@ def _prepare(run_dir: Path, part: str, tracking: bool, weave: bool = True) -> Pa
     return derived
 
 
-def weld(scenario: str, part: str, tracking: bool, weave: bool = True) -> dict:
-    """One part at 1x in two processes; the simulator's score and the seam records."""
+def weld(scenario: str, part: str, tracking: bool, hog: bool = False, weave: bool = True) -> dict:
+    """One part at 1x in two processes; the simulator's score and the seam records. Tracked,
+    the frames the controller was sent are processed again alone afterwards (``FrameTap``,
+    ``processing_alone``). ``hog``: a CPU hog on every core meanwhile (``CpuHog``)."""
     run_dir = Path(tempfile.mkdtemp(prefix="bench-vision-"))
     derived = _prepare(run_dir, part, tracking, weave)
+    cell = yaml.safe_load(derived.read_text())
     control_port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     ready = run_dir / "ready.json"
     logs = {n: open(run_dir / f"{n}.log", "w") for n in ("cellsim", "controller")}  # noqa: SIM115
     processes: dict[str, subprocess.Popen] = {}
+    tap = FrameTap(cell["sensor"]["source"])
     try:
         processes["cellsim"] = subprocess.Popen(
             [sys.executable, "-m", "sim.cli", "all", "--config", str(derived),
              "--control-port", str(control_port), "--ready-file", str(ready),
              "--vision", str(REPO / "config" / "vision" / f"{scenario}.yaml")],
             stdout=logs["cellsim"], stderr=subprocess.STDOUT, env=env,
+            preexec_fn=_simulator_realtime,
         )  # fmt: skip
         _give_cores(processes["cellsim"], simulator=True)
         deadline = time.monotonic() + 30
@@ -226,12 +401,18 @@ def weld(scenario: str, part: str, tracking: bool, weave: bool = True) -> dict:
         )  # fmt: skip
         _give_cores(processes["controller"], simulator=False)
         operator = Operator(control_port, run_dir / "production.db")
-        with MachineStalls() as stalls:
+        with contextlib.ExitStack() as meanwhile:
+            if tracking:
+                # Once the controller has its sensor link (the first client, served first).
+                asyncio.run(_wait_for_clients(operator, 1))
+                tap.connect()
+            if hog:
+                meanwhile.enter_context(CpuHog())
+            stalls = meanwhile.enter_context(MachineStalls())
             asyncio.run(operate(operator, 1, 1, processes, 240))
         scores = asyncio.run(operator.do("sensor.truth"))
         seams = operator.query("SELECT summary_json FROM seams ORDER BY id")
         tracking_stats = [json.loads(s["summary_json"]).get("tracking") or {} for s in seams]
-        return {"scores": scores, "tracking": tracking_stats, "machine_stalls": stalls.summary()}
     except Exception as error:
         for log in logs.values():
             log.flush()
@@ -240,9 +421,45 @@ def weld(scenario: str, part: str, tracking: bool, weave: bool = True) -> dict:
     finally:
         for process in processes.values():
             stop_process(process)
+        tap.close()
         for log in logs.values():
             log.close()
         shutil.rmtree(run_dir, ignore_errors=True)
+    result = {"scores": scores, "tracking": tracking_stats, "machine_stalls": stalls.summary()}
+    if tracking:
+        settings = SensorSettings.model_validate(cell["sensor"])
+        program = yaml.safe_load((REPO / "config" / "parts" / f"{part}.yaml").read_text())
+        calibration = Calibration.load(REPO / "config" / settings.calibration_file)
+        calibration.pixel_tables()
+        for seam, figures in zip(program["seams"], tracking_stats, strict=False):
+            if figures.get("frame_first", -1) < 0:
+                continue
+
+            def make_finder(seam=seam):
+                return JointFinder(
+                    calibration, seam["joint"], float(seam["torch"]["work_angle_deg"]),
+                    settings.stripe, settings.joint,
+                )  # fmt: skip
+
+            span = (figures["frame_first"], figures["frame_last"])
+            figures["alone"] = processing_alone(tap.frames, *span, make_finder)
+            figures["alone_paced"] = processing_alone(
+                tap.frames, *span, make_finder, 1 / settings.frame_rate_hz
+            )
+    tap.frames.clear()
+    return result
+
+
+async def _wait_for_clients(operator: Operator, clients: int, timeout_s: float = 60) -> None:
+    """Until the simulated sensor has ``clients`` clients (the controller is connected)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        snapshot = await operator.do("snapshot")
+        if (snapshot.get("sensor") or {}).get("clients", 0) >= clients:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError("the controller never connected to the simulated sensor")
+        await asyncio.sleep(0.1)
 
 
 def taught_figures(scenario: str, part: str) -> dict[str, float]:
@@ -291,84 +508,139 @@ def main() -> dict:
             f"vertical RMS {j['vertical_rms_mm']:.3f}  gap RMS {j['gap_rms_mm']:.3f}  "
             f"accepted but > 0.3 mm off {j['wrong_over_0.3mm']:5.1%}"
         )
-    os.sched_setaffinity(0, os.sched_getaffinity(0) | set(range(os.cpu_count() or 1)))
+    _all_cores()
 
     print(f"\nClosed vs open loop at 1x, {TRAVEL_MM_PER_S:g} mm/s (torch vs true seam, mm)")
+    loops = run_welds((True, False), hog=False)
+    figures["loops"] = loops
+    return figures
+
+
+def run_welds(modes: tuple[bool, ...], hog: bool) -> dict:
+    """Every scenario welded closed loop (True) and/or open loop (False), beside the taught
+    path; the torch's error against the truth printed per weld, and the accuracy goals."""
     header = (
         f"  {'scenario':<14} {'loop':<7} {'lat RMS':>8} {'lat max':>8} {'vert RMS':>8} "
         f"{'vert max':>8} {'RMS':>7} {'max':>7}"
     )
     print(header)
-    loops = {}
+    loops: dict = {}
     for scenario, part in SCENARIOS:
+        name = weld_name(scenario, part)
         taught = taught_figures(scenario, part)
-        loops[f"{scenario}/taught"] = {"scores": [taught]}
+        loops[f"{name}/taught"] = {"scores": [taught]}
         print(
-            f"  {scenario:<14} {'taught':<7} {taught['lateral_rms_mm']:8.3f} "
+            f"  {name:<14} {'taught':<7} {taught['lateral_rms_mm']:8.3f} "
             f"{taught['lateral_max_mm']:8.3f} {taught['vertical_rms_mm']:8.3f} "
             f"{taught['vertical_max_mm']:8.3f} {taught['rms_mm']:7.3f} {taught['max_mm']:7.3f}"
         )
-        runs = [(True, True), (False, True)]
-        if (scenario, part) in WEAVE_OFF_TOO:
+        runs = [(tracking, True) for tracking in modes]
+        if True in modes and (scenario, part) in WEAVE_OFF_TOO:
             runs.append((True, False))  # "plain": closed loop, the weave taken off
         for tracking, weave in runs:
             label = ("closed" if tracking else "open") if weave else "plain"
             result = None
             for attempt in (1, 2):  # a run that faulted is printed, and tried once more
                 try:
-                    result = weld(scenario, part, tracking, weave)
+                    result = weld(scenario, part, tracking, hog=hog, weave=weave)
                     break
                 except Exception as error:
-                    print(f"  {scenario:<14} {label:<7} FAILED (try {attempt}): {error}")
-                    loops[f"{scenario}/{label}/failed{attempt}"] = {"error": str(error)}
+                    print(f"  {name:<14} {label:<7} FAILED (try {attempt}): {error}")
+                    loops[f"{name}/{label}/failed{attempt}"] = {"error": str(error)}
             if result is None:
                 continue
-            loops[f"{scenario}/{label}"] = result
+            loops[f"{name}/{label}"] = result
             for score in result["scores"]:
                 print(
-                    f"  {scenario:<14} {label:<7} {score['lateral_rms_mm']:8.3f} "
+                    f"  {name:<14} {label:<7} {score['lateral_rms_mm']:8.3f} "
                     f"{score['lateral_max_mm']:8.3f} {score['vertical_rms_mm']:8.3f} "
                     f"{score['vertical_max_mm']:8.3f} {score['rms_mm']:7.3f} {score['max_mm']:7.3f}"
                 )
-    figures["loops"] = loops
-    closed = [s for k, v in loops.items() if k.endswith(("/closed", "/plain")) for s in v["scores"]]
-    if closed:
-        worst_rms = max(s["rms_mm"] for s in closed)
-        worst_max = max(s["max_mm"] for s in closed)
-        print(goal("closed loop RMS", worst_rms <= 0.10, f"worst {worst_rms:.3f} mm (<= 0.10)"))
-        print(goal("closed loop max", worst_max <= 0.25, f"worst {worst_max:.3f} mm (<= 0.25)"))
+    if True in modes:
+        closed = [loops.get(f"{weld_name(s, p)}/closed") for s, p in SCENARIOS] + [
+            loops.get(f"{weld_name(s, p)}/plain") for s, p in SCENARIOS if (s, p) in WEAVE_OFF_TOO
+        ]
+        scores = [s for result in closed if result for s in result["scores"]]
+        welded = sum(result is not None for result in closed)
+        worst_rms = max((s["rms_mm"] for s in scores), default=math.nan)
+        worst_max = max((s["max_mm"] for s in scores), default=math.nan)
+        every, of = welded == len(closed), f"{welded} of {len(closed)} welded"
+        print(goal("closed loop RMS", every and worst_rms <= 0.10,
+                   f"worst {worst_rms:.3f} mm (<= 0.10), {of}"))  # fmt: skip
+        print(goal("closed loop max", every and worst_max <= 0.25,
+                   f"worst {worst_max:.3f} mm (<= 0.25), {of}"))  # fmt: skip
+        closed_loop_report(loops)
+    return loops
 
-    stats = [
-        t for k, v in loops.items() if k.endswith(("/closed", "/plain")) for t in v["tracking"]
-    ]
-    stats = [t for t in stats if t]
-    if stats:
-        print("\nController's own figures over each closed-loop seam")
-        for key in (
-            "exposure_to_processed_p99_ms",
-            "exposure_to_correction_p99_ms",
-            "processing_p99_ms",
-            "correction_rate_hz",
-            "correction_lateness_p99_ms",
-            "tracking_rms_mm",
-            "tracking_max_mm",
-        ):
-            values = [t[key] for t in stats if key in t]
-            if values:
-                print(f"  {key:<32} worst {max(values):8.3f}  best {min(values):8.3f}")
+
+def closed_loop_report(loops: dict) -> None:
+    """Per closed-loop weld: a frame's way from exposure to the robot, in parts, from the
+    controller's own seam record; its processing beside the same frames processed alone; the
+    machine's own stalls meanwhile. The goal lines count every weld."""
+    welds: dict[str, tuple[dict, dict] | None] = {}
+    for scenario, part in SCENARIOS:
+        name = weld_name(scenario, part)
+        result = loops.get(f"{name}/closed")
+        seams = [t for t in result["tracking"] if t] if result else []
+        welds[name] = (seams[0], result["machine_stalls"]) if seams else None
+    print(
+        "\nPer closed-loop weld, from the controller's own seam record (ms, p50/p99/max)\n"
+        "  exposure -> received: the simulated sensor (rendering, transfer); received ->\n"
+        "  started: the wait for the reader thread; processing: the vision in the controller,\n"
+        "  beside the same frames processed alone afterwards (one core, nothing else running),\n"
+        "  back to back and paced (one a frame period, as the sensor sends them);\n"
+        "  stalls: a real-time thread per core sleeps 2 ms and wakes over 2 ms late\n"
+        "  (bench/stalls.py): whatever runs then, the cell's software too, is held up."
+    )
+
+    def three(t: dict, name: str) -> str:
+        return "/".join(f"{t.get(f'{name}_{q}_ms', math.nan):.2f}" for q in ("p50", "p99", "max"))
+
+    print(
+        f"  {'weld':<14} {'exposure->correction':>21} {'exposure->processed':>20} "
+        f"{'exposure->received':>19} {'received->started':>18} {'processing':>17} "
+        f"{'alone':>11} {'ratio p99':>9} {'paced':>11} {'ratio':>5} {'late ticks':>10} "
+        f"{'stalls':>12}"
+    )
+    ratios, paced_ratios, latencies = [], [], []
+    for name, weld_figures in welds.items():
+        if weld_figures is None:  # counted: a weld that failed missed every goal
+            print(f"  {name:<14} FAILED (no seam record)")
+            ratios.append(math.nan)
+            paced_ratios.append(math.nan)
+            latencies.append(math.nan)
+            continue
+        t, stalled = weld_figures
+        alone, paced = t.get("alone") or {}, t.get("alone_paced") or {}
+        ratio = t.get("processing_p99_ms", math.nan) / alone.get("p99_ms", math.nan)
+        paced_ratio = t.get("processing_p99_ms", math.nan) / paced.get("p99_ms", math.nan)
+        paced_ratios.append(paced_ratio)
+        ratios.append(ratio)
+        latencies.append(t.get("exposure_to_correction_p99_ms", math.nan))
         print(
-            "  per weld: exposure to correction p99, and the machine's own stalls meanwhile\n"
-            "  (a real-time thread per core sleeps 2 ms and wakes over 2 ms late: bench/stalls.py)"
+            f"  {name:<14} {three(t, 'exposure_to_correction'):>21} "
+            f"{three(t, 'exposure_to_processed'):>20} {three(t, 'exposure_to_received'):>19} "
+            f"{three(t, 'received_to_started'):>18} {three(t, 'processing'):>17} "
+            f"{alone.get('p50_ms', math.nan):5.2f}/{alone.get('p99_ms', math.nan):5.2f} "
+            f"{ratio:9.2f} "
+            f"{paced.get('p50_ms', math.nan):5.2f}/{paced.get('p99_ms', math.nan):5.2f} "
+            f"{paced_ratio:5.2f} {t.get('correction_lateness_p99_ms', math.nan):10.2f} "
+            f"{stalled['count']:>4} ({stalled['longest_ms']:4.1f})"
         )
-        for key, result in loops.items():
-            if key.endswith("/closed"):
-                p99 = [t.get("exposure_to_correction_p99_ms", math.nan) for t in result["tracking"]]
-                stalled = result["machine_stalls"]
-                print(
-                    f"    {key.removesuffix('/closed'):<14} "
-                    + ", ".join(f"{v:.2f} ms" for v in p99)
-                    + f"   stalls {stalled['count']}, longest {stalled['longest_ms']:.1f} ms"
-                )
-        worst = max(t.get("exposure_to_correction_p99_ms", float("nan")) for t in stats)
-        print(goal("exposure to correction p99", worst <= 4.0, f"worst {worst:.2f} ms (<= 4)"))
-    return figures
+    print("  (late ticks: the correction stream's lateness p99, ms; stalls: count (longest ms))")
+    met = sum(v <= 4.0 for v in latencies)
+    print(goal(
+        "exposure to correction p99", met == len(latencies),
+        f"{met} of {len(latencies)} welds <= 4 ms (worst {np.nanmax(latencies):.2f} ms)",
+    ))  # fmt: skip
+    met = sum(r <= 1.5 for r in ratios)
+    print(goal(
+        "processing in the controller p99", met == len(ratios),
+        f"{met} of {len(ratios)} welds <= 1.5x the same frames alone "
+        f"(worst {np.nanmax(ratios):.2f}x)",
+    ))  # fmt: skip
+    met = sum(r <= 1.5 for r in paced_ratios)
+    print(goal(
+        "processing p99, against them alone at the frame rate", met == len(paced_ratios),
+        f"{met} of {len(paced_ratios)} welds <= 1.5x (worst {np.nanmax(paced_ratios):.2f}x)",
+    ))  # fmt: skip

@@ -4,18 +4,23 @@ A virtual machine's cores are taken away by its host now and then, for milliseco
 bench's 2-core machine, idle, a real-time thread that sleeps 1 ms woke 5-7.5 ms late a few
 times a minute. No software in the cell can help a frame that was exposed or measured then.
 
-While in use, a thread per core (pinned to it, at real-time priority where the process may)
-sleeps ``SLEEP_S`` at a time and records every wake-up later than ``threshold_s``. The
-process's GIL switch interval is 0.2 ms meanwhile, so that its other threads hold a waking
-probe up for no longer than that.
+While in use, a process of its own (``python -m bench.stalls``) runs a thread per core (pinned
+to it, at real-time priority where it may) that sleeps ``SLEEP_S`` at a time and records every
+wake-up later than ``threshold_s``. In a process of its own, the probes wait for no GIL but
+their own: in the benchmark's process a waking probe would wait for whichever of the bench's
+threads held the GIL (the frame tap, the operator), and count that thread's being preempted
+by a CPU hog as the machine's stall.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 SLEEP_S = 0.002  # 500 wake-ups a second per core: some 1 % of a core
 REALTIME_PRIORITY = 10  # as the controller's correction stream: it does not preempt that
@@ -28,27 +33,26 @@ class MachineStalls:
     def __init__(self, threshold_s: float = 0.002) -> None:
         self.threshold_s = threshold_s
         self.stalls_s: list[float] = []  # how late each late wake-up was
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._switch_interval_s = 0.0  # the process's own, while in use
+        self._probe: subprocess.Popen | None = None
 
     def __enter__(self) -> MachineStalls:
-        self._switch_interval_s = sys.getswitchinterval()
-        sys.setswitchinterval(SWITCH_INTERVAL_S)
-        cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [None]
-        for core in cores:
-            thread = threading.Thread(
-                target=self._watch, args=(core,), name=f"stall probe {core}", daemon=True
-            )
-            thread.start()
-            self._threads.append(thread)
+        self._probe = subprocess.Popen(
+            [sys.executable, "-m", "bench.stalls", str(self.threshold_s)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        assert self._probe.stdout is not None
+        self._probe.stdout.readline()  # "probing": its threads run
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join()
-        sys.setswitchinterval(self._switch_interval_s)
+        probe, self._probe = self._probe, None
+        if probe is None:
+            return
+        out, _ = probe.communicate("", timeout=30)  # stdin closed: it stops and reports
+        self.stalls_s = json.loads(out.strip().splitlines()[-1])
 
     def summary(self) -> dict[str, float]:
         """How many stalls, and the longest (ms; 0 with none)."""
@@ -57,16 +61,41 @@ class MachineStalls:
             "longest_ms": max(self.stalls_s, default=0.0) * 1e3,
         }
 
-    def _watch(self, core: int | None) -> None:
-        if core is not None:
-            os.sched_setaffinity(0, {core})  # 0: this thread
-        try:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(REALTIME_PRIORITY))
-        except (AttributeError, OSError):
-            pass  # a normal thread: it then also counts the cores being busy
-        while not self._stop.is_set():
-            before = time.monotonic()
-            time.sleep(SLEEP_S)
-            late_s = time.monotonic() - before - SLEEP_S
-            if late_s > self.threshold_s:
-                self.stalls_s.append(late_s)  # list.append is atomic under the GIL
+
+def _watch(core: int | None, threshold_s: float, stop: threading.Event, late: list[float]):
+    if core is not None:
+        os.sched_setaffinity(0, {core})  # 0: this thread
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(REALTIME_PRIORITY))
+    except (AttributeError, OSError):
+        pass  # a normal thread: it then also counts the cores being busy
+    while not stop.is_set():
+        before = time.monotonic()
+        time.sleep(SLEEP_S)
+        late_s = time.monotonic() - before - SLEEP_S
+        if late_s > threshold_s:
+            late.append(late_s)  # list.append is atomic under the GIL
+
+
+def main(threshold_s: float) -> None:
+    """The probe process: a probe per core until standard input closes; then the late
+    wake-ups (s) as one JSON line."""
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [None]
+    stop, late = threading.Event(), []
+    threads = [
+        threading.Thread(target=_watch, args=(core, threshold_s, stop, late), daemon=True)
+        for core in cores
+    ]
+    for thread in threads:
+        thread.start()
+    print("probing", flush=True)
+    sys.stdin.read()
+    stop.set()
+    for thread in threads:
+        thread.join()
+    print(json.dumps(late), flush=True)
+
+
+if __name__ == "__main__":
+    main(float(sys.argv[1]))

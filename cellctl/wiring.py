@@ -37,12 +37,18 @@ def build_controller(
         sensing=sensing,
     )
     if cell.sparkplug.enabled:
-        from cellctl.plant.sparkplug.node import SparkplugEdgeNode
+        from cellctl.plant.sparkplug.node import SparkplugEdgeNode, TlsFiles
 
-        controller.events.listeners.append(
-            SparkplugEdgeNode(
-                cell.sparkplug, cell.cell.name, config.resolve(cell.sparkplug.bdseq_path)
+        spb = cell.sparkplug
+        tls = None
+        if spb.tls_ca_file is not None:
+            tls = TlsFiles(
+                config.resolve(spb.tls_ca_file),
+                None if spb.tls_certificate is None else config.resolve(spb.tls_certificate),
+                None if spb.tls_private_key is None else config.resolve(spb.tls_private_key),
             )
+        controller.events.listeners.append(
+            SparkplugEdgeNode(spb, cell.cell.name, config.resolve(spb.bdseq_path), tls)
         )
     return controller
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -135,10 +135,14 @@ async def running_cell(
     edit: Callable[[dict], None] | None = None,
     vision: Any = None,
     simulate_sensor: bool = True,
+    before_start: Callable[[Controller], Awaitable[None]] | None = None,
 ) -> AsyncIterator[CellRig]:
     """``vision`` (a ``sim.truth.part.VisionScenario``) is the true part the simulated sensor
     sees; the sensor runs only when ``edit`` enables it in the config (and ``simulate_sensor``:
-    False leaves the controller's sensor to a sensor of the test's own)."""
+    False leaves the controller's sensor to a sensor of the test's own). ``before_start`` runs
+    after the controller is built and before its links start: what holds the event loop for
+    long (the OPC UA server's address space) goes there, as in ``cellctl run``, since the
+    simulated devices answer on this same loop."""
     config_path = write_config(tmp_path, edit)
     config = load_cell_config(config_path)
     devices = load_cell_devices(config_path)
@@ -148,6 +152,8 @@ async def running_cell(
     await sim.start()
     controller = build_controller(config)
     try:
+        if before_start is not None:
+            await before_start(controller)
         await controller.start()
         yield CellRig(sim, controller, config_path)
     finally:

@@ -142,7 +142,10 @@ class MosquittoBroker:
     """A Mosquitto broker on ``127.0.0.1:port``; ``stop()``/``start()`` restart it on the same
     port (a broker restart as the plant sees it)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, tls: dict[str, Path] | None = None) -> None:
+        """``tls``: also a TLS listener on ``tls_port`` with the broker's ``cafile``,
+        ``certfile`` and ``keyfile`` (PEM), which requires a client certificate signed by the
+        CA. The plain listener on ``port`` stays (for the test's own subscriber)."""
         binary = shutil.which("mosquitto") or (
             "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
         )
@@ -164,6 +167,16 @@ class MosquittoBroker:
             # small packet waits for the client's delayed ACK, ~40 ms (bench_plant measures it).
             "set_tcp_nodelay true",
         ]
+        self.tls_port = 0
+        if tls is not None:
+            self.tls_port = free_port()
+            lines += [
+                f"listener {self.tls_port} 127.0.0.1",
+                f"cafile {tls['cafile']}",
+                f"certfile {tls['certfile']}",
+                f"keyfile {tls['keyfile']}",
+                "require_certificate true",
+            ]
         if os.geteuid() == 0:
             lines.append("user root")  # no privilege drop: the test owns the folder
         self.config.write_text("\n".join(lines) + "\n")

@@ -127,7 +127,23 @@ async def no_leaked_tasks():
 # frame and the vision finding the seam in it: the heaviest real-time rigs. ``make test`` runs
 # the suite on two workers (most tests wait on a simulated cell's time); these share one
 # worker, so that two of them never run side by side.
-SENSING_CELLS = {"tests.test_tracking_cell", "tests.test_replay", "tests.test_demo"}
+SENSING_CELLS = {
+    "tests.test_tracking_cell",
+    "tests.test_replay",
+    "tests.test_demo",
+    "tests.test_weave_cell",
+    "tests.test_multipass_cell",
+}
+
+
+# Modules whose cell serves OPC UA (with encryption) in the test's own process, some with a
+# GUI or a flood of connections beside it: they share one worker too.
+OPCUA_CELLS = {
+    "tests.test_opcua",
+    "tests.test_opcua_doors",
+    "tests.test_opcua_security",
+    "tests.test_gui",
+}
 
 
 def pytest_collection_modifyitems(items):
@@ -135,6 +151,8 @@ def pytest_collection_modifyitems(items):
         module = getattr(item, "module", None)
         if module is not None and module.__name__ in SENSING_CELLS:
             item.add_marker(pytest.mark.xdist_group("sensing-cell"))
+        elif module is not None and module.__name__ in OPCUA_CELLS:
+            item.add_marker(pytest.mark.xdist_group("opcua-cell"))
         function = getattr(item, "function", None)
         if function is not None and inspect.iscoroutinefunction(function):
             # First, so that it is torn down after the test's own fixtures.

@@ -7,6 +7,8 @@ controller silent for 0.5 s trips the power source's interface watchdog. ``pump`
 events until a condition holds.
 Screenshots go to ``$CELLCTL_ARTIFACTS/<test>`` if that is set, else to the test's tmp folder;
 the test prints where.
+The HMI's link keeps its certificate and pins in a folder of its own per window (never the
+user's ``~/.config``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import atexit
 import os
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
@@ -31,6 +35,7 @@ from PySide6.QtWidgets import QApplication
 from cellctl.gui.app import dispose, save_screenshots
 from cellctl.gui.link import CellLink
 from cellctl.gui.window import HmiWindow
+from cellctl.plant.opcua.certs import ClientTrust
 from rigs.cell import CellRig
 from tests.opcua_rig import PASSWORDS, cell_with_opcua
 
@@ -40,9 +45,13 @@ APP = QApplication.instance() or QApplication([])
 T = TypeVar("T")
 
 
+# The warm-up window's link never reaches a server: nothing is written here.
+_TRUST_DIR = Path(tempfile.gettempdir()) / "cellctl-hmi-warm-up"
+
+
 def _warm_up() -> None:
     """Show one window before any test: Qt opens descriptors once per application then."""
-    window = HmiWindow(CellLink("opc.tcp://127.0.0.1:9"))
+    window = HmiWindow(CellLink("opc.tcp://127.0.0.1:9", trust=ClientTrust(_TRUST_DIR)))
     window.show()
     APP.processEvents()
     window.redraw_timer.stop()
@@ -87,8 +96,15 @@ _POOL_KEEPER = _QtPoolKeeper()
 
 
 @contextmanager
-def hmi(app: QApplication, endpoint: str, user: str | None) -> Iterator[HmiWindow]:
-    link = CellLink(endpoint, user, PASSWORDS[user] if user else None)
+def hmi(
+    app: QApplication, endpoint: str, user: str | None, trust: ClientTrust | None = None
+) -> Iterator[HmiWindow]:
+    """The HMI as ``user``; its certificate and pins in ``trust``, else a fresh folder."""
+    folder = None
+    if trust is None:
+        folder = Path(tempfile.mkdtemp(prefix="cellctl-hmi-trust-"))
+        trust = ClientTrust(folder)
+    link = CellLink(endpoint, user, PASSWORDS[user] if user else None, trust)
     window = HmiWindow(link)
     window.resize(1600, 1000)
     window.show()
@@ -100,6 +116,8 @@ def hmi(app: QApplication, endpoint: str, user: str | None) -> Iterator[HmiWindo
         window.redraw_timer.stop()
         window.close()
         dispose(window)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 class CellInThread:

@@ -3,12 +3,21 @@
 The users and their passwords below exist only in the tests' private config copy. Another
 loopback address (127.0.0.2, ...) stands for another machine of the plant: ``ClientFrom`` and
 ``RawConnection`` leave from the address they are given.
+
+The server serves one certificate made once per test process (``rig_certificate``), given in
+the config as ``opcua.certificate``/``opcua.private_key``; the clients (``secured``) use
+Basic256Sha256 SignAndEncrypt with a client certificate made once, and know the server's
+certificate beforehand (the pins of trust on first use are tested on their own).
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
+import functools
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -19,6 +28,9 @@ from asyncua import Client, ua
 from asyncua.client.ua_client import UaClientState
 from asyncua.ua.ua_binary import uatcp_to_binary
 
+from cellctl.controller.controller import Controller
+from cellctl.plant.opcua.certs import ClientTrust, application_uri, host_names, make_certificate
+from cellctl.plant.opcua.client import secure
 from cellctl.plant.opcua.server import CellOpcUaServer
 from cellctl.plant.opcua.users import hash_password
 from cellctl.testing import free_port
@@ -27,13 +39,47 @@ from rigs.cell import CellRig, running_cell
 PASSWORDS = {"olga": "operator-pass-1", "erik": "engineer-pass-1"}
 ROLES = {"olga": "operator", "erik": "engineer"}
 _HASHES = {name: hash_password(password) for name, password in PASSWORDS.items()}
+CELL_NAME = "cell-01"  # config/cell.yaml's, in the server certificate's application URI
+
+
+@functools.cache
+def _keys() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="cellctl-opcua-keys-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
+@functools.cache
+def rig_certificate() -> tuple[Path, Path]:
+    """The server's certificate and key of every test of this process (made once)."""
+    certificate, key = _keys() / "cell.der", _keys() / "cell-key.pem"
+    make_certificate(
+        certificate, key, application_uri(CELL_NAME), host_names("opc.tcp://127.0.0.1")
+    )
+    return certificate, key
+
+
+def client_trust() -> ClientTrust:
+    """The tests' client certificate (made once) and pins."""
+    return ClientTrust(_keys() / "client", name="tests")
+
+
+async def secured(
+    client: Client, mode: ua.MessageSecurityMode = ua.MessageSecurityMode.SignAndEncrypt
+) -> Client:
+    """``client`` set to Basic256Sha256 ``mode`` with the rig's server certificate."""
+    await secure(client, client_trust(), rig_certificate()[0].read_bytes(), mode)
+    return client
 
 
 def with_opcua(port: int, edit: Callable[[dict], None] | None = None) -> Callable[[dict], None]:
     def apply(cell: dict) -> None:
+        certificate, key = rig_certificate()
         cell["opcua"] = {
             "endpoint": f"opc.tcp://127.0.0.1:{port}",
             "publish_period_ms": 50,
+            "certificate": str(certificate),
+            "private_key": str(key),
             "users": [
                 {"name": name, "role": ROLES[name], "password_hash": _HASHES[name]}
                 for name in PASSWORDS
@@ -50,14 +96,21 @@ async def cell_with_opcua(
     tmp_path: Path, time_scale: float = 20.0, edit: Callable[[dict], None] | None = None
 ) -> AsyncIterator[tuple[CellRig, CellOpcUaServer]]:
     port = free_port()
-    async with running_cell(tmp_path, time_scale, with_opcua(port, edit)) as rig:
+    servers: list[CellOpcUaServer] = []
+
+    async def serve(controller: Controller) -> None:
+        # Before the controller's links start, as `cellctl run` does: building the address
+        # space holds the event loop (and the simulated devices on it) for a second or more.
         server = CellOpcUaServer(
-            rig.controller,
-            rig.controller.store,
-            rig.controller.config,
-            rig.controller.config.cell.opcua,
+            controller, controller.store, controller.config, controller.config.cell.opcua
         )
         await server.start()
+        servers.append(server)
+
+    async with running_cell(
+        tmp_path, time_scale, with_opcua(port, edit), before_start=serve
+    ) as rig:
+        server = servers[0]
         try:
             yield rig, server
         finally:
@@ -69,7 +122,7 @@ async def cell_with_opcua(
 
 @asynccontextmanager
 async def client_as(endpoint: str, user: str | None) -> AsyncIterator[Client]:
-    client = Client(endpoint, timeout=5)
+    client = await secured(Client(endpoint, timeout=5))
     if user is not None:
         client.set_user(user)
         client.set_password(PASSWORDS[user])
@@ -112,7 +165,7 @@ async def log_in(
 ) -> bool:
     """Whether ``user`` with ``password`` gets a session from ``source_host`` (False: refused
     with BadUserAccessDenied); the session is closed again."""
-    client = ClientFrom(endpoint, source_host, timeout=timeout_s)
+    client = await secured(ClientFrom(endpoint, source_host, timeout=timeout_s))
     client.set_user(user)
     client.set_password(password)
     try:

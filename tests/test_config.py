@@ -31,6 +31,8 @@ class Broken:
     anchor: str | None = None  # text on the expected line (default: first line of new)
 
 
+BOOM = "parts/loader-boom-side-plate.yaml"  # its seam has a pass table
+
 CASES = [
     Broken("port-not-a-number", "cell.yaml", "port: 5020", "port: 5o2",
            "plc.link.port", 'expected an integer, got "5o2"'),
@@ -114,7 +116,8 @@ CASES = [
     Broken("unknown-active-part", "cell.yaml", "active_part: bracket-a12",
            "active_part: bracket-a13", "controller.cycle.active_part",
            '"bracket-a13" is not one of the part programs '
-           '(boom-hinge-boss, bracket-a12, coupon-fillet-80, plate-v60)'),
+           '(boom-hinge-boss, bracket-a12, coupon-fillet-80, loader-boom-side-plate, '
+           'plate-v60)'),
     Broken("speed-above-robot", "cell.yaml", "max_speed_mm_per_s: 500", "max_speed_mm_per_s: 5",
            "seams[0].procedure", "travels at 8 mm/s, above the robot's max_speed_mm_per_s 5",
            anchor="procedure: mag-fillet-a4"),
@@ -199,6 +202,28 @@ CASES = [
            "      part_temperature_c:  {address: 7,", "      other_analogue:  {address: 7,",
            "temperature", "the PLC's register map has no input 'part_temperature_c'",
            anchor="temperature:"),
+    # A multi-pass seam's pass table (issue 17), each problem at its pass's line.
+    Broken("pass-unknown-procedure", BOOM, "procedure: mag-boom-hot,",
+           "procedure: mag-boom-hott,", "seams[0].passes[1].procedure",
+           'procedure "mag-boom-hott" not found'),
+    Broken("pass-unknown-kind", BOOM, "kind: hot,", "kind: warm,",
+           "seams[0].passes[1].kind", 'expected one of "root", "hot", "fill" or "cap", got "warm"'),
+    Broken("first-pass-not-the-root", BOOM, "{kind: root, layer: 1}",
+           "{kind: hot, layer: 1}", "seams[0].passes[0].kind",
+           "the first pass must be the root, not a hot pass"),
+    Broken("root-pass-with-an-offset", BOOM, "{kind: root, layer: 1}",
+           "{kind: root, layer: 1, vertical_offset_mm: 2}", "seams[0].passes[0].vertical_offset_mm",
+           "the root pass must be layer 1, without offsets"),
+    Broken("second-root-pass", BOOM, "{kind: hot, layer: 2,", "{kind: root, layer: 2,",
+           "seams[0].passes[1].kind", "a second root pass"),
+    Broken("pass-layer-goes-down", BOOM,
+           "{kind: fill, layer: 4, procedure: mag-boom-fill, lateral_offset_mm: 3.3",
+           "{kind: fill, layer: 2, procedure: mag-boom-fill, lateral_offset_mm: 3.3",
+           "seams[0].passes[4].layer", "layer 2 is below the pass before it (layer 4)"),
+    Broken("pass-torch-beyond-its-angles", BOOM, "travel_angle_change_deg: 5, reversed: true}",
+           "travel_angle_change_deg: 30, reversed: true}",
+           "seams[0].passes[7].travel_angle_change_deg",
+           "the torch at 35° (the seam's angle plus this change) is outside -30..30°"),
 ]  # fmt: skip
 
 
@@ -239,7 +264,13 @@ def _expected_line(case: Broken, config: Path) -> int:
 
 def test_the_shipped_config_is_valid(repo: Path):
     loaded = load_cell_config(repo / "config" / "cell.yaml")
-    assert set(loaded.parts) == {"bracket-a12", "coupon-fillet-80", "plate-v60", "boom-hinge-boss"}
+    assert set(loaded.parts) == {
+        "bracket-a12",
+        "coupon-fillet-80",
+        "plate-v60",
+        "loader-boom-side-plate",
+        "boom-hinge-boss",
+    }
     assert len(loaded.parts["bracket-a12"].seams) == 2
     assert loaded.parts["plate-v60"].seams[0].joint == "v_groove_butt"
     assert set(loaded.files) == {
@@ -248,9 +279,17 @@ def test_the_shipped_config_is_valid(repo: Path):
         "parts/coupon-fillet-80.yaml",
         "parts/plate-v60.yaml",
         "parts/boom-hinge-boss.yaml",
+        BOOM,
+        "procedures/mag-boom-cap.yaml",
+        "procedures/mag-boom-fill.yaml",
+        "procedures/mag-boom-hot.yaml",
+        "procedures/mag-boom-root.yaml",
         "procedures/mag-fillet-a4.yaml",
         "procedures/mag-vgroove-root.yaml",
     }
+    boom = loaded.parts["loader-boom-side-plate"].seams[0]
+    assert len(boom.passes) >= 6
+    assert len({p.layer for p in boom.passes}) >= 4
     assert len(loaded.digest) == 64
 
 
@@ -290,7 +329,7 @@ def test_config_check_command_exits_0_when_good_and_2_with_every_error(
     cellctl = [sys.executable, "-m", "cellctl.cli.main", "config", "check"]
     good = subprocess.run([*cellctl, "config/cell.yaml"], cwd=repo, capture_output=True, text=True)
     assert good.returncode == 0, good.stderr
-    assert "config/cell.yaml: OK: cell cell-01, 4 part program(s) with 6 seam(s)" in good.stdout
+    assert "config/cell.yaml: OK: cell cell-01, 5 part program(s) with 7 seam(s)" in good.stdout
     for case in CASES[:3]:
         _break(config_copy, case)
     bad = subprocess.run(
@@ -411,3 +450,84 @@ def test_config_check_answers_hostile_files_with_file_and_line(tmp_path, name, t
     assert checked.returncode == 2, checked.stderr
     assert checked.stderr.startswith(f"{path}{expected}"), checked.stderr
     assert "Traceback" not in checked.stderr
+
+
+def test_the_opcua_certificate_and_key_are_checked(tmp_path, repo):
+    """Issue 19: a certificate and key named in config must be there, readable and one pair;
+    each error names the file, the line and the field."""
+    from cellctl.plant.opcua.certs import make_certificate
+
+    shutil.copytree(repo / "config", tmp_path / "config")
+    cell = tmp_path / "config" / "cell.yaml"
+    text = cell.read_text()
+    keys = tmp_path / "keys"
+    make_certificate(keys / "cell.der", keys / "cell.pem", "urn:cellctl:cell-01", ["localhost"])
+    make_certificate(keys / "other.der", keys / "other.pem", "urn:cellctl:x", ["localhost"])
+
+    def errors(*lines: str) -> list[str]:
+        cell.write_text(text.replace("  none_endpoint: false\n", "".join(lines)))
+        try:
+            load_cell_config(cell)
+        except ConfigInvalid as invalid:
+            return [str(e) for e in invalid.errors]
+        return []
+
+    def line_of(fragment: str) -> int:
+        return cell.read_text().splitlines().index(fragment) + 1
+
+    certificate = f"  certificate: {keys / 'cell.der'}\n"
+    assert errors(certificate, f"  private_key: {keys / 'cell.pem'}\n") == []
+    assert load_cell_config(cell).cell.opcua.certificate == str(keys / "cell.der")
+    # Relative to the config's folder, as every path of the config.
+    assert errors("  certificate: ../keys/cell.der\n", "  private_key: ../keys/cell.pem\n") == []
+
+    missing = errors("  certificate: nowhere.der\n", f"  private_key: {keys / 'cell.pem'}\n")
+    assert len(missing) == 1
+    assert missing[0].endswith(
+        f"cell.yaml:{line_of('  certificate: nowhere.der')}: opcua.certificate: file not found: "
+        f"{cell.parent / 'nowhere.der'}"
+    )
+    (wrong,) = errors(certificate, f"  private_key: {keys / 'other.pem'}\n")
+    assert f"cell.yaml:{line_of(certificate.rstrip())}: opcua.certificate:" in wrong
+    assert "is not the key of" in wrong
+    (not_a_certificate,) = errors(
+        f"  certificate: {keys / 'cell.pem'}\n", f"  private_key: {keys / 'cell.pem'}\n"
+    )
+    assert "is not a certificate" in not_a_certificate
+    (no_folder,) = errors("  trusted_clients: clients\n")
+    assert no_folder.endswith(
+        f"cell.yaml:{line_of('  trusted_clients: clients')}: opcua.trusted_clients: no such "
+        f"folder: {cell.parent / 'clients'}"
+    )
+    (alone,) = errors(certificate)
+    assert "certificate and private_key are given together, or neither" in alone
+    assert errors("  none_endpoint: true\n") == []
+    cell.write_text(
+        text.replace("allow_anonymous: true", "allow_anonymous: false").replace(
+            "none_endpoint: false", "none_endpoint: true"
+        )
+    )
+    with pytest.raises(ConfigInvalid, match="none_endpoint is for anonymous reading only"):
+        load_cell_config(cell)
+
+
+def test_the_sparkplug_tls_files_are_checked(tmp_path, repo):
+    shutil.copytree(repo / "config", tmp_path / "config")
+    cell = tmp_path / "config" / "cell.yaml"
+    text = cell.read_text()
+    (tmp_path / "config" / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    cell.write_text(
+        text.replace("  enabled: false\n  broker_host", "  enabled: true\n  broker_host").replace(
+            "  keepalive_s: 10\n",
+            "  keepalive_s: 10\n  tls_ca_file: ca.pem\n"
+            "  tls_certificate: nowhere.pem\n  tls_private_key: ca.pem\n",
+        )
+    )
+    with pytest.raises(ConfigInvalid) as raised:
+        load_cell_config(cell)
+    line = cell.read_text().splitlines().index("  tls_certificate: nowhere.pem") + 1
+    (error,) = [str(e) for e in raised.value.errors]
+    assert error.endswith(
+        f"cell.yaml:{line}: sparkplug.tls_certificate: file not found: "
+        f"{tmp_path / 'config' / 'nowhere.pem'}"
+    )

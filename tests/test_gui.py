@@ -16,6 +16,7 @@ import pytest
 from PySide6.QtGui import QImage
 
 from cellctl.cell.packml import State
+from cellctl.plant.opcua.certs import ClientTrust, make_certificate
 from tests.gui_rig import CellInThread, artifacts, hmi, pump, screenshots
 from tests.opcua_rig import SilentFlood
 from tests.process_cell import ProcessCell
@@ -182,7 +183,7 @@ def test_survives_the_controller_restarting(tmp_path, qapp):
         shots = artifacts(tmp_path, "cellctl-gui-screenshot")
         done = subprocess.run(
             [sys.executable, "-m", "cellctl.cli.main", "gui", "--endpoint", cell.endpoint,
-             "--screenshot", str(shots)],
+             "--screenshot", str(shots), "--trust-dir", str(tmp_path / "hmi-trust")],
             capture_output=True, text=True, timeout=90,
             env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
         )  # fmt: skip
@@ -216,6 +217,33 @@ def test_survives_the_controller_restarting(tmp_path, qapp):
             window.overview.buttons["Reset"].isEnabled()
             or window.overview.buttons["Clear"].isEnabled()
         )
+
+
+def test_the_hmi_refuses_a_changed_certificate_on_screen(tmp_path, qapp):
+    """Issue 19: the HMI trusts the cell's certificate on first use; at an endpoint pinned to
+    another certificate (the cell renewed, or a machine posing as it) it refuses, says so on
+    the screen, and sends no password."""
+    trust = ClientTrust(tmp_path / "hmi")
+    other = tmp_path / "other.der"
+    make_certificate(other, tmp_path / "other.pem", "urn:cellctl:other", ["127.0.0.1"])
+    with CellInThread(tmp_path) as cell:
+        endpoint = cell.server.endpoint
+        trust.pins.check(endpoint, other.read_bytes())  # pinned to another certificate
+        with hmi(qapp, endpoint, "olga", trust) as window:
+            pump(qapp, lambda: "REFUSED" in window.banner.text(), "the certificate warning")
+            assert window.banner.isVisible()
+            assert "certificate" in window.banner.text()
+            assert str(trust.pins.path) in window.banner.text()
+            assert not window.connected
+            shot = artifacts(tmp_path, "hmi-certificate-changed") / "overview.png"
+            assert window.grab().save(str(shot))
+        assert cell.call(lambda: cell.server.users.password_checks) == 0
+        # Its pin removed (the cell's certificate renewed on purpose), the HMI trusts it anew.
+        trust.pins.path.unlink()
+        with hmi(qapp, endpoint, "olga", trust) as window:
+            pump(qapp, lambda: window.connected, "connected")
+            assert window.link.role == "operator"
+        assert trust.pins.pinned(endpoint) == cell.server.certificate_fingerprint
 
 
 def test_the_hmi_connects_during_a_flood_of_silent_connections(tmp_path, qapp):

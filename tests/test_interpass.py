@@ -19,6 +19,7 @@ import yaml
 from cellctl.cell.packml import State
 from cellctl.records.oee import throughput
 from rigs.cell import running_cell
+from sim.wire.injection import inject
 
 TIME_SCALE = 20.0
 
@@ -65,6 +66,7 @@ async def test_a_hot_part_waits_for_its_interpass_temperature_and_the_wait_is_re
                 await watcher
         seams = await rig.controller.store.seams(part["id"])
         parts = await rig.controller.store.parts()
+        events = [e.text for e in rig.controller.events.log]
     first, second = (json.loads(s["summary_json"])["temperature"] for s in seams)
     assert first["interpass_wait_s"] == 0
     assert first["before_pass_c"] < 40
@@ -73,6 +75,10 @@ async def test_a_hot_part_waits_for_its_interpass_temperature_and_the_wait_is_re
     assert 35 < second["before_pass_c"] <= 40
     assert len(at_strikes) == 2
     assert at_strikes[1] <= 40.5, at_strikes
+    # The operator saw why the cell stood still.
+    assert any(
+        "gusset-right: part at" in text and "waiting for it to cool" in text for text in events
+    ), events
     assert (first["preheat_min_c"], first["interpass_max_c"]) == (5, 40)
     # The shift's figures count the wait as a time of its own.
     window = (part["started_at"], part["finished_at"])
@@ -93,7 +99,7 @@ async def test_a_part_below_its_preheat_holds_before_the_arc_until_it_is_preheat
         assert not rig.sim.power_source.arc.burning
         # A person preheats the part with a torch, then Unhold: checked again, and welded.
         heat.cooling_time_constant_s = 1e6
-        heat.set_temperature_c(80.0)
+        await inject(rig.sim, "part_temperature 80")  # as `cellsim ctl inject` would
         await rig.press("reset_button")
         await rig.press("start_button")
         await rig.until_state(State.IDLE, 30)

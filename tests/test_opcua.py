@@ -14,7 +14,7 @@ from asyncua import ua
 
 from cellctl.cell.packml import State
 from cellctl.plant.opcua.client import call_method, cell_namespace, read_cell
-from tests.opcua_rig import cell_with_opcua, client_as
+from tests.opcua_rig import cell_with_opcua, client_as, secured
 
 pytestmark = pytest.mark.slow
 
@@ -197,13 +197,13 @@ async def test_wrong_password_is_refused_and_anonymous_can_be_switched_off(tmp_p
     async with cell_with_opcua(tmp_path, edit=no_anonymous) as (_rig, server):
         from asyncua import Client
 
-        client = Client(server.endpoint, timeout=5)
+        client = await secured(Client(server.endpoint, timeout=5))
         client.set_user("olga")
         client.set_password("not-her-password")
         with pytest.raises(ua.uaerrors.BadUserAccessDenied):
             await client.connect()
         client.disconnect_socket()
-        client = Client(server.endpoint, timeout=5)
+        client = await secured(Client(server.endpoint, timeout=5))
         with pytest.raises(ua.uaerrors.BadIdentityTokenRejected):
             await client.connect()
         client.disconnect_socket()

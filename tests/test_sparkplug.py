@@ -438,3 +438,134 @@ async def test_kill_9_of_the_controller_publishes_its_will(tmp_path, broker, sub
 
 def read_text(path: Path) -> str:
     return path.read_text()
+
+
+# -- MQTT over TLS ---------------------------------------------------------------------------
+
+
+def _pki(folder: Path, name: str) -> dict[str, Path]:
+    """A CA (``name``) with a broker certificate for 127.0.0.1 and a client certificate, PEM."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    files: dict[str, Path] = {}
+
+    def issue(subject: str, key, issuer: x509.Name, signer, ca: bool, san=None):
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(issuer)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if san is not None:
+            builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    def write(stem: str, cert, key) -> None:
+        files[f"{stem}_cert"] = folder / f"{name}-{stem}.pem"
+        files[f"{stem}_key"] = folder / f"{name}-{stem}.key"
+        files[f"{stem}_cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        files[f"{stem}_key"].write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{name} CA")])
+    ca = issue(f"{name} CA", ca_key, ca_name, ca_key, ca=True)
+    write("ca", ca, ca_key)
+    broker_key = ec.generate_private_key(ec.SECP256R1())
+    san = [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    write("broker", issue("broker", broker_key, ca_name, ca_key, False, san), broker_key)
+    client_key = ec.generate_private_key(ec.SECP256R1())
+    write("client", issue("cell-01", client_key, ca_name, ca_key, False), client_key)
+    return files
+
+
+# paho 2.1 drops the TLS socket of a failed connection without closing it (the garbage collector
+# does, with a ResourceWarning): a refused node's retries are what this test is about.
+@pytest.mark.filterwarnings(
+    "ignore:Exception ignored in. <ssl.SSLSocket:pytest.PytestUnraisableExceptionWarning"
+)
+async def test_mqtt_over_tls_with_a_client_certificate_and_refused_without_trust(tmp_path):
+    """Issue 19: the edge node talks to a real Mosquitto over TLS (CA, client certificate):
+    its birth arrives; trusting another CA, or without a client certificate, it gets no
+    connection (counted and logged) and publishes nothing."""
+    from cellctl.plant.sparkplug.node import TlsFiles
+
+    plant = _pki(tmp_path, "plant")
+    other = _pki(tmp_path, "other")
+    tls = {"cafile": plant["ca_cert"], "certfile": plant["broker_cert"],
+           "keyfile": plant["broker_key"]}  # fmt: skip
+    server = MosquittoBroker(tmp_path, tls=tls)
+    subscriber = Subscriber(server.port)  # on the plain listener: the plant's side
+    try:
+        subscriber.connected.wait(10)
+        settings = SparkplugSettings(
+            enabled=True, broker_port=server.tls_port, group_id=GROUP, edge_node_id="tls-good",
+            reconnect_delay_min_ms=50, reconnect_delay_max_ms=200,
+            tls_ca_file=str(plant["ca_cert"]), tls_certificate=str(plant["client_cert"]),
+            tls_private_key=str(plant["client_key"]),
+        )  # fmt: skip
+        wrong = [
+            ("tls-wrong-ca", TlsFiles(other["ca_cert"], plant["client_cert"], plant["client_key"])),
+            ("tls-no-client-cert", TlsFiles(plant["ca_cert"])),
+        ]
+        nodes = [
+            SparkplugEdgeNode(
+                settings, "cell-01", tmp_path / "bdseq-good", TlsFiles(
+                    plant["ca_cert"], plant["client_cert"], plant["client_key"]
+                )
+            )
+        ] + [
+            SparkplugEdgeNode(
+                settings.model_copy(update={"edge_node_id": name}), "cell-01",
+                tmp_path / f"bdseq-{name}", files,
+            )
+            for name, files in wrong
+        ]  # fmt: skip
+        for node in nodes:
+            await node.start(status())
+        try:
+            await _until(lambda: nodes[0].online, "the node online over TLS")
+            await _until(
+                lambda: any(t.endswith("NBIRTH/tls-good") for t, _ in subscriber.messages),
+                "its NBIRTH at the plant",
+            )
+            # The wrong CA fails the handshake at the node; the missing client certificate is
+            # refused by the broker (after the handshake, in TLS 1.3): a link lost each time.
+            await _until(
+                lambda: all(n.connect_failures + n.links_lost >= 2 for n in nodes[1:]),
+                "the untrusted connections to fail (twice each)",
+            )
+            assert nodes[1].connect_failures >= 1
+            assert not any(n.online for n in nodes[1:])
+            assert not [t for t, _ in subscriber.messages if "tls-wrong" in t or "tls-no" in t]
+            assert nodes[0].connect_failures == 0
+        finally:
+            for node in nodes:
+                await node.stop()
+    finally:
+        subscriber.close()
+        server.stop()
+
+
+async def _until(condition: Callable[[], bool], what: str, timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)

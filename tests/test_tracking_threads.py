@@ -111,3 +111,59 @@ async def test_detaching_the_frame_handler_waits_for_the_frame_in_progress():
         go_on.set()
         await driver.close()
         server.close()
+
+
+async def test_the_correction_stream_ticks_on_while_the_event_loop_is_stalled():
+    """A stalled event loop does not stop the corrections: while the event loop runs Python
+    without a pause (holding the GIL as long as CPython lets it), the stream's thread still
+    gets the GIL at the controller's switch interval and sends."""
+    import sys
+
+    from cellctl.config.sensor_models import TrackingSettings
+    from cellctl.sensing.correction import CorrectionLaw, LatencyWindow
+    from cellctl.sensing.run import TrackingRun
+    from cellctl.sensing.stream import GIL_SWITCH_INTERVAL_S, CorrectionStream
+    from cellctl.sensing.torch import TorchEstimate
+    from cellctl.sensing.track import SeamTrack
+
+    class Robot:
+        def __init__(self) -> None:
+            self.sent_at: list[float] = []
+
+        def send_correction(self, lateral_mm: float, vertical_mm: float) -> None:
+            self.sent_at.append(time.monotonic())
+
+    track = SeamTrack(TrackingSettings())
+    track.seed(0.0, 0.0, 0.0)
+    law = CorrectionLaw(
+        track, max_correction_mm=5, max_rate_mm_per_s=50, correction_rate_hz=250,
+        coast_mm=1e6, lookahead_mm=30, path_length_mm=100,
+    )  # fmt: skip
+    run = TrackingRun(
+        seam=None, path_id=1, track=track, finder=None, max_correction_mm=5,
+        max_rate_mm_per_s=50, path_length_mm=100,
+    )  # fmt: skip
+    robot = Robot()
+    stream = CorrectionStream(
+        robot=robot, run=run, law=law, torch=TorchEstimate(), latencies=LatencyWindow(),
+        rate_hz=250, lead_s=0.006, observer=None, sensor_trouble=lambda: "",
+        internal_error=lambda where, error: None,
+    )  # fmt: skip
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)  # as the controller sets it (LaserSensing)
+    stream.start()
+    try:
+        await eventually(lambda: len(robot.sent_at) >= 5, what="the stream's first ticks")
+        stalled_from = time.monotonic()
+        busy = 0
+        while time.monotonic() - stalled_from < 0.4:  # the stall: pure Python, no pause
+            busy += 1
+        stalled_to = time.monotonic()
+    finally:
+        stream.stop()
+        sys.setswitchinterval(switch_interval)
+    during = [t for t in robot.sent_at if stalled_from <= t <= stalled_to]
+    # 100 ticks fall in the stall; a stream that waited for the stall sends none of them.
+    assert len(during) >= 30
+    assert busy > 0
+    assert run.lost is None

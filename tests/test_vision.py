@@ -7,6 +7,7 @@ mismatch, the stripe's centre row in every column); the controller's vision must
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import socket
 import threading
@@ -409,9 +410,10 @@ async def test_the_vision_is_handed_the_newest_frame_not_a_backlog():
             await asyncio.sleep(0.2)  # both are in the kernel's buffer well before this
             go_on.set()
             await eventually(lambda: len(handed) >= 2, 2, "a second frame handed to the vision")
+            # Read while the sensor is still connected: its hang-up ends the newest frame.
+            assert driver.latest().frame_number == 3
         assert handed == [1, 3]
         assert driver.frames_stale == 1
-        assert driver.latest().frame_number == 3
     finally:
         go_on.set()
         await driver.close()
@@ -424,17 +426,23 @@ async def test_replay_backend_plays_a_recorded_run(tmp_path):
     for number in range(1, 6):
         x, z = seam_to_sensor(0.5 * number, 0.0, 45)
         rendered = renderer.render(JointView("fillet", x, z, 0, 0, 45))
-        record_frame(tmp_path, Frame(number, start_ns + number * 10_000_000, rendered.pixels))
+        record_frame(tmp_path, Frame(number, start_ns + number * 50_000_000, rendered.pixels))
     driver = SensorDriver("replay", str(tmp_path))
     try:
         await driver.connect()
-        await driver.wait_connected(5)
         frames = []
         after = -1
-        while len(frames) < 4:
-            frame = await driver.next_frame(after)
-            after = frame.frame_number
-            frames.append(frame)
+        with contextlib.suppress(LinkDown):  # the recording's end ends the link
+            while True:
+                frame = await driver.next_frame(after)
+                after = frame.frame_number
+                frames.append(frame)
+        # Played whole, in order, at its pace (the newest frame each time the loop looks: a
+        # loaded machine may see fewer of them, never an older one after a newer).
+        assert driver.frames_received == 5
+        numbers = [f.frame_number for f in frames]
+        assert numbers == sorted(set(numbers)), numbers
+        assert frames, "no frame of the recording seen"
         found = JointFinder(CALIBRATION, "fillet", 45).measure(frames[-1].pixels)
         assert found.ok
         assert math.isclose(found.lateral_mm, 0.5 * frames[-1].frame_number, abs_tol=0.1)
@@ -502,3 +510,38 @@ def test_post_weld_profile_gives_the_beads_width_and_height(joint, work_angle, w
     assert bead.ok, bead.reason
     assert bead.width_mm == pytest.approx(width, rel=0.06)
     assert bead.height_mm == pytest.approx(height, abs=0.1)
+
+
+def test_the_compiled_stripe_passes_are_built_and_give_the_numpy_results_exactly():
+    """`make venv` builds the stripe's inner loops (_stripe.c); a recording made with them
+    replays bit for bit where they are not built, and the other way round."""
+    from cellctl.sensing.vision import stripe
+
+    assert stripe.COMPILED, "cellctl/sensing/vision/_stripe.c is not built: run `make venv`"
+    dirty = Disturbances(
+        spatter_per_frame=6, glare=0.5, reflection=0.35, speckle=0.15, dropout_probability=0.1
+    )
+    renderer = StripeRenderer(CameraModel(), dirty, seed=5)
+    for i in range(40):
+        x, z = seam_to_sensor(4 * math.sin(i / 7), 0.5, 45.0)
+        image = np.ascontiguousarray(renderer.render(JointView("fillet", x, z, 1, 0, 45)).pixels)
+        width = image.shape[1]
+        columns = np.arange(width, dtype=np.intp)
+        whole = image.argmax(axis=0).astype(np.intp)  # near the edges too: clamped
+        results = []
+        for centres in (stripe.centres, stripe._centres_numpy):
+            peak_rows, rows = whole.copy(), np.empty(width)
+            heights = np.empty(width, np.float32)
+            centres(image, width, peak_rows, columns, 4, 0.25, 35.0, 7, rows, heights)
+            results.append((rows, heights, peak_rows))
+        (rows_c, heights_c, peaks_c), (rows_n, heights_n, peaks_n) = results
+        assert np.array_equal(rows_c, rows_n, equal_nan=True)
+        assert np.array_equal(heights_c, heights_n)
+        assert np.array_equal(peaks_c, peaks_n)
+        centre = np.clip(whole, 10, image.shape[0] - 11)
+        band_c, band_n = np.empty(width, np.intp), np.empty(width, np.intp)
+        stripe.band_peaks(image, width, centre, 10, band_c)
+        stripe._band_peaks_numpy(image, width, centre, 10, band_n)
+        assert np.array_equal(band_c, band_n)
+    with pytest.raises(ValueError, match="half a band"):  # a band leaving the image: refused
+        stripe.band_peaks(image, width, np.zeros(width, np.intp), 10, band_c)

@@ -311,5 +311,13 @@ class FaultReporter(Protocol):
     decide the reaction themselves."""
 
     def raise_fault(
-        self, code: FaultCode, detail: str = "", cause_seen: float | None = None
-    ) -> None: ...
+        self,
+        code: FaultCode,
+        detail: str = "",
+        cause_seen: float | None = None,
+        *,
+        device_answered: bool = False,
+    ) -> None:
+        """``device_answered``: the device itself reported the fault in an answer (a power
+        source's own "no command from the controller"), so its link is not the one that
+        failed, even when the fault's code is its link fault."""

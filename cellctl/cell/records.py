@@ -48,6 +48,9 @@ class SeamSummary:
     # Before the pass: the part's temperature and the wait for it to cool (interpass), with
     # the procedure's limits; None when the procedure sets none.
     temperature: dict[str, float] | None = None
+    # A pass of a multi-pass seam (``cellctl.weld.passes``): its number, kind, layer and
+    # offsets; the root pass's keeps the root path the later passes followed. None: one pass.
+    weld_pass: dict | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -54,6 +54,10 @@ class Activity:
 
     step: Step = Step.NO_PART
     seam: str | None = None
+    weld_pass: str | None = None  # a multi-pass seam's pass: "pass 3 of 7, fill"
 
     def __str__(self) -> str:
-        return f"seam {self.seam}: {self.step}" if self.seam else str(self.step)
+        if not self.seam:
+            return str(self.step)
+        weld_pass = f", {self.weld_pass}" if self.weld_pass else ""
+        return f"seam {self.seam}{weld_pass}: {self.step}"

@@ -52,6 +52,7 @@ import yaml
 
 from cellctl.cell.faults import CATALOGUE
 from cellctl.config import ConfigInvalid, load_cell_config
+from cellctl.config.models import PartProgram
 from cellctl.records.oee import throughput
 from cellctl.testing import Operator, OperatorRefused, free_port, stop_process
 
@@ -370,15 +371,62 @@ def summarise(database: Path, window: tuple[float, float], planned_cycle_s: floa
     }
 
 
-def truth_per_seam(truth: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+def truth_per_pass(truth: list[dict[str, Any]], part: PartProgram) -> list[dict[str, Any]]:
+    """Each pass of the multi-pass seams (the scores of their weld paths, in order, a pass
+    each) against the true joint plus its planned offsets: RMS from the score's means and
+    RMS (an arc restart, a path of its own, would shift the count)."""
+    plans = {seam.name: seam.passes for seam in part.seams if seam.passes}
+    seen: dict[str, int] = {}
+    rows = []
+    for path in truth:
+        passes = plans.get(str(path["seam"]))
+        if not passes or not path.get("samples"):
+            continue
+        index = seen.get(str(path["seam"]), 0)
+        seen[str(path["seam"])] = index + 1
+        weld_pass = passes[index % len(passes)]
+        lateral, vertical = weld_pass.lateral_offset_mm, weld_pass.vertical_offset_mm
+        square = (
+            path["lateral_rms_mm"] ** 2
+            - 2 * lateral * path["lateral_mean_mm"]
+            + lateral**2
+            + path["vertical_rms_mm"] ** 2
+            - 2 * vertical * path["vertical_mean_mm"]
+            + vertical**2
+        )
+        rows.append(
+            {
+                "seam": path["seam"],
+                "pass": index % len(passes) + 1,
+                "kind": str(weld_pass.kind),
+                "lateral_offset_mm": lateral,
+                "vertical_offset_mm": vertical,
+                "rms_mm": max(0.0, square) ** 0.5,
+            }
+        )
+    return rows
+
+
+def truth_per_seam(
+    truth: list[dict[str, Any]], part: PartProgram | None = None
+) -> dict[str, dict[str, float]]:
     """The simulator's scores (``sensor.truth``: one per weld path) pooled per seam over every
     part: the torch against the true joint (``rms_mm``, ``max_mm``) and the taught path
-    against it (``taught_rms_mm``, ``taught_max_mm``), RMS over every sample of every path."""
+    against it (``taught_rms_mm``, ``taught_max_mm``), RMS over every sample of every path.
+    A multi-pass seam's by its root passes (``truth_per_pass`` has the others)."""
     pooled: dict[str, dict[str, float]] = {}
+    passes = {s.name: len(s.passes) for s in part.seams if s.passes} if part else {}
+    seen: dict[str, int] = {}
     for path in truth:
         samples = path.get("samples", 0)
         if not samples:
             continue
+        count = passes.get(str(path["seam"]))
+        if count:
+            index = seen.get(str(path["seam"]), 0)
+            seen[str(path["seam"])] = index + 1
+            if index % count:
+                continue  # a later pass: at its offsets from the joint, not on it
         seam = pooled.setdefault(
             str(path["seam"]),
             {"samples": 0, "rms_mm": 0.0, "max_mm": 0.0, "taught_rms_mm": 0.0,
@@ -447,6 +495,12 @@ def print_summary(summary: dict, time_scale: float, part: str) -> None:
                 f"    {name:<{seam_width}}  {figures['rms_mm']:>8.3f} mm  "
                 f"{figures['max_mm']:>4.2f} mm   {figures['taught_rms_mm']:>12.2f} mm  "
                 f"{figures['taught_max_mm']:>4.2f} mm"
+            )
+        for row in summary.get("truth_per_pass", []):
+            offsets = f"{row['lateral_offset_mm']:+.1f}/{row['vertical_offset_mm']:+.1f} mm"
+            print(
+                f"    {row['seam']} pass {row['pass']} ({row['kind']}, at {offsets}): "
+                f"RMS {row['rms_mm']:.3f} mm against its plan"
             )
     print(rule)
 
@@ -547,7 +601,13 @@ class DemoCell:
     def start_gui(self, endpoint: str) -> None:
         """The operator screen on the controller's OPC UA server (it connects, and reconnects,
         by itself)."""
-        self.spawn("gui", ["-m", "cellctl.cli.main", "gui", "--endpoint", endpoint])
+        # Its own trust folder: the demo's controller makes a certificate for this run, on a
+        # port of this run; the user's pins are for real cells.
+        trust = str(self.run_dir / "hmi")
+        self.spawn(
+            "gui",
+            ["-m", "cellctl.cli.main", "gui", "--endpoint", endpoint, "--trust-dir", trust],
+        )
 
     def check_alive(self) -> None:
         """``DemoFailed`` if the simulator or the controller has ended by itself. The operator
@@ -780,7 +840,8 @@ def _run(
         print(f"  simulator {name:<13} {where}")
     cell.start_controller()
     print(f"  controller OPC UA     {endpoint}  (its operator screen while the demo runs: "
-          f"{cellctl_command()} gui --endpoint {endpoint})")  # fmt: skip
+          f"{cellctl_command()} gui --endpoint {endpoint} --trust-dir "
+          f"{_shown(cell.run_dir / 'hmi')})")  # fmt: skip
     if args.gui:
         cell.start_gui(endpoint)
         print("  operator screen       opening")
@@ -792,13 +853,15 @@ def _run(
         signals.check()
         cell.check_alive()
 
-    window = asyncio.run(operate(operator, args.parts, len(part.seams), {}, part_timeout_s, check))
+    records = sum(len(seam.passes) or 1 for seam in part.seams)  # a record per pass
+    window = asyncio.run(operate(operator, args.parts, records, {}, part_timeout_s, check))
     truth = asyncio.run(operator.do("sensor.truth")) if vision is not None else None
     summary = summarise(cell.run_dir / "production.db", window, planned / args.time_scale)
     if truth is not None:
         assert vision is not None
         summary["vision"] = _shown(vision)
-        summary["truth_per_seam"] = truth_per_seam(truth)
+        summary["truth_per_seam"] = truth_per_seam(truth, part)
+        summary["truth_per_pass"] = truth_per_pass(truth, part)
     print_summary(summary, args.time_scale, part_name)
     if args.json_summary:
         Path(args.json_summary).write_text(json.dumps(summary, indent=2))

@@ -17,6 +17,12 @@ def add_parser(commands: Any) -> None:
     gui.add_argument(
         "--screenshot", metavar="DIR", help="save one PNG per screen into DIR, then exit"
     )
+    gui.add_argument(
+        "--trust-dir",
+        metavar="DIR",
+        help="where this screen keeps its OPC UA certificate and the pinned certificates of the "
+        "controllers it trusts (default: ~/.config/cellctl/opcua)",
+    )
     gui.add_argument("--full-screen", action="store_true", help="fill the panel's screen")
     gui.set_defaults(handler=run_gui_command)
 

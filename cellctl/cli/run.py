@@ -17,8 +17,20 @@ import time
 from pathlib import Path
 from typing import Any
 
+from drivers.realtime import make_process_realtime
+
+log = logging.getLogger(__name__)
+
 EXIT_BAD_CONFIG = 2
 EXIT_NO_STORE = 3
+# The whole controller process under SCHED_FIFO at this priority where it may, once it has
+# started: every thread then (the event loop, the executors, the links' threads) and every
+# thread started later, which inherits it. A CPU hog beside the controller (the HMI, a
+# compiler, a virus scanner) then never takes a core from it; the seam loop's own threads rank
+# above it (``cellctl.sensing.stream.STREAM_REALTIME_PRIORITY``,
+# ``laser.READER_REALTIME_PRIORITY``). Its start (imports, the OPC UA address space: some
+# seconds of CPU) runs at normal priority, so that starting a controller never holds a core.
+CONTROLLER_REALTIME_PRIORITY = 5
 
 
 async def run_controller(config_path: Path, store_path: str | Path | None = None) -> int:
@@ -55,7 +67,11 @@ async def run_controller(config_path: Path, store_path: str | Path | None = None
             opcua = CellOpcUaServer(controller, controller.store, config, config.cell.opcua)
             try:
                 await opcua.start()
-                print(f"OPC UA server at {opcua.endpoint}", flush=True)
+                print(
+                    f"OPC UA server at {opcua.endpoint} (certificate SHA-256 "
+                    f"{opcua.certificate_fingerprint})",
+                    flush=True,
+                )
                 controller.sensing.show_to(opcua)  # corrections and profiles to show
             except OpcUaStartFailed as failed:
                 # The cell runs on without its HMI interface rather than not at all.
@@ -64,6 +80,9 @@ async def run_controller(config_path: Path, store_path: str | Path | None = None
         # Before the links start: they would not survive the one collection (80 ms timeouts).
         freeze_what_lives_on()
         await controller.start()
+        refused = make_process_realtime(CONTROLLER_REALTIME_PRIORITY)
+        if refused is not None:
+            log.info("the controller runs without real-time priority: %s", refused)
         await stop.wait()
     finally:
         if opcua is not None:

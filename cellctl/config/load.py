@@ -9,14 +9,23 @@ at the first one, and it never writes anything.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from cellctl.config.certificates import certificate_problem
 from cellctl.config.errors import ConfigError, ConfigInvalid, show_value, validation_errors
-from cellctl.config.models import PART_TEMPERATURE_INPUT, CellConfig, PartProgram, Procedure
+from cellctl.config.models import (
+    PART_TEMPERATURE_INPUT,
+    CellConfig,
+    PartProgram,
+    Procedure,
+    Seam,
+    pass_table_problems,
+)
 from cellctl.config.yaml_lines import Location, YamlDocument, load_yaml
 from drivers.codecs.seam_path import PathError
 from drivers.codecs.settings import PowerSourceLimits, RobotLimits
@@ -128,6 +137,26 @@ def load_cell_config(path: Path) -> LoadedConfig:
                 )
             )
 
+    # The OPC UA server's certificate and key, when the config names them.
+    if cell is not None and cell.opcua.enabled and cell.opcua.certificate is not None:
+        errors += _check_certificate(cell, cell_file, base)
+    if cell is not None and cell.sparkplug.enabled:
+        for key in ("tls_ca_file", "tls_certificate", "tls_private_key"):
+            named = getattr(cell.sparkplug, key)
+            if named is None:
+                continue
+            path = base / named
+            if not path.is_file():
+                errors.append(_error(cell_file, ("sparkplug", key), f"file not found: {path}"))
+            elif not os.access(path, os.R_OK):
+                errors.append(_error(cell_file, ("sparkplug", key), f"cannot be read: {path}"))
+    if cell is not None and cell.opcua.enabled and cell.opcua.trusted_clients is not None:
+        trusted = base / cell.opcua.trusted_clients
+        if not trusted.is_dir():
+            errors.append(
+                _error(cell_file, ("opcua", "trusted_clients"), f"no such folder: {trusted}")
+            )
+
     # Part programs: validate every listed file even when the cell file has errors elsewhere.
     raw_parts = cell_file.document.data.get("parts")
     part_paths = raw_parts if isinstance(raw_parts, list) else []
@@ -186,34 +215,37 @@ def load_cell_config(path: Path) -> LoadedConfig:
     for part_name, part in parts.items():
         part_file = part_sources[part_name]
         for seam_index, seam in enumerate(part.seams):
-            name = seam.procedure
-            if name in procedures or name in invalid:
-                continue
-            proc_path = procedures_dir / f"{name}.yaml"
-            if name in missing or not proc_path.is_file():
-                missing.add(name)
-                errors.append(_missing_procedure(part_file, seam_index, name, procedures_dir))
-                continue
-            proc_file = _read(proc_path, errors)
-            if proc_file is None:
-                invalid.add(name)
-                continue
-            files[str(proc_path.relative_to(base))] = proc_file.text
-            procedure = _validate(Procedure, proc_file, errors)
-            if procedure is None:
-                invalid.add(name)
-                continue
-            if procedure.name != name:
-                errors.append(
-                    _error(
-                        proc_file,
-                        ("name",),
-                        f'name "{procedure.name}" differs from its file name "{name}"; '
-                        "seams find a procedure by its file name",
+            for pass_index, pass_field, problem in pass_table_problems(seam):
+                location = ("seams", seam_index, "passes", pass_index, pass_field)
+                errors.append(_error(part_file, location, problem))
+            for name, where in _seam_procedures(seam_index, seam):
+                if name in procedures or name in invalid:
+                    continue
+                proc_path = procedures_dir / f"{name}.yaml"
+                if name in missing or not proc_path.is_file():
+                    missing.add(name)
+                    errors.append(_missing_procedure(part_file, where, name, procedures_dir))
+                    continue
+                proc_file = _read(proc_path, errors)
+                if proc_file is None:
+                    invalid.add(name)
+                    continue
+                files[str(proc_path.relative_to(base))] = proc_file.text
+                procedure = _validate(Procedure, proc_file, errors)
+                if procedure is None:
+                    invalid.add(name)
+                    continue
+                if procedure.name != name:
+                    errors.append(
+                        _error(
+                            proc_file,
+                            ("name",),
+                            f'name "{procedure.name}" differs from its file name "{name}"; '
+                            "seams find a procedure by its file name",
+                        )
                     )
-                )
-            procedures[name] = procedure
-            procedure_sources[name] = proc_file
+                procedures[name] = procedure
+                procedure_sources[name] = proc_file
 
     # The checks against the devices need only the robot and power source sections: run them
     # even when another part of the cell file is wrong, so that one pass lists every error.
@@ -244,12 +276,44 @@ def load_cell_config(path: Path) -> LoadedConfig:
     return LoadedConfig(path, cell, procedures, parts, part_files, files)
 
 
-def _missing_procedure(part_file: _File, seam_index: int, name: str, folder: Path) -> ConfigError:
+def _seam_procedures(seam_index: int, seam: Seam) -> list[tuple[str, Location]]:
+    """The procedures a seam names, each with where: its own, and its passes'."""
+    named: list[tuple[str, Location]] = [(seam.procedure, ("seams", seam_index, "procedure"))]
+    for pass_index, weld_pass in enumerate(seam.passes):
+        if weld_pass.procedure is not None:
+            location = ("seams", seam_index, "passes", pass_index, "procedure")
+            named.append((weld_pass.procedure, location))
+    return named
+
+
+def _check_certificate(cell: CellConfig, cell_file: _File, base: Path) -> list[ConfigError]:
+    """Each file there and readable, a certificate and a key of one pair."""
+    opcua = cell.opcua
+    assert opcua.certificate is not None
+    assert opcua.private_key is not None
+    paths = {
+        "certificate": base / opcua.certificate,
+        "private_key": base / opcua.private_key,
+    }
+    errors = []
+    for key, path in paths.items():
+        if not path.is_file():
+            errors.append(_error(cell_file, ("opcua", key), f"file not found: {path}"))
+        elif not os.access(path, os.R_OK):
+            errors.append(_error(cell_file, ("opcua", key), f"cannot be read: {path}"))
+    if not errors:
+        problem = certificate_problem(paths["certificate"], paths["private_key"])
+        if problem is not None:
+            errors.append(_error(cell_file, ("opcua", "certificate"), problem))
+    return errors
+
+
+def _missing_procedure(part_file: _File, where: Location, name: str, folder: Path) -> ConfigError:
     known = sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
     hint = f" (known: {', '.join(known)})" if known else ""
     return _error(
         part_file,
-        ("seams", seam_index, "procedure"),
+        where,
         f'procedure "{name}" not found: no file {folder / (name + ".yaml")}{hint}',
     )
 
@@ -319,17 +383,18 @@ def _check_against_cell(
                         f"approach point {list(approach)} mm is outside the robot's workspace",
                     )
                 )
-            procedure = procedures.get(seam.procedure)
-            if procedure and procedure.travel_speed_mm_per_s > limits.max_speed_mm_per_s:
-                errors.append(
-                    _error(
-                        part_file,
-                        ("seams", seam_index, "procedure"),
-                        f'procedure "{seam.procedure}" travels at '
-                        f"{procedure.travel_speed_mm_per_s:g} mm/s, above the robot's "
-                        f"max_speed_mm_per_s {limits.max_speed_mm_per_s:g}",
+            for name, where in _seam_procedures(seam_index, seam):
+                procedure = procedures.get(name)
+                if procedure and procedure.travel_speed_mm_per_s > limits.max_speed_mm_per_s:
+                    errors.append(
+                        _error(
+                            part_file,
+                            where,
+                            f'procedure "{name}" travels at '
+                            f"{procedure.travel_speed_mm_per_s:g} mm/s, above the robot's "
+                            f"max_speed_mm_per_s {limits.max_speed_mm_per_s:g}",
+                        )
                     )
-                )
     for name, procedure in procedures.items():
         proc_file = procedure_sources[name]
         errors.extend(_check_weave(procedure, proc_file, limits))

@@ -99,6 +99,22 @@ class OpcUaSettings(StrictModel):
     endpoint: str = "opc.tcp://127.0.0.1:4840"
     # Clients that log in with no user may read and browse; they can never command.
     allow_anonymous: bool = True
+    # Every endpoint is Basic256Sha256 (Sign, SignAndEncrypt): the channel is signed, and a
+    # password is accepted only encrypted. An unsecured (None) endpoint, for anonymous reading
+    # only, exists if this is true (it needs allow_anonymous); a password is never accepted on it.
+    none_endpoint: bool = False
+    # The cell's application certificate (DER or PEM) and its private key (unencrypted PEM),
+    # relative to this file, e.g. from the plant's certificate authority. Both or neither.
+    certificate: str | None = None
+    private_key: str | None = None
+    # Without them: the controller makes a self-signed pair here on its first start (`cellctl
+    # certs` makes it beforehand), and keeps it: clients pin it.
+    certificate_dir: str = "../var/opcua"
+    # A folder of client certificates (DER or PEM; e.g. from `cellctl certs --client`, or the
+    # HMI's client-certificate.der): when set, a session is accepted only from a client whose
+    # channel's certificate is one of them (read at each session: no restart to add one).
+    # Unset: any client certificate (the channel is still encrypted; passwords still needed).
+    trusted_clients: str | None = None
     # How often the Cell object's variables are refreshed from the controller.
     publish_period_ms: Annotated[int, Field(ge=20, le=2_000)] = 50
     # Production figures (OEE, parts per hour) are over the shift: this many hours back.
@@ -144,6 +160,12 @@ class OpcUaSettings(StrictModel):
                 f"failed_login_pause_max_s ({self.failed_login_pause_max_s}) is below "
                 f"failed_login_pause_s ({self.failed_login_pause_s})"
             )
+        if (self.certificate is None) != (self.private_key is None):
+            raise ValueError("certificate and private_key are given together, or neither")
+        if self.none_endpoint and not self.allow_anonymous:
+            raise ValueError(
+                "none_endpoint is for anonymous reading only: it needs allow_anonymous: true"
+            )
         return self
 
 
@@ -154,6 +176,13 @@ class SparkplugSettings(StrictModel):
     enabled: bool = False
     broker_host: str = "127.0.0.1"
     broker_port: Annotated[int, Field(ge=1, le=65_535)] = 1883
+    # MQTT over TLS: the CA certificate (PEM) the broker's certificate must chain to, its name
+    # (broker_host) checked too; with it the link is TLS (the broker's TLS port, usually 8883).
+    # A client certificate and key (PEM) for a broker that asks for one (require_certificate).
+    # Relative to the cell config's folder unless absolute.
+    tls_ca_file: str | None = None
+    tls_certificate: str | None = None
+    tls_private_key: str | None = None
     group_id: Name = "plant"
     edge_node_id: Name | None = None  # default: the cell's name
     client_id: str | None = None  # default: cellctl-<group>-<edge node>
@@ -167,6 +196,14 @@ class SparkplugSettings(StrictModel):
     bdseq_path: str = "../var/sparkplug_bdseq"
     # The cell's devices under the edge node; each is born (DBIRTH) when its link is up.
     devices: list[Name] = Field(default_factory=lambda: ["plc", "power_source", "robot", "sensor"])
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> SparkplugSettings:
+        if (self.tls_certificate is None) != (self.tls_private_key is None):
+            raise ValueError("tls_certificate and tls_private_key are given together, or neither")
+        if self.tls_certificate is not None and self.tls_ca_file is None:
+            raise ValueError("a client certificate (tls_certificate) needs tls_ca_file: TLS")
+        return self
 
 
 class ShiftSettings(StrictModel):
@@ -532,6 +569,29 @@ class SegmentedPath(StrictModel):
         return build_path(self.start, segments, min_arc_radius_mm)
 
 
+class PassKind(enum.StrEnum):
+    ROOT = "root"
+    HOT = "hot"
+    FILL = "fill"
+    CAP = "cap"
+
+
+class WeldPass(StrictModel):
+    """One pass of a multi-pass seam. The root pass is found and tracked by the sensor; every
+    later pass runs the root's tracked path, shifted by its offsets in the seam frame of the
+    taught path (lateral: the robot's lateral correction axis; vertical: up out of the
+    groove), whichever way it travels (``cellctl.weld.passes``)."""
+
+    kind: PassKind
+    layer: Annotated[int, Field(ge=1, le=50)]
+    procedure: Name | None = None  # default: the seam's
+    lateral_offset_mm: Annotated[float, Field(ge=-30, le=30)] = 0.0
+    vertical_offset_mm: Annotated[float, Field(ge=-5, le=60)] = 0.0
+    work_angle_change_deg: Annotated[float, Field(ge=-45, le=45)] = 0.0
+    travel_angle_change_deg: Annotated[float, Field(ge=-30, le=30)] = 0.0
+    reversed: bool = False  # welded from the seam's end to its start
+
+
 class Seam(StrictModel):
     name: Name
     order: Annotated[int, Field(ge=1)]
@@ -543,6 +603,8 @@ class Seam(StrictModel):
     torch: TorchAngles = TorchAngles()
     approach_clearance_mm: Annotated[float, Field(ge=0, le=300)] = 30.0
     sensing: Sensing = Sensing()
+    # Multi-pass: root first, then hot, fill and cap passes in order (none: one pass).
+    passes: list[WeldPass] = Field(default_factory=list, max_length=99)
 
     @model_validator(mode="after")
     def _segments_have_length(self) -> Seam:
@@ -562,9 +624,74 @@ class Seam(StrictModel):
         assert self.path_mm is not None
         return SeamPath.polyline(self.path_mm)
 
+    def pass_procedure(self, index: int) -> str:
+        """The procedure of pass ``index`` (0-based; the seam's own when it has no table)."""
+        if not self.passes:
+            return self.procedure
+        return self.passes[index].procedure or self.procedure
+
     @property
     def length_mm(self) -> float:
         return self.taught_path().length_mm
+
+
+def pass_table_problems(seam: Seam) -> list[tuple[int, str, str]]:
+    """What is wrong with a seam's pass table, as (pass index, field, message); the config
+    check names each at its file and line. A table starts with its one root pass on the root
+    path (layer 1, no offset, the seam's direction); layers never go back; each pass's torch
+    stays within the angles a seam's may have."""
+    passes = seam.passes
+    if not passes:
+        return []
+    problems = []
+    root = passes[0]
+    if root.kind is not PassKind.ROOT:
+        problems.append((0, "kind", f"the first pass must be the root, not a {root.kind} pass"))
+    else:
+        for field_name, value, wanted in (
+            ("layer", root.layer, 1),
+            ("lateral_offset_mm", root.lateral_offset_mm, 0),
+            ("vertical_offset_mm", root.vertical_offset_mm, 0),
+            ("reversed", root.reversed, False),
+        ):
+            if value != wanted:
+                problems.append(
+                    (
+                        0,
+                        field_name,
+                        f"the root pass must be layer 1, without offsets, in the seam's "
+                        f"direction (it makes the path the later passes follow), not {value}",
+                    )
+                )
+    for i, weld_pass in enumerate(passes[1:], start=1):
+        if weld_pass.kind is PassKind.ROOT:
+            problems.append((i, "kind", "a second root pass: only the first pass is the root"))
+        if weld_pass.layer < passes[i - 1].layer:
+            problems.append(
+                (
+                    i,
+                    "layer",
+                    f"layer {weld_pass.layer} is below the pass before it "
+                    f"(layer {passes[i - 1].layer}): passes go up the groove",
+                )
+            )
+    for i, weld_pass in enumerate(passes):
+        work = seam.torch.work_angle_deg + weld_pass.work_angle_change_deg
+        travel = seam.torch.travel_angle_deg + weld_pass.travel_angle_change_deg
+        for field_name, angle, low, high in (
+            ("work_angle_change_deg", work, 0, 90),
+            ("travel_angle_change_deg", travel, -30, 30),
+        ):
+            if not low <= angle <= high:
+                problems.append(
+                    (
+                        i,
+                        field_name,
+                        f"the torch at {angle:g}° (the seam's angle plus this change) is "
+                        f"outside {low}..{high}°",
+                    )
+                )
+    return problems
 
 
 class PartProgram(StrictModel):

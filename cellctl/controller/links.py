@@ -192,6 +192,7 @@ class LinkWatch:
                     power_source_fault(status.error_code),
                     f"error {status.error_code} ({status.error_text})",
                     seen,
+                    device_answered=True,
                 )
             return
         if status.state is RobotState.FAULT:

@@ -159,7 +159,8 @@ class PartRun:
         progress = self.cycle.progress if self.cycle is not None else None
         seam_in_hand = self.cycle_running() or (self.part is not None and self.part.progress)
         if progress is not None and seam_in_hand:
-            return Activity(progress.step, progress.seam.name)
+            label = progress.plan.label if progress.plan else ""
+            return Activity(progress.step, progress.seam.name, label or None)
         return Activity(self.step)
 
     def where(self) -> str:
@@ -295,6 +296,7 @@ class PartRun:
             faults=self.faults,
             health=self.links,
             thermometer=InputImageThermometer(self.inputs),
+            tell=self.events.event,
             settings=self.settings,
             part=self.config.parts[self.part.program],
             procedures=self.config.procedures,

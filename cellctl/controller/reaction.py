@@ -116,9 +116,15 @@ class FaultReaction:
     # -- raising --------------------------------------------------------------------------------
 
     def raise_fault(
-        self, code: FaultCode | str, detail: str = "", cause_seen: float | None = None
+        self,
+        code: FaultCode | str,
+        detail: str = "",
+        cause_seen: float | None = None,
+        *,
+        device_answered: bool = False,
     ) -> None:
-        """Book a fault and, unless it is a warning, start its reaction at once."""
+        """Book a fault and, unless it is a warning, start its reaction at once (see
+        ``cellctl.cell.faults.FaultReporter`` for ``device_answered``)."""
         code = FaultCode(code)
         if code is FaultCode.DRIVES_OFF and not self._attributing:
             self.supervisor.spawn(
@@ -131,7 +137,9 @@ class FaultReaction:
             # are no longer asking for drives (else their absence would read as a new fault).
             self.drives.dropped()
         for device, link_fault in LINK_FAULTS.items():
-            if code is link_fault:
+            # A device that answers with its own link error has a working link: marking it
+            # dead made each answer of the device watch "link up" again (an event a scan).
+            if code is link_fault and not device_answered:
                 self.link_fault_seen(device)
         part_run = self.part_run
         fault = self.book.raise_fault(

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication, QInputDialog, QLineEdit, QWidget
 
 from cellctl.gui.link import CellLink
 from cellctl.gui.window import HmiWindow
+from cellctl.plant.opcua.certs import ClientTrust
 
 SCREENSHOT_CONNECT_TIMEOUT_S = 20.0
 SCREENSHOT_FILL_S = 3.0  # live traces need a few seconds of samples to show anything
@@ -59,7 +60,8 @@ def run_gui(args: argparse.Namespace) -> int:
         )
         if not ok:
             return 1
-    link = CellLink(args.endpoint, args.user, password)
+    trust = ClientTrust(Path(args.trust_dir)) if getattr(args, "trust_dir", None) else None
+    link = CellLink(args.endpoint, args.user, password, trust)
     window = HmiWindow(link)
     window.resize(*SCREEN_SIZE)
     link.start()

@@ -1,7 +1,13 @@
 """The HMI's link to the controller: an asyncua client on a worker thread, Qt signals out.
 
 The Qt thread never waits on the network. A worker thread runs its own asyncio loop with the
-OPC UA client: it connects (as the given user, or anonymously) and subscribes to every variable
+OPC UA client: it connects over Basic256Sha256 SignAndEncrypt (as the given user, or
+anonymously) to the controller whose certificate it pinned on first use
+(``cellctl.plant.opcua.client.connect_secure``; the pins and this HMI's own certificate in
+``trust``'s folder, by default ``~/.config/cellctl/opcua``). A changed certificate is refused
+before any password leaves: ``certificate_refusal`` holds the warning, which the window shows,
+and the link keeps asking (a cell whose certificate was renewed on purpose is trusted again
+once its pin is removed). It subscribes to every variable
 of the Cell object, so that the controller sends only what changed: the live values every
 ``FAST_PUBLISH_INTERVAL_MS``, the rest every ``PUBLISH_INTERVAL_MS`` (cheaper for the
 controller than being polled: see bench_hmi). The
@@ -29,7 +35,8 @@ from typing import Any
 from asyncua import Client, ua
 from PySide6.QtCore import QObject, Signal
 
-from cellctl.plant.opcua.client import call_method, cell_namespace
+from cellctl.plant.opcua.certs import CertificateChanged, ClientTrust, user_trust_dir
+from cellctl.plant.opcua.client import call_method, cell_namespace, connect_secure
 from cellctl.plant.opcua.nodes import OBJECT, VARIABLES
 
 log = logging.getLogger(__name__)
@@ -63,11 +70,21 @@ class CellLink(QObject):
     connection_changed = Signal(bool, str)  # (connected, why / whom)
     command_done = Signal(str, str, str)  # (method, status name, message)
 
-    def __init__(self, endpoint: str, user: str | None = None, password: str | None = None):
+    def __init__(
+        self,
+        endpoint: str,
+        user: str | None = None,
+        password: str | None = None,
+        trust: ClientTrust | None = None,
+    ):
         super().__init__()
         self.endpoint = endpoint
         self.user = user
         self._password = password
+        self.trust = trust if trust is not None else ClientTrust(user_trust_dir())
+        # The warning of a server whose certificate is not the one pinned ("" while none).
+        self.certificate_refusal = ""
+        self._told = ""
         self.role = "anonymous"
         self.connected = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -130,6 +147,10 @@ class CellLink(QObject):
             except asyncio.CancelledError:
                 await self._disconnect()
                 raise
+            except CertificateChanged as refused:
+                if str(refused) != self.certificate_refusal:  # once, not at every retry
+                    log.error("%s", refused)
+                self.certificate_refusal = why = str(refused)
             except Exception as error:  # any failure of the link: show it, then reconnect
                 why = str(error) or type(error).__name__
             await self._disconnect()
@@ -140,12 +161,10 @@ class CellLink(QObject):
     async def _connect(self) -> None:
         client = Client(self.endpoint, timeout=REQUEST_TIMEOUT_S)
         client.session_timeout = 30_000
-        if self.user:
-            client.set_user(self.user)
-            client.set_password(self._password or "")
         self._client = client
         self._cell = {}
-        await client.connect()
+        await connect_secure(client, self.trust, self.user, self._password)
+        self.certificate_refusal = ""
         self._namespace = await cell_namespace(client)
         answer = await call_method(client, self._namespace, "WhoAmI")
         self.role = answer.message.split()[-1] if answer.ok else "anonymous"
@@ -214,8 +233,11 @@ class CellLink(QObject):
         self.command_done.emit(method, result.status, result.message)
 
     def _set_connected(self, connected: bool, why: str) -> None:
-        if connected != self.connected or connected:
+        # A refusal of the certificate is told even while already disconnected: it is news.
+        refused = not connected and why == self.certificate_refusal and why != self._told
+        if connected != self.connected or connected or refused:
             self.connected = connected
+            self._told = why
             self.connection_changed.emit(connected, why)
 
 

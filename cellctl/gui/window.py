@@ -75,6 +75,10 @@ class HmiWindow(QMainWindow):
     def _on_connection(self, connected: bool, why: str) -> None:
         if connected:
             self.banner.hide()
+        elif self.link.certificate_refusal:
+            # Not "reconnecting": a person must decide whether the new certificate is the cell's.
+            self.banner.setText(self.link.certificate_refusal)
+            self.banner.show()
         else:
             self._show_disconnected(f"reconnecting … ({why})")
         role = self.link.role

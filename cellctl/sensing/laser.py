@@ -66,6 +66,12 @@ PROFILE_EVERY_FRAMES = 5  # the operator's profile view: 25 Hz of a 125 frames/s
 # A weaving path's filter window: one pitch, but never so wide that it flattens the joint's
 # own bends (a moving mean of 6 mm keeps 98 % of a 60 mm wave).
 WEAVE_WINDOW_MAX_MM = 6.0
+# The sensor's reader thread measures each frame as it comes (SCHED_FIFO where the process
+# may): below the correction stream (``stream.STREAM_REALTIME_PRIORITY``), whose tick must not
+# wait for a frame's vision, above the rest of the controller (``cellctl run``), whose event
+# loop must not hold a frame up. Neither waits for the other long: they share the GIL, which
+# changes hands within ``GIL_SWITCH_INTERVAL_S`` when asked.
+READER_REALTIME_PRIORITY = 9
 
 
 class LaserSensing:
@@ -91,6 +97,7 @@ class LaserSensing:
         )
         # The vision can use only frames of its calibration's size.
         self.sensor.frame_size_px = (calibration.width_px, calibration.height_px)
+        self.sensor.reader_priority = READER_REALTIME_PRIORITY
         self.lookahead_mm = settings.lookahead_mm
         # Where the torch is, from the robot's own status stream.
         self.torch = TorchEstimate()
@@ -354,9 +361,17 @@ class LaserSensing:
         if run is None:
             return
         started = time.perf_counter()
+        started_cpu = time.thread_time()
+        if math.isfinite(frame.received_s):
+            run.exposure_to_received_s.append(frame.received_s - frame.exposure_s)
+            run.received_to_started_s.append(time.monotonic() - frame.received_s)
         measurement = run.finder.measure(frame.pixels, frame.frame_number, frame.exposure_s)
         run.processing_s.append(time.perf_counter() - started)
+        run.processing_cpu_s.append(time.thread_time() - started_cpu)
         run.frames += 1
+        if run.first_frame < 0:
+            run.first_frame = frame.frame_number
+        run.last_frame = frame.frame_number
         observer = self.observer
         if observer is not None and run.frames % PROFILE_EVERY_FRAMES == 0:
             profile = run.finder.last_profile

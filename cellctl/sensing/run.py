@@ -47,8 +47,18 @@ class TrackingRun:
     # The sensor reader thread's own (``_on_frame``); read by the event loop once the frame
     # handler is detached and idle (``stop_tracking``).
     processing_s: list[float] = field(default_factory=list)
+    # Of that wall time, the reader thread's own CPU time: the rest it waited (for the GIL,
+    # for a core).
+    processing_cpu_s: list[float] = field(default_factory=list)
     exposure_to_processed_s: list[float] = field(default_factory=list)
+    # Where a frame's time before the vision went: the sensor's (exposure to the frame's last
+    # byte read, rendering and transfer included) and the controller's (from then until the
+    # vision starts on it).
+    exposure_to_received_s: list[float] = field(default_factory=list)
+    received_to_started_s: list[float] = field(default_factory=list)
     frames: int = 0
+    first_frame: int = -1  # the numbers of the first and the last frame measured
+    last_frame: int = -1
     frames_with_joint: int = 0
     refusals: collections.Counter = field(default_factory=collections.Counter)  # by first word
     last_refusal: str = ""
@@ -70,6 +80,8 @@ def tracking_figures(run: TrackingRun) -> dict[str, float]:
     rows = run.corrections.rows()
     figures: dict[str, float] = {
         "frames": run.frames,
+        "frame_first": run.first_frame,
+        "frame_last": run.last_frame,
         "frames_with_joint": run.frames_with_joint,
         "measurements_rejected": run.track.rejected,
         "corrections_sent": len(rows),
@@ -91,9 +103,18 @@ def tracking_figures(run: TrackingRun) -> dict[str, float]:
                 figures["tracking_rms_mm"] = float(np.sqrt(np.mean(error**2)))
                 figures["tracking_max_mm"] = float(np.max(error))
     if run.processing_s:
-        figures["processing_p99_ms"] = _p(run.processing_s, 99) * 1e3
-        figures["exposure_to_processed_p99_ms"] = _p(run.exposure_to_processed_s, 99) * 1e3
-        figures["exposure_to_correction_p99_ms"] = _p(run.exposure_to_sent_s, 99) * 1e3
+        for name, samples in (
+            ("processing", run.processing_s),
+            ("processing_cpu", run.processing_cpu_s),
+            ("exposure_to_received", run.exposure_to_received_s),
+            ("received_to_started", run.received_to_started_s),
+            ("exposure_to_processed", run.exposure_to_processed_s),
+            ("exposure_to_correction", run.exposure_to_sent_s),
+        ):
+            if samples:
+                figures[f"{name}_p50_ms"] = _p(samples, 50) * 1e3
+                figures[f"{name}_p99_ms"] = _p(samples, 99) * 1e3
+                figures[f"{name}_max_ms"] = max(samples) * 1e3
     if run.lost:
         figures["lost"] = 1.0
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in figures.items()}

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from cellctl.sensing.correction import CorrectionGrid, CorrectionLaw, LatencyWin
 from cellctl.sensing.run import TrackingRun
 from cellctl.sensing.torch import TorchEstimate
 from drivers.errors import DeviceError
+from drivers.realtime import ask_for_realtime
 from drivers.robot import Robot
 
 if TYPE_CHECKING:
@@ -34,7 +34,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STREAM_JOIN_TIMEOUT_S = 0.5
-STREAM_REALTIME_PRIORITY = 10  # SCHED_FIFO, 1..99; above every normal thread
+# SCHED_FIFO, 1..99: above every normal thread, the sensor's reader (its frame's vision,
+# ``laser.READER_REALTIME_PRIORITY``) and the rest of the controller (``cellctl run``).
+STREAM_REALTIME_PRIORITY = 10
 GIL_SWITCH_INTERVAL_S = 0.0002  # bounds a correction tick's wait for the GIL
 
 
@@ -138,12 +140,10 @@ def _ask_for_realtime() -> None:
     robot interface wants its tick on time even when the cores are busy (rendering, the HMI).
     Without the privilege (CAP_SYS_NICE or an rtprio limit) it stays a normal thread."""
     global _realtime_refused
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(STREAM_REALTIME_PRIORITY))
-    except (AttributeError, OSError) as error:
-        if not _realtime_refused:
-            _realtime_refused = True
-            log.info("correction stream runs without real-time priority: %s", error)
+    refused = ask_for_realtime(STREAM_REALTIME_PRIORITY)
+    if refused is not None and not _realtime_refused:
+        _realtime_refused = True
+        log.info("correction stream runs without real-time priority: %s", refused)
 
 
 _realtime_refused = False

@@ -34,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
@@ -42,7 +42,7 @@ from cellctl.cell.faults import LINK_FAULTS, FaultCode, FaultReporter, power_sou
 from cellctl.cell.geometry import Point, above, length_mm, point_at, remaining
 from cellctl.cell.records import RecordNotWritten, SeamSummary
 from cellctl.cell.steps import Step
-from cellctl.config.models import ControllerSettings, PartProgram, Procedure, Seam
+from cellctl.config.models import ControllerSettings, PartProgram, Procedure, Seam, TorchAngles
 from cellctl.motion.moves import (
     ARRIVED_TOLERANCE_MM,
     DeviceHealth,
@@ -55,6 +55,13 @@ from cellctl.motion.moves import (
 )
 from cellctl.sensing.protocol import JointNotFound, SeamSensing, TrackingLost
 from cellctl.weld.monitoring import SeamMonitor
+from cellctl.weld.passes import (
+    PassPlan,
+    RootPathMemory,
+    pass_path,
+    plan_passes,
+    seam_of_passes,
+)
 from cellctl.weld.temperature import (
     NoPartTemperature,
     PartDidNotCool,
@@ -95,10 +102,24 @@ class SeamProgress:
     restarts: int = 0
     tracking: dict[str, float] | None = None
     temperature: PassTemperatureRecord | None = None
+    # Multi-pass (cellctl.weld.passes): this pass, what the robot did on the root pass (while
+    # it runs), the root path (once it is welded) and the records of the passes done.
+    plan: PassPlan | None = None  # None: the seam's one pass
+    root: RootPathMemory | None = None
+    root_path: list[Point] | None = None
+    passes_done: list[SeamSummary] = field(default_factory=list)
 
     @property
     def welded_to_end(self) -> bool:
         return self.step in (Step.CRATER_FILL, Step.ARC_OFF, Step.RETRACT, Step.RECORD)
+
+    @property
+    def torch(self) -> TorchAngles:
+        return self.plan.torch(self.seam) if self.plan else self.seam.torch
+
+    @property
+    def last_pass(self) -> bool:
+        return self.plan is None or self.plan.number == self.plan.count
 
 
 class SeamRecords(Protocol):
@@ -123,6 +144,7 @@ class WeldCycle:
         faults: FaultReporter,
         health: DeviceHealth,
         thermometer: PartThermometer,
+        tell: Callable[[str], None],
         settings: ControllerSettings,
         part: PartProgram,
         procedures: dict[str, Procedure],
@@ -137,6 +159,7 @@ class WeldCycle:
         self.faults = faults
         self.health = health
         self.thermometer = thermometer
+        self.tell = tell  # an event for the operator's screen and the log
         self.settings = settings
         self.part = part
         self.procedures = procedures
@@ -149,7 +172,9 @@ class WeldCycle:
     # -- the cycle --------------------------------------------------------------------------
 
     async def weld_seam(self, index: int, resume: SeamProgress | None = None) -> SeamSummary:
-        """Weld seam ``index`` (in order), or resume it from ``resume``; returns its record.
+        """Weld seam ``index`` (in order), every pass of it, or resume it from ``resume`` (at
+        the pass it was held in: the passes done stay done); returns its record (a seam of
+        several passes: their sum, with the verdict of all of them).
 
         Raises ``CycleInterrupted`` after reporting a fault.
         """
@@ -160,21 +185,47 @@ class WeldCycle:
             await self._robot(self.motion.until(at_rest, "robot to stop"))
         else:
             seam = self.part.seams_in_order()[index]
-            procedure = self.procedures[seam.procedure]
-            self.progress = SeamProgress(
-                index=index,
-                seam=seam,
-                procedure=procedure,
-                monitor=SeamMonitor(
-                    seam.name,
-                    procedure,
-                    reaction_time_s=self.settings.monitoring.reaction_time_ms / 1000,
-                    max_sample_gap_s=4 * self.sample_period_s,
-                    dry_run=self.dry_run,
-                ),
+            self.progress = self._pass_progress(index, seam, plan_passes(seam)[0])
+        while True:
+            await self._weld_seam(self.progress)
+            done = self.progress
+            if done.last_pass:
+                break
+            # At once, with no wait between: a hold from here resumes at the next pass.
+            assert done.plan is not None
+            self.progress = self._pass_progress(
+                index, done.seam, plan_passes(done.seam)[done.plan.number], done
             )
-        await self._weld_seam(self.progress)
-        return self.summaries[-1]
+        if self.progress.plan is None or self.progress.plan.count == 1:
+            return self.summaries[-1]
+        return seam_of_passes([*self.progress.passes_done, self.summaries[-1]], self.progress.seam)
+
+    def _pass_progress(
+        self, index: int, seam: Seam, plan: PassPlan, before: SeamProgress | None = None
+    ) -> SeamProgress:
+        """A new pass's progress; ``before``, the pass just recorded (its root path and the
+        records of the passes done go on)."""
+        procedure = self.procedures[plan.procedure]
+        progress = SeamProgress(
+            index=index,
+            seam=seam,
+            procedure=procedure,
+            monitor=SeamMonitor(
+                seam.name,
+                procedure,
+                reaction_time_s=self.settings.monitoring.reaction_time_ms / 1000,
+                max_sample_gap_s=4 * self.sample_period_s,
+                dry_run=self.dry_run,
+            ),
+            plan=plan,
+        )
+        if plan.is_root and plan.count > 1:
+            progress.root = RootPathMemory()
+        if before is not None:
+            progress.root_path = before.root_path
+            progress.passes_done = [*before.passes_done, self.summaries[-1]]
+            log.info("seam %s: %s next, on the root path", seam.name, plan.label)
+        return progress
 
     async def _weld_seam(self, progress: SeamProgress) -> None:
         seam, procedure = progress.seam, progress.procedure
@@ -192,16 +243,24 @@ class WeldCycle:
             await self._check_temperature(progress)
             progress.step = Step.APPROACH
             await self._set_weld_parameters(procedure)
-            await self._approach(seam, taught[0])
-            progress.step = Step.SEAM_FINDING
-            try:
-                progress.path = await self.sensing.find_seam(seam, taught)
-            except JointNotFound as error:
-                self._fault(FaultCode.JOINT_NOT_FOUND, f"seam {seam.name}: {error}")
-            except (DeviceError, RobotStopped, MotionTimeout) as error:  # during the scan
-                self._device_fault(error)
-            if progress.path[0] != taught[0]:
-                await self._move_linear(progress.path[0], self._approach_speed(), "to the joint")
+            # A later pass runs the root's path with its offsets: no seam finding (the groove
+            # is filling up; the root cannot be seen any more).
+            planned = self._later_pass_path(progress)
+            await self._approach(seam, planned[0] if planned else taught[0])
+            if planned is not None:
+                progress.path = planned
+            else:
+                progress.step = Step.SEAM_FINDING
+                try:
+                    progress.path = await self.sensing.find_seam(seam, taught)
+                except JointNotFound as error:
+                    self._fault(FaultCode.JOINT_NOT_FOUND, f"seam {seam.name}: {error}")
+                except (DeviceError, RobotStopped, MotionTimeout) as error:  # during the scan
+                    self._device_fault(error)
+                if progress.path[0] != taught[0]:
+                    await self._move_linear(
+                        progress.path[0], self._approach_speed(), "to the joint"
+                    )
         else:
             # Resuming on the seam (weld_seam has cleared the robot's hold and queue).
             await self._set_weld_parameters(procedure)
@@ -235,12 +294,15 @@ class WeldCycle:
                 queue_path(
                     self.robot,
                     remainder,
-                    progress.seam.torch,
+                    progress.torch,
                     progress.procedure.travel_speed_mm_per_s,
                     progress.path_id,
                 )
             )
-            await self.sensing.start_tracking(progress.seam, remainder, progress.path_id, weave)
+            # Only the root pass is tracked; a later pass follows the root's tracked path.
+            tracked = progress.plan is None or progress.plan.is_root
+            if tracked:
+                await self.sensing.start_tracking(progress.seam, remainder, progress.path_id, weave)
             try:
                 broke_at = await self._monitor_weld(progress, from_mm, length_mm(remainder))
             except TrackingLost as error:
@@ -248,7 +310,7 @@ class WeldCycle:
             except DeviceError as error:  # the sensor's, seen by the tracking check
                 self._device_fault(error)
             finally:
-                stats = await self.sensing.stop_tracking()
+                stats = await self.sensing.stop_tracking() if tracked else None
                 if stats:
                     progress.tracking = stats
             if broke_at is None:
@@ -283,7 +345,12 @@ class WeldCycle:
             progress.step = Step.ARC_OFF
             if not self.dry_run:
                 await self._arc_off(progress)
-        if seam.sensing.post_weld_check and not self.dry_run and progress.step is Step.ARC_OFF:
+        if (
+            seam.sensing.post_weld_check
+            and progress.last_pass
+            and not self.dry_run
+            and progress.step is Step.ARC_OFF
+        ):
             await self._check_bead(progress, path)
         progress.step = Step.RETRACT
         await self._move_linear(
@@ -293,6 +360,9 @@ class WeldCycle:
         summary = progress.monitor.summary(length_mm(path))
         summary.tracking = progress.tracking
         summary.temperature = progress.temperature.as_dict() if progress.temperature else None
+        if progress.root is not None and progress.root_path is None:
+            progress.root_path = progress.root.root_path(path)
+        summary.weld_pass = progress.plan.as_record(progress.root_path) if progress.plan else None
         finished_at = time.time()
         try:
             await self.records.record_seam(self.part_id, summary, progress.started_at, finished_at)
@@ -333,12 +403,9 @@ class WeldCycle:
         seam = progress.seam.name
 
         def waiting(temperature_c: float) -> None:
-            log.info(
-                "seam %s: part at %.1f °C, above the interpass maximum %g °C: waiting for it "
-                "to cool",
-                seam,
-                temperature_c,
-                limits.interpass_max_c,
+            self.tell(
+                f"seam {seam}: part at {temperature_c:.1f} °C, above the interpass maximum "
+                f"{limits.interpass_max_c:g} °C: waiting for it to cool"
             )
 
         try:
@@ -350,20 +417,32 @@ class WeldCycle:
         except NoPartTemperature as error:
             self._fault(FaultCode.NO_PART_TEMPERATURE, f"seam {seam}: {error}")
         record = progress.temperature
+        if record.interpass_wait_s:
+            self.tell(
+                f"seam {seam}: part cooled to {record.before_pass_c:.1f} °C in "
+                f"{record.interpass_wait_s:.1f} s; welding"
+            )
         log.info(
-            "seam %s: part at %.1f °C before the pass (preheat min %g, interpass max %g °C)%s",
+            "seam %s: part at %.1f °C before the pass (preheat min %g, interpass max %g °C)",
             seam,
             record.before_pass_c,
             limits.preheat_min_c,
             limits.interpass_max_c,
-            f", after {record.interpass_wait_s:.1f} s cooling" if record.interpass_wait_s else "",
         )
+
+    def _later_pass_path(self, progress: SeamProgress) -> list[Point] | None:
+        """A later pass's path: the root path with the pass's offsets (None for the root)."""
+        plan = progress.plan
+        if plan is None or plan.is_root:
+            return None
+        assert plan.weld_pass is not None
+        assert progress.root_path is not None
+        return pass_path(progress.root_path, plan.weld_pass)
 
     async def _approach(self, seam: Seam, start: Point) -> None:
         above_start = above(start, seam.approach_clearance_mm)
-        await self._robot(
-            self.motion.move_joint(above_start, seam.torch, self._air_speed(), "approach")
-        )
+        torch = self.progress.torch if self.progress else seam.torch
+        await self._robot(self.motion.move_joint(above_start, torch, self._air_speed(), "approach"))
         await self._move_linear(start, self._approach_speed(), "to the seam start")
 
     async def _set_weld_parameters(self, procedure: Procedure) -> None:
@@ -427,6 +506,11 @@ class WeldCycle:
             self._check_robot(robot)
             self.sensing.check_tracking()  # TrackingLost once it has coasted too far
             position = from_mm + self._position_on(robot, progress.path_id)
+            if progress.root is not None and robot.path_id == progress.path_id:
+                # The root path's memory: the correction the robot applies where it is.
+                progress.root.add(
+                    position, robot.lateral_correction_mm, robot.vertical_correction_mm
+                )
             if power is not None:
                 # An arc break is judged by the arc-out time below (restart or hold), not here.
                 if power.error and power.error_code != PowerSourceError.ARC_BREAK:
@@ -508,8 +592,8 @@ class WeldCycle:
 
     async def _move_linear(self, point: Point, speed_mm_per_s: float, what: str) -> None:
         progress = self.progress
-        seam = progress.seam if progress else self.part.seams_in_order()[0]
-        await self._robot(self.motion.move_linear(point, seam.torch, speed_mm_per_s, what))
+        torch = progress.torch if progress else self.part.seams_in_order()[0].torch
+        await self._robot(self.motion.move_linear(point, torch, speed_mm_per_s, what))
 
     def _check_robot(self, status: RobotStatus) -> None:
         if status.state is RobotState.FAULT:
@@ -592,11 +676,12 @@ class WeldCycle:
 
     def _power_source_fault(self, status: PowerSourceStatus, progress: SeamProgress) -> None:
         code = power_source_fault(status.error_code)
-        self._fault(
-            code,
+        detail = (
             f"seam {progress.seam.name}: power source error {status.error_code} "
-            f"({status.error_text})",
+            f"({status.error_text})"
         )
+        self.faults.raise_fault(code, detail, device_answered=True)
+        raise CycleInterrupted(f"{code}: {detail}")
 
     def _device_fault(self, error: DeviceError | RobotStopped | MotionTimeout) -> None:
         """A device failed outside ``_command`` (seam finding, tracking, the bead scan)."""

@@ -24,6 +24,7 @@ know how old a measurement is.
 
 from __future__ import annotations
 
+import math
 import struct
 import zlib
 from dataclasses import dataclass
@@ -64,6 +65,10 @@ class Frame:
     exposure_ns: int
     pixels: np.ndarray
     laser_on: bool = True
+    # When the driver had the whole frame (monotonic s; NaN: not from a driver). Not on the
+    # wire: the receiver's own stamp, so that a frame's latency splits into the sensor's
+    # (exposure to received) and the controller's (received to measured).
+    received_s: float = math.nan
 
     @property
     def exposure_s(self) -> float:
@@ -125,8 +130,15 @@ def encode_frame(frame: Frame) -> bytes:
     return encode_header(header) + pixels.tobytes()
 
 
-def decode_frame(header: FrameHeader, payload: bytes | bytearray | memoryview) -> Frame:
-    """The frame of ``header`` from its payload bytes (copied: the buffer may be reused)."""
+def decode_frame(
+    header: FrameHeader,
+    payload: bytes | bytearray | memoryview,
+    *,
+    copy: bool = True,
+    received_s: float = math.nan,
+) -> Frame:
+    """The frame of ``header`` from its payload bytes: copied, since the buffer may be reused,
+    unless ``copy`` is False (a buffer of the frame's own, never written again)."""
     if len(payload) != header.payload_bytes:
         raise FrameFormatError(
             f"payload has {len(payload)} bytes, header says {header.payload_bytes}"
@@ -135,6 +147,7 @@ def decode_frame(header: FrameHeader, payload: bytes | bytearray | memoryview) -
     return Frame(
         header.frame_number,
         header.exposure_ns,
-        pixels.copy(),
+        pixels.copy() if copy else pixels,
         laser_on=bool(header.flags & FLAG_LASER_ON),
+        received_s=received_s,
     )

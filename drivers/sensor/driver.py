@@ -58,6 +58,7 @@ from drivers.codecs.sensor_protocol import (
 )
 from drivers.errors import DeviceTimeout, FramesRefused, LinkDown
 from drivers.link import SupervisedLink
+from drivers.realtime import ask_for_realtime
 
 log = logging.getLogger(__name__)
 
@@ -122,10 +123,11 @@ class _TcpBackend(_Backend):
             header = decode_header(self.header)
         except FrameFormatError as error:
             raise _BackendLost(f"garbled frame header: {error}") from error
-        payload = bytearray(header.payload_bytes)
+        payload = bytearray(header.payload_bytes)  # the frame's own: no copy needed
         self._fill(memoryview(payload))
+        received_s = time.monotonic()
         self.frame_bytes = HEADER_BYTES + header.payload_bytes
-        return decode_frame(header, payload)
+        return decode_frame(header, payload, copy=False, received_s=received_s)
 
     def newer_waiting(self) -> bool:
         # The bytes in the kernel's receive buffer: a sensor sends frames of one size.
@@ -271,6 +273,10 @@ class SensorDriver(SupervisedLink):
         self.source = source
         self.frame_timeout_s = frame_timeout_ms / 1000
         self.on_frame: Callable[[Frame], None] | None = None
+        # SCHED_FIFO priority the reader thread asks for (0: a normal thread): it calls
+        # on_frame, which may be a control loop's measurement (``drivers.realtime``).
+        self.reader_priority = 0
+        self._realtime_refused = False  # said once
         self.frames_received = 0
         self.frames_missed = 0  # gaps in the sensor's frame numbers (it dropped, or we did)
         self.frames_stale = 0  # not given to on_frame: a newer one had arrived behind them
@@ -383,6 +389,11 @@ class SensorDriver(SupervisedLink):
     ) -> None:
         """The reader thread of one connection: open it, read until it is lost or released,
         and say which (``first_frame``'s result while the attempt waits, else ``_lost``)."""
+        if self.reader_priority:
+            refused = ask_for_realtime(self.reader_priority)
+            if refused is not None and not self._realtime_refused:
+                self._realtime_refused = True
+                log.info("sensor reader runs without real-time priority: %s", refused)
         try:
             backend.open()
             self._read_until_lost(backend, first_frame)

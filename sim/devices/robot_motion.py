@@ -66,6 +66,9 @@ class TrajectorySample:
     weave_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
     weave_span_mm: tuple[float, float] = (0.0, 0.0)
     travel: Vector | None = None  # the weld path's tangent at the tool (tool_travel)
+    # The same offset in the base frame (x, y, z): a path run against the true seam's
+    # direction (a reversed pass) weaves to the other side of it in the truth's frame.
+    weave_base_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
 def _reachable_speed(
@@ -533,11 +536,14 @@ class RobotMotion:
         #    and what lets it blend through a vertex only while the next segment is queued.
         aim = min(aim, _reachable_speed(path.length_mm - position, 0.0, accel, dt_s))
         # 3. Nor so fast that it would enter a later, slower segment above that one's speed.
+        #    A segment too far ahead to brake for from this step's top speed limits nothing,
+        #    nor do those after it: a long path of short segments costs no more per step.
+        top_speed = speed + accel * dt_s
         for later in segments[self._segment_index + 1 :]:
-            aim = min(
-                aim,
-                _reachable_speed(later.start_mm - position, later.speed_mm_per_s, accel, dt_s),
-            )
+            distance_mm = later.start_mm - position
+            if _reachable_speed(distance_mm, 0.0, accel, dt_s) >= top_speed:
+                break
+            aim = min(aim, _reachable_speed(distance_mm, later.speed_mm_per_s, accel, dt_s))
         # 4. Speed changes towards the aim by at most a·dt: the acceleration limit. (2 and 3
         #    look one step ahead, so braking never needs more than a·dt per step.)
         max_change = accel * dt_s
@@ -618,10 +624,21 @@ class RobotMotion:
             path_pose.rz_deg,
         )
 
+    def _in_base_frame(self, offset: tuple[float, float, float]) -> tuple[float, float, float]:
+        """(lateral, vertical, along) in the running segment's seam frame, as (x, y, z)."""
+        if self._path is None or offset == (0.0, 0.0, 0.0):
+            return (0.0, 0.0, 0.0)
+        segment = self._path.segments[self._segment_index]
+        axes = (segment.lateral_unit, segment.vertical_unit, segment.travel_unit)
+        return tuple(
+            sum(c * axis[i] for c, axis in zip(offset, axes, strict=True)) for i in range(3)
+        )  # type: ignore[return-value]
+
     def _record(self) -> None:
         assert self._path is not None
         lateral_mm, vertical_mm = self._applied_correction_mm
         shape = self.weave()
+        weave = self.weave_offset_mm()
         sample = TrajectorySample(
             sim_time_s=self.sim_time_s,
             path_id=self._path.path_id,
@@ -630,9 +647,10 @@ class RobotMotion:
             tool_speed_mm_per_s=self._speed_mm_per_s,
             lateral_correction_mm=lateral_mm,
             vertical_correction_mm=vertical_mm,
-            weave_mm=self.weave_offset_mm(),
+            weave_mm=weave,
             weave_span_mm=(shape.amplitude_left_mm, shape.amplitude_right_mm),
             travel=self.tool_travel(),
+            weave_base_mm=self._in_base_frame(weave),
         )
         self.trajectory.append(sample)
         if self.on_trajectory_sample is not None:

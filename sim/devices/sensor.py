@@ -96,6 +96,9 @@ class SeamScore:
         taught = np.array(self.taught_mm)
         return {
             "samples": len(lateral),
+            # The means with the RMS give the RMS about any planned offset (a later pass's).
+            "lateral_mean_mm": float(np.mean(lateral)),
+            "vertical_mean_mm": float(np.mean(vertical)),
             "lateral_rms_mm": float(np.sqrt(np.mean(lateral**2))),
             "lateral_max_mm": float(np.max(np.abs(lateral))),
             "vertical_rms_mm": float(np.sqrt(np.mean(vertical**2))),
@@ -142,9 +145,14 @@ class TrackingScore:
         hint = self._last_s.get((seam.name, sample.path_id))
         s_torch, torch_lateral, torch_vertical = seam.locate(point, hint)
         self._last_s = {(seam.name, sample.path_id): s_torch}
-        # The weave's centre: the robot's weave is in its path's seam frame, which lies along
-        # the true seam to within a degree or two (cos 2° = 0.9994).
-        weave_lateral, weave_vertical, weave_along = sample.weave_mm
+        # The weave's centre: the robot's weave, taken into the true seam's frame where the
+        # torch is (a curved seam's frame follows its tangent; a path may run either way along
+        # it: a reversed pass weaves to the other side).
+        weave = sample.weave_base_mm
+        weave_along, weave_lateral, weave_vertical = (
+            sum(w * a for w, a in zip(weave, axis, strict=True))
+            for axis in seam.path.frame_at(s_torch)
+        )
         s = s_torch - weave_along
         lateral = torch_lateral - weave_lateral
         vertical = torch_vertical - weave_vertical
@@ -259,7 +267,9 @@ class SimulatedSensor:
         self.frames_dropped_late = 0  # not rendered: the event loop got to them too late
         self.render_s: collections.deque[float] = collections.deque(maxlen=10_000)
         self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
+        # In the order they connected: each frame goes to the first client first (a second
+        # one, a benchmark's tap, does not hold the controller's frame up).
+        self._writers: dict[asyncio.StreamWriter, None] = {}
         self._trigger_thread: threading.Thread | None = None
         self._stop_trigger = threading.Event()
 
@@ -306,13 +316,13 @@ class SimulatedSensor:
         self._writers.clear()
 
     async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
-        self._writers.add(writer)
+        self._writers[writer] = None
         try:
             await reader.read()  # nothing comes this way; EOF when the client goes
         except ConnectionError:
             pass
         finally:
-            self._writers.discard(writer)
+            self._writers.pop(writer, None)
             writer.close()
 
     # -- what the sensor sees ----------------------------------------------------------------
@@ -411,7 +421,7 @@ class SimulatedSensor:
                 writer.write(data)
                 self.frames_sent += 1
             except (ConnectionError, RuntimeError):
-                self._writers.discard(writer)
+                self._writers.pop(writer, None)
 
     def snapshot(self) -> dict[str, object]:
         render = sorted(self.render_s)

@@ -174,6 +174,9 @@ def _merge(base: dict, over: dict) -> dict:
     return merged
 
 
+FAULT_LOOK_PERIOD_S = 0.02  # an event "after_fault" fires at most this much late
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -278,6 +281,7 @@ class ScenarioRunner:
         self.first_start: float | None = None
         self._seen_events = 0
         self._fault_seen: dict[str, float] = {}  # code -> when the runner first saw it
+        self._faults_looked_at = 0.0  # time.monotonic() of the last look for awaited faults
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -447,11 +451,14 @@ class ScenarioRunner:
             await asyncio.sleep(0.005)
 
     def _note_faults_awaited(self, events) -> None:
-        """When a fault some pending event waits for was first seen: one look at the store
-        per timeline step, and none while no event waits for a fault."""
+        """When a fault some pending event waits for was first seen: a look at the store
+        every ``FAULT_LOOK_PERIOD_S``, and none while no event waits for a fault. (Every
+        timeline step was 200 looks a second, each a connection, in the process that serves
+        the simulated devices' answers.)"""
         awaited = {e.at.after_fault for e in events if e.at.after_fault} - self._fault_seen.keys()
-        if awaited:
-            now = time.monotonic()
+        now = time.monotonic()
+        if awaited and now - self._faults_looked_at >= FAULT_LOOK_PERIOD_S:
+            self._faults_looked_at = now
             for code, _, _ in self.fault_codes():
                 if code in awaited:
                     self._fault_seen.setdefault(code, now)

@@ -1,9 +1,9 @@
 """Fault injection: the one command table of the simulated cell's faults.
 
 A command is a line of words, e.g. ``door_open``, ``link_cut robot``, ``slow power_source
-200``, ``corrupt plc 3``, ``arc_start_failure 2``. Scenario files write them in their
-timelines (``do:``), and ``cellsim ctl inject do="..."`` sends them to a running simulator:
-both go through ``inject`` here, so a fault means the same thing in both.
+200``, ``corrupt plc 3``, ``arc_start_failure 2``, ``part_temperature 180``. Scenario files
+write them in their timelines (``do:``), and ``cellsim ctl inject do="..."`` sends them to a
+running simulator: both go through ``inject`` here, so a fault means the same thing in both.
 
 ``VERBS`` says what follows each verb: a device, then numbers where given. ``check`` refuses a
 line that does not fit, naming what the verb takes.
@@ -31,6 +31,8 @@ VERBS: dict[str, str] = {
     "arc_start_failure": "[failures]",
     "power_source_error": "code",
     "press": "button",
+    # The part as a person leaves it (preheated with a torch, fresh from outside), °C.
+    "part_temperature": "celsius",
 }  # fmt: skip
 # Faults that bite later, when the device is next asked something (the next ignition, the arc
 # end, the next request on a degraded link): a rig measures their reaction from the fault.
@@ -150,6 +152,9 @@ async def inject(cell: InjectableCell, line: str) -> Injected:
         return Injected(verb == "sensor_blind", False)
     elif verb == "press":
         plc.press(args[0])
+        return Injected(False, False)
+    elif verb == "part_temperature":
+        plc.part_heat.set_temperature_c(float(args[0]))
         return Injected(False, False)
     return Injected(True, verb in ARMED_VERBS)
 

@@ -21,6 +21,15 @@ asyncua 2.1 accepts up to 1000 connections and closes one that has not activated
 - An ActivateSession with a user name first awaits ``CellUserManager.login`` in the connection's
   own task (``LoginProcessor``); asyncua's synchronous call of the user manager then reads that
   verdict (``cellctl.plant.opcua.login``).
+- A password crosses only encrypted: on a SignAndEncrypt channel, or on a Sign channel inside a
+  token encrypted with the cell's key; never on a None channel. Any other user-name login is
+  refused unchecked with ``BadSecurityModeInsufficient`` and audited ("password on an
+  unencrypted channel"); so is every session on an unsecured (None) channel unless
+  ``none_endpoint`` allows anonymous ones (asyncua itself would let a client that opened a None
+  channel for discovery create a session on it whatever endpoints the server offers).
+- With ``trusted_clients`` set, a session (created or activated) only on a channel opened with
+  one of those client certificates: else ``BadCertificateUntrusted``, audited with the
+  certificate's fingerprint.
 
 Connections refused, closed to make room or for want of a Hello are counted and logged at most
 once per ``DOOR_LOG_PERIOD_S`` (``DoorLog``); asyncua's own per-connection and per-refusal lines
@@ -39,7 +48,7 @@ from typing import Any
 
 from asyncua import Server, ua
 from asyncua.common.connection import TransportLimits
-from asyncua.common.utils import Buffer
+from asyncua.common.utils import Buffer, ServiceError
 from asyncua.crypto import uacrypto
 from asyncua.server.binary_server_asyncio import BinaryServer, OPCUAProtocol
 from asyncua.server.internal_server import InternalServer
@@ -48,6 +57,7 @@ from asyncua.server.uaprocessor import UaProcessor
 from asyncua.ua.ua_binary import struct_from_binary
 
 from cellctl.config.models import OpcUaSettings
+from cellctl.plant.opcua.certs import TrustedClients, fingerprint
 from cellctl.plant.opcua.login import CellUserManager
 
 log = logging.getLogger(__name__)
@@ -66,6 +76,7 @@ CHATTY_ASYNCUA_LOGGERS = (
 ASYNCUA_LINES_PER_PERIOD = 20
 
 _ACTIVATE_SESSION = ua.NodeId(ua.ObjectIds.ActivateSessionRequest_Encoding_DefaultBinary)
+_CREATE_SESSION = ua.NodeId(ua.ObjectIds.CreateSessionRequest_Encoding_DefaultBinary)
 
 
 class DoorLog:
@@ -200,9 +211,15 @@ class Doors:
     """What every connection of one server shares: the settings, the book, the user manager and
     the log of what was refused."""
 
-    def __init__(self, settings: OpcUaSettings, users: CellUserManager) -> None:
+    def __init__(
+        self,
+        settings: OpcUaSettings,
+        users: CellUserManager,
+        trusted: TrustedClients | None = None,
+    ) -> None:
         self.settings = settings
         self.users = users
+        self.trusted = trusted  # the client certificates accepted; None: any
         self.book = ConnectionBook(
             settings.max_connections,
             settings.max_connections_per_address,
@@ -230,20 +247,39 @@ class LoginProcessor(UaProcessor):
         transport: asyncio.Transport,
         limits: TransportLimits,
         users: CellUserManager,
+        trusted: TrustedClients | None = None,
     ) -> None:
         super().__init__(iserver, transport, limits)
         self._users = users
+        self._trusted = trusted
         peer = transport.get_extra_info("peername")
         self.client_address = str(peer[0]) if peer else "unknown"
 
     async def _process_message(
         self, typeid: ua.NodeId, requesthdr: ua.RequestHeader, seqhdr: Any, body: Buffer
     ) -> Any:
+        mode = self._connection.security_policy.Mode
+        unsecured = mode == ua.MessageSecurityMode.None_
+        patience_s = requesthdr.TimeoutHint / 1000  # the client's timeout; 0: none
+        if typeid in (_CREATE_SESSION, _ACTIVATE_SESSION) and unsecured:
+            if not self._users.none_endpoint:
+                await self._users.refuse_unsecured_session(self.client_address, patience_s)
+                raise ServiceError(ua.StatusCodes.BadSecurityModeInsufficient)
+        elif typeid in (_CREATE_SESSION, _ACTIVATE_SESSION) and self._trusted is not None:
+            # The certificate the channel was opened with: the one that signs every message.
+            der = self._connection.security_policy.peer_certificate
+            if not self._trusted.trusts(der):
+                shown = fingerprint(der) if der else "none"
+                await self._users.refuse_untrusted_client(self.client_address, shown, patience_s)
+                raise ServiceError(ua.StatusCodes.BadCertificateUntrusted)
         if typeid == _ACTIVATE_SESSION:
             login = self._user_and_password(requesthdr, body.copy())
             if login is not None:
-                username, password = login
-                patience_s = requesthdr.TimeoutHint / 1000  # the client's timeout; 0: none
+                username, password, token_encrypted = login
+                # On a None channel never (the endpoint asks for no password), whatever the token.
+                if unsecured or (mode == ua.MessageSecurityMode.Sign and not token_encrypted):
+                    await self._users.refuse_plaintext(username, self.client_address, patience_s)
+                    raise ServiceError(ua.StatusCodes.BadSecurityModeInsufficient)
                 user = await self._users.login(username, password, self.client_address, patience_s)
                 with self._users.verdict(username, password, user):
                     return await super()._process_message(typeid, requesthdr, seqhdr, body)
@@ -251,9 +287,10 @@ class LoginProcessor(UaProcessor):
 
     def _user_and_password(
         self, requesthdr: ua.RequestHeader, body: Buffer
-    ) -> tuple[str, str] | None:
+    ) -> tuple[str, str, bool] | None:
         """The name and password of an ActivateSession that asyncua would put to its user
-        manager; None for anything else (anonymous, no such session, a token it cannot read),
+        manager, and whether the password came encrypted in its token; None for anything else
+        (anonymous, no such session, a token it cannot read),
         which asyncua answers itself without asking for a user."""
         try:
             params = struct_from_binary(ua.ActivateSessionParameters, body)
@@ -273,7 +310,8 @@ class LoginProcessor(UaProcessor):
             return None
         if not username:
             return None
-        return str(username), "" if password is None else str(password)
+        encrypted = bool(token.EncryptionAlgorithm)
+        return str(username), "" if password is None else str(password), encrypted
 
 
 class GuardedConnection(OPCUAProtocol):
@@ -301,7 +339,9 @@ class GuardedConnection(OPCUAProtocol):
         if self.processor is None:  # asyncua's own limit refused it
             self.doors.book.closed(self)
             return
-        self.processor = LoginProcessor(self.iserver, self.transport, self.limits, self.doors.users)
+        self.processor = LoginProcessor(
+            self.iserver, self.transport, self.limits, self.doors.users, self.doors.trusted
+        )
         self.processor.set_policies(self.policies)
         self._hello_deadline = asyncio.get_running_loop().call_later(
             self.doors.hello_timeout_s, self._no_hello
@@ -377,6 +417,20 @@ class CellServer(Server):
         self.doors = doors
         self.iserver.max_connections = doors.settings.max_connections
         self.iserver.max_pending_activation_seconds = doors.activation_timeout_s
+
+    def _set_endpoints(self, policy: Any, mode: ua.MessageSecurityMode, level: int) -> None:
+        """asyncua's endpoint description, but an unsecured (None) endpoint offers the anonymous
+        token only: no password is ever asked for on it (asyncua would offer the user-name token
+        there, with a warning that the password may cross in plain text)."""
+        if mode != ua.MessageSecurityMode.None_:
+            super()._set_endpoints(policy, mode, level)
+            return
+        tokens = self.iserver.supported_tokens
+        self.iserver.supported_tokens = tuple(t for t in tokens if t is ua.AnonymousIdentityToken)
+        try:
+            super()._set_endpoints(policy, mode, level)
+        finally:
+            self.iserver.supported_tokens = tokens
 
     async def start(self) -> None:
         """asyncua's ``Server.start`` (2.1), with the guarded binary server."""

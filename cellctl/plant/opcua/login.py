@@ -39,6 +39,12 @@ once, and each try costs the loop a connection, a secure channel and a session (
 the controller's CPU here: ``python -m bench opcua_doors``), so one client could take the loop
 whole; held for ``failed_login_pause_s`` at least, a connection tries at most twice a second.
 
+A password that came unencrypted (a None channel, or a Sign channel with a plain token) is
+refused before any check (``refuse_plaintext``): it may have been read on the way, and checking
+it would tell a listener whether it was right. So is a session on a None channel when the
+config has no None endpoint (``refuse_unsecured_session``). Both count against the address's
+back-off and are answered after ``failed_login_pause_s``, as a wrong password is.
+
 Every failed login is audited by ``FailedLoginAudit``, in rows bounded whatever the attack.
 """
 
@@ -88,6 +94,9 @@ ANSWER_WITHIN_FRACTION = 0.75
 WRONG_PASSWORD = "wrong password"
 UNKNOWN_USER = "unknown user"
 NOT_CHECKED = "not checked, its address in back-off"
+PLAINTEXT = "password on an unencrypted channel, not checked"
+UNSECURED_SESSION = "session on an unsecured (None) channel"
+UNTRUSTED_CLIENT = "client certificate not trusted"
 
 AuditWrite = Callable[[str, str, str, str], Awaitable[Any]]
 
@@ -266,6 +275,7 @@ class CellUserManager:
     def __init__(self, settings: OpcUaSettings, audit: FailedLoginAudit) -> None:
         self._users = {u.name: u for u in settings.users}
         self.allow_anonymous = settings.allow_anonymous
+        self.none_endpoint = settings.none_endpoint
         self.audit = audit
         self.by_user = FailureBook(settings.failed_login_pause_s, settings.failed_login_pause_max_s)
         self.by_address = FailureBook(
@@ -329,6 +339,38 @@ class CellUserManager:
         if user is None:
             await asyncio.sleep(max(0.0, min(answer_at, answer_by) - time.monotonic()))
         return user
+
+    async def refuse_plaintext(
+        self, username: str, address: str, answer_within_s: float = 0.0
+    ) -> None:
+        """A password that crossed unencrypted: audited, counted against ``address``, never
+        checked; returns when the refusal is due (as ``login``'s refusals: when the address's
+        back-off ends, or by ``ANSWER_WITHIN_FRACTION`` of the client's timeout, never sooner
+        than ``failed_login_pause_s``)."""
+        await self._refuse(username[:NAME_KEY_CHARS], address, PLAINTEXT, answer_within_s)
+
+    async def refuse_unsecured_session(self, address: str, answer_within_s: float = 0.0) -> None:
+        """A session asked for on a None channel the config does not offer: audited (as user
+        ``-``), counted against ``address``; returns when the refusal is due."""
+        await self._refuse("-", address, UNSECURED_SESSION, answer_within_s)
+
+    async def refuse_untrusted_client(
+        self, address: str, certificate: str, answer_within_s: float = 0.0
+    ) -> None:
+        """A session from a client whose certificate (its SHA-256 ``certificate``) is not in
+        ``trusted_clients``: audited (as user ``-``, the fingerprint in the detail's reason),
+        counted against ``address``; returns when the refusal is due."""
+        why = f"{UNTRUSTED_CLIENT} (SHA-256 {certificate[:23]}…)"
+        await self._refuse("-", address, why, answer_within_s)
+
+    async def _refuse(self, name: str, address: str, why: str, answer_within_s: float) -> None:
+        now = time.monotonic()
+        answer_at = self.by_address.failed(address, now)
+        if answer_within_s > 0:
+            soonest = now + max(ANSWER_WITHIN_FRACTION * answer_within_s, self.by_address.pause_s)
+            answer_at = min(answer_at, soonest)
+        self.audit.failed(name, address, why)
+        await asyncio.sleep(max(0.0, answer_at - time.monotonic()))
 
     @contextlib.contextmanager
     def verdict(self, username: str, password: str, user: User | None) -> Iterator[None]:

@@ -21,6 +21,11 @@ output argument, a message; a refused call returns a Bad status *and* that messa
 Every call, accepted or refused, is written to the production store's audit table (who, what,
 result) before the call returns.
 
+Security (``cellctl.plant.opcua.certs``): every endpoint is Basic256Sha256, Sign and
+SignAndEncrypt, with the cell's application certificate; an unsecured None endpoint, for
+anonymous reading, only if ``none_endpoint`` says so. A password is accepted only encrypted
+(``cellctl.plant.opcua.doors``).
+
 Users come from config with scrypt hashes (``cellctl.plant.opcua.users``). Their logins are
 checked off the event loop, with a back-off per user name and per client address, and every
 failed login is audited (``cellctl.plant.opcua.login``). The server's connections are limited, a
@@ -47,12 +52,21 @@ import numpy as np
 from asyncua import Server, ua
 from asyncua.crypto.permission_rules import USER_TYPES, PermissionRuleset, User, UserRole
 from asyncua.server.internal_session import InternalSession
+from cryptography.hazmat.primitives import serialization
 
 from cellctl.cell.events import CellCommands
 from cellctl.cell.faults import UnknownFault
 from cellctl.cell.packml import CommandRefused, Mode
 from cellctl.config.load import LoadedConfig
 from cellctl.config.models import OpcUaSettings
+from cellctl.plant.opcua.certs import (
+    CertificatePair,
+    TrustedClients,
+    application_uri,
+    cell_certificate,
+    fingerprint,
+    host_names,
+)
 from cellctl.plant.opcua.doors import CellServer, Doors, QuietLogs
 from cellctl.plant.opcua.login import CellUserManager, FailedLoginAudit
 from cellctl.plant.opcua.nodes import (
@@ -143,7 +157,10 @@ class CellOpcUaServer:
         self.settings = settings
         self.login_audit = FailedLoginAudit(store.audit)
         self.users = CellUserManager(settings, self.login_audit)
-        self.doors = Doors(settings, self.users)
+        trusted = None
+        if settings.trusted_clients is not None:
+            trusted = TrustedClients(config.resolve(settings.trusted_clients))
+        self.doors = Doors(settings, self.users, trusted)
         self._quieted: list[tuple[logging.Logger, QuietLogs]] = []
         self.namespace_index = 0
         self._server: Server | None = None
@@ -158,6 +175,7 @@ class CellOpcUaServer:
         self._last_command = ""
         self._tasks: list[asyncio.Task[None]] = []
         self._audit_writer: asyncio.Task[None] | None = None
+        self.certificate_fingerprint = ""
 
     @property
     def endpoint(self) -> str:
@@ -200,9 +218,21 @@ class CellOpcUaServer:
         await server.init()
         server.set_endpoint(self.settings.endpoint)
         server.set_server_name(f"cellctl {self.config.cell.cell.name}")
-        server.set_security_policy(
-            [ua.SecurityPolicyType.NoSecurity], permission_ruleset=CellPermissions()
+        # Off the loop: making a key pair on the first start takes a while.
+        pair = await asyncio.to_thread(self.certificate)
+        await server.set_application_uri(application_uri(self.config.cell.cell.name))
+        await server.load_certificate(str(pair.certificate))
+        await server.load_private_key(str(pair.private_key))
+        self.certificate_fingerprint = fingerprint(
+            server.iserver.certificate.public_bytes(serialization.Encoding.DER)
         )
+        policies = [
+            ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt,
+            ua.SecurityPolicyType.Basic256Sha256_Sign,
+        ]
+        if self.settings.none_endpoint:
+            policies.append(ua.SecurityPolicyType.NoSecurity)
+        server.set_security_policy(policies, permission_ruleset=CellPermissions())
         tokens: list[type] = [ua.UserNameIdentityToken]
         if self.settings.allow_anonymous:
             tokens.insert(0, ua.AnonymousIdentityToken)
@@ -226,7 +256,31 @@ class CellOpcUaServer:
             asyncio.create_task(self.doors.door_log.run(), name="opcua door log"),
         ]
         self._audit_writer = asyncio.create_task(self.login_audit.run(), name="opcua login audit")
-        log.info("OPC UA server listening at %s", self.endpoint)
+        log.info(
+            "OPC UA server listening at %s (Basic256Sha256 Sign, SignAndEncrypt%s; certificate "
+            "%s, SHA-256 %s)",
+            self.endpoint,
+            ", anonymous None" if self.settings.none_endpoint else "",
+            pair.certificate,
+            self.certificate_fingerprint,
+        )
+
+    def certificate(self) -> CertificatePair:
+        """The cell's certificate and key (``cellctl.plant.opcua.certs.cell_certificate``):
+        the config's, else the pair in ``certificate_dir``, made there on the first start."""
+        settings, config = self.settings, self.config
+        configured = None
+        if settings.certificate is not None and settings.private_key is not None:
+            configured = (
+                config.resolve(settings.certificate),
+                config.resolve(settings.private_key),
+            )
+        return cell_certificate(
+            configured,
+            config.resolve(settings.certificate_dir),
+            application_uri(config.cell.cell.name),
+            host_names(settings.endpoint),
+        )
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -135,15 +135,33 @@ class Published:
     dropped: int = 0  # data while offline or refused by paho (the next birth carries it)
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """MQTT over TLS: the CA the broker's certificate must chain to; a client certificate and
+    key if the broker asks for one."""
+
+    ca_file: Path
+    certificate: Path | None = None
+    private_key: Path | None = None
+
+
 class SparkplugEdgeNode(CellListener):
     """The cell's Sparkplug B edge node. ``start`` connects in the background and returns at
     once: a broker that is down delays nothing in the cell."""
 
     def __init__(
-        self, settings: SparkplugSettings, cell_name: str, bdseq_file: Path | None = None
+        self,
+        settings: SparkplugSettings,
+        cell_name: str,
+        bdseq_file: Path | None = None,
+        tls: TlsFiles | None = None,
     ) -> None:
+        """``tls``: the settings' TLS files, resolved (None: plain MQTT)."""
         self.settings = settings
         self.bdseq_file = bdseq_file
+        self.tls = tls
+        self.connect_failures = 0  # TCP or TLS connections that failed (a broker down, a bad cert)
+        self.links_lost = 0  # connections closed by the broker or the network (not by stop)
         self.group_id = settings.group_id
         self.edge_node_id = settings.edge_node_id or cell_name
         self.client_id = settings.client_id or f"cellctl-{self.group_id}-{self.edge_node_id}"
@@ -210,6 +228,7 @@ class SparkplugEdgeNode(CellListener):
             protocol=mqtt.MQTTv311,
         )
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.reconnect_delay_set(
@@ -217,6 +236,14 @@ class SparkplugEdgeNode(CellListener):
             max(self.settings.reconnect_delay_min_ms, self.settings.reconnect_delay_max_ms) / 1000,
         )
         self._set_will(client)
+        if self.tls is not None:
+            # The broker's certificate must chain to the CA and name broker_host (paho's
+            # defaults: CERT_REQUIRED, host name checked).
+            client.tls_set(
+                ca_certs=str(self.tls.ca_file),
+                certfile=None if self.tls.certificate is None else str(self.tls.certificate),
+                keyfile=None if self.tls.private_key is None else str(self.tls.private_key),
+            )
         self._client = client
         client.connect_async(
             self.settings.broker_host, self.settings.broker_port, self.settings.keepalive_s
@@ -301,6 +328,17 @@ class SparkplugEdgeNode(CellListener):
         self._publish_births(client)
         log.info("Sparkplug: online as %s, bdSeq %d", self.topic("NBIRTH"), self._bdseq)
 
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        self.connect_failures += 1
+        if self.connect_failures == 1 or self.connect_failures % 100 == 0:
+            log.warning(
+                "Sparkplug: no connection to the broker at %s:%d%s (%d failed so far)",
+                self.settings.broker_host,
+                self.settings.broker_port,
+                " over TLS" if self.tls is not None else "",
+                self.connect_failures,
+            )
+
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
     ) -> None:
@@ -309,6 +347,7 @@ class SparkplugEdgeNode(CellListener):
             self._born_devices.clear()
             if self._stopping:
                 return
+            self.links_lost += 1
             # The broker has published (or will publish) the will of this bdSeq; the next
             # CONNECT carries the next one.
             self._bdseq = (self._bdseq + 1) % 256

@@ -1,6 +1,7 @@
 """Laser stripe extraction: the line's centre row in every image column, to a fraction of a pixel.
 
-Per column, all columns at once (numpy, no Python loop over columns):
+Per column, all columns at once (no Python loop over columns: the per-pixel work of steps 1
+and 2 is one compiled pass each, ``_stripe.c``, that runs without the GIL):
 
 1. Search: while the stripe was found in the previous frame, only a band of rows around it
    (the region of interest follows the stripe); otherwise the whole column (argmax).
@@ -51,11 +52,7 @@ class StripeExtractor:
         self.settings = settings or StripeSettings()
         self._previous: np.ndarray | None = None  # integer centre rows of the last frame's line
         self._previous_count = 0
-        s = self.settings
-        # Rows of ones and of the window's offsets: total weight and first moment per column.
-        offsets = np.arange(-s.window_half_px, s.window_half_px + 1)
-        self._moments = np.vstack([np.ones(len(offsets)), offsets]).astype(np.float32)
-        self._columns = np.arange(0)
+        self._columns = np.arange(0, dtype=np.intp)
 
     def reset(self) -> None:
         """Forget where the line was (the next frame is searched whole)."""
@@ -75,18 +72,17 @@ class StripeExtractor:
     def _extract(self, image: np.ndarray) -> tuple[Stripe, bool]:
         """The stripe, and whether every column was searched whole (no band)."""
         s = self.settings
+        image = np.ascontiguousarray(image, dtype=np.uint8)
         height, width = image.shape
         if self._columns.shape[0] != width:
-            self._columns = np.arange(width)
+            self._columns = np.arange(width, dtype=np.intp)
         columns = self._columns
         # 1. The peak row of each column: in the band that follows the line, or everywhere.
         if self._previous is not None and self._previous.shape[0] == width:
             # The band's centre kept a half band from the image's edges (see below), so that
             # the band itself needs no clipping (a line at the edge is still inside it).
-            half = s.roi_half_height_px
-            centre = self._previous
-            band = _down_runs(image, 2 * half + 1)[(centre - half) * width + columns]
-            peak_rows = centre + (band.argmax(axis=1) - half)
+            peak_rows = np.empty(width, dtype=np.intp)
+            band_peaks(image, width, self._previous, s.roi_half_height_px, peak_rows)
             rows, peak = self._centres(image, peak_rows, columns)
             lost = np.flatnonzero(np.isnan(rows))
             searched_whole = len(lost) > width // 2
@@ -118,27 +114,18 @@ class StripeExtractor:
     def _centres(
         self, image: np.ndarray, peak_rows: np.ndarray, columns: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """2 and 3 for the given columns: sub-pixel centre rows (NaN: rejected) and peak heights."""
+        """2 and 3 for the given columns: sub-pixel centre rows (NaN: rejected) and peak heights.
+        ``image`` is C-contiguous uint8; ``peak_rows`` (intp) is clamped in place."""
         s = self.settings
-        half = s.window_half_px
-        height, width = image.shape
-        peak_rows = np.maximum(peak_rows, half)
-        np.minimum(peak_rows, height - 1 - half, out=peak_rows)
-        window = _down_runs(image, 2 * half + 1)[(peak_rows - half) * width + columns]
-        window = np.array(window.T, dtype=np.float32, order="C")  # rows: offsets from the peak
-        background = np.minimum(window[0], window[-1])
-        height_above = window[half] - background
-        # Weights: the intensity above the floor (background plus a fraction of the peak).
-        weights = window - (background + s.floor_fraction * height_above)
-        np.maximum(weights, 0.0, out=weights)
-        # One product gives each column's total weight and first moment.
-        total, moment = self._moments @ weights
-        above_half = (window > background + 0.5 * height_above).sum(axis=0)
-        bad = height_above < s.min_peak_height
-        bad |= above_half > s.max_line_width_px
-        bad |= total <= 0
-        total[bad] = np.nan  # the rejected columns' rows come out NaN (and without a 0/0)
-        return peak_rows + moment / total, height_above
+        peak_rows = np.ascontiguousarray(peak_rows, dtype=np.intp)
+        columns = np.ascontiguousarray(columns, dtype=np.intp)
+        rows = np.empty(len(columns), dtype=np.float64)
+        peak = np.empty(len(columns), dtype=np.float32)
+        centres(
+            image, image.shape[1], peak_rows, columns, s.window_half_px, s.floor_fraction,
+            s.min_peak_height, s.max_line_width_px, rows, peak,
+        )  # fmt: skip
+        return rows, peak
 
     def _reject_short_runs(self, rows: np.ndarray) -> np.ndarray:
         """Drop pieces of line shorter than ``min_run_columns`` (in place): a spatter streak or
@@ -177,25 +164,6 @@ class StripeExtractor:
         return np.bincount(piece)[piece]
 
 
-def _down_runs(image: np.ndarray, length: int) -> np.ndarray:
-    """A read-only view of the image: row i holds the ``length`` pixels going down from flat
-    position i (i = row * width + column). Indexing it with one position per column gathers a
-    band of rows around each column's line in one step, from a single index per column.
-
-    It is what ``numpy.lib.stride_tricks.as_strided`` makes, built directly: as_strided's
-    Python costs 18 µs a frame here (twice a frame, cold), 6 % of a 640x480 frame."""
-    image = np.ascontiguousarray(image)
-    height, width = image.shape
-    view = np.ndarray(
-        (height * width - (length - 1) * width, length),
-        dtype=image.dtype,
-        buffer=image,
-        strides=(image.itemsize, width * image.itemsize),
-    )
-    view.flags.writeable = False  # rows overlap: a write would show in many of them
-    return view
-
-
 def _column_argmax(image: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
     """The brightest row of each column (of the given columns). Along a row is where numpy's
     argmax is fast (contiguous, vectorised): on the transposed image it is 2-4x quicker than
@@ -212,3 +180,71 @@ def argmax_rows(image: np.ndarray, min_peak_height: float = 40.0) -> np.ndarray:
     peak = image[rows.astype(np.intp), np.arange(image.shape[1])]
     rows[peak < min_peak_height] = np.nan
     return rows
+
+
+# -- the per-pixel passes: compiled (``_stripe.c``), or the same in numpy ----------------------
+
+
+def _band_peaks_numpy(
+    image: np.ndarray, width: int, centre: np.ndarray, half: int, out: np.ndarray
+) -> None:
+    """``_stripe.band_peaks`` in numpy: the same results, three times the time."""
+    band = _down_runs(image, 2 * half + 1)[(centre - half) * width + np.arange(width)]
+    out[:] = centre + (band.argmax(axis=1) - half)
+
+
+def _centres_numpy(
+    image: np.ndarray,
+    width: int,
+    peak_rows: np.ndarray,
+    columns: np.ndarray,
+    half: int,
+    floor_fraction: float,
+    min_peak_height: float,
+    max_line_width_px: int,
+    out_rows: np.ndarray,
+    out_peak: np.ndarray,
+) -> None:
+    """``_stripe.centres`` in numpy: the same results (float32, sums of whole numbers are
+    exact in any order), three times the time."""
+    height = image.shape[0]
+    np.maximum(peak_rows, half, out=peak_rows)
+    np.minimum(peak_rows, height - 1 - half, out=peak_rows)
+    window = _down_runs(image, 2 * half + 1)[(peak_rows - half) * width + columns]
+    window = np.array(window.T, dtype=np.float32, order="C")  # rows: offsets from the peak
+    background = np.minimum(window[0], window[-1])
+    height_above = window[half] - background
+    weights = window - (background + floor_fraction * height_above)
+    np.maximum(weights, 0.0, out=weights)
+    offsets = np.arange(-half, half + 1, dtype=np.float32)
+    total, moment = np.vstack([np.ones(len(offsets), np.float32), offsets]) @ weights
+    above_half = (window > background + 0.5 * height_above).sum(axis=0)
+    bad = height_above < min_peak_height
+    bad |= above_half > max_line_width_px
+    bad |= total <= 0
+    total[bad] = np.nan
+    out_rows[:] = peak_rows + moment / total
+    out_peak[:] = height_above
+
+
+def _down_runs(image: np.ndarray, length: int) -> np.ndarray:
+    """A read-only view of the image: row i holds the ``length`` pixels going down from flat
+    position i (i = row * width + column)."""
+    height, width = image.shape
+    view = np.ndarray(
+        (height * width - (length - 1) * width, length),
+        dtype=image.dtype,
+        buffer=image,
+        strides=(image.itemsize, width * image.itemsize),
+    )
+    view.flags.writeable = False  # rows overlap: a write would show in many of them
+    return view
+
+
+try:
+    from cellctl.sensing.vision._stripe import band_peaks, centres
+
+    COMPILED = True
+except ImportError:  # not built (``make venv`` builds it): the same results, slower
+    band_peaks, centres = _band_peaks_numpy, _centres_numpy
+    COMPILED = False

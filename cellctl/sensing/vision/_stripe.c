@@ -1,0 +1,205 @@
+/* The stripe extraction's per-column work in one pass each, without the GIL
+ * (cellctl/sensing/vision/stripe.py says what it computes; this is its inner loop).
+ *
+ * band_peaks: in a band of rows around each column's expected row, the brightest row.
+ * centres:    around each column's peak row, the sub-pixel centre (the centroid above a floor)
+ *             and the peak's height above the local background, or NaN where rejected.
+ *
+ * Both take and fill buffers made by the caller (numpy arrays), so no numpy headers are
+ * needed to build this: Python's own buffer protocol is enough. The arithmetic is float32, as
+ * the numpy version's was; the sums run in column order.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+
+static int
+get(PyObject *object, Py_buffer *view, int writable, Py_ssize_t itemsize, Py_ssize_t count,
+    const char *name)
+{
+    if (PyObject_GetBuffer(object, view, (writable ? PyBUF_WRITABLE : 0) | PyBUF_C_CONTIGUOUS) < 0)
+        return -1;
+    if (view->itemsize != itemsize || view->len < itemsize * count) {
+        PyErr_Format(PyExc_ValueError, "%s: expected %zd items of %zd bytes", name, count,
+                     itemsize);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+/* band_peaks(image, width, centre, half, out): out[c] = the first brightest row of rows
+ * centre[c] - half .. centre[c] + half of column c (every centre kept half a band inside). */
+static PyObject *
+band_peaks(PyObject *self, PyObject *args)
+{
+    PyObject *image_obj, *centre_obj, *out_obj;
+    Py_ssize_t width, half;
+    if (!PyArg_ParseTuple(args, "OnOnO", &image_obj, &width, &centre_obj, &half, &out_obj))
+        return NULL;
+    Py_buffer image, centre, out;
+    if (get(image_obj, &image, 0, 1, width, "image") < 0)
+        return NULL;
+    Py_ssize_t height = image.len / width;
+    if (get(centre_obj, &centre, 0, 8, width, "centre") < 0) {
+        PyBuffer_Release(&image);
+        return NULL;
+    }
+    if (get(out_obj, &out, 1, 8, width, "out") < 0) {
+        PyBuffer_Release(&image);
+        PyBuffer_Release(&centre);
+        return NULL;
+    }
+    const uint8_t *pixels = image.buf;
+    const int64_t *centres = centre.buf;
+    int64_t *peaks = out.buf;
+    int bad = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t c = 0; c < width; c++) {
+        int64_t first = centres[c] - half;
+        if (first < 0 || first + 2 * half >= height) {
+            bad = 1;
+            break;
+        }
+        const uint8_t *p = pixels + first * width + c;
+        int best = -1;
+        int64_t at = 0;
+        for (Py_ssize_t k = 0; k <= 2 * half; k++, p += width) {
+            if (*p > best) {
+                best = *p;
+                at = k;
+            }
+        }
+        peaks[c] = first + at;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&image);
+    PyBuffer_Release(&centre);
+    PyBuffer_Release(&out);
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "a band centre lies less than half a band from an edge");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* centres(image, width, peak_rows, columns, half, floor_fraction, min_peak_height,
+ *         max_line_width, out_rows, out_peak): for each i, column columns[i] around row
+ * peak_rows[i] (clamped half a window inside the image, in place): out_rows[i] the centroid
+ * row (NaN: rejected), out_peak[i] the peak's height above the background. */
+static PyObject *
+centres(PyObject *self, PyObject *args)
+{
+    PyObject *image_obj, *peak_obj, *columns_obj, *rows_obj, *height_obj;
+    Py_ssize_t width, half, max_width;
+    double floor_fraction, min_peak;
+    if (!PyArg_ParseTuple(args, "OnOOnddnOO", &image_obj, &width, &peak_obj, &columns_obj,
+                          &half, &floor_fraction, &min_peak, &max_width, &rows_obj, &height_obj))
+        return NULL;
+    if (half < 0 || half > 64) {
+        PyErr_SetString(PyExc_ValueError, "window half outside 0..64");
+        return NULL;
+    }
+    Py_buffer image, peak, columns, rows, heights;
+    if (get(image_obj, &image, 0, 1, width, "image") < 0)
+        return NULL;
+    Py_ssize_t height = image.len / width;
+    if (get(peak_obj, &peak, 1, 8, 0, "peak_rows") < 0) {
+        PyBuffer_Release(&image);
+        return NULL;
+    }
+    Py_ssize_t n = peak.len / 8;
+    if (get(columns_obj, &columns, 0, 8, n, "columns") < 0) {
+        PyBuffer_Release(&image);
+        PyBuffer_Release(&peak);
+        return NULL;
+    }
+    if (get(rows_obj, &rows, 1, 8, n, "out_rows") < 0) {
+        PyBuffer_Release(&image);
+        PyBuffer_Release(&peak);
+        PyBuffer_Release(&columns);
+        return NULL;
+    }
+    if (get(height_obj, &heights, 1, 4, n, "out_peak") < 0) {
+        PyBuffer_Release(&image);
+        PyBuffer_Release(&peak);
+        PyBuffer_Release(&columns);
+        PyBuffer_Release(&rows);
+        return NULL;
+    }
+    const uint8_t *pixels = image.buf;
+    int64_t *peaks = peak.buf;
+    const int64_t *cols = columns.buf;
+    double *out_rows = rows.buf;
+    float *out_peak = heights.buf;
+    const float fraction = (float)floor_fraction;
+    const float min_height = (float)min_peak;
+    int bad_column = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t c = cols[i];
+        if (c < 0 || c >= width) {
+            bad_column = 1;
+            break;
+        }
+        int64_t p = peaks[i];
+        if (p < half)
+            p = half;
+        if (p > height - 1 - half)
+            p = height - 1 - half;
+        peaks[i] = p;
+        const uint8_t *top = pixels + (p - half) * width + c;
+        float window[129];
+        for (Py_ssize_t k = 0; k <= 2 * half; k++)
+            window[k] = (float)top[k * width];
+        float first = window[0], last = window[2 * half];
+        float background = first < last ? first : last;
+        float above = window[half] - background;
+        float floor = background + fraction * above;
+        float half_height = background + 0.5f * above;
+        float total = 0.0f, moment = 0.0f;
+        Py_ssize_t wide = 0;
+        for (Py_ssize_t k = 0; k <= 2 * half; k++) {
+            float weight = window[k] - floor;
+            if (weight < 0.0f)
+                weight = 0.0f;
+            total += weight;
+            moment += (float)(k - half) * weight;
+            wide += window[k] > half_height;
+        }
+        out_peak[i] = above;
+        if (above < min_height || wide > max_width || total <= 0.0f)
+            out_rows[i] = NAN;
+        else
+            out_rows[i] = (double)p + (double)(moment / total);
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&image);
+    PyBuffer_Release(&peak);
+    PyBuffer_Release(&columns);
+    PyBuffer_Release(&rows);
+    PyBuffer_Release(&heights);
+    if (bad_column) {
+        PyErr_SetString(PyExc_ValueError, "a column outside the image");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"band_peaks", band_peaks, METH_VARARGS, "The brightest row of each column's band."},
+    {"centres", centres, METH_VARARGS, "Sub-pixel centre rows and peak heights."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_stripe", "The stripe extraction's inner loops, without the GIL.",
+    -1, methods,
+};
+
+PyMODINIT_FUNC
+PyInit__stripe(void)
+{
+    return PyModule_Create(&module);
+}

@@ -1,0 +1,232 @@
+"""Multi-pass welding: the passes of a seam, and the root path the later passes follow.
+
+A seam with a pass table (``Seam.passes``: root, hot, fill and cap passes) is welded one pass
+after another. Only the root pass is found and tracked by the sensor: once the groove fills,
+the root can no longer be seen. While the root pass runs, the cycle keeps what the robot
+reports at every status: its path position and the correction it applies there (lateral,
+vertical; clamped and rate-limited as the robot really moved, the weave not included). The
+root path is the welded path with those corrections, sampled along it (``RootPathMemory``),
+and every later pass runs it shifted by its offsets (``pass_path``).
+
+**Offsets** are in the seam frame of the welded path's segment there (``seam_frame``, the
+frame the robot corrects in): lateral across the groove, vertical up out of it. They keep
+their meaning for a reversed pass: a positive lateral offset is the same side of the plate
+whichever way the torch travels.
+
+The root path is kept with the root pass's record (``as_record``), so that it outlives the
+controller: a seam's later passes need nothing but it and the taught path.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import itertools
+from dataclasses import dataclass
+
+from cellctl.cell.geometry import Point, distance, from_frame, length_mm, point_at, seam_frame
+from cellctl.cell.records import SeamSummary
+from cellctl.config.models import PassKind, Seam, TorchAngles, WeldPass
+
+# The root path is kept every ROOT_STEP_MM (more finely than the corrections change: the
+# tracking law filters them over several mm), in at most MAX_ROOT_POINTS points (a robot's
+# queue is finite: the simulated one takes 64 segments).
+ROOT_STEP_MM = 5.0
+MAX_ROOT_POINTS = 48
+# Points the path runs through within this of the chord between their neighbours are left
+# out: fewer moves to queue (with the arc burning) for the same path.
+ROOT_TOLERANCE_MM = 0.02
+
+
+@dataclass(frozen=True)
+class PassPlan:
+    """One pass of a seam, as the cycle welds it."""
+
+    number: int  # 1-based
+    count: int
+    procedure: str
+    weld_pass: WeldPass | None  # None: a seam without a pass table
+
+    @property
+    def kind(self) -> str:
+        return str(self.weld_pass.kind) if self.weld_pass else str(PassKind.ROOT)
+
+    @property
+    def is_root(self) -> bool:
+        return self.number == 1
+
+    @property
+    def label(self) -> str:
+        """What the operator reads: "pass 3 of 7, fill" (None-like "" for one pass)."""
+        if self.weld_pass is None:
+            return ""
+        return f"pass {self.number} of {self.count}, {self.kind}"
+
+    def torch(self, seam: Seam) -> TorchAngles:
+        if self.weld_pass is None:
+            return seam.torch
+        return TorchAngles(
+            work_angle_deg=seam.torch.work_angle_deg + self.weld_pass.work_angle_change_deg,
+            travel_angle_deg=seam.torch.travel_angle_deg + self.weld_pass.travel_angle_change_deg,
+        )
+
+    def as_record(self, root_path: list[Point] | None) -> dict | None:
+        """What the pass's record keeps of it (None for a seam without a pass table); the
+        root pass's record keeps the root path too."""
+        weld_pass = self.weld_pass
+        if weld_pass is None:
+            return None
+        record: dict = {
+            "number": self.number,
+            "of": self.count,
+            "kind": self.kind,
+            "layer": weld_pass.layer,
+            "lateral_offset_mm": weld_pass.lateral_offset_mm,
+            "vertical_offset_mm": weld_pass.vertical_offset_mm,
+            "reversed": weld_pass.reversed,
+        }
+        if self.is_root and root_path is not None:
+            record["root_path_mm"] = [[round(c, 3) for c in p] for p in root_path]
+        return record
+
+
+def plan_passes(seam: Seam) -> list[PassPlan]:
+    """The seam's passes in order (one pass with the seam's procedure if it has no table)."""
+    if not seam.passes:
+        return [PassPlan(1, 1, seam.procedure, None)]
+    count = len(seam.passes)
+    return [
+        PassPlan(i + 1, count, seam.pass_procedure(i), weld_pass)
+        for i, weld_pass in enumerate(seam.passes)
+    ]
+
+
+class RootPathMemory:
+    """What the robot reported while it welded the root: (position along the welded path mm,
+    lateral mm, vertical mm) of the correction it applied there."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, float, float]] = []
+
+    def add(self, position_mm: float, lateral_mm: float, vertical_mm: float) -> None:
+        self.samples.append((position_mm, lateral_mm, vertical_mm))
+
+    def correction_at(self, position_mm: float) -> tuple[float, float]:
+        """The correction at ``position_mm``, interpolated between the samples around it
+        (the nearest one's beyond them; (0, 0) with none)."""
+        samples = sorted(self.samples)
+        if not samples:
+            return 0.0, 0.0
+        positions = [s[0] for s in samples]
+        i = bisect.bisect_left(positions, position_mm)
+        if i == 0:
+            return samples[0][1], samples[0][2]
+        if i == len(samples):
+            return samples[-1][1], samples[-1][2]
+        (s0, l0, v0), (s1, l1, v1) = samples[i - 1], samples[i]
+        f = 0.0 if s1 - s0 < 1e-9 else (position_mm - s0) / (s1 - s0)
+        return l0 + f * (l1 - l0), v0 + f * (v1 - v0)
+
+    def root_path(self, welded: list[Point]) -> list[Point]:
+        """The path the root really took: ``welded`` (the path the robot was given, after
+        seam finding) with the corrections it applied, sampled along it."""
+        total = length_mm(welded)
+        steps = max(1, min(MAX_ROOT_POINTS - 1, round(total / ROOT_STEP_MM)))
+        path = []
+        for k in range(steps + 1):
+            s = total * k / steps
+            lateral, vertical = self.correction_at(s)
+            path.append(
+                from_frame(point_at(welded, s), _frame_at(welded, s), (0.0, lateral, vertical))
+            )
+        return simplified(path, ROOT_TOLERANCE_MM)
+
+
+def simplified(path: list[Point], tolerance_mm: float) -> list[Point]:
+    """``path`` without the points that lie within ``tolerance_mm`` of the chord between the
+    points kept around them (Douglas-Peucker); its ends always kept."""
+    keep = [False] * len(path)
+    keep[0] = keep[-1] = True
+    spans = [(0, len(path) - 1)]
+    while spans:
+        first, last = spans.pop()
+        far, far_mm = None, tolerance_mm
+        for i in range(first + 1, last):
+            off = _off_chord_mm(path[i], path[first], path[last])
+            if off > far_mm:
+                far, far_mm = i, off
+        if far is not None:
+            keep[far] = True
+            spans += [(first, far), (far, last)]
+    return [p for p, kept in zip(path, keep, strict=True) if kept]
+
+
+def _off_chord_mm(point: Point, a: Point, b: Point) -> float:
+    ab = tuple(q - p for p, q in zip(a, b, strict=True))
+    ap = tuple(q - p for p, q in zip(a, point, strict=True))
+    size2 = sum(c * c for c in ab)
+    f = (
+        0.0
+        if size2 < 1e-12
+        else max(0.0, min(1.0, sum(x * y for x, y in zip(ap, ab, strict=True)) / size2))
+    )
+    return distance(point, tuple(p + f * c for p, c in zip(a, ab, strict=True)))  # type: ignore[arg-type]
+
+
+def pass_path(root_path: list[Point], weld_pass: WeldPass) -> list[Point]:
+    """The path of a later pass: the root path shifted by the pass's offsets (each point in
+    the seam frame of the root path's segment there), run backwards if the pass is reversed."""
+    offset = (0.0, weld_pass.lateral_offset_mm, weld_pass.vertical_offset_mm)
+    points = []
+    travelled = 0.0
+    for i, point in enumerate(root_path):
+        if i > 0:
+            travelled += (
+                sum((a - b) ** 2 for a, b in zip(point, root_path[i - 1], strict=True)) ** 0.5
+            )
+        points.append(from_frame(point, _frame_at(root_path, travelled), offset))
+    return points[::-1] if weld_pass.reversed else points
+
+
+def _frame_at(path: list[Point], position_mm: float) -> tuple[Point, Point, Point]:
+    """The seam frame of the segment of ``path`` at ``position_mm`` (the later one at a
+    corner, as the robot turns its correction frame there)."""
+    travelled = 0.0
+    for a, b in itertools.pairwise(path):
+        segment = distance(a, b)
+        if travelled + segment > position_mm + 1e-9:
+            return seam_frame([a, b])
+        travelled += segment
+    return seam_frame([path[-2], path[-1]])
+
+
+def seam_of_passes(passes: list[SeamSummary], seam: Seam) -> SeamSummary:
+    """A multi-pass seam's record from its passes' (each in the store on its own): the arc's
+    time, energy and troubles summed, the verdict bad if any pass's is, each reason with its
+    pass."""
+    last = passes[-1]
+    verdicts = [p.verdict for p in passes]
+    if "bad" in verdicts:
+        verdict = "bad"
+    elif all(v == "dry_run" for v in verdicts):
+        verdict = "dry_run"
+    else:
+        verdict = "good"
+    return dataclasses.replace(
+        last,
+        procedure=seam.procedure,
+        length_mm=passes[0].length_mm,
+        arc_time_s=sum(p.arc_time_s for p in passes),
+        samples=sum(p.samples for p in passes),
+        out_of_band_s=sum(p.out_of_band_s for p in passes),
+        excursions=sum(p.excursions for p in passes),
+        arc_energy_kj=sum(p.arc_energy_kj for p in passes),
+        heat_input_kj_per_mm=None,  # per pass: on each pass's record
+        arc_breaks=sum(p.arc_breaks for p in passes),
+        restarts=sum(p.restarts for p in passes),
+        verdict=verdict,
+        reasons=[f"pass {i}: {r}" for i, p in enumerate(passes, start=1) for r in p.reasons],
+        tracking=passes[0].tracking,
+        temperature=None,
+        weld_pass={"passes": len(passes), "verdicts": verdicts},
+    )

@@ -1,0 +1,59 @@
+"""Real-time scheduling for a thread that must answer on time: ``ask_for_realtime``.
+
+On Linux a thread under SCHED_FIFO runs as soon as it is ready, ahead of every normal thread
+and process on its core (a CPU hog, a compiler, the HMI); among real-time threads the higher
+priority runs first. Without the privilege (CAP_SYS_NICE, or an rtprio limit) the request is
+refused and the thread stays a normal one: it still works, only with less of a guarantee.
+
+A thread created afterwards inherits its creator's policy and priority, so a process that
+asks in its main thread before starting any other has every thread real-time; a thread that
+asks for itself only changes itself. The kernel keeps 5 % of every second for normal work
+(``/proc/sys/kernel/sched_rt_runtime_us``), so a runaway real-time thread cannot lock a
+machine up for good.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def ask_for_realtime(priority: int) -> OSError | None:
+    """Put the calling thread under SCHED_FIFO at ``priority`` (1..99). None when granted;
+    the refusal otherwise (the thread then stays as it was)."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except AttributeError as error:  # not Linux
+        return OSError(f"no SCHED_FIFO here: {error}")
+    except OSError as error:
+        return error
+    return None
+
+
+def realtime_priority() -> int:
+    """The calling thread's SCHED_FIFO priority; 0 for a normal thread."""
+    try:
+        if os.sched_getscheduler(0) != os.SCHED_FIFO:
+            return 0
+        return os.sched_getparam(0).sched_priority
+    except (AttributeError, OSError):
+        return 0
+
+
+def make_process_realtime(priority: int) -> OSError | None:
+    """Put every thread of this process that is still a normal one under SCHED_FIFO at
+    ``priority``; threads that already have a real-time priority keep theirs. Threads started
+    afterwards inherit their creator's. None when granted; the first refusal otherwise."""
+    try:
+        threads = [int(tid) for tid in os.listdir("/proc/self/task")]
+    except OSError as error:
+        return error
+    refused: OSError | None = None
+    for tid in threads:
+        try:
+            if os.sched_getscheduler(tid) == os.SCHED_OTHER:
+                os.sched_setscheduler(tid, os.SCHED_FIFO, os.sched_param(priority))
+        except ProcessLookupError:
+            continue  # it ended meanwhile
+        except (AttributeError, OSError) as error:
+            refused = refused or OSError(str(error))
+    return refused

@@ -1,0 +1,54 @@
+"""Real-time scheduling of the controller's threads (``drivers.realtime``), in a process of
+its own: a policy set here would stay with the test process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+CHILD = textwrap.dedent(
+    """
+    import os, threading
+    from drivers.realtime import ask_for_realtime, make_process_realtime, realtime_priority
+
+    probe = []  # may this process have real-time threads at all?
+    asking = threading.Thread(target=lambda: probe.append(ask_for_realtime(1)))
+    asking.start(); asking.join()
+    if probe[0] is not None:
+        print("False"); raise SystemExit(0)
+    ready, done = threading.Event(), threading.Event()
+    seen = {}
+
+    def worker(name, priority):
+        if priority:
+            assert ask_for_realtime(priority) is None
+        ready.set() if name == "plain" else None
+        done.wait()
+        seen[name] = realtime_priority()
+
+    plain = threading.Thread(target=worker, args=("plain", 0))
+    high = threading.Thread(target=worker, args=("high", 7))
+    plain.start(); high.start(); ready.wait()
+    refused = make_process_realtime(3)
+    later = threading.Thread(target=lambda: seen.__setitem__("later", realtime_priority()))
+    later.start(); later.join()
+    done.set(); plain.join(); high.join()
+    print(refused is None, realtime_priority(), seen["plain"], seen["high"], seen["later"])
+    """
+)
+
+
+def test_the_controller_process_goes_real_time_and_threads_that_asked_for_more_keep_it():
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD], capture_output=True, text=True, timeout=60, check=False
+    )
+    if out.stdout.startswith("False"):
+        pytest.skip("no real-time privilege here (CAP_SYS_NICE or an rtprio limit)")
+    assert out.returncode == 0, out.stderr
+    granted, main, plain, high, later = out.stdout.split()
+    assert granted == "True"
+    assert (main, plain, later) == ("3", "3", "3")  # all of them, and a thread started later
+    assert high == "7"  # a thread that asked for more keeps it
