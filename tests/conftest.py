@@ -133,6 +133,7 @@ SENSING_CELLS = {
     "tests.test_demo",
     "tests.test_weave_cell",
     "tests.test_multipass_cell",
+    "tests.test_curved_seams_cell",
 }
 
 
