@@ -200,7 +200,8 @@ def test_config_history_and_diff_in_the_engineers_terms(tmp_path, capsys):
     assert by_files[1:] == [
         "part bracket-a12 seam gusset-left",
         "  approach_clearance_mm: 40 -> 45",
-        "procedure mag-fillet-a4 (welds bracket-a12/gusset-left, bracket-a12/gusset-right, "
+        "procedure mag-fillet-a4 (welds boom-hinge-boss/boss-fillet, "
+        "boom-hinge-boss/stiffener-bent, bracket-a12/gusset-left, bracket-a12/gusset-right, "
         "coupon-fillet-80/fillet)",
         "  current_a: 220 -> 230",
     ]

@@ -157,7 +157,9 @@ def procedure_users(version: ConfigVersion) -> dict[str, list[str]]:
                 users.setdefault(str(seam["procedure"]), []).append(
                     f"{data.get('name')}/{seam.get('name')}"
                 )
-    return users
+    # Sorted: the files come in the order they were read (a folder, the store's JSON), and
+    # the same version must read the same whichever way it came.
+    return {procedure: sorted(welds) for procedure, welds in users.items()}
 
 
 def _show(value: Any) -> str:

@@ -174,6 +174,9 @@ def _merge(base: dict, over: dict) -> dict:
     return merged
 
 
+# A released button stays released this long before the next press: a few PLC scans, so the
+# controller's scan sees it up between two presses.
+RELEASED_FOR_S = 0.06
 FAULT_LOOK_PERIOD_S = 0.02  # an event "after_fault" fires at most this much late
 
 
@@ -304,8 +307,14 @@ class ScenarioRunner:
             else 0
         )
 
-    def _press(self, button: str) -> None:
+    async def _press(self, button: str) -> None:
+        """Press ``button`` as a person does: a press the controller sees as one, so not while
+        the last press of the same button is still held (that would only hold it longer, and
+        the controller, which acts on a press's edge, would see none)."""
         assert self.sim is not None
+        held_until = self.sim.plc.field.buttons_until.get(button, 0.0)
+        if held_until > time.monotonic():
+            await asyncio.sleep(held_until - time.monotonic() + RELEASED_FOR_S)
         self.presses.append((time.monotonic(), button))
         self.sim.plc.press(button)
 
@@ -386,7 +395,7 @@ class ScenarioRunner:
             self._alive()
             if time.monotonic() > deadline:
                 raise ScenarioError(f"the controller did not reach Idle (state {self.state()})")
-            self._press("reset_button")
+            await self._press("reset_button")
             await self._until_or_after(lambda: self.state() == "Idle", 0.4)
 
     async def _until_or_after(self, condition: Callable[[], bool], at_most_s: float) -> None:
@@ -408,7 +417,7 @@ class ScenarioRunner:
         self.tracker.new_part(now)
         before = self.query("SELECT COUNT(*) FROM parts")
         count = before[0][0] if before else 0
-        self._press("start_button")
+        await self._press("start_button")
         deadline = time.monotonic() + 5
         while (self.query("SELECT COUNT(*) FROM parts") or [(0,)])[0][0] == count:
             if self.state() != "Idle" or time.monotonic() > deadline:
@@ -419,13 +428,13 @@ class ScenarioRunner:
         """What a person does after a stop: Reset (acknowledge) until the cell takes it; a
         held cycle is then unheld, an aborted part is replaced by a new one."""
         if state == "Held":
-            self._press("reset_button")
+            await self._press("reset_button")
             await self._until_or_after(lambda: not self._active_faults(), 0.4)
             if self.state() == "Held" and not self._active_faults():
-                self._press("start_button")
+                await self._press("start_button")
                 await self._until_or_after(lambda: self.state() != "Held", 0.4)
         else:
-            self._press("reset_button")
+            await self._press("reset_button")
             await self._until_or_after(lambda: self.state() != state, 0.6)
 
     def _active_faults(self) -> list[str]:
@@ -479,7 +488,7 @@ class ScenarioRunner:
         now = time.monotonic()
         self.fired[index] = now
         if event.do.split()[0] == "press":
-            self._press(event.do.split()[1])  # the operator's, recorded as such
+            await self._press(event.do.split()[1])  # the operator's, recorded as such
             return
         try:
             injected = await inject(self.sim, event.do)
