@@ -91,12 +91,34 @@ class CellRig:
 
     async def weld_part(self, timeout_s: float = 30.0) -> dict[str, Any]:
         """From Idle: load a part, press Start, wait until the cell is Idle again."""
-        self.sim.plc.set_part_loaded(True)
-        await self.press("start_button")
-        await self.until(lambda: self.state is not State.IDLE, "the cycle to start", 5)
+        await self._start_part()
         await self.until_state(State.IDLE, timeout_s)
         parts = await self.controller.store.parts()
         return parts[-1]
+
+    async def weld_part_without_faults(self, timeout_s: float = 30.0) -> dict[str, Any]:
+        """``weld_part``, but failing as soon as any fault is raised, naming the faults."""
+        await self._start_part()
+        return await self.until_welded_without_faults(timeout_s)
+
+    async def until_welded_without_faults(self, timeout_s: float = 30.0) -> dict[str, Any]:
+        """Wait for the part in progress to end (the cell Idle again) and return its row;
+        fail as soon as any fault is raised, naming the faults."""
+        await self.until(
+            lambda: self.state is State.IDLE or bool(self.controller.faults.active),
+            "the part welded (or a fault)",
+            timeout_s,
+        )
+        assert not self.controller.faults.active, [
+            f.describe() for f in self.controller.faults.active
+        ]
+        parts = await self.controller.store.parts()
+        return parts[-1]
+
+    async def _start_part(self) -> None:
+        self.sim.plc.set_part_loaded(True)
+        await self.press("start_button")
+        await self.until(lambda: self.state is not State.IDLE, "the cycle to start", 5)
 
     async def until_phase(self, text: str, timeout_s: float = 20.0) -> None:
         await self.until(

@@ -104,15 +104,7 @@ async def test_later_passes_follow_the_tracked_root_and_a_hold_between_passes_re
         assert not rig.sim.power_source.arc.burning
         heat.set_temperature_c(30.0)
         await rig.controller.command("unhold", by="test")
-        await rig.until(
-            lambda: rig.state is State.IDLE or bool(rig.controller.faults.active),
-            "the part welded (or a fault)",
-            60,
-        )
-        assert not rig.controller.faults.active, [
-            f.describe() for f in rig.controller.faults.active
-        ]
-        part = (await rig.controller.store.parts())[-1]
+        part = await rig.until_welded_without_faults(60)
         records = [json.loads(s["summary_json"]) for s in await rig.controller.store.seams(part_id)]
         scores = list(rig.sim.tracking_score.seams)
     assert (part["status"], part["verdict"]) == ("complete", "good"), part

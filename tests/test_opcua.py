@@ -14,7 +14,7 @@ from asyncua import ua
 
 from cellctl.cell.packml import State
 from cellctl.plant.opcua.client import call_method, cell_namespace, read_cell
-from tests.opcua_rig import cell_with_opcua, client_as, secured
+from tests.opcua_rig import cell_with_opcua, client_as, log_in, secured
 
 pytestmark = pytest.mark.slow
 
@@ -197,12 +197,7 @@ async def test_wrong_password_is_refused_and_anonymous_can_be_switched_off(tmp_p
     async with cell_with_opcua(tmp_path, edit=no_anonymous) as (_rig, server):
         from asyncua import Client
 
-        client = await secured(Client(server.endpoint, timeout=5))
-        client.set_user("olga")
-        client.set_password("not-her-password")
-        with pytest.raises(ua.uaerrors.BadUserAccessDenied):
-            await client.connect()
-        client.disconnect_socket()
+        assert not await log_in(server.endpoint, "olga", "not-her-password")
         client = await secured(Client(server.endpoint, timeout=5))
         with pytest.raises(ua.uaerrors.BadIdentityTokenRejected):
             await client.connect()

@@ -30,6 +30,7 @@ from tests.opcua_rig import (
     cell_with_opcua,
     client_as,
     client_trust,
+    log_in,
     rig_certificate,
     secured,
 )
@@ -106,12 +107,7 @@ async def test_encrypted_endpoints_only_and_a_right_user_logs_in(tmp_path, caplo
 
 async def test_a_wrong_password_and_a_wrong_role_are_refused_and_audited(tmp_path):
     async with cell_with_opcua(tmp_path) as (rig, server):
-        client = await secured(Client(server.endpoint, timeout=5))
-        client.set_user("olga")
-        client.set_password("not-her-password")
-        with pytest.raises(ua.uaerrors.BadUserAccessDenied):
-            await client.connect()
-        client.disconnect_socket()
+        assert not await log_in(server.endpoint, "olga", "not-her-password")
         (row,) = await _login_rows(rig.controller.store)
         assert (row["actor"], row["result"]) == ("opcua:olga", "refused: wrong password")
         async with client_as(server.endpoint, "olga") as olga:

@@ -284,18 +284,7 @@ async def test_each_joint_type_is_found_and_tracked_across_its_work_angles(
     edit = joint_coupon(tmp_path, joint, work_angle_deg)
     async with running_cell(tmp_path, TIME_SCALE, edit, vision=DRAWN) as rig:
         await rig.to_idle()
-        rig.sim.plc.set_part_loaded(True)
-        await rig.press("start_button")
-        await rig.until(lambda: rig.state is not State.IDLE, "the cycle to start", 5)
-        await rig.until(
-            lambda: rig.state is State.IDLE or bool(rig.controller.faults.active),
-            "the part welded (or a fault)",
-            40,
-        )
-        assert not rig.controller.faults.active, [
-            f.describe() for f in rig.controller.faults.active
-        ]
-        record = (await rig.controller.store.parts())[-1]
+        record = await rig.weld_part_without_faults(40)
         seams = await rig.controller.store.seams(record["id"])
         scores = rig.sim.tracking_score.figures()
         true_seam = rig.sim.tracking_score.part.seams[0]

@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 import yaml
 
-from cellctl.cell.packml import State
 from cellctl.sensing.replay import compare, find_recordings, load_recording
 from rigs.cell import REPO, running_cell
 from sim.truth.part import VisionScenario
@@ -89,18 +88,7 @@ async def weld(tmp_path, weave: bool):
     vision = VisionScenario.model_validate({**DRAWN.model_dump(), "bead": BEAD})
     async with running_cell(tmp_path, TIME_SCALE, weave_coupon(tmp_path, weave), vision) as rig:
         await rig.to_idle()
-        rig.sim.plc.set_part_loaded(True)
-        await rig.press("start_button")
-        await rig.until(lambda: rig.state is not State.IDLE, "the cycle to start", 5)
-        await rig.until(
-            lambda: rig.state is State.IDLE or bool(rig.controller.faults.active),
-            "the part welded (or a fault)",
-            60,
-        )
-        assert not rig.controller.faults.active, [
-            f.describe() for f in rig.controller.faults.active
-        ]
-        record = (await rig.controller.store.parts())[-1]
+        record = await rig.weld_part_without_faults(60)
         seams = await rig.controller.store.seams(record["id"])
         score = rig.sim.tracking_score.seams[0]
         assert len(rig.sim.tracking_score.seams) == 1
