@@ -15,7 +15,7 @@ import itertools
 import math
 from collections.abc import Sequence
 
-from drivers.codecs.seam_path import SeamPath
+from drivers.codecs.seam_path import SeamPath, frame_of
 
 Point = tuple[float, float, float]
 
@@ -71,24 +71,13 @@ def above(point: Point, clearance_mm: float) -> Point:
     return (point[0], point[1], point[2] + clearance_mm)
 
 
-def _unit(v: tuple[float, float, float]) -> tuple[float, float, float]:
-    n = math.sqrt(sum(c * c for c in v))
-    return (v[0] / n, v[1] / n, v[2] / n)
-
-
 def seam_frame(path: list[Point]) -> tuple[Point, Point, Point]:
     """(travel, lateral, vertical) unit vectors of the path's first segment, as the robot
     defines its correction frame: lateral = up × travel, vertical = travel × lateral. (A
     ``SeamPath``'s frame follows its tangent: this is the one at its start.)"""
     if isinstance(path, SeamPath):
         return path.frame_at(0.0)
-    travel = _unit(tuple(b - a for a, b in zip(path[0], path[1], strict=True)))  # type: ignore[arg-type]
-    lateral = (-travel[1], travel[0], 0.0)
-    size = math.hypot(lateral[0], lateral[1])
-    lateral = (lateral[0] / size, lateral[1] / size, 0.0) if size > 1e-9 else (0.0, 1.0, 0.0)
-    t, la = travel, lateral
-    up = (t[1] * la[2] - t[2] * la[1], t[2] * la[0] - t[0] * la[2], t[0] * la[1] - t[1] * la[0])
-    return travel, lateral, up
+    return frame_of(tuple(b - a for a, b in zip(path[0], path[1], strict=True)))  # type: ignore[arg-type]
 
 
 def in_frame(point: Point, origin: Point, frame: tuple[Point, Point, Point]) -> Point:
