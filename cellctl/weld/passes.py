@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-import itertools
 from dataclasses import dataclass
 
-from cellctl.cell.geometry import Point, distance, from_frame, length_mm, point_at, seam_frame
+from cellctl.cell.geometry import Point, distance, from_frame
 from cellctl.cell.records import SeamSummary
 from cellctl.config.models import PassKind, Seam, TorchAngles, WeldPass
+from drivers.codecs.seam_path import SeamPath
 
 # The root path is kept every ROOT_STEP_MM (more finely than the corrections change: the
 # tracking law filters them over several mm), in at most MAX_ROOT_POINTS points (a robot's
@@ -114,32 +114,45 @@ class RootPathMemory:
     def correction_at(self, position_mm: float) -> tuple[float, float]:
         """The correction at ``position_mm``, interpolated between the samples around it
         (the nearest one's beyond them; (0, 0) with none)."""
-        samples = sorted(self.samples)
-        if not samples:
-            return 0.0, 0.0
-        positions = [s[0] for s in samples]
-        i = bisect.bisect_left(positions, position_mm)
-        if i == 0:
-            return samples[0][1], samples[0][2]
-        if i == len(samples):
-            return samples[-1][1], samples[-1][2]
-        (s0, l0, v0), (s1, l1, v1) = samples[i - 1], samples[i]
-        f = 0.0 if s1 - s0 < 1e-9 else (position_mm - s0) / (s1 - s0)
-        return l0 + f * (l1 - l0), v0 + f * (v1 - v0)
+        return _interpolated(sorted(self.samples), position_mm)
 
-    def root_path(self, welded: list[Point]) -> list[Point]:
+    def root_path(self, welded: list[Point] | SeamPath) -> list[Point]:
         """The path the root really took: ``welded`` (the path the robot was given, after
         seam finding) with the corrections it applied, sampled along it."""
-        total = length_mm(welded)
+        samples = sorted(self.samples)  # once, not at every point
+        along = _as_seam_path(welded)
+        total = along.length_mm
         steps = max(1, min(MAX_ROOT_POINTS - 1, round(total / ROOT_STEP_MM)))
         path = []
         for k in range(steps + 1):
             s = total * k / steps
-            lateral, vertical = self.correction_at(s)
-            path.append(
-                from_frame(point_at(welded, s), _frame_at(welded, s), (0.0, lateral, vertical))
-            )
+            lateral, vertical = _interpolated(samples, s)
+            path.append(from_frame(along.point_at(s), along.frame_at(s), (0.0, lateral, vertical)))
         return simplified(path, ROOT_TOLERANCE_MM)
+
+
+def _interpolated(
+    samples: list[tuple[float, float, float]], position_mm: float
+) -> tuple[float, float]:
+    """``RootPathMemory.correction_at`` over ``samples`` sorted by position."""
+    if not samples:
+        return 0.0, 0.0
+    positions = [s[0] for s in samples]
+    i = bisect.bisect_left(positions, position_mm)
+    if i == 0:
+        return samples[0][1], samples[0][2]
+    if i == len(samples):
+        return samples[-1][1], samples[-1][2]
+    (s0, l0, v0), (s1, l1, v1) = samples[i - 1], samples[i]
+    f = 0.0 if s1 - s0 < 1e-9 else (position_mm - s0) / (s1 - s0)
+    return l0 + f * (l1 - l0), v0 + f * (v1 - v0)
+
+
+def _as_seam_path(path: list[Point] | SeamPath) -> SeamPath:
+    """The path with its seam frame at each position (``SeamPath.frame_at``: a polyline's
+    segment there, the later one at a corner, as the robot turns its correction frame; an
+    arc's tangent, where the welded path was curved)."""
+    return path if isinstance(path, SeamPath) else SeamPath.polyline(path)
 
 
 def simplified(path: list[Point], tolerance_mm: float) -> list[Point]:
@@ -177,27 +190,12 @@ def pass_path(root_path: list[Point], weld_pass: WeldPass) -> list[Point]:
     """The path of a later pass: the root path shifted by the pass's offsets (each point in
     the seam frame of the root path's segment there), run backwards if the pass is reversed."""
     offset = (0.0, weld_pass.lateral_offset_mm, weld_pass.vertical_offset_mm)
-    points = []
-    travelled = 0.0
-    for i, point in enumerate(root_path):
-        if i > 0:
-            travelled += (
-                sum((a - b) ** 2 for a, b in zip(point, root_path[i - 1], strict=True)) ** 0.5
-            )
-        points.append(from_frame(point, _frame_at(root_path, travelled), offset))
+    along = _as_seam_path(root_path)
+    points = [
+        from_frame(point, along.frame_at(s), offset)
+        for point, s in zip(root_path, (*along.starts_mm, along.length_mm), strict=True)
+    ]
     return points[::-1] if weld_pass.reversed else points
-
-
-def _frame_at(path: list[Point], position_mm: float) -> tuple[Point, Point, Point]:
-    """The seam frame of the segment of ``path`` at ``position_mm`` (the later one at a
-    corner, as the robot turns its correction frame there)."""
-    travelled = 0.0
-    for a, b in itertools.pairwise(path):
-        segment = distance(a, b)
-        if travelled + segment > position_mm + 1e-9:
-            return seam_frame([a, b])
-        travelled += segment
-    return seam_frame([path[-2], path[-1]])
 
 
 def seam_of_passes(passes: list[SeamSummary], seam: Seam) -> SeamSummary:
