@@ -125,6 +125,7 @@ CATALOGUE: dict[FaultCode, FaultKind] = {
               "Cut the wire free at the contact tip. Then Unhold."),
         _kind("F124", H, "Shielding gas flow fault at the torch",
               "Check the gas hose and the nozzle for spatter. Then Unhold."),
+        # -- the part's temperature (preheat and interpass) --
         _kind("F125", H, "Part below its preheat temperature",
               "Preheat the part at the seam to the temperature in the detail (measure as ISO "
               "13916 says). Then Unhold: the temperature is checked again."),

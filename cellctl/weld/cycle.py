@@ -680,8 +680,7 @@ class WeldCycle:
             f"seam {progress.seam.name}: power source error {status.error_code} "
             f"({status.error_text})"
         )
-        self.faults.raise_fault(code, detail, device_answered=True)
-        raise CycleInterrupted(f"{code}: {detail}")
+        self._fault(code, detail, device_answered=True)
 
     def _device_fault(self, error: DeviceError | RobotStopped | MotionTimeout) -> None:
         """A device failed outside ``_command`` (seam finding, tracking, the bead scan)."""
@@ -695,6 +694,6 @@ class WeldCycle:
         self.health.failed(error.device, error)
         self._fault(LINK_FAULTS[error.device], str(error))
 
-    def _fault(self, code: FaultCode, detail: str) -> None:
-        self.faults.raise_fault(code, detail)
+    def _fault(self, code: FaultCode, detail: str, device_answered: bool = False) -> None:
+        self.faults.raise_fault(code, detail, device_answered=device_answered)
         raise CycleInterrupted(f"{code}: {detail}")
