@@ -14,7 +14,16 @@ machine up for good.
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
+
+log = logging.getLogger(__name__)
+
+# Which threads' refusals were said already: each once, not once per connection or weld.
+# Asked from the threads themselves, so under a lock.
+_said_lock = threading.Lock()
+_refusals_said: set[str] = set()
 
 
 def ask_for_realtime(priority: int) -> OSError | None:
@@ -27,6 +36,21 @@ def ask_for_realtime(priority: int) -> OSError | None:
     except OSError as error:
         return error
     return None
+
+
+def ask_for_realtime_or_say(priority: int, what: str) -> bool:
+    """``ask_for_realtime``, and a refusal said in the log once per ``what`` (e.g. "sensor
+    reader"): a thread that asks at every start would otherwise say it at every start. True
+    when granted."""
+    refused = ask_for_realtime(priority)
+    if refused is None:
+        return True
+    with _said_lock:
+        first = what not in _refusals_said
+        _refusals_said.add(what)
+    if first:
+        log.info("%s runs without real-time priority: %s", what, refused)
+    return False
 
 
 def realtime_priority() -> int:

@@ -25,7 +25,7 @@ from cellctl.sensing.correction import CorrectionGrid, CorrectionLaw, LatencyWin
 from cellctl.sensing.run import TrackingRun
 from cellctl.sensing.torch import TorchEstimate
 from drivers.errors import DeviceError
-from drivers.realtime import ask_for_realtime
+from drivers.realtime import ask_for_realtime_or_say
 from drivers.robot import Robot
 
 if TYPE_CHECKING:
@@ -92,7 +92,9 @@ class CorrectionStream:
     def _run(self) -> None:
         """A failure of its own (not the link's) loses tracking, so the weld cycle faults and
         holds; and nobody expected it (F180)."""
-        _ask_for_realtime()
+        # A robot interface wants its tick on time even when the cores are busy (rendering,
+        # the HMI); without the privilege the stream stays a normal thread.
+        ask_for_realtime_or_say(STREAM_REALTIME_PRIORITY, "correction stream")
         try:
             self._ticks()
         except Exception as error:
@@ -133,17 +135,3 @@ class CorrectionStream:
                     + (f"; {trouble}" if trouble else "")
                     + (f"; last frame: {run.last_refusal}" if run.last_refusal else "")
                 )
-
-
-def _ask_for_realtime() -> None:
-    """Give the calling thread a real-time priority (SCHED_FIFO) where the process may: a
-    robot interface wants its tick on time even when the cores are busy (rendering, the HMI).
-    Without the privilege (CAP_SYS_NICE or an rtprio limit) it stays a normal thread."""
-    global _realtime_refused
-    refused = ask_for_realtime(STREAM_REALTIME_PRIORITY)
-    if refused is not None and not _realtime_refused:
-        _realtime_refused = True
-        log.info("correction stream runs without real-time priority: %s", refused)
-
-
-_realtime_refused = False

@@ -58,7 +58,7 @@ from drivers.codecs.sensor_protocol import (
 )
 from drivers.errors import DeviceTimeout, FramesRefused, LinkDown
 from drivers.link import SupervisedLink
-from drivers.realtime import ask_for_realtime
+from drivers.realtime import ask_for_realtime_or_say
 
 log = logging.getLogger(__name__)
 
@@ -276,7 +276,6 @@ class SensorDriver(SupervisedLink):
         # SCHED_FIFO priority the reader thread asks for (0: a normal thread): it calls
         # on_frame, which may be a control loop's measurement (``drivers.realtime``).
         self.reader_priority = 0
-        self._realtime_refused = False  # said once
         self.frames_received = 0
         self.frames_missed = 0  # gaps in the sensor's frame numbers (it dropped, or we did)
         self.frames_stale = 0  # not given to on_frame: a newer one had arrived behind them
@@ -390,10 +389,7 @@ class SensorDriver(SupervisedLink):
         """The reader thread of one connection: open it, read until it is lost or released,
         and say which (``first_frame``'s result while the attempt waits, else ``_lost``)."""
         if self.reader_priority:
-            refused = ask_for_realtime(self.reader_priority)
-            if refused is not None and not self._realtime_refused:
-                self._realtime_refused = True
-                log.info("sensor reader runs without real-time priority: %s", refused)
+            ask_for_realtime_or_say(self.reader_priority, "sensor reader")
         try:
             backend.open()
             self._read_until_lost(backend, first_frame)
