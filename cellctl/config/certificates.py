@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from cryptography import x509
@@ -19,13 +18,9 @@ def load_certificate(path: Path) -> x509.Certificate:
 
 
 def certificate_problem(certificate: Path, private_key: Path) -> str | None:
-    """What is wrong with a certificate and key pair, or None: each a file that can be read,
-    a certificate and a private key, of the same key pair."""
-    for path in (certificate, private_key):
-        if not path.is_file():
-            return f"{path} not found"
-        if not os.access(path, os.R_OK):
-            return f"{path} cannot be read"
+    """What is wrong with a certificate and key pair, two files that can be read (config
+    check has said so of each, at its key), or None: a certificate and a private key, of the
+    same key pair."""
     try:
         cert = load_certificate(certificate)
     except ValueError as error:

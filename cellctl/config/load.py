@@ -145,11 +145,7 @@ def load_cell_config(path: Path) -> LoadedConfig:
             named = getattr(cell.sparkplug, key)
             if named is None:
                 continue
-            path = base / named
-            if not path.is_file():
-                errors.append(_error(cell_file, ("sparkplug", key), f"file not found: {path}"))
-            elif not os.access(path, os.R_OK):
-                errors.append(_error(cell_file, ("sparkplug", key), f"cannot be read: {path}"))
+            errors += _readable_file(cell_file, ("sparkplug", key), base / named)
     if cell is not None and cell.opcua.enabled and cell.opcua.trusted_clients is not None:
         trusted = base / cell.opcua.trusted_clients
         if not trusted.is_dir():
@@ -295,17 +291,25 @@ def _check_certificate(cell: CellConfig, cell_file: _File, base: Path) -> list[C
         "certificate": base / opcua.certificate,
         "private_key": base / opcua.private_key,
     }
-    errors = []
-    for key, path in paths.items():
-        if not path.is_file():
-            errors.append(_error(cell_file, ("opcua", key), f"file not found: {path}"))
-        elif not os.access(path, os.R_OK):
-            errors.append(_error(cell_file, ("opcua", key), f"cannot be read: {path}"))
+    errors = [
+        error
+        for key, path in paths.items()
+        for error in _readable_file(cell_file, ("opcua", key), path)
+    ]
     if not errors:
         problem = certificate_problem(paths["certificate"], paths["private_key"])
         if problem is not None:
             errors.append(_error(cell_file, ("opcua", "certificate"), problem))
     return errors
+
+
+def _readable_file(cell_file: _File, where: Location, path: Path) -> list[ConfigError]:
+    """A file the config names: there, and readable (else the error at its key)."""
+    if not path.is_file():
+        return [_error(cell_file, where, f"file not found: {path}")]
+    if not os.access(path, os.R_OK):
+        return [_error(cell_file, where, f"cannot be read: {path}")]
+    return []
 
 
 def _missing_procedure(part_file: _File, where: Location, name: str, folder: Path) -> ConfigError:
