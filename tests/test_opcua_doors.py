@@ -237,15 +237,13 @@ async def test_unknown_and_known_names_each_cost_one_password_check(tmp_path):
         tmp_path, edit=_opcua(failed_login_pause_s=0.01, failed_login_pause_max_s=0.01)
     ) as (_rig, server):
         checks_before = server.users.password_checks
-        times_s: dict[str, list[float]] = {"olga": [], "mallory": []}
         for attempt in range(tries):
             for name in ("olga", "mallory"):
-                times_s[name].append(await _refusal_s(server.endpoint, name, f"guess-{attempt}"))
+                await _refusal_s(server.endpoint, name, f"guess-{attempt}")  # refused, both
+        # The proof is the count: an unknown name costs one scrypt check, as a known one
+        # does. How close their answer times come is measured by `python -m bench
+        # opcua_doors` (goal within 10 %): wall-clock time is the benchmark's to judge.
         assert server.users.password_checks - checks_before == 2 * tries
-    # The proof is the count: an unknown name costs one scrypt check, as a known one does.
-    # How close their answer times come is measured by `python -m bench opcua_doors` (goal
-    # within 10 %): wall-clock time is the benchmark's to judge, on a loaded machine too.
-    assert statistics.median(times_s["mallory"]) > 0, times_s
 
 
 def test_failure_book_doubles_caps_forgets_and_stays_bounded():
