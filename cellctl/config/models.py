@@ -132,6 +132,10 @@ class OpcUaSettings(StrictModel):
     # A connection that has not said Hello (the first message of OPC UA TCP) this long after
     # connecting is closed; a real client says it within one round trip.
     hello_timeout_s: Annotated[float, Field(ge=0.1, le=60)] = 3.0
+    # The largest request a client may send, in bytes (OPC UA's MaxMessageSize, told to each
+    # client in the Acknowledge). asyncua's own limit is 100 MB, all of it parsed and decrypted on
+    # the controller's event loop; the cell's methods take a mode or a fault code.
+    max_request_bytes: Annotated[int, Field(ge=65_536, le=16 * 1024 * 1024)] = 256 * 1024
     # After a failed login, a client address and a user name wait this long, doubled for each
     # failure in a row, up to failed_login_pause_max_s.
     failed_login_pause_s: Annotated[float, Field(ge=0.01, le=10)] = 0.5

@@ -92,6 +92,17 @@ RECENT_SEAMS = 40
 FAULT_HISTORY = 200
 AUDIT_DETAIL_CHARS = 200
 
+
+def _bounded_repr(argument: object) -> str:
+    """``repr`` of a method argument, never of more than the audit keeps: a string or byte
+    string of a megabyte is cut before it is copied, not after."""
+    if isinstance(argument, str | bytes):
+        return repr(argument[:AUDIT_DETAIL_CHARS])
+    if isinstance(argument, list):
+        return f"[{len(argument)} values]"
+    return repr(argument)[:AUDIT_DETAIL_CHARS]
+
+
 # The user of the session whose service call is being handled (see _session_factory).
 _caller: contextvars.ContextVar[User | None] = contextvars.ContextVar("opcua_caller", default=None)
 
@@ -377,7 +388,7 @@ class CellOpcUaServer:
             )
         needed = Role[METHODS[method][0].upper()]
         # The audit keeps what was asked, bounded: a client may send any string.
-        detail = ", ".join(repr(a) for a in args)[:AUDIT_DETAIL_CHARS]
+        detail = ", ".join(_bounded_repr(a) for a in args[:8])[:AUDIT_DETAIL_CHARS]
         if role < needed:
             status = ua.StatusCodes.BadUserAccessDenied
             message = (
