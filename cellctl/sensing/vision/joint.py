@@ -32,7 +32,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from cellctl.config.sensor_models import JointSettings
@@ -110,14 +109,6 @@ def _plates_frame(a: Line, b: Line) -> tuple[np.ndarray, np.ndarray]:
     return along, np.array([-along[1], along[0]])
 
 
-def _fit(points: np.ndarray) -> tuple[float, float, float, float]:
-    """Total least squares line through float32 points (N, 2): centre (cx, cz) and unit
-    direction (ux, uz). OpenCV's fitLine with DIST_L2 is exactly this fit (the scatter
-    matrix's principal axis), in one call instead of a dozen numpy ones."""
-    ux, uz, cx, cz = cv2.fitLine(points, cv2.DIST_L2, 0, 0.01, 0.01).ravel().tolist()
-    return cx, cz, ux, uz
-
-
 def _residuals(points: np.ndarray, cx: float, cz: float, ux: float, uz: float) -> np.ndarray:
     """Signed distances of the points from the line (positive: left of its direction)."""
     normal = np.array((-uz, ux), dtype=np.float32)
@@ -145,22 +136,49 @@ def _median(values: np.ndarray) -> float:
 def fit_line_robust(x: np.ndarray, z: np.ndarray, floor_mm: float = 0.03) -> Line:
     """A line fit that drops stray points (spatter, a reflection caught by the stripe) and
     fits again, twice: points beyond 3 robust sigmas (at least ``floor_mm``) are dropped.
-    In float32: a micrometre's hundredth over a sensor's field of view, far below the
-    stripe's own noise."""
-    points = _points(x, z)
-    cx, cz, ux, uz = _fit(points)
-    distance = np.abs(_residuals(points, cx, cz, ux, uz))
+    One compiled call (``_stripe.fit_line``, without the GIL), or the same in numpy."""
+    out = np.empty(6)
+    fit_line(
+        np.ascontiguousarray(x, dtype=np.float64), np.ascontiguousarray(z, dtype=np.float64),
+        floor_mm, out,
+    )  # fmt: skip
+    cx, cz, ux, uz, rms, kept = out.tolist()
+    return Line((cx, cz), (ux, uz), rms, int(kept))
+
+
+def _fit_once(x: np.ndarray, z: np.ndarray) -> tuple[float, float, float, float, np.ndarray]:
+    """Total least squares line through the points: centre, unit direction (the scatter
+    matrix's principal axis) and the points' distances from it. Every sum in point order
+    (cumulative sums: numpy's own sums pair their terms), as ``_stripe.fit_line`` sums."""
+    n = len(x)
+    cx = float(np.cumsum(x)[-1]) / n
+    cz = float(np.cumsum(z)[-1]) / n
+    dx, dz = x - cx, z - cz
+    a = float(np.cumsum(dx * dx)[-1])
+    b = float(np.cumsum(dx * dz)[-1])
+    c = float(np.cumsum(dz * dz)[-1])
+    angle = 0.5 * math.atan2(2.0 * b, a - c)
+    ux, uz = math.cos(angle), math.sin(angle)
+    distance = np.abs(x * -uz + z * ux - (cz * ux - cx * uz))
+    return cx, cz, ux, uz, distance
+
+
+def _fit_line_numpy(x: np.ndarray, z: np.ndarray, floor_mm: float, out: np.ndarray) -> None:
+    """``_stripe.fit_line`` in numpy, bit for bit (tests/test_vision.py holds them to it):
+    ``out`` = centre x, z, direction x, z, rms, points kept."""
+    if len(x) < 2:
+        raise ValueError("x: a line needs 2 points or more")
+    cx, cz, ux, uz, distance = _fit_once(x, z)
     for _ in range(2):
         sigma = 1.4826 * _median(distance)
         keep = distance <= max(3 * sigma, floor_mm)
         kept = int(np.count_nonzero(keep))
-        if kept == len(points) or kept < 3:
+        if kept == len(x) or kept < 3:
             break
-        points = points[keep]
-        cx, cz, ux, uz = _fit(points)
-        distance = np.abs(_residuals(points, cx, cz, ux, uz))
-    rms = math.sqrt(float(distance @ distance) / len(points))
-    return Line((cx, cz), (ux, uz), rms, len(points))
+        x, z = x[keep], z[keep]
+        cx, cz, ux, uz, distance = _fit_once(x, z)
+    rms = math.sqrt(float(np.cumsum(distance * distance)[-1]) / len(x))
+    out[:] = (cx, cz, ux, uz, rms, len(x))
 
 
 def best_split(x: np.ndarray, z: np.ndarray, min_points: int) -> int | None:
@@ -457,3 +475,12 @@ def _height(line: Line, at: np.ndarray, along: np.ndarray, normal: np.ndarray) -
     # The line's point square above or below ``at``: no component along the plates.
     t = -float(offset @ along) / float(direction @ along)
     return float((offset + t * direction) @ normal)
+
+
+try:
+    from cellctl.sensing.vision._stripe import fit_line
+
+    COMPILED = True
+except ImportError:  # not built (``make venv`` builds it): the same results, slower
+    fit_line = _fit_line_numpy
+    COMPILED = False
