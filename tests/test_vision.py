@@ -547,10 +547,11 @@ def test_the_compiled_stripe_passes_are_built_and_give_the_numpy_results_exactly
         stripe.band_peaks(image, width, np.zeros(width, np.intp), 10, band_c)
 
 
-def test_the_compiled_line_fit_gives_the_numpy_fit_exactly():
-    """Joint detection's robust line fit (``_stripe.fit_line``) is the numpy one bit for bit,
-    so that a recording replays the same with it built or not: on faces of every slope with
-    noise, stray points and ties, and on the faces of rendered joints, dirty ones included."""
+def test_the_compiled_line_fits_give_the_numpy_fits_exactly():
+    """Joint detection's robust line fit and its split between two faces (``_stripe.fit_line``,
+    ``_stripe.split``) are the numpy ones bit for bit, so that a recording replays the same
+    with them built or not: on faces of every slope with noise, stray points and ties, and
+    on the profiles of rendered joints, dirty ones included."""
     from cellctl.sensing.vision import joint
 
     assert joint.COMPILED, "cellctl/sensing/vision/_stripe.c is not built: run `make venv`"
@@ -578,6 +579,10 @@ def test_the_compiled_line_fit_gives_the_numpy_fit_exactly():
         joint.fit_line(x, z, 0.03, compiled)
         joint._fit_line_numpy(x, z, 0.03, numpy_fit)
         assert np.array_equal(compiled, numpy_fit), (len(x), compiled - numpy_fit)
+        # Where two faces meet (here, at most: these are single faces as often as not).
+        for min_points in (1, 4, 12):
+            if len(x) >= 2 * min_points:
+                assert joint.split(x, z, min_points) == joint._split_numpy(x, z, min_points)
     # A face with a speck of spatter over it: the speck dropped, the face fitted exactly.
     x = np.linspace(-5.0, 5.0, 41)
     z = 0.5 * x + 2.0
@@ -589,3 +594,6 @@ def test_the_compiled_line_fit_gives_the_numpy_fit_exactly():
     for fit in (joint.fit_line, joint._fit_line_numpy):
         with pytest.raises(ValueError, match="2 points"):
             fit(np.zeros(1), np.zeros(1), 0.03, compiled)
+    for split in (joint.split, joint._split_numpy):
+        with pytest.raises(ValueError, match="2 min_points"):
+            split(np.zeros(5), np.zeros(5), 3)

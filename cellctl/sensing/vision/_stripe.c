@@ -6,6 +6,7 @@
  *             and the peak's height above the local background, or NaN where rejected.
  * fit_line:   joint detection's robust line fit of a face (cellctl/sensing/vision/joint.py,
  *             fit_line_robust): a total least squares line, stray points dropped, twice.
+ * split:      where two faces meet (joint.py, best_split).
  *
  * Both take and fill buffers made by the caller (numpy arrays), so no numpy headers are
  * needed to build this: Python's own buffer protocol is enough. The stripe's arithmetic is
@@ -342,10 +343,90 @@ fit_line(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* split(x, z, min_points): where two straight faces meet in the points (x, z)[0..n), n >=
+ * 2 min_points >= 2: the k in min_points..n - min_points whose two sides' total least squares
+ * residuals (the smaller eigenvalue of each side's scatter matrix, twice) sum least; the
+ * first such k. From running sums in point order, as joint.py's best_split has them. */
+static PyObject *
+split(PyObject *self, PyObject *args)
+{
+    PyObject *x_obj, *z_obj;
+    Py_ssize_t m;
+    if (!PyArg_ParseTuple(args, "OOn", &x_obj, &z_obj, &m))
+        return NULL;
+    Py_buffer xb, zb;
+    if (get(x_obj, &xb, 0, 8, 0, "x") < 0)
+        return NULL;
+    Py_ssize_t n = xb.len / 8;
+    if (get(z_obj, &zb, 0, 8, n, "z") < 0) {
+        PyBuffer_Release(&xb);
+        return NULL;
+    }
+    if (m < 1 || n < 2 * m) {
+        PyBuffer_Release(&xb);
+        PyBuffer_Release(&zb);
+        PyErr_SetString(PyExc_ValueError, "split: needs min_points >= 1 and 2 min_points points");
+        return NULL;
+    }
+    const double *x = xb.buf, *z = zb.buf;
+    Py_ssize_t best = 0;
+    Py_BEGIN_ALLOW_THREADS
+    double t[5] = {0.0, 0.0, 0.0, 0.0, 0.0};
+    for (Py_ssize_t i = 0; i < n; i++) {
+        t[0] += x[i];
+        t[1] += z[i];
+        t[2] += x[i] * x[i];
+        t[3] += z[i] * z[i];
+        t[4] += x[i] * z[i];
+    }
+    double p[5] = {0.0, 0.0, 0.0, 0.0, 0.0};
+    double lowest = 0.0;
+    for (Py_ssize_t i = 0; i < n - m; i++) {
+        p[0] += x[i];
+        p[1] += z[i];
+        p[2] += x[i] * x[i];
+        p[3] += z[i] * z[i];
+        p[4] += x[i] * z[i];
+        if (i < m - 1)
+            continue;
+        double sum = 0.0;
+        for (int side = 0; side < 2; side++) {
+            double sx, sz, sxx, szz, sxz, count;
+            if (side == 0) {
+                sx = p[0], sz = p[1], sxx = p[2], szz = p[3], sxz = p[4];
+                count = (double)(i + 1);
+            } else {
+                sx = t[0] - p[0], sz = t[1] - p[1], sxx = t[2] - p[2], szz = t[3] - p[3];
+                sxz = t[4] - p[4];
+                count = (double)n - (double)(i + 1);
+            }
+            sxx = sxx - sx * sx / count;
+            szz = szz - sz * sz / count;
+            sxz = sxz - sx * sz / count;
+            double residual = (sxx + szz) - hypot(sxx - szz, 2 * sxz);
+            sum = side == 0 ? residual : sum + residual;
+        }
+        Py_ssize_t k = i + 1 - m;
+        if (isnan(sum)) {  /* numpy's argmin: the first NaN */
+            best = k;
+            break;
+        }
+        if (k == 0 || sum < lowest) {
+            lowest = sum;
+            best = k;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&xb);
+    PyBuffer_Release(&zb);
+    return PyLong_FromSsize_t(m + best);
+}
+
 static PyMethodDef methods[] = {
     {"band_peaks", band_peaks, METH_VARARGS, "The brightest row of each column's band."},
     {"centres", centres, METH_VARARGS, "Sub-pixel centre rows and peak heights."},
     {"fit_line", fit_line, METH_VARARGS, "A face's robust total least squares line."},
+    {"split", split, METH_VARARGS, "Where two straight faces meet."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -184,12 +184,22 @@ def _fit_line_numpy(x: np.ndarray, z: np.ndarray, floor_mm: float, out: np.ndarr
 def best_split(x: np.ndarray, z: np.ndarray, min_points: int) -> int | None:
     """Where two straight faces meet: the split k minimising both lines' squared residuals.
 
-    Every split at once from cumulative sums: for a set of points the smallest eigenvalue of
-    its scatter matrix is the total least squares residual of its best line.
+    Every split at once from running sums: for a set of points the smallest eigenvalue of
+    its scatter matrix is the total least squares residual of its best line. One compiled
+    call (``_stripe.split``, without the GIL), or the same in numpy.
     """
-    n = len(x)
-    if n < 2 * min_points:
+    if len(x) < 2 * min_points:
         return None
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    return split(x, np.ascontiguousarray(z, dtype=np.float64), min_points)
+
+
+def _split_numpy(x: np.ndarray, z: np.ndarray, min_points: int) -> int:
+    """``_stripe.split`` in numpy, bit for bit: ``best_split`` for ``2 * min_points`` points
+    or more (tests/test_vision.py holds them to it)."""
+    n = len(x)
+    if min_points < 1 or n < 2 * min_points:
+        raise ValueError("split: needs min_points >= 1 and 2 min_points points")
     # Rows x, z, xx, zz, xz; column i summed over the points up to i.
     sums = np.array((x, z, x * x, z * z, x * z)).cumsum(axis=1)
     splits = n - 2 * min_points + 1  # k = min_points .. n - min_points: left is [0, k)
@@ -267,7 +277,7 @@ class JointDetector:
             return None
         dx, dz = np.diff(x), np.diff(z)
         step = np.abs(dx)
-        typical = float(np.median(step))
+        typical = _median(step)
         jumps = np.hypot(dx, dz)
         is_break = (step > 2.5 * typical) | (jumps > self.settings.jump_mm)
         m = self.settings.min_points_per_face
@@ -337,7 +347,7 @@ class JointDetector:
         if sides is None:
             # Gap closed: the two walls meet; split at the bottom of the groove.
             k = int(np.argmin(z))
-            sides = ((x[: k + 1], z[: k + 1]), (x[k:], z[k:]), float(np.median(np.diff(x))))
+            sides = ((x[: k + 1], z[: k + 1]), (x[k:], z[k:]), _median(np.diff(x)))
         (xl, zl), (xr, zr), spacing = sides
         kl = best_split(xl, zl, s.min_points_per_face // 2)
         kr = best_split(xr, zr, s.min_points_per_face // 2)
@@ -455,7 +465,7 @@ class JointDetector:
                 confidence, why = 0.0, "line lost at the foot of the plate edge"
         else:
             # The edge seen edge-on: the line jumps from the upper plate to the lower one.
-            spacing = float(np.median(np.abs(np.diff(x))))
+            spacing = _median(np.abs(np.diff(x)))
             if abs(float(xs[first_lower] - xs[last_upper])) > EDGE_HOLE_MM:
                 # The line is missing beside the edge: where the edge is, is not known.
                 return self._result(None, 0.0, step, 0.0, "line lost beside the plate edge")
@@ -478,9 +488,9 @@ def _height(line: Line, at: np.ndarray, along: np.ndarray, normal: np.ndarray) -
 
 
 try:
-    from cellctl.sensing.vision._stripe import fit_line
+    from cellctl.sensing.vision._stripe import fit_line, split
 
     COMPILED = True
 except ImportError:  # not built (``make venv`` builds it): the same results, slower
-    fit_line = _fit_line_numpy
+    fit_line, split = _fit_line_numpy, _split_numpy
     COMPILED = False
