@@ -34,6 +34,7 @@ import asyncio
 import collections
 import contextlib
 import math
+import os
 import select
 import socket
 import struct
@@ -75,6 +76,23 @@ def next_trigger_s(previous_s: float, now_s: float, period_s: float) -> float:
     if behind_s > MAX_EXPOSURE_LAG_S:
         next_s += math.ceil((behind_s - MAX_EXPOSURE_LAG_S) / period_s) * period_s
     return next_s
+
+
+def _above_the_loop() -> None:
+    """Where the simulator runs real-time (SCHED_FIFO: the benchmarks give it that), this
+    thread one priority above the rest of it. The camera is hardware of its own in a cell;
+    here it shares a core and the GIL with the event loop, and every numpy call that releases
+    the GIL while it renders would otherwise let the loop's Python take the GIL back, for up to
+    a switch interval each time. Above the loop on its core, it keeps the core while it
+    renders, and the loop gets the GIL back once the frame is sent. Elsewhere: nothing."""
+    try:
+        if os.sched_getscheduler(0) != os.SCHED_FIFO:  # 0: this thread (Linux)
+            return
+        priority = os.sched_getparam(0).sched_priority + 1
+        if priority <= os.sched_get_priority_max(os.SCHED_FIFO):
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except (AttributeError, OSError):
+        pass
 
 
 class _Client:
@@ -159,6 +177,7 @@ class CameraStream:
     # -- the thread --------------------------------------------------------------------------
 
     def _run(self, loop: asyncio.AbstractEventLoop) -> None:
+        _above_the_loop()
         next_at = time.monotonic()
         while not self._stopping:
             next_at = next_trigger_s(next_at, time.monotonic(), self.period_s)
