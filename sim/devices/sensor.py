@@ -58,8 +58,10 @@ from sim.truth.part import TruePart, TrueSeam
 
 log = logging.getLogger(__name__)
 
-FRAME_TRUTH_KEPT = 100_000
+# The camera's clock lives with the camera head; said here too, where the sensor is.
 __all__ = ["MAX_EXPOSURE_LAG_S", "SimulatedSensor", "TrackingScore", "next_trigger_s"]
+
+FRAME_TRUTH_KEPT = 100_000
 TRIGGER_SWITCH_INTERVAL_S = 0.0002
 
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import logging
 import math
 import os
 import select
@@ -52,6 +53,8 @@ from drivers.codecs.sensor_protocol import (
     encode_header,
 )
 from sim.devices.sensor_render import JointView, StripeRenderer
+
+log = logging.getLogger(__name__)
 
 MAX_EXPOSURE_LAG_S = 0.004  # a later wake-up (a busy machine) exposes when it wakes
 SERVE_UNTIL_S = 0.002  # the last stretch before a trigger is slept, not polled (ms resolution)
@@ -189,7 +192,10 @@ class CameraStream:
             order = self._ask(loop, next_at)
             if order is None:
                 continue  # the loop dropped it (too late), or stopping
-            self._render_and_send(order)
+            try:
+                self._render_and_send(order)
+            except Exception:  # a bug: said, and the next frame tried (the camera runs on)
+                log.exception("simulated sensor camera: frame %d not sent", order.frame_number)
 
     def _ask(self, loop: asyncio.AbstractEventLoop, trigger_s: float) -> FrameOrder | None:
         """The loop's frame order for the trigger at ``trigger_s`` (None: dropped, stopping).
@@ -213,7 +219,11 @@ class CameraStream:
 
     def _answer_on_loop(self, asked: int, trigger_s: float) -> None:
         """On the event loop: the truth of the frame triggered at ``trigger_s``."""
-        order = self._observe(trigger_s)
+        try:
+            order = self._observe(trigger_s)
+        except Exception:  # a bug: said, the frame dropped, and the camera not left waiting
+            log.exception("simulated sensor: no frame for the trigger at %.6f s", trigger_s)
+            order = None
         with self._answer_lock:
             self._answer = (asked, order)
         self._wake()
