@@ -20,7 +20,9 @@ It behaves as a robot running the RAPID template of docs/robots/abb/ (EGMSetupUC
   ``ERR_UDPUC_COMM``); the stream goes on (EGMStreamStart), so the sensor sees it;
 - what it ignores: datagrams that are no ``EgmSensorPathCorr`` (counted ``garbage``), and
   anything from another address than the sensor's (counted ``refused``, never decoded);
-- fault injection: ``pull_cable`` (nothing goes out or comes in while pulled).
+- fault injection: ``pull_cable`` (nothing goes out or comes in while pulled) and
+  ``drop_sensor_messages`` (the sensor's messages are lost on the way in, the feedback still
+  goes out: the robot's comm timeout, seen by the sensor).
 
 One thread (``egm robot``) owns the socket and the motion; the public methods hand over through
 ``_lock``, which guards every field the thread and a caller both touch.
@@ -80,6 +82,7 @@ class EgmRobotCounters:
     corrections_lost: int = 0  # gaps in the sensor's sequence numbers
     garbage: int = 0  # datagrams from the sensor that are no EgmSensorPathCorr
     refused: int = 0  # datagrams from any other address
+    dropped: int = 0  # lost on the way in by fault injection (drop_sensor_messages)
     late_samples: int = 0  # samples sent more than a period late (a stalled host)
     comm_timeouts: int = 0
 
@@ -131,6 +134,7 @@ class SimulatedEgmRobot:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._cable_pulled = False
+        self._dropping_sensor_messages = False
         self._job_running = False
         self._egm_moving = False  # an EGM move runs: corrections apply, comm timeout armed
         self._last_sensor_message_s = 0.0  # monotonic
@@ -215,6 +219,11 @@ class SimulatedEgmRobot:
         with self._lock:
             self._cable_pulled = pulled
 
+    def drop_sensor_messages(self, dropping: bool = True) -> None:
+        """Lose every sensor message on the way in (counted ``dropped``) while dropping."""
+        with self._lock:
+            self._dropping_sensor_messages = dropping
+
     def status(self) -> EgmRobotStatus:
         with self._lock:
             status = self.motion.status(0)
@@ -281,6 +290,9 @@ class SimulatedEgmRobot:
                 if error.errno in (errno.ECONNREFUSED, errno.ECONNRESET):
                     continue
                 raise
+            if self._dropping_sensor_messages:
+                self._counts["dropped"] += 1
+                continue
             if sender[:2] != sensor:
                 self._counts["refused"] += 1
                 continue
