@@ -31,6 +31,7 @@ from drivers.codecs.abb_egm import (
 from drivers.codecs.abb_egm_settings import AbbEgmSettings
 from drivers.codecs.robot_protocol import Pose
 from drivers.codecs.settings import AxisRangeMm, RobotLimits, WorkspaceMm
+from drivers.errors import LinkDown
 from drivers.robot.abb_egm import AbbEgmDriver
 from drivers.robot.owned import OwnedLinkState, PathCorrection, RobotOwnedMotion
 from drivers.robot.serial import MotionRefused
@@ -361,3 +362,18 @@ async def test_any_datagrams_from_the_robot_address_leave_the_stream_answered():
             probe.close()
         assert rig.driver.state is OwnedLinkState.STREAMING
         assert rig.robot.status().counters.garbage == 0  # the answers were all good EGM
+
+
+async def test_a_port_taken_is_link_down_naming_the_device_and_address():
+    taken = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    taken.bind(("127.0.0.1", 0))
+    try:
+        settings = AbbEgmSettings(sensor_port=taken.getsockname()[1])
+        driver = AbbEgmDriver(settings, device="robot")
+        with pytest.raises(LinkDown, match=r"robot at udp 127\.0\.0\.1:\d+ .*EGM socket"):
+            await driver.start_link()
+        assert driver.state is OwnedLinkState.IDLE
+        await driver.stop_link()  # after a failed start, and twice: nothing to do
+        await driver.stop_link()
+    finally:
+        taken.close()
