@@ -30,13 +30,14 @@ from drivers.codecs.abb_egm import (
 )
 from drivers.codecs.abb_egm_settings import AbbEgmSettings
 from drivers.codecs.robot_protocol import Pose
+from drivers.codecs.seam_path import build_path
 from drivers.codecs.settings import AxisRangeMm, RobotLimits, WorkspaceMm
 from drivers.errors import LinkDown
 from drivers.robot.abb_egm import AbbEgmDriver
 from drivers.robot.owned import OwnedLinkState, PathCorrection, RobotOwnedMotion
 from drivers.robot.serial import MotionRefused
 from sim.clock import SimClock
-from sim.devices.robot_egm import EgmMove, SimulatedEgmRobot
+from sim.devices.robot_egm import EgmJob, EgmMove, JobStep, SimulatedEgmRobot
 from tests.waiting import eventually
 
 HOME_MM = (300.0, 0.0, 400.0)
@@ -377,3 +378,85 @@ async def test_a_port_taken_is_link_down_naming_the_device_and_address():
         await driver.stop_link()
     finally:
         taken.close()
+
+
+def bracket_job() -> EgmJob:
+    """A seam taught as a line, then a quarter circle turning left (EGMMoveL, EGMMoveC)."""
+    seam = build_path(
+        [300.0, 0.0, 360.0],
+        [
+            {"line": {"to": [320.0, 0.0, 360.0]}},
+            {"arc": {"via": [334.142, 5.858, 360.0], "to": [340.0, 20.0, 360.0]}},
+        ],
+    )
+    return EgmJob(1, "BRACKET_A12_S1", seam, travel_speed_mm_per_s=40.0, clearance_mm=20.0)
+
+
+async def test_a_job_runs_on_its_signals_with_corrections_hold_and_done():
+    async with egm_rig() as rig:
+        rig.robot.jobs[1] = bracket_job()
+        assert rig.robot.signals()["robot_ready"]
+        assert not rig.robot.start_job(2)  # no such job
+        assert rig.robot.start_job(1)
+        assert not rig.robot.signals()["robot_ready"]
+        await eventually(lambda: rig.robot.signals()["robot_at_seam_start"], what="the seam start")
+        assert rig.robot.status().pose.position_mm == pytest.approx((300.0, 0.0, 360.0))
+        assert rig.driver.latest_feedback().orientation_deg == pytest.approx(
+            (0.0, 0.0, 180.0), abs=1e-6
+        )  # the torch down: 180° about X
+        assert rig.robot.status().mci_state is MciState.STOPPED  # no EGM move yet
+        rig.driver.expect_stream(True)
+        rig.driver.set_path_correction(PathCorrection(0.8, 0.3))
+        rig.robot.set_seam_go(True)
+        await eventually(
+            lambda: (
+                rig.robot.status().lateral_correction_mm == pytest.approx(0.8)
+                and rig.robot.status().vertical_correction_mm == pytest.approx(0.3)
+            ),
+            what="the correction on the seam",
+        )
+        assert rig.robot.status().step is JobStep.WELDING
+        assert rig.robot.status().mci_state is MciState.RUNNING
+        rig.robot.set_hold(True)
+        await asyncio.sleep(0.1)  # braking from 40 mm/s takes about 20 ms
+        held_at = rig.robot.status().pose
+        await asyncio.sleep(0.1)
+        assert rig.robot.status().pose == held_at
+        assert rig.robot.status().step is JobStep.WELDING  # held, not ended
+        rig.robot.set_hold(False)
+        await eventually(lambda: rig.robot.signals()["robot_at_seam_end"], 5.0, what="the seam end")
+        # At the end of the arc the travel is +y: lateral (left of it) is -x, vertical +z.
+        assert rig.robot.status().pose.position_mm == pytest.approx((339.2, 20.0, 360.3))
+        rig.robot.set_seam_go(False)
+        await eventually(lambda: rig.robot.signals()["robot_job_done"], what="the job done")
+        signals = rig.robot.signals()
+        assert signals["robot_ready"]
+        assert not signals["robot_job_fault"]
+        assert rig.driver.state is OwnedLinkState.STREAMING
+        assert rig.told == []
+        assert rig.robot.status().counters.comm_timeouts == 0
+
+
+async def test_a_stop_ends_the_job_and_a_comm_timeout_faults_it():
+    async with egm_rig() as rig:
+        rig.robot.jobs[1] = bracket_job()
+        assert rig.robot.start_job(1)
+        await eventually(lambda: rig.robot.signals()["robot_at_seam_start"], what="the seam start")
+        rig.robot.set_stop(True)
+        assert rig.robot.signals()["robot_ready"]
+        assert rig.robot.status().step is JobStep.IDLE
+        rig.robot.set_stop(False)
+        assert rig.robot.start_job(1)
+        await eventually(
+            lambda: rig.robot.signals()["robot_at_seam_start"], what="the seam start again"
+        )
+        rig.robot.set_seam_go(True)
+        await eventually(lambda: rig.robot.status().step is JobStep.WELDING, what="welding")
+        rig.robot.pull_cable()
+        await eventually(lambda: rig.robot.signals()["robot_job_fault"], what="the job fault")
+        assert "ERR_UDPUC_COMM" in rig.robot.status().error
+        assert not rig.robot.signals()["robot_ready"]
+        assert not rig.robot.start_job(1)  # a fault is cleared by a stop, not a restart
+        rig.robot.set_stop(True)
+        assert rig.robot.signals()["robot_ready"]
+        assert rig.robot.status().error == ""

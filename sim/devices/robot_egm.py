@@ -8,8 +8,15 @@ It behaves as a robot running the RAPID template of docs/robots/abb/ (EGMSetupUC
   the monotonic clock (absolute deadlines, so it does not drift) to the configured sensor
   address, from its own address (``robot_host:robot_port``), with a sequence number, its time
   in ms, the actual and the planned tool pose, and its motor, EGM (MCI) and RAPID state;
-- the motion: ``run_job`` queues a taught path (lines and arcs, ``EgmMove``) on the simulated
-  robot's physics (``sim.devices.robot_motion.RobotMotion``), as EGMMoveL / EGMMoveC would;
+- the job, as the template's routine runs it, on the job signals the PLC wires
+  (``drivers.robot.owned.ROBOT_JOB_INPUTS`` / ``ROBOT_JOB_OUTPUTS``): ``start_job(number)``
+  moves above the seam's start and down onto it, raises ``robot_at_seam_start`` and waits for
+  ``set_seam_go(True)`` (the arc is established); runs the seam as one EGM move (EGMMoveL per
+  line, EGMMoveC per arc of its ``SeamPath``) at the travel speed; raises
+  ``robot_at_seam_end`` and waits for the go to drop; lifts clear and raises
+  ``robot_job_done``. ``set_hold`` holds on the path (StopMove) and resumes; ``set_stop`` ends
+  the job. ``run_job`` runs a list of moves as an EGM move at once (no signals: tests, bench).
+  The motion is the simulated robot's physics (``sim.devices.robot_motion.RobotMotion``);
 - the corrections: at each sample it takes what the sensor sent since the last one; the last
   ``EgmSensorPathCorr`` sets the absolute lateral (y) / vertical (z) offset from the
   programmed path, in path coordinates, which the physics clamps to
@@ -17,7 +24,8 @@ It behaves as a robot running the RAPID template of docs/robots/abb/ (EGMSetupUC
 - the robot's fail-safe: while an EGM move runs, no sensor message for ``comm_timeout_ms``
   (real time: the controller runs in real time) stops the motion on the path and ends the job
   with EGM's communication error (MCI state ERROR, RAPID stopped, ``error`` says
-  ``ERR_UDPUC_COMM``); the stream goes on (EGMStreamStart), so the sensor sees it;
+  ``ERR_UDPUC_COMM``, ``robot_job_fault``); the stream goes on (EGMStreamStart), so the
+  sensor sees it;
 - what it ignores: datagrams that are no ``EgmSensorPathCorr`` (counted ``garbage``), and
   anything from another address than the sensor's (counted ``refused``, never decoded);
 - fault injection: ``pull_cable`` (nothing goes out or comes in while pulled) and
@@ -31,6 +39,7 @@ One thread (``egm robot``) owns the socket and the motion; the public methods ha
 from __future__ import annotations
 
 import collections
+import enum
 import errno
 import logging
 import socket
@@ -52,6 +61,7 @@ from drivers.codecs.abb_egm import (
 )
 from drivers.codecs.abb_egm_settings import AbbEgmSettings
 from drivers.codecs.robot_protocol import Pose, ResultCode
+from drivers.codecs.seam_path import Arc, SeamPath
 from drivers.codecs.settings import RobotLimits
 from sim.clock import SimClock
 from sim.devices.robot_motion import RobotMotion
@@ -62,6 +72,8 @@ COMM_TIMEOUT_ERROR = "ERR_UDPUC_COMM"  # RAPID's error for an EGM communication 
 EGM_PATH_ID = 1  # the job's path: all its moves blend into one
 AGES_KEPT = 100_000  # applied corrections' ages kept for the benchmark (~400 s at 4 ms)
 MAX_DATAGRAMS_PER_SAMPLE = 64  # a flood is read in bounded bites, the rest next sample
+AIR_SPEED_MM_PER_S = 250.0  # approach and retract, off the seam
+TORCH_DOWN = (180.0, 0.0, 0.0)  # rx, ry, rz in degrees: the torch points down
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +84,49 @@ class EgmMove:
     to: Pose
     speed_mm_per_s: float
     via_mm: tuple[float, float, float] | None = None
+
+
+@dataclass(frozen=True)
+class EgmJob:
+    """One robot job as its RAPID routine welds it: a seam taught as a ``SeamPath`` (in the
+    robot's base frame), run at ``travel_speed_mm_per_s``, approached from ``clearance_mm``
+    above its start and left the same way."""
+
+    number: int
+    name: str
+    seam: SeamPath
+    travel_speed_mm_per_s: float
+    clearance_mm: float = 40.0
+
+    def seam_moves(self) -> list[EgmMove]:
+        """EGMMoveL per line, EGMMoveC (through the arc's middle) per arc of the seam."""
+        moves = []
+        for piece in self.seam.pieces:
+            via = piece.via if isinstance(piece, Arc) else None
+            moves.append(EgmMove(_torch_at(piece.end), self.travel_speed_mm_per_s, via))
+        return moves
+
+
+class JobStep(enum.StrEnum):
+    """Where the job is (``EgmRobotStatus.step``)."""
+
+    IDLE = "idle"  # no job (or the last one stopped): ready for one
+    APPROACH = "approach"  # moving above the seam's start and down onto it
+    AT_SEAM_START = "at_seam_start"  # standing there, waiting for the seam go
+    WELDING = "welding"  # the EGM move: corrections apply, the comm timeout is armed
+    AT_SEAM_END = "at_seam_end"  # standing there, waiting for the go to drop
+    RETRACT = "retract"  # lifting clear
+    DONE = "done"  # the job ended well: ready for the next one
+    FAULT = "fault"  # the job stopped on an error (``error`` says which)
+
+
+_JOB_RUNS = (
+    JobStep.APPROACH,
+    JobStep.AT_SEAM_START,
+    JobStep.WELDING,
+    JobStep.AT_SEAM_END,
+    JobStep.RETRACT,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +151,7 @@ class EgmRobotStatus:
     vertical_correction_mm: float
     mci_state: MciState
     rapid_exec_state: RapidExecState
+    step: JobStep
     job_running: bool
     error: str  # "" or RAPID's error the job stopped with
     last_correction_seqno: int | None
@@ -115,8 +171,10 @@ class SimulatedEgmRobot:
         limits: RobotLimits,
         clock: SimClock,
         home_pose_mm: tuple[float, float, float] = (0.0, 0.0, 400.0),
+        jobs: dict[int, EgmJob] | None = None,
     ) -> None:
         self.settings = settings
+        self.jobs = dict(jobs or {})
         self.clock = clock
         # The robot's own clamp and slew are EGM's configured ones.
         self.motion = RobotMotion(
@@ -135,8 +193,10 @@ class SimulatedEgmRobot:
         self._stop = threading.Event()
         self._cable_pulled = False
         self._dropping_sensor_messages = False
-        self._job_running = False
-        self._egm_moving = False  # an EGM move runs: corrections apply, comm timeout armed
+        self._step = JobStep.IDLE
+        self._job: EgmJob | None = None  # None for run_job's moves
+        self._seam_go = False
+        self._held = False
         self._last_sensor_message_s = 0.0  # monotonic
         self._mci_state = MciState.STOPPED
         self._rapid_state = RapidExecState.STOPPED
@@ -184,35 +244,90 @@ class SimulatedEgmRobot:
     # -- what the job and the test do ---------------------------------------------------------
 
     def run_job(self, moves: Sequence[EgmMove]) -> None:
-        """Run a taught path as one EGM move (EGMActMove, then EGMMoveL / EGMMoveC per move).
+        """Run ``moves`` as one EGM move at once, from where the tool is (EGMActMove, then
+        EGMMoveL / EGMMoveC per move), without the job's signals; DONE at the end.
 
         Raises ``ValueError`` naming the move the robot refuses (outside the workspace, too
         fast, an arc through a straight line), and when a job runs; a refused arc stops what
         was queued before it (as a RAPID program stops on the error).
         """
-        if not moves:
-            raise ValueError("a job needs at least one move")
         with self._lock:
-            if self._job_running:
-                raise ValueError("a job is running already")
+            if self._step in _JOB_RUNS:
+                raise ValueError(f"a job is running already ({self._step})")
             self.motion.advance_to(self.clock.now_s())
-            for number, move in enumerate(moves, 1):
-                result = self.motion.check_move(move.to, move.speed_mm_per_s)
-                if result is not ResultCode.OK:
-                    raise ValueError(f"move {number} refused: {result.name}")
-            for number, move in enumerate(moves, 1):
-                if move.via_mm is not None:
-                    result = self.motion.check_arc(move.via_mm, move.to, EGM_PATH_ID)
-                    if result is not ResultCode.OK:
-                        self.motion.stop()
-                        raise ValueError(f"move {number} refused: {result.name}")
-                self.motion.queue(move.to, move.speed_mm_per_s, EGM_PATH_ID, move.via_mm)
-            self._job_running = self._egm_moving = True
-            self._mci_state = MciState.RUNNING
-            self._rapid_state = RapidExecState.RUNNING
+            self._job = None
             self._error = ""
-            # The sensor has been answering the stream all along; the timeout counts from now.
-            self._last_sensor_message_s = time.monotonic()
+            self._start_egm_move(moves)
+
+    # -- the PLC's side (drivers.robot.owned.ROBOT_JOB_INPUTS / ROBOT_JOB_OUTPUTS) -------------
+
+    def signals(self) -> dict[str, bool]:
+        """The job's outputs as the PLC reads them."""
+        with self._lock:
+            step = self._step
+            return {
+                "robot_ready": self.motion.drives_enabled and step in (JobStep.IDLE, JobStep.DONE),
+                "robot_at_seam_start": step is JobStep.AT_SEAM_START,
+                "robot_at_seam_end": step is JobStep.AT_SEAM_END,
+                "robot_job_done": step is JobStep.DONE,
+                "robot_job_fault": step is JobStep.FAULT,
+            }
+
+    def start_job(self, number: int) -> bool:
+        """A rising edge on robot_job_start with job ``number`` selected; False (and nothing
+        moves) for an unknown number, a job running, a fault not cleared, drives off."""
+        with self._lock:
+            job = self.jobs.get(number)
+            if job is None or self._step not in (JobStep.IDLE, JobStep.DONE):
+                log.warning("simulated EGM robot: job %s not started (%s)", number, self._step)
+                return False
+            if not self.motion.drives_enabled:
+                return False
+            self.motion.advance_to(self.clock.now_s())
+            start = job.seam[0]
+            above = (start[0], start[1], start[2] + job.clearance_mm)
+            for point, speed in ((above, AIR_SPEED_MM_PER_S), (start, AIR_SPEED_MM_PER_S / 4)):
+                if self.motion.check_move(_torch_at(point), speed) is not ResultCode.OK:
+                    log.warning("simulated EGM robot: job %s cannot reach %s", number, point)
+                    return False
+            self._job = job
+            self._error = ""
+            self.motion.queue(_torch_at(above), AIR_SPEED_MM_PER_S, 0)
+            self.motion.queue(_torch_at(start), AIR_SPEED_MM_PER_S / 4, 0)
+            self._step = JobStep.APPROACH
+            self._rapid_state = RapidExecState.RUNNING
+            self._mci_state = MciState.STOPPED
+            return True
+
+    def set_seam_go(self, go: bool) -> None:
+        with self._lock:
+            self._seam_go = go
+
+    def set_hold(self, held: bool) -> None:
+        """robot_hold: stop on the path (StopMove) and keep the job; go on when released."""
+        with self._lock:
+            self._held = held
+            if held:
+                self.motion.hold()
+            else:
+                self.motion.resume()
+
+    def set_stop(self, stop: bool) -> None:
+        """robot_stop: stop, drop the path, end the job (ready again). It also clears a job
+        fault (the template's ExitCycle: main starts over and resets doJobFault)."""
+        with self._lock:
+            if stop and (self._step in _JOB_RUNS or self._step is JobStep.FAULT):
+                self.motion.stop()
+                self._end_job(JobStep.IDLE, MciState.STOPPED)
+                self._error = ""
+
+    def set_drives_enabled(self, enabled: bool) -> None:
+        """Drive power from the PLC: off stops the arm where it is and faults a running job."""
+        with self._lock:
+            self.motion.set_drives_enabled(enabled)
+            if not enabled and self._step in _JOB_RUNS:
+                self._error = "drives off during the job"
+                self._end_job(JobStep.FAULT, MciState.STOPPED)
 
     def pull_cable(self, pulled: bool = True) -> None:
         """Nothing goes out or comes in while pulled (the comm timeout then stops a job)."""
@@ -234,7 +349,8 @@ class SimulatedEgmRobot:
                 vertical_correction_mm=vertical,
                 mci_state=self._mci_state,
                 rapid_exec_state=self._rapid_state,
-                job_running=self._job_running,
+                step=self._step,
+                job_running=self._step in _JOB_RUNS,
                 error=self._error,
                 last_correction_seqno=self._last_seqno,
                 counters=EgmRobotCounters(**self._counts),
@@ -267,14 +383,7 @@ class SimulatedEgmRobot:
         if not self._cable_pulled:
             self._read_sensor(now_s)
         self.motion.advance_to(self.clock.now_s())
-        if self._egm_moving:
-            if now_s - self._last_sensor_message_s > self.settings.comm_timeout_ms / 1000:
-                self._stop_on_comm_timeout()
-            elif not self.motion.motion_left():
-                # The last EGMMoveL / EGMMoveC reached its fine point: the job ends.
-                self._egm_moving = self._job_running = False
-                self._mci_state = MciState.STOPPED
-                self._rapid_state = RapidExecState.STOPPED
+        self._advance_job(now_s)
         if not self._cable_pulled:
             self._send_feedback(now_s)
 
@@ -307,18 +416,76 @@ class SimulatedEgmRobot:
                     self._counts["corrections_lost"] += gap
             self._last_seqno = message.seqno
             self._last_sensor_message_s = now_s
-            if self._egm_moving and self.motion.correct(message.lateral_mm, message.vertical_mm):
+            welding = self._step is JobStep.WELDING
+            if welding and self.motion.correct(message.lateral_mm, message.vertical_mm):
                 self._counts["corrections_applied"] += 1
                 self._ages_ms.append(message.age_ms)
             else:
                 self._counts["corrections_ignored"] += 1
 
+    def _advance_job(self, now_s: float) -> None:
+        """The job's next step, once the motion or the controller lets it (under ``_lock``)."""
+        step, job = self._step, self._job
+        at_rest = not self.motion.motion_left() and not self._held
+        if step is JobStep.APPROACH and at_rest:
+            self._step = JobStep.AT_SEAM_START
+        elif step is JobStep.AT_SEAM_START and self._seam_go and job is not None:
+            try:
+                self._start_egm_move(job.seam_moves())
+            except ValueError as error:  # a seam the robot cannot run: the job faults
+                self._error = f"job {job.name}: {error}"
+                self._end_job(JobStep.FAULT, MciState.STOPPED)
+        elif step is JobStep.WELDING:
+            if now_s - self._last_sensor_message_s > self.settings.comm_timeout_ms / 1000:
+                self._stop_on_comm_timeout()
+            elif at_rest:  # the last EGMMoveL / EGMMoveC reached its fine point
+                self._mci_state = MciState.STOPPED
+                if job is None:
+                    self._end_job(JobStep.DONE, MciState.STOPPED)
+                else:
+                    self._step = JobStep.AT_SEAM_END
+        elif step is JobStep.AT_SEAM_END and not self._seam_go and job is not None:
+            end = job.seam[-1]
+            self.motion.queue(
+                _torch_at((end[0], end[1], end[2] + job.clearance_mm)), AIR_SPEED_MM_PER_S, 0
+            )
+            self._step = JobStep.RETRACT
+        elif step is JobStep.RETRACT and at_rest:
+            self._end_job(JobStep.DONE, MciState.STOPPED)
+
+    def _start_egm_move(self, moves: Sequence[EgmMove]) -> None:
+        """EGMActMove, then the moves as one path; raises ``ValueError`` for a refused move
+        (under ``_lock``)."""
+        if not moves:
+            raise ValueError("an EGM move needs at least one move")
+        for number, move in enumerate(moves, 1):
+            result = self.motion.check_move(move.to, move.speed_mm_per_s)
+            if result is not ResultCode.OK:
+                raise ValueError(f"move {number} refused: {result.name}")
+        for number, move in enumerate(moves, 1):
+            if move.via_mm is not None:
+                result = self.motion.check_arc(move.via_mm, move.to, EGM_PATH_ID)
+                if result is not ResultCode.OK:
+                    self.motion.stop()
+                    self._error = f"move {number} refused: {result.name}"
+                    self._end_job(JobStep.FAULT, MciState.STOPPED)
+                    raise ValueError(self._error)
+            self.motion.queue(move.to, move.speed_mm_per_s, EGM_PATH_ID, move.via_mm)
+        self._step = JobStep.WELDING
+        self._mci_state = MciState.RUNNING
+        self._rapid_state = RapidExecState.RUNNING
+        # The sensor has been answering the stream all along; the timeout counts from now.
+        self._last_sensor_message_s = time.monotonic()
+
+    def _end_job(self, step: JobStep, mci_state: MciState) -> None:
+        self._step = step
+        self._mci_state = mci_state
+        self._rapid_state = RapidExecState.STOPPED
+
     def _stop_on_comm_timeout(self) -> None:
         """EGM's own reaction: stop on the path, end the job with the communication error."""
         self.motion.stop()
-        self._egm_moving = self._job_running = False
-        self._mci_state = MciState.ERROR
-        self._rapid_state = RapidExecState.STOPPED
+        self._end_job(JobStep.FAULT, MciState.ERROR)
         self._error = (
             f"{COMM_TIMEOUT_ERROR}: no sensor message for {self.settings.comm_timeout_ms} ms"
         )
@@ -350,6 +517,10 @@ class SimulatedEgmRobot:
         self._counts["feedback_sent"] += 1
 
 
+def _torch_at(point: Sequence[float]) -> Pose:
+    return Pose(float(point[0]), float(point[1]), float(point[2]), *TORCH_DOWN)
+
+
 def _egm_pose(pose: Pose) -> EgmPose:
     if not pose.is_finite():  # never on the wire: the physics keeps poses finite
         raise ValueError(f"pose is not finite: {pose}")
@@ -359,4 +530,11 @@ def _egm_pose(pose: Pose) -> EgmPose:
     )
 
 
-__all__ = ["EgmMove", "EgmRobotCounters", "EgmRobotStatus", "SimulatedEgmRobot"]
+__all__ = [
+    "EgmJob",
+    "EgmMove",
+    "EgmRobotCounters",
+    "EgmRobotStatus",
+    "JobStep",
+    "SimulatedEgmRobot",
+]
