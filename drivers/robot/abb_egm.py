@@ -214,6 +214,7 @@ class AbbEgmDriver:
             self._state = OwnedLinkState.LISTENING
             self._fault_text = ""
             self._counts.clear()
+            self._feedback = self._egm_message = None  # a new link counts sequences anew
             self._late_run = 0
             self._seqno = 0
             self._started_s = now_s
