@@ -224,6 +224,26 @@ CASES = [
            "travel_angle_change_deg: 30, reversed: true}",
            "seams[0].passes[7].travel_angle_change_deg",
            "the torch at 35° (the seam's angle plus this change) is outside -30..30°"),
+    # The WPS against its qualification (cellctl.config.qualification).
+    Broken("setpoint-outside-qualified-range", "procedures/mag-fillet-a4.yaml",
+           "  current_a: {min: 190, max: 250}", "  current_a: {min: 190, max: 215}",
+           "current_a", "220 lies outside the range qualified by WPQR-0398",
+           anchor="current_a: 220"),
+    Broken("band-outside-qualified-range", "procedures/mag-boom-root.yaml",
+           "  voltage_v: {min: 17.0, max: 20.5}", "  voltage_v: {min: 18.0, max: 20.5}",
+           "bands.voltage_v", "band 17.5..19.5 reaches outside the range qualified",
+           anchor="voltage_v: {min: 17.5"),
+    Broken("heat-input-outside-qualified-range", "procedures/mag-boom-fill.yaml",
+           "  heat_input_kj_per_mm: {min: 0.7, max: 1.2}",
+           "  heat_input_kj_per_mm: {min: 0.70, max: 0.90}", "qualified.heat_input_kj_per_mm",
+           "the setpoints give a heat input of 0.943 kJ/mm"),
+    Broken("plate-thicker-than-qualified", "parts/plate-v60.yaml",
+           "plate_thickness_mm: 10", "plate_thickness_mm: 25", "seams[0].plate_thickness_mm",
+           "plate 25 mm lies outside the thickness range 5..20 mm that procedure "
+           "'mag-vgroove-root' is qualified for"),
+    Broken("qualified-without-wpqr", "procedures/mag-fillet-a4.yaml",
+           "wpqr: WPQR-0398 (ISO 15614-1, t=10 mm FW)\n", "", "qualified",
+           "qualified ranges given without the revision and the wpqr", anchor="qualified:"),
 ]  # fmt: skip
 
 

@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from cellctl.config import qualification
 from cellctl.config.certificates import certificate_problem
 from cellctl.config.errors import ConfigError, ConfigInvalid, show_value, validation_errors
 from cellctl.config.models import (
@@ -254,6 +255,7 @@ def load_cell_config(path: Path) -> LoadedConfig:
 
     if cell is not None:
         errors += _check_thermometer(cell, procedures, procedure_sources)
+    errors += _check_qualification(parts, part_sources, procedures, procedure_sources)
 
     if cell is not None and parts:
         active = cell.controller.cycle.active_part
@@ -416,6 +418,30 @@ def _check_against_cell(
                         f"{value:g} is above the power source's {limit_name} {limit:g}",
                     )
                 )
+    return errors
+
+
+def _check_qualification(
+    parts: dict[str, PartProgram],
+    part_sources: dict[str, _File],
+    procedures: dict[str, Procedure],
+    procedure_sources: dict[str, _File],
+) -> list[ConfigError]:
+    """Each procedure's settings inside its qualified ranges (in its file), and each seam's
+    plate thickness inside the range of every procedure it welds with (in the part program)."""
+    errors = [
+        _error(procedure_sources[name], where, message)
+        for name, procedure in procedures.items()
+        for where, message in qualification.procedure_problems(procedure)
+    ]
+    for part_name, part in parts.items():
+        for seam_index, seam in enumerate(part.seams):
+            for name, _where in _seam_procedures(seam_index, seam):
+                procedure = procedures.get(name)
+                problem = procedure and qualification.thickness_problem(seam, procedure)
+                if problem:
+                    location = ("seams", seam_index, "plate_thickness_mm")
+                    errors.append(_error(part_sources[part_name], location, problem))
     return errors
 
 
