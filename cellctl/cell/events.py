@@ -76,6 +76,11 @@ class CellCommands(Protocol):
 
     def set_mode(self, mode: str, by: str = "operator") -> None: ...
 
+    async def trace_command(self, method: str, argument: str, by: str) -> str:
+        """A traceability command (a serial, a welder's login, a lot, a rework release; see
+        ``cellctl.trace.station``): the answer for the caller, or ``TraceRefused``."""
+        ...
+
 
 @dataclass(frozen=True)
 class CellStatus:

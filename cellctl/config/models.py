@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 from pydantic import Discriminator, Field, Tag, model_validator
 
 from cellctl.config.sensor_models import SensorSettings
+from cellctl.config.trace_models import TraceabilitySettings
 from drivers.codecs.model import StrictModel
 from drivers.codecs.seam_path import SeamPath, build_path
 from drivers.codecs.settings import PlcSettings, PowerSourceSettings, RobotSettings
@@ -87,7 +88,7 @@ class OpcUaUser(StrictModel):
     """A user of the OPC UA interface. ``password_hash`` comes from ``cellctl passwd``."""
 
     name: Name
-    role: Literal["operator", "engineer"]
+    role: Literal["operator", "engineer", "quality"]
     password_hash: Annotated[str, Field(pattern=r"^scrypt\$\d+\$\d+\$\d+\$[0-9a-f]+\$[0-9a-f]+$")]
 
 
@@ -227,6 +228,8 @@ class CellConfig(StrictModel):
     opcua: OpcUaSettings = OpcUaSettings()
     sparkplug: SparkplugSettings = SparkplugSettings()
     shifts: list[ShiftSettings] = Field(default_factory=list)
+    # Serial numbers, welders and consumable lots (``cellctl.trace``).
+    traceability: TraceabilitySettings = TraceabilitySettings()
     # Relative to the cell config's folder.
     procedures_dir: str = "procedures"
     parts: Annotated[list[str], Field(min_length=1)]

@@ -230,6 +230,118 @@ class ProductionStore:
             )
             return int(rows[0]["id"])
 
+    # -- traceability (``cellctl.trace``) ----------------------------------------------------
+
+    def record_part_trace(
+        self,
+        part_id: int,
+        serial: str | None,
+        serial_source: str | None,
+        work_order: str | None,
+        welder: str | None,
+        qualification: dict[str, Any] | None,
+        lots: dict[str, str],
+        procedures: dict[str, dict[str, Any]],
+        rework_release: int | None,
+    ) -> None:
+        """Who and what made part ``part_id``: its serial and where it came from, the work
+        order, the welder and their qualification, the consumable lots, and each procedure's
+        revision and WPQR. A rework release, if the serial needed one, is used up by it in
+        the same transaction (a release serves one part)."""
+        db = self._backend
+        with db.write():
+            rework_of = None
+            if rework_release is not None:
+                used = db.rowcount(
+                    "UPDATE rework_releases SET used_by_part=? WHERE id=? AND used_by_part IS NULL",
+                    (part_id, rework_release),
+                )
+                if not used:
+                    raise StoreError(f"rework release {rework_release} is already used")
+                previous = db.execute(
+                    "SELECT MAX(t.part_id) AS part FROM part_trace t WHERE t.serial=?", (serial,)
+                )
+                rework_of = previous[0]["part"] if previous else None
+            db.execute(
+                "INSERT INTO part_trace (part_id, serial, serial_source, work_order, welder, "
+                "qualification_json, lots_json, procedures_json, rework_of_part) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    part_id,
+                    serial,
+                    serial_source,
+                    work_order,
+                    welder,
+                    json.dumps(qualification) if qualification is not None else None,
+                    json.dumps(lots, sort_keys=True),
+                    json.dumps(procedures, sort_keys=True),
+                    rework_of,
+                ),
+            )
+
+    def parts_with_serial(self, serial: str) -> list[dict[str, Any]]:
+        """Every part (of every cell: a serial names one part in the plant) welded or begun
+        with ``serial``, oldest first, with its trace."""
+        return self._backend.execute(
+            "SELECT p.*, t.serial, t.serial_source, t.work_order, t.welder, "
+            "t.qualification_json, t.lots_json, t.procedures_json, t.rework_of_part "
+            "FROM part_trace t JOIN parts p ON p.id = t.part_id WHERE t.serial=? ORDER BY p.id",
+            (serial,),
+        )
+
+    def release_rework(self, serial: str, by: str, reason: str) -> int:
+        with self._backend.write():
+            rows = self._backend.execute(
+                "INSERT INTO rework_releases (cell, serial, released_at, released_by, reason) "
+                "VALUES (?, ?, ?, ?, ?) RETURNING id",
+                (self.cell, serial, time.time(), by, reason),
+            )
+            return int(rows[0]["id"])
+
+    def open_rework_release(self, serial: str) -> dict[str, Any] | None:
+        """The oldest unused rework release of ``serial`` (any cell's), or None."""
+        rows = self._backend.execute(
+            "SELECT * FROM rework_releases WHERE serial=? AND used_by_part IS NULL "
+            "ORDER BY id LIMIT 1",
+            (serial,),
+        )
+        return rows[0] if rows else None
+
+    def record_lot(self, kind: str, lot: str, by: str) -> None:
+        with self._backend.write():
+            self._backend.execute(
+                "INSERT INTO consumable_lots (cell, kind, lot, entered_at, entered_by) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (self.cell, kind, lot, time.time(), by),
+            )
+
+    def current_lots(self) -> dict[str, str]:
+        """This cell's wire and gas lots as last entered (kind -> lot)."""
+        rows = self._backend.execute(
+            "SELECT kind, lot FROM consumable_lots WHERE cell=? ORDER BY id", (self.cell,)
+        )
+        return {row["kind"]: row["lot"] for row in rows}
+
+    def record_welder_login(self, welder: str, qualification: dict[str, Any], by: str) -> int:
+        with self._backend.write():
+            rows = self._backend.execute(
+                "INSERT INTO welder_logins (cell, welder, qualification_json, logged_in_at, "
+                "logged_in_by) VALUES (?, ?, ?, ?, ?) RETURNING id",
+                (self.cell, welder, json.dumps(qualification), time.time(), by),
+            )
+            return int(rows[0]["id"])
+
+    def record_welder_logout(self, login_id: int) -> None:
+        with self._backend.write():
+            self._backend.execute(
+                "UPDATE welder_logins SET logged_out_at=? WHERE id=?", (time.time(), login_id)
+            )
+
+    def part_faults(self, part_id: int) -> list[dict[str, Any]]:
+        return self._backend.execute(
+            "SELECT * FROM faults WHERE part_id=? ORDER BY id", (part_id,)
+        )
+
     # -- reads ----------------------------------------------------------------------------
 
     def audit_rows(self, since: float = 0.0) -> list[dict[str, Any]]:

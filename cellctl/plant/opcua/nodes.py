@@ -118,6 +118,17 @@ METHODS: dict[str, tuple[str, str | None]] = {
     "SetMode": ("engineer", "Mode"),
     "WhoAmI": ("anonymous", None),  # "<user> <role>" of the calling session; not a command
 }
+# Traceability (``cellctl.trace``): the next part's serial, the welder, the consumable lots,
+# and a quality engineer's release of a welded serial for one rework.
+TRACE_COMMANDS: dict[str, tuple[str, str | None]] = {
+    "EnterSerial": ("operator", "Serial"),
+    "LogInWelder": ("operator", "Welder"),
+    "LogOutWelder": ("operator", None),
+    "SetWireLot": ("operator", "Lot"),
+    "SetGasLot": ("operator", "Lot"),
+    "ReleaseRework": ("quality", "Serial"),
+}
+METHODS.update(TRACE_COMMANDS)
 
 
 def node_id(path: str, namespace_index: int) -> str:

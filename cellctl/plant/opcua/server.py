@@ -75,12 +75,14 @@ from cellctl.plant.opcua.nodes import (
     NAMESPACE_URI,
     OBJECT,
     STATE_COMMANDS,
+    TRACE_COMMANDS,
     VARIABLES,
     VariableSpec,
 )
 from cellctl.plant.opcua.users import Role
 from cellctl.records.oee import throughput
 from cellctl.records.store import AsyncStore
+from cellctl.trace.identity import TraceRefused
 
 TAUGHT_PATH_STEP_MM = 1.0  # an arc of the taught path, published as chords this long
 
@@ -424,6 +426,11 @@ class CellOpcUaServer:
                     return ua.StatusCodes.BadInvalidArgument, message
                 cell.set_mode(mode, by=actor)
                 return ua.StatusCodes.Good, f"mode {cell.view().mode}"
+            if method in TRACE_COMMANDS:
+                answer = await cell.trace_command(method, args[0] if args else "", by=actor)
+                return ua.StatusCodes.Good, answer
+        except TraceRefused as refused:
+            return ua.StatusCodes.BadInvalidArgument, f"{method} refused: {refused}"
         except CommandRefused as refused:
             return ua.StatusCodes.BadInvalidState, str(refused)
         except UnknownFault:

@@ -1,0 +1,267 @@
+"""The cell's traceability at the station: ``Traceability``.
+
+It holds what the next part will be recorded with, and writes it on the part's record when
+the part starts (``part_started``):
+
+- the serial number waiting for the next part, from the barcode scanner (``drivers.scanner``
+  on the configured port), or typed by the operator (OPC UA ``EnterSerial``). A serial that
+  has been welded before is refused unless a quality engineer released it for a rework
+  (``ReleaseRework``); the release is used up by the part that welds it;
+- the welder logged in at the cell (``LogInWelder``), whose ISO 14732 qualification is checked
+  against its expiry date at login and again when a part starts;
+- the wire and gas lots in use (``SetWireLot``, ``SetGasLot``), kept in the store so that
+  they outlast a restart of the controller.
+
+``start_blockers`` says what is missing for a production part when the config requires it;
+the controller refuses Start with it (F190). Every refusal is a remark in the fault history
+(F191-F194), so that the operator sees it where they look, and the OPC UA caller gets it as
+the method's answer.
+
+Owner: everything here runs on the controller's event loop (the scanner reads through the
+loop too); nothing is touched by another thread.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from cellctl.cell.faults import FaultCode
+from cellctl.config.load import LoadedConfig
+from cellctl.config.models import PartProgram
+from cellctl.records.store import AsyncStore
+from cellctl.trace.identity import (
+    TraceRefused,
+    WelderOnShift,
+    checked_lot,
+    checked_serial,
+    qualified_welder,
+)
+from drivers.scanner import LineScanner
+
+log = logging.getLogger(__name__)
+
+LOT_KINDS = ("wire", "gas")
+
+
+@dataclass(frozen=True)
+class PendingSerial:
+    serial: str
+    source: str  # scanner | operator
+    by: str
+    rework_release: int | None  # the release that lets a welded serial be welded again
+
+
+class Traceability:
+    """See the module. ``warn(code, detail)`` books a remark; ``tell`` writes the event log;
+    ``spawn(coroutine, name)`` runs a task under the controller's supervisor."""
+
+    def __init__(
+        self,
+        config: LoadedConfig,
+        store: AsyncStore,
+        warn: Callable[[FaultCode, str], None],
+        tell: Callable[[str], None],
+        spawn: Callable[[Coroutine[Any, Any, Any], str], Any],
+        today: Callable[[], dt.date] = dt.date.today,
+    ) -> None:
+        self.config = config
+        self.settings = config.cell.traceability
+        self.store = store
+        self.warn = warn
+        self.tell = tell
+        self.spawn = spawn
+        self.today = today
+        self.pending: PendingSerial | None = None
+        self.welder: WelderOnShift | None = None
+        self.lots: dict[str, str] = {}
+        self.work_order: str | None = None  # set by the work-order queue, when there is one
+        self.scanner: LineScanner | None = None
+
+    # -- life ------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.lots = await self.store.current_lots()
+        scanner = self.settings.scanner
+        if scanner is not None:
+            self.scanner = LineScanner(
+                scanner.port,
+                scanner.baud,
+                on_scan=self._scanned,
+                on_garbled=lambda why: self.warn(FaultCode.SERIAL_UNREADABLE, why),
+                on_link=self._scanner_link,
+                reopen_delay_s=scanner.reopen_delay_s,
+            )
+            self.scanner.start()
+
+    async def close(self) -> None:
+        if self.scanner is not None:
+            await self.scanner.close()
+        if self.welder is not None:
+            await self.store.record_welder_logout(self.welder.login_id)
+            self.welder = None
+
+    def _scanner_link(self, up: bool, why: str) -> None:
+        self.tell(why)
+        if not up:
+            self.warn(FaultCode.SCANNER_LINK, why)
+
+    def _scanned(self, text: str) -> None:
+        async def enter() -> None:
+            try:
+                await self.enter_serial(text, "scanner", by="scanner")
+            except TraceRefused:
+                pass  # booked as a remark by enter_serial
+
+        self.spawn(enter(), "serial scanned")
+
+    # -- serial numbers --------------------------------------------------------------------------
+
+    async def enter_serial(self, text: str, source: str, by: str) -> str:
+        """Take ``text`` as the next part's serial (``TraceRefused`` saying why not)."""
+        if source not in self.settings.serial.sources:
+            raise TraceRefused(
+                f"serial numbers are not taken from the {source} here (sources: "
+                f"{', '.join(self.settings.serial.sources)})"
+            )
+        try:
+            serial = checked_serial(text, self.settings.serial.pattern)
+        except TraceRefused as refused:
+            self.warn(FaultCode.SERIAL_UNREADABLE, f"{source}: {refused}")
+            raise
+        welded = [p for p in await self.store.parts_with_serial(serial) if p["mode"] != "dry_run"]
+        release = None
+        if welded:
+            release = await self.store.open_rework_release(serial)
+            if release is None:
+                last = welded[-1]
+                when = dt.datetime.fromtimestamp(last["started_at"]).strftime("%Y-%m-%d %H:%M")
+                message = (
+                    f"serial {serial} was welded as part {last['id']} on {when} "
+                    f"({last['status']}, {last['verdict'] or 'no verdict'}); a rework needs a "
+                    "release by quality"
+                )
+                self.warn(FaultCode.SERIAL_ALREADY_WELDED, message)
+                raise TraceRefused(message)
+        self.pending = PendingSerial(serial, source, by, release["id"] if release else None)
+        rework = (
+            f" (rework, release {release['id']} by {release['released_by']})" if release else ""
+        )
+        self.tell(f"serial {serial} from the {source} for the next part{rework}")
+        return f"serial {serial} for the next part{rework}"
+
+    async def release_rework(self, text: str, by: str) -> str:
+        """A quality engineer lets a welded serial be welded again, once."""
+        serial = checked_serial(text, self.settings.serial.pattern)
+        welded = [p for p in await self.store.parts_with_serial(serial) if p["mode"] != "dry_run"]
+        if not welded:
+            raise TraceRefused(f"serial {serial} has not been welded: nothing to rework")
+        if await self.store.open_rework_release(serial) is not None:
+            raise TraceRefused(f"serial {serial} is already released for a rework")
+        release = await self.store.release_rework(serial, by, f"after part {welded[-1]['id']}")
+        self.tell(f"serial {serial} released for a rework by {by} (release {release})")
+        return f"serial {serial} released for one rework (release {release})"
+
+    # -- the welder --------------------------------------------------------------------------------
+
+    async def log_in(self, name: str, by: str) -> str:
+        try:
+            welder = qualified_welder(name, self.settings.welders, self.today())
+        except TraceRefused as refused:
+            self.warn(FaultCode.WELDER_NOT_QUALIFIED, str(refused))
+            raise
+        if self.welder is not None:
+            await self.store.record_welder_logout(self.welder.login_id)
+        q = welder.qualification
+        on_shift = WelderOnShift(welder.name, welder.full_name, q.standard, q.number, q.scope,
+                                 q.expires, 0)  # fmt: skip
+        login_id = await self.store.record_welder_login(welder.name, on_shift.qualification(), by)
+        self.welder = WelderOnShift(**{**on_shift.__dict__, "login_id": login_id})
+        self.tell(f"welder {welder.name} logged in ({q.standard} {q.number}, expires {q.expires})")
+        return f"welder {welder.name} logged in; qualification {q.number} valid until {q.expires}"
+
+    async def log_out(self, by: str) -> str:
+        if self.welder is None:
+            raise TraceRefused("no welder is logged in")
+        name = self.welder.name
+        await self.store.record_welder_logout(self.welder.login_id)
+        self.welder = None
+        self.tell(f"welder {name} logged out by {by}")
+        return f"welder {name} logged out"
+
+    # -- consumables -------------------------------------------------------------------------------
+
+    async def set_lot(self, kind: str, text: str, by: str) -> str:
+        if kind not in LOT_KINDS:
+            raise TraceRefused(f"unknown consumable {kind!r} (wire, gas)")
+        lot = checked_lot(text)
+        await self.store.record_lot(kind, lot, by)
+        self.lots[kind] = lot
+        self.tell(f"{kind} lot {lot} entered by {by}")
+        return f"{kind} lot {lot}"
+
+    # -- the part ----------------------------------------------------------------------------------
+
+    def start_blockers(self, mode: str) -> list[str]:
+        """What a production part still lacks (none for a dry run, which welds nothing)."""
+        if mode == "dry_run":
+            return []
+        reasons = []
+        if self.settings.serial.required and self.pending is None:
+            sources = " or ".join(self.settings.serial.sources)
+            reasons.append(f"no serial number for the part (from the {sources})")
+        if self.settings.welder_required:
+            if self.welder is None:
+                reasons.append("no welder logged in")
+            elif self.welder.expires < self.today():
+                reasons.append(
+                    f"welder {self.welder.name}'s qualification {self.welder.number} expired "
+                    f"on {self.welder.expires.isoformat()}"
+                )
+        if self.settings.lots_required:
+            missing = [kind for kind in LOT_KINDS if kind not in self.lots]
+            if missing:
+                reasons.append(f"no {' and no '.join(missing)} lot entered")
+        return reasons
+
+    async def part_started(self, part_id: int, program: PartProgram) -> None:
+        """Write the part's trace (its record exists); the pending serial is used up."""
+        pending, self.pending = self.pending, None
+        procedures = {}
+        for seam in program.seams_in_order():
+            for index in range(max(1, len(seam.passes))):
+                name = seam.pass_procedure(index)
+                procedure = self.config.procedures[name]
+                procedures[name] = {"revision": procedure.revision, "wpqr": procedure.wpqr}
+        welder = self.welder
+        await self.store.record_part_trace(
+            part_id,
+            pending.serial if pending else None,
+            pending.source if pending else None,
+            self.work_order,
+            welder.name if welder else None,
+            ({"full_name": welder.full_name, **welder.qualification()} if welder else None),
+            dict(self.lots),
+            procedures,
+            pending.rework_release if pending else None,
+        )
+        if pending is not None:
+            self.tell(f"part {part_id} is serial {pending.serial}")
+
+    def snapshot(self) -> dict[str, str]:
+        """For the plant's read model: the pending serial, the welder, the lots."""
+        welder = self.welder
+        return {
+            "serial": self.pending.serial if self.pending else "",
+            "welder": welder.name if welder else "",
+            "qualification": (
+                f"{welder.standard} {welder.number} until {welder.expires.isoformat()}"
+                if welder
+                else ""
+            ),
+            "wire_lot": self.lots.get("wire", ""),
+            "gas_lot": self.lots.get("gas", ""),
+        }
