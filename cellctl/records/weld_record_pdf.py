@@ -141,6 +141,24 @@ def _band(band: Band | None) -> str:
     return f"{band.min:g}..{band.max:g}" if band is not None else "-"
 
 
+def _temperature(temperature: dict[str, float]) -> str:
+    """The part's temperature when the pass was let go, and the wait for it to cool."""
+    if not temperature:
+        return "not measured (no limits in the WPS)"
+    waited = temperature.get("interpass_wait_s") or 0.0
+    wait = f", cooled {waited:.0f} s first" if waited > 0 else ""
+    return f"{_num(temperature.get('before_pass_c'), 0, '°C')}{wait}"
+
+
+def _limits(temperature: dict[str, float]) -> str:
+    if not temperature:
+        return "-"
+    return (
+        f"preheat {_num(temperature.get('preheat_min_c'), 0)}, interpass max "
+        f"{_num(temperature.get('interpass_max_c'), 0, '°C')}"
+    )
+
+
 def _seam_block(seam: SeamRecord, styles: dict[str, ParagraphStyle]) -> list[Any]:
     s = seam.summary
     procedure = seam.procedure
@@ -170,9 +188,8 @@ def _seam_block(seam: SeamRecord, styles: dict[str, ParagraphStyle]) -> list[Any
          "Qualified", _band(qualified.heat_input_kj_per_mm if qualified else None) + " kJ/mm"],
         ["Arc time", f"{_num(s.get('arc_time_s'), 1, 's')}, {_num(s.get('length_mm'), 0, 'mm')}",
          "Out of band", f"{_num(s.get('out_of_band_s'), 2, 's')} ({s.get('excursions', 0)} exc.)"],
-        ["Part temp.", _num(temperature.get("temperature_c"), 0, "°C") if temperature else "-",
-         "Interpass max", _num(temperature.get("interpass_max_c"), 0, "°C") if temperature
-         else "-"],
+        ["Before the pass", _temperature(temperature),
+         "Limits", _limits(temperature)],
         ["Tracking / bead", p(track_text or "-"), "Arc breaks",
          f"{s.get('arc_breaks', 0)} (restarts {s.get('restarts', 0)})"],
     ]  # fmt: skip
@@ -222,16 +239,22 @@ def _plot(
         for edge in (band.min, band.max):
             drawing.add(Line(left, y(edge), right, y(edge), strokeColor=GOOD,
                              strokeWidth=0.5, strokeDashArray=[2, 2]))  # fmt: skip
-            drawing.add(String(left - 1, y(edge) - 2, f"{edge:g}", fontSize=6,
+            drawing.add(String(left - 1, y(edge) - 2, f"{edge:g}", fontSize=6, fontName="Helvetica",
                                textAnchor="end"))  # fmt: skip
     points: list[float] = []
     for t, v in zip(t_s, values, strict=True):
         points += [x(t), y(v)]
     if len(points) >= 4:
         drawing.add(PolyLine(points, strokeColor=LINE, strokeWidth=0.6))
-    drawing.add(String(left, top + 2, f"{name} ({unit}) against the WPS band", fontSize=7))
-    drawing.add(String(right, 1, f"{t_max:.1f} s", fontSize=6, textAnchor="end"))
-    drawing.add(String(left, 1, "0 s", fontSize=6))
+    drawing.add(
+        String(
+            left, top + 2, f"{name} ({unit}) against the WPS band", fontSize=7, fontName="Helvetica"
+        )
+    )
+    drawing.add(
+        String(right, 1, f"{t_max:.1f} s", fontSize=6, fontName="Helvetica", textAnchor="end")
+    )
+    drawing.add(String(left, 1, "0 s", fontSize=6, fontName="Helvetica"))
     return drawing
 
 
