@@ -187,4 +187,5 @@ def pdf_text(path: Path) -> str:
     from pypdf import PdfReader
 
     reader = PdfReader(path)
-    return "\n".join(page.extract_text() for page in reader.pages)
+    # Table cells come out one per line: words separated by single spaces compare simply.
+    return " ".join(" ".join(page.extract_text() for page in reader.pages).split())

@@ -292,6 +292,9 @@ class Controller:
             "SetWireLot": lambda: trace.set_lot("wire", argument, by),
             "SetGasLot": lambda: trace.set_lot("gas", argument, by),
             "ReleaseRework": lambda: trace.release_rework(argument, by),
+            "RecordRepair": lambda: trace.record_repair(argument, by),
+            "ReleasePart": lambda: trace.decide("release", argument, by),
+            "ScrapPart": lambda: trace.decide("scrap", argument, by),
         }
         if method not in handlers:
             raise TraceRefused(f"no traceability command {method[:40]!r}")

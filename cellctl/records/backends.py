@@ -141,6 +141,28 @@ CREATE TABLE IF NOT EXISTS consumable_lots (
     entered_at {real} NOT NULL,
     entered_by TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS nonconformances (
+    id {serial_pk},
+    cell TEXT NOT NULL DEFAULT '',
+    part_id {ref} NOT NULL REFERENCES parts(id),
+    seam_id {ref} REFERENCES seams(id),
+    opened_at {real} NOT NULL,
+    reason TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('open', 'repaired', 'released', 'scrapped')),
+    decided_at {real},
+    decided_by TEXT,
+    decision_note TEXT
+);
+CREATE INDEX IF NOT EXISTS nonconformances_part ON nonconformances(part_id);
+CREATE TABLE IF NOT EXISTS repairs (
+    id {serial_pk},
+    nc_id {ref} NOT NULL REFERENCES nonconformances(id),
+    at {real} NOT NULL,
+    by_actor TEXT NOT NULL,
+    welder TEXT,
+    description TEXT NOT NULL,
+    repair_part_id {ref} REFERENCES parts(id)
+);
 CREATE TABLE IF NOT EXISTS welder_logins (
     id {serial_pk},
     cell TEXT NOT NULL DEFAULT '',
@@ -153,7 +175,8 @@ CREATE TABLE IF NOT EXISTS welder_logins (
 """
 # 2: the cell column (many cells in one database). 3: traceability (part_trace: a part's
 # serial, work order, welder, lots and procedure revisions; rework releases; consumable lot
-# changes; welder logins): new tables only, made by the next writer.
+# changes; welder logins; non-conformances and their repairs): new tables only, made by the
+# next writer.
 SCHEMA_VERSION = 3
 CELL_TABLES = ("parts", "faults", "state_changes")
 # What a reader needs to find before it calls a database a cellctl store (``audit`` came

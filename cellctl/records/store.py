@@ -146,7 +146,22 @@ class ProductionStore:
                     json.dumps(summary.as_dict()),
                 ),
             )
-            return int(rows[0]["id"])
+            seam_id = int(rows[0]["id"])
+            if summary.verdict == "bad":
+                # A bad seam opens a non-conformance, durable with the seam itself: the part
+                # cannot leave the cell good until quality decides (release or scrap).
+                self._backend.execute(
+                    "INSERT INTO nonconformances (cell, part_id, seam_id, opened_at, reason, "
+                    "status) VALUES (?, ?, ?, ?, ?, 'open')",
+                    (
+                        self.cell,
+                        part_id,
+                        seam_id,
+                        finished_at,
+                        f"seam {summary.seam}: " + ("; ".join(summary.reasons) or "bad"),
+                    ),
+                )
+            return seam_id
 
     def finish_part(
         self, part_id: int, status: str, verdict: str | None, note: str = ""
@@ -337,10 +352,73 @@ class ProductionStore:
                 "UPDATE welder_logins SET logged_out_at=? WHERE id=?", (time.time(), login_id)
             )
 
-    def part_faults(self, part_id: int) -> list[dict[str, Any]]:
+    # -- non-conformances (``cellctl.trace.quality``) ------------------------------------------
+
+    def nonconformances(
+        self, status: str | None = None, part_id: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Non-conformances (this cell's, or all), oldest first, with the part's serial."""
+        mine, params = self._mine("n.")
+        conditions, values = [mine], list(params)
+        if status is not None:
+            conditions.append("n.status=?")
+            values.append(status)
+        if part_id is not None:
+            conditions.append("n.part_id=?")
+            values.append(part_id)
         return self._backend.execute(
-            "SELECT * FROM faults WHERE part_id=? ORDER BY id", (part_id,)
+            "SELECT n.*, t.serial FROM nonconformances n LEFT JOIN part_trace t "
+            f"ON t.part_id = n.part_id WHERE {' AND '.join(conditions)} ORDER BY n.id",
+            tuple(values),
         )
+
+    def nonconformance(self, nc_id: int) -> dict[str, Any] | None:
+        rows = self._backend.execute(
+            "SELECT n.*, t.serial FROM nonconformances n LEFT JOIN part_trace t "
+            "ON t.part_id = n.part_id WHERE n.id=?",
+            (nc_id,),
+        )
+        return rows[0] if rows else None
+
+    def record_repair(
+        self, nc_id: int, by: str, welder: str | None, description: str, part_id: int | None
+    ) -> int:
+        """A repair weld against an open non-conformance; it becomes ``repaired`` (quality
+        still decides)."""
+        db = self._backend
+        with db.write():
+            changed = db.rowcount(
+                "UPDATE nonconformances SET status='repaired' WHERE id=? AND status IN "
+                "('open', 'repaired')",
+                (nc_id,),
+            )
+            if not changed:
+                raise StoreError(f"non-conformance {nc_id} is not open")
+            rows = db.execute(
+                "INSERT INTO repairs (nc_id, at, by_actor, welder, description, repair_part_id) "
+                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                (nc_id, time.time(), by, welder, description, part_id),
+            )
+            return int(rows[0]["id"])
+
+    def decide_nonconformance(self, nc_id: int, decision: str, by: str, note: str) -> None:
+        """Quality's decision on an open or repaired non-conformance: released or scrapped."""
+        if decision not in ("released", "scrapped"):
+            raise ValueError(f"decision {decision!r}: released or scrapped")
+        with self._backend.write():
+            changed = self._backend.rowcount(
+                "UPDATE nonconformances SET status=?, decided_at=?, decided_by=?, "
+                "decision_note=? WHERE id=? AND status IN ('open', 'repaired')",
+                (decision, time.time(), by, note, nc_id),
+            )
+            if not changed:
+                raise StoreError(f"non-conformance {nc_id} is already decided, or not there")
+
+    def repairs(self, nc_id: int) -> list[dict[str, Any]]:
+        return self._backend.execute("SELECT * FROM repairs WHERE nc_id=? ORDER BY id", (nc_id,))
+
+    def part_faults(self, part_id: int) -> list[dict[str, Any]]:
+        return self._backend.execute("SELECT * FROM faults WHERE part_id=? ORDER BY id", (part_id,))
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -483,6 +561,11 @@ class AsyncStore:
         runs to its end (a transaction is never cut half-way), and only its answer is lost."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, function, *args)
+
+    async def on_store(self, function: Callable[..., T], *args: Any) -> T:
+        """``function(store, *args)`` on the worker, with the synchronous store: a few reads
+        and writes that belong together (``cellctl.trace.quality``)."""
+        return await self.call(function, self._store, *args)
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         """``await store.record_seam(...)`` runs ``ProductionStore.record_seam`` on the thread."""

@@ -33,6 +33,7 @@ from cellctl.cell.faults import FaultCode
 from cellctl.config.load import LoadedConfig
 from cellctl.config.models import PartProgram
 from cellctl.records.store import AsyncStore
+from cellctl.trace import quality
 from cellctl.trace.identity import (
     TraceRefused,
     WelderOnShift,
@@ -202,6 +203,19 @@ class Traceability:
         self.lots[kind] = lot
         self.tell(f"{kind} lot {lot} entered by {by}")
         return f"{kind} lot {lot}"
+
+    # -- non-conformances (``cellctl.trace.quality``) ------------------------------------------
+
+    async def record_repair(self, text: str, by: str) -> str:
+        welder = self.welder.name if self.welder else None
+        answer = await self.store.on_store(quality.record_repair, text, by, welder)
+        self.tell(answer)
+        return answer
+
+    async def decide(self, decision: str, text: str, by: str) -> str:
+        answer = await self.store.on_store(quality.decide, decision, text, by)
+        self.tell(answer)
+        return answer
 
     # -- the part ----------------------------------------------------------------------------------
 

@@ -119,7 +119,7 @@ METHODS: dict[str, tuple[str, str | None]] = {
     "WhoAmI": ("anonymous", None),  # "<user> <role>" of the calling session; not a command
 }
 # Traceability (``cellctl.trace``): the next part's serial, the welder, the consumable lots,
-# and a quality engineer's release of a welded serial for one rework.
+# a quality engineer's release of a welded serial for one rework, and the non-conformances.
 TRACE_COMMANDS: dict[str, tuple[str, str | None]] = {
     "EnterSerial": ("operator", "Serial"),
     "LogInWelder": ("operator", "Welder"),
@@ -127,6 +127,10 @@ TRACE_COMMANDS: dict[str, tuple[str, str | None]] = {
     "SetWireLot": ("operator", "Lot"),
     "SetGasLot": ("operator", "Lot"),
     "ReleaseRework": ("quality", "Serial"),
+    # Non-conformances (cellctl.trace.quality): "<NC id or serial> <text>".
+    "RecordRepair": ("operator", "NonConformanceAndRepair"),
+    "ReleasePart": ("quality", "NonConformanceAndNote"),
+    "ScrapPart": ("quality", "NonConformanceAndNote"),
 }
 METHODS.update(TRACE_COMMANDS)
 

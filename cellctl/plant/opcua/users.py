@@ -29,7 +29,7 @@ class Role(enum.IntEnum):
     ANONYMOUS = 0  # read and browse
     OPERATOR = 1  # also Start, Hold, Unhold, Stop, Reset, Abort, Clear, AcknowledgeFault
     ENGINEER = 2  # also SetMode
-    QUALITY = 3  # also ReleaseRework: a welded serial may be welded again, once
+    QUALITY = 3  # also ReleaseRework, ReleasePart, ScrapPart (the quality decisions)
 
     @property
     def label(self) -> str:
