@@ -94,7 +94,12 @@ class SimulatedCell:
 
     async def close(self) -> None:
         for device in (
-            self.control, self.scanner, self.sensor, self.robot, self.power_source, self.plc
+            self.control,
+            self.scanner,
+            self.sensor,
+            self.robot,
+            self.power_source,
+            self.plc,
         ):
             if device is not None:
                 await device.close()
