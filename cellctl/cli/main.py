@@ -13,6 +13,7 @@ from cellctl.cli import (
     config,
     demo,
     gui,
+    nc,
     passwd,
     record,
     replay,
@@ -28,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cellctl", description="Control software for a robotic welding cell."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (config, run, demo, passwd, certs, gui, report, record, calibrate, replay):
+    for command in (config, run, demo, passwd, certs, gui, report, record, nc, calibrate, replay):
         command.add_parser(commands)
     return parser
 

@@ -50,6 +50,8 @@ class PartRecord:
     seams: list[SeamRecord]
     faults: list[dict[str, Any]]
     earlier_parts: list[dict[str, Any]] = field(default_factory=list)  # the same serial before
+    # Its non-conformances, each with its repairs under "repairs".
+    nonconformances: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def qualification(self) -> dict[str, str] | None:
@@ -89,6 +91,10 @@ def part_record(store: ProductionStore, serial: str, part_id: int | None = None)
         seams=seams,
         faults=store.part_faults(part["id"]),
         earlier_parts=[p for p in parts if p["id"] < part["id"]],
+        nonconformances=[
+            {**nc, "repairs": store.repairs(nc["id"])}
+            for nc in store.nonconformances(part_id=part["id"])
+        ],
     )
 
 

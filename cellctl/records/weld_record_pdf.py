@@ -273,6 +273,28 @@ def _faults(record: PartRecord, styles: dict[str, ParagraphStyle]) -> list[Any]:
     return [*flow, _grid(rows, [14 * mm, 18 * mm, 52 * mm, 90 * mm], header=True)]
 
 
+def _nonconformances(record: PartRecord, styles: dict[str, ParagraphStyle]) -> list[Any]:
+    flow: list[Any] = [Paragraph("Non-conformances", styles["h2"])]
+    if not record.nonconformances:
+        return [*flow, Paragraph("None.", styles["cell"])]
+    rows: list[list[Any]] = [["NC", "Opened", "Reason", "Repairs", "Decision"]]
+    for nc in record.nonconformances:
+        repairs = "<br/>".join(
+            f"{_when(r['at'])[5:16]} {r['description']} ({r['welder'] or r['by_actor']})"
+            for r in nc["repairs"]
+        )
+        decision = nc["status"].upper()
+        if nc["decided_by"]:
+            decision += f"<br/>{nc['decided_by']}, {_when(nc['decided_at'])[:16]}"
+            decision += f"<br/>{nc['decision_note']}"
+        rows.append([str(nc["id"]), _when(nc["opened_at"])[5:16],
+                     Paragraph(nc["reason"][:300], styles["small"]),
+                     Paragraph(repairs or "-", styles["small"]),
+                     Paragraph(decision, styles["small"])])  # fmt: skip
+    widths = [10 * mm, 22 * mm, 62 * mm, 44 * mm, 36 * mm]
+    return [*flow, _grid(rows, widths, header=True)]
+
+
 def _signature(styles: dict[str, ParagraphStyle]) -> list[Any]:
     rows = [
         ["Reviewed by (welding coordination / quality)", "", "Date", ""],
@@ -328,6 +350,7 @@ def write_weld_record(record: PartRecord, path: Path) -> Path:
         flow += _seam_block(seam, styles)
     if not record.seams:
         flow.append(Paragraph("No seam was recorded for this part.", styles["cell"]))
+    flow += _nonconformances(record, styles)
     flow += _faults(record, styles)
     flow += _signature(styles)
     document.build(flow, onFirstPage=footer, onLaterPages=footer)
