@@ -45,6 +45,11 @@ def traced(tmp_path: Path):
             "welder_required": True,
             "welders": WELDERS,
             "lots_required": True,
+            "work_orders": {
+                "folder": str(tmp_path / "orders"),
+                "poll_period_s": 0.1,
+                "part_numbers": {"A12-100-01": "bracket-a12"},
+            },
         }
 
     return edit
@@ -97,17 +102,42 @@ async def test_three_parts_with_serials_welder_and_lots_are_on_record(tmp_path):
         await controller.trace_command("SetWireLot", "W-2411-0187", by="opcua:olga")
         await controller.trace_command("SetGasLot", "G-M21-5520", by="opcua:olga")
 
+        # The MES drops a work order for 3 parts, and a file with a mistake in it.
+        orders = tmp_path / "orders"
+        (orders / "bad.csv").write_text(
+            "order,part_number,quantity,due\nWO-9,A12-100-01,3,2026-12-05T14:00\n"
+            "WO-10,A12-999-99,1,2026-12-05T15:00\n"
+        )
+        (orders / "wo-4711.json").write_text(
+            '{"order": "WO-4711", "part_number": "A12-100-01", "quantity": 3,\n'
+            ' "due": "2026-12-05T14:00"}\n'
+        )
+        queue = controller.trace.orders
+        await rig.until(lambda: len(queue.open) == 1, "the work order queued", 10)
+        await rig.until(lambda: (orders / "rejected" / "bad.csv.error.txt").exists(), "refusal")
+        error = (orders / "rejected" / "bad.csv.error.txt").read_text()
+        assert error.startswith("bad.csv:3: part_number: 'A12-999-99' is not a part number")
+        assert (orders / "rejected" / "bad.csv").exists()  # nothing the MES sent is lost
+        assert (orders / "accepted" / "wo-4711.json").exists()
+        assert "bad.csv:3: part_number" in (await until_recorded(rig, "F195"))["detail"]
+        assert queue.current["order_no"] == "WO-4711"
+        assert controller.trace.snapshot()["order"].startswith("WO-4711 A12-100-01 x3, 0 made")
+
         serials = ["BM-2026-0001", "BM-2026-0002", "BM-2026-0003"]
         welded = []
-        for serial in serials:
+        for made, serial in enumerate(serials, start=1):
             await scan(rig, serial)
             welded.append(await rig.weld_good_part())
             assert controller.trace.pending is None  # a serial serves one part
+            if made < 3:
+                assert queue.current["made"] == made
+        assert queue.open == []  # the order is made in full
 
         for serial, part in zip(serials, welded, strict=True):
             [row] = await store.parts_with_serial(serial)
             assert row["id"] == part["id"]
             assert row["serial_source"] == "scanner"
+            assert row["work_order"] == "WO-4711"
             assert row["welder"] == "wang.lei"
             qualification = json.loads(row["qualification_json"])
             assert qualification["number"] == "ISO14732-CN-0419"
@@ -157,6 +187,7 @@ async def test_three_parts_with_serials_welder_and_lots_are_on_record(tmp_path):
         for expected in (
             f"Weld record - serial {serial}",
             f"Part id {last_part[serial]}",
+            "Work order WO-4711" if serial != serials[0] else "Work order -",
             "Wang Lei (wang.lei)",
             "ISO 14732 ISO14732-CN-0419",
             "W-2411-0187",

@@ -78,6 +78,7 @@ class FaultCode(enum.StrEnum):
     SERIAL_UNREADABLE = "F192"
     SCANNER_LINK = "F193"
     WELDER_NOT_QUALIFIED = "F194"
+    WORK_ORDER_REFUSED = "F195"
     OUT_OF_BAND = "W200"
     ARC_RESTARTED = "W201"
 
@@ -182,6 +183,9 @@ CATALOGUE: dict[FaultCode, FaultKind] = {
         _kind("F194", W, "Welder login refused",
               "The detail says why (unknown welder, qualification expired). An expired ISO "
               "14732 qualification is renewed before its holder welds again."),
+        _kind("F195", W, "Work order refused",
+              "The detail names the file, line and field; the file is in the orders folder's "
+              "rejected/ with its error beside it. Correct it in the MES and send it again."),
         # -- quality remarks --
         _kind("W200", W, "Weld outside its procedure's band",
               "Inspect the seam named in the detail; the part is recorded as bad."),

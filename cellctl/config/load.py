@@ -258,6 +258,15 @@ def load_cell_config(path: Path) -> LoadedConfig:
     errors += _check_qualification(parts, part_sources, procedures, procedure_sources)
 
     if cell is not None and parts:
+        for number, program in cell.traceability.work_orders.part_numbers.items():
+            if program not in parts:
+                errors.append(
+                    _error(
+                        cell_file,
+                        ("traceability", "work_orders", "part_numbers", number),
+                        f'"{program}" is not one of the part programs ({", ".join(sorted(parts))})',
+                    )
+                )
         active = cell.controller.cycle.active_part
         if active is not None and active not in parts:
             errors.append(

@@ -63,6 +63,18 @@ class Welder(StrictModel):
     qualification: WelderQualification
 
 
+class WorkOrderSettings(StrictModel):
+    """Work orders from the MES (``cellctl.trace.orders``): files dropped into ``folder``
+    (JSON or CSV), or the OPC UA method ``AddWorkOrder``. Each names a part number, which
+    ``part_numbers`` maps to a part program of this cell."""
+
+    # Relative to the cell config's folder unless absolute. Taken files go to accepted/,
+    # refused ones to rejected/ with a .error.txt beside them naming file, line and field.
+    folder: str | None = None
+    poll_period_s: Annotated[float, Field(ge=0.05, le=60)] = 1.0
+    part_numbers: dict[str, str] = Field(default_factory=dict)  # part number -> part program
+
+
 class TraceabilitySettings(StrictModel):
     serial: SerialSettings = SerialSettings()
     scanner: ScannerSettings | None = None
@@ -71,6 +83,7 @@ class TraceabilitySettings(StrictModel):
     welders: list[Welder] = Field(default_factory=list)
     # A part may not start before the wire and gas lots in use have been entered.
     lots_required: bool = False
+    work_orders: WorkOrderSettings = WorkOrderSettings()
 
     @model_validator(mode="after")
     def _consistent(self) -> TraceabilitySettings:

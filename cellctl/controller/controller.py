@@ -127,7 +127,7 @@ class Controller:
             store,
             warn=lambda code, detail: self.reaction.raise_fault(code, detail, time.monotonic()),
             tell=self.events.event,
-            spawn=lambda work, name: self.supervisor.spawn(work, name),
+            spawn=self.supervisor.spawn,
         )
         self.part_run = PartRun(
             config=config,
@@ -295,6 +295,7 @@ class Controller:
             "RecordRepair": lambda: trace.record_repair(argument, by),
             "ReleasePart": lambda: trace.decide("release", argument, by),
             "ScrapPart": lambda: trace.decide("scrap", argument, by),
+            "AddWorkOrder": lambda: trace.orders.add(argument, by),
         }
         if method not in handlers:
             raise TraceRefused(f"no traceability command {method[:40]!r}")

@@ -263,7 +263,8 @@ class PartRun:
             self.events.event(f"part {part_id} recorded incomplete: {note}")
 
     async def _starting(self) -> None:
-        program = self.config.active_part
+        # The work order in progress says which part program, if there is one.
+        program = self.trace.next_program() or self.config.active_part
         assert self.config_id is not None
         self.part = PartInProgress(
             await self.store.start_part(program.name, self.config_id, str(self.machine.mode)),
@@ -377,6 +378,7 @@ class PartRun:
             else ("good" if all(v == "good" for v in part.verdicts) else "bad")
         )
         row = await self.store.finish_part(part.part_id, "complete", verdict)
+        await self.trace.part_finished()
         self.events.event(
             f"part {part.part_id} complete: {verdict}, cycle {row['cycle_time_s']:.1f} s"
         )

@@ -163,6 +163,18 @@ CREATE TABLE IF NOT EXISTS repairs (
     description TEXT NOT NULL,
     repair_part_id {ref} REFERENCES parts(id)
 );
+CREATE TABLE IF NOT EXISTS work_orders (
+    id {serial_pk},
+    cell TEXT NOT NULL DEFAULT '',
+    order_no TEXT NOT NULL,
+    part_number TEXT NOT NULL,
+    part_program TEXT NOT NULL,
+    quantity INTEGER NOT NULL,
+    due_at {real} NOT NULL,
+    received_at {real} NOT NULL,
+    source TEXT NOT NULL,
+    UNIQUE (cell, order_no)
+);
 CREATE TABLE IF NOT EXISTS welder_logins (
     id {serial_pk},
     cell TEXT NOT NULL DEFAULT '',
@@ -175,8 +187,8 @@ CREATE TABLE IF NOT EXISTS welder_logins (
 """
 # 2: the cell column (many cells in one database). 3: traceability (part_trace: a part's
 # serial, work order, welder, lots and procedure revisions; rework releases; consumable lot
-# changes; welder logins; non-conformances and their repairs): new tables only, made by the
-# next writer.
+# changes; welder logins; non-conformances and their repairs; work orders): new tables only,
+# made by the next writer.
 SCHEMA_VERSION = 3
 CELL_TABLES = ("parts", "faults", "state_changes")
 # What a reader needs to find before it calls a database a cellctl store (``audit`` came

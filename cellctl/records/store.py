@@ -352,6 +352,44 @@ class ProductionStore:
                 "UPDATE welder_logins SET logged_out_at=? WHERE id=?", (time.time(), login_id)
             )
 
+    # -- work orders (``cellctl.trace.orders``) --------------------------------------------------
+
+    def add_work_orders(self, orders: list[dict[str, Any]], source: str) -> list[int]:
+        """Queue ``orders`` (order_no, part_number, part_program, quantity, due_at) in one
+        transaction: all or none. An order number this cell has already is a ``StoreError``
+        naming it (an MES that sends a file twice changes nothing)."""
+        db = self._backend
+        now = time.time()
+        ids = []
+        with db.write():
+            for order in orders:
+                if db.execute(
+                    "SELECT id FROM work_orders WHERE cell=? AND order_no=?",
+                    (self.cell, order["order_no"]),
+                ):
+                    raise StoreError(f"work order {order['order_no']} is already known")
+                rows = db.execute(
+                    "INSERT INTO work_orders (cell, order_no, part_number, part_program, "
+                    "quantity, due_at, received_at, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                    "RETURNING id",
+                    (self.cell, order["order_no"], order["part_number"], order["part_program"],
+                     order["quantity"], order["due_at"], now, source),
+                )  # fmt: skip
+                ids.append(int(rows[0]["id"]))
+        return ids
+
+    def open_work_orders(self) -> list[dict[str, Any]]:
+        """This cell's work orders not yet made in full, the one to weld first first (earliest
+        due, then earliest received), each with ``made``: its complete production parts."""
+        rows = self._backend.execute(
+            "SELECT o.*, (SELECT COUNT(*) FROM part_trace t JOIN parts p ON p.id = t.part_id "
+            "WHERE t.work_order = o.order_no AND p.cell = o.cell AND p.status = 'complete' "
+            "AND p.mode = 'production') AS made FROM work_orders o WHERE o.cell=? "
+            "ORDER BY o.due_at, o.received_at, o.id",
+            (self.cell,),
+        )
+        return [row for row in rows if row["made"] < row["quantity"]]
+
     # -- non-conformances (``cellctl.trace.quality``) ------------------------------------------
 
     def nonconformances(

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +41,7 @@ from cellctl.trace.identity import (
     checked_serial,
     qualified_welder,
 )
+from cellctl.trace.orders import WorkOrderQueue
 from drivers.scanner import LineScanner
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class Traceability:
         store: AsyncStore,
         warn: Callable[[FaultCode, str], None],
         tell: Callable[[str], None],
-        spawn: Callable[[Coroutine[Any, Any, Any], str], Any],
+        spawn: Callable[..., Any],
         today: Callable[[], dt.date] = dt.date.today,
     ) -> None:
         self.config = config
@@ -79,13 +80,23 @@ class Traceability:
         self.pending: PendingSerial | None = None
         self.welder: WelderOnShift | None = None
         self.lots: dict[str, str] = {}
-        self.work_order: str | None = None  # set by the work-order queue, when there is one
         self.scanner: LineScanner | None = None
+        orders = self.settings.work_orders
+        self.orders = WorkOrderQueue(
+            orders,
+            config.resolve(orders.folder) if orders.folder is not None else None,
+            store,
+            tell,
+            warn,
+        )
 
     # -- life ------------------------------------------------------------------------------------
 
     async def start(self) -> None:
         self.lots = await self.store.current_lots()
+        await self.orders.refresh()
+        if self.orders.folder is not None:
+            self.spawn(self.orders.watch, "work-order folder", forever=True)
         scanner = self.settings.scanner
         if scanner is not None:
             self.scanner = LineScanner(
@@ -241,6 +252,16 @@ class Traceability:
                 reasons.append(f"no {' and no '.join(missing)} lot entered")
         return reasons
 
+    def next_program(self) -> PartProgram | None:
+        """The part program of the work order in progress (None: no order; the config's
+        active part is welded)."""
+        order = self.orders.current
+        return self.config.parts[order["part_program"]] if order is not None else None
+
+    async def part_finished(self) -> None:
+        """A part was closed: the queue's figures (counted from the records) move on."""
+        await self.orders.refresh()
+
     async def part_started(self, part_id: int, program: PartProgram) -> None:
         """Write the part's trace (its record exists); the pending serial is used up."""
         pending, self.pending = self.pending, None
@@ -251,11 +272,12 @@ class Traceability:
                 procedure = self.config.procedures[name]
                 procedures[name] = {"revision": procedure.revision, "wpqr": procedure.wpqr}
         welder = self.welder
+        order = self.orders.current
         await self.store.record_part_trace(
             part_id,
             pending.serial if pending else None,
             pending.source if pending else None,
-            self.work_order,
+            order["order_no"] if order is not None else None,
             welder.name if welder else None,
             ({"full_name": welder.full_name, **welder.qualification()} if welder else None),
             dict(self.lots),
@@ -265,10 +287,18 @@ class Traceability:
         if pending is not None:
             self.tell(f"part {part_id} is serial {pending.serial}")
 
-    def snapshot(self) -> dict[str, str]:
-        """For the plant's read model: the pending serial, the welder, the lots."""
+    def snapshot(self) -> dict[str, Any]:
+        """For the plant's read model: the pending serial, the welder, the lots, the order in
+        progress and the queue (each "WO-4711 A12-100-01 x3, 1 made, due 2026-12-05 14:00")."""
         welder = self.welder
+        queue = [
+            f"{o['order_no']} {o['part_number']} x{o['quantity']}, {o['made']} made, due "
+            f"{dt.datetime.fromtimestamp(o['due_at']).strftime('%Y-%m-%d %H:%M')}"
+            for o in self.orders.open
+        ]
         return {
+            "order": queue[0] if queue else "",
+            "queue": queue,
             "serial": self.pending.serial if self.pending else "",
             "welder": welder.name if welder else "",
             "qualification": (

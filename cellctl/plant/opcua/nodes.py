@@ -131,6 +131,9 @@ TRACE_COMMANDS: dict[str, tuple[str, str | None]] = {
     "RecordRepair": ("operator", "NonConformanceAndRepair"),
     "ReleasePart": ("quality", "NonConformanceAndNote"),
     "ScrapPart": ("quality", "NonConformanceAndNote"),
+    # Work orders from the MES (cellctl.trace.orders): a JSON object {"order", "part_number",
+    # "quantity", "due"} or a list of them.
+    "AddWorkOrder": ("engineer", "OrderJson"),
 }
 METHODS.update(TRACE_COMMANDS)
 
