@@ -5,13 +5,14 @@ welded serial for a rework and releases or scraps a non-conforming part; every c
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
 
 from cellctl.cell.packml import State
 from cellctl.cell.records import SeamSummary
-from cellctl.plant.opcua.client import call_method, cell_namespace
+from cellctl.plant.opcua.client import call_method, cell_namespace, read_cell
 from tests.opcua_rig import cell_with_opcua, client_as
 from tests.test_trace_cell import WELDERS
 
@@ -23,6 +24,7 @@ def typed_serials(cell: dict) -> None:
         "serial": {"required": True, "sources": ["operator"]},
         "welder_required": True,
         "welders": WELDERS,
+        "work_orders": {"part_numbers": {"A12-100-01": "bracket-a12"}},
     }
 
 
@@ -46,6 +48,7 @@ async def test_serials_welders_reworks_and_nonconformances_by_role(tmp_path):
         async with (
             client_as(server.endpoint, "olga") as operator,
             client_as(server.endpoint, "quinn") as quality,
+            client_as(server.endpoint, "erik") as engineer,
         ):
             ns = await cell_namespace(operator)
 
@@ -60,6 +63,28 @@ async def test_serials_welders_reworks_and_nonconformances_by_role(tmp_path):
             assert garbled.status == "BadInvalidArgument"
             assert "is not a serial number of this cell" in garbled.message
             assert (await call(operator, "EnterSerial", "BM-2026-0100")).ok
+            order = '{"order": "WO-77", "part_number": "A12-100-01", "quantity": 1, "due": "%s"}'
+            due = "2026-12-05T14:00"
+            denied = await call(operator, "AddWorkOrder", order % due)
+            assert denied.status == "BadUserAccessDenied"
+            bad = await call(engineer, "AddWorkOrder", order % "soon")
+            assert bad.status == "BadInvalidArgument"
+            assert "due: expected a date and time" in bad.message
+            assert (await call(engineer, "AddWorkOrder", order % due)).ok
+
+            async def shown() -> dict:
+                return await read_cell(operator, ns)
+
+            for _ in range(100):  # the Cell object is refreshed every publish period
+                cell = await shown()
+                if cell["Orders.InProgress"] and cell["Trace.Serial"]:
+                    break
+                await asyncio.sleep(0.05)
+            assert cell["Trace.Serial"] == "BM-2026-0100"
+            assert cell["Trace.Welder"] == "wang.lei"
+            assert cell["Trace.Qualification"] == "ISO 14732 ISO14732-CN-0419 until 2099-06-30"
+            assert cell["Orders.InProgress"].startswith("WO-77 A12-100-01 x1, 0 made, due")
+            assert cell["Orders.Queue"] == [cell["Orders.InProgress"]]
 
             rig.sim.plc.set_part_loaded(True)
             assert (await call(operator, "Start")).ok
@@ -73,6 +98,7 @@ async def test_serials_welders_reworks_and_nonconformances_by_role(tmp_path):
             )
             [part] = await store.parts_with_serial("BM-2026-0100")
             assert (part["serial_source"], part["welder"]) == ("operator", "wang.lei")
+            assert part["work_order"] == "WO-77"
 
             # Welded once: typed again it is refused until quality releases a rework.
             again = await call(operator, "EnterSerial", "BM-2026-0100")

@@ -184,6 +184,7 @@ class Controller:
             faults=tuple(self.reaction.active),
             links={device: link.stats.state for device, link in self.links.links.items()},
             power_source=self.power_source.last_status,
+            trace=self.trace.snapshot(),
         )
 
     # -- life cycle -------------------------------------------------------------------------

@@ -547,6 +547,15 @@ class CellOpcUaServer:
         values["Tracking.JointFound"] = profile.joint is not None
         joint = profile.joint or (math.nan, math.nan)
         values["Tracking.JointYMm"], values["Tracking.JointZMm"] = joint
+        trace = view.trace
+        if trace:
+            values["Trace.Serial"] = trace["serial"]
+            values["Trace.Welder"] = trace["welder"]
+            values["Trace.Qualification"] = trace["qualification"]
+            values["Trace.WireLot"] = trace["wire_lot"]
+            values["Trace.GasLot"] = trace["gas_lot"]
+            values["Orders.InProgress"] = trace["order"]
+            values["Orders.Queue"] = list(trace["queue"])
         for device, state in view.links.items():
             if device in LINK_VARIABLES:
                 values[LINK_VARIABLES[device]] = str(state)
