@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from cellctl.gui.style import BANNER_POINT_SIZE, STATE_COLOURS, caption, fmt, value_label
+from cellctl.gui.trace import TracePanel
 
 # button -> (OPC UA method, the PackML command it needs allowed, or None)
 COMMAND_BUTTONS: dict[str, tuple[str, str | None]] = {
@@ -143,6 +144,8 @@ class OverviewScreen(QWidget):
         row.addWidget(figures, 1)
         row.addWidget(oee, 1)
         layout.addLayout(row)
+        self.trace = TracePanel()
+        layout.addWidget(self.trace)
         layout.addWidget(self.faults)
         layout.addWidget(self.links)
         layout.addStretch(1)
@@ -199,6 +202,7 @@ class OverviewScreen(QWidget):
                 for n, s in links
             )
         )
+        self.trace.show_cell(cell)
         codes = cell["Faults.ActiveCodes"] or []
         texts = cell["Faults.ActiveTexts"] or []
         self.faults.setText(
