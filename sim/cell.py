@@ -134,6 +134,9 @@ class SimulatedCell:
             "inject": self._inject,
             "sensor.truth": lambda request: self._need_sensor() and self.tracking_score.figures(),
             "scanner.scan": self._scan,
+            "plc.serial": lambda request: {
+                "strobe": self.plc.present_serial(str(request["serial"]))
+            },
         }
 
     def _scan(self, request: dict[str, Any]) -> dict[str, Any]:

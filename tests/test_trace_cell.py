@@ -220,3 +220,32 @@ def pdf_text(path: Path) -> str:
     reader = PdfReader(path)
     # Table cells come out one per line: words separated by single spaces compare simply.
     return " ".join(" ".join(page.extract_text() for page in reader.pages).split())
+
+
+def serial_from_plc(cell: dict) -> None:
+    """Serials from the PLC's registers (``drivers.codecs.serial_text``): 30-47 in, 130 out."""
+    inputs = cell["plc"]["registers"]["inputs"]
+    inputs["serial_strobe"] = {"address": 30, "type": "uint16"}
+    inputs["serial_length"] = {"address": 31, "type": "uint16"}
+    for i in range(16):
+        inputs[f"serial_chars_{i:02d}"] = {"address": 32 + i, "type": "uint16"}
+    cell["plc"]["registers"]["outputs"]["serial_ack"] = {"address": 130, "type": "uint16"}
+    cell["traceability"] = {"serial": {"required": True, "sources": ["plc", "operator"]}}
+
+
+async def test_a_serial_presented_by_the_plc_is_taken_acknowledged_and_recorded(tmp_path):
+    async with running_cell(tmp_path, edit=serial_from_plc) as rig:
+        await rig.to_idle()
+        trace = rig.controller.trace
+        strobe = rig.sim.plc.present_serial("BM-PLC-0001")
+        await rig.until(lambda: trace.pending is not None, "the PLC's serial taken")
+        assert (trace.pending.serial, trace.pending.source) == ("BM-PLC-0001", "plc")
+        await rig.until(lambda: rig.sim.plc.output("serial_ack") == strobe, "the acknowledge")
+        part = await rig.weld_good_part()
+        [row] = await rig.controller.store.parts_with_serial("BM-PLC-0001")
+        assert (row["id"], row["serial_source"]) == (part["id"], "plc")
+        # Registers that do not hold a serial (a blank inside): refused, acknowledged.
+        strobe = rig.sim.plc.present_serial("BM 0002")
+        assert "not printable ASCII" in (await until_recorded(rig, "F192"))["detail"]
+        await rig.until(lambda: rig.sim.plc.output("serial_ack") == strobe, "the acknowledge")
+        assert trace.pending is None

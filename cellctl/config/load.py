@@ -29,6 +29,7 @@ from cellctl.config.models import (
 )
 from cellctl.config.yaml_lines import Location, YamlDocument, load_yaml
 from drivers.codecs.seam_path import PathError
+from drivers.codecs.serial_text import SERIAL_ACK_OUTPUT, SERIAL_INPUTS
 from drivers.codecs.settings import PowerSourceLimits, RobotLimits
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -257,6 +258,19 @@ def load_cell_config(path: Path) -> LoadedConfig:
         errors += _check_thermometer(cell, procedures, procedure_sources)
     errors += _check_qualification(parts, part_sources, procedures, procedure_sources)
 
+    if cell is not None and "plc" in cell.traceability.serial.sources:
+        registers = cell.plc.registers
+        missing = [n for n in SERIAL_INPUTS if n not in registers.inputs]
+        missing += [SERIAL_ACK_OUTPUT] if SERIAL_ACK_OUTPUT not in registers.outputs else []
+        if missing:
+            errors.append(
+                _error(
+                    cell_file,
+                    ("traceability", "serial", "sources"),
+                    f"serials from the plc need its register map to have {', '.join(missing)} "
+                    "(drivers/codecs/serial_text.py; addresses 30-47 in, 130 out)",
+                )
+            )
     if cell is not None and parts:
         for number, program in cell.traceability.work_orders.part_numbers.items():
             if program not in parts:

@@ -13,7 +13,7 @@ from pydantic import Field, model_validator
 
 from drivers.codecs.model import StrictModel
 
-SerialSource = Literal["scanner", "operator"]
+SerialSource = Literal["scanner", "plc", "operator"]
 
 
 class ScannerSettings(StrictModel):

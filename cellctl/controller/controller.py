@@ -128,6 +128,9 @@ class Controller:
             warn=lambda code, detail: self.reaction.raise_fault(code, detail, time.monotonic()),
             tell=self.events.event,
             spawn=self.supervisor.spawn,
+            plc_inputs=lambda: self.panel.inputs,
+            plc_write=plc.write_outputs,
+            plc_scan_period_s=config.cell.plc.scan_period_ms / 1000,
         )
         self.part_run = PartRun(
             config=config,

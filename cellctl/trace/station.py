@@ -23,9 +23,10 @@ loop too); nothing is touched by another thread.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,7 @@ from cellctl.trace.identity import (
     qualified_welder,
 )
 from cellctl.trace.orders import WorkOrderQueue
+from drivers.codecs.serial_text import SERIAL_ACK_OUTPUT, SerialTextError, decode_serial
 from drivers.scanner import LineScanner
 
 log = logging.getLogger(__name__)
@@ -52,7 +54,7 @@ LOT_KINDS = ("wire", "gas")
 @dataclass(frozen=True)
 class PendingSerial:
     serial: str
-    source: str  # scanner | operator
+    source: str  # scanner | plc | operator
     by: str
     rework_release: int | None  # the release that lets a welded serial be welded again
 
@@ -68,6 +70,9 @@ class Traceability:
         warn: Callable[[FaultCode, str], None],
         tell: Callable[[str], None],
         spawn: Callable[..., Any],
+        plc_inputs: Callable[[], dict[str, Any]] = dict,
+        plc_write: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+        plc_scan_period_s: float = 0.05,
         today: Callable[[], dt.date] = dt.date.today,
     ) -> None:
         self.config = config
@@ -77,6 +82,9 @@ class Traceability:
         self.tell = tell
         self.spawn = spawn
         self.today = today
+        self.plc_inputs = plc_inputs
+        self.plc_write = plc_write
+        self.plc_scan_period_s = plc_scan_period_s
         self.pending: PendingSerial | None = None
         self.welder: WelderOnShift | None = None
         self.lots: dict[str, str] = {}
@@ -97,6 +105,8 @@ class Traceability:
         await self.orders.refresh()
         if self.orders.folder is not None:
             self.spawn(self.orders.watch, "work-order folder", forever=True)
+        if "plc" in self.settings.serial.sources:
+            self.spawn(self._watch_plc_serial, "PLC serial", forever=True)
         scanner = self.settings.scanner
         if scanner is not None:
             self.scanner = LineScanner(
@@ -115,6 +125,33 @@ class Traceability:
         if self.welder is not None:
             await self.store.record_welder_logout(self.welder.login_id)
             self.welder = None
+
+    async def _watch_plc_serial(self) -> None:
+        """A serial the PLC presents (``drivers.codecs.serial_text``): taken when its strobe
+        changes while the controller runs (one standing at start was for an earlier run), and
+        acknowledged (``serial_ack`` = the strobe) whether taken or refused."""
+        last = self.plc_inputs().get("serial_strobe")
+        while True:
+            await asyncio.sleep(self.plc_scan_period_s)
+            inputs = self.plc_inputs()
+            strobe = inputs.get("serial_strobe")
+            if strobe is None or strobe == last:
+                continue
+            if last is None:  # the first scan since the start
+                last = strobe
+                continue
+            last = strobe
+            try:
+                text = decode_serial(inputs)
+            except SerialTextError as error:
+                self.warn(FaultCode.SERIAL_UNREADABLE, f"PLC registers: {error}")
+            else:
+                try:
+                    await self.enter_serial(text, "plc", by="plc")
+                except TraceRefused:
+                    pass  # booked as a remark by enter_serial
+            if self.plc_write is not None:
+                await self.plc_write({SERIAL_ACK_OUTPUT: strobe})
 
     def _scanner_link(self, up: bool, why: str) -> None:
         self.tell(why)
