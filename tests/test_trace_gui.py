@@ -4,6 +4,9 @@ shows when nothing has been entered."""
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
 from cellctl.gui.overview import OverviewScreen
 from cellctl.gui.style import STYLESHEET
 from cellctl.plant.opcua.nodes import VARIABLES
@@ -20,7 +23,8 @@ def a_cell(**values) -> dict:
 
 
 def test_the_overview_shows_the_order_serial_welder_and_lots(qapp, tmp_path):
-    screen = OverviewScreen(send=lambda *args: None)
+    sent: list[tuple] = []
+    screen = OverviewScreen(send=lambda *args: sent.append(args))
     screen.setStyleSheet(STYLESHEET)
     screen.resize(1400, 1000)
     screen.show()
@@ -48,6 +52,17 @@ def test_the_overview_shows_the_order_serial_welder_and_lots(qapp, tmp_path):
         assert "ISO14732-CN-0419" in panel.qualification.text()
         shot = artifacts(tmp_path, "hmi-trace") / "overview-trace.png"
         assert screen.grab().save(str(shot))
+        # A keyboard-wedge scanner types the label's text and Enter into the focused field;
+        # only a user who may command has the field.
+        entry = panel.serial_entry
+        assert not entry.isEnabled()
+        screen.set_connection(True, "operator", "olga")
+        assert entry.isEnabled()
+        entry.setFocus()
+        QTest.keyClicks(entry, "BM-2026-0003")
+        QTest.keyClick(entry, Qt.Key.Key_Return)
+        assert sent == [("EnterSerial", "BM-2026-0003")]
+        assert entry.text() == ""
     finally:
         screen.close()
         screen.deleteLater()

@@ -1,13 +1,14 @@
 """The traceability panel of the operator screen: the work order in progress and the queue,
 the serial number waiting for the next part, the welder logged in, and the consumable lots
-(``Trace.*`` and ``Orders.*`` of the Cell object). Read-only: the entries are made through
-the scanner or the OPC UA methods."""
+(``Trace.*`` and ``Orders.*`` of the Cell object); and a field for the next part's serial,
+which a keyboard-wedge scanner types into like a keyboard, ended by Enter (``EnterSerial``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel
+from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QLineEdit
 
 from cellctl.gui.style import caption, value_label
 
@@ -15,9 +16,14 @@ QUEUE_SHOWN = 3  # orders after the one in progress
 
 
 class TracePanel(QGroupBox):
-    def __init__(self) -> None:
+    def __init__(self, send: Callable[..., None]) -> None:
         super().__init__()
+        self._send = send
         self.setTitle(self.tr("Order and traceability"))
+        self.serial_entry = QLineEdit()
+        self.serial_entry.setPlaceholderText(self.tr("Scan or type the serial number, then Enter"))
+        self.serial_entry.setMaxLength(64)
+        self.serial_entry.returnPressed.connect(self._enter_serial)
         self.order = value_label(point_size=14)
         self.queue = QLabel("–")
         self.queue.setWordWrap(True)
@@ -33,11 +39,18 @@ class TracePanel(QGroupBox):
             (self.tr("Welder"), self.welder),
             ("", self.qualification),
             (self.tr("Wire / gas lot"), self.lots),
+            (self.tr("Enter a serial"), self.serial_entry),
         )
         for row, (text, label) in enumerate(rows):
             grid.addWidget(caption(text), row, 0)
             grid.addWidget(label, row, 1)
         grid.setColumnStretch(1, 1)
+
+    def _enter_serial(self) -> None:
+        text = self.serial_entry.text().strip()
+        self.serial_entry.clear()
+        if text:
+            self._send("EnterSerial", text)
 
     def show_cell(self, cell: dict[str, Any]) -> None:
         none = self.tr("none")
