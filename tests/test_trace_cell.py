@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cellctl.cell.packml import State
+from cellctl.cell.packml import Mode, State
 from cellctl.cli.main import main as cellctl
 from cellctl.trace.identity import TraceRefused
 from rigs.cell import CellRig, running_cell
@@ -241,6 +241,12 @@ async def test_a_serial_presented_by_the_plc_is_taken_acknowledged_and_recorded(
         await rig.until(lambda: trace.pending is not None, "the PLC's serial taken")
         assert (trace.pending.serial, trace.pending.source) == ("BM-PLC-0001", "plc")
         await rig.until(lambda: rig.sim.plc.output("serial_ack") == strobe, "the acknowledge")
+        # A dry run welds nothing: it leaves the serial for the real part.
+        rig.controller.set_mode(Mode.DRY_RUN)
+        dry = await rig.weld_part()
+        assert dry["verdict"] == "dry_run"
+        assert trace.pending is not None
+        rig.controller.set_mode(Mode.PRODUCTION)
         part = await rig.weld_good_part()
         [row] = await rig.controller.store.parts_with_serial("BM-PLC-0001")
         assert (row["id"], row["serial_source"]) == (part["id"], "plc")

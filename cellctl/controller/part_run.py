@@ -271,7 +271,7 @@ class PartRun:
             program.name,
         )
         # Who and what make it, on its record before anything is welded.
-        await self.trace.part_started(self.part.part_id, program)
+        await self.trace.part_started(self.part.part_id, program, str(self.machine.mode))
         self.events.event(f"part {self.part.part_id} ({program.name}) started")
         self.events.notify("part_started", self.part.part_id, program.name)
         self.step = Step.CLAMP

@@ -299,9 +299,13 @@ class Traceability:
         """A part was closed: the queue's figures (counted from the records) move on."""
         await self.orders.refresh()
 
-    async def part_started(self, part_id: int, program: PartProgram) -> None:
-        """Write the part's trace (its record exists); the pending serial is used up."""
-        pending, self.pending = self.pending, None
+    async def part_started(self, part_id: int, program: PartProgram, mode: str) -> None:
+        """Write the part's trace (its record exists); the pending serial is used up by a
+        production part (a dry run welds nothing: it leaves the serial for the real part)."""
+        if mode == "dry_run":
+            pending = None
+        else:
+            pending, self.pending = self.pending, None
         procedures = {}
         for seam in program.seams_in_order():
             for index in range(max(1, len(seam.passes))):
@@ -309,7 +313,7 @@ class Traceability:
                 procedure = self.config.procedures[name]
                 procedures[name] = {"revision": procedure.revision, "wpqr": procedure.wpqr}
         welder = self.welder
-        order = self.orders.current
+        order = self.orders.current if mode != "dry_run" else None
         await self.store.record_part_trace(
             part_id,
             pending.serial if pending else None,
