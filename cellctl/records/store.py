@@ -32,9 +32,20 @@ from cellctl.config import ConfigInvalid, load_cell_config
 from cellctl.config.load import LoadedConfig
 from cellctl.records.backends import SCHEMA_VERSION, Backend, StoreError, open_backend
 
-__all__ = ["SCHEMA_VERSION", "AsyncStore", "Counters", "ProductionStore", "StoreError"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "AsyncStore",
+    "Counters",
+    "DuplicateWorkOrder",
+    "ProductionStore",
+    "StoreError",
+]
 
 T = TypeVar("T")
+
+
+class DuplicateWorkOrder(StoreError):
+    """A work order whose number this cell already has; nothing of its batch was stored."""
 
 
 @dataclass(frozen=True)
@@ -367,7 +378,7 @@ class ProductionStore:
                     "SELECT id FROM work_orders WHERE cell=? AND order_no=?",
                     (self.cell, order["order_no"]),
                 ):
-                    raise StoreError(f"work order {order['order_no']} is already known")
+                    raise DuplicateWorkOrder(f"work order {order['order_no']} is already known")
                 rows = db.execute(
                     "INSERT INTO work_orders (cell, order_no, part_number, part_program, "
                     "quantity, due_at, received_at, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "

@@ -36,7 +36,7 @@ from typing import Any
 from cellctl.cell.faults import FaultCode
 from cellctl.config.trace_models import WorkOrderSettings
 from cellctl.config.yaml_lines import parse_yaml_text
-from cellctl.records.store import AsyncStore, StoreError
+from cellctl.records.store import AsyncStore, DuplicateWorkOrder, StoreError
 from cellctl.trace.identity import SHOWN_CHARS, TraceRefused
 
 log = logging.getLogger(__name__)
@@ -191,7 +191,7 @@ class WorkOrderQueue:
         try:
             orders = parse_orders(text, f"{by} AddWorkOrder", self.settings.part_numbers)
             await self.store.add_work_orders(orders, by)
-        except (OrderFileError, StoreError) as error:
+        except (OrderFileError, DuplicateWorkOrder) as error:
             raise TraceRefused(str(error)) from None
         await self.refresh()
         names = ", ".join(o["order_no"] for o in orders)
@@ -201,9 +201,18 @@ class WorkOrderQueue:
     async def watch(self) -> None:
         """Take the folder's files, forever (a task of the controller's supervisor)."""
         assert self.folder is not None
+        problem = ""  # the folder's last problem, said once until it changes
         while True:
-            for path in await self.store.call(self._ready_files):
-                await self.take(path)
+            try:
+                for path in await self.store.call(self._ready_files):
+                    await self.take(path)
+                problem = ""
+            except (OSError, StoreError) as error:
+                # An unreadable folder, a full disk, a store that does not answer: the files
+                # stay where they are and are taken when it is fixed.
+                if str(error) != problem:
+                    problem = str(error)
+                    self.warn(FaultCode.WORK_ORDER_REFUSED, f"orders folder {self.folder}: {error}")
             await asyncio.sleep(self.settings.poll_period_s)
 
     def _ready_files(self) -> list[Path]:
@@ -228,7 +237,7 @@ class WorkOrderQueue:
             text = await self.store.call(_read_order_file, path)
             orders = parse_orders(text, path.name, self.settings.part_numbers)
             await self.store.add_work_orders(orders, f"file {path.name}")
-        except (OrderFileError, StoreError) as error:
+        except (OrderFileError, DuplicateWorkOrder) as error:
             message = str(error) if isinstance(error, OrderFileError) else f"{path.name}:1: {error}"
             await self.store.call(_reject, path, message)
             self.warn(FaultCode.WORK_ORDER_REFUSED, message)

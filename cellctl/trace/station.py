@@ -33,7 +33,7 @@ from typing import Any
 from cellctl.cell.faults import FaultCode
 from cellctl.config.load import LoadedConfig
 from cellctl.config.models import PartProgram
-from cellctl.records.store import AsyncStore
+from cellctl.records.store import AsyncStore, StoreError
 from cellctl.trace import quality
 from cellctl.trace.identity import (
     TraceRefused,
@@ -44,6 +44,7 @@ from cellctl.trace.identity import (
 )
 from cellctl.trace.orders import WorkOrderQueue
 from drivers.codecs.serial_text import SERIAL_ACK_OUTPUT, SerialTextError, decode_serial
+from drivers.errors import DeviceError
 from drivers.scanner import LineScanner
 
 log = logging.getLogger(__name__)
@@ -146,12 +147,14 @@ class Traceability:
             except SerialTextError as error:
                 self.warn(FaultCode.SERIAL_UNREADABLE, f"PLC registers: {error}")
             else:
-                try:
-                    await self.enter_serial(text, "plc", by="plc")
-                except TraceRefused:
-                    pass  # booked as a remark by enter_serial
+                await self._take_serial(text, "plc")
             if self.plc_write is not None:
-                await self.plc_write({SERIAL_ACK_OUTPUT: strobe})
+                try:
+                    await self.plc_write({SERIAL_ACK_OUTPUT: strobe})
+                except DeviceError as error:
+                    # The PLC's link is down (its own fault says so): the serial is taken;
+                    # the PLC sees the acknowledge with the next serial's.
+                    log.warning("serial_ack %s not written: %s", strobe, error)
 
     def _scanner_link(self, up: bool, why: str) -> None:
         self.tell(why)
@@ -159,13 +162,19 @@ class Traceability:
             self.warn(FaultCode.SCANNER_LINK, why)
 
     def _scanned(self, text: str) -> None:
-        async def enter() -> None:
-            try:
-                await self.enter_serial(text, "scanner", by="scanner")
-            except TraceRefused:
-                pass  # booked as a remark by enter_serial
+        self.spawn(self._take_serial(text, "scanner"), "serial scanned")
 
-        self.spawn(enter(), "serial scanned")
+    async def _take_serial(self, text: str, source: str) -> None:
+        """A serial from a device: a refusal is already a remark; a store that cannot say
+        whether the serial was welded is F160 (nothing is welded unrecorded)."""
+        try:
+            await self.enter_serial(text, source, by=source)
+        except TraceRefused:
+            pass
+        except StoreError as error:
+            self.warn(
+                FaultCode.RECORD_NOT_WRITTEN, f"serial from the {source} not checked: {error}"
+            )
 
     # -- serial numbers --------------------------------------------------------------------------
 
