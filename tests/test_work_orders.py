@@ -55,3 +55,39 @@ def test_a_bad_file_is_refused_naming_file_line_and_field(name, text, expected):
     with pytest.raises(OrderFileError) as refused:
         parse_orders(text, name, NUMBERS)
     assert str(refused.value).startswith(expected), str(refused.value)
+
+
+async def test_a_file_is_taken_whole_and_a_repeated_order_is_rejected_not_lost(tmp_path):
+    from cellctl.config.trace_models import WorkOrderSettings
+    from cellctl.records.store import AsyncStore
+    from cellctl.trace.orders import WorkOrderQueue
+
+    folder = tmp_path / "orders"
+    (folder / "accepted").mkdir(parents=True)
+    (folder / "rejected").mkdir()
+    store = AsyncStore(tmp_path / "production.db", cell="cell-01")
+    remarks: list[tuple[str, str]] = []
+    try:
+        queue = WorkOrderQueue(
+            WorkOrderSettings(part_numbers=NUMBERS), folder, store, lambda text: None,
+            lambda code, detail: remarks.append((code, detail)),
+        )  # fmt: skip
+        order = '{"order": "WO-5", "part_number": "LB-200-07", "quantity": 2, "due": "%s"}'
+        (folder / "a.json").write_text(order % "2026-12-05T14:00")
+        assert await queue.take(folder / "a.json")
+        assert [(o["order_no"], o["made"]) for o in queue.open] == [("WO-5", 0)]
+        assert queue.current["part_program"] == "loader-boom-side-plate"
+        # The MES sends it again (another file, another due time): refused whole, kept.
+        (folder / "b.json").write_text(order % "2026-12-06T14:00")
+        assert not await queue.take(folder / "b.json")
+        assert (folder / "rejected" / "b.json").exists()
+        error = (folder / "rejected" / "b.json.error.txt").read_text()
+        assert error == "b.json:1: work order WO-5 is already known\n"
+        assert remarks == [("F195", "b.json:1: work order WO-5 is already known")]
+        assert len(queue.open) == 1
+        # The same file name again is kept beside the first, not over it.
+        (folder / "b.json").write_text("not json at all {")
+        assert not await queue.take(folder / "b.json")
+        assert len(list((folder / "rejected").glob("b*.json"))) == 2
+    finally:
+        store.close()
