@@ -75,12 +75,14 @@ from cellctl.plant.opcua.nodes import (
     NAMESPACE_URI,
     OBJECT,
     STATE_COMMANDS,
+    TRACE_COMMANDS,
     VARIABLES,
     VariableSpec,
 )
 from cellctl.plant.opcua.users import Role
 from cellctl.records.oee import throughput
 from cellctl.records.store import AsyncStore
+from cellctl.trace.identity import TraceRefused
 
 TAUGHT_PATH_STEP_MM = 1.0  # an arc of the taught path, published as chords this long
 
@@ -435,6 +437,11 @@ class CellOpcUaServer:
                     return ua.StatusCodes.BadInvalidArgument, message
                 cell.set_mode(mode, by=actor)
                 return ua.StatusCodes.Good, f"mode {cell.view().mode}"
+            if method in TRACE_COMMANDS:
+                answer = await cell.trace_command(method, args[0] if args else "", by=actor)
+                return ua.StatusCodes.Good, answer
+        except TraceRefused as refused:
+            return ua.StatusCodes.BadInvalidArgument, f"{method} refused: {refused}"
         except CommandRefused as refused:
             return ua.StatusCodes.BadInvalidState, str(refused)
         except UnknownFault:
@@ -551,6 +558,15 @@ class CellOpcUaServer:
         values["Tracking.JointFound"] = profile.joint is not None
         joint = profile.joint or (math.nan, math.nan)
         values["Tracking.JointYMm"], values["Tracking.JointZMm"] = joint
+        trace = view.trace
+        if trace:
+            values["Trace.Serial"] = trace["serial"]
+            values["Trace.Welder"] = trace["welder"]
+            values["Trace.Qualification"] = trace["qualification"]
+            values["Trace.WireLot"] = trace["wire_lot"]
+            values["Trace.GasLot"] = trace["gas_lot"]
+            values["Orders.InProgress"] = trace["order"]
+            values["Orders.Queue"] = list(trace["queue"])
         for device, state in view.links.items():
             if device in LINK_VARIABLES:
                 values[LINK_VARIABLES[device]] = str(state)
