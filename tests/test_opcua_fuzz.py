@@ -78,6 +78,11 @@ def _variant(rng: random.Random) -> ua.Variant:
     return ua.Variant(rng.randrange(2**64), ua.VariantType.UInt64)
 
 
+def _plausible(value: object) -> bool:
+    """A string a person could have typed or scanned: short, printable, not blank."""
+    return isinstance(value, str) and 0 < len(value.strip()) <= 200 and value.isprintable()
+
+
 def _malformed_arguments(rng: random.Random, method: str) -> list[ua.Variant]:
     """Arguments that make no valid call of ``method`` (so the cell must refuse it)."""
     while True:
@@ -87,6 +92,9 @@ def _malformed_arguments(rng: random.Random, method: str) -> list[ua.Variant]:
             continue  # a valid command, not malformed
         if method == "SetMode" and len(values) == 1 and str(values[0]).strip() in MODES:
             continue
+        one_string = len(arguments) == 1 and arguments[0].VariantType == ua.VariantType.String
+        if one_string and method not in {"SetMode", "AcknowledgeFault"} and _plausible(values[0]):
+            continue  # a serial, a lot, a welder's name, a note: it may be a valid one
         return arguments
 
 
