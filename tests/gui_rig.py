@@ -32,7 +32,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
+from cellctl.gui import i18n
 from cellctl.gui.app import dispose, save_screenshots
+from cellctl.gui.i18n.choices import LanguageChoices
 from cellctl.gui.link import CellLink
 from cellctl.gui.window import HmiWindow
 from cellctl.plant.opcua.certs import ClientTrust
@@ -97,15 +99,20 @@ _POOL_KEEPER = _QtPoolKeeper()
 
 @contextmanager
 def hmi(
-    app: QApplication, endpoint: str, user: str | None, trust: ClientTrust | None = None
+    app: QApplication,
+    endpoint: str,
+    user: str | None,
+    trust: ClientTrust | None = None,
+    languages: LanguageChoices | None = None,
 ) -> Iterator[HmiWindow]:
-    """The HMI as ``user``; its certificate and pins in ``trust``, else a fresh folder."""
+    """The HMI as ``user``; its certificate and pins in ``trust``, else a fresh folder; each
+    user's language remembered in ``languages``, else English for this window only."""
     folder = None
     if trust is None:
         folder = Path(tempfile.mkdtemp(prefix="cellctl-hmi-trust-"))
         trust = ClientTrust(folder)
     link = CellLink(endpoint, user, PASSWORDS[user] if user else None, trust)
-    window = HmiWindow(link)
+    window = HmiWindow(link, languages)
     window.resize(1600, 1000)
     window.show()
     link.start()
@@ -118,6 +125,7 @@ def hmi(
         dispose(window)
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
+        i18n.install(i18n.SOURCE_LANGUAGE)  # the next test's window starts in English
 
 
 class CellInThread:
