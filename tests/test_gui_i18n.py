@@ -219,3 +219,71 @@ def test_no_button_or_tab_text_overflows(window_for, language):
         if needed > bar.tabRect(index).width():
             cramped.append(f"tab {bar.tabText(index)!r}")
     assert not cramped, cramped
+
+
+@pytest.mark.slow
+def test_the_hmi_in_chinese_against_a_welding_cell(tmp_path, qapp, english_after):
+    """A real controller welding in the simulator, the HMI as olga who chose zh_CN: live data,
+    a Start from the Chinese screen, a fault shown in Chinese with its action; then switched to
+    English at the panel. Screenshots of every screen in both languages (docs/hmi)."""
+    import asyncio
+
+    from cellctl.cell.packml import State
+    from tests.gui_rig import CellInThread, artifacts, hmi, pump, screenshots
+    from tests.test_gui import _feed_tracking
+
+    choices = LanguageChoices(tmp_path / "hmi.ini", default="en")
+    choices.remember("olga", "zh_CN")
+    with CellInThread(tmp_path) as cell:
+        rig, server = cell.rig, cell.server
+        cell.run(rig.to_idle())
+        stop_feed = cell.call(asyncio.Event)
+        feed = cell.call(asyncio.ensure_future, _feed_tracking(server, stop_feed))
+        try:
+            with hmi(qapp, server.endpoint, "olga", languages=choices) as window:
+                overview = window.overview
+                pump(qapp, lambda: window.connected and window.cells_seen > 0, "connected")
+                assert window.language == "zh_CN"
+                assert overview.banner.text() == "IDLE  空闲"
+                assert overview.user.text() == "已登录：olga (operator)"
+                cell.call(rig.sim.plc.set_part_loaded, True)
+                overview.buttons["Start"].click()  # "启动"
+                pump(qapp, lambda: rig.state is State.EXECUTE, "Execute after 启动")
+                pump(
+                    qapp,
+                    lambda: overview.banner.text() == "EXECUTE  运行",
+                    f"the banner EXECUTE  运行 (it says {overview.banner.text()!r}, the cell "
+                    f"is {rig.state.label})",
+                )
+                pump(qapp, lambda: window.weld.arc.text() == "燃弧", "the arc on")
+                # The screenshots after the part: a screenshot takes a second of this one
+                # process's time, which a cell in the same process must not lose mid-weld.
+                cell.run(rig.until_state(State.IDLE, 60))
+                window.redraw_all()
+                screenshots(qapp, window, artifacts(tmp_path, "hmi-zh_CN-after-part"))
+
+                cell.call(rig.sim.plc.set_estop, True)
+                faults = window.faults
+                pump(qapp, lambda: faults.active.rowCount() == 1, "the e-stop fault")
+                # The detail is the controller's own words (English); text and action are ours.
+                shown = faults.active.item(0, 4).text()
+                assert shown.startswith("急停回路断开: ")
+                assert "\n→ 找到被按下的急停按钮" in shown
+                assert faults.active.item(0, 1).text() == "中止"
+                pump(qapp, lambda: "急停回路断开" in overview.faults.text(), "the fault on 总览")
+                pump(qapp, lambda: faults.history.rowCount() >= 1, "the history")
+                window.redraw_all()
+                screenshots(qapp, window, artifacts(tmp_path, "hmi-zh_CN"))
+
+                window.language_choice.setCurrentIndex(window.language_choice.findData("en"))
+                shown = faults.active.item(0, 4).text()
+                assert shown.startswith("E-stop chain open: ")
+                assert "\n→ Find the pressed e-stop" in shown
+                assert overview.banner.text().startswith("ABORT")
+                assert overview.user.text() == "logged in: olga (operator)"
+                screenshots(qapp, window, artifacts(tmp_path, "hmi-en"))
+                cell.call(rig.sim.plc.set_estop, False)
+        finally:
+            cell.call(stop_feed.set)
+            cell.run(asyncio.wait_for(feed, 5))
+    assert LanguageChoices(tmp_path / "hmi.ini").language_of("olga") == "en"

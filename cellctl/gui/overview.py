@@ -199,10 +199,9 @@ class OverviewScreen(QWidget):
         self.texts.apply()
         for index in range(self.mode_choice.count()):
             self.mode_choice.setItemText(index, mode_name(self.mode_choice.itemData(index)))
+        self.set_connection(self._connected, self.role, self._who)
         if self._cell is not None and self._connected:
             self.show_cell(self._cell)
-        else:
-            self.set_connection(self._connected, self.role, self._who)
 
     def _paint_banner(self, state: str) -> None:
         colour = STATE_COLOURS.get(state, "#3a3f45")
