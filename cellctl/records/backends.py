@@ -111,11 +111,22 @@ CREATE TABLE IF NOT EXISTS audit (
     result TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_at ON audit(at);
+CREATE TABLE IF NOT EXISTS downtime (
+    id {serial_pk},
+    cell TEXT NOT NULL DEFAULT '',
+    reason TEXT NOT NULL,
+    planned INTEGER NOT NULL,
+    started_at {real} NOT NULL,
+    ended_at {real},
+    given_by TEXT NOT NULL,
+    given_at {real} NOT NULL
+);
+CREATE INDEX IF NOT EXISTS downtime_started ON downtime(started_at);
 """
 SCHEMA_VERSION = 2  # 2: the cell column (many cells in one database)
 CELL_TABLES = ("parts", "faults", "state_changes")
-# What a reader needs to find before it calls a database a cellctl store (``audit`` came
-# later and is made by the next writer; no reading command reads it).
+# What a reader needs to find before it calls a database a cellctl store (``audit`` and
+# ``downtime`` came later and are made by the next writer; a reader does without them).
 READ_TABLES = ("configs", "parts", "seams", "faults", "state_changes")
 SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite 3 database file
 
