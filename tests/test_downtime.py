@@ -155,3 +155,115 @@ def test_the_store_keeps_downtime_and_the_report_shows_time_per_reason(tmp_path)
         assert other.downtimes() == []
     finally:
         other.close()
+
+
+@pytest.mark.slow
+async def test_the_operator_gives_a_reason_through_opc_ua_and_it_is_recorded(tmp_path):
+    """End to end: the real controller and OPC UA server; the cell stands in Idle past the
+    configured time, ReasonNeeded turns true; a reason from the operator is recorded from the
+    standstill's start; a second one replaces it; a started part ends it; a fault refuses one."""
+    import asyncio
+
+    from cellctl.cell.packml import State
+    from cellctl.plant.opcua.client import call_method, cell_namespace, read_cell
+    from tests.opcua_rig import cell_with_opcua, client_as
+
+    def ask_soon(cell: dict) -> None:
+        cell["opcua"]["downtime_reason_after_s"] = 0.5
+
+    async def until(condition, what: str, timeout_s: float = 15.0) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while not await condition():
+            if loop.time() > deadline:
+                pytest.fail(f"timed out waiting for {what}")
+            await asyncio.sleep(0.05)
+
+    async with cell_with_opcua(tmp_path, edit=ask_soon) as (rig, server):
+        await rig.to_idle()
+        store = rig.controller.store
+        async with (
+            client_as(server.endpoint, None) as anonymous,
+            client_as(server.endpoint, "olga") as operator,
+        ):
+            ns = await cell_namespace(operator)
+
+            async def cell() -> dict:
+                return await read_cell(operator, ns)
+
+            async def asked() -> bool:
+                return (await cell())["Downtime.ReasonNeeded"]
+
+            await until(asked, "Downtime.ReasonNeeded")
+            standing_since = (await cell())["Downtime.StandingSinceUnixS"]
+            assert (await cell())["Downtime.Reasons"] == [r.value for r in DowntimeReason]
+
+            refused = await call_method(anonymous, ns, "RecordDowntimeReason", "meal_break")
+            assert refused.status == "BadUserAccessDenied"
+            bad = await call_method(operator, ns, "RecordDowntimeReason", "coffee")
+            assert bad.status == "BadInvalidArgument"
+            assert "waiting_for_parts" in bad.message
+            assert await store.downtimes() == []
+
+            done = await call_method(operator, ns, "RecordDowntimeReason", "waiting_for_parts")
+            assert done.ok, done.message
+            await until(lambda: _not(asked), "the question withdrawn")
+            assert (await cell())["Downtime.Reason"] == "waiting_for_parts"
+            rows = await store.downtimes()
+            assert [(r["reason"], r["planned"], r["ended_at"]) for r in rows] == [
+                ("waiting_for_parts", 0, None)
+            ]
+            assert rows[0]["started_at"] == pytest.approx(standing_since)
+            assert rows[0]["given_by"] == "opcua:olga"
+
+            done = await call_method(operator, ns, "RecordDowntimeReason", "meal_break")
+            assert done.ok, done.message
+            rows = await store.downtimes()
+            assert [(r["reason"], r["planned"]) for r in rows] == [
+                ("waiting_for_parts", 0),
+                ("meal_break", 1),
+            ]
+            assert rows[0]["ended_at"] == rows[1]["started_at"]
+
+            # The part starts: the standstill, and its reason's span, end.
+            rig.sim.plc.set_part_loaded(True)
+            started = await call_method(operator, ns, "Start")
+            assert started.ok, started.message
+            await rig.until_state(State.EXECUTE, 20)
+
+            async def meal_ended() -> bool:
+                return (await store.downtimes())[-1]["ended_at"] is not None
+
+            await until(meal_ended, "the meal break's end")
+            assert (await cell())["Downtime.Reason"] == ""
+            await rig.until_state(State.IDLE, 60)
+
+            async def in_shift_figures() -> bool:
+                return "meal_break" in (await cell())["Downtime.ShiftReasons"]
+
+            await until(in_shift_figures, "the shift's time per reason")
+            assert (await cell())["Production.PlannedStopS"] > 0
+
+            # A fault explains its own stop: no reason taken.
+            rig.sim.plc.set_estop(True)
+            await rig.until_state(State.ABORTED, 20)
+            refused = await call_method(operator, ns, "RecordDowntimeReason", "tip_change")
+            assert refused.status == "BadInvalidState"
+            assert "fault" in refused.message
+            rig.sim.plc.set_estop(False)
+        audit = [
+            (r["actor"], r["action"], r["result"].split(":")[0])
+            for r in await store.audit_rows()
+            if r["action"] == "RecordDowntimeReason"
+        ]
+        assert audit == [
+            ("opcua:anonymous", "RecordDowntimeReason", "refused"),
+            ("opcua:olga", "RecordDowntimeReason", "refused"),
+            ("opcua:olga", "RecordDowntimeReason", "ok"),
+            ("opcua:olga", "RecordDowntimeReason", "ok"),
+            ("opcua:olga", "RecordDowntimeReason", "refused"),
+        ]
+
+
+async def _not(condition) -> bool:
+    return not await condition()
