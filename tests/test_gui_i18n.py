@@ -12,9 +12,11 @@ import pytest
 from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import QPushButton
 
+from cellctl.cell.downtime import DowntimeReason
 from cellctl.cell.faults import CATALOGUE, FaultCode
 from cellctl.gui import i18n
 from cellctl.gui.app import dispose
+from cellctl.gui.downtime import REASON_TEXTS, DowntimePrompt
 from cellctl.gui.faults import FaultsScreen
 from cellctl.gui.i18n import build
 from cellctl.gui.i18n.choices import LanguageChoices
@@ -67,6 +69,55 @@ def test_every_fault_code_has_a_zh_cn_text_and_action(english_after):
         + "; ".join(missing)
         + ". Run `make translations`, then translate them in the .ts."
     )
+
+
+def test_every_downtime_reason_has_a_text_in_both_languages(english_after):
+    from cellctl.gui.downtime import reason_text
+
+    missing = [str(r) for r in DowntimeReason if str(r) not in REASON_TEXTS]
+    assert not missing, f"no text in cellctl.gui.downtime.REASON_TEXTS for {missing}"
+    i18n.install("zh_CN")
+    untranslated = [w for w in REASON_TEXTS if reason_text(w) == REASON_TEXTS[w]]
+    assert not untranslated, f"no zh_CN text in {ZH_TS} (context Downtime) for {untranslated}"
+
+
+def test_the_downtime_prompt_asks_and_sends_the_reason(english_after):
+    sent: list[tuple[str, ...]] = []
+    prompt = DowntimePrompt(lambda *args: sent.append(args))
+    prompt.set_may_command(True)
+    cell = {
+        "Downtime.StandingSinceUnixS": float("nan"),
+        "Downtime.ReasonNeeded": False,
+        "Downtime.Reason": "",
+        "Downtime.ShiftReasons": [],
+        "Downtime.ShiftSeconds": [],
+    }
+    try:
+        prompt.show_cell(cell)
+        assert not prompt.buttons["meal_break"].isEnabled()  # producing: nothing to say
+        assert prompt.shift.text() == "This shift: no downtime"
+        cell |= {
+            "Downtime.StandingSinceUnixS": time.time() - 400,
+            "Downtime.ReasonNeeded": True,
+            "Downtime.ShiftReasons": ["fault", "meal_break"],
+            "Downtime.ShiftSeconds": [900.0, 600.0],
+        }
+        prompt.show_cell(cell)
+        assert prompt.asking
+        assert "without a reason" in prompt.question.text()
+        assert "#c98a00" in prompt.styleSheet()
+        assert prompt.shift.text() == "This shift: Faults 15 min   Planned: meal break 10 min"
+        prompt.buttons["meal_break"].click()
+        assert sent == [("RecordDowntimeReason", "meal_break")]
+        i18n.install("zh_CN")
+        prompt.retranslate()
+        assert prompt.buttons["meal_break"].text() == "计划停机：就餐"
+        assert "尚未填写原因" in prompt.question.text()
+        assert prompt.shift.text() == "本班停机：故障 15 分钟   计划停机：就餐 10 分钟"
+        prompt.set_may_command(False)  # anonymous: may not say
+        assert not prompt.buttons["meal_break"].isEnabled()
+    finally:
+        dispose(prompt)
 
 
 def test_the_zh_cn_translation_has_no_unfinished_message():

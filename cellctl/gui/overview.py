@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cellctl.gui.downtime import DowntimePrompt
 from cellctl.gui.i18n import Texts, fault_text, link_state, mode_name, state_name, translate
 from cellctl.gui.style import BANNER_POINT_SIZE, STATE_COLOURS, caption, fmt, value_label
 
@@ -184,6 +185,8 @@ class OverviewScreen(QWidget):
         row.addWidget(figures, 1)
         row.addWidget(oee, 1)
         layout.addLayout(row)
+        self.downtime = DowntimePrompt(self._send)
+        layout.addWidget(self.downtime)
         layout.addWidget(self.faults)
         layout.addWidget(self.links)
         layout.addStretch(1)
@@ -197,6 +200,7 @@ class OverviewScreen(QWidget):
     def retranslate(self) -> None:
         """Say every text again in the current language (and the data last shown)."""
         self.texts.apply()
+        self.downtime.retranslate()
         for index in range(self.mode_choice.count()):
             self.mode_choice.setItemText(index, mode_name(self.mode_choice.itemData(index)))
         self.set_connection(self._connected, self.role, self._who)
@@ -244,6 +248,7 @@ class OverviewScreen(QWidget):
         self.seam.setText(cell["Seam"] or "–")
         self.phase.setText(cell["Phase"])
         self._allowed = list(cell["AllowedCommands"] or [])
+        self.downtime.show_cell(cell)
         for key, label in self.counters.items():
             digits = 0 if key == "Production.PartsPerHour" else 1
             unit = " s" if key == "Production.CycleTimeS" else ""
@@ -281,6 +286,7 @@ class OverviewScreen(QWidget):
             needed = COMMAND_BUTTONS[name][1]
             button.setEnabled(may_command and (needed is None or needed in self._allowed))
         self.acknowledge.setEnabled(may_command)
+        self.downtime.set_may_command(may_command)
         may_set_mode = self._connected and ROLE_RANK.get(self.role, 0) >= ROLE_RANK["engineer"]
         self.set_mode.setEnabled(may_set_mode)
         self.mode_choice.setEnabled(may_set_mode)

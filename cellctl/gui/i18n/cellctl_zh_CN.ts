@@ -2,6 +2,61 @@
 <!DOCTYPE TS>
 <TS version="2.1" language="zh_CN" sourcelanguage="en">
 <context>
+    <name>Downtime</name>
+    <message>
+        <source>Waiting for parts</source>
+        <translation>等待工件</translation>
+    </message>
+    <message>
+        <source>Blocked downstream</source>
+        <translation>下游堵料</translation>
+    </message>
+    <message>
+        <source>Planned: torch cleaning</source>
+        <translation>计划停机：清枪</translation>
+    </message>
+    <message>
+        <source>Planned: tip change</source>
+        <translation>计划停机：换导电嘴</translation>
+    </message>
+    <message>
+        <source>Planned: meal break</source>
+        <translation>计划停机：就餐</translation>
+    </message>
+    <message>
+        <source>Faults</source>
+        <translation>故障</translation>
+    </message>
+    <message>
+        <source>Why does the cell stand?</source>
+        <translation>停机原因</translation>
+    </message>
+    <message>
+        <source>The cell is producing.</source>
+        <translation>设备正在生产。</translation>
+    </message>
+    <message>
+        <source>Standing since %1: %2</source>
+        <translation>自 %1 起停机：%2</translation>
+    </message>
+    <message>
+        <source>The cell has stood since %1 without a reason. Why?</source>
+        <translation>设备自 %1 起停机，尚未填写原因。请选择停机原因：</translation>
+    </message>
+    <message>
+        <source>min</source>
+        <translation>分钟</translation>
+    </message>
+    <message>
+        <source>This shift: %1</source>
+        <translation>本班停机：%1</translation>
+    </message>
+    <message>
+        <source>no downtime</source>
+        <translation>无</translation>
+    </message>
+</context>
+<context>
     <name>Fault</name>
     <message>
         <source>E-stop chain open</source>
