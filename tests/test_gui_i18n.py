@@ -91,6 +91,7 @@ def test_the_downtime_prompt_asks_and_sends_the_reason(english_after):
         "Downtime.Reason": "",
         "Downtime.ShiftReasons": [],
         "Downtime.ShiftSeconds": [],
+        "Faults.ActiveCodes": [],
     }
     try:
         prompt.show_cell(cell)
@@ -106,14 +107,14 @@ def test_the_downtime_prompt_asks_and_sends_the_reason(english_after):
         assert prompt.asking
         assert "without a reason" in prompt.question.text()
         assert "#c98a00" in prompt.styleSheet()
-        assert prompt.shift.text() == "This shift: Faults 15 min   Planned: meal break 10 min"
+        assert prompt.shift.text() == "This shift: Faults 15 min   Meal break 10 min"
         prompt.buttons["meal_break"].click()
         assert sent == [("RecordDowntimeReason", "meal_break")]
         i18n.install("zh_CN")
         prompt.retranslate()
-        assert prompt.buttons["meal_break"].text() == "计划停机：就餐"
+        assert prompt.buttons["meal_break"].text() == "就餐"
         assert "尚未填写原因" in prompt.question.text()
-        assert prompt.shift.text() == "本班停机：故障 15 分钟   计划停机：就餐 10 分钟"
+        assert prompt.shift.text() == "本班停机：故障 15 分钟   就餐 10 分钟"
         prompt.set_may_command(False)  # anonymous: may not say
         assert not prompt.buttons["meal_break"].isEnabled()
     finally:
@@ -264,6 +265,10 @@ def test_no_button_or_tab_text_overflows(window_for, language):
             needed = button.fontMetrics().horizontalAdvance(button.text())
             if needed > room:
                 cramped.append(f"{screen.title}: {button.text()!r} needs {needed}, has {room}")
+    # Nothing wants the window wider or taller than the panel it was made for.
+    hint = window.minimumSizeHint()
+    if hint.width() > 1600 or hint.height() > 1000:
+        cramped.append(f"the window needs {hint.width()} x {hint.height()}")
     bar = window.tabs.tabBar()
     for index in range(bar.count()):
         needed = bar.fontMetrics().horizontalAdvance(bar.tabText(index))
@@ -283,9 +288,12 @@ def test_the_hmi_in_chinese_against_a_welding_cell(tmp_path, qapp, english_after
     from tests.gui_rig import CellInThread, artifacts, hmi, pump, screenshots
     from tests.test_gui import _feed_tracking
 
+    def ask_soon(config: dict) -> None:
+        config["opcua"]["downtime_reason_after_s"] = 1.0
+
     choices = LanguageChoices(tmp_path / "hmi.ini", default="en")
     choices.remember("olga", "zh_CN")
-    with CellInThread(tmp_path) as cell:
+    with CellInThread(tmp_path, edit=ask_soon) as cell:
         rig, server = cell.rig, cell.server
         cell.run(rig.to_idle())
         stop_feed = cell.call(asyncio.Event)
@@ -310,8 +318,21 @@ def test_the_hmi_in_chinese_against_a_welding_cell(tmp_path, qapp, english_after
                 # The screenshots after the part: a screenshot takes a second of this one
                 # process's time, which a cell in the same process must not lose mid-weld.
                 cell.run(rig.until_state(State.IDLE, 60))
+                # The cell stands in Idle: past a second the controller asks why.
+                prompt = overview.downtime
+                pump(qapp, lambda: prompt.asking, "the downtime prompt")
+                assert "尚未填写原因" in prompt.question.text()
                 window.redraw_all()
                 screenshots(qapp, window, artifacts(tmp_path, "hmi-zh_CN-after-part"))
+                prompt.buttons["meal_break"].click()  # "就餐"
+                store = rig.controller.store
+                pump(
+                    qapp,
+                    lambda: [d["reason"] for d in cell.run(store.downtimes())] == ["meal_break"],
+                    "the meal break in the store",
+                )
+                pump(qapp, lambda: not prompt.asking, "the question withdrawn")
+                assert prompt.question.text().endswith("就餐")
 
                 cell.call(rig.sim.plc.set_estop, True)
                 faults = window.faults

@@ -11,21 +11,31 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QT_TRANSLATE_NOOP
-from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
+from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QPushButton, QVBoxLayout
 
 from cellctl.gui.i18n import Texts, clock, number, translate
+from cellctl.gui.style import caption
 
 # Each reason the controller takes (``Downtime.Reasons``), by its word; "fault" is the shift
 # figures' name for fault downtime.
 REASON_TEXTS = {
     "waiting_for_parts": QT_TRANSLATE_NOOP("Downtime", "Waiting for parts"),
     "blocked_downstream": QT_TRANSLATE_NOOP("Downtime", "Blocked downstream"),
-    "torch_cleaning": QT_TRANSLATE_NOOP("Downtime", "Planned: torch cleaning"),
-    "tip_change": QT_TRANSLATE_NOOP("Downtime", "Planned: tip change"),
-    "meal_break": QT_TRANSLATE_NOOP("Downtime", "Planned: meal break"),
+    "torch_cleaning": QT_TRANSLATE_NOOP("Downtime", "Torch cleaning"),
+    "tip_change": QT_TRANSLATE_NOOP("Downtime", "Contact tip change"),
+    "meal_break": QT_TRANSLATE_NOOP("Downtime", "Meal break"),
     "fault": QT_TRANSLATE_NOOP("Downtime", "Faults"),
 }
-ASKING_STYLE = "QGroupBox { border: 3px solid #c98a00; background: #2a2412; }"
+# The buttons in two rows, unplanned and planned: shorter rows than one, and the operator sees
+# which kind of stop a reason makes (planned stops are no loss of availability).
+ROWS = (
+    (QT_TRANSLATE_NOOP("Downtime", "Unplanned"), ("waiting_for_parts", "blocked_downstream")),
+    (QT_TRANSLATE_NOOP("Downtime", "Planned"), ("torch_cleaning", "tip_change", "meal_break")),
+)
+ASKING_STYLE = (
+    "QGroupBox { border: 3px solid #c98a00; background: #2a2412; } "
+    "QLabel { background: transparent; }"
+)
 
 
 def reason_text(word: str) -> str:
@@ -45,21 +55,26 @@ class DowntimePrompt(QGroupBox):
         self.question = QLabel()
         self.question.setWordWrap(True)
         self.buttons: dict[str, QPushButton] = {}
-        row = QHBoxLayout()
-        for word in REASON_TEXTS:
-            if word == "fault":
-                continue  # faults say why by themselves
-            button = QPushButton()
-            button.setMinimumHeight(56)
-            self.texts.bind(button.setText, lambda w=word: reason_text(w))
-            button.clicked.connect(lambda _=False, w=word: self._send("RecordDowntimeReason", w))
-            row.addWidget(button)
-            self.buttons[word] = button
+        grid = QGridLayout()
+        for row, (kind, words) in enumerate(ROWS):
+            label = caption("")
+            self.texts.bind(label.setText, lambda k=kind: translate("Downtime", k))
+            grid.addWidget(label, row, 0)
+            for column, word in enumerate(words, start=1):
+                button = QPushButton()
+                button.setMinimumHeight(52)
+                self.texts.bind(button.setText, lambda w=word: reason_text(w))
+                button.clicked.connect(
+                    lambda _=False, w=word: self._send("RecordDowntimeReason", w)
+                )
+                grid.addWidget(button, row, column)
+                self.buttons[word] = button
+        grid.setColumnStretch(4, 1)
         self.shift = QLabel()
         self.shift.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addWidget(self.question)
-        layout.addLayout(row)
+        layout.addLayout(grid)
         layout.addWidget(self.shift)
         self._gate()
 
@@ -81,7 +96,9 @@ class DowntimePrompt(QGroupBox):
         since = cell["Downtime.StandingSinceUnixS"]
         standing = since is not None and not math.isnan(since)
         given = cell["Downtime.Reason"]
-        if not standing:
+        if not standing and cell["Faults.ActiveCodes"]:
+            self.question.setText(translate("Downtime", "A fault stops the cell: it says why."))
+        elif not standing:
             self.question.setText(translate("Downtime", "The cell is producing."))
         elif given:
             self.question.setText(
@@ -100,7 +117,7 @@ class DowntimePrompt(QGroupBox):
         seconds = cell["Downtime.ShiftSeconds"] or []
         minutes = translate("Downtime", "min")
         parts = [
-            f"{reason_text(r)} {number(s / 60.0, 0)} {minutes}"
+            f"{reason_text(r)} {number(s / 60.0, 1 if s < 600 else 0)} {minutes}"
             for r, s in zip(reasons, seconds, strict=False)
         ]
         self.shift.setText(

@@ -101,6 +101,8 @@ class OverviewScreen(QWidget):
 
         mode_row = QHBoxLayout()
         self.mode_choice = QComboBox()
+        # Its width follows its texts: they change with the language.
+        self.mode_choice.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         for mode in MODES:  # shown in the language, sent as the controller's word
             self.mode_choice.addItem(mode_name(mode), mode)
         self.set_mode = QPushButton()

@@ -12,24 +12,36 @@
         <translation>下游堵料</translation>
     </message>
     <message>
-        <source>Planned: torch cleaning</source>
-        <translation>计划停机：清枪</translation>
+        <source>Torch cleaning</source>
+        <translation>清枪</translation>
     </message>
     <message>
-        <source>Planned: tip change</source>
-        <translation>计划停机：换导电嘴</translation>
+        <source>Contact tip change</source>
+        <translation>更换导电嘴</translation>
     </message>
     <message>
-        <source>Planned: meal break</source>
-        <translation>计划停机：就餐</translation>
+        <source>Meal break</source>
+        <translation>就餐</translation>
     </message>
     <message>
         <source>Faults</source>
         <translation>故障</translation>
     </message>
     <message>
+        <source>Unplanned</source>
+        <translation>非计划停机</translation>
+    </message>
+    <message>
+        <source>Planned</source>
+        <translation>计划停机</translation>
+    </message>
+    <message>
         <source>Why does the cell stand?</source>
         <translation>停机原因</translation>
+    </message>
+    <message>
+        <source>A fault stops the cell: it says why.</source>
+        <translation>设备因故障停机，原因见故障信息。</translation>
     </message>
     <message>
         <source>The cell is producing.</source>
