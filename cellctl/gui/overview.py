@@ -188,6 +188,7 @@ class OverviewScreen(QWidget):
         row.addWidget(oee, 1)
         layout.addLayout(row)
         self.downtime = DowntimePrompt(self._send)
+        self.downtime.hide()  # until the controller says whether the cell stands
         layout.addWidget(self.downtime)
         layout.addWidget(self.faults)
         layout.addWidget(self.links)
@@ -226,6 +227,7 @@ class OverviewScreen(QWidget):
         )
         if not connected:
             # What is on screen is stale: say so where it would mislead most.
+            self.downtime.hide()
             self._paint_banner("No connection")
             self.links.setText(
                 translate("Overview", "Links: unknown (no connection to the controller)")
@@ -251,6 +253,7 @@ class OverviewScreen(QWidget):
         self.phase.setText(cell["Phase"])
         self._allowed = list(cell["AllowedCommands"] or [])
         self.downtime.show_cell(cell)
+        self.downtime.show()
         for key, label in self.counters.items():
             digits = 0 if key == "Production.PartsPerHour" else 1
             unit = " s" if key == "Production.CycleTimeS" else ""
