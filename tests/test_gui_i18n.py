@@ -305,7 +305,7 @@ def test_the_hmi_in_chinese_against_a_welding_cell(tmp_path, qapp, english_after
                 pump(qapp, lambda: window.connected and window.cells_seen > 0, "connected")
                 assert window.language == "zh_CN"
                 assert overview.banner.text() == "IDLE  空闲"
-                assert overview.user.text() == "已登录：olga (operator)"
+                assert overview.user.text() == "已登录：olga (操作员)"
                 # What the rig and the HMI made so far out of the collector's reach (as the
                 # conftest does at setup): a full collection of it mid-weld, on this loaded
                 # machine, stalled the simulated devices past the power source's watchdog.
@@ -365,3 +365,36 @@ def test_the_hmi_in_chinese_against_a_welding_cell(tmp_path, qapp, english_after
             cell.call(stop_feed.set)
             cell.run(asyncio.wait_for(feed, 5))
     assert LanguageChoices(tmp_path / "hmi.ini").language_of("olga") == "en"
+
+
+@pytest.mark.slow
+def test_cellctl_gui_screenshots_in_chinese(tmp_path):
+    """`cellctl gui --screenshot DIR --language zh_CN` against a running controller: a PNG per
+    screen, drawn in Chinese; the user's stored choice is not changed by it."""
+    import os
+    import subprocess
+    import sys
+
+    from PySide6.QtGui import QImage
+
+    from tests.gui_rig import artifacts
+    from tests.process_cell import ProcessCell
+
+    settings = tmp_path / "hmi.ini"
+    LanguageChoices(settings, default="en").remember("olga", "en")
+    before = settings.read_text()
+    with ProcessCell(tmp_path) as cell:
+        shots = artifacts(tmp_path, "cellctl-gui-screenshot-zh_CN")
+        done = subprocess.run(
+            [sys.executable, "-m", "cellctl.cli.main", "gui", "--endpoint", cell.endpoint,
+             "--user", "olga", "--password", "operator-pass-1", "--language", "zh_CN",
+             "--settings", str(settings), "--screenshot", str(shots),
+             "--trust-dir", str(tmp_path / "hmi-trust")],
+            capture_output=True, text=True, timeout=90,
+            env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    names = sorted(p.name for p in shots.glob("*.png"))
+    assert names == ["faults.png", "overview.png", "production.png", "tracking.png", "weld.png"]
+    assert all(QImage(str(p)).width() == 1600 for p in shots.glob("*.png"))
+    assert settings.read_text() == before

@@ -19,7 +19,15 @@ from PySide6.QtWidgets import (
 )
 
 from cellctl.gui.downtime import DowntimePrompt
-from cellctl.gui.i18n import Texts, fault_text, link_state, mode_name, state_name, translate
+from cellctl.gui.i18n import (
+    Texts,
+    fault_text,
+    link_state,
+    mode_name,
+    role_name,
+    state_name,
+    translate,
+)
 from cellctl.gui.style import BANNER_POINT_SIZE, STATE_COLOURS, caption, fmt, value_label
 
 # The buttons' texts, for lupdate: the buttons are keyed by their English name.
@@ -222,6 +230,8 @@ class OverviewScreen(QWidget):
         self._connected = connected
         self.role = role if connected else self.role
         self._who = who
+        if who.endswith(f"({role})"):  # the link says "<user> (<role>)": the role in words
+            who = f"{who[: -len(role) - 2]}({role_name(role)})"
         self.user.setText(
             translate("Overview", "logged in: %1").replace("%1", who) if connected else ""
         )

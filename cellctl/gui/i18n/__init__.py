@@ -177,6 +177,17 @@ LINK_STATES = (
 )
 
 
+ROLES = (
+    QT_TRANSLATE_NOOP("Role", "anonymous"),
+    QT_TRANSLATE_NOOP("Role", "operator"),
+    QT_TRANSLATE_NOOP("Role", "engineer"),
+)
+
+
+def role_name(role: str) -> str:
+    return translate("Role", role)
+
+
 def screen_title(title: str) -> str:
     return translate("Screens", title)
 

@@ -738,6 +738,21 @@
     </message>
 </context>
 <context>
+    <name>Role</name>
+    <message>
+        <source>anonymous</source>
+        <translation>匿名</translation>
+    </message>
+    <message>
+        <source>operator</source>
+        <translation>操作员</translation>
+    </message>
+    <message>
+        <source>engineer</source>
+        <translation>工程师</translation>
+    </message>
+</context>
+<context>
     <name>Screens</name>
     <message>
         <source>Overview</source>
