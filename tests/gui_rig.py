@@ -182,8 +182,9 @@ def freeze_heap() -> None:
     """Move what the test made so far (the cell, asyncua's address space, the HMI's widgets)
     out of the garbage collector's reach, as the conftest does at each test's setup: a full
     collection of it stopped every thread for 450-660 ms on a loaded machine, mid-weld, and the
-    power source's interface watchdog tripped (F131) while the simulated devices stood."""
-    gc.collect()
+    power source's interface watchdog tripped (F131) while the simulated devices stood. No
+    ``gc.collect()`` first: with the cell running, that is the very pause to avoid (freezing
+    keeps what garbage there is until the process ends; a test's worth)."""
     gc.freeze()
 
 
