@@ -69,3 +69,9 @@ egm-proto: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis
+
+# The HMI's translations (issue 19): lupdate the GUI's texts into the .ts, lrelease the .qm.
+# The .qm is committed; tests/test_gui_i18n.py fails when it is not compiled from the .ts.
+.PHONY: translations
+translations: $(STAMP)
+	$(BIN)/python -m cellctl.gui.i18n.build

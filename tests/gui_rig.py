@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import gc
 import os
 import shutil
 import tempfile
@@ -32,7 +33,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
+from cellctl.gui import i18n
 from cellctl.gui.app import dispose, save_screenshots
+from cellctl.gui.i18n.choices import LanguageChoices
 from cellctl.gui.link import CellLink
 from cellctl.gui.window import HmiWindow
 from cellctl.plant.opcua.certs import ClientTrust
@@ -97,18 +100,24 @@ _POOL_KEEPER = _QtPoolKeeper()
 
 @contextmanager
 def hmi(
-    app: QApplication, endpoint: str, user: str | None, trust: ClientTrust | None = None
+    app: QApplication,
+    endpoint: str,
+    user: str | None,
+    trust: ClientTrust | None = None,
+    languages: LanguageChoices | None = None,
 ) -> Iterator[HmiWindow]:
-    """The HMI as ``user``; its certificate and pins in ``trust``, else a fresh folder."""
+    """The HMI as ``user``; its certificate and pins in ``trust``, else a fresh folder; each
+    user's language remembered in ``languages``, else English for this window only."""
     folder = None
     if trust is None:
         folder = Path(tempfile.mkdtemp(prefix="cellctl-hmi-trust-"))
         trust = ClientTrust(folder)
     link = CellLink(endpoint, user, PASSWORDS[user] if user else None, trust)
-    window = HmiWindow(link)
+    window = HmiWindow(link, languages)
     window.resize(1600, 1000)
     window.show()
     link.start()
+    freeze_heap()
     try:
         yield window
     finally:
@@ -118,6 +127,7 @@ def hmi(
         dispose(window)
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
+        i18n.install(i18n.SOURCE_LANGUAGE)  # the next test's window starts in English
 
 
 class CellInThread:
@@ -139,6 +149,7 @@ class CellInThread:
         except BaseException:
             self._end()
             raise
+        freeze_heap()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -165,6 +176,16 @@ class CellInThread:
             return function(*args)
 
         return self.run(on_loop())
+
+
+def freeze_heap() -> None:
+    """Move what the test made so far (the cell, asyncua's address space, the HMI's widgets)
+    out of the garbage collector's reach, as the conftest does at each test's setup: a full
+    collection of it stopped every thread for 450-660 ms on a loaded machine, mid-weld, and the
+    power source's interface watchdog tripped (F131) while the simulated devices stood. No
+    ``gc.collect()`` first: with the cell running, that is the very pause to avoid (freezing
+    keeps what garbage there is until the process ends; a test's worth)."""
+    gc.freeze()
 
 
 def pump(app: QApplication, condition: Callable[[], bool], what: str, timeout_s: float = 20.0):

@@ -169,7 +169,8 @@ def test_role_gating(tmp_path, qapp):
         with hmi(qapp, server.endpoint, "erik") as engineer:
             pump(qapp, lambda: engineer.cells_seen > 0, "engineer connected")
             assert engineer.overview.set_mode.isEnabled()
-            engineer.overview.mode_choice.setCurrentText("dry_run")
+            choice = engineer.overview.mode_choice
+            choice.setCurrentIndex(choice.findData("dry_run"))  # shown as "dry run"
             engineer.overview.set_mode.click()
             pump(qapp, lambda: engineer.overview.mode.text() == "dry run", "dry run on screen")
             assert str(rig.controller.machine.mode) == "dry_run"

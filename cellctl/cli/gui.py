@@ -24,6 +24,17 @@ def add_parser(commands: Any) -> None:
         "controllers it trusts (default: ~/.config/cellctl/opcua)",
     )
     gui.add_argument("--full-screen", action="store_true", help="fill the panel's screen")
+    gui.add_argument(
+        "--language",
+        choices=("en", "zh_CN"),
+        help="the language of a user who has not chosen one at the panel (default: the "
+        "machine's locale); with --screenshot, the language of the screenshots",
+    )
+    gui.add_argument(
+        "--settings",
+        metavar="FILE",
+        help="where the panel remembers each user's language (default: ~/.config/cellctl/hmi.ini)",
+    )
     gui.set_defaults(handler=run_gui_command)
 
 

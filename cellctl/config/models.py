@@ -120,6 +120,9 @@ class OpcUaSettings(StrictModel):
     publish_period_ms: Annotated[int, Field(ge=20, le=2_000)] = 50
     # Production figures (OEE, parts per hour) are over the shift: this many hours back.
     shift_length_h: Annotated[float, Field(gt=0, le=24)] = 8.0
+    # A cell that stands this long (not producing, no fault active) without a reason makes the
+    # HMI ask the operator for one (issue 19: waiting for parts, blocked, planned stops).
+    downtime_reason_after_s: Annotated[float, Field(gt=0, le=86_400)] = 300.0
     users: list[OpcUaUser] = Field(default_factory=list)
     # The doors (``cellctl.plant.opcua.doors``). TCP connections open at once, whoever holds them: a
     # cell has an HMI, an MES and a SCADA client or two, not hundreds.

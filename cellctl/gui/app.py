@@ -12,6 +12,8 @@ from pathlib import Path
 from PySide6.QtCore import QCoreApplication, QEvent
 from PySide6.QtWidgets import QApplication, QInputDialog, QLineEdit, QWidget
 
+from cellctl.gui import i18n
+from cellctl.gui.i18n.choices import LanguageChoices, machine_language, user_settings_path
 from cellctl.gui.link import CellLink
 from cellctl.gui.window import HmiWindow
 from cellctl.plant.opcua.certs import ClientTrust
@@ -50,19 +52,32 @@ def save_screenshots(app: QApplication, window: HmiWindow, folder: Path) -> list
 
 def run_gui(args: argparse.Namespace) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    language = getattr(args, "language", None)
+    settings = getattr(args, "settings", None)
+    languages = LanguageChoices(
+        Path(settings) if settings else user_settings_path(), language or machine_language()
+    )
+    if args.user:
+        i18n.install(languages.language_of(args.user))  # the password prompt in theirs
     password = args.password
     if args.user and password is None:
         if args.screenshot or os.environ.get("QT_QPA_PLATFORM") == "offscreen":
             print("cellctl gui: --password is needed with --user here", file=sys.stderr)
             return 2
         password, ok = QInputDialog.getText(
-            None, "cellctl", f"Password for {args.user}:", QLineEdit.EchoMode.Password
+            None,
+            "cellctl",
+            i18n.translate("Window", "Password for %1:").replace("%1", args.user),
+            QLineEdit.EchoMode.Password,
         )
         if not ok:
             return 1
     trust = ClientTrust(Path(args.trust_dir)) if getattr(args, "trust_dir", None) else None
     link = CellLink(args.endpoint, args.user, password, trust)
-    window = HmiWindow(link)
+    window = HmiWindow(link, languages)
+    if args.screenshot and language:
+        # What was asked for, not what the user chose last; and no change to their choice.
+        window.set_language(language, remember=False)
     window.resize(*SCREEN_SIZE)
     link.start()
     code = 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,18 +19,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cellctl.gui.style import SEVERITY_COLOURS, TRACE_COLOURS, caption, plot_widget
+from cellctl.gui.i18n import Texts, clock, fault_action, fault_text, severity_name, translate
+from cellctl.gui.style import SEVERITY_COLOURS, TRACE_COLOURS, caption, plot_widget, set_plot_texts
 
 
 def _clock(unix_s: float) -> str:
     if unix_s != unix_s:
-        return "active"
-    return time.strftime("%H:%M:%S", time.localtime(unix_s))
+        return translate("Faults", "active")
+    return clock(unix_s)
 
 
-def _table(headers: list[str]) -> QTableWidget:
-    table = QTableWidget(0, len(headers))
-    table.setHorizontalHeaderLabels(headers)
+def _table(texts: Texts, headers: Callable[[], list[str]]) -> QTableWidget:
+    table = QTableWidget(0, len(headers()))
+    texts.bind(lambda _: table.setHorizontalHeaderLabels(headers()), lambda: "")
     table.verticalHeader().setVisible(False)
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -50,16 +50,44 @@ class FaultsScreen(QWidget):
         self._send = send
         self._cell: dict[str, Any] | None = None
         self._pareto_drawn: tuple = ()
-        self.active = _table(["Code", "Severity", "Since", "Acknowledged", "Fault"])
-        self.history = _table(["Code", "Raised", "Cleared", "Fault"])
-        self.acknowledge_selected = QPushButton("Acknowledge selected")
-        self.acknowledge_all = QPushButton("Acknowledge all")
+        self.texts = Texts()
+        self.active = _table(
+            self.texts,
+            lambda: [
+                translate("Faults", "Code"),
+                translate("Faults", "Severity"),
+                translate("Faults", "Since"),
+                translate("Faults", "Acknowledged"),
+                translate("Faults", "Fault and what to do"),
+            ],
+        )
+        self.history = _table(
+            self.texts,
+            lambda: [
+                translate("Faults", "Code"),
+                translate("Faults", "Raised"),
+                translate("Faults", "Cleared"),
+                translate("Faults", "Fault"),
+            ],
+        )
+        self.acknowledge_selected = QPushButton()
+        self.texts.bind(
+            self.acknowledge_selected.setText, lambda: translate("Faults", "Acknowledge selected")
+        )
+        self.acknowledge_all = QPushButton()
+        self.texts.bind(
+            self.acknowledge_all.setText, lambda: translate("Faults", "Acknowledge all")
+        )
         for button in (self.acknowledge_selected, self.acknowledge_all):
             button.setMinimumHeight(60)
             button.setEnabled(False)
         self.acknowledge_selected.clicked.connect(self._acknowledge_selected)
         self.acknowledge_all.clicked.connect(lambda: self._send("AcknowledgeFault", ""))
-        self.pareto = plot_widget("Pareto of the shift's faults", "count", "")
+        self.pareto = plot_widget("", "", "")
+        self.texts.bind(
+            lambda title: set_plot_texts(self.pareto, title, translate("Faults", "count"), ""),
+            lambda: translate("Faults", "Pareto of the shift's faults"),
+        )
         self.pareto_bars = pg.BarGraphItem(x=[], height=[], width=0.6, brush=TRACE_COLOURS[3])
         self.pareto.addItem(self.pareto_bars)
 
@@ -68,14 +96,26 @@ class FaultsScreen(QWidget):
         buttons.addWidget(self.acknowledge_all)
         buttons.addStretch(1)
         left = QVBoxLayout()
-        left.addWidget(caption("Active faults"))
+        active_caption = caption("")
+        self.texts.bind(active_caption.setText, lambda: translate("Faults", "Active faults"))
+        left.addWidget(active_caption)
         left.addWidget(self.active, 2)
         left.addLayout(buttons)
-        left.addWidget(caption("History (this shift, newest first)"))
+        history_caption = caption("")
+        self.texts.bind(
+            history_caption.setText,
+            lambda: translate("Faults", "History (this shift, newest first)"),
+        )
+        left.addWidget(history_caption)
         left.addWidget(self.history, 3)
         layout = QHBoxLayout(self)
         layout.addLayout(left, 3)
         layout.addWidget(self.pareto, 2)
+
+    def retranslate(self) -> None:
+        self.texts.apply()
+        if self._cell is not None:
+            self.show_cell(self._cell)
 
     def set_may_command(self, may: bool) -> None:
         self.acknowledge_selected.setEnabled(may)
@@ -101,12 +141,15 @@ class FaultsScreen(QWidget):
             severity = cell["Faults.ActiveSeverities"][row]
             acknowledged = cell["Faults.ActiveAcknowledged"][row]
             detail = cell["Faults.ActiveDetails"][row]
-            text = cell["Faults.ActiveTexts"][row] + (f": {detail}" if detail else "")
+            text = fault_text(code, cell["Faults.ActiveTexts"][row])
+            text += f": {detail}" if detail else ""
+            action = fault_action(code)
+            text += f"\n→ {action}" if action else ""
             cells = [
                 code,
-                severity,
+                severity_name(severity),
                 _clock(cell["Faults.ActiveRaisedUnixS"][row]),
-                "yes" if acknowledged else "NO",
+                translate("Faults", "yes") if acknowledged else translate("Faults", "NO"),
                 text,
             ]
             for column, value in enumerate(cells):
@@ -132,8 +175,9 @@ class FaultsScreen(QWidget):
         self.history.setRowCount(len(history))
         for row, (code, raised, cleared, severity, text) in enumerate(history):
             # A warning is only recorded, never active: it has no "cleared".
-            ended = "warning" if severity == "warning" else _clock(cleared)
-            for column, value in enumerate((code, _clock(raised), ended, text)):
+            ended = severity_name("warning") if severity == "warning" else _clock(cleared)
+            shown = (code, _clock(raised), ended, fault_text(code, text))
+            for column, value in enumerate(shown):
                 self.history.setItem(row, column, QTableWidgetItem(value))
 
     def redraw(self) -> None:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
+from cellctl.gui.i18n import translate
 from cellctl.gui.ring import RingBuffer
-from cellctl.gui.style import BAND_BRUSH, TRACE_COLOURS, plot_widget
+from cellctl.gui.style import BAND_BRUSH, TRACE_COLOURS, plot_widget, set_plot_texts
 
 TRACE_CAPACITY = 5_000
 
@@ -57,18 +58,23 @@ class ProfileView:
     """The latest laser-line profile (lateral y against height z) and the joint found in it."""
 
     def __init__(self) -> None:
-        self.widget = plot_widget("Laser profile", "z (mm)", "y (mm)")
+        self.widget = plot_widget("", "z (mm)", "y (mm)")
         self.curve = self.widget.plot(pen=pg.mkPen(TRACE_COLOURS[0], width=3))
         self.joint = pg.ScatterPlotItem(
             size=26, symbol="+", pen=pg.mkPen("#ff5252", width=4), brush=None
         )
         self.widget.addItem(self.joint)
-        self.waiting = pg.TextItem("no profile from the sensor yet", color="#a8b3bd")
+        self.waiting = pg.TextItem("", color="#a8b3bd")
         self.waiting.setFont(pg.QtGui.QFont("", 16))
         self.widget.addItem(self.waiting)
         self._profile: tuple[np.ndarray, np.ndarray] | None = None
         self._joint: tuple[float, float] | None = None
         self._dirty = False
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        set_plot_texts(self.widget, translate("Live", "Laser profile"), "z (mm)", "y (mm)")
+        self.waiting.setText(translate("Live", "no profile from the sensor yet"))
 
     def show(self, y_mm: np.ndarray, z_mm: np.ndarray, joint: tuple[float, float] | None) -> None:
         self._profile = (np.asarray(y_mm, dtype=np.float64), np.asarray(z_mm, dtype=np.float64))

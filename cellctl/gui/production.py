@@ -9,7 +9,15 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QVBoxLayout, QWidget
 
-from cellctl.gui.style import TRACE_COLOURS, caption, fmt, plot_widget, value_label
+from cellctl.gui.i18n import Texts, translate
+from cellctl.gui.style import (
+    TRACE_COLOURS,
+    caption,
+    fmt,
+    plot_widget,
+    set_plot_texts,
+    value_label,
+)
 
 
 class ProductionScreen(QWidget):
@@ -20,17 +28,39 @@ class ProductionScreen(QWidget):
         self._cell: dict[str, Any] | None = None
         self._drawn_parts = -1
         self._next_full_redraw = 0.0
-        self.rate_plot = plot_widget("Parts per hour", "parts/h", "minutes into the shift")
+        self.texts = Texts()
+        self.rate_plot = plot_widget("", "", "")
+        self.texts.bind(
+            lambda title: set_plot_texts(
+                self.rate_plot,
+                title,
+                translate("Production", "parts/h"),
+                translate("Production", "minutes into the shift"),
+            ),
+            lambda: translate("Production", "Parts per hour"),
+        )
         self.rate_curve = self.rate_plot.plot(
             pen=pg.mkPen(TRACE_COLOURS[0], width=3), symbol="o", symbolSize=9,
             symbolBrush=TRACE_COLOURS[0],
         )  # fmt: skip
-        self.cycle_plot = plot_widget("Cycle time per part", "s", "minutes into the shift")
+        self.cycle_plot = plot_widget("", "", "")
+        self.texts.bind(
+            lambda title: set_plot_texts(
+                self.cycle_plot, title, "s", translate("Production", "minutes into the shift")
+            ),
+            lambda: translate("Production", "Cycle time per part"),
+        )
         self.cycle_curve = self.cycle_plot.plot(
             pen=pg.mkPen(TRACE_COLOURS[1], width=3), symbol="o", symbolSize=9,
             symbolBrush=TRACE_COLOURS[1],
         )  # fmt: skip
-        self.arc_plot = plot_widget("Arc-on ratio per part", "%", "part of the shift")
+        self.arc_plot = plot_widget("", "", "")
+        self.texts.bind(
+            lambda title: set_plot_texts(
+                self.arc_plot, title, "%", translate("Production", "part of the shift")
+            ),
+            lambda: translate("Production", "Arc-on ratio per part"),
+        )
         self.arc_bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush=TRACE_COLOURS[2])
         self.arc_plot.addItem(self.arc_bars)
         self.arc_plot.setYRange(0, 100)
@@ -42,10 +72,17 @@ class ProductionScreen(QWidget):
             "Counters.PartsProcessed": value_label(),
         }
         top = QGridLayout()
-        for column, text in enumerate(
-            ("Parts / hour", "Mean cycle time", "Arc-on ratio", "Parts processed")
+        for column, say in enumerate(
+            (
+                lambda: translate("Production", "Parts / hour"),
+                lambda: translate("Production", "Mean cycle time"),
+                lambda: translate("Production", "Arc-on ratio"),
+                lambda: translate("Production", "Parts processed"),
+            )
         ):
-            top.addWidget(caption(text), 0, column)
+            label = caption("")
+            self.texts.bind(label.setText, say)
+            top.addWidget(label, 0, column)
             top.addWidget(list(self.figures.values())[column], 1, column)
         plots = QHBoxLayout()
         plots.addWidget(self.rate_plot)
@@ -54,6 +91,11 @@ class ProductionScreen(QWidget):
         layout.addLayout(top)
         layout.addLayout(plots, 3)
         layout.addWidget(self.arc_plot, 2)
+
+    def retranslate(self) -> None:
+        self.texts.apply()
+        if self._cell is not None:
+            self.show_cell(self._cell)
 
     def show_cell(self, cell: dict[str, Any]) -> None:
         self._cell = cell

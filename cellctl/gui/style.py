@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pyqtgraph as pg
+from PySide6.QtCore import QLocale
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QLabel
 
@@ -78,10 +79,9 @@ def caption(text: str) -> QLabel:
 def plot_widget(title: str, left: str, bottom: str) -> pg.PlotWidget:
     """A dark plot with large axis text, redrawn by its screen at a fixed rate."""
     plot = pg.PlotWidget(background=PANEL)
-    plot.setTitle(title, color=TEXT, size=f"{BASE_POINT_SIZE + 2}pt")
     font = QFont()
     font.setPointSize(PLOT_AXIS_POINT_SIZE)
-    for name, text in (("left", left), ("bottom", bottom)):
+    for name in ("left", "bottom"):
         axis = plot.getAxis(name)
         axis.setTickFont(font)
         axis.setTextPen(TEXT)
@@ -90,17 +90,33 @@ def plot_widget(title: str, left: str, bottom: str) -> pg.PlotWidget:
         axis.setPen(GRID)
         axis.setStyle(maxTickLevel=0)
         axis.setZValue(-1000)  # grid lines behind the data, not across bars
-        axis.setLabel(text, color=TEXT, **{"font-size": f"{PLOT_AXIS_POINT_SIZE}pt"})
         # Units are in the labels: no "(x0.001)" rescaling that a reader must undo.
         axis.enableAutoSIPrefix(False)
+    set_plot_texts(plot, title, left, bottom)
     plot.showGrid(x=True, y=True, alpha=1.0)
     return plot
 
 
+def set_plot_texts(plot: pg.PlotWidget, title: str, left: str, bottom: str) -> None:
+    """A plot's title and axis labels (again at a language change)."""
+    plot.setTitle(title, color=TEXT, size=f"{BASE_POINT_SIZE + 2}pt")
+    for name, text in (("left", left), ("bottom", bottom)):
+        plot.getAxis(name).setLabel(text, color=TEXT, **{"font-size": f"{PLOT_AXIS_POINT_SIZE}pt"})
+
+
+def set_legend_names(plot: pg.PlotWidget, names: list[str]) -> None:
+    """The names in a plot's legend, in the order the curves were added."""
+    legend = plot.plotItem.legend
+    if legend is None:
+        return
+    for (_, label), name in zip(legend.items, names, strict=True):
+        label.setText(name)
+
+
 def fmt(value: object, digits: int = 1, unit: str = "") -> str:
-    """A number for the screen; '–' for missing or NaN values."""
+    """A number for the screen in the current locale; '–' for missing or NaN values."""
     if value is None or (isinstance(value, float) and value != value):
         return "–"
     if isinstance(value, float):
-        return f"{value:.{digits}f}{unit}"
+        return f"{QLocale().toString(value, 'f', digits)}{unit}"
     return f"{value}{unit}"

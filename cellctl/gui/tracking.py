@@ -9,9 +9,18 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QVBoxLayout, QWidget
 
+from cellctl.gui.i18n import Texts, translate
 from cellctl.gui.live import ProfileView
 from cellctl.gui.ring import RingBuffer
-from cellctl.gui.style import TRACE_COLOURS, caption, fmt, plot_widget, value_label
+from cellctl.gui.style import (
+    TRACE_COLOURS,
+    caption,
+    fmt,
+    plot_widget,
+    set_legend_names,
+    set_plot_texts,
+    value_label,
+)
 
 # Corrections are a fraction of a millimetre on a path of hundreds: drawn to scale they would
 # hide under the taught line, so the plan view magnifies them (and says so in its title).
@@ -27,10 +36,11 @@ class TrackingScreen(QWidget):
         self._last_correction = -1
         self._last_profile = -1
         self._dirty = False
+        self.texts = Texts()
         self.lateral = RingBuffer(5_000)  # (path position mm, correction mm)
         self.vertical = RingBuffer(5_000)
         self.profile = ProfileView()
-        self.corrections = plot_widget("Corrections over the seam", "mm", "path position (mm)")
+        self.corrections = plot_widget("", "", "")
         self.corrections.addLegend(labelTextSize="14pt")
         self.lateral_curve = self.corrections.plot(
             pen=pg.mkPen(TRACE_COLOURS[0], width=3), name="lateral"
@@ -38,11 +48,7 @@ class TrackingScreen(QWidget):
         self.vertical_curve = self.corrections.plot(
             pen=pg.mkPen(TRACE_COLOURS[1], width=3), name="vertical"
         )
-        self.path = plot_widget(
-            f"Taught and corrected path (plan view, corrections ×{PATH_EXAGGERATION:g})",
-            "y (mm)",
-            "x (mm)",
-        )
+        self.path = plot_widget("", "y (mm)", "x (mm)")
         self.path.setAspectLocked(True)
         self.path.addLegend(labelTextSize="14pt")
         self.taught_curve = self.path.plot(
@@ -51,6 +57,32 @@ class TrackingScreen(QWidget):
         self.corrected_curve = self.path.plot(
             pen=pg.mkPen(TRACE_COLOURS[2], width=3), name="corrected"
         )
+        self.texts.bind(
+            lambda title: set_plot_texts(
+                self.corrections, title, "mm", translate("Tracking", "path position (mm)")
+            ),
+            lambda: translate("Tracking", "Corrections over the seam"),
+        )
+        self.texts.bind(
+            lambda title: set_plot_texts(self.path, title, "y (mm)", "x (mm)"),
+            lambda: translate(
+                "Tracking", "Taught and corrected path (plan view, corrections ×%1)"
+            ).replace("%1", f"{PATH_EXAGGERATION:g}"),
+        )
+        self.texts.bind(
+            lambda _: set_legend_names(
+                self.corrections,
+                [translate("Tracking", "lateral"), translate("Tracking", "vertical")],
+            ),
+            lambda: "",
+        )
+        self.texts.bind(
+            lambda _: set_legend_names(
+                self.path, [translate("Tracking", "taught"), translate("Tracking", "corrected")]
+            ),
+            lambda: "",
+        )
+        self.profile.retranslate()
         self.numbers = {
             "Tracking.LateralCorrectionMm": value_label(),
             "Tracking.VerticalCorrectionMm": value_label(),
@@ -58,8 +90,17 @@ class TrackingScreen(QWidget):
             "Tracking.PositionMm": value_label(),
         }
         top = QGridLayout()
-        for column, text in enumerate(("Lateral (mm)", "Vertical (mm)", "Joint", "Position")):
-            top.addWidget(caption(text), 0, column)
+        for column, say in enumerate(
+            (
+                lambda: translate("Tracking", "Lateral (mm)"),
+                lambda: translate("Tracking", "Vertical (mm)"),
+                lambda: translate("Tracking", "Joint"),
+                lambda: translate("Tracking", "Position"),
+            )
+        ):
+            label = caption("")
+            self.texts.bind(label.setText, say)
+            top.addWidget(label, 0, column)
             top.addWidget(list(self.numbers.values())[column], 1, column)
         right = QVBoxLayout()
         right.addWidget(self.corrections)
@@ -70,6 +111,12 @@ class TrackingScreen(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addLayout(body)
+
+    def retranslate(self) -> None:
+        self.texts.apply()
+        self.profile.retranslate()
+        if self._cell is not None:
+            self.show_cell(self._cell)
 
     def show_fast(self, t_s: float, values: dict[str, Any]) -> None:
         count = values.get("Tracking.CorrectionCount") or 0
@@ -96,7 +143,9 @@ class TrackingScreen(QWidget):
         )
         found = cell["Tracking.JointFound"]
         self.numbers["Tracking.JointFound"].setText(
-            "found" if found else ("–" if not cell["Tracking.ProfileCount"] else "not found")
+            translate("Tracking", "found")
+            if found
+            else ("–" if not cell["Tracking.ProfileCount"] else translate("Tracking", "not found"))
         )
         self.numbers["Tracking.PositionMm"].setText(fmt(cell["Tracking.PositionMm"], 0, " mm"))
         if cell["Tracking.ProfileCount"] != self._last_profile and cell["Tracking.ProfileYMm"]:

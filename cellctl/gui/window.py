@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QLabel, QMainWindow, QTabWidget, QVBoxLayout, QWidget
 
+from cellctl.gui import i18n
 from cellctl.gui.faults import FaultsScreen
+from cellctl.gui.i18n import LANGUAGES, translate
+from cellctl.gui.i18n.choices import LanguageChoices
 from cellctl.gui.link import CellLink
 from cellctl.gui.overview import ROLE_RANK, OverviewScreen
 from cellctl.gui.production import ProductionScreen
@@ -19,9 +22,15 @@ REDRAW_HZ = 20
 
 
 class HmiWindow(QMainWindow):
-    def __init__(self, link: CellLink) -> None:
+    """``languages``: where each user's language is remembered; without it the window starts
+    in English and a switch lasts for this window only."""
+
+    def __init__(self, link: CellLink, languages: LanguageChoices | None = None) -> None:
         super().__init__()
         self.link = link
+        self.languages = languages
+        self.language = languages.language_of(link.user) if languages else i18n.SOURCE_LANGUAGE
+        i18n.install(self.language)
         self.setWindowTitle(f"cellctl — {link.endpoint}")
         self.setStyleSheet(STYLESHEET)
         self.cells_seen = 0
@@ -34,7 +43,8 @@ class HmiWindow(QMainWindow):
         self.banner.setStyleSheet(
             "background: #c0262d; color: white; font-size: 22pt; font-weight: bold; padding: 10px;"
         )
-        self._show_disconnected("connecting …")
+        self._banner_says = lambda: self._disconnected_text(translate("Window", "connecting …"))
+        self.banner.setText(self._banner_says())
 
         self.overview = OverviewScreen(link.command)
         self.production = ProductionScreen()
@@ -46,7 +56,16 @@ class HmiWindow(QMainWindow):
         ]  # fmt: skip
         self.tabs = QTabWidget()
         for screen in self.screens:
-            self.tabs.addTab(screen, screen.title)
+            self.tabs.addTab(screen, i18n.screen_title(screen.title))
+        # The language, in each language's own name, at the tabs' right: always in reach.
+        self.language_choice = QComboBox()
+        for code, name in LANGUAGES.items():
+            self.language_choice.addItem(name, code)
+        self.language_choice.setCurrentIndex(self.language_choice.findData(self.language))
+        self.language_choice.currentIndexChanged.connect(
+            lambda index: self.set_language(self.language_choice.itemData(index))
+        )
+        self.tabs.setCornerWidget(self.language_choice)
 
         central = QWidget()
         layout = QVBoxLayout(central)
@@ -68,19 +87,46 @@ class HmiWindow(QMainWindow):
     def connected(self) -> bool:
         return self.banner.isHidden()
 
-    def _show_disconnected(self, why: str) -> None:
-        self.banner.setText(f"NOT CONNECTED to the controller ({self.link.endpoint}) — {why}")
-        self.banner.show()
+    def set_language(self, language: str, remember: bool = True) -> None:
+        """Switch every screen to ``language`` now (no restart) and, with ``remember``, keep
+        it as this user's choice."""
+        i18n.install(language)
+        self.language = language
+        if remember and self.languages is not None:
+            self.languages.remember(self.link.user, language)
+        index = self.language_choice.findData(language)
+        if self.language_choice.currentIndex() != index:
+            self.language_choice.blockSignals(True)
+            self.language_choice.setCurrentIndex(index)
+            self.language_choice.blockSignals(False)
+        for position, screen in enumerate(self.screens):
+            self.tabs.setTabText(position, i18n.screen_title(screen.title))
+            screen.retranslate()
+        self.banner.setText(self._banner_says())
+
+    def _disconnected_text(self, why: str) -> str:
+        return (
+            translate("Window", "NOT CONNECTED to the controller (%1) — %2")
+            .replace("%1", self.link.endpoint)
+            .replace("%2", why)
+        )
 
     def _on_connection(self, connected: bool, why: str) -> None:
         if connected:
             self.banner.hide()
         elif self.link.certificate_refusal:
             # Not "reconnecting": a person must decide whether the new certificate is the cell's.
-            self.banner.setText(self.link.certificate_refusal)
+            # (The refusal is the link's own English text, naming the file to remove.)
+            refusal = self.link.certificate_refusal
+            self._banner_says = lambda: refusal
+            self.banner.setText(refusal)
             self.banner.show()
         else:
-            self._show_disconnected(f"reconnecting … ({why})")
+            self._banner_says = lambda: self._disconnected_text(
+                translate("Window", "reconnecting … (%1)").replace("%1", why)
+            )
+            self.banner.setText(self._banner_says())
+            self.banner.show()
         role = self.link.role
         self.overview.set_connection(connected, role, why)
         self.faults.set_may_command(connected and ROLE_RANK.get(role, 0) >= ROLE_RANK["operator"])

@@ -184,6 +184,17 @@ CREATE TABLE IF NOT EXISTS welder_logins (
     logged_in_by TEXT NOT NULL,
     logged_out_at {real}
 );
+CREATE TABLE IF NOT EXISTS downtime (
+    id {serial_pk},
+    cell TEXT NOT NULL DEFAULT '',
+    reason TEXT NOT NULL,
+    planned INTEGER NOT NULL,
+    started_at {real} NOT NULL,
+    ended_at {real},
+    given_by TEXT NOT NULL,
+    given_at {real} NOT NULL
+);
+CREATE INDEX IF NOT EXISTS downtime_started ON downtime(started_at);
 """
 # 2: the cell column (many cells in one database). 3: traceability (part_trace: a part's
 # serial, work order, welder, lots and procedure revisions; rework releases; consumable lot
@@ -191,8 +202,8 @@ CREATE TABLE IF NOT EXISTS welder_logins (
 # made by the next writer.
 SCHEMA_VERSION = 3
 CELL_TABLES = ("parts", "faults", "state_changes")
-# What a reader needs to find before it calls a database a cellctl store (``audit`` came
-# later and is made by the next writer; no reading command reads it).
+# What a reader needs to find before it calls a database a cellctl store (``audit`` and
+# ``downtime`` came later and are made by the next writer; a reader does without them).
 READ_TABLES = ("configs", "parts", "seams", "faults", "state_changes")
 SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite 3 database file
 

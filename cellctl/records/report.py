@@ -17,10 +17,11 @@ import datetime as dt
 import json
 import statistics
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cellctl.cell.downtime import FAULT_REASON, DowntimeReason
 from cellctl.config.models import ShiftSettings
 from cellctl.config.yaml_lines import parse_yaml_text
 from cellctl.records.oee import Throughput, throughput
@@ -90,6 +91,7 @@ class ProductionReport:
     pareto: list[FaultShare]
     seam_quality: list[SeamQuality]
     cells: list[CellFigures]  # one per cell when the report covers several
+    downtimes: list[dict[str, Any]] = field(default_factory=list)  # standstills with a reason
 
     def percentile_cycle_time_s(self, p: float) -> float | None:
         if not self.cycle_times_s:
@@ -293,7 +295,8 @@ def build_report(
         if any(p["id"] in planned for p in processed)
         else None
     )
-    figures = throughput(parts, faults, start, end, planned_mean or 0.0, seams)
+    downtimes = [d for d in store.downtimes(start) if d["started_at"] < end]
+    figures = throughput(parts, faults, start, end, planned_mean or 0.0, seams, downtimes)
     return ProductionReport(
         cell=store.cell or "all cells",
         window_start=start,
@@ -308,6 +311,7 @@ def build_report(
         pareto=fault_pareto(faults, start, end),
         seam_quality=seam_quality(parts, seams),
         cells=cell_figures(parts, faults, (start, end), planned, time_scale),
+        downtimes=downtimes,
     )
 
 
@@ -343,6 +347,8 @@ def summary_rows(report: ProductionReport) -> list[tuple[str, str, str]]:
         ("planned cycle time", _num(report.planned_cycle_time_s, 2), "s"),
         ("arc-on ratio", _num(None if f.arc_on_ratio is None else 100 * f.arc_on_ratio), "%"),
         ("fault downtime", _num(f.fault_downtime_s, 1), "s"),
+        ("planned stops", _num(f.planned_stop_s, 1), "s"),
+        ("unplanned downtime", _num(f.unplanned_downtime_s, 1), "s"),
         ("interpass wait", _num(f.interpass_wait_s, 1), "s"),
         ("availability", _num(100 * f.availability), "%"),
         ("performance", _num(100 * f.performance), "%"),
@@ -372,6 +378,11 @@ def print_report(report: ProductionReport, out: Any = None) -> None:
                 f"{c.fault_downtime_s:>10.1f} {100 * c.oee:>6.1f}",
                 file=out,
             )
+    print("\nDowntime by reason (planned stops are not lost availability)", file=out)
+    if not report.figures.downtime_by_reason_s:
+        print("  (no downtime)", file=out)
+    for reason, seconds in downtime_by_reason(report):
+        print(f"  {reason_text(reason):<34} {seconds:>10.1f} s", file=out)
     print("\nFault Pareto (by downtime)", file=out)
     print(f"  {'code':<6} {'count':>5} {'downtime s':>11} {'share':>6} {'cum.':>6}  text",
           file=out)  # fmt: skip
@@ -401,6 +412,19 @@ def print_report(report: ProductionReport, out: Any = None) -> None:
         )
 
 
+def reason_text(reason: str) -> str:
+    if reason == FAULT_REASON:
+        return "Faults"
+    if reason in DowntimeReason._value2member_map_:
+        return DowntimeReason(reason).text
+    return reason  # a reason a newer cellctl recorded: its word, never a crash
+
+
+def downtime_by_reason(report: ProductionReport) -> list[tuple[str, float]]:
+    """(reason, seconds), longest first."""
+    return sorted(report.figures.downtime_by_reason_s.items(), key=lambda item: -item[1])
+
+
 def _write_csv(path: Path, rows: list[dict[str, Any]], fields: list[str] | None = None) -> None:
     fields = fields or (list(rows[0]) if rows else [])
     with path.open("w", newline="") as handle:
@@ -418,6 +442,11 @@ FAULT_FIELDS = ["id", "cell", "code", "severity", "text", "detail", "state", "ph
                 "cleared_at"]  # fmt: skip
 
 
+DOWNTIME_FIELDS = ["id", "cell", "reason", "planned", "started_at", "ended_at", "given_by",
+                   "given_at"]  # fmt: skip
+PLANNED_WORDS = {r.value for r in DowntimeReason if r.planned}
+
+
 def write_csvs(report: ProductionReport, folder: Path) -> list[Path]:
     files = {
         "summary.csv": ([{"figure": n, "value": v, "unit": u} for n, v, u in summary_rows(report)],
@@ -428,6 +457,11 @@ def write_csvs(report: ProductionReport, folder: Path) -> list[Path]:
         "fault_pareto.csv": ([asdict(s) for s in report.pareto], list(FaultShare.__annotations__)),
         "seam_quality.csv": ([asdict(q) for q in report.seam_quality],
                              list(SeamQuality.__annotations__)),
+        "downtime_by_reason.csv": (
+            [{"reason": r, "text": reason_text(r), "planned": r in PLANNED_WORDS, "seconds": s}
+             for r, s in downtime_by_reason(report)],
+            ["reason", "text", "planned", "seconds"]),
+        "downtime.csv": (report.downtimes, DOWNTIME_FIELDS),
     }  # fmt: skip
     if report.cells:
         files["cells.csv"] = ([asdict(c) for c in report.cells], list(CellFigures.__annotations__))

@@ -469,7 +469,55 @@ class ProductionStore:
     def part_faults(self, part_id: int) -> list[dict[str, Any]]:
         return self._backend.execute("SELECT * FROM faults WHERE part_id=? ORDER BY id", (part_id,))
 
+    def start_downtime(self, reason: str, planned: bool, started_at: float, given_by: str) -> int:
+        """A standstill's reason (``cellctl.cell.downtime``) from ``started_at``, open until
+        ``end_downtime``; ``given_by`` who said it (e.g. "opcua:olga")."""
+        with self._backend.write():
+            rows = self._backend.execute(
+                "INSERT INTO downtime (cell, reason, planned, started_at, given_by, given_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                (self.cell, reason, int(planned), started_at, given_by, time.time()),
+            )
+            return int(rows[0]["id"])
+
+    def end_downtime(self, downtime_id: int, ended_at: float) -> None:
+        with self._backend.write():
+            self._backend.execute(
+                "UPDATE downtime SET ended_at=? WHERE id=? AND ended_at IS NULL",
+                (ended_at, downtime_id),
+            )
+
+    def close_open_downtime(self, ended_at: float) -> int:
+        """End every span of this cell still open (a controller that stopped or crashed left
+        it so: the standstill is known to have lasted at least until ``ended_at``)."""
+        mine, params = self._mine()
+        with self._backend.write():
+            return self._backend.rowcount(
+                f"UPDATE downtime SET ended_at=? WHERE ended_at IS NULL AND {mine}",
+                (ended_at, *params),
+            )
+
     # -- reads ----------------------------------------------------------------------------
+
+    def downtimes(self, since: float = 0.0) -> list[dict[str, Any]]:
+        """This cell's downtime spans that were open at or after ``since``, oldest first
+        (``ended_at`` None: still open). A store no controller of this version has written
+        yet has no such table: none."""
+        mine, params = self._mine()
+        if not self._has_downtime_table():
+            return []
+        return self._backend.execute(
+            "SELECT * FROM downtime WHERE (ended_at IS NULL OR ended_at >= ?) "
+            f"AND {mine} ORDER BY id",
+            (since, *params),
+        )
+
+    def _has_downtime_table(self) -> bool:
+        try:
+            self._backend.execute("SELECT 1 FROM downtime WHERE 1=0")
+        except StoreError:  # "no such table" (SQLite) / "does not exist" (PostgreSQL)
+            return False
+        return True
 
     def audit_rows(self, since: float = 0.0) -> list[dict[str, Any]]:
         """This cell's audit rows from ``since`` (time.time()), oldest first."""

@@ -103,7 +103,18 @@ VARIABLES: tuple[VariableSpec, ...] = (
     _v("Links.Plc", "String", "up | down | connecting | disconnected"),
     _v("Links.PowerSource", "String"),
     _v("Links.Robot", "String"),
-)
+    # Why the cell stands (issue 19; ``cellctl.plant.opcua.downtime``).
+    _v("Downtime.StandingSinceUnixS", "Double", "start of the standstill (NaN: producing or "
+       "stopped by a fault)"),
+    _v("Downtime.ReasonNeeded", "Boolean", "stood longer than downtime_reason_after_s with no "
+       "reason: ask the operator (RecordDowntimeReason)"),
+    _v("Downtime.Reason", "String", "the reason given for this standstill ('' none)"),
+    _v("Downtime.Reasons", "String", "the words RecordDowntimeReason takes", array=True),
+    _v("Downtime.ShiftReasons", "String", "reasons of the shift's downtime ('fault' for "
+       "faults), longest first", array=True),
+    _v("Downtime.ShiftSeconds", "Double", "the time of each, parallel", array=True),
+    _v("Production.PlannedStopS", "Double", "planned stops in the shift (not lost availability)"),
+)  # fmt: skip
 
 LINK_VARIABLES = {"plc": "Links.Plc", "power_source": "Links.PowerSource", "robot": "Links.Robot"}
 
@@ -123,6 +134,9 @@ METHODS: dict[str, tuple[str, str | None]] = {
     **{name: ("operator", None) for name in STATE_COMMANDS},
     "AcknowledgeFault": ("operator", "Code"),  # "" acknowledges every active fault
     "SetMode": ("engineer", "Mode"),
+    # Why the cell stands: waiting_for_parts, blocked_downstream, torch_cleaning, tip_change,
+    # meal_break (``Downtime.Reasons``); refused while the cell produces or a fault stops it.
+    "RecordDowntimeReason": ("operator", "Reason"),
     "WhoAmI": ("anonymous", None),  # "<user> <role>" of the calling session; not a command
 }
 # Traceability (``cellctl.trace``): the next part's serial, the welder, the consumable lots,

@@ -68,6 +68,7 @@ from cellctl.plant.opcua.certs import (
     host_names,
 )
 from cellctl.plant.opcua.doors import CellServer, Doors, QuietLogs
+from cellctl.plant.opcua.downtime import DowntimeDesk, NotStanding, UnknownReason
 from cellctl.plant.opcua.login import CellUserManager, FailedLoginAudit
 from cellctl.plant.opcua.nodes import (
     LINK_VARIABLES,
@@ -186,6 +187,7 @@ class CellOpcUaServer:
         self._profile_written = -1
         self._last_status: Any = None
         self._last_command = ""
+        self.downtime = DowntimeDesk(store, settings.downtime_reason_after_s)
         self._tasks: list[asyncio.Task[None]] = []
         self._audit_writer: asyncio.Task[None] | None = None
         self.certificate_fingerprint = ""
@@ -261,6 +263,7 @@ class CellOpcUaServer:
             raise OpcUaStartFailed(f"OPC UA server at {self.endpoint}: {error}") from error
         self._server = server
         self._quieted = QuietLogs.install()
+        await self.downtime.start(time.time())
         await self._publish()
         await self._refresh_from_store()
         self._tasks = [
@@ -440,8 +443,15 @@ class CellOpcUaServer:
             if method in TRACE_COMMANDS:
                 answer = await cell.trace_command(method, args[0] if args else "", by=actor)
                 return ua.StatusCodes.Good, answer
+            if method == "RecordDowntimeReason":
+                reason = await self.downtime.give(args[0], actor, cell.view(), time.time())
+                return ua.StatusCodes.Good, f"downtime reason {reason} recorded"
         except TraceRefused as refused:
             return ua.StatusCodes.BadInvalidArgument, f"{method} refused: {refused}"
+        except UnknownReason as unknown:
+            return ua.StatusCodes.BadInvalidArgument, str(unknown)
+        except NotStanding as not_standing:
+            return ua.StatusCodes.BadInvalidState, str(not_standing)
         except CommandRefused as refused:
             return ua.StatusCodes.BadInvalidState, str(refused)
         except UnknownFault:
@@ -479,7 +489,12 @@ class CellOpcUaServer:
                 log.exception("OPC UA refresh from the production store failed")
 
     async def _publish(self) -> None:
-        values = {**self._live_values(), **self._from_store}
+        now = time.time()
+        try:
+            await self.downtime.observe(self.cell.view(), now)
+        except Exception:  # a store that fails here must not stop the publishing
+            log.exception("downtime span not recorded")
+        values = {**self._live_values(), **self.downtime.values(now), **self._from_store}
         server = self._server
         if server is None:
             return
@@ -581,12 +596,22 @@ class CellOpcUaServer:
         parts = await store.parts(shift_start)
         faults = await store.faults(shift_start)
         seams = await store.recent_seams(RECENT_SEAMS)
+        downtimes = await store.downtimes(shift_start)
         # The figures' window starts with the shift's first part: hours before it, with the
         # cell switched off, are not the cell's performance.
         window_start = min((p["started_at"] for p in parts), default=now)
+        if downtimes:  # a standstill before the first part is the shift's too
+            window_start = min(window_start, *(d["started_at"] for d in downtimes))
+        window_start = max(window_start, shift_start)
         figures = throughput(
-            parts, faults, window_start, now, self.config.active_part.planned_cycle_time_s
+            parts,
+            faults,
+            window_start,
+            now,
+            self.config.active_part.planned_cycle_time_s,
+            downtimes=downtimes,
         )
+        by_reason = sorted(figures.downtime_by_reason_s.items(), key=lambda item: -item[1])
         finished = [p for p in parts if p["status"] == "complete" and p["finished_at"] is not None]
         history = faults[-FAULT_HISTORY:]
         pareto = Counter(f["code"] for f in faults).most_common()
@@ -619,6 +644,9 @@ class CellOpcUaServer:
             "Weld.SeamNames": [f"{s['part_id']}/{s['seam']}" for s in seams],
             "Weld.SeamHeatInputKjPerMm": [_number(s["heat_input_kj_per_mm"]) for s in seams],
             "Weld.SeamVerdicts": [s["verdict"] for s in seams],
+            "Downtime.ShiftReasons": [reason for reason, _ in by_reason],
+            "Downtime.ShiftSeconds": [float(seconds) for _, seconds in by_reason],
+            "Production.PlannedStopS": figures.planned_stop_s,
         }
 
 
