@@ -196,11 +196,14 @@ class OverviewScreen(QWidget):
         row.addWidget(figures, 1)
         row.addWidget(oee, 1)
         layout.addLayout(row)
+        # Side by side: one under the other, the screen is taller than its 1000 px window.
         self.trace = TracePanel(send)
-        layout.addWidget(self.trace)
         self.downtime = DowntimePrompt(self._send)
         self.downtime.hide()  # until the controller says whether the cell stands
-        layout.addWidget(self.downtime)
+        row = QHBoxLayout()
+        row.addWidget(self.trace, 1)
+        row.addWidget(self.downtime, 1)
+        layout.addLayout(row)
         layout.addWidget(self.faults)
         layout.addWidget(self.links)
         layout.addStretch(1)
@@ -215,6 +218,7 @@ class OverviewScreen(QWidget):
         """Say every text again in the current language (and the data last shown)."""
         self.texts.apply()
         self.downtime.retranslate()
+        self.trace.retranslate()
         for index in range(self.mode_choice.count()):
             self.mode_choice.setItemText(index, mode_name(self.mode_choice.itemData(index)))
         self.set_connection(self._connected, self.role, self._who)

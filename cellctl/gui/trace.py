@@ -10,41 +10,63 @@ from typing import Any
 
 from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QLineEdit
 
+from cellctl.gui.i18n import Texts, translate
 from cellctl.gui.style import caption, value_label
 
 QUEUE_SHOWN = 3  # orders after the one in progress
 
 
 class TracePanel(QGroupBox):
+    """The panel; ``retranslate`` says its texts again after a language change."""
+
     def __init__(self, send: Callable[..., None]) -> None:
         super().__init__()
         self._send = send
-        self.setTitle(self.tr("Order and traceability"))
+        self._cell: dict[str, Any] | None = None
+        self.texts = Texts()
+        self.texts.bind(self.setTitle, lambda: translate("TracePanel", "Order and traceability"))
         self.serial_entry = QLineEdit()
-        self.serial_entry.setPlaceholderText(self.tr("Scan or type the serial number, then Enter"))
+        self.texts.bind(
+            self.serial_entry.setPlaceholderText,
+            lambda: translate("TracePanel", "Scan or type, then Enter"),
+        )
         self.serial_entry.setMaxLength(64)
         self.serial_entry.returnPressed.connect(self._enter_serial)
-        self.order = value_label(point_size=14)
+        self.order = value_label(point_size=12)
         self.queue = QLabel("–")
         self.queue.setWordWrap(True)
-        self.serial = value_label(point_size=14)
-        self.welder = value_label(point_size=14)
+        self.serial = value_label(point_size=12)
+        self.welder = value_label(point_size=12)
         self.qualification = caption("")
-        self.lots = value_label(point_size=14)
+        self.lots = value_label(point_size=12)
+        # One pair a row: the panel shares its row of the overview with the downtime prompt.
         grid = QGridLayout(self)
-        rows = (
-            (self.tr("Work order in progress"), self.order),
-            (self.tr("Next orders"), self.queue),
-            (self.tr("Serial number (next part)"), self.serial),
-            (self.tr("Welder"), self.welder),
-            ("", self.qualification),
-            (self.tr("Wire / gas lot"), self.lots),
-            (self.tr("Enter a serial"), self.serial_entry),
+        pairs = (
+            (lambda: translate("TracePanel", "Work order in progress"), self.order, None),
+            (lambda: translate("TracePanel", "Next orders"), self.queue, None),
+            (
+                lambda: translate("TracePanel", "Serial number (next part)"),
+                self.serial,
+                self.serial_entry,  # the next serial typed or wedge-scanned beside it
+            ),
+            (lambda: translate("TracePanel", "Welder"), self.welder, self.qualification),
+            (lambda: translate("TracePanel", "Wire / gas lot"), self.lots, None),
         )
-        for row, (text, label) in enumerate(rows):
-            grid.addWidget(caption(text), row, 0)
-            grid.addWidget(label, row, 1)
+        for row, (say, value, beside) in enumerate(pairs):
+            label = caption("")
+            self.texts.bind(label.setText, say)
+            grid.addWidget(label, row, 0)
+            grid.addWidget(value, row, 1)
+            if beside is not None:
+                grid.addWidget(beside, row, 2)
         grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(2, 1)
+        grid.setVerticalSpacing(2)
+
+    def retranslate(self) -> None:
+        self.texts.apply()
+        if self._cell is not None:
+            self.show_cell(self._cell)
 
     def _enter_serial(self) -> None:
         text = self.serial_entry.text().strip()
@@ -53,12 +75,13 @@ class TracePanel(QGroupBox):
             self._send("EnterSerial", text)
 
     def show_cell(self, cell: dict[str, Any]) -> None:
-        none = self.tr("none")
+        self._cell = cell
+        none = translate("TracePanel", "none")
         self.order.setText(cell.get("Orders.InProgress") or none)
         queue = list(cell.get("Orders.Queue") or [])[1 : 1 + QUEUE_SHOWN]
         self.queue.setText("<br>".join(queue) if queue else none)
-        self.serial.setText(cell.get("Trace.Serial") or self.tr("not scanned"))
-        self.welder.setText(cell.get("Trace.Welder") or self.tr("nobody logged in"))
+        self.serial.setText(cell.get("Trace.Serial") or translate("TracePanel", "not scanned"))
+        self.welder.setText(cell.get("Trace.Welder") or translate("TracePanel", "nobody logged in"))
         self.qualification.setText(cell.get("Trace.Qualification") or "")
         wire, gas = cell.get("Trace.WireLot") or "–", cell.get("Trace.GasLot") or "–"
         self.lots.setText(f"{wire} / {gas}")

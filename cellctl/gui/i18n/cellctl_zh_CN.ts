@@ -216,6 +216,36 @@
         <translation>控制器内部错误</translation>
     </message>
     <message>
+        <source>Start refused: the part&apos;s traceability is incomplete</source>
+        <comment>F190</comment>
+        <translation>拒绝启动：工件追溯信息不完整</translation>
+    </message>
+    <message>
+        <source>Serial number already welded</source>
+        <comment>F191</comment>
+        <translation>序列号已焊接过</translation>
+    </message>
+    <message>
+        <source>Serial number not readable</source>
+        <comment>F192</comment>
+        <translation>序列号无法识别</translation>
+    </message>
+    <message>
+        <source>Lost the link to the barcode scanner</source>
+        <comment>F193</comment>
+        <translation>与条码扫描器的连接中断</translation>
+    </message>
+    <message>
+        <source>Welder login refused</source>
+        <comment>F194</comment>
+        <translation>焊工登录被拒绝</translation>
+    </message>
+    <message>
+        <source>Work order refused</source>
+        <comment>F195</comment>
+        <translation>工单被拒绝</translation>
+    </message>
+    <message>
         <source>Weld outside its procedure&apos;s band</source>
         <comment>W200</comment>
         <translation>焊接参数超出工艺规程范围</translation>
@@ -372,6 +402,36 @@
         <source>Call maintenance and send the controller&apos;s log: the detail names the task and the error. The part is recorded incomplete. Then Clear, Reset.</source>
         <comment>F180</comment>
         <translation>联系维修人员并发送控制器日志：详情中给出任务和错误。该工件记录为未完成。然后执行“清除”、“复位”。</translation>
+    </message>
+    <message>
+        <source>The detail says what is missing: scan or type the part&apos;s serial number, log in a qualified welder, or enter the wire and gas lots. Then Start.</source>
+        <comment>F190</comment>
+        <translation>详情说明缺少的内容：扫描或输入工件序列号，登录有资质的焊工，或输入焊丝和保护气批号。然后启动。</translation>
+    </message>
+    <message>
+        <source>Check the part&apos;s label. A part welded before is welded again only as a rework: a quality engineer releases it (ReleaseRework), then scan it again.</source>
+        <comment>F191</comment>
+        <translation>检查工件标签。已焊过的工件只能作为返修再次焊接：由质量工程师放行（ReleaseRework）后重新扫描。</translation>
+    </message>
+    <message>
+        <source>Scan the label again, or type the serial; replace a damaged label.</source>
+        <comment>F192</comment>
+        <translation>重新扫描标签，或手动输入序列号；更换损坏的标签。</translation>
+    </message>
+    <message>
+        <source>Check the scanner&apos;s cable; it comes back by itself. Type serials meanwhile.</source>
+        <comment>F193</comment>
+        <translation>检查扫描器电缆；连接会自动恢复。期间请手动输入序列号。</translation>
+    </message>
+    <message>
+        <source>The detail says why (unknown welder, qualification expired). An expired ISO 14732 qualification is renewed before its holder welds again.</source>
+        <comment>F194</comment>
+        <translation>详情说明原因（焊工未登记、资质过期）。ISO 14732 资质过期的焊工须先更新资质才能再次焊接。</translation>
+    </message>
+    <message>
+        <source>The detail names the file, line and field; the file is in the orders folder&apos;s rejected/ with its error beside it. Correct it in the MES and send it again.</source>
+        <comment>F195</comment>
+        <translation>详情指出文件、行号和字段；该文件已移至工单文件夹的 rejected/ 目录，旁边附有错误说明。请在 MES 中修正后重新发送。</translation>
     </message>
     <message>
         <source>Inspect the seam named in the detail; the part is recorded as bad.</source>
@@ -792,6 +852,49 @@
     <message>
         <source>warning</source>
         <translation>警告</translation>
+    </message>
+</context>
+<context>
+    <name>TracePanel</name>
+    <message>
+        <source>Order and traceability</source>
+        <translation>工单与追溯</translation>
+    </message>
+    <message>
+        <source>Scan or type, then Enter</source>
+        <translation>扫描或输入后回车</translation>
+    </message>
+    <message>
+        <source>Work order in progress</source>
+        <translation>当前工单</translation>
+    </message>
+    <message>
+        <source>Next orders</source>
+        <translation>后续工单</translation>
+    </message>
+    <message>
+        <source>Serial number (next part)</source>
+        <translation>序列号（下一工件）</translation>
+    </message>
+    <message>
+        <source>Welder</source>
+        <translation>焊工</translation>
+    </message>
+    <message>
+        <source>Wire / gas lot</source>
+        <translation>焊丝 / 保护气批号</translation>
+    </message>
+    <message>
+        <source>none</source>
+        <translation>无</translation>
+    </message>
+    <message>
+        <source>not scanned</source>
+        <translation>未扫描</translation>
+    </message>
+    <message>
+        <source>nobody logged in</source>
+        <translation>无人登录</translation>
     </message>
 </context>
 <context>
