@@ -46,7 +46,7 @@ def test_the_overview_shows_the_order_serial_welder_and_lots(qapp, tmp_path):
         }))  # fmt: skip
         qapp.processEvents()
         assert panel.order.text() == queue[0]
-        assert panel.queue.text() == queue[1]
+        assert panel.queue.text() == f"next: {queue[1]}"
         assert panel.serial.text() == "BM-2026-0002"
         assert panel.lots.text() == "W-2411-0187 / G-M21-5520"
         assert "ISO14732-CN-0419" in panel.qualification.text()

@@ -42,21 +42,18 @@ class TracePanel(QGroupBox):
         # One pair a row: the panel shares its row of the overview with the downtime prompt.
         grid = QGridLayout(self)
         pairs = (
-            (lambda: translate("TracePanel", "Work order in progress"), self.order, None),
-            (lambda: translate("TracePanel", "Next orders"), self.queue, None),
-            (
-                lambda: translate("TracePanel", "Serial number (next part)"),
-                self.serial,
-                self.serial_entry,  # the next serial typed or wedge-scanned beside it
-            ),
+            # The queue beside the order in progress: a row less, so that the overview fits.
+            (lambda: translate("TracePanel", "Work order in progress"), self.order, self.queue),
+            (lambda: translate("TracePanel", "Serial number (next part)"), self.serial, None),
             (lambda: translate("TracePanel", "Welder"), self.welder, self.qualification),
             (lambda: translate("TracePanel", "Wire / gas lot"), self.lots, None),
+            (lambda: translate("TracePanel", "Enter a serial"), self.serial_entry, None),
         )
         for row, (say, value, beside) in enumerate(pairs):
             label = caption("")
             self.texts.bind(label.setText, say)
             grid.addWidget(label, row, 0)
-            grid.addWidget(value, row, 1)
+            grid.addWidget(value, row, 1, 1, 1 if beside is not None else 2)
             if beside is not None:
                 grid.addWidget(beside, row, 2)
         grid.setColumnStretch(1, 1)
@@ -79,7 +76,9 @@ class TracePanel(QGroupBox):
         none = translate("TracePanel", "none")
         self.order.setText(cell.get("Orders.InProgress") or none)
         queue = list(cell.get("Orders.Queue") or [])[1 : 1 + QUEUE_SHOWN]
-        self.queue.setText("<br>".join(queue) if queue else none)
+        self.queue.setText(
+            translate("TracePanel", "next: %1").replace("%1", ", ".join(queue) if queue else none)
+        )
         self.serial.setText(cell.get("Trace.Serial") or translate("TracePanel", "not scanned"))
         self.welder.setText(cell.get("Trace.Welder") or translate("TracePanel", "nobody logged in"))
         self.qualification.setText(cell.get("Trace.Qualification") or "")

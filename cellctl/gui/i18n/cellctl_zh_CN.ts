@@ -869,10 +869,6 @@
         <translation>当前工单</translation>
     </message>
     <message>
-        <source>Next orders</source>
-        <translation>后续工单</translation>
-    </message>
-    <message>
         <source>Serial number (next part)</source>
         <translation>序列号（下一工件）</translation>
     </message>
@@ -885,8 +881,16 @@
         <translation>焊丝 / 保护气批号</translation>
     </message>
     <message>
+        <source>Enter a serial</source>
+        <translation>输入序列号</translation>
+    </message>
+    <message>
         <source>none</source>
         <translation>无</translation>
+    </message>
+    <message>
+        <source>next: %1</source>
+        <translation>后续：%1</translation>
     </message>
     <message>
         <source>not scanned</source>
