@@ -312,3 +312,49 @@ def encode_sensor_telegram(telegram: SensorTelegram, precision: int = 4) -> byte
     parts.append(_format("RKorr", CARTESIAN_KEYS, telegram.correction.values(), precision))
     parts.append(f"<IPOC>{telegram.ipoc}</IPOC></Sen>")
     return "".join(parts).encode("ascii")
+
+
+# -- frames -----------------------------------------------------------------------------------
+
+Vector = tuple[float, float, float]
+
+
+def _rotation(orientation_deg: Vector) -> tuple[Vector, Vector, Vector]:
+    """KUKA's A, B, C (degrees) as a rotation matrix, rows: R = Rz(A) · Ry(B) · Rx(C).
+
+    R turns a vector from the tool frame into the base frame.
+    """
+    a, b, c = (math.radians(angle) for angle in orientation_deg)
+    ca, sa, cb, sb, cc, sc = (
+        math.cos(a),
+        math.sin(a),
+        math.cos(b),
+        math.sin(b),
+        math.cos(c),
+        math.sin(c),
+    )
+    return (
+        (ca * cb, ca * sb * sc - sa * cc, ca * sb * cc + sa * sc),
+        (sa * cb, sa * sb * sc + ca * cc, sa * sb * cc - ca * sc),
+        (-sb, cb * sc, cb * cc),
+    )
+
+
+def tool_to_base(vector: Vector, orientation_deg: Vector) -> Vector:
+    """A vector in the tool frame (the tool's orientation A, B, C) turned into the base frame."""
+    r = _rotation(orientation_deg)
+    return (
+        r[0][0] * vector[0] + r[0][1] * vector[1] + r[0][2] * vector[2],
+        r[1][0] * vector[0] + r[1][1] * vector[1] + r[1][2] * vector[2],
+        r[2][0] * vector[0] + r[2][1] * vector[1] + r[2][2] * vector[2],
+    )
+
+
+def base_to_tool(vector: Vector, orientation_deg: Vector) -> Vector:
+    """A vector in the base frame turned into the tool frame (the transpose of ``tool_to_base``)."""
+    r = _rotation(orientation_deg)
+    return (
+        r[0][0] * vector[0] + r[1][0] * vector[1] + r[2][0] * vector[2],
+        r[0][1] * vector[0] + r[1][1] * vector[1] + r[2][1] * vector[2],
+        r[0][2] * vector[0] + r[1][2] * vector[1] + r[2][2] * vector[2],
+    )

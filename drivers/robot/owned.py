@@ -76,6 +76,8 @@ ROBOT_JOB_OUTPUTS = (
     "robot_job_start",  # rising edge: start the selected job
     "robot_hold",  # true: the robot stops on its path and waits (no program reset)
     "robot_stop",  # true: the robot stops and ends the job
+    "robot_seam_go",  # true: the arc is established, run the seam; false at its end: the
+    # crater is filled and the arc is off, retract
 )
 
 
@@ -209,6 +211,10 @@ class RobotJobIo(Protocol):
     - ``start_job(number)`` writes ``robot_job_number``, then a rising edge on
       ``robot_job_start`` (held until the robot drops ``robot_job_done``, then released); it
       refuses (``drivers.errors.WriteRefused``) a number outside 1..65535.
+    - ``set_seam_go(True)`` once the arc is established at the seam start lets the job run the
+      seam; ``set_seam_go(False)`` after the crater fill and arc off at the seam end lets it
+      retract. (The power source stays on the controller's link: the robot's job waits for
+      these instead of switching an arc itself.)
     - ``set_hold(True)`` holds the robot on its path (the arc package keeps its state, the job
       waits); ``set_hold(False)`` lets it go on. ``stop_job()`` sets ``robot_stop``: the robot
       stops and ends the job. All idempotent; the fault reaction may send them again.
@@ -218,6 +224,8 @@ class RobotJobIo(Protocol):
     def signals(self) -> RobotJobSignals: ...
 
     async def start_job(self, number: int) -> None: ...
+
+    async def set_seam_go(self, go: bool) -> None: ...
 
     async def set_hold(self, held: bool) -> None: ...
 
