@@ -283,7 +283,7 @@ class KukaRsiSettings(StrictModel):
     robot_port: Port | None = None
     # The interpolation cycle the RSI context runs in: IPO_FAST (4 ms) or IPO (12 ms).
     cycle_ms: Literal[4, 12] = 4
-    # The ETHERNET object's Timeout: late answers in a row after which RSI stops the robot.
+    # The ETHERNET object's Timeout: late answers in a row the robot bears; one more stops it.
     late_answer_limit: Annotated[int, Field(ge=1, le=1_000)] = 10
     # The frame RKorr is in (the POSCORR object's RefCorrSys): the robot's base or tool frame.
     correction_frame: Literal["base", "tool"] = "base"
