@@ -38,6 +38,7 @@ import math
 import select
 import socket
 import struct
+import sys
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -52,6 +53,7 @@ from drivers.codecs.kuka_rsi import (
 )
 from drivers.codecs.settings import KukaRsiSettings
 from drivers.errors import LinkDown
+from drivers.realtime import ask_for_realtime_or_say
 from drivers.robot.owned import (
     FAULT_STATES,
     ZERO_CORRECTION,
@@ -67,6 +69,13 @@ from drivers.robot.serial import MotionRefused
 log = logging.getLogger(__name__)
 
 MAX_DATAGRAM_BYTES = 65_535
+# The answering thread waits for the GIL after select returns; with CPython's default 5 ms
+# switch interval that alone can exceed a 4 ms cycle (shared/PITFALLS.md). start_link lowers
+# the process's interval to this (never raises it: the sensing may have set it lower).
+GIL_SWITCH_INTERVAL_S = 0.0002
+# SCHED_FIFO for the answering thread when the process may (drivers.realtime): above the
+# correction stream (10) and the sensor's reader, since a late answer stops the robot.
+ANSWER_REALTIME_PRIORITY = 20
 # SO_TIMESTAMPNS: the kernel stamps each datagram with its arrival time (CLOCK_REALTIME).
 _SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", None)
 _TIMESPEC = struct.Struct("@qq")
@@ -169,6 +178,7 @@ class KukaRsiDriver:
         self._late_run = self._robot_late_run = 0
         self._last_telegram_s = None
         self._state = OwnedLinkState.LISTENING
+        sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
         self._thread = threading.Thread(
             target=self._answer_forever, name=f"{self.device} RSI answers", daemon=True
         )
@@ -246,6 +256,7 @@ class KukaRsiDriver:
     # -- the answering thread -----------------------------------------------------------------
 
     def _answer_forever(self) -> None:
+        ask_for_realtime_or_say(ANSWER_REALTIME_PRIORITY, f"{self.device} RSI answers")
         sock, wake = self._socket, self._wake_r
         assert sock is not None
         assert wake is not None

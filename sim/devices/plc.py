@@ -35,6 +35,7 @@ from pymodbus import FramerType
 from pymodbus.server import ModbusTcpServer
 
 from drivers.codecs.modbus_map import SignalValue
+from drivers.codecs.robot_job import ROBOT_JOB_OUTPUTS
 from drivers.codecs.settings import ModbusTcpLinkSettings, PlcSettings
 from sim.clock import SimClock
 from sim.devices.part_heat import PartHeat
@@ -118,6 +119,10 @@ class SimulatedPlc:
             rtu=rtu_framing,
         )
         self.on_robot_enabled: Callable[[bool], None] | None = None
+        # A robot that owns its motion, wired through the PLC (``drivers.codecs.robot_job``):
+        # its job outputs become our inputs, our robot job outputs go to it every scan.
+        self.robot_job_inputs: Callable[[], dict[str, bool]] | None = None
+        self.robot_job_outputs: Callable[[dict[str, SignalValue]], None] | None = None
         # The part's temperature at the weld zone (a pyrometer on an analogue input), heated by
         # the arc's power (``arc_power_w``: the cell wires the power source's) and cooling.
         self.part_heat = PartHeat()
@@ -222,6 +227,8 @@ class SimulatedPlc:
         }
         for button in ("start_button", "stop_button", "reset_button"):
             values[button] = field_devices.buttons_until.get(button, 0.0) > now
+        if self.robot_job_inputs is not None:
+            values.update(self.robot_job_inputs())
         mapped = {k: v for k, v in values.items() if k in self.registers.inputs}
         for name in self.registers.inputs:
             mapped.setdefault(name, 0)  # an input the model does not know reads as 0
@@ -296,6 +303,8 @@ class SimulatedPlc:
             logic.robot_enabled = enabled
             if self.on_robot_enabled is not None:
                 self.on_robot_enabled(enabled)
+        if self.robot_job_outputs is not None:
+            self.robot_job_outputs({name: self._output_or(name, 0) for name in ROBOT_JOB_OUTPUTS})
         if self.events is not None:
             for name, now in (
                 ("clamps closed", logic.clamp_position >= 1.0),

@@ -36,13 +36,17 @@ per cycle, the PLC's side (the event loop) for each signal change.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import enum
 import logging
 import select
 import socket
+import sys
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +64,7 @@ from drivers.codecs.robot_protocol import Pose, RobotState
 from drivers.codecs.seam_path import PathError, SeamPath, build_path
 from drivers.codecs.settings import KukaRsiSettings, RobotSettings
 from sim.clock import SimClock
-from sim.devices.robot_motion import RobotMotion
+from sim.devices.robot_motion import RobotMotion, TrajectorySample
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +73,9 @@ TORCH_ORIENTATION_DEG = (180.0, 0.0, 0.0)  # rx, ry, rz: the torch points down (
 AIR_SPEED_MM_PER_S = 250.0
 PATH_STEP_MM = 2.0  # a curved seam is taught as chords this long
 IPOC_START = 1_000_000  # the robot's IPOC is a millisecond count since its boot
+# The RSI thread must send on its 4 ms beat though the simulator's event loop is busy: with
+# CPython's default 5 ms GIL switch interval it could wait longer than a cycle.
+RSI_SWITCH_INTERVAL_S = 0.0002
 
 
 class JobError(Exception):
@@ -165,6 +172,7 @@ class SimulatedRsiRobot:
         self.stop_error = ""  # the robot's message when RSI stopped it
         self.seam_go = False
         self.held = False
+        self._start_seen = False  # robot_job_start as the last PLC scan had it (edges)
         self.answer_delay_ms = 0.0  # injected: the network delays answers this much
         self.unplugged = False  # injected: the cable is pulled
         # RSI's correction in the base frame: what the last answer asked, what is applied.
@@ -177,6 +185,11 @@ class SimulatedRsiRobot:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._sensor_ip = ""
+        # The ground truth's listener (the tracking score) lives on the simulator's event loop;
+        # the RSI thread makes the samples and hands them over in one batch per cycle.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._trajectory_listener: Callable[[TrajectorySample], None] | None = None
+        self._samples: list[TrajectorySample] = []  # under _lock
 
     # -- life ---------------------------------------------------------------------------------
 
@@ -189,6 +202,7 @@ class SimulatedRsiRobot:
         return f"KUKA RSI robot at {self.address}, {len(self.jobs)} jobs"
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self.start_thread()
 
     def start_thread(self) -> None:
@@ -200,6 +214,7 @@ class SimulatedRsiRobot:
         sock.setblocking(False)
         self._socket = sock
         self._stopping.clear()
+        sys.setswitchinterval(min(sys.getswitchinterval(), RSI_SWITCH_INTERVAL_S))
         self._thread = threading.Thread(target=self._run, name="sim RSI robot", daemon=True)
         self._thread.start()
 
@@ -215,12 +230,62 @@ class SimulatedRsiRobot:
             self._socket.close()
             self._socket = None
 
+    # -- what the sensor and the score see (any thread) --------------------------------------
+
+    @property
+    def on_trajectory_sample(self) -> Callable[[TrajectorySample], None] | None:
+        return self._trajectory_listener
+
+    @on_trajectory_sample.setter
+    def on_trajectory_sample(self, listener: Callable[[TrajectorySample], None] | None) -> None:
+        self._trajectory_listener = listener
+        self.motion.on_trajectory_sample = None if listener is None else self._samples.append
+
+    def _hand_over_samples(self) -> None:
+        """Called under _lock: this cycle's samples, with the RSI offset, to the event loop."""
+        listener, loop = self._trajectory_listener, self._loop
+        if not self._samples or listener is None or loop is None:
+            self._samples.clear()
+            return
+        batch = [replace(sample, pose=self._with_offset(sample.pose)) for sample in self._samples]
+        self._samples.clear()
+
+        def deliver() -> None:
+            for sample in batch:
+                listener(sample)
+
+        with contextlib.suppress(RuntimeError):  # the loop has closed
+            loop.call_soon_threadsafe(deliver)
+
+    def _sim_time_at(self, at_real_s: float) -> float:
+        return self.clock.now_s() - (time.monotonic() - at_real_s) * self.clock.time_scale
+
+    def tool_pose_at(self, at_real_s: float) -> Pose:
+        """Where the tool was at ``at_real_s`` (monotonic), the RSI offset of now on it."""
+        with self._lock:
+            self._advance()
+            return self._with_offset(self.motion.tool_pose_at(self._sim_time_at(at_real_s)))
+
+    def tool_travel_at(self, at_real_s: float | None) -> tuple[float, float, float] | None:
+        with self._lock:
+            self._advance()
+            if at_real_s is None:
+                return self.motion.tool_travel()
+            return self.motion.tool_travel_at(self._sim_time_at(at_real_s))
+
+    def unplug(self) -> None:
+        """The Ethernet cable is pulled: no telegram goes out, none comes in."""
+        self.unplugged = True
+
+    def plug_in(self) -> None:
+        self.unplugged = False
+
     # -- the PLC's side -----------------------------------------------------------------------
 
     def signals(self) -> dict[str, bool]:
-        """The job's outputs, as the PLC reads them (``ROBOT_JOB_INPUTS`` names)."""
+        """The job's outputs, as the PLC reads them (``ROBOT_JOB_INPUTS`` names). The RSI thread
+        moves the job on every cycle; this only reads where it stands."""
         with self._lock:
-            self._advance()
             step = self.step
             return {
                 "robot_ready": self.motion.drives_enabled and step in (JobStep.IDLE, JobStep.DONE),
@@ -229,6 +294,18 @@ class SimulatedRsiRobot:
                 "robot_job_done": step is JobStep.DONE,
                 "robot_job_fault": step is JobStep.FAULT,
             }
+
+    def on_plc_outputs(self, outputs: dict[str, Any]) -> None:
+        """The PLC's robot job outputs, every PLC scan: levels and the start's rising edge."""
+        start = bool(outputs.get("robot_job_start"))
+        if start and not self._start_seen and not outputs.get("robot_stop"):
+            self.start_job(int(outputs.get("robot_job_number") or 0))
+        self._start_seen = start
+        held = bool(outputs.get("robot_hold"))
+        if held != self.held:
+            self.set_hold(held)
+        self.set_stop(bool(outputs.get("robot_stop")))
+        self.set_seam_go(bool(outputs.get("robot_seam_go")))
 
     def start_job(self, number: int) -> bool:
         """A rising edge on robot_job_start with ``number`` selected; False if refused."""
@@ -343,7 +420,9 @@ class SimulatedRsiRobot:
 
     def _actual_pose(self) -> Pose:
         """The programmed motion's pose with the RSI offset on it: where the tool really is."""
-        pose = self.motion.tool_pose()
+        return self._with_offset(self.motion.tool_pose())
+
+    def _with_offset(self, pose: Pose) -> Pose:
         dx, dy, dz = self._offset_mm
         return Pose(
             pose.x_mm + dx, pose.y_mm + dy, pose.z_mm + dz, pose.rx_deg, pose.ry_deg, pose.rz_deg
@@ -356,10 +435,11 @@ class SimulatedRsiRobot:
         deadline = time.monotonic()
         while not self._stopping.is_set():
             awaiting = self._send_telegram()
-            deadline += cycle_s
-            now = time.monotonic()
-            if deadline < now - 10 * cycle_s:
-                deadline = now + cycle_s  # the process stalled: start the beat afresh
+            sent_s = time.monotonic()
+            # The sensor has one cycle from when the telegram left. A telegram this simulator
+            # sent late (its event loop held the lock) moves the beat on, as it would not on a
+            # real robot, rather than shortening the sensor's time to answer.
+            deadline = max(deadline + cycle_s, sent_s + cycle_s)
             answered = self._take_answers(awaiting, deadline)
             if awaiting is not None:
                 self._judge(answered)
@@ -370,8 +450,10 @@ class SimulatedRsiRobot:
             self._advance()
             self._ipoc += self.rsi.cycle_ms
             if not self._rsi_on or self.unplugged:
+                self._hand_over_samples()
                 return None
             self._slew_offset(self.rsi.cycle_ms / 1000)
+            self._hand_over_samples()
             pose = self._actual_pose()
             telegram = RobotTelegram(
                 ipoc=self._ipoc,
