@@ -1,0 +1,336 @@
+"""One seam welded by a robot that owns its motion (``robot.interface: kuka_rsi | abb_egm``).
+
+The robot runs its own taught job for the seam (``robot_job`` in the part program, numbered in
+``robot.jobs``); the controller does not move it. What the controller does, in order:
+
+1. sets the procedure on the power source, selects the job and starts it through the PLC
+   (``cellctl.weld.robot_job``); the job approaches the seam's taught start with its sensor
+   interface on and raises ``robot_at_seam_start`` (F143 if not in time, F135 if the job faults);
+2. expects the real-time stream from now on (a lost stream is F132, the robot stopping on its
+   interface F135: ``RobotOwnedMotion``'s fault listener raises them);
+3. seam finding: the ``PathCorrector`` gives the offset of the joint at the start; it goes to
+   the robot as the path correction and is held through the seam, the tracking's corrections
+   on top of it (docs/architecture.md, "A robot that owns its motion", says why);
+4. strikes the arc (the power source stays on the controller's link), then raises
+   ``robot_seam_go``: the job runs the seam;
+5. while the seam runs: every correction period the robot's actual pose (the stream's last
+   sample) is projected on the taught path, which gives the path position; the corrector's
+   correction there goes to the robot in the seam frame there; every sample period the arc
+   is sampled into the seam's monitor, as on the serial cycle;
+6. at ``robot_at_seam_end``: crater fill, arc off, ``robot_seam_go`` dropped; the job lifts
+   clear and raises ``robot_job_done``; the seam's record is written.
+
+Faults are reported to the ``FaultReporter`` and end the seam with ``CycleInterrupted``; the
+controller's reaction takes the arc off and holds the robot through its I/O. Hold and resume
+of a running job are ``RobotJobIo.set_hold``; this cycle never decides them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from cellctl.cell.faults import FaultCode, FaultReporter
+from cellctl.cell.records import SeamSummary
+from cellctl.config.models import ControllerSettings, Procedure, Seam
+from cellctl.weld.monitoring import SeamMonitor
+from cellctl.weld.robot_job import PlcRobotJobIo, RobotJobFaulted, RobotJobTimeout
+from drivers.codecs.seam_path import SeamPath
+from drivers.codecs.settings import RobotSettings
+from drivers.errors import DeviceError
+from drivers.power_source import PowerSourceDriver
+from drivers.robot.owned import (
+    OwnedLinkState,
+    PathCorrection,
+    RobotFeedback,
+    RobotOwnedMotion,
+)
+from drivers.robot.serial import MotionRefused
+
+log = logging.getLogger(__name__)
+
+AIR_SPEED_FOR_TIMEOUTS_MM_PER_S = 50.0  # the slowest approach a job may make, for timeouts
+CORRECTION_PERIOD_S = 0.004  # one RSI cycle: a fresher correction would wait for the next
+ARC_OFF_TIMEOUT_S = 1.0
+
+
+class CycleInterrupted(Exception):
+    """A fault was reported; the controller's reaction takes over."""
+
+
+class PathCorrector(Protocol):
+    """Where the seam really is, as (lateral, vertical) mm offsets from the taught path in the
+    seam frame: ``find`` before the arc (the joint at the start; ``JointNotFound`` if none),
+    ``correction_at`` while it burns (the whole offset at a path position, the found one
+    included)."""
+
+    async def find(self, seam: Seam, taught: SeamPath) -> tuple[float, float]: ...
+
+    def correction_at(self, position_mm: float) -> tuple[float, float]: ...
+
+
+@dataclass
+class HeldOffset:
+    """A cell without tracking: the offset found at the start (none: the taught path), held."""
+
+    lateral_mm: float = 0.0
+    vertical_mm: float = 0.0
+
+    async def find(self, seam: Seam, taught: SeamPath) -> tuple[float, float]:
+        return (self.lateral_mm, self.vertical_mm)
+
+    def correction_at(self, position_mm: float) -> tuple[float, float]:
+        return (self.lateral_mm, self.vertical_mm)
+
+
+def path_position(taught: SeamPath, feedback: RobotFeedback, hint_mm: float | None) -> float:
+    """The robot's actual pose projected on the taught path: the path position, mm."""
+    return taught.locate(feedback.position_mm, hint_mm)[0]
+
+
+class OwnedSeamCycle:
+    """Welds one seam at a time with a robot that runs its own job (see the module)."""
+
+    def __init__(
+        self,
+        *,
+        job: PlcRobotJobIo,
+        robot: RobotOwnedMotion,
+        robot_settings: RobotSettings,
+        power_source: PowerSourceDriver,
+        faults: FaultReporter,
+        settings: ControllerSettings,
+    ) -> None:
+        self.job = job
+        self.robot = robot
+        self.robot_settings = robot_settings
+        self.power_source = power_source
+        self.faults = faults
+        self.settings = settings
+        self.sample_period_s = settings.monitoring.sample_period_ms / 1000
+        self.position_mm = 0.0  # the last path position the correction stream worked out
+        self.corrections_sent = 0
+        robot.add_fault_listener(self._on_link_fault)
+
+    # -- faults -------------------------------------------------------------------------------
+
+    def _on_link_fault(self, state: OwnedLinkState, text: str) -> None:
+        """The stream's faults, on the event loop: the reaction (arc off, hold) is the
+        controller's; the seam in progress then fails on its next check."""
+        code = (
+            FaultCode.ROBOT_INTERFACE_STOP
+            if state is OwnedLinkState.STOPPED_WITH_ERROR
+            else FaultCode.ROBOT_LINK
+        )
+        self.faults.raise_fault(code, f"{self.robot.device} at {self.robot.address}: {text}")
+
+    def _fault(self, code: FaultCode, detail: str) -> None:
+        self.faults.raise_fault(code, detail)
+        raise CycleInterrupted(detail)
+
+    def _check_link(self) -> None:
+        state = self.robot.state
+        if state is OwnedLinkState.STOPPED_WITH_ERROR:
+            raise CycleInterrupted(self.robot.fault_text)  # reported by _on_link_fault
+        if state is OwnedLinkState.LOST:
+            raise CycleInterrupted(self.robot.fault_text)
+
+    async def _wait(self, condition, what: str, timeout_s: float) -> None:  # type: ignore[no-untyped-def]
+        try:
+            await self.job.wait_for(condition, what, timeout_s)
+        except RobotJobTimeout as error:
+            self._fault(FaultCode.ROBOT_JOB_SIGNAL_LATE, str(error))
+        except RobotJobFaulted as error:
+            self._fault(FaultCode.ROBOT_INTERFACE_STOP, f"{error}: {self.robot.fault_text}")
+        except DeviceError as error:
+            self._fault(FaultCode.PLC_LINK, str(error))
+
+    # -- the seam -----------------------------------------------------------------------------
+
+    async def weld_seam(
+        self, seam: Seam, procedure: Procedure, corrector: PathCorrector
+    ) -> SeamSummary:
+        """Weld ``seam`` by its robot job (see the module); its summary for the record."""
+        assert seam.robot_job is not None  # the config check requires it
+        number = self.robot_settings.jobs[seam.robot_job]
+        taught = seam.taught_path()
+        monitor = SeamMonitor(
+            seam.name,
+            procedure,
+            reaction_time_s=self.settings.monitoring.reaction_time_ms / 1000,
+            max_sample_gap_s=4 * self.sample_period_s,
+        )
+        try:
+            if not self.job.signals().ready:
+                self._fault(FaultCode.ROBOT_NOT_READY, f"robot not ready for job {number}")
+            await self._set_weld_parameters(procedure)
+            self.robot.set_path_correction(PathCorrection(0.0, 0.0, taught.frame_at(0.0)))
+            try:
+                await self.job.start_job(number)
+            except RobotJobTimeout as error:
+                self._fault(FaultCode.ROBOT_JOB_SIGNAL_LATE, f"seam {seam.name}: {error}")
+            approach_s = (seam.approach_clearance_mm * 4 + 500) / AIR_SPEED_FOR_TIMEOUTS_MM_PER_S
+            await self._wait(lambda s: s.at_seam_start, f"job {number} at seam start", approach_s)
+            self.robot.expect_stream(True)
+            found = await corrector.find(seam, taught)
+            self._correct(taught, found, 0.0)
+            await self._arc_start(seam, procedure, monitor)
+            await self.job.set_seam_go(True)
+            run_s = (
+                taught.length_mm / procedure.travel_speed_mm_per_s * 1.5
+                + self.settings.motion.move_timeout_margin_s
+            )
+            await self._run_seam(taught, corrector, procedure, monitor, run_s)
+            if procedure.crater_fill:
+                await self._crater_fill(procedure, monitor)
+            await self._arc_off(seam)
+            await self.job.set_seam_go(False)
+            await self._wait(lambda s: s.job_done, f"job {number} done", approach_s)
+        except DeviceError as error:
+            self._fault(FaultCode.POWER_SOURCE_LINK, f"seam {seam.name}: {error}")
+        finally:
+            self.robot.expect_stream(False)
+        return monitor.summary(taught.length_mm)
+
+    def _correct(self, taught: SeamPath, offset: tuple[float, float], position_mm: float) -> None:
+        """The offset at ``position_mm`` to the robot, in the seam frame there."""
+        s_mm = min(max(position_mm, 0.0), taught.length_mm)
+        try:
+            self.robot.set_path_correction(
+                PathCorrection(offset[0], offset[1], taught.frame_at(s_mm))
+            )
+        except MotionRefused as error:
+            self._fault(FaultCode.ROBOT_REFUSED_MOTION, str(error))
+        self.corrections_sent += 1
+
+    async def _run_seam(
+        self,
+        taught: SeamPath,
+        corrector: PathCorrector,
+        procedure: Procedure,
+        monitor: SeamMonitor,
+        timeout_s: float,
+    ) -> None:
+        """Stream corrections and sample the arc until the job reaches the seam's end."""
+        stream = asyncio.create_task(self._stream(taught, corrector), name="owned corrections")
+        deadline = time.monotonic() + timeout_s
+        break_s = self.settings.arc.break_time_ms / 1000
+        arc_out_since: float | None = None
+        try:
+            while True:
+                self._check_link()
+                if stream.done():
+                    stream.result()  # a refused correction: its fault is reported
+                signals = self.job.signals()
+                if signals.job_fault:
+                    self._fault(FaultCode.ROBOT_INTERFACE_STOP, "the robot's job reports a fault")
+                if signals.at_seam_end:
+                    return
+                if time.monotonic() > deadline:
+                    self._fault(
+                        FaultCode.ROBOT_JOB_SIGNAL_LATE, f"no seam end within {timeout_s:.0f} s"
+                    )
+                power = await self.power_source.read_status()
+                now = time.monotonic()
+                if power.error:
+                    self._fault(
+                        FaultCode.POWER_SOURCE_ERROR, f"power source error {power.error_code}"
+                    )
+                if power.arc_established:
+                    arc_out_since = None
+                    monitor.add(
+                        now,
+                        power.actual_current_a,
+                        power.actual_voltage_v,
+                        power.actual_wire_feed_m_per_min,
+                    )
+                else:
+                    arc_out_since = arc_out_since or now
+                    if now - arc_out_since > break_s:
+                        monitor.arc_breaks += 1
+                        self._fault(FaultCode.ARC_BREAK, f"arc out at {self.position_mm:.1f} mm")
+                await asyncio.sleep(self.sample_period_s)
+        finally:
+            stream.cancel()
+            with contextlib.suppress(asyncio.CancelledError, CycleInterrupted):
+                await stream
+
+    async def _stream(self, taught: SeamPath, corrector: PathCorrector) -> None:
+        """Every correction period: path position from the actual pose, its correction out."""
+        last_sequence = None
+        while True:
+            feedback = self.robot.latest_feedback()
+            if feedback is not None and feedback.sequence != last_sequence:
+                last_sequence = feedback.sequence
+                self.position_mm = path_position(taught, feedback, self.position_mm)
+                self._correct(taught, corrector.correction_at(self.position_mm), self.position_mm)
+            await asyncio.sleep(CORRECTION_PERIOD_S)
+
+    # -- the power source (as the serial cycle drives it) ------------------------------------
+
+    async def _set_weld_parameters(self, procedure: Procedure) -> None:
+        if procedure.job_number is not None:
+            await self.power_source.set_job(procedure.job_number)
+        else:
+            await self.power_source.set_setpoints(
+                procedure.current_a, procedure.voltage_v, procedure.wire_feed_m_per_min
+            )
+
+    async def _arc_start(self, seam: Seam, procedure: Procedure, monitor: SeamMonitor) -> None:
+        start = procedure.arc_start
+        tries = start.retries + 1
+        for attempt in range(1, tries + 1):
+            self._check_link()
+            await self.power_source.arc_on()
+            deadline = time.monotonic() + start.ignition_timeout_ms / 1000
+            while time.monotonic() < deadline:
+                status = await self.power_source.read_status()
+                if status.arc_established:
+                    monitor.arc_interrupted()
+                    return
+                if status.error:
+                    break
+                await asyncio.sleep(self.sample_period_s)
+            await self.power_source.arc_off()
+            if attempt == tries:
+                break
+            await self.power_source.wire_retract(True)
+            await asyncio.sleep(start.wire_retract_ms / 1000)
+            await self.power_source.wire_retract(False)
+            if (await self.power_source.read_status()).error:
+                await self.power_source.reset_error()
+        self._fault(FaultCode.ARC_START_FAILED, f"seam {seam.name}: no arc after {tries} tries")
+
+    async def _crater_fill(self, procedure: Procedure, monitor: SeamMonitor) -> None:
+        crater = procedure.crater_fill
+        assert crater is not None
+        await self.power_source.set_setpoints(
+            crater.current_a, crater.voltage_v, crater.wire_feed_m_per_min
+        )
+        end = time.monotonic() + crater.time_ms / 1000
+        while time.monotonic() < end:
+            power = await self.power_source.read_status()
+            if power.arc_established:
+                monitor.add(
+                    time.monotonic(),
+                    power.actual_current_a,
+                    power.actual_voltage_v,
+                    power.actual_wire_feed_m_per_min,
+                    check_band=False,
+                )
+            await asyncio.sleep(self.sample_period_s)
+
+    async def _arc_off(self, seam: Seam) -> None:
+        await self.power_source.arc_off()
+        deadline = time.monotonic() + ARC_OFF_TIMEOUT_S
+        while True:
+            power = await self.power_source.read_status()
+            if not power.arc_established and not power.current_flowing:
+                return
+            if time.monotonic() > deadline:
+                self._fault(FaultCode.STEP_TIMEOUT, f"seam {seam.name}: arc burns after arc off")
+            await asyncio.sleep(self.sample_period_s)
