@@ -191,3 +191,27 @@ telegram_pieces = st.lists(
 @given(telegram_pieces)
 def test_telegram_shaped_nonsense_is_only_ever_the_codecs_error(data):
     test_any_bytes_in_only_the_codecs_own_error_out.hypothesis.inner_test(data)
+
+
+def test_the_shipped_robot_side_templates_fit_the_codec(repo):
+    """docs/robots/kuka: the ETHERNET configuration receives what the answer carries, sends
+    what the decoder needs, and the context's limits and timeout match cell.yaml's defaults."""
+    import xml.etree.ElementTree as ET
+
+    from drivers.codecs.settings import KukaRsiSettings
+
+    folder = repo / "docs" / "robots" / "kuka"
+    ethernet = ET.parse(folder / "cellctl_rsi_ethernet.xml").getroot()
+    defaults = KukaRsiSettings()
+    assert ethernet.findtext("CONFIG/SENTYPE") == defaults.sensor_type
+    assert ethernet.findtext("CONFIG/PORT") == str(defaults.sensor_port)
+    received = [e.get("TAG") for e in ethernet.find("RECEIVE/ELEMENTS")]
+    assert received == [f"RKorr.{key}" for key in ("X", "Y", "Z", "A", "B", "C")]
+    sent = {e.get("TAG") for e in ethernet.find("SEND/ELEMENTS")}
+    assert {"DEF_RIst", "DEF_Delay"} <= sent
+    context = ET.parse(folder / "cellctl_rsi.rsix").getroot()
+    parameters = {p.get("Name"): p.get("ParamValue") for p in context.iter() if p.get("Name")}
+    assert parameters["Timeout"] == str(defaults.late_answer_limit)
+    assert parameters["Precision"] == str(defaults.precision)
+    assert float(parameters["UpperLimX"]) == defaults.max_correction_mm
+    assert parameters["ConfigFile"] == "cellctl_rsi_ethernet.xml"
