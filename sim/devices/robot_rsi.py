@@ -42,6 +42,7 @@ import enum
 import logging
 import select
 import socket
+import struct
 import sys
 import threading
 import time
@@ -63,6 +64,7 @@ from drivers.codecs.kuka_rsi import (
 from drivers.codecs.robot_protocol import Pose, RobotState
 from drivers.codecs.seam_path import PathError, SeamPath, build_path
 from drivers.codecs.settings import KukaRsiSettings, RobotSettings
+from drivers.realtime import ask_for_realtime
 from sim.clock import SimClock
 from sim.devices.robot_motion import RobotMotion, TrajectorySample
 
@@ -76,6 +78,9 @@ IPOC_START = 1_000_000  # the robot's IPOC is a millisecond count since its boot
 # The RSI thread must send on its 4 ms beat though the simulator's event loop is busy: with
 # CPython's default 5 ms GIL switch interval it could wait longer than a cycle.
 RSI_SWITCH_INTERVAL_S = 0.0002
+RSI_REALTIME_PRIORITY = 30
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", None)  # the kernel's arrival stamps
+_TIMESPEC = struct.Struct("@qq")
 
 
 class JobError(Exception):
@@ -210,6 +215,8 @@ class SimulatedRsiRobot:
             return
         self._sensor_ip = socket.gethostbyname(self.rsi.sensor_host)
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        if _SO_TIMESTAMPNS is not None:
+            sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
         sock.bind((self._bind_host, self.rsi.robot_port or 0))
         sock.setblocking(False)
         self._socket = sock
@@ -431,6 +438,9 @@ class SimulatedRsiRobot:
     # -- the RSI thread -----------------------------------------------------------------------
 
     def _run(self) -> None:
+        # The real robot's interpolator is a real-time task on a machine of its own; here the
+        # RSI thread asks for SCHED_FIFO (above the controller's answering thread) when it may.
+        ask_for_realtime(RSI_REALTIME_PRIORITY)
         cycle_s = self.rsi.cycle_ms / 1000
         deadline = time.monotonic()
         while not self._stopping.is_set():
@@ -470,27 +480,34 @@ class SimulatedRsiRobot:
         return telegram.ipoc
 
     def _take_answers(self, awaiting: int | None, deadline: float) -> bool:
-        """Read answers until ``deadline``; True once one for ``awaiting`` came in time."""
+        """Read answers until ``deadline``; True once one for ``awaiting`` came in time.
+
+        The robot's network stack takes an answer when it arrives, so an answer is judged by
+        the kernel's arrival stamp (SO_TIMESTAMPNS), not by when this thread got round to
+        reading it: this simulator's own scheduling is not the sensor's lateness. Past the
+        deadline, what has arrived is still read once, then judged the same way.
+        """
         sock = self._socket
         assert sock is not None
         answered = False
+        deadline_wall_s = time.time() + (deadline - time.monotonic())
         while True:
             left_s = deadline - time.monotonic()
-            if left_s <= 0:
-                return answered
             try:
-                readable, _, _ = select.select([sock], [], [], left_s)
+                readable, _, _ = select.select([sock], [], [], max(0.0, left_s))
             except (OSError, ValueError):
                 return answered
             if not readable:
-                return answered
+                if left_s <= 0:
+                    return answered
+                continue
             try:
-                data, sender = sock.recvfrom(65_535)
+                data, ancillary, _, sender = sock.recvmsg(65_535, 64)
             except (BlockingIOError, InterruptedError):
                 continue
             except OSError:
                 continue  # ICMP from a telegram nobody took
-            received_s = time.monotonic()
+            arrived_wall_s = _kernel_time(ancillary) or time.time()
             with self._lock:
                 if self.unplugged:
                     continue
@@ -503,9 +520,8 @@ class SimulatedRsiRobot:
                     self.counters.garbage_datagrams += 1
                     continue
                 # The network's injected delay: the answer reaches the robot this much later.
-                if received_s + self.answer_delay_ms / 1000 > deadline:
-                    continue
-                if answer.ipoc != awaiting or answered:
+                late = arrived_wall_s + self.answer_delay_ms / 1000 > deadline_wall_s
+                if late or answer.ipoc != awaiting or answered:
                     self.counters.stale_answers += 1
                     continue
                 answered = True
@@ -531,6 +547,15 @@ class SimulatedRsiRobot:
 
 def _pose(point: tuple[float, float, float] | Any) -> Pose:
     return Pose(float(point[0]), float(point[1]), float(point[2]), *TORCH_ORIENTATION_DEG)
+
+
+def _kernel_time(ancillary: list[tuple[int, int, bytes]]) -> float | None:
+    """A datagram's arrival time (wall clock, s) from SO_TIMESTAMPNS, when the kernel gave it."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(data) >= _TIMESPEC.size:
+            seconds, nanoseconds = _TIMESPEC.unpack_from(data)
+            return seconds + nanoseconds / 1e9
+    return None
 
 
 def _kuka_orientation(pose: Pose) -> tuple[float, float, float]:
