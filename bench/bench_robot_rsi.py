@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
 import multiprocessing
+import os
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
