@@ -240,3 +240,46 @@ async def test_a_port_in_use_is_a_link_down_naming_the_address():
         with pytest.raises(LinkDown, match=f"udp 127.0.0.1:{settings.kuka_rsi.sensor_port}"):
             await driver.start_link()
         await driver.stop_link()
+
+
+async def test_lost_packets_are_late_answers_and_the_stream_goes_on(rig):
+    assert rig.robot.start_job(1)
+    await eventually(lambda: rig.robot.counters.answers_on_time >= 20, what="the stream")
+    rig.driver.expect_stream(True)
+    rig.robot.loss_share = 0.1  # one datagram in ten lost, either way
+    before = rig.robot.counters.late_answers
+    await eventually(lambda: rig.robot.counters.late_answers >= before + 20, what="losses")
+    rig.robot.loss_share = 0.0
+    on_time = rig.robot.counters.answers_on_time
+    await eventually(lambda: rig.robot.counters.answers_on_time >= on_time + 50, what="on")
+    # Lost ones come one or two in a row, far from the limit: no stop, no fault.
+    assert rig.robot.step is not JobStep.FAULT
+    assert rig.robot.counters.longest_late_run < 10
+    assert rig.faults == []
+    assert rig.driver.state is OwnedLinkState.STREAMING
+
+
+async def test_the_injection_table_speaks_to_the_rsi_robot(rig):
+    from sim.wire.injection import InjectionError, inject
+
+    class CellOfOne:  # the table's view of a cell (sim.wire.injection.InjectableCell)
+        plc = power_source = sensor = None
+        robot = rig.robot
+
+        async def unplug(self, device: str) -> None:
+            rig.robot.unplug()
+
+        async def plug_in(self, device: str) -> None:
+            rig.robot.plug_in()
+
+    cell = CellOfOne()
+    assert (await inject(cell, "rsi_late 10")).cause
+    assert rig.robot.answer_delay_ms == 10.0
+    assert (await inject(cell, "rsi_loss 0.5")).cause
+    assert rig.robot.loss_share == 0.5
+    assert (await inject(cell, "wire_clear robot")).restored == "robot"
+    assert (rig.robot.answer_delay_ms, rig.robot.loss_share) == (0.0, 0.0)
+    with pytest.raises(InjectionError, match="the robot is on RSI"):
+        await inject(cell, "slow robot 20")
+    await inject(cell, "link_cut robot")
+    assert rig.robot.unplugged

@@ -27,8 +27,10 @@ base frame and slewed at the robot's ``max_correction_rate_mm_per_s``; the appli
 on top of the programmed motion (``RobotMotion``, which runs the job's moves uncorrected) while
 RSI is on, standing or moving, as RSI superimposes its correction on the interpolator's path.
 
-Fault injection at the wire (``answer_delay_ms``: the network delays every answer; ``unplug``:
-the cable is pulled, nothing goes out or comes in).
+Fault injection at the wire (``answer_delay_ms``: the network delays every answer;
+``loss_share``: that share of datagrams is lost, either way; ``unplug``: the cable is pulled,
+nothing goes out or comes in). ``sim.wire.injection`` names them ``rsi_late``, ``rsi_loss``,
+``link_cut robot``.
 
 Threads: ``_lock`` guards the motion, the job and the counters; the RSI thread takes it once
 per cycle, the PLC's side (the event loop) for each signal change.
@@ -40,6 +42,7 @@ import asyncio
 import contextlib
 import enum
 import logging
+import random
 import select
 import socket
 import struct
@@ -179,6 +182,8 @@ class SimulatedRsiRobot:
         self.held = False
         self._start_seen = False  # robot_job_start as the last PLC scan had it (edges)
         self.answer_delay_ms = 0.0  # injected: the network delays answers this much
+        self.loss_share = 0.0  # injected: this share of datagrams, either way, is lost
+        self._loss = random.Random(18)  # the same losses every run
         self.unplugged = False  # injected: the cable is pulled
         # RSI's correction in the base frame: what the last answer asked, what is applied.
         self._target_offset_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
@@ -473,6 +478,8 @@ class SimulatedRsiRobot:
             self.counters.telegrams_sent += 1
         data = encode_robot_telegram(telegram, self.rsi.precision)
         assert self._socket is not None
+        if self.loss_share and self._loss.random() < self.loss_share:
+            return telegram.ipoc  # lost on the way: the robot waits for its answer all the same
         try:
             self._socket.sendto(data, (self._sensor_ip, self.rsi.sensor_port))
         except OSError as error:  # nobody listens yet (ICMP refused): a lost telegram
@@ -511,6 +518,8 @@ class SimulatedRsiRobot:
             with self._lock:
                 if self.unplugged:
                     continue
+                if self.loss_share and self._loss.random() < self.loss_share:
+                    continue  # lost on the way back
                 if sender != (self._sensor_ip, self.rsi.sensor_port):
                     self.counters.refused_senders += 1
                     continue
