@@ -47,6 +47,8 @@ from cellctl.controller.supervision import Supervisor
 from cellctl.motion.moves import Motion
 from cellctl.records.store import AsyncStore
 from cellctl.sensing.protocol import NoSensing, SeamSensing
+from cellctl.weld.owned_robot import OwnedRobot
+from cellctl.weld.robot_job import PlcRobotJobIo
 from drivers.plc import PlcDriver
 from drivers.power_source import PowerSourceDriver
 
@@ -120,6 +122,15 @@ class Controller:
             clamped=lambda: self.part_run.clamped,
             drives_requested=lambda: self.drives.requested,
         )
+        if isinstance(self.robot, OwnedRobot):
+            # A robot that owns its motion is held, resumed and stopped through the PLC.
+            self.robot.attach_job_io(
+                PlcRobotJobIo(
+                    plc,
+                    lambda: getattr(self.panel, "inputs", None),
+                    scan_period_s=config.cell.plc.scan_period_ms / 1000,
+                )
+            )
         self.part_run = PartRun(
             config=config,
             machine=self.machine,

@@ -31,12 +31,15 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from cellctl.cell.faults import FaultCode, FaultReporter
-from cellctl.cell.records import SeamSummary
-from cellctl.config.models import ControllerSettings, Procedure, Seam
+from cellctl.cell.records import RecordNotWritten, SeamSummary
+from cellctl.cell.steps import Step
+from cellctl.config.models import ControllerSettings, PartProgram, Procedure, Seam
+from cellctl.weld.cycle import CycleInterrupted, SeamProgress, SeamRecords
 from cellctl.weld.monitoring import SeamMonitor
 from cellctl.weld.robot_job import PlcRobotJobIo, RobotJobFaulted, RobotJobTimeout
 from drivers.codecs.seam_path import SeamPath
@@ -56,10 +59,6 @@ log = logging.getLogger(__name__)
 AIR_SPEED_FOR_TIMEOUTS_MM_PER_S = 50.0  # the slowest approach a job may make, for timeouts
 CORRECTION_PERIOD_S = 0.004  # one RSI cycle: a fresher correction would wait for the next
 ARC_OFF_TIMEOUT_S = 1.0
-
-
-class CycleInterrupted(Exception):
-    """A fault was reported; the controller's reaction takes over."""
 
 
 class PathCorrector(Protocol):
@@ -112,6 +111,7 @@ class OwnedSeamCycle:
         self.faults = faults
         self.settings = settings
         self.sample_period_s = settings.monitoring.sample_period_ms / 1000
+        self.step = Step.APPROACH  # where the seam in hand stands (the operator's screen)
         self.position_mm = 0.0  # the last path position the correction stream worked out
         self.corrections_sent = 0
         robot.add_fault_listener(self._on_link_fault)
@@ -167,6 +167,7 @@ class OwnedSeamCycle:
         try:
             if not self.job.signals().ready:
                 self._fault(FaultCode.ROBOT_NOT_READY, f"robot not ready for job {number}")
+            self.step = Step.APPROACH
             await self._set_weld_parameters(procedure)
             self.robot.set_path_correction(PathCorrection(0.0, 0.0, taught.frame_at(0.0)))
             try:
@@ -176,9 +177,12 @@ class OwnedSeamCycle:
             approach_s = (seam.approach_clearance_mm * 4 + 500) / AIR_SPEED_FOR_TIMEOUTS_MM_PER_S
             await self._wait(lambda s: s.at_seam_start, f"job {number} at seam start", approach_s)
             self.robot.expect_stream(True)
+            self.step = Step.SEAM_FINDING
             found = await corrector.find(seam, taught)
             self._correct(taught, found, 0.0)
+            self.step = Step.ARC_START
             await self._arc_start(seam, procedure, monitor)
+            self.step = Step.WELDING
             await self.job.set_seam_go(True)
             run_s = (
                 taught.length_mm / procedure.travel_speed_mm_per_s * 1.5
@@ -186,10 +190,14 @@ class OwnedSeamCycle:
             )
             await self._run_seam(taught, corrector, procedure, monitor, run_s)
             if procedure.crater_fill:
+                self.step = Step.CRATER_FILL
                 await self._crater_fill(procedure, monitor)
+            self.step = Step.ARC_OFF
             await self._arc_off(seam)
+            self.step = Step.RETRACT
             await self.job.set_seam_go(False)
             await self._wait(lambda s: s.job_done, f"job {number} done", approach_s)
+            self.step = Step.RECORD
         except DeviceError as error:
             self._fault(FaultCode.POWER_SOURCE_LINK, f"seam {seam.name}: {error}")
         finally:
@@ -334,3 +342,85 @@ class OwnedSeamCycle:
             if time.monotonic() > deadline:
                 self._fault(FaultCode.STEP_TIMEOUT, f"seam {seam.name}: arc burns after arc off")
             await asyncio.sleep(self.sample_period_s)
+
+
+class OwnedPartCycle:
+    """The seams of one part, each by its robot job, in order (what ``PartRun`` runs when the
+    robot owns its motion, in place of ``cellctl.weld.cycle.WeldCycle``): ``weld_seam``
+    welds one and commits its record durably before it returns.
+
+    A seam interrupted mid-way (a hold, a fault) is not resumed: the robot's job cannot take
+    the seam up again where its bead ends, so the seam is reported (F143) and the part ends
+    incomplete; seams not begun are welded after a reset as usual.
+    """
+
+    def __init__(
+        self,
+        seams: OwnedSeamCycle,
+        *,
+        part: PartProgram,
+        procedures: dict[str, Procedure],
+        records: SeamRecords,
+        part_id: int,
+        corrector: Callable[[Seam], PathCorrector],
+        settings: ControllerSettings,
+    ) -> None:
+        self.seams = seams
+        self.part = part
+        self.procedures = procedures
+        self.records = records
+        self.part_id = part_id
+        self.corrector = corrector
+        self.settings = settings
+        self.progress: SeamProgress | None = None
+        self.summaries: list[SeamSummary] = []
+
+    async def weld_seam(self, index: int, resume: SeamProgress | None = None) -> SeamSummary:
+        seam = self.part.seams_in_order()[index]
+        if resume is not None:
+            detail = (
+                f"seam {seam.name} was interrupted by its job at {resume.step}; a robot-owned "
+                "job does not resume a seam mid-way: check the seam, stop and reset the cell"
+            )
+            self.seams.faults.raise_fault(FaultCode.ROBOT_JOB_SIGNAL_LATE, detail)
+            raise CycleInterrupted(detail)
+        procedure = self.procedures[seam.procedure]
+        progress = SeamProgress(
+            index=index,
+            seam=seam,
+            procedure=procedure,
+            monitor=SeamMonitor(
+                seam.name,
+                procedure,
+                reaction_time_s=self.settings.monitoring.reaction_time_ms / 1000,
+                max_sample_gap_s=4 * self.seams.sample_period_s,
+            ),
+        )
+        self.progress = progress
+        watcher = asyncio.create_task(self._show_steps(progress), name="owned seam steps")
+        try:
+            summary = await self.seams.weld_seam(seam, procedure, self.corrector(seam))
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        progress.step = Step.RECORD
+        try:
+            await self.records.record_seam(self.part_id, summary, progress.started_at, time.time())
+        except RecordNotWritten as error:
+            self.seams.faults.raise_fault(
+                FaultCode.RECORD_NOT_WRITTEN, f"seam {seam.name}: {error}"
+            )
+            raise CycleInterrupted(str(error)) from None
+        self.summaries.append(summary)
+        if summary.verdict == "bad":
+            self.seams.faults.raise_fault(
+                FaultCode.OUT_OF_BAND, f"seam {seam.name}: {'; '.join(summary.reasons)}"
+            )
+        return summary
+
+    async def _show_steps(self, progress: SeamProgress) -> None:
+        """The seam cycle's step onto the progress the part run shows."""
+        while True:
+            progress.step = self.seams.step
+            await asyncio.sleep(self.seams.sample_period_s)

@@ -52,7 +52,7 @@ class PlcRobotJobIo:
 
     def signals(self) -> RobotJobSignals:
         image = self._inputs()
-        if image is None or not self.plc.link.connected:
+        if not image or not self.plc.link.connected:
             raise LinkDown(self.plc.device, self.plc.link.address, "no PLC input image")
         return RobotJobSignals(
             ready=bool(image.get("robot_ready")),
