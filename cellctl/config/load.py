@@ -454,16 +454,6 @@ def _check_robot_jobs(
                         f"{cell_file.path.name} (known: {known})",
                     )
                 )
-    if cell.sensor.enabled:
-        errors.append(
-            _error(
-                cell_file,
-                ("sensor", "enabled"),
-                f"the laser sensor does not yet track for a robot that owns its motion "
-                f"(robot.interface {interface}): set sensor.enabled false (seams are welded "
-                "on their taught paths)",
-            )
-        )
     registers = cell.plc.registers
     for kind, names, table in (
         ("inputs", ROBOT_JOB_INPUTS, registers.inputs),

@@ -29,7 +29,7 @@ from cellctl.controller.reaction import FaultReaction
 from cellctl.controller.supervision import Supervisor
 from cellctl.motion.moves import Motion, MotionTimeout, RobotStopped, idle
 from cellctl.records.store import AsyncStore, StoreError
-from cellctl.sensing.protocol import SeamSensing
+from cellctl.sensing.protocol import NoSensing, SeamSensing
 from cellctl.weld.cycle import CycleInterrupted, SeamProgress, WeldCycle
 from cellctl.weld.owned_cycle import HeldOffset, OwnedPartCycle, OwnedSeamCycle
 from cellctl.weld.owned_robot import OwnedRobot
@@ -315,8 +315,8 @@ class PartRun:
         )
 
     def _execute_owned(self, robot: OwnedRobot) -> None:
-        """The robot owns its motion: each seam by its robot job (``cellctl.weld.owned_cycle``).
-        No laser tracking yet on this path: the config check refuses the sensor with it."""
+        """The robot owns its motion: each seam by its robot job (``cellctl.weld.owned_cycle``),
+        tracked by the laser when the cell has one (no seam search before the arc yet)."""
         assert self.part is not None
         assert robot.job_io is not None  # attached by the controller
         seams = OwnedSeamCycle(
@@ -326,6 +326,8 @@ class PartRun:
             power_source=self.power_source,
             faults=self.faults,
             settings=self.settings,
+            sensing=None if isinstance(self.sensing, NoSensing) else self.sensing,
+            tracked=robot,
         )
         self.cycle = OwnedPartCycle(  # type: ignore[assignment]
             seams,

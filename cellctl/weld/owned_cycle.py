@@ -39,8 +39,10 @@ from cellctl.cell.faults import FaultCode, FaultReporter
 from cellctl.cell.records import RecordNotWritten, SeamSummary
 from cellctl.cell.steps import Step
 from cellctl.config.models import ControllerSettings, PartProgram, Procedure, Seam
+from cellctl.sensing.protocol import SeamSensing, TrackingLost
 from cellctl.weld.cycle import CycleInterrupted, SeamProgress, SeamRecords
 from cellctl.weld.monitoring import SeamMonitor
+from cellctl.weld.owned_robot import OwnedRobot
 from cellctl.weld.robot_job import PlcRobotJobIo, RobotJobFaulted, RobotJobTimeout
 from drivers.codecs.seam_path import SeamPath
 from drivers.codecs.settings import RobotSettings
@@ -59,6 +61,7 @@ log = logging.getLogger(__name__)
 AIR_SPEED_FOR_TIMEOUTS_MM_PER_S = 50.0  # the slowest approach a job may make, for timeouts
 CORRECTION_PERIOD_S = 0.004  # one RSI cycle: a fresher correction would wait for the next
 ARC_OFF_TIMEOUT_S = 1.0
+TRACKED_PATH_ID = 1  # the path id the laser tracking knows the seam by (one seam at a time)
 
 
 class PathCorrector(Protocol):
@@ -103,7 +106,13 @@ class OwnedSeamCycle:
         power_source: PowerSourceDriver,
         faults: FaultReporter,
         settings: ControllerSettings,
+        sensing: SeamSensing | None = None,
+        tracked: OwnedRobot | None = None,
     ) -> None:
+        """``sensing`` with ``tracked`` (the controller's view of this robot): the laser
+        tracking corrects the seams whose program says so (see ``_track``)."""
+        self.sensing = sensing
+        self.tracked = tracked
         self.job = job
         self.robot = robot
         self.robot_settings = robot_settings
@@ -114,6 +123,7 @@ class OwnedSeamCycle:
         self.step = Step.APPROACH  # where the seam in hand stands (the operator's screen)
         self.position_mm = 0.0  # the last path position the correction stream worked out
         self.corrections_sent = 0
+        self.tracking_figures: dict[str, float] | None = None  # the last tracked seam's
         robot.add_fault_listener(self._on_link_fault)
 
     # -- faults -------------------------------------------------------------------------------
@@ -188,7 +198,12 @@ class OwnedSeamCycle:
                 taught.length_mm / procedure.travel_speed_mm_per_s * 1.5
                 + self.settings.motion.move_timeout_margin_s
             )
-            await self._run_seam(taught, corrector, procedure, monitor, run_s)
+            tracking = await self._track(seam, taught, found)
+            try:
+                await self._run_seam(taught, corrector, procedure, monitor, run_s, tracking)
+            finally:
+                if tracking:
+                    self.tracking_figures = await self._untrack()
             if procedure.crater_fill:
                 self.step = Step.CRATER_FILL
                 await self._crater_fill(procedure, monitor)
@@ -203,6 +218,30 @@ class OwnedSeamCycle:
         finally:
             self.robot.expect_stream(False)
         return monitor.summary(taught.length_mm)
+
+    async def _track(self, seam: Seam, taught: SeamPath, found: tuple[float, float]) -> bool:
+        """The laser tracking on this seam, if there is a sensor and the seam's program asks:
+        the tracked robot's statuses feed its torch estimate, its corrections go out through
+        the stream on top of the held offset. True when it tracks."""
+        self.tracking_figures = None
+        if self.sensing is None or self.tracked is None or not seam.sensing.tracking:
+            return False
+        path_id = TRACKED_PATH_ID
+        self.tracked.track(path_id, taught, found)
+        try:
+            await self.sensing.start_tracking(seam, taught, path_id)  # type: ignore[arg-type]
+        except DeviceError as error:
+            await self.tracked.untrack()
+            self._fault(FaultCode.SENSOR_LINK, f"seam {seam.name}: {error}")
+        return True
+
+    async def _untrack(self) -> dict[str, float] | None:
+        assert self.sensing is not None
+        assert self.tracked is not None
+        try:
+            return await self.sensing.stop_tracking()
+        finally:
+            await self.tracked.untrack()
 
     def _correct(self, taught: SeamPath, offset: tuple[float, float], position_mm: float) -> None:
         """The offset at ``position_mm`` to the robot, in the seam frame there."""
@@ -222,17 +261,31 @@ class OwnedSeamCycle:
         procedure: Procedure,
         monitor: SeamMonitor,
         timeout_s: float,
+        tracking: bool = False,
     ) -> None:
-        """Stream corrections and sample the arc until the job reaches the seam's end."""
-        stream = asyncio.create_task(self._stream(taught, corrector), name="owned corrections")
+        """Stream corrections (the corrector's, or the laser tracking's when it tracks) and
+        sample the arc until the job reaches the seam's end."""
+        stream = (
+            None
+            if tracking
+            else asyncio.create_task(self._stream(taught, corrector), name="owned corrections")
+        )
         deadline = time.monotonic() + timeout_s
         break_s = self.settings.arc.break_time_ms / 1000
         arc_out_since: float | None = None
         try:
             while True:
                 self._check_link()
-                if stream.done():
+                if stream is not None and stream.done():
                     stream.result()  # a refused correction: its fault is reported
+                if tracking:
+                    assert self.sensing is not None
+                    try:
+                        self.sensing.check_tracking()
+                    except TrackingLost as error:
+                        self._fault(FaultCode.TRACKING_LOST, str(error))
+                    except DeviceError as error:
+                        self._fault(FaultCode.SENSOR_LINK, str(error))
                 signals = self.job.signals()
                 if signals.job_fault:
                     self._fault(FaultCode.ROBOT_INTERFACE_STOP, "the robot's job reports a fault")
@@ -263,9 +316,10 @@ class OwnedSeamCycle:
                         self._fault(FaultCode.ARC_BREAK, f"arc out at {self.position_mm:.1f} mm")
                 await asyncio.sleep(self.sample_period_s)
         finally:
-            stream.cancel()
-            with contextlib.suppress(asyncio.CancelledError, CycleInterrupted):
-                await stream
+            if stream is not None:
+                stream.cancel()
+                with contextlib.suppress(asyncio.CancelledError, CycleInterrupted):
+                    await stream
 
     async def _stream(self, taught: SeamPath, corrector: PathCorrector) -> None:
         """Every correction period: path position from the actual pose, its correction out."""
@@ -400,6 +454,7 @@ class OwnedPartCycle:
         watcher = asyncio.create_task(self._show_steps(progress), name="owned seam steps")
         try:
             summary = await self.seams.weld_seam(seam, procedure, self.corrector(seam))
+            summary.tracking = self.seams.tracking_figures
         finally:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):

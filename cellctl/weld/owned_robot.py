@@ -12,8 +12,13 @@ over the two halves of a robot that runs its own job (``drivers.robot.owned``):
 - the link is the real-time link's socket: up from ``connect`` (bound) until ``close``; a lost
   stream or the robot's interface stop is raised by the owned cycle's fault listener (F132,
   F135), not by a link state, since the stream is silent between jobs by design;
-- every motion request (``move_*``, ``set_weave``, ``send_correction``) is refused with
-  ``MotionRefused``: the robot's job moves it, never the controller.
+- every motion request (``move_*``, ``set_weave``) is refused with ``MotionRefused``: the
+  robot's job moves it, never the controller;
+- while a seam is tracked (``track``), the laser tracking sees it as it sees our serial
+  robot: a status per telegram (the stream's sample, its pose projected on the taught path as
+  the path position) to its status listeners, and ``send_correction`` (from the correction
+  stream's thread) goes out as the path correction, on top of the offset seam finding held,
+  in the seam frame where the torch is. Outside a tracked seam ``send_correction`` is refused.
 
 The job's I/O is attached once the controller has its PLC scan (``attach_job_io``); until then
 hold, resume and stop raise ``LinkDown``.
@@ -22,18 +27,21 @@ hold, resume and stop raise ``LinkDown``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 
 from drivers.codecs.robot_protocol import FaultCode, Pose, RobotState, RobotStatus
+from drivers.codecs.seam_path import SeamPath
 from drivers.codecs.settings import RobotSettings
 from drivers.codecs.weave import WeaveShape
 from drivers.errors import DeviceError, LinkDown
 from drivers.link import LinkState, LinkStats, StateListener
-from drivers.robot.owned import FAULT_STATES, RobotJobIo, RobotOwnedMotion
+from drivers.robot.owned import FAULT_STATES, PathCorrection, RobotJobIo, RobotOwnedMotion
 from drivers.robot.serial import MotionRefused
 
 StatusListener = Callable[[RobotStatus, float], None]
+STATUS_PUMP_PERIOD_S = 0.002  # half an RSI cycle: every telegram's sample goes on
 
 
 class OwnedRobot:
@@ -49,6 +57,12 @@ class OwnedRobot:
         self._listeners: list[StateListener] = []
         self._status_listeners: list[StatusListener] = []
         self._held = False
+        # The seam being tracked: (path id, taught path, held offset), one immutable tuple
+        # (the correction stream's thread reads it); None outside a tracked seam.
+        self._tracking: tuple[int, SeamPath, tuple[float, float]] | None = None
+        self._position_mm = 0.0  # the pump's last path position (the stream's thread reads it)
+        self._sent = (0.0, 0.0)  # the last correction sent, as the status reports it
+        self._pump: asyncio.Task[None] | None = None
 
     def attach_job_io(self, job_io: RobotJobIo) -> None:
         self.job_io = job_io
@@ -94,6 +108,7 @@ class OwnedRobot:
             await asyncio.sleep(0.01)
 
     async def close(self) -> None:
+        await self.untrack()
         await self.link.stop_link()
         self._set_state(LinkState.DISCONNECTED)
 
@@ -168,6 +183,68 @@ class OwnedRobot:
 
     # -- motion: the job's, never the controller's --------------------------------------------
 
+    # -- a tracked seam (the laser tracking's view) ---------------------------------------------
+
+    def track(self, path_id: int, path: SeamPath, held_mm: tuple[float, float]) -> None:
+        """From now on, statuses on ``path_id`` along ``path`` go to the status listeners and
+        corrections are taken, on top of ``held_mm`` (seam finding's offset)."""
+        self._tracking = (path_id, path, held_mm)
+        self._position_mm = 0.0
+        if self._pump is None:
+            self._pump = asyncio.create_task(self._pump_statuses(), name="owned robot statuses")
+
+    async def untrack(self) -> None:
+        self._tracking = None
+        pump, self._pump = self._pump, None
+        if pump is not None:
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
+
+    async def _pump_statuses(self) -> None:
+        """Every new sample of the stream as a status of the tracked path (on the loop)."""
+        last_sequence: int | None = None
+        while True:
+            tracking, feedback = self._tracking, self.link.latest_feedback()
+            if tracking is not None and feedback is not None and feedback.sequence != last_sequence:
+                last_sequence = feedback.sequence
+                path_id, path, _ = tracking
+                position = path.locate(feedback.position_mm, self._position_mm)[0]
+                self._position_mm = position
+                status = RobotStatus(
+                    state=RobotState.HELD if self._held else RobotState.MOVING,
+                    pose=Pose(*feedback.position_mm, *reversed(feedback.orientation_deg)),
+                    path_id=path_id,
+                    path_position_mm=min(max(position, 0.0), path.length_mm),
+                    path_length_mm=path.length_mm,
+                    tool_speed_mm_per_s=0.0,
+                    queue_depth=1,
+                    lateral_correction_mm=self._sent[0],
+                    vertical_correction_mm=self._sent[1],
+                    last_correction_seq=0,
+                    fault_code=FaultCode.NONE,
+                )
+                self.last_sample = (status, feedback.received_at_s)
+                for listener in self._status_listeners:
+                    listener(status, feedback.received_at_s)
+            await asyncio.sleep(STATUS_PUMP_PERIOD_S)
+
+    def send_correction(self, lateral_mm: float, vertical_mm: float) -> None:
+        """The tracking's correction (seam frame, relative to the held offset) to the robot,
+        from any thread; ``MotionRefused`` outside a tracked seam or beyond the limit."""
+        tracking = self._tracking
+        if tracking is None:
+            self._refuse("CORRECTION outside a tracked seam")
+            return
+        _, path, (held_lateral, held_vertical) = tracking
+        s_mm = min(max(self._position_mm, 0.0), path.length_mm)
+        self.link.set_path_correction(
+            PathCorrection(
+                held_lateral + lateral_mm, held_vertical + vertical_mm, path.frame_at(s_mm)
+            )
+        )
+        self._sent = (lateral_mm, vertical_mm)
+
     def _refuse(self, what: str) -> None:
         error = MotionRefused(
             self.device,
@@ -195,6 +272,3 @@ class OwnedRobot:
 
     async def set_weave(self, path_id: int, shape: WeaveShape) -> None:
         self._refuse("WEAVE")
-
-    def send_correction(self, lateral_mm: float, vertical_mm: float) -> None:
-        self._refuse("CORRECTION (use the owned link's set_path_correction)")

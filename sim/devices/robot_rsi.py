@@ -67,7 +67,6 @@ from drivers.codecs.kuka_rsi import (
 from drivers.codecs.robot_protocol import Pose, RobotState
 from drivers.codecs.seam_path import PathError, SeamPath, build_path
 from drivers.codecs.settings import KukaRsiSettings, RobotSettings
-from drivers.realtime import ask_for_realtime
 from sim.clock import SimClock
 from sim.devices.robot_motion import RobotMotion, TrajectorySample
 
@@ -81,7 +80,6 @@ IPOC_START = 1_000_000  # the robot's IPOC is a millisecond count since its boot
 # The RSI thread must send on its 4 ms beat though the simulator's event loop is busy: with
 # CPython's default 5 ms GIL switch interval it could wait longer than a cycle.
 RSI_SWITCH_INTERVAL_S = 0.0002
-RSI_REALTIME_PRIORITY = 30
 _SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", None)  # the kernel's arrival stamps
 _TIMESPEC = struct.Struct("@qq")
 
@@ -443,9 +441,6 @@ class SimulatedRsiRobot:
     # -- the RSI thread -----------------------------------------------------------------------
 
     def _run(self) -> None:
-        # The real robot's interpolator is a real-time task on a machine of its own; here the
-        # RSI thread asks for SCHED_FIFO (above the controller's answering thread) when it may.
-        ask_for_realtime(RSI_REALTIME_PRIORITY)
         cycle_s = self.rsi.cycle_ms / 1000
         deadline = time.monotonic()
         while not self._stopping.is_set():
