@@ -55,6 +55,7 @@ from cellctl.config import ConfigInvalid, load_cell_config
 from cellctl.config.models import PartProgram
 from cellctl.records.oee import throughput
 from cellctl.testing import Operator, OperatorRefused, free_port, stop_process
+from drivers.codecs.settings import KukaRsiSettings
 
 DEFAULT_PARTS = 2
 # Slow enough that a stall of DESK_STALL_S is only 16 mm of a seam welded at 8 mm/s (coasting
@@ -100,12 +101,24 @@ class DemoInterrupted(Exception):
         self.signum = signum
 
 
-def prepare_run_folder(config_path: Path, run_dir: Path, part: str | None) -> Path:
-    """A copy of the config tree whose links and store live in ``run_dir``."""
+def prepare_run_folder(
+    config_path: Path, run_dir: Path, part: str | None, robot: str | None = None
+) -> Path:
+    """A copy of the config tree whose links and store live in ``run_dir``; ``robot`` names
+    another robot interface than the config's (``kuka_rsi``: the robot runs its own jobs, and
+    only the part programs that name them stay listed)."""
     source = config_path.parent
     target = run_dir / "config"
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("scenarios", "*.db"))
     cell = yaml.safe_load(config_path.read_text())
+    if robot is not None and robot != "serial":
+        cell["robot"]["interface"] = robot
+        section = dict(cell["robot"].get(robot) or {})
+        section["sensor_port"] = free_port()
+        cell["robot"][robot] = section
+        cell["parts"] = [
+            relative for relative in cell.get("parts") or [] if _names_robot_jobs(source / relative)
+        ]
     cell["plc"]["link"]["port"] = free_port()
     cell["power_source"]["link"]["port"] = str(run_dir / "power_source")
     cell["robot"]["link"]["port"] = str(run_dir / "robot")
@@ -125,6 +138,13 @@ def prepare_run_folder(config_path: Path, run_dir: Path, part: str | None) -> Pa
         "# Written by cellctl demo from " + str(config_path) + "\n" + yaml.safe_dump(cell)
     )
     return derived
+
+
+def _names_robot_jobs(part_file: Path) -> bool:
+    """Whether every seam of the part program in ``part_file`` names its robot job."""
+    program = yaml.safe_load(part_file.read_text(encoding="utf-8")) or {}
+    seams = program.get("seams") or []
+    return bool(seams) and all(seam.get("robot_job") for seam in seams)
 
 
 # The wall-clock limits of a cell config: link timeouts, the devices' own watchdogs (the
@@ -167,6 +187,18 @@ def allow_desk_stalls(
 
     for path in WALL_CLOCK_LIMITS_MS:
         widen(path, round(DESK_STALL_S * 1000))
+    rsi = cell.get("robot", {}).get("kuka_rsi")
+    if cell.get("robot", {}).get("interface") == "kuka_rsi" and isinstance(rsi, dict):
+        # The robot's own limit counts late answers in a row: a stall is that many cycles.
+        defaults = KukaRsiSettings.model_validate(rsi)
+        stall_cycles = round(DESK_STALL_S * 1000 / defaults.cycle_ms)
+        rsi["stream_timeout_ms"] = defaults.stream_timeout_ms + round(DESK_STALL_S * 1000)
+        rsi["late_answer_limit"] = min(1000, defaults.late_answer_limit + stall_cycles)
+        changes.append(
+            f"robot.kuka_rsi.stream_timeout_ms: {defaults.stream_timeout_ms} -> "
+            f"{rsi['stream_timeout_ms']}; late_answer_limit: {defaults.late_answer_limit} -> "
+            f"{rsi['late_answer_limit']}"
+        )
     widen("sensor.tracking.coast_mm", time_scale * travel_speed_mm_per_s * DESK_STALL_S)
     return changes
 
@@ -734,6 +766,13 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"cellctl demo: no part program {part_name!r}", file=sys.stderr)
         return 2
     part = config.parts[part_name]
+    if args.robot not in (None, "serial") and not all(seam.robot_job for seam in part.seams):
+        print(
+            f"cellctl demo --robot {args.robot}: part {part_name} names no robot job for "
+            "every seam (robot_job); bracket-a12's seams do",
+            file=sys.stderr,
+        )
+        return 2
     vision = _vision_file(args.vision, config_path)
     if vision is not None and not vision.exists():
         if args.vision is not None:
@@ -758,7 +797,9 @@ def run_demo(args: argparse.Namespace) -> int:
         except (DemoFailed, OSError) as error:
             print(f"cellctl demo: {error}", file=sys.stderr)
             return 2
-        cell = DemoCell(run_dir, prepare_run_folder(config_path, run_dir, part_name), signals)
+        cell = DemoCell(
+            run_dir, prepare_run_folder(config_path, run_dir, part_name, args.robot), signals
+        )
         code = 1
         try:
             code = _run(args, cell, part, part_name, vision, signals, config)
@@ -925,6 +966,12 @@ def add_parser(commands: Any) -> None:
         "--record",
         metavar="DIR",
         help="record the tracked seams (and the true part) here for cellctl replay",
+    )
+    demo.add_argument(
+        "--robot",
+        choices=("serial", "kuka_rsi"),
+        help="the robot's interface (default: the config's): kuka_rsi, a KUKA that runs its "
+        "own job per seam with the laser's corrections through RSI",
     )
     demo.add_argument(
         "--gui",
