@@ -102,11 +102,14 @@ async def test_a_seam_is_welded_by_its_job_with_the_correction_followed(rig):
     summary = await rig.cycle.weld_seam(rig.seam, rig.procedure, Ramp(1.0, 0.0))
     assert rig.faults.raised == []
     assert summary.arc_time_s > 0
+    # Heat input from the robot's own travel speed (its clock, not ours: the cell runs at 20x),
+    # as the serial cycle gets for this seam.
+    assert summary.heat_input_kj_per_mm == pytest.approx(0.539, rel=0.1)
     assert not rig.sim.power_source.arc.burning
     # The seam runs along +y: lateral (left of travel) is -x. At its end, 1 + 150/100 mm.
     assert rig.sim.robot.offset_mm[0] == pytest.approx(-2.5, abs=0.05)
     assert rig.cycle.position_mm == pytest.approx(rig.seam.length_mm, abs=1.0)
-    assert rig.cycle.corrections_sent > 50
+    assert rig.cycle.corrections_sent > 20  # one per new telegram sample, as the loop allows
     assert rig.sim.robot.signals()["robot_job_done"]
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -87,6 +88,25 @@ class HeldOffset:
 
     def correction_at(self, position_mm: float) -> tuple[float, float]:
         return (self.lateral_mm, self.vertical_mm)
+
+
+class TravelSpeed:
+    """The robot's speed along the seam from two samples of its stream, by its own clock (the
+    telegrams' robot time): heat input needs the robot's travel speed, as on the serial link,
+    and the controller's clock would not give it when the simulator runs faster than real."""
+
+    def __init__(self) -> None:
+        self._last: RobotFeedback | None = None
+
+    def speed_mm_per_s(self, feedback: RobotFeedback | None) -> float | None:
+        last, self._last = self._last, feedback
+        if feedback is None or last is None:
+            return None
+        dt_s = feedback.robot_time_s - last.robot_time_s
+        if dt_s <= 0:
+            self._last = last  # the same sample again: keep the older one
+            return None
+        return math.dist(feedback.position_mm, last.position_mm) / dt_s
 
 
 def path_position(taught: SeamPath, feedback: RobotFeedback, hint_mm: float | None) -> float:
@@ -271,6 +291,7 @@ class OwnedSeamCycle:
             else asyncio.create_task(self._stream(taught, corrector), name="owned corrections")
         )
         deadline = time.monotonic() + timeout_s
+        travel = TravelSpeed()
         break_s = self.settings.arc.break_time_ms / 1000
         arc_out_since: float | None = None
         try:
@@ -301,6 +322,7 @@ class OwnedSeamCycle:
                     self._fault(
                         FaultCode.POWER_SOURCE_ERROR, f"power source error {power.error_code}"
                     )
+                speed = travel.speed_mm_per_s(self.robot.latest_feedback())
                 if power.arc_established:
                     arc_out_since = None
                     monitor.add(
@@ -308,6 +330,7 @@ class OwnedSeamCycle:
                         power.actual_current_a,
                         power.actual_voltage_v,
                         power.actual_wire_feed_m_per_min,
+                        tool_speed_mm_per_s=speed,
                     )
                 else:
                     arc_out_since = arc_out_since or now

@@ -76,7 +76,7 @@ RSI_LATE_ERROR = "RSI: late packets exceeded"
 TORCH_ORIENTATION_DEG = (180.0, 0.0, 0.0)  # rx, ry, rz: the torch points down (KUKA C=180)
 AIR_SPEED_MM_PER_S = 250.0
 PATH_STEP_MM = 2.0  # a curved seam is taught as chords this long
-IPOC_START = 1_000_000  # the robot's IPOC is a millisecond count since its boot
+IPOC_START = 1_000_000  # the robot's IPOC: milliseconds of its clock since its boot
 # The RSI thread must send on its 4 ms beat though the simulator's event loop is busy: with
 # CPython's default 5 ms GIL switch interval it could wait longer than a cycle.
 RSI_SWITCH_INTERVAL_S = 0.0002
@@ -458,7 +458,10 @@ class SimulatedRsiRobot:
         """Send this cycle's telegram (when RSI is on); its IPOC, or None if none went out."""
         with self._lock:
             self._advance()
-            self._ipoc += self.rsi.cycle_ms
+            # The IPOC is the robot's clock in ms: simulated time, as its motion runs in it
+            # (a cycle at 2x is 8 robot ms), so speeds the controller works out from it are
+            # the robot's own.
+            self._ipoc = max(self._ipoc + 1, IPOC_START + round(self.clock.now_s() * 1000))
             if not self._rsi_on or self.unplugged:
                 self._hand_over_samples()
                 return None
