@@ -502,7 +502,11 @@ def print_summary(summary: dict, time_scale: float, part: str) -> None:
         rows += [
             ("laser sensor", f"on: the part as in {vision}"),
             ("seams found and tracked", f"{summary['seams_tracked']} of "
-             f"{summary['seams_welded']} (found before the arc, tracked while welding)"),
+             f"{summary['seams_welded']} (found before the arc, tracked while welding)")
+            if summary.get("robot_interface", "serial") == "serial"
+            else ("seams tracked", f"{summary['seams_tracked']} of {summary['seams_welded']} "
+                  f"(through {summary['robot_interface']}; no search before the arc on a "
+                  "robot's own job yet)"),
             ("tracking (controller)", "-" if summary.get("tracking_rms_mm") is None else
              f"RMS {summary['tracking_rms_mm']:.3f} mm, max {summary['tracking_max_mm']:.3f} mm"
              " (corrections against the joint it measured)"),
@@ -898,6 +902,7 @@ def _run(
     window = asyncio.run(operate(operator, args.parts, records, {}, part_timeout_s, check))
     truth = asyncio.run(operator.do("sensor.truth")) if vision is not None else None
     summary = summarise(cell.run_dir / "production.db", window, planned / args.time_scale)
+    summary["robot_interface"] = args.robot or config.cell.robot.interface
     if truth is not None:
         assert vision is not None
         summary["vision"] = _shown(vision)
