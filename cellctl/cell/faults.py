@@ -142,7 +142,8 @@ CATALOGUE: dict[FaultCode, FaultKind] = {
         _kind("F131", A, "Lost the link to the power source",
               "Check the RS-485 cable and the power source; the link comes back by itself."),
         _kind("F132", A, "Lost the link to the robot",
-              "Check the robot controller and its serial cable; it comes back by itself."),
+              "Check the robot controller and its cable (serial, or the Ethernet of its "
+              "sensor interface); it comes back by itself."),
         _kind("F133", H, "Lost the link to the seam sensor",
               "Check the sensor's cable and power. Then Unhold."),
         _kind("F134", H, "Seam sensor frames do not fit its calibration",
