@@ -504,9 +504,10 @@ def print_summary(summary: dict, time_scale: float, part: str) -> None:
             ("seams found and tracked", f"{summary['seams_tracked']} of "
              f"{summary['seams_welded']} (found before the arc, tracked while welding)")
             if summary.get("robot_interface", "serial") == "serial"
-            else ("seams tracked", f"{summary['seams_tracked']} of {summary['seams_welded']} "
-                  f"(through {summary['robot_interface']}; no search before the arc on a "
-                  "robot's own job yet)"),
+            else ("seams found and tracked", f"{summary['seams_tracked']} of "
+                  f"{summary['seams_welded']} "
+                  f"(through {summary['robot_interface']}: the joint found a look-ahead into "
+                  "the seam from its start, tracked while welding)"),
             ("tracking (controller)", "-" if summary.get("tracking_rms_mm") is None else
              f"RMS {summary['tracking_rms_mm']:.3f} mm, max {summary['tracking_max_mm']:.3f} mm"
              " (corrections against the joint it measured)"),

@@ -40,7 +40,7 @@ from cellctl.cell.faults import FaultCode, FaultReporter
 from cellctl.cell.records import RecordNotWritten, SeamSummary
 from cellctl.cell.steps import Step
 from cellctl.config.models import ControllerSettings, PartProgram, Procedure, Seam
-from cellctl.sensing.protocol import SeamSensing, TrackingLost
+from cellctl.sensing.protocol import JointNotFound, SeamSensing, TrackingLost
 from cellctl.weld.cycle import CycleInterrupted, SeamProgress, SeamRecords
 from cellctl.weld.monitoring import SeamMonitor
 from cellctl.weld.owned_robot import OwnedRobot
@@ -62,7 +62,9 @@ log = logging.getLogger(__name__)
 AIR_SPEED_FOR_TIMEOUTS_MM_PER_S = 50.0  # the slowest approach a job may make, for timeouts
 CORRECTION_PERIOD_S = 0.004  # one RSI cycle: a fresher correction would wait for the next
 ARC_OFF_TIMEOUT_S = 1.0
-TRACKED_PATH_ID = 1  # the path id the laser tracking knows the seam by (one seam at a time)
+TRACKED_PATH_ID = 1
+SETTLED_MM = 0.05  # on the found offset: this close
+SETTLE_TIMEOUT_S = 2.0  # the path id the laser tracking knows the seam by (one seam at a time)
 
 
 class PathCorrector(Protocol):
@@ -74,6 +76,13 @@ class PathCorrector(Protocol):
     async def find(self, seam: Seam, taught: SeamPath) -> tuple[float, float]: ...
 
     def correction_at(self, position_mm: float) -> tuple[float, float]: ...
+
+
+class FindsAhead(Protocol):
+    """Sensing that finds the joint from a torch standing at the seam's start
+    (``cellctl.sensing.laser.LaserSensing.find_ahead``)."""
+
+    async def find_ahead(self, seam: Seam) -> tuple[float, float]: ...
 
 
 @dataclass
@@ -144,6 +153,7 @@ class OwnedSeamCycle:
         self.position_mm = 0.0  # the last path position the correction stream worked out
         self.corrections_sent = 0
         self.tracking_figures: dict[str, float] | None = None  # the last tracked seam's
+        self.found_mm = (0.0, 0.0)  # the last seam's offset found before the arc
         robot.add_fault_listener(self._on_link_fault)
 
     # -- faults -------------------------------------------------------------------------------
@@ -208,8 +218,9 @@ class OwnedSeamCycle:
             await self._wait(lambda s: s.at_seam_start, f"job {number} at seam start", approach_s)
             self.robot.expect_stream(True)
             self.step = Step.SEAM_FINDING
-            found = await corrector.find(seam, taught)
+            found = self.found_mm = await self._find(seam, taught, corrector)
             self._correct(taught, found, 0.0)
+            await self._settle_on(taught, found)
             self.step = Step.ARC_START
             await self._arc_start(seam, procedure, monitor)
             self.step = Step.WELDING
@@ -238,6 +249,38 @@ class OwnedSeamCycle:
         finally:
             self.robot.expect_stream(False)
         return monitor.summary(taught.length_mm)
+
+    async def _find(
+        self, seam: Seam, taught: SeamPath, corrector: PathCorrector
+    ) -> tuple[float, float]:
+        """Seam finding: with the laser (and the seam's program asking), the joint ahead of
+        the torch standing at the start, held through the seam; else the corrector's."""
+        finds_ahead = getattr(self.sensing, "find_ahead", None)
+        if finds_ahead is None or not seam.sensing.seam_finding:
+            return await corrector.find(seam, taught)
+        try:
+            return await finds_ahead(seam)
+        except JointNotFound as error:
+            self._fault(FaultCode.JOINT_NOT_FOUND, f"seam {seam.name}: {error}")
+        except DeviceError as error:
+            self._fault(FaultCode.SENSOR_LINK, f"seam {seam.name}: {error}")
+        raise AssertionError("unreachable")  # _fault raises
+
+    async def _settle_on(self, taught: SeamPath, offset: tuple[float, float]) -> None:
+        """Wait (up to SETTLE_TIMEOUT_S) until the robot stands on the found offset: it slews
+        there at its own correction rate, and the arc must not strike beside the joint."""
+        if math.hypot(*offset) < SETTLED_MM:
+            return
+        deadline = time.monotonic() + SETTLE_TIMEOUT_S
+        while time.monotonic() < deadline:
+            self._check_link()
+            feedback = self.robot.latest_feedback()
+            if feedback is not None:
+                _, lateral, vertical = taught.locate(feedback.position_mm)
+                if math.hypot(lateral - offset[0], vertical - offset[1]) < SETTLED_MM:
+                    return
+            await asyncio.sleep(CORRECTION_PERIOD_S)
+        log.warning("robot not on the found offset %s mm within %g s", offset, SETTLE_TIMEOUT_S)
 
     async def _track(self, seam: Seam, taught: SeamPath, found: tuple[float, float]) -> bool:
         """The laser tracking on this seam, if there is a sensor and the seam's program asks:
@@ -477,7 +520,12 @@ class OwnedPartCycle:
         watcher = asyncio.create_task(self._show_steps(progress), name="owned seam steps")
         try:
             summary = await self.seams.weld_seam(seam, procedure, self.corrector(seam))
-            summary.tracking = self.seams.tracking_figures
+            found = self.seams.found_mm
+            summary.tracking = {
+                **(self.seams.tracking_figures or {}),
+                "found_lateral_mm": found[0],
+                "found_vertical_mm": found[1],
+            }
         finally:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
