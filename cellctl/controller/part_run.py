@@ -146,6 +146,7 @@ class PartRun:
         self.clamped = False
         self.step = Step.NO_PART  # the part's own step; a seam's is its cycle's
         self.cycle: WeldCycle | None = None
+        self._owned_seams: OwnedSeamCycle | None = None  # a robot that owns its motion
         self._cycle_task: asyncio.Task[None] | None = None
         self._suspend_requested = False
         self._state_changed = asyncio.Event()
@@ -319,16 +320,18 @@ class PartRun:
         tracked by the laser when the cell has one (no seam search before the arc yet)."""
         assert self.part is not None
         assert robot.job_io is not None  # attached by the controller
-        seams = OwnedSeamCycle(
-            job=robot.job_io,
-            robot=robot.link,
-            robot_settings=self.config.cell.robot,
-            power_source=self.power_source,
-            faults=self.faults,
-            settings=self.settings,
-            sensing=None if isinstance(self.sensing, NoSensing) else self.sensing,
-            tracked=robot,
-        )
+        if self._owned_seams is None:  # once: it listens to the robot's stream faults
+            self._owned_seams = OwnedSeamCycle(
+                job=robot.job_io,
+                robot=robot.link,
+                robot_settings=self.config.cell.robot,
+                power_source=self.power_source,
+                faults=self.faults,
+                settings=self.settings,
+                sensing=None if isinstance(self.sensing, NoSensing) else self.sensing,
+                tracked=robot,
+            )
+        seams = self._owned_seams
         self.cycle = OwnedPartCycle(  # type: ignore[assignment]
             seams,
             part=self.config.parts[self.part.program],

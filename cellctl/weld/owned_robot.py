@@ -7,7 +7,7 @@ over the two halves of a robot that runs its own job (``drivers.robot.owned``):
 - ``hold`` / ``resume`` / ``stop`` go through the PLC (``RobotJobIo``: ``robot_hold``,
   ``robot_stop``), as the integrator wires them: the fault reaction's "hold through I/O";
 - ``read_status`` is made from the job's signals (the PLC's last scan) and the real-time
-  stream's last sample: FAULT when the job reports one or the stream is in a fault state,
+  stream's last sample: FAULT when the job reports one,
   HELD while held, MOVING while a job runs, IDLE otherwise; DRIVES_OFF without drive enable;
 - the link is the real-time link's socket: up from ``connect`` (bound) until ``close``; a lost
   stream or the robot's interface stop is raised by the owned cycle's fault listener (F132,
@@ -37,7 +37,7 @@ from drivers.codecs.settings import RobotSettings
 from drivers.codecs.weave import WeaveShape
 from drivers.errors import DeviceError, LinkDown
 from drivers.link import LinkState, LinkStats, StateListener
-from drivers.robot.owned import FAULT_STATES, PathCorrection, RobotJobIo, RobotOwnedMotion
+from drivers.robot.owned import PathCorrection, RobotJobIo, RobotOwnedMotion
 from drivers.robot.serial import MotionRefused
 
 StatusListener = Callable[[RobotStatus, float], None]
@@ -129,8 +129,11 @@ class OwnedRobot:
         self._held = False
 
     async def stop(self) -> None:
-        """End the job through the PLC's ``robot_stop`` (idempotent)."""
+        """End the job through the PLC's ``robot_stop`` (idempotent). The stream's fault state
+        (lost, stopped on its interface) ends with the job: its fault is booked already, and
+        the next job's stream starts afresh."""
         await self._request(self._job("STOP").stop_job())
+        self.link.reset_fault()
 
     async def _request(self, request) -> None:  # type: ignore[no-untyped-def]
         self.stats.requests += 1
@@ -151,7 +154,9 @@ class OwnedRobot:
             if feedback is not None
             else Pose(*self.settings.home_pose_mm)
         )
-        if signals.job_fault or self.link.state in FAULT_STATES:
+        # The stream's own faults are raised by the owned cycle's listener (F132, F135), not
+        # again here as a robot fault.
+        if signals.job_fault:
             state = RobotState.FAULT
         elif self._held:
             state = RobotState.HELD
