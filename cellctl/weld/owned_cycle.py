@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 AIR_SPEED_FOR_TIMEOUTS_MM_PER_S = 50.0  # the slowest approach a job may make, for timeouts
 CORRECTION_PERIOD_S = 0.004  # one RSI cycle: a fresher correction would wait for the next
 ARC_OFF_TIMEOUT_S = 1.0
-TRACKED_PATH_ID = 1
+MAX_PATH_ID = 65535  # path ids the tracking knows seams by: 1..65535, one per tracked seam
 SETTLED_MM = 0.05  # on the found offset: this close
 SETTLE_TIMEOUT_S = 2.0  # the path id the laser tracking knows the seam by (one seam at a time)
 
@@ -154,6 +154,7 @@ class OwnedSeamCycle:
         self.corrections_sent = 0
         self.tracking_figures: dict[str, float] | None = None  # the last tracked seam's
         self.found_mm = (0.0, 0.0)  # the last seam's offset found before the arc
+        self._path_id = 0  # the last tracked seam's path id
         robot.add_fault_listener(self._on_link_fault)
 
     # -- faults -------------------------------------------------------------------------------
@@ -289,7 +290,10 @@ class OwnedSeamCycle:
         self.tracking_figures = None
         if self.sensing is None or self.tracked is None or not seam.sensing.tracking:
             return False
-        path_id = TRACKED_PATH_ID
+        # A new path id per tracked seam: the tracking's torch estimate keeps the last seam's
+        # statuses, and with the same id it would take the torch for standing at that seam's end.
+        self._path_id = self._path_id % MAX_PATH_ID + 1
+        path_id = self._path_id
         self.tracked.track(path_id, taught, found)
         try:
             await self.sensing.start_tracking(seam, taught, path_id)  # type: ignore[arg-type]
