@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 # and whenever the compiled stripe kernel's source changes, so that it is built again.
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean venv plant-servers
+.PHONY: demo test lint bench clean venv plant-servers egm-proto
 
 venv: $(STAMP)
 
@@ -54,6 +54,18 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# ABB's EGM protocol: drivers/codecs/egm_proto/egm_pb2.py is generated and committed, so that
+# `make test` needs no protocol compiler. Make it again after changing egm.proto or the protobuf
+# pin: the protoc inside grpcio-tools 1.85.1 (35.1) writes code the pinned runtime (7.36) accepts;
+# a newer runtime minor accepts it too, a new major needs a matching grpcio-tools here.
+EGM_PROTO := drivers/codecs/egm_proto
+GRPC_TOOLS := build/grpc-tools
+egm-proto: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps \
+		--target $(GRPC_TOOLS) grpcio-tools==1.85.1
+	PYTHONPATH=$(GRPC_TOOLS) $(BIN)/python -m grpc_tools.protoc -I$(EGM_PROTO) \
+		--python_out=$(EGM_PROTO) $(EGM_PROTO)/egm.proto
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis

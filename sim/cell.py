@@ -25,6 +25,7 @@ from sim.devices.plc import SimulatedPlc
 from sim.devices.power_source import SimulatedPowerSource
 from sim.devices.robot import SimulatedRobot
 from sim.devices.robot_rsi import SimulatedRsiRobot, load_taught_jobs
+from sim.devices.scanner import SimulatedScanner
 from sim.devices.sensor import SimulatedSensor, TrackingScore
 from sim.devices.sensor_render import CameraModel, Disturbances
 from sim.events import EventLog
@@ -66,6 +67,11 @@ class SimulatedCell:
                 devices, self.robot, self.plc, self.power_source, vision, host
             )
             self.robot.on_trajectory_sample = self.tracking_score.add
+        # The barcode scanner, when the cell config has one (traceability.scanner).
+        self.scanner: SimulatedScanner | None = None
+        if devices.scanner_port is not None:
+            self.scanner = SimulatedScanner(devices.scanner_port)
+            self.scanner.events = self.events
         self.control = (
             ControlServer(self._handlers(), host=host, port=control_port)
             if control_port is not None
@@ -75,7 +81,8 @@ class SimulatedCell:
     async def start(self) -> None:
         started = []
         try:
-            for device in (self.plc, self.power_source, self.robot, self.sensor, self.control):
+            devices = (self.plc, self.power_source, self.robot, self.sensor, self.scanner)
+            for device in (*devices, self.control):
                 if device is not None:
                     await device.start()
                     started.append(device)
@@ -87,7 +94,14 @@ class SimulatedCell:
         self.robot.set_drives_enabled(self.plc.logic.robot_enabled)
 
     async def close(self) -> None:
-        for device in (self.control, self.sensor, self.robot, self.power_source, self.plc):
+        for device in (
+            self.control,
+            self.scanner,
+            self.sensor,
+            self.robot,
+            self.power_source,
+            self.plc,
+        ):
             if device is not None:
                 await device.close()
 
@@ -105,6 +119,8 @@ class SimulatedCell:
         }
         if self.sensor is not None:
             result["sensor"] = self.sensor.describe()
+        if self.scanner is not None:
+            result["scanner"] = self.scanner.describe()
         if self.control is not None:
             result["control"] = f"JSON lines {self.control.host}:{self.control.port}"
         return result
@@ -118,7 +134,21 @@ class SimulatedCell:
             "plc.load": lambda request: self.plc.set_part_loaded(bool(request["loaded"])),
             "inject": self._inject,
             "sensor.truth": lambda request: self._need_sensor() and self.tracking_score.figures(),
+            "scanner.scan": self._scan,
+            "plc.serial": lambda request: {
+                "strobe": self.plc.present_serial(str(request["serial"]))
+            },
         }
+
+    def _scan(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The operator scans a part's label: ``serial``, sent as the scanner sends it."""
+        if self.scanner is None:
+            raise ControlError("no scanner (traceability.scanner is not in the cell config)")
+        serial = str(request.get("serial", ""))
+        if not serial or not serial.isascii() or not serial.isprintable():
+            raise ControlError(f"a scan is printable ASCII text, not {serial[:40]!r}")
+        self.scanner.scan(serial)
+        return {"scanned": serial}
 
     async def _inject(self, request: dict[str, Any]) -> dict[str, Any]:
         """One command of the fault-injection table (``sim.wire.injection``), as a scenario's

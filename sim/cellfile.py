@@ -27,6 +27,8 @@ class CellDevices:
     power_source: PowerSourceSettings
     robot: RobotSettings
     sensor: dict
+    # The barcode scanner's port (``traceability.scanner.port``), when the cell has one.
+    scanner_port: str | None = None
     # For the simulated sensor's true part: the part program on the fixture.
     config_path: Path | None = None
     active_part_file: Path | None = None
@@ -57,6 +59,7 @@ def load_cell_devices(path: str | Path) -> CellDevices:
     return CellDevices(
         name=name,
         sensor=dict(data.get("sensor") or {}),
+        scanner_port=((data.get("traceability") or {}).get("scanner") or {}).get("port"),
         config_path=path,
         active_part_file=_active_part_file(path, data),
         procedures_dir=path.parent / str(data.get("procedures_dir") or "procedures"),

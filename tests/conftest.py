@@ -143,6 +143,7 @@ OPCUA_CELLS = {
     "tests.test_opcua",
     "tests.test_opcua_doors",
     "tests.test_opcua_security",
+    "tests.test_opcua_fuzz",
     "tests.test_gui",
 }
 

@@ -36,8 +36,8 @@ from cellctl.plant.opcua.users import hash_password
 from cellctl.testing import free_port
 from rigs.cell import CellRig, running_cell
 
-PASSWORDS = {"olga": "operator-pass-1", "erik": "engineer-pass-1"}
-ROLES = {"olga": "operator", "erik": "engineer"}
+PASSWORDS = {"olga": "operator-pass-1", "erik": "engineer-pass-1", "quinn": "quality-pass-1"}
+ROLES = {"olga": "operator", "erik": "engineer", "quinn": "quality"}
 _HASHES = {name: hash_password(password) for name, password in PASSWORDS.items()}
 CELL_NAME = "cell-01"  # config/cell.yaml's, in the server certificate's application URI
 

@@ -12,11 +12,11 @@ Each demo here welds one 80 mm coupon at 10x: a few seconds of welding after a f
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from drivers.codecs.robot_protocol import Pose
-from drivers.codecs.sensor_protocol import HEADER_BYTES
+from drivers.codecs.sensor_protocol import HEADER_BYTES, decode_header
 from sim.devices.robot import TrajectorySample
 from sim.devices.sensor import SimulatedSensor, TrackingScore
 from sim.truth.part import Offset, TruePart, TrueSeam, VisionScenario, load_true_part
@@ -276,16 +276,27 @@ async def test_a_busy_simulator_drops_a_late_frame_instead_of_queueing_it():
     sensor = SimulatedSensor(
         part, lambda: Pose(300.0, -40.0, 8.0), lookahead_mm=30, frame_rate_hz=1.0
     )
-    await sensor.start()  # one frame a second: the test triggers its own
+    await sensor.start()  # one frame a second: the test asks the loop's side itself
     try:
-        with socket.create_connection(("127.0.0.1", sensor.port)) as client:
-            await eventually(lambda: sensor._writers, what="the client to be accepted")
+        reader, writer = await asyncio.open_connection("127.0.0.1", sensor.port)
+        try:
+            await eventually(lambda: sensor.clients, what="the client to be accepted")
+            exposed, dropped = sensor.frames_exposed, sensor.frames_dropped_late
             now = time.monotonic()
-            sensor._expose_and_send(now - 2.0)  # two periods late
-            assert (sensor.frames_exposed, sensor.frames_dropped_late) == (0, 1)
-            sensor._expose_and_send(now)  # on time
-            assert (sensor.frames_exposed, sensor.frames_dropped_late) == (1, 1)
-            client.settimeout(5)
-            assert len(client.recv(HEADER_BYTES, socket.MSG_WAITALL)) == HEADER_BYTES
+            assert sensor.observe(now - 2.0) is None  # two periods late
+            assert (sensor.frames_exposed, sensor.frames_dropped_late) == (exposed, dropped + 1)
+            order = sensor.observe(now)  # on time: stamped with the trigger's instant
+            assert order is not None
+            assert order.exposure_ns == round(now * 1e9)
+            assert order.frame_number == exposed + 1
+            assert (sensor.frames_exposed, sensor.frames_dropped_late) == (exposed + 1, dropped + 1)
+            # The camera's own trigger (once a second) sends the client whole frames; the loop
+            # runs meanwhile (it says what each frame shows).
+            header = decode_header(await asyncio.wait_for(reader.readexactly(HEADER_BYTES), 5))
+            assert (header.width_px, header.height_px) == (640, 480)
+            pixels = await asyncio.wait_for(reader.readexactly(640 * 480), 5)
+            assert pixels != bytes(640 * 480)
+        finally:
+            writer.close()
     finally:
         await sensor.close()

@@ -53,10 +53,11 @@ def test_an_excursion_counts_only_after_the_reaction_time(procedure):
     t = weld(monitor, 1.0, 220.0)
     t = weld(monitor, 0.2, 260.0, start_s=t)  # a spike shorter than the reaction time
     t = weld(monitor, 1.0, 220.0, start_s=t)
-    assert monitor.summary(50).verdict == "good"
+    # The length welded at the WPS's 8 mm/s: the heat input stays inside its WPQR's range.
+    assert monitor.summary(8.0 * monitor.arc_time_s).verdict == "good"
     t = weld(monitor, 0.6, 260.0, start_s=t)  # a real excursion: 0.6 s above 240 A
     weld(monitor, 1.0, 220.0, start_s=t)
-    summary = monitor.summary(50)
+    summary = monitor.summary(8.0 * monitor.arc_time_s)
     assert summary.verdict == "bad"
     assert summary.excursions == 1
     assert summary.out_of_band_s == pytest.approx(0.6, abs=0.03)
@@ -69,7 +70,7 @@ def test_crater_fill_is_not_judged_against_the_main_band(procedure):
     for _ in range(20):
         t += 0.025
         monitor.add(t, 150.0, 19.5, 5.5, check_band=False)
-    summary = monitor.summary(40)
+    summary = monitor.summary(8.0 * monitor.arc_time_s)
     assert summary.verdict == "good"
     assert summary.current_min_a == 220.0  # the run's statistics leave the crater out
     assert summary.arc_time_s == pytest.approx(2.5, abs=0.03)  # but its arc time counts
@@ -99,6 +100,11 @@ def test_every_fault_in_the_catalogue_tells_the_operator_what_to_do():
         assert kind.code == code
         assert kind.text
         assert kind.action.endswith(".")
+        if code.startswith("F19"):
+            # Traceability's remarks (F190-F199, the range given to it): warnings that leave
+            # the cell as it is, though their letter is F.
+            assert kind.severity is Severity.WARNING
+            continue
         assert code[0] == ("W" if kind.severity is Severity.WARNING else "F")
 
 

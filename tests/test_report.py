@@ -375,11 +375,11 @@ def test_a_reader_refuses_an_answer_from_a_file_changed_under_it(tmp_path):
     ("version", "message"),
     [
         (
-            1,
-            "schema version 1 is older than this cellctl (2); the cell's controller upgrades "
+            2,
+            "schema version 2 is older than this cellctl (3); the cell's controller upgrades "
             "it when it next starts (a reader changes nothing)",
         ),
-        (3, "schema version 3 is newer than this cellctl (2); read it with a newer cellctl"),
+        (4, "schema version 4 is newer than this cellctl (3); read it with a newer cellctl"),
     ],
 )
 def test_a_reader_refuses_a_schema_it_does_not_read_as_it_is(tmp_path, version, message):

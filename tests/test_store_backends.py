@@ -296,7 +296,10 @@ def test_a_version_1_sqlite_file_is_upgraded_for_its_cell(tmp_path):
     finally:
         store.close()
     with sqlite3.connect(path) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == 3
+        # Version 3's traceability tables were made on the way (cellctl.trace).
+        tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert {"part_trace", "rework_releases", "consumable_lots", "welder_logins"} <= tables
     raw.close()
 
 

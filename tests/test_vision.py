@@ -545,3 +545,55 @@ def test_the_compiled_stripe_passes_are_built_and_give_the_numpy_results_exactly
         assert np.array_equal(band_c, band_n)
     with pytest.raises(ValueError, match="half a band"):  # a band leaving the image: refused
         stripe.band_peaks(image, width, np.zeros(width, np.intp), 10, band_c)
+
+
+def test_the_compiled_line_fits_give_the_numpy_fits_exactly():
+    """Joint detection's robust line fit and its split between two faces (``_stripe.fit_line``,
+    ``_stripe.split``) are the numpy ones bit for bit, so that a recording replays the same
+    with them built or not: on faces of every slope with noise, stray points and ties, and
+    on the profiles of rendered joints, dirty ones included."""
+    from cellctl.sensing.vision import joint
+
+    assert joint.COMPILED, "cellctl/sensing/vision/_stripe.c is not built: run `make venv`"
+    rng = np.random.default_rng(8)
+    faces = []
+    for _ in range(1500):
+        n = int(rng.integers(2, 300))
+        along, angle = rng.uniform(-20, 20, n), rng.uniform(0, math.pi)
+        x = np.sort(along * math.cos(angle))
+        z = along * math.sin(angle) + rng.normal(0, rng.choice([0.0, 0.01, 0.1]), n)
+        stray = rng.integers(0, n, int(rng.integers(0, n // 4 + 1)))
+        z[stray] += rng.normal(0, 1, len(stray))
+        faces.append((x, np.round(z, 1) if rng.random() < 0.1 else z))
+    for joint_type, angle in (("fillet", 45.0), ("v_groove_butt", 0.0), ("lap", 0.0)):
+        renderer = StripeRenderer(CameraModel(), DIRTY, seed=9)
+        finder = JointFinder(CALIBRATION, joint_type, angle)
+        for i in range(20):
+            x0, z0 = seam_to_sensor(3 * math.sin(i / 5), 0.3, angle)
+            pixels = renderer.render(JointView(joint_type, x0, z0, 1.2, 0.2, angle)).pixels
+            x, z, count = finder.profile(pixels)
+            if count >= 8:
+                faces += [(x[: count // 2], z[: count // 2]), (x, z)]
+    compiled, numpy_fit = np.empty(6), np.empty(6)
+    for x, z in faces:
+        joint.fit_line(x, z, 0.03, compiled)
+        joint._fit_line_numpy(x, z, 0.03, numpy_fit)
+        assert np.array_equal(compiled, numpy_fit), (len(x), compiled - numpy_fit)
+        # Where two faces meet (here, at most: these are single faces as often as not).
+        for min_points in (1, 4, 12):
+            if len(x) >= 2 * min_points:
+                assert joint.split(x, z, min_points) == joint._split_numpy(x, z, min_points)
+    # A face with a speck of spatter over it: the speck dropped, the face fitted exactly.
+    x = np.linspace(-5.0, 5.0, 41)
+    z = 0.5 * x + 2.0
+    z[7] += 1.0
+    line = joint.fit_line_robust(x, z)
+    assert line.points == 40
+    assert line.rms == pytest.approx(0.0, abs=1e-12)
+    assert line.z_at(4.0) == pytest.approx(4.0)
+    for fit in (joint.fit_line, joint._fit_line_numpy):
+        with pytest.raises(ValueError, match="2 points"):
+            fit(np.zeros(1), np.zeros(1), 0.03, compiled)
+    for split in (joint.split, joint._split_numpy):
+        with pytest.raises(ValueError, match="2 min_points"):
+            split(np.zeros(5), np.zeros(5), 3)

@@ -24,7 +24,7 @@ instead of the controller calling each of them. The contract:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from cellctl.cell.faults import Fault
@@ -54,6 +54,9 @@ class CellView:
     faults: tuple[Fault, ...]
     links: Mapping[str, LinkState]
     power_source: PowerSourceStatus | None  # the last status read, whoever read it
+    # Traceability (``cellctl.trace``): serial, welder, qualification, wire_lot, gas_lot
+    # (texts, '' when none), order (the work order in progress) and queue (a list of texts).
+    trace: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def phase(self) -> str:
@@ -75,6 +78,11 @@ class CellCommands(Protocol):
     async def acknowledge_fault(self, code: str, by: str = "operator") -> None: ...
 
     def set_mode(self, mode: str, by: str = "operator") -> None: ...
+
+    async def trace_command(self, method: str, argument: str, by: str) -> str:
+        """A traceability command (a serial, a welder's login, a lot, a rework release; see
+        ``cellctl.trace.station``): the answer for the caller, or ``TraceRefused``."""
+        ...
 
 
 @dataclass(frozen=True)

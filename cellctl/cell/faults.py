@@ -76,6 +76,12 @@ class FaultCode(enum.StrEnum):
     RECORD_NOT_WRITTEN = "F160"
     STEP_TIMEOUT = "F170"
     INTERNAL_ERROR = "F180"
+    TRACE_INCOMPLETE = "F190"
+    SERIAL_ALREADY_WELDED = "F191"
+    SERIAL_UNREADABLE = "F192"
+    SCANNER_LINK = "F193"
+    WELDER_NOT_QUALIFIED = "F194"
+    WORK_ORDER_REFUSED = "F195"
     OUT_OF_BAND = "W200"
     ARC_RESTARTED = "W201"
 
@@ -178,6 +184,23 @@ CATALOGUE: dict[FaultCode, FaultKind] = {
         _kind("F180", A, "Internal error in the controller",
               "Call maintenance and send the controller's log: the detail names the task and "
               "the error. The part is recorded incomplete. Then Clear, Reset."),
+        # -- traceability (cellctl.trace): remarks, the cell stays as it is --
+        _kind("F190", W, "Start refused: the part's traceability is incomplete",
+              "The detail says what is missing: scan or type the part's serial number, log "
+              "in a qualified welder, or enter the wire and gas lots. Then Start."),
+        _kind("F191", W, "Serial number already welded",
+              "Check the part's label. A part welded before is welded again only as a rework: "
+              "a quality engineer releases it (ReleaseRework), then scan it again."),
+        _kind("F192", W, "Serial number not readable",
+              "Scan the label again, or type the serial; replace a damaged label."),
+        _kind("F193", W, "Lost the link to the barcode scanner",
+              "Check the scanner's cable; it comes back by itself. Type serials meanwhile."),
+        _kind("F194", W, "Welder login refused",
+              "The detail says why (unknown welder, qualification expired). An expired ISO "
+              "14732 qualification is renewed before its holder welds again."),
+        _kind("F195", W, "Work order refused",
+              "The detail names the file, line and field; the file is in the orders folder's "
+              "rejected/ with its error beside it. Correct it in the MES and send it again."),
         # -- quality remarks --
         _kind("W200", W, "Weld outside its procedure's band",
               "Inspect the seam named in the detail; the part is recorded as bad."),

@@ -51,6 +51,14 @@ class SeamSummary:
     # A pass of a multi-pass seam (``cellctl.weld.passes``): its number, kind, layer and
     # offsets; the root pass's keeps the root path the later passes followed. None: one pass.
     weld_pass: dict | None = None
+    # The WPS's revision the seam was welded under (ISO 15609-1), and whether its measured
+    # heat input lies inside the range its WPQR covers (None: no qualified range, or no heat
+    # input measured).
+    procedure_revision: str | None = None
+    heat_input_qualified: bool | None = None
+    # The arc's current and voltage along the seam for the weld record's plots, thinned to at
+    # most a few hundred points: {"t_s": [...], "current_a": [...], "voltage_v": [...]}.
+    trace: dict[str, list[float]] | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)

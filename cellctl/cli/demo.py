@@ -124,6 +124,9 @@ def prepare_run_folder(
     cell["robot"]["link"]["port"] = str(run_dir / "robot")
     if "sensor" in cell:
         cell["sensor"]["source"] = f"127.0.0.1:{free_port()}"
+    scanner = (cell.get("traceability") or {}).get("scanner")
+    if isinstance(scanner, dict):
+        scanner["port"] = str(run_dir / "scanner")
     controller = cell.setdefault("controller", {})
     controller["store_path"] = str(run_dir / "production.db")
     cell.setdefault("opcua", {})["endpoint"] = f"opc.tcp://127.0.0.1:{free_port()}"

@@ -7,7 +7,19 @@ import argparse
 import os
 import sys
 
-from cellctl.cli import calibrate, certs, config, demo, gui, passwd, replay, report, run
+from cellctl.cli import (
+    calibrate,
+    certs,
+    config,
+    demo,
+    gui,
+    nc,
+    passwd,
+    record,
+    replay,
+    report,
+    run,
+)
 
 EXIT_OK = 0
 
@@ -17,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cellctl", description="Control software for a robotic welding cell."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (config, run, demo, passwd, certs, gui, report, calibrate, replay):
+    for command in (config, run, demo, passwd, certs, gui, report, record, nc, calibrate, replay):
         command.add_parser(commands)
     return parser
 

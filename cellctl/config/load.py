@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from cellctl.config import qualification
 from cellctl.config.certificates import certificate_problem
 from cellctl.config.errors import ConfigError, ConfigInvalid, show_value, validation_errors
 from cellctl.config.models import (
@@ -28,6 +29,7 @@ from cellctl.config.models import (
 )
 from cellctl.config.yaml_lines import Location, YamlDocument, load_yaml
 from drivers.codecs.seam_path import PathError
+from drivers.codecs.serial_text import SERIAL_ACK_OUTPUT, SERIAL_INPUTS
 from drivers.codecs.settings import PowerSourceLimits, RobotLimits
 from drivers.robot.owned import ROBOT_JOB_INPUTS, ROBOT_JOB_OUTPUTS
 
@@ -257,8 +259,31 @@ def load_cell_config(path: Path) -> LoadedConfig:
         errors += _check_thermometer(cell, procedures, procedure_sources)
     if cell is not None and cell.robot.owns_motion:
         errors += _check_robot_jobs(cell, cell_file, parts, part_sources)
+    errors += _check_qualification(parts, part_sources, procedures, procedure_sources)
 
+    if cell is not None and "plc" in cell.traceability.serial.sources:
+        registers = cell.plc.registers
+        missing = [n for n in SERIAL_INPUTS if n not in registers.inputs]
+        missing += [SERIAL_ACK_OUTPUT] if SERIAL_ACK_OUTPUT not in registers.outputs else []
+        if missing:
+            errors.append(
+                _error(
+                    cell_file,
+                    ("traceability", "serial", "sources"),
+                    f"serials from the plc need its register map to have {', '.join(missing)} "
+                    "(drivers/codecs/serial_text.py; addresses 30-47 in, 130 out)",
+                )
+            )
     if cell is not None and parts:
+        for number, program in cell.traceability.work_orders.part_numbers.items():
+            if program not in parts:
+                errors.append(
+                    _error(
+                        cell_file,
+                        ("traceability", "work_orders", "part_numbers", number),
+                        f'"{program}" is not one of the part programs ({", ".join(sorted(parts))})',
+                    )
+                )
         active = cell.controller.cycle.active_part
         if active is not None and active not in parts:
             errors.append(
@@ -469,6 +494,30 @@ def _check_robot_jobs(
                     f"{kind} lack {', '.join(absent)}",
                 )
             )
+    return errors
+
+
+def _check_qualification(
+    parts: dict[str, PartProgram],
+    part_sources: dict[str, _File],
+    procedures: dict[str, Procedure],
+    procedure_sources: dict[str, _File],
+) -> list[ConfigError]:
+    """Each procedure's settings inside its qualified ranges (in its file), and each seam's
+    plate thickness inside the range of every procedure it welds with (in the part program)."""
+    errors = [
+        _error(procedure_sources[name], where, message)
+        for name, procedure in procedures.items()
+        for where, message in qualification.procedure_problems(procedure)
+    ]
+    for part_name, part in parts.items():
+        for seam_index, seam in enumerate(part.seams):
+            for name, _where in _seam_procedures(seam_index, seam):
+                procedure = procedures.get(name)
+                problem = procedure and qualification.thickness_problem(seam, procedure)
+                if problem:
+                    location = ("seams", seam_index, "plate_thickness_mm")
+                    errors.append(_error(part_sources[part_name], location, problem))
     return errors
 
 

@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 from pydantic import Discriminator, Field, Tag, model_validator
 
 from cellctl.config.sensor_models import SensorSettings
+from cellctl.config.trace_models import TraceabilitySettings
 from drivers.codecs.model import StrictModel
 from drivers.codecs.seam_path import SeamPath, build_path
 from drivers.codecs.settings import PlcSettings, PowerSourceSettings, RobotSettings
@@ -87,7 +88,7 @@ class OpcUaUser(StrictModel):
     """A user of the OPC UA interface. ``password_hash`` comes from ``cellctl passwd``."""
 
     name: Name
-    role: Literal["operator", "engineer"]
+    role: Literal["operator", "engineer", "quality"]
     password_hash: Annotated[str, Field(pattern=r"^scrypt\$\d+\$\d+\$\d+\$[0-9a-f]+\$[0-9a-f]+$")]
 
 
@@ -132,6 +133,10 @@ class OpcUaSettings(StrictModel):
     # A connection that has not said Hello (the first message of OPC UA TCP) this long after
     # connecting is closed; a real client says it within one round trip.
     hello_timeout_s: Annotated[float, Field(ge=0.1, le=60)] = 3.0
+    # The largest request a client may send, in bytes (OPC UA's MaxMessageSize, told to each
+    # client in the Acknowledge). asyncua's own limit is 100 MB, all of it parsed and decrypted on
+    # the controller's event loop; the cell's methods take a mode or a fault code.
+    max_request_bytes: Annotated[int, Field(ge=65_536, le=16 * 1024 * 1024)] = 256 * 1024
     # After a failed login, a client address and a user name wait this long, doubled for each
     # failure in a row, up to failed_login_pause_max_s.
     failed_login_pause_s: Annotated[float, Field(ge=0.01, le=10)] = 0.5
@@ -227,6 +232,8 @@ class CellConfig(StrictModel):
     opcua: OpcUaSettings = OpcUaSettings()
     sparkplug: SparkplugSettings = SparkplugSettings()
     shifts: list[ShiftSettings] = Field(default_factory=list)
+    # Serial numbers, welders and consumable lots (``cellctl.trace``).
+    traceability: TraceabilitySettings = TraceabilitySettings()
     # Relative to the cell config's folder.
     procedures_dir: str = "procedures"
     parts: Annotated[list[str], Field(min_length=1)]
@@ -447,11 +454,35 @@ class Bands(StrictModel):
     travel_speed_mm_per_s: Band | None = None
 
 
+class QualifiedRanges(StrictModel):
+    """What the procedure's qualification record (WPQR, ISO 15614-1) covers: a weld made
+    outside any of these is not covered by it. The config check keeps the setpoints and the
+    monitoring bands inside; the weld monitor marks a seam whose measured heat input leaves
+    ``heat_input_kj_per_mm`` (``cellctl.weld.monitoring``)."""
+
+    current_a: Band
+    voltage_v: Band
+    travel_speed_mm_per_s: Band
+    heat_input_kj_per_mm: Band
+    plate_thickness_mm: Band
+
+
+# Thermal efficiency k of the process, ISO/TR 17671-1 table 1: 0.8 for MIG/MAG (131, 135).
+THERMAL_EFFICIENCY = {"MIG": 0.8, "MAG": 0.8}
+
+
 class Procedure(StrictModel):
-    """A welding procedure specification (``config/procedures/<name>.yaml``)."""
+    """A welding procedure specification (``config/procedures/<name>.yaml``).
+
+    ``revision`` is the WPS's revision (ISO 15609-1), kept on every seam's record; ``wpqr``
+    names the procedure qualification record it is qualified by, and ``qualified`` its ranges.
+    """
 
     name: Name
     description: str = ""
+    revision: Annotated[str, Field(min_length=1, max_length=20)] | None = None
+    wpqr: Annotated[str, Field(min_length=1, max_length=80)] | None = None
+    qualified: QualifiedRanges | None = None
     process: Literal["MIG", "MAG"]  # ISO 4063 131 / 135
     wire: Wire
     gas: ShieldingGas
@@ -481,7 +512,17 @@ class Procedure(StrictModel):
                 )
         if problems:
             raise ValueError("; ".join(problems))
+        if self.qualified is not None and (self.revision is None or self.wpqr is None):
+            raise ValueError(
+                "qualified ranges given without the revision and the wpqr they belong to"
+            )
         return self
+
+    @property
+    def nominal_heat_input_kj_per_mm(self) -> float:
+        """Q = k x U x I / v / 1000 at the setpoints (ISO/TR 17671-1)."""
+        power_w = self.voltage_v * self.current_a
+        return THERMAL_EFFICIENCY[self.process] * power_w / self.travel_speed_mm_per_s / 1000
 
 
 # -- part programs ----------------------------------------------------------------------------
@@ -602,6 +643,9 @@ class Seam(StrictModel):
     path: SegmentedPath | None = None
     torch: TorchAngles = TorchAngles()
     approach_clearance_mm: Annotated[float, Field(ge=0, le=300)] = 30.0
+    # The thickness of the plates the seam joins (the thinner one): checked against the
+    # qualified range of each procedure the seam welds with.
+    plate_thickness_mm: Annotated[float, Field(gt=0, le=300)] | None = None
     sensing: Sensing = Sensing()
     # Multi-pass: root first, then hot, fill and cap passes in order (none: one pass).
     passes: list[WeldPass] = Field(default_factory=list, max_length=99)

@@ -47,6 +47,8 @@ from cellctl.controller.supervision import Supervisor
 from cellctl.motion.moves import Motion
 from cellctl.records.store import AsyncStore
 from cellctl.sensing.protocol import NoSensing, SeamSensing
+from cellctl.trace.identity import TraceRefused
+from cellctl.trace.station import Traceability
 from cellctl.weld.owned_robot import OwnedRobot
 from cellctl.weld.robot_job import PlcRobotJobIo
 from drivers.plc import PlcDriver
@@ -131,6 +133,16 @@ class Controller:
                     scan_period_s=config.cell.plc.scan_period_ms / 1000,
                 )
             )
+        self.trace = Traceability(
+            config,
+            store,
+            warn=lambda code, detail: self.reaction.raise_fault(code, detail, time.monotonic()),
+            tell=self.events.event,
+            spawn=self.supervisor.spawn,
+            plc_inputs=lambda: self.panel.inputs,
+            plc_write=plc.write_outputs,
+            plc_scan_period_s=config.cell.plc.scan_period_ms / 1000,
+        )
         self.part_run = PartRun(
             config=config,
             machine=self.machine,
@@ -146,6 +158,7 @@ class Controller:
             drives=self.drives,
             inputs=lambda: self.panel.inputs,
             wait_input=self.panel.wait_input,
+            trace=self.trace,
         )
         self.reaction.part_run = self.part_run
         # Each change of state, in this order: said and recorded, shown on the stack light,
@@ -185,6 +198,7 @@ class Controller:
             faults=tuple(self.reaction.active),
             links={device: link.stats.state for device, link in self.links.links.items()},
             power_source=self.power_source.last_status,
+            trace=self.trace.snapshot(),
         )
 
     # -- life cycle -------------------------------------------------------------------------
@@ -197,6 +211,7 @@ class Controller:
             self.config.digest, self.config.files
         )
         await self.events.audit_config(self.store, self.config.digest)
+        await self.trace.start()
         if self.store.recovered_incomplete:
             self.events.event(
                 f"{self.store.recovered_incomplete} part(s) interrupted by the last stop were "
@@ -240,6 +255,7 @@ class Controller:
             self.robot.close(), self.power_source.close(), self.plc.close(), return_exceptions=True
         )
         await self.sensing.close()
+        await self.trace.close()
         await self.events.stop_listeners()
 
     def _internal_error(self, where: str, error: BaseException) -> None:
@@ -261,6 +277,12 @@ class Controller:
         command = self.machine.check(name)
         if command is Command.START:
             self._refuse_if(command, self._start_blockers())
+            missing = self.trace.start_blockers(str(self.machine.mode))
+            if missing:
+                # A remark in the fault history too: the panel's Start button has no screen.
+                detail = "; ".join(missing)
+                self.reaction.raise_fault(FaultCode.TRACE_INCOMPLETE, detail, time.monotonic())
+                self._refuse_if(command, missing)
         elif command is Command.UNHOLD:
             self._refuse_if(command, self.reaction.blockers() + self._start_blockers())
         elif command in (Command.RESET, Command.CLEAR):
@@ -273,6 +295,26 @@ class Controller:
         self.events.event(f"{command} by {by}")
         self.machine.fire(command, cause=f"{command} by {by}")
         return self.machine.state
+
+    async def trace_command(self, method: str, argument: str, by: str) -> str:
+        """A traceability command of the plant (``TRACE_COMMANDS``): its answer for the
+        caller, or ``TraceRefused`` saying why not."""
+        trace = self.trace
+        handlers = {
+            "EnterSerial": lambda: trace.enter_serial(argument, "operator", by),
+            "LogInWelder": lambda: trace.log_in(argument, by),
+            "LogOutWelder": lambda: trace.log_out(by),
+            "SetWireLot": lambda: trace.set_lot("wire", argument, by),
+            "SetGasLot": lambda: trace.set_lot("gas", argument, by),
+            "ReleaseRework": lambda: trace.release_rework(argument, by),
+            "RecordRepair": lambda: trace.record_repair(argument, by),
+            "ReleasePart": lambda: trace.decide("release", argument, by),
+            "ScrapPart": lambda: trace.decide("scrap", argument, by),
+            "AddWorkOrder": lambda: trace.orders.add(argument, by),
+        }
+        if method not in handlers:
+            raise TraceRefused(f"no traceability command {method[:40]!r}")
+        return await handlers[method]()
 
     async def acknowledge_faults(self, by: str = "operator") -> int:
         return self.reaction.acknowledge_all(by)

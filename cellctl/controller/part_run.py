@@ -30,6 +30,7 @@ from cellctl.controller.supervision import Supervisor
 from cellctl.motion.moves import Motion, MotionTimeout, RobotStopped, idle
 from cellctl.records.store import AsyncStore, StoreError
 from cellctl.sensing.protocol import NoSensing, SeamSensing
+from cellctl.trace.station import Traceability
 from cellctl.weld.cycle import CycleInterrupted, SeamProgress, WeldCycle
 from cellctl.weld.owned_cycle import HeldOffset, OwnedPartCycle, OwnedSeamCycle
 from cellctl.weld.owned_robot import OwnedRobot
@@ -124,6 +125,7 @@ class PartRun:
         drives: DriveEnable,
         inputs: Callable[[], dict],
         wait_input: Callable[[str, bool, float], Awaitable[None]],
+        trace: Traceability,
     ) -> None:
         self.config = config
         self.settings = config.cell.controller
@@ -141,6 +143,7 @@ class PartRun:
         self.drives = drives
         self.inputs = inputs
         self.wait_input = wait_input
+        self.trace = trace
         self.config_id: int | None = None  # the config version the parts are welded with
         self.part: PartInProgress | None = None
         self.clamped = False
@@ -263,12 +266,15 @@ class PartRun:
             self.events.event(f"part {part_id} recorded incomplete: {note}")
 
     async def _starting(self) -> None:
-        program = self.config.active_part
+        # The work order in progress says which part program, if there is one.
+        program = self.trace.next_program() or self.config.active_part
         assert self.config_id is not None
         self.part = PartInProgress(
             await self.store.start_part(program.name, self.config_id, str(self.machine.mode)),
             program.name,
         )
+        # Who and what make it, on its record before anything is welded.
+        await self.trace.part_started(self.part.part_id, program, str(self.machine.mode))
         self.events.event(f"part {self.part.part_id} ({program.name}) started")
         self.events.notify("part_started", self.part.part_id, program.name)
         self.step = Step.CLAMP
@@ -412,6 +418,7 @@ class PartRun:
             else ("good" if all(v == "good" for v in part.verdicts) else "bad")
         )
         row = await self.store.finish_part(part.part_id, "complete", verdict)
+        await self.trace.part_finished()
         self.events.event(
             f"part {part.part_id} complete: {verdict}, cycle {row['cycle_time_s']:.1f} s"
         )

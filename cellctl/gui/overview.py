@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from cellctl.gui.style import BANNER_POINT_SIZE, STATE_COLOURS, caption, fmt, value_label
+from cellctl.gui.trace import TracePanel
 
 # button -> (OPC UA method, the PackML command it needs allowed, or None)
 COMMAND_BUTTONS: dict[str, tuple[str, str | None]] = {
@@ -30,7 +31,7 @@ COMMAND_BUTTONS: dict[str, tuple[str, str | None]] = {
     "Abort": ("Abort", "abort"),
     "Clear": ("Clear", "clear"),
 }
-ROLE_RANK = {"anonymous": 0, "operator": 1, "engineer": 2}
+ROLE_RANK = {"anonymous": 0, "operator": 1, "engineer": 2, "quality": 3}
 MODES = ("production", "manual", "dry_run")
 
 
@@ -143,6 +144,8 @@ class OverviewScreen(QWidget):
         row.addWidget(figures, 1)
         row.addWidget(oee, 1)
         layout.addLayout(row)
+        self.trace = TracePanel(send)
+        layout.addWidget(self.trace)
         layout.addWidget(self.faults)
         layout.addWidget(self.links)
         layout.addStretch(1)
@@ -199,6 +202,7 @@ class OverviewScreen(QWidget):
                 for n, s in links
             )
         )
+        self.trace.show_cell(cell)
         codes = cell["Faults.ActiveCodes"] or []
         texts = cell["Faults.ActiveTexts"] or []
         self.faults.setText(
@@ -213,6 +217,7 @@ class OverviewScreen(QWidget):
     def _gate(self) -> None:
         """Buttons: enabled when connected, the role may, and the state allows it now."""
         may_command = self._connected and ROLE_RANK.get(self.role, 0) >= ROLE_RANK["operator"]
+        self.trace.serial_entry.setEnabled(may_command)
         for name, button in self.buttons.items():
             needed = COMMAND_BUTTONS[name][1]
             button.setEnabled(may_command and (needed is None or needed in self._allowed))

@@ -111,8 +111,85 @@ CREATE TABLE IF NOT EXISTS audit (
     result TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_at ON audit(at);
+CREATE TABLE IF NOT EXISTS part_trace (
+    part_id {ref} PRIMARY KEY REFERENCES parts(id),
+    serial TEXT,
+    serial_source TEXT,
+    work_order TEXT,
+    welder TEXT,
+    qualification_json TEXT,
+    lots_json TEXT NOT NULL,
+    procedures_json TEXT NOT NULL,
+    rework_of_part {ref}
+);
+CREATE INDEX IF NOT EXISTS part_trace_serial ON part_trace(serial);
+CREATE TABLE IF NOT EXISTS rework_releases (
+    id {serial_pk},
+    cell TEXT NOT NULL DEFAULT '',
+    serial TEXT NOT NULL,
+    released_at {real} NOT NULL,
+    released_by TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    used_by_part {ref} REFERENCES parts(id)
+);
+CREATE INDEX IF NOT EXISTS rework_releases_serial ON rework_releases(serial);
+CREATE TABLE IF NOT EXISTS consumable_lots (
+    id {serial_pk},
+    cell TEXT NOT NULL DEFAULT '',
+    kind TEXT NOT NULL CHECK (kind IN ('wire', 'gas')),
+    lot TEXT NOT NULL,
+    entered_at {real} NOT NULL,
+    entered_by TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS nonconformances (
+    id {serial_pk},
+    cell TEXT NOT NULL DEFAULT '',
+    part_id {ref} NOT NULL REFERENCES parts(id),
+    seam_id {ref} REFERENCES seams(id),
+    opened_at {real} NOT NULL,
+    reason TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('open', 'repaired', 'released', 'scrapped')),
+    decided_at {real},
+    decided_by TEXT,
+    decision_note TEXT
+);
+CREATE INDEX IF NOT EXISTS nonconformances_part ON nonconformances(part_id);
+CREATE TABLE IF NOT EXISTS repairs (
+    id {serial_pk},
+    nc_id {ref} NOT NULL REFERENCES nonconformances(id),
+    at {real} NOT NULL,
+    by_actor TEXT NOT NULL,
+    welder TEXT,
+    description TEXT NOT NULL,
+    repair_part_id {ref} REFERENCES parts(id)
+);
+CREATE TABLE IF NOT EXISTS work_orders (
+    id {serial_pk},
+    cell TEXT NOT NULL DEFAULT '',
+    order_no TEXT NOT NULL,
+    part_number TEXT NOT NULL,
+    part_program TEXT NOT NULL,
+    quantity INTEGER NOT NULL,
+    due_at {real} NOT NULL,
+    received_at {real} NOT NULL,
+    source TEXT NOT NULL,
+    UNIQUE (cell, order_no)
+);
+CREATE TABLE IF NOT EXISTS welder_logins (
+    id {serial_pk},
+    cell TEXT NOT NULL DEFAULT '',
+    welder TEXT NOT NULL,
+    qualification_json TEXT NOT NULL,
+    logged_in_at {real} NOT NULL,
+    logged_in_by TEXT NOT NULL,
+    logged_out_at {real}
+);
 """
-SCHEMA_VERSION = 2  # 2: the cell column (many cells in one database)
+# 2: the cell column (many cells in one database). 3: traceability (part_trace: a part's
+# serial, work order, welder, lots and procedure revisions; rework releases; consumable lot
+# changes; welder logins; non-conformances and their repairs; work orders): new tables only,
+# made by the next writer.
+SCHEMA_VERSION = 3
 CELL_TABLES = ("parts", "faults", "state_changes")
 # What a reader needs to find before it calls a database a cellctl store (``audit`` came
 # later and is made by the next writer; no reading command reads it).
@@ -512,6 +589,9 @@ class PostgresBackend:
                 self.execute(statement)
             if version is None:
                 self.execute("INSERT INTO cellctl_schema (version) VALUES (?)", (SCHEMA_VERSION,))
+            elif version < SCHEMA_VERSION:
+                # The tables a newer schema adds were made above (IF NOT EXISTS).
+                self.execute("UPDATE cellctl_schema SET version=?", (SCHEMA_VERSION,))
             # Reports filter by cell and time.
             self.execute("CREATE INDEX IF NOT EXISTS parts_cell ON parts(cell, started_at)")
 

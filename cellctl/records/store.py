@@ -32,9 +32,20 @@ from cellctl.config import ConfigInvalid, load_cell_config
 from cellctl.config.load import LoadedConfig
 from cellctl.records.backends import SCHEMA_VERSION, Backend, StoreError, open_backend
 
-__all__ = ["SCHEMA_VERSION", "AsyncStore", "Counters", "ProductionStore", "StoreError"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "AsyncStore",
+    "Counters",
+    "DuplicateWorkOrder",
+    "ProductionStore",
+    "StoreError",
+]
 
 T = TypeVar("T")
+
+
+class DuplicateWorkOrder(StoreError):
+    """A work order whose number this cell already has; nothing of its batch was stored."""
 
 
 @dataclass(frozen=True)
@@ -146,7 +157,22 @@ class ProductionStore:
                     json.dumps(summary.as_dict()),
                 ),
             )
-            return int(rows[0]["id"])
+            seam_id = int(rows[0]["id"])
+            if summary.verdict == "bad":
+                # A bad seam opens a non-conformance, durable with the seam itself: the part
+                # cannot leave the cell good until quality decides (release or scrap).
+                self._backend.execute(
+                    "INSERT INTO nonconformances (cell, part_id, seam_id, opened_at, reason, "
+                    "status) VALUES (?, ?, ?, ?, ?, 'open')",
+                    (
+                        self.cell,
+                        part_id,
+                        seam_id,
+                        finished_at,
+                        f"seam {summary.seam}: " + ("; ".join(summary.reasons) or "bad"),
+                    ),
+                )
+            return seam_id
 
     def finish_part(
         self, part_id: int, status: str, verdict: str | None, note: str = ""
@@ -229,6 +255,219 @@ class ProductionStore:
                 (self.cell, time.time(), actor, action, detail, result),
             )
             return int(rows[0]["id"])
+
+    # -- traceability (``cellctl.trace``) ----------------------------------------------------
+
+    def record_part_trace(
+        self,
+        part_id: int,
+        serial: str | None,
+        serial_source: str | None,
+        work_order: str | None,
+        welder: str | None,
+        qualification: dict[str, Any] | None,
+        lots: dict[str, str],
+        procedures: dict[str, dict[str, Any]],
+        rework_release: int | None,
+    ) -> None:
+        """Who and what made part ``part_id``: its serial and where it came from, the work
+        order, the welder and their qualification, the consumable lots, and each procedure's
+        revision and WPQR. A rework release, if the serial needed one, is used up by it in
+        the same transaction (a release serves one part)."""
+        db = self._backend
+        with db.write():
+            rework_of = None
+            if rework_release is not None:
+                used = db.rowcount(
+                    "UPDATE rework_releases SET used_by_part=? WHERE id=? AND used_by_part IS NULL",
+                    (part_id, rework_release),
+                )
+                if not used:
+                    raise StoreError(f"rework release {rework_release} is already used")
+                previous = db.execute(
+                    "SELECT MAX(t.part_id) AS part FROM part_trace t WHERE t.serial=?", (serial,)
+                )
+                rework_of = previous[0]["part"] if previous else None
+            db.execute(
+                "INSERT INTO part_trace (part_id, serial, serial_source, work_order, welder, "
+                "qualification_json, lots_json, procedures_json, rework_of_part) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    part_id,
+                    serial,
+                    serial_source,
+                    work_order,
+                    welder,
+                    json.dumps(qualification) if qualification is not None else None,
+                    json.dumps(lots, sort_keys=True),
+                    json.dumps(procedures, sort_keys=True),
+                    rework_of,
+                ),
+            )
+
+    def parts_with_serial(self, serial: str) -> list[dict[str, Any]]:
+        """Every part (of every cell: a serial names one part in the plant) welded or begun
+        with ``serial``, oldest first, with its trace."""
+        return self._backend.execute(
+            "SELECT p.*, t.serial, t.serial_source, t.work_order, t.welder, "
+            "t.qualification_json, t.lots_json, t.procedures_json, t.rework_of_part "
+            "FROM part_trace t JOIN parts p ON p.id = t.part_id WHERE t.serial=? ORDER BY p.id",
+            (serial,),
+        )
+
+    def release_rework(self, serial: str, by: str, reason: str) -> int:
+        with self._backend.write():
+            rows = self._backend.execute(
+                "INSERT INTO rework_releases (cell, serial, released_at, released_by, reason) "
+                "VALUES (?, ?, ?, ?, ?) RETURNING id",
+                (self.cell, serial, time.time(), by, reason),
+            )
+            return int(rows[0]["id"])
+
+    def open_rework_release(self, serial: str) -> dict[str, Any] | None:
+        """The oldest unused rework release of ``serial`` (any cell's), or None."""
+        rows = self._backend.execute(
+            "SELECT * FROM rework_releases WHERE serial=? AND used_by_part IS NULL "
+            "ORDER BY id LIMIT 1",
+            (serial,),
+        )
+        return rows[0] if rows else None
+
+    def record_lot(self, kind: str, lot: str, by: str) -> None:
+        with self._backend.write():
+            self._backend.execute(
+                "INSERT INTO consumable_lots (cell, kind, lot, entered_at, entered_by) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (self.cell, kind, lot, time.time(), by),
+            )
+
+    def current_lots(self) -> dict[str, str]:
+        """This cell's wire and gas lots as last entered (kind -> lot)."""
+        rows = self._backend.execute(
+            "SELECT kind, lot FROM consumable_lots WHERE cell=? ORDER BY id", (self.cell,)
+        )
+        return {row["kind"]: row["lot"] for row in rows}
+
+    def record_welder_login(self, welder: str, qualification: dict[str, Any], by: str) -> int:
+        with self._backend.write():
+            rows = self._backend.execute(
+                "INSERT INTO welder_logins (cell, welder, qualification_json, logged_in_at, "
+                "logged_in_by) VALUES (?, ?, ?, ?, ?) RETURNING id",
+                (self.cell, welder, json.dumps(qualification), time.time(), by),
+            )
+            return int(rows[0]["id"])
+
+    def record_welder_logout(self, login_id: int) -> None:
+        with self._backend.write():
+            self._backend.execute(
+                "UPDATE welder_logins SET logged_out_at=? WHERE id=?", (time.time(), login_id)
+            )
+
+    # -- work orders (``cellctl.trace.orders``) --------------------------------------------------
+
+    def add_work_orders(self, orders: list[dict[str, Any]], source: str) -> list[int]:
+        """Queue ``orders`` (order_no, part_number, part_program, quantity, due_at) in one
+        transaction: all or none. An order number this cell has already is a ``StoreError``
+        naming it (an MES that sends a file twice changes nothing)."""
+        db = self._backend
+        now = time.time()
+        ids = []
+        with db.write():
+            for order in orders:
+                if db.execute(
+                    "SELECT id FROM work_orders WHERE cell=? AND order_no=?",
+                    (self.cell, order["order_no"]),
+                ):
+                    raise DuplicateWorkOrder(f"work order {order['order_no']} is already known")
+                rows = db.execute(
+                    "INSERT INTO work_orders (cell, order_no, part_number, part_program, "
+                    "quantity, due_at, received_at, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                    "RETURNING id",
+                    (self.cell, order["order_no"], order["part_number"], order["part_program"],
+                     order["quantity"], order["due_at"], now, source),
+                )  # fmt: skip
+                ids.append(int(rows[0]["id"]))
+        return ids
+
+    def open_work_orders(self) -> list[dict[str, Any]]:
+        """This cell's work orders not yet made in full, the one to weld first first (earliest
+        due, then earliest received), each with ``made``: its complete production parts."""
+        rows = self._backend.execute(
+            "SELECT o.*, (SELECT COUNT(*) FROM part_trace t JOIN parts p ON p.id = t.part_id "
+            "WHERE t.work_order = o.order_no AND p.cell = o.cell AND p.status = 'complete' "
+            "AND p.mode = 'production') AS made FROM work_orders o WHERE o.cell=? "
+            "ORDER BY o.due_at, o.received_at, o.id",
+            (self.cell,),
+        )
+        return [row for row in rows if row["made"] < row["quantity"]]
+
+    # -- non-conformances (``cellctl.trace.quality``) ------------------------------------------
+
+    def nonconformances(
+        self, status: str | None = None, part_id: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Non-conformances (this cell's, or all), oldest first, with the part's serial."""
+        mine, params = self._mine("n.")
+        conditions, values = [mine], list(params)
+        if status is not None:
+            conditions.append("n.status=?")
+            values.append(status)
+        if part_id is not None:
+            conditions.append("n.part_id=?")
+            values.append(part_id)
+        return self._backend.execute(
+            "SELECT n.*, t.serial FROM nonconformances n LEFT JOIN part_trace t "
+            f"ON t.part_id = n.part_id WHERE {' AND '.join(conditions)} ORDER BY n.id",
+            tuple(values),
+        )
+
+    def nonconformance(self, nc_id: int) -> dict[str, Any] | None:
+        rows = self._backend.execute(
+            "SELECT n.*, t.serial FROM nonconformances n LEFT JOIN part_trace t "
+            "ON t.part_id = n.part_id WHERE n.id=?",
+            (nc_id,),
+        )
+        return rows[0] if rows else None
+
+    def record_repair(
+        self, nc_id: int, by: str, welder: str | None, description: str, part_id: int | None
+    ) -> int:
+        """A repair weld against an open non-conformance; it becomes ``repaired`` (quality
+        still decides)."""
+        db = self._backend
+        with db.write():
+            changed = db.rowcount(
+                "UPDATE nonconformances SET status='repaired' WHERE id=? AND status IN "
+                "('open', 'repaired')",
+                (nc_id,),
+            )
+            if not changed:
+                raise StoreError(f"non-conformance {nc_id} is not open")
+            rows = db.execute(
+                "INSERT INTO repairs (nc_id, at, by_actor, welder, description, repair_part_id) "
+                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                (nc_id, time.time(), by, welder, description, part_id),
+            )
+            return int(rows[0]["id"])
+
+    def decide_nonconformance(self, nc_id: int, decision: str, by: str, note: str) -> None:
+        """Quality's decision on an open or repaired non-conformance: released or scrapped."""
+        if decision not in ("released", "scrapped"):
+            raise ValueError(f"decision {decision!r}: released or scrapped")
+        with self._backend.write():
+            changed = self._backend.rowcount(
+                "UPDATE nonconformances SET status=?, decided_at=?, decided_by=?, "
+                "decision_note=? WHERE id=? AND status IN ('open', 'repaired')",
+                (decision, time.time(), by, note, nc_id),
+            )
+            if not changed:
+                raise StoreError(f"non-conformance {nc_id} is already decided, or not there")
+
+    def repairs(self, nc_id: int) -> list[dict[str, Any]]:
+        return self._backend.execute("SELECT * FROM repairs WHERE nc_id=? ORDER BY id", (nc_id,))
+
+    def part_faults(self, part_id: int) -> list[dict[str, Any]]:
+        return self._backend.execute("SELECT * FROM faults WHERE part_id=? ORDER BY id", (part_id,))
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -371,6 +610,11 @@ class AsyncStore:
         runs to its end (a transaction is never cut half-way), and only its answer is lost."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, function, *args)
+
+    async def on_store(self, function: Callable[..., T], *args: Any) -> T:
+        """``function(store, *args)`` on the worker, with the synchronous store: a few reads
+        and writes that belong together (``cellctl.trace.quality``)."""
+        return await self.call(function, self._store, *args)
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         """``await store.record_seam(...)`` runs ``ProductionStore.record_seam`` on the thread."""

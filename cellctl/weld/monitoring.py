@@ -32,9 +32,7 @@ import math
 from dataclasses import dataclass, field
 
 from cellctl.cell.records import SeamSummary
-from cellctl.config.models import Band, Procedure
-
-THERMAL_EFFICIENCY = {"MIG": 0.8, "MAG": 0.8}  # ISO/TR 17671-1, table 1
+from cellctl.config.models import THERMAL_EFFICIENCY, Band, Procedure
 
 
 @dataclass
@@ -135,6 +133,9 @@ class SeamMonitor:
         self.restarts = 0
         self.notes: list[str] = []  # what the cycle wants on the record (interruptions)
         self._last_t_s: float | None = None
+        self._first_t_s: float | None = None
+        # (seconds since the first sample, current, voltage) of the band-checked arc.
+        self._trace: list[tuple[float, float, float]] = []
 
     def add(
         self,
@@ -163,6 +164,9 @@ class SeamMonitor:
             # Crater fill: arc time and energy, but not the run's statistics or heat input,
             # which describe the weld at its procedure's parameters.
             return
+        if self._first_t_s is None:
+            self._first_t_s = t_s
+        self._trace.append((t_s - self._first_t_s, current_a, voltage_v))
         self.current.add(t_s, current_a, dt_s, check_band)
         self.voltage.add(t_s, voltage_v, dt_s, check_band)
         self.wire_feed.add(t_s, wire_feed_m_per_min, dt_s, check_band)
@@ -199,6 +203,16 @@ class SeamMonitor:
         heat_input = None
         if not self.dry_run and mean_power_w is not None and travel_speed:
             heat_input = efficiency * mean_power_w / travel_speed / 1000
+        heat_input_qualified = None
+        qualified = self.procedure.qualified
+        if qualified is not None and heat_input is not None:
+            allowed = qualified.heat_input_kj_per_mm
+            heat_input_qualified = allowed.contains(heat_input)
+            if not heat_input_qualified:
+                reasons.append(
+                    f"heat input {heat_input:.3f} kJ/mm outside the range qualified by "
+                    f"{self.procedure.wpqr} ({allowed.min:g}..{allowed.max:g} kJ/mm)"
+                )
         if self.dry_run:
             verdict = "dry_run"
         elif self.samples < 2 or self.arc_time_s <= 0:
@@ -239,4 +253,31 @@ class SeamMonitor:
             dry_run=self.dry_run,
             verdict=verdict,
             reasons=reasons,
+            procedure_revision=self.procedure.revision,
+            heat_input_qualified=heat_input_qualified,
+            trace=thinned_trace(self._trace),
         )
+
+
+TRACE_POINTS = 300  # a seam's plot in the weld record: enough for a 10 cm wide figure
+
+
+def thinned_trace(
+    samples: list[tuple[float, float, float]], points: int = TRACE_POINTS
+) -> dict[str, list[float]] | None:
+    """At most ``points`` samples of (t, current, voltage), each kept point the one of its
+    stretch furthest from the stretch's mean current, so that a short excursion a band
+    check counted still shows in the plot (None without samples)."""
+    if not samples:
+        return None
+    step = max(1, math.ceil(len(samples) / points))
+    kept = []
+    for start in range(0, len(samples), step):
+        chunk = samples[start : start + step]
+        mean = sum(c for _, c, _ in chunk) / len(chunk)
+        kept.append(max(chunk, key=lambda sample: abs(sample[1] - mean)))
+    return {
+        "t_s": [round(t, 3) for t, _, _ in kept],
+        "current_a": [round(c, 1) for _, c, _ in kept],
+        "voltage_v": [round(u, 2) for _, _, u in kept],
+    }

@@ -36,6 +36,7 @@ from pymodbus.server import ModbusTcpServer
 
 from drivers.codecs.modbus_map import SignalValue
 from drivers.codecs.robot_job import ROBOT_JOB_OUTPUTS
+from drivers.codecs.serial_text import encode_serial
 from drivers.codecs.settings import ModbusTcpLinkSettings, PlcSettings
 from sim.clock import SimClock
 from sim.devices.part_heat import PartHeat
@@ -126,6 +127,7 @@ class SimulatedPlc:
         # The part's temperature at the weld zone (a pyrometer on an analogue input), heated by
         # the arc's power (``arc_power_w``: the cell wires the power source's) and cooling.
         self.part_heat = PartHeat()
+        self._serial_registers: dict[str, SignalValue] = {}  # see present_serial
         self.arc_power_w: Callable[[], float] = lambda: 0.0
         self.events: EventLog | None = None  # ground truth for benchmarks (sim.events)
         self._last_outputs: dict[str, SignalValue] = {}
@@ -229,6 +231,7 @@ class SimulatedPlc:
             values[button] = field_devices.buttons_until.get(button, 0.0) > now
         if self.robot_job_inputs is not None:
             values.update(self.robot_job_inputs())
+        values.update(self._serial_registers)  # a serial the PLC presents (present_serial)
         mapped = {k: v for k, v in values.items() if k in self.registers.inputs}
         for name in self.registers.inputs:
             mapped.setdefault(name, 0)  # an input the model does not know reads as 0
@@ -343,6 +346,15 @@ class SimulatedPlc:
         self._inject(f"light_curtain_blocked={blocked}")
         self.field.light_curtain_blocked = blocked
         self._scan()
+
+    def present_serial(self, text: str) -> int:
+        """The PLC presents a part's serial in its registers and counts the strobe up
+        (``drivers.codecs.serial_text``); the strobe's new value."""
+        strobe = (int(self._serial_registers.get("serial_strobe", 0)) + 1) & 0xFFFF
+        self._serial_registers = {**encode_serial(text), "serial_strobe": strobe}
+        if self.events is not None:
+            self.events.record("plc", "serial", f"{text} (strobe {strobe})")
+        return strobe
 
     def set_part_loaded(self, loaded: bool) -> None:
         if self.field.part_loaded and not loaded:

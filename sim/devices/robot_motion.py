@@ -263,6 +263,11 @@ class RobotMotion:
             fault_code=self.fault,
         )
 
+    @property
+    def path_pose(self) -> Pose:
+        """The programmed path point now, without correction or weave (EGM's planned pose)."""
+        return self._path_pose
+
     def tool_pose_at(self, at_sim_s: float) -> Pose:
         """Where the tool point was at simulated time ``at_sim_s`` (a moment before
         ``sim_time_s``), interpolated between the physics' steps; now, if it was standing or

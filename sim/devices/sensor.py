@@ -15,7 +15,10 @@ Owns:
   not taken the previous frame yet is skipped (it gets the next one: a sensor never queues
   stale frames). A camera exposes on its own clock (a hardware trigger), not when software
   gets round to it: each frame is stamped with its scheduled instant and shows where the
-  robot was then (``tool_pose_at``), though the event loop renders it a little later;
+  robot was then (``tool_pose_at``), though it is rendered a little later. The trigger, the
+  rendering and the sending run in the camera head's thread (``sim.devices.sensor_camera``),
+  off the event loop; the loop only says, per trigger, where the line lies on the true joint
+  (``observe``): the robot, the part and the bead are the loop's;
 - the truth for scoring: every frame's true joint (``frames``), and, from every physics step
   of the robot on a weld path, the torch's lateral and vertical error against the true seam
   (``TrackingScore``).
@@ -28,7 +31,6 @@ import collections
 import logging
 import math
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,8 +39,13 @@ import numpy as np
 
 from drivers.codecs.robot_protocol import Pose
 from drivers.codecs.seam_path import frame_of
-from drivers.codecs.sensor_protocol import Frame, encode_frame
 from sim.devices.robot import TrajectorySample
+from sim.devices.sensor_camera import (
+    MAX_EXPOSURE_LAG_S,
+    CameraStream,
+    FrameOrder,
+    next_trigger_s,
+)
 from sim.devices.sensor_render import (
     CameraModel,
     Disturbances,
@@ -51,8 +58,10 @@ from sim.truth.part import TruePart, TrueSeam
 
 log = logging.getLogger(__name__)
 
+# The camera's clock lives with the camera head; said here too, where the sensor is.
+__all__ = ["MAX_EXPOSURE_LAG_S", "SimulatedSensor", "TrackingScore", "next_trigger_s"]
+
 FRAME_TRUTH_KEPT = 100_000
-MAX_EXPOSURE_LAG_S = 0.004  # a later wake-up (a busy machine) exposes when it wakes
 TRIGGER_SWITCH_INTERVAL_S = 0.0002
 
 
@@ -217,17 +226,6 @@ def _crossing(
     )
 
 
-def next_trigger_s(previous_s: float, now_s: float, period_s: float) -> float:
-    """The camera's next trigger after the one at ``previous_s``: a period on. A thread held
-    up for longer than MAX_EXPOSURE_LAG_S (the whole machine stalls now and then) skips the
-    triggers it missed, and keeps to the clock's phase, as a hardware trigger would."""
-    next_s = previous_s + period_s
-    behind_s = now_s - next_s
-    if behind_s > MAX_EXPOSURE_LAG_S:
-        next_s += math.ceil((behind_s - MAX_EXPOSURE_LAG_S) / period_s) * period_s
-    return next_s
-
-
 class SimulatedSensor:
     """The laser sensor: renders what it sees from the robot's actual pose and streams it."""
 
@@ -262,46 +260,27 @@ class SimulatedSensor:
         self.bead_shape = BeadShape()
         self.frames: collections.deque[FrameTruth] = collections.deque(maxlen=FRAME_TRUTH_KEPT)
         self.frames_exposed = 0
-        self.frames_sent = 0
-        self.frames_skipped = 0  # a client had not taken the one before
         self.frames_dropped_late = 0  # not rendered: the event loop got to them too late
-        self.render_s: collections.deque[float] = collections.deque(maxlen=10_000)
-        self._server: asyncio.Server | None = None
-        # In the order they connected: each frame goes to the first client first (a second
-        # one, a benchmark's tap, does not hold the controller's frame up).
-        self._writers: dict[asyncio.StreamWriter, None] = {}
-        self._trigger_thread: threading.Thread | None = None
-        self._stop_trigger = threading.Event()
+        # The camera head (its thread renders and sends); made by ``start``.
+        self.camera_stream: CameraStream | None = None
 
     # -- life cycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
-        # The trigger thread must get the GIL at once when it wakes, not after CPython's
-        # default 5 ms switch interval behind the event loop's rendering and physics.
+        # The camera's thread must get the GIL at once when it wakes, not after CPython's
+        # default 5 ms switch interval behind the event loop's physics.
         sys.setswitchinterval(min(sys.getswitchinterval(), TRIGGER_SWITCH_INTERVAL_S))
-        self._server = await asyncio.start_server(self._on_client, self.host, self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-        self._stop_trigger.clear()
-        self._trigger_thread = threading.Thread(
-            target=self._trigger,
-            args=(asyncio.get_running_loop(), self._stop_trigger),
-            name="simulated sensor trigger",
-            daemon=True,
+        stream = CameraStream(
+            self.renderer, self.frame_period_s, self.observe, self.host, self.port
         )
-        self._trigger_thread.start()
+        self.port = stream.port
+        self.camera_stream = stream
+        stream.start(asyncio.get_running_loop())
 
     async def close(self) -> None:
-        if self._trigger_thread is not None:
-            self._stop_trigger.set()
-            self._trigger_thread.join()  # it wakes on the event at once
-            self._trigger_thread = None
-        for writer in list(self._writers):
-            writer.close()
-        self._writers.clear()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+        if self.camera_stream is not None:
+            self.camera_stream.stop()  # it wakes at once
+            self.camera_stream = None
 
     def describe(self) -> str:
         return (
@@ -311,19 +290,21 @@ class SimulatedSensor:
 
     def unplug(self) -> None:
         """Pull the sensor's cable: every client connection drops (new ones are accepted)."""
-        for writer in list(self._writers):
-            writer.transport.abort()
-        self._writers.clear()
+        if self.camera_stream is not None:
+            self.camera_stream.unplug()
 
-    async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
-        self._writers[writer] = None
-        try:
-            await reader.read()  # nothing comes this way; EOF when the client goes
-        except ConnectionError:
-            pass
-        finally:
-            self._writers.pop(writer, None)
-            writer.close()
+    @property
+    def clients(self) -> int:
+        return self.camera_stream.clients if self.camera_stream is not None else 0
+
+    @property
+    def frames_sent(self) -> int:
+        return self.camera_stream.frames_sent if self.camera_stream is not None else 0
+
+    @property
+    def frames_skipped(self) -> int:
+        """Frames a client had not taken the one before of (it got the next)."""
+        return self.camera_stream.frames_skipped if self.camera_stream is not None else 0
 
     # -- what the sensor sees ----------------------------------------------------------------
 
@@ -371,66 +352,42 @@ class SimulatedSensor:
             )
         return seam, s, view
 
-    def expose(self, at_s: float | None = None) -> tuple[Frame, FrameTruth]:
-        """Take one frame exposed at monotonic ``at_s`` (a moment ago; None: now)."""
-        exposure_ns = time.monotonic_ns() if at_s is None else round(at_s * 1e9)
-        seam, s, view = self.look(at_s)
-        started = time.perf_counter()
-        rendered = self.renderer.render(view)
-        self.render_s.append(time.perf_counter() - started)
-        self.frames_exposed += 1
-        number = self.frames_exposed
-        truth = FrameTruth(number, exposure_ns, seam.name if seam else None, s, view)
-        self.frames.append(truth)
-        return Frame(number, exposure_ns, rendered.pixels, rendered.laser_on), truth
-
-    def _trigger(self, loop: asyncio.AbstractEventLoop, stop: threading.Event) -> None:
-        """The camera's clock, a thread of its own: the event loop's timers wake up to a
-        millisecond late (epoll's resolution), a camera's trigger does not. Each tick asks
-        the loop to expose a frame at that instant."""
-        next_at = time.monotonic()
-        while True:
-            next_at = next_trigger_s(next_at, time.monotonic(), self.frame_period_s)
-            if stop.wait(max(0.0, next_at - time.monotonic())):
-                return
-            try:
-                loop.call_soon_threadsafe(self._expose_and_send, next_at)
-            except RuntimeError:  # the loop has closed
-                return
-
-    def _expose_and_send(self, trigger_s: float) -> None:
-        if not self._writers:
-            return
+    def observe(self, trigger_s: float) -> FrameOrder | None:
+        """On the event loop (the owner of the robot, the part and the bead), for the camera's
+        trigger at monotonic ``trigger_s``: the frame's number, exposure and the joint as seen
+        then, or None if the loop got to it more than a period late (dropped)."""
         # The trigger fired at trigger_s; the loop got to it a little after (other callbacks).
         late = time.monotonic() - trigger_s
         if late > self.frame_period_s:
             # The next trigger is already due: the machine is too busy for every frame. A
             # frame grabber whose host cannot keep up drops frames; rendering this one anyway
-            # would queue every later frame behind it, and the PLC, the power source and the
-            # robot, which answer on this same event loop, would wait behind them all (their
-            # controller's link timeouts fault the cell then).
+            # would queue every later frame behind it (and the loop's own work behind the
+            # truth of each: the PLC, the power source and the robot answer on this loop, and
+            # their controller's link timeouts fault the cell then).
             self.frames_dropped_late += 1
-            return
-        frame, _ = self.expose(trigger_s if 0 <= late <= MAX_EXPOSURE_LAG_S else None)
-        data = encode_frame(frame)
-        for writer in list(self._writers):
-            if writer.transport.get_write_buffer_size() > 0:
-                self.frames_skipped += 1
-                continue
-            try:
-                writer.write(data)
-                self.frames_sent += 1
-            except (ConnectionError, RuntimeError):
-                self._writers.pop(writer, None)
+            return None
+        at_s = trigger_s if 0 <= late <= MAX_EXPOSURE_LAG_S else None
+        exposure_ns = time.monotonic_ns() if at_s is None else round(at_s * 1e9)
+        seam, s, view = self.look(at_s)
+        self.frames_exposed += 1
+        number = self.frames_exposed
+        self.frames.append(FrameTruth(number, exposure_ns, seam.name if seam else None, s, view))
+        return FrameOrder(number, exposure_ns, view)
 
     def snapshot(self) -> dict[str, object]:
-        render = sorted(self.render_s)
+        stream = self.camera_stream
+        render: list[float] = []
+        render_cpu: list[float] = []
+        if stream is not None:
+            with stream.render_times_lock:
+                render, render_cpu = sorted(stream.render_s), sorted(stream.render_cpu_s)
         return {
             "listening": f"{self.host}:{self.port}",
-            "clients": len(self._writers),
+            "clients": self.clients,
             "frames_exposed": self.frames_exposed,
             "frames_sent": self.frames_sent,
             "frames_skipped": self.frames_skipped,
             "frames_dropped_late": self.frames_dropped_late,
             "render_p50_ms": render[len(render) // 2] * 1e3 if render else None,
+            "render_cpu_p50_ms": render_cpu[len(render_cpu) // 2] * 1e3 if render_cpu else None,
         }

@@ -322,6 +322,9 @@ class StripeRenderer:
         rows = np.arange(h, dtype=np.float32)
         self._glare = (np.exp(-(h - 1 - rows) / (0.25 * h)) * 220.0).astype(np.float32)
         self._columns = np.arange(w, dtype=np.float64)
+        self._glare_image: np.ndarray | None = None  # the glare of one frame, drawn in place
+        # Written by whoever covers the window (the simulator's event loop), read once a frame
+        # by the thread rendering: a single bool, so no lock (one store, one load).
         self._dark = False
 
     def blind(self, on: bool) -> None:
@@ -376,18 +379,28 @@ class StripeRenderer:
 
     # -- pixels ----------------------------------------------------------------------------
 
-    def render(self, view: JointView | None) -> RenderedFrame:
+    def render(self, view: JointView | None, out: np.ndarray | None = None) -> RenderedFrame:
+        """A frame of ``view``. ``out``: the (height, width) uint8 C-contiguous array to draw
+        it in (a frame buffer the caller sends from; its pixels are all written), else a new
+        one. The same pixels either way, draw for draw."""
         d = self.disturbances
         rng = self.rng
         h, w = self.camera.height_px, self.camera.width_px
         truth = self.stripe_rows(view)
         noise = self._noise[int(rng.integers(len(self._noise)))]
         shift = int(rng.integers(w))
-        image = np.concatenate([noise[:, shift:], noise[:, :shift]], axis=1)
+        if out is None:
+            out = np.empty((h, w), np.uint8)
+        elif out.shape != (h, w) or out.dtype != np.uint8 or not out.flags.c_contiguous:
+            raise ValueError(f"out must be a C-contiguous ({h}, {w}) uint8 array")
+        image = np.concatenate([noise[:, shift:], noise[:, :shift]], axis=1, out=out)
         if d.glare > 0:
             flicker = d.glare * float(rng.uniform(0.6, 1.0))
             glare = (self._glare * flicker).astype(np.uint8)
-            image = cv2.add(image, np.broadcast_to(glare[:, None], (h, w)).copy())
+            if self._glare_image is None:
+                self._glare_image = np.empty((h, w), np.uint8)
+            self._glare_image[:] = glare[:, None]
+            cv2.add(image, self._glare_image, dst=image)  # saturating, as a copy's was
         laser_on = not self._dark
         drawn = truth.copy()
         if laser_on and d.dropout_probability > 0 and rng.random() < d.dropout_probability:

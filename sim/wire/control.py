@@ -18,6 +18,10 @@ Commands (``cmd``):
 ``sensor.truth``           the torch against the true seam, per weld path: lateral / vertical
                            RMS and max (mm), from every physics step (sim.devices.sensor); beside
                            it the taught path's (``taught_rms_mm``, ``taught_max_mm``)
+``scanner.scan``           ``serial``: the barcode scanner reads a part's label and sends it
+                           on its pty (``cellsim ctl scanner.scan serial=SN-0001``)
+``plc.serial``             ``serial``: the PLC presents a serial in its registers (30-47) and
+                           counts its strobe up (``drivers.codecs.serial_text``)
 =========================  ====================================================================
 """
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import socket
 import time
 from collections import Counter
@@ -417,6 +418,13 @@ class CellServer(Server):
         self.doors = doors
         self.iserver.max_connections = doors.settings.max_connections
         self.iserver.max_pending_activation_seconds = doors.activation_timeout_s
+        request_bytes = doors.settings.max_request_bytes
+        self.limits = TransportLimits(
+            max_recv_buffer=self.limits.max_recv_buffer,
+            max_send_buffer=self.limits.max_send_buffer,
+            max_chunk_count=math.ceil(request_bytes / self.limits.max_recv_buffer),
+            max_message_size=request_bytes,
+        )
 
     def _set_endpoints(self, policy: Any, mode: ua.MessageSecurityMode, level: int) -> None:
         """asyncua's endpoint description, but an unsecured (None) endpoint offers the anonymous

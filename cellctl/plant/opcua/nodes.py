@@ -93,6 +93,13 @@ VARIABLES: tuple[VariableSpec, ...] = (
     _v("Tracking.TaughtPathXMm", "Double", "taught path of the current seam", array=True),
     _v("Tracking.TaughtPathYMm", "Double", array=True),
     _v("Tracking.TaughtPathZMm", "Double", array=True),
+    _v("Trace.Serial", "String", "serial number waiting for the next part ('' if none)"),
+    _v("Trace.Welder", "String", "welder logged in at the cell ('' if none)"),
+    _v("Trace.Qualification", "String", "their ISO 14732 qualification and its expiry"),
+    _v("Trace.WireLot", "String", "wire lot in use"),
+    _v("Trace.GasLot", "String", "shielding gas lot in use"),
+    _v("Orders.InProgress", "String", "work order being welded: number, part number, made"),
+    _v("Orders.Queue", "String", "open work orders, the one in progress first", array=True),
     _v("Links.Plc", "String", "up | down | connecting | disconnected"),
     _v("Links.PowerSource", "String"),
     _v("Links.Robot", "String"),
@@ -118,6 +125,24 @@ METHODS: dict[str, tuple[str, str | None]] = {
     "SetMode": ("engineer", "Mode"),
     "WhoAmI": ("anonymous", None),  # "<user> <role>" of the calling session; not a command
 }
+# Traceability (``cellctl.trace``): the next part's serial, the welder, the consumable lots,
+# a quality engineer's release of a welded serial for one rework, and the non-conformances.
+TRACE_COMMANDS: dict[str, tuple[str, str | None]] = {
+    "EnterSerial": ("operator", "Serial"),
+    "LogInWelder": ("operator", "Welder"),
+    "LogOutWelder": ("operator", None),
+    "SetWireLot": ("operator", "Lot"),
+    "SetGasLot": ("operator", "Lot"),
+    "ReleaseRework": ("quality", "Serial"),
+    # Non-conformances (cellctl.trace.quality): "<NC id or serial> <text>".
+    "RecordRepair": ("operator", "NonConformanceAndRepair"),
+    "ReleasePart": ("quality", "NonConformanceAndNote"),
+    "ScrapPart": ("quality", "NonConformanceAndNote"),
+    # Work orders from the MES (cellctl.trace.orders): a JSON object {"order", "part_number",
+    # "quantity", "due"} or a list of them.
+    "AddWorkOrder": ("engineer", "OrderJson"),
+}
+METHODS.update(TRACE_COMMANDS)
 
 
 def node_id(path: str, namespace_index: int) -> str:

@@ -75,12 +75,14 @@ from cellctl.plant.opcua.nodes import (
     NAMESPACE_URI,
     OBJECT,
     STATE_COMMANDS,
+    TRACE_COMMANDS,
     VARIABLES,
     VariableSpec,
 )
 from cellctl.plant.opcua.users import Role
 from cellctl.records.oee import throughput
 from cellctl.records.store import AsyncStore
+from cellctl.trace.identity import TraceRefused
 
 TAUGHT_PATH_STEP_MM = 1.0  # an arc of the taught path, published as chords this long
 
@@ -91,6 +93,17 @@ AUDIT_FLUSH_TIMEOUT_S = 5.0
 RECENT_SEAMS = 40
 FAULT_HISTORY = 200
 AUDIT_DETAIL_CHARS = 200
+
+
+def _bounded_repr(argument: object) -> str:
+    """``repr`` of a method argument, never of more than the audit keeps: a string or byte
+    string of a megabyte is cut before it is copied, not after."""
+    if isinstance(argument, str | bytes):
+        return repr(argument[:AUDIT_DETAIL_CHARS])
+    if isinstance(argument, list):
+        return f"[{len(argument)} values]"
+    return repr(argument)[:AUDIT_DETAIL_CHARS]
+
 
 # The user of the session whose service call is being handled (see _session_factory).
 _caller: contextvars.ContextVar[User | None] = contextvars.ContextVar("opcua_caller", default=None)
@@ -377,7 +390,7 @@ class CellOpcUaServer:
             )
         needed = Role[METHODS[method][0].upper()]
         # The audit keeps what was asked, bounded: a client may send any string.
-        detail = ", ".join(repr(a) for a in args)[:AUDIT_DETAIL_CHARS]
+        detail = ", ".join(_bounded_repr(a) for a in args[:8])[:AUDIT_DETAIL_CHARS]
         if role < needed:
             status = ua.StatusCodes.BadUserAccessDenied
             message = (
@@ -424,6 +437,11 @@ class CellOpcUaServer:
                     return ua.StatusCodes.BadInvalidArgument, message
                 cell.set_mode(mode, by=actor)
                 return ua.StatusCodes.Good, f"mode {cell.view().mode}"
+            if method in TRACE_COMMANDS:
+                answer = await cell.trace_command(method, args[0] if args else "", by=actor)
+                return ua.StatusCodes.Good, answer
+        except TraceRefused as refused:
+            return ua.StatusCodes.BadInvalidArgument, f"{method} refused: {refused}"
         except CommandRefused as refused:
             return ua.StatusCodes.BadInvalidState, str(refused)
         except UnknownFault:
@@ -540,6 +558,15 @@ class CellOpcUaServer:
         values["Tracking.JointFound"] = profile.joint is not None
         joint = profile.joint or (math.nan, math.nan)
         values["Tracking.JointYMm"], values["Tracking.JointZMm"] = joint
+        trace = view.trace
+        if trace:
+            values["Trace.Serial"] = trace["serial"]
+            values["Trace.Welder"] = trace["welder"]
+            values["Trace.Qualification"] = trace["qualification"]
+            values["Trace.WireLot"] = trace["wire_lot"]
+            values["Trace.GasLot"] = trace["gas_lot"]
+            values["Orders.InProgress"] = trace["order"]
+            values["Orders.Queue"] = list(trace["queue"])
         for device, state in view.links.items():
             if device in LINK_VARIABLES:
                 values[LINK_VARIABLES[device]] = str(state)

@@ -3,7 +3,7 @@
 Passwords are never stored or logged in clear: the config holds a hash made by
 ``cellctl passwd`` in the form ``scrypt$n$r$p$salt_hex$hash_hex`` (stdlib ``hashlib.scrypt``).
 Roles grow from the bottom: anonymous may only read, operator may also command the cell,
-engineer may also change its mode.
+engineer may also change its mode, quality may also release a welded part for a rework.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ class Role(enum.IntEnum):
     ANONYMOUS = 0  # read and browse
     OPERATOR = 1  # also Start, Hold, Unhold, Stop, Reset, Abort, Clear, AcknowledgeFault
     ENGINEER = 2  # also SetMode
+    QUALITY = 3  # also ReleaseRework, ReleasePart, ScrapPart (the quality decisions)
 
     @property
     def label(self) -> str:

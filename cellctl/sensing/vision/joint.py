@@ -32,7 +32,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from cellctl.config.sensor_models import JointSettings
@@ -110,14 +109,6 @@ def _plates_frame(a: Line, b: Line) -> tuple[np.ndarray, np.ndarray]:
     return along, np.array([-along[1], along[0]])
 
 
-def _fit(points: np.ndarray) -> tuple[float, float, float, float]:
-    """Total least squares line through float32 points (N, 2): centre (cx, cz) and unit
-    direction (ux, uz). OpenCV's fitLine with DIST_L2 is exactly this fit (the scatter
-    matrix's principal axis), in one call instead of a dozen numpy ones."""
-    ux, uz, cx, cz = cv2.fitLine(points, cv2.DIST_L2, 0, 0.01, 0.01).ravel().tolist()
-    return cx, cz, ux, uz
-
-
 def _residuals(points: np.ndarray, cx: float, cz: float, ux: float, uz: float) -> np.ndarray:
     """Signed distances of the points from the line (positive: left of its direction)."""
     normal = np.array((-uz, ux), dtype=np.float32)
@@ -145,33 +136,70 @@ def _median(values: np.ndarray) -> float:
 def fit_line_robust(x: np.ndarray, z: np.ndarray, floor_mm: float = 0.03) -> Line:
     """A line fit that drops stray points (spatter, a reflection caught by the stripe) and
     fits again, twice: points beyond 3 robust sigmas (at least ``floor_mm``) are dropped.
-    In float32: a micrometre's hundredth over a sensor's field of view, far below the
-    stripe's own noise."""
-    points = _points(x, z)
-    cx, cz, ux, uz = _fit(points)
-    distance = np.abs(_residuals(points, cx, cz, ux, uz))
+    One compiled call (``_stripe.fit_line``, without the GIL), or the same in numpy."""
+    out = np.empty(6)
+    fit_line(
+        np.ascontiguousarray(x, dtype=np.float64), np.ascontiguousarray(z, dtype=np.float64),
+        floor_mm, out,
+    )  # fmt: skip
+    cx, cz, ux, uz, rms, kept = out.tolist()
+    return Line((cx, cz), (ux, uz), rms, int(kept))
+
+
+def _fit_once(x: np.ndarray, z: np.ndarray) -> tuple[float, float, float, float, np.ndarray]:
+    """Total least squares line through the points: centre, unit direction (the scatter
+    matrix's principal axis) and the points' distances from it. Every sum in point order
+    (cumulative sums: numpy's own sums pair their terms), as ``_stripe.fit_line`` sums."""
+    n = len(x)
+    cx = float(np.cumsum(x)[-1]) / n
+    cz = float(np.cumsum(z)[-1]) / n
+    dx, dz = x - cx, z - cz
+    a = float(np.cumsum(dx * dx)[-1])
+    b = float(np.cumsum(dx * dz)[-1])
+    c = float(np.cumsum(dz * dz)[-1])
+    angle = 0.5 * math.atan2(2.0 * b, a - c)
+    ux, uz = math.cos(angle), math.sin(angle)
+    distance = np.abs(x * -uz + z * ux - (cz * ux - cx * uz))
+    return cx, cz, ux, uz, distance
+
+
+def _fit_line_numpy(x: np.ndarray, z: np.ndarray, floor_mm: float, out: np.ndarray) -> None:
+    """``_stripe.fit_line`` in numpy, bit for bit (tests/test_vision.py holds them to it):
+    ``out`` = centre x, z, direction x, z, rms, points kept."""
+    if len(x) < 2:
+        raise ValueError("x: a line needs 2 points or more")
+    cx, cz, ux, uz, distance = _fit_once(x, z)
     for _ in range(2):
         sigma = 1.4826 * _median(distance)
         keep = distance <= max(3 * sigma, floor_mm)
         kept = int(np.count_nonzero(keep))
-        if kept == len(points) or kept < 3:
+        if kept == len(x) or kept < 3:
             break
-        points = points[keep]
-        cx, cz, ux, uz = _fit(points)
-        distance = np.abs(_residuals(points, cx, cz, ux, uz))
-    rms = math.sqrt(float(distance @ distance) / len(points))
-    return Line((cx, cz), (ux, uz), rms, len(points))
+        x, z = x[keep], z[keep]
+        cx, cz, ux, uz, distance = _fit_once(x, z)
+    rms = math.sqrt(float(np.cumsum(distance * distance)[-1]) / len(x))
+    out[:] = (cx, cz, ux, uz, rms, len(x))
 
 
 def best_split(x: np.ndarray, z: np.ndarray, min_points: int) -> int | None:
     """Where two straight faces meet: the split k minimising both lines' squared residuals.
 
-    Every split at once from cumulative sums: for a set of points the smallest eigenvalue of
-    its scatter matrix is the total least squares residual of its best line.
+    Every split at once from running sums: for a set of points the smallest eigenvalue of
+    its scatter matrix is the total least squares residual of its best line. One compiled
+    call (``_stripe.split``, without the GIL), or the same in numpy.
     """
-    n = len(x)
-    if n < 2 * min_points:
+    if len(x) < 2 * min_points:
         return None
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    return split(x, np.ascontiguousarray(z, dtype=np.float64), min_points)
+
+
+def _split_numpy(x: np.ndarray, z: np.ndarray, min_points: int) -> int:
+    """``_stripe.split`` in numpy, bit for bit: ``best_split`` for ``2 * min_points`` points
+    or more (tests/test_vision.py holds them to it)."""
+    n = len(x)
+    if min_points < 1 or n < 2 * min_points:
+        raise ValueError("split: needs min_points >= 1 and 2 min_points points")
     # Rows x, z, xx, zz, xz; column i summed over the points up to i.
     sums = np.array((x, z, x * x, z * z, x * z)).cumsum(axis=1)
     splits = n - 2 * min_points + 1  # k = min_points .. n - min_points: left is [0, k)
@@ -249,7 +277,7 @@ class JointDetector:
             return None
         dx, dz = np.diff(x), np.diff(z)
         step = np.abs(dx)
-        typical = float(np.median(step))
+        typical = _median(step)
         jumps = np.hypot(dx, dz)
         is_break = (step > 2.5 * typical) | (jumps > self.settings.jump_mm)
         m = self.settings.min_points_per_face
@@ -319,7 +347,7 @@ class JointDetector:
         if sides is None:
             # Gap closed: the two walls meet; split at the bottom of the groove.
             k = int(np.argmin(z))
-            sides = ((x[: k + 1], z[: k + 1]), (x[k:], z[k:]), float(np.median(np.diff(x))))
+            sides = ((x[: k + 1], z[: k + 1]), (x[k:], z[k:]), _median(np.diff(x)))
         (xl, zl), (xr, zr), spacing = sides
         kl = best_split(xl, zl, s.min_points_per_face // 2)
         kr = best_split(xr, zr, s.min_points_per_face // 2)
@@ -437,7 +465,7 @@ class JointDetector:
                 confidence, why = 0.0, "line lost at the foot of the plate edge"
         else:
             # The edge seen edge-on: the line jumps from the upper plate to the lower one.
-            spacing = float(np.median(np.abs(np.diff(x))))
+            spacing = _median(np.abs(np.diff(x)))
             if abs(float(xs[first_lower] - xs[last_upper])) > EDGE_HOLE_MM:
                 # The line is missing beside the edge: where the edge is, is not known.
                 return self._result(None, 0.0, step, 0.0, "line lost beside the plate edge")
@@ -457,3 +485,12 @@ def _height(line: Line, at: np.ndarray, along: np.ndarray, normal: np.ndarray) -
     # The line's point square above or below ``at``: no component along the plates.
     t = -float(offset @ along) / float(direction @ along)
     return float((offset + t * direction) @ normal)
+
+
+try:
+    from cellctl.sensing.vision._stripe import fit_line, split
+
+    COMPILED = True
+except ImportError:  # not built (``make venv`` builds it): the same results, slower
+    fit_line, split = _fit_line_numpy, _split_numpy
+    COMPILED = False

@@ -1,0 +1,540 @@
+"""The simulated ABB robot's side of EGM path correction: the far end of the controller's
+EGM link (``drivers.robot.abb_egm``), over real UDP.
+
+It behaves as a robot running the RAPID template of docs/robots/abb/ (EGMSetupUC with
+\\PathCorr, EGMStreamStart, EGMActMove, then EGMMoveL / EGMMoveC):
+
+- the stream: from ``start()`` on it sends an ``EgmRobot`` message every ``sample_rate_ms`` on
+  the monotonic clock (absolute deadlines, so it does not drift) to the configured sensor
+  address, from its own address (``robot_host:robot_port``), with a sequence number, its time
+  in ms, the actual and the planned tool pose, and its motor, EGM (MCI) and RAPID state;
+- the job, as the template's routine runs it, on the job signals the PLC wires
+  (``drivers.robot.owned.ROBOT_JOB_INPUTS`` / ``ROBOT_JOB_OUTPUTS``): ``start_job(number)``
+  moves above the seam's start and down onto it, raises ``robot_at_seam_start`` and waits for
+  ``set_seam_go(True)`` (the arc is established); runs the seam as one EGM move (EGMMoveL per
+  line, EGMMoveC per arc of its ``SeamPath``) at the travel speed; raises
+  ``robot_at_seam_end`` and waits for the go to drop; lifts clear and raises
+  ``robot_job_done``. ``set_hold`` holds on the path (StopMove) and resumes; ``set_stop`` ends
+  the job. ``run_job`` runs a list of moves as an EGM move at once (no signals: tests, bench).
+  The motion is the simulated robot's physics (``sim.devices.robot_motion.RobotMotion``);
+- the corrections: at each sample it takes what the sensor sent since the last one; the last
+  ``EgmSensorPathCorr`` sets the absolute lateral (y) / vertical (z) offset from the
+  programmed path, in path coordinates, which the physics clamps to
+  ``max_path_correction_mm`` and slews at ``max_correction_rate_mm_per_s``, as the robot does;
+- the robot's fail-safe: while an EGM move runs, no sensor message for ``comm_timeout_ms``
+  (real time: the controller runs in real time) stops the motion on the path and ends the job
+  with EGM's communication error (MCI state ERROR, RAPID stopped, ``error`` says
+  ``ERR_UDPUC_COMM``, ``robot_job_fault``); the stream goes on (EGMStreamStart), so the
+  sensor sees it;
+- what it ignores: datagrams that are no ``EgmSensorPathCorr`` (counted ``garbage``), and
+  anything from another address than the sensor's (counted ``refused``, never decoded);
+- fault injection: ``pull_cable`` (nothing goes out or comes in while pulled) and
+  ``drop_sensor_messages`` (the sensor's messages are lost on the way in, the feedback still
+  goes out: the robot's comm timeout, seen by the sensor).
+
+One thread (``egm robot``) owns the socket and the motion; the public methods hand over through
+``_lock``, which guards every field the thread and a caller both touch.
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+import errno
+import logging
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from drivers.codecs.abb_egm import (
+    EgmCodecError,
+    EgmPose,
+    EgmRobotMessage,
+    MciState,
+    MotorState,
+    RapidExecState,
+    decode_path_correction,
+    encode_robot,
+    quaternion_from_zyx_deg,
+)
+from drivers.codecs.abb_egm_settings import AbbEgmSettings
+from drivers.codecs.robot_protocol import Pose, ResultCode
+from drivers.codecs.seam_path import Arc, SeamPath
+from drivers.codecs.settings import RobotLimits
+from sim.clock import SimClock
+from sim.devices.robot_motion import RobotMotion
+
+log = logging.getLogger(__name__)
+
+COMM_TIMEOUT_ERROR = "ERR_UDPUC_COMM"  # RAPID's error for an EGM communication timeout
+EGM_PATH_ID = 1  # the job's path: all its moves blend into one
+AGES_KEPT = 100_000  # applied corrections' ages kept for the benchmark (~400 s at 4 ms)
+MAX_DATAGRAMS_PER_SAMPLE = 64  # a flood is read in bounded bites, the rest next sample
+AIR_SPEED_MM_PER_S = 250.0  # approach and retract, off the seam
+TORCH_DOWN = (180.0, 0.0, 0.0)  # rx, ry, rz in degrees: the torch points down
+
+
+@dataclass(frozen=True, slots=True)
+class EgmMove:
+    """One move of the taught job: a line (EGMMoveL) to ``to``, or an arc (EGMMoveC) through
+    ``via_mm`` to ``to``, at ``speed_mm_per_s``."""
+
+    to: Pose
+    speed_mm_per_s: float
+    via_mm: tuple[float, float, float] | None = None
+
+
+@dataclass(frozen=True)
+class EgmJob:
+    """One robot job as its RAPID routine welds it: a seam taught as a ``SeamPath`` (in the
+    robot's base frame), run at ``travel_speed_mm_per_s``, approached from ``clearance_mm``
+    above its start and left the same way."""
+
+    number: int
+    name: str
+    seam: SeamPath
+    travel_speed_mm_per_s: float
+    clearance_mm: float = 40.0
+
+    def seam_moves(self) -> list[EgmMove]:
+        """EGMMoveL per line, EGMMoveC (through the arc's middle) per arc of the seam."""
+        moves = []
+        for piece in self.seam.pieces:
+            via = piece.via if isinstance(piece, Arc) else None
+            moves.append(EgmMove(_torch_at(piece.end), self.travel_speed_mm_per_s, via))
+        return moves
+
+
+class JobStep(enum.StrEnum):
+    """Where the job is (``EgmRobotStatus.step``)."""
+
+    IDLE = "idle"  # no job (or the last one stopped): ready for one
+    APPROACH = "approach"  # moving above the seam's start and down onto it
+    AT_SEAM_START = "at_seam_start"  # standing there, waiting for the seam go
+    WELDING = "welding"  # the EGM move: corrections apply, the comm timeout is armed
+    AT_SEAM_END = "at_seam_end"  # standing there, waiting for the go to drop
+    RETRACT = "retract"  # lifting clear
+    DONE = "done"  # the job ended well: ready for the next one
+    FAULT = "fault"  # the job stopped on an error (``error`` says which)
+
+
+_JOB_RUNS = (
+    JobStep.APPROACH,
+    JobStep.AT_SEAM_START,
+    JobStep.WELDING,
+    JobStep.AT_SEAM_END,
+    JobStep.RETRACT,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EgmRobotCounters:
+    feedback_sent: int = 0
+    corrections_applied: int = 0  # path corrections taken while an EGM move ran
+    corrections_ignored: int = 0  # valid ones with no EGM move running
+    corrections_lost: int = 0  # gaps in the sensor's sequence numbers
+    garbage: int = 0  # datagrams from the sensor that are no EgmSensorPathCorr
+    refused: int = 0  # datagrams from any other address
+    dropped: int = 0  # lost on the way in by fault injection (drop_sensor_messages)
+    late_samples: int = 0  # samples sent more than a period late (a stalled host)
+    comm_timeouts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class EgmRobotStatus:
+    """The simulated robot now (a snapshot)."""
+
+    pose: Pose  # the actual tool point, correction applied
+    lateral_correction_mm: float  # applied now (clamped, slewed)
+    vertical_correction_mm: float
+    mci_state: MciState
+    rapid_exec_state: RapidExecState
+    step: JobStep
+    job_running: bool
+    error: str  # "" or RAPID's error the job stopped with
+    last_correction_seqno: int | None
+    counters: EgmRobotCounters
+
+
+class SimulatedEgmRobot:
+    """An ABB robot with EGM path correction on UDP (see the module).
+
+    ``motion`` is its physics (``trajectory`` is the ground truth); ``applied_ages_ms`` holds
+    the age of every correction applied (a copy, under the lock: ``applied_correction_ages``).
+    """
+
+    def __init__(
+        self,
+        settings: AbbEgmSettings,
+        limits: RobotLimits,
+        clock: SimClock,
+        home_pose_mm: tuple[float, float, float] = (0.0, 0.0, 400.0),
+        jobs: dict[int, EgmJob] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.jobs = dict(jobs or {})
+        self.clock = clock
+        # The robot's own clamp and slew are EGM's configured ones.
+        self.motion = RobotMotion(
+            limits.model_copy(
+                update={
+                    "max_path_correction_mm": settings.max_path_correction_mm,
+                    "max_correction_rate_mm_per_s": settings.max_correction_rate_mm_per_s,
+                }
+            ),
+            home_pose_mm,
+            clock.now_s(),
+        )
+        self._lock = threading.Lock()  # guards everything below that the thread and callers share
+        self._socket: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._cable_pulled = False
+        self._dropping_sensor_messages = False
+        self._step = JobStep.IDLE
+        self._job: EgmJob | None = None  # None for run_job's moves
+        self._seam_go = False
+        self._held = False
+        self._last_sensor_message_s = 0.0  # monotonic
+        self._mci_state = MciState.STOPPED
+        self._rapid_state = RapidExecState.STOPPED
+        self._error = ""
+        self._last_seqno: int | None = None
+        self._counts = collections.Counter[str]()
+        self._ages_ms: collections.deque[int] = collections.deque(maxlen=AGES_KEPT)
+        self._seqno = 0
+        self._started_s = time.monotonic()
+
+    # -- life ----------------------------------------------------------------------------------
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """Where the robot sends from (its port is chosen by the system when not configured)."""
+        if self._socket is None:
+            raise RuntimeError("the simulated EGM robot is not started")
+        return self._socket.getsockname()[:2]
+
+    def start(self) -> None:
+        """Bind the robot's address and start streaming."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.bind((self.settings.robot_host, self.settings.robot_port or 0))
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        self._socket = sock
+        self._stop.clear()
+        self._started_s = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name="egm robot", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop streaming and close the socket; safe to call twice."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+    # -- what the job and the test do ---------------------------------------------------------
+
+    def run_job(self, moves: Sequence[EgmMove]) -> None:
+        """Run ``moves`` as one EGM move at once, from where the tool is (EGMActMove, then
+        EGMMoveL / EGMMoveC per move), without the job's signals; DONE at the end.
+
+        Raises ``ValueError`` naming the move the robot refuses (outside the workspace, too
+        fast, an arc through a straight line), and when a job runs; a refused arc stops what
+        was queued before it (as a RAPID program stops on the error).
+        """
+        with self._lock:
+            if self._step in _JOB_RUNS:
+                raise ValueError(f"a job is running already ({self._step})")
+            self.motion.advance_to(self.clock.now_s())
+            self._job = None
+            self._error = ""
+            self._start_egm_move(moves)
+
+    # -- the PLC's side (drivers.robot.owned.ROBOT_JOB_INPUTS / ROBOT_JOB_OUTPUTS) -------------
+
+    def signals(self) -> dict[str, bool]:
+        """The job's outputs as the PLC reads them."""
+        with self._lock:
+            step = self._step
+            return {
+                "robot_ready": self.motion.drives_enabled and step in (JobStep.IDLE, JobStep.DONE),
+                "robot_at_seam_start": step is JobStep.AT_SEAM_START,
+                "robot_at_seam_end": step is JobStep.AT_SEAM_END,
+                "robot_job_done": step is JobStep.DONE,
+                "robot_job_fault": step is JobStep.FAULT,
+            }
+
+    def start_job(self, number: int) -> bool:
+        """A rising edge on robot_job_start with job ``number`` selected; False (and nothing
+        moves) for an unknown number, a job running, a fault not cleared, drives off."""
+        with self._lock:
+            job = self.jobs.get(number)
+            if job is None or self._step not in (JobStep.IDLE, JobStep.DONE):
+                log.warning("simulated EGM robot: job %s not started (%s)", number, self._step)
+                return False
+            if not self.motion.drives_enabled:
+                return False
+            self.motion.advance_to(self.clock.now_s())
+            start = job.seam[0]
+            above = (start[0], start[1], start[2] + job.clearance_mm)
+            for point, speed in ((above, AIR_SPEED_MM_PER_S), (start, AIR_SPEED_MM_PER_S / 4)):
+                if self.motion.check_move(_torch_at(point), speed) is not ResultCode.OK:
+                    log.warning("simulated EGM robot: job %s cannot reach %s", number, point)
+                    return False
+            self._job = job
+            self._error = ""
+            self.motion.queue(_torch_at(above), AIR_SPEED_MM_PER_S, 0)
+            self.motion.queue(_torch_at(start), AIR_SPEED_MM_PER_S / 4, 0)
+            self._step = JobStep.APPROACH
+            self._rapid_state = RapidExecState.RUNNING
+            self._mci_state = MciState.STOPPED
+            return True
+
+    def set_seam_go(self, go: bool) -> None:
+        with self._lock:
+            self._seam_go = go
+
+    def set_hold(self, held: bool) -> None:
+        """robot_hold: stop on the path (StopMove) and keep the job; go on when released."""
+        with self._lock:
+            self._held = held
+            if held:
+                self.motion.hold()
+            else:
+                self.motion.resume()
+
+    def set_stop(self, stop: bool) -> None:
+        """robot_stop: stop, drop the path, end the job (ready again). It also clears a job
+        fault (the template's ExitCycle: main starts over and resets doJobFault)."""
+        with self._lock:
+            if stop and (self._step in _JOB_RUNS or self._step is JobStep.FAULT):
+                self.motion.stop()
+                self._end_job(JobStep.IDLE, MciState.STOPPED)
+                self._error = ""
+
+    def set_drives_enabled(self, enabled: bool) -> None:
+        """Drive power from the PLC: off stops the arm where it is and faults a running job."""
+        with self._lock:
+            self.motion.set_drives_enabled(enabled)
+            if not enabled and self._step in _JOB_RUNS:
+                self._error = "drives off during the job"
+                self._end_job(JobStep.FAULT, MciState.STOPPED)
+
+    def pull_cable(self, pulled: bool = True) -> None:
+        """Nothing goes out or comes in while pulled (the comm timeout then stops a job)."""
+        with self._lock:
+            self._cable_pulled = pulled
+
+    def drop_sensor_messages(self, dropping: bool = True) -> None:
+        """Lose every sensor message on the way in (counted ``dropped``) while dropping."""
+        with self._lock:
+            self._dropping_sensor_messages = dropping
+
+    def status(self) -> EgmRobotStatus:
+        with self._lock:
+            status = self.motion.status(0)
+            lateral, vertical = status.lateral_correction_mm, status.vertical_correction_mm
+            return EgmRobotStatus(
+                pose=status.pose,
+                lateral_correction_mm=lateral,
+                vertical_correction_mm=vertical,
+                mci_state=self._mci_state,
+                rapid_exec_state=self._rapid_state,
+                step=self._step,
+                job_running=self._step in _JOB_RUNS,
+                error=self._error,
+                last_correction_seqno=self._last_seqno,
+                counters=EgmRobotCounters(**self._counts),
+            )
+
+    def applied_correction_ages(self) -> list[int]:
+        """The age (ms, as the sensor stamped it) of each correction applied so far."""
+        with self._lock:
+            return list(self._ages_ms)
+
+    # -- the robot's cycle (its own thread) ----------------------------------------------------
+
+    def _run(self) -> None:
+        period_s = self.settings.sample_rate_ms / 1000
+        deadline = time.monotonic()
+        while not self._stop.is_set():
+            with self._lock:
+                self._sample()
+            deadline += period_s
+            now = time.monotonic()
+            if now - deadline > period_s:  # a stalled host: skip the samples missed
+                with self._lock:
+                    self._counts["late_samples"] += 1
+                deadline = now
+            self._stop.wait(max(0.0, deadline - now))
+
+    def _sample(self) -> None:
+        """One sample: read what the sensor sent, move, watch the link, send feedback."""
+        now_s = time.monotonic()
+        if not self._cable_pulled:
+            self._read_sensor(now_s)
+        self.motion.advance_to(self.clock.now_s())
+        self._advance_job(now_s)
+        if not self._cable_pulled:
+            self._send_feedback(now_s)
+
+    def _read_sensor(self, now_s: float) -> None:
+        sensor = (self.settings.sensor_host, self.settings.sensor_port)
+        assert self._socket is not None
+        for _ in range(MAX_DATAGRAMS_PER_SAMPLE):
+            try:
+                data, sender = self._socket.recvfrom(65_535)
+            except BlockingIOError:
+                return
+            except OSError as error:  # ICMP port unreachable from an earlier send: no sensor
+                if error.errno in (errno.ECONNREFUSED, errno.ECONNRESET):
+                    continue
+                raise
+            if self._dropping_sensor_messages:
+                self._counts["dropped"] += 1
+                continue
+            if sender[:2] != sensor:
+                self._counts["refused"] += 1
+                continue
+            try:
+                message = decode_path_correction(data)
+            except EgmCodecError:
+                self._counts["garbage"] += 1
+                continue
+            if self._last_seqno is not None:
+                gap = (message.seqno - self._last_seqno - 1) & 0xFFFF_FFFF
+                if gap < 0x8000_0000:  # an old one arriving late is no loss
+                    self._counts["corrections_lost"] += gap
+            self._last_seqno = message.seqno
+            self._last_sensor_message_s = now_s
+            welding = self._step is JobStep.WELDING
+            if welding and self.motion.correct(message.lateral_mm, message.vertical_mm):
+                self._counts["corrections_applied"] += 1
+                self._ages_ms.append(message.age_ms)
+            else:
+                self._counts["corrections_ignored"] += 1
+
+    def _advance_job(self, now_s: float) -> None:
+        """The job's next step, once the motion or the controller lets it (under ``_lock``)."""
+        step, job = self._step, self._job
+        at_rest = not self.motion.motion_left() and not self._held
+        if step is JobStep.APPROACH and at_rest:
+            self._step = JobStep.AT_SEAM_START
+        elif step is JobStep.AT_SEAM_START and self._seam_go and job is not None:
+            try:
+                self._start_egm_move(job.seam_moves())
+            except ValueError as error:  # a seam the robot cannot run: the job faults
+                self._error = f"job {job.name}: {error}"
+                self._end_job(JobStep.FAULT, MciState.STOPPED)
+        elif step is JobStep.WELDING:
+            if now_s - self._last_sensor_message_s > self.settings.comm_timeout_ms / 1000:
+                self._stop_on_comm_timeout()
+            elif at_rest:  # the last EGMMoveL / EGMMoveC reached its fine point
+                self._mci_state = MciState.STOPPED
+                if job is None:
+                    self._end_job(JobStep.DONE, MciState.STOPPED)
+                else:
+                    self._step = JobStep.AT_SEAM_END
+        elif step is JobStep.AT_SEAM_END and not self._seam_go and job is not None:
+            end = job.seam[-1]
+            self.motion.queue(
+                _torch_at((end[0], end[1], end[2] + job.clearance_mm)), AIR_SPEED_MM_PER_S, 0
+            )
+            self._step = JobStep.RETRACT
+        elif step is JobStep.RETRACT and at_rest:
+            self._end_job(JobStep.DONE, MciState.STOPPED)
+
+    def _start_egm_move(self, moves: Sequence[EgmMove]) -> None:
+        """EGMActMove, then the moves as one path; raises ``ValueError`` for a refused move
+        (under ``_lock``)."""
+        if not moves:
+            raise ValueError("an EGM move needs at least one move")
+        for number, move in enumerate(moves, 1):
+            result = self.motion.check_move(move.to, move.speed_mm_per_s)
+            if result is not ResultCode.OK:
+                raise ValueError(f"move {number} refused: {result.name}")
+        for number, move in enumerate(moves, 1):
+            if move.via_mm is not None:
+                result = self.motion.check_arc(move.via_mm, move.to, EGM_PATH_ID)
+                if result is not ResultCode.OK:
+                    self.motion.stop()
+                    self._error = f"move {number} refused: {result.name}"
+                    self._end_job(JobStep.FAULT, MciState.STOPPED)
+                    raise ValueError(self._error)
+            self.motion.queue(move.to, move.speed_mm_per_s, EGM_PATH_ID, move.via_mm)
+        self._step = JobStep.WELDING
+        self._mci_state = MciState.RUNNING
+        self._rapid_state = RapidExecState.RUNNING
+        # The sensor has been answering the stream all along; the timeout counts from now.
+        self._last_sensor_message_s = time.monotonic()
+
+    def _end_job(self, step: JobStep, mci_state: MciState) -> None:
+        self._step = step
+        self._mci_state = mci_state
+        self._rapid_state = RapidExecState.STOPPED
+
+    def _stop_on_comm_timeout(self) -> None:
+        """EGM's own reaction: stop on the path, end the job with the communication error."""
+        self.motion.stop()
+        self._end_job(JobStep.FAULT, MciState.ERROR)
+        self._error = (
+            f"{COMM_TIMEOUT_ERROR}: no sensor message for {self.settings.comm_timeout_ms} ms"
+        )
+        self._counts["comm_timeouts"] += 1
+        log.info("simulated EGM robot stopped: %s", self._error)
+
+    def _send_feedback(self, now_s: float) -> None:
+        actual = self.motion.tool_pose()
+        planned = self.motion.path_pose
+        self._seqno = (self._seqno + 1) & 0xFFFF_FFFF
+        message = EgmRobotMessage(
+            seqno=self._seqno,
+            robot_time_ms=int((now_s - self._started_s) * 1000) & 0xFFFF_FFFF,
+            feedback=_egm_pose(actual),
+            planned=_egm_pose(planned),
+            motor_state=MotorState.ON if self.motion.drives_enabled else MotorState.OFF,
+            mci_state=self._mci_state,
+            rapid_exec_state=self._rapid_state,
+            convergence_met=True,
+        )
+        assert self._socket is not None
+        try:
+            self._socket.sendto(
+                encode_robot(message), (self.settings.sensor_host, self.settings.sensor_port)
+            )
+        except OSError as error:  # nobody listening yet, a full buffer: the next sample goes on
+            log.debug("simulated EGM robot could not send: %s", error)
+            return
+        self._counts["feedback_sent"] += 1
+
+
+def _torch_at(point: Sequence[float]) -> Pose:
+    return Pose(float(point[0]), float(point[1]), float(point[2]), *TORCH_DOWN)
+
+
+def _egm_pose(pose: Pose) -> EgmPose:
+    if not pose.is_finite():  # never on the wire: the physics keeps poses finite
+        raise ValueError(f"pose is not finite: {pose}")
+    return EgmPose(
+        pose.position_mm,
+        quaternion_from_zyx_deg(pose.rz_deg, pose.ry_deg, pose.rx_deg),
+    )
+
+
+__all__ = [
+    "EgmJob",
+    "EgmMove",
+    "EgmRobotCounters",
+    "EgmRobotStatus",
+    "JobStep",
+    "SimulatedEgmRobot",
+]
