@@ -47,6 +47,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -345,10 +346,19 @@ def joint_figures(frames: int = 100) -> dict:
     return results
 
 
-def _prepare(run_dir: Path, part: str, tracking: bool, weave: bool = True) -> Path:
-    derived = prepare_run_folder(REPO / "config" / "cell.yaml", run_dir, part)
+def _prepare(
+    run_dir: Path,
+    part: str,
+    tracking: bool,
+    weave: bool = True,
+    robot: str | None = None,
+    edit: Callable[[dict], None] | None = None,
+) -> Path:
+    derived = prepare_run_folder(REPO / "config" / "cell.yaml", run_dir, part, robot)
     cell = yaml.safe_load(derived.read_text())
     cell["sensor"]["enabled"] = True
+    if edit is not None:
+        edit(cell)
     derived.write_text(yaml.safe_dump(cell))
     # The bench's travel speed (10-15 mm/s) on the part's procedure, and tracking on or off.
     program_path = run_dir / "config" / "parts" / f"{part}.yaml"
@@ -366,12 +376,22 @@ def _prepare(run_dir: Path, part: str, tracking: bool, weave: bool = True) -> Pa
     return derived
 
 
-def weld(scenario: str, part: str, tracking: bool, hog: bool = False, weave: bool = True) -> dict:
+def weld(
+    scenario: str,
+    part: str,
+    tracking: bool,
+    hog: bool = False,
+    weave: bool = True,
+    robot: str | None = None,
+    edit: Callable[[dict], None] | None = None,
+) -> dict:
     """One part at 1x in two processes; the simulator's score and the seam records. Tracked,
     the frames the controller was sent are processed again alone afterwards (``FrameTap``,
-    ``processing_alone``). ``hog``: a CPU hog on every core meanwhile (``CpuHog``)."""
+    ``processing_alone``). ``hog``: a CPU hog on every core meanwhile (``CpuHog``). ``robot``:
+    another robot interface than the config's (``bench_vision_rsi``: ``kuka_rsi``); ``edit``
+    changes the run folder's cell config."""
     run_dir = Path(tempfile.mkdtemp(prefix="bench-vision-"))
-    derived = _prepare(run_dir, part, tracking, weave)
+    derived = _prepare(run_dir, part, tracking, weave, robot, edit)
     cell = yaml.safe_load(derived.read_text())
     control_port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -25,7 +25,7 @@ def build_controller(
     config's production database."""
     cell = config.cell
     store = AsyncStore(store_path or store_location(config), cell=cell.cell.name)
-    motion = build_motion(config, RobotDriver(cell.robot))
+    motion = build_motion(config, build_robot(config))
     if sensing is None and cell.sensor.enabled:
         sensing = build_sensing(config, motion)
     controller = Controller(
@@ -51,6 +51,21 @@ def build_controller(
             SparkplugEdgeNode(spb, cell.cell.name, config.resolve(spb.bdseq_path), tls)
         )
     return controller
+
+
+def build_robot(config: LoadedConfig) -> Robot:
+    """The robot on the interface cell.yaml names: our serial protocol, or a robot that owns
+    its motion behind its vendor's sensor interface (``drivers.robot.owned``)."""
+    robot = config.cell.robot
+    if robot.interface == "kuka_rsi":
+        from cellctl.weld.owned_robot import OwnedRobot
+        from drivers.robot.kuka_rsi import KukaRsiDriver
+
+        assert robot.kuka_rsi is not None  # RobotSettings checks it
+        return OwnedRobot(robot, KukaRsiDriver(robot.kuka_rsi))  # type: ignore[return-value]
+    if robot.interface != "serial":
+        raise NotImplementedError(f"robot.interface {robot.interface} has no driver here yet")
+    return RobotDriver(robot)
 
 
 def build_motion(config: LoadedConfig, robot: Robot) -> Motion:

@@ -24,6 +24,7 @@ from sim.clock import SimClock
 from sim.devices.plc import SimulatedPlc
 from sim.devices.power_source import SimulatedPowerSource
 from sim.devices.robot import SimulatedRobot
+from sim.devices.robot_rsi import SimulatedRsiRobot, load_taught_jobs
 from sim.devices.scanner import SimulatedScanner
 from sim.devices.sensor import SimulatedSensor, TrackingScore
 from sim.devices.sensor_render import CameraModel, Disturbances
@@ -49,7 +50,7 @@ class SimulatedCell:
         self.clock = clock
         self.plc = SimulatedPlc(devices.plc, clock, host=host)
         self.power_source = _power_source(devices, clock)
-        self.robot = SimulatedRobot(devices.robot, clock, link_path=devices.robot.link.port)
+        self.robot = _robot(devices, clock, self.plc)
         self.plc.on_robot_enabled = self.robot.set_drives_enabled
         self.plc.arc_power_w = self._arc_power_w
         # A weaving torch nears the groove's flanks (the fillet's legs): its stick-out shortens
@@ -199,9 +200,29 @@ class SimulatedCell:
         }
 
 
+def _robot(
+    devices: CellDevices, clock: SimClock, plc: SimulatedPlc
+) -> SimulatedRobot | SimulatedRsiRobot:
+    """The robot the cell config's ``robot.interface`` names: on our serial link, or a KUKA
+    with RSI running the jobs the part program names, its job signals wired to the PLC."""
+    settings = devices.robot
+    if settings.interface == "serial":
+        assert settings.link is not None  # RobotSettings checks it
+        return SimulatedRobot(settings, clock, link_path=settings.link.port)
+    if settings.interface != "kuka_rsi":
+        raise ValueError(f"the simulator has no {settings.interface} robot (yet)")
+    if devices.active_part_file is None or devices.config_path is None:
+        raise ValueError("a robot that runs its own jobs needs a part program in the cell config")
+    jobs = load_taught_jobs(devices.active_part_file, settings, devices.procedures_dir)
+    robot = SimulatedRsiRobot(settings, clock, jobs)  # at the robot_host the controller expects
+    plc.robot_job_inputs = robot.signals
+    plc.robot_job_outputs = robot.on_plc_outputs
+    return robot
+
+
 def _sensor(
     devices: CellDevices,
-    robot: SimulatedRobot,
+    robot: SimulatedRobot | SimulatedRsiRobot,
     plc: SimulatedPlc,
     power_source: SimulatedPowerSource,
     vision: VisionScenario | None,

@@ -32,6 +32,7 @@ class CellDevices:
     # For the simulated sensor's true part: the part program on the fixture.
     config_path: Path | None = None
     active_part_file: Path | None = None
+    procedures_dir: Path = Path("procedures")  # where the part program's procedures are
 
 
 def load_cell_devices(path: str | Path) -> CellDevices:
@@ -61,6 +62,7 @@ def load_cell_devices(path: str | Path) -> CellDevices:
         scanner_port=((data.get("traceability") or {}).get("scanner") or {}).get("port"),
         config_path=path,
         active_part_file=_active_part_file(path, data),
+        procedures_dir=path.parent / str(data.get("procedures_dir") or "procedures"),
         **sections,
     )
 

@@ -140,6 +140,11 @@ def _devices_for(args: argparse.Namespace) -> list[Any]:
         ]
     from sim.devices.robot import SimulatedRobot
 
+    if devices.robot.link is None:
+        raise SystemExit(
+            f"cellsim robot: the robot of {args.config} is on {devices.robot.interface}, not our "
+            "serial protocol; its simulated robot runs in `cellsim all` (its jobs need the PLC)"
+        )
     return [SimulatedRobot(devices.robot, clock, link_path=args.link or devices.robot.link.port)]
 
 

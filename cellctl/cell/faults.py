@@ -66,8 +66,11 @@ class FaultCode(enum.StrEnum):
     ROBOT_LINK = "F132"
     SENSOR_LINK = "F133"
     SENSOR_FRAMES_REFUSED = "F134"
+    ROBOT_INTERFACE_STOP = "F135"
+    ROBOT_NOT_READY = "F136"
     ROBOT_FAULT = "F140"
     ROBOT_REFUSED_MOTION = "F141"
+    ROBOT_JOB_SIGNAL_LATE = "F143"
     JOINT_NOT_FOUND = "F150"
     TRACKING_LOST = "F151"
     RECORD_NOT_WRITTEN = "F160"
@@ -145,17 +148,29 @@ CATALOGUE: dict[FaultCode, FaultKind] = {
         _kind("F131", A, "Lost the link to the power source",
               "Check the RS-485 cable and the power source; the link comes back by itself."),
         _kind("F132", A, "Lost the link to the robot",
-              "Check the robot controller and its serial cable; it comes back by itself."),
+              "Check the robot controller and its cable (serial, or the Ethernet of its "
+              "sensor interface); it comes back by itself."),
         _kind("F133", H, "Lost the link to the seam sensor",
               "Check the sensor's cable and power. Then Unhold."),
         _kind("F134", H, "Seam sensor frames do not fit its calibration",
               "The sensor sends images of another size than it was calibrated for: check its "
               "resolution setting and the calibration file. Then Unhold."),
+        _kind("F135", A, "Robot stopped with an interface error",
+              "The robot stopped its job on its sensor interface (RSI or EGM: late or missing "
+              "answers) or on a job fault. Read the robot's message on its pendant; check the "
+              "network between controller and robot. Then Clear, Reset."),
+        _kind("F136", A, "Robot not ready for its job",
+              "The robot must be in external automatic with drives on and no job running: "
+              "check the robot's mode and its pendant. Then Clear, Reset."),
         # -- robot --
         _kind("F140", A, "Robot reports a fault",
               "Read the robot's fault on its pendant; fix it before Clear, Reset."),
         _kind("F141", A, "Robot refused a motion",
               "The part program asks for a move the robot cannot make; check the program."),
+        _kind("F143", A, "Robot job signal not seen in time",
+              "The robot's job did not start, reach the seam or finish in time: check the "
+              "robot's job (the detail names the signal), its I/O and the PLC. Then Clear, "
+              "Reset."),
         # -- seam sensing (the vision work raises these) --
         _kind("F150", H, "Joint not found by the seam search",
               "Check the part's position in the fixture and the sensor window. Then Unhold."),

@@ -55,6 +55,7 @@ from cellctl.config import ConfigInvalid, load_cell_config
 from cellctl.config.models import PartProgram
 from cellctl.records.oee import throughput
 from cellctl.testing import Operator, OperatorRefused, free_port, stop_process
+from drivers.codecs.settings import KukaRsiSettings
 
 DEFAULT_PARTS = 2
 # Slow enough that a stall of DESK_STALL_S is only 16 mm of a seam welded at 8 mm/s (coasting
@@ -100,12 +101,24 @@ class DemoInterrupted(Exception):
         self.signum = signum
 
 
-def prepare_run_folder(config_path: Path, run_dir: Path, part: str | None) -> Path:
-    """A copy of the config tree whose links and store live in ``run_dir``."""
+def prepare_run_folder(
+    config_path: Path, run_dir: Path, part: str | None, robot: str | None = None
+) -> Path:
+    """A copy of the config tree whose links and store live in ``run_dir``; ``robot`` names
+    another robot interface than the config's (``kuka_rsi``: the robot runs its own jobs, and
+    only the part programs that name them stay listed)."""
     source = config_path.parent
     target = run_dir / "config"
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("scenarios", "*.db"))
     cell = yaml.safe_load(config_path.read_text())
+    if robot is not None and robot != "serial":
+        cell["robot"]["interface"] = robot
+        section = dict(cell["robot"].get(robot) or {})
+        section["sensor_port"] = free_port()
+        cell["robot"][robot] = section
+        cell["parts"] = [
+            relative for relative in cell.get("parts") or [] if _names_robot_jobs(source / relative)
+        ]
     cell["plc"]["link"]["port"] = free_port()
     cell["power_source"]["link"]["port"] = str(run_dir / "power_source")
     cell["robot"]["link"]["port"] = str(run_dir / "robot")
@@ -128,6 +141,13 @@ def prepare_run_folder(config_path: Path, run_dir: Path, part: str | None) -> Pa
         "# Written by cellctl demo from " + str(config_path) + "\n" + yaml.safe_dump(cell)
     )
     return derived
+
+
+def _names_robot_jobs(part_file: Path) -> bool:
+    """Whether every seam of the part program in ``part_file`` names its robot job."""
+    program = yaml.safe_load(part_file.read_text(encoding="utf-8")) or {}
+    seams = program.get("seams") or []
+    return bool(seams) and all(seam.get("robot_job") for seam in seams)
 
 
 # The wall-clock limits of a cell config: link timeouts, the devices' own watchdogs (the
@@ -170,6 +190,18 @@ def allow_desk_stalls(
 
     for path in WALL_CLOCK_LIMITS_MS:
         widen(path, round(DESK_STALL_S * 1000))
+    rsi = cell.get("robot", {}).get("kuka_rsi")
+    if cell.get("robot", {}).get("interface") == "kuka_rsi" and isinstance(rsi, dict):
+        # The robot's own limit counts late answers in a row: a stall is that many cycles.
+        defaults = KukaRsiSettings.model_validate(rsi)
+        stall_cycles = round(DESK_STALL_S * 1000 / defaults.cycle_ms)
+        rsi["stream_timeout_ms"] = defaults.stream_timeout_ms + round(DESK_STALL_S * 1000)
+        rsi["late_answer_limit"] = min(1000, defaults.late_answer_limit + stall_cycles)
+        changes.append(
+            f"robot.kuka_rsi.stream_timeout_ms: {defaults.stream_timeout_ms} -> "
+            f"{rsi['stream_timeout_ms']}; late_answer_limit: {defaults.late_answer_limit} -> "
+            f"{rsi['late_answer_limit']}"
+        )
     widen("sensor.tracking.coast_mm", time_scale * travel_speed_mm_per_s * DESK_STALL_S)
     return changes
 
@@ -473,7 +505,12 @@ def print_summary(summary: dict, time_scale: float, part: str) -> None:
         rows += [
             ("laser sensor", f"on: the part as in {vision}"),
             ("seams found and tracked", f"{summary['seams_tracked']} of "
-             f"{summary['seams_welded']} (found before the arc, tracked while welding)"),
+             f"{summary['seams_welded']} (found before the arc, tracked while welding)")
+            if summary.get("robot_interface", "serial") == "serial"
+            else ("seams found and tracked", f"{summary['seams_tracked']} of "
+                  f"{summary['seams_welded']} "
+                  f"(through {summary['robot_interface']}: the joint found a look-ahead into "
+                  "the seam from its start, tracked while welding)"),
             ("tracking (controller)", "-" if summary.get("tracking_rms_mm") is None else
              f"RMS {summary['tracking_rms_mm']:.3f} mm, max {summary['tracking_max_mm']:.3f} mm"
              " (corrections against the joint it measured)"),
@@ -737,6 +774,13 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"cellctl demo: no part program {part_name!r}", file=sys.stderr)
         return 2
     part = config.parts[part_name]
+    if args.robot not in (None, "serial") and not all(seam.robot_job for seam in part.seams):
+        print(
+            f"cellctl demo --robot {args.robot}: part {part_name} names no robot job for "
+            "every seam (robot_job); bracket-a12's seams do",
+            file=sys.stderr,
+        )
+        return 2
     vision = _vision_file(args.vision, config_path)
     if vision is not None and not vision.exists():
         if args.vision is not None:
@@ -761,7 +805,9 @@ def run_demo(args: argparse.Namespace) -> int:
         except (DemoFailed, OSError) as error:
             print(f"cellctl demo: {error}", file=sys.stderr)
             return 2
-        cell = DemoCell(run_dir, prepare_run_folder(config_path, run_dir, part_name), signals)
+        cell = DemoCell(
+            run_dir, prepare_run_folder(config_path, run_dir, part_name, args.robot), signals
+        )
         code = 1
         try:
             code = _run(args, cell, part, part_name, vision, signals, config)
@@ -860,6 +906,7 @@ def _run(
     window = asyncio.run(operate(operator, args.parts, records, {}, part_timeout_s, check))
     truth = asyncio.run(operator.do("sensor.truth")) if vision is not None else None
     summary = summarise(cell.run_dir / "production.db", window, planned / args.time_scale)
+    summary["robot_interface"] = args.robot or config.cell.robot.interface
     if truth is not None:
         assert vision is not None
         summary["vision"] = _shown(vision)
@@ -928,6 +975,12 @@ def add_parser(commands: Any) -> None:
         "--record",
         metavar="DIR",
         help="record the tracked seams (and the true part) here for cellctl replay",
+    )
+    demo.add_argument(
+        "--robot",
+        choices=("serial", "kuka_rsi"),
+        help="the robot's interface (default: the config's): kuka_rsi, a KUKA that runs its "
+        "own job per seam with the laser's corrections through RSI",
     )
     demo.add_argument(
         "--gui",

@@ -31,6 +31,7 @@ from cellctl.config.yaml_lines import Location, YamlDocument, load_yaml
 from drivers.codecs.seam_path import PathError
 from drivers.codecs.serial_text import SERIAL_ACK_OUTPUT, SERIAL_INPUTS
 from drivers.codecs.settings import PowerSourceLimits, RobotLimits
+from drivers.robot.owned import ROBOT_JOB_INPUTS, ROBOT_JOB_OUTPUTS
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -256,6 +257,8 @@ def load_cell_config(path: Path) -> LoadedConfig:
 
     if cell is not None:
         errors += _check_thermometer(cell, procedures, procedure_sources)
+    if cell is not None and cell.robot.owns_motion:
+        errors += _check_robot_jobs(cell, cell_file, parts, part_sources)
     errors += _check_qualification(parts, part_sources, procedures, procedure_sources)
 
     if cell is not None and "plc" in cell.traceability.serial.sources:
@@ -441,6 +444,56 @@ def _check_against_cell(
                         f"{value:g} is above the power source's {limit_name} {limit:g}",
                     )
                 )
+    return errors
+
+
+def _check_robot_jobs(
+    cell: CellConfig,
+    cell_file: _File,
+    parts: dict[str, PartProgram],
+    part_sources: dict[str, _File],
+) -> list[ConfigError]:
+    """A robot that owns its motion: every seam names a job the robot has, and the PLC's map
+    carries the job's signals (``drivers.robot.owned``)."""
+    errors: list[ConfigError] = []
+    interface = cell.robot.interface
+    for part_name, part in parts.items():
+        part_file = part_sources[part_name]
+        for seam_index, seam in enumerate(part.seams):
+            if seam.robot_job is None:
+                errors.append(
+                    _error(
+                        part_file,
+                        ("seams", seam_index),
+                        f'seam "{seam.name}" needs robot_job: the robot ({interface}) runs its '
+                        "own job for every seam",
+                    )
+                )
+            elif seam.robot_job not in cell.robot.jobs:
+                known = ", ".join(sorted(cell.robot.jobs)) or "none"
+                errors.append(
+                    _error(
+                        part_file,
+                        ("seams", seam_index, "robot_job"),
+                        f'robot job "{seam.robot_job}" has no number in robot.jobs of '
+                        f"{cell_file.path.name} (known: {known})",
+                    )
+                )
+    registers = cell.plc.registers
+    for kind, names, table in (
+        ("inputs", ROBOT_JOB_INPUTS, registers.inputs),
+        ("outputs", ROBOT_JOB_OUTPUTS, registers.outputs),
+    ):
+        absent = [name for name in names if name not in table]
+        if absent:
+            errors.append(
+                _error(
+                    cell_file,
+                    ("plc", "registers", kind),
+                    f"robot.interface {interface} needs the robot job's signals; "
+                    f"{kind} lack {', '.join(absent)}",
+                )
+            )
     return errors
 
 

@@ -652,6 +652,9 @@ class Seam(StrictModel):
     sensing: Sensing = Sensing()
     # Multi-pass: root first, then hot, fill and cap passes in order (none: one pass).
     passes: list[WeldPass] = Field(default_factory=list, max_length=99)
+    # A robot that owns its motion (robot.interface kuka_rsi / abb_egm): the robot's job that
+    # welds this seam, as robot.jobs names it (config check: required there, known there).
+    robot_job: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,23}$")] | None = None
 
     @model_validator(mode="after")
     def _segments_have_length(self) -> Seam:

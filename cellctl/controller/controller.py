@@ -49,6 +49,8 @@ from cellctl.records.store import AsyncStore
 from cellctl.sensing.protocol import NoSensing, SeamSensing
 from cellctl.trace.identity import TraceRefused
 from cellctl.trace.station import Traceability
+from cellctl.weld.owned_robot import OwnedRobot
+from cellctl.weld.robot_job import PlcRobotJobIo
 from drivers.plc import PlcDriver
 from drivers.power_source import PowerSourceDriver
 
@@ -122,6 +124,15 @@ class Controller:
             clamped=lambda: self.part_run.clamped,
             drives_requested=lambda: self.drives.requested,
         )
+        if isinstance(self.robot, OwnedRobot):
+            # A robot that owns its motion is held, resumed and stopped through the PLC.
+            self.robot.attach_job_io(
+                PlcRobotJobIo(
+                    plc,
+                    lambda: getattr(self.panel, "inputs", None),
+                    scan_period_s=config.cell.plc.scan_period_ms / 1000,
+                )
+            )
         self.trace = Traceability(
             config,
             store,

@@ -29,9 +29,11 @@ from cellctl.controller.reaction import FaultReaction
 from cellctl.controller.supervision import Supervisor
 from cellctl.motion.moves import Motion, MotionTimeout, RobotStopped, idle
 from cellctl.records.store import AsyncStore, StoreError
-from cellctl.sensing.protocol import SeamSensing
+from cellctl.sensing.protocol import NoSensing, SeamSensing
 from cellctl.trace.station import Traceability
 from cellctl.weld.cycle import CycleInterrupted, SeamProgress, WeldCycle
+from cellctl.weld.owned_cycle import HeldOffset, OwnedPartCycle, OwnedSeamCycle
+from cellctl.weld.owned_robot import OwnedRobot
 from cellctl.weld.temperature import InputImageThermometer
 from drivers.codecs.robot_protocol import Pose, RobotState
 from drivers.errors import DeviceError
@@ -147,6 +149,7 @@ class PartRun:
         self.clamped = False
         self.step = Step.NO_PART  # the part's own step; a seam's is its cycle's
         self.cycle: WeldCycle | None = None
+        self._owned_seams: OwnedSeamCycle | None = None  # a robot that owns its motion
         self._cycle_task: asyncio.Task[None] | None = None
         self._suspend_requested = False
         self._state_changed = asyncio.Event()
@@ -294,6 +297,9 @@ class PartRun:
         if self.cycle_running():
             # Back from Suspended: the parked cycle goes on by itself. Never two cycles.
             return
+        if isinstance(self.robot, OwnedRobot):
+            self._execute_owned(self.robot)
+            return
         self.cycle = WeldCycle(
             motion=self.motion,
             power_source=self.power_source,
@@ -313,6 +319,38 @@ class PartRun:
         first_seam = self.part.seams_done
         self._cycle_task = self.supervisor.spawn(
             self._run_cycle(self.cycle, resume, first_seam), "weld cycle"
+        )
+
+    def _execute_owned(self, robot: OwnedRobot) -> None:
+        """The robot owns its motion: each seam by its robot job (``cellctl.weld.owned_cycle``),
+        tracked by the laser when the cell has one (no seam search before the arc yet)."""
+        assert self.part is not None
+        assert robot.job_io is not None  # attached by the controller
+        if self._owned_seams is None:  # once: it listens to the robot's stream faults
+            self._owned_seams = OwnedSeamCycle(
+                job=robot.job_io,
+                robot=robot.link,
+                robot_settings=self.config.cell.robot,
+                power_source=self.power_source,
+                faults=self.faults,
+                settings=self.settings,
+                sensing=None if isinstance(self.sensing, NoSensing) else self.sensing,
+                tracked=robot,
+            )
+        seams = self._owned_seams
+        self.cycle = OwnedPartCycle(  # type: ignore[assignment]
+            seams,
+            part=self.config.parts[self.part.program],
+            procedures=self.config.procedures,
+            records=self.store,
+            part_id=self.part.part_id,
+            corrector=lambda seam: HeldOffset(),
+            settings=self.settings,
+        )
+        resume, self.part.progress = self.part.progress, None
+        self._cycle_task = self.supervisor.spawn(
+            self._run_cycle(self.cycle, resume, self.part.seams_done),  # type: ignore[arg-type]
+            "weld cycle (robot-owned motion)",
         )
 
     async def _run_cycle(self, cycle: WeldCycle, resume: SeamProgress | None, first: int) -> None:
@@ -362,11 +400,13 @@ class PartRun:
     async def _completing(self) -> None:
         assert self.part is not None
         self.step = Step.HOME
-        speed = min(self.settings.motion.air_speed_mm_per_s, self.motion.max_speed_mm_per_s)
-        await self.robot.move_joint(
-            Pose(*self.config.cell.robot.home_pose_mm), 100 * speed / self.motion.max_speed_mm_per_s
-        )
-        await self.motion.until(idle, "home", timeout_s=HOME_TIMEOUT_S)
+        if not isinstance(self.robot, OwnedRobot):  # a robot's own job ends clear of the part
+            speed = min(self.settings.motion.air_speed_mm_per_s, self.motion.max_speed_mm_per_s)
+            await self.robot.move_joint(
+                Pose(*self.config.cell.robot.home_pose_mm),
+                100 * speed / self.motion.max_speed_mm_per_s,
+            )
+            await self.motion.until(idle, "home", timeout_s=HOME_TIMEOUT_S)
         self.step = Step.UNCLAMP
         await self.plc.write_outputs({"clamp_close_request": False})
         self.clamped = False

@@ -157,6 +157,47 @@ class SeamFinder:
             + (f"; most frames: {common[0][0]}" if common else "")
         )
 
+    async def find_ahead(self, seam: Seam) -> tuple[float, float]:
+        """The joint a look-ahead into the seam, seen from a torch standing at its taught
+        start (a robot that owns its motion: no search moves), as (lateral, vertical) mm from
+        the taught path there: the median of ``frames_per_position`` frames. ``JointNotFound``
+        when too few agree or it lies beyond the search range."""
+        finding = self.settings.seam_finding
+        finder = self.joint_finder(seam)
+        finder.reset()
+        await asyncio.sleep(finding.settle_ms / 1000)
+        good: list[JointMeasurement] = []
+        reasons: list[str] = []
+        after = -1
+        for _ in range(finding.frames_per_position):
+            image = await self.sensor.next_frame(after)
+            after = image.frame_number
+            measurement = finder.measure(image.pixels, image.frame_number, image.exposure_s)
+            if measurement.ok:
+                good.append(measurement)
+            elif measurement.reason:
+                reasons.append(measurement.reason)
+        if len(good) < finding.min_good_frames:
+            common = collections.Counter(reasons).most_common(1)
+            raise JointNotFound(
+                f"no trustworthy joint {self.lookahead_mm:g} mm into the seam from its start: "
+                f"{len(good)} of {finding.frames_per_position} frames"
+                + (f"; most frames: {common[0][0]}" if common else "")
+            )
+        lateral = float(np.median([m.lateral_mm for m in good]))
+        vertical = float(np.median([m.vertical_mm for m in good]))
+        spread = max(abs(m.lateral_mm - lateral) + abs(m.vertical_mm - vertical) for m in good)
+        search = seam.sensing.search_range_mm
+        if spread > finding.max_spread_mm or abs(lateral) > search:
+            raise JointNotFound(
+                f"joint {self.lookahead_mm:g} mm into the seam at {lateral:+.2f} mm "
+                f"(frames disagree by {spread:.2f} mm; search range ±{search:g} mm)"
+            )
+        log.info(
+            "seam %s: joint ahead %+.3f mm lateral, %+.3f mm vertical", seam.name, lateral, vertical
+        )
+        return lateral, vertical
+
     async def _prescan_to(
         self, path: list[Point], seam: Seam, finder: JointFinder
     ) -> list[tuple[float, float, float]]:

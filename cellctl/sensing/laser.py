@@ -195,6 +195,14 @@ class LaserSensing:
         self._prescan = (found.path[0], found.prescan)
         return found.path
 
+    async def find_ahead(self, seam: Seam) -> tuple[float, float]:
+        """Seam finding for a robot that owns its motion: the joint a look-ahead into the seam
+        from the torch standing at its taught start (``SeamFinder.find_ahead``)."""
+        self.sensor.detach_frame_handler()
+        self._prescan = (None, [])
+        self.last_run = None
+        return await self.finder.find_ahead(seam)
+
     async def check_bead(
         self, seam: Seam, path: list[Point]
     ) -> tuple[dict[str, float], list[str]] | None:

@@ -268,10 +268,66 @@ class RobotLimits(StrictModel):
     min_arc_radius_mm: Annotated[float, Field(gt=0, le=1_000)] = 5.0
 
 
-class RobotSettings(StrictModel):
-    """The welding manipulator on its serial link."""
+class KukaRsiSettings(StrictModel):
+    """KUKA RSI over Ethernet (``drivers.codecs.kuka_rsi``): both ends read this one section.
 
-    link: SerialLinkSettings
+    The robot's RSI ETHERNET object sends to ``sensor_host:sensor_port`` (its configuration
+    file's ``IP_NUMBER`` / ``PORT``); the controller answers from there. Datagrams from any host
+    but ``robot_host`` (and, when set, any port but ``robot_port``) are refused.
+    """
+
+    sensor_host: str = "127.0.0.1"
+    sensor_port: Port = 59152
+    robot_host: str = "127.0.0.1"
+    # The robot's source port; unset: any (a KRC sends from a port of its own choosing).
+    robot_port: Port | None = None
+    # The interpolation cycle the RSI context runs in: IPO_FAST (4 ms) or IPO (12 ms).
+    cycle_ms: Literal[4, 12] = 4
+    # The ETHERNET object's Timeout: late answers in a row the robot bears; one more stops it.
+    late_answer_limit: Annotated[int, Field(ge=1, le=1_000)] = 10
+    # The frame RKorr is in (the POSCORR object's RefCorrSys): the robot's base or tool frame.
+    correction_frame: Literal["base", "tool"] = "base"
+    # The POSCORR object's limits: the largest offset along each Cartesian axis, mm. The robot
+    # clamps to it; the controller refuses a correction beyond it before the wire.
+    max_correction_mm: Annotated[float, Field(gt=0, le=50)] = 8.0
+    sensor_type: Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,32}$")] = "ImFree"  # SENTYPE
+    precision: Annotated[int, Field(ge=1, le=8)] = 4  # the ETHERNET object's Precision
+    # Controller side: no telegram this long while a seam runs: the stream is lost (F132).
+    stream_timeout_ms: Annotated[int, Field(ge=8, le=5_000)] = 40
+
+    @model_validator(mode="after")
+    def _timeout_covers_cycles(self):
+        if self.stream_timeout_ms < 2 * self.cycle_ms:
+            raise ValueError(
+                f"stream_timeout_ms ({self.stream_timeout_ms}) must cover at least 2 cycles "
+                f"({2 * self.cycle_ms} ms)"
+            )
+        return self
+
+    @property
+    def address(self) -> str:
+        robot = f"{self.robot_host}:{self.robot_port}" if self.robot_port else self.robot_host
+        return f"udp {self.sensor_host}:{self.sensor_port} (robot {robot})"
+
+
+RobotInterface = Literal["serial", "kuka_rsi", "abb_egm"]
+ROBOT_OWNS_MOTION = ("kuka_rsi", "abb_egm")  # interfaces on which the robot runs its own job
+
+
+class RobotSettings(StrictModel):
+    """The welding manipulator: on our serial link (``interface: serial``, the PC streams its
+    motion), or an industrial robot that runs its own job and takes the sensor's corrections
+    through its vendor's interface (``kuka_rsi``, ``abb_egm``; see ``drivers.robot.owned``)."""
+
+    interface: RobotInterface = "serial"
+    link: SerialLinkSettings | None = None  # required for interface serial
+    kuka_rsi: KukaRsiSettings | None = None  # required for interface kuka_rsi
+    # Robot-owned motion: the robot's job number for each job a part program names
+    # (``robot_job``); the controller writes it to the PLC's robot_job_number.
+    jobs: dict[
+        Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,23}$")],
+        Annotated[int, Field(ge=1, le=65535)],
+    ] = Field(default_factory=dict)
     limits: RobotLimits
     # Robot side: hold the motion when a correction stream stops for this long mid-path.
     correction_watchdog_ms: Annotated[int, Field(ge=10, le=5_000)] = 100
@@ -280,6 +336,19 @@ class RobotSettings(StrictModel):
     link_watchdog_ms: Annotated[int, Field(ge=50, le=10_000)] = 500
     status_period_ms: Annotated[int, Field(ge=4, le=1_000)] = 20
     home_pose_mm: tuple[float, float, float] = (0.0, 0.0, 400.0)
+
+    @model_validator(mode="after")
+    def _interface_has_its_section(self):
+        if self.interface == "serial" and self.link is None:
+            raise ValueError("link is required for interface serial")
+        if self.interface == "kuka_rsi" and self.kuka_rsi is None:
+            raise ValueError("kuka_rsi is required for interface kuka_rsi")
+        return self
+
+    @property
+    def owns_motion(self) -> bool:
+        """Whether the robot runs its own job (the controller overlays corrections only)."""
+        return self.interface in ROBOT_OWNS_MOTION
 
     @model_validator(mode="after")
     def _home_in_workspace(self):

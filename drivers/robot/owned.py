@@ -5,7 +5,8 @@ package. The cell controller does not stream its motion as it does on our serial
 (``drivers.robot.serial``); it
 
 1. selects and starts the job, and watches the job's signals, through the cell PLC
-   (``RobotJobIo``, signals named in ``ROBOT_JOB_INPUTS`` / ``ROBOT_JOB_OUTPUTS``);
+   (``RobotJobIo``, signals named in ``drivers.codecs.robot_job``, which the simulated PLC
+   shares);
 2. reads the robot's actual pose from the vendor's real-time stream and answers that stream
    with a path correction (``RobotOwnedMotion``), in the robot's cycle, from a thread of the
    backend's own: a stalled asyncio loop must never make an answer late.
@@ -57,28 +58,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from drivers.codecs.robot_job import ROBOT_JOB_INPUTS, ROBOT_JOB_OUTPUTS, RobotJobSignals
+
 Vector = tuple[float, float, float]
 # The seam frame at the torch, in the robot's base frame: unit vectors along the travel, to the
 # lateral (left of travel, horizontal) and vertical (up, perpendicular to travel) sides.
 SeamFrame = tuple[Vector, Vector, Vector]
-
-# The robot's job signals as the PLC's register map names them (cell.yaml, plc.registers).
-# Inputs: what the robot's job reports; outputs: what the controller asks of it.
-ROBOT_JOB_INPUTS = (
-    "robot_ready",  # the robot is in automatic external, drives on, no fault: a job may start
-    "robot_at_seam_start",  # the job stands at (or passes) the seam's start: switch the arc on
-    "robot_at_seam_end",  # the job reached the seam's end: crater, arc off
-    "robot_job_done",  # the job is back clear of the part and has ended
-    "robot_job_fault",  # the job stopped on a fault (its own, or the sensor interface's)
-)
-ROBOT_JOB_OUTPUTS = (
-    "robot_job_number",  # which job to run (uint16), the robot reads it on robot_job_start
-    "robot_job_start",  # rising edge: start the selected job
-    "robot_hold",  # true: the robot stops on its path and waits (no program reset)
-    "robot_stop",  # true: the robot stops and ends the job
-    "robot_seam_go",  # true: the arc is established, run the seam; false at its end: the
-    # crater is filled and the arc is off, retract
-)
 
 
 class OwnedLinkState(enum.StrEnum):
@@ -192,25 +177,15 @@ class RobotOwnedMotion(Protocol):
     def add_fault_listener(self, listener: FaultListener) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class RobotJobSignals:
-    """The robot job's inputs as the PLC last reported them (``ROBOT_JOB_INPUTS``)."""
-
-    ready: bool
-    at_seam_start: bool
-    at_seam_end: bool
-    job_done: bool
-    job_fault: bool
-
-
 class RobotJobIo(Protocol):
     """The robot job's signals through the cell PLC.
 
     - ``signals()`` is the last scanned input image's robot job inputs (never waits; the PLC
       scan keeps it fresh). Raises ``drivers.errors.LinkDown`` when the PLC link is down.
-    - ``start_job(number)`` writes ``robot_job_number``, then a rising edge on
-      ``robot_job_start`` (held until the robot drops ``robot_job_done``, then released); it
-      refuses (``drivers.errors.WriteRefused``) a number outside 1..65535.
+    - ``start_job(number)`` writes ``robot_job_number``, then raises ``robot_job_start`` and
+      holds it until the robot shows the job runs (``robot_ready`` drops), then drops it; it
+      refuses (``drivers.errors.WriteRefused``) a number outside 1..65535 and raises a timeout
+      of the implementation's own when the job does not start.
     - ``set_seam_go(True)`` once the arc is established at the seam start lets the job run the
       seam; ``set_seam_go(False)`` after the crater fill and arc off at the seam end lets it
       retract. (The power source stays on the controller's link: the robot's job waits for
@@ -230,3 +205,20 @@ class RobotJobIo(Protocol):
     async def set_hold(self, held: bool) -> None: ...
 
     async def stop_job(self) -> None: ...
+
+
+__all__ = [
+    "FAULT_STATES",
+    "ROBOT_JOB_INPUTS",
+    "ROBOT_JOB_OUTPUTS",
+    "ZERO_CORRECTION",
+    "FaultListener",
+    "OwnedLinkCounters",
+    "OwnedLinkState",
+    "PathCorrection",
+    "RobotFeedback",
+    "RobotJobIo",
+    "RobotJobSignals",
+    "RobotOwnedMotion",
+    "SeamFrame",
+]

@@ -35,6 +35,7 @@ from pymodbus import FramerType
 from pymodbus.server import ModbusTcpServer
 
 from drivers.codecs.modbus_map import SignalValue
+from drivers.codecs.robot_job import ROBOT_JOB_OUTPUTS
 from drivers.codecs.serial_text import encode_serial
 from drivers.codecs.settings import ModbusTcpLinkSettings, PlcSettings
 from sim.clock import SimClock
@@ -119,6 +120,10 @@ class SimulatedPlc:
             rtu=rtu_framing,
         )
         self.on_robot_enabled: Callable[[bool], None] | None = None
+        # A robot that owns its motion, wired through the PLC (``drivers.codecs.robot_job``):
+        # its job outputs become our inputs, our robot job outputs go to it every scan.
+        self.robot_job_inputs: Callable[[], dict[str, bool]] | None = None
+        self.robot_job_outputs: Callable[[dict[str, SignalValue]], None] | None = None
         # The part's temperature at the weld zone (a pyrometer on an analogue input), heated by
         # the arc's power (``arc_power_w``: the cell wires the power source's) and cooling.
         self.part_heat = PartHeat()
@@ -224,6 +229,8 @@ class SimulatedPlc:
         }
         for button in ("start_button", "stop_button", "reset_button"):
             values[button] = field_devices.buttons_until.get(button, 0.0) > now
+        if self.robot_job_inputs is not None:
+            values.update(self.robot_job_inputs())
         values.update(self._serial_registers)  # a serial the PLC presents (present_serial)
         mapped = {k: v for k, v in values.items() if k in self.registers.inputs}
         for name in self.registers.inputs:
@@ -299,6 +306,8 @@ class SimulatedPlc:
             logic.robot_enabled = enabled
             if self.on_robot_enabled is not None:
                 self.on_robot_enabled(enabled)
+        if self.robot_job_outputs is not None:
+            self.robot_job_outputs({name: self._output_or(name, 0) for name in ROBOT_JOB_OUTPUTS})
         if self.events is not None:
             for name, now in (
                 ("clamps closed", logic.clamp_position >= 1.0),

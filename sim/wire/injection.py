@@ -33,6 +33,9 @@ VERBS: dict[str, str] = {
     "press": "button",
     # The part as a person leaves it (preheated with a torch, fresh from outside), °C.
     "part_temperature": "celsius",
+    # A robot on KUKA RSI: the network delays its answers (ms), loses a share of datagrams.
+    "rsi_late": "milliseconds",
+    "rsi_loss": "share",
 }  # fmt: skip
 # Faults that bite later, when the device is next asked something (the next ignition, the arc
 # end, the next request on a degraded link): a rig measures their reaction from the fault.
@@ -119,6 +122,20 @@ async def inject(cell: InjectableCell, line: str) -> Injected:
         return Injected(True, False)
     if verb == "link_restore":
         await cell.plug_in(device)
+        return Injected(False, False, restored=device)
+    if verb in ("rsi_late", "rsi_loss"):
+        robot = cell.robot
+        if not hasattr(robot, "loss_share"):
+            raise InjectionError(f"{verb}: the cell's robot is not on RSI")
+        if verb == "rsi_late":
+            robot.answer_delay_ms = float(args[0])
+            return Injected(float(args[0]) > 0, False)
+        robot.loss_share = min(1.0, max(0.0, float(args[0])))
+        return Injected(robot.loss_share > 0, False)
+    if device == "robot" and hasattr(cell.robot, "loss_share"):
+        if verb != "wire_clear":
+            raise InjectionError(f"{verb}: the robot is on RSI (use rsi_late, rsi_loss, link_cut)")
+        cell.robot.answer_delay_ms = cell.robot.loss_share = 0.0
         return Injected(False, False, restored=device)
     if verb in ("stall", "half_open"):
         wire.faults.set("stall")

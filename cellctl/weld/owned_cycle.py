@@ -1,0 +1,556 @@
+"""One seam welded by a robot that owns its motion (``robot.interface: kuka_rsi | abb_egm``).
+
+The robot runs its own taught job for the seam (``robot_job`` in the part program, numbered in
+``robot.jobs``); the controller does not move it. What the controller does, in order:
+
+1. sets the procedure on the power source, selects the job and starts it through the PLC
+   (``cellctl.weld.robot_job``); the job approaches the seam's taught start with its sensor
+   interface on and raises ``robot_at_seam_start`` (F143 if not in time, F135 if the job faults);
+2. expects the real-time stream from now on (a lost stream is F132, the robot stopping on its
+   interface F135: ``RobotOwnedMotion``'s fault listener raises them);
+3. seam finding: the ``PathCorrector`` gives the offset of the joint at the start; it goes to
+   the robot as the path correction and is held through the seam, the tracking's corrections
+   on top of it (docs/architecture.md, "A robot that owns its motion", says why);
+4. strikes the arc (the power source stays on the controller's link), then raises
+   ``robot_seam_go``: the job runs the seam;
+5. while the seam runs: every correction period the robot's actual pose (the stream's last
+   sample) is projected on the taught path, which gives the path position; the corrector's
+   correction there goes to the robot in the seam frame there; every sample period the arc
+   is sampled into the seam's monitor, as on the serial cycle;
+6. at ``robot_at_seam_end``: crater fill, arc off, ``robot_seam_go`` dropped; the job lifts
+   clear and raises ``robot_job_done``; the seam's record is written.
+
+Faults are reported to the ``FaultReporter`` and end the seam with ``CycleInterrupted``; the
+controller's reaction takes the arc off and holds the robot through its I/O. Hold and resume
+of a running job are ``RobotJobIo.set_hold``; this cycle never decides them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from cellctl.cell.faults import FaultCode, FaultReporter
+from cellctl.cell.records import RecordNotWritten, SeamSummary
+from cellctl.cell.steps import Step
+from cellctl.config.models import ControllerSettings, PartProgram, Procedure, Seam
+from cellctl.sensing.protocol import JointNotFound, SeamSensing, TrackingLost
+from cellctl.weld.cycle import CycleInterrupted, SeamProgress, SeamRecords
+from cellctl.weld.monitoring import SeamMonitor
+from cellctl.weld.owned_robot import OwnedRobot
+from cellctl.weld.robot_job import PlcRobotJobIo, RobotJobFaulted, RobotJobTimeout
+from drivers.codecs.seam_path import SeamPath
+from drivers.codecs.settings import RobotSettings
+from drivers.errors import DeviceError
+from drivers.power_source import PowerSourceDriver
+from drivers.robot.owned import (
+    OwnedLinkState,
+    PathCorrection,
+    RobotFeedback,
+    RobotOwnedMotion,
+)
+from drivers.robot.serial import MotionRefused
+
+log = logging.getLogger(__name__)
+
+AIR_SPEED_FOR_TIMEOUTS_MM_PER_S = 50.0  # the slowest approach a job may make, for timeouts
+CORRECTION_PERIOD_S = 0.004  # one RSI cycle: a fresher correction would wait for the next
+ARC_OFF_TIMEOUT_S = 1.0
+MAX_PATH_ID = 65535  # path ids the tracking knows seams by: 1..65535, one per tracked seam
+SETTLED_MM = 0.05  # on the found offset: this close
+SETTLE_TIMEOUT_S = 2.0  # the path id the laser tracking knows the seam by (one seam at a time)
+
+
+class PathCorrector(Protocol):
+    """Where the seam really is, as (lateral, vertical) mm offsets from the taught path in the
+    seam frame: ``find`` before the arc (the joint at the start; ``JointNotFound`` if none),
+    ``correction_at`` while it burns (the whole offset at a path position, the found one
+    included)."""
+
+    async def find(self, seam: Seam, taught: SeamPath) -> tuple[float, float]: ...
+
+    def correction_at(self, position_mm: float) -> tuple[float, float]: ...
+
+
+class FindsAhead(Protocol):
+    """Sensing that finds the joint from a torch standing at the seam's start
+    (``cellctl.sensing.laser.LaserSensing.find_ahead``)."""
+
+    async def find_ahead(self, seam: Seam) -> tuple[float, float]: ...
+
+
+@dataclass
+class HeldOffset:
+    """A cell without tracking: the offset found at the start (none: the taught path), held."""
+
+    lateral_mm: float = 0.0
+    vertical_mm: float = 0.0
+
+    async def find(self, seam: Seam, taught: SeamPath) -> tuple[float, float]:
+        return (self.lateral_mm, self.vertical_mm)
+
+    def correction_at(self, position_mm: float) -> tuple[float, float]:
+        return (self.lateral_mm, self.vertical_mm)
+
+
+class TravelSpeed:
+    """The robot's speed along the seam from two samples of its stream, by its own clock (the
+    telegrams' robot time): heat input needs the robot's travel speed, as on the serial link,
+    and the controller's clock would not give it when the simulator runs faster than real."""
+
+    def __init__(self) -> None:
+        self._last: RobotFeedback | None = None
+
+    def speed_mm_per_s(self, feedback: RobotFeedback | None) -> float | None:
+        last, self._last = self._last, feedback
+        if feedback is None or last is None:
+            return None
+        dt_s = feedback.robot_time_s - last.robot_time_s
+        if dt_s <= 0:
+            self._last = last  # the same sample again: keep the older one
+            return None
+        return math.dist(feedback.position_mm, last.position_mm) / dt_s
+
+
+def path_position(taught: SeamPath, feedback: RobotFeedback, hint_mm: float | None) -> float:
+    """The robot's actual pose projected on the taught path: the path position, mm."""
+    return taught.locate(feedback.position_mm, hint_mm)[0]
+
+
+class OwnedSeamCycle:
+    """Welds one seam at a time with a robot that runs its own job (see the module)."""
+
+    def __init__(
+        self,
+        *,
+        job: PlcRobotJobIo,
+        robot: RobotOwnedMotion,
+        robot_settings: RobotSettings,
+        power_source: PowerSourceDriver,
+        faults: FaultReporter,
+        settings: ControllerSettings,
+        sensing: SeamSensing | None = None,
+        tracked: OwnedRobot | None = None,
+    ) -> None:
+        """``sensing`` with ``tracked`` (the controller's view of this robot): the laser
+        tracking corrects the seams whose program says so (see ``_track``)."""
+        self.sensing = sensing
+        self.tracked = tracked
+        self.job = job
+        self.robot = robot
+        self.robot_settings = robot_settings
+        self.power_source = power_source
+        self.faults = faults
+        self.settings = settings
+        self.sample_period_s = settings.monitoring.sample_period_ms / 1000
+        self.step = Step.APPROACH  # where the seam in hand stands (the operator's screen)
+        self.position_mm = 0.0  # the last path position the correction stream worked out
+        self.corrections_sent = 0
+        self.tracking_figures: dict[str, float] | None = None  # the last tracked seam's
+        self.found_mm = (0.0, 0.0)  # the last seam's offset found before the arc
+        self._path_id = 0  # the last tracked seam's path id
+        robot.add_fault_listener(self._on_link_fault)
+
+    # -- faults -------------------------------------------------------------------------------
+
+    def _on_link_fault(self, state: OwnedLinkState, text: str) -> None:
+        """The stream's faults, on the event loop: the reaction (arc off, hold) is the
+        controller's; the seam in progress then fails on its next check."""
+        code = (
+            FaultCode.ROBOT_INTERFACE_STOP
+            if state is OwnedLinkState.STOPPED_WITH_ERROR
+            else FaultCode.ROBOT_LINK
+        )
+        self.faults.raise_fault(code, f"{self.robot.device} at {self.robot.address}: {text}")
+
+    def _fault(self, code: FaultCode, detail: str) -> None:
+        self.faults.raise_fault(code, detail)
+        raise CycleInterrupted(detail)
+
+    def _check_link(self) -> None:
+        state = self.robot.state
+        if state is OwnedLinkState.STOPPED_WITH_ERROR:
+            raise CycleInterrupted(self.robot.fault_text)  # reported by _on_link_fault
+        if state is OwnedLinkState.LOST:
+            raise CycleInterrupted(self.robot.fault_text)
+
+    async def _wait(self, condition, what: str, timeout_s: float) -> None:  # type: ignore[no-untyped-def]
+        try:
+            await self.job.wait_for(condition, what, timeout_s)
+        except RobotJobTimeout as error:
+            self._fault(FaultCode.ROBOT_JOB_SIGNAL_LATE, str(error))
+        except RobotJobFaulted as error:
+            self._fault(FaultCode.ROBOT_INTERFACE_STOP, f"{error}: {self.robot.fault_text}")
+        except DeviceError as error:
+            self._fault(FaultCode.PLC_LINK, str(error))
+
+    # -- the seam -----------------------------------------------------------------------------
+
+    async def weld_seam(
+        self, seam: Seam, procedure: Procedure, corrector: PathCorrector
+    ) -> SeamSummary:
+        """Weld ``seam`` by its robot job (see the module); its summary for the record."""
+        assert seam.robot_job is not None  # the config check requires it
+        number = self.robot_settings.jobs[seam.robot_job]
+        taught = seam.taught_path()
+        monitor = SeamMonitor(
+            seam.name,
+            procedure,
+            reaction_time_s=self.settings.monitoring.reaction_time_ms / 1000,
+            max_sample_gap_s=4 * self.sample_period_s,
+        )
+        try:
+            if not self.job.signals().ready:
+                self._fault(FaultCode.ROBOT_NOT_READY, f"robot not ready for job {number}")
+            self.step = Step.APPROACH
+            await self._set_weld_parameters(procedure)
+            self.robot.set_path_correction(PathCorrection(0.0, 0.0, taught.frame_at(0.0)))
+            try:
+                await self.job.start_job(number)
+            except RobotJobTimeout as error:
+                self._fault(FaultCode.ROBOT_JOB_SIGNAL_LATE, f"seam {seam.name}: {error}")
+            approach_s = (seam.approach_clearance_mm * 4 + 500) / AIR_SPEED_FOR_TIMEOUTS_MM_PER_S
+            await self._wait(lambda s: s.at_seam_start, f"job {number} at seam start", approach_s)
+            self.robot.expect_stream(True)
+            self.step = Step.SEAM_FINDING
+            found = self.found_mm = await self._find(seam, taught, corrector)
+            self._correct(taught, found, 0.0)
+            await self._settle_on(taught, found)
+            self.step = Step.ARC_START
+            await self._arc_start(seam, procedure, monitor)
+            self.step = Step.WELDING
+            await self.job.set_seam_go(True)
+            run_s = (
+                taught.length_mm / procedure.travel_speed_mm_per_s * 1.5
+                + self.settings.motion.move_timeout_margin_s
+            )
+            tracking = await self._track(seam, taught, found)
+            try:
+                await self._run_seam(taught, corrector, procedure, monitor, run_s, tracking)
+            finally:
+                if tracking:
+                    self.tracking_figures = await self._untrack()
+            if procedure.crater_fill:
+                self.step = Step.CRATER_FILL
+                await self._crater_fill(procedure, monitor)
+            self.step = Step.ARC_OFF
+            await self._arc_off(seam)
+            self.step = Step.RETRACT
+            await self.job.set_seam_go(False)
+            await self._wait(lambda s: s.job_done, f"job {number} done", approach_s)
+            self.step = Step.RECORD
+        except DeviceError as error:
+            self._fault(FaultCode.POWER_SOURCE_LINK, f"seam {seam.name}: {error}")
+        finally:
+            self.robot.expect_stream(False)
+        return monitor.summary(taught.length_mm)
+
+    async def _find(
+        self, seam: Seam, taught: SeamPath, corrector: PathCorrector
+    ) -> tuple[float, float]:
+        """Seam finding: with the laser (and the seam's program asking), the joint ahead of
+        the torch standing at the start, held through the seam; else the corrector's."""
+        finds_ahead = getattr(self.sensing, "find_ahead", None)
+        if finds_ahead is None or not seam.sensing.seam_finding:
+            return await corrector.find(seam, taught)
+        try:
+            return await finds_ahead(seam)
+        except JointNotFound as error:
+            self._fault(FaultCode.JOINT_NOT_FOUND, f"seam {seam.name}: {error}")
+        except DeviceError as error:
+            self._fault(FaultCode.SENSOR_LINK, f"seam {seam.name}: {error}")
+        raise AssertionError("unreachable")  # _fault raises
+
+    async def _settle_on(self, taught: SeamPath, offset: tuple[float, float]) -> None:
+        """Wait (up to SETTLE_TIMEOUT_S) until the robot stands on the found offset: it slews
+        there at its own correction rate, and the arc must not strike beside the joint."""
+        if math.hypot(*offset) < SETTLED_MM:
+            return
+        deadline = time.monotonic() + SETTLE_TIMEOUT_S
+        while time.monotonic() < deadline:
+            self._check_link()
+            feedback = self.robot.latest_feedback()
+            if feedback is not None:
+                _, lateral, vertical = taught.locate(feedback.position_mm)
+                if math.hypot(lateral - offset[0], vertical - offset[1]) < SETTLED_MM:
+                    return
+            await asyncio.sleep(CORRECTION_PERIOD_S)
+        log.warning("robot not on the found offset %s mm within %g s", offset, SETTLE_TIMEOUT_S)
+
+    async def _track(self, seam: Seam, taught: SeamPath, found: tuple[float, float]) -> bool:
+        """The laser tracking on this seam, if there is a sensor and the seam's program asks:
+        the tracked robot's statuses feed its torch estimate, its corrections go out through
+        the stream on top of the held offset. True when it tracks."""
+        self.tracking_figures = None
+        if self.sensing is None or self.tracked is None or not seam.sensing.tracking:
+            return False
+        # A new path id per tracked seam: the tracking's torch estimate keeps the last seam's
+        # statuses, and with the same id it would take the torch for standing at that seam's end.
+        self._path_id = self._path_id % MAX_PATH_ID + 1
+        path_id = self._path_id
+        self.tracked.track(path_id, taught, found)
+        try:
+            await self.sensing.start_tracking(seam, taught, path_id)  # type: ignore[arg-type]
+        except DeviceError as error:
+            await self.tracked.untrack()
+            self._fault(FaultCode.SENSOR_LINK, f"seam {seam.name}: {error}")
+        return True
+
+    async def _untrack(self) -> dict[str, float] | None:
+        assert self.sensing is not None
+        assert self.tracked is not None
+        try:
+            return await self.sensing.stop_tracking()
+        finally:
+            await self.tracked.untrack()
+
+    def _correct(self, taught: SeamPath, offset: tuple[float, float], position_mm: float) -> None:
+        """The offset at ``position_mm`` to the robot, in the seam frame there."""
+        s_mm = min(max(position_mm, 0.0), taught.length_mm)
+        try:
+            self.robot.set_path_correction(
+                PathCorrection(offset[0], offset[1], taught.frame_at(s_mm))
+            )
+        except MotionRefused as error:
+            self._fault(FaultCode.ROBOT_REFUSED_MOTION, str(error))
+        self.corrections_sent += 1
+
+    async def _run_seam(
+        self,
+        taught: SeamPath,
+        corrector: PathCorrector,
+        procedure: Procedure,
+        monitor: SeamMonitor,
+        timeout_s: float,
+        tracking: bool = False,
+    ) -> None:
+        """Stream corrections (the corrector's, or the laser tracking's when it tracks) and
+        sample the arc until the job reaches the seam's end."""
+        stream = (
+            None
+            if tracking
+            else asyncio.create_task(self._stream(taught, corrector), name="owned corrections")
+        )
+        deadline = time.monotonic() + timeout_s
+        travel = TravelSpeed()
+        break_s = self.settings.arc.break_time_ms / 1000
+        arc_out_since: float | None = None
+        try:
+            while True:
+                self._check_link()
+                if stream is not None and stream.done():
+                    stream.result()  # a refused correction: its fault is reported
+                if tracking:
+                    assert self.sensing is not None
+                    try:
+                        self.sensing.check_tracking()
+                    except TrackingLost as error:
+                        self._fault(FaultCode.TRACKING_LOST, str(error))
+                    except DeviceError as error:
+                        self._fault(FaultCode.SENSOR_LINK, str(error))
+                signals = self.job.signals()
+                if signals.job_fault:
+                    self._fault(FaultCode.ROBOT_INTERFACE_STOP, "the robot's job reports a fault")
+                if signals.at_seam_end:
+                    return
+                if time.monotonic() > deadline:
+                    self._fault(
+                        FaultCode.ROBOT_JOB_SIGNAL_LATE, f"no seam end within {timeout_s:.0f} s"
+                    )
+                power = await self.power_source.read_status()
+                now = time.monotonic()
+                if power.error:
+                    self._fault(
+                        FaultCode.POWER_SOURCE_ERROR, f"power source error {power.error_code}"
+                    )
+                speed = travel.speed_mm_per_s(self.robot.latest_feedback())
+                if power.arc_established:
+                    arc_out_since = None
+                    monitor.add(
+                        now,
+                        power.actual_current_a,
+                        power.actual_voltage_v,
+                        power.actual_wire_feed_m_per_min,
+                        tool_speed_mm_per_s=speed,
+                    )
+                else:
+                    arc_out_since = arc_out_since or now
+                    if now - arc_out_since > break_s:
+                        monitor.arc_breaks += 1
+                        self._fault(FaultCode.ARC_BREAK, f"arc out at {self.position_mm:.1f} mm")
+                await asyncio.sleep(self.sample_period_s)
+        finally:
+            if stream is not None:
+                stream.cancel()
+                with contextlib.suppress(asyncio.CancelledError, CycleInterrupted):
+                    await stream
+
+    async def _stream(self, taught: SeamPath, corrector: PathCorrector) -> None:
+        """Every correction period: path position from the actual pose, its correction out."""
+        last_sequence = None
+        while True:
+            feedback = self.robot.latest_feedback()
+            if feedback is not None and feedback.sequence != last_sequence:
+                last_sequence = feedback.sequence
+                self.position_mm = path_position(taught, feedback, self.position_mm)
+                self._correct(taught, corrector.correction_at(self.position_mm), self.position_mm)
+            await asyncio.sleep(CORRECTION_PERIOD_S)
+
+    # -- the power source (as the serial cycle drives it) ------------------------------------
+
+    async def _set_weld_parameters(self, procedure: Procedure) -> None:
+        if procedure.job_number is not None:
+            await self.power_source.set_job(procedure.job_number)
+        else:
+            await self.power_source.set_setpoints(
+                procedure.current_a, procedure.voltage_v, procedure.wire_feed_m_per_min
+            )
+
+    async def _arc_start(self, seam: Seam, procedure: Procedure, monitor: SeamMonitor) -> None:
+        start = procedure.arc_start
+        tries = start.retries + 1
+        for attempt in range(1, tries + 1):
+            self._check_link()
+            await self.power_source.arc_on()
+            deadline = time.monotonic() + start.ignition_timeout_ms / 1000
+            while time.monotonic() < deadline:
+                status = await self.power_source.read_status()
+                if status.arc_established:
+                    monitor.arc_interrupted()
+                    return
+                if status.error:
+                    break
+                await asyncio.sleep(self.sample_period_s)
+            await self.power_source.arc_off()
+            if attempt == tries:
+                break
+            await self.power_source.wire_retract(True)
+            await asyncio.sleep(start.wire_retract_ms / 1000)
+            await self.power_source.wire_retract(False)
+            if (await self.power_source.read_status()).error:
+                await self.power_source.reset_error()
+        self._fault(FaultCode.ARC_START_FAILED, f"seam {seam.name}: no arc after {tries} tries")
+
+    async def _crater_fill(self, procedure: Procedure, monitor: SeamMonitor) -> None:
+        crater = procedure.crater_fill
+        assert crater is not None
+        await self.power_source.set_setpoints(
+            crater.current_a, crater.voltage_v, crater.wire_feed_m_per_min
+        )
+        end = time.monotonic() + crater.time_ms / 1000
+        while time.monotonic() < end:
+            power = await self.power_source.read_status()
+            if power.arc_established:
+                monitor.add(
+                    time.monotonic(),
+                    power.actual_current_a,
+                    power.actual_voltage_v,
+                    power.actual_wire_feed_m_per_min,
+                    check_band=False,
+                )
+            await asyncio.sleep(self.sample_period_s)
+
+    async def _arc_off(self, seam: Seam) -> None:
+        await self.power_source.arc_off()
+        deadline = time.monotonic() + ARC_OFF_TIMEOUT_S
+        while True:
+            power = await self.power_source.read_status()
+            if not power.arc_established and not power.current_flowing:
+                return
+            if time.monotonic() > deadline:
+                self._fault(FaultCode.STEP_TIMEOUT, f"seam {seam.name}: arc burns after arc off")
+            await asyncio.sleep(self.sample_period_s)
+
+
+class OwnedPartCycle:
+    """The seams of one part, each by its robot job, in order (what ``PartRun`` runs when the
+    robot owns its motion, in place of ``cellctl.weld.cycle.WeldCycle``): ``weld_seam``
+    welds one and commits its record durably before it returns.
+
+    A seam interrupted mid-way (a hold, a fault) is not resumed: the robot's job cannot take
+    the seam up again where its bead ends, so the seam is reported (F143) and the part ends
+    incomplete; seams not begun are welded after a reset as usual.
+    """
+
+    def __init__(
+        self,
+        seams: OwnedSeamCycle,
+        *,
+        part: PartProgram,
+        procedures: dict[str, Procedure],
+        records: SeamRecords,
+        part_id: int,
+        corrector: Callable[[Seam], PathCorrector],
+        settings: ControllerSettings,
+    ) -> None:
+        self.seams = seams
+        self.part = part
+        self.procedures = procedures
+        self.records = records
+        self.part_id = part_id
+        self.corrector = corrector
+        self.settings = settings
+        self.progress: SeamProgress | None = None
+        self.summaries: list[SeamSummary] = []
+
+    async def weld_seam(self, index: int, resume: SeamProgress | None = None) -> SeamSummary:
+        seam = self.part.seams_in_order()[index]
+        if resume is not None:
+            detail = (
+                f"seam {seam.name} was interrupted by its job at {resume.step}; a robot-owned "
+                "job does not resume a seam mid-way: check the seam, stop and reset the cell"
+            )
+            self.seams.faults.raise_fault(FaultCode.ROBOT_JOB_SIGNAL_LATE, detail)
+            raise CycleInterrupted(detail)
+        procedure = self.procedures[seam.procedure]
+        progress = SeamProgress(
+            index=index,
+            seam=seam,
+            procedure=procedure,
+            monitor=SeamMonitor(
+                seam.name,
+                procedure,
+                reaction_time_s=self.settings.monitoring.reaction_time_ms / 1000,
+                max_sample_gap_s=4 * self.seams.sample_period_s,
+            ),
+        )
+        self.progress = progress
+        watcher = asyncio.create_task(self._show_steps(progress), name="owned seam steps")
+        try:
+            summary = await self.seams.weld_seam(seam, procedure, self.corrector(seam))
+            found = self.seams.found_mm
+            summary.tracking = {
+                **(self.seams.tracking_figures or {}),
+                "found_lateral_mm": found[0],
+                "found_vertical_mm": found[1],
+            }
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        progress.step = Step.RECORD
+        try:
+            await self.records.record_seam(self.part_id, summary, progress.started_at, time.time())
+        except RecordNotWritten as error:
+            self.seams.faults.raise_fault(
+                FaultCode.RECORD_NOT_WRITTEN, f"seam {seam.name}: {error}"
+            )
+            raise CycleInterrupted(str(error)) from None
+        self.summaries.append(summary)
+        if summary.verdict == "bad":
+            self.seams.faults.raise_fault(
+                FaultCode.OUT_OF_BAND, f"seam {seam.name}: {'; '.join(summary.reasons)}"
+            )
+        return summary
+
+    async def _show_steps(self, progress: SeamProgress) -> None:
+        """The seam cycle's step onto the progress the part run shows."""
+        while True:
+            progress.step = self.seams.step
+            await asyncio.sleep(self.seams.sample_period_s)
