@@ -26,9 +26,11 @@ from sim.devices.power_source import SimulatedPowerSource
 from sim.devices.robot import SimulatedRobot
 from sim.devices.sensor import SimulatedSensor, TrackingScore
 from sim.devices.sensor_render import CameraModel, Disturbances
+from sim.devices.touch import TcpChecker, TorchContact
 from sim.events import EventLog
 from sim.truth.bead import BeadRecord, BeadShape
-from sim.truth.part import VisionScenario, load_true_part
+from sim.truth.part import TruePart, VisionScenario, load_true_part
+from sim.truth.torch import TrueTorch
 from sim.wire.control import ControlError, ControlServer
 from sim.wire.injection import InjectionError, inject
 
@@ -57,6 +59,8 @@ class SimulatedCell:
         self.events = EventLog()
         for device in (self.plc, self.power_source, self.robot):
             device.events = self.events
+        self.touch = _torch_contact(devices, vision, self.power_source)
+        self._wire_touch(self.touch)
         # The laser sensor, only when the cell config enables it (sim.sensor).
         self.sensor: SimulatedSensor | None = None
         self.tracking_score: TrackingScore | None = None
@@ -89,6 +93,16 @@ class SimulatedCell:
         for device in (self.control, self.sensor, self.robot, self.power_source, self.plc):
             if device is not None:
                 await device.close()
+
+    def _wire_touch(self, touch: TorchContact) -> None:
+        """The torch's contacts, wired as in the real cell (sim.devices.touch): the power
+        source's contact input, the robot's search and breakaway inputs, the PLC's inputs."""
+        motion = self.robot.motion
+        self.power_source.wire_on_part = lambda: touch.wire_touches(motion.tool_pose())
+        motion.touch_probe = touch.probe
+        motion.on_collision = touch.collided
+        self.plc.extra_inputs["torch_collision"] = lambda: touch.breakaway_open(motion.tool_pose())
+        self.plc.extra_inputs["tcp_beam_broken"] = lambda: touch.beam_broken(motion.tool_pose())
 
     def _arc_power_w(self) -> float:
         arc = self.power_source.arc
@@ -215,6 +229,24 @@ def _stick_out_change_mm(robot: SimulatedRobot) -> float:
     offset times the slope of the flank it climbs."""
     lateral_mm, vertical_mm, _ = robot.motion.weave_offset_mm()
     return -math.hypot(lateral_mm, vertical_mm) * FLANK_SLOPE
+
+
+def _torch_contact(
+    devices: CellDevices, vision: VisionScenario | None, power_source: SimulatedPowerSource
+) -> TorchContact:
+    """The true torch against the true part (when the cell config names one) and the TCP
+    checker (when ``torch_service.tcp_checker`` places one)."""
+    scenario = vision or VisionScenario(name="ideal")
+    part: TruePart | None = None
+    if devices.active_part_file is not None:
+        part = load_true_part(devices.active_part_file, scenario)
+    checker_settings = (devices.torch_service or {}).get("tcp_checker") or {}
+    checker = None
+    if "center_mm" in checker_settings:
+        x, y, z = (float(c) for c in checker_settings["center_mm"])
+        checker = TcpChecker((x, y, z))
+    torch = TrueTorch(stick_out_error_mm=scenario.stick_out_error_mm)
+    return TorchContact(part, torch, checker, power_source.touch_sensing)
 
 
 def _power_source(devices: CellDevices, clock: SimClock) -> SimulatedPowerSource:

@@ -30,6 +30,8 @@ class CellDevices:
     # For the simulated sensor's true part: the part program on the fixture.
     config_path: Path | None = None
     active_part_file: Path | None = None
+    # The torch's service: where the TCP checker stands (sim.devices.touch), the station.
+    torch_service: dict | None = None
 
 
 def load_cell_devices(path: str | Path) -> CellDevices:
@@ -58,6 +60,7 @@ def load_cell_devices(path: str | Path) -> CellDevices:
         sensor=dict(data.get("sensor") or {}),
         config_path=path,
         active_part_file=_active_part_file(path, data),
+        torch_service=dict(data.get("torch_service") or {}),
         **sections,
     )
 

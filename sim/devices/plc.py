@@ -122,6 +122,9 @@ class SimulatedPlc:
         # the arc's power (``arc_power_w``: the cell wires the power source's) and cooling.
         self.part_heat = PartHeat()
         self.arc_power_w: Callable[[], float] = lambda: 0.0
+        # Inputs of field devices modelled elsewhere (the torch's breakaway switch, the TCP
+        # checker's beam, the torch service station: sim.devices.torch_service), by name.
+        self.extra_inputs: dict[str, Callable[[], SignalValue]] = {}
         self.events: EventLog | None = None  # ground truth for benchmarks (sim.events)
         self._last_outputs: dict[str, SignalValue] = {}
         self._last_done: dict[str, bool] = {}
@@ -222,6 +225,8 @@ class SimulatedPlc:
         }
         for button in ("start_button", "stop_button", "reset_button"):
             values[button] = field_devices.buttons_until.get(button, 0.0) > now
+        for name, read in self.extra_inputs.items():
+            values[name] = read()
         mapped = {k: v for k, v in values.items() if k in self.registers.inputs}
         for name in self.registers.inputs:
             mapped.setdefault(name, 0)  # an input the model does not know reads as 0

@@ -33,6 +33,11 @@ VERBS: dict[str, str] = {
     "press": "button",
     # The part as a person leaves it (preheated with a torch, fresh from outside), °C.
     "part_temperature": "celsius",
+    # The torch (sim.devices.touch): a collision (breakaway switch, robot stop, a bent neck),
+    # a neck bent by (x, y, z) mm, the wire sticking out this much beyond nominal.
+    "torch_collision": "",
+    "torch_bend": "x_mm y_mm z_mm",
+    "stick_out": "extra_mm",
 }  # fmt: skip
 # Faults that bite later, when the device is next asked something (the next ignition, the arc
 # end, the next request on a degraded link): a rig measures their reaction from the fault.
@@ -67,6 +72,7 @@ class InjectableCell(Protocol):
     power_source: Any
     robot: Any
     sensor: Any
+    touch: Any
 
     async def unplug(self, device: str) -> None: ...
 
@@ -155,6 +161,15 @@ async def inject(cell: InjectableCell, line: str) -> Injected:
         return Injected(False, False)
     elif verb == "part_temperature":
         plc.part_heat.set_temperature_c(float(args[0]))
+        return Injected(False, False)
+    elif verb == "torch_collision":
+        cell.touch.inject_collision()
+        cell.robot.trip_collision()
+    elif verb == "torch_bend":
+        cell.touch.torch.bend((float(args[0]), float(args[1]), float(args[2])))
+        return Injected(False, False)  # found by the next TCP check, no fault by itself
+    elif verb == "stick_out":
+        cell.touch.torch.stick_out_error_mm = float(args[0])
         return Injected(False, False)
     return Injected(True, verb in ARMED_VERBS)
 
