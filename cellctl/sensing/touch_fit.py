@@ -99,9 +99,8 @@ class PartFrame:
         pieces: list[Line | Arc] = []
         for piece in path.pieces:
             if isinstance(piece, Arc):
-                pieces.append(
-                    arc_through(self.apply(piece.start), self.apply(piece.via), self.apply(piece.end))
-                )
+                start, via, end = (self.apply(p) for p in (piece.start, piece.via, piece.end))
+                pieces.append(arc_through(start, via, end))
             else:
                 pieces.append(Line(self.apply(piece.start), self.apply(piece.end)))
         return SeamPath(tuple(pieces))
