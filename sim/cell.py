@@ -100,6 +100,7 @@ class SimulatedCell:
         motion = self.robot.motion
         self.power_source.wire_on_part = lambda: touch.wire_touches(motion.tool_pose())
         motion.touch_probe = touch.probe
+        motion.probe_clearance = touch.clearance_mm
         motion.on_collision = touch.collided
         self.plc.extra_inputs["torch_collision"] = lambda: touch.breakaway_open(motion.tool_pose())
         self.plc.extra_inputs["tcp_beam_broken"] = lambda: touch.beam_broken(motion.tool_pose())

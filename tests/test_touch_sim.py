@@ -36,6 +36,7 @@ def _search(contact: TorchContact, start: Pose, direction, distance_mm=40.0, sea
     limits = load_cell_devices(CONFIG / "cell.yaml").robot.limits
     motion = RobotMotion(limits, start.position_mm, 0.0)
     motion.touch_probe = contact.probe
+    motion.probe_clearance = contact.clearance_mm
     motion.on_collision = contact.collided
     search = Search(start, direction, 10.0, distance_mm, search_id)
     assert motion.check_search(search) is ResultCode.OK

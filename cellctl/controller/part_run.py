@@ -30,6 +30,7 @@ from cellctl.controller.supervision import Supervisor
 from cellctl.motion.moves import Motion, MotionTimeout, RobotStopped, idle
 from cellctl.records.store import AsyncStore, StoreError
 from cellctl.sensing.protocol import SeamSensing
+from cellctl.sensing.touch import FoundFrame, TouchSensing
 from cellctl.weld.cycle import CycleInterrupted, SeamProgress, WeldCycle
 from cellctl.weld.temperature import InputImageThermometer
 from drivers.codecs.robot_protocol import Pose, RobotState
@@ -52,6 +53,7 @@ class PartInProgress:
     seams_done: int = 0
     verdicts: list[str] = field(default_factory=list)
     progress: SeamProgress | None = None  # where to resume after a hold
+    found_frame: FoundFrame = field(default_factory=FoundFrame)  # by touch, once per part
 
 
 class DriveEnable:
@@ -139,6 +141,7 @@ class PartRun:
         self.drives = drives
         self.inputs = inputs
         self.wait_input = wait_input
+        self.touch = TouchSensing(motion, power_source)
         self.config_id: int | None = None  # the config version the parts are welded with
         self.part: PartInProgress | None = None
         self.clamped = False
@@ -302,6 +305,8 @@ class PartRun:
             procedures=self.config.procedures,
             part_id=self.part.part_id,
             dry_run=self.machine.mode is Mode.DRY_RUN,
+            touch=self.touch,
+            found_frame=self.part.found_frame,
         )
         resume, self.part.progress = self.part.progress, None
         first_seam = self.part.seams_done

@@ -63,6 +63,9 @@ CONTACT_BISECTIONS = 24  # halvings of a step to find where contact began (< 1 n
 # What a search's touch probe reports at a pose: "" nothing, "contact" the touch-sense input
 # (the wire's electrical contact), "collision" the torch's breakaway switch (the nozzle hit).
 TouchProbe = Callable[[Pose], str]
+# How far the tool may move from a pose before the probe can fire (a lower bound, mm): lets the
+# search skip the probe's work far from anything.
+ProbeClearance = Callable[[Pose], float]
 
 Vector = tuple[float, float, float]
 
@@ -259,6 +262,8 @@ class RobotMotion:
         # Touch sensing: the probe the cell wires in (None: no touch-sense input), the search
         # running (or last run) and the results kept by id.
         self.touch_probe: TouchProbe | None = None
+        self.probe_clearance: ProbeClearance | None = None
+        self._probe_silent_to_mm = -math.inf  # the search's probe cannot fire before this
         # Told where the nozzle hit and the search's direction (the torch bends against it).
         self.on_collision: Callable[[Pose, Vector], None] | None = None
         self._search: _SearchRun | None = None
@@ -498,6 +503,7 @@ class RobotMotion:
         if run.path is None:  # queued behind something: cannot be, check_search wants idle
             run.path = self._pending[-1]
         self._search = run
+        self._probe_silent_to_mm = -math.inf
         self._searches.pop(search.search_id, None)
         self._searches[search.search_id] = run
         while len(self._searches) > SEARCHES_KEPT:
@@ -550,7 +556,13 @@ class RobotMotion:
             return False
         segment = path.segments[0]
         after_mm = self._path_position_mm
+        if after_mm < self._probe_silent_to_mm:
+            return False
         if not probe(segment.pose_at(after_mm)):
+            if self.probe_clearance is not None:
+                self._probe_silent_to_mm = after_mm + self.probe_clearance(
+                    segment.pose_at(after_mm)
+                )
             return False
         # Bisect for the first position where the probe fires: the input's latch.
         low, high = before_mm, after_mm

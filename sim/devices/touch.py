@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from drivers.codecs.robot_protocol import Pose
 from sim.truth.part import TruePart, Vector
-from sim.truth.plates import solid_at
+from sim.truth.plates import clearance_mm, solid_at
 from sim.truth.torch import TrueTorch
 
 WIRE_RADIUS_MM = 0.6  # a 1.2 mm wire
@@ -50,6 +50,21 @@ class TcpChecker:
             if abs(y - cy) <= half and math.hypot(x - cx, z - cz) <= WIRE_RADIUS_MM:
                 return True  # the beam along y
         return False
+
+    def clearance_mm(self, points: list[Vector]) -> float:
+        """How far the nearest of ``points`` lies from either beam (less the wire)."""
+        cx, cy, cz = self.center_mm
+        half = BEAM_SPAN_MM / 2
+        best = math.inf
+        for x, y, z in points:
+            along_x = max(0.0, abs(x - cx) - half)
+            along_y = max(0.0, abs(y - cy) - half)
+            best = min(
+                best,
+                math.sqrt(along_x**2 + (y - cy) ** 2 + (z - cz) ** 2),
+                math.sqrt(along_y**2 + (x - cx) ** 2 + (z - cz) ** 2),
+            )
+        return max(0.0, best - WIRE_RADIUS_MM)
 
 
 class TorchContact:
@@ -87,6 +102,18 @@ class TorchContact:
         if self.checker is None:
             return False
         return self.checker.broken_by(self.torch.wire_points(pose))
+
+    def clearance_mm(self, pose: Pose) -> float:
+        """How far the tool may move from ``pose``, in any direction, before ``probe`` can
+        fire (a lower bound): the nearest of the wire and nozzle to a plate or a beam."""
+        points = self.torch.wire_points(pose) + self.torch.nozzle_points(pose)
+        best = math.inf
+        if self.part is not None:
+            best = min(clearance_mm(self.part, p) for p in points)
+        if self.checker is not None:
+            best = min(best, self.checker.clearance_mm(points))
+        # The nozzle's rim between its tested points, the wire between its own: a margin.
+        return max(0.0, best - 1.5)
 
     def electrical_contact(self, pose: Pose) -> bool:
         """The power source's contact signal: sensing on and the wire on a plate."""

@@ -57,6 +57,58 @@ def _in_profile(joint: str, lateral: float, vertical: float, gap: float, mismatc
     raise ValueError(f"unknown joint type {joint!r}")
 
 
+def _boxes(joint: str, gap: float, mismatch: float) -> list[tuple[float, float, float, float]]:
+    """Boxes (lateral min, max, vertical min, max) about the root that hold every plate of
+    the joint (a V-groove's bevels filled in): the material lies inside them."""
+    r = PLATE_REACH_MM
+    if joint == "fillet":
+        return [(-WALL_MM, 0.0, 0.0, WALL_HEIGHT_MM), (-r, r, -BASE_MM, 0.0)]
+    if joint == "v_groove_butt":
+        return [(-r, -gap / 2, 0.0, V_GROOVE_PLATE_MM), (gap / 2, r, 0.0, V_GROOVE_PLATE_MM)]
+    if joint == "square_butt":
+        m = abs(mismatch) / 2
+        return [
+            (-r, -gap / 2, -SQUARE_BUTT_PLATE_MM - m, m),
+            (gap / 2, r, -SQUARE_BUTT_PLATE_MM - m, m),
+        ]
+    if joint == "lap":
+        return [
+            (-r, r, -LAP_LOWER_PLATE_MM, 0.0),
+            (-r, 0.0, 0.0, LAP_UPPER_PLATE_MM + abs(mismatch)),
+        ]
+    raise ValueError(f"unknown joint type {joint!r}")
+
+
+def seam_clearance_mm(seam: TrueSeam, point: Vector) -> float:
+    """A lower bound of how far ``point`` lies from ``seam``'s plates (0 inside or at them):
+    its distance, in the seam frame, to boxes that hold the plates. (On a curved seam the frame's
+    distances are near the true ones; callers keep a margin.)"""
+    s, lateral, vertical = seam.locate(point)
+    joint = seam.joint_at(min(max(s, 0.0), seam.length_mm))
+    l, v = lateral - joint.lateral_mm, vertical - joint.vertical_mm
+    ds = max(0.0, -s, s - seam.length_mm)
+    best = math.inf
+    for l0, l1, v0, v1 in _boxes(seam.joint, joint.gap_mm, joint.mismatch_mm):
+        dl = max(0.0, l0 - l, l - l1)
+        dv = max(0.0, v0 - v, v - v1)
+        best = min(best, math.sqrt(ds * ds + dl * dl + dv * dv))
+    return best
+
+
+def clearance_mm(part: TruePart, point: Vector) -> float:
+    """A lower bound of how far ``point`` lies from any plate of the part."""
+    best = math.inf
+    for seam in part.seams:
+        assert seam.path is not None
+        taught = seam.placement.undo(point) if seam.placement is not None else point
+        far = seam.path.distance_to_box(taught) - NEAR_SEAM_MM
+        if far > 0:
+            best = min(best, far)
+            continue
+        best = min(best, seam_clearance_mm(seam, point))
+    return best
+
+
 def seam_solid_at(seam: TrueSeam, point: Vector) -> bool:
     """Whether ``point`` (cell, mm) lies inside one of ``seam``'s plates."""
     s, lateral, vertical = seam.locate(point)
