@@ -85,12 +85,12 @@ def seam_clearance_mm(seam: TrueSeam, point: Vector) -> float:
     distances are near the true ones; callers keep a margin.)"""
     s, lateral, vertical = seam.locate(point)
     joint = seam.joint_at(min(max(s, 0.0), seam.length_mm))
-    l, v = lateral - joint.lateral_mm, vertical - joint.vertical_mm
+    lat, vert = lateral - joint.lateral_mm, vertical - joint.vertical_mm
     ds = max(0.0, -s, s - seam.length_mm)
     best = math.inf
     for l0, l1, v0, v1 in _boxes(seam.joint, joint.gap_mm, joint.mismatch_mm):
-        dl = max(0.0, l0 - l, l - l1)
-        dv = max(0.0, v0 - v, v - v1)
+        dl = max(0.0, l0 - lat, lat - l1)
+        dv = max(0.0, v0 - vert, vert - v1)
         best = min(best, math.sqrt(ds * ds + dl * dl + dv * dv))
     return best
 
