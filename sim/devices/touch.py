@@ -105,15 +105,16 @@ class TorchContact:
 
     def clearance_mm(self, pose: Pose) -> float:
         """How far the tool may move from ``pose``, in any direction, before ``probe`` can
-        fire (a lower bound): the nearest of the wire and nozzle to a plate or a beam."""
+        fire (a lower bound): the nearest of the wire's and the nozzle's tested points to a
+        plate or a beam."""
         points = self.torch.wire_points(pose) + self.torch.nozzle_points(pose)
         best = math.inf
         if self.part is not None:
             best = min(clearance_mm(self.part, p) for p in points)
         if self.checker is not None:
             best = min(best, self.checker.clearance_mm(points))
-        # The nozzle's rim between its tested points, the wire between its own: a margin.
-        return max(0.0, best - 1.5)
+        # The probe tests these same points: their clearance bounds when it can fire.
+        return best
 
     def electrical_contact(self, pose: Pose) -> bool:
         """The power source's contact signal: sensing on and the wire on a plate."""

@@ -1,0 +1,125 @@
+"""Touch sensing in the simulated cell: a part found by the wire alone, and what goes wrong.
+
+The real controller welds the fillet coupon programmed for touch sensing
+(``config/parts/coupon-fillet-touch.yaml``) with the laser sensor off. The simulator clamps
+the coupon off its taught place: shifted and turned about the vertical. The controller finds
+the coupon's frame by four wire touches and the seam's corner by two more, then welds; the
+simulator's truth scores where the torch really went against the true joint.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import yaml
+
+from cellctl.cell.faults import FaultCode
+from cellctl.cell.packml import State
+from rigs.cell import REPO, running_cell
+from sim.truth.part import Placement, VisionScenario
+
+PART = "coupon-fillet-touch"
+TIME_SCALE = 4.0
+PLACED = Placement(x_mm=1.5, y_mm=-1.0, z_mm=0.4, rz_deg=1.5, about_mm=(300.0, 0.0, 8.0))
+WITHIN_MM = 0.3
+
+
+def touch_part(cell: dict) -> None:
+    cell["controller"]["cycle"]["active_part"] = PART
+
+
+def placed(**extra) -> VisionScenario:
+    return VisionScenario(name="placed", placement=PLACED, **extra)
+
+
+def weld_samples_off_the_joint(rig) -> list[float]:
+    """How far the torch's tool point was from the true root at every physics step of the
+    weld path (the path with an id: the weld, not the air moves and searches)."""
+    seam = rig.sim.touch.part.seams[0]
+    offsets = []
+    for sample in rig.sim.robot.trajectory:
+        if sample.path_id == 0:
+            continue
+        s, lateral, vertical = seam.locate(sample.pose.position_mm)
+        if not 1.0 <= s <= seam.length_mm - 1.0:
+            continue
+        joint = seam.joint_at(s)
+        offsets.append(math.hypot(lateral - joint.lateral_mm, vertical - joint.vertical_mm))
+    return offsets
+
+
+async def test_a_part_found_by_touch_alone_is_welded_on_its_true_joint(tmp_path):
+    async with running_cell(tmp_path, TIME_SCALE, touch_part, placed()) as rig:
+        await rig.to_idle()
+        record = await rig.weld_part_without_faults(90)
+        frame = rig.controller.part_run.touch.figures
+        offsets = weld_samples_off_the_joint(rig)
+        seam = rig.sim.touch.part.seams[0]
+        events = [e.text for e in rig.controller.events.log]
+    assert (record["status"], record["verdict"]) == ("complete", "good"), record
+    assert frame.searches == 6  # four for the frame, two for the seam's corner
+    assert any("part frame found by touch" in text for text in events)
+    # The welded path lies on the true joint, placed 1.5 mm, 1.0 mm, 0.4 mm and 1.5° off.
+    assert len(offsets) > 500
+    assert max(offsets) < WITHIN_MM, max(offsets)
+    # The true start moved by 1.97 mm: the taught path alone would have missed it.
+    assert math.dist(seam.true_point(0.0), (300.0, -40.0, 8.0)) > 1.5
+
+
+async def until_fault(rig, code: FaultCode, timeout_s: float = 30.0):
+    await rig.until(
+        lambda: any(f.code == code for f in rig.controller.faults.active),
+        f"fault {code}",
+        timeout_s,
+    )
+    return next(f for f in rig.controller.faults.active if f.code == code)
+
+
+async def test_a_touch_that_finds_nothing_is_a_fault_naming_the_search(tmp_path):
+    far = VisionScenario(name="far", placement=Placement(x_mm=20.0, about_mm=(300.0, 0.0, 8.0)))
+    async with running_cell(tmp_path, TIME_SCALE, touch_part, far) as rig:
+        await rig.to_idle()
+        rig.sim.plc.set_part_loaded(True)
+        await rig.press("start_button")
+        fault = await until_fault(rig, FaultCode.TOUCH_NOT_FOUND)
+        await rig.until_state(State.HELD)
+        robot = rig.sim.robot.snapshot()
+        source = rig.sim.power_source
+        touches = rig.sim.touch
+    # The base plate was found; the wall, 20 mm beyond where it was taught, was not.
+    assert "'wall-a'" in fault.detail
+    assert "30 mm" in fault.detail
+    assert robot["tool_speed_mm_per_s"] == 0
+    assert not source.arc.burning
+    assert not source.commands.touch_sense_on  # the sensing voltage is off again
+    assert touches.collisions == 0
+
+
+def upright_wall_search(tmp_path):
+    """The touch coupon with its first wall search made with an upright torch: the nozzle
+    (8 mm radius) meets the wall before the wire can."""
+
+    def edit(cell: dict) -> None:
+        program = yaml.safe_load((REPO / "config" / "parts" / f"{PART}.yaml").read_text())
+        program["name"] = f"{PART}-upright"
+        program["touch_frame"]["searches"][1]["torch_deg"] = [0, 0, 0]
+        (tmp_path / "config" / "parts" / f"{PART}-upright.yaml").write_text(yaml.safe_dump(program))
+        cell["parts"].append(f"parts/{PART}-upright.yaml")
+        cell["controller"]["cycle"]["active_part"] = f"{PART}-upright"
+
+    return edit
+
+
+async def test_a_nozzle_meeting_the_wall_first_is_a_collision(tmp_path):
+    async with running_cell(tmp_path, TIME_SCALE, upright_wall_search(tmp_path), placed()) as rig:
+        await rig.to_idle()
+        rig.sim.plc.set_part_loaded(True)
+        await rig.press("start_button")
+        await until_fault(rig, FaultCode.TORCH_COLLISION)
+        await rig.until_state(State.ABORTED)
+        robot = rig.sim.robot.snapshot()
+        touches = rig.sim.touch
+    assert robot["tool_speed_mm_per_s"] == 0
+    assert touches.collisions == 1
+    assert math.hypot(*touches.torch.bend_mm) == pytest.approx(1.5)  # the neck bent back
