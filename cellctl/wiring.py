@@ -8,6 +8,7 @@ from pathlib import Path
 from cellctl.config.load import LoadedConfig
 from cellctl.controller.controller import Controller
 from cellctl.motion.moves import Motion
+from cellctl.motion.tool_offset import ToolOffsetRobot
 from cellctl.records.store import AsyncStore, store_location
 from cellctl.sensing.protocol import SeamSensing
 from drivers.plc import PlcDriver
@@ -25,7 +26,8 @@ def build_controller(
     config's production database."""
     cell = config.cell
     store = AsyncStore(store_path or store_location(config), cell=cell.cell.name)
-    motion = build_motion(config, RobotDriver(cell.robot))
+    # The torch's TCP offset (measured by the TCP check) rides on every pose: ToolOffsetRobot.
+    motion = build_motion(config, ToolOffsetRobot(RobotDriver(cell.robot)))  # type: ignore[arg-type]
     if sensing is None and cell.sensor.enabled:
         sensing = build_sensing(config, motion)
     controller = Controller(

@@ -102,7 +102,7 @@ class SimulatedCell:
         motion.touch_probe = touch.probe
         motion.probe_clearance = touch.clearance_mm
         motion.on_collision = touch.collided
-        self.plc.extra_inputs["torch_collision"] = lambda: touch.breakaway_open(motion.tool_pose())
+        self.plc.extra_inputs["torch_collision"] = touch.breakaway_open
         self.plc.extra_inputs["tcp_beam_broken"] = lambda: touch.beam_broken(motion.tool_pose())
 
     def _arc_power_w(self) -> float:

@@ -83,7 +83,7 @@ def test_an_upright_torch_meets_the_wall_with_its_nozzle_first_a_collision():
     assert result.pose.x_mm == pytest.approx(300.0 - 8.0, abs=1e-3)  # the nozzle's radius
     assert contact.collisions == 1
     assert contact.torch.bend_mm[0] < 0  # bent back
-    assert contact.breakaway_open(motion.tool_pose())
+    assert contact.breakaway_open()
 
 
 def test_without_the_sensing_voltage_the_search_finds_nothing_and_runs_its_distance():

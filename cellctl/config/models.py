@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 from pydantic import Discriminator, Field, Tag, model_validator
 
 from cellctl.config.sensor_models import SensorSettings
+from cellctl.config.torch_models import TorchServiceSettings
 from cellctl.config.touch_models import PartFrameTouch, TouchSearches
 from drivers.codecs.model import StrictModel
 from drivers.codecs.seam_path import SeamPath, build_path
@@ -228,6 +229,7 @@ class CellConfig(StrictModel):
     opcua: OpcUaSettings = OpcUaSettings()
     sparkplug: SparkplugSettings = SparkplugSettings()
     shifts: list[ShiftSettings] = Field(default_factory=list)
+    torch_service: TorchServiceSettings | None = None  # cellctl.config.torch_models
     # Relative to the cell config's folder.
     procedures_dir: str = "procedures"
     parts: Annotated[list[str], Field(min_length=1)]

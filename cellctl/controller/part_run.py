@@ -33,6 +33,7 @@ from cellctl.sensing.protocol import SeamSensing
 from cellctl.sensing.touch import FoundFrame, TouchSensing
 from cellctl.weld.cycle import CycleInterrupted, SeamProgress, WeldCycle
 from cellctl.weld.temperature import InputImageThermometer
+from cellctl.weld.torch_care import TorchCare
 from drivers.codecs.robot_protocol import Pose, RobotState
 from drivers.errors import DeviceError
 from drivers.plc import PlcDriver
@@ -142,6 +143,10 @@ class PartRun:
         self.inputs = inputs
         self.wait_input = wait_input
         self.touch = TouchSensing(motion, power_source)
+        self.torch_care = TorchCare(
+            config.cell.torch_service, self.touch, store.audit, events.event
+        )
+        events.listeners.append(self.torch_care)  # collisions, parts and arc time
         self.config_id: int | None = None  # the config version the parts are welded with
         self.part: PartInProgress | None = None
         self.clamped = False
@@ -307,6 +312,7 @@ class PartRun:
             dry_run=self.machine.mode is Mode.DRY_RUN,
             touch=self.touch,
             found_frame=self.part.found_frame,
+            torch_care=self.torch_care,
         )
         resume, self.part.progress = self.part.progress, None
         first_seam = self.part.seams_done

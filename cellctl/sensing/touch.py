@@ -110,7 +110,7 @@ class TouchSensing:
     ) -> Touch:
         """Run one search (in ``frame``, the part's found frame, when given); its ``Touch``.
         ``TouchNotFound``, ``TouchAborted``, and whatever the robot or power source raise."""
-        if not hasattr(self.robot, "search"):
+        if not hasattr(getattr(self.robot, "inner", self.robot), "search"):
             raise NoTouchSearch(f"the robot ({type(self.robot).__name__}) runs no touch search")
         frame = frame or PartFrame()
         start = frame.apply(search.start_mm)

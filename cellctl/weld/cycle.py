@@ -78,6 +78,7 @@ from cellctl.weld.temperature import (
     PassTemperatureRecord,
     check_before_pass,
 )
+from cellctl.weld.torch_care import TcpNotMeasured, TcpOutOfLimits, TorchCare
 from drivers.codecs.power_source_protocol import PowerSourceError, PowerSourceStatus
 from drivers.codecs.robot_protocol import FaultCode as RobotFault
 from drivers.codecs.robot_protocol import ResultCode, RobotState, RobotStatus
@@ -162,6 +163,7 @@ class WeldCycle:
         dry_run: bool,
         touch: TouchSensing | None = None,
         found_frame: FoundFrame | None = None,
+        torch_care: TorchCare | None = None,
     ) -> None:
         self.motion = motion
         self.robot = motion.robot
@@ -181,6 +183,7 @@ class WeldCycle:
         # in progress across holds.
         self.touch = touch
         self.found_frame = found_frame if found_frame is not None else FoundFrame()
+        self.torch_care = torch_care  # the TCP check before a part (cellctl.weld.torch_care)
         self.sample_period_s = settings.monitoring.sample_period_ms / 1000
         self.progress: SeamProgress | None = None
         self.summaries: list[SeamSummary] = []
@@ -202,6 +205,8 @@ class WeldCycle:
         else:
             seam = self.part.seams_in_order()[index]
             self.progress = self._pass_progress(index, seam, plan_passes(seam)[0])
+            if index == 0 and self.torch_care is not None and not self.dry_run:
+                await self._tcp_check_if_due()
         while True:
             await self._weld_seam(self.progress)
             done = self.progress
@@ -295,6 +300,21 @@ class WeldCycle:
             await self._move_linear(path[0], self._approach_speed(), "seam start")
         await self._strike_and_run(progress, from_mm=restart_at)
         await self._finish_seam(progress)
+
+    # -- the torch ---------------------------------------------------------------------------
+
+    async def _tcp_check_if_due(self) -> None:
+        """Before a part's first seam: the TCP check, when one is due (after a collision,
+        asked for). Out of limits: F155; not measured: F156."""
+        assert self.torch_care is not None
+        try:
+            await self._robot(self.torch_care.before_part())
+        except TcpOutOfLimits as error:
+            self._fault(FaultCode.TCP_OUT_OF_LIMITS, str(error))
+        except (TcpNotMeasured, TouchNotFound, TouchAborted, NoTouchSearch) as error:
+            if isinstance(error, TouchAborted):
+                self._check_robot(error.status)
+            self._fault(FaultCode.TCP_CHECK_FAILED, str(error))
 
     # -- touch sensing -----------------------------------------------------------------------
 

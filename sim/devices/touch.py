@@ -128,10 +128,11 @@ class TorchContact:
             return "contact"
         return ""
 
-    def breakaway_open(self, pose: Pose) -> bool:
-        """The breakaway switch (a PLC input): open while the nozzle presses on a plate, or
-        for a while after an injected collision."""
-        return time.monotonic() < self.switch_open_until_s or self.nozzle_hits(pose)
+    def breakaway_open(self) -> bool:
+        """The breakaway switch (a PLC input): open for ``SWITCH_OPEN_S`` after a hit. (The
+        nozzle is modelled in searches only: a weld pose's angles are the part program's
+        work and travel angles, which the simulator does not turn into a torch geometry.)"""
+        return time.monotonic() < self.switch_open_until_s
 
     def inject_collision(self, open_s: float = SWITCH_OPEN_S) -> None:
         """A collision from outside the model (a fixture clamp, a person's tool): the switch
