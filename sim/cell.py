@@ -98,7 +98,9 @@ class SimulatedCell:
         """The torch's contacts, wired as in the real cell (sim.devices.touch): the power
         source's contact input, the robot's search and breakaway inputs, the PLC's inputs."""
         motion = self.robot.motion
-        self.power_source.wire_on_part = lambda: touch.wire_touches(motion.tool_pose())
+        self.power_source.wire_on_part = lambda: (
+            not touch.insulated and touch.wire_touches(motion.tool_pose())
+        )
         motion.touch_probe = touch.probe
         motion.probe_clearance = touch.clearance_mm
         motion.on_collision = touch.collided

@@ -9,6 +9,7 @@ simulator's truth scores where the torch really went against the true joint.
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 import pytest
@@ -18,6 +19,7 @@ from cellctl.cell.faults import FaultCode
 from cellctl.cell.packml import State
 from rigs.cell import REPO, running_cell
 from sim.truth.part import Placement, VisionScenario
+from sim.wire.injection import inject
 
 PART = "coupon-fillet-touch"
 TIME_SCALE = 4.0
@@ -34,14 +36,17 @@ def placed(**extra) -> VisionScenario:
 
 
 def weld_samples_off_the_joint(rig) -> list[float]:
-    """How far the torch's tool point was from the true root at every physics step of the
-    weld path (the path with an id: the weld, not the air moves and searches)."""
+    """How far the wire's true tip (the tool point plus the torch's true bend) was from the
+    true root at every physics step of the weld path (the path with an id: the weld, not the
+    air moves and searches)."""
     seam = rig.sim.touch.part.seams[0]
+    bend = rig.sim.touch.torch.bend_mm
     offsets = []
     for sample in rig.sim.robot.trajectory:
         if sample.path_id == 0:
             continue
-        s, lateral, vertical = seam.locate(sample.pose.position_mm)
+        tip = tuple(c + b for c, b in zip(sample.pose.position_mm, bend, strict=True))
+        s, lateral, vertical = seam.locate(tip)
         if not 1.0 <= s <= seam.length_mm - 1.0:
             continue
         joint = seam.joint_at(s)
@@ -123,3 +128,74 @@ async def test_a_nozzle_meeting_the_wall_first_is_a_collision(tmp_path):
     assert robot["tool_speed_mm_per_s"] == 0
     assert touches.collisions == 1
     assert math.hypot(*touches.torch.bend_mm) == pytest.approx(1.5)  # the neck bent back
+
+
+async def test_a_bent_torch_is_found_corrected_and_recorded(tmp_path):
+    bend = (0.8, -0.6, 0.3)
+    async with running_cell(tmp_path, TIME_SCALE, touch_part, placed()) as rig:
+        await rig.to_idle()
+        await inject(rig.sim, f"torch_bend {bend[0]} {bend[1]} {bend[2]}")
+        rig.controller.request_tcp_check()
+        record = await rig.weld_part_without_faults(120)
+        care = rig.controller.part_run.torch_care
+        first = care.checks[0]
+        offsets = weld_samples_off_the_joint(rig)
+        # A second check with the correction applied finds (almost) nothing left.
+        rig.controller.request_tcp_check()
+        await rig.weld_part_without_faults(120)
+        second = care.checks[1]
+        audit = await rig.controller.store.audit_rows()
+    assert (record["status"], record["verdict"]) == ("complete", "good"), record
+    assert first.offset_after_mm == pytest.approx(bend, abs=0.05)
+    assert second.error_size_mm < 0.05
+    # The part found by touch with the bent torch, welded with the correction: on the joint.
+    assert max(offsets) < WITHIN_MM, max(offsets)
+    checks = [row for row in audit if row["action"] == "tcp_check"]
+    assert len(checks) == 2
+    assert all(row["result"] == "offset applied" for row in checks)
+
+
+async def test_after_a_collision_the_tcp_is_checked_before_the_next_weld(tmp_path):
+    async with running_cell(tmp_path, TIME_SCALE, touch_part, placed()) as rig:
+        await rig.to_idle()
+        rig.sim.plc.set_part_loaded(True)
+        await rig.press("start_button")
+        await rig.until_phase("welding", 60)
+        await inject(rig.sim, "torch_collision")  # the breakaway switch, the robot stops
+        fault = await until_fault(rig, FaultCode.TORCH_COLLISION, 10)
+        await rig.until_state(State.ABORTED)
+        source_burning = rig.sim.power_source.arc.burning
+        robot_speed = rig.sim.robot.snapshot()["tool_speed_mm_per_s"]
+        care = rig.controller.part_run.torch_care
+        due = care.tcp_check_due
+        await asyncio.sleep(1.2)  # the switch closes once the robot has stopped
+        await rig.reset_to_idle()
+        record = await rig.weld_part_without_faults(120)
+        checks = list(care.checks)
+        offsets = weld_samples_off_the_joint(rig)
+        bend = rig.sim.touch.torch.bend_mm
+    assert fault.code == FaultCode.TORCH_COLLISION
+    assert not source_burning
+    assert robot_speed == 0
+    assert due
+    assert len(checks) == 1
+    assert checks[0].offset_after_mm == pytest.approx(bend, abs=0.05)
+    assert (record["status"], record["verdict"]) == ("complete", "good"), record
+    assert max(offsets) < WITHIN_MM, max(offsets)
+
+
+async def test_a_torch_bent_beyond_its_limit_asks_for_a_torch_change(tmp_path):
+    async with running_cell(tmp_path, TIME_SCALE, touch_part, placed()) as rig:
+        await rig.to_idle()
+        await inject(rig.sim, "torch_bend 2.5 0 0")
+        rig.controller.request_tcp_check()
+        rig.sim.plc.set_part_loaded(True)
+        await rig.press("start_button")
+        fault = await until_fault(rig, FaultCode.TCP_OUT_OF_LIMITS, 60)
+        await rig.until_state(State.ABORTED)
+        burning = rig.sim.power_source.arc.burning
+        offset = rig.controller.robot.offset_mm
+    assert "2.50 mm" in fault.detail
+    assert "change" in fault.kind.text
+    assert not burning
+    assert offset == (0.0, 0.0, 0.0)  # not applied

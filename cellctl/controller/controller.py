@@ -270,6 +270,15 @@ class Controller:
         """Acknowledge one active fault by its code; ``UnknownFault`` if it is not active."""
         self.reaction.acknowledge(code, by)
 
+    def request_tcp_check(self, by: str = "operator") -> None:
+        """The operator asks for the torch's TCP check between parts: it runs before the
+        next part's first seam (``cellctl.weld.torch_care``)."""
+        self.part_run.torch_care.request_tcp_check(f"asked by {by}")
+
+    async def contact_tip_changed(self, by: str = "operator") -> None:
+        """The operator changed the contact tip: counted and recorded."""
+        await self.part_run.torch_care.tip_changed(by)
+
     def set_mode(self, mode: str, by: str = "operator") -> None:
         self.machine.set_mode(mode)
         self.events.event(f"mode {self.machine.mode} set by {by}")

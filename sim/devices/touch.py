@@ -83,6 +83,7 @@ class TorchContact:
         self.checker = checker
         self.sensing_on = sensing_on
         self.collisions = 0
+        self.insulated = False  # a slag ball on the wire: no electrical contact (injected)
         # An injected collision holds the breakaway switch open until this monotonic time.
         self.switch_open_until_s = 0.0
 
@@ -118,7 +119,7 @@ class TorchContact:
 
     def electrical_contact(self, pose: Pose) -> bool:
         """The power source's contact signal: sensing on and the wire on a plate."""
-        return self.sensing_on() and self.wire_touches(pose)
+        return self.sensing_on() and not self.insulated and self.wire_touches(pose)
 
     def probe(self, pose: Pose) -> str:
         """The robot's search inputs at ``pose``: "collision", "contact" or ""."""

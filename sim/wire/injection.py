@@ -36,6 +36,9 @@ VERBS: dict[str, str] = {
     # The torch (sim.devices.touch): a collision (breakaway switch, robot stop, a bent neck),
     # a neck bent by (x, y, z) mm, the wire sticking out this much beyond nominal.
     "torch_collision": "",
+    # A slag ball on the wire's tip: it touches but makes no electrical contact (and back).
+    "wire_insulated": "",
+    "wire_clean": "",
     "torch_bend": "x_mm y_mm z_mm",
     "stick_out": "extra_mm",
 }  # fmt: skip
@@ -165,6 +168,9 @@ async def inject(cell: InjectableCell, line: str) -> Injected:
     elif verb == "torch_collision":
         cell.touch.inject_collision()
         cell.robot.trip_collision()
+    elif verb in ("wire_insulated", "wire_clean"):
+        cell.touch.insulated = verb == "wire_insulated"
+        return Injected(verb == "wire_insulated", False)
     elif verb == "torch_bend":
         cell.touch.torch.bend((float(args[0]), float(args[1]), float(args[2])))
         return Injected(False, False)  # found by the next TCP check, no fault by itself
