@@ -106,15 +106,18 @@ class TorchContact:
 
     def clearance_mm(self, pose: Pose) -> float:
         """How far the tool may move from ``pose``, in any direction, before ``probe`` can
-        fire (a lower bound): the nearest of the wire's and the nozzle's tested points to a
-        plate or a beam."""
-        points = self.torch.wire_points(pose) + self.torch.nozzle_points(pose)
+        fire (a lower bound): the nearest to a plate of the nozzle's tested points, and of the
+        wire's while it can make contact (sensing on, not insulated), and of the wire's to a
+        beam. The probe tests these same points, so no margin is needed."""
+        wire = self.torch.wire_points(pose)
+        touching = wire if (self.sensing_on() and not self.insulated) else []
         best = math.inf
         if self.part is not None:
-            best = min(clearance_mm(self.part, p) for p in points)
+            best = min(
+                clearance_mm(self.part, p) for p in touching + self.torch.nozzle_points(pose)
+            )
         if self.checker is not None:
-            best = min(best, self.checker.clearance_mm(points))
-        # The probe tests these same points: their clearance bounds when it can fire.
+            best = min(best, self.checker.clearance_mm(wire))
         return best
 
     def electrical_contact(self, pose: Pose) -> bool:

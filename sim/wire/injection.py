@@ -46,7 +46,7 @@ VERBS: dict[str, str] = {
 # end, the next request on a degraded link): a rig measures their reaction from the fault.
 ARMED_VERBS = frozenset(
     {"arc_start_failure", "wire_stick", "stall", "half_open", "slow", "corrupt", "truncate",
-     "garbage", "modbus_exception"}
+     "garbage", "modbus_exception", "wire_insulated"}
 )  # fmt: skip
 # Pressures the switches read as low and as fine (bar).
 GAS_LOW_BAR, GAS_OK_BAR = 0.8, 4.5
@@ -170,7 +170,8 @@ async def inject(cell: InjectableCell, line: str) -> Injected:
         cell.robot.trip_collision()
     elif verb in ("wire_insulated", "wire_clean"):
         cell.touch.insulated = verb == "wire_insulated"
-        return Injected(verb == "wire_insulated", False)
+        insulated = verb == "wire_insulated"
+        return Injected(insulated, insulated)  # it bites at the next touch search
     elif verb == "torch_bend":
         cell.touch.torch.bend((float(args[0]), float(args[1]), float(args[2])))
         return Injected(False, False)  # found by the next TCP check, no fault by itself
