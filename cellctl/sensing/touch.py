@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 SEARCH_MARGIN_S = 3.0  # a search may take its distance at its speed plus this
 MAX_FRAME_RESIDUAL_MM = 0.5  # a touch farther than this from the fitted part: not one part
 SEARCH_POLL_S = 0.01  # how often a running search's result is asked for
+SEARCH_TIMES_KEPT = 1000
 
 
 class TouchNotFound(Exception):
@@ -86,6 +87,8 @@ class TouchFigures:
 
     searches: int = 0
     search_time_s: float = 0.0
+    # (search, seconds from the sensing voltage on to the result read) of the last searches
+    durations_s: list[tuple[str, float]] = field(default_factory=list)
 
 
 class TouchSensing:
@@ -132,8 +135,11 @@ class TouchSensing:
             result = await self._search_result(search_id, search, speed)
         finally:
             await self.power_source.touch_sense(False)
+        took_s = time.monotonic() - started
         self.figures.searches += 1
-        self.figures.search_time_s += time.monotonic() - started
+        self.figures.search_time_s += took_s
+        self.figures.durations_s.append((search.name, took_s))
+        del self.figures.durations_s[:-SEARCH_TIMES_KEPT]
         if result.outcome is SearchOutcome.NOT_FOUND:
             raise TouchNotFound(search, result)
         if result.outcome is not SearchOutcome.CONTACT:
