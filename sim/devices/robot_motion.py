@@ -573,8 +573,13 @@ class RobotMotion:
             else:
                 low = middle
         what = probe(segment.pose_at(high))
-        self._path_position_mm = high
-        self._path_pose = segment.pose_at(high)
+        # A collision stops the torch where the nozzle meets the plate. A contact is seen when
+        # the robot next samples its touch-sense input, once per physics step (its input
+        # cycle): the tool latches and stops where it is then, the wire bending by the
+        # distance run since it touched (speed x at most one step: 0.02 mm at 10 mm/s).
+        stop_mm = high if what == "collision" else after_mm
+        self._path_position_mm = stop_mm
+        self._path_pose = segment.pose_at(stop_mm)
         self._speed_mm_per_s = 0.0
         if what == "collision":
             self._end_search(run, SearchOutcome.ABORTED)
