@@ -141,7 +141,7 @@ async def test_garbled_and_truncated_answers_are_survived(cell):
     for corrupt_at in (2, 5):
         plc.faults.set("corrupt", frames=1, corrupt_at=corrupt_at)
         # A wrong protocol id is dropped (timeout); a wrong length yields a short answer.
-        with pytest.raises(DeviceError, match=r"no valid answer|answered with 6 registers"):
+        with pytest.raises(DeviceError, match=r"no valid answer|answered with \d+ registers"):
             await driver.read_inputs()
         await eventually(lambda: driver.connected, what="link back up")
         assert await driver.read_inputs() == {**good, **_volatile(driver.inputs)}
