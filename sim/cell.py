@@ -26,6 +26,7 @@ from sim.devices.power_source import SimulatedPowerSource
 from sim.devices.robot import SimulatedRobot
 from sim.devices.sensor import SimulatedSensor, TrackingScore
 from sim.devices.sensor_render import CameraModel, Disturbances
+from sim.devices.torch_service import ServiceStation
 from sim.devices.touch import TcpChecker, TorchContact
 from sim.events import EventLog
 from sim.truth.bead import BeadRecord, BeadShape
@@ -61,6 +62,7 @@ class SimulatedCell:
             device.events = self.events
         self.touch = _torch_contact(devices, vision, self.power_source)
         self._wire_touch(self.touch)
+        self.station = _service_station(devices, self.touch, self.robot, self.plc)
         # The laser sensor, only when the cell config enables it (sim.sensor).
         self.sensor: SimulatedSensor | None = None
         self.tracking_score: TrackingScore | None = None
@@ -250,6 +252,26 @@ def _torch_contact(
         checker = TcpChecker((x, y, z))
     torch = TrueTorch(stick_out_error_mm=scenario.stick_out_error_mm)
     return TorchContact(part, torch, checker, power_source.touch_sensing)
+
+
+def _service_station(
+    devices: CellDevices, touch: TorchContact, robot: SimulatedRobot, plc: SimulatedPlc
+) -> ServiceStation | None:
+    """The torch service station, when ``torch_service.station`` places one."""
+    settings = (devices.torch_service or {}).get("station") or {}
+    if not settings:
+        return None
+    positions = {
+        output: tuple(float(c) for c in settings[key])
+        for output, key in (
+            ("reamer_on", "reamer_mm"),
+            ("spray_on", "spray_mm"),
+            ("wire_cutter_on", "cutter_mm"),
+        )
+    }
+    station = ServiceStation(positions, touch.torch, robot.motion.tool_pose, plc.output)  # type: ignore[arg-type]
+    plc.output_listeners.append(station.on_outputs)
+    return station
 
 
 def _power_source(devices: CellDevices, clock: SimClock) -> SimulatedPowerSource:

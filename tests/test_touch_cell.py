@@ -199,3 +199,26 @@ async def test_a_torch_bent_beyond_its_limit_asks_for_a_torch_change(tmp_path):
     assert "change" in fault.kind.text
     assert not burning
     assert offset == (0.0, 0.0, 0.0)  # not applied
+
+
+async def test_the_service_cycle_reams_sprays_cuts_the_wire_and_checks_the_tcp(tmp_path):
+    # The wire sticks out 1 mm too far: touches would find every plate 1 mm early. The service
+    # cycle the operator asks for cuts it back before the part's searches.
+    long_wire = placed(stick_out_error_mm=1.0)
+    async with running_cell(tmp_path, TIME_SCALE, touch_part, long_wire) as rig:
+        await rig.to_idle()
+        rig.controller.request_torch_service()
+        record = await rig.weld_part_without_faults(120)
+        station = rig.sim.station
+        care = rig.controller.part_run.torch_care
+        offsets = weld_samples_off_the_joint(rig)
+        stick_out = rig.sim.touch.torch.stick_out_error_mm
+        audit = await rig.controller.store.audit_rows()
+    assert station.done == {"reamer_on": 1, "spray_on": 1, "wire_cutter_on": 1}
+    assert not station.missed
+    assert stick_out == pytest.approx(0.05)  # cut back to nominal
+    assert care.services == 1
+    assert len(care.checks) == 1  # the TCP check that ends the service
+    assert [row["action"] for row in audit if row["actor"] == "torch"] == ["service", "tcp_check"]
+    assert (record["status"], record["verdict"]) == ("complete", "good"), record
+    assert max(offsets) < WITHIN_MM, max(offsets)

@@ -275,6 +275,11 @@ class Controller:
         next part's first seam (``cellctl.weld.torch_care``)."""
         self.part_run.torch_care.request_tcp_check(f"asked by {by}")
 
+    def request_torch_service(self, by: str = "operator") -> None:
+        """The operator asks for the torch's service cycle (ream, spray, cut, TCP check)
+        between parts: it runs before the next part's first seam."""
+        self.part_run.torch_care.request_service(by)
+
     async def contact_tip_changed(self, by: str = "operator") -> None:
         """The operator changed the contact tip: counted and recorded."""
         await self.part_run.torch_care.tip_changed(by)

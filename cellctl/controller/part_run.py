@@ -144,7 +144,7 @@ class PartRun:
         self.wait_input = wait_input
         self.touch = TouchSensing(motion, power_source)
         self.torch_care = TorchCare(
-            config.cell.torch_service, self.touch, store.audit, events.event
+            config.cell.torch_service, self.touch, store.audit, events.event, plc
         )
         events.listeners.append(self.torch_care)  # collisions, parts and arc time
         self.config_id: int | None = None  # the config version the parts are welded with

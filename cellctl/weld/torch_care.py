@@ -21,6 +21,7 @@ applied within ``correct_limit_mm`` and recorded in the store's audit trail; bey
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable
@@ -31,7 +32,10 @@ from cellctl.cell.faults import Fault, FaultCode
 from cellctl.cell.records import SeamSummary
 from cellctl.config.torch_models import TcpCheckerSettings, TorchServiceSettings
 from cellctl.config.touch_models import TouchSearch, TouchSearches
+from cellctl.motion.moves import arrived_at
 from cellctl.sensing.touch import TouchSensing
+from drivers.codecs.robot_protocol import Pose
+from drivers.plc import PlcDriver
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +75,10 @@ class TorchCare(CellListener):
         touch: TouchSensing,
         audit: Callable[[str, str, str, str], Awaitable[object]],
         tell: Callable[[str], None],
+        plc: PlcDriver | None = None,
     ) -> None:
         self.settings = settings or TorchServiceSettings()
+        self.plc = plc  # the service station's outputs
         self.touch = touch
         self.robot = touch.robot
         self.audit = audit  # the store's audit trail (actor, action, detail, result)
@@ -84,6 +90,8 @@ class TorchCare(CellListener):
         self.tip_arc_s = 0.0
         self.tip_changes = 0
         self.checks: list[TcpCheck] = []
+        self.service_asked_by = ""  # an operator's request for a service cycle
+        self.services = 0
 
     # -- what the cell tells it (CellListener) ----------------------------------------------
 
@@ -126,11 +134,77 @@ class TorchCare(CellListener):
 
     # -- the TCP check -----------------------------------------------------------------------
 
+    def service_due(self) -> str:
+        """Why a service cycle is due before the next part ('' when it is not)."""
+        settings = self.settings
+        if self.service_asked_by:
+            return f"asked by {self.service_asked_by}"
+        if settings.every_parts is not None and self.parts_since_service >= settings.every_parts:
+            return f"{self.parts_since_service} parts since the last"
+        if settings.every_arc_min is not None and self.arc_s_since_service >= (
+            settings.every_arc_min * 60
+        ):
+            return f"{self.arc_s_since_service / 60:.1f} min of arc since the last"
+        return ""
+
+    def request_service(self, by: str) -> None:
+        """The operator asks for a service cycle between parts (before the next one)."""
+        self.service_asked_by = by
+        self.tell(f"torch: service cycle asked for by {by}, before the next part")
+
     async def before_part(self) -> TcpCheck | None:
-        """What must happen before the next part's first weld: the TCP check if due."""
+        """What must happen before the next part's first weld: the service cycle when it is
+        due (it ends with a TCP check), else the TCP check if due. The contact tip's change,
+        when due, is asked of the operator."""
+        if self.tip_change_due():
+            self.tell(f"torch: contact tip change due ({self.tip_arc_s / 60:.1f} min of arc on it)")
+        why = self.service_due()
+        if why:
+            await self.service(why)
+            return await self.check_tcp()
         if self.tcp_check_due:
             return await self.check_tcp()
         return None
+
+    async def service(self, why: str) -> None:
+        """The service cycle at the station (ream, spray, cut the wire), then a TCP check is
+        due. Without a station in the config only the TCP check remains."""
+        station = self.settings.station
+        if station is not None and self.plc is not None:
+            steps = (
+                ("reamer_on", station.reamer_mm, station.ream_s),
+                ("spray_on", station.spray_mm, station.spray_s),
+                ("wire_cutter_on", station.cutter_mm, station.cut_s),
+            )
+            for output, point, seconds in steps:
+                await self._at_station(output, point, seconds, station.clearance_mm)
+        self.services += 1
+        self.parts_since_service = 0
+        self.arc_s_since_service = 0.0
+        self.service_asked_by = ""
+        done = "reamed, sprayed, wire cut" if station is not None else "no station in the config"
+        await self.audit("torch", "service", f"{why}; {done}", "ok")
+        self.tell(f"torch: service cycle {self.services} ({why}): {done}")
+        self.request_tcp_check("after the service cycle")
+
+    async def _at_station(
+        self, output: str, point: Vector, seconds: float, clearance_mm: float
+    ) -> None:
+        """Torch to ``point`` (upright, from above), ``output`` on for ``seconds``, back up."""
+        assert self.plc is not None
+        above = (point[0], point[1], point[2] + clearance_mm)
+        motion = self.touch.motion
+        speed = min(motion.max_speed_mm_per_s, 250.0)
+        for target, at in ((above, speed), (point, speed / 2)):
+            await self.robot.move_linear(Pose(*target), at)
+            await motion.until(arrived_at(target), f"torch to the station ({output})")
+        await self.plc.write_output(output, True)
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            await self.plc.write_output(output, False)
+        await self.robot.move_linear(Pose(*above), speed / 2)
+        await motion.until(arrived_at(above), f"torch up from the station ({output})")
 
     async def check_tcp(self) -> TcpCheck:
         """Measure the TCP in the checker and apply the correction (see the module).

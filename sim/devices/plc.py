@@ -125,6 +125,8 @@ class SimulatedPlc:
         # Inputs of field devices modelled elsewhere (the torch's breakaway switch, the TCP
         # checker's beam, the torch service station: sim.devices.torch_service), by name.
         self.extra_inputs: dict[str, Callable[[], SignalValue]] = {}
+        # Field devices driven by outputs (the torch service station): told of every write.
+        self.output_listeners: list[Callable[[], None]] = []
         self.events: EventLog | None = None  # ground truth for benchmarks (sim.events)
         self._last_outputs: dict[str, SignalValue] = {}
         self._last_done: dict[str, bool] = {}
@@ -244,6 +246,8 @@ class SimulatedPlc:
                 if name not in QUIET_OUTPUTS and self._last_outputs.get(name, 0) != value:
                     self.events.record("plc", "command", f"{name}={value}")
                 self._last_outputs[name] = value
+        for listener in self.output_listeners:
+            listener()
         heartbeat = self.output(self.settings.heartbeat.output)
         if heartbeat != self.logic.heartbeat_seen:
             self.logic.heartbeat_seen = int(heartbeat)
