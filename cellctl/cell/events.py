@@ -76,6 +76,11 @@ class CellCommands(Protocol):
 
     def set_mode(self, mode: str, by: str = "operator") -> None: ...
 
+    async def torch_service(self, what: str, by: str = "operator") -> str:
+        """Ask for the torch's ``tcp_check`` or ``service`` cycle before the next part, or
+        record a ``tip_changed``; what was done, in words. ``ValueError`` for another ``what``."""
+        ...
+
 
 @dataclass(frozen=True)
 class CellStatus:

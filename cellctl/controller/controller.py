@@ -280,6 +280,19 @@ class Controller:
         between parts: it runs before the next part's first seam."""
         self.part_run.torch_care.request_service(by)
 
+    async def torch_service(self, what: str, by: str = "operator") -> str:
+        """``CellCommands.torch_service``: the operator's torch commands by name."""
+        if what == "tcp_check":
+            self.request_tcp_check(by)
+            return "TCP check before the next part"
+        if what == "service":
+            self.request_torch_service(by)
+            return "service cycle before the next part"
+        if what == "tip_changed":
+            await self.contact_tip_changed(by)
+            return f"contact tip change {self.part_run.torch_care.tip_changes} recorded"
+        raise ValueError(f"unknown torch service {what[:40]!r}: tcp_check, service, tip_changed")
+
     async def contact_tip_changed(self, by: str = "operator") -> None:
         """The operator changed the contact tip: counted and recorded."""
         await self.part_run.torch_care.tip_changed(by)

@@ -117,6 +117,8 @@ METHODS: dict[str, tuple[str, str | None]] = {
     "AcknowledgeFault": ("operator", "Code"),  # "" acknowledges every active fault
     "SetMode": ("engineer", "Mode"),
     "WhoAmI": ("anonymous", None),  # "<user> <role>" of the calling session; not a command
+    # The torch between parts: "tcp_check", "service" or "tip_changed" (cellctl.weld.torch_care)
+    "TorchService": ("operator", "What"),
 }
 
 
