@@ -10,7 +10,6 @@ simulator's truth scores where the torch really went against the true joint.
 from __future__ import annotations
 
 import asyncio
-import gc
 import math
 
 import pytest
@@ -26,14 +25,6 @@ PART = "coupon-fillet-touch"
 TIME_SCALE = 4.0
 PLACED = Placement(x_mm=1.5, y_mm=-1.0, z_mm=0.4, rz_deg=1.5, about_mm=(300.0, 0.0, 8.0))
 WITHIN_MM = 0.3
-
-
-@pytest.fixture(autouse=True)
-def _collect_the_last_rig():
-    """The last rig's ground truth (a robot keeps 200 000 trajectory samples) is collected
-    here, between tests, rather than by a full collection in mid-cycle: a pause that long can
-    outlast the PLC's 1 s heartbeat watchdog in this one-process rig (F103)."""
-    gc.collect()
 
 
 def touch_part(cell: dict) -> None:
