@@ -8,6 +8,7 @@ from pathlib import Path
 from cellctl.config.load import LoadedConfig
 from cellctl.controller.controller import Controller
 from cellctl.motion.moves import Motion
+from cellctl.motion.tool_offset import ToolOffsetRobot
 from cellctl.records.store import AsyncStore, store_location
 from cellctl.sensing.protocol import SeamSensing
 from drivers.plc import PlcDriver
@@ -65,7 +66,8 @@ def build_robot(config: LoadedConfig) -> Robot:
         return OwnedRobot(robot, KukaRsiDriver(robot.kuka_rsi))  # type: ignore[return-value]
     if robot.interface != "serial":
         raise NotImplementedError(f"robot.interface {robot.interface} has no driver here yet")
-    return RobotDriver(robot)
+    # The torch's TCP offset (measured by the TCP check) rides on every pose: ToolOffsetRobot.
+    return ToolOffsetRobot(RobotDriver(robot))  # type: ignore[return-value]
 
 
 def build_motion(config: LoadedConfig, robot: Robot) -> Motion:

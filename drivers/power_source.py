@@ -108,6 +108,14 @@ class PowerSourceDriver(RegisterDevice):
     async def wire_retract(self, on: bool) -> None:
         await self.write_output("wire_retract", on)
 
+    async def touch_sense(self, on: bool) -> None:
+        """Put the touch-sensing voltage on the wire (or take it off): the machine then
+        reports contact with the work in ``wire_touching``, and the same signal goes to the
+        robot's search input. Refused before the wire when the map has no ``touch_sense_on``."""
+        if "touch_sense_on" not in self.registers.outputs:
+            self._refuse(self.address, "this power source's map has no touch_sense_on output")
+        await self.write_output("touch_sense_on", on)
+
     async def reset_error(self) -> None:
         """Pulse the error reset bit. The machine clears a latched error on the rising edge, and
         it scans its interface only every few milliseconds, so the bit is held for

@@ -28,9 +28,12 @@ from sim.devices.robot_rsi import SimulatedRsiRobot, load_taught_jobs
 from sim.devices.scanner import SimulatedScanner
 from sim.devices.sensor import SimulatedSensor, TrackingScore
 from sim.devices.sensor_render import CameraModel, Disturbances
+from sim.devices.torch_service import ServiceStation
+from sim.devices.touch import TcpChecker, TorchContact
 from sim.events import EventLog
 from sim.truth.bead import BeadRecord, BeadShape
-from sim.truth.part import VisionScenario, load_true_part
+from sim.truth.part import TruePart, VisionScenario, load_true_part
+from sim.truth.torch import TrueTorch
 from sim.wire.control import ControlError, ControlServer
 from sim.wire.injection import InjectionError, inject
 
@@ -59,6 +62,9 @@ class SimulatedCell:
         self.events = EventLog()
         for device in (self.plc, self.power_source, self.robot):
             device.events = self.events
+        self.touch = _torch_contact(devices, vision, self.power_source)
+        self._wire_touch(self.touch)
+        self.station = _service_station(devices, self.touch, self.robot, self.plc)
         # The laser sensor, only when the cell config enables it (sim.sensor).
         self.sensor: SimulatedSensor | None = None
         self.tracking_score: TrackingScore | None = None
@@ -104,6 +110,19 @@ class SimulatedCell:
         ):
             if device is not None:
                 await device.close()
+
+    def _wire_touch(self, touch: TorchContact) -> None:
+        """The torch's contacts, wired as in the real cell (sim.devices.touch): the power
+        source's contact input, the robot's search and breakaway inputs, the PLC's inputs."""
+        motion = self.robot.motion
+        self.power_source.wire_on_part = lambda: (
+            not touch.insulated and touch.wire_touches(motion.tool_pose())
+        )
+        motion.touch_probe = touch.probe
+        motion.probe_clearance = touch.clearance_mm
+        motion.on_collision = touch.collided
+        self.plc.extra_inputs["torch_collision"] = touch.breakaway_open
+        self.plc.extra_inputs["tcp_beam_broken"] = lambda: touch.beam_broken(motion.tool_pose())
 
     def _arc_power_w(self) -> float:
         arc = self.power_source.arc
@@ -266,6 +285,44 @@ def _stick_out_change_mm(robot: SimulatedRobot) -> float:
     offset times the slope of the flank it climbs."""
     lateral_mm, vertical_mm, _ = robot.motion.weave_offset_mm()
     return -math.hypot(lateral_mm, vertical_mm) * FLANK_SLOPE
+
+
+def _torch_contact(
+    devices: CellDevices, vision: VisionScenario | None, power_source: SimulatedPowerSource
+) -> TorchContact:
+    """The true torch against the true part (when the cell config names one) and the TCP
+    checker (when ``torch_service.tcp_checker`` places one)."""
+    scenario = vision or VisionScenario(name="ideal")
+    part: TruePart | None = None
+    if devices.active_part_file is not None:
+        part = load_true_part(devices.active_part_file, scenario)
+    checker_settings = (devices.torch_service or {}).get("tcp_checker") or {}
+    checker = None
+    if "center_mm" in checker_settings:
+        x, y, z = (float(c) for c in checker_settings["center_mm"])
+        checker = TcpChecker((x, y, z))
+    torch = TrueTorch(stick_out_error_mm=scenario.stick_out_error_mm)
+    return TorchContact(part, torch, checker, power_source.touch_sensing)
+
+
+def _service_station(
+    devices: CellDevices, touch: TorchContact, robot: SimulatedRobot, plc: SimulatedPlc
+) -> ServiceStation | None:
+    """The torch service station, when ``torch_service.station`` places one."""
+    settings = (devices.torch_service or {}).get("station") or {}
+    if not settings:
+        return None
+    positions = {
+        output: tuple(float(c) for c in settings[key])
+        for output, key in (
+            ("reamer_on", "reamer_mm"),
+            ("spray_on", "spray_mm"),
+            ("wire_cutter_on", "cutter_mm"),
+        )
+    }
+    station = ServiceStation(positions, touch.torch, robot.motion.tool_pose, plc.output)  # type: ignore[arg-type]
+    plc.output_listeners.append(station.on_outputs)
+    return station
 
 
 def _power_source(devices: CellDevices, clock: SimClock) -> SimulatedPowerSource:

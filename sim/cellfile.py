@@ -33,6 +33,8 @@ class CellDevices:
     config_path: Path | None = None
     active_part_file: Path | None = None
     procedures_dir: Path = Path("procedures")  # where the part program's procedures are
+    # The torch's service: where the TCP checker stands (sim.devices.touch), the station.
+    torch_service: dict | None = None
 
 
 def load_cell_devices(path: str | Path) -> CellDevices:
@@ -63,6 +65,7 @@ def load_cell_devices(path: str | Path) -> CellDevices:
         config_path=path,
         active_part_file=_active_part_file(path, data),
         procedures_dir=path.parent / str(data.get("procedures_dir") or "procedures"),
+        torch_service=dict(data.get("torch_service") or {}),
         **sections,
     )
 

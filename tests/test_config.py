@@ -116,7 +116,8 @@ CASES = [
     Broken("unknown-active-part", "cell.yaml", "active_part: bracket-a12",
            "active_part: bracket-a13", "controller.cycle.active_part",
            '"bracket-a13" is not one of the part programs '
-           '(boom-hinge-boss, bracket-a12, coupon-fillet-80, loader-boom-side-plate, '
+           '(boom-hinge-boss, bracket-a12, coupon-fillet-80, coupon-fillet-touch, '
+           'loader-boom-side-plate, '
            'plate-v60)'),
     Broken("speed-above-robot", "cell.yaml", "max_speed_mm_per_s: 500", "max_speed_mm_per_s: 5",
            "seams[0].procedure", "travels at 8 mm/s, above the robot's max_speed_mm_per_s 5",
@@ -134,6 +135,19 @@ CASES = [
            "search_range_mm: 500", "seams[0].sensing.search_range_mm", "at most 50"),
     Broken("travel-angle-impossible", "parts/plate-v60.yaml", "travel_angle_deg: 5",
            "travel_angle_deg: 60", "seams[0].torch.travel_angle_deg", "at most 30"),
+    Broken("touch-direction-not-unit", "parts/coupon-fillet-touch.yaml",
+           "direction: [0, 0, -1], distance_mm: 30, expect_mm: 17",
+           "direction: [0, 0, -2], distance_mm: 30, expect_mm: 17",
+           "touch_frame.searches[0].direction", "is not a unit vector", anchor="name: base"),
+    Broken("touch-distance-negative", "parts/coupon-fillet-touch.yaml",
+           "direction: [0, 0, -1], distance_mm: 25, expect_mm: 12",
+           "direction: [0, 0, -1], distance_mm: -25, expect_mm: 12",
+           "seams[0].sensing.touch.searches[0].distance_mm", "greater than 0",
+           anchor="name: start-base"),
+    Broken("touch-start-outside-workspace", "parts/coupon-fillet-touch.yaml",
+           "start_mm: [280.0, 0.0, 25.0]", "start_mm: [280.0, 0.0, 2500.0]",
+           "touch_frame.searches[0].start_mm", "outside the robot's workspace",
+           anchor="name: base"),
     Broken("crater-current-negative", "procedures/mag-fillet-a4.yaml", "  current_a: 150",
            "  current_a: -150", "crater_fill.current_a", "greater than 0"),
     Broken("scan-period-zero", "cell.yaml", "scan_period_ms: 20", "scan_period_ms: 0",
@@ -297,6 +311,7 @@ def test_the_shipped_config_is_valid(repo: Path):
     assert set(loaded.parts) == {
         "bracket-a12",
         "coupon-fillet-80",
+        "coupon-fillet-touch",
         "plate-v60",
         "loader-boom-side-plate",
         "boom-hinge-boss",
@@ -307,6 +322,7 @@ def test_the_shipped_config_is_valid(repo: Path):
         "cell.yaml",
         "parts/bracket-a12.yaml",
         "parts/coupon-fillet-80.yaml",
+        "parts/coupon-fillet-touch.yaml",
         "parts/plate-v60.yaml",
         "parts/boom-hinge-boss.yaml",
         BOOM,
@@ -359,7 +375,7 @@ def test_config_check_command_exits_0_when_good_and_2_with_every_error(
     cellctl = [sys.executable, "-m", "cellctl.cli.main", "config", "check"]
     good = subprocess.run([*cellctl, "config/cell.yaml"], cwd=repo, capture_output=True, text=True)
     assert good.returncode == 0, good.stderr
-    assert "config/cell.yaml: OK: cell cell-01, 5 part program(s) with 7 seam(s)" in good.stdout
+    assert "config/cell.yaml: OK: cell cell-01, 6 part program(s) with 8 seam(s)" in good.stdout
     for case in CASES[:3]:
         _break(config_copy, case)
     bad = subprocess.run(

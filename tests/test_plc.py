@@ -57,7 +57,8 @@ async def test_full_input_scan_is_one_request_and_decodes_every_input(cell):
     plc, driver = cell
     before = driver.stats.requests
     inputs = await driver.read_inputs()
-    assert driver.stats.requests - before == driver.input_blocks == 1
+    # One request per block of the map: %IW0..7, and the torch's inputs at %IW20 (issue 20).
+    assert driver.stats.requests - before == driver.input_blocks == 2
     assert set(inputs) == set(driver.registers.inputs)
     assert inputs["estop_chain_ok"] is True
     assert inputs["gas_pressure_bar"] == pytest.approx(4.5)

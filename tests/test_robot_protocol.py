@@ -39,6 +39,10 @@ from drivers.codecs.robot_protocol import (
     Resume,
     RobotState,
     RobotStatus,
+    Search,
+    SearchOutcome,
+    SearchResult,
+    SearchResultRequest,
     StatusRequest,
     Stop,
     TruncatedFrame,
@@ -70,6 +74,9 @@ messages = st.one_of(
         u16,
         st.builds(WeaveShape, st.sampled_from(WeavePattern), f32, f32, f32, f32, f32, f32),
     ),
+    st.builds(Search, poses, st.tuples(f32, f32, f32), f32, f32, u16),
+    st.builds(SearchResultRequest, u16),
+    st.builds(SearchResult, u16, st.sampled_from(SearchOutcome), poses, f32),
     st.builds(Ack, st.sampled_from(MessageType)),
     st.builds(Nak, st.sampled_from(MessageType), st.sampled_from(ResultCode)),
     st.builds(
@@ -402,3 +409,25 @@ def test_values_that_do_not_fit_the_wire_are_refused_by_the_encoder():
         encode_frame(1, MoveLinear(Pose(0, 0, 0), 10.0, path_id=70_000))
     with pytest.raises(EncodeError):
         encode_frame(1, Correction(1e39, 0.0))  # beyond float32
+
+
+def test_search_carries_start_direction_speed_distance_and_id():
+    search = Search(Pose(300.0, -40.0, 20.0, 0.0, -45.0, 0.0), (0.0, 0.0, -1.0), 10.0, 25.0, 7)
+    decoded = decode_frame(encode_frame(3, search)).message
+    assert decoded == search
+    assert isinstance(decoded, Search)
+    assert decoded.problem() == ""
+    assert decoded.end_mm() == (300.0, -40.0, -5.0)
+
+
+def test_a_search_the_robot_cannot_take_says_why():
+    start = Pose(0.0, 0.0, 0.0)
+    assert "unit vector" in Search(start, (0.0, 0.5, 0.0), 10.0, 5.0, 1).problem()
+    assert "above zero" in Search(start, (0.0, 0.0, 1.0), 10.0, 0.0, 1).problem()
+    assert "search_id 0" in Search(start, (0.0, 0.0, 1.0), 10.0, 5.0, 0).problem()
+    assert "not finite" in Search(start, (0.0, 0.0, 1.0), math.nan, 5.0, 1).problem()
+
+
+def test_search_result_carries_outcome_and_latched_pose():
+    result = SearchResult(7, SearchOutcome.CONTACT, Pose(1.0, 2.0, 3.0), 12.5)
+    assert decode_frame(encode_frame(3, result)).message == result

@@ -84,6 +84,11 @@ class CellCommands(Protocol):
         ``cellctl.trace.station``): the answer for the caller, or ``TraceRefused``."""
         ...
 
+    async def torch_service(self, what: str, by: str = "operator") -> str:
+        """Ask for the torch's ``tcp_check`` or ``service`` cycle before the next part, or
+        record a ``tip_changed``; what was done, in words. ``ValueError`` for another ``what``."""
+        ...
+
 
 @dataclass(frozen=True)
 class CellStatus:

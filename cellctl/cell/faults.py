@@ -73,6 +73,12 @@ class FaultCode(enum.StrEnum):
     ROBOT_JOB_SIGNAL_LATE = "F143"
     JOINT_NOT_FOUND = "F150"
     TRACKING_LOST = "F151"
+    TOUCH_NOT_FOUND = "F152"
+    TORCH_COLLISION = "F153"
+    TOUCH_FIT_INCONSISTENT = "F154"
+    TCP_OUT_OF_LIMITS = "F155"
+    TCP_CHECK_FAILED = "F156"
+    TOUCH_SEARCH_ABORTED = "F157"
     RECORD_NOT_WRITTEN = "F160"
     STEP_TIMEOUT = "F170"
     INTERNAL_ERROR = "F180"
@@ -176,6 +182,25 @@ CATALOGUE: dict[FaultCode, FaultKind] = {
               "Check the part's position in the fixture and the sensor window. Then Unhold."),
         _kind("F151", H, "Seam tracking lost",
               "Check the sensor's window for spatter and the joint. Then Unhold."),
+        # -- touch sensing and the torch (issue 20) --
+        _kind("F152", H, "Touch search found nothing within its distance",
+              "Check the part in the fixture where the search named in the detail touches, "
+              "and the wire (cut, clean); then Unhold."),
+        _kind("F153", A, "Torch collision",
+              "Check the torch and the part for damage; after Reset the torch's TCP is "
+              "checked before the next weld."),
+        _kind("F154", H, "Touch searches do not fit one part position",
+              "A search touched something else (a tack, spatter, another plate): check the "
+              "part and the searches named in the detail; then Unhold."),
+        _kind("F155", A, "Torch TCP out of its limits: change the torch",
+              "The torch neck is bent beyond what can be corrected: change the neck (or the "
+              "torch), then Clear, Reset; the TCP is checked again."),
+        _kind("F156", A, "TCP check could not measure the torch",
+              "The wire did not cross the TCP checker's beams: check the wire stick-out and "
+              "the checker, then Clear, Reset."),
+        _kind("F157", H, "Touch search stopped before it ended",
+              "The robot stopped the search named in the detail; check the robot and the "
+              "part, then Unhold."),
         # -- the controller itself --
         _kind("F160", ST, "Production record could not be written",
               "Check the disk holding the production database; nothing is welded unrecorded."),

@@ -153,6 +153,17 @@ class PartPresent(Interlock):
         return None if inputs.get("part_present") else "no part in the fixture"
 
 
+class TorchCollision(Interlock):
+    """The torch's breakaway switch (a PLC input, ``torch_collision``): in any state, a
+    collision is a fault; the switch must close again before Clear."""
+
+    fault_code = FaultCode.TORCH_COLLISION
+    scope = Scope.ALWAYS
+
+    def violated(self, inputs: Inputs, context: CellContext) -> str | None:
+        return "torch breakaway switch open" if inputs.get("torch_collision") else None
+
+
 class Interlocks:
     """Every interlock of the cell, checked together."""
 
@@ -167,6 +178,7 @@ class Interlocks:
             AirPressure(),
             PartPresent(),
             ClampsClosed(),
+            TorchCollision(),
         ]
 
     def check(self, inputs: Inputs, context: CellContext) -> list[tuple[FaultCode, str]]:

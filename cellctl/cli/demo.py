@@ -867,7 +867,7 @@ def _run(
             derived["sensor"]["recording"] = {"enabled": True, "folder": str(record_dir)}
             sim_args += ["--truth-file", str(record_dir / "truth.json")]
         for seam in part.seams:
-            if not (seam.sensing.seam_finding and seam.sensing.tracking):
+            if not (seam.sensing.seam_finding.by_laser and seam.sensing.tracking):
                 print(f"  note: seam {seam.name} has seam finding or tracking off in its "
                       "program: the sensor does not guide it")  # fmt: skip
     cell.config.write_text(

@@ -27,6 +27,7 @@ from cellctl.config.models import (
     Seam,
     pass_table_problems,
 )
+from cellctl.config.touch_models import TouchSearches
 from cellctl.config.yaml_lines import Location, YamlDocument, load_yaml
 from drivers.codecs.seam_path import PathError
 from drivers.codecs.serial_text import SERIAL_ACK_OUTPUT, SERIAL_INPUTS
@@ -427,6 +428,8 @@ def _check_against_cell(
                             f"max_speed_mm_per_s {limits.max_speed_mm_per_s:g}",
                         )
                     )
+    for part_name, part in parts.items():
+        errors.extend(_check_touch_searches(part, part_sources[part_name], limits))
     for name, procedure in procedures.items():
         proc_file = procedure_sources[name]
         errors.extend(_check_weave(procedure, proc_file, limits))
@@ -518,6 +521,37 @@ def _check_qualification(
                 if problem:
                     location = ("seams", seam_index, "plate_thickness_mm")
                     errors.append(_error(part_sources[part_name], location, problem))
+    return errors
+
+
+def _check_touch_searches(
+    part: PartProgram, part_file: _File, limits: RobotLimits
+) -> list[ConfigError]:
+    """Every touch search starts, and would end, inside the robot's workspace."""
+    workspace = limits.workspace_mm
+    groups: list[tuple[Location, TouchSearches]] = []
+    if part.touch_frame is not None:
+        groups.append((("touch_frame",), part.touch_frame))
+    for seam_index, seam in enumerate(part.seams):
+        if seam.sensing.touch is not None:
+            groups.append((("seams", seam_index, "sensing", "touch"), seam.sensing.touch))
+    errors = []
+    for where, group in groups:
+        for index, search in enumerate(group.searches):
+            ends = (("start_mm", search.start_mm), ("distance_mm", search.end_mm))
+            for field_name, point in ends:
+                if not workspace.contains(point):
+                    what = "starts" if field_name == "start_mm" else "would end"
+                    errors.append(
+                        _error(
+                            part_file,
+                            (*where, "searches", index, field_name),
+                            f"search {search.name!r} {what} at {[round(c, 1) for c in point]} "
+                            f"mm, outside the robot's workspace (x {workspace.x.min:g}.."
+                            f"{workspace.x.max:g}, y {workspace.y.min:g}..{workspace.y.max:g}, "
+                            f"z {workspace.z.min:g}..{workspace.z.max:g} mm)",
+                        )
+                    )
     return errors
 
 

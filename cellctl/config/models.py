@@ -17,6 +17,8 @@ from typing import Annotated, Literal
 from pydantic import Discriminator, Field, Tag, model_validator
 
 from cellctl.config.sensor_models import SensorSettings
+from cellctl.config.torch_models import TorchServiceSettings
+from cellctl.config.touch_models import PartFrameTouch, TouchSearches
 from cellctl.config.trace_models import TraceabilitySettings
 from drivers.codecs.model import StrictModel
 from drivers.codecs.seam_path import SeamPath, build_path
@@ -237,6 +239,7 @@ class CellConfig(StrictModel):
     shifts: list[ShiftSettings] = Field(default_factory=list)
     # Serial numbers, welders and consumable lots (``cellctl.trace``).
     traceability: TraceabilitySettings = TraceabilitySettings()
+    torch_service: TorchServiceSettings | None = None  # cellctl.config.torch_models
     # Relative to the cell config's folder.
     procedures_dir: str = "procedures"
     parts: Annotated[list[str], Field(min_length=1)]
@@ -543,10 +546,30 @@ class TorchAngles(StrictModel):
     travel_angle_deg: Annotated[float, Field(ge=-30, le=30)] = 10.0  # + pushes, - drags
 
 
+class SeamFinding(enum.StrEnum):
+    """How a seam's joint is found before the arc: the laser sensor's scan, the wire's touch
+    searches (``Sensing.touch``), both (touch first, then the laser from where touch put the
+    path), or neither (the taught path). ``true`` / ``false`` read as laser / none."""
+
+    NONE = "none"
+    LASER = "laser"
+    TOUCH = "touch"
+    BOTH = "both"
+
+    @property
+    def by_laser(self) -> bool:
+        return self in (SeamFinding.LASER, SeamFinding.BOTH)
+
+    @property
+    def by_touch(self) -> bool:
+        return self in (SeamFinding.TOUCH, SeamFinding.BOTH)
+
+
 class Sensing(StrictModel):
     """How the seam is sensed (the vision work uses these)."""
 
-    seam_finding: bool = True
+    seam_finding: SeamFinding = SeamFinding.LASER
+    touch: TouchSearches | None = None  # the wire-touch searches (seam_finding touch | both)
     search_range_mm: Annotated[float, Field(gt=0, le=50)] = 10.0
     tracking: bool = True
     max_correction_mm: Annotated[float, Field(gt=0, le=50)] | None = None
@@ -555,6 +578,22 @@ class Sensing(StrictModel):
     post_weld_check: bool = False
     bead_width_mm: Band | None = None
     bead_height_mm: Band | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _finding_from_bool(cls, data: object) -> object:
+        # Programs written before touch sensing say true / false.
+        if isinstance(data, dict) and isinstance(data.get("seam_finding"), bool):
+            data = {**data, "seam_finding": "laser" if data["seam_finding"] else "none"}
+        return data
+
+    @model_validator(mode="after")
+    def _touch_has_searches(self) -> Sensing:
+        if self.seam_finding.by_touch and self.touch is None:
+            raise ValueError(
+                f"seam_finding {self.seam_finding.value} needs touch searches (sensing.touch)"
+            )
+        return self
 
 
 class LineTo(StrictModel):
@@ -751,6 +790,9 @@ class PartProgram(StrictModel):
     description: str = ""
     planned_cycle_time_s: Annotated[float, Field(gt=0, le=36_000)]
     seams: Annotated[list[Seam], Field(min_length=1)]
+    # The part's frame on the fixture found by wire touch before the first seam: every seam's
+    # path follows it (cellctl.sensing.touch).
+    touch_frame: PartFrameTouch | None = None
 
     @model_validator(mode="after")
     def _unique_names_and_order(self) -> PartProgram:

@@ -323,6 +323,33 @@ class Controller:
         """Acknowledge one active fault by its code; ``UnknownFault`` if it is not active."""
         self.reaction.acknowledge(code, by)
 
+    def request_tcp_check(self, by: str = "operator") -> None:
+        """The operator asks for the torch's TCP check between parts: it runs before the
+        next part's first seam (``cellctl.weld.torch_care``)."""
+        self.part_run.torch_care.request_tcp_check(f"asked by {by}")
+
+    def request_torch_service(self, by: str = "operator") -> None:
+        """The operator asks for the torch's service cycle (ream, spray, cut, TCP check)
+        between parts: it runs before the next part's first seam."""
+        self.part_run.torch_care.request_service(by)
+
+    async def torch_service(self, what: str, by: str = "operator") -> str:
+        """``CellCommands.torch_service``: the operator's torch commands by name."""
+        if what == "tcp_check":
+            self.request_tcp_check(by)
+            return "TCP check before the next part"
+        if what == "service":
+            self.request_torch_service(by)
+            return "service cycle before the next part"
+        if what == "tip_changed":
+            await self.contact_tip_changed(by)
+            return f"contact tip change {self.part_run.torch_care.tip_changes} recorded"
+        raise ValueError(f"unknown torch service {what[:40]!r}: tcp_check, service, tip_changed")
+
+    async def contact_tip_changed(self, by: str = "operator") -> None:
+        """The operator changed the contact tip: counted and recorded."""
+        await self.part_run.torch_care.tip_changed(by)
+
     def set_mode(self, mode: str, by: str = "operator") -> None:
         self.machine.set_mode(mode)
         self.events.event(f"mode {self.machine.mode} set by {by}")

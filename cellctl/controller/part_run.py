@@ -30,11 +30,13 @@ from cellctl.controller.supervision import Supervisor
 from cellctl.motion.moves import Motion, MotionTimeout, RobotStopped, idle
 from cellctl.records.store import AsyncStore, StoreError
 from cellctl.sensing.protocol import NoSensing, SeamSensing
+from cellctl.sensing.touch import FoundFrame, TouchSensing
 from cellctl.trace.station import Traceability
 from cellctl.weld.cycle import CycleInterrupted, SeamProgress, WeldCycle
 from cellctl.weld.owned_cycle import HeldOffset, OwnedPartCycle, OwnedSeamCycle
 from cellctl.weld.owned_robot import OwnedRobot
 from cellctl.weld.temperature import InputImageThermometer
+from cellctl.weld.torch_care import TorchCare
 from drivers.codecs.robot_protocol import Pose, RobotState
 from drivers.errors import DeviceError
 from drivers.plc import PlcDriver
@@ -55,6 +57,7 @@ class PartInProgress:
     seams_done: int = 0
     verdicts: list[str] = field(default_factory=list)
     progress: SeamProgress | None = None  # where to resume after a hold
+    found_frame: FoundFrame = field(default_factory=FoundFrame)  # by touch, once per part
 
 
 class DriveEnable:
@@ -144,6 +147,11 @@ class PartRun:
         self.inputs = inputs
         self.wait_input = wait_input
         self.trace = trace
+        self.touch = TouchSensing(motion, power_source)
+        self.torch_care = TorchCare(
+            config.cell.torch_service, self.touch, store.audit, events.event, plc
+        )
+        events.listeners.append(self.torch_care)  # collisions, parts and arc time
         self.config_id: int | None = None  # the config version the parts are welded with
         self.part: PartInProgress | None = None
         self.clamped = False
@@ -314,6 +322,9 @@ class PartRun:
             procedures=self.config.procedures,
             part_id=self.part.part_id,
             dry_run=self.machine.mode is Mode.DRY_RUN,
+            touch=self.touch,
+            found_frame=self.part.found_frame,
+            torch_care=self.torch_care,
         )
         resume, self.part.progress = self.part.progress, None
         first_seam = self.part.seams_done

@@ -189,7 +189,7 @@ class LaserSensing:
         self.sensor.detach_frame_handler()
         self._prescan = (None, [])
         self.last_run = None
-        if not seam.sensing.seam_finding:
+        if not seam.sensing.seam_finding.by_laser:
             return taught_path
         found = await self.finder.find(seam, taught_path, self._warm_up)
         self._prescan = (found.path[0], found.prescan)

@@ -54,6 +54,14 @@ from cellctl.motion.moves import (
     queue_path,
 )
 from cellctl.sensing.protocol import JointNotFound, SeamSensing, TrackingLost
+from cellctl.sensing.touch import (
+    FoundFrame,
+    NoTouchSearch,
+    TouchAborted,
+    TouchFitInconsistent,
+    TouchNotFound,
+    TouchSensing,
+)
 from cellctl.weld.monitoring import SeamMonitor
 from cellctl.weld.passes import (
     PassPlan,
@@ -70,8 +78,11 @@ from cellctl.weld.temperature import (
     PassTemperatureRecord,
     check_before_pass,
 )
+from cellctl.weld.torch_care import TcpNotMeasured, TcpOutOfLimits, TorchCare
 from drivers.codecs.power_source_protocol import PowerSourceError, PowerSourceStatus
+from drivers.codecs.robot_protocol import FaultCode as RobotFault
 from drivers.codecs.robot_protocol import ResultCode, RobotState, RobotStatus
+from drivers.codecs.seam_path import SeamPath
 from drivers.errors import DeviceError, DeviceRejected, FramesRefused
 from drivers.power_source import PowerSourceDriver
 
@@ -150,6 +161,9 @@ class WeldCycle:
         procedures: dict[str, Procedure],
         part_id: int,
         dry_run: bool,
+        touch: TouchSensing | None = None,
+        found_frame: FoundFrame | None = None,
+        torch_care: TorchCare | None = None,
     ) -> None:
         self.motion = motion
         self.robot = motion.robot
@@ -165,6 +179,11 @@ class WeldCycle:
         self.procedures = procedures
         self.part_id = part_id
         self.dry_run = dry_run
+        # Touch sensing (cellctl.sensing.touch) and the part's frame it found, kept by the part
+        # in progress across holds.
+        self.touch = touch
+        self.found_frame = found_frame if found_frame is not None else FoundFrame()
+        self.torch_care = torch_care  # the TCP check before a part (cellctl.weld.torch_care)
         self.sample_period_s = settings.monitoring.sample_period_ms / 1000
         self.progress: SeamProgress | None = None
         self.summaries: list[SeamSummary] = []
@@ -186,6 +205,8 @@ class WeldCycle:
         else:
             seam = self.part.seams_in_order()[index]
             self.progress = self._pass_progress(index, seam, plan_passes(seam)[0])
+            if index == 0 and self.torch_care is not None and not self.dry_run:
+                await self._tcp_check_if_due()
         while True:
             await self._weld_seam(self.progress)
             done = self.progress
@@ -246,6 +267,13 @@ class WeldCycle:
             # A later pass runs the root's path with its offsets: no seam finding (the groove
             # is filling up; the root cannot be seen any more).
             planned = self._later_pass_path(progress)
+            if planned is None:
+                # Touch sensing runs before the approach: the searches go where they were taught,
+                # and the torch then approaches the start they found.
+                taught = await self._in_part_frame(progress, taught)
+                if seam.sensing.seam_finding.by_touch:
+                    taught = await self._touch_seam(progress, taught)
+                progress.step = Step.APPROACH
             await self._approach(seam, planned[0] if planned else taught[0])
             if planned is not None:
                 progress.path = planned
@@ -272,6 +300,82 @@ class WeldCycle:
             await self._move_linear(path[0], self._approach_speed(), "seam start")
         await self._strike_and_run(progress, from_mm=restart_at)
         await self._finish_seam(progress)
+
+    # -- the torch ---------------------------------------------------------------------------
+
+    async def _tcp_check_if_due(self) -> None:
+        """Before a part's first seam: the TCP check, when one is due (after a collision,
+        asked for). Out of limits: F155; not measured: F156."""
+        assert self.torch_care is not None
+        try:
+            await self._robot(self.torch_care.before_part())
+        except TcpOutOfLimits as error:
+            self._fault(FaultCode.TCP_OUT_OF_LIMITS, str(error))
+        except (TcpNotMeasured, TouchNotFound, TouchAborted, NoTouchSearch) as error:
+            if isinstance(error, TouchAborted):
+                self._check_robot(error.status)
+            self._fault(FaultCode.TCP_CHECK_FAILED, str(error))
+
+    # -- touch sensing -----------------------------------------------------------------------
+
+    async def _in_part_frame(self, progress: SeamProgress, taught: SeamPath) -> SeamPath:
+        """The taught path moved into the part's frame found by touch (found first, once per
+        part, when the program has ``touch_frame``)."""
+        touch_frame = self.part.touch_frame
+        if touch_frame is None:
+            return taught
+        if self.found_frame.frame is None:
+            progress.step = Step.SEAM_FINDING
+            touch = self._touch_sensing()
+            await self._robot(
+                self._touching(touch.find_frame(touch_frame, self.found_frame), "part frame")
+            )
+            frame = self.found_frame.frame
+            assert frame is not None
+            self.tell(
+                f"part frame found by touch: shift "
+                f"({', '.join(f'{c:.2f}' for c in frame.shift_mm)}) mm, turn {frame.turn_deg:.3f}°"
+            )
+        assert self.found_frame.frame is not None
+        return self.found_frame.frame.moved_path(taught)
+
+    async def _touch_seam(self, progress: SeamProgress, path: SeamPath) -> SeamPath:
+        """``path`` shifted by what the seam's touch searches find."""
+        seam = progress.seam
+        searches = seam.sensing.touch
+        assert searches is not None  # the config requires them for touch | both
+        progress.step = Step.SEAM_FINDING
+        touch = self._touch_sensing()
+        found, shift = await self._robot(
+            self._touching(
+                touch.find_seam(searches, path, self.found_frame.frame), f"seam {seam.name}"
+            )
+        )
+        self.tell(
+            f"seam {seam.name} found by touch: shift ({', '.join(f'{c:.2f}' for c in shift)}) mm"
+        )
+        return found
+
+    def _touch_sensing(self) -> TouchSensing:
+        if self.touch is None:
+            self.touch = TouchSensing(self.motion, self.power_source)
+        return self.touch
+
+    async def _touching(self, request: Awaitable[T], what: str) -> T:
+        """A touch-sensing step; what goes wrong with the searches is a fault naming them
+        (the robot's and the links' failures pass on to ``_robot``)."""
+        try:
+            return await request
+        except TouchNotFound as error:
+            self._fault(FaultCode.TOUCH_NOT_FOUND, f"{what}: {error}")
+        except TouchAborted as error:
+            self._check_robot(error.status)
+            self._fault(FaultCode.TOUCH_SEARCH_ABORTED, f"{what}: {error}")
+        except TouchFitInconsistent as error:
+            self._fault(FaultCode.TOUCH_FIT_INCONSISTENT, f"{what}: {error}")
+        except NoTouchSearch as error:
+            self._fault(FaultCode.TOUCH_SEARCH_ABORTED, f"{what}: {error}")
+        raise AssertionError("unreachable")
 
     async def _strike_and_run(self, progress: SeamProgress, from_mm: float) -> None:
         """Arc on at ``from_mm`` and run the rest of the path, restarting after arc breaks."""
@@ -596,6 +700,8 @@ class WeldCycle:
         await self._robot(self.motion.move_linear(point, torch, speed_mm_per_s, what))
 
     def _check_robot(self, status: RobotStatus) -> None:
+        if status.state is RobotState.FAULT and status.fault_code == RobotFault.TORCH_COLLISION:
+            self._fault(FaultCode.TORCH_COLLISION, "the robot stopped: torch collision")
         if status.state is RobotState.FAULT:
             self._fault(
                 FaultCode.ROBOT_FAULT, f"robot fault {status.fault_code}: {status.fault_text}"

@@ -94,6 +94,7 @@ class PowerSourceStatus:
     actual_wire_feed_m_per_min: float
     gas_flow_ok: bool | None = None  # None: the map has no such input
     actual_gas_flow_l_per_min: float | None = None
+    wire_touching: bool | None = None  # touch sensing contact; None: the map has no such input
 
     @property
     def error_text(self) -> str:
@@ -104,6 +105,7 @@ class PowerSourceStatus:
         """Build from the decoded input image (names as in POWER_SOURCE_REQUIRED_INPUTS)."""
         gas_ok = values.get("gas_flow_ok")
         gas_flow = values.get("actual_gas_flow_l_per_min")
+        touching = values.get("wire_touching")
         return cls(
             ready=bool(values["ready"]),
             arc_established=bool(values["arc_established"]),
@@ -115,4 +117,5 @@ class PowerSourceStatus:
             actual_wire_feed_m_per_min=float(values["actual_wire_feed_m_per_min"]),
             gas_flow_ok=None if gas_ok is None else bool(gas_ok),
             actual_gas_flow_l_per_min=None if gas_flow is None else float(gas_flow),
+            wire_touching=None if touching is None else bool(touching),
         )

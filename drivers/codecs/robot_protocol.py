@@ -42,6 +42,9 @@ WEAVE              0x08  path_id (u16), pattern (u8, weave.WeavePattern),       
                          dwell left mm, dwell right mm, plane angle deg (6 × f32)
 MOVE_CIRCULAR      0x09  via point (3 × f32: x, y, z mm), end pose (6 × f32),   no
                          speed mm/s (f32), path_id (u16)
+SEARCH             0x0A  start pose (6 × f32), direction (3 × f32, unit),       no
+                         speed mm/s (f32), distance mm (f32), search_id (u16)
+SEARCH_RESULT_REQ  0x0B  search_id (u16)                                        yes
 =================  ====  =====================================================  ==========
 
 Every request but CORRECTION is answered with exactly one ACK, NAK or (for STATUS_REQUEST)
@@ -79,6 +82,18 @@ and its answer been lost: a second MOVE would queue a second segment.
   so it is idempotent. NAK WEAVE_OVER_LIMIT for parameters the robot cannot run (amplitude
   beyond its limit, dwells longer than the pitch), BAD_MESSAGE for a NaN or path_id 0.
   STATUS's pose is the actual tool point, weave included; path position is the path's.
+- SEARCH is a touch-sensing search move (wire touch, before the arc): from ``start`` (where the
+  tool must stand, idle: NAK NOT_ALLOWED otherwise) straight along ``direction`` at
+  ``speed_mm_per_s`` for at most ``distance_mm``. The robot watches its touch-sense input (the
+  power source's contact signal, wired to it) and stops at the first contact, latching the
+  tool pose at that instant; without contact it stops at the end of the distance. NAK
+  BAD_MESSAGE for a NaN, a direction whose length is not 1 ± 0.01, a distance not above zero or
+  search_id 0; SPEED_OVER_LIMIT not above zero or above ``MAX_SEARCH_SPEED_MM_PER_S``;
+  OUT_OF_WORKSPACE when the start or the end of the distance lies outside. While it runs the
+  robot reports MOVING; a path id 0 single move, so HOLD, STOP and faults act on it as on
+  any move (a stopped search ends ABORTED).
+- SEARCH_RESULT_REQ asks how search ``search_id`` ended: answered with SEARCH_RESULT
+  (RUNNING until it has; UNKNOWN for an id the robot does not remember). Idempotent.
 
 Responses (robot → controller)
 ------------------------------
@@ -91,6 +106,8 @@ STATUS   0x82  state (u8, RobotState), pose (6 × f32), path_id (u16),
                path position mm (f32), path length queued mm (f32), tool speed mm/s (f32),
                queue depth (u16), applied lateral mm (f32), applied vertical mm (f32),
                last applied correction seq (u16), fault code (u16, FaultCode)
+SEARCH_  0x83  search_id (u16), outcome (u8, SearchOutcome), contact pose (6 × f32: the
+RESULT         tool pose latched at contact; the stop pose otherwise), travelled mm (f32)
 =======  ====  ===================================================================
 
 Result codes (NAK): see ``ResultCode`` and ``RESULT_TEXT``. Fault codes: ``FaultCode``.
@@ -150,9 +167,12 @@ class MessageType(enum.IntEnum):
     CORRECTION = 0x07
     WEAVE = 0x08
     MOVE_CIRCULAR = 0x09
+    SEARCH = 0x0A
+    SEARCH_RESULT_REQUEST = 0x0B
     ACK = 0x80
     NAK = 0x81
     STATUS = 0x82
+    SEARCH_RESULT = 0x83
 
 
 class ResultCode(enum.IntEnum):
@@ -203,13 +223,30 @@ class FaultCode(enum.IntEnum):
     NONE = 0
     CORRECTION_STREAM_LOST = 1  # corrections stopped mid-path for correction_watchdog_ms
     CONTROLLER_LINK_LOST = 2  # no request at all while moving for link_watchdog_ms
+    TORCH_COLLISION = 3  # the torch's breakaway switch opened (wired to the robot's stop)
 
 
 FAULT_TEXT: dict[FaultCode, str] = {
     FaultCode.NONE: "no fault",
     FaultCode.CORRECTION_STREAM_LOST: "correction stream lost",
     FaultCode.CONTROLLER_LINK_LOST: "controller link lost",
+    FaultCode.TORCH_COLLISION: "torch collision (breakaway switch)",
 }
+
+
+class SearchOutcome(enum.IntEnum):
+    """How a SEARCH ended (SEARCH_RESULT)."""
+
+    RUNNING = 0  # still searching
+    CONTACT = 1  # the wire touched: the pose is the one latched at contact
+    NOT_FOUND = 2  # the whole distance without contact
+    ABORTED = 3  # stopped before either (STOP, HOLD, a fault, drives off)
+    UNKNOWN = 4  # no search with that id is remembered
+
+
+SEARCH_DIRECTION_TOLERANCE = 0.01  # |direction| must be 1 within this
+# A search faster than this would bend the wire (or push the torch in) before the robot stops.
+MAX_SEARCH_SPEED_MM_PER_S = 50.0
 
 
 def fault_text(code: int) -> str:
@@ -441,6 +478,83 @@ class Weave(Request):
 
 
 @dataclass(frozen=True, slots=True)
+class Search(Request):
+    """A touch-sensing search move (see the module docstring)."""
+
+    message_type: ClassVar[MessageType] = MessageType.SEARCH
+    idempotent: ClassVar[bool] = False  # a second copy would search again
+    _layout: ClassVar[struct.Struct] = struct.Struct("<6f3fffH")
+
+    start: Pose
+    direction: tuple[float, float, float]
+    speed_mm_per_s: float
+    distance_mm: float
+    search_id: int
+
+    def _pack(self) -> bytes:
+        return self._layout.pack(
+            *self.start.values(),
+            *self.direction,
+            self.speed_mm_per_s,
+            self.distance_mm,
+            self.search_id,
+        )
+
+    @classmethod
+    def _unpack(cls, payload: bytes) -> Search:
+        values = cls._layout.unpack(payload)
+        return cls(Pose(*values[0:6]), tuple(values[6:9]), *values[9:])  # type: ignore[arg-type]
+
+    def problem(self) -> str:
+        """Why the robot cannot take this search as a message (empty when it can)."""
+        numbers = (*self.start.values(), *self.direction, self.speed_mm_per_s, self.distance_mm)
+        if not all(math.isfinite(v) for v in numbers):
+            return "a value is not finite"
+        if abs(math.hypot(*self.direction) - 1.0) > SEARCH_DIRECTION_TOLERANCE:
+            return f"direction {self.direction} is not a unit vector"
+        if self.distance_mm <= 0:
+            return f"distance {self.distance_mm} mm is not above zero"
+        if self.search_id == 0:
+            return "search_id 0"
+        return ""
+
+    def end_mm(self) -> tuple[float, float, float]:
+        """Where the tool would stand after the whole distance."""
+        return (
+            self.start.x_mm + self.direction[0] * self.distance_mm,
+            self.start.y_mm + self.direction[1] * self.distance_mm,
+            self.start.z_mm + self.direction[2] * self.distance_mm,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResultRequest(Request):
+    message_type: ClassVar[MessageType] = MessageType.SEARCH_RESULT_REQUEST
+    idempotent: ClassVar[bool] = True
+    _layout: ClassVar[struct.Struct] = struct.Struct("<H")
+
+    search_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult(Response):
+    """How search ``search_id`` ended, and where (see the module docstring)."""
+
+    message_type: ClassVar[MessageType] = MessageType.SEARCH_RESULT
+    _layout: ClassVar[struct.Struct] = struct.Struct("<HB6ff")
+
+    search_id: int
+    outcome: SearchOutcome
+    pose: Pose  # latched at contact (CONTACT), else where the tool stopped
+    travelled_mm: float  # from the start along the direction
+
+    @classmethod
+    def _unpack(cls, payload: bytes) -> SearchResult:
+        search_id, outcome, *values = cls._layout.unpack(payload)
+        return cls(search_id, SearchOutcome(outcome), Pose(*values[0:6]), values[6])
+
+
+@dataclass(frozen=True, slots=True)
 class Ack(Response):
     message_type: ClassVar[MessageType] = MessageType.ACK
     _layout: ClassVar[struct.Struct] = struct.Struct("<B")
@@ -516,9 +630,12 @@ MESSAGE_TYPES: dict[MessageType, type[Message]] = {
         StatusRequest,
         Correction,
         Weave,
+        Search,
+        SearchResultRequest,
         Ack,
         Nak,
         RobotStatus,
+        SearchResult,
     )
 }
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from drivers.codecs.robot_protocol import Pose, RobotStatus
+from drivers.codecs.robot_protocol import Pose, RobotStatus, SearchResult
 from drivers.codecs.settings import RobotSettings
 from drivers.codecs.weave import WeaveShape
 from drivers.link import DeviceLink
@@ -72,4 +72,29 @@ class Robot(DeviceLink, Protocol):
     def send_correction(self, lateral_mm: float, vertical_mm: float) -> None: ...
 
 
-__all__ = ["MotionRefused", "Robot", "RobotDriver", "StatusListener"]
+class TouchSearchRobot(Robot, Protocol):
+    """A robot that runs touch-sensing searches (wire touch, before the arc).
+
+    - ``search`` starts a straight search move from ``start`` (where the tool stands idle)
+      along the unit ``direction`` at ``speed_mm_per_s`` for at most ``distance_mm``; the robot
+      stops at the first contact its touch-sense input sees and latches the tool pose then. It
+      returns once the robot has taken the search; never retried.
+    - ``read_search`` says how search ``search_id`` ended (``SearchOutcome``) and where.
+
+    On the serial protocol these are SEARCH and SEARCH_RESULT_REQ; a robot-owned backend runs
+    its own job's search instruction.
+    """
+
+    async def search(
+        self,
+        start: Pose,
+        direction: tuple[float, float, float],
+        speed_mm_per_s: float,
+        distance_mm: float,
+        search_id: int,
+    ) -> None: ...
+
+    async def read_search(self, search_id: int) -> SearchResult: ...
+
+
+__all__ = ["MotionRefused", "Robot", "RobotDriver", "StatusListener", "TouchSearchRobot"]

@@ -52,6 +52,7 @@ from typing import TypeVar
 import serial
 
 from drivers.codecs.robot_protocol import (
+    MAX_SEARCH_SPEED_MM_PER_S,
     SEQ_MODULO,
     Ack,
     Correction,
@@ -67,6 +68,9 @@ from drivers.codecs.robot_protocol import (
     Response,
     Resume,
     RobotStatus,
+    Search,
+    SearchResult,
+    SearchResultRequest,
     StatusRequest,
     Stop,
     Weave,
@@ -419,6 +423,9 @@ class RobotDriver(SupervisedLink):
             expected_status = isinstance(request, StatusRequest) and isinstance(
                 response, RobotStatus
             )
+            expected_status = expected_status or (
+                isinstance(request, SearchResultRequest) and isinstance(response, SearchResult)
+            )
             if not (expected_ack or expected_status):
                 raise ProtocolError(
                     self.device, self.address, f"{what} was answered with {response!r}"
@@ -483,6 +490,47 @@ class RobotDriver(SupervisedLink):
         if problems:
             self._refuse(what, "; ".join(problems))
         await self._request(Weave(path_id, shape), what)
+
+    async def search(
+        self,
+        start: Pose,
+        direction: tuple[float, float, float],
+        speed_mm_per_s: float,
+        distance_mm: float,
+        search_id: int,
+    ) -> None:
+        """Start a touch-sensing search from ``start`` (where the tool stands) along the unit
+        ``direction`` for at most ``distance_mm``; returns once the robot has taken it. Ask
+        ``read_search`` how it ended. Never retried (a second copy would search again)."""
+        what = (
+            f"SEARCH {search_id} from {_where(start)} along {tuple(round(c, 4) for c in direction)}"
+            f" for {distance_mm:g} mm at {speed_mm_per_s:g} mm/s"
+        )
+        self._check_pose(start, what)
+        if not (math.isfinite(speed_mm_per_s) and 0 < speed_mm_per_s <= MAX_SEARCH_SPEED_MM_PER_S):
+            self._refuse(
+                what, f"speed {speed_mm_per_s} mm/s is not in (0, {MAX_SEARCH_SPEED_MM_PER_S:g}]"
+            )
+        if not (isinstance(search_id, int) and 0 <= search_id < SEQ_MODULO):
+            self._refuse(what, f"search_id {search_id!r} is not in 1..65535")
+        request = Search(
+            start,
+            (float(direction[0]), float(direction[1]), float(direction[2])),
+            float(speed_mm_per_s),
+            float(distance_mm),
+            search_id,
+        )
+        problem = request.problem()
+        if problem:
+            self._refuse(what, problem)
+        self._check_pose(Pose(*request.end_mm()), what)
+        await self._request(request, what)
+
+    async def read_search(self, search_id: int) -> SearchResult:
+        """How search ``search_id`` ended (``SearchOutcome.RUNNING`` while it runs)."""
+        result = await self._request(SearchResultRequest(search_id), f"SEARCH_RESULT {search_id}")
+        assert isinstance(result, SearchResult)  # checked by _request
+        return result
 
     async def hold(self) -> None:
         """Decelerate to a standstill on the path and keep the queue (idempotent)."""

@@ -129,6 +129,11 @@ class SimulatedPlc:
         self.part_heat = PartHeat()
         self._serial_registers: dict[str, SignalValue] = {}  # see present_serial
         self.arc_power_w: Callable[[], float] = lambda: 0.0
+        # Inputs of field devices modelled elsewhere (the torch's breakaway switch, the TCP
+        # checker's beam, the torch service station: sim.devices.torch_service), by name.
+        self.extra_inputs: dict[str, Callable[[], SignalValue]] = {}
+        # Field devices driven by outputs (the torch service station): told of every write.
+        self.output_listeners: list[Callable[[], None]] = []
         self.events: EventLog | None = None  # ground truth for benchmarks (sim.events)
         self._last_outputs: dict[str, SignalValue] = {}
         self._last_done: dict[str, bool] = {}
@@ -232,6 +237,8 @@ class SimulatedPlc:
         if self.robot_job_inputs is not None:
             values.update(self.robot_job_inputs())
         values.update(self._serial_registers)  # a serial the PLC presents (present_serial)
+        for name, read in self.extra_inputs.items():
+            values[name] = read()
         mapped = {k: v for k, v in values.items() if k in self.registers.inputs}
         for name in self.registers.inputs:
             mapped.setdefault(name, 0)  # an input the model does not know reads as 0
@@ -249,6 +256,8 @@ class SimulatedPlc:
                 if name not in QUIET_OUTPUTS and self._last_outputs.get(name, 0) != value:
                     self.events.record("plc", "command", f"{name}={value}")
                 self._last_outputs[name] = value
+        for listener in self.output_listeners:
+            listener()
         heartbeat = self.output(self.settings.heartbeat.output)
         if heartbeat != self.logic.heartbeat_seen:
             self.logic.heartbeat_seen = int(heartbeat)

@@ -95,6 +95,7 @@ class Commands:
     current_setpoint_a: float = 0.0
     voltage_setpoint_v: float = 0.0
     wire_feed_setpoint_m_per_min: float = 0.0
+    touch_sense_on: bool = False  # the sensing voltage on the wire (touch sensing)
 
 
 @dataclass
@@ -322,6 +323,9 @@ class SimulatedPowerSource:
         self._physics: asyncio.Task[None] | None = None
         self.bridged_bytes = 0
         self.bridge_drops = 0
+        # Touch sensing: whether the wire lies on the part now (the cell wires it to the true
+        # plates, sim.devices.touch); the contact input reads it while the sensing voltage is on.
+        self.wire_on_part: Callable[[], bool] = lambda: False
 
     @property
     def faults(self) -> WireFaults:
@@ -511,8 +515,18 @@ class SimulatedPowerSource:
             "actual_voltage_v": round(voltage, 1),
             "actual_wire_feed_m_per_min": round(wire, 2),
             "actual_gas_flow_l_per_min": round(arc.gas_flow_l_per_min, 1),
+            "wire_touching": self.wire_touching(),
         }
         return {k: v for k, v in values.items() if k in self.settings.registers.inputs}
+
+    def touch_sensing(self) -> bool:
+        """The sensing voltage is on the wire: commanded, and no arc (it is a welding output
+        in open-circuit mode; a burning arc has the wire on the work anyway)."""
+        return self.commands.touch_sense_on and not self.arc.burning
+
+    def wire_touching(self) -> bool:
+        """The contact input: the sensing voltage on and the wire on the part."""
+        return self.touch_sensing() and self.wire_on_part()
 
     # -- fault injection and ground truth -----------------------------------------------------
 

@@ -47,6 +47,8 @@ from drivers.codecs.robot_protocol import (
     Resume,
     RobotState,
     RobotStatus,
+    Search,
+    SearchResultRequest,
     StatusRequest,
     Stop,
     Weave,
@@ -64,7 +66,9 @@ log = logging.getLogger(__name__)
 PHYSICS_TICK_REAL_S = 0.002  # how often (real time) the physics task wakes up
 
 # Requests that change nothing the robot does (for the event log's "command" entries).
-_NOT_COMMANDS = frozenset({MessageType.STATUS_REQUEST, MessageType.CORRECTION})
+_NOT_COMMANDS = frozenset(
+    {MessageType.STATUS_REQUEST, MessageType.CORRECTION, MessageType.SEARCH_RESULT_REQUEST}
+)
 
 __all__ = ["SimulatedRobot", "TrajectorySample"]
 
@@ -111,6 +115,8 @@ class SimulatedRobot:
             StatusRequest: self._on_status_request,
             Correction: self._on_correction,
             Weave: self._on_weave,
+            Search: self._on_search,
+            SearchResultRequest: self._on_search_result_request,
         }
         self._last_correction_seq = 0
         self._was_moving = False
@@ -380,6 +386,16 @@ class SimulatedRobot:
             return Nak(MessageType.WEAVE, code)
         return Ack(MessageType.WEAVE)
 
+    def _on_search(self, seq: int, search: Search) -> Response:
+        code = self.motion.check_search(search)
+        if code is not ResultCode.OK:
+            return Nak(MessageType.SEARCH, code)
+        self.motion.start_search(search)
+        return Ack(MessageType.SEARCH)
+
+    def _on_search_result_request(self, seq: int, request: SearchResultRequest) -> Response:
+        return self.motion.search_result(request.search_id)
+
     def _on_hold(self, seq: int, hold: Hold) -> Response:
         self.motion.hold()
         return Ack(MessageType.HOLD)
@@ -436,6 +452,11 @@ class SimulatedRobot:
             > self.settings.correction_watchdog_ms / 1000
         ):
             self._trip(FaultCode.CORRECTION_STREAM_LOST)
+
+    def trip_collision(self) -> None:
+        """The torch's breakaway switch opened (wired to the robot's stop): it stops at once."""
+        self._advance()
+        self.motion.trip(FaultCode.TORCH_COLLISION)
 
     def _trip(self, fault: FaultCode) -> None:
         log.warning("simulated robot: %s; holding", fault.name.lower().replace("_", " "))

@@ -35,7 +35,17 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from drivers.codecs.robot_protocol import FaultCode, Pose, ResultCode, RobotState, RobotStatus
+from drivers.codecs.robot_protocol import (
+    MAX_SEARCH_SPEED_MM_PER_S,
+    FaultCode,
+    Pose,
+    ResultCode,
+    RobotState,
+    RobotStatus,
+    Search,
+    SearchOutcome,
+    SearchResult,
+)
 from drivers.codecs.seam_path import Arc, arc_through, frame_of
 from drivers.codecs.settings import RobotLimits
 from drivers.codecs.weave import NO_WEAVE, WeaveShape
@@ -46,6 +56,16 @@ ARRIVED_MM = 1e-6  # this close to the end of the queued path, the tool is there
 MAX_POSE_LOOKBACK_S = 0.05  # simulated: tool_pose_at looks back no further
 WEAVES_KEPT = 8  # weaves told for paths not yet run (or the last ones run)
 GROUND_TRUTH_SAMPLES = 200_000  # about 400 s of motion at one sample per physics step
+SEARCH_START_TOLERANCE_MM = 0.1  # a SEARCH starts where the tool stands, this near
+SEARCHES_KEPT = 16  # results of the last searches, for SEARCH_RESULT_REQ
+CONTACT_BISECTIONS = 24  # halvings of a step to find where contact began (< 1 nm at 50 mm/s)
+
+# What a search's touch probe reports at a pose: "" nothing, "contact" the touch-sense input
+# (the wire's electrical contact), "collision" the torch's breakaway switch (the nozzle hit).
+TouchProbe = Callable[[Pose], str]
+# How far the tool may move from a pose before the probe can fire (a lower bound, mm): lets the
+# search skip the probe's work far from anything.
+ProbeClearance = Callable[[Pose], float]
 
 Vector = tuple[float, float, float]
 
@@ -197,6 +217,17 @@ def _arc_problem(start: Vector, via: Vector, end: Vector) -> str:
     return ""
 
 
+@dataclass
+class _SearchRun:
+    """One SEARCH: its path (the single move), and how and where it ended."""
+
+    request: Search
+    path: _Path | None = None  # the move being run; None once it ended
+    outcome: SearchOutcome = SearchOutcome.RUNNING
+    pose: Pose | None = None
+    travelled_mm: float = 0.0
+
+
 def _arc_radius(start: Pose, via: Vector, end: Pose) -> float:
     return arc_through(start.position_mm, via, end.position_mm).radius_mm
 
@@ -228,6 +259,15 @@ class RobotMotion:
         self.corrections_started = False  # on the path being run (arms the stream's watchdog)
         self._weaves: dict[int, WeaveShape] = {}  # path_id -> its weave (WEAVE)
         self.sim_time_s = sim_time_s
+        # Touch sensing: the probe the cell wires in (None: no touch-sense input), the search
+        # running (or last run) and the results kept by id.
+        self.touch_probe: TouchProbe | None = None
+        self.probe_clearance: ProbeClearance | None = None
+        self._probe_silent_to_mm = -math.inf  # the search's probe cannot fire before this
+        # Told where the nozzle hit and the search's direction (the torch bends against it).
+        self.on_collision: Callable[[Pose, Vector], None] | None = None
+        self._search: _SearchRun | None = None
+        self._searches: dict[int, _SearchRun] = {}
 
     # -- what it reports ----------------------------------------------------------------------
 
@@ -428,6 +468,135 @@ class RobotMotion:
         """A fault of the robot's own: it brakes like a HOLD (see _step); STOP clears it."""
         self.fault = fault
 
+    # -- touch sensing -----------------------------------------------------------------------
+
+    def check_search(self, search: Search) -> ResultCode:
+        """Why a SEARCH would be refused now (OK if it would not)."""
+        if search.problem():
+            return ResultCode.BAD_MESSAGE
+        if not 0 < search.speed_mm_per_s <= MAX_SEARCH_SPEED_MM_PER_S:
+            return ResultCode.SPEED_OVER_LIMIT
+        workspace = self.limits.workspace_mm
+        if not (
+            workspace.contains(search.start.position_mm) and workspace.contains(search.end_mm())
+        ):
+            return ResultCode.OUT_OF_WORKSPACE
+        if not self.drives_enabled:
+            return ResultCode.DRIVES_OFF
+        if self.fault is not FaultCode.NONE:
+            return ResultCode.NOT_ALLOWED
+        if self.state is not RobotState.IDLE and not (
+            self.state is RobotState.STOPPED and self._speed_mm_per_s == 0
+        ):
+            return ResultCode.NOT_ALLOWED
+        here = self.tool_pose().position_mm
+        if math.dist(here, search.start.position_mm) > SEARCH_START_TOLERANCE_MM:
+            return ResultCode.NOT_ALLOWED
+        return ResultCode.OK
+
+    def start_search(self, search: Search) -> None:
+        """Run ``search`` (``check_search`` said OK): a single move along its direction that
+        stops at the first contact (see ``drivers.codecs.robot_protocol``)."""
+        # The tool stands at the start (check_search); it takes the search's orientation
+        # there (orientation moves are not modelled) and keeps it along the search.
+        if self._path is not None:
+            self._drop_path()
+        angles = search.start.values()[3:]
+        self._path_pose = Pose(*self.tool_pose().position_mm, *angles)
+        self._queue_segment(Pose(*search.end_mm(), *angles), search.speed_mm_per_s, path_id=0)
+        run = _SearchRun(search, path=self._path if self._path and not self._pending else None)
+        if run.path is None:  # queued behind something: cannot be, check_search wants idle
+            run.path = self._pending[-1]
+        self._search = run
+        self._probe_silent_to_mm = -math.inf
+        self._searches.pop(search.search_id, None)
+        self._searches[search.search_id] = run
+        while len(self._searches) > SEARCHES_KEPT:
+            del self._searches[next(iter(self._searches))]
+
+    def search_result(self, search_id: int) -> SearchResult:
+        """How search ``search_id`` ended (RUNNING while it runs; UNKNOWN if forgotten)."""
+        run = self._searches.get(search_id)
+        if run is None:
+            return SearchResult(search_id, SearchOutcome.UNKNOWN, self.tool_pose(), 0.0)
+        if run.outcome is SearchOutcome.RUNNING:
+            self._check_search_ended(run)
+        pose = run.pose if run.pose is not None else self.tool_pose()
+        travelled = run.travelled_mm
+        if run.outcome is SearchOutcome.RUNNING:
+            travelled = self._search_travel(run, pose)
+        return SearchResult(search_id, run.outcome, pose, travelled)
+
+    def _search_travel(self, run: _SearchRun, pose: Pose) -> float:
+        start, d = run.request.start.position_mm, run.request.direction
+        return sum((pose.position_mm[i] - start[i]) * d[i] for i in range(3))
+
+    def _check_search_ended(self, run: _SearchRun) -> None:
+        """A running search whose move is over without contact: NOT_FOUND at its end, else
+        (stopped, held, faulted, drives off) ABORTED."""
+        path = run.path
+        current = path is not None and self._path is path
+        if current and self.fault is not FaultCode.NONE and self._speed_mm_per_s == 0:
+            self._end_search(run, SearchOutcome.ABORTED)
+        elif current and self._path_position_mm >= path.length_mm and self._speed_mm_per_s == 0:
+            self._end_search(run, SearchOutcome.NOT_FOUND)
+        elif not current and (path is None or path not in self._pending):
+            self._end_search(run, SearchOutcome.ABORTED)
+
+    def _end_search(self, run: _SearchRun, outcome: SearchOutcome) -> None:
+        run.outcome = outcome
+        run.pose = self.tool_pose()
+        run.travelled_mm = self._search_travel(run, run.pose)
+        run.path = None
+        if self._search is run:
+            self._search = None
+
+    def _probe_step(self, path: _Path, before_mm: float) -> bool:
+        """After a step of a search from ``before_mm`` to the path position now: if the probe
+        fired on the way, put the tool where it first fired, stop it there and end the search
+        (CONTACT, or ABORTED with a collision fault). True if it fired."""
+        run = self._search
+        probe = self.touch_probe
+        if run is None or run.path is not path or probe is None:
+            return False
+        segment = path.segments[0]
+        after_mm = self._path_position_mm
+        if after_mm < self._probe_silent_to_mm:
+            return False
+        if not probe(segment.pose_at(after_mm)):
+            if self.probe_clearance is not None:
+                self._probe_silent_to_mm = after_mm + self.probe_clearance(
+                    segment.pose_at(after_mm)
+                )
+            return False
+        # Bisect for the first position where the probe fires: the input's latch.
+        low, high = before_mm, after_mm
+        for _ in range(CONTACT_BISECTIONS):
+            middle = (low + high) / 2
+            if probe(segment.pose_at(middle)):
+                high = middle
+            else:
+                low = middle
+        what = probe(segment.pose_at(high))
+        # A collision stops the torch where the nozzle meets the plate. A contact is seen when
+        # the robot next samples its touch-sense input, once per physics step (its input
+        # cycle): the tool latches and stops where it is then, the wire bending by the
+        # distance run since it touched (speed x at most one step: 0.02 mm at 10 mm/s).
+        stop_mm = high if what == "collision" else after_mm
+        self._path_position_mm = stop_mm
+        self._path_pose = segment.pose_at(stop_mm)
+        self._speed_mm_per_s = 0.0
+        if what == "collision":
+            self._end_search(run, SearchOutcome.ABORTED)
+            self.fault = FaultCode.TORCH_COLLISION
+            if self.on_collision is not None:
+                self.on_collision(self._path_pose, run.request.direction)
+        else:
+            self._end_search(run, SearchOutcome.CONTACT)
+            # The robot stops at contact: the rest of the move is forgotten, the tool stands.
+            self._drop_path()
+        return True
+
     # -- the queue -----------------------------------------------------------------------------
 
     def _queue_segment(
@@ -554,6 +723,7 @@ class RobotMotion:
         max_change = accel * dt_s
         speed += min(max_change, max(-max_change, aim - speed))
         # 5. Advance along the path (semi-implicit Euler: the new speed over the whole step).
+        before_mm = position
         position += speed * dt_s
         if path.length_mm - position < ARRIVED_MM:
             # By 2 the approach only converges on the end vertex (each step covers a little
@@ -564,6 +734,9 @@ class RobotMotion:
         self._speed_mm_per_s = speed
         # 6. The path point, interpolated on the segment the new position lies on.
         self._path_pose = segments[self._seek_segment(path, position)].pose_at(position)
+        # 6a. A touch-sensing search stops where its probe first fires (contact, collision).
+        if self._search is not None and self._probe_step(path, before_mm):
+            return
         # 7. The correction moves towards its target no faster than the robot allows.
         self._slew_correction(dt_s)
         # 8. Record where the tool point really is.

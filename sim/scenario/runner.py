@@ -75,7 +75,7 @@ Phase = Literal["idle", "approach", "arc start", "welding", "crater fill", "retr
 SAFE_COMMANDS = {
     "power_source": {
         "arc_on=False", "gas_test=False", "wire_inch=False", "wire_retract=False",
-        "job_mode=False", "error_reset=False",
+        "job_mode=False", "error_reset=False", "touch_sense_on=False",
     },
     "robot": {"HOLD", "STOP"},
     "plc": {"robot_enable_request=False", "door_lock_request=False", "buzzer=True",

@@ -12,11 +12,17 @@ in the seam frame (lateral: horizontal, left of travel; vertical: up)::
       - {kind: step, at_mm: 40, lateral_mm: 1.0, ramp_mm: 2}
       - {kind: gap, start_mm: 0.5, end_mm: 2.5}        # root gap, varying linearly
       - {kind: mismatch, mm: 0.8}                      # the far plate stands this much higher
+    placement: {x_mm: 2.0, y_mm: -1.5, z_mm: 0.4, rz_deg: 1.0, about_mm: [300, 0, 0]}
     disturbances: {...}                                # see sim.sensor.Disturbances
     camera: {...}                                      # see sim.sensor.CameraModel
 
 The simulator reads the part program's YAML itself (it may not use the controller's loader):
-the taught path, the joint type and the torch's work angle of every seam. A seam's path may
+the taught path, the joint type and the torch's work angle of every seam.
+
+``placement`` moves the whole part as one rigid body (a part clamped off its taught place on
+the fixture): a rotation ``rz_deg`` about the vertical through ``about_mm``, then the shift.
+Every seam's true joint (and every plate: ``sim.truth.plates``) moves with it; the
+deviations above are laid on top, in the placed seam's frame. A seam's path may
 bend and circle (``drivers.codecs.seam_path``: a polyline ``path_mm``, or ``path`` of lines and
 arcs with blended corners); the deviations are laid along it, in the seam frame that follows
 its tangent.
@@ -86,6 +92,37 @@ class Mismatch(StrictModel):
 Deviation = Annotated[Offset | Rotation | Sine | Step | Gap | Mismatch, Field(discriminator="kind")]
 
 
+class Placement(StrictModel):
+    """Where the part really lies on the fixture against its program (see the module)."""
+
+    x_mm: Annotated[float, Field(ge=-50, le=50)] = 0.0
+    y_mm: Annotated[float, Field(ge=-50, le=50)] = 0.0
+    z_mm: Annotated[float, Field(ge=-20, le=20)] = 0.0
+    rz_deg: Annotated[float, Field(ge=-10, le=10)] = 0.0
+    about_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    def apply(self, point: Vector) -> Vector:
+        """A point of the taught part where the placed part has it."""
+        a = math.radians(self.rz_deg)
+        px, py = point[0] - self.about_mm[0], point[1] - self.about_mm[1]
+        return (
+            self.about_mm[0] + math.cos(a) * px - math.sin(a) * py + self.x_mm,
+            self.about_mm[1] + math.sin(a) * px + math.cos(a) * py + self.y_mm,
+            point[2] + self.z_mm,
+        )
+
+    def undo(self, point: Vector) -> Vector:
+        """A point in the cell where the taught part would have it (``apply`` undone)."""
+        a = -math.radians(self.rz_deg)
+        px = point[0] - self.x_mm - self.about_mm[0]
+        py = point[1] - self.y_mm - self.about_mm[1]
+        return (
+            self.about_mm[0] + math.cos(a) * px - math.sin(a) * py,
+            self.about_mm[1] + math.sin(a) * px + math.cos(a) * py,
+            point[2] - self.z_mm,
+        )
+
+
 class VisionScenario(StrictModel):
     name: str
     description: str = ""
@@ -93,6 +130,10 @@ class VisionScenario(StrictModel):
     disturbances: dict[str, Any] = Field(default_factory=dict)
     camera: dict[str, Any] = Field(default_factory=dict)
     bead: dict[str, Any] = Field(default_factory=dict)  # sim.bead.BeadShape
+    placement: Placement = Field(default_factory=Placement)
+    # The wire beyond its nominal stick-out when the scenario starts (sim.truth.torch): the
+    # wire cutter of the service station cuts it back.
+    stick_out_error_mm: Annotated[float, Field(ge=-5, le=10)] = 0.0
     seed: int = 1
 
 
@@ -122,6 +163,7 @@ class TrueSeam:
     end: Vector
     deviations: list[Any]
     path: SeamPath | None = None  # None: the straight line from start to end
+    placement: Placement | None = None  # None: the part lies where its program says
 
     def __post_init__(self) -> None:
         if self.path is None:
@@ -135,7 +177,22 @@ class TrueSeam:
         seam frame where it is nearest (``SeamPath.locate``; ``hint_s_mm`` picks between two
         places about as near: a full circle's start and end)."""
         assert self.path is not None
+        if self.placement is not None:
+            point = self.placement.undo(point)
         return self.path.locate(point, hint_s_mm)
+
+    def true_point(self, s_mm: float) -> Vector:
+        """Where the true root is, ``s_mm`` along the seam, in the cell (base frame)."""
+        assert self.path is not None
+        joint = self.joint_at(min(max(s_mm, 0.0), self.length_mm))
+        point = self.path.point_at(s_mm)
+        _travel, lateral, up = self.path.frame_at(s_mm)
+        taught = tuple(
+            point[i] + joint.lateral_mm * lateral[i] + joint.vertical_mm * up[i] for i in range(3)
+        )
+        if self.placement is None:
+            return taught  # type: ignore[return-value]
+        return self.placement.apply(taught)  # type: ignore[arg-type]
 
     def joint_at(self, s_mm: float) -> JointState:
         """The true joint ``s_mm`` along the taught seam. A closed seam (a full circle) closes
@@ -225,6 +282,7 @@ def load_true_part(part_file: Path, scenario: VisionScenario) -> TruePart:
                     end=path[-1],
                     deviations=list(scenario.deviations),
                     path=path,
+                    placement=scenario.placement,
                 )
             )
     except (OSError, yaml.YAMLError, KeyError, TypeError, PathError) as error:

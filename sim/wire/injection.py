@@ -36,12 +36,20 @@ VERBS: dict[str, str] = {
     # A robot on KUKA RSI: the network delays its answers (ms), loses a share of datagrams.
     "rsi_late": "milliseconds",
     "rsi_loss": "share",
+    # The torch (sim.devices.touch): a collision (breakaway switch, robot stop, a bent neck),
+    # a neck bent by (x, y, z) mm, the wire sticking out this much beyond nominal.
+    "torch_collision": "",
+    # A slag ball on the wire's tip: it touches but makes no electrical contact (and back).
+    "wire_insulated": "",
+    "wire_clean": "",
+    "torch_bend": "x_mm y_mm z_mm",
+    "stick_out": "extra_mm",
 }  # fmt: skip
 # Faults that bite later, when the device is next asked something (the next ignition, the arc
 # end, the next request on a degraded link): a rig measures their reaction from the fault.
 ARMED_VERBS = frozenset(
     {"arc_start_failure", "wire_stick", "stall", "half_open", "slow", "corrupt", "truncate",
-     "garbage", "modbus_exception"}
+     "garbage", "modbus_exception", "wire_insulated"}
 )  # fmt: skip
 # Pressures the switches read as low and as fine (bar).
 GAS_LOW_BAR, GAS_OK_BAR = 0.8, 4.5
@@ -70,6 +78,7 @@ class InjectableCell(Protocol):
     power_source: Any
     robot: Any
     sensor: Any
+    touch: Any
 
     async def unplug(self, device: str) -> None: ...
 
@@ -172,6 +181,19 @@ async def inject(cell: InjectableCell, line: str) -> Injected:
         return Injected(False, False)
     elif verb == "part_temperature":
         plc.part_heat.set_temperature_c(float(args[0]))
+        return Injected(False, False)
+    elif verb == "torch_collision":
+        cell.touch.inject_collision()
+        cell.robot.trip_collision()
+    elif verb in ("wire_insulated", "wire_clean"):
+        cell.touch.insulated = verb == "wire_insulated"
+        insulated = verb == "wire_insulated"
+        return Injected(insulated, insulated)  # it bites at the next touch search
+    elif verb == "torch_bend":
+        cell.touch.torch.bend((float(args[0]), float(args[1]), float(args[2])))
+        return Injected(False, False)  # found by the next TCP check, no fault by itself
+    elif verb == "stick_out":
+        cell.touch.torch.stick_out_error_mm = float(args[0])
         return Injected(False, False)
     return Injected(True, verb in ARMED_VERBS)
 

@@ -138,6 +138,8 @@ METHODS: dict[str, tuple[str, str | None]] = {
     # meal_break (``Downtime.Reasons``); refused while the cell produces or a fault stops it.
     "RecordDowntimeReason": ("operator", "Reason"),
     "WhoAmI": ("anonymous", None),  # "<user> <role>" of the calling session; not a command
+    # The torch between parts: "tcp_check", "service" or "tip_changed" (cellctl.weld.torch_care)
+    "TorchService": ("operator", "What"),
 }
 # Traceability (``cellctl.trace``): the next part's serial, the welder, the consumable lots,
 # a quality engineer's release of a welded serial for one rework, and the non-conformances.

@@ -8,7 +8,8 @@ written (so subscriptions see changes, not ticks); figures from the production r
 (counters, OEE, fault history) every ``STORE_REFRESH_S``.
 
 Methods (Start, Hold, Unhold, Stop, Reset, Abort, Clear, Suspend, Unsuspend, AcknowledgeFault,
-SetMode) go through ``CellCommands.command`` / ``acknowledge_fault(s)`` / ``set_mode``, the same
+SetMode, TorchService) go through ``CellCommands.command`` / ``acknowledge_fault(s)`` /
+``set_mode`` / ``torch_service``, the same
 path as the PLC panel's buttons, so they are refused the same way. Each method returns one
 output argument, a message; a refused call returns a Bad status *and* that message:
 
@@ -432,6 +433,12 @@ class CellOpcUaServer:
                     return ua.StatusCodes.Good, f"{count} fault(s) acknowledged"
                 await cell.acknowledge_fault(code, by=actor)
                 return ua.StatusCodes.Good, f"fault {code} acknowledged"
+            if method == "TorchService":
+                try:
+                    done = await cell.torch_service(args[0].strip(), by=actor)
+                except ValueError as error:
+                    return ua.StatusCodes.BadInvalidArgument, str(error)
+                return ua.StatusCodes.Good, done
             if method == "SetMode":
                 mode = args[0].strip()
                 if mode not in {m.value for m in Mode}:
