@@ -181,6 +181,16 @@
         <translation>焊缝传感器图像与其标定不符</translation>
     </message>
     <message>
+        <source>Robot stopped with an interface error</source>
+        <comment>F135</comment>
+        <translation>机器人因传感器接口错误停止</translation>
+    </message>
+    <message>
+        <source>Robot not ready for its job</source>
+        <comment>F136</comment>
+        <translation>机器人未就绪，无法执行作业</translation>
+    </message>
+    <message>
         <source>Robot reports a fault</source>
         <comment>F140</comment>
         <translation>机器人报告故障</translation>
@@ -191,6 +201,11 @@
         <translation>机器人拒绝执行运动</translation>
     </message>
     <message>
+        <source>Robot job signal not seen in time</source>
+        <comment>F143</comment>
+        <translation>未及时收到机器人作业信号</translation>
+    </message>
+    <message>
         <source>Joint not found by the seam search</source>
         <comment>F150</comment>
         <translation>寻位未找到焊缝</translation>
@@ -199,6 +214,36 @@
         <source>Seam tracking lost</source>
         <comment>F151</comment>
         <translation>焊缝跟踪丢失</translation>
+    </message>
+    <message>
+        <source>Touch search found nothing within its distance</source>
+        <comment>F152</comment>
+        <translation>接触寻位在搜索距离内未找到工件</translation>
+    </message>
+    <message>
+        <source>Torch collision</source>
+        <comment>F153</comment>
+        <translation>焊枪碰撞</translation>
+    </message>
+    <message>
+        <source>Touch searches do not fit one part position</source>
+        <comment>F154</comment>
+        <translation>接触寻位结果与同一工件位置不符</translation>
+    </message>
+    <message>
+        <source>Torch TCP out of its limits: change the torch</source>
+        <comment>F155</comment>
+        <translation>焊枪 TCP 超出极限：请更换焊枪</translation>
+    </message>
+    <message>
+        <source>TCP check could not measure the torch</source>
+        <comment>F156</comment>
+        <translation>TCP 检测无法测量焊枪</translation>
+    </message>
+    <message>
+        <source>Touch search stopped before it ended</source>
+        <comment>F157</comment>
+        <translation>接触寻位中途停止</translation>
     </message>
     <message>
         <source>Production record could not be written</source>
@@ -354,9 +399,9 @@
         <translation>检查 RS-485 电缆和焊接电源；通讯会自动恢复。</translation>
     </message>
     <message>
-        <source>Check the robot controller and its serial cable; it comes back by itself.</source>
+        <source>Check the robot controller and its cable (serial, or the Ethernet of its sensor interface); it comes back by itself.</source>
         <comment>F132</comment>
-        <translation>检查机器人控制柜及其串口电缆；通讯会自动恢复。</translation>
+        <translation>检查机器人控制柜及其电缆（串口，或传感器接口的以太网）；连接会自动恢复。</translation>
     </message>
     <message>
         <source>Check the sensor&apos;s cable and power. Then Unhold.</source>
@@ -369,6 +414,16 @@
         <translation>传感器发送的图像尺寸与标定时不同：检查其分辨率设置和标定文件。然后执行“继续”。</translation>
     </message>
     <message>
+        <source>The robot stopped its job on its sensor interface (RSI or EGM: late or missing answers) or on a job fault. Read the robot&apos;s message on its pendant; check the network between controller and robot. Then Clear, Reset.</source>
+        <comment>F135</comment>
+        <translation>机器人因传感器接口（RSI 或 EGM：应答超时或丢失）或作业故障而停止作业。请查看示教器上的机器人报警信息，检查控制器与机器人之间的网络。然后清除、复位。</translation>
+    </message>
+    <message>
+        <source>The robot must be in external automatic with drives on and no job running: check the robot&apos;s mode and its pendant. Then Clear, Reset.</source>
+        <comment>F136</comment>
+        <translation>机器人须处于外部自动模式、伺服上电且无作业运行：请检查机器人模式及示教器。然后清除、复位。</translation>
+    </message>
+    <message>
         <source>Read the robot&apos;s fault on its pendant; fix it before Clear, Reset.</source>
         <comment>F140</comment>
         <translation>在示教器上查看机器人故障；排除后执行“清除”、“复位”。</translation>
@@ -379,6 +434,11 @@
         <translation>焊接程序要求的运动机器人无法执行；检查程序。</translation>
     </message>
     <message>
+        <source>The robot&apos;s job did not start, reach the seam or finish in time: check the robot&apos;s job (the detail names the signal), its I/O and the PLC. Then Clear, Reset.</source>
+        <comment>F143</comment>
+        <translation>机器人作业未能及时启动、到达焊缝或完成：请检查机器人作业（详情中注明了信号）、其 I/O 及 PLC。然后清除、复位。</translation>
+    </message>
+    <message>
         <source>Check the part&apos;s position in the fixture and the sensor window. Then Unhold.</source>
         <comment>F150</comment>
         <translation>检查工件在夹具中的位置和传感器视野。然后执行“继续”。</translation>
@@ -387,6 +447,36 @@
         <source>Check the sensor&apos;s window for spatter and the joint. Then Unhold.</source>
         <comment>F151</comment>
         <translation>检查传感器窗口是否有飞溅，检查坡口。然后执行“继续”。</translation>
+    </message>
+    <message>
+        <source>Check the part in the fixture where the search named in the detail touches, and the wire (cut, clean); then Unhold.</source>
+        <comment>F152</comment>
+        <translation>检查详情中所列寻位点处夹具内的工件，以及焊丝（剪丝、清洁）；然后继续。</translation>
+    </message>
+    <message>
+        <source>Check the torch and the part for damage; after Reset the torch&apos;s TCP is checked before the next weld.</source>
+        <comment>F153</comment>
+        <translation>检查焊枪和工件是否损坏；复位后，下一次焊接前将先检测焊枪 TCP。</translation>
+    </message>
+    <message>
+        <source>A search touched something else (a tack, spatter, another plate): check the part and the searches named in the detail; then Unhold.</source>
+        <comment>F154</comment>
+        <translation>寻位碰到了其他物体（定位焊点、飞溅、其他板材）：请检查工件及详情中所列的寻位；然后继续。</translation>
+    </message>
+    <message>
+        <source>The torch neck is bent beyond what can be corrected: change the neck (or the torch), then Clear, Reset; the TCP is checked again.</source>
+        <comment>F155</comment>
+        <translation>焊枪枪颈弯曲超出可修正范围：请更换枪颈（或焊枪），然后清除、复位；TCP 将重新检测。</translation>
+    </message>
+    <message>
+        <source>The wire did not cross the TCP checker&apos;s beams: check the wire stick-out and the checker, then Clear, Reset.</source>
+        <comment>F156</comment>
+        <translation>焊丝未穿过 TCP 检测器的光束：请检查焊丝伸出长度和检测器，然后清除、复位。</translation>
+    </message>
+    <message>
+        <source>The robot stopped the search named in the detail; check the robot and the part, then Unhold.</source>
+        <comment>F157</comment>
+        <translation>机器人停止了详情中所列的寻位；请检查机器人和工件，然后继续。</translation>
     </message>
     <message>
         <source>Check the disk holding the production database; nothing is welded unrecorded.</source>
