@@ -29,6 +29,7 @@ from cellctl.controller.reaction import FaultReaction
 from cellctl.controller.supervision import Supervisor
 from cellctl.motion.moves import Motion, MotionTimeout, RobotStopped, idle
 from cellctl.records.store import AsyncStore, StoreError
+from cellctl.sensing.arc import ArcTracking
 from cellctl.sensing.protocol import SeamSensing
 from cellctl.weld.cycle import CycleInterrupted, SeamProgress, WeldCycle
 from cellctl.weld.temperature import InputImageThermometer
@@ -132,6 +133,19 @@ class PartRun:
         self.robot = motion.robot
         self.store = store
         self.sensing = sensing
+        # Through-arc seam tracking, when the power source's map has arc sensing: one for the
+        # controller's life (it listens to the robot's statuses), used by each part's cycle.
+        self.arc_tracking = (
+            ArcTracking(
+                config.cell.arc_sensing,
+                power_source,
+                motion.robot,
+                correction_rate_hz=config.cell.sensor.tracking.correction_rate_hz,
+                correction_lead_ms=config.cell.sensor.tracking.correction_lead_ms,
+            )
+            if power_source.has_arc_sensing
+            else None
+        )
         self.faults = faults
         self.links = links
         self.events = events
@@ -302,6 +316,7 @@ class PartRun:
             procedures=self.config.procedures,
             part_id=self.part.part_id,
             dry_run=self.machine.mode is Mode.DRY_RUN,
+            arc_tracking=self.arc_tracking,
         )
         resume, self.part.progress = self.part.progress, None
         first_seam = self.part.seams_done

@@ -42,7 +42,14 @@ from cellctl.cell.faults import LINK_FAULTS, FaultCode, FaultReporter, power_sou
 from cellctl.cell.geometry import Point, above, length_mm, point_at, remaining
 from cellctl.cell.records import RecordNotWritten, SeamSummary
 from cellctl.cell.steps import Step
-from cellctl.config.models import ControllerSettings, PartProgram, Procedure, Seam, TorchAngles
+from cellctl.config.models import (
+    ControllerSettings,
+    PartProgram,
+    Procedure,
+    Seam,
+    TorchAngles,
+    TrackingSource,
+)
 from cellctl.motion.moves import (
     ARRIVED_TOLERANCE_MM,
     DeviceHealth,
@@ -53,6 +60,7 @@ from cellctl.motion.moves import (
     poll,
     queue_path,
 )
+from cellctl.sensing.arc import ArcTracking
 from cellctl.sensing.protocol import JointNotFound, SeamSensing, TrackingLost
 from cellctl.weld.monitoring import SeamMonitor
 from cellctl.weld.passes import (
@@ -72,6 +80,7 @@ from cellctl.weld.temperature import (
 )
 from drivers.codecs.power_source_protocol import PowerSourceError, PowerSourceStatus
 from drivers.codecs.robot_protocol import ResultCode, RobotState, RobotStatus
+from drivers.codecs.weave import WeaveShape
 from drivers.errors import DeviceError, DeviceRejected, FramesRefused
 from drivers.power_source import PowerSourceDriver
 
@@ -150,6 +159,7 @@ class WeldCycle:
         procedures: dict[str, Procedure],
         part_id: int,
         dry_run: bool,
+        arc_tracking: ArcTracking | None = None,
     ) -> None:
         self.motion = motion
         self.robot = motion.robot
@@ -165,6 +175,9 @@ class WeldCycle:
         self.procedures = procedures
         self.part_id = part_id
         self.dry_run = dry_run
+        # Through-arc seam tracking, for the passes whose table says so (None: a power source
+        # without arc sensing; the config check then refuses such passes).
+        self.arc_tracking = arc_tracking
         self.sample_period_s = settings.monitoring.sample_period_ms / 1000
         self.progress: SeamProgress | None = None
         self.summaries: list[SeamSummary] = []
@@ -299,10 +312,14 @@ class WeldCycle:
                     progress.path_id,
                 )
             )
-            # Only the root pass is tracked; a later pass follows the root's tracked path.
-            tracked = progress.plan is None or progress.plan.is_root
+            # What tracks the pass (the pass table's ``tracking``): by default the root by the
+            # laser, and a later pass nothing (it follows the root's tracked path).
+            source = self._tracking_source(progress)
+            tracked = source is TrackingSource.LASER
             if tracked:
                 await self.sensing.start_tracking(progress.seam, remainder, progress.path_id, weave)
+            elif source is TrackingSource.ARC and not self.dry_run:
+                await self._start_arc_tracking(progress, remainder, weave)
             try:
                 broke_at = await self._monitor_weld(progress, from_mm, length_mm(remainder))
             except TrackingLost as error:
@@ -311,6 +328,8 @@ class WeldCycle:
                 self._device_fault(error)
             finally:
                 stats = await self.sensing.stop_tracking() if tracked else None
+                if self.arc_tracking is not None and self.arc_tracking.tracking:
+                    stats = await self.arc_tracking.stop()
                 if stats:
                     progress.tracking = stats
             if broke_at is None:
@@ -333,6 +352,26 @@ class WeldCycle:
             await self._robot(self.motion.until(at_rest, "robot to stop"))
             from_mm = max(0.0, broke_at - arc.restart_overlap_mm)
             await self._move_linear(point_at(path, from_mm), self._approach_speed(), "overlap")
+
+    def _tracking_source(self, progress: SeamProgress) -> TrackingSource:
+        plan = progress.plan
+        if plan is None or plan.weld_pass is None:
+            return TrackingSource.LASER  # a seam of one pass: its sensing says
+        return plan.weld_pass.tracking_source(plan.is_root, progress.seam.sensing.tracking)
+
+    async def _start_arc_tracking(
+        self, progress: SeamProgress, path: list[Point], weave: WeaveShape
+    ) -> None:
+        """Track the pass by the arc (``cellctl.sensing.arc``); the config check made sure
+        its procedure weaves and the power source has arc sensing."""
+        if self.arc_tracking is None or not weave.weaving:
+            self._fault(
+                FaultCode.TRACKING_LOST,
+                f"seam {progress.seam.name}: {progress.plan.label if progress.plan else ''} is "
+                "to be tracked by the arc, but "
+                + ("the power source has no arc sensing" if weave.weaving else "it does not weave"),
+            )
+        await self.arc_tracking.start(progress.seam, path, progress.path_id, weave)
 
     async def _finish_seam(self, progress: SeamProgress) -> None:
         seam, procedure = progress.seam, progress.procedure
@@ -505,6 +544,8 @@ class WeldCycle:
             now = time.monotonic()
             self._check_robot(robot)
             self.sensing.check_tracking()  # TrackingLost once it has coasted too far
+            if self.arc_tracking is not None:
+                self.arc_tracking.check()
             position = from_mm + self._position_on(robot, progress.path_id)
             if progress.root is not None and robot.path_id == progress.path_id:
                 # The root path's memory: the correction the robot applies where it is.
