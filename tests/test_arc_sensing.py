@@ -312,3 +312,19 @@ def test_arc_tracking_needs_the_power_sources_arc_sensing_inputs(repo, tmp_path)
         "inputs; power_source.registers.inputs lacks arc_sensing_period_ms" in e
         for e in errors
     ), errors
+
+
+def test_a_pass_off_the_centre_keeps_the_difference_it_starts_with():
+    settings = ArcSensingSettings(
+        lateral_gain_mm_per_a=0.1, lateral_deadband_a=1.0, reference_periods=2
+    )
+    law = ArcLaw(settings, difference_reference_a=None)  # a split layer's bead
+    # Learning: its first periods (nearer the left flank by design) move nothing.
+    assert law.step_mm(period(250.0, 240.0, 245.0)) == (0.0, 0.0)
+    assert law.step_mm(period(252.0, 240.0, 245.0)) == (0.0, 0.0)
+    assert law.difference_reference_a == pytest.approx(11.0)
+    # The difference it learnt is its place: no step; 5 A more (the flank nearer): right.
+    assert law.step_mm(period(251.0, 240.0, 245.0))[0] == 0.0
+    assert law.step_mm(period(256.0, 240.0, 245.0))[0] == pytest.approx(-0.4)
+    # A centred pass balances the flanks from the first period.
+    assert ArcLaw(settings).step_mm(period(251.0, 240.0, 245.0))[0] == pytest.approx(-1.0)

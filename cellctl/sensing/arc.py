@@ -9,8 +9,11 @@ phase with the robot's weave sync, and publishes one result per weave period
 map: docs/architecture.md, "Through-arc seam tracking"). ``ArcTracking`` reads that result a
 few times a period and, at each new one:
 
-- lateral: the left extreme's mean current less the right's, past a deadband, times a gain,
-  is how far the joint lies to the side of the lower current from where the torch wove;
+- lateral: the left extreme's mean current less the right's (less a reference: 0 for a pass
+  on the groove's centre, which balances the flanks; for a pass placed off it, a split
+  layer's bead, the difference of its first ``reference_periods`` periods, which it keeps),
+  past a deadband, times a gain, is how far the joint lies to the side of the lower current
+  from where the torch wove;
 - vertical: the period's mean current less a reference (the mean of the pass's first
   ``reference_periods`` periods), past a deadband, times a gain, is how far too low it wove;
 - the joint's deviation from the path is then what the robot had as its correction during
@@ -69,20 +72,34 @@ class ArcLaw:
     Pure; owned by whoever feeds it the periods (``ArcTracking``: the event loop)."""
 
     settings: ArcSensingSettings
-    reference_a: float | None = None
+    # The left-right difference a pass keeps: 0.0 for one centred in the groove; None to learn
+    # it from the first periods (a pass placed off the centre).
+    difference_reference_a: float | None = 0.0
+    reference_a: float | None = None  # the mean current's, learned
     _first_means: list[float] = field(default_factory=list)
+    _first_differences: list[float] = field(default_factory=list)
 
     def step_mm(self, period: WeavePeriodCurrents) -> tuple[float, float]:
         s = self.settings
+        difference = period.left_current_a - period.right_current_a
+        learning = self.reference_a is None
+        if learning:
+            self._first_means.append(period.mean_current_a)
+            self._first_differences.append(difference)
+            if len(self._first_means) >= s.reference_periods:
+                self.reference_a = sum(self._first_means) / len(self._first_means)
+                if self.difference_reference_a is None:
+                    self.difference_reference_a = sum(self._first_differences) / len(
+                        self._first_differences
+                    )
+        if self.difference_reference_a is None:
+            return 0.0, 0.0  # still learning where this pass sits between the flanks
         # Higher current at the left extreme: the left flank is nearer, the joint lies right
         # (lateral is positive to the left).
         lateral = -s.lateral_gain_mm_per_a * shrink(
-            period.left_current_a - period.right_current_a, s.lateral_deadband_a
+            difference - self.difference_reference_a, s.lateral_deadband_a
         )
-        if self.reference_a is None:
-            self._first_means.append(period.mean_current_a)
-            if len(self._first_means) >= s.reference_periods:
-                self.reference_a = sum(self._first_means) / len(self._first_means)
+        if learning:
             return lateral, 0.0
         # Higher mean current: a shorter stick-out, the torch too low: up.
         vertical = s.vertical_gain_mm_per_a * shrink(
@@ -152,10 +169,12 @@ class ArcTracking:
         path_id: int,
         weave: WeaveShape,
         start_correction_mm: tuple[float, float] = (0.0, 0.0),
+        off_centre: bool = False,
     ) -> None:
         """Track path ``path_id`` (``path``, woven as ``weave``) by the arc from now on;
         ``start_correction_mm``: what the joint's deviation is taken to be until the first
-        period (the path as planned: 0)."""
+        period (the path as planned: 0); ``off_centre``: the pass is placed off the groove's
+        centre (a lateral offset), so it keeps the flanks' difference it starts with."""
         await self.stop()
         if not weave.weaving:
             raise ValueError(f"seam {seam.name}: arc tracking needs a weave")
@@ -184,7 +203,8 @@ class ArcTracking:
             lookahead_mm=0.0,  # the arc senses at the torch
             path_length_mm=run.path_length_mm,
         )
-        arc = ArcRun(run, ArcLaw(self.settings), weave)
+        law_of_arc = ArcLaw(self.settings, difference_reference_a=None if off_centre else 0.0)
+        arc = ArcRun(run, law_of_arc, weave)
         self._arc = arc
         self._stream = CorrectionStream(
             robot=self.robot,
@@ -235,6 +255,8 @@ class ArcTracking:
         }
         if arc.law.reference_a is not None:
             figures["arc_reference_current_a"] = round(arc.law.reference_a, 1)
+        if arc.law.difference_reference_a is not None:
+            figures["arc_reference_difference_a"] = round(arc.law.difference_reference_a, 2)
         if arc.differences_a:
             d = arc.differences_a
             figures["arc_difference_rms_a"] = round(math.sqrt(sum(x * x for x in d) / len(d)), 2)

@@ -371,7 +371,14 @@ class WeldCycle:
                 "to be tracked by the arc, but "
                 + ("the power source has no arc sensing" if weave.weaving else "it does not weave"),
             )
-        await self.arc_tracking.start(progress.seam, path, progress.path_id, weave)
+        weld_pass = progress.plan.weld_pass if progress.plan else None
+        await self.arc_tracking.start(
+            progress.seam,
+            path,
+            progress.path_id,
+            weave,
+            off_centre=weld_pass is not None and weld_pass.lateral_offset_mm != 0,
+        )
 
     async def _finish_seam(self, progress: SeamProgress) -> None:
         seam, procedure = progress.seam, progress.procedure
