@@ -228,6 +228,7 @@ def test_the_law_moves_away_from_the_higher_current_and_learns_the_height():
         lateral_deadband_a=1.0,
         vertical_deadband_a=2.0,
         reference_periods=2,
+        max_step_mm_per_period=2.0,
     )
     law = ArcLaw(settings)
     # Left higher: the joint lies right (negative lateral); within the deadband: nothing.
@@ -316,7 +317,10 @@ def test_arc_tracking_needs_the_power_sources_arc_sensing_inputs(repo, tmp_path)
 
 def test_a_pass_off_the_centre_keeps_the_difference_it_starts_with():
     settings = ArcSensingSettings(
-        lateral_gain_mm_per_a=0.1, lateral_deadband_a=1.0, reference_periods=2
+        lateral_gain_mm_per_a=0.1,
+        lateral_deadband_a=1.0,
+        reference_periods=2,
+        max_step_mm_per_period=2.0,
     )
     law = ArcLaw(settings, difference_reference_a=None)  # a split layer's bead
     # Learning: its first periods (nearer the left flank by design) move nothing.
@@ -328,3 +332,11 @@ def test_a_pass_off_the_centre_keeps_the_difference_it_starts_with():
     assert law.step_mm(period(256.0, 240.0, 245.0))[0] == pytest.approx(-0.4)
     # A centred pass balances the flanks from the first period.
     assert ArcLaw(settings).step_mm(period(251.0, 240.0, 245.0))[0] == pytest.approx(-1.0)
+
+
+def test_a_period_moves_the_correction_a_bounded_step_and_a_spoilt_one_is_refused():
+    law = ArcLaw(ArcSensingSettings(lateral_gain_mm_per_a=0.1, max_step_mm_per_period=0.5))
+    assert law.step_mm(period(300.0, 240.0, 250.0))[0] == pytest.approx(-0.5)
+    assert law.plausible(period(240.0, 230.0, 235.0))
+    assert not law.plausible(period(0.0, 230.0, 235.0))  # no arc at one side
+    assert not law.plausible(period(6553.5, 230.0, 235.0))  # no arc draws that

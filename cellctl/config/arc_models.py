@@ -34,6 +34,12 @@ class ArcSensingSettings(StrictModel):
     # Periods averaging fewer samples than this in all (the power source counts them) are not
     # used: too few to tell the sides apart.
     min_samples_per_period: Annotated[int, Field(ge=1, le=10_000)] = 20
+    # The most a period may move the correction (mm): a period spoilt by spatter or a
+    # stubbing wire moves it no further. Commercial arc sensors limit the correction per weave
+    # the same way.
+    max_step_mm_per_period: Annotated[float, Field(gt=0, le=5)] = 0.5
+    # A period whose currents are not those of a burning arc (none, or above this) is refused.
+    max_current_a: Annotated[float, Field(gt=0, le=2000)] = 600.0
     # How often the controller reads the power source's last period (a few reads a period).
     poll_interval_ms: Annotated[int, Field(ge=5, le=1_000)] = 40
     # Tracking is lost (F151) once the torch has gone this far without a usable period.

@@ -99,13 +99,19 @@ class ArcLaw:
         lateral = -s.lateral_gain_mm_per_a * shrink(
             difference - self.difference_reference_a, s.lateral_deadband_a
         )
-        if learning:
-            return lateral, 0.0
-        # Higher mean current: a shorter stick-out, the torch too low: up.
-        vertical = s.vertical_gain_mm_per_a * shrink(
-            period.mean_current_a - self.reference_a, s.vertical_deadband_a
-        )
-        return lateral, vertical
+        vertical = 0.0
+        if not learning:
+            # Higher mean current: a shorter stick-out, the torch too low: up.
+            vertical = s.vertical_gain_mm_per_a * shrink(
+                period.mean_current_a - self.reference_a, s.vertical_deadband_a
+            )
+        limit = s.max_step_mm_per_period
+        return max(-limit, min(limit, lateral)), max(-limit, min(limit, vertical))
+
+    def plausible(self, period: WeavePeriodCurrents) -> bool:
+        """Whether the period's currents are those of a burning arc (else it is refused)."""
+        currents = (period.left_current_a, period.right_current_a, period.mean_current_a)
+        return all(0 < a <= self.settings.max_current_a for a in currents)
 
 
 @dataclass
@@ -121,6 +127,7 @@ class ArcRun:
     periods: int = 0  # new periods seen
     periods_used: int = 0
     periods_missed: int = 0  # completed between two reads (the reads too slow)
+    periods_refused: int = 0  # too few samples, or currents no arc draws
     differences_a: list[float] = field(default_factory=list)
     read_errors: int = 0
 
@@ -168,13 +175,18 @@ class ArcTracking:
         path: list[Point],
         path_id: int,
         weave: WeaveShape,
-        start_correction_mm: tuple[float, float] = (0.0, 0.0),
         off_centre: bool = False,
+        resuming: bool = False,
     ) -> None:
         """Track path ``path_id`` (``path``, woven as ``weave``) by the arc from now on;
-        ``start_correction_mm``: what the joint's deviation is taken to be until the first
-        period (the path as planned: 0); ``off_centre``: the pass is placed off the groove's
-        centre (a lateral offset), so it keeps the flanks' difference it starts with."""
+        ``off_centre``: the pass is placed off the groove's centre (a lateral offset), so it
+        keeps the flanks' difference it starts with. ``resuming``: the same pass goes on after
+        an arc break (its rest of the path): the joint is taken to be where the last run had
+        it, and the references it learnt stay; otherwise the path as planned until the first
+        period."""
+        previous = self.last_run if resuming else None
+        if previous is not None and previous.run.seam.name != seam.name:
+            previous = None
         await self.stop()
         if not weave.weaving:
             raise ValueError(f"seam {seam.name}: arc tracking needs a weave")
@@ -183,7 +195,8 @@ class ArcTracking:
         if seam.sensing.max_correction_mm is not None:
             max_correction = min(max_correction, seam.sensing.max_correction_mm)
         track = SeamTrack(self._track_settings)
-        track.seed(0.0, *start_correction_mm)
+        rows = previous.run.corrections.rows() if previous is not None else []
+        track.seed(0.0, *(rows[-1][2:4] if rows else (0.0, 0.0)))
         run = TrackingRun(
             seam=seam,
             path_id=path_id,
@@ -204,6 +217,9 @@ class ArcTracking:
             path_length_mm=run.path_length_mm,
         )
         law_of_arc = ArcLaw(self.settings, difference_reference_a=None if off_centre else 0.0)
+        if previous is not None:
+            law_of_arc.reference_a = previous.law.reference_a
+            law_of_arc.difference_reference_a = previous.law.difference_reference_a
         arc = ArcRun(run, law_of_arc, weave)
         self._arc = arc
         self._stream = CorrectionStream(
@@ -251,6 +267,7 @@ class ArcTracking:
             "arc_periods": arc.periods,
             "arc_periods_used": arc.periods_used,
             "arc_periods_missed": arc.periods_missed,
+            "arc_periods_refused": arc.periods_refused,
             "arc_read_errors": arc.read_errors,
         }
         if arc.law.reference_a is not None:
@@ -291,7 +308,8 @@ class ArcTracking:
         arc.periods_missed += new - 1
         arc.last_count = period.period_count
         previous_at, arc.last_period_at = arc.last_period_at, now_s
-        if period.samples < self.settings.min_samples_per_period:
+        if period.samples < self.settings.min_samples_per_period or not arc.law.plausible(period):
+            arc.periods_refused += 1
             return
         run = arc.run
         # The period's middle: half a weave pitch back along the path; the correction the

@@ -319,7 +319,7 @@ class WeldCycle:
             if tracked:
                 await self.sensing.start_tracking(progress.seam, remainder, progress.path_id, weave)
             elif source is TrackingSource.ARC and not self.dry_run:
-                await self._start_arc_tracking(progress, remainder, weave)
+                await self._start_arc_tracking(progress, remainder, weave, resuming=from_mm > 0)
             try:
                 broke_at = await self._monitor_weld(progress, from_mm, length_mm(remainder))
             except TrackingLost as error:
@@ -360,7 +360,7 @@ class WeldCycle:
         return plan.weld_pass.tracking_source(plan.is_root, progress.seam.sensing.tracking)
 
     async def _start_arc_tracking(
-        self, progress: SeamProgress, path: list[Point], weave: WeaveShape
+        self, progress: SeamProgress, path: list[Point], weave: WeaveShape, resuming: bool
     ) -> None:
         """Track the pass by the arc (``cellctl.sensing.arc``); the config check made sure
         its procedure weaves and the power source has arc sensing."""
@@ -378,6 +378,7 @@ class WeldCycle:
             progress.path_id,
             weave,
             off_centre=weld_pass is not None and weld_pass.lateral_offset_mm != 0,
+            resuming=resuming,
         )
 
     async def _finish_seam(self, progress: SeamProgress) -> None:
