@@ -19,7 +19,10 @@ import json
 
 import pytest
 
-from rigs.arc_coupon import DRIFT_MM, weld_coupon
+from cellctl.cell.packml import State
+from rigs.arc_coupon import DRIFT_MM, DRIFTING, coupon, weld_coupon
+from rigs.cell import running_cell
+from tests.test_faults import arc_off, assert_nothing_moves, robot_still
 
 TIME_SCALE = 4.0
 GOAL_RMS_MM = 0.5  # the issue's goal: commercial arc sensing is coarser than a laser
@@ -58,3 +61,31 @@ async def test_a_fill_pass_tracked_by_the_arc_alone_follows_a_drifting_seam(tmp_
     assert figures["arc_periods_used"] >= 20
     assert figures["arc_periods_missed"] <= figures["arc_periods"] // 4
     assert "lost" not in figures
+
+
+async def test_without_weave_periods_arc_tracking_coasts_then_faults_and_holds(tmp_path):
+    """The weave sync's cable cut mid-pass: the power source evaluates no more periods; the
+    correction coasts ``arc_sensing.coast_mm``, then tracking is lost (F151): arc off, the
+    robot held, nothing moving."""
+    edit = coupon(tmp_path, root_tracking="none", fill_tracking="arc", laser=False)
+    async with running_cell(tmp_path, TIME_SCALE, edit, DRIFTING) as rig:
+        await rig.to_idle()
+        rig.sim.plc.set_part_loaded(True)
+        await rig.press("start_button")
+        await rig.until_phase("pass 2 of 2, fill: welding", 60)
+        await rig.until(lambda: rig.sim.robot.status().path_position_mm > 30, "30 mm welded", 30)
+        rig.sim.power_source.arc.weave_side = None  # the weave sync's cable cut
+        cut_at = rig.sim.robot.status().path_position_mm
+        await rig.until(
+            lambda: any(f.code == "F151" for f in rig.controller.faults.active), "F151", 30
+        )
+        fault = next(f for f in rig.controller.faults.active if f.code == "F151")
+        assert "arc sensing" in fault.detail
+        assert "coasting allowed 30 mm" in fault.detail
+        await rig.until(lambda: arc_off(rig), "arc off", 3)
+        await rig.until(lambda: robot_still(rig), "robot still", 3)
+        await rig.until(lambda: rig.state is State.HELD, "held")
+        # It coasted on the last period's correction (the last periods were half a pitch
+        # back), then held.
+        assert rig.sim.robot.status().path_position_mm - cut_at < 30 + 10
+        await assert_nothing_moves(rig)
