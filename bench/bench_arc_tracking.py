@@ -13,7 +13,7 @@ and the simulator in one process, four ways:
 Figures: the fill's torch (its weave's centre) against the true joint, lateral RMS, 95th
 percentile and maximum (mm), and the height's RMS; the arc's weave periods used. The time
 scale is ``BENCH_ARC_TIME_SCALE`` (default 1: real time; the simulator's power source then
-samples the current at 500 Hz).
+samples the current at 500 Hz); ``BENCH_ARC_CASES`` (comma-separated names) runs a few.
 """
 
 from __future__ import annotations
@@ -40,7 +40,10 @@ CASES = {
 
 async def _run(time_scale: float) -> dict:
     results: dict = {"time_scale": time_scale}
+    wanted = os.environ.get("BENCH_ARC_CASES", ",".join(CASES)).split(",")
     for name, case in CASES.items():
+        if name not in wanted:
+            continue
         timeout_s = 600.0 / time_scale + 60.0
         failures = []
         for _attempt in range(ATTEMPTS):

@@ -45,7 +45,7 @@ from cellctl.config.arc_models import ArcSensingSettings
 from cellctl.config.models import Seam
 from cellctl.config.sensor_models import TrackingSettings
 from cellctl.sensing.correction import CorrectionLaw, LatencyWindow
-from cellctl.sensing.protocol import TrackingLost
+from cellctl.sensing.protocol import TrackingLost, TrackingObserver
 from cellctl.sensing.run import TrackingRun, tracking_figures
 from cellctl.sensing.stream import CorrectionStream
 from cellctl.sensing.torch import TorchEstimate
@@ -164,6 +164,12 @@ class ArcTracking:
         self._stream: CorrectionStream | None = None
         self._poll: asyncio.Task[None] | None = None
         self.last_run: ArcRun | None = None
+        self.observer: TrackingObserver | None = None  # set by `cellctl run` (OPC UA)
+
+    def show_to(self, observer: TrackingObserver) -> None:
+        """Tell ``observer`` of every correction sent from now on (as the laser's tracking
+        does; the arc has no profile to show)."""
+        self.observer = observer
 
     @property
     def tracking(self) -> bool:
@@ -230,7 +236,7 @@ class ArcTracking:
             latencies=self._latencies,
             rate_hz=self.correction_rate_hz,
             lead_s=self.correction_lead_s,
-            observer=None,
+            observer=self.observer,
             sensor_trouble=lambda: self._trouble(arc),
             internal_error=self._internal_error,
         )
