@@ -38,7 +38,13 @@ DRIFTING = VisionScenario.model_validate(
 )
 
 
-def coupon(tmp_path: Path, root_tracking: str, fill_tracking: str, laser: bool):
+def coupon(
+    tmp_path: Path,
+    root_tracking: str,
+    fill_tracking: str,
+    laser: bool,
+    fill_lateral_mm: float = 0.0,
+):
     """The cell config's edit: the coupon's part program in the rig's private config; the laser
     sensor on (seam finding and tracking the root) or off."""
 
@@ -75,6 +81,7 @@ def coupon(tmp_path: Path, root_tracking: str, fill_tracking: str, laser: bool):
                             "kind": "fill",
                             "layer": 2,
                             "procedure": FILL_PROCEDURE,
+                            "lateral_offset_mm": fill_lateral_mm,
                             "vertical_offset_mm": FILL_VERTICAL_MM,
                             "tracking": fill_tracking,
                         },
@@ -95,11 +102,12 @@ async def weld_coupon(
     root_tracking: str = "none",
     fill_tracking: str = "arc",
     laser: bool = False,
+    fill_lateral_mm: float = 0.0,
     timeout_s: float = 120.0,
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, float]]:
     """Weld the coupon: the part's row, the fill pass's record, and the fill's torch against
-    the truth (lateral and vertical, its pass offset taken off)."""
-    edit = coupon(tmp_path, root_tracking, fill_tracking, laser)
+    the truth (lateral and vertical, its pass offsets taken off)."""
+    edit = coupon(tmp_path, root_tracking, fill_tracking, laser, fill_lateral_mm)
     async with running_cell(tmp_path, time_scale, edit, DRIFTING) as rig:
         groove = rig.sim.arc_over_groove
         assert groove is not None
@@ -119,7 +127,7 @@ async def weld_coupon(
         rows = await rig.controller.store.seams(part["id"])
     records = [json.loads(row["summary_json"]) for row in rows]
     fill = score.seams[-1]
-    lateral = np.array(fill.lateral_mm)
+    lateral = np.array(fill.lateral_mm) - fill_lateral_mm
     vertical = np.array(fill.vertical_mm) - FILL_VERTICAL_MM
     figures = {
         "samples": len(lateral),
