@@ -335,7 +335,8 @@ class ArcTracking:
             return "power source link down"
         if arc.periods == 0:
             return "the power source reported no weave period (is the weave sync wired?)"
-        return f"{arc.periods_used} of {arc.periods} weave periods usable"
+        errors = f", {arc.read_errors} reads failed" if arc.read_errors else ""
+        return f"{arc.periods_used} of {arc.periods} weave periods usable{errors}"
 
     def _internal_error(self, where: str, error: BaseException) -> None:
         log.error("%s failed", where, exc_info=error)
