@@ -29,7 +29,7 @@ from sim.devices.sensor import SimulatedSensor, TrackingScore
 from sim.devices.sensor_render import CameraModel, Disturbances
 from sim.events import EventLog
 from sim.truth.bead import BeadRecord, BeadShape
-from sim.truth.groove import GrooveFill, wire_over_groove
+from sim.truth.groove import GrooveFill, WireOverGroove, wire_over_groove
 from sim.truth.part import TruePart, VisionScenario, load_true_part
 from sim.wire.control import ControlError, ControlServer
 from sim.wire.injection import InjectionError, inject
@@ -236,7 +236,7 @@ class ArcOverGroove:
         self.part = part
         self.robot = robot
         self.fill = GrooveFill(bead_rise_mm=BEAD_RISE_MM)
-        self.last = None  # the last WireOverGroove (for tests and the benchmark)
+        self.last: WireOverGroove | None = None  # the last answer (for tests and the bench)
 
     def stick_out_change_mm(self) -> float:
         motion = self.robot.motion
