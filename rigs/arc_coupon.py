@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from cellctl.cli.demo import allow_desk_stalls
+from cellctl.config.models import CellConfig
 from cellctl.testing import free_port
 from rigs.cell import REPO, running_cell
 from sim.devices.sensor import TrackingScore
@@ -27,6 +29,7 @@ COUPON_MM = 160.0
 DRIFT_MM = 3.0
 FILL_VERTICAL_MM = 3.5
 FILL_PROCEDURE = "mag-boom-fill"  # a trapezoid weave, 2.5 mm, 1.2 Hz, 100 ms dwells
+FILL_TRAVEL_MM_PER_S = 5.5  # its travel speed
 # The joint turns away from the taught line: DRIFT_MM sideways at the coupon's end.
 DRIFTING = VisionScenario.model_validate(
     {
@@ -44,9 +47,13 @@ def coupon(
     fill_tracking: str,
     laser: bool,
     fill_lateral_mm: float = 0.0,
+    time_scale: float | None = None,
 ):
     """The cell config's edit: the coupon's part program in the rig's private config; the laser
-    sensor on (seam finding and tracking the root) or off."""
+    sensor on (seam finding and tracking the root) or off. With ``time_scale``, every
+    wall-clock limit gets room for a stall of the machine, as ``cellctl demo`` gives it
+    (``allow_desk_stalls``): these runs measure tracking, not link supervision, and share a
+    loaded machine (the arc's coasting is left as configured)."""
 
     def edit(cell: dict) -> None:
         cell["controller"]["cycle"]["active_part"] = "arc-coupon"
@@ -91,6 +98,9 @@ def coupon(
         }
         (tmp_path / "config" / "parts" / "arc-coupon.yaml").write_text(yaml.safe_dump(program))
         cell["parts"].append("parts/arc-coupon.yaml")
+        if time_scale is not None:
+            effective = CellConfig.model_validate(cell)
+            allow_desk_stalls(cell, effective, time_scale, FILL_TRAVEL_MM_PER_S)
 
     return edit
 
@@ -107,7 +117,7 @@ async def weld_coupon(
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, float]]:
     """Weld the coupon: the part's row, the fill pass's record, and the fill's torch against
     the truth (lateral and vertical, its pass offsets taken off)."""
-    edit = coupon(tmp_path, root_tracking, fill_tracking, laser, fill_lateral_mm)
+    edit = coupon(tmp_path, root_tracking, fill_tracking, laser, fill_lateral_mm, time_scale)
     async with running_cell(tmp_path, time_scale, edit, DRIFTING) as rig:
         groove = rig.sim.arc_over_groove
         assert groove is not None

@@ -67,7 +67,9 @@ async def test_without_weave_periods_arc_tracking_coasts_then_faults_and_holds(t
     """The weave sync's cable cut mid-pass: the power source evaluates no more periods; the
     correction coasts ``arc_sensing.coast_mm``, then tracking is lost (F151): arc off, the
     robot held, nothing moving."""
-    edit = coupon(tmp_path, root_tracking="none", fill_tracking="arc", laser=False)
+    edit = coupon(
+        tmp_path, root_tracking="none", fill_tracking="arc", laser=False, time_scale=TIME_SCALE
+    )
     async with running_cell(tmp_path, TIME_SCALE, edit, DRIFTING) as rig:
         await rig.to_idle()
         rig.sim.plc.set_part_loaded(True)
