@@ -21,10 +21,11 @@ Arc model (simulated time; commented step by step in ``ArcModel.step``):
   ``arc_break_rate_per_s`` or when injected (error 102);
 - ``arc_on`` off ends the arc; gas post-flows for ``POSTFLOW_S``; an injected wire stick leaves
   a short circuit through the stuck wire and error 103;
-- arc sensing (``sim.devices.arc_sensing``): while the arc burns, every physics step is a
-  current sample (noise and ripple included, as the machine's own shunt reads them) filed by
-  the robot's weave sync (``weave_side``); each completed weave period's left, right and mean
-  current is published in the arc-sensing inputs;
+- arc sensing (``sim.devices.arc_sensing``): while the arc burns, the current is sampled at
+  ``ARC_SENSING_SAMPLE_HZ`` of simulated time (noise and ripple included, as the machine's own
+  shunt reads them; the arc's state held over a physics step) and filed by the robot's weave
+  sync (``weave_side``); each completed weave period's left, right and mean current is
+  published in the arc-sensing inputs;
 - no gas flow (injected gas fault) stops the arc with error 104; gas test and wire inch/retract
   work with the arc off; a latched error clears on a rising edge of ``error_reset`` with the arc
   off;
@@ -80,6 +81,10 @@ INCH_SPEED_M_PER_MIN = 5.0
 # out), on top of the droplet transfer's fluctuation (NOISE["current"]).
 RIPPLE_A = 3.0
 RIPPLE_HZ = 100.0
+# The machine's own current sampling for arc sensing (simulated time): a physics step longer
+# than a sample period (a time scale above 1, a loaded machine) is sampled as the machine
+# would, the arc's state held over the step, each sample with its own noise and ripple.
+ARC_SENSING_SAMPLE_HZ = 1000.0
 
 
 class ArcPhase(enum.StrEnum):
@@ -246,19 +251,27 @@ class ArcModel:
         self._sense_weave(dt_s)
 
     def _sense_weave(self, dt_s: float) -> None:
-        """One arc-sensing sample per physics step while the arc burns and the robot's weave
-        sync is wired; the period under way is dropped when the arc goes out."""
+        """The arc-sensing samples of a physics step (``ARC_SENSING_SAMPLE_HZ``, at least
+        one) while the arc burns and the robot's weave sync is wired; the period under way
+        is dropped when the arc goes out."""
+        start_s = self.sim_time_s
         self.sim_time_s += dt_s
         if dt_s <= 0:
             return  # a write's immediate reaction: no time passed, no sample
         if not self.burning or self.weave_side is None:
             self.weave_periods.reset()
             return
-        self.weave_periods.sample(self.sampled_current_a(), self.weave_side(), dt_s)
+        side = self.weave_side()
+        samples = max(1, round(dt_s * ARC_SENSING_SAMPLE_HZ))
+        for k in range(1, samples + 1):
+            at_s = start_s + dt_s * k / samples
+            self.weave_periods.sample(self.sampled_current_a(at_s), side, dt_s / samples)
 
-    def sampled_current_a(self) -> float:
-        """What the machine's shunt reads now: the current with its noise and ripple."""
-        ripple = RIPPLE_A * math.sin(2 * math.pi * RIPPLE_HZ * self.sim_time_s)
+    def sampled_current_a(self, at_s: float | None = None) -> float:
+        """What the machine's shunt reads at ``at_s`` (default now): the current with its
+        noise and ripple."""
+        t = self.sim_time_s if at_s is None else at_s
+        ripple = RIPPLE_A * math.sin(2 * math.pi * RIPPLE_HZ * t)
         noisy = self.current_a * (1 + self.noise.gauss(0, NOISE["current"]))
         return max(0.0, noisy + ripple)
 
