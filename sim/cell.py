@@ -246,7 +246,7 @@ class ArcOverGroove:
         if over is None:  # not over a V-groove: the fixed flank's approximation
             return _stick_out_change_mm(self.robot)
         if path_id:
-            self.fill.lay(over.seam, over.s_mm, over.vertical_mm, path_id)
+            self.fill.lay(over.seam, over.s_mm, over.lateral_mm, over.vertical_mm, path_id)
         low, high = STICK_OUT_CHANGE_MM
         return min(high, max(low, over.tip_to_work_mm))
 

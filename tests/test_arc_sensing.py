@@ -46,17 +46,22 @@ def test_the_wire_nears_the_flank_it_weaves_towards():
 
 
 def test_a_pass_meets_the_metal_of_earlier_passes_not_its_own():
-    fill = GrooveFill(bead_rise_mm=2.0)
+    fill = GrooveFill(bead_rise_mm=2.0, bead_half_width_mm=3.0)
     for s in range(0, 10):
-        fill.lay("butt", float(s), 0.0, path_id=1)  # the root, its wire at the root
-    assert fill.bottom_mm("butt", 5.0, path_id=1) == 0.0  # under its own wire: not yet
-    assert fill.bottom_mm("butt", 5.0, path_id=2) == 2.0  # the next pass meets it
-    fill.lay("butt", 5.0, 3.5, path_id=2)
-    assert fill.bottom_mm("butt", 5.0, path_id=2) == 2.0
-    assert fill.bottom_mm("butt", 5.0, path_id=3) == 5.5
-    assert fill.bottom_mm("butt", 50.0, path_id=2) == 0.0  # nothing laid there
+        for lateral in (-1.0, 0.0, 1.0):  # the root, weaving 1 mm, its wire at the root
+            fill.lay("butt", float(s), lateral, 0.0, path_id=1)
+    assert fill.bottom_mm("butt", 5.0, 0.0, path_id=1) == 0.0  # under its own wire: not yet
+    assert fill.bottom_mm("butt", 5.0, 0.0, path_id=2) == 2.0  # the next pass meets it
+    assert fill.bottom_mm("butt", 5.0, 3.9, path_id=2) == 2.0  # across its span and spread
+    assert fill.bottom_mm("butt", 5.0, 4.1, path_id=2) == 0.0  # beside it: the root
+    # A split layer: its first bead left of the centre, the second meets it only on that side.
+    for lateral in (2.0, 4.0, 6.0):
+        fill.lay("butt", 5.0, lateral, 3.5, path_id=2)
+    assert fill.bottom_mm("butt", 5.0, 8.9, path_id=3) == 5.5
+    assert fill.bottom_mm("butt", 5.0, -3.0, path_id=3) == 2.0
+    assert fill.bottom_mm("butt", 50.0, 0.0, path_id=3) == 0.0  # nothing laid there
     fill.clear()
-    assert fill.bottom_mm("butt", 5.0, path_id=3) == 0.0
+    assert fill.bottom_mm("butt", 5.0, 0.0, path_id=3) == 0.0
 
 
 # -- the weave sync and the power source's periods ----------------------------------------------

@@ -14,8 +14,8 @@ preparation: each flank 30° from vertical, ``FLANK_HALF_ANGLE_DEG``):
 - the flanks: from the root opening's edges up and outwards, ``tan 30°`` mm outwards per mm
   up, to the plate's top (``PLATE_THICKNESS_MM``);
 - the plate's top surface beyond them;
-- the metal laid by earlier passes (``GrooveFill``): a level bottom across the groove at the
-  height it reached there (weld metal flows out flat between the flanks).
+- the metal laid by earlier passes (``GrooveFill``): a level bottom at the height it reached
+  where the wire is over it (weld metal flows out flat between the flanks).
 
 Only the V-groove is modelled; over other joints ``wire_over_groove`` answers None (the
 power source then keeps its fixed-flank approximation, ``sim.cell``).
@@ -86,29 +86,55 @@ def tip_to_work_mm(profile: list[tuple[float, float]], lateral_mm: float, vertic
 
 
 @dataclass
+class Bead:
+    """What one pass laid across one bin of its seam: the lateral span its wire swept (mm
+    from the true joint) and the level its metal reached (mm above the true root)."""
+
+    left_mm: float
+    right_mm: float
+    level_mm: float
+
+
+@dataclass
 class GrooveFill:
     """The metal earlier passes left in each seam's groove, per ``FILL_BIN_MM`` of it.
 
-    A pass lays metal up to where its wire's tip runs (plus ``bead_rise_mm``): the level bottom
-    a later pass meets there. What the pass being welded lays is not under its own wire yet
-    (it flows in behind the arc), so each bin keeps the level before the path now laying it.
+    A pass lays metal up to where its wire's tip runs (plus ``bead_rise_mm``), across the span
+    its wire swept (plus ``bead_half_width_mm`` either side: the bead spreads past the arc):
+    the level bottom a later pass meets where its wire is over that span (a split layer's
+    second bead leans on the first, beside it). What the pass being welded lays is not under
+    its own wire yet (it flows in behind the arc): a path never meets its own metal.
     """
 
     bead_rise_mm: float = 0.0
-    # (seam, bin) -> (level before the path laying now, level now, id of that path)
-    _bins: dict[tuple[str, int], tuple[float, float, int]] = field(default_factory=dict)
+    bead_half_width_mm: float = 3.0
+    # (seam, bin) -> {path id: its bead there}
+    _bins: dict[tuple[str, int], dict[int, Bead]] = field(default_factory=dict)
 
-    def lay(self, seam: str, s_mm: float, level_mm: float, path_id: int) -> None:
-        key = (seam, int(s_mm // FILL_BIN_MM))
-        before, now, laying = self._bins.get(key, (0.0, 0.0, -1))
-        if laying != path_id:
-            before = now  # a new pass here: what the earlier ones left is its bottom
-        self._bins[key] = (before, max(now, before, level_mm + self.bead_rise_mm), path_id)
+    def lay(self, seam: str, s_mm: float, lateral_mm: float, level_mm: float, path_id: int):
+        beads = self._bins.setdefault((seam, int(s_mm // FILL_BIN_MM)), {})
+        level = level_mm + self.bead_rise_mm
+        bead = beads.get(path_id)
+        if bead is None:
+            beads[path_id] = Bead(lateral_mm, lateral_mm, level)
+        else:
+            bead.left_mm = max(bead.left_mm, lateral_mm)
+            bead.right_mm = min(bead.right_mm, lateral_mm)
+            bead.level_mm = max(bead.level_mm, level)
 
-    def bottom_mm(self, seam: str, s_mm: float, path_id: int) -> float:
-        """The level under a wire on path ``path_id`` at ``s_mm``: earlier passes' metal."""
-        before, now, laying = self._bins.get((seam, int(s_mm // FILL_BIN_MM)), (0.0, 0.0, -1))
-        return before if laying == path_id else now
+    def bottom_mm(self, seam: str, s_mm: float, lateral_mm: float, path_id: int) -> float:
+        """The level under a wire on path ``path_id`` at ``s_mm``, ``lateral_mm``: the highest
+        metal of the other passes there (0: the root)."""
+        beads = self._bins.get((seam, int(s_mm // FILL_BIN_MM)), {})
+        half = self.bead_half_width_mm
+        return max(
+            (
+                bead.level_mm
+                for laid_by, bead in beads.items()
+                if laid_by != path_id and bead.right_mm - half <= lateral_mm <= bead.left_mm + half
+            ),
+            default=0.0,
+        )
 
     def clear(self) -> None:
         """A new part on the fixture: an empty groove."""
@@ -141,6 +167,6 @@ def wire_over_groove(
     truth = seam.joint_at(s)
     lateral -= truth.lateral_mm
     vertical -= truth.vertical_mm
-    bottom = fill.bottom_mm(seam.name, s, path_id) if fill is not None else 0.0
+    bottom = fill.bottom_mm(seam.name, s, lateral, path_id) if fill is not None else 0.0
     distance = tip_to_work_mm(v_groove_profile(truth.gap_mm, bottom), lateral, vertical)
     return WireOverGroove(seam.name, s, lateral, vertical, distance)
