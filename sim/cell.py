@@ -222,7 +222,9 @@ def _sensor(
 # The stick-out change is bounded: past these the wire would short on the work (or the arc
 # would go out), which this model does not cover.
 STICK_OUT_CHANGE_MM = (-8.0, 15.0)
-# How far above its wire's tip a pass's metal reaches (the bead's crown over the arc's root).
+# How far above its wire's tip a pass's metal reaches (the bead's crown over the arc's root):
+# less than the 3.5 mm a layer the pass tables plan, so that a later pass's wire sits a little
+# above the metal it welds on, as a real fill pass's does (its arc burns on the bead below).
 BEAD_RISE_MM = 2.0
 
 

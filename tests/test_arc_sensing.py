@@ -5,6 +5,7 @@ correction, and the pass table's ``tracking`` checked at its line."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import shutil
 from pathlib import Path
@@ -34,15 +35,31 @@ from tests.test_power_source import source_settings, status_until
 
 def test_the_wire_nears_the_flank_it_weaves_towards():
     groove = v_groove_profile(gap_mm=1.5, bottom_mm=2.0)
-    # Centred 1.5 mm above the bottom: the same distance at both extremes of a 2.5 mm weave.
+    # Centred 1.5 mm above the bottom: the same arc at both extremes of a 2.5 mm weave.
     left, right = tip_to_work_mm(groove, 2.5, 3.5), tip_to_work_mm(groove, -2.5, 3.5)
     assert left == pytest.approx(right)
-    assert tip_to_work_mm(groove, 0.0, 3.5) == pytest.approx(1.5)  # the bottom, straight down
-    # 1 mm to the left: the left extreme into the flank (inside the metal: negative), the
-    # right one further from its flank.
+    # In the middle: the bottom 1.5 mm down, the flanks some 2.4 mm away, shortening it a
+    # little (the arc's spread); far from any flank, the distance itself.
+    assert 0.5 < tip_to_work_mm(groove, 0.0, 3.5) < 1.5
+    wide = v_groove_profile(gap_mm=30.0, bottom_mm=2.0)
+    assert tip_to_work_mm(wide, 0.0, 3.5) == pytest.approx(1.5, abs=0.01)
+    # Nearer a flank, shorter, steadily: 1 mm to the left, the left extreme into the flank
+    # (inside the metal: negative), the right one further from its flank.
+    sideways = [tip_to_work_mm(groove, y, 3.5) for y in (-1.5, -0.5, 0.5, 1.5, 2.5, 3.5)]
+    assert all(b < a for a, b in itertools.pairwise(sideways[2:]))  # from the middle leftwards
     assert tip_to_work_mm(groove, 3.5, 3.5) < 0 < left < tip_to_work_mm(groove, -1.5, 3.5)
-    # The flank rises 60° from the horizontal: 1 mm across it is cos 30° mm nearer.
-    assert tip_to_work_mm(groove, 2.0, 3.5) - left == pytest.approx(0.5 * 0.866, abs=0.01)
+    # The difference between the extremes grows with the offset: what arc sensing reads.
+    differences = [
+        tip_to_work_mm(groove, -2.5 + e, 3.5) - tip_to_work_mm(groove, 2.5 + e, 3.5)
+        for e in (0.0, 0.25, 0.5, 1.0)
+    ]
+    assert differences[0] == pytest.approx(0.0, abs=1e-9)
+    assert all(b > a for a, b in itertools.pairwise(differences))
+    # Continuous as the tip crosses into a flank (no jump for the current).
+    edge = 0.75 + 3.5 * 0.57735  # the left flank at the tip's height
+    assert tip_to_work_mm(groove, edge - 0.001, 3.5) == pytest.approx(
+        tip_to_work_mm(groove, edge + 0.001, 3.5), abs=0.01
+    )
 
 
 def test_a_pass_meets_the_metal_of_earlier_passes_not_its_own():

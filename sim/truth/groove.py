@@ -20,9 +20,12 @@ preparation: each flank 30° from vertical, ``FLANK_HALF_ANGLE_DEG``):
 Only the V-groove is modelled; over other joints ``wire_over_groove`` answers None (the
 power source then keeps its fixed-flank approximation, ``sim.cell``).
 
-The wire is taken as reaching the work along the shortest line from its tip (the arc jumps
-to the nearest metal, as it does at a flank), in the seam's cross-section; the torch's tilt
-is not modelled. A tip below the surface (pushed into a flank) gives a negative distance.
+The arc's length is taken in the seam's cross-section (the torch's tilt is not modelled) as a
+soft minimum of the tip's distances to the pieces of the surface (``ARC_SPREAD_MM``): the arc
+attaches to all the metal within about that much of its shortest way, so a flank that near
+shortens it even where the bottom is as near (on a flat bottom far from the flanks it is the
+distance to the bottom). A tip pushed into a flank is inside the metal: that distance counts
+negative.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from sim.truth.part import TruePart, Vector
 FLANK_HALF_ANGLE_DEG = 30.0  # a 60° V-groove
 PLATE_THICKNESS_MM = 20.0
 FILL_BIN_MM = 1.0  # the earlier passes' metal, kept per this much of the seam
+ARC_SPREAD_MM = 1.0  # how far beside its shortest way the arc still attaches (the soft minimum)
 # Past this from every seam the wire is not over a groove the model knows: nothing to sense.
 REACH_MM = 25.0
 
@@ -78,11 +82,18 @@ def surface_height_mm(profile: list[tuple[float, float]], lateral_mm: float) -> 
 
 
 def tip_to_work_mm(profile: list[tuple[float, float]], lateral_mm: float, vertical_mm: float):
-    """The shortest distance from the wire's tip at (lateral, vertical) to the surface;
-    negative when the tip is below it (inside the metal)."""
+    """The arc's length from the wire's tip at (lateral, vertical) to the surface: the soft
+    minimum (``ARC_SPREAD_MM``) of its distances to the surface's pieces, the nearest one
+    negative when the tip is inside the metal (so it is continuous as the tip crosses)."""
     p = (lateral_mm, vertical_mm)
-    distance = min(_distance_to_segment(p, a, b) for a, b in itertools.pairwise(profile))
-    return -distance if vertical_mm < surface_height_mm(profile, lateral_mm) else distance
+    distances = [_distance_to_segment(p, a, b) for a, b in itertools.pairwise(profile)]
+    nearest = min(range(len(distances)), key=distances.__getitem__)
+    if vertical_mm < surface_height_mm(profile, lateral_mm):
+        distances[nearest] = -distances[nearest]
+    low = distances[nearest]
+    spread = ARC_SPREAD_MM
+    # -spread * log(sum(exp(-d / spread))), shifted by the nearest for the exponentials' sake
+    return low - spread * math.log(sum(math.exp(-(d - low) / spread) for d in distances))
 
 
 @dataclass
