@@ -225,7 +225,7 @@ STICK_OUT_CHANGE_MM = (-8.0, 15.0)
 # How far above its wire's tip a pass's metal reaches (the bead's crown over the arc's root):
 # less than the 3.5 mm a layer the pass tables plan, so that a later pass's wire sits a little
 # above the metal it welds on, as a real fill pass's does (its arc burns on the bead below).
-BEAD_RISE_MM = 2.0
+BEAD_RISE_MM = 3.0
 
 
 class ArcOverGroove:

@@ -21,7 +21,7 @@ class ArcSensingSettings(StrictModel):
     # the left extreme's mean current exceeds the right's. About 1 / (the groove's sensitivity:
     # some 7 A per mm off centre in a 60° V-groove at 6 A per mm of stick-out) x a loop gain
     # near 0.5, so that a period's noise is not followed in full.
-    lateral_gain_mm_per_a: Annotated[float, Field(ge=0, le=2)] = 0.08
+    lateral_gain_mm_per_a: Annotated[float, Field(ge=0, le=2)] = 0.1
     # Vertical: the correction moves up this far per A that the period's mean current is above
     # the reference (a shorter stick-out: the torch too low). 0 leaves the height alone.
     vertical_gain_mm_per_a: Annotated[float, Field(ge=0, le=2)] = 0.02
