@@ -18,7 +18,12 @@ import asyncio
 import logging
 import math
 
-from drivers.codecs.power_source_protocol import PowerSourceStatus
+from drivers.codecs.modbus_map import InputScan
+from drivers.codecs.power_source_protocol import (
+    ARC_SENSING_INPUTS,
+    PowerSourceStatus,
+    WeavePeriodCurrents,
+)
 from drivers.codecs.settings import PowerSourceSettings
 from drivers.errors import DeviceError, LinkDown
 from drivers.modbus.link import WireTap
@@ -45,6 +50,21 @@ class PowerSourceDriver(RegisterDevice):
         super().__init__(device, settings.link, settings.registers, wire_tap)
         self.settings = settings
         self.last_status: PowerSourceStatus | None = None
+        # Arc sensing's inputs (when the map has them) are read on their own, only while a
+        # pass is tracked by the arc (``read_weave_period``): the status read every sample
+        # stays one request.
+        inputs = settings.registers.inputs
+        arc_inputs = {name: inputs[name] for name in ARC_SENSING_INPUTS if name in inputs}
+        self._arc_scan: InputScan | None = None
+        if len(arc_inputs) == len(ARC_SENSING_INPUTS):
+            status_inputs = {k: v for k, v in inputs.items() if k not in arc_inputs}
+            self._scan = InputScan(settings.registers.model_copy(update={"inputs": status_inputs}))
+            self._arc_scan = InputScan(settings.registers.model_copy(update={"inputs": arc_inputs}))
+
+    @property
+    def has_arc_sensing(self) -> bool:
+        """Whether the register map has every arc-sensing input (``ARC_SENSING_INPUTS``)."""
+        return self._arc_scan is not None
 
     async def connect(self) -> None:
         await self.link.connect()
@@ -164,6 +184,22 @@ class PowerSourceDriver(RegisterDevice):
             raise
 
     # -- status -----------------------------------------------------------------------------
+
+    async def read_weave_period(self) -> WeavePeriodCurrents:
+        """The power source's last completed weave period (arc sensing), in one request.
+        Raises ``DeviceError`` as every read does; ``RuntimeError`` if the map lacks the
+        arc-sensing inputs (the config check refuses arc tracking then)."""
+        if self._arc_scan is None:
+            raise RuntimeError(
+                f"{self.device}: the register map has no arc-sensing inputs "
+                f"({', '.join(ARC_SENSING_INPUTS)})"
+            )
+        table = self.registers.input_table
+        blocks = [
+            await self.link.read_registers(table, block.start, block.count)
+            for block in self._arc_scan.blocks
+        ]
+        return WeavePeriodCurrents.from_inputs(self._arc_scan.decode(blocks))
 
     async def read_status(self) -> PowerSourceStatus:
         status = PowerSourceStatus.from_inputs(await self.read_inputs())

@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 from drivers.codecs.settings import ModbusRtuLinkSettings, ModbusTcpLinkSettings
 from sim.cellfile import CellDevices
 from sim.clock import SimClock
+from sim.devices.arc_sensing import WeaveSide
 from sim.devices.plc import SimulatedPlc
 from sim.devices.power_source import SimulatedPowerSource
 from sim.devices.robot import SimulatedRobot
@@ -32,6 +33,7 @@ from sim.devices.torch_service import ServiceStation
 from sim.devices.touch import TcpChecker, TorchContact
 from sim.events import EventLog
 from sim.truth.bead import BeadRecord, BeadShape
+from sim.truth.groove import GrooveFill, WireOverGroove, wire_over_groove
 from sim.truth.part import TruePart, VisionScenario, load_true_part
 from sim.truth.torch import TrueTorch
 from sim.wire.control import ControlError, ControlServer
@@ -57,8 +59,18 @@ class SimulatedCell:
         self.plc.on_robot_enabled = self.robot.set_drives_enabled
         self.plc.arc_power_w = self._arc_power_w
         # A weaving torch nears the groove's flanks (the fillet's legs): its stick-out shortens
-        # and the arc's current ripples with the weave.
-        self.power_source.arc.stick_out_change_mm = lambda: _stick_out_change_mm(self.robot)
+        # and the arc's current ripples with the weave. With a part program, against the true
+        # groove (``ArcOverGroove``); without one, against a flank of fixed slope.
+        self.arc_over_groove: ArcOverGroove | None = None
+        if devices.active_part_file is not None:
+            part = load_true_part(devices.active_part_file, vision or VisionScenario(name="ideal"))
+            self.arc_over_groove = ArcOverGroove(part, self.robot)
+            self.power_source.arc.stick_out_change_mm = self.arc_over_groove.stick_out_change_mm
+            self.plc.part_removed_listeners.append(self.arc_over_groove.fill.clear)
+        else:
+            self.power_source.arc.stick_out_change_mm = lambda: _stick_out_change_mm(self.robot)
+        # The robot's weave sync, wired to the power source's robot interface (arc sensing).
+        self.power_source.arc.weave_side = lambda: WeaveSide(self.robot.motion.weave_sync())
         self.events = EventLog()
         for device in (self.plc, self.power_source, self.robot):
             device.events = self.events
@@ -275,6 +287,40 @@ def _sensor(
     # The welded part leaves the fixture with its bead, however quickly the next is loaded.
     plc.part_removed_listeners.append(beads.clear)
     return sensor, TrackingScore(part, arc_burning=lambda: power_source.arc.burning, beads=beads)
+
+
+# The stick-out change is bounded: past these the wire would short on the work (or the arc
+# would go out), which this model does not cover.
+STICK_OUT_CHANGE_MM = (-8.0, 15.0)
+# How far above its wire's tip a pass's metal reaches (the bead's crown over the arc's root):
+# less than the 3.5 mm a layer the pass tables plan, so that a later pass's wire sits a little
+# above the metal it welds on, as a real fill pass's does (its arc burns on the bead below).
+BEAD_RISE_MM = 3.0
+
+
+class ArcOverGroove:
+    """The wire over the true groove, for the arc: how much shorter than the procedure's the
+    stick-out is where the robot really has the tool point (the wire's tip at the procedure's
+    stick-out), against the true joint and the metal earlier passes laid (``sim.truth.groove``).
+    Called by the power source's physics while the arc burns, which also lays that metal."""
+
+    def __init__(self, part: TruePart, robot: SimulatedRobot) -> None:
+        self.part = part
+        self.robot = robot
+        self.fill = GrooveFill(bead_rise_mm=BEAD_RISE_MM)
+        self.last: WireOverGroove | None = None  # the last answer (for tests and the bench)
+
+    def stick_out_change_mm(self) -> float:
+        motion = self.robot.motion
+        path_id = motion.running_path_id()
+        over = wire_over_groove(self.part, motion.tool_pose().position_mm, self.fill, path_id)
+        self.last = over
+        if over is None:  # not over a V-groove: the fixed flank's approximation
+            return _stick_out_change_mm(self.robot)
+        if path_id:
+            self.fill.lay(over.seam, over.s_mm, over.lateral_mm, over.vertical_mm, path_id)
+        low, high = STICK_OUT_CHANGE_MM
+        return min(high, max(low, over.tip_to_work_mm))
 
 
 FLANK_SLOPE = math.tan(math.radians(30))  # a 60° V-groove's flank against the horizontal

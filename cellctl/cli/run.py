@@ -73,6 +73,8 @@ async def run_controller(config_path: Path, store_path: str | Path | None = None
                     flush=True,
                 )
                 controller.sensing.show_to(opcua)  # corrections and profiles to show
+                if controller.part_run.arc_tracking is not None:
+                    controller.part_run.arc_tracking.show_to(opcua)  # the arc's corrections
             except OpcUaStartFailed as failed:
                 # The cell runs on without its HMI interface rather than not at all.
                 print(f"cellctl run: {failed}; running without OPC UA", file=sys.stderr)

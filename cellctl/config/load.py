@@ -25,10 +25,12 @@ from cellctl.config.models import (
     PartProgram,
     Procedure,
     Seam,
+    TrackingSource,
     pass_table_problems,
 )
 from cellctl.config.touch_models import TouchSearches
 from cellctl.config.yaml_lines import Location, YamlDocument, load_yaml
+from drivers.codecs.power_source_protocol import ARC_SENSING_INPUTS
 from drivers.codecs.seam_path import PathError
 from drivers.codecs.serial_text import SERIAL_ACK_OUTPUT, SERIAL_INPUTS
 from drivers.codecs.settings import PowerSourceLimits, RobotLimits
@@ -258,6 +260,7 @@ def load_cell_config(path: Path) -> LoadedConfig:
 
     if cell is not None:
         errors += _check_thermometer(cell, procedures, procedure_sources)
+        errors += _check_pass_tracking(cell, parts, part_sources, procedures)
     if cell is not None and cell.robot.owns_motion:
         errors += _check_robot_jobs(cell, cell_file, parts, part_sources)
     errors += _check_qualification(parts, part_sources, procedures, procedure_sources)
@@ -299,6 +302,63 @@ def load_cell_config(path: Path) -> LoadedConfig:
         raise ConfigInvalid(_sorted(errors))
     assert cell is not None
     return LoadedConfig(path, cell, procedures, parts, part_files, files)
+
+
+def _check_pass_tracking(
+    cell: CellConfig,
+    parts: dict[str, PartProgram],
+    part_sources: dict[str, _File],
+    procedures: dict[str, Procedure],
+) -> list[ConfigError]:
+    """Each pass's ``tracking`` possible in this cell: arc sensing needs a weave in the pass's
+    procedure and the power source's arc-sensing inputs; the laser tracks only a root pass,
+    of a seam whose sensing tracks, in a cell with its sensor enabled."""
+    errors: list[ConfigError] = []
+    arc_inputs = [n for n in ARC_SENSING_INPUTS if n not in cell.power_source.registers.inputs]
+    for part_name, part in parts.items():
+        part_file = part_sources[part_name]
+        for seam_index, seam in enumerate(part.seams):
+            for pass_index, weld_pass in enumerate(seam.passes):
+                where = ("seams", seam_index, "passes", pass_index, "tracking")
+                source = weld_pass.tracking
+                if source is TrackingSource.ARC:
+                    name = seam.pass_procedure(pass_index)
+                    procedure = procedures.get(name)
+                    if (
+                        procedure is not None
+                        and not procedure.weave.shape(procedure.travel_speed_mm_per_s).weaving
+                    ):
+                        errors.append(
+                            _error(
+                                part_file,
+                                where,
+                                f'arc tracking needs a weave, and procedure "{name}" of this '
+                                "pass has none (weave.pattern)",
+                            )
+                        )
+                    if arc_inputs:
+                        errors.append(
+                            _error(
+                                part_file,
+                                where,
+                                "arc tracking needs the power source's arc-sensing inputs; "
+                                f"power_source.registers.inputs lacks {', '.join(arc_inputs)}",
+                            )
+                        )
+                elif source is TrackingSource.LASER:
+                    if pass_index > 0:
+                        problem = (
+                            "the laser tracks only the root pass (a later pass cannot be "
+                            "seen in the filling groove): use arc or none"
+                        )
+                    elif not seam.sensing.tracking:
+                        problem = "laser tracking, yet the seam's sensing.tracking is false"
+                    elif not cell.sensor.enabled:
+                        problem = "laser tracking, yet the cell's sensor is not enabled"
+                    else:
+                        continue
+                    errors.append(_error(part_file, where, problem))
+    return errors
 
 
 def _seam_procedures(seam_index: int, seam: Seam) -> list[tuple[str, Location]]:

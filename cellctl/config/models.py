@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import Discriminator, Field, Tag, model_validator
 
+from cellctl.config.arc_models import ArcSensingSettings
 from cellctl.config.sensor_models import SensorSettings
 from cellctl.config.torch_models import TorchServiceSettings
 from cellctl.config.touch_models import PartFrameTouch, TouchSearches
@@ -233,6 +234,7 @@ class CellConfig(StrictModel):
     power_source: PowerSourceSettings
     robot: RobotSettings
     sensor: SensorSettings = SensorSettings()
+    arc_sensing: ArcSensingSettings = ArcSensingSettings()  # through-arc seam tracking
     controller: ControllerSettings = ControllerSettings()
     opcua: OpcUaSettings = OpcUaSettings()
     sparkplug: SparkplugSettings = SparkplugSettings()
@@ -659,6 +661,15 @@ class PassKind(enum.StrEnum):
     CAP = "cap"
 
 
+class TrackingSource(enum.StrEnum):
+    """What tracks a pass: the laser sensor (the root only: later passes cannot be seen), the
+    arc while the torch weaves (``cellctl.sensing.arc``), or nothing (the path as planned)."""
+
+    LASER = "laser"
+    ARC = "arc"
+    NONE = "none"
+
+
 class WeldPass(StrictModel):
     """One pass of a multi-pass seam. The root pass is found and tracked by the sensor; every
     later pass runs the root's tracked path, shifted by its offsets in the seam frame of the
@@ -673,6 +684,15 @@ class WeldPass(StrictModel):
     work_angle_change_deg: Annotated[float, Field(ge=-45, le=45)] = 0.0
     travel_angle_change_deg: Annotated[float, Field(ge=-30, le=30)] = 0.0
     reversed: bool = False  # welded from the seam's end to its start
+    # What tracks this pass (default: the root by the laser when the seam's sensing tracks,
+    # the later passes nothing: they follow the root's path). ``arc`` needs a weave.
+    tracking: TrackingSource | None = None
+
+    def tracking_source(self, is_root: bool, seam_tracking: bool) -> TrackingSource:
+        """What tracks this pass, its default resolved."""
+        if self.tracking is not None:
+            return self.tracking
+        return TrackingSource.LASER if is_root and seam_tracking else TrackingSource.NONE
 
 
 class Seam(StrictModel):

@@ -29,6 +29,7 @@ from cellctl.controller.reaction import FaultReaction
 from cellctl.controller.supervision import Supervisor
 from cellctl.motion.moves import Motion, MotionTimeout, RobotStopped, idle
 from cellctl.records.store import AsyncStore, StoreError
+from cellctl.sensing.arc import ArcTracking
 from cellctl.sensing.protocol import NoSensing, SeamSensing
 from cellctl.sensing.touch import FoundFrame, TouchSensing
 from cellctl.trace.station import Traceability
@@ -139,6 +140,19 @@ class PartRun:
         self.robot = motion.robot
         self.store = store
         self.sensing = sensing
+        # Through-arc seam tracking, when the power source's map has arc sensing: one for the
+        # controller's life (it listens to the robot's statuses), used by each part's cycle.
+        self.arc_tracking = (
+            ArcTracking(
+                config.cell.arc_sensing,
+                power_source,
+                motion.robot,
+                correction_rate_hz=config.cell.sensor.tracking.correction_rate_hz,
+                correction_lead_ms=config.cell.sensor.tracking.correction_lead_ms,
+            )
+            if power_source.has_arc_sensing
+            else None
+        )
         self.faults = faults
         self.links = links
         self.events = events
@@ -325,6 +339,7 @@ class PartRun:
             touch=self.touch,
             found_frame=self.part.found_frame,
             torch_care=self.torch_care,
+            arc_tracking=self.arc_tracking,
         )
         resume, self.part.progress = self.part.progress, None
         first_seam = self.part.seams_done

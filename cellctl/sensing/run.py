@@ -26,7 +26,7 @@ class TrackingRun:
     seam: Seam
     path_id: int
     track: SeamTrack
-    finder: JointFinder
+    finder: JointFinder | None  # None: a run without the laser (arc sensing, ``arc``)
     max_correction_mm: float
     max_rate_mm_per_s: float
     path_length_mm: float

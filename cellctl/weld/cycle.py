@@ -42,7 +42,14 @@ from cellctl.cell.faults import LINK_FAULTS, FaultCode, FaultReporter, power_sou
 from cellctl.cell.geometry import Point, above, length_mm, point_at, remaining
 from cellctl.cell.records import RecordNotWritten, SeamSummary
 from cellctl.cell.steps import Step
-from cellctl.config.models import ControllerSettings, PartProgram, Procedure, Seam, TorchAngles
+from cellctl.config.models import (
+    ControllerSettings,
+    PartProgram,
+    Procedure,
+    Seam,
+    TorchAngles,
+    TrackingSource,
+)
 from cellctl.motion.moves import (
     ARRIVED_TOLERANCE_MM,
     DeviceHealth,
@@ -53,6 +60,7 @@ from cellctl.motion.moves import (
     poll,
     queue_path,
 )
+from cellctl.sensing.arc import ArcTracking
 from cellctl.sensing.protocol import JointNotFound, SeamSensing, TrackingLost
 from cellctl.sensing.touch import (
     FoundFrame,
@@ -83,6 +91,7 @@ from drivers.codecs.power_source_protocol import PowerSourceError, PowerSourceSt
 from drivers.codecs.robot_protocol import FaultCode as RobotFault
 from drivers.codecs.robot_protocol import ResultCode, RobotState, RobotStatus
 from drivers.codecs.seam_path import SeamPath
+from drivers.codecs.weave import WeaveShape
 from drivers.errors import DeviceError, DeviceRejected, FramesRefused
 from drivers.power_source import PowerSourceDriver
 
@@ -164,6 +173,7 @@ class WeldCycle:
         touch: TouchSensing | None = None,
         found_frame: FoundFrame | None = None,
         torch_care: TorchCare | None = None,
+        arc_tracking: ArcTracking | None = None,
     ) -> None:
         self.motion = motion
         self.robot = motion.robot
@@ -184,6 +194,9 @@ class WeldCycle:
         self.touch = touch
         self.found_frame = found_frame if found_frame is not None else FoundFrame()
         self.torch_care = torch_care  # the TCP check before a part (cellctl.weld.torch_care)
+        # Through-arc seam tracking, for the passes whose table says so (None: a power source
+        # without arc sensing; the config check then refuses such passes).
+        self.arc_tracking = arc_tracking
         self.sample_period_s = settings.monitoring.sample_period_ms / 1000
         self.progress: SeamProgress | None = None
         self.summaries: list[SeamSummary] = []
@@ -403,10 +416,14 @@ class WeldCycle:
                     progress.path_id,
                 )
             )
-            # Only the root pass is tracked; a later pass follows the root's tracked path.
-            tracked = progress.plan is None or progress.plan.is_root
+            # What tracks the pass (the pass table's ``tracking``): by default the root by the
+            # laser, and a later pass nothing (it follows the root's tracked path).
+            source = self._tracking_source(progress)
+            tracked = source is TrackingSource.LASER
             if tracked:
                 await self.sensing.start_tracking(progress.seam, remainder, progress.path_id, weave)
+            elif source is TrackingSource.ARC and not self.dry_run:
+                await self._start_arc_tracking(progress, remainder, weave, resuming=from_mm > 0)
             try:
                 broke_at = await self._monitor_weld(progress, from_mm, length_mm(remainder))
             except TrackingLost as error:
@@ -415,6 +432,8 @@ class WeldCycle:
                 self._device_fault(error)
             finally:
                 stats = await self.sensing.stop_tracking() if tracked else None
+                if self.arc_tracking is not None and self.arc_tracking.tracking:
+                    stats = await self.arc_tracking.stop()
                 if stats:
                     progress.tracking = stats
             if broke_at is None:
@@ -437,6 +456,34 @@ class WeldCycle:
             await self._robot(self.motion.until(at_rest, "robot to stop"))
             from_mm = max(0.0, broke_at - arc.restart_overlap_mm)
             await self._move_linear(point_at(path, from_mm), self._approach_speed(), "overlap")
+
+    def _tracking_source(self, progress: SeamProgress) -> TrackingSource:
+        plan = progress.plan
+        if plan is None or plan.weld_pass is None:
+            return TrackingSource.LASER  # a seam of one pass: its sensing says
+        return plan.weld_pass.tracking_source(plan.is_root, progress.seam.sensing.tracking)
+
+    async def _start_arc_tracking(
+        self, progress: SeamProgress, path: list[Point], weave: WeaveShape, resuming: bool
+    ) -> None:
+        """Track the pass by the arc (``cellctl.sensing.arc``); the config check made sure
+        its procedure weaves and the power source has arc sensing."""
+        if self.arc_tracking is None or not weave.weaving:
+            self._fault(
+                FaultCode.TRACKING_LOST,
+                f"seam {progress.seam.name}: {progress.plan.label if progress.plan else ''} is "
+                "to be tracked by the arc, but "
+                + ("the power source has no arc sensing" if weave.weaving else "it does not weave"),
+            )
+        weld_pass = progress.plan.weld_pass if progress.plan else None
+        await self.arc_tracking.start(
+            progress.seam,
+            path,
+            progress.path_id,
+            weave,
+            off_centre=weld_pass is not None and weld_pass.lateral_offset_mm != 0,
+            resuming=resuming,
+        )
 
     async def _finish_seam(self, progress: SeamProgress) -> None:
         seam, procedure = progress.seam, progress.procedure
@@ -609,6 +656,8 @@ class WeldCycle:
             now = time.monotonic()
             self._check_robot(robot)
             self.sensing.check_tracking()  # TrackingLost once it has coasted too far
+            if self.arc_tracking is not None:
+                self.arc_tracking.check()
             position = from_mm + self._position_on(robot, progress.path_id)
             if progress.root is not None and robot.path_id == progress.path_id:
                 # The root path's memory: the correction the robot applies where it is.

@@ -119,3 +119,49 @@ class PowerSourceStatus:
             actual_gas_flow_l_per_min=None if gas_flow is None else float(gas_flow),
             wire_touching=None if touching is None else bool(touching),
         )
+
+
+# -- arc sensing: the current per weave period (docs/architecture.md, "Through-arc seam
+# tracking"). The power source samples its current in phase with the robot's weave sync and
+# publishes one result per weave period in these inputs, read together in one request.
+ARC_SENSING_INPUTS = (
+    "arc_sensing_period_count",
+    "arc_sensing_left_current_a",
+    "arc_sensing_right_current_a",
+    "arc_sensing_mean_current_a",
+    "arc_sensing_samples",
+    "arc_sensing_period_ms",
+)
+PERIOD_COUNT_MODULUS = 65536  # the counter is one uint16 register: it wraps
+
+
+@dataclass(frozen=True)
+class WeavePeriodCurrents:
+    """The power source's last completed weave period: the mean current (A) in the weave's
+    left extreme, in its right extreme, and over the whole period; how many samples it
+    averaged, how long the period was (ms, the machine's clock), and its number (0: no period
+    completed since the machine started; wraps at ``PERIOD_COUNT_MODULUS``)."""
+
+    period_count: int
+    left_current_a: float
+    right_current_a: float
+    mean_current_a: float
+    samples: int
+    period_ms: float
+
+    @classmethod
+    def from_inputs(cls, values: Mapping[str, SignalValue]) -> WeavePeriodCurrents:
+        """Build from the decoded arc-sensing inputs (names as in ARC_SENSING_INPUTS)."""
+        return cls(
+            period_count=int(values["arc_sensing_period_count"]),
+            left_current_a=float(values["arc_sensing_left_current_a"]),
+            right_current_a=float(values["arc_sensing_right_current_a"]),
+            mean_current_a=float(values["arc_sensing_mean_current_a"]),
+            samples=int(values["arc_sensing_samples"]),
+            period_ms=float(values["arc_sensing_period_ms"]),
+        )
+
+    def periods_since(self, earlier_count: int) -> int:
+        """How many periods completed after the one numbered ``earlier_count`` (the counter
+        wraps)."""
+        return (self.period_count - earlier_count) % PERIOD_COUNT_MODULUS

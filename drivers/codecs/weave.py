@@ -40,6 +40,9 @@ import math
 from dataclasses import dataclass
 
 MAX_PITCH_MM = 1000.0
+# The weave sync's extremes: where the pattern's side coordinate u is beyond this (the
+# dwells, and the last fifth of the stroke towards a side).
+WEAVE_SYNC_ZONE = 0.8
 
 
 class WeavePattern(enum.IntEnum):
@@ -166,6 +169,24 @@ class WeaveShape:
             return -1.0
         p -= dwell_right
         return -1.0 + min(1.0, p / quarter)
+
+    def extreme_side(self, s_mm: float) -> int:
+        """The robot's weave sync at path position ``s_mm``: +1 while the torch is in the
+        left extreme of its weave, -1 in the right, 0 between (and without a weave). An
+        extreme is the dwell, and the outer ``1 - WEAVE_SYNC_ZONE`` of the stroke towards it
+        (all of it for a pattern without dwell), whatever the amplitude's fade."""
+        if not self.weaving or self.pitch_mm <= 0:
+            return 0
+        phase = (s_mm / self.pitch_mm) % 1.0
+        if self.pattern in (WeavePattern.SINE, WeavePattern.CIRCLE):
+            u = math.sin(2 * math.pi * phase)
+        else:
+            u = self._side_u(phase)
+        if u >= WEAVE_SYNC_ZONE:
+            return 1
+        if u <= -WEAVE_SYNC_ZONE:
+            return -1
+        return 0
 
     def peak_speed_ratio(self) -> float:
         """The weave's fastest speed across the seam per mm/s of travel speed (how much faster

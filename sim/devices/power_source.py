@@ -21,6 +21,11 @@ Arc model (simulated time; commented step by step in ``ArcModel.step``):
   ``arc_break_rate_per_s`` or when injected (error 102);
 - ``arc_on`` off ends the arc; gas post-flows for ``POSTFLOW_S``; an injected wire stick leaves
   a short circuit through the stuck wire and error 103;
+- arc sensing (``sim.devices.arc_sensing``): while the arc burns, the current is sampled at
+  ``ARC_SENSING_SAMPLE_HZ`` of simulated time (noise and ripple included, as the machine's own
+  shunt reads them; the arc's state held over a physics step) and filed by the robot's weave
+  sync (``weave_side``); each completed weave period's left, right and mean current is
+  published in the arc-sensing inputs;
 - no gas flow (injected gas fault) stops the arc with error 104; gas test and wire inch/retract
   work with the arc off; a latched error clears on a rising edge of ``error_reset`` with the arc
   off;
@@ -50,6 +55,7 @@ from drivers.codecs.modbus_map import SignalValue
 from drivers.codecs.power_source_protocol import PowerSourceError, error_text
 from drivers.codecs.settings import ModbusRtuLinkSettings, PowerSourceSettings
 from sim.clock import SimClock
+from sim.devices.arc_sensing import WeavePeriodMeter, WeaveSide
 from sim.devices.register_image import RegisterImage
 from sim.events import EventLog
 from sim.wire.faults import WireFaults
@@ -70,6 +76,15 @@ GAS_FLOW_TEST_L_PER_MIN = 15.0
 # resistive preheating less, and the current this much higher (1.0-1.2 mm solid wire).
 CURRENT_PER_STICK_OUT_A_PER_MM = 6.0
 INCH_SPEED_M_PER_MIN = 5.0
+# What the machine's current shunt reads besides the arc's mean: the rectified mains' residual
+# ripple (a thyristor machine's 100 Hz; an inverter's is far above the sampling and averages
+# out), on top of the droplet transfer's fluctuation (NOISE["current"]).
+RIPPLE_A = 3.0
+RIPPLE_HZ = 100.0
+# The machine's own current sampling for arc sensing (simulated time): a physics step longer
+# than a sample period (a time scale above 1, a loaded machine) is sampled as the machine
+# would, the arc's state held over the step, each sample with its own noise and ripple.
+ARC_SENSING_SAMPLE_HZ = 1000.0
 
 
 class ArcPhase(enum.StrEnum):
@@ -139,6 +154,11 @@ class ArcModel:
     # How much the stick-out differs from the procedure's now (mm, negative: shorter), e.g. a
     # weaving torch nearing a groove's flank; None: it never changes.
     stick_out_change_mm: Callable[[], float] | None = None
+    # The robot's weave sync (``sim.devices.arc_sensing``): where the weave has the torch now;
+    # None: not wired, no arc sensing.
+    weave_side: Callable[[], WeaveSide] | None = None
+    weave_periods: WeavePeriodMeter = field(default_factory=WeavePeriodMeter)
+    sim_time_s: float = 0.0  # the ripple's clock
     _will_fail_ignition: bool = False
     _last_reset: bool = False
 
@@ -229,6 +249,32 @@ class ArcModel:
                 self._enter(ArcPhase.OFF)
 
         self._follow_actuals(dt_s, commands, gas_available)
+        self._sense_weave(dt_s)
+
+    def _sense_weave(self, dt_s: float) -> None:
+        """The arc-sensing samples of a physics step (``ARC_SENSING_SAMPLE_HZ``, at least
+        one) while the arc burns and the robot's weave sync is wired; the period under way
+        is dropped when the arc goes out."""
+        start_s = self.sim_time_s
+        self.sim_time_s += dt_s
+        if dt_s <= 0:
+            return  # a write's immediate reaction: no time passed, no sample
+        if not self.burning or self.weave_side is None:
+            self.weave_periods.reset()
+            return
+        side = self.weave_side()
+        samples = max(1, round(dt_s * ARC_SENSING_SAMPLE_HZ))
+        for k in range(1, samples + 1):
+            at_s = start_s + dt_s * k / samples
+            self.weave_periods.sample(self.sampled_current_a(at_s), side, dt_s / samples)
+
+    def sampled_current_a(self, at_s: float | None = None) -> float:
+        """What the machine's shunt reads at ``at_s`` (default now): the current with its
+        noise and ripple."""
+        t = self.sim_time_s if at_s is None else at_s
+        ripple = RIPPLE_A * math.sin(2 * math.pi * RIPPLE_HZ * t)
+        noisy = self.current_a * (1 + self.noise.gauss(0, NOISE["current"]))
+        return max(0.0, noisy + ripple)
 
     def _follow_actuals(self, dt_s: float, commands: Commands, gas_available: bool) -> None:
         # Targets: the setpoints while the arc burns; the wire speeds of inch and retract;
@@ -517,6 +563,16 @@ class SimulatedPowerSource:
             "actual_gas_flow_l_per_min": round(arc.gas_flow_l_per_min, 1),
             "wire_touching": self.wire_touching(),
         }
+        period = arc.weave_periods.last
+        if period is not None:
+            values |= {
+                "arc_sensing_period_count": period.count % 65536,
+                "arc_sensing_left_current_a": round(period.left_current_a, 1),
+                "arc_sensing_right_current_a": round(period.right_current_a, 1),
+                "arc_sensing_mean_current_a": round(period.mean_current_a, 1),
+                "arc_sensing_samples": min(period.samples, 65535),
+                "arc_sensing_period_ms": min(round(period.period_ms), 65535),
+            }
         return {k: v for k, v in values.items() if k in self.settings.registers.inputs}
 
     def touch_sensing(self) -> bool:

@@ -417,6 +417,19 @@ class RobotMotion:
             return (0.0, 0.0, 0.0)
         return shape.offset_mm(self._path_position_mm, path.length_mm)
 
+    def running_path_id(self) -> int:
+        """The id of the path being run (0: none, or a single move)."""
+        return self._path.path_id if self._path is not None else 0
+
+    def weave_sync(self) -> int:
+        """The weave sync signals to the power source: +1 in the weave's left extreme, -1 in
+        its right, 0 between or without a weave (``WeaveShape.extreme_side``)."""
+        path = self._path
+        shape = self.weave()
+        if path is None or not shape.weaving:
+            return 0
+        return shape.extreme_side(self._path_position_mm)
+
     def hold(self) -> None:
         if self.drives_enabled:  # without drive power the arm is standing anyway
             self._hold_requested = True
