@@ -224,6 +224,22 @@ CASES = [
            "travel_angle_change_deg: 30, reversed: true}",
            "seams[0].passes[7].travel_angle_change_deg",
            "the torch at 35° (the seam's angle plus this change) is outside -30..30°"),
+    Broken("rescan-skips-more-than-the-fills", BOOM,
+           "    passes:\n      - {kind: root, layer: 1}\n      - {kind: hot, layer: 2, procedure: "
+           "mag-boom-hot, vertical_offset_mm: 3.5, reversed: true}\n      - {kind: fill",
+           "    rescan: {max_skipped_passes: 5, max_extra_passes: 0}\n    passes:\n      - {kind: "
+           "root, layer: 1}\n      - {kind: hot, layer: 2, procedure: mag-boom-hot, "
+           "vertical_offset_mm: 3.5, reversed: true}\n      - {kind: hot",
+           "seams[0].rescan.max_skipped_passes",
+           "5 passes may be left out, but the table has 4 fill passes",
+           anchor="rescan:"),
+    Broken("rescan-without-the-sensor", BOOM, "tracking: true}\n    passes:\n",
+           "tracking: false}\n    rescan: {}\n    passes:\n",
+           "seams[0].rescan", "a re-scan needs the sensor: sensing.tracking is off",
+           anchor="rescan:"),
+    Broken("rescan-limit-out-of-range", BOOM, "    passes:\n",
+           "    rescan: {max_offset_change_mm: 0}\n    passes:\n",
+           "seams[0].rescan.max_offset_change_mm", "greater than 0", anchor="rescan:"),
 ]  # fmt: skip
 
 

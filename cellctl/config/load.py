@@ -25,6 +25,7 @@ from cellctl.config.models import (
     Procedure,
     Seam,
     pass_table_problems,
+    rescan_problems,
 )
 from cellctl.config.yaml_lines import Location, YamlDocument, load_yaml
 from drivers.codecs.seam_path import PathError
@@ -213,6 +214,11 @@ def load_cell_config(path: Path) -> LoadedConfig:
         for seam_index, seam in enumerate(part.seams):
             for pass_index, pass_field, problem in pass_table_problems(seam):
                 location = ("seams", seam_index, "passes", pass_index, pass_field)
+                errors.append(_error(part_file, location, problem))
+            for rescan_field, problem in rescan_problems(seam):
+                location = ("seams", seam_index, "rescan")
+                if rescan_field != "rescan":
+                    location = (*location, rescan_field)
                 errors.append(_error(part_file, location, problem))
             for name, where in _seam_procedures(seam_index, seam):
                 if name in procedures or name in invalid:
