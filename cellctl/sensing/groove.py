@@ -11,6 +11,7 @@ adapts the passes to it.
 
 from __future__ import annotations
 
+import collections
 import math
 import warnings
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from drivers.codecs.robot_protocol import RobotStatus
 from drivers.codecs.seam_path import SeamPath
 from drivers.sensor import SensorDriver
 
-GROOVE_SCAN_SPEED_MM_PER_S = 30.0
+GROOVE_SCAN_SPEED_MM_PER_S = 10.0  # slowly: a profile every few tenths of a mm
 GROOVE_SCAN_LIFT_MM = 3.0  # the scan's tool point over the surface the pass expects
 GROOVE_MIN_PROFILES = 10  # fewer measured profiles: the groove was not measured
 GROOVE_MIDDLE_MM = 0.5  # the surface at the middle: the profile within this of the root path
@@ -35,6 +36,10 @@ UNDER_TOP_MM = 0.5  # ... and just below the plates' top
 OUTER_FRACTION = 0.2  # the profile's outer fifth each side: the plates' top
 # The surface across the groove is kept at these lateral offsets from the root path (mm).
 SURFACE_GRID_MM = tuple(round(-12.0 + 0.5 * i, 1) for i in range(49))
+
+
+class GrooveNotMeasured(Exception):
+    """Too few profiles of the groove measured (the text says how many, and why not)."""
 
 
 @dataclass(frozen=True)
@@ -78,22 +83,23 @@ class GrooveMeasure:
         """The groove's width at ``height_mm`` over the root: between the two measured
         widths (its walls are straight), carried on beyond them."""
         low, high = self.surface_mm + OVER_SURFACE_MM, self.top_mm - UNDER_TOP_MM
-        if high - low < 0.5:
-            return self.width_surface_mm
+        if not math.isfinite(self.width_top_mm):
+            return math.nan  # a full groove: no walls above its surface
+        if high - low < 0.5 or not math.isfinite(self.width_surface_mm):
+            return self.width_top_mm
         slope = (self.width_top_mm - self.width_surface_mm) / (high - low)
         return max(0.0, self.width_surface_mm + slope * (height_mm - low))
 
     def as_record(self) -> dict[str, float]:
         """What the pass's record keeps of it."""
-        return {
-            "profiles": self.profiles,
-            "frames": self.frames,
-            "top_mm": round(self.top_mm, 3),
-            "surface_mm": round(self.surface_mm, 3),
-            "width_surface_mm": round(self.width_surface_mm, 3),
-            "middle_surface_mm": round(self.middle_surface_mm, 3),
-            "width_top_mm": round(self.width_top_mm, 3),
-        }
+        record: dict = {"profiles": self.profiles, "frames": self.frames}
+        for name in ("top_mm", "surface_mm", "width_surface_mm", "middle_surface_mm"):
+            value = getattr(self, name)
+            record[name] = round(value, 3) if math.isfinite(value) else None  # None: full
+        record["width_top_mm"] = (
+            round(self.width_top_mm, 3) if math.isfinite(self.width_top_mm) else None
+        )
+        return record
 
 
 def _crossings(lateral: np.ndarray, vertical: np.ndarray, height_mm: float) -> tuple[float, float]:
@@ -126,10 +132,13 @@ def measure_groove(
     if not middle.any():
         return GrooveProfile(False, top, reason="nothing seen at the groove's middle")
     surface = float(np.median(vertical[middle]))
-    left, right = _crossings(lateral, vertical, surface + OVER_SURFACE_MM)
-    top_left, top_right = _crossings(lateral, vertical, top - UNDER_TOP_MM)
-    if not all(math.isfinite(v) for v in (left, right, top_left, top_right)):
-        return GrooveProfile(False, top, surface, reason="a wall of the groove not seen")
+    # The walls where the groove is still open above the surface (a full groove has none:
+    # its widths are NaN, and a pass keeps the table's lateral offset).
+    left = right = top_left = top_right = math.nan
+    if surface + OVER_SURFACE_MM < top - UNDER_TOP_MM:
+        left, right = _crossings(lateral, vertical, surface + OVER_SURFACE_MM)
+    if surface < top - UNDER_TOP_MM:
+        top_left, top_right = _crossings(lateral, vertical, top - UNDER_TOP_MM)
     grid = np.array(SURFACE_GRID_MM)
     across = np.interp(grid, lateral, vertical)
     across[(grid < lateral[0]) | (grid > lateral[-1])] = np.nan
@@ -144,14 +153,22 @@ def measure_groove(
     )
 
 
-def groove_of(profiles: list[GrooveProfile], frames: int) -> GrooveMeasure | None:
-    """The medians of the profiles measured (None: fewer than GROOVE_MIN_PROFILES)."""
+def groove_of(profiles: list[GrooveProfile], frames: int) -> GrooveMeasure:
+    """The medians of the profiles measured; ``GrooveNotMeasured`` for fewer than
+    GROOVE_MIN_PROFILES."""
     good = [p for p in profiles if p.ok]
     if len(good) < GROOVE_MIN_PROFILES:
-        return None
+        reasons = collections.Counter(p.reason for p in profiles if not p.ok)
+        why = f"; most often: {reasons.most_common(1)[0][0]}" if reasons else ""
+        raise GrooveNotMeasured(
+            f"the groove measured in {len(good)} of {frames} frames (at least "
+            f"{GROOVE_MIN_PROFILES} needed){why}"
+        )
 
     def median(name: str) -> float:
-        return float(np.median([getattr(p, name) for p in good]))
+        """The median of the profiles that measured it (NaN: none did)."""
+        values = [v for v in (getattr(p, name) for p in good) if math.isfinite(v)]
+        return float(np.median(values)) if values else math.nan
 
     return GrooveMeasure(
         profiles=len(good),
@@ -187,11 +204,9 @@ class GrooveScan:
         self.lookahead_mm = lookahead_mm
         self.joint_finder = joint_finder
 
-    async def scan(
-        self, seam: Seam, root_path: list[Point], height_mm: float
-    ) -> GrooveMeasure | None:
+    async def scan(self, seam: Seam, root_path: list[Point], height_mm: float) -> GrooveMeasure:
         """Measure the groove along ``root_path``, the sensor's origin ``height_mm`` over it
-        (the torch lifted by as much): None if too few profiles could be measured."""
+        (the torch lifted by as much): ``GrooveNotMeasured`` if too few profiles could be."""
         along = SeamPath.polyline(root_path)
         lift = GROOVE_SCAN_LIFT_MM + height_mm
         total = along.length_mm

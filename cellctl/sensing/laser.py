@@ -209,7 +209,7 @@ class LaserSensing:
         self, seam: Seam, root_path: list[Point], height_mm: float
     ) -> GrooveMeasure | None:
         """Run the sensor along the root path (arc off, lifted) and measure what is left of
-        the groove (``cellctl.sensing.groove``)."""
+        the groove (``cellctl.sensing.groove``); ``GrooveNotMeasured`` if it cannot."""
         self.sensor.detach_frame_handler()  # (no tracking run's handler left on)
         return await self.groove_scan.scan(seam, root_path, height_mm)
 

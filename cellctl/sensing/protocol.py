@@ -103,7 +103,8 @@ class SeamSensing(Protocol):
         self, seam: Seam, root_path: list[Point], height_mm: float
     ) -> GrooveMeasure | None:
         """Measure what is left of the groove along ``root_path`` (arc off, the sensor
-        ``height_mm`` over the root path): None if it could not be measured."""
+        ``height_mm`` over the root path): None without a sensor; ``GrooveNotMeasured``
+        (``cellctl.sensing.groove``) when the profiles do not show it."""
         ...
 
 

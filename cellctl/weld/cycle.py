@@ -55,6 +55,7 @@ from cellctl.motion.moves import (
     poll,
     queue_path,
 )
+from cellctl.sensing.groove import GrooveNotMeasured
 from cellctl.sensing.protocol import JointNotFound, SeamSensing, TrackingLost
 from cellctl.weld.monitoring import SeamMonitor
 from cellctl.weld.passes import (
@@ -268,10 +269,11 @@ class WeldCycle:
             )
         except (DeviceError, RobotStopped, MotionTimeout) as error:
             self._device_fault(error)
+        except GrooveNotMeasured as error:
+            self._fault(FaultCode.GROOVE_NOT_MEASURED, f"seam {seam.name}, {plan.label}: {error}")
         if measure is None:
             self._fault(
-                FaultCode.GROOVE_NOT_MEASURED,
-                f"seam {seam.name}, {plan.label}: too few profiles of the groove measured",
+                FaultCode.GROOVE_NOT_MEASURED, f"seam {seam.name}, {plan.label}: no seam sensor"
             )
         left_out: list[dict] = []
         while True:

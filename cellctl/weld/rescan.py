@@ -18,6 +18,7 @@ welded: the cycle holds (F129) with what was measured. Pure: the decision only.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -104,8 +105,11 @@ def adapt_offsets(
     # The share of the width the table meant, at the height the torch goes to now.
     planned_width = measure.width_at(planned_vertical + OVER_SURFACE_MM)
     width = measure.width_at(vertical + OVER_SURFACE_MM)
-    share = planned_lateral / planned_width if planned_width > 0.5 else 0.0
-    lateral = measure.middle_surface_mm + share * width
+    if all(math.isfinite(w) and w > 0.5 for w in (planned_width, width)):
+        middle = measure.middle_surface_mm if math.isfinite(measure.middle_surface_mm) else 0.0
+        lateral = middle + planned_lateral / planned_width * width
+    else:
+        lateral = planned_lateral  # a full groove: no walls to take its width from
     vertical = measure.surface_at(lateral)
     problems = []
     for name, new, old in (
