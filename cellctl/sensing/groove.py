@@ -238,7 +238,8 @@ class GrooveScan:
             x, z, _ = finder.profile(image.pixels)
             profiles.append(measure_groove(x, z, seam.torch.work_angle_deg, lift))
 
-        await queue_path(self.motion.robot, scan, seam.torch, speed, self.motion.next_path_id())
+        # Path id 0: moves of their own (no weld path: the simulator does not score it).
+        await queue_path(self.motion.robot, scan, seam.torch, speed, 0)
         await self.motion.until(
             arrived_at(scan[-1]),
             "the groove scan",
