@@ -237,7 +237,8 @@ async def test_a_rescan_between_passes_adapts_the_fill_to_the_groove_the_laser_m
     # The groove was full to the cap's level after the first fill: the second left out, and
     # said so on the next pass's record; four passes welded, numbered as welded.
     assert [p["kind"] for p in passes] == ["root", "hot", "fill", "cap"]
-    assert [(p["number"], p["of"]) for p in passes] == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    # Numbered as the table stood when each was welded: the cap after the fill left out.
+    assert [(p["number"], p["of"]) for p in passes] == [(1, 5), (2, 5), (3, 5), (4, 4)]
     assert "rescan" not in passes[0]
     cap = passes[3]["rescan"]
     assert [left["pass"] for left in cap["left_out"]] == ["pass 4 of 5, fill"]

@@ -287,6 +287,14 @@ class WeldCycle:
                 skipped=progress.passes_skipped,
                 added=progress.passes_added,
             )
+            if decision.problem is not None:
+                # Before the table is touched: after the hold it is measured and decided
+                # again against the table's own offsets.
+                self._fault(
+                    FaultCode.GROOVE_BEYOND_PASS_TABLE,
+                    f"seam {seam.name}, {plan.label}: {decision.problem} (groove surface "
+                    f"{measure.surface_mm:.1f} mm, top {measure.top_mm:.1f} mm over the root)",
+                )
             if decision.action == "skip":
                 left_out.append({"pass": plan.label, **decision.record})
                 del table[at]
@@ -309,13 +317,6 @@ class WeldCycle:
                 break
         progress.rescan = {**decision.record, **({"left_out": left_out} if left_out else {})}
         self.tell(f"seam {seam.name}: {plan.label} after the re-scan: {decision.record['changed']}")
-        if decision.problem is not None:
-            progress.rescan = None  # measured again after the hold
-            self._fault(
-                FaultCode.GROOVE_BEYOND_PASS_TABLE,
-                f"seam {seam.name}, {plan.label}: {decision.problem} (groove surface "
-                f"{measure.surface_mm:.1f} mm, top {measure.top_mm:.1f} mm over the root)",
-            )
 
     async def _weld_seam(self, progress: SeamProgress) -> None:
         seam, procedure = progress.seam, progress.procedure
