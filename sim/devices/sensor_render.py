@@ -247,16 +247,8 @@ def filled_groove(
         u = (x - layer.centre_lateral_mm) / (layer.width_mm / 2)
         crown = layer.crown_mm * (1 - u**2)
 
-        # The metal under the crown grows with its level: bisect for the pass's area.
         low, high = float(z.min()) - layer.crown_mm, float(z.max()) + layer.area_mm2
-        for _ in range(30):  # to a millionth of the range
-            middle = (low + high) / 2
-            low, high = (
-                (middle, high)
-                if _metal_mm2(middle + crown - z, x) < layer.area_mm2
-                else (low, middle)
-            )
-        z = np.maximum(z, high + crown)
+        z = np.maximum(z, _level_for(layer.area_mm2, crown - z, x, low, high) + crown)
     surface = np.column_stack([x, z])
     kept = _straight_runs_out(surface)
     left, right = [-e, t - mismatch_mm / 2], [e, t + mismatch_mm / 2]
@@ -270,13 +262,37 @@ def _filled_groove_points(
     """``filled_groove``'s pieces, and the same sampled every PROFILE_STEP_MM at most (the
     points the stripe is drawn through: made once for the frames that see these passes)."""
     faces = filled_groove(gap_mm, mismatch_mm, layers)
-    return faces, [_densify(piece, PROFILE_STEP_MM) for piece in faces]
+    return faces, [_densified(piece, PROFILE_STEP_MM) for piece in faces]
 
 
-def _metal_mm2(above_mm: np.ndarray, x_mm: np.ndarray) -> float:
-    """The cross-section between a crown and the surface below it, given how far the crown
-    stands above it at ``x_mm`` (negative: below it, no metal there)."""
-    return float(np.trapezoid(np.clip(above_mm, 0, None), x_mm))
+def _densified(piece: np.ndarray, step_mm: float) -> np.ndarray:
+    """``piece`` with points at most ``step_mm`` apart: each face cut in equal parts (its
+    vertices kept), all faces at once (a filled groove has a hundred short ones)."""
+    a, b = piece[:-1], piece[1:]
+    parts = np.maximum(1, np.ceil(np.hypot(*(b - a).T) / step_mm).astype(np.intp))
+    face = np.repeat(np.arange(len(a)), parts)
+    first = np.repeat(np.cumsum(parts) - parts, parts)
+    f = ((np.arange(len(face)) - first) / parts[face])[:, None]
+    return np.vstack([a[face] + f * (b[face] - a[face]), piece[-1:]])
+
+
+def _level_for(
+    area_mm2: float, crown_over_surface_mm: np.ndarray, x_mm: np.ndarray, low: float, high: float
+) -> float:
+    """The level a crown is raised by for ``area_mm2`` of metal between it and the surface
+    (``crown_over_surface_mm``: how far the crown at level 0 stands above it at ``x_mm``).
+    The metal grows with the level: two rounds of 64 levels at once bracket it, and it is
+    interpolated within the last bracket (to far below a micrometre)."""
+    for _ in range(2):
+        levels = np.linspace(low, high, 65)
+        metal = np.trapezoid(
+            np.clip(levels[:, None] + crown_over_surface_mm[None, :], 0, None), x_mm, axis=1
+        )
+        k = int(np.clip(np.searchsorted(metal, area_mm2), 1, len(levels) - 1))
+        low, high = float(levels[k - 1]), float(levels[k])
+        below, above = float(metal[k - 1]), float(metal[k])
+    f = 0.0 if above - below < 1e-12 else (area_mm2 - below) / (above - below)
+    return low + min(1.0, max(0.0, f)) * (high - low)
 
 
 def _straight_runs_out(points: np.ndarray) -> np.ndarray:
