@@ -106,7 +106,10 @@ class BeadRecord:
     ) -> None:
         """The torch's weave centre at ``s_mm`` on pass ``pass_id`` (its weld path), the weave's
         (left, right) amplitudes and the metal laid there per mm of seam (the latest sample's)."""
-        bead = self.seams.setdefault(seam, {}).setdefault(pass_id, SeamBead())
+        passes = self.seams.setdefault(seam, {})
+        bead = passes.get(pass_id)  # (every physics step: no new SeamBead to throw away)
+        if bead is None:
+            bead = passes[pass_id] = SeamBead()
         index = int(s_mm // BIN_MM)
         bead.centres[index] = (lateral_mm, vertical_mm)
         if weave_mm != (0.0, 0.0):
