@@ -201,6 +201,8 @@ def rescan_coupon(tmp_path, rescan: dict | None):
         for device in ("plc", "power_source", "robot"):
             cell[device]["link"]["timeout_ms"] = 400
         cell["power_source"]["interface_watchdog_ms"] = 1500
+        cell["robot"]["link_watchdog_ms"] = 2000
+        cell["plc"]["heartbeat"]["watchdog_timeout_ms"] = 3000
         cell["sensor"]["frame_timeout_ms"] = 1000
         seam = {
             "name": "butt",
