@@ -115,15 +115,22 @@ def _crossings(lateral: np.ndarray, vertical: np.ndarray, height_mm: float) -> t
 
 
 def measure_groove(
-    x_mm: np.ndarray, z_mm: np.ndarray, work_angle_deg: float, sensor_height_mm: float
+    x_mm: np.ndarray,
+    z_mm: np.ndarray,
+    work_angle_deg: float,
+    sensor_height_mm: float,
+    root_ahead_mm: tuple[float, float] = (0.0, 0.0),
 ) -> GrooveProfile:
     """A profile (sensor frame: ``x``, ``z``) of a groove seen by a sensor whose origin stands
-    ``sensor_height_mm`` over the root path, tilted by the torch's ``work_angle_deg``."""
+    ``sensor_height_mm`` over the root path where the torch is, tilted by the torch's
+    ``work_angle_deg``; ``root_ahead_mm``: where the root path crosses the laser line
+    (lateral, vertical from the torch's root point: a root path that bends within the
+    look-ahead), which the profile is measured from."""
     if len(x_mm) < 40:
         return GrooveProfile(False, reason=f"only {len(x_mm)} profile points")
     a = math.radians(work_angle_deg)
-    lateral = math.cos(a) * x_mm + math.sin(a) * z_mm
-    vertical = -math.sin(a) * x_mm + math.cos(a) * z_mm + sensor_height_mm
+    lateral = math.cos(a) * x_mm + math.sin(a) * z_mm - root_ahead_mm[0]
+    vertical = -math.sin(a) * x_mm + math.cos(a) * z_mm + sensor_height_mm - root_ahead_mm[1]
     order = np.argsort(lateral)
     lateral, vertical = lateral[order], vertical[order]
     outer = max(3, int(len(lateral) * OUTER_FRACTION))
@@ -236,7 +243,8 @@ class GrooveScan:
             after = image.frame_number
             frames += 1
             x, z, _ = finder.profile(image.pixels)
-            profiles.append(measure_groove(x, z, seam.torch.work_angle_deg, lift))
+            ahead = self._root_ahead(along, status.pose.position_mm)
+            profiles.append(measure_groove(x, z, seam.torch.work_angle_deg, lift, ahead))
 
         # Path id 0: moves of their own (no weld path: the simulator does not score it).
         await queue_path(self.motion.robot, scan, seam.torch, speed, 0)
@@ -248,3 +256,18 @@ class GrooveScan:
             each=measure,
         )
         return groove_of(profiles, frames)
+
+    def _root_ahead(self, along: SeamPath, tool: Point) -> tuple[float, float]:
+        """Where the root path crosses the laser line, ``lookahead_mm`` ahead of the torch
+        at ``tool``: (lateral, vertical) from the root point under the torch, in its frame.
+        The torch runs the root path; the line lies ahead along its travel, and a tracked
+        root bends (the joint did) within the look-ahead."""
+        s_tool, _, _ = along.locate(tool)
+        _, lateral, up = along.frame_at(s_tool)
+        here = along.extended_point(s_tool)
+        ahead = along.extended_point(s_tool + self.lookahead_mm)
+        d = [a - h for a, h in zip(ahead, here, strict=True)]
+        return (
+            sum(c * n for c, n in zip(d, lateral, strict=True)),
+            sum(c * u for c, u in zip(d, up, strict=True)),
+        )
