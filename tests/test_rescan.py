@@ -33,16 +33,21 @@ LAYERS = (GrooveLayer(20.0, 0.0, 6.0, 1.2), GrooveLayer(24.0, 0.0, 8.0, 0.9))
 TAN = math.tan(math.radians(V_GROOVE_HALF_ANGLE_DEG))
 
 
-def scanned(layers, sensor_height_mm: float, frames: int = 12) -> GrooveMeasure:
+def scanned(
+    layers, sensor_height_mm: float, frames: int = 12, root_ahead_mm: float = 0.0
+) -> GrooveMeasure:
     """The groove's measure from ``frames`` rendered profiles, the sensor's origin
-    ``sensor_height_mm`` over the root, through the controller's own vision."""
+    ``sensor_height_mm`` over the root under the torch, the root where the laser crosses it
+    ``root_ahead_mm`` aside, through the controller's own vision."""
     renderer = StripeRenderer(CameraModel(), Disturbances(), seed=8)
     finder = JointFinder(CALIBRATION, "v_groove_butt", 0.0)
     profiles = []
     for _ in range(frames):
-        view = JointView("v_groove_butt", 0.0, -sensor_height_mm, GAP_MM, 0.0, 0.0, layers=layers)
+        view = JointView(
+            "v_groove_butt", root_ahead_mm, -sensor_height_mm, GAP_MM, 0.0, 0.0, layers=layers
+        )
         x, z, _ = finder.profile(renderer.render(view).pixels)
-        profiles.append(measure_groove(x, z, 0.0, sensor_height_mm))
+        profiles.append(measure_groove(x, z, 0.0, sensor_height_mm, (root_ahead_mm, 0.0)))
     return groove_of(profiles, frames)
 
 
@@ -58,6 +63,10 @@ def test_the_rescan_measures_what_is_left_of_a_partly_filled_groove():
     assert measure.width_top_mm == pytest.approx(top_width, abs=0.2)
     assert measure.width_at(7.0) == pytest.approx(GAP_MM + 2 * TAN * 7.0, abs=0.3)
     assert measure.surface_at(0.0) == pytest.approx(level, abs=0.1)
+    # A root path that bends within the look-ahead: measured from where it crosses the line.
+    bent = scanned(LAYERS, sensor_height_mm=level + 3.0, root_ahead_mm=2.5)
+    assert bent.middle_surface_mm == pytest.approx(0.0, abs=0.15)
+    assert bent.surface_mm == pytest.approx(level, abs=0.1)
     # An empty groove: its surface is the root gap's bottom, far below.
     assert scanned((LAYERS[0],), 5.0).surface_mm < level - 2.0
 
