@@ -231,6 +231,7 @@ class GrooveScan:
         speed = min(GROOVE_SCAN_SPEED_MM_PER_S, self.motion.max_speed_mm_per_s)
         await self.motion.move_linear(scan[0], seam.torch, speed, "the groove scan's start")
         finder = self.joint_finder(seam)
+        taught = seam.taught_path()
         profiles: list[GrooveProfile] = []
         frames = 0
         after = -1
@@ -243,8 +244,10 @@ class GrooveScan:
             after = image.frame_number
             frames += 1
             x, z, _ = finder.profile(image.pixels)
-            ahead = self._root_ahead(along, status.pose.position_mm)
-            profiles.append(measure_groove(x, z, seam.torch.work_angle_deg, lift, ahead))
+            lateral_mm, height_mm = self._root_ahead(taught, along, status.pose.position_mm)
+            profiles.append(
+                measure_groove(x, z, seam.torch.work_angle_deg, height_mm, (lateral_mm, 0.0))
+            )
 
         # Path id 0: moves of their own (no weld path: the simulator does not score it).
         await queue_path(self.motion.robot, scan, seam.torch, speed, 0)
@@ -257,17 +260,18 @@ class GrooveScan:
         )
         return groove_of(profiles, frames)
 
-    def _root_ahead(self, along: SeamPath, tool: Point) -> tuple[float, float]:
-        """Where the root path crosses the laser line, ``lookahead_mm`` ahead of the torch
-        at ``tool``: (lateral, vertical) from the root point under the torch, in its frame.
-        The torch runs the root path; the line lies ahead along its travel, and a tracked
-        root bends (the joint did) within the look-ahead."""
-        s_tool, _, _ = along.locate(tool)
-        _, lateral, up = along.frame_at(s_tool)
-        here = along.extended_point(s_tool)
-        ahead = along.extended_point(s_tool + self.lookahead_mm)
-        d = [a - h for a, h in zip(ahead, here, strict=True)]
+    def _root_ahead(self, taught: SeamPath, along: SeamPath, tool: Point) -> tuple[float, float]:
+        """Where the root path crosses the laser line of the torch at ``tool``: the root's
+        lateral offset from the line's centre, and how high the sensor's origin stands over
+        it. The sensor is bolted to the torch, which is turned to the taught seam: its line
+        lies ``lookahead_mm`` ahead along the taught seam's direction, across it; the root
+        path, tracked, bends away from that (the joint did), most where the scan starts on
+        its extension before the seam."""
+        travel, lateral, up = taught.frame_at(taught.locate(tool)[0])
+        origin = [p + self.lookahead_mm * t for p, t in zip(tool, travel, strict=True)]
+        root = along.extended_point(along.locate(origin)[0])
+        d = [r - o for r, o in zip(root, origin, strict=True)]
         return (
             sum(c * n for c, n in zip(d, lateral, strict=True)),
-            sum(c * u for c, u in zip(d, up, strict=True)),
+            -sum(c * u for c, u in zip(d, up, strict=True)),
         )
