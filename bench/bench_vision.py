@@ -353,6 +353,7 @@ def _prepare(
     weave: bool = True,
     robot: str | None = None,
     edit: Callable[[dict], None] | None = None,
+    program_edit: Callable[[dict], None] | None = None,
 ) -> Path:
     derived = prepare_run_folder(REPO / "config" / "cell.yaml", run_dir, part, robot)
     cell = yaml.safe_load(derived.read_text())
@@ -360,12 +361,20 @@ def _prepare(
     if edit is not None:
         edit(cell)
     derived.write_text(yaml.safe_dump(cell))
-    # The bench's travel speed (10-15 mm/s) on the part's procedure, and tracking on or off.
+    # The bench's travel speed (10-15 mm/s) on the part's procedures (every pass's), and
+    # tracking on or off; ``program_edit`` changes the program first (bench_passes).
     program_path = run_dir / "config" / "parts" / f"{part}.yaml"
     program = yaml.safe_load(program_path.read_text())
+    if program_edit is not None:
+        program_edit(program)
+    names = {seam["procedure"] for seam in program["seams"]}
+    names |= {
+        p["procedure"] for s in program["seams"] for p in s.get("passes", []) if "procedure" in p
+    }
     for seam in program["seams"]:
         seam["sensing"]["tracking"] = tracking
-        procedure_path = run_dir / "config" / "procedures" / f"{seam['procedure']}.yaml"
+    for name in sorted(names):
+        procedure_path = run_dir / "config" / "procedures" / f"{name}.yaml"
         procedure = yaml.safe_load(procedure_path.read_text())
         procedure["travel_speed_mm_per_s"] = TRAVEL_MM_PER_S
         procedure["bands"]["travel_speed_mm_per_s"] = {"min": 10.0, "max": 14.0}
@@ -384,14 +393,17 @@ def weld(
     weave: bool = True,
     robot: str | None = None,
     edit: Callable[[dict], None] | None = None,
+    program_edit: Callable[[dict], None] | None = None,
+    timeout_s: float = 240,
 ) -> dict:
     """One part at 1x in two processes; the simulator's score and the seam records. Tracked,
     the frames the controller was sent are processed again alone afterwards (``FrameTap``,
     ``processing_alone``). ``hog``: a CPU hog on every core meanwhile (``CpuHog``). ``robot``:
     another robot interface than the config's (``bench_vision_rsi``: ``kuka_rsi``); ``edit``
-    changes the run folder's cell config."""
+    changes the run folder's cell config; ``program_edit`` the part program (a pass table:
+    ``bench_passes``)."""
     run_dir = Path(tempfile.mkdtemp(prefix="bench-vision-"))
-    derived = _prepare(run_dir, part, tracking, weave, robot, edit)
+    derived = _prepare(run_dir, part, tracking, weave, robot, edit, program_edit)
     cell = yaml.safe_load(derived.read_text())
     control_port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -429,10 +441,11 @@ def weld(
             if hog:
                 meanwhile.enter_context(CpuHog())
             stalls = meanwhile.enter_context(MachineStalls())
-            asyncio.run(operate(operator, 1, 1, processes, 240))
+            asyncio.run(operate(operator, 1, 1, processes, timeout_s))
         scores = asyncio.run(operator.do("sensor.truth"))
         seams = operator.query("SELECT summary_json FROM seams ORDER BY id")
-        tracking_stats = [json.loads(s["summary_json"]).get("tracking") or {} for s in seams]
+        records = [json.loads(s["summary_json"]) for s in seams]
+        tracking_stats = [record.get("tracking") or {} for record in records]
     except Exception as error:
         for log in logs.values():
             log.flush()
@@ -445,7 +458,12 @@ def weld(
         for log in logs.values():
             log.close()
         shutil.rmtree(run_dir, ignore_errors=True)
-    result = {"scores": scores, "tracking": tracking_stats, "machine_stalls": stalls.summary()}
+    result = {
+        "scores": scores,
+        "tracking": tracking_stats,
+        "records": records,
+        "machine_stalls": stalls.summary(),
+    }
     if tracking:
         settings = SensorSettings.model_validate(cell["sensor"])
         program = yaml.safe_load((REPO / "config" / "parts" / f"{part}.yaml").read_text())

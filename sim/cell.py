@@ -286,7 +286,13 @@ def _sensor(
     sensor.bead_shape = BeadShape(**scenario.bead)
     # The welded part leaves the fixture with its bead, however quickly the next is loaded.
     plc.part_removed_listeners.append(beads.clear)
-    return sensor, TrackingScore(part, arc_burning=lambda: power_source.arc.burning, beads=beads)
+    arc = power_source.arc
+    return sensor, TrackingScore(
+        part,
+        arc_burning=lambda: arc.burning,
+        beads=beads,
+        deposit_mm2=lambda travel: sensor.bead_shape.deposit_mm2(arc.wire_feed_m_per_min, travel),
+    )
 
 
 # The stick-out change is bounded: past these the wire would short on the work (or the arc

@@ -268,6 +268,22 @@ CASES = [
     Broken("qualified-without-wpqr", "procedures/mag-fillet-a4.yaml",
            "wpqr: WPQR-0398 (ISO 15614-1, t=10 mm FW)\n", "", "qualified",
            "qualified ranges given without the revision and the wpqr", anchor="qualified:"),
+    Broken("rescan-skips-more-than-the-fills", BOOM,
+           "    passes:\n      - {kind: root, layer: 1}\n      - {kind: hot, layer: 2, procedure: "
+           "mag-boom-hot, vertical_offset_mm: 3.5, reversed: true}\n      - {kind: fill",
+           "    rescan: {max_skipped_passes: 5, max_extra_passes: 0}\n    passes:\n      - {kind: "
+           "root, layer: 1}\n      - {kind: hot, layer: 2, procedure: mag-boom-hot, "
+           "vertical_offset_mm: 3.5, reversed: true}\n      - {kind: hot",
+           "seams[0].rescan.max_skipped_passes",
+           "5 passes may be left out, but the table has 4 fill passes",
+           anchor="rescan:"),
+    Broken("rescan-without-the-sensor", BOOM, "tracking: true}\n    passes:\n",
+           "tracking: false}\n    rescan: {}\n    passes:\n",
+           "seams[0].rescan", "a re-scan needs the sensor: sensing.tracking is off",
+           anchor="rescan:"),
+    Broken("rescan-limit-out-of-range", BOOM, "    passes:\n",
+           "    rescan: {max_offset_change_mm: 0}\n    passes:\n",
+           "seams[0].rescan.max_offset_change_mm", "greater than 0", anchor="rescan:"),
 ]  # fmt: skip
 
 
@@ -577,3 +593,34 @@ def test_the_sparkplug_tls_files_are_checked(tmp_path, repo):
         f"cell.yaml:{line}: sparkplug.tls_certificate: file not found: "
         f"{tmp_path / 'config' / 'nowhere.pem'}"
     )
+
+
+@pytest.mark.parametrize(
+    ("centre", "lookahead", "message"),
+    [
+        ("[600.0, -25.0, 20.0]", 30, "does not cross the seam at all (the path turns away"),
+        ("[600.0, -15.0, 20.0]", 30, "crosses the seam up to 17.0 mm off its centre, where"),
+    ],
+)
+def test_an_arc_the_sensor_s_look_ahead_leaves_names_its_segment(
+    config_copy: Path, centre: str, lookahead: int, message: str
+):
+    """The hinge boss's circle (radius 50 mm) with the sensor on and 30 mm of look-ahead is
+    tracked; at 25 mm the laser line never crosses it, at 35 mm it crosses it off the view."""
+    cell = config_copy / "cell.yaml"
+    text = cell.read_text()
+    sensor_at = text.index("\nsensor:")
+    text = text[:sensor_at] + text[sensor_at:].replace("enabled: false", "enabled: true", 1)
+    cell.write_text(text)
+    load_cell_config(cell)  # the shipped boss: in view all round
+    boss = config_copy / "parts" / "boom-hinge-boss.yaml"
+    boss.write_text(boss.read_text().replace("centre: [600.0, 0.0, 20.0]", f"centre: {centre}"))
+    with pytest.raises(ConfigInvalid) as invalid:
+        load_cell_config(cell)
+    line = next(i for i, t in enumerate(boss.read_text().splitlines(), 1) if "- arc:" in t)
+    prefix = f"{boss}:{line}: seams[0].path.segments[0]: from 0 to "
+    messages = [str(e) for e in invalid.value.errors]
+    matching = [m for m in messages if m.startswith(prefix) and message in m]
+    assert matching, "\n".join(messages)
+    assert "sensor.lookahead_mm" in matching[0]
+    assert "sensor.tracking.coast_mm 8" in matching[0]

@@ -61,6 +61,8 @@ class FaultCode(enum.StrEnum):
     PART_TOO_COLD = "F125"
     PART_DID_NOT_COOL = "F126"
     NO_PART_TEMPERATURE = "F127"
+    GROOVE_NOT_MEASURED = "F128"
+    GROOVE_BEYOND_PASS_TABLE = "F129"
     PLC_LINK = "F130"
     POWER_SOURCE_LINK = "F131"
     ROBOT_LINK = "F132"
@@ -148,6 +150,13 @@ CATALOGUE: dict[FaultCode, FaultKind] = {
               "Check the part's temperature by hand and the pyrometer; let it cool. Then Unhold."),
         _kind("F127", H, "No reading of the part's temperature",
               "Check the pyrometer and its PLC input. Then Unhold."),
+        # -- re-scan between passes (cellctl.weld.rescan) --
+        _kind("F128", H, "Re-scan between passes could not measure the groove",
+              "Check the sensor's window for spatter and the groove for slag; clean it. Then "
+              "Unhold: the groove is scanned again."),
+        _kind("F129", H, "Groove outside what the pass table allows",
+              "The detail says what was measured: inspect the groove's fill. Abort and finish "
+              "the seam by hand; correct the pass table before the next part."),
         # -- links --
         _kind("F130", A, "Lost the link to the PLC",
               "Check the PLC's network cable and power; the link comes back by itself."),

@@ -19,6 +19,7 @@ class Step(enum.StrEnum):
     CLAMP = "clamping"
     READY = "clamped, drives on"
     TEMPERATURE = "part temperature check"  # preheat, or waiting for it to cool (interpass)
+    RESCAN = "re-scan of the groove"  # between passes: what is left of it (cellctl.weld.rescan)
     APPROACH = "approach"
     SEAM_FINDING = "seam finding"
     ARC_START = "arc start"
@@ -36,6 +37,7 @@ class Step(enum.StrEnum):
 SEAM_STEPS = frozenset(
     {
         Step.TEMPERATURE,
+        Step.RESCAN,
         Step.APPROACH,
         Step.SEAM_FINDING,
         Step.ARC_START,

@@ -9,11 +9,13 @@ at the first one, and it never writes anything.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+import yaml
 from pydantic import BaseModel, ValidationError
 
 from cellctl.config import qualification
@@ -27,11 +29,12 @@ from cellctl.config.models import (
     Seam,
     TrackingSource,
     pass_table_problems,
+    rescan_problems,
 )
 from cellctl.config.touch_models import TouchSearches
 from cellctl.config.yaml_lines import Location, YamlDocument, load_yaml
 from drivers.codecs.power_source_protocol import ARC_SENSING_INPUTS
-from drivers.codecs.seam_path import PathError
+from drivers.codecs.seam_path import PathError, SeamPath, arc_about, lookahead_offsets
 from drivers.codecs.serial_text import SERIAL_ACK_OUTPUT, SERIAL_INPUTS
 from drivers.codecs.settings import PowerSourceLimits, RobotLimits
 from drivers.robot.owned import ROBOT_JOB_INPUTS, ROBOT_JOB_OUTPUTS
@@ -220,6 +223,11 @@ def load_cell_config(path: Path) -> LoadedConfig:
             for pass_index, pass_field, problem in pass_table_problems(seam):
                 location = ("seams", seam_index, "passes", pass_index, pass_field)
                 errors.append(_error(part_file, location, problem))
+            for rescan_field, problem in rescan_problems(seam):
+                location = ("seams", seam_index, "rescan")
+                if rescan_field != "rescan":
+                    location = (*location, rescan_field)
+                errors.append(_error(part_file, location, problem))
             for name, where in _seam_procedures(seam_index, seam):
                 if name in procedures or name in invalid:
                     continue
@@ -261,6 +269,7 @@ def load_cell_config(path: Path) -> LoadedConfig:
     if cell is not None:
         errors += _check_thermometer(cell, procedures, procedure_sources)
         errors += _check_pass_tracking(cell, parts, part_sources, procedures)
+        errors += _check_lookahead(cell, base, parts, part_sources)
     if cell is not None and cell.robot.owns_motion:
         errors += _check_robot_jobs(cell, cell_file, parts, part_sources)
     errors += _check_qualification(parts, part_sources, procedures, procedure_sources)
@@ -422,6 +431,138 @@ def _section(
         return model.model_validate(data)
     except ValidationError:
         return None
+
+
+# A joint is measured from its faces either side: this much of each must be in the sensor's view.
+JOINT_FACES_IN_VIEW_MM = 3.0
+
+
+def _check_lookahead(
+    cell: CellConfig, base: Path, parts: dict[str, PartProgram], part_sources: dict[str, _File]
+) -> list[ConfigError]:
+    """A tracked curved seam whose laser line (``sensor.lookahead_mm`` ahead of the torch,
+    across its travel) leaves the seam for longer than tracking may coast
+    (``sensor.tracking.coast_mm``: then it faults, F151): on an arc or a blend tighter than
+    the look-ahead it never crosses it; round a gentler one, or a blended corner, it crosses
+    it off its centre by more than the sensor sees (its calibrated field, less the joint's
+    faces). Reported at the segment the torch is on where that stretch begins, with what to
+    change."""
+    if not cell.sensor.enabled:
+        return []
+    lookahead = cell.sensor.lookahead_mm
+    calibration = Path(cell.sensor.calibration_file)
+    field = calibrated_field_mm(calibration if calibration.is_absolute() else base / calibration)
+    if field is None:
+        return []  # a missing or broken calibration is reported on its own
+    half_view = min(abs(field[0]), abs(field[1])) - JOINT_FACES_IN_VIEW_MM
+    errors: list[ConfigError] = []
+    for part_name, part in parts.items():
+        for seam_index, seam in enumerate(part.seams):
+            if seam.path is None or not (seam.sensing.tracking or seam.sensing.seam_finding):
+                continue
+            try:
+                path = seam.path.build()
+            except PathError:
+                continue  # reported with the robot's limits
+            if not path.curved:
+                continue
+            offsets = lookahead_offsets(path, lookahead, LOOKAHEAD_STEP_MM)
+            stretch = _longest_out_of_view(offsets, half_view)
+            if stretch is None or stretch[1] - stretch[0] <= cell.sensor.tracking.coast_mm:
+                continue
+            start, end, worst = stretch
+            where = ("seams", seam_index, "path", "segments", _segment_at(seam, path, start))
+            seen = (
+                "does not cross the seam at all (the path turns away tighter than the look-ahead)"
+                if worst is None
+                else f"crosses the seam up to {worst:.1f} mm off its centre, where the sensor "
+                f"sees {half_view:.1f} mm either side (its field less "
+                f"{JOINT_FACES_IN_VIEW_MM:g} mm for the joint's faces)"
+            )
+            coast = cell.sensor.tracking.coast_mm
+            problem = (
+                f"from {start:.0f} to {end:.0f} mm along the seam the sensor's laser line, "
+                f"{lookahead:g} mm ahead of the torch (sensor.lookahead_mm), {seen}: longer "
+                f"than tracking may coast (sensor.tracking.coast_mm {coast:g})"
+            )
+            errors.append(
+                _error(
+                    part_sources[part_name],
+                    where,
+                    f"{problem}; give the arc a larger radius, or the sensor a shorter look-ahead",
+                )
+            )
+    return errors
+
+
+LOOKAHEAD_STEP_MM = 1.0  # the torch's positions the look-ahead is checked from
+
+
+def _longest_out_of_view(
+    offsets: list[tuple[float, float | None]], half_view_mm: float
+) -> tuple[float, float, float | None] | None:
+    """The longest stretch of torch positions from which the seam lies out of the sensor's
+    view: (start, end, the furthest offset seen in it, None if the line misses the seam)."""
+    best: tuple[float, float, float | None] | None = None
+    run: list[tuple[float, float | None]] = []
+    for s, offset in [*offsets, (math.inf, 0.0)]:
+        if offset is None or abs(offset) > half_view_mm:
+            run.append((s, offset))
+            continue
+        if run:
+            seen = [abs(o) for _, o in run if o is not None]
+            worst = None if len(seen) < len(run) else max(seen)
+            if best is None or run[-1][0] - run[0][0] > best[1] - best[0]:
+                best = (run[0][0], run[-1][0], worst)
+            run = []
+    return best
+
+
+def calibrated_field_mm(path: Path) -> tuple[float, float] | None:
+    """How far the sensor sees across the seam at its tool point: the sensor-frame x of the
+    line (x, 0, 0) where it leaves the image's first and last column, from the calibration
+    file's pinhole (its lens distortion, a few hundredths of a pixel at the edges, left out);
+    None if the file cannot be read (its own check reports it)."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        camera = data["camera"]
+        fx, cx, width = float(camera["fx"]), float(camera["cx"]), int(camera["width_px"])
+        rotation = [[float(v) for v in row] for row in data["camera_rotation"]]
+        position = [float(v) for v in data["camera_position_mm"]]
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):
+        return None
+    # The camera's coordinates of (x, 0, 0): R (p - C), so u = fx (a x + b) / (c x + d) + cx.
+    a, c = rotation[0][0], rotation[2][0]
+    b = -sum(rotation[0][k] * position[k] for k in range(3))
+    d = -sum(rotation[2][k] * position[k] for k in range(3))
+    edges = []
+    for column in (0.0, width - 1.0):
+        denominator = fx * a - (column - cx) * c
+        if abs(denominator) < 1e-9:
+            return None
+        edges.append(((column - cx) * d - fx * b) / denominator)
+    return edges[0], edges[1]
+
+
+def _segment_at(seam: Seam, path: SeamPath, s_mm: float) -> int:
+    """The index of the part program's segment the path is on ``s_mm`` along it."""
+    assert seam.path is not None
+    at = seam.path.start
+    ends = []
+    for segment in seam.path.segments:
+        spec = segment.model_dump(exclude_none=True)
+        kind, values = next(iter(spec.items()))
+        if kind == "line":
+            at = values["to"]
+        elif "to" in values:
+            at = values["to"]
+        else:
+            at = arc_about(at, values["centre"], values["sweep_deg"]).end
+        ends.append(path.length_mm if path.closed else path.locate(at)[0])
+    for index, end in enumerate(ends):
+        if s_mm <= end + 1e-6:
+            return index
+    return len(ends) - 1
 
 
 def _check_against_cell(

@@ -695,6 +695,23 @@ class WeldPass(StrictModel):
         return TrackingSource.LASER if is_root and seam_tracking else TrackingSource.NONE
 
 
+class PassRescan(StrictModel):
+    """Re-scan between passes (``cellctl.weld.rescan``): before each pass after the root, the
+    laser runs over the groove (arc off) and measures what is left of it; the pass adapts
+    within these limits. The table's vertical offsets are read as the groove's surface each
+    pass expects to find (its torch on what the passes before left), its lateral offsets as
+    shares of the groove's width there."""
+
+    # How far an adapted offset may move from the table's; further is F129 (a hold).
+    max_offset_change_mm: Annotated[float, Field(gt=0, le=10)] = 2.0
+    # Fill passes that may be added before the first cap (the groove deeper than planned),
+    # and left out (the groove already filled to the cap's level).
+    max_extra_passes: Annotated[int, Field(ge=0, le=5)] = 1
+    max_skipped_passes: Annotated[int, Field(ge=0, le=5)] = 1
+    # The groove's surface this far below (above) the cap's level adds (leaves out) a pass.
+    level_tolerance_mm: Annotated[float, Field(gt=0, le=10)] = 1.5
+
+
 class Seam(StrictModel):
     name: Name
     order: Annotated[int, Field(ge=1)]
@@ -714,6 +731,7 @@ class Seam(StrictModel):
     # A robot that owns its motion (robot.interface kuka_rsi / abb_egm): the robot's job that
     # welds this seam, as robot.jobs names it (config check: required there, known there).
     robot_job: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,23}$")] | None = None
+    rescan: PassRescan | None = None  # re-scan the groove between passes (none: never)
 
     @model_validator(mode="after")
     def _segments_have_length(self) -> Seam:
@@ -800,6 +818,39 @@ def pass_table_problems(seam: Seam) -> list[tuple[int, str, str]]:
                         f"outside {low}..{high}°",
                     )
                 )
+    return problems
+
+
+def rescan_problems(seam: Seam) -> list[tuple[str, str]]:
+    """What is wrong with a seam's re-scan setting, as (field, message): it needs a pass
+    table with passes after the root, the sensor's tracking on the seam (the laser that
+    measures), and passes to add from or leave out."""
+    rescan = seam.rescan
+    if rescan is None:
+        return []
+    if len(seam.passes) < 2:
+        return [("rescan", "a re-scan between passes needs a pass table of two passes or more")]
+    problems = []
+    if not seam.sensing.tracking:
+        problems.append(("rescan", "a re-scan needs the sensor: sensing.tracking is off"))
+    fills = sum(1 for p in seam.passes if p.kind is PassKind.FILL)
+    caps = sum(1 for p in seam.passes if p.kind is PassKind.CAP)
+    if rescan.max_skipped_passes > fills:
+        problems.append(
+            (
+                "max_skipped_passes",
+                f"{rescan.max_skipped_passes} passes may be left out, but the table has "
+                f"{fills} fill passes",
+            )
+        )
+    if rescan.max_extra_passes and not (fills and caps):
+        problems.append(
+            (
+                "max_extra_passes",
+                "a pass is added as a copy of the last fill pass before the first cap: the "
+                "table needs both",
+            )
+        )
     return problems
 
 

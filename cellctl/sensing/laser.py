@@ -14,7 +14,8 @@ built from pieces that each own one thing:
   (``SeamTrack``, ``track``) by path position, never by time;
 - ``CorrectionStream`` (``stream``): a thread of its own at a fixed rate that sends the robot
   what the correction law (``correction``) makes of the buffer where the torch will be;
-- ``BeadScan`` (``bead``): after the arc, the bead's width and height.
+- ``BeadScan`` (``bead``): after the arc, the bead's width and height;
+- ``GrooveScan`` (``groove``): between passes, what is left of the groove.
 
 With no trustworthy measurement the torch coasts on the last ones; once the sensor has gone
 ``coast_mm`` past the last good one, tracking is lost: ``check_tracking`` raises
@@ -41,6 +42,7 @@ from cellctl.motion.moves import Motion
 from cellctl.sensing.bead import BeadScan
 from cellctl.sensing.correction import CorrectionLaw, LatencyWindow
 from cellctl.sensing.finder import SeamFinder
+from cellctl.sensing.groove import GrooveMeasure, GrooveScan
 from cellctl.sensing.protocol import InternalErrorReport, TrackingLost, TrackingObserver
 from cellctl.sensing.run import TrackingRun, tracking_figures
 from cellctl.sensing.stream import GIL_SWITCH_INTERVAL_S, CorrectionStream
@@ -107,6 +109,7 @@ class LaserSensing:
         self.robot.add_status_listener(self.weave_position.on_status)
         self.finder = SeamFinder(settings, self.sensor, motion, self._joint_finder)
         self.bead_scan = BeadScan(self.sensor, motion, self.lookahead_mm, self._joint_finder)
+        self.groove_scan = GrooveScan(self.sensor, motion, self.lookahead_mm, self._joint_finder)
         self._run: TrackingRun | None = None  # read by the reader thread, replaced by the loop
         self._stream: CorrectionStream | None = None
         self.last_run: TrackingRun | None = None
@@ -209,6 +212,14 @@ class LaserSensing:
         """Run the sensor over the finished seam (torch lifted, arc off) and measure the bead
         in every frame (``cellctl.sensing.bead``); the figures and what is out of its bands."""
         return await self.bead_scan.check(seam, path)
+
+    async def scan_groove(
+        self, seam: Seam, root_path: list[Point], height_mm: float
+    ) -> GrooveMeasure | None:
+        """Run the sensor along the root path (arc off, lifted) and measure what is left of
+        the groove (``cellctl.sensing.groove``); ``GrooveNotMeasured`` if it cannot."""
+        self.sensor.detach_frame_handler()  # (no tracking run's handler left on)
+        return await self.groove_scan.scan(seam, root_path, height_mm)
 
     # -- tracking ------------------------------------------------------------------------------
 

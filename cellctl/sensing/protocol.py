@@ -12,7 +12,7 @@ change.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -20,6 +20,9 @@ from cellctl.cell.geometry import Point
 from cellctl.config.models import Seam
 from drivers.codecs.weave import NO_WEAVE, WeaveShape
 from drivers.link import DeviceLink
+
+if TYPE_CHECKING:
+    from cellctl.sensing.groove import GrooveMeasure
 
 
 class JointNotFound(Exception):
@@ -96,6 +99,14 @@ class SeamSensing(Protocol):
         """Scan the finished bead (arc off): its figures and what is wrong with it."""
         ...
 
+    async def scan_groove(
+        self, seam: Seam, root_path: list[Point], height_mm: float
+    ) -> GrooveMeasure | None:
+        """Measure what is left of the groove along ``root_path`` (arc off, the sensor
+        ``height_mm`` over the root path): None without a sensor; ``GrooveNotMeasured``
+        (``cellctl.sensing.groove``) when the profiles do not show it."""
+        ...
+
 
 class NoSensing:
     """A cell without a seam sensor: weld the taught path as it is."""
@@ -133,3 +144,8 @@ class NoSensing:
         self, seam: Seam, path: list[Point]
     ) -> tuple[dict[str, float], list[str]] | None:
         return None
+
+    async def scan_groove(
+        self, seam: Seam, root_path: list[Point], height_mm: float
+    ) -> GrooveMeasure | None:
+        return None  # no laser: nothing measured (config check refuses a re-scan without it)

@@ -2,6 +2,8 @@
 
 For every seam (``SeamProgress.step``, a ``cellctl.cell.steps.Step``, says where it stands):
 
+0. RESCAN        a later pass of a seam that asks for it: the groove measured, the pass
+                 adapted, left out or one added (``cellctl.weld.rescan``)
 0. TEMPERATURE   the part within the procedure's preheat and interpass limits (if it sets
                  any), waiting for it to cool if it is too hot (``cellctl.weld.temperature``)
 1. APPROACH      move above the taught start, then down to it
@@ -61,6 +63,7 @@ from cellctl.motion.moves import (
     queue_path,
 )
 from cellctl.sensing.arc import ArcTracking
+from cellctl.sensing.groove import GrooveNotMeasured
 from cellctl.sensing.protocol import JointNotFound, SeamSensing, TrackingLost
 from cellctl.sensing.touch import (
     FoundFrame,
@@ -78,6 +81,7 @@ from cellctl.weld.passes import (
     plan_passes,
     seam_of_passes,
 )
+from cellctl.weld.rescan import decide
 from cellctl.weld.temperature import (
     NoPartTemperature,
     PartDidNotCool,
@@ -128,6 +132,12 @@ class SeamProgress:
     root: RootPathMemory | None = None
     root_path: list[Point] | None = None
     passes_done: list[SeamSummary] = field(default_factory=list)
+    # The seam's passes as they stand (a re-scan may adapt, leave out or add some), and this
+    # pass's re-scan: what it measured and changed (None: not re-scanned yet).
+    plans: list[PassPlan] = field(default_factory=list)
+    rescan: dict | None = None
+    passes_skipped: int = 0
+    passes_added: int = 0
 
     @property
     def welded_to_end(self) -> bool:
@@ -140,6 +150,17 @@ class SeamProgress:
     @property
     def last_pass(self) -> bool:
         return self.plan is None or self.plan.number == self.plan.count
+
+    @property
+    def rescan_due(self) -> bool:
+        """A later pass of a seam that re-scans, not re-scanned yet and not begun."""
+        return (
+            self.seam.rescan is not None
+            and self.plan is not None
+            and not self.plan.is_root
+            and self.rescan is None
+            and self.path is None
+        )
 
 
 class SeamRecords(Protocol):
@@ -221,6 +242,8 @@ class WeldCycle:
             if index == 0 and self.torch_care is not None and not self.dry_run:
                 await self._tcp_check_if_due()
         while True:
+            if self.progress.rescan_due and not self.dry_run:
+                await self._rescan(self.progress)
             await self._weld_seam(self.progress)
             done = self.progress
             if done.last_pass:
@@ -228,7 +251,7 @@ class WeldCycle:
             # At once, with no wait between: a hold from here resumes at the next pass.
             assert done.plan is not None
             self.progress = self._pass_progress(
-                index, done.seam, plan_passes(done.seam)[done.plan.number], done
+                index, done.seam, done.plans[done.plan.number], done
             )
         if self.progress.plan is None or self.progress.plan.count == 1:
             return self.summaries[-1]
@@ -252,14 +275,82 @@ class WeldCycle:
                 dry_run=self.dry_run,
             ),
             plan=plan,
+            plans=before.plans if before is not None else plan_passes(seam),
         )
         if plan.is_root and plan.count > 1:
             progress.root = RootPathMemory()
         if before is not None:
             progress.root_path = before.root_path
             progress.passes_done = [*before.passes_done, self.summaries[-1]]
+            progress.passes_skipped = before.passes_skipped
+            progress.passes_added = before.passes_added
             log.info("seam %s: %s next, on the root path", seam.name, plan.label)
         return progress
+
+    async def _rescan(self, progress: SeamProgress) -> None:
+        """Re-scan before a later pass: measure the groove, then weld this pass with its
+        offsets adapted, or leave it out, or add a fill pass before it (``decide``). The
+        seam's progress (``self.progress``) is the pass to weld next from here on."""
+        seam, plan = progress.seam, progress.plan
+        assert seam.rescan is not None
+        assert plan is not None
+        assert plan.weld_pass is not None
+        assert progress.root_path is not None
+        progress.step = Step.RESCAN
+        try:
+            measure = await self.sensing.scan_groove(
+                seam, progress.root_path, plan.weld_pass.vertical_offset_mm
+            )
+        except (DeviceError, RobotStopped, MotionTimeout) as error:
+            self._device_fault(error)
+        except GrooveNotMeasured as error:
+            self._fault(FaultCode.GROOVE_NOT_MEASURED, f"seam {seam.name}, {plan.label}: {error}")
+        if measure is None:
+            self._fault(
+                FaultCode.GROOVE_NOT_MEASURED, f"seam {seam.name}, {plan.label}: no seam sensor"
+            )
+        left_out: list[dict] = []
+        while True:
+            table = [p.weld_pass for p in progress.plans if p.weld_pass is not None]
+            at = plan.number - 1
+            decision = decide(
+                table,
+                at,
+                measure,
+                seam.rescan,
+                skipped=progress.passes_skipped,
+                added=progress.passes_added,
+            )
+            if decision.problem is not None:
+                # Before the table is touched: after the hold it is measured and decided
+                # again against the table's own offsets.
+                self._fault(
+                    FaultCode.GROOVE_BEYOND_PASS_TABLE,
+                    f"seam {seam.name}, {plan.label}: {decision.problem} (groove surface "
+                    f"{measure.surface_mm:.1f} mm, top {measure.top_mm:.1f} mm over the root)",
+                )
+            if decision.action == "skip":
+                left_out.append({"pass": plan.label, **decision.record})
+                del table[at]
+            elif decision.action == "add":
+                table.insert(at, decision.weld_pass)
+            else:
+                table[at] = decision.weld_pass
+            plans = plan_passes(seam, table)
+            replanned = self._pass_progress(progress.index, seam, plans[at])
+            replanned.plans = plans
+            replanned.root_path = progress.root_path
+            replanned.passes_done = progress.passes_done
+            replanned.passes_skipped = progress.passes_skipped + (decision.action == "skip")
+            replanned.passes_added = progress.passes_added + (decision.action == "add")
+            self.progress = progress = replanned
+            plan = replanned.plan
+            assert plan is not None
+            log.info("seam %s: re-scan before %s: %s", seam.name, plan.label, decision.record)
+            if decision.action != "skip":
+                break
+        progress.rescan = {**decision.record, **({"left_out": left_out} if left_out else {})}
+        self.tell(f"seam {seam.name}: {plan.label} after the re-scan: {decision.record['changed']}")
 
     async def _weld_seam(self, progress: SeamProgress) -> None:
         seam, procedure = progress.seam, progress.procedure
@@ -513,7 +604,9 @@ class WeldCycle:
         summary.temperature = progress.temperature.as_dict() if progress.temperature else None
         if progress.root is not None and progress.root_path is None:
             progress.root_path = progress.root.root_path(path)
-        summary.weld_pass = progress.plan.as_record(progress.root_path) if progress.plan else None
+        summary.weld_pass = (
+            progress.plan.as_record(progress.root_path, progress.rescan) if progress.plan else None
+        )
         finished_at = time.time()
         try:
             await self.records.record_seam(self.part_id, summary, progress.started_at, finished_at)

@@ -70,9 +70,10 @@ class PassPlan:
             travel_angle_deg=seam.torch.travel_angle_deg + self.weld_pass.travel_angle_change_deg,
         )
 
-    def as_record(self, root_path: list[Point] | None) -> dict | None:
+    def as_record(self, root_path: list[Point] | None, rescan: dict | None = None) -> dict | None:
         """What the pass's record keeps of it (None for a seam without a pass table); the
-        root pass's record keeps the root path too."""
+        root pass's record keeps the root path too, a re-scanned pass what the re-scan
+        measured and changed."""
         weld_pass = self.weld_pass
         if weld_pass is None:
             return None
@@ -87,17 +88,21 @@ class PassPlan:
         }
         if self.is_root and root_path is not None:
             record["root_path_mm"] = [[round(c, 3) for c in p] for p in root_path]
+        if rescan is not None:
+            record["rescan"] = rescan
         return record
 
 
-def plan_passes(seam: Seam) -> list[PassPlan]:
-    """The seam's passes in order (one pass with the seam's procedure if it has no table)."""
-    if not seam.passes:
+def plan_passes(seam: Seam, table: list[WeldPass] | None = None) -> list[PassPlan]:
+    """The seam's passes in order (one pass with the seam's procedure if it has no table);
+    ``table``: its passes as a re-scan left them (``cellctl.weld.rescan``), numbered anew."""
+    table = seam.passes if table is None else table
+    if not table:
         return [PassPlan(1, 1, seam.procedure, None)]
-    count = len(seam.passes)
+    count = len(table)
     return [
-        PassPlan(i + 1, count, seam.pass_procedure(i), weld_pass)
-        for i, weld_pass in enumerate(seam.passes)
+        PassPlan(i + 1, count, weld_pass.procedure or seam.procedure, weld_pass)
+        for i, weld_pass in enumerate(table)
     ]
 
 

@@ -513,3 +513,48 @@ def _blended(raw: list[tuple[Piece, float]]) -> list[Piece]:
 
 def arc_radii(path: SeamPath) -> list[float]:
     return [p.radius_mm for p in path.pieces if isinstance(p, Arc)]
+
+
+# -- the sensor's look-ahead on a curved path ---------------------------------------------------
+
+LOOKAHEAD_WALK_FACTOR = 4.0  # the seam is followed this many look-aheads on, at most
+
+
+def lookahead_offsets(
+    path: SeamPath, lookahead_mm: float, step_mm: float = 2.0
+) -> list[tuple[float, float | None]]:
+    """Where a laser line ``lookahead_mm`` ahead of the torch, across the torch's travel,
+    crosses the seam, for the torch every ``step_mm`` along ``path``: (the torch's position,
+    the seam's lateral offset from the line's centre there, mm; None where the line never
+    crosses the seam: an arc tighter than the look-ahead turns away before it, a corner
+    sharp enough that the seam runs off along the line). Positions from which the line lies
+    past an open path's end are left out (the end of a seam is not tracked)."""
+    total = path.length_mm
+    samples = max(2, math.ceil(total / 0.5))
+    points = [path.point_at(total * k / samples) for k in range(samples + 1)]
+    spacing = total / samples
+    walk = math.ceil(LOOKAHEAD_WALK_FACTOR * lookahead_mm / spacing) + 1
+    result: list[tuple[float, float | None]] = []
+    stride = max(1, round(step_mm / spacing))
+    last = samples if path.closed else samples - math.ceil(lookahead_mm / spacing)
+    for i in range(0, last + 1, stride):
+        s = i * spacing
+        travel, lateral, _ = path.frame_at(s)
+        origin = points[i]
+        offset: float | None = None
+        before_along = before_lateral = 0.0
+        for step in range(1, walk + 1):
+            j = i + step
+            if j > samples:
+                if not path.closed:
+                    break
+                j %= samples  # round again (its last sample is its first)
+            d = _sub(points[j], origin)
+            along, across = _dot(d, travel), _dot(d, lateral)
+            if along >= lookahead_mm:
+                f = (lookahead_mm - before_along) / max(along - before_along, 1e-9)
+                offset = before_lateral + f * (across - before_lateral)
+                break
+            before_along, before_lateral = along, across
+        result.append((s, offset))
+    return result

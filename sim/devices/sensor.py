@@ -49,6 +49,7 @@ from sim.devices.sensor_camera import (
 from sim.devices.sensor_render import (
     CameraModel,
     Disturbances,
+    GrooveLayer,
     JointView,
     StripeRenderer,
     seam_to_sensor,
@@ -134,6 +135,7 @@ class TrackingScore:
         skip_start_mm: float = 0.0,
         arc_burning: Callable[[], bool] | None = None,
         beads: BeadRecord | None = None,
+        deposit_mm2: Callable[[float], float] | None = None,
     ) -> None:
         self.part = part
         self.skip_start_mm = skip_start_mm
@@ -142,6 +144,8 @@ class TrackingScore:
         # Where the arc burns, the torch lays a bead (rendered for the post-weld check).
         self.arc_burning = arc_burning
         self.beads = beads
+        # The metal laid per mm of seam at a travel speed (mm/s) with the wire feeding now.
+        self.deposit_mm2 = deposit_mm2
 
     def add(self, sample: TrajectorySample) -> None:
         if sample.path_id == 0:
@@ -166,7 +170,14 @@ class TrackingScore:
         lateral = torch_lateral - weave_lateral
         vertical = torch_vertical - weave_vertical
         if self.beads is not None and self.arc_burning is not None and self.arc_burning():
-            self.beads.lay(seam.name, s, lateral, vertical, sample.weave_span_mm)
+            area_mm2 = (
+                self.deposit_mm2(sample.tool_speed_mm_per_s)
+                if self.deposit_mm2 is not None
+                else 0.0
+            )
+            self.beads.lay(
+                seam.name, s, lateral, vertical, sample.weave_span_mm, sample.path_id, area_mm2
+            )
         if not (self.skip_start_mm <= s <= seam.length_mm):
             return
         truth = seam.joint_at(s)
@@ -340,7 +351,12 @@ class SimulatedSensor:
             truth.lateral_mm - lateral, truth.vertical_mm - vertical, seam.work_angle_deg
         )
         view = JointView(seam.joint, x, z, truth.gap_mm, truth.mismatch_mm, seam.work_angle_deg)
-        if bead is not None:
+        if seam.joint == "v_groove_butt" and self.beads is not None:
+            # Every pass laid here fills the groove (sim.devices.sensor_render.filled_groove).
+            # Rounded: the next frames, a few hundredths of a millimetre on, see the same.
+            view.gap_mm, view.mismatch_mm = round(view.gap_mm, 2), round(view.mismatch_mm, 2)
+            view.layers = self._layers(seam.name, s, truth.lateral_mm)
+        elif bead is not None:
             # A woven bead is wider and flatter (sim.truth.bead).
             left_mm, right_mm = self.beads.weave_at(seam.name, s) if self.beads else (0.0, 0.0)
             width_mm, height_mm, shift_mm = self.bead_shape.weaved(left_mm, right_mm)
@@ -351,6 +367,23 @@ class SimulatedSensor:
                 bead[1] - truth.vertical_mm,
             )
         return seam, s, view
+
+    def _layers(self, seam: str, s_mm: float, root_lateral_mm: float) -> tuple[GrooveLayer, ...]:
+        """The passes laid ``s_mm`` along ``seam``, first to last, as a V-groove's layers."""
+        assert self.beads is not None
+        layers = []
+        for laid in self.beads.passes_at(seam, s_mm):
+            width_mm, crown_mm, shift_mm = self.bead_shape.weaved(*laid.weave_mm)
+            centre_mm = laid.lateral_mm + shift_mm - root_lateral_mm
+            layers.append(
+                GrooveLayer(
+                    round(laid.area_mm2, 1),
+                    round(centre_mm, 2),
+                    round(width_mm, 2),
+                    round(crown_mm, 2),
+                )
+            )
+        return tuple(layers)
 
     def observe(self, trigger_s: float) -> FrameOrder | None:
         """On the event loop (the owner of the robot, the part and the bead), for the camera's

@@ -29,6 +29,7 @@ drawn on top (``Disturbances``).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from dataclasses import dataclass, field
@@ -134,6 +135,21 @@ class JointView:
     bead_width_mm: float = 0.0
     bead_height_mm: float = 0.0
     bead_offset_mm: tuple[float, float] = (0.0, 0.0)
+    # A V-groove's passes laid here, first to last (``filled_groove``): drawn instead of the
+    # one bead above.
+    layers: tuple[GrooveLayer, ...] = ()
+
+
+@dataclass(frozen=True)
+class GrooveLayer:
+    """One pass's metal in a V-groove at one place: its cross-section (mm²), the lateral offset
+    of its centre from the root (seam frame, mm), and its crown: the width and height of the
+    parabola its surface takes (the bead's, wider and flatter for a weave)."""
+
+    area_mm2: float
+    centre_lateral_mm: float
+    width_mm: float
+    crown_mm: float
 
 
 @dataclass
@@ -183,6 +199,110 @@ def profile_pieces(joint: str, gap_mm: float, mismatch_mm: float) -> list[np.nda
         t = LAP_UPPER_PLATE_MM + mismatch_mm
         return [np.array([[-e, t], [0.0, t], [0.0, 0.0], [e, 0.0]])]
     raise ValueError(f"unknown joint type {joint!r}")
+
+
+GROOVE_FILL_STEP_MM = 0.2  # the filled surface's sampling across the groove
+
+
+def groove_surface(gap_mm: float, mismatch_mm: float, x_mm: np.ndarray) -> np.ndarray:
+    """The unwelded V-groove's surface height at ``x_mm`` (seam frame, relative to the root):
+    the plates' tops, the bevels, and in the root gap the plates' underside (where the root
+    pass's metal bridges the gap)."""
+    t = V_GROOVE_PLATE_MM
+    w = t * math.tan(math.radians(V_GROOVE_HALF_ANGLE_DEG))
+    g, m = gap_mm / 2, mismatch_mm / 2
+    left = np.interp(x_mm, [-g - w, -g], [t - m, -m])
+    right = np.interp(x_mm, [g, g + w], [m, t + m])
+    return np.where(x_mm < -g, left, np.where(x_mm > g, right, min(-m, m)))
+
+
+@functools.lru_cache(maxsize=512)
+def filled_groove(
+    gap_mm: float, mismatch_mm: float, layers: tuple[GrooveLayer, ...]
+) -> list[np.ndarray]:
+    """A V-groove's profile with ``layers`` laid in it, first to last: pieces as
+    ``profile_pieces`` gives them (one polyline: the root pass bridges the gap).
+
+    Each pass's metal runs into the groove where it lands: its surface is its crown (a
+    parabola ``width_mm`` wide, ``crown_mm`` high, over its centre) raised until the metal
+    between it and the surface below is the pass's ``area_mm2``; where the crown stands below
+    that surface (a wall, a bead laid before) it leaves it as it was. So a root fills the
+    groove's bottom from wall to wall, a split layer's beads lean on their wall and on each
+    other, and a groove overfilled shows a cap standing over the plates.
+
+    Kept for the frames that follow (a frame a few hundredths of a millimetre on sees the same
+    passes): the sensor rounds what it asks for. The arrays returned must not be changed."""
+    e = PROFILE_EXTENT_MM
+    t = V_GROOVE_PLATE_MM
+    w = t * math.tan(math.radians(V_GROOVE_HALF_ANGLE_DEG))
+    reach = gap_mm / 2 + w + 6.0 + max((layer.width_mm for layer in layers), default=0.0)
+    g = gap_mm / 2
+    # The groove's corners among the samples (its walls drawn exactly), none twice.
+    x = np.arange(-reach, reach + GROOVE_FILL_STEP_MM / 2, GROOVE_FILL_STEP_MM)
+    x = np.unique(np.round(np.concatenate([x, [-g - w, -g, g, g + w]]), 9))
+    z = groove_surface(gap_mm, mismatch_mm, x)
+    for layer in layers:
+        if layer.area_mm2 <= 0 or layer.width_mm <= 0:
+            continue
+        u = (x - layer.centre_lateral_mm) / (layer.width_mm / 2)
+        crown = layer.crown_mm * (1 - u**2)
+
+        low, high = float(z.min()) - layer.crown_mm, float(z.max()) + layer.area_mm2
+        z = np.maximum(z, _level_for(layer.area_mm2, crown - z, x, low, high) + crown)
+    surface = np.column_stack([x, z])
+    kept = _straight_runs_out(surface)
+    left, right = [-e, t - mismatch_mm / 2], [e, t + mismatch_mm / 2]
+    return [np.vstack([left, kept, right])]
+
+
+@functools.lru_cache(maxsize=512)
+def _filled_groove_points(
+    gap_mm: float, mismatch_mm: float, layers: tuple[GrooveLayer, ...]
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """``filled_groove``'s pieces, and the same sampled every PROFILE_STEP_MM at most (the
+    points the stripe is drawn through: made once for the frames that see these passes)."""
+    faces = filled_groove(gap_mm, mismatch_mm, layers)
+    return faces, [_densified(piece, PROFILE_STEP_MM) for piece in faces]
+
+
+def _densified(piece: np.ndarray, step_mm: float) -> np.ndarray:
+    """``piece`` with points at most ``step_mm`` apart: each face cut in equal parts (its
+    vertices kept), all faces at once (a filled groove has a hundred short ones)."""
+    a, b = piece[:-1], piece[1:]
+    parts = np.maximum(1, np.ceil(np.hypot(*(b - a).T) / step_mm).astype(np.intp))
+    face = np.repeat(np.arange(len(a)), parts)
+    first = np.repeat(np.cumsum(parts) - parts, parts)
+    f = ((np.arange(len(face)) - first) / parts[face])[:, None]
+    return np.vstack([a[face] + f * (b[face] - a[face]), piece[-1:]])
+
+
+def _level_for(
+    area_mm2: float, crown_over_surface_mm: np.ndarray, x_mm: np.ndarray, low: float, high: float
+) -> float:
+    """The level a crown is raised by for ``area_mm2`` of metal between it and the surface
+    (``crown_over_surface_mm``: how far the crown at level 0 stands above it at ``x_mm``).
+    The metal grows with the level: two rounds of 64 levels at once bracket it, and it is
+    interpolated within the last bracket (to far below a micrometre)."""
+    for _ in range(2):
+        levels = np.linspace(low, high, 65)
+        metal = np.trapezoid(
+            np.clip(levels[:, None] + crown_over_surface_mm[None, :], 0, None), x_mm, axis=1
+        )
+        k = int(np.clip(np.searchsorted(metal, area_mm2), 1, len(levels) - 1))
+        low, high = float(levels[k - 1]), float(levels[k])
+        below, above = float(metal[k - 1]), float(metal[k])
+    f = 0.0 if above - below < 1e-12 else (area_mm2 - below) / (above - below)
+    return low + min(1.0, max(0.0, f)) * (high - low)
+
+
+def _straight_runs_out(points: np.ndarray) -> np.ndarray:
+    """``points`` without those on the line through their neighbours (a bevel's, a plate's
+    straight runs, left unwelded): fewer faces to test for shadows. A bead's crown keeps
+    every point (its curve is what the sensor sees)."""
+    a, b, c = points[:-2], points[1:-1], points[2:]
+    off = np.abs(_cross(c - a, b - a))
+    keep = np.concatenate([[True], off > 1e-9, [True]])
+    return points[keep]
 
 
 def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -338,11 +458,11 @@ class StripeRenderer:
 
         No joint (``None``): a flat plate at the sensor's origin height.
         """
-        w = self.camera.width_px
-        rows = np.full(w, np.nan)
         if view is None:
             surface = [np.array([[-PROFILE_EXTENT_MM, 0.0], [PROFILE_EXTENT_MM, 0.0]])]
             angle, root = 0.0, (0.0, 0.0)
+        elif view.layers and view.joint == "v_groove_butt":
+            return self._filled_stripe_rows(view)
         else:
             surface = profile_pieces(view.joint, view.gap_mm, view.mismatch_mm)
             angle, root = view.work_angle_deg, (view.root_x_mm, view.root_z_mm)
@@ -359,6 +479,29 @@ class StripeRenderer:
             # which the depth test below hides beneath it.
             bead = bead_piece(view) @ rotation.T + root
             pieces += _in_view_runs(bead, eyes, surface)
+        return self._rows_of(pieces)
+
+    def _filled_stripe_rows(self, view: JointView) -> np.ndarray:
+        """``stripe_rows`` of a V-groove with passes laid in it (``filled_groove``). Its
+        surface has a face every 0.2 mm across the beads: cutting each face exactly where a
+        shadow's edge falls (``visible_parts``) would cost ten times the frame; each of its
+        points is tested instead (a shadow's edge drawn to within a point's spacing)."""
+        a = math.radians(view.work_angle_deg)
+        rotation = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+        root = (view.root_x_mm, view.root_z_mm)
+        faces, points = _filled_groove_points(view.gap_mm, view.mismatch_mm, view.layers)
+        surface = [piece @ rotation.T + root for piece in faces]
+        dense = [piece @ rotation.T + root for piece in points]
+        eyes = self.camera.eyes_xz_mm
+        return self._rows_of(
+            [run for piece in dense for run in _in_view_runs(piece, eyes, surface)]
+        )
+
+    def _rows_of(self, pieces: list[np.ndarray]) -> np.ndarray:
+        """The stripe's row in every column for the profile's visible ``pieces`` (laser
+        plane, sensor frame): the nearest piece where two cover a column."""
+        w = self.camera.width_px
+        rows = np.full(w, np.nan)
         depth = np.full(w, np.inf)
         for xz in pieces:
             points = np.column_stack([xz[:, 0], np.zeros(len(xz)), xz[:, 1]])

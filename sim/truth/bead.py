@@ -1,11 +1,15 @@
-"""The weld bead the simulated cell lays: where the arc burned, and the bead's shape there.
+"""The weld bead the simulated cell lays: where the arc burned, pass by pass, and how much metal.
 
 Fed with every robot trajectory sample on a weld path while the arc burns (``lay``), it keeps,
-per seam and per ``BIN_MM`` of the taught seam, that the bead is there and where its centre
-lies (the torch's actual lateral and vertical offset from the taught seam: a bead follows the
-torch, not the joint). The sensor renders it (``sim.devices.sensor_render.Bead``) when it looks at a
-welded stretch, so that the controller's post-weld check has a bead to measure; its size is
-the vision scenario's ``bead`` (``BeadShape``).
+per seam, per pass (one weld path: its path id) and per ``BIN_MM`` of the taught seam, that the
+bead is there, where its centre lies (the torch's actual lateral and vertical offset from the
+taught seam: a bead follows the torch, not the joint) and how much metal went in there (the
+wire fed per millimetre of seam: ``deposit_mm2``). The sensor renders it
+(``sim.devices.sensor_render``) when it looks at a welded stretch: on a fillet, a butt or a lap
+the last pass's bead, its size the vision scenario's ``bead`` (``BeadShape``), for the
+controller's post-weld check; in a V-groove every pass laid there, in order, each filling the
+groove where it lands (``sensor_render.filled_groove``): the sensor sees the groove fill up,
+layer by layer.
 
 A weaving torch lays its bead where the weave is centred (the torch's offset less the weave's),
 wider by the weave's excursion to either side and flatter, the same metal spread over the
@@ -15,18 +19,24 @@ weave.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from drivers.codecs.model import StrictModel
 
 BIN_MM = 0.5
+# A torch starting off (or stopping) moves slowly while the wire feeds at full rate: its metal
+# is spread as if it moved at least this fast (a start's puddle flows out along the seam).
+DEPOSIT_MIN_SPEED_MM_PER_S = 2.0
 
 
 class BeadShape(StrictModel):
-    """The bead's cross-section: toe-to-toe width and height above the line joining the toes."""
+    """The bead's cross-section: toe-to-toe width and height above the line joining the toes;
+    and the wire the simulated cell feeds (its metal fills a groove)."""
 
     width_mm: float = 6.0
     height_mm: float = 1.2
+    wire_diameter_mm: float = 1.2
 
     def weaved(self, left_mm: float, right_mm: float) -> tuple[float, float, float]:
         """The bead of a weave ``left_mm`` / ``right_mm`` to either side: (width, height, how
@@ -35,13 +45,23 @@ class BeadShape(StrictModel):
         width = self.width_mm + left_mm + right_mm
         return width, self.height_mm * self.width_mm / width, (left_mm - right_mm) / 2
 
+    def deposit_mm2(self, wire_feed_m_per_min: float, travel_mm_per_s: float) -> float:
+        """The metal laid per millimetre of seam (mm²: the bead's cross-section) by wire fed at
+        ``wire_feed_m_per_min`` while the torch travels at ``travel_mm_per_s``."""
+        wire_mm3_per_s = wire_feed_m_per_min * 1000 / 60 * math.pi * self.wire_diameter_mm**2 / 4
+        return wire_mm3_per_s / max(travel_mm_per_s, DEPOSIT_MIN_SPEED_MM_PER_S)
+
 
 @dataclass
 class SeamBead:
+    """One pass's bead along a seam."""
+
     # bin index -> (lateral, vertical) of the torch (its weave's centre) over the taught seam
     centres: dict[int, tuple[float, float]] = field(default_factory=dict)
     # bin index -> the weave's (left, right) amplitudes where the torch wove
     weaves: dict[int, tuple[float, float]] = field(default_factory=dict)
+    # bin index -> the metal laid there, mm² of cross-section (absent: not known, 0)
+    areas: dict[int, float] = field(default_factory=dict)
 
     def at(self, s_mm: float) -> tuple[float, float] | None:
         return self.centres.get(int(s_mm // BIN_MM))
@@ -49,10 +69,30 @@ class SeamBead:
     def weave_at(self, s_mm: float) -> tuple[float, float]:
         return self.weaves.get(int(s_mm // BIN_MM), (0.0, 0.0))
 
+    def area_at(self, s_mm: float) -> float:
+        return self.areas.get(int(s_mm // BIN_MM), 0.0)
+
+
+@dataclass(frozen=True)
+class LaidPass:
+    """One pass's bead at one place along a seam: the torch's weave centre (lateral, vertical
+    over the taught seam, mm), the weave's (left, right) amplitudes and the metal laid (mm²)."""
+
+    lateral_mm: float
+    vertical_mm: float
+    weave_mm: tuple[float, float]
+    area_mm2: float
+
 
 class BeadRecord:
+    """The beads of the part on the fixture: per seam, its passes in the order they were laid.
+
+    Written by the robot's physics (``lay``) and read by the sensor's rendering, both on the
+    simulator's event loop (one thread: no lock)."""
+
     def __init__(self) -> None:
-        self.seams: dict[str, SeamBead] = {}
+        # seam -> pass (weld path id) -> its bead; dicts keep the order the passes were laid
+        self.seams: dict[str, dict[int, SeamBead]] = {}
 
     def lay(
         self,
@@ -61,23 +101,48 @@ class BeadRecord:
         lateral_mm: float,
         vertical_mm: float,
         weave_mm: tuple[float, float] = (0.0, 0.0),
+        pass_id: int = 0,
+        area_mm2: float = 0.0,
     ) -> None:
-        """The torch's weave centre at ``s_mm``, and the weave's (left, right) amplitudes."""
-        bead = self.seams.setdefault(seam, SeamBead())
+        """The torch's weave centre at ``s_mm`` on pass ``pass_id`` (its weld path), the weave's
+        (left, right) amplitudes and the metal laid there per mm of seam (the latest sample's)."""
+        passes = self.seams.setdefault(seam, {})
+        bead = passes.get(pass_id)  # (every physics step: no new SeamBead to throw away)
+        if bead is None:
+            bead = passes[pass_id] = SeamBead()
         index = int(s_mm // BIN_MM)
         bead.centres[index] = (lateral_mm, vertical_mm)
         if weave_mm != (0.0, 0.0):
             bead.weaves[index] = weave_mm
         else:
             bead.weaves.pop(index, None)
+        if area_mm2 > 0:
+            bead.areas[index] = area_mm2
+
+    def _last(self, seam: str, s_mm: float) -> SeamBead | None:
+        """The last pass laid at ``s_mm`` (the bead on top)."""
+        for bead in reversed((self.seams.get(seam) or {}).values()):
+            if bead.at(s_mm) is not None:
+                return bead
+        return None
 
     def at(self, seam: str, s_mm: float) -> tuple[float, float] | None:
-        bead = self.seams.get(seam)
+        """The top bead's centre at ``s_mm`` (None: not welded there)."""
+        bead = self._last(seam, s_mm)
         return bead.at(s_mm) if bead is not None else None
 
     def weave_at(self, seam: str, s_mm: float) -> tuple[float, float]:
-        bead = self.seams.get(seam)
+        bead = self._last(seam, s_mm)
         return bead.weave_at(s_mm) if bead is not None else (0.0, 0.0)
+
+    def passes_at(self, seam: str, s_mm: float) -> list[LaidPass]:
+        """Every pass laid at ``s_mm``, first to last."""
+        laid = []
+        for bead in (self.seams.get(seam) or {}).values():
+            centre = bead.at(s_mm)
+            if centre is not None:
+                laid.append(LaidPass(*centre, bead.weave_at(s_mm), bead.area_at(s_mm)))
+        return laid
 
     def clear(self) -> None:
         """A new part on the fixture: no bead yet."""
