@@ -213,7 +213,6 @@ class SimulatedEgmRobot:
         self._counts = collections.Counter[str]()
         self._ages_ms: collections.deque[int] = collections.deque(maxlen=AGES_KEPT)
         self._seqno = 0
-        self._started_s = time.monotonic()
         self._start_seen = False  # robot_job_start as the last PLC scan had it (edges)
         # The ground truth's listener (the tracking score) lives on the simulator's event loop;
         # the motion's samples are collected under _lock and handed over once per sample.
@@ -254,7 +253,6 @@ class SimulatedEgmRobot:
             raise
         self._socket = sock
         self._stop.clear()
-        self._started_s = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="egm robot", daemon=True)
         self._thread.start()
 
@@ -609,7 +607,9 @@ class SimulatedEgmRobot:
         self._seqno = (self._seqno + 1) & 0xFFFF_FFFF
         message = EgmRobotMessage(
             seqno=self._seqno,
-            robot_time_ms=int((now_s - self._started_s) * 1000) & 0xFFFF_FFFF,
+            # The robot's clock: simulated time, as its motion runs in it (the controller takes
+            # the robot's own travel speed from it, whatever the simulator's time scale).
+            robot_time_ms=round(self.clock.now_s() * 1000) & 0xFFFF_FFFF,
             feedback=_egm_pose(actual),
             planned=_egm_pose(planned),
             motor_state=MotorState.ON if self.motion.drives_enabled else MotorState.OFF,
