@@ -53,7 +53,7 @@ def _abb_with_laser(cell: dict) -> None:
 
 async def test_the_laser_tracks_a_part_through_egm_against_the_truth(tmp_path):
     vision = VisionScenario.model_validate(BENT)
-    async with running_cell(tmp_path, time_scale=2.0, edit=_abb_with_laser, vision=vision) as rig:
+    async with running_cell(tmp_path, time_scale=4.0, edit=_abb_with_laser, vision=vision) as rig:
         await rig.to_idle()
         part = await rig.weld_part_without_faults(timeout_s=120)
         assert (part["status"], part["verdict"]) == ("complete", "good")

@@ -151,3 +151,21 @@ def test_an_egm_field_out_of_range_names_its_line(config):
         load_cell_config(cell)
     text = "\n".join(str(e) for e in raised.value.errors)
     assert f"cell.yaml:{_line(cell, '    sample_rate_ms: 6')}: robot.abb_egm.sample_rate_ms" in text
+
+
+def test_an_abb_egm_cell_builds_the_egm_driver_behind_the_owned_robot(config):
+    from cellctl.weld.owned_robot import OwnedRobot
+    from cellctl.wiring import build_robot
+    from drivers.robot.abb_egm import AbbEgmDriver
+
+    cell = _rsi_cell(config)
+    cell.write_text(
+        cell.read_text().replace(
+            "  interface: kuka_rsi\n  kuka_rsi: {sensor_port: 59152}\n",
+            "  interface: abb_egm\n  abb_egm: {sensor_port: 6511}\n",
+        )
+    )
+    robot = build_robot(load_cell_config(cell))
+    assert isinstance(robot, OwnedRobot)
+    assert isinstance(robot.link, AbbEgmDriver)
+    assert robot.address.startswith("udp 127.0.0.1:6511")
