@@ -51,7 +51,7 @@ def _abb_with_laser(cell: dict) -> None:
     cell["power_source"]["interface_watchdog_ms"] = 1500
 
 
-async def test_the_laser_tracks_a_part_through_egm_against_the_truth(tmp_path):
+async def test_the_laser_tracks_a_part_through_egm_against_the_truth(tmp_path, caplog):
     vision = VisionScenario.model_validate(BENT)
     async with running_cell(tmp_path, time_scale=4.0, edit=_abb_with_laser, vision=vision) as rig:
         await rig.to_idle()
@@ -82,6 +82,8 @@ async def test_the_laser_tracks_a_part_through_egm_against_the_truth(tmp_path):
         assert status.counters.comm_timeouts == 0
         # The controller never moved the robot: its own moves were refused, none was tried.
         assert rig.controller.robot.stats.refused_writes == 0
+        # Nor waited for the robot to stand on the found offset before the arc (EGM cannot).
+        assert "robot not on the found offset" not in caplog.text
 
 
 async def test_a_pulled_egm_cable_mid_seam_is_a_robot_link_fault_arc_off_and_hold(tmp_path):
