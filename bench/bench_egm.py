@@ -61,7 +61,7 @@ def _robot_process(settings: AbbEgmSettings, pipe: Connection) -> None:
     from sim.devices.robot_egm import EgmMove, SimulatedEgmRobot
 
     robot = SimulatedEgmRobot(settings, LIMITS, SimClock(1.0), START_MM)
-    robot.start()
+    robot.start_thread()
     try:
         pipe.recv()  # go
         x, y, z = START_MM
@@ -90,7 +90,7 @@ def _robot_process(settings: AbbEgmSettings, pipe: Connection) -> None:
         )
         pipe.recv()  # bye: the driver no longer expects the stream
     finally:
-        robot.close()
+        robot.close_thread()
         pipe.close()
 
 

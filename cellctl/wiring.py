@@ -64,6 +64,12 @@ def build_robot(config: LoadedConfig) -> Robot:
 
         assert robot.kuka_rsi is not None  # RobotSettings checks it
         return OwnedRobot(robot, KukaRsiDriver(robot.kuka_rsi))  # type: ignore[return-value]
+    if robot.interface == "abb_egm":
+        from cellctl.weld.owned_robot import OwnedRobot
+        from drivers.robot.abb_egm import AbbEgmDriver
+
+        assert robot.abb_egm is not None  # RobotSettings checks it
+        return OwnedRobot(robot, AbbEgmDriver(robot.abb_egm))  # type: ignore[return-value]
     if robot.interface != "serial":
         raise NotImplementedError(f"robot.interface {robot.interface} has no driver here yet")
     # The torch's TCP offset (measured by the TCP check) rides on every pose: ToolOffsetRobot.

@@ -25,6 +25,7 @@ from sim.devices.arc_sensing import WeaveSide
 from sim.devices.plc import SimulatedPlc
 from sim.devices.power_source import SimulatedPowerSource
 from sim.devices.robot import SimulatedRobot
+from sim.devices.robot_egm import EgmJob, SimulatedEgmRobot
 from sim.devices.robot_rsi import SimulatedRsiRobot, load_taught_jobs
 from sim.devices.scanner import SimulatedScanner
 from sim.devices.sensor import SimulatedSensor, TrackingScore
@@ -231,21 +232,35 @@ class SimulatedCell:
         }
 
 
-def _robot(
-    devices: CellDevices, clock: SimClock, plc: SimulatedPlc
-) -> SimulatedRobot | SimulatedRsiRobot:
+SimulatedCellRobot = SimulatedRobot | SimulatedRsiRobot | SimulatedEgmRobot
+
+
+def _robot(devices: CellDevices, clock: SimClock, plc: SimulatedPlc) -> SimulatedCellRobot:
     """The robot the cell config's ``robot.interface`` names: on our serial link, or a KUKA
-    with RSI running the jobs the part program names, its job signals wired to the PLC."""
+    with RSI or an ABB with EGM running the jobs the part program names, its job signals wired
+    to the PLC."""
     settings = devices.robot
     if settings.interface == "serial":
         assert settings.link is not None  # RobotSettings checks it
         return SimulatedRobot(settings, clock, link_path=settings.link.port)
-    if settings.interface != "kuka_rsi":
-        raise ValueError(f"the simulator has no {settings.interface} robot (yet)")
     if devices.active_part_file is None or devices.config_path is None:
         raise ValueError("a robot that runs its own jobs needs a part program in the cell config")
     jobs = load_taught_jobs(devices.active_part_file, settings, devices.procedures_dir)
-    robot = SimulatedRsiRobot(settings, clock, jobs)  # at the robot_host the controller expects
+    robot: SimulatedRsiRobot | SimulatedEgmRobot
+    if settings.interface == "kuka_rsi":
+        robot = SimulatedRsiRobot(settings, clock, jobs)  # at the robot_host the controller expects
+    elif settings.interface == "abb_egm":
+        assert settings.abb_egm is not None  # RobotSettings checks it
+        # The same taught seams, as the RAPID template's routine runs them (EGMMoveL/EGMMoveC).
+        egm_jobs = {
+            number: EgmJob(number, job.name, job.path, job.travel_speed_mm_per_s, job.clearance_mm)
+            for number, job in jobs.items()
+        }
+        robot = SimulatedEgmRobot(
+            settings.abb_egm, settings.limits, clock, settings.home_pose_mm, egm_jobs
+        )
+    else:
+        raise ValueError(f"the simulator has no {settings.interface} robot")
     plc.robot_job_inputs = robot.signals
     plc.robot_job_outputs = robot.on_plc_outputs
     return robot
@@ -253,7 +268,7 @@ def _robot(
 
 def _sensor(
     devices: CellDevices,
-    robot: SimulatedRobot | SimulatedRsiRobot,
+    robot: SimulatedCellRobot,
     plc: SimulatedPlc,
     power_source: SimulatedPowerSource,
     vision: VisionScenario | None,

@@ -78,12 +78,12 @@ async def egm_rig(**overrides) -> AsyncIterator[Rig]:
     told: list[tuple[OwnedLinkState, str]] = []
     driver.add_fault_listener(lambda state, text: told.append((state, text)))
     await driver.start_link()
-    robot.start()
+    robot.start_thread()
     try:
         await eventually(lambda: driver.state is OwnedLinkState.STREAMING, what="the stream")
         yield Rig(settings, robot, driver, told)
     finally:
-        robot.close()
+        robot.close_thread()
         await driver.stop_link()
 
 
@@ -291,7 +291,7 @@ async def test_the_robot_ignores_garbage_and_strangers_and_takes_its_sensor():
     sensor.bind(("127.0.0.1", sensor_port))
     stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     stranger.bind(("127.0.0.1", 0))
-    robot.start()
+    robot.start_thread()
     try:
         sensor.settimeout(1.0)
         _, robot_address = sensor.recvfrom(65_535)
@@ -316,7 +316,7 @@ async def test_the_robot_ignores_garbage_and_strangers_and_takes_its_sensor():
         with pytest.raises(EgmCodecError, match="message type 2"):
             decode_path_correction(data)
     finally:
-        robot.close()
+        robot.close_thread()
         sensor.close()
         stranger.close()
 

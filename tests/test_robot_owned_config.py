@@ -110,3 +110,62 @@ def test_a_stream_timeout_shorter_than_two_cycles_is_refused(config):
         ConfigInvalid, match=r"stream_timeout_ms \(20\) must cover at least 2 cycles"
     ):
         load_cell_config(cell)
+
+
+def test_an_abb_egm_cell_needs_its_section_and_loads_with_it(config):
+    cell = _rsi_cell(config)
+    cell.write_text(
+        cell.read_text().replace(
+            "  interface: kuka_rsi\n  kuka_rsi: {sensor_port: 59152}\n", "  interface: abb_egm\n"
+        )
+    )
+    with pytest.raises(ConfigInvalid) as raised:
+        load_cell_config(cell)
+    text = "\n".join(str(e) for e in raised.value.errors)
+    assert (
+        f"cell.yaml:{_line(cell, 'robot:')}: robot: abb_egm is required for interface abb_egm"
+        in text
+    )
+    cell.write_text(
+        cell.read_text().replace(
+            "  interface: abb_egm\n",
+            "  interface: abb_egm\n  abb_egm: {sensor_port: 6511, comm_timeout_ms: 200}\n",
+        )
+    )
+    robot = load_cell_config(cell).cell.robot
+    assert robot.owns_motion
+    assert robot.abb_egm is not None
+    assert (robot.abb_egm.sensor_port, robot.abb_egm.comm_timeout_ms) == (6511, 200)
+    assert robot.abb_egm.sample_rate_ms == 4
+
+
+def test_an_egm_field_out_of_range_names_its_line(config):
+    cell = _rsi_cell(config)
+    cell.write_text(
+        cell.read_text().replace(
+            "  interface: kuka_rsi\n  kuka_rsi: {sensor_port: 59152}\n",
+            "  interface: abb_egm\n  abb_egm:\n    sample_rate_ms: 6\n",
+        )
+    )
+    with pytest.raises(ConfigInvalid) as raised:
+        load_cell_config(cell)
+    text = "\n".join(str(e) for e in raised.value.errors)
+    assert f"cell.yaml:{_line(cell, '    sample_rate_ms: 6')}: robot.abb_egm.sample_rate_ms" in text
+
+
+def test_an_abb_egm_cell_builds_the_egm_driver_behind_the_owned_robot(config):
+    from cellctl.weld.owned_robot import OwnedRobot
+    from cellctl.wiring import build_robot
+    from drivers.robot.abb_egm import AbbEgmDriver
+
+    cell = _rsi_cell(config)
+    cell.write_text(
+        cell.read_text().replace(
+            "  interface: kuka_rsi\n  kuka_rsi: {sensor_port: 59152}\n",
+            "  interface: abb_egm\n  abb_egm: {sensor_port: 6511}\n",
+        )
+    )
+    robot = build_robot(load_cell_config(cell))
+    assert isinstance(robot, OwnedRobot)
+    assert isinstance(robot.link, AbbEgmDriver)
+    assert robot.address.startswith("udp 127.0.0.1:6511")

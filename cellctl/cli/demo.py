@@ -55,6 +55,7 @@ from cellctl.config import ConfigInvalid, load_cell_config
 from cellctl.config.models import PartProgram
 from cellctl.records.oee import throughput
 from cellctl.testing import Operator, OperatorRefused, free_port, stop_process
+from drivers.codecs.abb_egm_settings import AbbEgmSettings
 from drivers.codecs.settings import KukaRsiSettings
 
 DEFAULT_PARTS = 2
@@ -105,8 +106,8 @@ def prepare_run_folder(
     config_path: Path, run_dir: Path, part: str | None, robot: str | None = None
 ) -> Path:
     """A copy of the config tree whose links and store live in ``run_dir``; ``robot`` names
-    another robot interface than the config's (``kuka_rsi``: the robot runs its own jobs, and
-    only the part programs that name them stay listed)."""
+    another robot interface than the config's (``kuka_rsi``, ``abb_egm``: the robot runs its
+    own jobs, and only the part programs that name them stay listed)."""
     source = config_path.parent
     target = run_dir / "config"
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("scenarios", "*.db"))
@@ -201,6 +202,17 @@ def allow_desk_stalls(
             f"robot.kuka_rsi.stream_timeout_ms: {defaults.stream_timeout_ms} -> "
             f"{rsi['stream_timeout_ms']}; late_answer_limit: {defaults.late_answer_limit} -> "
             f"{rsi['late_answer_limit']}"
+        )
+    egm = cell.get("robot", {}).get("abb_egm")
+    if cell.get("robot", {}).get("interface") == "abb_egm" and isinstance(egm, dict):
+        # The robot's comm timeout and the controller's stream timeout run on the wall clock.
+        defaults = AbbEgmSettings.model_validate(egm)
+        egm["stream_timeout_ms"] = defaults.stream_timeout_ms + round(DESK_STALL_S * 1000)
+        egm["comm_timeout_ms"] = defaults.comm_timeout_ms + round(DESK_STALL_S * 1000)
+        changes.append(
+            f"robot.abb_egm.stream_timeout_ms: {defaults.stream_timeout_ms} -> "
+            f"{egm['stream_timeout_ms']}; comm_timeout_ms: {defaults.comm_timeout_ms} -> "
+            f"{egm['comm_timeout_ms']}"
         )
     widen("sensor.tracking.coast_mm", time_scale * travel_speed_mm_per_s * DESK_STALL_S)
     return changes
@@ -978,9 +990,10 @@ def add_parser(commands: Any) -> None:
     )
     demo.add_argument(
         "--robot",
-        choices=("serial", "kuka_rsi"),
+        choices=("serial", "kuka_rsi", "abb_egm"),
         help="the robot's interface (default: the config's): kuka_rsi, a KUKA that runs its "
-        "own job per seam with the laser's corrections through RSI",
+        "own job per seam with the laser's corrections through RSI; abb_egm, an ABB that does "
+        "with them through EGM path correction",
     )
     demo.add_argument(
         "--gui",

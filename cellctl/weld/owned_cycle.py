@@ -221,7 +221,10 @@ class OwnedSeamCycle:
             self.step = Step.SEAM_FINDING
             found = self.found_mm = await self._find(seam, taught, corrector)
             self._correct(taught, found, 0.0)
-            await self._settle_on(taught, found)
+            if self.robot.corrects_before_seam:
+                await self._settle_on(taught, found)
+            # else: the robot takes the held offset once the seam runs and slews onto it at its
+            # rate limit (EGM): no use waiting for it to stand there before the arc.
             self.step = Step.ARC_START
             await self._arc_start(seam, procedure, monitor)
             self.step = Step.WELDING

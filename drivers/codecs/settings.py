@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from drivers.codecs.abb_egm_settings import AbbEgmSettings
 from drivers.codecs.modbus_map import RegisterMap, SignalType
 from drivers.codecs.model import StrictModel
 
@@ -322,6 +323,7 @@ class RobotSettings(StrictModel):
     interface: RobotInterface = "serial"
     link: SerialLinkSettings | None = None  # required for interface serial
     kuka_rsi: KukaRsiSettings | None = None  # required for interface kuka_rsi
+    abb_egm: AbbEgmSettings | None = None  # required for interface abb_egm
     # Robot-owned motion: the robot's job number for each job a part program names
     # (``robot_job``); the controller writes it to the PLC's robot_job_number.
     jobs: dict[
@@ -343,6 +345,8 @@ class RobotSettings(StrictModel):
             raise ValueError("link is required for interface serial")
         if self.interface == "kuka_rsi" and self.kuka_rsi is None:
             raise ValueError("kuka_rsi is required for interface kuka_rsi")
+        if self.interface == "abb_egm" and self.abb_egm is None:
+            raise ValueError("abb_egm is required for interface abb_egm")
         return self
 
     @property

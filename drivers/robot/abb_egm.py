@@ -77,6 +77,8 @@ class EgmCounters:
 class AbbEgmDriver:
     """ABB EGM path correction over UDP (see the module; contract: ``RobotOwnedMotion``)."""
 
+    corrects_before_seam = False  # path correction applies only while EGMMoveL/EGMMoveC run
+
     def __init__(self, settings: AbbEgmSettings, device: str = "robot") -> None:
         self.settings = settings
         self.device = device

@@ -93,6 +93,8 @@ class _Correction:
 class KukaRsiDriver:
     """The controller's end of one robot's RSI Ethernet link (see the module's docstring)."""
 
+    corrects_before_seam = True  # RKorr applies from RSI_ON, before the approach
+
     def __init__(self, settings: KukaRsiSettings, device: str = "robot") -> None:
         self.device = device
         self.settings = settings

@@ -146,6 +146,10 @@ class RobotOwnedMotion(Protocol):
     """The real-time half of a robot that owns its motion (see the module's contract)."""
 
     device: str
+    # Whether a path correction set while the job stands at the seam start moves the robot
+    # there, before the arc (RSI: RKorr applies from RSI_ON; EGM: only while EGMMoveL /
+    # EGMMoveC run). Without it the found offset is slewed in once the seam runs.
+    corrects_before_seam: bool
 
     @property
     def address(self) -> str:

@@ -30,7 +30,12 @@ It behaves as a robot running the RAPID template of docs/robots/abb/ (EGMSetupUC
   anything from another address than the sensor's (counted ``refused``, never decoded);
 - fault injection: ``pull_cable`` (nothing goes out or comes in while pulled) and
   ``drop_sensor_messages`` (the sensor's messages are lost on the way in, the feedback still
-  goes out: the robot's comm timeout, seen by the sensor).
+  goes out: the robot's comm timeout, seen by the sensor);
+- in the simulated cell (``sim.cell``) it is a device like the others: ``start``/``close``
+  (async), ``unplug``/``plug_in`` (the cable), ``on_plc_outputs`` (the PLC's job outputs, each
+  scan), the tool pose for the laser sensor (``actual_tool_pose``, ``tool_pose_at``,
+  ``tool_travel_at``), the ground truth for the tracking score (``on_trajectory_sample``:
+  the samples are handed to the event loop once per robot sample) and ``snapshot``.
 
 One thread (``egm robot``) owns the socket and the motion; the public methods hand over through
 ``_lock``, which guards every field the thread and a caller both touch.
@@ -38,15 +43,19 @@ One thread (``egm robot``) owns the socket and the motion; the public methods ha
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import contextlib
 import enum
 import errno
 import logging
 import socket
+import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from drivers.codecs.abb_egm import (
     EgmCodecError,
@@ -64,7 +73,7 @@ from drivers.codecs.robot_protocol import Pose, ResultCode
 from drivers.codecs.seam_path import Arc, SeamPath
 from drivers.codecs.settings import RobotLimits
 from sim.clock import SimClock
-from sim.devices.robot_motion import RobotMotion
+from sim.devices.robot_motion import RobotMotion, TrajectorySample
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +83,9 @@ AGES_KEPT = 100_000  # applied corrections' ages kept for the benchmark (~400 s 
 MAX_DATAGRAMS_PER_SAMPLE = 64  # a flood is read in bounded bites, the rest next sample
 AIR_SPEED_MM_PER_S = 250.0  # approach and retract, off the seam
 TORCH_DOWN = (180.0, 0.0, 0.0)  # rx, ry, rz in degrees: the torch points down
+# The robot's thread must send on its 4 ms beat though the simulator's event loop is busy: with
+# CPython's default 5 ms GIL switch interval it could wait longer than a sample (as RSI's).
+EGM_SWITCH_INTERVAL_S = 0.0002
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +217,12 @@ class SimulatedEgmRobot:
         self._counts = collections.Counter[str]()
         self._ages_ms: collections.deque[int] = collections.deque(maxlen=AGES_KEPT)
         self._seqno = 0
-        self._started_s = time.monotonic()
+        self._start_seen = False  # robot_job_start as the last PLC scan had it (edges)
+        # The ground truth's listener (the tracking score) lives on the simulator's event loop;
+        # the motion's samples are collected under _lock and handed over once per sample.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._trajectory_listener: Callable[[TrajectorySample], None] | None = None
+        self._samples: list[TrajectorySample] = []  # under _lock
 
     # -- life ----------------------------------------------------------------------------------
 
@@ -216,7 +233,20 @@ class SimulatedEgmRobot:
             raise RuntimeError("the simulated EGM robot is not started")
         return self._socket.getsockname()[:2]
 
-    def start(self) -> None:
+    def describe(self) -> str:
+        robot = f"{self.settings.robot_host}:{self.settings.robot_port or 'any'}"
+        sensor = f"{self.settings.sensor_host}:{self.settings.sensor_port}"
+        return f"ABB EGM robot at udp {robot} -> {sensor}, {len(self.jobs)} jobs"
+
+    async def start(self) -> None:
+        """The cell's start: the stream's thread, its samples handed to this event loop."""
+        self._loop = asyncio.get_running_loop()
+        self.start_thread()
+
+    async def close(self) -> None:
+        self.close_thread()
+
+    def start_thread(self) -> None:
         """Bind the robot's address and start streaming."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
@@ -227,11 +257,11 @@ class SimulatedEgmRobot:
             raise
         self._socket = sock
         self._stop.clear()
-        self._started_s = time.monotonic()
+        sys.setswitchinterval(min(sys.getswitchinterval(), EGM_SWITCH_INTERVAL_S))
         self._thread = threading.Thread(target=self._run, name="egm robot", daemon=True)
         self._thread.start()
 
-    def close(self) -> None:
+    def close_thread(self) -> None:
         """Stop streaming and close the socket; safe to call twice."""
         self._stop.set()
         if self._thread is not None:
@@ -272,6 +302,18 @@ class SimulatedEgmRobot:
                 "robot_job_done": step is JobStep.DONE,
                 "robot_job_fault": step is JobStep.FAULT,
             }
+
+    def on_plc_outputs(self, outputs: dict[str, Any]) -> None:
+        """The PLC's robot job outputs, every PLC scan: levels and the start's rising edge."""
+        start = bool(outputs.get("robot_job_start"))
+        if start and not self._start_seen and not outputs.get("robot_stop"):
+            self.start_job(int(outputs.get("robot_job_number") or 0))
+        self._start_seen = start
+        held = bool(outputs.get("robot_hold"))
+        if held != self._held:
+            self.set_hold(held)
+        self.set_stop(bool(outputs.get("robot_stop")))
+        self.set_seam_go(bool(outputs.get("robot_seam_go")))
 
     def start_job(self, number: int) -> bool:
         """A rising edge on robot_job_start with job ``number`` selected; False (and nothing
@@ -334,6 +376,13 @@ class SimulatedEgmRobot:
         with self._lock:
             self._cable_pulled = pulled
 
+    def unplug(self) -> None:
+        """The cell's cable pull (``sim.cell``): ``pull_cable``."""
+        self.pull_cable(True)
+
+    def plug_in(self) -> None:
+        self.pull_cable(False)
+
     def drop_sensor_messages(self, dropping: bool = True) -> None:
         """Lose every sensor message on the way in (counted ``dropped``) while dropping."""
         with self._lock:
@@ -355,6 +404,70 @@ class SimulatedEgmRobot:
                 last_correction_seqno=self._last_seqno,
                 counters=EgmRobotCounters(**self._counts),
             )
+
+    def snapshot(self) -> dict[str, Any]:
+        """The robot now, as plain data (for the control channel and logs)."""
+        status = self.status()
+        return {
+            "step": str(status.step),
+            "job": self._job.name if self._job is not None else None,
+            "error": status.error,
+            "mci_state": status.mci_state.name.lower(),
+            "lateral_correction_mm": round(status.lateral_correction_mm, 3),
+            "vertical_correction_mm": round(status.vertical_correction_mm, 3),
+            **{name: getattr(status.counters, name) for name in EgmRobotCounters.__slots__},
+        }
+
+    # -- what the laser sensor and the tracking score see (any thread) -------------------------
+
+    def actual_tool_pose(self) -> Pose:
+        """Where the tool point really is now, the path correction applied."""
+        with self._lock:
+            self.motion.advance_to(self.clock.now_s())
+            return self.motion.tool_pose()
+
+    def _sim_time_at(self, at_real_s: float) -> float:
+        return self.clock.now_s() - (time.monotonic() - at_real_s) * self.clock.time_scale
+
+    def tool_pose_at(self, at_real_s: float) -> Pose:
+        """Where the tool point was at monotonic ``at_real_s`` (the sensor's exposure)."""
+        with self._lock:
+            self.motion.advance_to(self.clock.now_s())
+            return self.motion.tool_pose_at(self._sim_time_at(at_real_s))
+
+    def tool_travel_at(self, at_real_s: float | None) -> tuple[float, float, float] | None:
+        """The tool's direction of travel on its weld path then (None: now); None off one."""
+        with self._lock:
+            self.motion.advance_to(self.clock.now_s())
+            if at_real_s is None:
+                return self.motion.tool_travel()
+            return self.motion.tool_travel_at(self._sim_time_at(at_real_s))
+
+    @property
+    def on_trajectory_sample(self) -> Callable[[TrajectorySample], None] | None:
+        return self._trajectory_listener
+
+    @on_trajectory_sample.setter
+    def on_trajectory_sample(self, listener: Callable[[TrajectorySample], None] | None) -> None:
+        with self._lock:
+            self._trajectory_listener = listener
+            self.motion.on_trajectory_sample = None if listener is None else self._samples.append
+
+    def _hand_over_samples(self) -> None:
+        """Under _lock: the samples made since the last call, to the event loop's listener."""
+        listener, loop = self._trajectory_listener, self._loop
+        if not self._samples or listener is None or loop is None:
+            self._samples.clear()
+            return
+        batch = list(self._samples)
+        self._samples.clear()
+
+        def deliver() -> None:
+            for sample in batch:
+                listener(sample)
+
+        with contextlib.suppress(RuntimeError):  # the loop has closed
+            loop.call_soon_threadsafe(deliver)
 
     def applied_correction_ages(self) -> list[int]:
         """The age (ms, as the sensor stamped it) of each correction applied so far."""
@@ -386,6 +499,7 @@ class SimulatedEgmRobot:
         self._advance_job(now_s)
         if not self._cable_pulled:
             self._send_feedback(now_s)
+        self._hand_over_samples()
 
     def _read_sensor(self, now_s: float) -> None:
         sensor = (self.settings.sensor_host, self.settings.sensor_port)
@@ -498,7 +612,9 @@ class SimulatedEgmRobot:
         self._seqno = (self._seqno + 1) & 0xFFFF_FFFF
         message = EgmRobotMessage(
             seqno=self._seqno,
-            robot_time_ms=int((now_s - self._started_s) * 1000) & 0xFFFF_FFFF,
+            # The robot's clock: simulated time, as its motion runs in it (the controller takes
+            # the robot's own travel speed from it, whatever the simulator's time scale).
+            robot_time_ms=round(self.clock.now_s() * 1000) & 0xFFFF_FFFF,
             feedback=_egm_pose(actual),
             planned=_egm_pose(planned),
             motor_state=MotorState.ON if self.motion.drives_enabled else MotorState.OFF,

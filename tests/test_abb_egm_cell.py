@@ -1,0 +1,123 @@
+"""The whole controller with an ABB on EGM (``robot.interface: abb_egm``): a part welded by the
+robot's own jobs in the simulated cell, the laser's corrections through EGM path correction and
+scored against the true part, and a lost stream or the robot's own comm-timeout stop answered
+as every link fault is (arc off, hold through I/O). The PLC on Modbus TCP, the power source on
+Modbus RTU over a pty, EGM on UDP over loopback: nothing is mocked."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cellctl.cell.faults import FaultCode
+from cellctl.testing import free_port
+from rigs.cell import REPO, running_cell
+from sim.devices.robot_egm import JobStep
+from sim.truth.part import VisionScenario
+
+
+def _abb(cell: dict) -> None:
+    cell["robot"]["interface"] = "abb_egm"
+    # Lenient on the stream's timing (a test machine shared by many): the test that needs the
+    # robot's stop loses every sensor message on purpose.
+    cell["robot"]["abb_egm"] = {
+        "sensor_port": free_port(),
+        "stream_timeout_ms": 200,
+        "comm_timeout_ms": 400,
+    }
+    cell["parts"] = ["parts/bracket-a12.yaml"]
+
+
+# The bracket off its taught line by an offset and a bend, which the laser must find (from the
+# seam start) and follow through EGM (as tests/test_kuka_rsi_controller.py does through RSI).
+BENT = {
+    "name": "bent",
+    "deviations": [
+        {"kind": "offset", "lateral_mm": 1.5},
+        {"kind": "sine", "lateral_amplitude_mm": 1.0, "wavelength_mm": 300},
+    ],
+}
+
+
+def _abb_with_laser(cell: dict) -> None:
+    _abb(cell)
+    cell["sensor"]["enabled"] = True
+    cell["sensor"]["source"] = f"127.0.0.1:{free_port()}"
+    cell["sensor"]["calibration_file"] = str(REPO / "config" / "sensor-calibration.yaml")
+    # The simulator (its robot's EGM thread, its sensor rendering 125 frames/s) shares this
+    # process and its GIL with the controller's vision: room for a busy shared machine.
+    cell["power_source"]["link"]["timeout_ms"] = 300
+    cell["power_source"]["interface_watchdog_ms"] = 1500
+
+
+async def test_the_laser_tracks_a_part_through_egm_against_the_truth(tmp_path, caplog):
+    vision = VisionScenario.model_validate(BENT)
+    async with running_cell(tmp_path, time_scale=4.0, edit=_abb_with_laser, vision=vision) as rig:
+        await rig.to_idle()
+        part = await rig.weld_part_without_faults(timeout_s=120)
+        assert (part["status"], part["verdict"]) == ("complete", "good")
+        seams = await rig.controller.store.seams(part["id"])
+        assert [s["seam"] for s in seams] == ["gusset-left", "gusset-right"]
+        tracking = [json.loads(s["summary_json"])["tracking"] for s in seams]
+        # Found from the seam start, a look-ahead (30 mm) in: 1.5 + 1.0 sin(2 pi 30/300) mm.
+        for seam in tracking:
+            assert seam["found_lateral_mm"] == pytest.approx(2.09, abs=0.2)
+            assert seam["frames_with_joint"] > 100
+        # The torch against the true joint, every physics step, far inside the taught line's.
+        # EGM applies a path correction only while EGMMoveL/EGMMoveC run: the found offset
+        # cannot move the robot before the arc (docs/robots/abb/README.md), so the arc strikes
+        # on the taught line and the robot slews onto the joint at its rate limit; the worst
+        # error is that start, never more than the found offset.
+        scores = rig.sim.tracking_score.figures()
+        assert len(scores) == 2
+        for score, seam in zip(scores, tracking, strict=True):
+            assert score["taught_rms_mm"] > 2.0
+            assert score["rms_mm"] < 0.3
+            assert score["max_mm"] < seam["found_lateral_mm"]
+        robot = rig.sim.robot
+        status = robot.status()
+        assert status.step is JobStep.DONE
+        assert status.counters.corrections_applied > 100
+        assert status.counters.comm_timeouts == 0
+        # The controller never moved the robot: its own moves were refused, none was tried.
+        assert rig.controller.robot.stats.refused_writes == 0
+        # Nor waited for the robot to stand on the found offset before the arc (EGM cannot).
+        assert "robot not on the found offset" not in caplog.text
+
+
+async def test_a_pulled_egm_cable_mid_seam_is_a_robot_link_fault_arc_off_and_hold(tmp_path):
+    async with running_cell(tmp_path, edit=_abb) as rig:
+        await rig.to_idle()
+        await rig._start_part()
+        await rig.until(lambda: rig.sim.power_source.arc.burning, "the arc", 30)
+        rig.sim.robot.unplug()
+        await rig.until(
+            lambda: any(f.code is FaultCode.ROBOT_LINK for f in rig.controller.faults.active),
+            "F132",
+            5,
+        )
+        await rig.until(lambda: not rig.sim.power_source.arc.burning, "arc off", 5)
+        await rig.until(lambda: rig.sim.plc.output("robot_hold") is True, "hold through I/O", 5)
+
+
+async def test_the_robots_comm_timeout_stop_is_the_interface_fault(tmp_path):
+    async with running_cell(tmp_path, edit=_abb) as rig:
+        await rig.to_idle()
+        await rig._start_part()
+        await rig.until(lambda: rig.sim.power_source.arc.burning, "the arc", 30)
+        # The sensor's messages are lost on the way in; the robot's feedback still goes out.
+        rig.sim.robot.drop_sensor_messages()
+        await rig.until(
+            lambda: any(
+                f.code is FaultCode.ROBOT_INTERFACE_STOP for f in rig.controller.faults.active
+            ),
+            "F135",
+            5,
+        )
+        await rig.until(lambda: not rig.sim.power_source.arc.burning, "arc off", 5)
+        # The robot's own stop (ERR_UDPUC_COMM; the controller's robot_stop has since cleared
+        # the job fault, as the template's ExitCycle does).
+        assert rig.sim.robot.status().counters.comm_timeouts == 1
+        # The stream itself never stopped: the robot's stop is no lost link.
+        assert not any(f.code is FaultCode.ROBOT_LINK for f in rig.controller.faults.active)
