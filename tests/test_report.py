@@ -202,7 +202,7 @@ def test_config_history_and_diff_in_the_engineers_terms(tmp_path, capsys):
         "  approach_clearance_mm: 40 -> 45",
         "procedure mag-fillet-a4 (welds boom-hinge-boss/boss-fillet, "
         "boom-hinge-boss/stiffener-bent, bracket-a12/gusset-left, bracket-a12/gusset-right, "
-        "coupon-fillet-80/fillet)",
+        "coupon-fillet-80/fillet, coupon-fillet-touch/fillet)",
         "  current_a: 220 -> 230",
     ]
     assert main(["config", "diff", str(old_dir), str(old_dir)]) == 0

@@ -156,6 +156,16 @@
         <translation>无工件温度读数</translation>
     </message>
     <message>
+        <source>Re-scan between passes could not measure the groove</source>
+        <comment>F128</comment>
+        <translation>焊道间重新扫描无法测量坡口</translation>
+    </message>
+    <message>
+        <source>Groove outside what the pass table allows</source>
+        <comment>F129</comment>
+        <translation>坡口超出焊道表允许范围</translation>
+    </message>
+    <message>
         <source>Lost the link to the PLC</source>
         <comment>F130</comment>
         <translation>与 PLC 的通讯中断</translation>
@@ -387,6 +397,16 @@
         <source>Check the pyrometer and its PLC input. Then Unhold.</source>
         <comment>F127</comment>
         <translation>检查测温仪及其 PLC 输入。然后执行“继续”。</translation>
+    </message>
+    <message>
+        <source>Check the sensor&apos;s window for spatter and the groove for slag; clean it. Then Unhold: the groove is scanned again.</source>
+        <comment>F128</comment>
+        <translation>检查传感器窗口是否有飞溅、坡口内是否有焊渣；清理干净。然后继续：将重新扫描坡口。</translation>
+    </message>
+    <message>
+        <source>The detail says what was measured: inspect the groove&apos;s fill. Abort and finish the seam by hand; correct the pass table before the next part.</source>
+        <comment>F129</comment>
+        <translation>详情说明测量结果：请检查坡口填充情况。中止并手工完成该焊缝；在下一个工件前修正焊道表。</translation>
     </message>
     <message>
         <source>Check the PLC&apos;s network cable and power; the link comes back by itself.</source>
