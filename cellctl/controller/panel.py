@@ -92,6 +92,9 @@ class PanelScan:
         self.commands = commands
         self._buttons: dict[str, bool] = {}
         self._heartbeat_established = False  # see CellContext
+        # Whether the PLC has reported the drives on since the part run last asked for them
+        # (see check_interlocks); owned by the scan, like the input image.
+        self._drives_came_on = False
 
     # -- the scan ---------------------------------------------------------------------------
 
@@ -124,10 +127,19 @@ class PanelScan:
             self._heartbeat_established = (
                 beat.beats_written > 0 and inputs.get("heartbeat_echo") == beat.last_value
             )
+        # Drives can only drop once they were on. Between the request going out and the PLC's
+        # next scan enabling them, an input image (or one read while the request was on the
+        # wire) says "requested, not enabled": that is the drives coming on, not a drop (F103).
+        # Drives the PLC never enables are the part run's step timeout (F170).
+        requested = self.drives_requested()
+        if not requested:
+            self._drives_came_on = False
+        elif inputs.get("robot_enabled"):
+            self._drives_came_on = True
         context = CellContext(
             active=self.machine.state in ACTIVE_STATES,
             clamped=self.clamped(),
-            drives_requested=self.drives_requested(),
+            drives_requested=requested and self._drives_came_on,
             heartbeat_established=self._heartbeat_established,
         )
         for code, reason in self.interlocks.check(inputs, context):
