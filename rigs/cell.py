@@ -22,6 +22,7 @@ import yaml
 
 from cellctl.cell.packml import State
 from cellctl.cli.demo import prepare_run_folder
+from cellctl.collector import freeze_what_lives_on
 from cellctl.config import load_cell_config
 from cellctl.controller.controller import Controller
 from cellctl.wiring import build_controller
@@ -176,6 +177,10 @@ async def running_cell(
     try:
         if before_start is not None:
             await before_start(controller)
+        # As `cellctl run` does, before the links start: what the controller (and its OPC UA
+        # address space) built lives as long as the cell, and a full collection walking it
+        # mid-weld held this one loop, the simulated devices' too, for 0.4-0.6 s (F131, F140).
+        freeze_what_lives_on()
         await controller.start()
         yield CellRig(sim, controller, config_path)
     finally:
