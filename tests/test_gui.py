@@ -77,11 +77,14 @@ def test_every_screen_live_buttons_and_faults(tmp_path, qapp):
                 assert len(shown_s) > 20
                 assert shown_s[-1] - shown_s[0] > 0.5
                 assert -current.window_s <= shown_s[0] < shown_s[-1] <= 0
-                screenshots(qapp, window, artifacts(tmp_path, "hmi-welding"))
 
-                # Hold and Unhold from the screen.
+                # Hold and Unhold from the screen. Held first, then the screenshots: taking them
+                # lasts a second or more, and on a loaded machine the coupon's seam was welded
+                # by then (Hold no longer allowed).
+                assert overview.buttons["Hold"].isEnabled()
                 overview.buttons["Hold"].click()
                 pump(qapp, lambda: rig.state is State.HELD, "Held after Hold")
+                screenshots(qapp, window, artifacts(tmp_path, "hmi-welding"))
                 pump(qapp, lambda: overview.buttons["Unhold"].isEnabled(), "Unhold enabled")
                 overview.buttons["Unhold"].click()
                 pump(qapp, lambda: rig.state is not State.HELD, "Unhold")
