@@ -46,7 +46,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import enum
 import errno
 import logging
 import socket
@@ -73,6 +72,7 @@ from drivers.codecs.robot_protocol import Pose, ResultCode
 from drivers.codecs.seam_path import Arc, SeamPath
 from drivers.codecs.settings import RobotLimits
 from sim.clock import SimClock
+from sim.devices.robot_job import JobPlcSide, JobStep
 from sim.devices.robot_motion import RobotMotion, TrajectorySample
 
 log = logging.getLogger(__name__)
@@ -119,19 +119,6 @@ class EgmJob:
         return moves
 
 
-class JobStep(enum.StrEnum):
-    """Where the job is (``EgmRobotStatus.step``)."""
-
-    IDLE = "idle"  # no job (or the last one stopped): ready for one
-    APPROACH = "approach"  # moving above the seam's start and down onto it
-    AT_SEAM_START = "at_seam_start"  # standing there, waiting for the seam go
-    WELDING = "welding"  # the EGM move: corrections apply, the comm timeout is armed
-    AT_SEAM_END = "at_seam_end"  # standing there, waiting for the go to drop
-    RETRACT = "retract"  # lifting clear
-    DONE = "done"  # the job ended well: ready for the next one
-    FAULT = "fault"  # the job stopped on an error (``error`` says which)
-
-
 _JOB_RUNS = (
     JobStep.APPROACH,
     JobStep.AT_SEAM_START,
@@ -170,7 +157,7 @@ class EgmRobotStatus:
     counters: EgmRobotCounters
 
 
-class SimulatedEgmRobot:
+class SimulatedEgmRobot(JobPlcSide):
     """An ABB robot with EGM path correction on UDP (see the module).
 
     ``motion`` is its physics (``trajectory`` is the ground truth); ``applied_ages_ms`` holds
@@ -291,29 +278,9 @@ class SimulatedEgmRobot:
 
     # -- the PLC's side (drivers.robot.owned.ROBOT_JOB_INPUTS / ROBOT_JOB_OUTPUTS) -------------
 
-    def signals(self) -> dict[str, bool]:
-        """The job's outputs as the PLC reads them."""
+    def _job_state(self) -> tuple[JobStep, bool, bool]:
         with self._lock:
-            step = self._step
-            return {
-                "robot_ready": self.motion.drives_enabled and step in (JobStep.IDLE, JobStep.DONE),
-                "robot_at_seam_start": step is JobStep.AT_SEAM_START,
-                "robot_at_seam_end": step is JobStep.AT_SEAM_END,
-                "robot_job_done": step is JobStep.DONE,
-                "robot_job_fault": step is JobStep.FAULT,
-            }
-
-    def on_plc_outputs(self, outputs: dict[str, Any]) -> None:
-        """The PLC's robot job outputs, every PLC scan: levels and the start's rising edge."""
-        start = bool(outputs.get("robot_job_start"))
-        if start and not self._start_seen and not outputs.get("robot_stop"):
-            self.start_job(int(outputs.get("robot_job_number") or 0))
-        self._start_seen = start
-        held = bool(outputs.get("robot_hold"))
-        if held != self._held:
-            self.set_hold(held)
-        self.set_stop(bool(outputs.get("robot_stop")))
-        self.set_seam_go(bool(outputs.get("robot_seam_go")))
+            return self._step, self.motion.drives_enabled, self._held
 
     def start_job(self, number: int) -> bool:
         """A rising edge on robot_job_start with job ``number`` selected; False (and nothing

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 import random
 import select
@@ -68,6 +67,7 @@ from drivers.codecs.robot_protocol import Pose, RobotState
 from drivers.codecs.seam_path import PathError, SeamPath, build_path
 from drivers.codecs.settings import KukaRsiSettings, RobotSettings
 from sim.clock import SimClock
+from sim.devices.robot_job import JobPlcSide, JobStep
 from sim.devices.robot_motion import RobotMotion, TrajectorySample
 
 log = logging.getLogger(__name__)
@@ -97,17 +97,6 @@ class TaughtJob:
     path: SeamPath
     travel_speed_mm_per_s: float
     clearance_mm: float
-
-
-class JobStep(enum.StrEnum):
-    IDLE = "idle"
-    APPROACH = "approach"
-    AT_SEAM_START = "at_seam_start"
-    WELDING = "welding"
-    AT_SEAM_END = "at_seam_end"
-    RETRACT = "retract"
-    DONE = "done"
-    FAULT = "fault"
 
 
 def load_taught_jobs(
@@ -154,7 +143,7 @@ class RsiRobotCounters:
     refused_senders: int = 0
 
 
-class SimulatedRsiRobot:
+class SimulatedRsiRobot(JobPlcSide):
     """A KUKA robot with RSI on UDP (see the module). ``start``/``close`` the RSI thread."""
 
     def __init__(
@@ -292,30 +281,9 @@ class SimulatedRsiRobot:
 
     # -- the PLC's side -----------------------------------------------------------------------
 
-    def signals(self) -> dict[str, bool]:
-        """The job's outputs, as the PLC reads them (``ROBOT_JOB_INPUTS`` names). The RSI thread
-        moves the job on every cycle; this only reads where it stands."""
+    def _job_state(self) -> tuple[JobStep, bool, bool]:
         with self._lock:
-            step = self.step
-            return {
-                "robot_ready": self.motion.drives_enabled and step in (JobStep.IDLE, JobStep.DONE),
-                "robot_at_seam_start": step is JobStep.AT_SEAM_START,
-                "robot_at_seam_end": step is JobStep.AT_SEAM_END,
-                "robot_job_done": step is JobStep.DONE,
-                "robot_job_fault": step is JobStep.FAULT,
-            }
-
-    def on_plc_outputs(self, outputs: dict[str, Any]) -> None:
-        """The PLC's robot job outputs, every PLC scan: levels and the start's rising edge."""
-        start = bool(outputs.get("robot_job_start"))
-        if start and not self._start_seen and not outputs.get("robot_stop"):
-            self.start_job(int(outputs.get("robot_job_number") or 0))
-        self._start_seen = start
-        held = bool(outputs.get("robot_hold"))
-        if held != self.held:
-            self.set_hold(held)
-        self.set_stop(bool(outputs.get("robot_stop")))
-        self.set_seam_go(bool(outputs.get("robot_seam_go")))
+            return self.step, self.motion.drives_enabled, self.held
 
     def start_job(self, number: int) -> bool:
         """A rising edge on robot_job_start with ``number`` selected; False if refused."""
