@@ -30,8 +30,12 @@ millimetres. The handshake (PLC signals, ``drivers.codecs.robot_job``):
    seam's line to its start at the pre-scan speed while the laser reads the first look-ahead
    of the joint from the robot's streamed pose (as the serial pre-scan does); that gives the
    tracking its first look-ahead and, from the first millimetres' trend, the offset at the
-   start itself, which is then held as the path correction;
-5. at ``robot_at_seam_start`` it drops ``robot_search_done``.
+   start itself (the joint seen from the search position lies ``start_inset`` mm in);
+5. once the robot stands at the start, that offset at the start goes to the robot: RSI holds
+   it as RKorr; EGM's job gets it as a new frame offset, written as ``robot_search_done``
+   drops (one write), which the job reads on that falling edge and moves onto before it
+   raises ``robot_at_seam_start`` (EGM's path correction is left holding nothing); RSI's job
+   needs no drop and raises ``robot_at_seam_start`` as it arrives.
 
 A seam not found by the laser (none on the cell, ``seam_finding`` not laser) still passes the
 search position: the controller answers ``robot_search_done`` at once, with the offset the
@@ -65,6 +69,8 @@ SEARCH_POSITION_TOLERANCE_MM = 2.0  # the robot's search position against the on
 PRESCAN_POLL_S = 0.002  # half an RSI cycle: every streamed pose and every frame is seen
 SETTLED_MM = 0.05  # on the found offset: this close
 SETTLE_TIMEOUT_S = 2.0
+AT_START_MM = 0.05  # the pre-scan's end: this close to the start along the seam, standing
+STANDING_MM_PER_S = 0.5
 
 
 class LaserFinding(Protocol):
@@ -154,10 +160,17 @@ class OwnedSeamSearch:
         )
         laser = self.laser
         if laser is None or not seam.sensing.seam_finding.by_laser:
+            # The corrector's offset is the whole correction along the seam (its
+            # ``correction_at`` includes it): it goes through the correction channel, and
+            # the frame offset is zero (EGM's job reads it on both edges of the done).
             offset = await corrector.find(seam, taught)
             self._correct(taught, offset)
             found = SeamFound(taught, offset, offset)
-            await self._set_done(True)
+            await self._set_done(True, (0.0, 0.0, 0.0))
+            if not self.robot.corrects_before_seam:
+                where = f"job {seam.name} off its search position"
+                await self.wait(lambda s: not s.at_search, where, timeout_s)
+                await self._set_done(False, (0.0, 0.0, 0.0))
         else:
             found = await self._by_laser(seam, taught, laser, timeout_s)
         await self.wait(lambda s: s.at_seam_start, f"job at the start of {seam.name}", timeout_s)
@@ -196,31 +209,37 @@ class OwnedSeamSearch:
         except DeviceError as error:
             self.fault(FaultCode.SENSOR_LINK, f"seam {seam.name}: {error}")
         seen = (lateral + stand_lateral, vertical + stand_vertical)
+        shifts_frame = not self.robot.corrects_before_seam
         frame_offset = (0.0, 0.0, 0.0)
         path = taught
-        if self.robot.corrects_before_seam:  # RSI: held as the correction from here on
+        if not shifts_frame:  # RSI: held as the correction from here on
             self._correct(taught, seen)
             await self._settle_on(taught, seen)
         else:  # EGM: the job shifts its seam by the frame offset
-            _, across, up = taught.frame_at(0.0)
-            frame_offset = tuple(seen[0] * a + seen[1] * u for a, u in zip(across, up, strict=True))  # type: ignore[assignment]
-            if max(map(abs, frame_offset)) > ROBOT_OFFSET_LIMIT_MM:
-                self.fault(
-                    FaultCode.SEARCH_OFFSET_BEYOND_LIMIT,
-                    f"seam {seam.name}: frame offset {_mm(frame_offset)} beyond the PLC's "
-                    f"±{ROBOT_OFFSET_LIMIT_MM} mm",
-                )
+            frame_offset = self._frame_offset(seam, taught, seen)
             path = taught.shifted(frame_offset)
         prescan = await self._prescan(seam, path, laser, frame_offset, timeout_s)
         at_start = extrapolate_start(prescan)
         if at_start is None:  # too few frames: the joint seen from the search position
-            at_start = (seen[0], seen[1]) if frame_offset == (0.0, 0.0, 0.0) else (0.0, 0.0)
-        held = (float(at_start[0]), float(at_start[1]))
+            at_start = (0.0, 0.0) if shifts_frame else seen
+        delta = (float(at_start[0]), float(at_start[1]))
+        if shifts_frame:
+            # The start itself, from the pre-scan's trend: the job reads the frame offset
+            # again as robot_search_done drops, and moves onto it before the seam start.
+            # EGM's path correction then holds nothing: no slew once the seam runs.
+            frame_offset = self._frame_offset(
+                seam, taught, (seen[0] + delta[0], seen[1] + delta[1])
+            )
+            path = taught.shifted(frame_offset)
+            held = (0.0, 0.0)
+            found_mm = (seen[0] + delta[0], seen[1] + delta[1])
+            await self._set_done(False, frame_offset)
+        else:
+            held = delta
+            found_mm = held
         self._correct(path, held)
-        seeds = [(s, lat - held[0], ver - held[1]) for s, lat, ver in prescan]
+        seeds = [(s, lat - delta[0], ver - delta[1]) for s, lat, ver in prescan]
         laser.seed_prescan(path[0], seeds)
-        frame_seam = (seen[0], seen[1]) if frame_offset != (0.0, 0.0, 0.0) else (0.0, 0.0)
-        found_mm = (frame_seam[0] + held[0], frame_seam[1] + held[1])
         log.info(
             "seam %s: joint at the start %+.3f mm lateral, %+.3f mm vertical (seen %+.3f, "
             "%+.3f from the search position; %d pre-scan frames)",
@@ -230,6 +249,21 @@ class OwnedSeamSearch:
             len(prescan),
         )
         return SeamFound(path, held, found_mm, frame_offset, seeds, by_laser=True)
+
+    def _frame_offset(
+        self, seam: Seam, taught: SeamPath, offset: tuple[float, float]
+    ) -> tuple[float, float, float]:
+        """The (lateral, vertical) shift at the start as a frame offset (base frame); F148
+        beyond what the PLC's words carry."""
+        _, across, up = taught.frame_at(0.0)
+        frame_offset = tuple(offset[0] * a + offset[1] * u for a, u in zip(across, up, strict=True))
+        if max(map(abs, frame_offset)) > ROBOT_OFFSET_LIMIT_MM:
+            self.fault(
+                FaultCode.SEARCH_OFFSET_BEYOND_LIMIT,
+                f"seam {seam.name}: frame offset {_mm(frame_offset)} beyond the PLC's "
+                f"±{ROBOT_OFFSET_LIMIT_MM} mm",
+            )
+        return frame_offset  # type: ignore[return-value]
 
     async def _prescan(
         self,
@@ -257,6 +291,8 @@ class OwnedSeamSearch:
             signals = self.job.signals()
             if signals.job_fault or time.monotonic() > deadline:
                 return sorted(samples)  # the wait that follows reports it
+            if last is not None and _standing_at_start(last, velocity, path, frame):
+                break  # (a job that takes a frame offset waits here for it again)
             feedback = self.robot.latest_feedback()
             if feedback is not None and (last is None or feedback.sequence != last.sequence):
                 if last is not None and feedback.received_at_s > last.received_at_s:
@@ -321,6 +357,17 @@ class OwnedSeamSearch:
             await self.job.set_search_done(done, offset_mm)
         except DeviceError as error:
             self.fault(FaultCode.PLC_LINK, str(error))
+
+
+def _standing_at_start(
+    feedback: RobotFeedback,
+    velocity: tuple[float, float, float],
+    path: SeamPath,
+    frame: tuple[Point, Point, Point],
+) -> bool:
+    """Whether the streamed pose stands at the seam's start (its along-the-seam distance)."""
+    along = in_frame(feedback.position_mm, path[0], frame)[0]
+    return along > -AT_START_MM and math.hypot(*velocity) < STANDING_MM_PER_S
 
 
 def _mm(point: tuple[float, ...]) -> str:

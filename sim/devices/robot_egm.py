@@ -53,6 +53,7 @@ import collections
 import contextlib
 import errno
 import logging
+import math
 import socket
 import sys
 import threading
@@ -336,7 +337,7 @@ class SimulatedEgmRobot(JobPlcSide):
         """robot_search_done; the frame offset is read on its rising edge (the template's
         routine reads the group inputs once, then shifts its seam by them)."""
         with self._lock:
-            if done and not self._search_done:
+            if done != self._search_done:  # read on each edge: the drop brings the start's
                 self._frame_offset_mm = offset_mm
             self._search_done = done
 
@@ -553,8 +554,19 @@ class SimulatedEgmRobot(JobPlcSide):
                 return
             self.motion.queue(_torch_at(start), PRESCAN_SPEED_MM_PER_S, 0)
             self._step = JobStep.TO_SEAM_START
-        elif step is JobStep.TO_SEAM_START and at_rest:
-            self._step = JobStep.AT_SEAM_START
+        elif step is JobStep.TO_SEAM_START and at_rest and not self._search_done and job:
+            # At the start after the pre-scan; search done dropped with the frame offset of
+            # the start itself: onto it (a fine MoveL), then at the seam start.
+            start = _plus(job.seam[0], self._frame_offset_mm)
+            if math.dist(self.motion.tool_pose().position_mm, start) < 1e-3:
+                self._step = JobStep.AT_SEAM_START
+            elif self.motion.check_move(_torch_at(start), PRESCAN_SPEED_MM_PER_S) is not (
+                ResultCode.OK
+            ):
+                self._error = f"job {job.name}: the shifted seam start {start} is out of reach"
+                self._end_job(JobStep.FAULT, MciState.STOPPED)
+            else:
+                self.motion.queue(_torch_at(start), PRESCAN_SPEED_MM_PER_S, 0)
         elif step is JobStep.AT_SEAM_START and self._seam_go and job is not None:
             try:
                 self._start_egm_move(job.seam_moves(self._frame_offset_mm))
