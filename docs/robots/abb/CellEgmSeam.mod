@@ -109,8 +109,12 @@ MODULE CellEgmSeam
         SetDO doAtSearch,1;
         WaitDI diSearchDone,1;
         Reset doAtSearch;
-        pdSeamFound := [[SignedHundredths(giOffsetX),SignedHundredths(giOffsetY),SignedHundredths(giOffsetZ)],[1,0,0,0]];
-        PDispSet pdSeamFound;
+        ReadSeamOffset;
+        MoveL pS1Start,vPrescan,fine,tWeldGun\WObj:=wobjFixture;
+        ! The controller's laser read the first 30 mm on the way: it drops search done with
+        ! the offset of the start itself; onto it (a few hundredths of a mm), then the start.
+        WaitDI diSearchDone,0;
+        ReadSeamOffset;
         MoveL pS1Start,vPrescan,fine,tWeldGun\WObj:=wobjFixture;
         ! At the seam start: the controller switches the arc on, then sets seam go.
         SetDO doAtSeamStart,1;
@@ -137,6 +141,13 @@ MODULE CellEgmSeam
             ExitCycle;
         ENDIF
         RAISE;
+    ENDPROC
+
+    PROC ReadSeamOffset()
+        ! The frame offset from the PLC (robot_offset_x/y/z_mm), as the displacement of
+        ! every following move in the work object.
+        pdSeamFound := [[SignedHundredths(giOffsetX),SignedHundredths(giOffsetY),SignedHundredths(giOffsetZ)],[1,0,0,0]];
+        PDispSet pdSeamFound;
     ENDPROC
 
     FUNC num SignedHundredths(num raw)
