@@ -287,8 +287,13 @@ class OwnedSeamSearch:
         last: RobotFeedback | None = None
         velocity = (0.0, 0.0, 0.0)  # mm per second of our clock, from two streamed poses
         after = -1
-        while not self.job.signals().at_seam_start:
-            signals = self.job.signals()
+        while True:
+            try:
+                signals = self.job.signals()
+            except DeviceError as error:
+                self.fault(FaultCode.PLC_LINK, f"seam {seam.name}: {error}")
+            if signals.at_seam_start:
+                break
             if signals.job_fault or time.monotonic() > deadline:
                 return sorted(samples)  # the wait that follows reports it
             if last is not None and _standing_at_start(last, velocity, path, frame):
