@@ -254,13 +254,6 @@ class SeamFinder:
         return sorted(samples)
 
 
-def extrapolate_start(samples: list[tuple[float, float, float]]) -> tuple[float, float] | None:
-    """(lateral, vertical) at s = 0 from a line through the first mm of ``samples``
-    (sorted by s); None with too few of them (also the robot-owned search's,
-    ``cellctl.weld.owned_search``)."""
-    return _extrapolate_start(samples)
-
-
 def _extrapolate_start(samples: list[tuple[float, float, float]]) -> tuple[float, float] | None:
     """(lateral, vertical) at s = 0 from a line through the first mm of ``samples``."""
     if len(samples) < 3:

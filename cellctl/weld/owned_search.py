@@ -52,10 +52,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import NoReturn, Protocol
 
+import numpy as np
+
 from cellctl.cell.faults import FaultCode
 from cellctl.cell.geometry import Point, in_frame, seam_frame, sensed_joint
 from cellctl.config.models import Seam
-from cellctl.sensing.finder import SeamFinder, extrapolate_start
+from cellctl.sensing.finder import SeamFinder
 from cellctl.sensing.protocol import JointNotFound
 from drivers.codecs.robot_job import ROBOT_OFFSET_LIMIT_MM, RobotJobSignals
 from drivers.codecs.seam_path import SeamPath
@@ -71,6 +73,7 @@ SETTLED_MM = 0.05  # on the found offset: this close
 SETTLE_TIMEOUT_S = 2.0
 AT_START_MM = 0.05  # the pre-scan's end: this close to the start along the seam, standing
 STANDING_MM_PER_S = 0.5
+TREND_MM = 10.0  # the pre-scan's first millimetres whose slope carries the joint to the start
 
 
 class LaserFinding(Protocol):
@@ -219,20 +222,19 @@ class OwnedSeamSearch:
             frame_offset = self._frame_offset(seam, taught, seen)
             path = taught.shifted(frame_offset)
         prescan = await self._prescan(seam, path, laser, frame_offset, timeout_s)
-        at_start = extrapolate_start(prescan)
-        if at_start is None:  # too few frames: the joint seen from the search position
-            at_start = (0.0, 0.0) if shifts_frame else seen
-        delta = (float(at_start[0]), float(at_start[1]))
+        # The joint at the start itself (against the taught path): what the search position
+        # saw, ``start_inset`` mm in, carried back along the pre-scan's trend.
+        at_start = start_from(seen, finding.start_inset_mm, prescan)
+        # ... and against the path the pre-scan was measured on (EGM's: shifted by ``seen``).
+        delta = (at_start[0] - seen[0], at_start[1] - seen[1]) if shifts_frame else at_start
         if shifts_frame:
             # The start itself, from the pre-scan's trend: the job reads the frame offset
             # again as robot_search_done drops, and moves onto it before the seam start.
             # EGM's path correction then holds nothing: no slew once the seam runs.
-            frame_offset = self._frame_offset(
-                seam, taught, (seen[0] + delta[0], seen[1] + delta[1])
-            )
+            frame_offset = self._frame_offset(seam, taught, at_start)
             path = taught.shifted(frame_offset)
             held = (0.0, 0.0)
-            found_mm = (seen[0] + delta[0], seen[1] + delta[1])
+            found_mm = at_start
             await self._set_done(False, frame_offset)
         else:
             held = delta
@@ -362,6 +364,25 @@ class OwnedSeamSearch:
             await self.job.set_search_done(done, offset_mm)
         except DeviceError as error:
             self.fault(FaultCode.PLC_LINK, str(error))
+
+
+def start_from(
+    seen: tuple[float, float], seen_at_mm: float, prescan: list[tuple[float, float, float]]
+) -> tuple[float, float]:
+    """The joint at s = 0: ``seen`` (the median of the frames at the search position, where
+    the line lies ``seen_at_mm`` into the seam) carried back along the trend of the pre-scan's
+    first ``TREND_MM`` (a line fitted to them: their slope only, so that their noise, which
+    the standing median has not, moves the start by ``seen_at_mm`` times the slope's error,
+    not by an extrapolation's); ``seen`` itself with too few of them."""
+    first = [row for row in prescan if row[0] < seen_at_mm + TREND_MM]
+    if len(first) < 3:
+        return seen
+    data = np.array(first)
+    if np.ptp(data[:, 0]) < TREND_MM / 2:
+        return seen
+    slope_lateral = float(np.polyfit(data[:, 0], data[:, 1], 1)[0])
+    slope_vertical = float(np.polyfit(data[:, 0], data[:, 2], 1)[0])
+    return (seen[0] - slope_lateral * seen_at_mm, seen[1] - slope_vertical * seen_at_mm)
 
 
 def _standing_at_start(
