@@ -4,15 +4,16 @@ The robot runs its own taught job for the seam (``robot_job`` in the part progra
 ``robot.jobs``); the controller does not move it. What the controller does, in order:
 
 1. sets the procedure on the power source, selects the job and starts it through the PLC
-   (``cellctl.weld.robot_job``); the job approaches the seam's taught start with its sensor
-   interface on and raises ``robot_at_seam_start`` (F143 if not in time, F135 if the job faults);
-2. expects the real-time stream from now on (a lost stream is F132, the robot stopping on its
+   (``cellctl.weld.robot_job``); the job approaches its search position before the seam's
+   start with its sensor interface on and raises ``robot_at_search`` (F143 if not in time,
+   F135 if the job faults);
+2. seam finding there (``cellctl.weld.owned_search``: the laser's find and pre-scan, or the
+   ``PathCorrector``'s offset); the shift goes to the robot as the held path correction
+   (RSI) or as a frame offset the job reads (EGM), the tracking's corrections on top of it
+   (docs/architecture.md, "A robot that owns its motion", says why); the job goes on to the
+   seam's start and raises ``robot_at_seam_start``;
+3. expects the real-time stream from now on (a lost stream is F132, the robot stopping on its
    interface F135: ``RobotOwnedMotion``'s fault listener raises them);
-3. seam finding at the job's search position before the start (``cellctl.weld.owned_search``:
-   the laser's find and pre-scan, or the ``PathCorrector``'s offset); the shift goes to the
-   robot as the held path correction (RSI) or as a frame offset the job reads (EGM), the
-   tracking's corrections on top of it (docs/architecture.md, "A robot that owns its
-   motion", says why);
 4. strikes the arc (the power source stays on the controller's link), then raises
    ``robot_seam_go``: the job runs the seam;
 5. while the seam runs: every correction period the robot's actual pose (the stream's last
@@ -227,8 +228,9 @@ class OwnedSeamCycle:
             self.robot.expect_stream(True)
             if self.robot.corrects_before_seam:
                 await self._settle_on(taught, found)
-            # else: the robot takes the held offset once the seam runs and slews onto it at its
-            # rate limit (EGM): no use waiting for it to stand there before the arc.
+            # else (EGM): after the laser's search nothing is held (the job took the shift as
+            # its frame offset); a corrector's offset is taken once the seam runs and slewed
+            # onto at the robot's rate limit: no use waiting for it before the arc.
             self.step = Step.ARC_START
             await self._arc_start(seam, procedure, monitor)
             self.step = Step.WELDING
