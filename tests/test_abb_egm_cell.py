@@ -76,7 +76,6 @@ async def test_the_laser_tracks_a_part_through_egm_against_the_truth(tmp_path, c
         assert abs(robot.frame_offset_mm[0]) == pytest.approx(1.5, abs=0.15)
         # The torch against the true joint, every physics step, far inside the taught line's.
         scores = rig.sim.tracking_score.figures()
-        print("EGM scores", scores, tracking)
         assert len(scores) == 2
         for score in scores:
             assert score["taught_rms_mm"] > 2.0

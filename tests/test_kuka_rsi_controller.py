@@ -110,7 +110,6 @@ async def test_the_laser_tracks_a_seam_through_rsi_against_the_truth(tmp_path):
             assert seam["frames_with_joint"] > 100
         # The torch against the true joint, every physics step, far inside the taught line's.
         scores = rig.sim.tracking_score.figures()
-        print("RSI scores", scores, tracking)
         for score in scores:
             assert score["taught_rms_mm"] > 2.0
             assert score["rms_mm"] < 0.1
