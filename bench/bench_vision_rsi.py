@@ -4,7 +4,8 @@ The same welds as ``bench_vision``'s closed loop on the coupon (``cellsim all`` 
 run`` as two processes, the vision scenarios' true parts, the laser sensor on), with the robot
 on ``robot.interface: kuka_rsi``: the simulated KUKA runs the coupon's job, the laser's
 corrections reach it as RSI's ``RKorr`` answered within its 4 ms cycle, and seam finding is
-the joint seen a look-ahead in from the torch standing at the seam's start (no search move).
+done at the job's search position before the start, with the pre-scan to the start
+(``cellctl.weld.owned_search``).
 Goal, as on the serial link: RMS <= 0.10 mm, max <= 0.25 mm.
 """
 

@@ -245,7 +245,17 @@ def _robot(devices: CellDevices, clock: SimClock, plc: SimulatedPlc) -> Simulate
         return SimulatedRobot(settings, clock, link_path=settings.link.port)
     if devices.active_part_file is None or devices.config_path is None:
         raise ValueError("a robot that runs its own jobs needs a part program in the cell config")
-    jobs = load_taught_jobs(devices.active_part_file, settings, devices.procedures_dir)
+    # The jobs' search position lies where the laser line falls on the seam's first
+    # millimetres (the sensor's look-ahead less seam finding's inset), as a robot
+    # programmer teaches it (docs/robots/).
+    sensor = devices.sensor
+    finding = sensor.get("seam_finding") or {}
+    search_back_mm = float(sensor.get("lookahead_mm", 30.0)) - float(
+        finding.get("start_inset_mm", 4.0)
+    )
+    jobs = load_taught_jobs(
+        devices.active_part_file, settings, devices.procedures_dir, search_back_mm
+    )
     robot: SimulatedRsiRobot | SimulatedEgmRobot
     if settings.interface == "kuka_rsi":
         robot = SimulatedRsiRobot(settings, clock, jobs)  # at the robot_host the controller expects
@@ -253,7 +263,14 @@ def _robot(devices: CellDevices, clock: SimClock, plc: SimulatedPlc) -> Simulate
         assert settings.abb_egm is not None  # RobotSettings checks it
         # The same taught seams, as the RAPID template's routine runs them (EGMMoveL/EGMMoveC).
         egm_jobs = {
-            number: EgmJob(number, job.name, job.path, job.travel_speed_mm_per_s, job.clearance_mm)
+            number: EgmJob(
+                number,
+                job.name,
+                job.path,
+                job.travel_speed_mm_per_s,
+                job.clearance_mm,
+                job.search_back_mm,
+            )
             for number, job in jobs.items()
         }
         robot = SimulatedEgmRobot(

@@ -411,8 +411,22 @@ async def test_a_job_runs_on_its_signals_with_corrections_hold_and_done():
         assert not rig.robot.start_job(2)  # no such job
         assert rig.robot.start_job(1)
         assert not rig.robot.signals()["robot_ready"]
+        # The search position: 26 mm before the start on the seam's line (it runs along +x).
+        await eventually(lambda: rig.robot.signals()["robot_at_search"], what="the search")
+        assert rig.robot.status().pose.position_mm == pytest.approx((274.0, 0.0, 360.0))
+        # Seam finding's frame offset, read as the search is done: the job runs to the start
+        # shifted by it, then waits for the done to drop with the start's own offset.
+        rig.robot.set_search_done(True, (0.0, 1.0, 0.0))
+        await eventually(
+            lambda: rig.robot.status().pose.position_mm == pytest.approx((300.0, 1.0, 360.0)),
+            what="the pre-scan to the shifted start",
+        )
+        await asyncio.sleep(0.05)
+        assert not rig.robot.signals()["robot_at_seam_start"]
+        rig.robot.set_search_done(False, (0.0, 1.2, -0.1))
         await eventually(lambda: rig.robot.signals()["robot_at_seam_start"], what="the seam start")
-        assert rig.robot.status().pose.position_mm == pytest.approx((300.0, 0.0, 360.0))
+        assert rig.robot.frame_offset_mm == (0.0, 1.2, -0.1)
+        assert rig.robot.status().pose.position_mm == pytest.approx((300.0, 1.2, 359.9))
         assert rig.driver.latest_feedback().orientation_deg == pytest.approx(
             (0.0, 0.0, 180.0), abs=1e-6
         )  # the torch down: 180° about X
@@ -438,8 +452,9 @@ async def test_a_job_runs_on_its_signals_with_corrections_hold_and_done():
         assert rig.robot.status().step is JobStep.WELDING  # held, not ended
         rig.robot.set_hold(False)
         await eventually(lambda: rig.robot.signals()["robot_at_seam_end"], 5.0, what="the seam end")
-        # At the end of the arc the travel is +y: lateral (left of it) is -x, vertical +z.
-        assert rig.robot.status().pose.position_mm == pytest.approx((339.2, 20.0, 360.3))
+        # At the end of the arc the travel is +y: lateral (left of it) is -x, vertical +z; the
+        # whole seam shifted by the frame offset.
+        assert rig.robot.status().pose.position_mm == pytest.approx((339.2, 21.2, 360.2))
         rig.robot.set_seam_go(False)
         await eventually(lambda: rig.robot.signals()["robot_job_done"], what="the job done")
         signals = rig.robot.signals()
@@ -454,12 +469,16 @@ async def test_a_stop_ends_the_job_and_a_comm_timeout_faults_it():
     async with egm_rig() as rig:
         rig.robot.jobs[1] = bracket_job()
         assert rig.robot.start_job(1)
-        await eventually(lambda: rig.robot.signals()["robot_at_seam_start"], what="the seam start")
+        await eventually(lambda: rig.robot.signals()["robot_at_search"], what="the search")
         rig.robot.set_stop(True)
         assert rig.robot.signals()["robot_ready"]
         assert rig.robot.status().step is JobStep.IDLE
         rig.robot.set_stop(False)
         assert rig.robot.start_job(1)
+        await eventually(lambda: rig.robot.signals()["robot_at_search"], what="the search")
+        rig.robot.set_search_done(True, (0.0, 0.0, 0.0))
+        await eventually(lambda: not rig.robot.signals()["robot_at_search"], what="off it")
+        rig.robot.set_search_done(False, (0.0, 0.0, 0.0))
         await eventually(
             lambda: rig.robot.signals()["robot_at_seam_start"], what="the seam start again"
         )

@@ -49,6 +49,9 @@ def _abb_with_laser(cell: dict) -> None:
     # process and its GIL with the controller's vision: room for a busy shared machine.
     cell["power_source"]["link"]["timeout_ms"] = 300
     cell["power_source"]["interface_watchdog_ms"] = 1500
+    # The simulated camera's frames wait for this process's event loop (sim.devices.sensor):
+    # on a loaded machine a run of them dropped is not a lost sensor (the test scores tracking).
+    cell["sensor"]["frame_timeout_ms"] = 1500
 
 
 async def test_the_laser_tracks_a_part_through_egm_against_the_truth(tmp_path, caplog):
@@ -60,22 +63,24 @@ async def test_the_laser_tracks_a_part_through_egm_against_the_truth(tmp_path, c
         seams = await rig.controller.store.seams(part["id"])
         assert [s["seam"] for s in seams] == ["gusset-left", "gusset-right"]
         tracking = [json.loads(s["summary_json"])["tracking"] for s in seams]
-        # Found from the seam start, a look-ahead (30 mm) in: 1.5 + 1.0 sin(2 pi 30/300) mm.
+        # Found at the job's search position and its pre-scan to the start: the joint at the
+        # start itself, 1.5 + 1.0 sin(0) mm.
         for seam in tracking:
-            assert seam["found_lateral_mm"] == pytest.approx(2.09, abs=0.2)
+            assert seam["found_lateral_mm"] == pytest.approx(1.5, abs=0.1)
             assert seam["frames_with_joint"] > 100
+        # EGM applies a path correction only while EGMMoveL/EGMMoveC run, so the found offset
+        # went to the job as a frame offset (the PLC's robot_offset_*), which it took at its
+        # search position: the seam runs on the joint from its start, no slew onto it.
+        robot = rig.sim.robot
+        # The bracket's seams run along +y and -y: lateral (left of travel) is -x, then +x.
+        assert abs(robot.frame_offset_mm[0]) == pytest.approx(1.5, abs=0.15)
         # The torch against the true joint, every physics step, far inside the taught line's.
-        # EGM applies a path correction only while EGMMoveL/EGMMoveC run: the found offset
-        # cannot move the robot before the arc (docs/robots/abb/README.md), so the arc strikes
-        # on the taught line and the robot slews onto the joint at its rate limit; the worst
-        # error is that start, never more than the found offset.
         scores = rig.sim.tracking_score.figures()
         assert len(scores) == 2
-        for score, seam in zip(scores, tracking, strict=True):
+        for score in scores:
             assert score["taught_rms_mm"] > 2.0
-            assert score["rms_mm"] < 0.3
-            assert score["max_mm"] < seam["found_lateral_mm"]
-        robot = rig.sim.robot
+            assert score["rms_mm"] < 0.1
+            assert score["max_mm"] < 0.3
         status = robot.status()
         assert status.step is JobStep.DONE
         assert status.counters.corrections_applied > 100

@@ -80,6 +80,13 @@ async def test_a_job_runs_its_seam_through_the_plcs_signals_with_the_correction(
     seam = cell.sim.robot.jobs[1].path
     await cell.job.start_job(1)
     assert cell.sim.plc.output("robot_job_start") is False  # the pulse is over
+    # The job stops at its search position, 26 mm before the start on the seam's line, until
+    # seam finding is done.
+    await cell.job.wait_for(lambda s: s.at_search, "at the search position", 5.0)
+    s_mm, lateral_mm, _ = seam.locate(cell.sim.robot.actual_tool_pose().position_mm)
+    assert (s_mm, lateral_mm) == (pytest.approx(-26.0, abs=0.01), pytest.approx(0.0, abs=0.01))
+    assert not cell.job.signals().at_seam_start
+    await cell.job.set_search_done(True)
     await cell.job.wait_for(lambda s: s.at_seam_start, "at seam start", 5.0)
     # Seam finding's offset goes in through RSI before the arc (held through the seam).
     cell.rsi.expect_stream(True)
@@ -102,6 +109,8 @@ async def test_a_job_runs_its_seam_through_the_plcs_signals_with_the_correction(
 
 async def test_hold_and_resume_go_through_the_plc(cell):
     await cell.job.start_job(1)
+    await cell.job.wait_for(lambda s: s.at_search, "at the search position", 5.0)
+    await cell.job.set_search_done(True)
     await cell.job.wait_for(lambda s: s.at_seam_start, "at seam start", 5.0)
     await cell.job.set_seam_go(True)
     await eventually(lambda: cell.sim.robot.step is JobStep.WELDING, what="welding")
@@ -118,6 +127,8 @@ async def test_hold_and_resume_go_through_the_plc(cell):
 
 async def test_the_robot_stopping_on_rsi_is_a_job_fault_and_an_interface_error(cell):
     await cell.job.start_job(1)
+    await cell.job.wait_for(lambda s: s.at_search, "at the search position", 5.0)
+    await cell.job.set_search_done(True)
     await cell.job.wait_for(lambda s: s.at_seam_start, "at seam start", 5.0)
     cell.rsi.expect_stream(True)
     cell.sim.robot.answer_delay_ms = 10.0  # every answer reaches the robot after its cycle

@@ -92,6 +92,9 @@ async def test_the_laser_tracks_a_seam_through_rsi_against_the_truth(tmp_path):
         # the room a busy shared machine needs (the shipped 100 ms holds with own processes).
         cell["power_source"]["link"]["timeout_ms"] = 300
         cell["power_source"]["interface_watchdog_ms"] = 1500
+        # The simulated camera's frames wait for this process's event loop: on a loaded
+        # machine a run of them dropped is not a lost sensor (the test scores tracking).
+        cell["sensor"]["frame_timeout_ms"] = 1500
 
     vision = VisionScenario.model_validate(BENT)
     async with running_cell(tmp_path, time_scale=2.0, edit=edit, vision=vision) as rig:
@@ -99,12 +102,15 @@ async def test_the_laser_tracks_a_seam_through_rsi_against_the_truth(tmp_path):
         part = await rig.weld_part_without_faults(timeout_s=120)
         seams = await rig.controller.store.seams(part["id"])
         tracking = [json.loads(s["summary_json"])["tracking"] for s in seams]
-        # Found from the seam start, a look-ahead (30 mm) in: 1.5 + 1.0 sin(2 pi 30/300) mm.
+        # Found at the job's search position and its pre-scan to the start: the joint at the
+        # start itself, 1.5 + 1.0 sin(0) mm (before the search position it was the joint 30 mm
+        # in, 2.09 mm, held from the start: the bend's first 30 mm were welded off by it).
         for seam in tracking:
-            assert seam["found_lateral_mm"] == pytest.approx(2.09, abs=0.2)
+            assert seam["found_lateral_mm"] == pytest.approx(1.5, abs=0.1)
             assert seam["frames_with_joint"] > 100
         # The torch against the true joint, every physics step, far inside the taught line's.
-        for score in rig.sim.tracking_score.figures():
+        scores = rig.sim.tracking_score.figures()
+        for score in scores:
             assert score["taught_rms_mm"] > 2.0
-            assert score["rms_mm"] < 0.3
-            assert score["max_mm"] < 1.0
+            assert score["rms_mm"] < 0.1
+            assert score["max_mm"] < 0.3

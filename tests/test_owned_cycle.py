@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import types
 
 import pytest
 
@@ -140,4 +141,39 @@ async def test_a_robot_without_drives_is_not_ready(rig):
         await rig.cycle.weld_seam(rig.seam, rig.procedure, HeldOffset())
     assert rig.faults.codes() == [FaultCode.ROBOT_NOT_READY]
     assert rig.sim.robot.job is None  # nothing was started
+    assert not rig.sim.power_source.arc.burning
+
+
+class LaserLookingFurther:
+    """The laser's seam finding as the search sees it, on a sensor mounted 40 mm ahead: it
+    needs the job's search position 36 mm before the start. (Its ``find_ahead`` is never
+    reached: the search position is checked first.)"""
+
+    def __init__(self) -> None:
+        from cellctl.config.sensor_models import SensorSettings
+
+        settings = SensorSettings(lookahead_mm=40.0)
+        self.finder = types.SimpleNamespace(settings=settings, lookahead_mm=40.0)
+        self.asked = 0
+
+    async def find_ahead(self, seam):
+        self.asked += 1
+        return (0.0, 0.0)
+
+    def seed_prescan(self, start, prescan) -> None:
+        raise AssertionError("no pre-scan after a wrong search position")
+
+
+async def test_a_job_standing_elsewhere_than_the_search_needs_is_f147_before_any_arc(rig):
+    laser = LaserLookingFurther()
+    rig.cycle.search.laser = laser  # the robot's job stops 26 mm before the start (30 - 4)
+    with pytest.raises(CycleInterrupted):
+        await rig.cycle.weld_seam(rig.seam, rig.procedure, HeldOffset())
+    assert rig.faults.codes() == [FaultCode.SEARCH_POSITION_WRONG]
+    detail = rig.faults.raised[0][1]
+    assert "10.0 mm from where the laser sees" in detail
+    assert "(400.0, -101.0, 8.0) mm" in detail  # where the job stood: 26 mm before the start
+    assert "36 mm before the start" in detail
+    assert laser.asked == 0
+    assert rig.sim.robot.signals()["robot_at_search"]
     assert not rig.sim.power_source.arc.burning

@@ -169,3 +169,23 @@ def test_an_abb_egm_cell_builds_the_egm_driver_behind_the_owned_robot(config):
     assert isinstance(robot, OwnedRobot)
     assert isinstance(robot.link, AbbEgmDriver)
     assert robot.address.startswith("udp 127.0.0.1:6511")
+
+
+def test_touch_sensing_on_a_robot_that_owns_its_motion_is_refused_naming_the_field(config):
+    cell = _rsi_cell(config, only_bracket=False)
+    part = config / "parts" / "coupon-fillet-touch.yaml"
+    part.write_text(
+        part.read_text().replace(
+            "    joint: fillet\n", "    joint: fillet\n    robot_job: COUPON_FILLET_80\n"
+        )
+    )
+    with pytest.raises(ConfigInvalid) as raised:
+        load_cell_config(cell)
+    text = "\n".join(str(e) for e in raised.value.errors)
+    seam_finding = _line(part, "      seam_finding: touch")
+    assert (
+        f"coupon-fillet-touch.yaml:{seam_finding}: seams[0].sensing.seam_finding: seam "
+        '"fillet": seam_finding touch needs robot.interface serial: touch sensing through the '
+        "robot's own job (kuka_rsi) is not built"
+    ) in text
+    assert f"coupon-fillet-touch.yaml:{_line(part, 'touch_frame:')}: touch_frame" in text

@@ -73,6 +73,8 @@ class FaultCode(enum.StrEnum):
     ROBOT_FAULT = "F140"
     ROBOT_REFUSED_MOTION = "F141"
     ROBOT_JOB_SIGNAL_LATE = "F143"
+    SEARCH_POSITION_WRONG = "F147"
+    SEARCH_OFFSET_BEYOND_LIMIT = "F148"
     JOINT_NOT_FOUND = "F150"
     TRACKING_LOST = "F151"
     TOUCH_NOT_FOUND = "F152"
@@ -186,6 +188,15 @@ CATALOGUE: dict[FaultCode, FaultKind] = {
               "The robot's job did not start, reach the seam or finish in time: check the "
               "robot's job (the detail names the signal), its I/O and the PLC. Then Clear, "
               "Reset."),
+        # -- seam finding with a robot that owns its motion (cellctl.weld.owned_search) --
+        _kind("F147", A, "Robot job's search position is not where the search needs it",
+              "The detail gives where the robot stood and where the laser sees the seam's "
+              "first millimetres: correct the job's search position on the robot (see "
+              "docs/robots/). Then Clear, Reset."),
+        _kind("F148", A, "Seam offset found beyond what the robot job can take",
+              "The joint lies further from the taught seam than the robot's correction "
+              "limit or the PLC's frame offset allows: check the part in the fixture and the "
+              "taught seam. Then Clear, Reset."),
         # -- seam sensing (the vision work raises these) --
         _kind("F150", H, "Joint not found by the seam search",
               "Check the part's position in the fixture and the sensor window. Then Unhold."),

@@ -521,8 +521,8 @@ def print_summary(summary: dict, time_scale: float, part: str) -> None:
             if summary.get("robot_interface", "serial") == "serial"
             else ("seams found and tracked", f"{summary['seams_tracked']} of "
                   f"{summary['seams_welded']} "
-                  f"(through {summary['robot_interface']}: the joint found a look-ahead into "
-                  "the seam from its start, tracked while welding)"),
+                  f"(through {summary['robot_interface']}: found at the job's search position, "
+                  "tracked while welding)"),
             ("tracking (controller)", "-" if summary.get("tracking_rms_mm") is None else
              f"RMS {summary['tracking_rms_mm']:.3f} mm, max {summary['tracking_max_mm']:.3f} mm"
              " (corrections against the joint it measured)"),

@@ -683,6 +683,26 @@ def _check_robot_jobs(
                         f"{cell_file.path.name} (known: {known})",
                     )
                 )
+            if seam.sensing.seam_finding.by_touch:
+                # (cellctl.weld.owned_search finds by the laser, or not at all.)
+                errors.append(
+                    _error(
+                        part_file,
+                        ("seams", seam_index, "sensing", "seam_finding"),
+                        f'seam "{seam.name}": seam_finding {seam.sensing.seam_finding} needs '
+                        f"robot.interface serial: touch sensing through the robot's own job "
+                        f"({interface}) is not built",
+                    )
+                )
+        if part.touch_frame is not None:
+            errors.append(
+                _error(
+                    part_file,
+                    ("touch_frame",),
+                    f"touch_frame needs robot.interface serial: touch sensing through the "
+                    f"robot's own job ({interface}) is not built",
+                )
+            )
     registers = cell.plc.registers
     for kind, names, table in (
         ("inputs", ROBOT_JOB_INPUTS, registers.inputs),

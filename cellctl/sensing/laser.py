@@ -206,6 +206,13 @@ class LaserSensing:
         self.last_run = None
         return await self.finder.find_ahead(seam)
 
+    def seed_prescan(self, start: Point, prescan: list[tuple[float, float, float]]) -> None:
+        """What a robot-owned job's pre-scan read of the first look-ahead
+        (``cellctl.weld.owned_search``): [(s, lateral, vertical)] against the path starting
+        at ``start`` and the correction held on it; tracking that starts on that path takes
+        them as its first measurements, as after the serial seam finding's pre-scan."""
+        self._prescan = (start, list(prescan))
+
     async def check_bead(
         self, seam: Seam, path: list[Point]
     ) -> tuple[dict[str, float], list[str]] | None:

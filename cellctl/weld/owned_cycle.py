@@ -4,13 +4,16 @@ The robot runs its own taught job for the seam (``robot_job`` in the part progra
 ``robot.jobs``); the controller does not move it. What the controller does, in order:
 
 1. sets the procedure on the power source, selects the job and starts it through the PLC
-   (``cellctl.weld.robot_job``); the job approaches the seam's taught start with its sensor
-   interface on and raises ``robot_at_seam_start`` (F143 if not in time, F135 if the job faults);
-2. expects the real-time stream from now on (a lost stream is F132, the robot stopping on its
+   (``cellctl.weld.robot_job``); the job approaches its search position before the seam's
+   start with its sensor interface on and raises ``robot_at_search`` (F143 if not in time,
+   F135 if the job faults);
+2. seam finding there (``cellctl.weld.owned_search``: the laser's find and pre-scan, or the
+   ``PathCorrector``'s offset); the shift goes to the robot as the held path correction
+   (RSI) or as a frame offset the job reads (EGM), the tracking's corrections on top of it
+   (docs/architecture.md, "A robot that owns its motion", says why); the job goes on to the
+   seam's start and raises ``robot_at_seam_start``;
+3. expects the real-time stream from now on (a lost stream is F132, the robot stopping on its
    interface F135: ``RobotOwnedMotion``'s fault listener raises them);
-3. seam finding: the ``PathCorrector`` gives the offset of the joint at the start; it goes to
-   the robot as the path correction and is held through the seam, the tracking's corrections
-   on top of it (docs/architecture.md, "A robot that owns its motion", says why);
 4. strikes the arc (the power source stays on the controller's link), then raises
    ``robot_seam_go``: the job runs the seam;
 5. while the seam runs: every correction period the robot's actual pose (the stream's last
@@ -40,10 +43,11 @@ from cellctl.cell.faults import FaultCode, FaultReporter
 from cellctl.cell.records import RecordNotWritten, SeamSummary
 from cellctl.cell.steps import Step
 from cellctl.config.models import ControllerSettings, PartProgram, Procedure, Seam
-from cellctl.sensing.protocol import JointNotFound, SeamSensing, TrackingLost
+from cellctl.sensing.protocol import SeamSensing, TrackingLost
 from cellctl.weld.cycle import CycleInterrupted, SeamProgress, SeamRecords
 from cellctl.weld.monitoring import SeamMonitor
 from cellctl.weld.owned_robot import OwnedRobot
+from cellctl.weld.owned_search import OwnedSeamSearch
 from cellctl.weld.robot_job import PlcRobotJobIo, RobotJobFaulted, RobotJobTimeout
 from drivers.codecs.seam_path import SeamPath
 from drivers.codecs.settings import RobotSettings
@@ -76,13 +80,6 @@ class PathCorrector(Protocol):
     async def find(self, seam: Seam, taught: SeamPath) -> tuple[float, float]: ...
 
     def correction_at(self, position_mm: float) -> tuple[float, float]: ...
-
-
-class FindsAhead(Protocol):
-    """Sensing that finds the joint from a torch standing at the seam's start
-    (``cellctl.sensing.laser.LaserSensing.find_ahead``)."""
-
-    async def find_ahead(self, seam: Seam) -> tuple[float, float]: ...
 
 
 @dataclass
@@ -156,6 +153,9 @@ class OwnedSeamCycle:
         self.found_mm = (0.0, 0.0)  # the last seam's offset found before the arc
         self._path_id = 0  # the last tracked seam's path id
         robot.add_fault_listener(self._on_link_fault)
+        self.search = OwnedSeamSearch(
+            job=job, robot=robot, sensing=sensing, wait=self._wait, fault=self._fault
+        )
 
     # -- faults -------------------------------------------------------------------------------
 
@@ -216,15 +216,21 @@ class OwnedSeamCycle:
             except RobotJobTimeout as error:
                 self._fault(FaultCode.ROBOT_JOB_SIGNAL_LATE, f"seam {seam.name}: {error}")
             approach_s = (seam.approach_clearance_mm * 4 + 500) / AIR_SPEED_FOR_TIMEOUTS_MM_PER_S
-            await self._wait(lambda s: s.at_seam_start, f"job {number} at seam start", approach_s)
-            self.robot.expect_stream(True)
+            # Seam finding at the job's search position, up to the job standing at the start
+            # (cellctl.weld.owned_search): the path the job runs (EGM: shifted by the frame
+            # offset it took) and the correction held on it.
             self.step = Step.SEAM_FINDING
-            found = self.found_mm = await self._find(seam, taught, corrector)
-            self._correct(taught, found, 0.0)
+            found_seam = await self.search.search(seam, taught, corrector, approach_s)
+            taught, found = found_seam.path, found_seam.held_mm
+            self.found_mm = found_seam.found_mm
+            if found_seam.by_laser:  # the found offset held (the part run's corrector has none)
+                corrector = HeldOffset(*found)
+            self.robot.expect_stream(True)
             if self.robot.corrects_before_seam:
                 await self._settle_on(taught, found)
-            # else: the robot takes the held offset once the seam runs and slews onto it at its
-            # rate limit (EGM): no use waiting for it to stand there before the arc.
+            # else (EGM): after the laser's search nothing is held (the job took the shift as
+            # its frame offset); a corrector's offset is taken once the seam runs and slewed
+            # onto at the robot's rate limit: no use waiting for it before the arc.
             self.step = Step.ARC_START
             await self._arc_start(seam, procedure, monitor)
             self.step = Step.WELDING
@@ -253,22 +259,6 @@ class OwnedSeamCycle:
         finally:
             self.robot.expect_stream(False)
         return monitor.summary(taught.length_mm)
-
-    async def _find(
-        self, seam: Seam, taught: SeamPath, corrector: PathCorrector
-    ) -> tuple[float, float]:
-        """Seam finding: with the laser (and the seam's program asking), the joint ahead of
-        the torch standing at the start, held through the seam; else the corrector's."""
-        finds_ahead = getattr(self.sensing, "find_ahead", None)
-        if finds_ahead is None or not seam.sensing.seam_finding:
-            return await corrector.find(seam, taught)
-        try:
-            return await finds_ahead(seam)
-        except JointNotFound as error:
-            self._fault(FaultCode.JOINT_NOT_FOUND, f"seam {seam.name}: {error}")
-        except DeviceError as error:
-            self._fault(FaultCode.SENSOR_LINK, f"seam {seam.name}: {error}")
-        raise AssertionError("unreachable")  # _fault raises
 
     async def _settle_on(self, taught: SeamPath, offset: tuple[float, float]) -> None:
         """Wait (up to SETTLE_TIMEOUT_S) until the robot stands on the found offset: it slews

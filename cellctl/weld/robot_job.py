@@ -60,6 +60,7 @@ class PlcRobotJobIo:
             at_seam_end=bool(image.get("robot_at_seam_end")),
             job_done=bool(image.get("robot_job_done")),
             job_fault=bool(image.get("robot_job_fault")),
+            at_search=bool(image.get("robot_at_search")),
         )
 
     async def start_job(self, number: int) -> None:
@@ -74,6 +75,7 @@ class PlcRobotJobIo:
                 "robot_stop": False,
                 "robot_hold": False,
                 "robot_seam_go": False,
+                "robot_search_done": False,
             }
         )
         await self.plc.write_output("robot_job_start", True)
@@ -88,6 +90,17 @@ class PlcRobotJobIo:
 
     async def set_seam_go(self, go: bool) -> None:
         await self.plc.write_output("robot_seam_go", go)
+
+    async def set_search_done(
+        self, done: bool, offset_mm: tuple[float, float, float] | None = None
+    ) -> None:
+        """``robot_search_done``, with the frame offset (base frame, mm) in the same write
+        when given: the job reads it on the done's rising edge."""
+        values: dict[str, bool | float] = {"robot_search_done": done}
+        if offset_mm is not None:
+            for axis, value in zip("xyz", offset_mm, strict=True):
+                values[f"robot_offset_{axis}_mm"] = round(value, 2)
+        await self.plc.write_outputs(values)
 
     async def set_hold(self, held: bool) -> None:
         await self.plc.write_output("robot_hold", held)

@@ -17,6 +17,8 @@ ROBOT_JOB_INPUTS = (
     "robot_at_seam_end",  # the job reached the seam's end: crater, arc off
     "robot_job_done",  # the job is back clear of the part and has ended
     "robot_job_fault",  # the job stopped on a fault (its own, or the sensor interface's)
+    "robot_at_search",  # the job stands at its search position before the seam's start and
+    # waits for robot_search_done (seam finding: cellctl.weld.owned_search)
 )
 ROBOT_JOB_OUTPUTS = (
     "robot_job_number",  # which job to run (uint16), the robot reads it on robot_job_start
@@ -25,7 +27,14 @@ ROBOT_JOB_OUTPUTS = (
     "robot_stop",  # true: the robot stops and ends the job
     "robot_seam_go",  # true: the arc is established, run the seam; false at its end: the
     # crater is filled and the arc is off, retract
+    "robot_search_done",  # true: seam finding is over; the job reads the frame offset (if
+    # its program takes one) and goes on from its search position to the seam's start
+    "robot_offset_x_mm",  # the frame offset the job shifts its seam by (base frame, int16 of
+    "robot_offset_y_mm",  # 0.01 mm), read on robot_search_done's rising edge; zero when the
+    "robot_offset_z_mm",  # interface holds the shift as its correction instead (RSI)
 )
+# The frame offset's range on the wire: int16 at 0.01 mm.
+ROBOT_OFFSET_LIMIT_MM = 327.67
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,3 +46,4 @@ class RobotJobSignals:
     at_seam_end: bool
     job_done: bool
     job_fault: bool
+    at_search: bool = False

@@ -10,9 +10,14 @@ It behaves as a robot running the RAPID template of docs/robots/abb/ (EGMSetupUC
   in ms, the actual and the planned tool pose, and its motor, EGM (MCI) and RAPID state;
 - the job, as the template's routine runs it, on the job signals the PLC wires
   (``drivers.robot.owned.ROBOT_JOB_INPUTS`` / ``ROBOT_JOB_OUTPUTS``): ``start_job(number)``
-  moves above the seam's start and down onto it, raises ``robot_at_seam_start`` and waits for
-  ``set_seam_go(True)`` (the arc is established); runs the seam as one EGM move (EGMMoveL per
-  line, EGMMoveC per arc of its ``SeamPath``) at the travel speed; raises
+  moves above its search position (``search_back_mm`` before the seam's start on its line)
+  and down onto it, raises ``robot_at_search`` and waits for ``robot_search_done``; it then
+  reads the frame offset from the PLC (``robot_offset_x/y/z_mm``: seam finding's shift, since
+  a path correction applies only inside EGMMoveL) and shifts the rest of the job by it, runs
+  along the seam's line to its start at the pre-scan speed (a plain MoveL), raises
+  ``robot_at_seam_start`` and waits for ``set_seam_go(True)`` (the arc is established); runs
+  the seam as one EGM move (EGMMoveL per line, EGMMoveC per arc of its ``SeamPath``) at the
+  travel speed; raises
   ``robot_at_seam_end`` and waits for the go to drop; lifts clear and raises
   ``robot_job_done``. ``set_hold`` holds on the path (StopMove) and resumes; ``set_stop`` ends
   the job. ``run_job`` runs a list of moves as an EGM move at once (no signals: tests, bench).
@@ -48,6 +53,7 @@ import collections
 import contextlib
 import errno
 import logging
+import math
 import socket
 import sys
 import threading
@@ -72,7 +78,13 @@ from drivers.codecs.robot_protocol import Pose, ResultCode
 from drivers.codecs.seam_path import Arc, SeamPath
 from drivers.codecs.settings import RobotLimits
 from sim.clock import SimClock
-from sim.devices.robot_job import JobPlcSide, JobStep
+from sim.devices.robot_job import (
+    PRESCAN_SPEED_MM_PER_S,
+    SEARCH_BACK_MM,
+    JobPlcSide,
+    JobStep,
+    search_position,
+)
 from sim.devices.robot_motion import RobotMotion, TrajectorySample
 
 log = logging.getLogger(__name__)
@@ -109,18 +121,24 @@ class EgmJob:
     seam: SeamPath
     travel_speed_mm_per_s: float
     clearance_mm: float = 40.0
+    search_back_mm: float = SEARCH_BACK_MM  # the search position, before the start
 
-    def seam_moves(self) -> list[EgmMove]:
-        """EGMMoveL per line, EGMMoveC (through the arc's middle) per arc of the seam."""
+    def seam_moves(self, offset_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> list[EgmMove]:
+        """EGMMoveL per line, EGMMoveC (through the arc's middle) per arc of the seam, shifted
+        by the frame offset ``offset_mm`` (base frame)."""
         moves = []
         for piece in self.seam.pieces:
-            via = piece.via if isinstance(piece, Arc) else None
-            moves.append(EgmMove(_torch_at(piece.end), self.travel_speed_mm_per_s, via))
+            via = _plus(piece.via, offset_mm) if isinstance(piece, Arc) else None
+            moves.append(
+                EgmMove(_torch_at(_plus(piece.end, offset_mm)), self.travel_speed_mm_per_s, via)
+            )
         return moves
 
 
 _JOB_RUNS = (
     JobStep.APPROACH,
+    JobStep.AT_SEARCH,
+    JobStep.TO_SEAM_START,
     JobStep.AT_SEAM_START,
     JobStep.WELDING,
     JobStep.AT_SEAM_END,
@@ -195,6 +213,8 @@ class SimulatedEgmRobot(JobPlcSide):
         self._step = JobStep.IDLE
         self._job: EgmJob | None = None  # None for run_job's moves
         self._seam_go = False
+        self._search_done = False
+        self._frame_offset_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)  # read at search done
         self._held = False
         self._last_sensor_message_s = 0.0  # monotonic
         self._mci_state = MciState.STOPPED
@@ -293,7 +313,7 @@ class SimulatedEgmRobot(JobPlcSide):
             if not self.motion.drives_enabled:
                 return False
             self.motion.advance_to(self.clock.now_s())
-            start = job.seam[0]
+            start = search_position(job.seam, job.search_back_mm)
             above = (start[0], start[1], start[2] + job.clearance_mm)
             for point, speed in ((above, AIR_SPEED_MM_PER_S), (start, AIR_SPEED_MM_PER_S / 4)):
                 if self.motion.check_move(_torch_at(point), speed) is not ResultCode.OK:
@@ -301,6 +321,7 @@ class SimulatedEgmRobot(JobPlcSide):
                     return False
             self._job = job
             self._error = ""
+            self._frame_offset_mm = (0.0, 0.0, 0.0)
             self.motion.queue(_torch_at(above), AIR_SPEED_MM_PER_S, 0)
             self.motion.queue(_torch_at(start), AIR_SPEED_MM_PER_S / 4, 0)
             self._step = JobStep.APPROACH
@@ -311,6 +332,19 @@ class SimulatedEgmRobot(JobPlcSide):
     def set_seam_go(self, go: bool) -> None:
         with self._lock:
             self._seam_go = go
+
+    def set_search_done(self, done: bool, offset_mm: tuple[float, float, float]) -> None:
+        """robot_search_done; the frame offset is read on its rising edge (the template's
+        routine reads the group inputs once, then shifts its seam by them)."""
+        with self._lock:
+            if done != self._search_done:  # read on each edge: the drop brings the start's
+                self._frame_offset_mm = offset_mm
+            self._search_done = done
+
+    @property
+    def frame_offset_mm(self) -> tuple[float, float, float]:
+        """The frame offset the job took at its search position (base frame, mm)."""
+        return self._frame_offset_mm
 
     def set_hold(self, held: bool) -> None:
         """robot_hold: stop on the path (StopMove) and keep the job; go on when released."""
@@ -509,10 +543,33 @@ class SimulatedEgmRobot(JobPlcSide):
         step, job = self._step, self._job
         at_rest = not self.motion.motion_left() and not self._held
         if step is JobStep.APPROACH and at_rest:
-            self._step = JobStep.AT_SEAM_START
+            self._step = JobStep.AT_SEARCH
+        elif step is JobStep.AT_SEARCH and self._search_done and job is not None:
+            start = _plus(job.seam[0], self._frame_offset_mm)
+            if self.motion.check_move(_torch_at(start), PRESCAN_SPEED_MM_PER_S) is not (
+                ResultCode.OK
+            ):
+                self._error = f"job {job.name}: the shifted seam start {start} is out of reach"
+                self._end_job(JobStep.FAULT, MciState.STOPPED)
+                return
+            self.motion.queue(_torch_at(start), PRESCAN_SPEED_MM_PER_S, 0)
+            self._step = JobStep.TO_SEAM_START
+        elif step is JobStep.TO_SEAM_START and at_rest and not self._search_done and job:
+            # At the start after the pre-scan; search done dropped with the frame offset of
+            # the start itself: onto it (a fine MoveL), then at the seam start.
+            start = _plus(job.seam[0], self._frame_offset_mm)
+            if math.dist(self.motion.tool_pose().position_mm, start) < 1e-3:
+                self._step = JobStep.AT_SEAM_START
+            elif self.motion.check_move(_torch_at(start), PRESCAN_SPEED_MM_PER_S) is not (
+                ResultCode.OK
+            ):
+                self._error = f"job {job.name}: the shifted seam start {start} is out of reach"
+                self._end_job(JobStep.FAULT, MciState.STOPPED)
+            else:
+                self.motion.queue(_torch_at(start), PRESCAN_SPEED_MM_PER_S, 0)
         elif step is JobStep.AT_SEAM_START and self._seam_go and job is not None:
             try:
-                self._start_egm_move(job.seam_moves())
+                self._start_egm_move(job.seam_moves(self._frame_offset_mm))
             except ValueError as error:  # a seam the robot cannot run: the job faults
                 self._error = f"job {job.name}: {error}"
                 self._end_job(JobStep.FAULT, MciState.STOPPED)
@@ -526,7 +583,7 @@ class SimulatedEgmRobot(JobPlcSide):
                 else:
                     self._step = JobStep.AT_SEAM_END
         elif step is JobStep.AT_SEAM_END and not self._seam_go and job is not None:
-            end = job.seam[-1]
+            end = _plus(job.seam[-1], self._frame_offset_mm)
             self.motion.queue(
                 _torch_at((end[0], end[1], end[2] + job.clearance_mm)), AIR_SPEED_MM_PER_S, 0
             )
@@ -598,6 +655,14 @@ class SimulatedEgmRobot(JobPlcSide):
             log.debug("simulated EGM robot could not send: %s", error)
             return
         self._counts["feedback_sent"] += 1
+
+
+def _plus(point: Sequence[float], offset_mm: Sequence[float]) -> tuple[float, float, float]:
+    return (
+        float(point[0]) + offset_mm[0],
+        float(point[1]) + offset_mm[1],
+        float(point[2]) + offset_mm[2],
+    )
 
 
 def _torch_at(point: Sequence[float]) -> Pose:

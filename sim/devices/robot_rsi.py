@@ -4,9 +4,12 @@ The robot owns its motion here. Through the PLC (``sim.devices.plc`` wires the s
 ``drivers.robot.owned.ROBOT_JOB_INPUTS`` / ``ROBOT_JOB_OUTPUTS`` to this) the controller selects
 a job by number and starts it; the job then runs as a KRL program with RSI on would:
 
-1. RSI on, the job moves (air speed) above the seam's taught start and down onto it (the
-   correction is already applied: seam finding shifts the path through RKorr), then raises
-   ``robot_at_seam_start`` and waits for ``robot_seam_go`` (the arc is established);
+1. RSI on, the job moves (air speed) above its search position (``search_back_mm`` before the
+   seam's taught start on its line) and down onto it, raises ``robot_at_search`` and waits
+   for ``robot_search_done`` (seam finding shifts the path through RKorr meanwhile: RSI
+   corrects the robot standing); then it runs along the seam's line to its start at the
+   pre-scan speed (the laser reads the first look-ahead), raises ``robot_at_seam_start`` and
+   waits for ``robot_seam_go`` (the arc is established);
 2. it runs the taught seam at the procedure's travel speed, the correction on top;
 3. at the end it raises ``robot_at_seam_end`` and waits for ``robot_seam_go`` to drop (crater
    filled, arc off), lifts clear, switches RSI off and raises ``robot_job_done``.
@@ -67,7 +70,13 @@ from drivers.codecs.robot_protocol import Pose, RobotState
 from drivers.codecs.seam_path import PathError, SeamPath, build_path
 from drivers.codecs.settings import KukaRsiSettings, RobotSettings
 from sim.clock import SimClock
-from sim.devices.robot_job import JobPlcSide, JobStep
+from sim.devices.robot_job import (
+    PRESCAN_SPEED_MM_PER_S,
+    SEARCH_BACK_MM,
+    JobPlcSide,
+    JobStep,
+    search_position,
+)
 from sim.devices.robot_motion import RobotMotion, TrajectorySample
 
 log = logging.getLogger(__name__)
@@ -97,10 +106,14 @@ class TaughtJob:
     path: SeamPath
     travel_speed_mm_per_s: float
     clearance_mm: float
+    search_back_mm: float = SEARCH_BACK_MM  # the search position, before the start
 
 
 def load_taught_jobs(
-    part_file: Path, settings: RobotSettings, procedures_dir: Path
+    part_file: Path,
+    settings: RobotSettings,
+    procedures_dir: Path,
+    search_back_mm: float = SEARCH_BACK_MM,
 ) -> dict[int, TaughtJob]:
     """The jobs a part program's seams name (``robot_job``), by the job numbers of ``settings``."""
     try:
@@ -126,6 +139,7 @@ def load_taught_jobs(
                 path,
                 float(procedure["travel_speed_mm_per_s"]),
                 float(seam.get("approach_clearance_mm", 40.0)),
+                search_back_mm,
             )
     except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, PathError) as error:
         raise JobError(f"{part_file}: {error}") from error
@@ -166,6 +180,10 @@ class SimulatedRsiRobot(JobPlcSide):
         self.job: TaughtJob | None = None
         self.stop_error = ""  # the robot's message when RSI stopped it
         self.seam_go = False
+        self.search_done = False
+        # The frame offset the PLC held at robot_search_done's rising edge (base frame, mm):
+        # the job's seam is shifted by it (the controller leaves it zero on RSI: RKorr).
+        self.frame_offset_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
         self.held = False
         self._start_seen = False  # robot_job_start as the last PLC scan had it (edges)
         self.answer_delay_ms = 0.0  # injected: the network delays answers this much
@@ -299,10 +317,11 @@ class SimulatedRsiRobot(JobPlcSide):
             self.motion.stop()
             self._target_offset_mm = self._offset_mm = (0.0, 0.0, 0.0)
             self._late_run = 0
-            start = job.path[0]
-            above = (start[0], start[1], start[2] + job.clearance_mm)
+            self.frame_offset_mm = (0.0, 0.0, 0.0)
+            search = search_position(job.path, job.search_back_mm)
+            above = (search[0], search[1], search[2] + job.clearance_mm)
             self.motion.queue(_pose(above), AIR_SPEED_MM_PER_S, 0)
-            self.motion.queue(_pose(start), AIR_SPEED_MM_PER_S / 4, 0)
+            self.motion.queue(_pose(search), AIR_SPEED_MM_PER_S / 4, 0)
             self.step = JobStep.APPROACH
             self._rsi_on = True  # RSI_ON before the approach: the found offset moves it
             return True
@@ -310,6 +329,16 @@ class SimulatedRsiRobot(JobPlcSide):
     def set_seam_go(self, go: bool) -> None:
         with self._lock:
             self.seam_go = go
+
+    def set_search_done(self, done: bool, offset_mm: tuple[float, float, float]) -> None:
+        with self._lock:
+            if done and not self.search_done:
+                self.frame_offset_mm = offset_mm  # read on the rising edge, as the job does
+            self.search_done = done
+
+    def _shifted(self, point: Any) -> tuple[float, float, float]:
+        """A taught point shifted by the frame offset (under _lock)."""
+        return tuple(float(p) + d for p, d in zip(point, self.frame_offset_mm, strict=True))  # type: ignore[return-value]
 
     def set_hold(self, held: bool) -> None:
         with self._lock:
@@ -363,10 +392,17 @@ class SimulatedRsiRobot(JobPlcSide):
         if job is None or self.motion.motion_left() or self.motion.state is not RobotState.IDLE:
             return
         if self.step is JobStep.APPROACH:
+            self.step = JobStep.AT_SEARCH
+        elif self.step is JobStep.AT_SEARCH and self.search_done:
+            self.motion.queue(_pose(self._shifted(job.path[0])), PRESCAN_SPEED_MM_PER_S, 0)
+            self.step = JobStep.TO_SEAM_START
+        elif self.step is JobStep.TO_SEAM_START:
             self.step = JobStep.AT_SEAM_START
         elif self.step is JobStep.AT_SEAM_START and self.seam_go:
             for point in job.path.sampled(PATH_STEP_MM)[1:]:
-                self.motion.queue(_pose(point), job.travel_speed_mm_per_s, 1 + job.number)
+                self.motion.queue(
+                    _pose(self._shifted(point)), job.travel_speed_mm_per_s, 1 + job.number
+                )
             self.step = JobStep.WELDING
         elif self.step is JobStep.WELDING:
             self.step = JobStep.AT_SEAM_END

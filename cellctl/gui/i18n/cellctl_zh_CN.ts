@@ -216,6 +216,16 @@
         <translation>未及时收到机器人作业信号</translation>
     </message>
     <message>
+        <source>Robot job&apos;s search position is not where the search needs it</source>
+        <comment>F147</comment>
+        <translation>机器人作业的寻位位置不在寻位所需的位置</translation>
+    </message>
+    <message>
+        <source>Seam offset found beyond what the robot job can take</source>
+        <comment>F148</comment>
+        <translation>找到的焊缝偏移超出机器人作业可接受的范围</translation>
+    </message>
+    <message>
         <source>Joint not found by the seam search</source>
         <comment>F150</comment>
         <translation>寻位未找到焊缝</translation>
@@ -457,6 +467,16 @@
         <source>The robot&apos;s job did not start, reach the seam or finish in time: check the robot&apos;s job (the detail names the signal), its I/O and the PLC. Then Clear, Reset.</source>
         <comment>F143</comment>
         <translation>机器人作业未能及时启动、到达焊缝或完成：请检查机器人作业（详情中注明了信号）、其 I/O 及 PLC。然后清除、复位。</translation>
+    </message>
+    <message>
+        <source>The detail gives where the robot stood and where the laser sees the seam&apos;s first millimetres: correct the job&apos;s search position on the robot (see docs/robots/). Then Clear, Reset.</source>
+        <comment>F147</comment>
+        <translation>详情中给出了机器人所在的位置以及激光能看到焊缝起始几毫米的位置：请在机器人上修正作业的寻位位置（见 docs/robots/）。然后清除、复位。</translation>
+    </message>
+    <message>
+        <source>The joint lies further from the taught seam than the robot&apos;s correction limit or the PLC&apos;s frame offset allows: check the part in the fixture and the taught seam. Then Clear, Reset.</source>
+        <comment>F148</comment>
+        <translation>焊缝离示教焊缝的距离超出了机器人的修正限值或 PLC 坐标偏移所允许的范围：请检查夹具中的工件和示教焊缝。然后清除、复位。</translation>
     </message>
     <message>
         <source>Check the part&apos;s position in the fixture and the sensor window. Then Unhold.</source>

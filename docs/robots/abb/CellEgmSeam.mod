@@ -15,6 +15,12 @@ MODULE CellEgmSeam
     !   coordinates, absolute offsets from the taught path, at the torch (\APTR);
     ! - it reports ready / at seam start / at seam end / job done / job fault, and waits for
     !   "seam go" before it runs the seam and after it (the controller switches the arc);
+    ! - seam finding: it stops at a search position 26 mm (sensor look-ahead 30 less seam
+    !   finding's start inset 4) before the seam start on the seam's line, reports "at
+    !   search", waits for "search done", then reads the frame offset the controller found
+    !   (three group inputs, 0.01 mm, signed) and shifts the rest of the job by it (PDispSet):
+    !   EGM's path correction acts only inside EGMMoveL / EGMMoveC, so it cannot carry the
+    !   shift to the seam start (README.md);
     ! - hold and stop come from the cell PLC and act through interrupts (StopMove).
     !=====================================================================================
 
@@ -36,7 +42,9 @@ MODULE CellEgmSeam
     ! Job 1, BRACKET_A12_S1 (a part program's robot_job; its number is robot.jobs in
     ! cell.yaml): a line, then an arc through a via point; taught from the part program's
     ! seam path (the part frame is the work object).
-    CONST robtarget pS1Approach := [[300,0,58],[0,0,1,0],[0,0,0,0],[9E9,9E9,9E9,9E9,9E9,9E9]];
+    CONST robtarget pS1Approach := [[274,0,58],[0,0,1,0],[0,0,0,0],[9E9,9E9,9E9,9E9,9E9,9E9]];
+    ! The search position: on the seam's line, 26 mm before pS1Start (the seam runs along +x)
+    CONST robtarget pS1Search := [[274,0,8],[0,0,1,0],[0,0,0,0],[9E9,9E9,9E9,9E9,9E9,9E9]];
     CONST robtarget pS1Start := [[300,0,8],[0,0,1,0],[0,0,0,0],[9E9,9E9,9E9,9E9,9E9,9E9]];
     CONST robtarget pS1Corner := [[360,0,8],[0,0,1,0],[0,0,0,0],[9E9,9E9,9E9,9E9,9E9,9E9]];
     CONST robtarget pS1Via := [[388.3,11.7,8],[0,0,1,0],[0,0,0,0],[9E9,9E9,9E9,9E9,9E9,9E9]];
@@ -44,13 +52,21 @@ MODULE CellEgmSeam
     CONST robtarget pS1Depart := [[400,40,58],[0,0,1,0],[0,0,0,0],[9E9,9E9,9E9,9E9,9E9,9E9]];
     ! The WPS travel speed (mm/s) is the robot's: the part program's speed, taught here.
     CONST speeddata vWeld := [8,30,5000,1000];
+    ! From the search position to the seam start: the controller's laser reads the first
+    ! 30 mm of the joint meanwhile (15 mm/s).
+    CONST speeddata vPrescan := [15,30,5000,1000];
+    ! The frame offset seam finding found, in the work object (the part program's frame)
+    VAR pose pdSeamFound := [[0,0,0],[1,0,0,0]];
 
     ! -- the job signals, wired through the cell PLC (cell.yaml plc.registers robot_*) -----
     ! Robot inputs (PLC outputs): giJobNumber (robot_job_number), diJobStart
     ! (robot_job_start), diSeamGo (robot_seam_go), diHold (robot_hold), diStop (robot_stop).
+    ! diSearchDone (robot_search_done), giOffsetX/Y/Z (robot_offset_x/y/z_mm: 16 bits each,
+    ! int16 in 0.01 mm).
     ! Robot outputs (PLC inputs): doReady (robot_ready), doAtSeamStart (robot_at_seam_start),
     ! doAtSeamEnd (robot_at_seam_end), doJobDone (robot_job_done), doJobFault
-    ! (robot_job_fault). Define them in the robot's I/O configuration.
+    ! (robot_job_fault), doAtSearch (robot_at_search). Define them in the robot's I/O
+    ! configuration.
     VAR intnum irHold;
     VAR intnum irStop;
 
@@ -65,6 +81,7 @@ MODULE CellEgmSeam
         Reset doAtSeamEnd;
         Reset doJobDone;
         Reset doJobFault;
+        Reset doAtSearch;
         MoveAbsJ jHome,v500,fine,tWeldGun;
         SetDO doReady,1;
         WaitDI diJobStart,1;
@@ -84,8 +101,21 @@ MODULE CellEgmSeam
 
     PROC Job_BRACKET_A12_S1()
         MoveJ pS1Approach,v500,z10,tWeldGun\WObj:=wobjFixture;
-        MoveL pS1Start,v100,fine,tWeldGun\WObj:=wobjFixture;
+        ! The stream first: the controller checks from it where the search position is.
         EgmSeamOn;
+        MoveL pS1Search,v100,fine,tWeldGun\WObj:=wobjFixture;
+        ! Seam finding: the controller finds the joint with the laser here, writes the frame
+        ! offset and sets search done; the rest of the job is shifted by it.
+        SetDO doAtSearch,1;
+        WaitDI diSearchDone,1;
+        Reset doAtSearch;
+        ReadSeamOffset;
+        MoveL pS1Start,vPrescan,fine,tWeldGun\WObj:=wobjFixture;
+        ! The controller's laser read the first 30 mm on the way: it drops search done with
+        ! the offset of the start itself; onto it (a few hundredths of a mm), then the start.
+        WaitDI diSearchDone,0;
+        ReadSeamOffset;
+        MoveL pS1Start,vPrescan,fine,tWeldGun\WObj:=wobjFixture;
         ! At the seam start: the controller switches the arc on, then sets seam go.
         SetDO doAtSeamStart,1;
         WaitDI diSeamGo,1;
@@ -99,6 +129,7 @@ MODULE CellEgmSeam
         Reset doAtSeamEnd;
         EgmSeamOff;
         MoveL pS1Depart,v200,z10,tWeldGun\WObj:=wobjFixture;
+        PDispOff;
     ERROR
         IF ERRNO=ERR_UDPUC_COMM THEN
             ! No path correction for EGM_COMM_TIMEOUT_S: EGM has stopped the robot on its
@@ -106,10 +137,26 @@ MODULE CellEgmSeam
             ! takes the arc off and waits for a person; the job ends with a fault.
             SetDO doJobFault,1;
             EgmSeamOff;
+            PDispOff;
             ExitCycle;
         ENDIF
         RAISE;
     ENDPROC
+
+    PROC ReadSeamOffset()
+        ! The frame offset from the PLC (robot_offset_x/y/z_mm), as the displacement of
+        ! every following move in the work object.
+        pdSeamFound := [[SignedHundredths(giOffsetX),SignedHundredths(giOffsetY),SignedHundredths(giOffsetZ)],[1,0,0,0]];
+        PDispSet pdSeamFound;
+    ENDPROC
+
+    FUNC num SignedHundredths(num raw)
+        ! A 16-bit group input holding an int16 in 0.01 mm, as mm.
+        IF raw > 32767 THEN
+            RETURN (raw - 65536) / 100;
+        ENDIF
+        RETURN raw / 100;
+    ENDFUNC
 
     PROC EgmSeamOn()
         ! Path correction at the torch (\APTR: the correction is for the point the tool is
@@ -141,6 +188,7 @@ MODULE CellEgmSeam
         StopMove\Quick;
         ClearPath;
         EgmSeamOff;
+        PDispOff;
         StartMove;
         ExitCycle;
     ENDTRAP
