@@ -61,12 +61,18 @@ import yaml
 from pydantic import Field, field_validator
 
 from drivers.codecs.model import StrictModel
+from drivers.realtime import realtime_process_while
 from sim.cell import SimulatedCell
 from sim.cellfile import load_cell_devices
 from sim.clock import SimClock
 from sim.events import SimEvent
 from sim.model_file import read_model
-from sim.scenario.rig import ControllerExited, ControllerProcess, StoreView
+from sim.scenario.rig import (
+    DEVICES_REALTIME_PRIORITY,
+    ControllerExited,
+    ControllerProcess,
+    StoreView,
+)
 from sim.wire import injection
 from sim.wire.injection import InjectionError, inject
 
@@ -321,6 +327,10 @@ class ScenarioRunner:
     # -- running ----------------------------------------------------------------------------
 
     async def run(self) -> ScenarioResult:
+        with realtime_process_while(DEVICES_REALTIME_PRIORITY):
+            return await self._run()
+
+    async def _run(self) -> ScenarioResult:
         result = ScenarioResult(self.scenario, self.path, work=self.work)
         started = time.monotonic()
         self.work.mkdir(parents=True, exist_ok=True)
