@@ -10,30 +10,18 @@ import math
 
 import pytest
 
-from cellctl.testing import free_port
 from cellctl.weld.robot_job import PlcRobotJobIo, RobotJobFaulted, RobotJobTimeout
 from drivers.errors import WriteRefused
 from drivers.plc import PlcDriver
 from drivers.robot.kuka_rsi import KukaRsiDriver
 from drivers.robot.owned import OwnedLinkState, PathCorrection
 from rigs.cell import write_config
+from rigs.owned import kuka_rsi
 from sim.cell import SimulatedCell
 from sim.cellfile import load_cell_devices
 from sim.clock import SimClock
 from sim.devices.robot_rsi import JobStep
 from tests.waiting import eventually
-
-
-def _kuka(cell: dict) -> None:
-    cell["robot"]["interface"] = "kuka_rsi"
-    # Lenient on the stream's timing (a test machine shared by many): the tests that need the
-    # robot's stop make every answer late on purpose.
-    cell["robot"]["kuka_rsi"] = {
-        "sensor_port": free_port(),
-        "stream_timeout_ms": 200,
-        "late_answer_limit": 25,
-    }
-    cell["parts"] = ["parts/bracket-a12.yaml"]
 
 
 class Cell:
@@ -52,7 +40,7 @@ class Cell:
 
 @pytest.fixture
 async def cell(tmp_path):
-    devices = load_cell_devices(write_config(tmp_path, _kuka))
+    devices = load_cell_devices(write_config(tmp_path, kuka_rsi))
     sim = SimulatedCell(devices, SimClock(20))
     await sim.start()
     plc = PlcDriver(devices.plc)

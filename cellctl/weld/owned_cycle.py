@@ -154,6 +154,7 @@ class OwnedSeamCycle:
         self.corrections_sent = 0
         self.tracking_figures: dict[str, float] | None = None  # the last tracked seam's
         self.found_mm = (0.0, 0.0)  # the last seam's offset found before the arc
+        self.weld_position_mm = 0.0  # how far along the seam in hand the bead reaches
         self._path_id = 0  # the last tracked seam's path id
         robot.add_fault_listener(self._on_link_fault)
 
@@ -173,6 +174,13 @@ class OwnedSeamCycle:
         self.faults.raise_fault(code, detail)
         raise CycleInterrupted(detail)
 
+    def _job_fault(self, detail: str) -> None:
+        """The job's fault signal, seen while this cycle has the seam in hand: F135, booked
+        once (the device watch does not book it again as the robot's fault, F140)."""
+        if self.tracked is not None:
+            self.tracked.job_fault_booked()
+        self._fault(FaultCode.ROBOT_INTERFACE_STOP, detail)
+
     def _check_link(self) -> None:
         state = self.robot.state
         if state is OwnedLinkState.STOPPED_WITH_ERROR:
@@ -186,25 +194,26 @@ class OwnedSeamCycle:
         except RobotJobTimeout as error:
             self._fault(FaultCode.ROBOT_JOB_SIGNAL_LATE, str(error))
         except RobotJobFaulted as error:
-            self._fault(FaultCode.ROBOT_INTERFACE_STOP, f"{error}: {self.robot.fault_text}")
+            self._job_fault(f"{error}: {self.robot.fault_text}")
         except DeviceError as error:
             self._fault(FaultCode.PLC_LINK, str(error))
 
     # -- the seam -----------------------------------------------------------------------------
 
     async def weld_seam(
-        self, seam: Seam, procedure: Procedure, corrector: PathCorrector
+        self,
+        seam: Seam,
+        procedure: Procedure,
+        corrector: PathCorrector,
+        monitor: SeamMonitor | None = None,
     ) -> SeamSummary:
-        """Weld ``seam`` by its robot job (see the module); its summary for the record."""
+        """Weld ``seam`` by its robot job (see the module); its summary for the record (of
+        ``monitor``, when given: the part's progress keeps it across a hold)."""
         assert seam.robot_job is not None  # the config check requires it
         number = self.robot_settings.jobs[seam.robot_job]
         taught = seam.taught_path()
-        monitor = SeamMonitor(
-            seam.name,
-            procedure,
-            reaction_time_s=self.settings.monitoring.reaction_time_ms / 1000,
-            max_sample_gap_s=4 * self.sample_period_s,
-        )
+        monitor = monitor or self.new_monitor(seam, procedure)
+        self.weld_position_mm = 0.0
         try:
             if not self.job.signals().ready:
                 self._fault(FaultCode.ROBOT_NOT_READY, f"robot not ready for job {number}")
@@ -215,44 +224,162 @@ class OwnedSeamCycle:
                 await self.job.start_job(number)
             except RobotJobTimeout as error:
                 self._fault(FaultCode.ROBOT_JOB_SIGNAL_LATE, f"seam {seam.name}: {error}")
-            approach_s = (seam.approach_clearance_mm * 4 + 500) / AIR_SPEED_FOR_TIMEOUTS_MM_PER_S
-            await self._wait(lambda s: s.at_seam_start, f"job {number} at seam start", approach_s)
+            await self._wait(
+                lambda s: s.at_seam_start, f"job {number} at seam start", self._approach_s(seam)
+            )
             self.robot.expect_stream(True)
             self.step = Step.SEAM_FINDING
-            found = self.found_mm = await self._find(seam, taught, corrector)
-            self._correct(taught, found, 0.0)
-            if self.robot.corrects_before_seam:
-                await self._settle_on(taught, found)
-            # else: the robot takes the held offset once the seam runs and slews onto it at its
-            # rate limit (EGM): no use waiting for it to stand there before the arc.
-            self.step = Step.ARC_START
-            await self._arc_start(seam, procedure, monitor)
-            self.step = Step.WELDING
-            await self.job.set_seam_go(True)
-            run_s = (
-                taught.length_mm / procedure.travel_speed_mm_per_s * 1.5
-                + self.settings.motion.move_timeout_margin_s
-            )
-            tracking = await self._track(seam, taught, found)
-            try:
-                await self._run_seam(taught, corrector, procedure, monitor, run_s, tracking)
-            finally:
-                if tracking:
-                    self.tracking_figures = await self._untrack()
-            if procedure.crater_fill:
-                self.step = Step.CRATER_FILL
-                await self._crater_fill(procedure, monitor)
-            self.step = Step.ARC_OFF
-            await self._arc_off(seam)
-            self.step = Step.RETRACT
-            await self.job.set_seam_go(False)
-            await self._wait(lambda s: s.job_done, f"job {number} done", approach_s)
-            self.step = Step.RECORD
+            self.found_mm = await self._find(seam, taught, corrector)
+            await self._weld_from_start_point(seam, procedure, corrector, monitor, 0.0)
         except DeviceError as error:
             self._fault(FaultCode.POWER_SOURCE_LINK, f"seam {seam.name}: {error}")
         finally:
             self.robot.expect_stream(False)
         return monitor.summary(taught.length_mm)
+
+    async def resume_seam(
+        self,
+        seam: Seam,
+        procedure: Procedure,
+        corrector: PathCorrector,
+        monitor: SeamMonitor,
+        held_at: Step,
+    ) -> SeamSummary:
+        """Take up ``seam``, held at step ``held_at`` with its bead laid to
+        ``weld_position_mm`` (the robot still held through its I/O), the way the serial
+        cycle does: the arc restarts ``arc.restart_overlap_mm`` back over the bead.
+
+        Through the job's signals: the seam go dropped and the hold released, the job backs
+        up along the seam by its restart overlap (the robot's arc package's backtrack, set to
+        the same distance) and raises ``robot_at_seam_start``; then the found offset again,
+        the arc, the go, and the rest of the seam as ever. Held with the bead done (crater
+        fill, arc off), it only ends the job; held before the arc, the job starts afresh.
+        """
+        assert seam.robot_job is not None
+        number = self.robot_settings.jobs[seam.robot_job]
+        taught = seam.taught_path()
+        signals = self.job.signals()
+        if signals.job_fault:
+            # The job ended on its fault: it cannot take the seam up where the bead ends.
+            detail = (
+                f"seam {seam.name} was interrupted at {held_at} and its job {number} ended on "
+                f"a fault; a robot job does not resume a seam it ended: check the seam, "
+                "stop and reset the cell"
+            )
+            self._fault(FaultCode.ROBOT_JOB_SIGNAL_LATE, detail)
+        welded_mm = self.weld_position_mm
+        try:
+            if held_at in (Step.CRATER_FILL, Step.ARC_OFF, Step.RETRACT, Step.RECORD):
+                if held_at is Step.CRATER_FILL:
+                    monitor.notes.append("crater fill interrupted")
+                self.step = Step.ARC_OFF
+                await self._arc_off(seam)
+                self.step = Step.RETRACT
+                await self.job.set_seam_go(False)
+                await self._release_hold()
+                await self._wait(lambda s: s.job_done, f"job {number} done", self._approach_s(seam))
+                self.step = Step.RECORD
+                return monitor.summary(taught.length_mm)
+            if welded_mm <= 0.0:
+                # No bead yet: the job starts over (it stands where it was held).
+                await self._stop_job(number)
+                return await self.weld_seam(seam, procedure, corrector, monitor)
+            self.step = Step.APPROACH
+            await self._set_weld_parameters(procedure)
+            await self.job.set_seam_go(False)
+            await self._release_hold()
+            await self._wait(
+                lambda s: s.at_seam_start,
+                f"job {number} back at its restart",
+                self._approach_s(seam),
+            )
+            self.robot.expect_stream(True)
+            restart_mm = max(0.0, welded_mm - self.settings.arc.restart_overlap_mm)
+            # As on the serial cycle, a hold taken up again is no defect of the seam: the
+            # record does not count it as an arc break's restart.
+            log.info(
+                "seam %s held at %.1f mm, restarts at %.1f mm (overlap %g mm)",
+                seam.name,
+                welded_mm,
+                restart_mm,
+                self.settings.arc.restart_overlap_mm,
+            )
+            await self._weld_from_start_point(seam, procedure, corrector, monitor, restart_mm)
+        except DeviceError as error:
+            self._fault(FaultCode.POWER_SOURCE_LINK, f"seam {seam.name}: {error}")
+        finally:
+            self.robot.expect_stream(False)
+        return monitor.summary(taught.length_mm)
+
+    async def _weld_from_start_point(
+        self,
+        seam: Seam,
+        procedure: Procedure,
+        corrector: PathCorrector,
+        monitor: SeamMonitor,
+        from_mm: float,
+    ) -> None:
+        """The job stands at its seam start (or a restart ``from_mm`` along the seam): the
+        found offset on, the arc, the go, the seam to its end, crater, arc off, job done."""
+        number = self.robot_settings.jobs[seam.robot_job or ""]
+        taught = seam.taught_path()
+        found = self.found_mm
+        self._correct(taught, found, from_mm)
+        if self.robot.corrects_before_seam:
+            await self._settle_on(taught, found)
+        # else: the robot takes the held offset once the seam runs and slews onto it at its
+        # rate limit (EGM): no use waiting for it to stand there before the arc.
+        self.step = Step.ARC_START
+        await self._arc_start(seam, procedure, monitor)
+        self.step = Step.WELDING
+        self.position_mm = from_mm
+        await self.job.set_seam_go(True)
+        run_s = (
+            taught.length_mm - from_mm
+        ) / procedure.travel_speed_mm_per_s * 1.5 + self.settings.motion.move_timeout_margin_s
+        tracking = await self._track(seam, taught, found)
+        try:
+            await self._run_seam(taught, corrector, procedure, monitor, run_s, tracking)
+        finally:
+            if tracking:
+                self.tracking_figures = await self._untrack()
+        self.weld_position_mm = taught.length_mm
+        if procedure.crater_fill:
+            self.step = Step.CRATER_FILL
+            await self._crater_fill(procedure, monitor)
+        self.step = Step.ARC_OFF
+        await self._arc_off(seam)
+        self.step = Step.RETRACT
+        await self.job.set_seam_go(False)
+        await self._wait(lambda s: s.job_done, f"job {number} done", self._approach_s(seam))
+        self.step = Step.RECORD
+
+    def new_monitor(self, seam: Seam, procedure: Procedure) -> SeamMonitor:
+        return SeamMonitor(
+            seam.name,
+            procedure,
+            reaction_time_s=self.settings.monitoring.reaction_time_ms / 1000,
+            max_sample_gap_s=4 * self.sample_period_s,
+        )
+
+    @staticmethod
+    def _approach_s(seam: Seam) -> float:
+        """Time a job may take to reach its seam start (or lift clear), at the slowest."""
+        return (seam.approach_clearance_mm * 4 + 500) / AIR_SPEED_FOR_TIMEOUTS_MM_PER_S
+
+    async def _release_hold(self) -> None:
+        """robot_hold off, through the controller's view of the robot when there is one (it
+        keeps the held state its status reports)."""
+        if self.tracked is not None:
+            await self.tracked.resume()
+        else:
+            await self.job.set_hold(False)
+
+    async def _stop_job(self, number: int) -> None:
+        """End the job where it stands (robot_stop) and wait until it is ready again."""
+        await self.job.stop_job()
+        await self._release_hold()
+        await self._wait(lambda s: s.ready, f"job {number} stopped, robot ready", 5.0)
 
     async def _find(
         self, seam: Seam, taught: SeamPath, corrector: PathCorrector
@@ -359,7 +486,7 @@ class OwnedSeamCycle:
                         self._fault(FaultCode.SENSOR_LINK, str(error))
                 signals = self.job.signals()
                 if signals.job_fault:
-                    self._fault(FaultCode.ROBOT_INTERFACE_STOP, "the robot's job reports a fault")
+                    self._job_fault("the robot's job reports a fault")
                 if signals.at_seam_end:
                     return
                 if time.monotonic() > deadline:
@@ -372,9 +499,15 @@ class OwnedSeamCycle:
                     self._fault(
                         FaultCode.POWER_SOURCE_ERROR, f"power source error {power.error_code}"
                     )
-                speed = travel.speed_mm_per_s(self.robot.latest_feedback())
+                feedback = self.robot.latest_feedback()
+                speed = travel.speed_mm_per_s(feedback)
                 if power.arc_established:
                     arc_out_since = None
+                    if feedback is not None:  # where the bead reaches: a hold resumes there
+                        self.weld_position_mm = max(
+                            self.weld_position_mm,
+                            path_position(taught, feedback, self.weld_position_mm),
+                        )
                     monitor.add(
                         now,
                         power.actual_current_a,
@@ -476,9 +609,10 @@ class OwnedPartCycle:
     robot owns its motion, in place of ``cellctl.weld.cycle.WeldCycle``): ``weld_seam``
     welds one and commits its record durably before it returns.
 
-    A seam interrupted mid-way (a hold, a fault) is not resumed: the robot's job cannot take
-    the seam up again where its bead ends, so the seam is reported (F143) and the part ends
-    incomplete; seams not begun are welded after a reset as usual.
+    A seam held mid-way is taken up again after Unhold (``OwnedSeamCycle.resume_seam``): the
+    job backs up by the restart overlap and the arc restarts there, as on the serial cycle. A
+    seam whose job ended on a fault cannot be: it is reported (F143) and the part ends
+    incomplete.
     """
 
     def __init__(
@@ -503,30 +637,31 @@ class OwnedPartCycle:
         self.summaries: list[SeamSummary] = []
 
     async def weld_seam(self, index: int, resume: SeamProgress | None = None) -> SeamSummary:
+        """Weld seam ``index`` by its job, or take it up where ``resume`` (the progress kept
+        across a hold) left it (``OwnedSeamCycle.resume_seam``); its record is durable when
+        this returns."""
         seam = self.part.seams_in_order()[index]
-        if resume is not None:
-            detail = (
-                f"seam {seam.name} was interrupted by its job at {resume.step}; a robot-owned "
-                "job does not resume a seam mid-way: check the seam, stop and reset the cell"
-            )
-            self.seams.faults.raise_fault(FaultCode.ROBOT_JOB_SIGNAL_LATE, detail)
-            raise CycleInterrupted(detail)
         procedure = self.procedures[seam.procedure]
-        progress = SeamProgress(
-            index=index,
-            seam=seam,
-            procedure=procedure,
-            monitor=SeamMonitor(
-                seam.name,
-                procedure,
-                reaction_time_s=self.settings.monitoring.reaction_time_ms / 1000,
-                max_sample_gap_s=4 * self.seams.sample_period_s,
-            ),
-        )
-        self.progress = progress
+        if resume is not None and resume.index == index:
+            progress = self.progress = resume
+            self.seams.weld_position_mm = resume.weld_position_mm
+            welding = self.seams.resume_seam(
+                seam, procedure, self.corrector(seam), progress.monitor, progress.step
+            )
+        else:
+            progress = self.progress = SeamProgress(
+                index=index,
+                seam=seam,
+                procedure=procedure,
+                monitor=self.seams.new_monitor(seam, procedure),
+            )
+            welding = self.seams.weld_seam(seam, procedure, self.corrector(seam), progress.monitor)
         watcher = asyncio.create_task(self._show_steps(progress), name="owned seam steps")
+        tracked = self.seams.tracked
+        if tracked is not None:
+            tracked.seam_in_hand = True  # its job's faults are this cycle's to book
         try:
-            summary = await self.seams.weld_seam(seam, procedure, self.corrector(seam))
+            summary = await welding
             found = self.seams.found_mm
             summary.tracking = {
                 **(self.seams.tracking_figures or {}),
@@ -534,6 +669,8 @@ class OwnedPartCycle:
                 "found_vertical_mm": found[1],
             }
         finally:
+            if tracked is not None:
+                tracked.seam_in_hand = False
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
@@ -553,7 +690,9 @@ class OwnedPartCycle:
         return summary
 
     async def _show_steps(self, progress: SeamProgress) -> None:
-        """The seam cycle's step onto the progress the part run shows."""
+        """The seam cycle's step and the bead's reach onto the progress the part run shows
+        (and keeps across a hold)."""
         while True:
             progress.step = self.seams.step
+            progress.weld_position_mm = self.seams.weld_position_mm
             await asyncio.sleep(self.seams.sample_period_s)

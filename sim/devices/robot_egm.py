@@ -48,6 +48,7 @@ import collections
 import contextlib
 import errno
 import logging
+import random
 import socket
 import sys
 import threading
@@ -72,7 +73,7 @@ from drivers.codecs.robot_protocol import Pose, ResultCode
 from drivers.codecs.seam_path import Arc, SeamPath
 from drivers.codecs.settings import RobotLimits
 from sim.clock import SimClock
-from sim.devices.robot_job import JobPlcSide, JobStep
+from sim.devices.robot_job import JobPlcSide, JobStep, back_along, restart_from_mm
 from sim.devices.robot_motion import RobotMotion, TrajectorySample
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ EGM_PATH_ID = 1  # the job's path: all its moves blend into one
 AGES_KEPT = 100_000  # applied corrections' ages kept for the benchmark (~400 s at 4 ms)
 MAX_DATAGRAMS_PER_SAMPLE = 64  # a flood is read in bounded bites, the rest next sample
 AIR_SPEED_MM_PER_S = 250.0  # approach and retract, off the seam
+PATH_STEP_MM = 2.0  # a restart's backtrack along a curved seam, in chords this long
 TORCH_DOWN = (180.0, 0.0, 0.0)  # rx, ry, rz in degrees: the torch points down
 # The robot's thread must send on its 4 ms beat though the simulator's event loop is busy: with
 # CPython's default 5 ms GIL switch interval it could wait longer than a sample (as RSI's).
@@ -110,10 +112,12 @@ class EgmJob:
     travel_speed_mm_per_s: float
     clearance_mm: float = 40.0
 
-    def seam_moves(self) -> list[EgmMove]:
-        """EGMMoveL per line, EGMMoveC (through the arc's middle) per arc of the seam."""
+    def seam_moves(self, from_mm: float = 0.0) -> list[EgmMove]:
+        """EGMMoveL per line, EGMMoveC (through the arc's middle) per arc of the seam (from
+        ``from_mm`` along it: a restart)."""
         moves = []
-        for piece in self.seam.pieces:
+        seam = self.seam.remaining(from_mm) if from_mm > 0 else self.seam
+        for piece in seam.pieces:
             via = piece.via if isinstance(piece, Arc) else None
             moves.append(EgmMove(_torch_at(piece.end), self.travel_speed_mm_per_s, via))
         return moves
@@ -192,10 +196,18 @@ class SimulatedEgmRobot(JobPlcSide):
         self._stop = threading.Event()
         self._cable_pulled = False
         self._dropping_sensor_messages = False
+        # Injected by sim.wire.injection (egm_late, egm_loss): the network delays the sensor's
+        # messages this much, loses this share of them. Plain floats, each set in one
+        # assignment and read once a sample by the thread.
+        self.sensor_delay_ms = 0.0
+        self.sensor_loss_share = 0.0
+        self._loss = random.Random(18)  # the same losses every run (the thread's own)
+        self._in_flight: collections.deque[tuple[float, bytes, tuple]] = collections.deque()
         self._step = JobStep.IDLE
         self._job: EgmJob | None = None  # None for run_job's moves
         self._seam_go = False
         self._held = False
+        self._restart_mm = 0.0  # where a held seam restarts along it (0: from its start)
         self._last_sensor_message_s = 0.0  # monotonic
         self._mci_state = MciState.STOPPED
         self._rapid_state = RapidExecState.STOPPED
@@ -301,6 +313,7 @@ class SimulatedEgmRobot(JobPlcSide):
                     return False
             self._job = job
             self._error = ""
+            self._restart_mm = 0.0
             self.motion.queue(_torch_at(above), AIR_SPEED_MM_PER_S, 0)
             self.motion.queue(_torch_at(start), AIR_SPEED_MM_PER_S / 4, 0)
             self._step = JobStep.APPROACH
@@ -313,13 +326,28 @@ class SimulatedEgmRobot(JobPlcSide):
             self._seam_go = go
 
     def set_hold(self, held: bool) -> None:
-        """robot_hold: stop on the path (StopMove) and keep the job; go on when released."""
+        """robot_hold: stop on the path (StopMove) and keep the job; go on when released, or
+        (the seam go dropped while it welded) back up for a restart (``sim.devices.robot_job``:
+        the EGM move ends, the robot backs up along the seam and waits at the restart)."""
         with self._lock:
             self._held = held
+            job = self._job
             if held:
                 self.motion.hold()
+            elif self._step is JobStep.WELDING and not self._seam_go and job is not None:
+                self.motion.advance_to(self.clock.now_s())
+                here_mm = job.seam.locate(self.motion.path_pose.position_mm)[0]
+                self._restart_mm = restart_from_mm(here_mm, self.restart_overlap_mm)
+                self.motion.stop()
+                self._mci_state = MciState.STOPPED
+                speed = job.travel_speed_mm_per_s * 4  # back over the bead, arc off
+                for point in back_along(job.seam, here_mm, self._restart_mm, PATH_STEP_MM):
+                    self.motion.queue(_torch_at(point), speed, 0)
+                self._step = JobStep.APPROACH
             else:
                 self.motion.resume()
+                # StopMove paused the EGM move: its comm timeout counts from the restart.
+                self._last_sensor_message_s = time.monotonic()
 
     def set_stop(self, stop: bool) -> None:
         """robot_stop: stop, drop the path, end the job (ready again). It also clears a job
@@ -469,40 +497,52 @@ class SimulatedEgmRobot(JobPlcSide):
         self._hand_over_samples()
 
     def _read_sensor(self, now_s: float) -> None:
-        sensor = (self.settings.sensor_host, self.settings.sensor_port)
+        """Take what reached the robot since the last sample: what arrived now, behind what
+        the network's injected delay held back until now."""
         assert self._socket is not None
         for _ in range(MAX_DATAGRAMS_PER_SAMPLE):
             try:
                 data, sender = self._socket.recvfrom(65_535)
             except BlockingIOError:
-                return
+                break
             except OSError as error:  # ICMP port unreachable from an earlier send: no sensor
                 if error.errno in (errno.ECONNREFUSED, errno.ECONNRESET):
                     continue
                 raise
-            if self._dropping_sensor_messages:
-                self._counts["dropped"] += 1
+            if self.sensor_loss_share and self._loss.random() < self.sensor_loss_share:
+                self._counts["dropped"] += 1  # lost on the way
                 continue
-            if sender[:2] != sensor:
-                self._counts["refused"] += 1
-                continue
-            try:
-                message = decode_path_correction(data)
-            except EgmCodecError:
-                self._counts["garbage"] += 1
-                continue
-            if self._last_seqno is not None:
-                gap = (message.seqno - self._last_seqno - 1) & 0xFFFF_FFFF
-                if gap < 0x8000_0000:  # an old one arriving late is no loss
-                    self._counts["corrections_lost"] += gap
-            self._last_seqno = message.seqno
-            self._last_sensor_message_s = now_s
-            welding = self._step is JobStep.WELDING
-            if welding and self.motion.correct(message.lateral_mm, message.vertical_mm):
-                self._counts["corrections_applied"] += 1
-                self._ages_ms.append(message.age_ms)
-            else:
-                self._counts["corrections_ignored"] += 1
+            self._in_flight.append((now_s + self.sensor_delay_ms / 1000, data, sender))
+        while self._in_flight and self._in_flight[0][0] <= now_s:
+            _, data, sender = self._in_flight.popleft()
+            self._take_sensor_message(data, sender, now_s)
+
+    def _take_sensor_message(self, data: bytes, sender: tuple, now_s: float) -> None:
+        """One sensor message as it reaches the robot (under ``_lock``)."""
+        sensor = (self.settings.sensor_host, self.settings.sensor_port)
+        if self._dropping_sensor_messages:
+            self._counts["dropped"] += 1
+            return
+        if sender[:2] != sensor:
+            self._counts["refused"] += 1
+            return
+        try:
+            message = decode_path_correction(data)
+        except EgmCodecError:
+            self._counts["garbage"] += 1
+            return
+        if self._last_seqno is not None:
+            gap = (message.seqno - self._last_seqno - 1) & 0xFFFF_FFFF
+            if gap < 0x8000_0000:  # an old one arriving late is no loss
+                self._counts["corrections_lost"] += gap
+        self._last_seqno = message.seqno
+        self._last_sensor_message_s = now_s
+        welding = self._step is JobStep.WELDING
+        if welding and self.motion.correct(message.lateral_mm, message.vertical_mm):
+            self._counts["corrections_applied"] += 1
+            self._ages_ms.append(message.age_ms)
+        else:
+            self._counts["corrections_ignored"] += 1
 
     def _advance_job(self, now_s: float) -> None:
         """The job's next step, once the motion or the controller lets it (under ``_lock``)."""
@@ -512,12 +552,14 @@ class SimulatedEgmRobot(JobPlcSide):
             self._step = JobStep.AT_SEAM_START
         elif step is JobStep.AT_SEAM_START and self._seam_go and job is not None:
             try:
-                self._start_egm_move(job.seam_moves())
+                self._start_egm_move(job.seam_moves(self._restart_mm))
+                self._restart_mm = 0.0
             except ValueError as error:  # a seam the robot cannot run: the job faults
                 self._error = f"job {job.name}: {error}"
                 self._end_job(JobStep.FAULT, MciState.STOPPED)
         elif step is JobStep.WELDING:
-            if now_s - self._last_sensor_message_s > self.settings.comm_timeout_ms / 1000:
+            silent_s = now_s - self._last_sensor_message_s
+            if silent_s > self.settings.comm_timeout_ms / 1000 and not self._held:
                 self._stop_on_comm_timeout()
             elif at_rest:  # the last EGMMoveL / EGMMoveC reached its fine point
                 self._mci_state = MciState.STOPPED

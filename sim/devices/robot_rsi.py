@@ -27,7 +27,8 @@ base frame and slewed at the robot's ``max_correction_rate_mm_per_s``; the appli
 on top of the programmed motion (``RobotMotion``, which runs the job's moves uncorrected) while
 RSI is on, standing or moving, as RSI superimposes its correction on the interpolator's path.
 
-Fault injection at the wire (``answer_delay_ms``: the network delays every answer;
+Fault injection at the wire (``answer_delay_ms``: the network delays every answer, or only
+the next ``late_answers_left``;
 ``loss_share``: that share of datagrams is lost, either way; ``unplug``: the cable is pulled,
 nothing goes out or comes in). ``sim.wire.injection`` names them ``rsi_late``, ``rsi_loss``,
 ``link_cut robot``.
@@ -67,7 +68,7 @@ from drivers.codecs.robot_protocol import Pose, RobotState
 from drivers.codecs.seam_path import PathError, SeamPath, build_path
 from drivers.codecs.settings import KukaRsiSettings, RobotSettings
 from sim.clock import SimClock
-from sim.devices.robot_job import JobPlcSide, JobStep
+from sim.devices.robot_job import JobPlcSide, JobStep, back_along, restart_from_mm
 from sim.devices.robot_motion import RobotMotion, TrajectorySample
 
 log = logging.getLogger(__name__)
@@ -167,8 +168,10 @@ class SimulatedRsiRobot(JobPlcSide):
         self.stop_error = ""  # the robot's message when RSI stopped it
         self.seam_go = False
         self.held = False
+        self._restart_mm = 0.0  # where a held seam restarts along it (0: from its start)
         self._start_seen = False  # robot_job_start as the last PLC scan had it (edges)
         self.answer_delay_ms = 0.0  # injected: the network delays answers this much
+        self.late_answers_left: int | None = None  # injected: only so many (None: every one)
         self.loss_share = 0.0  # injected: this share of datagrams, either way, is lost
         self._loss = random.Random(18)  # the same losses every run
         self.unplugged = False  # injected: the cable is pulled
@@ -299,6 +302,7 @@ class SimulatedRsiRobot(JobPlcSide):
             self.motion.stop()
             self._target_offset_mm = self._offset_mm = (0.0, 0.0, 0.0)
             self._late_run = 0
+            self._restart_mm = 0.0
             start = job.path[0]
             above = (start[0], start[1], start[2] + job.clearance_mm)
             self.motion.queue(_pose(above), AIR_SPEED_MM_PER_S, 0)
@@ -312,16 +316,34 @@ class SimulatedRsiRobot(JobPlcSide):
             self.seam_go = go
 
     def set_hold(self, held: bool) -> None:
+        """robot_hold: brake on the path; released, go on, or (the seam go dropped while it
+        welded) back up for a restart (``sim.devices.robot_job``)."""
         with self._lock:
             self.held = held
             if held:
                 self.motion.hold()
+            elif self.step is JobStep.WELDING and not self.seam_go and self.job is not None:
+                self._back_up_for_restart(self.job)
             else:
                 self.motion.resume()
 
+    def _back_up_for_restart(self, job: TaughtJob) -> None:
+        """Under _lock: the rest of the seam dropped, back along it by the restart overlap,
+        then AT_SEAM_START again (the offset RSI applies rides on top, as on the seam)."""
+        self.motion.advance_to(self.clock.now_s())
+        here_mm = job.path.locate(self.motion.tool_pose().position_mm)[0]
+        self._restart_mm = restart_from_mm(here_mm, self.restart_overlap_mm)
+        self.motion.stop()
+        speed = job.travel_speed_mm_per_s * 4  # back over the bead, arc off
+        for point in back_along(job.path, here_mm, self._restart_mm, PATH_STEP_MM):
+            self.motion.queue(_pose(point), speed, 0)
+        self.step = JobStep.APPROACH
+
     def set_stop(self, stop: bool) -> None:
+        """robot_stop: stop, drop the path, end the job (ready again). It also clears a job
+        fault, as the KRL template's stop does (RSI_OFF, the program back to its start)."""
         with self._lock:
-            if stop and self.step not in (JobStep.IDLE, JobStep.DONE, JobStep.FAULT):
+            if stop and self.step not in (JobStep.IDLE, JobStep.DONE):
                 self.motion.stop()
                 self.step = JobStep.IDLE
                 self._rsi_on = False
@@ -365,8 +387,10 @@ class SimulatedRsiRobot(JobPlcSide):
         if self.step is JobStep.APPROACH:
             self.step = JobStep.AT_SEAM_START
         elif self.step is JobStep.AT_SEAM_START and self.seam_go:
-            for point in job.path.sampled(PATH_STEP_MM)[1:]:
+            rest = job.path.remaining(self._restart_mm) if self._restart_mm else job.path
+            for point in rest.sampled(PATH_STEP_MM)[1:]:
                 self.motion.queue(_pose(point), job.travel_speed_mm_per_s, 1 + job.number)
+            self._restart_mm = 0.0
             self.step = JobStep.WELDING
         elif self.step is JobStep.WELDING:
             self.step = JobStep.AT_SEAM_END
@@ -494,8 +518,15 @@ class SimulatedRsiRobot(JobPlcSide):
                 except RsiCodecError:
                     self.counters.garbage_datagrams += 1
                     continue
-                # The network's injected delay: the answer reaches the robot this much later.
-                late = arrived_wall_s + self.answer_delay_ms / 1000 > deadline_wall_s
+                # The network's injected delay: the answer reaches the robot this much later
+                # (only the next ``late_answers_left`` answers, where that is set).
+                delay_ms = self.answer_delay_ms
+                if delay_ms and self.late_answers_left is not None:
+                    if self.late_answers_left <= 0:
+                        delay_ms = 0.0
+                    elif answer.ipoc == awaiting:
+                        self.late_answers_left -= 1
+                late = arrived_wall_s + delay_ms / 1000 > deadline_wall_s
                 if late or answer.ipoc != awaiting or answered:
                     self.counters.stale_answers += 1
                     continue
