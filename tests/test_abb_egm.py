@@ -31,29 +31,14 @@ from drivers.codecs.abb_egm import (
 from drivers.codecs.abb_egm_settings import AbbEgmSettings
 from drivers.codecs.robot_protocol import Pose
 from drivers.codecs.seam_path import build_path
-from drivers.codecs.settings import AxisRangeMm, RobotLimits, WorkspaceMm
 from drivers.errors import LinkDown
 from drivers.robot.abb_egm import AbbEgmDriver
 from drivers.robot.owned import OwnedLinkState, PathCorrection, RobotOwnedMotion
 from drivers.robot.serial import MotionRefused
+from rigs.egm import HOME_MM, LIMITS, free_udp_port, loopback_settings, until_streaming
 from sim.clock import SimClock
 from sim.devices.robot_egm import EgmJob, EgmMove, JobStep, SimulatedEgmRobot
 from tests.waiting import eventually
-
-HOME_MM = (300.0, 0.0, 400.0)
-LIMITS = RobotLimits(
-    workspace_mm=WorkspaceMm(
-        x=AxisRangeMm(min=-1000, max=1000),
-        y=AxisRangeMm(min=-1000, max=1000),
-        z=AxisRangeMm(min=0, max=1000),
-    )
-)
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -66,13 +51,7 @@ class Rig:
 
 @contextlib.asynccontextmanager
 async def egm_rig(**overrides) -> AsyncIterator[Rig]:
-    fields = {
-        "sensor_port": free_udp_port(),
-        "robot_port": free_udp_port(),
-        "comm_timeout_ms": 100,
-        "stream_timeout_ms": 60,
-    }
-    settings = AbbEgmSettings(**(fields | overrides))
+    settings = loopback_settings(**({"comm_timeout_ms": 100, "stream_timeout_ms": 60} | overrides))
     robot = SimulatedEgmRobot(settings, LIMITS, SimClock(1.0), HOME_MM)
     driver = AbbEgmDriver(settings, device="robot")
     told: list[tuple[OwnedLinkState, str]] = []
@@ -80,7 +59,7 @@ async def egm_rig(**overrides) -> AsyncIterator[Rig]:
     await driver.start_link()
     robot.start_thread()
     try:
-        await eventually(lambda: driver.state is OwnedLinkState.STREAMING, what="the stream")
+        await until_streaming(driver, timeout_s=10.0)
         yield Rig(settings, robot, driver, told)
     finally:
         robot.close_thread()

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import math
 import socket
+import sys
+import time
 
 import pytest
 
 from cellctl.testing import free_port
+from drivers.codecs.arrival_time import ANCILLARY_BYTES, enable_arrival_stamps, kernel_arrival_s
 from drivers.codecs.kuka_rsi import (
     CartesianPose,
     RobotTelegram,
@@ -283,3 +286,25 @@ async def test_the_injection_table_speaks_to_the_rsi_robot(rig):
         await inject(cell, "slow robot 20")
     await inject(cell, "link_cut robot")
     assert rig.robot.unplugged
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_TIMESTAMPNS is Linux's")
+def test_a_datagram_is_judged_by_when_it_arrived_not_by_when_it_was_read():
+    # Python's socket module does not name SO_TIMESTAMPNS: without the stamp the driver judged
+    # an answer's lateness from its own read, blind to its thread waking late, and the
+    # simulated robot judged the answers by its own read, counting its own lateness.
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender,
+    ):
+        receiver.bind(("127.0.0.1", 0))
+        assert enable_arrival_stamps(receiver)
+        sender.sendto(b"<Rob/>", receiver.getsockname())
+        sent_by = time.time()
+        time.sleep(0.05)  # the reader wakes late
+        _, ancillary, _, _ = receiver.recvmsg(64, ANCILLARY_BYTES)
+        read_at = time.time()
+    arrived = kernel_arrival_s(ancillary)
+    assert arrived is not None
+    assert arrived <= sent_by
+    assert read_at - arrived >= 0.05

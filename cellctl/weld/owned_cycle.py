@@ -32,19 +32,21 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from cellctl.cell.faults import FaultCode, FaultReporter
+from cellctl.cell.faults import FaultCode, FaultReporter, power_source_fault
 from cellctl.cell.records import RecordNotWritten, SeamSummary
 from cellctl.cell.steps import Step
 from cellctl.config.models import ControllerSettings, PartProgram, Procedure, Seam
 from cellctl.sensing.protocol import JointNotFound, SeamSensing, TrackingLost
+from cellctl.weld.arc_end import ArcEndLink, fill_crater, switch_arc_off
 from cellctl.weld.cycle import CycleInterrupted, SeamProgress, SeamRecords
 from cellctl.weld.monitoring import SeamMonitor
 from cellctl.weld.owned_robot import OwnedRobot
 from cellctl.weld.robot_job import PlcRobotJobIo, RobotJobFaulted, RobotJobTimeout
+from drivers.codecs.power_source_protocol import PowerSourceStatus
 from drivers.codecs.seam_path import SeamPath
 from drivers.codecs.settings import RobotSettings
 from drivers.errors import DeviceError
@@ -61,7 +63,6 @@ log = logging.getLogger(__name__)
 
 AIR_SPEED_FOR_TIMEOUTS_MM_PER_S = 50.0  # the slowest approach a job may make, for timeouts
 CORRECTION_PERIOD_S = 0.004  # one RSI cycle: a fresher correction would wait for the next
-ARC_OFF_TIMEOUT_S = 1.0
 MAX_PATH_ID = 65535  # path ids the tracking knows seams by: 1..65535, one per tracked seam
 SETTLED_MM = 0.05  # on the found offset: this close
 SETTLE_TIMEOUT_S = 2.0  # the path id the laser tracking knows the seam by (one seam at a time)
@@ -576,32 +577,35 @@ class OwnedSeamCycle:
     async def _crater_fill(self, procedure: Procedure, monitor: SeamMonitor) -> None:
         crater = procedure.crater_fill
         assert crater is not None
-        await self.power_source.set_setpoints(
-            crater.current_a, crater.voltage_v, crater.wire_feed_m_per_min
-        )
-        end = time.monotonic() + crater.time_ms / 1000
-        while time.monotonic() < end:
-            power = await self.power_source.read_status()
-            if power.arc_established:
-                monitor.add(
-                    time.monotonic(),
-                    power.actual_current_a,
-                    power.actual_voltage_v,
-                    power.actual_wire_feed_m_per_min,
-                    check_band=False,
-                )
-            await asyncio.sleep(self.sample_period_s)
+        await fill_crater(self._arc_end(), crater, monitor)
 
     async def _arc_off(self, seam: Seam) -> None:
-        await self.power_source.arc_off()
-        deadline = time.monotonic() + ARC_OFF_TIMEOUT_S
-        while True:
-            power = await self.power_source.read_status()
-            if not power.arc_established and not power.current_flowing:
-                return
-            if time.monotonic() > deadline:
-                self._fault(FaultCode.STEP_TIMEOUT, f"seam {seam.name}: arc burns after arc off")
-            await asyncio.sleep(self.sample_period_s)
+        def still_burning() -> None:
+            self._fault(FaultCode.STEP_TIMEOUT, f"seam {seam.name}: arc burns after arc off")
+
+        await switch_arc_off(self._arc_end(still_burning))
+
+    def _arc_end(self, still_burning: Callable[[], None] | None = None) -> ArcEndLink:
+        """The power source for the arc's end (``arc_end``), as the serial cycle has it: a
+        lost link raises ``DeviceError`` (``weld_seam`` reports it), an error is its fault."""
+
+        def error(status: PowerSourceStatus) -> None:
+            self._fault(
+                power_source_fault(status.error_code),
+                f"power source error {status.error_code} ({status.error_text})",
+            )
+
+        async def command(request: Awaitable[Any]) -> Any:
+            return await request
+
+        return ArcEndLink(
+            power_source=self.power_source,
+            status=self.power_source.read_status,
+            command=command,
+            error=error,
+            still_burning=still_burning or (lambda: None),
+            sample_period_s=self.sample_period_s,
+        )
 
 
 class OwnedPartCycle:

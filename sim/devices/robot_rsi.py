@@ -45,7 +45,6 @@ import logging
 import random
 import select
 import socket
-import struct
 import sys
 import threading
 import time
@@ -56,6 +55,7 @@ from typing import Any
 
 import yaml
 
+from drivers.codecs.arrival_time import ANCILLARY_BYTES, enable_arrival_stamps, kernel_arrival_s
 from drivers.codecs.kuka_rsi import (
     CartesianPose,
     RobotTelegram,
@@ -81,8 +81,6 @@ IPOC_START = 1_000_000  # the robot's IPOC: milliseconds of its clock since its 
 # The RSI thread must send on its 4 ms beat though the simulator's event loop is busy: with
 # CPython's default 5 ms GIL switch interval it could wait longer than a cycle.
 RSI_SWITCH_INTERVAL_S = 0.0002
-_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", None)  # the kernel's arrival stamps
-_TIMESPEC = struct.Struct("@qq")
 
 
 class JobError(Exception):
@@ -210,8 +208,7 @@ class SimulatedRsiRobot(JobPlcSide):
             return
         self._sensor_ip = socket.gethostbyname(self.rsi.sensor_host)
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        if _SO_TIMESTAMPNS is not None:
-            sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+        enable_arrival_stamps(sock)  # judged by arrival, not by our reading
         sock.bind((self._bind_host, self.rsi.robot_port or 0))
         sock.setblocking(False)
         self._socket = sock
@@ -499,12 +496,12 @@ class SimulatedRsiRobot(JobPlcSide):
                     return answered
                 continue
             try:
-                data, ancillary, _, sender = sock.recvmsg(65_535, 64)
+                data, ancillary, _, sender = sock.recvmsg(65_535, ANCILLARY_BYTES)
             except (BlockingIOError, InterruptedError):
                 continue
             except OSError:
                 continue  # ICMP from a telegram nobody took
-            arrived_wall_s = _kernel_time(ancillary) or time.time()
+            arrived_wall_s = kernel_arrival_s(ancillary) or time.time()
             with self._lock:
                 if self.unplugged:
                     continue
@@ -553,15 +550,6 @@ class SimulatedRsiRobot(JobPlcSide):
 
 def _pose(point: tuple[float, float, float] | Any) -> Pose:
     return Pose(float(point[0]), float(point[1]), float(point[2]), *TORCH_ORIENTATION_DEG)
-
-
-def _kernel_time(ancillary: list[tuple[int, int, bytes]]) -> float | None:
-    """A datagram's arrival time (wall clock, s) from SO_TIMESTAMPNS, when the kernel gave it."""
-    for level, kind, data in ancillary:
-        if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(data) >= _TIMESPEC.size:
-            seconds, nanoseconds = _TIMESPEC.unpack_from(data)
-            return seconds + nanoseconds / 1e9
-    return None
 
 
 def _kuka_orientation(pose: Pose) -> tuple[float, float, float]:
