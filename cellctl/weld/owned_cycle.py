@@ -21,8 +21,12 @@ The robot runs its own taught job for the seam (``robot_job`` in the part progra
    clear and raises ``robot_job_done``; the seam's record is written.
 
 Faults are reported to the ``FaultReporter`` and end the seam with ``CycleInterrupted``; the
-controller's reaction takes the arc off and holds the robot through its I/O. Hold and resume
-of a running job are ``RobotJobIo.set_hold``; this cycle never decides them.
+controller's reaction takes the arc off and holds the robot through its I/O (``robot_hold``);
+this cycle never decides a hold. After Unhold the part run gives the seam back with where it
+stood (``SeamProgress``) and ``resume_seam`` takes it up: the seam go dropped, then the hold,
+the job backs up ``arc.restart_overlap_mm`` along the seam and stands at the restart, where
+the arc strikes again over the bead, as on the serial cycle (docs/robots/*/README.md, "A held
+seam, taken up again", say what the robot's job must do for it).
 """
 
 from __future__ import annotations
