@@ -452,3 +452,44 @@ async def test_a_stop_ends_the_job_and_a_comm_timeout_faults_it():
         rig.robot.set_stop(True)
         assert rig.robot.signals()["robot_ready"]
         assert rig.robot.status().error == ""
+
+
+async def test_the_injection_table_speaks_to_the_egm_robot():
+    from sim.wire.injection import InjectionError, inject
+
+    async with egm_rig(comm_timeout_ms=200, stream_timeout_ms=200) as rig:
+
+        class CellOfOne:  # the table's view of a cell (sim.wire.injection.InjectableCell)
+            plc = power_source = sensor = None
+            robot = rig.robot
+
+            async def unplug(self, device: str) -> None:
+                rig.robot.unplug()
+
+            async def plug_in(self, device: str) -> None:
+                rig.robot.plug_in()
+
+        cell = CellOfOne()
+        rig.robot.run_job(seam_job(length_mm=100.0, speed_mm_per_s=20.0))
+        await eventually(lambda: rig.robot.status().counters.corrections_applied > 10)
+        # Late by less than the comm timeout: the corrections still come, older.
+        assert (await inject(cell, "egm_late 50")).cause
+        applied = rig.robot.status().counters.corrections_applied
+        await eventually(lambda: rig.robot.status().counters.corrections_applied > applied + 20)
+        # A share lost on the way in: the rest still come.
+        assert (await inject(cell, "egm_loss 0.5")).cause
+        dropped = rig.robot.status().counters.dropped
+        await eventually(lambda: rig.robot.status().counters.dropped > dropped + 10)
+        assert (await inject(cell, "wire_clear robot")).restored == "robot"
+        assert (rig.robot.sensor_delay_ms, rig.robot.sensor_loss_share) == (0.0, 0.0)
+        assert rig.robot.status().counters.comm_timeouts == 0
+        # Every one lost: the robot's comm timeout stops it (ERR_UDPUC_COMM), armed.
+        drop = await inject(cell, "egm_sensor_drop")
+        assert (drop.cause, drop.armed) == (True, True)
+        await eventually(lambda: rig.robot.status().counters.comm_timeouts == 1)
+        assert rig.robot.status().error.startswith("ERR_UDPUC_COMM")
+        assert not (await inject(cell, "egm_sensor_clear")).cause
+        with pytest.raises(InjectionError, match="the robot is on EGM"):
+            await inject(cell, "corrupt robot 2")
+        with pytest.raises(InjectionError, match="not on RSI"):
+            await inject(cell, "rsi_late 10")

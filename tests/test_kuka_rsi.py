@@ -276,14 +276,19 @@ async def test_the_injection_table_speaks_to_the_rsi_robot(rig):
             rig.robot.plug_in()
 
     cell = CellOfOne()
+    late = await inject(cell, "rsi_late 10 3")  # the next three answers only
+    assert (late.cause, late.armed) == (True, True)  # it bites past the robot's limit
+    assert (rig.robot.answer_delay_ms, rig.robot.late_answers_left) == (10.0, 3)
     assert (await inject(cell, "rsi_late 10")).cause
-    assert rig.robot.answer_delay_ms == 10.0
+    assert (rig.robot.answer_delay_ms, rig.robot.late_answers_left) == (10.0, None)
     assert (await inject(cell, "rsi_loss 0.5")).cause
     assert rig.robot.loss_share == 0.5
     assert (await inject(cell, "wire_clear robot")).restored == "robot"
     assert (rig.robot.answer_delay_ms, rig.robot.loss_share) == (0.0, 0.0)
     with pytest.raises(InjectionError, match="the robot is on RSI"):
         await inject(cell, "slow robot 20")
+    with pytest.raises(InjectionError, match="not on EGM"):
+        await inject(cell, "egm_loss 0.5")
     await inject(cell, "link_cut robot")
     assert rig.robot.unplugged
 

@@ -11,6 +11,7 @@ import math
 import pytest
 
 from cellctl.weld.robot_job import PlcRobotJobIo, RobotJobFaulted, RobotJobTimeout
+from drivers.codecs.seam_path import SeamPath
 from drivers.errors import WriteRefused
 from drivers.plc import PlcDriver
 from drivers.robot.kuka_rsi import KukaRsiDriver
@@ -121,3 +122,16 @@ async def test_a_job_that_never_starts_is_a_timeout_and_the_pulse_is_dropped(cel
     assert cell.sim.plc.output("robot_job_start") is False
     with pytest.raises(WriteRefused, match=r"not in 1\.\.65535"):
         await cell.job.start_job(0)
+
+
+def test_a_held_seam_restarts_its_overlap_back_along_the_seam_never_before_its_start():
+    from sim.devices.robot_job import back_along, restart_from_mm
+
+    seam = SeamPath.polyline([[0.0, 0.0, 0.0], [100.0, 0.0, 0.0], [100.0, 50.0, 0.0]])
+    assert restart_from_mm(104.0, 10.0) == 94.0
+    assert restart_from_mm(6.0, 10.0) == 0.0
+    # Back round the corner, in chords, ending on the restart point.
+    points = back_along(seam, 104.0, 94.0, 2.0)
+    assert points[0] == pytest.approx((100.0, 2.0, 0.0))
+    assert points[-1] == pytest.approx((94.0, 0.0, 0.0))
+    assert (100.0, 0.0, 0.0) in [tuple(round(c, 9) for c in p) for p in points]

@@ -279,7 +279,10 @@ class PhaseTracker:
         if self.part == 0:
             return
         counts = self._counts
-        if event.device == "robot" and event.what == "MOVE_JOINT":
+        # A seam's approach: the serial robot's joint move, or a robot's own job started.
+        if event.device == "robot" and (
+            event.what == "MOVE_JOINT" or event.what.startswith("JOB_START")
+        ):
             counts["joint"] = counts.get("joint", 0) + 1
             self._mark(counts["joint"], "approach", event.at)
         elif event.device == "power_source" and event.what == "arc_on=True":

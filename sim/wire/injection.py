@@ -156,6 +156,7 @@ async def inject(cell: InjectableCell, line: str) -> Injected:
         if verb != "wire_clear":
             raise InjectionError(f"{verb}: the robot is on RSI (use rsi_late, rsi_loss, link_cut)")
         cell.robot.answer_delay_ms = cell.robot.loss_share = 0.0
+        cell.robot.late_answers_left = None
         return Injected(False, False, restored=device)
     if device == "robot" and hasattr(cell.robot, "sensor_loss_share"):
         if verb != "wire_clear":
