@@ -1,6 +1,6 @@
-"""The whole controller with a KUKA on RSI: parts welded by the robot's own jobs in the simulated
-cell, and late answers stopping the robot answered as every link fault is (arc off, hold through
-I/O). What both backends share (a pulled cable, hold and resume) is in
+"""The whole controller with a KUKA on RSI: the laser tracking a part through RSI, and late
+answers stopping the robot answered as every link fault is (arc off, hold through I/O). What
+both backends share (a part welded by the jobs, a pulled cable, hold and resume) is in
 tests/test_owned_robot_cell.py."""
 
 from __future__ import annotations
@@ -12,28 +12,6 @@ import pytest
 from cellctl.cell.faults import FaultCode
 from rigs.cell import running_cell
 from rigs.owned import BENT_BRACKET, kuka_rsi, with_laser
-
-
-async def test_parts_are_welded_by_the_robots_jobs(tmp_path):
-    async with running_cell(tmp_path, edit=kuka_rsi) as rig:
-        await rig.to_idle()
-        part = await rig.weld_part_without_faults(timeout_s=60)
-        assert (part["status"], part["verdict"]) == ("complete", "good")
-        seams = await rig.controller.store.seams(part["id"])
-        assert [s["seam"] for s in seams] == ["gusset-left", "gusset-right"]
-        for seam in seams:
-            summary = json.loads(seam["summary_json"])
-            assert summary["samples"] >= 20
-            assert seam["verdict"] == "good"
-        robot = rig.sim.robot
-        assert [robot.jobs[n].name for n in sorted(robot.jobs)] == [
-            "BRACKET_A12_S1",
-            "BRACKET_A12_S2",
-        ]
-        assert robot.counters.telegrams_sent > 100
-        assert robot.step.value == "done"
-        # The controller never moved the robot: its own moves were refused, none was tried.
-        assert rig.controller.robot.stats.refused_writes == 0
 
 
 async def test_late_answers_stop_the_robot_and_abort_the_part_with_f135(tmp_path):

@@ -1,13 +1,15 @@
 """The whole controller with a robot that owns its motion, each backend alike (KUKA RSI and ABB
 EGM, ``rigs.owned``): a pulled cable answered as every link fault is (arc off, hold through
-the PLC), and a seam held mid-way by the operator taken up again after Unhold the way the serial
-cycle does it, the arc restarting ``arc.restart_overlap_mm`` back over the bead. The PLC on
+the PLC), and a part welded by the robot's jobs with a seam held mid-way by the operator and
+taken up again after Unhold the way the serial cycle does it, the arc restarting
+``arc.restart_overlap_mm`` back over the bead. The PLC on
 Modbus TCP, the power source on Modbus RTU over a pty, the robot's stream on UDP over loopback:
 nothing is mocked."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -67,4 +69,15 @@ async def test_a_seam_held_mid_way_restarts_over_its_bead_after_unhold(tmp_path,
         assert (part["status"], part["verdict"]) == ("complete", "good")
         seams = await rig.controller.store.seams(part["id"])
         assert [s["seam"] for s in seams] == ["gusset-left", "gusset-right"]
+        for seam in seams:  # the held one's samples from before and after the hold
+            assert json.loads(seam["summary_json"])["samples"] >= 20
+            assert seam["verdict"] == "good"
         assert not rig.controller.faults.active
+        robot = rig.sim.robot
+        assert [robot.jobs[n].name for n in sorted(robot.jobs)] == [
+            "BRACKET_A12_S1",
+            "BRACKET_A12_S2",
+        ]
+        assert robot.signals()["robot_job_done"]
+        # The controller never moved the robot: its own moves were refused, none was tried.
+        assert rig.controller.robot.stats.refused_writes == 0
