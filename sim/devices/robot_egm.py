@@ -38,7 +38,9 @@ It behaves as a robot running the RAPID template of docs/robots/abb/ (EGMSetupUC
   the samples are handed to the event loop once per robot sample) and ``snapshot``.
 
 One thread (``egm robot``) owns the socket and the motion; the public methods hand over through
-``_lock``, which guards every field the thread and a caller both touch.
+``_lock``, which guards every field the thread and a caller both touch. The thread does its
+socket work (reading, encoding, sending) outside the lock, its own, so that a caller on the
+simulator's event loop never waits for it.
 """
 
 from __future__ import annotations
@@ -202,6 +204,7 @@ class SimulatedEgmRobot(JobPlcSide):
         self.sensor_delay_ms = 0.0
         self.sensor_loss_share = 0.0
         self._loss = random.Random(18)  # the same losses every run (the thread's own)
+        # The thread's own: datagrams the injected delay holds back, with when they arrive.
         self._in_flight: collections.deque[tuple[float, bytes, tuple]] = collections.deque()
         self._step = JobStep.IDLE
         self._job: EgmJob | None = None  # None for run_job's moves
@@ -475,8 +478,15 @@ class SimulatedEgmRobot(JobPlcSide):
         period_s = self.settings.sample_rate_ms / 1000
         deadline = time.monotonic()
         while not self._stop.is_set():
+            # The socket's work (reading, encoding, sending) outside _lock: a caller on the
+            # simulator's event loop waits for the lock, and this thread, preempted with it
+            # held, kept the loop waiting 20-100 ms on a loaded host.
+            now_s = time.monotonic()
+            arrived = [] if self._cable_pulled else self._receive(now_s)
             with self._lock:
-                self._sample()
+                feedback = self._sample(now_s, arrived)
+            if feedback is not None:
+                self._send_feedback(feedback)
             deadline += period_s
             now = time.monotonic()
             if now - deadline > period_s:  # a stalled host: skip the samples missed
@@ -485,21 +495,22 @@ class SimulatedEgmRobot(JobPlcSide):
                 deadline = now
             self._stop.wait(max(0.0, deadline - now))
 
-    def _sample(self) -> None:
-        """One sample: read what the sensor sent, move, watch the link, send feedback."""
-        now_s = time.monotonic()
-        if not self._cable_pulled:
-            self._read_sensor(now_s)
+    def _sample(self, now_s: float, arrived: list[tuple[bytes, tuple]]) -> EgmRobotMessage | None:
+        """One sample (under ``_lock``): take what the sensor sent, move, watch the link; the
+        feedback to send, or None with the cable pulled."""
+        for data, sender in arrived:
+            self._take_sensor_message(data, sender, now_s)
         self.motion.advance_to(self.clock.now_s())
         self._advance_job(now_s)
-        if not self._cable_pulled:
-            self._send_feedback(now_s)
+        feedback = None if self._cable_pulled else self._feedback()
         self._hand_over_samples()
+        return feedback
 
-    def _read_sensor(self, now_s: float) -> None:
-        """Take what reached the robot since the last sample: what arrived now, behind what
-        the network's injected delay held back until now."""
+    def _receive(self, now_s: float) -> list[tuple[bytes, tuple]]:
+        """What reached the robot since the last sample (this thread's own, no lock): what
+        arrived now, behind what the network's injected delay held back until now."""
         assert self._socket is not None
+        lost = 0
         for _ in range(MAX_DATAGRAMS_PER_SAMPLE):
             try:
                 data, sender = self._socket.recvfrom(65_535)
@@ -510,12 +521,17 @@ class SimulatedEgmRobot(JobPlcSide):
                     continue
                 raise
             if self.sensor_loss_share and self._loss.random() < self.sensor_loss_share:
-                self._counts["dropped"] += 1  # lost on the way
+                lost += 1  # lost on the way
                 continue
             self._in_flight.append((now_s + self.sensor_delay_ms / 1000, data, sender))
+        if lost:
+            with self._lock:
+                self._counts["dropped"] += lost
+        arrived = []
         while self._in_flight and self._in_flight[0][0] <= now_s:
             _, data, sender = self._in_flight.popleft()
-            self._take_sensor_message(data, sender, now_s)
+            arrived.append((data, sender))
+        return arrived
 
     def _take_sensor_message(self, data: bytes, sender: tuple, now_s: float) -> None:
         """One sensor message as it reaches the robot (under ``_lock``)."""
@@ -615,11 +631,12 @@ class SimulatedEgmRobot(JobPlcSide):
         self._counts["comm_timeouts"] += 1
         log.info("simulated EGM robot stopped: %s", self._error)
 
-    def _send_feedback(self, now_s: float) -> None:
+    def _feedback(self) -> EgmRobotMessage:
+        """This sample's ``EgmRobot`` (under ``_lock``)."""
         actual = self.motion.tool_pose()
         planned = self.motion.path_pose
         self._seqno = (self._seqno + 1) & 0xFFFF_FFFF
-        message = EgmRobotMessage(
+        return EgmRobotMessage(
             seqno=self._seqno,
             # The robot's clock: simulated time, as its motion runs in it (the controller takes
             # the robot's own travel speed from it, whatever the simulator's time scale).
@@ -631,6 +648,9 @@ class SimulatedEgmRobot(JobPlcSide):
             rapid_exec_state=self._rapid_state,
             convergence_met=True,
         )
+
+    def _send_feedback(self, message: EgmRobotMessage) -> None:
+        """Encode and send (this thread's own socket work, no lock)."""
         assert self._socket is not None
         try:
             self._socket.sendto(
@@ -639,7 +659,8 @@ class SimulatedEgmRobot(JobPlcSide):
         except OSError as error:  # nobody listening yet, a full buffer: the next sample goes on
             log.debug("simulated EGM robot could not send: %s", error)
             return
-        self._counts["feedback_sent"] += 1
+        with self._lock:
+            self._counts["feedback_sent"] += 1
 
 
 def _torch_at(point: Sequence[float]) -> Pose:
