@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -168,6 +169,9 @@ async def running_cell(
     after the controller is built and before its links start: what holds the event loop for
     long (the OPC UA server's address space) goes there, as in ``cellctl run``, since the
     simulated devices answer on this same loop."""
+    # The seam loop's threads and the simulated robots' lower the process's GIL switch
+    # interval (cellctl.sensing.stream); the worker's later tests get the one it had.
+    switch_interval_s = sys.getswitchinterval()
     config_path = write_config(tmp_path, edit)
     config = load_cell_config(config_path)
     devices = load_cell_devices(config_path)
@@ -195,3 +199,4 @@ async def running_cell(
         await controller.shutdown()
         controller.store.close()
         await sim.close()
+        sys.setswitchinterval(switch_interval_s)
