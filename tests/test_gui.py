@@ -285,7 +285,7 @@ def test_the_hmi_connects_during_a_flood_of_silent_connections(tmp_path, qapp):
 def test_the_tracking_screen_draws_a_circle_seam_round_with_its_corrections(qapp, tmp_path):
     # The taught path of a full circle as the controller publishes it (1 mm chords), and
     # corrections along it: the corrected path is the circle moved along its local normal.
-    from cellctl.gui.tracking import PATH_EXAGGERATION, TrackingScreen
+    from cellctl.gui.tracking import TrackingScreen
     from cellctl.plant.opcua.server import TAUGHT_PATH_STEP_MM
     from drivers.codecs.seam_path import build_path
 
@@ -327,7 +327,10 @@ def test_the_tracking_screen_draws_a_circle_seam_round_with_its_corrections(qapp
         x, y = screen.corrected_curve.getData()
         radii = np.hypot(np.asarray(x) - 600.0, np.asarray(y))
         # Left of counter-clockwise travel is the centre: +lateral draws the circle smaller.
-        np.testing.assert_allclose(radii, radius - PATH_EXAGGERATION * laterals, atol=0.05)
+        # Magnified as much as keeps 0.8 mm within 5 % of the 100 mm circle: x5, and said so.
+        assert screen.exaggeration == 5.0
+        assert "×5)" in screen.path.plotItem.titleLabel.text
+        np.testing.assert_allclose(radii, radius - 5.0 * laterals, atol=0.05)
         tx, ty = screen.taught_curve.getData()
         np.testing.assert_allclose(np.hypot(np.asarray(tx) - 600.0, np.asarray(ty)), radius)
         screen.grab().save(str(artifacts(tmp_path, "tracking-circle") / "circle-tracking.png"))
@@ -335,3 +338,17 @@ def test_the_tracking_screen_draws_a_circle_seam_round_with_its_corrections(qapp
         screen.close()
         screen.deleteLater()
         qapp.processEvents()
+
+
+def test_the_plan_view_magnifies_corrections_only_as_far_as_they_stay_small():
+    from cellctl.gui.tracking import path_exaggeration
+
+    line = np.column_stack([np.full(151, 415.0), np.linspace(-75.0, 75.0, 151)])
+    circle = np.column_stack(
+        [600 + 50 * np.cos(np.linspace(0, 6.3, 315)), 50 * np.sin(np.linspace(0, 6.3, 315))]
+    )
+    assert path_exaggeration(line, np.array([0.0, 0.5, -0.3])) == 10.0  # 5 mm of 150
+    assert path_exaggeration(circle, np.array([0.8, -0.8])) == 5.0
+    assert path_exaggeration(circle, np.array([4.6])) == 1.0  # the live hinge boss: to scale
+    assert path_exaggeration(circle, np.array([30.0])) == 1.0  # never below to scale
+    assert path_exaggeration(line, np.array([])) == 10.0

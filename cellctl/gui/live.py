@@ -64,7 +64,9 @@ class ProfileView:
             size=26, symbol="+", pen=pg.mkPen("#ff5252", width=4), brush=None
         )
         self.widget.addItem(self.joint)
-        self.waiting = pg.TextItem("", color="#a8b3bd")
+        # Centred on the empty view (its default range is -0.5..0.5 both ways): anchored at
+        # its left edge it ran past the pane's right edge in a narrow pane.
+        self.waiting = pg.TextItem("", color="#a8b3bd", anchor=(0.5, 0.5))
         self.waiting.setFont(pg.QtGui.QFont("", 16))
         self.widget.addItem(self.waiting)
         self._profile: tuple[np.ndarray, np.ndarray] | None = None
