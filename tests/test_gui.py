@@ -352,3 +352,28 @@ def test_the_plan_view_magnifies_corrections_only_as_far_as_they_stay_small():
     assert path_exaggeration(circle, np.array([4.6])) == 1.0  # the live hinge boss: to scale
     assert path_exaggeration(circle, np.array([30.0])) == 1.0  # never below to scale
     assert path_exaggeration(line, np.array([])) == 10.0
+
+
+def test_a_hair_back_in_position_keeps_the_seam_and_a_return_to_its_start_begins_one(qapp):
+    from cellctl.gui.tracking import TrackingScreen
+
+    screen = TrackingScreen()
+    try:
+        positions = [0.5, 10.0, 20.0, 19.7, 30.0, 40.0, 0.3, 5.0]  # 19.7: the estimate's jitter
+        for count, position in enumerate(positions, start=1):
+            screen.show_fast(
+                0.0,
+                {
+                    "Tracking.CorrectionCount": count,
+                    "Tracking.PositionMm": position,
+                    "Tracking.LateralCorrectionMm": 0.1,
+                    "Tracking.VerticalCorrectionMm": 0.0,
+                },
+            )
+            if count == 6:
+                assert list(screen.lateral.view()[0]) == positions[:6]
+        assert list(screen.lateral.view()[0]) == [0.3, 5.0]  # the next seam
+    finally:
+        screen.close()
+        screen.deleteLater()
+        qapp.processEvents()

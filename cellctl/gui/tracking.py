@@ -30,6 +30,10 @@ from cellctl.gui.style import (
 PATH_EXAGGERATIONS = (10.0, 5.0, 2.0, 1.0)
 PATH_EXAGGERATION = PATH_EXAGGERATIONS[0]
 PATH_EXAGGERATED_SHARE = 0.05
+# A position this far behind the last one is a new seam (its plot starts again). The robot's
+# position estimate steps back by a hair now and then while welding: that is the same seam
+# (it cleared a live weld's plot mid-circle).
+NEW_SEAM_BACK_MM = 5.0
 
 
 def path_exaggeration(taught_xy_mm: np.ndarray, lateral_mm: np.ndarray) -> float:
@@ -144,7 +148,7 @@ class TrackingScreen(QWidget):
         position = values.get("Tracking.PositionMm")
         if position is None or position != position or count == 0:
             return
-        if len(self.lateral) and position < (self.lateral.last_x() or 0.0):
+        if len(self.lateral) and position < (self.lateral.last_x() or 0.0) - NEW_SEAM_BACK_MM:
             self.lateral.clear()  # a new seam starts at position 0
             self.vertical.clear()
         self.lateral.append(position, values["Tracking.LateralCorrectionMm"])
