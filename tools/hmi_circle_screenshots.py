@@ -137,6 +137,9 @@ def shoot(
             if time.monotonic() > said + 2.0:
                 said = time.monotonic()
                 print(f"waiting for the circle mid-weld: {_what(seen)}", flush=True)
+        # Both pictures of the same moment: the link's news is held off while they are taken
+        # (a grab in Chinese takes a second or two here).
+        link.blockSignals(True)
         saved = []
         for language in ("zh_CN", "en"):
             window.set_language(language, remember=False)
