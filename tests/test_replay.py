@@ -653,6 +653,8 @@ def _circle_recording(tmp_path: Path, shift_mm: tuple[float, float, float]):
 
     seam = yaml.safe_load(HINGE_BOSS.read_text())["seams"][0]
     taught = build_path(seam["path"]["start"], seam["path"]["segments"])
+    # As the recorder dumps the seam's config model: the arc's other form as nulls.
+    seam["path"]["segments"][0]["arc"] |= {"via": None, "to": None}
     welded = taught.shifted(shift_mm)
     run = SimpleNamespace(path_mm=[list(p) for p in welded.vertices()], seam=seam)
     return RecordedSeam(tmp_path, run), taught

@@ -39,6 +39,7 @@ import numpy as np
 import yaml
 from pydantic import ValidationError
 
+from cellctl.cell.geometry import sensed_joint
 from cellctl.config.errors import format_location, show_value, translate_error
 from cellctl.config.sensor_models import JointSettings, StripeSettings, TrackingSettings
 from cellctl.sensing.correction import CorrectionLaw
@@ -401,6 +402,8 @@ def replay_seam(
         s_torch = recorded.s_torch_mm.copy()
         s_effect = s_torch.copy()
 
+    welded = welded_path(recording)
+    curve = welded if welded.curved else None  # as ``LaserSensing`` keeps it (``run.curve``)
     # The live stream's law, with the replay's settings: the same arithmetic, step for step.
     law = CorrectionLaw(
         track,
@@ -409,7 +412,7 @@ def replay_seam(
         correction_rate_hz=tracking.correction_rate_hz,
         coast_mm=tracking.coast_mm,
         lookahead_mm=run.lookahead_mm,
-        path_length_mm=welded_path(recording).length_mm,
+        path_length_mm=welded.length_mm,
     )
     out_l = np.zeros(len(times))
     out_v = np.zeros(len(times))
@@ -428,12 +431,21 @@ def replay_seam(
         measurement = finder.measure(image, number, exposure)
         if measurement.ok:
             with_joint += 1
-            track.add(
-                frames["s_sensor_mm"][i],
-                measurement.lateral_mm + frames["commanded_lateral_mm"][i],
-                measurement.vertical_mm + frames["commanded_vertical_mm"][i],
-                exposure,
-            )
+            s_sensor = frames["s_sensor_mm"][i]
+            commanded = (frames["commanded_lateral_mm"][i], frames["commanded_vertical_mm"][i])
+            if curve is None:
+                s_joint = s_sensor
+                lateral = measurement.lateral_mm + commanded[0]
+                vertical = measurement.vertical_mm + commanded[1]
+            else:  # as live: the sensor looked along the tangent at the torch (a chord)
+                s_joint, lateral, vertical = sensed_joint(
+                    curve,
+                    s_sensor - run.lookahead_mm,
+                    commanded,
+                    run.lookahead_mm,
+                    (measurement.lateral_mm, measurement.vertical_mm),
+                )
+            track.add(s_joint, lateral, vertical, exposure)
 
     try:
         for k in range(len(times)):
@@ -481,8 +493,14 @@ def welded_path(recording: RecordedSeam) -> SeamPath:
     if isinstance(program, dict):
         where = recording.folder / RUN_FILE
         try:
-            taught = build_path(program["start"], program["segments"])
-        except (KeyError, TypeError, PathError) as error:
+            # The config model dumps an arc's unused form as nulls ("via": null, ...).
+            segments = [
+                {kind: {k: v for k, v in spec.items() if v is not None}}
+                for segment in program["segments"]
+                for kind, spec in segment.items()
+            ]
+            taught = build_path(program["start"], segments)
+        except (KeyError, TypeError, AttributeError, PathError) as error:
             raise ReplayError(f"{where}: seam.path: not a seam path: {error}") from None
         shift = [a - b for a, b in zip(points[0], taught.vertices()[0], strict=True)]
         welded = taught.shifted(shift)
