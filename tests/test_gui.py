@@ -377,3 +377,32 @@ def test_a_hair_back_in_position_keeps_the_seam_and_a_return_to_its_start_begins
         screen.close()
         screen.deleteLater()
         qapp.processEvents()
+
+
+def test_a_full_live_trace_is_drawn_as_the_peaks_of_one_bin_a_pixel(qapp):
+    """5,000 samples over the 30 s window on a plot a few hundred pixels wide: drawn as the
+    least and greatest sample of each pixel's bin (the wide pen's line drawing was most of a
+    frame when pyqtgraph drew ~5 samples a pixel), the peaks all there."""
+    from cellctl.gui.live import LivePlot
+
+    plot = LivePlot("current", "A", window_s=30.0)
+    plot.widget.resize(600, 300)
+    plot.widget.show()
+    try:
+        t = np.linspace(0.0, 30.0, 5_000)
+        current = 200 + 10 * np.sin(t * 7.0)
+        current[2_500] = 400.0  # one spike: a pixel's bin keeps it
+        for ti, ci in zip(t, current, strict=True):
+            plot.append(float(ti), float(ci))
+        plot.redraw(30.0)
+        qapp.processEvents()
+        plot.redraw(30.0)  # the view's width known now
+        x, y = plot.curve.curve.getData()
+        width = plot.widget.getViewBox().width()
+        assert 0 < width < 600
+        assert len(x) <= 2.5 * width, (len(x), width)  # two a bin; bins whole samples wide
+        assert np.max(y) == 400.0
+    finally:
+        plot.widget.close()
+        plot.widget.deleteLater()
+        qapp.processEvents()
