@@ -75,3 +75,9 @@ clean:
 .PHONY: translations
 translations: $(STAMP)
 	$(BIN)/python -m cellctl.gui.i18n.build
+
+# The tracking screen on the hinge boss's circle from a live weld (issue 17): the demo's cell,
+# the HMI over OPC UA, shot mid-circle in zh_CN and en into docs/hmi/<language>/.
+.PHONY: screenshots-circle
+screenshots-circle: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python tools/hmi_circle_screenshots.py

@@ -285,7 +285,7 @@ def test_the_hmi_connects_during_a_flood_of_silent_connections(tmp_path, qapp):
 def test_the_tracking_screen_draws_a_circle_seam_round_with_its_corrections(qapp, tmp_path):
     # The taught path of a full circle as the controller publishes it (1 mm chords), and
     # corrections along it: the corrected path is the circle moved along its local normal.
-    from cellctl.gui.tracking import PATH_EXAGGERATION, TrackingScreen
+    from cellctl.gui.tracking import TrackingScreen
     from cellctl.plant.opcua.server import TAUGHT_PATH_STEP_MM
     from drivers.codecs.seam_path import build_path
 
@@ -327,11 +327,82 @@ def test_the_tracking_screen_draws_a_circle_seam_round_with_its_corrections(qapp
         x, y = screen.corrected_curve.getData()
         radii = np.hypot(np.asarray(x) - 600.0, np.asarray(y))
         # Left of counter-clockwise travel is the centre: +lateral draws the circle smaller.
-        np.testing.assert_allclose(radii, radius - PATH_EXAGGERATION * laterals, atol=0.05)
+        # Magnified as much as keeps 0.8 mm within 5 % of the 100 mm circle: x5, and said so.
+        assert screen.exaggeration == 5.0
+        assert "×5)" in screen.path.plotItem.titleLabel.text
+        np.testing.assert_allclose(radii, radius - 5.0 * laterals, atol=0.05)
         tx, ty = screen.taught_curve.getData()
         np.testing.assert_allclose(np.hypot(np.asarray(tx) - 600.0, np.asarray(ty)), radius)
         screen.grab().save(str(artifacts(tmp_path, "tracking-circle") / "circle-tracking.png"))
     finally:
         screen.close()
         screen.deleteLater()
+        qapp.processEvents()
+
+
+def test_the_plan_view_magnifies_corrections_only_as_far_as_they_stay_small():
+    from cellctl.gui.tracking import path_exaggeration
+
+    line = np.column_stack([np.full(151, 415.0), np.linspace(-75.0, 75.0, 151)])
+    circle = np.column_stack(
+        [600 + 50 * np.cos(np.linspace(0, 6.3, 315)), 50 * np.sin(np.linspace(0, 6.3, 315))]
+    )
+    assert path_exaggeration(line, np.array([0.0, 0.5, -0.3])) == 10.0  # 5 mm of 150
+    assert path_exaggeration(circle, np.array([0.8, -0.8])) == 5.0
+    assert path_exaggeration(circle, np.array([4.6])) == 1.0  # the live hinge boss: to scale
+    assert path_exaggeration(circle, np.array([30.0])) == 1.0  # never below to scale
+    assert path_exaggeration(line, np.array([])) == 10.0
+
+
+def test_a_hair_back_in_position_keeps_the_seam_and_a_return_to_its_start_begins_one(qapp):
+    from cellctl.gui.tracking import TrackingScreen
+
+    screen = TrackingScreen()
+    try:
+        positions = [0.5, 10.0, 20.0, 19.7, 30.0, 40.0, 0.3, 5.0]  # 19.7: the estimate's jitter
+        for count, position in enumerate(positions, start=1):
+            screen.show_fast(
+                0.0,
+                {
+                    "Tracking.CorrectionCount": count,
+                    "Tracking.PositionMm": position,
+                    "Tracking.LateralCorrectionMm": 0.1,
+                    "Tracking.VerticalCorrectionMm": 0.0,
+                },
+            )
+            if count == 6:
+                assert list(screen.lateral.view()[0]) == positions[:6]
+        assert list(screen.lateral.view()[0]) == [0.3, 5.0]  # the next seam
+    finally:
+        screen.close()
+        screen.deleteLater()
+        qapp.processEvents()
+
+
+def test_a_full_live_trace_is_drawn_as_the_peaks_of_one_bin_a_pixel(qapp):
+    """5,000 samples over the 30 s window on a plot a few hundred pixels wide: drawn as the
+    least and greatest sample of each pixel's bin (the wide pen's line drawing was most of a
+    frame when pyqtgraph drew ~5 samples a pixel), the peaks all there."""
+    from cellctl.gui.live import LivePlot
+
+    plot = LivePlot("current", "A", window_s=30.0)
+    plot.widget.resize(600, 300)
+    plot.widget.show()
+    try:
+        t = np.linspace(0.0, 30.0, 5_000)
+        current = 200 + 10 * np.sin(t * 7.0)
+        current[2_500] = 400.0  # one spike: a pixel's bin keeps it
+        for ti, ci in zip(t, current, strict=True):
+            plot.append(float(ti), float(ci))
+        plot.redraw(30.0)
+        qapp.processEvents()
+        plot.redraw(30.0)  # the view's width known now
+        x, y = plot.curve.curve.getData()
+        width = plot.widget.getViewBox().width()
+        assert 0 < width < 600
+        assert len(x) <= 2.5 * width, (len(x), width)  # two a bin; bins whole samples wide
+        assert np.max(y) == 400.0
+    finally:
+        plot.widget.close()
+        plot.widget.deleteLater()
         qapp.processEvents()

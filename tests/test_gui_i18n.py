@@ -8,9 +8,11 @@ from __future__ import annotations
 import time
 import xml.etree.ElementTree as ET
 
+import pyqtgraph as pg
 import pytest
+from PySide6.QtCore import QRectF
 from PySide6.QtGui import QFont, QFontMetrics
-from PySide6.QtWidgets import QPushButton
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsTextItem, QLabel, QPushButton
 
 from cellctl.cell.downtime import DowntimeReason
 from cellctl.cell.faults import CATALOGUE, FaultCode
@@ -275,6 +277,40 @@ def test_no_button_or_tab_text_overflows(window_for, language):
         if needed > bar.tabRect(index).width():
             cramped.append(f"tab {bar.tabText(index)!r}")
     assert not cramped, cramped
+
+
+@pytest.mark.parametrize("language", ["en", "zh_CN"])
+def test_every_tracking_screen_text_fits_its_pane(window_for, language):
+    """Titles, axis labels, legends and the "no profile yet" note of the tracking screen's
+    plots lie wholly inside what their plot shows (a long title was cut at a pane's edge)."""
+    window = window_for()
+    window.set_language(language, remember=False)
+    window.tabs.setCurrentWidget(window.tracking)
+    APP.processEvents()
+    cut = []
+    for label in window.tracking.findChildren(QLabel):
+        if label.fontMetrics().horizontalAdvance(label.text()) > label.contentsRect().width():
+            cut.append(f"label {label.text()!r}")
+    for plot in window.tracking.findChildren(pg.PlotWidget):
+        shown = plot.mapToScene(plot.viewport().rect()).boundingRect()
+        texts = [i for i in plot.scene().items() if isinstance(i, QGraphicsTextItem)]
+        assert texts, "no text items found: the check would check nothing"
+        for item in texts:
+            if not item.isVisible() or not item.toPlainText().strip():
+                continue
+            room = QRectF(shown)
+            parent = item.parentItem()
+            while parent is not None:  # a view box clips what it holds to itself
+                if parent.flags() & QGraphicsItem.GraphicsItemFlag.ItemClipsChildrenToShape:
+                    room = room.intersected(parent.sceneBoundingRect())
+                parent = parent.parentItem()
+            # The text's box without the document's margin; the CJK font's line box is 2 px
+            # taller than its glyphs (a title's box pokes 1 px above a pane, its ink does not).
+            margin = item.document().documentMargin()
+            text = item.sceneBoundingRect().adjusted(margin, margin + 2, -margin, -margin - 2)
+            if not room.contains(text):
+                cut.append(f"{item.toPlainText()!r} at {text.getRect()} outside {room.getRect()}")
+    assert not cut, cut
 
 
 @pytest.mark.slow

@@ -633,3 +633,82 @@ def test_a_truth_file_too_large_or_too_deep_is_refused_naming_it(tmp_path):
     truth.write_text("[" * 100_000 + "]" * 100_000)  # RecursionError in json.loads
     with pytest.raises(ReplayError, match=r"truth\.json: not a truth file: RecursionError"):
         load_truth(truth)
+
+
+# -- curved seams: the welded path and the truth along it (no cell: the geometry alone) --------
+
+HINGE_BOSS = REPO / "config" / "parts" / "boom-hinge-boss.yaml"
+
+
+def _circle_recording(tmp_path: Path, shift_mm: tuple[float, float, float]):
+    """A recording's context as the recorder writes it for the hinge boss's circle, welded
+    where seam finding shifted it by ``shift_mm``: its program's seam, and the welded path's
+    vertices (start, middle, start: two half circles)."""
+    from types import SimpleNamespace
+
+    import yaml
+
+    from cellctl.sensing.replay import RecordedSeam
+    from drivers.codecs.seam_path import build_path
+
+    seam = yaml.safe_load(HINGE_BOSS.read_text())["seams"][0]
+    taught = build_path(seam["path"]["start"], seam["path"]["segments"])
+    # As the recorder dumps the seam's config model: the arc's other form as nulls.
+    seam["path"]["segments"][0]["arc"] |= {"via": None, "to": None}
+    welded = taught.shifted(shift_mm)
+    run = SimpleNamespace(path_mm=[list(p) for p in welded.vertices()], seam=seam)
+    return RecordedSeam(tmp_path, run), taught
+
+
+def test_a_circle_is_replayed_as_the_welded_circle_not_the_polyline_of_its_vertices(tmp_path):
+    from cellctl.sensing.replay import welded_path
+
+    recording, _ = _circle_recording(tmp_path, (0.8, -0.5, 0.0))
+    assert len(recording.run.path_mm) == 3  # what the recorder keeps: the vertices
+    path = welded_path(recording)
+    assert path.curved
+    assert path.closed
+    assert path.length_mm == pytest.approx(2 * np.pi * 50.0, rel=1e-12)
+    assert path.point_at(0.25 * path.length_mm) == pytest.approx((650.8, -0.5, 20.0), abs=1e-9)
+    # A path that is not the program's shifted (a later pass laid off a root path, a
+    # hand-made recording): its points, joined by lines, as before.
+    recording.run.path_mm = [[0, 0, 0], [10, 0, 0], [10, 10, 0]]
+    assert welded_path(recording).length_mm == pytest.approx(20.0)
+    recording.run.seam = {**recording.run.seam, "path": {"start": [0, 0, 0], "segments": 3}}
+    with pytest.raises(ReplayError, match=r"seam\.json: seam\.path: not a seam path"):
+        welded_path(recording)
+
+
+def test_the_truth_of_a_circle_is_read_along_the_welded_circle(tmp_path):
+    """The simulator's truth file of the hinge boss (the true joint 1 mm inside the taught
+    circle), read along a welded circle shifted by seam finding: the joint lies 1 mm + the
+    shift's part along the circle's normal to the left of the torch, all round."""
+    from cellctl.sensing.replay import truth_along_path
+    from sim.truth.part import VisionScenario, load_true_part
+
+    scenario = VisionScenario.model_validate(
+        {"name": "inside", "deviations": [{"kind": "offset", "lateral_mm": 1.0}]}
+    )
+    write_truth(load_true_part(HINGE_BOSS, scenario), tmp_path / "truth.json", scenario.name)
+    truth = load_truth(tmp_path / "truth.json")
+    circle, bent = truth["boss-fillet"], truth["stiffener-bent"]
+    assert circle.closed
+    assert not bent.closed
+    assert circle.length_mm == pytest.approx(2 * np.pi * 50.0, rel=1e-4)  # 0.5 mm chords
+    bent_length = load_true_part(HINGE_BOSS, scenario).seams[1].length_mm
+    assert bent.length_mm == pytest.approx(bent_length, rel=1e-4)
+
+    shift = np.array([0.8, -0.5, 0.0])
+    recording, _ = _circle_recording(tmp_path, tuple(shift))
+    s = np.linspace(0.0, 2 * np.pi * 50.0, 400)
+    lateral, vertical = truth_along_path(recording, circle, s)
+    # Left of counter-clockwise travel is the centre (600, 0): the welded circle's centre
+    # moved by the shift, so the true circle (R 49 about the old centre) lies 1 mm plus the
+    # shift's part along the outward normal inside it (to first order: |shift|² / 2R = 0.009).
+    angle = s / 50.0 - np.pi / 2  # the start is the circle's bottom
+    outward = np.column_stack([np.cos(angle), np.sin(angle)])
+    np.testing.assert_allclose(lateral, 1.0 + outward @ shift[:2], atol=0.012)
+    np.testing.assert_allclose(vertical, 0.0, atol=1e-9)
+    # Off the welded path: no truth.
+    lateral, _ = truth_along_path(recording, circle, np.array([-5.0, 400.0]))
+    assert np.isnan(lateral).all()

@@ -11,6 +11,11 @@ from cellctl.gui.ring import RingBuffer
 from cellctl.gui.style import BAND_BRUSH, TRACE_COLOURS, plot_widget, set_plot_texts
 
 TRACE_CAPACITY = 5_000
+# Peak downsampling draws the least and the greatest sample of each bin, so a bin a pixel
+# wide loses nothing the screen can show. pyqtgraph's default bins for ~5 samples a pixel
+# (factor 5): a 30 s trace of 5,000 samples on a 500 px plot was drawn nearly whole, and the
+# wide pen's line drawing was most of a frame (bench_hmi).
+AUTO_DOWNSAMPLE_SAMPLES_PER_PIXEL = 1.0
 
 
 class LivePlot:
@@ -25,7 +30,9 @@ class LivePlot:
         self.widget = plot_widget(title, unit, "s")
         self.widget.setDownsampling(auto=True, mode="peak")
         self.widget.setClipToView(True)
-        self.curve = self.widget.plot(pen=pg.mkPen(colour, width=3))
+        self.curve = self.widget.plot(
+            pen=pg.mkPen(colour, width=3), autoDownsampleFactor=AUTO_DOWNSAMPLE_SAMPLES_PER_PIXEL
+        )
         self.band = pg.LinearRegionItem(
             values=(0, 0), orientation="horizontal", movable=False, brush=pg.mkBrush(*BAND_BRUSH)
         )
@@ -64,7 +71,9 @@ class ProfileView:
             size=26, symbol="+", pen=pg.mkPen("#ff5252", width=4), brush=None
         )
         self.widget.addItem(self.joint)
-        self.waiting = pg.TextItem("", color="#a8b3bd")
+        # Centred on the empty view (its default range is -0.5..0.5 both ways): anchored at
+        # its left edge it ran past the pane's right edge in a narrow pane.
+        self.waiting = pg.TextItem("", color="#a8b3bd", anchor=(0.5, 0.5))
         self.waiting.setFont(pg.QtGui.QFont("", 16))
         self.widget.addItem(self.waiting)
         self._profile: tuple[np.ndarray, np.ndarray] | None = None

@@ -23,8 +23,29 @@ from cellctl.gui.style import (
 )
 
 # Corrections are a fraction of a millimetre on a path of hundreds: drawn to scale they would
-# hide under the taught line, so the plan view magnifies them (and says so in its title).
-PATH_EXAGGERATION = 10.0
+# hide under the taught line, so the plan view magnifies them (and says so in its title), by
+# the largest of these that keeps the largest correction within PATH_EXAGGERATED_SHARE of the
+# path's size. A part off its taught place by millimetres (a live weld on the hinge boss: up
+# to 4.6 mm on a Ø100 mm circle) drawn x10 turned the circle into a curl inside it.
+PATH_EXAGGERATIONS = (10.0, 5.0, 2.0, 1.0)
+PATH_EXAGGERATION = PATH_EXAGGERATIONS[0]
+PATH_EXAGGERATED_SHARE = 0.05
+# A position this far behind the last one is a new seam (its plot starts again). The robot's
+# position estimate steps back by a hair now and then while welding: that is the same seam
+# (it cleared a live weld's plot mid-circle).
+NEW_SEAM_BACK_MM = 5.0
+
+
+def path_exaggeration(taught_xy_mm: np.ndarray, lateral_mm: np.ndarray) -> float:
+    """The plan view's magnification of the corrections (``PATH_EXAGGERATIONS``): the
+    largest that keeps the largest one within ``PATH_EXAGGERATED_SHARE`` of the path's extent;
+    1 (to scale) when even that is more."""
+    largest = float(np.max(np.abs(lateral_mm))) if len(lateral_mm) else 0.0
+    extent = float(np.max(np.ptp(taught_xy_mm, axis=0))) if len(taught_xy_mm) else 0.0
+    for factor in PATH_EXAGGERATIONS:
+        if factor * largest <= PATH_EXAGGERATED_SHARE * extent:
+            return factor
+    return PATH_EXAGGERATIONS[-1]
 
 
 class TrackingScreen(QWidget):
@@ -36,6 +57,7 @@ class TrackingScreen(QWidget):
         self._last_correction = -1
         self._last_profile = -1
         self._dirty = False
+        self.exaggeration = PATH_EXAGGERATION  # of the plan view's corrections; its title says
         self.texts = Texts()
         self.lateral = RingBuffer(5_000)  # (path position mm, correction mm)
         self.vertical = RingBuffer(5_000)
@@ -67,7 +89,7 @@ class TrackingScreen(QWidget):
             lambda title: set_plot_texts(self.path, title, "y (mm)", "x (mm)"),
             lambda: translate(
                 "Tracking", "Taught and corrected path (plan view, corrections ×%1)"
-            ).replace("%1", f"{PATH_EXAGGERATION:g}"),
+            ).replace("%1", f"{self.exaggeration:g}"),
         )
         self.texts.bind(
             lambda _: set_legend_names(
@@ -126,7 +148,7 @@ class TrackingScreen(QWidget):
         position = values.get("Tracking.PositionMm")
         if position is None or position != position or count == 0:
             return
-        if len(self.lateral) and position < (self.lateral.last_x() or 0.0):
+        if len(self.lateral) and position < (self.lateral.last_x() or 0.0) - NEW_SEAM_BACK_MM:
             self.lateral.clear()  # a new seam starts at position 0
             self.vertical.clear()
         self.lateral.append(position, values["Tracking.LateralCorrectionMm"])
@@ -171,8 +193,12 @@ class TrackingScreen(QWidget):
             return
         self.taught_curve.setData(taught[:, 0], taught[:, 1])
         position, lateral = self.lateral.view()
+        exaggeration = path_exaggeration(taught, lateral)
+        if exaggeration != self.exaggeration:
+            self.exaggeration = exaggeration
+            self.texts.apply()  # the title says it
         if len(position):
-            corrected = corrected_path(taught, position, lateral * PATH_EXAGGERATION)
+            corrected = corrected_path(taught, position, lateral * exaggeration)
             self.corrected_curve.setData(corrected[:, 0], corrected[:, 1])
         else:
             self.corrected_curve.setData(taught[:, 0], taught[:, 1])

@@ -23,7 +23,6 @@ seam's frame, along the seam.
 from __future__ import annotations
 
 import collections
-import itertools
 import json
 import math
 import os
@@ -40,7 +39,7 @@ import numpy as np
 import yaml
 from pydantic import ValidationError
 
-from cellctl.cell.geometry import seam_frame
+from cellctl.cell.geometry import sensed_joint
 from cellctl.config.errors import format_location, show_value, translate_error
 from cellctl.config.sensor_models import JointSettings, StripeSettings, TrackingSettings
 from cellctl.sensing.correction import CorrectionLaw
@@ -53,6 +52,7 @@ from cellctl.sensing.recording import (
 from cellctl.sensing.track import SeamTrack
 from cellctl.sensing.vision.calibration import Calibration, CalibrationError
 from cellctl.sensing.vision.pipeline import JointFinder
+from drivers.codecs.seam_path import PathError, SeamPath, build_path, frame_of
 
 TRUTH_FILE = "truth.json"
 MIB = 1024 * 1024
@@ -60,6 +60,13 @@ MIB = 1024 * 1024
 # end, ~30 bytes a sample (sim.truth_file): a part of 100 seams of 3 m is ~40 MB.
 TRUTH_FILE_MAX_BYTES = 64 * MIB
 ERRORS_SHOWN = 20  # a file wrong everywhere: the first errors say enough
+# A program's path and the recorded vertices are the same path when every vertex lies within
+# this of its own (the recorder writes the robot's floats; the program's arcs are exact).
+PATH_MATCH_MM = 0.01
+# The true joint is looked up along the welded path at this spacing and interpolated between
+# (the truth file's own spacing is 0.25 mm; deviations change over millimetres).
+TRUTH_GRID_MM = 0.5
+NEAREST_CHUNK_ENTRIES = 200_000  # grid points x path segments at once (~20 MB of arrays)
 
 # What ``--set SECTION.FIELD=VALUE`` may change: the recording's key and the model.
 SECTIONS: dict[str, tuple[str, type]] = {
@@ -395,6 +402,8 @@ def replay_seam(
         s_torch = recorded.s_torch_mm.copy()
         s_effect = s_torch.copy()
 
+    welded = welded_path(recording)
+    curve = welded if welded.curved else None  # as ``LaserSensing`` keeps it (``run.curve``)
     # The live stream's law, with the replay's settings: the same arithmetic, step for step.
     law = CorrectionLaw(
         track,
@@ -403,7 +412,7 @@ def replay_seam(
         correction_rate_hz=tracking.correction_rate_hz,
         coast_mm=tracking.coast_mm,
         lookahead_mm=run.lookahead_mm,
-        path_length_mm=_path_length(run.path_mm),
+        path_length_mm=welded.length_mm,
     )
     out_l = np.zeros(len(times))
     out_v = np.zeros(len(times))
@@ -422,12 +431,21 @@ def replay_seam(
         measurement = finder.measure(image, number, exposure)
         if measurement.ok:
             with_joint += 1
-            track.add(
-                frames["s_sensor_mm"][i],
-                measurement.lateral_mm + frames["commanded_lateral_mm"][i],
-                measurement.vertical_mm + frames["commanded_vertical_mm"][i],
-                exposure,
-            )
+            s_sensor = frames["s_sensor_mm"][i]
+            commanded = (frames["commanded_lateral_mm"][i], frames["commanded_vertical_mm"][i])
+            if curve is None:
+                s_joint = s_sensor
+                lateral = measurement.lateral_mm + commanded[0]
+                vertical = measurement.vertical_mm + commanded[1]
+            else:  # as live: the sensor looked along the tangent at the torch (a chord)
+                s_joint, lateral, vertical = sensed_joint(
+                    curve,
+                    s_sensor - run.lookahead_mm,
+                    commanded,
+                    run.lookahead_mm,
+                    (measurement.lateral_mm, measurement.vertical_mm),
+                )
+            track.add(s_joint, lateral, vertical, exposure)
 
     try:
         for k in range(len(times)):
@@ -461,8 +479,37 @@ def replay_seam(
     )
 
 
-def _path_length(path: list[list[float]]) -> float:
-    return float(sum(math.dist(a, b) for a, b in itertools.pairwise(path)))
+def welded_path(recording: RecordedSeam) -> SeamPath:
+    """The path the robot welded, arcs and blends as arcs.
+
+    A recording's ``path_mm`` holds the path's vertices only: a full circle is its start, its
+    middle and its start again. Where the recorded seam's program has a ``path`` (segments)
+    whose vertices, shifted as seam finding shifted the weld, are those points, that shifted
+    path is the welded one; otherwise (a straight or polyline seam, a later pass laid off a
+    root path) the vertices are the path, joined by lines."""
+    run = recording.run
+    points = [tuple(map(float, p)) for p in run.path_mm]
+    program = run.seam.get("path")
+    if isinstance(program, dict):
+        where = recording.folder / RUN_FILE
+        try:
+            # The config model dumps an arc's unused form as nulls ("via": null, ...).
+            segments = [
+                {kind: {k: v for k, v in spec.items() if v is not None}}
+                for segment in program["segments"]
+                for kind, spec in segment.items()
+            ]
+            taught = build_path(program["start"], segments)
+        except (KeyError, TypeError, AttributeError, PathError) as error:
+            raise ReplayError(f"{where}: seam.path: not a seam path: {error}") from None
+        shift = [a - b for a, b in zip(points[0], taught.vertices()[0], strict=True)]
+        welded = taught.shifted(shift)
+        vertices = welded.vertices()
+        if len(vertices) == len(points) and all(
+            math.dist(a, b) < PATH_MATCH_MM for a, b in zip(vertices, points, strict=True)
+        ):
+            return welded
+    return SeamPath.polyline(points)
 
 
 def correction_difference(replayed: Stream, recorded: Stream) -> tuple[float, float]:
@@ -484,12 +531,14 @@ def correction_difference(replayed: Stream, recorded: Stream) -> tuple[float, fl
 
 @dataclass(frozen=True)
 class TrueSeamLine:
+    """A true seam of the truth file: its taught path (``points``: the line from start to
+    end, or the simulator's samples of a bent or curved path, ``path_mm``) and the true
+    joint's deviation from it along it, in its frame there."""
+
     name: str
-    start: np.ndarray
-    travel: np.ndarray
-    lateral: np.ndarray
-    up: np.ndarray
+    points: np.ndarray  # (n, 3): the taught path's vertices, joined by lines
     length_mm: float
+    closed: bool
     s_mm: np.ndarray
     lateral_mm: np.ndarray
     vertical_mm: np.ndarray
@@ -503,16 +552,18 @@ def load_truth(path: Path) -> dict[str, TrueSeamLine]:
         doc = json.loads(data)
         seams = {}
         for seam in doc["seams"]:
-            start = np.asarray(seam["start_mm"], dtype=np.float64)
-            end = np.asarray(seam["end_mm"], dtype=np.float64)
-            travel, lateral, up = (np.asarray(v) for v in seam_frame([tuple(start), tuple(end)]))
+            points = np.asarray(
+                seam["path_mm"] if "path_mm" in seam else [seam["start_mm"], seam["end_mm"]],
+                dtype=np.float64,
+            )
+            steps = np.linalg.norm(np.diff(points, axis=0), axis=1)
+            if points.ndim != 2 or points.shape[1] != 3 or len(points) < 2 or steps.min() <= 0:
+                raise ValueError(f"seam {seam['name']!r}: not a path of distinct points")
             seams[seam["name"]] = TrueSeamLine(
                 seam["name"],
-                start,
-                travel,
-                lateral,
-                up,
-                float(np.linalg.norm(end - start)),
+                points,
+                float(steps.sum()),
+                bool(np.linalg.norm(points[-1] - points[0]) < 1e-6),
                 np.asarray(seam["s_mm"], dtype=np.float64),
                 np.asarray(seam["lateral_mm"], dtype=np.float64),
                 np.asarray(seam["vertical_mm"], dtype=np.float64),
@@ -535,20 +586,78 @@ def find_truth(folder: Path) -> Path | None:
 def truth_along_path(
     recording: RecordedSeam, truth: TrueSeamLine, s_mm: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The true joint's (lateral, vertical) deviation from the welded path at path positions
-    ``s_mm``, in the path's correction frame (the path is the taught seam shifted by seam
-    finding, so both frames are parallel); NaN where the position is off the seam's ends."""
-    path = recording.run.path_mm
-    start = np.asarray(path[0], dtype=np.float64)
-    travel = np.asarray(seam_frame([tuple(p) for p in path])[0])
-    d = start + np.outer(np.asarray(s_mm, dtype=np.float64), travel) - truth.start
-    s_true = d @ truth.travel
-    true_l = np.interp(s_true, truth.s_mm, truth.lateral_mm) - d @ truth.lateral
-    true_v = np.interp(s_true, truth.s_mm, truth.vertical_mm) - d @ truth.up
-    off_seam = (s_true < 0) | (s_true > truth.length_mm)
-    true_l[off_seam] = np.nan
-    true_v[off_seam] = np.nan
+    """The true joint's (lateral, vertical) deviation from the welded path (``welded_path``)
+    at path positions ``s_mm``, in the welded path's frame there; NaN where the position is
+    off the welded path or off the true seam's ends. On a curve the welded path (the taught
+    one shifted by seam finding) and the taught path are not the same distance along: each
+    welded point is placed on the taught path by the nearest point."""
+    s_mm = np.asarray(s_mm, dtype=np.float64)
+    true_l = np.full(len(s_mm), np.nan)
+    true_v = np.full(len(s_mm), np.nan)
+    welded = welded_path(recording)
+    on = np.isfinite(s_mm) & (s_mm >= 0) & (s_mm <= welded.length_mm)
+    if not on.any():
+        return true_l, true_v
+    grid = np.arange(
+        math.floor(s_mm[on].min() / TRUTH_GRID_MM) * TRUTH_GRID_MM,
+        s_mm[on].max() + TRUTH_GRID_MM,
+        TRUTH_GRID_MM,
+    )
+    grid = np.clip(grid, 0.0, welded.length_mm)
+    at = np.asarray([welded.point_at(float(s)) for s in grid])
+    frames = [welded.frame_at(float(s)) for s in grid]
+    lateral_w = np.asarray([f[1] for f in frames])
+    up_w = np.asarray([f[2] for f in frames])
+    # In chunks: every grid point against every segment of a long curved seam is large.
+    chunk = max(1, NEAREST_CHUNK_ENTRIES // len(truth.points))
+    parts = [
+        _nearest_on_polyline(at[i : i + chunk], truth.points, truth.closed)
+        for i in range(0, len(at), chunk)
+    ]
+    s_true, foot, lateral_t, up_t = (np.concatenate(column) for column in zip(*parts, strict=True))
+    joint = foot + (
+        lateral_t * np.interp(s_true, truth.s_mm, truth.lateral_mm)[:, None]
+        + up_t * np.interp(s_true, truth.s_mm, truth.vertical_mm)[:, None]
+    )
+    d = joint - at
+    grid_l = np.einsum("ij,ij->i", d, lateral_w)
+    grid_v = np.einsum("ij,ij->i", d, up_w)
+    if not truth.closed:
+        off = (s_true < 0) | (s_true > truth.length_mm)
+        grid_l[off] = np.nan
+        grid_v[off] = np.nan
+    true_l[on] = np.interp(s_mm[on], grid, grid_l)
+    true_v[on] = np.interp(s_mm[on], grid, grid_v)
     return true_l, true_v
+
+
+def _nearest_on_polyline(
+    points: np.ndarray, vertices: np.ndarray, closed: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For each of ``points`` (n, 3): its distance along the polyline of ``vertices`` to the
+    nearest point on it (an open polyline goes on along its end segments' lines: s < 0 before
+    its start, > its length past its end), that point, and the lateral and vertical axes of
+    the seam frame there (``frame_of`` of the segment's direction)."""
+    starts = vertices[:-1]
+    segments = np.diff(vertices, axis=0)
+    lengths = np.linalg.norm(segments, axis=1)
+    s0 = np.r_[0.0, np.cumsum(lengths)[:-1]]
+    # Every point against every segment: (n, m) parameters along each segment, in mm.
+    u = np.einsum("nmk,mk->nm", points[:, None, :] - starts[None, :, :], segments) / lengths
+    low = np.zeros(len(lengths))
+    high = lengths.copy()
+    if not closed:
+        low[0] = -np.inf
+        high[-1] = np.inf
+    u = np.clip(u, low, high)
+    direction = segments / lengths[:, None]
+    feet = starts[None, :, :] + u[:, :, None] * direction[None, :, :]
+    nearest = np.argmin(np.linalg.norm(points[:, None, :] - feet, axis=2), axis=1)
+    rows = np.arange(len(points))
+    axes = [frame_of(tuple(t)) for t in direction]
+    lateral = np.asarray([a[1] for a in axes])[nearest]
+    up = np.asarray([a[2] for a in axes])[nearest]
+    return s0[nearest] + u[rows, nearest], feet[rows, nearest], lateral, up
 
 
 def tracking_error(
