@@ -44,10 +44,12 @@ from cellctl.cell.records import RecordNotWritten, SeamSummary
 from cellctl.cell.steps import Step
 from cellctl.config.models import ControllerSettings, PartProgram, Procedure, Seam
 from cellctl.sensing.protocol import SeamSensing, TrackingLost
+from cellctl.sensing.touch import FoundFrame
 from cellctl.weld.cycle import CycleInterrupted, SeamProgress, SeamRecords
 from cellctl.weld.monitoring import SeamMonitor
 from cellctl.weld.owned_robot import OwnedRobot
 from cellctl.weld.owned_search import OwnedSeamSearch
+from cellctl.weld.owned_touch import TouchCorrector
 from cellctl.weld.robot_job import PlcRobotJobIo, RobotJobFaulted, RobotJobTimeout
 from drivers.codecs.seam_path import SeamPath
 from drivers.codecs.settings import RobotSettings
@@ -155,6 +157,28 @@ class OwnedSeamCycle:
         robot.add_fault_listener(self._on_link_fault)
         self.search = OwnedSeamSearch(
             job=job, robot=robot, sensing=sensing, wait=self._wait, fault=self._fault
+        )
+
+    def corrector_for(
+        self,
+        part: PartProgram,
+        seam: Seam,
+        found: FoundFrame,
+        tell: Callable[[str], None] = lambda text: None,
+    ) -> PathCorrector:
+        """A seam's corrector: found by touch through its job (``cellctl.weld.owned_touch``,
+        the part's frame kept in ``found``) when its program says so, else none held."""
+        if not seam.sensing.seam_finding.by_touch:
+            return HeldOffset()
+        return TouchCorrector(
+            job=self.job,
+            robot=self.robot,
+            power_source=self.power_source,
+            part=part,
+            seam=seam,
+            found=found,
+            fault=self._fault,
+            tell=tell,
         )
 
     # -- faults -------------------------------------------------------------------------------
