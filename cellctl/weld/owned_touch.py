@@ -44,6 +44,7 @@ import asyncio
 import bisect
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -76,7 +77,11 @@ Point = tuple[float, float, float]
 STREAM_POLL_S = 0.001  # every streamed sample is taken (RSI sends every 4 ms)
 JOB_MARGIN_S = 10.0  # a search's approach, return and signals take at most this beyond its move
 AFTER_CONTACT_S = 0.05  # samples recorded past the contact: the one after it must be there
-TABLE_STEP_MM = 1.0  # the found path's offsets from the taught one, this far apart
+TABLE_STEP_MM = 1.0
+# The robot's travel between the two polls around a contact: the contact lies within it, at
+# its middle give or take half of it. Wider (a poll answered late), the search runs again.
+MAX_BRACKET_MM = 0.25
+BRACKET_RETRIES = 3  # the found path's offsets from the taught one, this far apart
 
 
 class TouchJobIo(Protocol):
@@ -172,6 +177,30 @@ class StreamRecorder:
             await asyncio.sleep(STREAM_POLL_S)
 
 
+@dataclass(frozen=True, slots=True)
+class ContactBracket:
+    """The two polls of the power source around a contact, each (asked, answered) on our
+    clock: the power source sampled its input somewhere in each (taken at the middle)."""
+
+    open_poll: tuple[float, float]  # the last that read no contact
+    touch_poll: tuple[float, float]  # the first that read contact
+
+    @property
+    def after_s(self) -> float:
+        """The contact came after this (the open poll was asked)."""
+        return self.open_poll[0]
+
+    @property
+    def before_s(self) -> float:
+        """... and before this (the touching poll was answered)."""
+        return self.touch_poll[1]
+
+    @property
+    def contact_s(self) -> float:
+        """The estimate: between the middles of the two polls."""
+        return (sum(self.open_poll) + sum(self.touch_poll)) / 4
+
+
 class OwnedTouchSensing(TouchSensing):
     """``TouchSensing`` whose searches are the robot job's (see the module): ``find_frame``
     and ``find_seam`` as on the serial link, ``touch`` through the job's signals.
@@ -190,14 +219,45 @@ class OwnedTouchSensing(TouchSensing):
         self.power_source = power_source
         self.numbers = numbers
         self.figures = TouchFigures()
+        self.brackets_mm: list[float] = []  # each touch's bracket of travel (the bench's)
 
     async def touch(
         self, search: TouchSearch, group: TouchSearches, frame: PartFrame | None = None
     ) -> Touch:
         """The job's search ``search`` (see the module); its ``Touch`` against the taught
-        contact moved by ``frame``. ``TouchNotFound``; ``OwnedTouchAborted``; DeviceError."""
+        contact moved by ``frame``. A contact the polls bracket wider than
+        ``MAX_BRACKET_MM`` of the robot's travel (a poll answered late: the loop was busy) is
+        searched again, up to ``BRACKET_RETRIES`` times, then taken as it is (logged).
+        ``TouchNotFound``; ``OwnedTouchAborted``; DeviceError."""
         number = self.numbers[search.name]
         frame = frame or PartFrame()
+        for attempt in range(BRACKET_RETRIES + 1):
+            found, bracket_mm = await self._search_once(search, group, number)
+            if bracket_mm <= MAX_BRACKET_MM:
+                break
+            log.warning(
+                "touch %s: contact bracketed within %.3f mm of travel (limit %g)%s",
+                search.name,
+                bracket_mm,
+                MAX_BRACKET_MM,
+                ": searched again" if attempt < BRACKET_RETRIES else "; taken",
+            )
+        self.brackets_mm.append(bracket_mm)
+        expected = frame.apply(search.expected_contact_mm)
+        log.info(
+            "touch %s (job search %d): contact at (%.3f, %.3f, %.3f) mm, within %.3f mm",
+            search.name,
+            number,
+            *found,
+            bracket_mm,
+        )
+        return Touch(search.name, expected, found, frame.turn(search.unit_direction))
+
+    async def _search_once(
+        self, search: TouchSearch, group: TouchSearches, number: int
+    ) -> tuple[Point, float]:
+        """One run of the job's search: the contact's pose and how much of the robot's travel
+        the polls around it bracket."""
         speed = search.speed_mm_per_s or group.speed_mm_per_s
         move_s = search.distance_mm / speed
         await self.job.set_touch(True, number)
@@ -207,8 +267,8 @@ class OwnedTouchSensing(TouchSensing):
             await self.power_source.touch_sense(True)
             try:
                 async with StreamRecorder(self.robot_link) as stream:
-                    contact_s = await self._until_contact(search, move_s + JOB_MARGIN_S)
-                    if contact_s is not None:
+                    bracket = await self._until_contact(search, move_s + JOB_MARGIN_S)
+                    if bracket is not None:
                         await self.job.set_touch(True, number, stop=True)
                         await asyncio.sleep(AFTER_CONTACT_S)
                     await self._wait(lambda s: not s.touch_moving, f"search {number} to stop")
@@ -219,42 +279,34 @@ class OwnedTouchSensing(TouchSensing):
             self.figures.search_time_s += took_s
             self.figures.durations_s.append((search.name, took_s))
             del self.figures.durations_s[:-1000]
-            if contact_s is None:
+            if bracket is None:
                 end = Pose(*search.end_mm)
                 raise TouchNotFound(
                     search, SearchResult(number, SearchOutcome.NOT_FOUND, end, search.distance_mm)
                 )
         finally:
             await self.job.set_touch(False)
-        found = pose_at(stream.samples, contact_s)
         await self._wait(lambda s: s.at_search, f"job back from touch search {number}")
-        expected = frame.apply(search.expected_contact_mm)
-        log.info(
-            "touch %s (job search %d): contact at (%.3f, %.3f, %.3f) mm from %d samples",
-            search.name,
-            number,
-            *found,
-            len(stream.samples),
-        )
-        return Touch(search.name, expected, found, frame.turn(search.unit_direction))
+        samples = stream.samples
+        found = pose_at(samples, bracket.contact_s)
+        width_mm = math.dist(pose_at(samples, bracket.after_s), pose_at(samples, bracket.before_s))
+        return found, width_mm
 
-    async def _until_contact(self, search: TouchSearch, timeout_s: float) -> float | None:
-        """Poll the wire's contact until it touches (the contact's time, our clock: the middle
-        between the last open poll and the first touching one) or the search move has run
-        its distance (None)."""
+    async def _until_contact(self, search: TouchSearch, timeout_s: float) -> ContactBracket | None:
+        """Poll the wire's contact until it touches (``ContactBracket``) or the search move
+        has run its distance (None)."""
         deadline = time.monotonic() + timeout_s
         moving_seen = False
-        last_open_s: float | None = None
+        last_open: tuple[float, float] | None = None  # (asked, answered) of the last open poll
         while True:
             asked = time.monotonic()
             status = await self.power_source.read_status()
             answered = time.monotonic()
-            polled_s = (asked + answered) / 2  # when the power source sampled its input
             if status.wire_touching is None:
                 raise OwnedTouchAborted("the power source's map has no wire_touching input")
             if status.wire_touching:
-                return polled_s if last_open_s is None else (last_open_s + polled_s) / 2
-            last_open_s = polled_s
+                return ContactBracket(last_open or (asked, asked), (asked, answered))
+            last_open = (asked, answered)
             signals = self.job.signals()
             if signals.job_fault:
                 raise OwnedTouchAborted(f"the robot's job faulted in search {search.name!r}")
