@@ -20,6 +20,7 @@ from cellctl.cell.faults import FaultCode
 from cellctl.weld.owned_touch import StreamSample, pose_at
 from rigs.cell import REPO, running_cell
 from sim.truth.part import Placement, VisionScenario
+from tests.test_abb_egm_cell import _abb
 from tests.test_kuka_rsi_cell import _kuka
 
 PART = "coupon-fillet-touch"
@@ -82,9 +83,12 @@ def off_the_joint(rig, samples) -> list[float]:
     return offsets
 
 
-async def test_a_part_found_by_the_jobs_touches_alone_is_welded_on_its_true_joint_rsi(tmp_path):
+@pytest.mark.parametrize("interface", [_kuka, _abb], ids=["kuka_rsi", "abb_egm"])
+async def test_a_part_found_by_the_jobs_touches_alone_is_welded_on_its_true_joint(
+    tmp_path, interface
+):
     vision = VisionScenario(name="placed", placement=PLACED)
-    async with running_cell(tmp_path, 2.0, touch_job(tmp_path), vision) as rig:
+    async with running_cell(tmp_path, 2.0, touch_job(tmp_path, interface), vision) as rig:
         samples: list = []
         rig.sim.robot.on_trajectory_sample = samples.append
         await rig.to_idle()

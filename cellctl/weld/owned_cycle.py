@@ -98,6 +98,23 @@ class HeldOffset:
         return (self.lateral_mm, self.vertical_mm)
 
 
+@dataclass
+class LessOffset:
+    """A corrector's offsets less the one the job took as its frame offset (EGM, a seam found
+    without the laser): the path correction carries only the rest along the seam."""
+
+    inner: PathCorrector
+    taken_mm: tuple[float, float]
+
+    async def find(self, seam: Seam, taught: SeamPath) -> tuple[float, float]:
+        lateral, vertical = await self.inner.find(seam, taught)
+        return (lateral - self.taken_mm[0], vertical - self.taken_mm[1])
+
+    def correction_at(self, position_mm: float) -> tuple[float, float]:
+        lateral, vertical = self.inner.correction_at(position_mm)
+        return (lateral - self.taken_mm[0], vertical - self.taken_mm[1])
+
+
 class TravelSpeed:
     """The robot's speed along the seam from two samples of its stream, by its own clock (the
     telegrams' robot time): heat input needs the robot's travel speed, as on the serial link,
@@ -249,6 +266,8 @@ class OwnedSeamCycle:
             self.found_mm = found_seam.found_mm
             if found_seam.by_laser:  # the found offset held (the part run's corrector has none)
                 corrector = HeldOffset(*found)
+            elif found_seam.frame_offset_mm != (0.0, 0.0, 0.0):  # EGM: the job took the start's
+                corrector = LessOffset(corrector, found_seam.found_mm)
             self.robot.expect_stream(True)
             if self.robot.corrects_before_seam:
                 await self._settle_on(taught, found)
