@@ -63,6 +63,7 @@ def touch_job(tmp_path, interface=_kuka):
         # the power source's answers get the room a busy shared machine needs.
         cell["power_source"]["link"]["timeout_ms"] = 1000
         cell["power_source"]["interface_watchdog_ms"] = 3000
+        cell["plc"]["link"]["timeout_ms"] = 1000
 
     return edit
 
