@@ -227,7 +227,7 @@ class OwnedTouchSensing(TouchSensing):
         """The job's search ``search`` (see the module); its ``Touch`` against the taught
         contact moved by ``frame``. A contact the polls bracket wider than
         ``MAX_BRACKET_MM`` of the robot's travel (a poll answered late: the loop was busy) is
-        searched again, up to ``BRACKET_RETRIES`` times, then taken as it is (logged).
+        searched again, up to ``BRACKET_RETRIES`` times, then ``OwnedTouchAborted`` (F157).
         ``TouchNotFound``; ``OwnedTouchAborted``; DeviceError."""
         number = self.numbers[search.name]
         frame = frame or PartFrame()
@@ -236,11 +236,19 @@ class OwnedTouchSensing(TouchSensing):
             if bracket_mm <= MAX_BRACKET_MM:
                 break
             log.warning(
-                "touch %s: contact bracketed within %.3f mm of travel (limit %g)%s",
+                "touch %s: contact bracketed within %.3f mm of travel (limit %g): %s",
                 search.name,
                 bracket_mm,
                 MAX_BRACKET_MM,
-                ": searched again" if attempt < BRACKET_RETRIES else "; taken",
+                "searched again" if attempt < BRACKET_RETRIES else "given up",
+            )
+        else:
+            # Welding on a contact known only to a millimetre would be welding off the
+            # joint: the search is aborted (F157), the operator sees why.
+            raise OwnedTouchAborted(
+                f"touch search {search.name!r}: the power source's polls around the contact "
+                f"were {bracket_mm:.2f} mm of the robot's travel apart (limit {MAX_BRACKET_MM} "
+                f"mm) in {BRACKET_RETRIES + 1} runs: the controller is too busy to latch it"
             )
         self.brackets_mm.append(bracket_mm)
         expected = frame.apply(search.expected_contact_mm)
