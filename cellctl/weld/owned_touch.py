@@ -74,7 +74,7 @@ log = logging.getLogger(__name__)
 
 Point = tuple[float, float, float]
 
-STREAM_POLL_S = 0.001  # every streamed sample is taken (RSI sends every 4 ms)
+STREAM_POLL_S = 0.004  # an RSI cycle: a sample missed is no loss (the search moves straight)
 JOB_MARGIN_S = 10.0  # a search's approach, return and signals take at most this beyond its move
 AFTER_CONTACT_S = 0.05  # samples recorded past the contact: the one after it must be there
 TABLE_STEP_MM = 1.0
