@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import math
 import multiprocessing
-import socket
 import threading
 import time
 from multiprocessing.connection import Connection
@@ -31,28 +30,14 @@ from typing import Any
 from bench.stats import goal, percentile
 from drivers.codecs.abb_egm_settings import AbbEgmSettings
 from drivers.codecs.robot_protocol import Pose
-from drivers.codecs.settings import AxisRangeMm, RobotLimits, WorkspaceMm
 from drivers.robot.abb_egm import AbbEgmDriver
-from drivers.robot.owned import OwnedLinkState, PathCorrection
+from drivers.robot.owned import PathCorrection
+from rigs.egm import HOME_MM, LIMITS, loopback_settings, until_streaming
 
 TRACKING_PERIOD_S = 0.004  # the seam tracker's correction rate
 SEAM_SPEED_MM_PER_S = 20.0
-START_MM = (300.0, 0.0, 400.0)
 WAVE_MM = 1.0  # lateral / vertical amplitude of the correction wave
 WAVE_PERIOD_S = 2.0  # slow enough for the robot's 20 mm/s slew limit
-LIMITS = RobotLimits(
-    workspace_mm=WorkspaceMm(
-        x=AxisRangeMm(min=-1000, max=1000),
-        y=AxisRangeMm(min=-1000, max=1000),
-        z=AxisRangeMm(min=0, max=1000),
-    )
-)
-
-
-def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _robot_process(settings: AbbEgmSettings, pipe: Connection) -> None:
@@ -60,11 +45,11 @@ def _robot_process(settings: AbbEgmSettings, pipe: Connection) -> None:
     from sim.clock import SimClock
     from sim.devices.robot_egm import EgmMove, SimulatedEgmRobot
 
-    robot = SimulatedEgmRobot(settings, LIMITS, SimClock(1.0), START_MM)
+    robot = SimulatedEgmRobot(settings, LIMITS, SimClock(1.0), HOME_MM)
     robot.start_thread()
     try:
         pipe.recv()  # go
-        x, y, z = START_MM
+        x, y, z = HOME_MM
         started = time.monotonic()
         robot.run_job(
             [
@@ -107,7 +92,7 @@ def _tracking_loop(driver: AbbEgmDriver, stop: threading.Event) -> None:
 
 
 async def _run() -> dict[str, Any]:
-    settings = AbbEgmSettings(sensor_port=_free_udp_port(), robot_port=_free_udp_port())
+    settings = loopback_settings()
     driver = AbbEgmDriver(settings, device="robot")
     await driver.start_link()
     context = multiprocessing.get_context("spawn")
@@ -117,11 +102,7 @@ async def _run() -> dict[str, Any]:
     stop = threading.Event()
     tracker = threading.Thread(target=_tracking_loop, args=(driver, stop), name="bench tracker")
     try:
-        deadline = time.monotonic() + 30.0
-        while driver.state is not OwnedLinkState.STREAMING:
-            if time.monotonic() > deadline:
-                raise RuntimeError("no EGM stream from the simulated robot")
-            await asyncio.sleep(0.01)
+        await until_streaming(driver)
         driver.expect_stream(True)
         tracker.start()
         before = driver.counters()

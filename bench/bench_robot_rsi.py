@@ -11,7 +11,10 @@ commit or a garbage collection would), to show the answers do not wait for it.
 Measured:
 
 - the share of telegrams answered late over the seam, and the longest run of late ones, by
-  the robot's count (what RSI stops on) and by the driver's own; against the limit (10);
+  the robot's count (what RSI stops on) and by the driver's own; against the limit (10). Both
+  ends judge by the kernel's arrival stamps (``drivers.codecs.arrival_time``): the driver from
+  the telegram's arrival to its answer leaving, the robot from its telegram leaving to the
+  answer's arrival, so neither counts its own thread's lateness in reading, and the two agree;
 - the correction following error: the robot's actual lateral offset against the law at its
   path position, RMS and max. This is RSI's share of the torch error (cycle, slew, the
   correction's age), not the closed loop with the laser: that needs the laser tracking's

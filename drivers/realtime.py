@@ -17,6 +17,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 log = logging.getLogger(__name__)
 
@@ -81,3 +83,34 @@ def make_process_realtime(priority: int) -> OSError | None:
         except (AttributeError, OSError) as error:
             refused = refused or OSError(str(error))
     return refused
+
+
+def _thread_ids() -> list[int]:
+    return [int(tid) for tid in os.listdir("/proc/self/task")]
+
+
+@contextmanager
+def realtime_process_while(priority: int) -> Iterator[OSError | None]:
+    """``make_process_realtime(priority)`` for the block only, for a process that goes on with
+    other work afterwards (a test worker that ran a cell rig). The block gets the refusal, or
+    None. On leaving it, every thread of the process under SCHED_FIFO that was not before the
+    block goes back to a normal thread: those the block made real-time, those started in it
+    (they inherited the policy) and those that asked for themselves in it."""
+    try:
+        realtime_before = {
+            tid for tid in _thread_ids() if os.sched_getscheduler(tid) != os.SCHED_OTHER
+        }
+    except (AttributeError, OSError) as error:  # not Linux, or no /proc
+        yield OSError(str(error))
+        return
+    try:
+        yield make_process_realtime(priority)
+    finally:
+        for tid in _thread_ids():
+            if tid in realtime_before:
+                continue
+            try:
+                if os.sched_getscheduler(tid) == os.SCHED_FIFO:
+                    os.sched_setscheduler(tid, os.SCHED_OTHER, os.sched_param(0))
+            except OSError:
+                continue  # it ended meanwhile

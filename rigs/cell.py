@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -22,10 +23,12 @@ import yaml
 
 from cellctl.cell.packml import State
 from cellctl.cli.demo import prepare_run_folder
+from cellctl.cli.run import CONTROLLER_REALTIME_PRIORITY
 from cellctl.collector import freeze_what_lives_on
 from cellctl.config import load_cell_config
 from cellctl.controller.controller import Controller
 from cellctl.wiring import build_controller
+from drivers.realtime import realtime_process_while
 from sim.cell import SimulatedCell
 from sim.cellfile import load_cell_devices
 from sim.clock import SimClock
@@ -166,6 +169,9 @@ async def running_cell(
     after the controller is built and before its links start: what holds the event loop for
     long (the OPC UA server's address space) goes there, as in ``cellctl run``, since the
     simulated devices answer on this same loop."""
+    # The seam loop's threads and the simulated robots' lower the process's GIL switch
+    # interval (cellctl.sensing.stream); the worker's later tests get the one it had.
+    switch_interval_s = sys.getswitchinterval()
     config_path = write_config(tmp_path, edit)
     config = load_cell_config(config_path)
     devices = load_cell_devices(config_path)
@@ -182,8 +188,15 @@ async def running_cell(
         # mid-weld held this one loop, the simulated devices' too, for 0.4-0.6 s (F131, F140).
         freeze_what_lives_on()
         await controller.start()
-        yield CellRig(sim, controller, config_path)
+        # As `cellctl run` does once started: the process real-time (SCHED_FIFO where it may),
+        # so that the other test worker, or anything else on the machine, never takes a core
+        # from the controller. The simulated devices share this process; real ones are
+        # hardware of their own that no load on the PC delays. Normal again afterwards: the
+        # worker goes on with other tests.
+        with realtime_process_while(CONTROLLER_REALTIME_PRIORITY):
+            yield CellRig(sim, controller, config_path)
     finally:
         await controller.shutdown()
         controller.store.close()
         await sim.close()
+        sys.setswitchinterval(switch_interval_s)

@@ -282,6 +282,7 @@ def _robot(devices: CellDevices, clock: SimClock, plc: SimulatedPlc) -> Simulate
         )
     else:
         raise ValueError(f"the simulator has no {settings.interface} robot")
+    robot.restart_overlap_mm = devices.restart_overlap_mm
     plc.robot_job_inputs = robot.signals
     plc.robot_job_outputs = robot.on_plc_outputs
     return robot

@@ -35,6 +35,9 @@ class CellDevices:
     procedures_dir: Path = Path("procedures")  # where the part program's procedures are
     # The torch's service: where the TCP checker stands (sim.devices.touch), the station.
     torch_service: dict | None = None
+    # A robot that owns its motion restarts a held seam this far back along it, over the
+    # bead (its arc package's backtrack, set to the controller's ``arc.restart_overlap_mm``).
+    restart_overlap_mm: float = 10.0
 
 
 def load_cell_devices(path: str | Path) -> CellDevices:
@@ -66,6 +69,9 @@ def load_cell_devices(path: str | Path) -> CellDevices:
         active_part_file=_active_part_file(path, data),
         procedures_dir=path.parent / str(data.get("procedures_dir") or "procedures"),
         torch_service=dict(data.get("torch_service") or {}),
+        restart_overlap_mm=float(
+            ((data.get("controller") or {}).get("arc") or {}).get("restart_overlap_mm", 10.0)
+        ),
         **sections,
     )
 

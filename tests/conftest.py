@@ -134,6 +134,9 @@ SENSING_CELLS = {
     "tests.test_weave_cell",
     "tests.test_multipass_cell",
     "tests.test_curved_seams_cell",
+    "tests.test_kuka_rsi_controller",
+    "tests.test_abb_egm_cell",
+    "tests.test_supervision",
 }
 
 

@@ -31,29 +31,14 @@ from drivers.codecs.abb_egm import (
 from drivers.codecs.abb_egm_settings import AbbEgmSettings
 from drivers.codecs.robot_protocol import Pose
 from drivers.codecs.seam_path import build_path
-from drivers.codecs.settings import AxisRangeMm, RobotLimits, WorkspaceMm
 from drivers.errors import LinkDown
 from drivers.robot.abb_egm import AbbEgmDriver
 from drivers.robot.owned import OwnedLinkState, PathCorrection, RobotOwnedMotion
 from drivers.robot.serial import MotionRefused
+from rigs.egm import HOME_MM, LIMITS, free_udp_port, loopback_settings, until_streaming
 from sim.clock import SimClock
 from sim.devices.robot_egm import EgmJob, EgmMove, JobStep, SimulatedEgmRobot
 from tests.waiting import eventually
-
-HOME_MM = (300.0, 0.0, 400.0)
-LIMITS = RobotLimits(
-    workspace_mm=WorkspaceMm(
-        x=AxisRangeMm(min=-1000, max=1000),
-        y=AxisRangeMm(min=-1000, max=1000),
-        z=AxisRangeMm(min=0, max=1000),
-    )
-)
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -66,13 +51,7 @@ class Rig:
 
 @contextlib.asynccontextmanager
 async def egm_rig(**overrides) -> AsyncIterator[Rig]:
-    fields = {
-        "sensor_port": free_udp_port(),
-        "robot_port": free_udp_port(),
-        "comm_timeout_ms": 100,
-        "stream_timeout_ms": 60,
-    }
-    settings = AbbEgmSettings(**(fields | overrides))
+    settings = loopback_settings(**({"comm_timeout_ms": 100, "stream_timeout_ms": 60} | overrides))
     robot = SimulatedEgmRobot(settings, LIMITS, SimClock(1.0), HOME_MM)
     driver = AbbEgmDriver(settings, device="robot")
     told: list[tuple[OwnedLinkState, str]] = []
@@ -80,7 +59,7 @@ async def egm_rig(**overrides) -> AsyncIterator[Rig]:
     await driver.start_link()
     robot.start_thread()
     try:
-        await eventually(lambda: driver.state is OwnedLinkState.STREAMING, what="the stream")
+        await until_streaming(driver, timeout_s=10.0)
         yield Rig(settings, robot, driver, told)
     finally:
         robot.close_thread()
@@ -492,3 +471,44 @@ async def test_a_stop_ends_the_job_and_a_comm_timeout_faults_it():
         rig.robot.set_stop(True)
         assert rig.robot.signals()["robot_ready"]
         assert rig.robot.status().error == ""
+
+
+async def test_the_injection_table_speaks_to_the_egm_robot():
+    from sim.wire.injection import InjectionError, inject
+
+    async with egm_rig(comm_timeout_ms=200, stream_timeout_ms=200) as rig:
+
+        class CellOfOne:  # the table's view of a cell (sim.wire.injection.InjectableCell)
+            plc = power_source = sensor = None
+            robot = rig.robot
+
+            async def unplug(self, device: str) -> None:
+                rig.robot.unplug()
+
+            async def plug_in(self, device: str) -> None:
+                rig.robot.plug_in()
+
+        cell = CellOfOne()
+        rig.robot.run_job(seam_job(length_mm=100.0, speed_mm_per_s=20.0))
+        await eventually(lambda: rig.robot.status().counters.corrections_applied > 10)
+        # Late by less than the comm timeout: the corrections still come, older.
+        assert (await inject(cell, "egm_late 50")).cause
+        applied = rig.robot.status().counters.corrections_applied
+        await eventually(lambda: rig.robot.status().counters.corrections_applied > applied + 20)
+        # A share lost on the way in: the rest still come.
+        assert (await inject(cell, "egm_loss 0.5")).cause
+        dropped = rig.robot.status().counters.dropped
+        await eventually(lambda: rig.robot.status().counters.dropped > dropped + 10)
+        assert (await inject(cell, "wire_clear robot")).restored == "robot"
+        assert (rig.robot.sensor_delay_ms, rig.robot.sensor_loss_share) == (0.0, 0.0)
+        assert rig.robot.status().counters.comm_timeouts == 0
+        # Every one lost: the robot's comm timeout stops it (ERR_UDPUC_COMM), armed.
+        drop = await inject(cell, "egm_sensor_drop")
+        assert (drop.cause, drop.armed) == (True, True)
+        await eventually(lambda: rig.robot.status().counters.comm_timeouts == 1)
+        assert rig.robot.status().error.startswith("ERR_UDPUC_COMM")
+        assert not (await inject(cell, "egm_sensor_clear")).cause
+        with pytest.raises(InjectionError, match="the robot is on EGM"):
+            await inject(cell, "corrupt robot 2")
+        with pytest.raises(InjectionError, match="not on RSI"):
+            await inject(cell, "rsi_late 10")

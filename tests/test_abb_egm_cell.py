@@ -1,8 +1,9 @@
 """The whole controller with an ABB on EGM (``robot.interface: abb_egm``): a part welded by the
 robot's own jobs in the simulated cell, the laser's corrections through EGM path correction and
-scored against the true part, and a lost stream or the robot's own comm-timeout stop answered
-as every link fault is (arc off, hold through I/O). The PLC on Modbus TCP, the power source on
-Modbus RTU over a pty, EGM on UDP over loopback: nothing is mocked."""
+scored against the true part, and the robot's own comm-timeout stop answered as every link fault
+is (arc off, hold through I/O); what both backends share (a pulled cable, hold and resume) is in
+tests/test_owned_robot_cell.py. The PLC on Modbus TCP, the power source on Modbus RTU over a
+pty, EGM on UDP over loopback: nothing is mocked."""
 
 from __future__ import annotations
 
@@ -11,52 +12,17 @@ import json
 import pytest
 
 from cellctl.cell.faults import FaultCode
-from cellctl.testing import free_port
-from rigs.cell import REPO, running_cell
+from rigs.cell import running_cell
+from rigs.owned import BENT_BRACKET, abb_egm, with_laser
 from sim.devices.robot_egm import JobStep
 from sim.truth.part import VisionScenario
 
 
-def _abb(cell: dict) -> None:
-    cell["robot"]["interface"] = "abb_egm"
-    # Lenient on the stream's timing (a test machine shared by many): the test that needs the
-    # robot's stop loses every sensor message on purpose.
-    cell["robot"]["abb_egm"] = {
-        "sensor_port": free_port(),
-        "stream_timeout_ms": 200,
-        "comm_timeout_ms": 400,
-    }
-    cell["parts"] = ["parts/bracket-a12.yaml"]
-
-
-# The bracket off its taught line by an offset and a bend, which the laser must find (from the
-# seam start) and follow through EGM (as tests/test_kuka_rsi_controller.py does through RSI).
-BENT = {
-    "name": "bent",
-    "deviations": [
-        {"kind": "offset", "lateral_mm": 1.5},
-        {"kind": "sine", "lateral_amplitude_mm": 1.0, "wavelength_mm": 300},
-    ],
-}
-
-
-def _abb_with_laser(cell: dict) -> None:
-    _abb(cell)
-    cell["sensor"]["enabled"] = True
-    cell["sensor"]["source"] = f"127.0.0.1:{free_port()}"
-    cell["sensor"]["calibration_file"] = str(REPO / "config" / "sensor-calibration.yaml")
-    # The simulator (its robot's EGM thread, its sensor rendering 125 frames/s) shares this
-    # process and its GIL with the controller's vision: room for a busy shared machine.
-    cell["power_source"]["link"]["timeout_ms"] = 300
-    cell["power_source"]["interface_watchdog_ms"] = 1500
-    # The simulated camera's frames wait for this process's event loop (sim.devices.sensor):
-    # on a loaded machine a run of them dropped is not a lost sensor (the test scores tracking).
-    cell["sensor"]["frame_timeout_ms"] = 1500
-
-
 async def test_the_laser_tracks_a_part_through_egm_against_the_truth(tmp_path, caplog):
-    vision = VisionScenario.model_validate(BENT)
-    async with running_cell(tmp_path, time_scale=4.0, edit=_abb_with_laser, vision=vision) as rig:
+    vision = VisionScenario.model_validate(BENT_BRACKET)
+    async with running_cell(
+        tmp_path, time_scale=4.0, edit=with_laser(abb_egm), vision=vision
+    ) as rig:
         await rig.to_idle()
         part = await rig.weld_part_without_faults(timeout_s=120)
         assert (part["status"], part["verdict"]) == ("complete", "good")
@@ -91,23 +57,8 @@ async def test_the_laser_tracks_a_part_through_egm_against_the_truth(tmp_path, c
         assert "robot not on the found offset" not in caplog.text
 
 
-async def test_a_pulled_egm_cable_mid_seam_is_a_robot_link_fault_arc_off_and_hold(tmp_path):
-    async with running_cell(tmp_path, edit=_abb) as rig:
-        await rig.to_idle()
-        await rig._start_part()
-        await rig.until(lambda: rig.sim.power_source.arc.burning, "the arc", 30)
-        rig.sim.robot.unplug()
-        await rig.until(
-            lambda: any(f.code is FaultCode.ROBOT_LINK for f in rig.controller.faults.active),
-            "F132",
-            5,
-        )
-        await rig.until(lambda: not rig.sim.power_source.arc.burning, "arc off", 5)
-        await rig.until(lambda: rig.sim.plc.output("robot_hold") is True, "hold through I/O", 5)
-
-
 async def test_the_robots_comm_timeout_stop_is_the_interface_fault(tmp_path):
-    async with running_cell(tmp_path, edit=_abb) as rig:
+    async with running_cell(tmp_path, edit=abb_egm) as rig:
         await rig.to_idle()
         await rig._start_part()
         await rig.until(lambda: rig.sim.power_source.arc.burning, "the arc", 30)

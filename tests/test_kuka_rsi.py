@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import math
 import socket
+import sys
+import time
 
 import pytest
 
 from cellctl.testing import free_port
+from drivers.codecs.arrival_time import ANCILLARY_BYTES, enable_arrival_stamps, kernel_arrival_s
 from drivers.codecs.kuka_rsi import (
     CartesianPose,
     RobotTelegram,
@@ -184,6 +187,9 @@ async def test_a_pulled_cable_is_a_lost_stream(rig):
 
 async def test_a_stream_the_job_ends_is_no_fault(rig):
     assert rig.robot.start_job(1)
+    # The job stops at its search position first (nothing to find here), then to the start.
+    await eventually(lambda: rig.robot.signals()["robot_at_search"], what="search position")
+    rig.robot.set_search_done(True, (0.0, 0.0, 0.0))
     await eventually(lambda: rig.robot.signals()["robot_at_seam_start"], what="seam start")
     rig.robot.set_seam_go(True)
     await eventually(lambda: rig.robot.signals()["robot_at_seam_end"], 10.0, "seam end")
@@ -273,13 +279,40 @@ async def test_the_injection_table_speaks_to_the_rsi_robot(rig):
             rig.robot.plug_in()
 
     cell = CellOfOne()
+    late = await inject(cell, "rsi_late 10 3")  # the next three answers only
+    assert (late.cause, late.armed) == (True, True)  # it bites past the robot's limit
+    assert (rig.robot.answer_delay_ms, rig.robot.late_answers_left) == (10.0, 3)
     assert (await inject(cell, "rsi_late 10")).cause
-    assert rig.robot.answer_delay_ms == 10.0
+    assert (rig.robot.answer_delay_ms, rig.robot.late_answers_left) == (10.0, None)
     assert (await inject(cell, "rsi_loss 0.5")).cause
     assert rig.robot.loss_share == 0.5
     assert (await inject(cell, "wire_clear robot")).restored == "robot"
     assert (rig.robot.answer_delay_ms, rig.robot.loss_share) == (0.0, 0.0)
     with pytest.raises(InjectionError, match="the robot is on RSI"):
         await inject(cell, "slow robot 20")
+    with pytest.raises(InjectionError, match="not on EGM"):
+        await inject(cell, "egm_loss 0.5")
     await inject(cell, "link_cut robot")
     assert rig.robot.unplugged
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_TIMESTAMPNS is Linux's")
+def test_a_datagram_is_judged_by_when_it_arrived_not_by_when_it_was_read():
+    # Python's socket module does not name SO_TIMESTAMPNS: without the stamp the driver judged
+    # an answer's lateness from its own read, blind to its thread waking late, and the
+    # simulated robot judged the answers by its own read, counting its own lateness.
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender,
+    ):
+        receiver.bind(("127.0.0.1", 0))
+        assert enable_arrival_stamps(receiver)
+        sender.sendto(b"<Rob/>", receiver.getsockname())
+        sent_by = time.time()
+        time.sleep(0.05)  # the reader wakes late
+        _, ancillary, _, _ = receiver.recvmsg(64, ANCILLARY_BYTES)
+        read_at = time.time()
+    arrived = kernel_arrival_s(ancillary)
+    assert arrived is not None
+    assert arrived <= sent_by
+    assert read_at - arrived >= 0.05

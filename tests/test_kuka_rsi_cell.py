@@ -10,30 +10,19 @@ import math
 
 import pytest
 
-from cellctl.testing import free_port
 from cellctl.weld.robot_job import PlcRobotJobIo, RobotJobFaulted, RobotJobTimeout
+from drivers.codecs.seam_path import SeamPath
 from drivers.errors import WriteRefused
 from drivers.plc import PlcDriver
 from drivers.robot.kuka_rsi import KukaRsiDriver
 from drivers.robot.owned import OwnedLinkState, PathCorrection
 from rigs.cell import write_config
+from rigs.owned import kuka_rsi
 from sim.cell import SimulatedCell
 from sim.cellfile import load_cell_devices
 from sim.clock import SimClock
 from sim.devices.robot_rsi import JobStep
 from tests.waiting import eventually
-
-
-def _kuka(cell: dict) -> None:
-    cell["robot"]["interface"] = "kuka_rsi"
-    # Lenient on the stream's timing (a test machine shared by many): the tests that need the
-    # robot's stop make every answer late on purpose.
-    cell["robot"]["kuka_rsi"] = {
-        "sensor_port": free_port(),
-        "stream_timeout_ms": 200,
-        "late_answer_limit": 25,
-    }
-    cell["parts"] = ["parts/bracket-a12.yaml"]
 
 
 class Cell:
@@ -52,7 +41,7 @@ class Cell:
 
 @pytest.fixture
 async def cell(tmp_path):
-    devices = load_cell_devices(write_config(tmp_path, _kuka))
+    devices = load_cell_devices(write_config(tmp_path, kuka_rsi))
     sim = SimulatedCell(devices, SimClock(20))
     await sim.start()
     plc = PlcDriver(devices.plc)
@@ -144,3 +133,16 @@ async def test_a_job_that_never_starts_is_a_timeout_and_the_pulse_is_dropped(cel
     assert cell.sim.plc.output("robot_job_start") is False
     with pytest.raises(WriteRefused, match=r"not in 1\.\.65535"):
         await cell.job.start_job(0)
+
+
+def test_a_held_seam_restarts_its_overlap_back_along_the_seam_never_before_its_start():
+    from sim.devices.robot_job import back_along, restart_from_mm
+
+    seam = SeamPath.polyline([[0.0, 0.0, 0.0], [100.0, 0.0, 0.0], [100.0, 50.0, 0.0]])
+    assert restart_from_mm(104.0, 10.0) == 94.0
+    assert restart_from_mm(6.0, 10.0) == 0.0
+    # Back round the corner, in chords, ending on the restart point.
+    points = back_along(seam, 104.0, 94.0, 2.0)
+    assert points[0] == pytest.approx((100.0, 2.0, 0.0))
+    assert points[-1] == pytest.approx((94.0, 0.0, 0.0))
+    assert (100.0, 0.0, 0.0) in [tuple(round(c, 9) for c in p) for p in points]

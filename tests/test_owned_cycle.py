@@ -19,10 +19,10 @@ from drivers.plc import PlcDriver
 from drivers.power_source import PowerSourceDriver
 from drivers.robot.kuka_rsi import KukaRsiDriver
 from rigs.cell import write_config
+from rigs.owned import kuka_rsi
 from sim.cell import SimulatedCell
 from sim.cellfile import load_cell_devices
 from sim.clock import SimClock
-from tests.test_kuka_rsi_cell import _kuka
 from tests.waiting import eventually
 
 
@@ -46,7 +46,7 @@ class Ramp(HeldOffset):
 
 class Rig:
     def __init__(self, tmp_path) -> None:
-        path = write_config(tmp_path, _kuka)
+        path = write_config(tmp_path, kuka_rsi)
         self.config = load_cell_config(path)
         devices = load_cell_devices(path)
         self.sim = SimulatedCell(devices, SimClock(20))

@@ -52,3 +52,43 @@ def test_the_controller_process_goes_real_time_and_threads_that_asked_for_more_k
     assert granted == "True"
     assert (main, plain, later) == ("3", "3", "3")  # all of them, and a thread started later
     assert high == "7"  # a thread that asked for more keeps it
+
+
+SCOPED = textwrap.dedent(
+    """
+    import threading
+    from drivers.realtime import ask_for_realtime, realtime_priority, realtime_process_while
+
+    probe = []
+    asking = threading.Thread(target=lambda: probe.append(ask_for_realtime(1)))
+    asking.start(); asking.join()
+    if probe[0] is not None:
+        print("False"); raise SystemExit(0)
+    release = threading.Event()
+    seen = {}
+
+    def lives_on():  # a thread started inside the block, still alive after it
+        release.wait()
+        seen["after"] = realtime_priority()
+
+    with realtime_process_while(4) as refused:
+        inside = realtime_priority()
+        survivor = threading.Thread(target=lives_on)
+        survivor.start()
+    after = realtime_priority()
+    release.set(); survivor.join()
+    print(refused is None, inside, after, seen["after"])
+    """
+)
+
+
+def test_a_test_process_is_real_time_only_while_its_cell_runs():
+    # The cell rigs run the controller real-time as `cellctl run` does; the worker then goes
+    # on with other tests, which must get a normal process back, threads started inside too.
+    out = subprocess.run(
+        [sys.executable, "-c", SCOPED], capture_output=True, text=True, timeout=60, check=False
+    )
+    if out.stdout.startswith("False"):
+        pytest.skip("no real-time privilege here (CAP_SYS_NICE or an rtprio limit)")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "4", "0", "0"]

@@ -73,6 +73,7 @@ from cellctl.sensing.touch import (
     TouchNotFound,
     TouchSensing,
 )
+from cellctl.weld.arc_end import ArcEndLink, fill_crater, switch_arc_off
 from cellctl.weld.monitoring import SeamMonitor
 from cellctl.weld.passes import (
     PassPlan,
@@ -101,8 +102,6 @@ from drivers.power_source import PowerSourceDriver
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-ARC_OFF_TIMEOUT_S = 1.0
 
 
 class CycleInterrupted(Exception):
@@ -797,42 +796,29 @@ class WeldCycle:
     async def _crater_fill(self, progress: SeamProgress) -> None:
         crater = progress.procedure.crater_fill
         assert crater is not None
-        await self._command(
-            self.power_source.set_setpoints(
-                crater.current_a, crater.voltage_v, crater.wire_feed_m_per_min
-            ),
-        )
-        end = time.monotonic() + crater.time_ms / 1000
-        while time.monotonic() < end:
-            power = await self._power_status()
-            if power.error:
-                self._power_source_fault(power, progress)
-            if power.arc_established:
-                progress.monitor.add(
-                    time.monotonic(),
-                    power.actual_current_a,
-                    power.actual_voltage_v,
-                    power.actual_wire_feed_m_per_min,
-                    check_band=False,
-                )
-            await asyncio.sleep(self.sample_period_s)
+        await fill_crater(self._arc_end(progress), crater, progress.monitor)
 
     async def _arc_off(self, progress: SeamProgress) -> None:
-        await self._command(self.power_source.arc_off())
+        await switch_arc_off(self._arc_end(progress))
         progress.arc_burning = False
-        deadline = time.monotonic() + ARC_OFF_TIMEOUT_S
-        while True:
-            power = await self._power_status()
-            if power.error:
-                self._power_source_fault(power, progress)
-            if not power.arc_established and not power.current_flowing:
-                return
-            if time.monotonic() > deadline:
-                self._fault(
-                    FaultCode.STEP_TIMEOUT,
-                    f"seam {progress.seam.name}: arc still burning after arc off",
-                )
-            await asyncio.sleep(self.sample_period_s)
+
+    def _arc_end(self, progress: SeamProgress) -> ArcEndLink:
+        """The power source as this cycle talks to it, for the arc's end (``arc_end``)."""
+
+        def still_burning() -> None:
+            self._fault(
+                FaultCode.STEP_TIMEOUT,
+                f"seam {progress.seam.name}: arc still burning after arc off",
+            )
+
+        return ArcEndLink(
+            power_source=self.power_source,
+            status=self._power_status,
+            command=self._command,
+            error=lambda status: self._power_source_fault(status, progress),
+            still_burning=still_burning,
+            sample_period_s=self.sample_period_s,
+        )
 
     # -- the robot ---------------------------------------------------------------------------
 

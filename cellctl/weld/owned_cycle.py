@@ -24,8 +24,12 @@ The robot runs its own taught job for the seam (``robot_job`` in the part progra
    clear and raises ``robot_job_done``; the seam's record is written.
 
 Faults are reported to the ``FaultReporter`` and end the seam with ``CycleInterrupted``; the
-controller's reaction takes the arc off and holds the robot through its I/O. Hold and resume
-of a running job are ``RobotJobIo.set_hold``; this cycle never decides them.
+controller's reaction takes the arc off and holds the robot through its I/O (``robot_hold``);
+this cycle never decides a hold. After Unhold the part run gives the seam back with where it
+stood (``SeamProgress``) and ``resume_seam`` takes it up: the seam go dropped, then the hold,
+the job backs up ``arc.restart_overlap_mm`` along the seam and stands at the restart, where
+the arc strikes again over the bead, as on the serial cycle (docs/robots/*/README.md, "A held
+seam, taken up again", say what the robot's job must do for it).
 """
 
 from __future__ import annotations
@@ -35,22 +39,24 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from cellctl.cell.faults import FaultCode, FaultReporter
+from cellctl.cell.faults import FaultCode, FaultReporter, power_source_fault
 from cellctl.cell.records import RecordNotWritten, SeamSummary
 from cellctl.cell.steps import Step
 from cellctl.config.models import ControllerSettings, PartProgram, Procedure, Seam
 from cellctl.sensing.protocol import SeamSensing, TrackingLost
 from cellctl.sensing.touch import FoundFrame
+from cellctl.weld.arc_end import ArcEndLink, fill_crater, switch_arc_off
 from cellctl.weld.cycle import CycleInterrupted, SeamProgress, SeamRecords
 from cellctl.weld.monitoring import SeamMonitor
 from cellctl.weld.owned_robot import OwnedRobot
 from cellctl.weld.owned_search import OwnedSeamSearch
 from cellctl.weld.owned_touch import TouchCorrector
 from cellctl.weld.robot_job import PlcRobotJobIo, RobotJobFaulted, RobotJobTimeout
+from drivers.codecs.power_source_protocol import PowerSourceStatus
 from drivers.codecs.seam_path import SeamPath
 from drivers.codecs.settings import RobotSettings
 from drivers.errors import DeviceError
@@ -67,7 +73,6 @@ log = logging.getLogger(__name__)
 
 AIR_SPEED_FOR_TIMEOUTS_MM_PER_S = 50.0  # the slowest approach a job may make, for timeouts
 CORRECTION_PERIOD_S = 0.004  # one RSI cycle: a fresher correction would wait for the next
-ARC_OFF_TIMEOUT_S = 1.0
 MAX_PATH_ID = 65535  # path ids the tracking knows seams by: 1..65535, one per tracked seam
 SETTLED_MM = 0.05  # on the found offset: this close
 SETTLE_TIMEOUT_S = 2.0  # the path id the laser tracking knows the seam by (one seam at a time)
@@ -113,6 +118,18 @@ class LessOffset:
     def correction_at(self, position_mm: float) -> tuple[float, float]:
         lateral, vertical = self.inner.correction_at(position_mm)
         return (lateral - self.taken_mm[0], vertical - self.taken_mm[1])
+
+
+@dataclass(frozen=True)
+class _FoundSeam:
+    """What seam finding gave for the seam in hand, kept for a resume after a hold: the path
+    the job runs (EGM: shifted by the frame offset it took), the offset held on it, and the
+    corrector that streams while it runs."""
+
+    seam: str
+    path: SeamPath
+    held_mm: tuple[float, float]
+    corrector: PathCorrector
 
 
 class TravelSpeed:
@@ -170,6 +187,8 @@ class OwnedSeamCycle:
         self.corrections_sent = 0
         self.tracking_figures: dict[str, float] | None = None  # the last tracked seam's
         self.found_mm = (0.0, 0.0)  # the last seam's offset found before the arc
+        self._found: _FoundSeam | None = None  # the seam in hand's, from its search
+        self.weld_position_mm = 0.0  # how far along the seam in hand the bead reaches
         self._path_id = 0  # the last tracked seam's path id
         robot.add_fault_listener(self._on_link_fault)
         self.search = OwnedSeamSearch(
@@ -214,6 +233,13 @@ class OwnedSeamCycle:
         self.faults.raise_fault(code, detail)
         raise CycleInterrupted(detail)
 
+    def _job_fault(self, detail: str) -> None:
+        """The job's fault signal, seen while this cycle has the seam in hand: F135, booked
+        once (the device watch does not book it again as the robot's fault, F140)."""
+        if self.tracked is not None:
+            self.tracked.job_fault_booked()
+        self._fault(FaultCode.ROBOT_INTERFACE_STOP, detail)
+
     def _check_link(self) -> None:
         state = self.robot.state
         if state is OwnedLinkState.STOPPED_WITH_ERROR:
@@ -227,25 +253,26 @@ class OwnedSeamCycle:
         except RobotJobTimeout as error:
             self._fault(FaultCode.ROBOT_JOB_SIGNAL_LATE, str(error))
         except RobotJobFaulted as error:
-            self._fault(FaultCode.ROBOT_INTERFACE_STOP, f"{error}: {self.robot.fault_text}")
+            self._job_fault(f"{error}: {self.robot.fault_text}")
         except DeviceError as error:
             self._fault(FaultCode.PLC_LINK, str(error))
 
     # -- the seam -----------------------------------------------------------------------------
 
     async def weld_seam(
-        self, seam: Seam, procedure: Procedure, corrector: PathCorrector
+        self,
+        seam: Seam,
+        procedure: Procedure,
+        corrector: PathCorrector,
+        monitor: SeamMonitor | None = None,
     ) -> SeamSummary:
-        """Weld ``seam`` by its robot job (see the module); its summary for the record."""
+        """Weld ``seam`` by its robot job (see the module); its summary for the record (of
+        ``monitor``, when given: the part's progress keeps it across a hold)."""
         assert seam.robot_job is not None  # the config check requires it
         number = self.robot_settings.jobs[seam.robot_job]
         taught = seam.taught_path()
-        monitor = SeamMonitor(
-            seam.name,
-            procedure,
-            reaction_time_s=self.settings.monitoring.reaction_time_ms / 1000,
-            max_sample_gap_s=4 * self.sample_period_s,
-        )
+        monitor = monitor or self.new_monitor(seam, procedure)
+        self.weld_position_mm = 0.0
         try:
             if not self.job.signals().ready:
                 self._fault(FaultCode.ROBOT_NOT_READY, f"robot not ready for job {number}")
@@ -256,52 +283,167 @@ class OwnedSeamCycle:
                 await self.job.start_job(number)
             except RobotJobTimeout as error:
                 self._fault(FaultCode.ROBOT_JOB_SIGNAL_LATE, f"seam {seam.name}: {error}")
-            approach_s = (seam.approach_clearance_mm * 4 + 500) / AIR_SPEED_FOR_TIMEOUTS_MM_PER_S
             # Seam finding at the job's search position, up to the job standing at the start
             # (cellctl.weld.owned_search): the path the job runs (EGM: shifted by the frame
             # offset it took) and the correction held on it.
             self.step = Step.SEAM_FINDING
-            found_seam = await self.search.search(seam, taught, corrector, approach_s)
-            taught, found = found_seam.path, found_seam.held_mm
+            found_seam = await self.search.search(seam, taught, corrector, self._approach_s(seam))
             self.found_mm = found_seam.found_mm
             if found_seam.by_laser:  # the found offset held (the part run's corrector has none)
-                corrector = HeldOffset(*found)
+                corrector = HeldOffset(*found_seam.held_mm)
             elif found_seam.frame_offset_mm != (0.0, 0.0, 0.0):  # EGM: the job took the start's
                 corrector = LessOffset(corrector, found_seam.found_mm)
+            self._found = _FoundSeam(seam.name, found_seam.path, found_seam.held_mm, corrector)
             self.robot.expect_stream(True)
-            if self.robot.corrects_before_seam:
-                await self._settle_on(taught, found)
-            # else (EGM): after the laser's search nothing is held (the job took the shift as
-            # its frame offset); a corrector's offset is taken once the seam runs and slewed
-            # onto at the robot's rate limit: no use waiting for it before the arc.
-            self.step = Step.ARC_START
-            await self._arc_start(seam, procedure, monitor)
-            self.step = Step.WELDING
-            await self.job.set_seam_go(True)
-            run_s = (
-                taught.length_mm / procedure.travel_speed_mm_per_s * 1.5
-                + self.settings.motion.move_timeout_margin_s
-            )
-            tracking = await self._track(seam, taught, found)
-            try:
-                await self._run_seam(taught, corrector, procedure, monitor, run_s, tracking)
-            finally:
-                if tracking:
-                    self.tracking_figures = await self._untrack()
-            if procedure.crater_fill:
-                self.step = Step.CRATER_FILL
-                await self._crater_fill(procedure, monitor)
-            self.step = Step.ARC_OFF
-            await self._arc_off(seam)
-            self.step = Step.RETRACT
-            await self.job.set_seam_go(False)
-            await self._wait(lambda s: s.job_done, f"job {number} done", approach_s)
-            self.step = Step.RECORD
+            await self._weld_from_start_point(seam, procedure, monitor, 0.0)
         except DeviceError as error:
             self._fault(FaultCode.POWER_SOURCE_LINK, f"seam {seam.name}: {error}")
         finally:
             self.robot.expect_stream(False)
         return monitor.summary(taught.length_mm)
+
+    async def resume_seam(
+        self,
+        seam: Seam,
+        procedure: Procedure,
+        corrector: PathCorrector,
+        monitor: SeamMonitor,
+        held_at: Step,
+    ) -> SeamSummary:
+        """Take up ``seam``, held at step ``held_at`` with its bead laid to
+        ``weld_position_mm`` (the robot still held through its I/O), the way the serial
+        cycle does: the arc restarts ``arc.restart_overlap_mm`` back over the bead.
+
+        Through the job's signals: the seam go dropped and the hold released, the job backs
+        up along the seam by its restart overlap (the robot's arc package's backtrack, set to
+        the same distance) and raises ``robot_at_seam_start``; then the found offset again,
+        the arc, the go, and the rest of the seam as ever. Held with the bead done (crater
+        fill, arc off), it only ends the job; held before the arc, the job starts afresh.
+        """
+        assert seam.robot_job is not None
+        number = self.robot_settings.jobs[seam.robot_job]
+        taught = seam.taught_path()
+        signals = self.job.signals()
+        if signals.job_fault:
+            # The job ended on its fault: it cannot take the seam up where the bead ends.
+            detail = (
+                f"seam {seam.name} was interrupted at {held_at} and its job {number} ended on "
+                f"a fault; a robot job does not resume a seam it ended: check the seam, "
+                "stop and reset the cell"
+            )
+            self._fault(FaultCode.ROBOT_JOB_SIGNAL_LATE, detail)
+        welded_mm = self.weld_position_mm
+        try:
+            if held_at in (Step.CRATER_FILL, Step.ARC_OFF, Step.RETRACT, Step.RECORD):
+                if held_at is Step.CRATER_FILL:
+                    monitor.notes.append("crater fill interrupted")
+                self.step = Step.ARC_OFF
+                await self._arc_off(seam)
+                self.step = Step.RETRACT
+                await self.job.set_seam_go(False)
+                await self._release_hold()
+                await self._wait(lambda s: s.job_done, f"job {number} done", self._approach_s(seam))
+                self.step = Step.RECORD
+                return monitor.summary(taught.length_mm)
+            if welded_mm <= 0.0:
+                # No bead yet: the job starts over (it stands where it was held).
+                await self._stop_job(number)
+                return await self.weld_seam(seam, procedure, corrector, monitor)
+            self.step = Step.APPROACH
+            await self._set_weld_parameters(procedure)
+            await self.job.set_seam_go(False)
+            await self._release_hold()
+            await self._wait(
+                lambda s: s.at_seam_start,
+                f"job {number} back at its restart",
+                self._approach_s(seam),
+            )
+            self.robot.expect_stream(True)
+            restart_mm = max(0.0, welded_mm - self.settings.arc.restart_overlap_mm)
+            # As on the serial cycle, a hold taken up again is no defect of the seam: the
+            # record does not count it as an arc break's restart.
+            log.info(
+                "seam %s held at %.1f mm, restarts at %.1f mm (overlap %g mm)",
+                seam.name,
+                welded_mm,
+                restart_mm,
+                self.settings.arc.restart_overlap_mm,
+            )
+            if self._found is None or self._found.seam != seam.name:
+                # No search of this seam in this run of the controller: its taught path.
+                self._found = _FoundSeam(seam.name, taught, (0.0, 0.0), corrector)
+            await self._weld_from_start_point(seam, procedure, monitor, restart_mm)
+        except DeviceError as error:
+            self._fault(FaultCode.POWER_SOURCE_LINK, f"seam {seam.name}: {error}")
+        finally:
+            self.robot.expect_stream(False)
+        return monitor.summary(taught.length_mm)
+
+    async def _weld_from_start_point(
+        self, seam: Seam, procedure: Procedure, monitor: SeamMonitor, from_mm: float
+    ) -> None:
+        """The job stands at its seam start (or a restart ``from_mm`` along the seam): the
+        found offset on, the arc, the go, the seam to its end, crater, arc off, job done."""
+        number = self.robot_settings.jobs[seam.robot_job or ""]
+        assert self._found is not None
+        assert self._found.seam == seam.name
+        taught, found, corrector = self._found.path, self._found.held_mm, self._found.corrector
+        self._correct(taught, found, from_mm)
+        if self.robot.corrects_before_seam:
+            await self._settle_on(taught, found)
+        # else: the robot takes the held offset once the seam runs and slews onto it at its
+        # rate limit (EGM): no use waiting for it to stand there before the arc.
+        self.step = Step.ARC_START
+        await self._arc_start(seam, procedure, monitor)
+        self.step = Step.WELDING
+        self.position_mm = from_mm
+        await self.job.set_seam_go(True)
+        run_s = (
+            taught.length_mm - from_mm
+        ) / procedure.travel_speed_mm_per_s * 1.5 + self.settings.motion.move_timeout_margin_s
+        tracking = await self._track(seam, taught, found)
+        try:
+            await self._run_seam(taught, corrector, procedure, monitor, run_s, tracking)
+        finally:
+            if tracking:
+                self.tracking_figures = await self._untrack()
+        self.weld_position_mm = taught.length_mm
+        if procedure.crater_fill:
+            self.step = Step.CRATER_FILL
+            await self._crater_fill(procedure, monitor)
+        self.step = Step.ARC_OFF
+        await self._arc_off(seam)
+        self.step = Step.RETRACT
+        await self.job.set_seam_go(False)
+        await self._wait(lambda s: s.job_done, f"job {number} done", self._approach_s(seam))
+        self.step = Step.RECORD
+
+    def new_monitor(self, seam: Seam, procedure: Procedure) -> SeamMonitor:
+        return SeamMonitor(
+            seam.name,
+            procedure,
+            reaction_time_s=self.settings.monitoring.reaction_time_ms / 1000,
+            max_sample_gap_s=4 * self.sample_period_s,
+        )
+
+    @staticmethod
+    def _approach_s(seam: Seam) -> float:
+        """Time a job may take to reach its seam start (or lift clear), at the slowest."""
+        return (seam.approach_clearance_mm * 4 + 500) / AIR_SPEED_FOR_TIMEOUTS_MM_PER_S
+
+    async def _release_hold(self) -> None:
+        """robot_hold off, through the controller's view of the robot when there is one (it
+        keeps the held state its status reports)."""
+        if self.tracked is not None:
+            await self.tracked.resume()
+        else:
+            await self.job.set_hold(False)
+
+    async def _stop_job(self, number: int) -> None:
+        """End the job where it stands (robot_stop) and wait until it is ready again."""
+        await self.job.stop_job()
+        await self._release_hold()
+        await self._wait(lambda s: s.ready, f"job {number} stopped, robot ready", 5.0)
 
     async def _settle_on(self, taught: SeamPath, offset: tuple[float, float]) -> None:
         """Wait (up to SETTLE_TIMEOUT_S) until the robot stands on the found offset: it slews
@@ -392,7 +534,7 @@ class OwnedSeamCycle:
                         self._fault(FaultCode.SENSOR_LINK, str(error))
                 signals = self.job.signals()
                 if signals.job_fault:
-                    self._fault(FaultCode.ROBOT_INTERFACE_STOP, "the robot's job reports a fault")
+                    self._job_fault("the robot's job reports a fault")
                 if signals.at_seam_end:
                     return
                 if time.monotonic() > deadline:
@@ -405,9 +547,15 @@ class OwnedSeamCycle:
                     self._fault(
                         FaultCode.POWER_SOURCE_ERROR, f"power source error {power.error_code}"
                     )
-                speed = travel.speed_mm_per_s(self.robot.latest_feedback())
+                feedback = self.robot.latest_feedback()
+                speed = travel.speed_mm_per_s(feedback)
                 if power.arc_established:
                     arc_out_since = None
+                    if feedback is not None:  # where the bead reaches: a hold resumes there
+                        self.weld_position_mm = max(
+                            self.weld_position_mm,
+                            path_position(taught, feedback, self.weld_position_mm),
+                        )
                     monitor.add(
                         now,
                         power.actual_current_a,
@@ -476,32 +624,35 @@ class OwnedSeamCycle:
     async def _crater_fill(self, procedure: Procedure, monitor: SeamMonitor) -> None:
         crater = procedure.crater_fill
         assert crater is not None
-        await self.power_source.set_setpoints(
-            crater.current_a, crater.voltage_v, crater.wire_feed_m_per_min
-        )
-        end = time.monotonic() + crater.time_ms / 1000
-        while time.monotonic() < end:
-            power = await self.power_source.read_status()
-            if power.arc_established:
-                monitor.add(
-                    time.monotonic(),
-                    power.actual_current_a,
-                    power.actual_voltage_v,
-                    power.actual_wire_feed_m_per_min,
-                    check_band=False,
-                )
-            await asyncio.sleep(self.sample_period_s)
+        await fill_crater(self._arc_end(), crater, monitor)
 
     async def _arc_off(self, seam: Seam) -> None:
-        await self.power_source.arc_off()
-        deadline = time.monotonic() + ARC_OFF_TIMEOUT_S
-        while True:
-            power = await self.power_source.read_status()
-            if not power.arc_established and not power.current_flowing:
-                return
-            if time.monotonic() > deadline:
-                self._fault(FaultCode.STEP_TIMEOUT, f"seam {seam.name}: arc burns after arc off")
-            await asyncio.sleep(self.sample_period_s)
+        def still_burning() -> None:
+            self._fault(FaultCode.STEP_TIMEOUT, f"seam {seam.name}: arc burns after arc off")
+
+        await switch_arc_off(self._arc_end(still_burning))
+
+    def _arc_end(self, still_burning: Callable[[], None] | None = None) -> ArcEndLink:
+        """The power source for the arc's end (``arc_end``), as the serial cycle has it: a
+        lost link raises ``DeviceError`` (``weld_seam`` reports it), an error is its fault."""
+
+        def error(status: PowerSourceStatus) -> None:
+            self._fault(
+                power_source_fault(status.error_code),
+                f"power source error {status.error_code} ({status.error_text})",
+            )
+
+        async def command(request: Awaitable[Any]) -> Any:
+            return await request
+
+        return ArcEndLink(
+            power_source=self.power_source,
+            status=self.power_source.read_status,
+            command=command,
+            error=error,
+            still_burning=still_burning or (lambda: None),
+            sample_period_s=self.sample_period_s,
+        )
 
 
 class OwnedPartCycle:
@@ -509,9 +660,10 @@ class OwnedPartCycle:
     robot owns its motion, in place of ``cellctl.weld.cycle.WeldCycle``): ``weld_seam``
     welds one and commits its record durably before it returns.
 
-    A seam interrupted mid-way (a hold, a fault) is not resumed: the robot's job cannot take
-    the seam up again where its bead ends, so the seam is reported (F143) and the part ends
-    incomplete; seams not begun are welded after a reset as usual.
+    A seam held mid-way is taken up again after Unhold (``OwnedSeamCycle.resume_seam``): the
+    job backs up by the restart overlap and the arc restarts there, as on the serial cycle. A
+    seam whose job ended on a fault cannot be: it is reported (F143) and the part ends
+    incomplete.
     """
 
     def __init__(
@@ -536,30 +688,31 @@ class OwnedPartCycle:
         self.summaries: list[SeamSummary] = []
 
     async def weld_seam(self, index: int, resume: SeamProgress | None = None) -> SeamSummary:
+        """Weld seam ``index`` by its job, or take it up where ``resume`` (the progress kept
+        across a hold) left it (``OwnedSeamCycle.resume_seam``); its record is durable when
+        this returns."""
         seam = self.part.seams_in_order()[index]
-        if resume is not None:
-            detail = (
-                f"seam {seam.name} was interrupted by its job at {resume.step}; a robot-owned "
-                "job does not resume a seam mid-way: check the seam, stop and reset the cell"
-            )
-            self.seams.faults.raise_fault(FaultCode.ROBOT_JOB_SIGNAL_LATE, detail)
-            raise CycleInterrupted(detail)
         procedure = self.procedures[seam.procedure]
-        progress = SeamProgress(
-            index=index,
-            seam=seam,
-            procedure=procedure,
-            monitor=SeamMonitor(
-                seam.name,
-                procedure,
-                reaction_time_s=self.settings.monitoring.reaction_time_ms / 1000,
-                max_sample_gap_s=4 * self.seams.sample_period_s,
-            ),
-        )
-        self.progress = progress
+        if resume is not None and resume.index == index:
+            progress = self.progress = resume
+            self.seams.weld_position_mm = resume.weld_position_mm
+            welding = self.seams.resume_seam(
+                seam, procedure, self.corrector(seam), progress.monitor, progress.step
+            )
+        else:
+            progress = self.progress = SeamProgress(
+                index=index,
+                seam=seam,
+                procedure=procedure,
+                monitor=self.seams.new_monitor(seam, procedure),
+            )
+            welding = self.seams.weld_seam(seam, procedure, self.corrector(seam), progress.monitor)
         watcher = asyncio.create_task(self._show_steps(progress), name="owned seam steps")
+        tracked = self.seams.tracked
+        if tracked is not None:
+            tracked.seam_in_hand = True  # its job's faults are this cycle's to book
         try:
-            summary = await self.seams.weld_seam(seam, procedure, self.corrector(seam))
+            summary = await welding
             found = self.seams.found_mm
             summary.tracking = {
                 **(self.seams.tracking_figures or {}),
@@ -567,6 +720,8 @@ class OwnedPartCycle:
                 "found_vertical_mm": found[1],
             }
         finally:
+            if tracked is not None:
+                tracked.seam_in_hand = False
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
@@ -586,7 +741,9 @@ class OwnedPartCycle:
         return summary
 
     async def _show_steps(self, progress: SeamProgress) -> None:
-        """The seam cycle's step onto the progress the part run shows."""
+        """The seam cycle's step and the bead's reach onto the progress the part run shows
+        (and keeps across a hold)."""
         while True:
             progress.step = self.seams.step
+            progress.weld_position_mm = self.seams.weld_position_mm
             await asyncio.sleep(self.seams.sample_period_s)

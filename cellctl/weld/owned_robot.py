@@ -37,7 +37,7 @@ from drivers.codecs.settings import RobotSettings
 from drivers.codecs.weave import WeaveShape
 from drivers.errors import DeviceError, LinkDown
 from drivers.link import LinkState, LinkStats, StateListener
-from drivers.robot.owned import PathCorrection, RobotJobIo, RobotOwnedMotion
+from drivers.robot.owned import FAULT_STATES, PathCorrection, RobotJobIo, RobotOwnedMotion
 from drivers.robot.serial import MotionRefused
 
 StatusListener = Callable[[RobotStatus, float], None]
@@ -57,6 +57,10 @@ class OwnedRobot:
         self._listeners: list[StateListener] = []
         self._status_listeners: list[StatusListener] = []
         self._held = False
+        # The owned cycle has a seam's job in hand: it books the job's faults itself (F135).
+        self.seam_in_hand = False
+        # The job's fault signal is up for a stop booked already (F132/F135): not again F140.
+        self._interface_stop_booked = False
         # The seam being tracked: (path id, taught path, held offset), one immutable tuple
         # (the correction stream's thread reads it); None outside a tracked seam.
         self._tracking: tuple[int, SeamPath, tuple[float, float]] | None = None
@@ -132,8 +136,17 @@ class OwnedRobot:
         """End the job through the PLC's ``robot_stop`` (idempotent). The stream's fault state
         (lost, stopped on its interface) ends with the job: its fault is booked already, and
         the next job's stream starts afresh."""
+        booked = self.link.state in FAULT_STATES
         await self._request(self._job("STOP").stop_job())
+        # The job's fault signal outlives the stream's fault state by a PLC scan or two: it
+        # is the same stop, booked already (see read_status).
+        self._interface_stop_booked = self._interface_stop_booked or booked
         self.link.reset_fault()
+
+    def job_fault_booked(self) -> None:
+        """The job's fault signal now up is booked (the owned cycle's F135): the status
+        reports the job standing, not a robot fault, until the signal drops."""
+        self._interface_stop_booked = True
 
     async def _request(self, request) -> None:  # type: ignore[no-untyped-def]
         self.stats.requests += 1
@@ -155,8 +168,15 @@ class OwnedRobot:
             else Pose(*self.settings.home_pose_mm)
         )
         # The stream's own faults are raised by the owned cycle's listener (F132, F135), not
-        # again here as a robot fault.
-        if signals.job_fault:
+        # again here as a robot fault: a job that faulted on its interface's stop (RSI's late
+        # packets, EGM's ERR_UDPUC_COMM) stands, its cause booked.
+        if not signals.job_fault:
+            self._interface_stop_booked = False
+        elif self.link.state in FAULT_STATES:
+            self._interface_stop_booked = True
+        if signals.job_fault and (self._interface_stop_booked or self.seam_in_hand):
+            state = RobotState.IDLE
+        elif signals.job_fault:
             state = RobotState.FAULT
         elif self._held:
             state = RobotState.HELD

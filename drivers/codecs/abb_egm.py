@@ -9,9 +9,11 @@ messages are ABB's own, from ``egm.proto`` (``drivers.codecs.egm_proto``), encod
 protobuf runtime; this module turns them into the cell's plain, frozen types and back, and says
 what a message must carry to be used.
 
-Path coordinates (ABB's, as CorrWrite uses them): y is the lateral offset and z the vertical
-one, x (along the path) is not used by path correction and is sent as 0. The offset is
-absolute, from the programmed path, never an increment.
+Path coordinates: y is the lateral offset and z the vertical one, x (along the path) is not
+used by path correction and is sent as 0. The offset is absolute, from the programmed path,
+never an increment. ``egm.proto`` puts it "relative the sensor tool coordinate system" (the
+sensor frame ``EGMActMove`` is given); the signs of y and z against the cell's seam frame are
+checked on the robot, not here (docs/robots/abb/README.md, "Checked against published sources").
 
 Every decoder raises ``EgmCodecError`` (a ``ValueError``) for anything it cannot use, and
 nothing else: bytes that are no protobuf message, a message of the other kind, one without

@@ -10,6 +10,7 @@ The device drivers (``drivers.plc``, ``drivers.power_source``) add only their me
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping, Set
 from typing import NoReturn
@@ -51,6 +52,7 @@ class RegisterDevice:
         # Output image: register address -> last value written or read back from the device.
         self._image: dict[int, int] = {}
         self._image_synced = False
+        self._write_lock = asyncio.Lock()  # write_outputs: one staging and write at a time
         self.inputs: dict[str, SignalValue] = {}
         self.inputs_read_at: float | None = None  # time.monotonic() of the last full scan
 
@@ -111,23 +113,28 @@ class RegisterDevice:
                 f"write to {', '.join(unknown)} refused: not an output in the register map "
                 f"(outputs: {', '.join(self.registers.outputs)}); nothing was sent",
             )
-        await self._sync_image_for(values)
-        staged = dict(self._image)
-        for name, value in values.items():
-            signal = self.registers.outputs[name]
-            try:
-                words = encode_signal(name, signal, value, staged.get(signal.address, 0))
-            except SignalValueError as bad:
-                self._refuse(
-                    f"{self.address} register {signal.address}", f"{bad}; nothing was sent"
-                )
-            for offset, word in enumerate(words):
-                staged[signal.address + offset] = word
-        touched = sorted({r for name in values for r in self.registers.outputs[name].registers})
-        for start, words in _runs(touched, staged, bridgeable=self._image.keys() & self._allowed):
-            await self.link.write_registers(start, words, self._allowed)
-            for offset, word in enumerate(words):
-                self._image[start + offset] = word
+        # One write at a time, staged from the image the last one left: two writers staging
+        # bits of one word from the same image would each send the other's bits as they were
+        # before (a hold's word sent after a stop's cleared the stop again).
+        async with self._write_lock:
+            await self._sync_image_for(values)
+            staged = dict(self._image)
+            for name, value in values.items():
+                signal = self.registers.outputs[name]
+                try:
+                    words = encode_signal(name, signal, value, staged.get(signal.address, 0))
+                except SignalValueError as bad:
+                    self._refuse(
+                        f"{self.address} register {signal.address}", f"{bad}; nothing was sent"
+                    )
+                for offset, word in enumerate(words):
+                    staged[signal.address + offset] = word
+            touched = sorted({r for name in values for r in self.registers.outputs[name].registers})
+            bridgeable = self._image.keys() & self._allowed
+            for start, words in _runs(touched, staged, bridgeable=bridgeable):
+                await self.link.write_registers(start, words, self._allowed)
+                for offset, word in enumerate(words):
+                    self._image[start + offset] = word
 
     def _refuse(self, where: str, message: str) -> NoReturn:
         error = WriteRefused(self.device, where, message)

@@ -43,6 +43,7 @@ from drivers.codecs.abb_egm import (
     zyx_deg_from_quaternion,
 )
 from drivers.codecs.abb_egm_settings import AbbEgmSettings
+from drivers.codecs.arrival_time import ANCILLARY_BYTES, enable_arrival_stamps, kernel_arrival_s
 from drivers.errors import LinkDown
 from drivers.realtime import ask_for_realtime_or_say
 from drivers.robot.owned import (
@@ -202,6 +203,7 @@ class AbbEgmDriver:
             return
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
+            enable_arrival_stamps(sock)  # an answer's lateness counts from the arrival
             sock.bind((self.settings.sensor_host, self.settings.sensor_port))
             sock.settimeout(POLL_S)
         except OSError as error:
@@ -244,7 +246,7 @@ class AbbEgmDriver:
         assert sock is not None
         while not self._stop.is_set():
             try:
-                data, sender = sock.recvfrom(65_535)
+                data, ancillary, _, sender = sock.recvmsg(65_535, ANCILLARY_BYTES)
             except TimeoutError:
                 self._watch(time.monotonic())
                 continue
@@ -257,8 +259,14 @@ class AbbEgmDriver:
                 self._watch(time.monotonic())
                 continue
             received_s = time.monotonic()
+            # When the feedback reached this host, on the monotonic clock: this thread may
+            # wake late, and that is the answer's lateness too.
+            arrived_wall_s = kernel_arrival_s(ancillary)
+            arrived_s = received_s
+            if arrived_wall_s is not None:
+                arrived_s = min(received_s, received_s - (time.time() - arrived_wall_s))
             try:
-                self._take(data, sender, received_s)
+                self._take(data, sender, received_s, arrived_s)
             except Exception:  # a bug here must not end the answers: said, and carried on
                 log.exception("%s at %s: EGM answer failed", self.device, self.address)
             self._watch(received_s)
@@ -268,8 +276,11 @@ class AbbEgmDriver:
         wanted_port = self.settings.robot_port
         return host == self.settings.robot_host and (wanted_port is None or port == wanted_port)
 
-    def _take(self, data: bytes, sender: tuple[str, int], received_s: float) -> None:
-        """One datagram: refuse, count as garbage, or take the feedback and answer it."""
+    def _take(
+        self, data: bytes, sender: tuple[str, int], received_s: float, arrived_s: float
+    ) -> None:
+        """One datagram: refuse, count as garbage, or take the feedback and answer it (late:
+        a sample after ``arrived_s``, when it reached this host)."""
         if not self._from_robot(sender):
             with self._lock:
                 self._counts["refused_senders"] += 1
@@ -315,7 +326,7 @@ class AbbEgmDriver:
                 sent = True
             except OSError as error:  # a full buffer, the robot's port gone: counted, not sent
                 log.debug("%s at %s: answer not sent: %s", self.device, self.address, error)
-        late = time.monotonic() - received_s > self.settings.sample_rate_ms / 1000
+        late = time.monotonic() - arrived_s > self.settings.sample_rate_ms / 1000
         with self._lock:
             if sent:
                 self._counts["answers_sent"] += 1

@@ -37,12 +37,12 @@ import logging
 import math
 import select
 import socket
-import struct
 import sys
 import threading
 import time
 from dataclasses import dataclass, replace
 
+from drivers.codecs.arrival_time import ANCILLARY_BYTES, enable_arrival_stamps, kernel_arrival_s
 from drivers.codecs.kuka_rsi import (
     CartesianPose,
     RsiCodecError,
@@ -76,9 +76,6 @@ GIL_SWITCH_INTERVAL_S = 0.0002
 # SCHED_FIFO for the answering thread when the process may (drivers.realtime): above the
 # correction stream (10) and the sensor's reader, since a late answer stops the robot.
 ANSWER_REALTIME_PRIORITY = 20
-# SO_TIMESTAMPNS: the kernel stamps each datagram with its arrival time (CLOCK_REALTIME).
-_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", None)
-_TIMESPEC = struct.Struct("@qq")
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,8 +163,7 @@ class KukaRsiDriver:
             raise LinkDown(self.device, self.address, f"cannot open the socket: {error}") from None
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if _SO_TIMESTAMPNS is not None:
-                sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+            enable_arrival_stamps(sock)  # judged by arrival, not by our reading
             sock.bind((self.settings.sensor_host, self.settings.sensor_port))
             sock.setblocking(False)
         except OSError as error:
@@ -277,7 +273,7 @@ class KukaRsiDriver:
 
     def _take_datagram(self, sock: socket.socket) -> None:
         try:
-            data, ancillary, _, sender = sock.recvmsg(MAX_DATAGRAM_BYTES, 64)
+            data, ancillary, _, sender = sock.recvmsg(MAX_DATAGRAM_BYTES, ANCILLARY_BYTES)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as error:
@@ -285,7 +281,7 @@ class KukaRsiDriver:
             log.debug("%s at %s: receive failed: %s", self.device, self.address, error)
             return
         received_s = time.monotonic()
-        arrived_wall_s = _kernel_time(ancillary)
+        arrived_wall_s = kernel_arrival_s(ancillary)
         counters = self._counters
         if sender[0] != self._robot_ip or (
             self.settings.robot_port is not None and sender[1] != self.settings.robot_port
@@ -385,15 +381,6 @@ class KukaRsiDriver:
         for listener in self._listeners:
             with contextlib.suppress(RuntimeError):  # the loop has closed: nobody to tell
                 loop.call_soon_threadsafe(listener, state, text)
-
-
-def _kernel_time(ancillary: list[tuple[int, int, bytes]]) -> float | None:
-    """The datagram's arrival time (wall clock, s) from SO_TIMESTAMPNS, when the kernel gave it."""
-    for level, kind, data in ancillary:
-        if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(data) >= _TIMESPEC.size:
-            seconds, nanoseconds = _TIMESPEC.unpack_from(data)
-            return seconds + nanoseconds / 1e9
-    return None
 
 
 __all__ = ["ZERO_CORRECTION", "KukaRsiDriver"]

@@ -43,7 +43,9 @@ It behaves as a robot running the RAPID template of docs/robots/abb/ (EGMSetupUC
   the samples are handed to the event loop once per robot sample) and ``snapshot``.
 
 One thread (``egm robot``) owns the socket and the motion; the public methods hand over through
-``_lock``, which guards every field the thread and a caller both touch.
+``_lock``, which guards every field the thread and a caller both touch. The thread does its
+socket work (reading, encoding, sending) outside the lock, its own, so that a caller on the
+simulator's event loop never waits for it.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ import contextlib
 import errno
 import logging
 import math
+import random
 import socket
 import sys
 import threading
@@ -86,6 +89,8 @@ from sim.devices.robot_job import (
     JobStep,
     JobTouches,
     TouchPhase,
+    back_along,
+    restart_from_mm,
     search_position,
     touch_pose,
 )
@@ -98,6 +103,7 @@ EGM_PATH_ID = 1  # the job's path: all its moves blend into one
 AGES_KEPT = 100_000  # applied corrections' ages kept for the benchmark (~400 s at 4 ms)
 MAX_DATAGRAMS_PER_SAMPLE = 64  # a flood is read in bounded bites, the rest next sample
 AIR_SPEED_MM_PER_S = 250.0  # approach and retract, off the seam
+PATH_STEP_MM = 2.0  # a restart's backtrack along a curved seam, in chords this long
 TORCH_DOWN = (180.0, 0.0, 0.0)  # rx, ry, rz in degrees: the torch points down
 # The robot's thread must send on its 4 ms beat though the simulator's event loop is busy: with
 # CPython's default 5 ms GIL switch interval it could wait longer than a sample (as RSI's).
@@ -128,11 +134,14 @@ class EgmJob:
     search_back_mm: float = SEARCH_BACK_MM  # the search position, before the start
     searches: tuple[JobSearch, ...] = ()  # its touch searches, by number (MoveL, stopped)
 
-    def seam_moves(self, offset_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> list[EgmMove]:
+    def seam_moves(
+        self, offset_mm: tuple[float, float, float] = (0.0, 0.0, 0.0), from_mm: float = 0.0
+    ) -> list[EgmMove]:
         """EGMMoveL per line, EGMMoveC (through the arc's middle) per arc of the seam, shifted
-        by the frame offset ``offset_mm`` (base frame)."""
+        by the frame offset ``offset_mm`` (base frame), from ``from_mm`` along it (a restart)."""
         moves = []
-        for piece in self.seam.pieces:
+        seam = self.seam.remaining(from_mm) if from_mm > 0 else self.seam
+        for piece in seam.pieces:
             via = _plus(piece.via, offset_mm) if isinstance(piece, Arc) else None
             moves.append(
                 EgmMove(_torch_at(_plus(piece.end, offset_mm)), self.travel_speed_mm_per_s, via)
@@ -215,12 +224,21 @@ class SimulatedEgmRobot(JobPlcSide):
         self._stop = threading.Event()
         self._cable_pulled = False
         self._dropping_sensor_messages = False
+        # Injected by sim.wire.injection (egm_late, egm_loss): the network delays the sensor's
+        # messages this much, loses this share of them. Plain floats, each set in one
+        # assignment and read once a sample by the thread.
+        self.sensor_delay_ms = 0.0
+        self.sensor_loss_share = 0.0
+        self._loss = random.Random(18)  # the same losses every run (the thread's own)
+        # The thread's own: datagrams the injected delay holds back, with when they arrive.
+        self._in_flight: collections.deque[tuple[float, bytes, tuple]] = collections.deque()
         self._step = JobStep.IDLE
         self._job: EgmJob | None = None  # None for run_job's moves
         self._seam_go = False
         self._search_done = False
         self._frame_offset_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)  # read at search done
         self._held = False
+        self._restart_mm = 0.0  # where a held seam restarts along it (0: from its start)
         self._last_sensor_message_s = 0.0  # monotonic
         self._mci_state = MciState.STOPPED
         self._rapid_state = RapidExecState.STOPPED
@@ -329,6 +347,7 @@ class SimulatedEgmRobot(JobPlcSide):
             self._error = ""
             self._frame_offset_mm = (0.0, 0.0, 0.0)
             self.touches = JobTouches()
+            self._restart_mm = 0.0
             self.motion.queue(_torch_at(above), AIR_SPEED_MM_PER_S, 0)
             self.motion.queue(_torch_at(start), AIR_SPEED_MM_PER_S / 4, 0)
             self._step = JobStep.APPROACH
@@ -373,13 +392,30 @@ class SimulatedEgmRobot(JobPlcSide):
         return self._frame_offset_mm
 
     def set_hold(self, held: bool) -> None:
-        """robot_hold: stop on the path (StopMove) and keep the job; go on when released."""
+        """robot_hold: stop on the path (StopMove) and keep the job; go on when released, or
+        (the seam go dropped while it welded) back up for a restart (``sim.devices.robot_job``:
+        the EGM move ends, the robot backs up along the seam and waits at the restart)."""
         with self._lock:
             self._held = held
+            job = self._job
             if held:
                 self.motion.hold()
+            elif self._step is JobStep.WELDING and not self._seam_go and job is not None:
+                self.motion.advance_to(self.clock.now_s())
+                offset = self._frame_offset_mm  # the job's seam is shifted by it
+                here = _plus(self.motion.path_pose.position_mm, tuple(-d for d in offset))
+                here_mm = job.seam.locate(here)[0]
+                self._restart_mm = restart_from_mm(here_mm, self.restart_overlap_mm)
+                self.motion.stop()
+                self._mci_state = MciState.STOPPED
+                speed = job.travel_speed_mm_per_s * 4  # back over the bead, arc off
+                for point in back_along(job.seam, here_mm, self._restart_mm, PATH_STEP_MM):
+                    self.motion.queue(_torch_at(_plus(point, offset)), speed, 0)
+                self._step = JobStep.BACK_TO_RESTART
             else:
                 self.motion.resume()
+                # StopMove paused the EGM move: its comm timeout counts from the restart.
+                self._last_sensor_message_s = time.monotonic()
 
     def set_stop(self, stop: bool) -> None:
         """robot_stop: stop, drop the path, end the job (ready again). It also clears a job
@@ -507,8 +543,15 @@ class SimulatedEgmRobot(JobPlcSide):
         period_s = self.settings.sample_rate_ms / 1000
         deadline = time.monotonic()
         while not self._stop.is_set():
+            # The socket's work (reading, encoding, sending) outside _lock: a caller on the
+            # simulator's event loop waits for the lock, and this thread, preempted with it
+            # held, kept the loop waiting 20-100 ms on a loaded host.
+            now_s = time.monotonic()
+            arrived = [] if self._cable_pulled else self._receive(now_s)
             with self._lock:
-                self._sample()
+                feedback = self._sample(now_s, arrived)
+            if feedback is not None:
+                self._send_feedback(feedback)
             deadline += period_s
             now = time.monotonic()
             if now - deadline > period_s:  # a stalled host: skip the samples missed
@@ -517,52 +560,70 @@ class SimulatedEgmRobot(JobPlcSide):
                 deadline = now
             self._stop.wait(max(0.0, deadline - now))
 
-    def _sample(self) -> None:
-        """One sample: read what the sensor sent, move, watch the link, send feedback."""
-        now_s = time.monotonic()
-        if not self._cable_pulled:
-            self._read_sensor(now_s)
+    def _sample(self, now_s: float, arrived: list[tuple[bytes, tuple]]) -> EgmRobotMessage | None:
+        """One sample (under ``_lock``): take what the sensor sent, move, watch the link; the
+        feedback to send, or None with the cable pulled."""
+        for data, sender in arrived:
+            self._take_sensor_message(data, sender, now_s)
         self.motion.advance_to(self.clock.now_s())
         self._advance_job(now_s)
-        if not self._cable_pulled:
-            self._send_feedback(now_s)
+        feedback = None if self._cable_pulled else self._feedback()
         self._hand_over_samples()
+        return feedback
 
-    def _read_sensor(self, now_s: float) -> None:
-        sensor = (self.settings.sensor_host, self.settings.sensor_port)
+    def _receive(self, now_s: float) -> list[tuple[bytes, tuple]]:
+        """What reached the robot since the last sample (this thread's own, no lock): what
+        arrived now, behind what the network's injected delay held back until now."""
         assert self._socket is not None
+        lost = 0
         for _ in range(MAX_DATAGRAMS_PER_SAMPLE):
             try:
                 data, sender = self._socket.recvfrom(65_535)
             except BlockingIOError:
-                return
+                break
             except OSError as error:  # ICMP port unreachable from an earlier send: no sensor
                 if error.errno in (errno.ECONNREFUSED, errno.ECONNRESET):
                     continue
                 raise
-            if self._dropping_sensor_messages:
-                self._counts["dropped"] += 1
+            if self.sensor_loss_share and self._loss.random() < self.sensor_loss_share:
+                lost += 1  # lost on the way
                 continue
-            if sender[:2] != sensor:
-                self._counts["refused"] += 1
-                continue
-            try:
-                message = decode_path_correction(data)
-            except EgmCodecError:
-                self._counts["garbage"] += 1
-                continue
-            if self._last_seqno is not None:
-                gap = (message.seqno - self._last_seqno - 1) & 0xFFFF_FFFF
-                if gap < 0x8000_0000:  # an old one arriving late is no loss
-                    self._counts["corrections_lost"] += gap
-            self._last_seqno = message.seqno
-            self._last_sensor_message_s = now_s
-            welding = self._step is JobStep.WELDING
-            if welding and self.motion.correct(message.lateral_mm, message.vertical_mm):
-                self._counts["corrections_applied"] += 1
-                self._ages_ms.append(message.age_ms)
-            else:
-                self._counts["corrections_ignored"] += 1
+            self._in_flight.append((now_s + self.sensor_delay_ms / 1000, data, sender))
+        if lost:
+            with self._lock:
+                self._counts["dropped"] += lost
+        arrived = []
+        while self._in_flight and self._in_flight[0][0] <= now_s:
+            _, data, sender = self._in_flight.popleft()
+            arrived.append((data, sender))
+        return arrived
+
+    def _take_sensor_message(self, data: bytes, sender: tuple, now_s: float) -> None:
+        """One sensor message as it reaches the robot (under ``_lock``)."""
+        sensor = (self.settings.sensor_host, self.settings.sensor_port)
+        if self._dropping_sensor_messages:
+            self._counts["dropped"] += 1
+            return
+        if sender[:2] != sensor:
+            self._counts["refused"] += 1
+            return
+        try:
+            message = decode_path_correction(data)
+        except EgmCodecError:
+            self._counts["garbage"] += 1
+            return
+        if self._last_seqno is not None:
+            gap = (message.seqno - self._last_seqno - 1) & 0xFFFF_FFFF
+            if gap < 0x8000_0000:  # an old one arriving late is no loss
+                self._counts["corrections_lost"] += gap
+        self._last_seqno = message.seqno
+        self._last_sensor_message_s = now_s
+        welding = self._step is JobStep.WELDING
+        if welding and self.motion.correct(message.lateral_mm, message.vertical_mm):
+            self._counts["corrections_applied"] += 1
+            self._ages_ms.append(message.age_ms)
+        else:
+            self._counts["corrections_ignored"] += 1
 
     def _advance_job(self, now_s: float) -> None:
         """The job's next step, once the motion or the controller lets it (under ``_lock``)."""
@@ -609,14 +670,18 @@ class SimulatedEgmRobot(JobPlcSide):
                 self._end_job(JobStep.FAULT, MciState.STOPPED)
             else:
                 self.motion.queue(_torch_at(start), PRESCAN_SPEED_MM_PER_S, 0)
+        elif step is JobStep.BACK_TO_RESTART and at_rest:
+            self._step = JobStep.AT_SEAM_START
         elif step is JobStep.AT_SEAM_START and self._seam_go and job is not None:
             try:
-                self._start_egm_move(job.seam_moves(self._frame_offset_mm))
+                self._start_egm_move(job.seam_moves(self._frame_offset_mm, self._restart_mm))
+                self._restart_mm = 0.0
             except ValueError as error:  # a seam the robot cannot run: the job faults
                 self._error = f"job {job.name}: {error}"
                 self._end_job(JobStep.FAULT, MciState.STOPPED)
         elif step is JobStep.WELDING:
-            if now_s - self._last_sensor_message_s > self.settings.comm_timeout_ms / 1000:
+            silent_s = now_s - self._last_sensor_message_s
+            if silent_s > self.settings.comm_timeout_ms / 1000 and not self._held:
                 self._stop_on_comm_timeout()
             elif at_rest:  # the last EGMMoveL / EGMMoveC reached its fine point
                 self._mci_state = MciState.STOPPED
@@ -672,11 +737,12 @@ class SimulatedEgmRobot(JobPlcSide):
         self._counts["comm_timeouts"] += 1
         log.info("simulated EGM robot stopped: %s", self._error)
 
-    def _send_feedback(self, now_s: float) -> None:
+    def _feedback(self) -> EgmRobotMessage:
+        """This sample's ``EgmRobot`` (under ``_lock``)."""
         actual = self.motion.tool_pose()
         planned = self.motion.path_pose
         self._seqno = (self._seqno + 1) & 0xFFFF_FFFF
-        message = EgmRobotMessage(
+        return EgmRobotMessage(
             seqno=self._seqno,
             # The robot's clock: simulated time, as its motion runs in it (the controller takes
             # the robot's own travel speed from it, whatever the simulator's time scale).
@@ -688,6 +754,9 @@ class SimulatedEgmRobot(JobPlcSide):
             rapid_exec_state=self._rapid_state,
             convergence_met=True,
         )
+
+    def _send_feedback(self, message: EgmRobotMessage) -> None:
+        """Encode and send (this thread's own socket work, no lock)."""
         assert self._socket is not None
         try:
             self._socket.sendto(
@@ -696,7 +765,8 @@ class SimulatedEgmRobot(JobPlcSide):
         except OSError as error:  # nobody listening yet, a full buffer: the next sample goes on
             log.debug("simulated EGM robot could not send: %s", error)
             return
-        self._counts["feedback_sent"] += 1
+        with self._lock:
+            self._counts["feedback_sent"] += 1
 
 
 def _plus(point: Sequence[float], offset_mm: Sequence[float]) -> tuple[float, float, float]:

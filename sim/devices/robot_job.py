@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from drivers.codecs.robot_protocol import Pose
-from drivers.codecs.seam_path import SeamPath
+from drivers.codecs.seam_path import Point, SeamPath
+from sim.events import EventLog
 
 PRESCAN_SPEED_MM_PER_S = 15.0  # search position to seam start (the controller's pre-scan)
 SEARCH_BACK_MM = 26.0  # the sensor's look-ahead (30) less where on the seam it looks (4)
@@ -46,6 +47,7 @@ class JobStep(enum.StrEnum):
     AT_SEARCH = "at_search"  # standing at the search position, waiting for the search done
     TO_SEAM_START = "to_seam_start"  # from the search position along the seam to its start
     AT_SEAM_START = "at_seam_start"  # standing there, waiting for the seam go
+    BACK_TO_RESTART = "back_to_restart"  # held mid-seam: backing up along it to the restart
     WELDING = "welding"  # the seam's move: corrections apply
     AT_SEAM_END = "at_seam_end"  # standing there, waiting for the go to drop
     RETRACT = "retract"  # lifting clear
@@ -201,15 +203,47 @@ def touch_pose(pose: Pose, torch_down_rx_deg: float) -> Pose:
     )
 
 
+def restart_from_mm(here_mm: float, overlap_mm: float) -> float:
+    """Where a seam held at ``here_mm`` (along it) restarts: ``overlap_mm`` back over its
+    bead, never before its start."""
+    return max(0.0, here_mm - overlap_mm)
+
+
+def back_along(path: SeamPath, from_mm: float, to_mm: float, step_mm: float) -> list[Point]:
+    """Points along ``path`` from ``from_mm`` back to ``to_mm`` (chords of ``step_mm``; the
+    first after ``from_mm``, the last at ``to_mm``): the backtrack of a restart."""
+    points = []
+    s_mm = from_mm - step_mm
+    while s_mm > to_mm:
+        points.append(path.point_at(s_mm))
+        s_mm -= step_mm
+    points.append(path.point_at(to_mm))
+    return points
+
+
 class JobPlcSide:
     """The job's signals as the PLC reads them, and the PLC's outputs as the robot takes them.
 
+    A held seam restarts as a robot's arc package restarts one: with ``robot_seam_go``
+    dropped, the hold released moves the torch back ``restart_overlap_mm`` along the seam,
+    over its bead, where it raises ``robot_at_seam_start`` again and waits for the go (the
+    arc established) to weld the rest. Released with the go still up, the job just goes on.
+
     A robot using it gives ``_job_state`` (read under its own lock) and the four commands;
-    ``_start_seen`` is the PLC scan's thread's own (the start's rising edge).
+    ``_start_seen`` and ``_heard`` are the PLC scan's thread's own (the outputs' edges).
+
+    What the robot hears through its I/O goes into ``events`` (the simulated cell's ground
+    truth, ``sim.events``) as a robot's commands, named as the serial robot's are where they
+    mean the same: ``JOB_START <number>``, ``SEAM_GO``, ``HOLD``, ``RESUME``, ``STOP`` (each on
+    its edge), so that a rig judges a hold through I/O as a hold.
     """
 
     _start_seen: bool = False
     touches: JobTouches  # the robot's own, under its lock
+    _heard: dict[str, bool] | None = None  # the last levels of hold, stop and seam go
+    events: EventLog | None = None
+    # How far back along the seam a held seam restarts (``restart_from_mm``).
+    restart_overlap_mm: float = 10.0
 
     def _job_state(self) -> tuple[JobStep, bool, bool]:
         """(step, drives enabled, held) now."""
@@ -252,13 +286,25 @@ class JobPlcSide:
         """The PLC's robot job outputs, every PLC scan: levels and the start's rising edge."""
         start = bool(outputs.get("robot_job_start"))
         if start and not self._start_seen and not outputs.get("robot_stop"):
-            self.start_job(int(outputs.get("robot_job_number") or 0))
+            number = int(outputs.get("robot_job_number") or 0)
+            self._record(f"JOB_START {number}")
+            self.start_job(number)
         self._start_seen = start
         held = bool(outputs.get("robot_hold"))
+        stop = bool(outputs.get("robot_stop"))
+        go = bool(outputs.get("robot_seam_go"))
+        heard = self._heard or {}
+        if held != heard.get("hold", False):
+            self._record("HOLD" if held else "RESUME")
+        if stop and not heard.get("stop", False):
+            self._record("STOP")
+        if go and not heard.get("go", False):
+            self._record("SEAM_GO")
+        self._heard = {"hold": held, "stop": stop, "go": go}
         if held != self._job_state()[2]:
             self.set_hold(held)
-        self.set_stop(bool(outputs.get("robot_stop")))
-        self.set_seam_go(bool(outputs.get("robot_seam_go")))
+        self.set_stop(stop)
+        self.set_seam_go(go)
         offset = tuple(float(outputs.get(f"robot_offset_{axis}_mm") or 0.0) for axis in "xyz")
         self.set_search_done(bool(outputs.get("robot_search_done")), offset)  # type: ignore[arg-type]
         self.set_touch(
@@ -266,3 +312,7 @@ class JobPlcSide:
             int(outputs.get("robot_touch_search_number") or 0),
             bool(outputs.get("robot_touch_stop")),
         )
+
+    def _record(self, what: str) -> None:
+        if self.events is not None:
+            self.events.record("robot", "command", what)

@@ -30,7 +30,8 @@ base frame and slewed at the robot's ``max_correction_rate_mm_per_s``; the appli
 on top of the programmed motion (``RobotMotion``, which runs the job's moves uncorrected) while
 RSI is on, standing or moving, as RSI superimposes its correction on the interpolator's path.
 
-Fault injection at the wire (``answer_delay_ms``: the network delays every answer;
+Fault injection at the wire (``answer_delay_ms``: the network delays every answer, or only
+the next ``late_answers_left``;
 ``loss_share``: that share of datagrams is lost, either way; ``unplug``: the cable is pulled,
 nothing goes out or comes in). ``sim.wire.injection`` names them ``rsi_late``, ``rsi_loss``,
 ``link_cut robot``.
@@ -47,7 +48,6 @@ import logging
 import random
 import select
 import socket
-import struct
 import sys
 import threading
 import time
@@ -58,6 +58,7 @@ from typing import Any
 
 import yaml
 
+from drivers.codecs.arrival_time import ANCILLARY_BYTES, enable_arrival_stamps, kernel_arrival_s
 from drivers.codecs.kuka_rsi import (
     CartesianPose,
     RobotTelegram,
@@ -78,7 +79,9 @@ from sim.devices.robot_job import (
     JobStep,
     JobTouches,
     TouchPhase,
+    back_along,
     job_searches,
+    restart_from_mm,
     search_position,
     touch_pose,
 )
@@ -94,8 +97,6 @@ IPOC_START = 1_000_000  # the robot's IPOC: milliseconds of its clock since its 
 # The RSI thread must send on its 4 ms beat though the simulator's event loop is busy: with
 # CPython's default 5 ms GIL switch interval it could wait longer than a cycle.
 RSI_SWITCH_INTERVAL_S = 0.0002
-_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", None)  # the kernel's arrival stamps
-_TIMESPEC = struct.Struct("@qq")
 
 
 class JobError(Exception):
@@ -193,8 +194,10 @@ class SimulatedRsiRobot(JobPlcSide):
         self.frame_offset_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
         self.held = False
         self.touches = JobTouches()  # the job's touch searches (under _lock)
+        self._restart_mm = 0.0  # where a held seam restarts along it (0: from its start)
         self._start_seen = False  # robot_job_start as the last PLC scan had it (edges)
         self.answer_delay_ms = 0.0  # injected: the network delays answers this much
+        self.late_answers_left: int | None = None  # injected: only so many (None: every one)
         self.loss_share = 0.0  # injected: this share of datagrams, either way, is lost
         self._loss = random.Random(18)  # the same losses every run
         self.unplugged = False  # injected: the cable is pulled
@@ -233,8 +236,7 @@ class SimulatedRsiRobot(JobPlcSide):
             return
         self._sensor_ip = socket.gethostbyname(self.rsi.sensor_host)
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        if _SO_TIMESTAMPNS is not None:
-            sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+        enable_arrival_stamps(sock)  # judged by arrival, not by our reading
         sock.bind((self._bind_host, self.rsi.robot_port or 0))
         sock.setblocking(False)
         self._socket = sock
@@ -327,6 +329,7 @@ class SimulatedRsiRobot(JobPlcSide):
             self._late_run = 0
             self.frame_offset_mm = (0.0, 0.0, 0.0)
             self.touches = JobTouches()
+            self._restart_mm = 0.0
             search = search_position(job.path, job.search_back_mm)
             above = (search[0], search[1], search[2] + job.clearance_mm)
             self.motion.queue(_pose(above), AIR_SPEED_MM_PER_S, 0)
@@ -368,16 +371,34 @@ class SimulatedRsiRobot(JobPlcSide):
         return tuple(float(p) + d for p, d in zip(point, self.frame_offset_mm, strict=True))  # type: ignore[return-value]
 
     def set_hold(self, held: bool) -> None:
+        """robot_hold: brake on the path; released, go on, or (the seam go dropped while it
+        welded) back up for a restart (``sim.devices.robot_job``)."""
         with self._lock:
             self.held = held
             if held:
                 self.motion.hold()
+            elif self.step is JobStep.WELDING and not self.seam_go and self.job is not None:
+                self._back_up_for_restart(self.job)
             else:
                 self.motion.resume()
 
+    def _back_up_for_restart(self, job: TaughtJob) -> None:
+        """Under _lock: the rest of the seam dropped, back along it by the restart overlap,
+        then AT_SEAM_START again (the offset RSI applies rides on top, as on the seam)."""
+        self.motion.advance_to(self.clock.now_s())
+        here_mm = job.path.locate(self.motion.tool_pose().position_mm)[0]
+        self._restart_mm = restart_from_mm(here_mm, self.restart_overlap_mm)
+        self.motion.stop()
+        speed = job.travel_speed_mm_per_s * 4  # back over the bead, arc off
+        for point in back_along(job.path, here_mm, self._restart_mm, PATH_STEP_MM):
+            self.motion.queue(_pose(self._shifted(point)), speed, 0)
+        self.step = JobStep.BACK_TO_RESTART
+
     def set_stop(self, stop: bool) -> None:
+        """robot_stop: stop, drop the path, end the job (ready again). It also clears a job
+        fault, as the KRL template's stop does (RSI_OFF, the program back to its start)."""
         with self._lock:
-            if stop and self.step not in (JobStep.IDLE, JobStep.DONE, JobStep.FAULT):
+            if stop and self.step not in (JobStep.IDLE, JobStep.DONE):
                 self.motion.stop()
                 self.step = JobStep.IDLE
                 self._rsi_on = False
@@ -434,13 +455,15 @@ class SimulatedRsiRobot(JobPlcSide):
         elif self.step is JobStep.AT_SEARCH and self.search_done:
             self.motion.queue(_pose(self._shifted(job.path[0])), PRESCAN_SPEED_MM_PER_S, 0)
             self.step = JobStep.TO_SEAM_START
-        elif self.step is JobStep.TO_SEAM_START:
+        elif self.step in (JobStep.TO_SEAM_START, JobStep.BACK_TO_RESTART):
             self.step = JobStep.AT_SEAM_START
         elif self.step is JobStep.AT_SEAM_START and self.seam_go:
-            for point in job.path.sampled(PATH_STEP_MM)[1:]:
+            rest = job.path.remaining(self._restart_mm) if self._restart_mm else job.path
+            for point in rest.sampled(PATH_STEP_MM)[1:]:
                 self.motion.queue(
                     _pose(self._shifted(point)), job.travel_speed_mm_per_s, 1 + job.number
                 )
+            self._restart_mm = 0.0
             self.step = JobStep.WELDING
         elif self.step is JobStep.WELDING:
             self.step = JobStep.AT_SEAM_END
@@ -549,12 +572,12 @@ class SimulatedRsiRobot(JobPlcSide):
                     return answered
                 continue
             try:
-                data, ancillary, _, sender = sock.recvmsg(65_535, 64)
+                data, ancillary, _, sender = sock.recvmsg(65_535, ANCILLARY_BYTES)
             except (BlockingIOError, InterruptedError):
                 continue
             except OSError:
                 continue  # ICMP from a telegram nobody took
-            arrived_wall_s = _kernel_time(ancillary) or time.time()
+            arrived_wall_s = kernel_arrival_s(ancillary) or time.time()
             with self._lock:
                 if self.unplugged:
                     continue
@@ -568,8 +591,15 @@ class SimulatedRsiRobot(JobPlcSide):
                 except RsiCodecError:
                     self.counters.garbage_datagrams += 1
                     continue
-                # The network's injected delay: the answer reaches the robot this much later.
-                late = arrived_wall_s + self.answer_delay_ms / 1000 > deadline_wall_s
+                # The network's injected delay: the answer reaches the robot this much later
+                # (only the next ``late_answers_left`` answers, where that is set).
+                delay_ms = self.answer_delay_ms
+                if delay_ms and self.late_answers_left is not None:
+                    if self.late_answers_left <= 0:
+                        delay_ms = 0.0
+                    elif answer.ipoc == awaiting:
+                        self.late_answers_left -= 1
+                late = arrived_wall_s + delay_ms / 1000 > deadline_wall_s
                 if late or answer.ipoc != awaiting or answered:
                     self.counters.stale_answers += 1
                     continue
@@ -596,15 +626,6 @@ class SimulatedRsiRobot(JobPlcSide):
 
 def _pose(point: tuple[float, float, float] | Any) -> Pose:
     return Pose(float(point[0]), float(point[1]), float(point[2]), *TORCH_ORIENTATION_DEG)
-
-
-def _kernel_time(ancillary: list[tuple[int, int, bytes]]) -> float | None:
-    """A datagram's arrival time (wall clock, s) from SO_TIMESTAMPNS, when the kernel gave it."""
-    for level, kind, data in ancillary:
-        if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(data) >= _TIMESPEC.size:
-            seconds, nanoseconds = _TIMESPEC.unpack_from(data)
-            return seconds + nanoseconds / 1e9
-    return None
 
 
 def _kuka_orientation(pose: Pose) -> tuple[float, float, float]:

@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from drivers.codecs.robot_protocol import RobotState
+from drivers.realtime import realtime_process_while
 from sim.cell import SimulatedCell
 from sim.cellfile import load_cell_devices
 from sim.clock import SimClock
-from sim.scenario.rig import ControllerProcess, StoreView
+from sim.scenario.rig import DEVICES_REALTIME_PRIORITY, ControllerProcess, StoreView
 from sim.scenario.runner import ScenarioFile, prepare_config
 
 # The power source's interface watchdog and the robot's link watchdog, with margin.
@@ -79,6 +80,10 @@ class PowerLossRig:
         self.program_seams = 2  # bracket-a12
 
     async def run(self, rounds: int) -> PowerLossReport:
+        with realtime_process_while(DEVICES_REALTIME_PRIORITY):
+            return await self._run(rounds)
+
+    async def _run(self, rounds: int) -> PowerLossReport:
         await self.sim.start()
         try:
             for _ in range(rounds):

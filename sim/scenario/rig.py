@@ -19,6 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+# The simulated devices run real-time (SCHED_FIFO where the process may) while a rig runs them:
+# they stand for hardware of its own, which no load on the PC delays; the controller beside them
+# (`cellctl run`) makes itself real-time at its own priority.
+DEVICES_REALTIME_PRIORITY = 5
 STOP_TIMEOUT_S = 20.0  # a clean shutdown (arc off, hold, close) takes well under this
 
 

@@ -34,13 +34,21 @@ ground-truth event log (``sim.events``):
   returned;
 - ``parts_complete`` / ``parts_good`` / ``parts_incomplete``: the records say so.
 
+``robot: kuka_rsi | abb_egm`` runs the scenario with a robot that owns its motion (the cell
+config's robot interface switched, as ``cellctl demo --robot`` does; ``part`` must name its
+robot jobs). That robot hears hold, resume and stop through the PLC's job outputs, and records
+them as a robot's commands (``sim.devices.robot_job``), so that the reaction and the safe
+window are judged as on the serial link.
+
 Verbs for ``do``: door_open, door_close, estop, estop_release, light_curtain_block,
 light_curtain_clear, gas_pressure_low, gas_pressure_ok, air_pressure_low, air_pressure_ok,
 link_cut <device>, link_restore <device>, stall <device>, slow <device> <ms>,
 corrupt <device> <frames>, truncate <device> <frames>, garbage <device> <frames>,
 half_open <device>, wire_clear <device>, modbus_exception plc|power_source <code>,
 modbus_exception_clear plc|power_source, arc_start_failure <starts>, arc_break, wire_stick,
-gas_fault, power_source_error <code>, power_source_clear, press <button>.
+gas_fault, power_source_error <code>, power_source_clear, press <button>; for a robot on RSI
+rsi_late <ms>, rsi_loss <share>; on EGM egm_late <ms>, egm_loss <share>, egm_sensor_drop,
+egm_sensor_clear.
 """
 
 from __future__ import annotations
@@ -61,12 +69,18 @@ import yaml
 from pydantic import Field, field_validator
 
 from drivers.codecs.model import StrictModel
+from drivers.realtime import realtime_process_while
 from sim.cell import SimulatedCell
 from sim.cellfile import load_cell_devices
 from sim.clock import SimClock
 from sim.events import SimEvent
 from sim.model_file import read_model
-from sim.scenario.rig import ControllerExited, ControllerProcess, StoreView
+from sim.scenario.rig import (
+    DEVICES_REALTIME_PRIORITY,
+    ControllerExited,
+    ControllerProcess,
+    StoreView,
+)
 from sim.wire import injection
 from sim.wire.injection import InjectionError, inject
 
@@ -79,7 +93,10 @@ SAFE_COMMANDS = {
     },
     "robot": {"HOLD", "STOP"},
     "plc": {"robot_enable_request=False", "door_lock_request=False", "buzzer=True",
-            "buzzer=False", "fume_extraction_on=False"},
+            "buzzer=False", "fume_extraction_on=False",
+            # A robot that owns its motion is held and stopped through the PLC's job outputs.
+            "robot_hold=True", "robot_stop=True", "robot_seam_go=False",
+            "robot_job_start=False"},
 }  # fmt: skip
 
 
@@ -129,6 +146,9 @@ class ScenarioFile(StrictModel):
     time_scale: Annotated[float, Field(gt=0, le=100)] = 20.0
     timeout_s: Annotated[float, Field(gt=0)] = 120.0
     config: dict[str, Any] = Field(default_factory=dict)  # merged over the cell config
+    # The robot's interface (default: the cell config's); kuka_rsi and abb_egm run the robot's
+    # own jobs, so ``part`` must be a program whose seams name them.
+    robot: Literal["serial", "kuka_rsi", "abb_egm"] | None = None
     events: list[ScenarioEvent] = Field(default_factory=list)
     expect: Expectations = Expectations()
 
@@ -178,6 +198,7 @@ def _merge(base: dict, over: dict) -> dict:
 # controller's scan sees it up between two presses.
 RELEASED_FOR_S = 0.06
 FAULT_LOOK_PERIOD_S = 0.02  # an event "after_fault" fires at most this much late
+START_TRIES = 5  # presses of Start, a second apart, while the cell stays Idle without a part
 
 
 def _free_port() -> int:
@@ -195,6 +216,8 @@ def prepare_config(cell_config: Path, work: Path, scenario: ScenarioFile) -> Pat
     cell["plc"]["link"]["port"] = _free_port()
     cell["power_source"]["link"]["port"] = str(work / "power_source")
     cell["robot"]["link"]["port"] = str(work / "robot")
+    if scenario.robot not in (None, "serial"):
+        _robot_owned_interface(cell, cell_config.parent, scenario.robot)
     controller = cell.setdefault("controller", {})
     controller["store_path"] = str(work / "production.db")
     # A rig's run never writes into the plant's database or publishes as the real cell.
@@ -213,6 +236,30 @@ def prepare_config(cell_config: Path, work: Path, scenario: ScenarioFile) -> Pat
     derived = target / cell_config.name
     derived.write_text(yaml.safe_dump(cell))
     return derived
+
+
+def _robot_owned_interface(cell: dict, config_dir: Path, interface: str) -> None:
+    """``cell`` switched to a robot on ``interface`` that runs its own jobs: its sensor port
+    private, only the part programs whose every seam names its robot job listed (the config
+    check refuses the others for such a robot)."""
+    robot = cell["robot"]
+    robot["interface"] = interface
+    robot[interface] = {**(robot.get(interface) or {}), "sensor_port": _free_port_udp()}
+    cell["parts"] = [
+        relative for relative in cell.get("parts") or [] if _names_robot_jobs(config_dir / relative)
+    ]
+
+
+def _names_robot_jobs(part_file: Path) -> bool:
+    program = yaml.safe_load(part_file.read_text(encoding="utf-8")) or {}
+    seams = program.get("seams") or []
+    return bool(seams) and all(seam.get("robot_job") for seam in seams)
+
+
+def _free_port_udp() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 class PhaseTracker:
@@ -238,7 +285,10 @@ class PhaseTracker:
         if self.part == 0:
             return
         counts = self._counts
-        if event.device == "robot" and event.what == "MOVE_JOINT":
+        # A seam's approach: the serial robot's joint move, or a robot's own job started.
+        if event.device == "robot" and (
+            event.what == "MOVE_JOINT" or event.what.startswith("JOB_START")
+        ):
             counts["joint"] = counts.get("joint", 0) + 1
             self._mark(counts["joint"], "approach", event.at)
         elif event.device == "power_source" and event.what == "arc_on=True":
@@ -321,6 +371,10 @@ class ScenarioRunner:
     # -- running ----------------------------------------------------------------------------
 
     async def run(self) -> ScenarioResult:
+        with realtime_process_while(DEVICES_REALTIME_PRIORITY):
+            return await self._run()
+
+    async def _run(self) -> ScenarioResult:
         result = ScenarioResult(self.scenario, self.path, work=self.work)
         started = time.monotonic()
         self.work.mkdir(parents=True, exist_ok=True)
@@ -417,12 +471,20 @@ class ScenarioRunner:
         self.tracker.new_part(now)
         before = self.query("SELECT COUNT(*) FROM parts")
         count = before[0][0] if before else 0
-        await self._press("start_button")
-        deadline = time.monotonic() + 5
-        while (self.query("SELECT COUNT(*) FROM parts") or [(0,)])[0][0] == count:
-            if self.state() != "Idle" or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.05)
+        # Start again while the cell refuses it (a permissive not made yet: the PLC's heartbeat
+        # watchdog, tripped before the controller's beat reached it, clears a moment later).
+        for _ in range(START_TRIES):
+            await self._press("start_button")
+            deadline = time.monotonic() + 1.0
+            while self._parts_recorded() == count:
+                if self.state() != "Idle" or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.05)
+            if self.state() != "Idle" or self._parts_recorded() != count:
+                return
+
+    def _parts_recorded(self) -> int:
+        return (self.query("SELECT COUNT(*) FROM parts") or [(0,)])[0][0]
 
     async def _recover(self, state: str) -> None:
         """What a person does after a stop: Reset (acknowledge) until the cell takes it; a
@@ -555,7 +617,12 @@ class ScenarioRunner:
         events = self._events()
         before = [e for e in events if e.at < cause_at]
         burning = _last(before, "power_source", ("arc established",), ("arc out",))
-        moving = _last(before, "robot", ("MOVE_", "RESUME"), ("motion done", "drives off"))
+        moving = _last(
+            before,
+            "robot",
+            ("MOVE_", "RESUME", "JOB_START", "SEAM_GO"),  # the last two: a robot's own job
+            ("motion done", "drives off"),
+        )
         arc_off = cause_at if not burning else None
         stopped = cause_at if not moving else None
         for event in events:

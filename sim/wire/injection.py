@@ -33,9 +33,16 @@ VERBS: dict[str, str] = {
     "press": "button",
     # The part as a person leaves it (preheated with a torch, fresh from outside), °C.
     "part_temperature": "celsius",
-    # A robot on KUKA RSI: the network delays its answers (ms), loses a share of datagrams.
-    "rsi_late": "milliseconds",
+    # A robot on KUKA RSI: the network delays its answers (ms; only the next so many answers,
+    # where given), loses a share of datagrams.
+    "rsi_late": "milliseconds [answers]",
     "rsi_loss": "share",
+    # A robot on ABB EGM: the network delays the sensor's messages (ms), loses a share of them,
+    # or loses every one of them (the robot's feedback still goes out), and back.
+    "egm_late": "milliseconds",
+    "egm_loss": "share",
+    "egm_sensor_drop": "",
+    "egm_sensor_clear": "",
     # The torch (sim.devices.touch): a collision (breakaway switch, robot stop, a bent neck),
     # a neck bent by (x, y, z) mm, the wire sticking out this much beyond nominal.
     "torch_collision": "",
@@ -137,14 +144,26 @@ async def inject(cell: InjectableCell, line: str) -> Injected:
         if not hasattr(robot, "loss_share"):
             raise InjectionError(f"{verb}: the cell's robot is not on RSI")
         if verb == "rsi_late":
+            robot.late_answers_left = int(float(args[1])) if len(args) > 1 else None
             robot.answer_delay_ms = float(args[0])
-            return Injected(float(args[0]) > 0, False)
+            # It bites once the robot's limit of late answers in a row is passed.
+            return Injected(float(args[0]) > 0, float(args[0]) > 0)
         robot.loss_share = min(1.0, max(0.0, float(args[0])))
         return Injected(robot.loss_share > 0, False)
+    if verb.startswith("egm_"):
+        return _inject_egm(cell.robot, verb, args)
     if device == "robot" and hasattr(cell.robot, "loss_share"):
         if verb != "wire_clear":
             raise InjectionError(f"{verb}: the robot is on RSI (use rsi_late, rsi_loss, link_cut)")
         cell.robot.answer_delay_ms = cell.robot.loss_share = 0.0
+        cell.robot.late_answers_left = None
+        return Injected(False, False, restored=device)
+    if device == "robot" and hasattr(cell.robot, "sensor_loss_share"):
+        if verb != "wire_clear":
+            raise InjectionError(
+                f"{verb}: the robot is on EGM (use egm_late, egm_loss, egm_sensor_drop, link_cut)"
+            )
+        _inject_egm(cell.robot, "egm_sensor_clear", [])
         return Injected(False, False, restored=device)
     if verb in ("stall", "half_open"):
         wire.faults.set("stall")
@@ -196,6 +215,24 @@ async def inject(cell: InjectableCell, line: str) -> Injected:
         cell.touch.torch.stick_out_error_mm = float(args[0])
         return Injected(False, False)
     return Injected(True, verb in ARMED_VERBS)
+
+
+def _inject_egm(robot: Any, verb: str, args: list[str]) -> Injected:
+    """The EGM robot's network faults (``sim.devices.robot_egm``)."""
+    if not hasattr(robot, "sensor_loss_share"):
+        raise InjectionError(f"{verb}: the cell's robot is not on EGM")
+    if verb == "egm_late":
+        robot.sensor_delay_ms = max(0.0, float(args[0]))
+        return Injected(robot.sensor_delay_ms > 0, False)
+    if verb == "egm_loss":
+        robot.sensor_loss_share = min(1.0, max(0.0, float(args[0])))
+        return Injected(robot.sensor_loss_share > 0, False)
+    robot.drop_sensor_messages(verb == "egm_sensor_drop")
+    if verb == "egm_sensor_clear":
+        robot.sensor_delay_ms = robot.sensor_loss_share = 0.0
+    # Dropping bites once the robot's comm timeout has passed.
+    dropping = verb == "egm_sensor_drop"
+    return Injected(dropping, dropping)
 
 
 def _modbus_image(cell: InjectableCell, device: str) -> Any:

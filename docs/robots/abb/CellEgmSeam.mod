@@ -254,7 +254,9 @@ MODULE CellEgmSeam
         ! Feedback streams from here on, also while the robot waits at the seam start: the
         ! controller answers every message, so the comm timeout never runs out while it waits.
         EGMStreamStart egmSeam\SampleRate:=EGM_SAMPLE_RATE_MS;
-        ! The sensor frame is the tool frame: the corrections are in path coordinates.
+        ! The sensor frame is the tool frame. egm.proto: the correction is "relative the sensor
+        ! tool coordinate system"; check the signs of y (lateral, left of travel) and z (up)
+        ! on a dry run and turn this frame if they are mirrored (README, "Checked against").
         EGMActMove egmSeam,tWeldGun.tframe\SampleRate:=EGM_SAMPLE_RATE_MS;
     ENDPROC
 
