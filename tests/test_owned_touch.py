@@ -19,9 +19,8 @@ import yaml
 from cellctl.cell.faults import FaultCode
 from cellctl.weld.owned_touch import StreamSample, pose_at
 from rigs.cell import REPO, running_cell
+from rigs.owned import abb_egm, kuka_rsi
 from sim.truth.part import Placement, VisionScenario
-from tests.test_abb_egm_cell import _abb
-from tests.test_kuka_rsi_cell import _kuka
 
 PART = "coupon-fillet-touch"
 PLACED = Placement(x_mm=1.5, y_mm=-1.0, z_mm=0.4, rz_deg=1.5, about_mm=(300.0, 0.0, 8.0))
@@ -49,7 +48,7 @@ def test_the_contact_pose_is_interpolated_on_the_robots_clock_not_on_arrival():
     assert pose_at(samples, start_s + 99.0) == samples[-1].position_mm
 
 
-def touch_job(tmp_path, interface=_kuka):
+def touch_job(tmp_path, interface=kuka_rsi):
     """The robot-owned cell welding the touch coupon by job COUPON_FILLET_80."""
 
     def edit(cell: dict) -> None:
@@ -84,7 +83,7 @@ def off_the_joint(rig, samples) -> list[float]:
     return offsets
 
 
-@pytest.mark.parametrize("interface", [_kuka, _abb], ids=["kuka_rsi", "abb_egm"])
+@pytest.mark.parametrize("interface", [kuka_rsi, abb_egm], ids=["kuka_rsi", "abb_egm"])
 async def test_a_part_found_by_the_jobs_touches_alone_is_welded_on_its_true_joint(
     tmp_path, interface
 ):
