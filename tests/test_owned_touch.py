@@ -17,7 +17,9 @@ import pytest
 import yaml
 
 from cellctl.cell.faults import FaultCode
-from cellctl.weld.owned_touch import StreamSample, pose_at
+from cellctl.sensing.touch_fit import PartFrame
+from cellctl.weld.owned_touch import StreamSample, offsets_along, pose_at
+from drivers.codecs.seam_path import SeamPath
 from rigs.cell import REPO, running_cell
 from rigs.owned import abb_egm, kuka_rsi
 from sim.truth.part import Placement, VisionScenario
@@ -46,6 +48,28 @@ def test_the_contact_pose_is_interpolated_on_the_robots_clock_not_on_arrival():
     # Before the first and past the last sample: the end samples.
     assert pose_at(samples, start_s - 1.0) == samples[0].position_mm
     assert pose_at(samples, start_s + 99.0) == samples[-1].position_mm
+
+
+def test_a_turned_parts_correction_changes_along_the_taught_seam():
+    # The coupon's seam, the part found shifted and turned 1.5° about the seam's middle: the
+    # correction the robot's job gets at each taught path position is where the found path
+    # lies there, in the taught seam frame (lateral left of travel, vertical up).
+    taught = SeamPath.polyline([(300.0, -40.0, 8.0), (300.0, 40.0, 8.0)])
+    frame = PartFrame((1.5, -1.0, 0.4), 1.5, (300.0, 0.0, 8.0))
+    table = offsets_along(taught, frame.moved_path(taught))
+    for s_mm in (0.0, 20.0, 40.0, 80.0):
+        true_point = frame.apply(taught.point_at(s_mm))
+        at, lateral, vertical = taught.locate(true_point)
+        rows = [r for r in table if r[0] <= at] or table[:1]
+        s0, l0, v0 = rows[-1]
+        later = [r for r in table if r[0] > at] or table[-1:]
+        s1, l1, v1 = later[0]
+        f = (at - s0) / (s1 - s0) if s1 > s0 else 0.0
+        assert l0 + f * (l1 - l0) == pytest.approx(lateral, abs=1e-6)
+        assert v0 + f * (v1 - v0) == pytest.approx(vertical, abs=1e-6)
+    # Travel +y: lateral (left) is -x. The turn (counter-clockwise) moves the far end 2.09 mm
+    # further left than the near one.
+    assert table[-1][1] - table[0][1] == pytest.approx(80 * math.sin(math.radians(1.5)), abs=0.01)
 
 
 def touch_job(tmp_path, interface=kuka_rsi):

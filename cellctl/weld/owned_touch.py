@@ -63,6 +63,7 @@ from cellctl.sensing.touch import (
     TouchSensing,
 )
 from cellctl.sensing.touch_fit import PartFrame, Touch
+from cellctl.weld.robot_job import RobotJobFaulted, RobotJobTimeout
 from drivers.codecs.robot_job import RobotJobSignals
 from drivers.codecs.robot_protocol import Pose, SearchOutcome, SearchResult
 from drivers.codecs.seam_path import SeamPath
@@ -329,8 +330,6 @@ class OwnedTouchSensing(TouchSensing):
                 )
 
     async def _wait(self, condition: Callable[[RobotJobSignals], bool], what: str) -> None:
-        from cellctl.weld.robot_job import RobotJobFaulted, RobotJobTimeout
-
         try:
             await self.job.wait_for(condition, what, JOB_MARGIN_S)
         except (RobotJobFaulted, RobotJobTimeout) as error:
