@@ -54,7 +54,7 @@ from cellctl.weld.cycle import CycleInterrupted, SeamProgress, SeamRecords
 from cellctl.weld.monitoring import SeamMonitor
 from cellctl.weld.owned_robot import OwnedRobot
 from cellctl.weld.owned_search import OwnedSeamSearch
-from cellctl.weld.owned_touch import TouchCorrector
+from cellctl.weld.owned_touch import OwnedTouchSensing, TouchCorrector
 from cellctl.weld.robot_job import PlcRobotJobIo, RobotJobFaulted, RobotJobTimeout
 from drivers.codecs.power_source_protocol import PowerSourceStatus
 from drivers.codecs.seam_path import SeamPath
@@ -187,6 +187,7 @@ class OwnedSeamCycle:
         self.corrections_sent = 0
         self.tracking_figures: dict[str, float] | None = None  # the last tracked seam's
         self.found_mm = (0.0, 0.0)  # the last seam's offset found before the arc
+        self.touch: OwnedTouchSensing | None = None  # the last seam found by touch's
         self._found: _FoundSeam | None = None  # the seam in hand's, from its search
         self.weld_position_mm = 0.0  # how far along the seam in hand the bead reaches
         self._path_id = 0  # the last tracked seam's path id
@@ -206,7 +207,7 @@ class OwnedSeamCycle:
         the part's frame kept in ``found``) when its program says so, else none held."""
         if not seam.sensing.seam_finding.by_touch:
             return HeldOffset()
-        return TouchCorrector(
+        corrector = TouchCorrector(
             job=self.job,
             robot=self.robot,
             power_source=self.power_source,
@@ -216,6 +217,8 @@ class OwnedSeamCycle:
             fault=self._fault,
             tell=tell,
         )
+        self.touch = corrector.sensing  # the last seam's touches and their figures
+        return corrector
 
     # -- faults -------------------------------------------------------------------------------
 

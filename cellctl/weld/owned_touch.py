@@ -221,6 +221,7 @@ class OwnedTouchSensing(TouchSensing):
         self.numbers = numbers
         self.figures = TouchFigures()
         self.brackets_mm: list[float] = []  # each touch's bracket of travel (the bench's)
+        self.touches: list[Touch] = []  # every touch made, in order (the bench's)
 
     async def touch(
         self, search: TouchSearch, group: TouchSearches, frame: PartFrame | None = None
@@ -260,7 +261,9 @@ class OwnedTouchSensing(TouchSensing):
             *found,
             bracket_mm,
         )
-        return Touch(search.name, expected, found, frame.turn(search.unit_direction))
+        touch = Touch(search.name, expected, found, frame.turn(search.unit_direction))
+        self.touches.append(touch)
+        return touch
 
     async def _search_once(
         self, search: TouchSearch, group: TouchSearches, number: int
