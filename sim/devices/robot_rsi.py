@@ -14,6 +14,11 @@ a job by number and starts it; the job then runs as a KRL program with RSI on wo
 3. at the end it raises ``robot_at_seam_end`` and waits for ``robot_seam_go`` to drop (crater
    filled, arc off), lifts clear, switches RSI off and raises ``robot_job_done``.
 
+At its search position the job also runs its touch searches on ``robot_touch_go``
+(``sim.devices.robot_job.JobTouches``: the part program's, numbered; stopped where they are by
+``robot_touch_stop``); the wire's contact with the true plates is the power source's input
+(``touch_pose``: the tool's pose in the part program's torch angles, KUKA's down being C = 180).
+
 ``robot_hold`` holds on the path (and resumes); ``robot_stop`` ends the job. Drive power from the
 PLC works as on the serial robot.
 
