@@ -128,8 +128,11 @@ class SimulatedCell:
         """The torch's contacts, wired as in the real cell (sim.devices.touch): the power
         source's contact input, the robot's search and breakaway inputs, the PLC's inputs."""
         motion = self.robot.motion
+        # A robot that runs its own job has its tool where its correction puts it, in its own
+        # torch angles (KUKA's down is C = 180): it says where that is in the program's.
+        tool_pose = getattr(self.robot, "touch_pose", motion.tool_pose)
         self.power_source.wire_on_part = lambda: (
-            not touch.insulated and touch.wire_touches(motion.tool_pose())
+            not touch.insulated and touch.wire_touches(tool_pose())
         )
         motion.touch_probe = touch.probe
         motion.probe_clearance = touch.clearance_mm
@@ -270,6 +273,7 @@ def _robot(devices: CellDevices, clock: SimClock, plc: SimulatedPlc) -> Simulate
                 job.travel_speed_mm_per_s,
                 job.clearance_mm,
                 job.search_back_mm,
+                job.searches,
             )
             for number, job in jobs.items()
         }

@@ -137,6 +137,8 @@ SENSING_CELLS = {
     "tests.test_kuka_rsi_controller",
     "tests.test_abb_egm_cell",
     "tests.test_supervision",
+    # (no sensor, but its touches are latched from the controller's polls: latency-bound)
+    "tests.test_owned_touch",
 }
 
 

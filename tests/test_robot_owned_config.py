@@ -171,21 +171,59 @@ def test_an_abb_egm_cell_builds_the_egm_driver_behind_the_owned_robot(config):
     assert robot.address.startswith("udp 127.0.0.1:6511")
 
 
-def test_touch_sensing_on_a_robot_that_owns_its_motion_is_refused_naming_the_field(config):
+def _touch_coupon_on_rsi(config: Path) -> tuple[Path, Path]:
     cell = _rsi_cell(config, only_bracket=False)
+    cell.write_text(
+        "".join(
+            line
+            for line in cell.read_text().splitlines(keepends=True)
+            if not line.startswith("  - parts/") or "coupon-fillet-touch" in line
+        ).replace("active_part: bracket-a12", "active_part: coupon-fillet-touch")
+    )
     part = config / "parts" / "coupon-fillet-touch.yaml"
     part.write_text(
         part.read_text().replace(
             "    joint: fillet\n", "    joint: fillet\n    robot_job: COUPON_FILLET_80\n"
         )
     )
+    return cell, part
+
+
+def test_touch_sensing_through_the_robots_job_loads(config):
+    cell, _ = _touch_coupon_on_rsi(config)
+    loaded = load_cell_config(cell)
+    part = loaded.parts["coupon-fillet-touch"]
+    assert part.touch_frame is not None
+    assert part.seams[0].sensing.seam_finding.by_touch
+
+
+def test_touch_through_the_job_needs_the_touch_signals_in_the_plcs_map(config):
+    cell, _ = _touch_coupon_on_rsi(config)
+    cell.write_text(
+        "".join(
+            line
+            for line in cell.read_text().splitlines(keepends=True)
+            if "robot_touch_moving" not in line
+        )
+    )
     with pytest.raises(ConfigInvalid) as raised:
         load_cell_config(cell)
     text = "\n".join(str(e) for e in raised.value.errors)
-    seam_finding = _line(part, "      seam_finding: touch")
+    assert "plc.registers.inputs: robot.interface kuka_rsi needs the robot job's signals" in text
+    assert "lack robot_touch_moving" in text
+
+
+def test_touch_then_laser_on_a_robot_that_owns_its_motion_is_refused_naming_the_field(config):
+    cell, part = _touch_coupon_on_rsi(config)
+    part.write_text(
+        part.read_text().replace("      seam_finding: touch\n", "      seam_finding: both\n")
+    )
+    with pytest.raises(ConfigInvalid) as raised:
+        load_cell_config(cell)
+    text = "\n".join(str(e) for e in raised.value.errors)
+    seam_finding = _line(part, "      seam_finding: both")
     assert (
         f"coupon-fillet-touch.yaml:{seam_finding}: seams[0].sensing.seam_finding: seam "
-        '"fillet": seam_finding touch needs robot.interface serial: touch sensing through the '
-        "robot's own job (kuka_rsi) is not built"
+        '"fillet": seam_finding both needs robot.interface serial: touch then laser through '
+        "the robot's own job (kuka_rsi) is not built; choose touch or laser"
     ) in text
-    assert f"coupon-fillet-touch.yaml:{_line(part, 'touch_frame:')}: touch_frame" in text

@@ -34,6 +34,7 @@ from cellctl.config.models import (
 from cellctl.config.touch_models import TouchSearches
 from cellctl.config.yaml_lines import Location, YamlDocument, load_yaml
 from drivers.codecs.power_source_protocol import ARC_SENSING_INPUTS
+from drivers.codecs.robot_job import ROBOT_TOUCH_INPUTS, ROBOT_TOUCH_OUTPUTS
 from drivers.codecs.seam_path import PathError, SeamPath, arc_about, lookahead_offsets
 from drivers.codecs.serial_text import SERIAL_ACK_OUTPUT, SERIAL_INPUTS
 from drivers.codecs.settings import PowerSourceLimits, RobotLimits
@@ -683,30 +684,45 @@ def _check_robot_jobs(
                         f"{cell_file.path.name} (known: {known})",
                     )
                 )
-            if seam.sensing.seam_finding.by_touch:
-                # (cellctl.weld.owned_search finds by the laser, or not at all.)
+            if seam.sensing.seam_finding.by_touch and seam.sensing.seam_finding.by_laser:
+                # (cellctl.weld.owned_search finds by the laser or by the job's touches,
+                # not by both one after the other.)
                 errors.append(
                     _error(
                         part_file,
                         ("seams", seam_index, "sensing", "seam_finding"),
                         f'seam "{seam.name}": seam_finding {seam.sensing.seam_finding} needs '
-                        f"robot.interface serial: touch sensing through the robot's own job "
-                        f"({interface}) is not built",
+                        f"robot.interface serial: touch then laser through the robot's own "
+                        f"job ({interface}) is not built; choose touch or laser",
                     )
                 )
         if part.touch_frame is not None:
-            errors.append(
-                _error(
-                    part_file,
-                    ("touch_frame",),
-                    f"touch_frame needs robot.interface serial: touch sensing through the "
-                    f"robot's own job ({interface}) is not built",
+            untouched = [s.name for s in part.seams if not s.sensing.seam_finding.by_touch]
+            if untouched:
+                # (The frame's searches run in the job of a seam found by touch: a seam found
+                # otherwise would be welded without the frame.)
+                errors.append(
+                    _error(
+                        part_file,
+                        ("touch_frame",),
+                        f"touch_frame on robot.interface {interface} is found by the jobs of "
+                        f"seams found by touch; seam_finding of {', '.join(untouched)} is not "
+                        "touch",
+                    )
                 )
-            )
+    touching = [
+        name
+        for name, part in parts.items()
+        if part.touch_frame is not None
+        or any(seam.sensing.seam_finding.by_touch for seam in part.seams)
+    ]
     registers = cell.plc.registers
     for kind, names, table in (
         ("inputs", ROBOT_JOB_INPUTS, registers.inputs),
         ("outputs", ROBOT_JOB_OUTPUTS, registers.outputs),
+        # Touch sensing through the job (cellctl.weld.owned_touch), where a part touches.
+        ("inputs", ROBOT_TOUCH_INPUTS if touching else (), registers.inputs),
+        ("outputs", ROBOT_TOUCH_OUTPUTS if touching else (), registers.outputs),
     ):
         absent = [name for name in names if name not in table]
         if absent:

@@ -34,7 +34,7 @@ from cellctl.sensing.protocol import NoSensing, SeamSensing
 from cellctl.sensing.touch import FoundFrame, TouchSensing
 from cellctl.trace.station import Traceability
 from cellctl.weld.cycle import CycleInterrupted, SeamProgress, WeldCycle
-from cellctl.weld.owned_cycle import HeldOffset, OwnedPartCycle, OwnedSeamCycle
+from cellctl.weld.owned_cycle import OwnedPartCycle, OwnedSeamCycle
 from cellctl.weld.owned_robot import OwnedRobot
 from cellctl.weld.temperature import InputImageThermometer
 from cellctl.weld.torch_care import TorchCare
@@ -364,13 +364,17 @@ class PartRun:
                 tracked=robot,
             )
         seams = self._owned_seams
+        program = self.config.parts[self.part.program]
+        found_frame = self.part.found_frame  # touch sensing's part frame, kept by the part
         self.cycle = OwnedPartCycle(  # type: ignore[assignment]
             seams,
-            part=self.config.parts[self.part.program],
+            part=program,
             procedures=self.config.procedures,
             records=self.store,
             part_id=self.part.part_id,
-            corrector=lambda seam: HeldOffset(),
+            corrector=lambda seam: seams.corrector_for(
+                program, seam, found_frame, self.events.event
+            ),
             settings=self.settings,
         )
         resume, self.part.progress = self.part.progress, None

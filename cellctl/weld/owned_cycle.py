@@ -48,11 +48,13 @@ from cellctl.cell.records import RecordNotWritten, SeamSummary
 from cellctl.cell.steps import Step
 from cellctl.config.models import ControllerSettings, PartProgram, Procedure, Seam
 from cellctl.sensing.protocol import SeamSensing, TrackingLost
+from cellctl.sensing.touch import FoundFrame
 from cellctl.weld.arc_end import ArcEndLink, fill_crater, switch_arc_off
 from cellctl.weld.cycle import CycleInterrupted, SeamProgress, SeamRecords
 from cellctl.weld.monitoring import SeamMonitor
 from cellctl.weld.owned_robot import OwnedRobot
 from cellctl.weld.owned_search import OwnedSeamSearch
+from cellctl.weld.owned_touch import OwnedTouchSensing, TouchCorrector
 from cellctl.weld.robot_job import PlcRobotJobIo, RobotJobFaulted, RobotJobTimeout
 from drivers.codecs.power_source_protocol import PowerSourceStatus
 from drivers.codecs.seam_path import SeamPath
@@ -99,6 +101,23 @@ class HeldOffset:
 
     def correction_at(self, position_mm: float) -> tuple[float, float]:
         return (self.lateral_mm, self.vertical_mm)
+
+
+@dataclass
+class LessOffset:
+    """A corrector's offsets less the one the job took as its frame offset (EGM, a seam found
+    without the laser): the path correction carries only the rest along the seam."""
+
+    inner: PathCorrector
+    taken_mm: tuple[float, float]
+
+    async def find(self, seam: Seam, taught: SeamPath) -> tuple[float, float]:
+        lateral, vertical = await self.inner.find(seam, taught)
+        return (lateral - self.taken_mm[0], vertical - self.taken_mm[1])
+
+    def correction_at(self, position_mm: float) -> tuple[float, float]:
+        lateral, vertical = self.inner.correction_at(position_mm)
+        return (lateral - self.taken_mm[0], vertical - self.taken_mm[1])
 
 
 @dataclass(frozen=True)
@@ -168,6 +187,7 @@ class OwnedSeamCycle:
         self.corrections_sent = 0
         self.tracking_figures: dict[str, float] | None = None  # the last tracked seam's
         self.found_mm = (0.0, 0.0)  # the last seam's offset found before the arc
+        self.touch: OwnedTouchSensing | None = None  # the last seam found by touch's
         self._found: _FoundSeam | None = None  # the seam in hand's, from its search
         self.weld_position_mm = 0.0  # how far along the seam in hand the bead reaches
         self._path_id = 0  # the last tracked seam's path id
@@ -175,6 +195,30 @@ class OwnedSeamCycle:
         self.search = OwnedSeamSearch(
             job=job, robot=robot, sensing=sensing, wait=self._wait, fault=self._fault
         )
+
+    def corrector_for(
+        self,
+        part: PartProgram,
+        seam: Seam,
+        found: FoundFrame,
+        tell: Callable[[str], None] = lambda text: None,
+    ) -> PathCorrector:
+        """A seam's corrector: found by touch through its job (``cellctl.weld.owned_touch``,
+        the part's frame kept in ``found``) when its program says so, else none held."""
+        if not seam.sensing.seam_finding.by_touch:
+            return HeldOffset()
+        corrector = TouchCorrector(
+            job=self.job,
+            robot=self.robot,
+            power_source=self.power_source,
+            part=part,
+            seam=seam,
+            found=found,
+            fault=self._fault,
+            tell=tell,
+        )
+        self.touch = corrector.sensing  # the last seam's touches and their figures
+        return corrector
 
     # -- faults -------------------------------------------------------------------------------
 
@@ -250,6 +294,8 @@ class OwnedSeamCycle:
             self.found_mm = found_seam.found_mm
             if found_seam.by_laser:  # the found offset held (the part run's corrector has none)
                 corrector = HeldOffset(*found_seam.held_mm)
+            elif found_seam.frame_offset_mm != (0.0, 0.0, 0.0):  # EGM: the job took the start's
+                corrector = LessOffset(corrector, found_seam.found_mm)
             self._found = _FoundSeam(seam.name, found_seam.path, found_seam.held_mm, corrector)
             self.robot.expect_stream(True)
             await self._weld_from_start_point(seam, procedure, monitor, 0.0)

@@ -167,13 +167,27 @@ class OwnedSeamSearch:
             # ``correction_at`` includes it): it goes through the correction channel, and
             # the frame offset is zero (EGM's job reads it on both edges of the done).
             offset = await corrector.find(seam, taught)
-            self._correct(taught, offset)
-            found = SeamFound(taught, offset, offset)
-            await self._set_done(True, (0.0, 0.0, 0.0))
-            if not self.robot.corrects_before_seam:
+            if self.robot.corrects_before_seam:  # RSI: held as RKorr from here on
+                self._correct(taught, offset)
+                found = SeamFound(taught, offset, offset)
+                await self._set_done(True, (0.0, 0.0, 0.0))
+            else:
+                # EGM: the offset at the start as the frame offset the job reads on both
+                # edges of the done (as the laser's is), so that the arc strikes on the joint;
+                # the path correction carries only the rest along the seam (a turned part's):
+                # the cycle streams the corrector's offset less this one.
+                frame_offset = (
+                    self._frame_offset(seam, taught, offset)
+                    if math.hypot(*offset) > 0
+                    else (0.0, 0.0, 0.0)
+                )
+                path = taught.shifted(frame_offset)
+                self._correct(path, (0.0, 0.0))
+                found = SeamFound(path, (0.0, 0.0), offset, frame_offset)
+                await self._set_done(True, frame_offset)
                 where = f"job {seam.name} off its search position"
                 await self.wait(lambda s: not s.at_search, where, timeout_s)
-                await self._set_done(False, (0.0, 0.0, 0.0))
+                await self._set_done(False, frame_offset)
         else:
             found = await self._by_laser(seam, taught, laser, timeout_s)
         await self.wait(lambda s: s.at_seam_start, f"job at the start of {seam.name}", timeout_s)

@@ -61,6 +61,7 @@ class PlcRobotJobIo:
             job_done=bool(image.get("robot_job_done")),
             job_fault=bool(image.get("robot_job_fault")),
             at_search=bool(image.get("robot_at_search")),
+            touch_moving=bool(image.get("robot_touch_moving")),
         )
 
     async def start_job(self, number: int) -> None:
@@ -100,6 +101,14 @@ class PlcRobotJobIo:
         if offset_mm is not None:
             for axis, value in zip("xyz", offset_mm, strict=True):
                 values[f"robot_offset_{axis}_mm"] = round(value, 2)
+        await self.plc.write_outputs(values)
+
+    async def set_touch(self, go: bool, number: int | None = None, stop: bool = False) -> None:
+        """``robot_touch_go`` (with the search's number in the same write when given) and
+        ``robot_touch_stop``: the job's touch search (``cellctl.weld.owned_touch``)."""
+        values: dict[str, bool | int] = {"robot_touch_go": go, "robot_touch_stop": stop}
+        if number is not None:
+            values["robot_touch_search_number"] = number
         await self.plc.write_outputs(values)
 
     async def set_hold(self, held: bool) -> None:

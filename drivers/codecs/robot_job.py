@@ -33,6 +33,19 @@ ROBOT_JOB_OUTPUTS = (
     "robot_offset_y_mm",  # 0.01 mm), read on robot_search_done's rising edge; zero when the
     "robot_offset_z_mm",  # interface holds the shift as its correction instead (RSI)
 )
+# Touch sensing through the robot's job (``cellctl.weld.owned_touch``): the job runs its taught
+# searches by number; the power source stays on the controller's link, which watches the
+# wire's contact and stops the search. Needed in the PLC's map only where a part program
+# touches (``seam_finding: touch | both``, ``touch_frame``).
+ROBOT_TOUCH_INPUTS = (
+    "robot_touch_moving",  # the job's search move runs (from its start towards the plate)
+)
+ROBOT_TOUCH_OUTPUTS = (
+    "robot_touch_search_number",  # which of the job's searches to run (uint16, 1..)
+    "robot_touch_go",  # true: run that search (approach its start, then the search move);
+    # the job returns to its search position and waits for the go to drop
+    "robot_touch_stop",  # true: the wire touches: stop the search move where it is
+)
 # The frame offset's range on the wire: int16 at 0.01 mm.
 ROBOT_OFFSET_LIMIT_MM = 327.67
 
@@ -47,3 +60,4 @@ class RobotJobSignals:
     job_done: bool
     job_fault: bool
     at_search: bool = False
+    touch_moving: bool = False

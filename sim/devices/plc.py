@@ -35,7 +35,7 @@ from pymodbus import FramerType
 from pymodbus.server import ModbusTcpServer
 
 from drivers.codecs.modbus_map import SignalValue
-from drivers.codecs.robot_job import ROBOT_JOB_OUTPUTS
+from drivers.codecs.robot_job import ROBOT_JOB_OUTPUTS, ROBOT_TOUCH_OUTPUTS
 from drivers.codecs.serial_text import encode_serial
 from drivers.codecs.settings import ModbusTcpLinkSettings, PlcSettings
 from sim.clock import SimClock
@@ -316,7 +316,8 @@ class SimulatedPlc:
             if self.on_robot_enabled is not None:
                 self.on_robot_enabled(enabled)
         if self.robot_job_outputs is not None:
-            self.robot_job_outputs({name: self._output_or(name, 0) for name in ROBOT_JOB_OUTPUTS})
+            names = ROBOT_JOB_OUTPUTS + ROBOT_TOUCH_OUTPUTS  # (touch: where the map has them)
+            self.robot_job_outputs({name: self._output_or(name, 0) for name in names})
         if self.events is not None:
             for name, now in (
                 ("clamps closed", logic.clamp_position >= 1.0),

@@ -77,7 +77,7 @@ from drivers.codecs.abb_egm import (
     quaternion_from_zyx_deg,
 )
 from drivers.codecs.abb_egm_settings import AbbEgmSettings
-from drivers.codecs.robot_protocol import Pose, ResultCode
+from drivers.codecs.robot_protocol import Pose, ResultCode, RobotState
 from drivers.codecs.seam_path import Arc, SeamPath
 from drivers.codecs.settings import RobotLimits
 from sim.clock import SimClock
@@ -85,10 +85,14 @@ from sim.devices.robot_job import (
     PRESCAN_SPEED_MM_PER_S,
     SEARCH_BACK_MM,
     JobPlcSide,
+    JobSearch,
     JobStep,
+    JobTouches,
+    TouchPhase,
     back_along,
     restart_from_mm,
     search_position,
+    touch_pose,
 )
 from sim.devices.robot_motion import RobotMotion, TrajectorySample
 
@@ -128,6 +132,7 @@ class EgmJob:
     travel_speed_mm_per_s: float
     clearance_mm: float = 40.0
     search_back_mm: float = SEARCH_BACK_MM  # the search position, before the start
+    searches: tuple[JobSearch, ...] = ()  # its touch searches, by number (MoveL, stopped)
 
     def seam_moves(
         self, offset_mm: tuple[float, float, float] = (0.0, 0.0, 0.0), from_mm: float = 0.0
@@ -243,6 +248,7 @@ class SimulatedEgmRobot(JobPlcSide):
         self._ages_ms: collections.deque[int] = collections.deque(maxlen=AGES_KEPT)
         self._seqno = 0
         self._start_seen = False  # robot_job_start as the last PLC scan had it (edges)
+        self.touches = JobTouches()  # the job's touch searches (under _lock)
         # The ground truth's listener (the tracking score) lives on the simulator's event loop;
         # the motion's samples are collected under _lock and handed over once per sample.
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -340,6 +346,7 @@ class SimulatedEgmRobot(JobPlcSide):
             self._job = job
             self._error = ""
             self._frame_offset_mm = (0.0, 0.0, 0.0)
+            self.touches = JobTouches()
             self._restart_mm = 0.0
             self.motion.queue(_torch_at(above), AIR_SPEED_MM_PER_S, 0)
             self.motion.queue(_torch_at(start), AIR_SPEED_MM_PER_S / 4, 0)
@@ -359,6 +366,25 @@ class SimulatedEgmRobot(JobPlcSide):
             if done != self._search_done:  # read on each edge: the drop brings the start's
                 self._frame_offset_mm = offset_mm
             self._search_done = done
+
+    def set_touch(self, go: bool, number: int, stop: bool) -> None:
+        """The touch search's signals (``JobTouches``: a plain MoveL, stopped by the PLC)."""
+        with self._lock:
+            self.touches.set_outputs(go, number, stop, self.motion)
+
+    def touch_pose(self) -> Pose:
+        """The tool's actual pose now in the part program's torch angles (the wire's contact
+        with the true plates): the template's down is 180° about X."""
+        with self._lock:
+            self.motion.advance_to(self.clock.now_s())
+            return touch_pose(self.motion.tool_pose(), TORCH_DOWN[0])
+
+    def _queue_touch(
+        self, point: tuple[float, float, float], angles: tuple[float, float, float], speed: float
+    ) -> None:
+        """A touch search's move, its angles the part program's (under ``_lock``)."""
+        rx = angles[0] + TORCH_DOWN[0]
+        self.motion.queue(Pose(*point, rx, angles[1], angles[2]), speed, 0)
 
     @property
     def frame_offset_mm(self) -> tuple[float, float, float]:
@@ -603,6 +629,22 @@ class SimulatedEgmRobot(JobPlcSide):
         """The job's next step, once the motion or the controller lets it (under ``_lock``)."""
         step, job = self._step, self._job
         at_rest = not self.motion.motion_left() and not self._held
+        # (A touch search's move stopped by robot_touch_stop stands STOPPED: it goes on.)
+        standing = at_rest and self.motion.state in (RobotState.IDLE, RobotState.STOPPED)
+        if (
+            step is JobStep.AT_SEARCH
+            and job is not None
+            and (standing or self.touches.phase is TouchPhase.DONE)
+            and self.touches.advance(
+                job.searches,
+                search_position(job.seam, job.search_back_mm),
+                self._queue_touch,
+                AIR_SPEED_MM_PER_S,
+            )
+        ):
+            return  # a touch search runs (or waits for its go to drop)
+        if step is JobStep.AT_SEARCH and not self.touches.idle:
+            return
         if step is JobStep.APPROACH and at_rest:
             self._step = JobStep.AT_SEARCH
         elif step is JobStep.AT_SEARCH and self._search_done and job is not None:

@@ -14,6 +14,11 @@ a job by number and starts it; the job then runs as a KRL program with RSI on wo
 3. at the end it raises ``robot_at_seam_end`` and waits for ``robot_seam_go`` to drop (crater
    filled, arc off), lifts clear, switches RSI off and raises ``robot_job_done``.
 
+At its search position the job also runs its touch searches on ``robot_touch_go``
+(``sim.devices.robot_job.JobTouches``: the part program's, numbered; stopped where they are by
+``robot_touch_stop``); the wire's contact with the true plates is the power source's input
+(``touch_pose``: the tool's pose in the part program's torch angles, KUKA's down being C = 180).
+
 ``robot_hold`` holds on the path (and resumes); ``robot_stop`` ends the job. Drive power from the
 PLC works as on the serial robot.
 
@@ -75,10 +80,15 @@ from sim.devices.robot_job import (
     PRESCAN_SPEED_MM_PER_S,
     SEARCH_BACK_MM,
     JobPlcSide,
+    JobSearch,
     JobStep,
+    JobTouches,
+    TouchPhase,
     back_along,
+    job_searches,
     restart_from_mm,
     search_position,
+    touch_pose,
 )
 from sim.devices.robot_motion import RobotMotion, TrajectorySample
 
@@ -108,6 +118,7 @@ class TaughtJob:
     travel_speed_mm_per_s: float
     clearance_mm: float
     search_back_mm: float = SEARCH_BACK_MM  # the search position, before the start
+    searches: tuple[JobSearch, ...] = ()  # its touch searches, by number
 
 
 def load_taught_jobs(
@@ -141,6 +152,7 @@ def load_taught_jobs(
                 float(procedure["travel_speed_mm_per_s"]),
                 float(seam.get("approach_clearance_mm", 40.0)),
                 search_back_mm,
+                job_searches(data, seam),
             )
     except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, PathError) as error:
         raise JobError(f"{part_file}: {error}") from error
@@ -186,6 +198,7 @@ class SimulatedRsiRobot(JobPlcSide):
         # the job's seam is shifted by it (the controller leaves it zero on RSI: RKorr).
         self.frame_offset_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
         self.held = False
+        self.touches = JobTouches()  # the job's touch searches (under _lock)
         self._restart_mm = 0.0  # where a held seam restarts along it (0: from its start)
         self._start_seen = False  # robot_job_start as the last PLC scan had it (edges)
         self.answer_delay_ms = 0.0  # injected: the network delays answers this much
@@ -320,6 +333,7 @@ class SimulatedRsiRobot(JobPlcSide):
             self._target_offset_mm = self._offset_mm = (0.0, 0.0, 0.0)
             self._late_run = 0
             self.frame_offset_mm = (0.0, 0.0, 0.0)
+            self.touches = JobTouches()
             self._restart_mm = 0.0
             search = search_position(job.path, job.search_back_mm)
             above = (search[0], search[1], search[2] + job.clearance_mm)
@@ -338,6 +352,24 @@ class SimulatedRsiRobot(JobPlcSide):
             if done and not self.search_done:
                 self.frame_offset_mm = offset_mm  # read on the rising edge, as the job does
             self.search_done = done
+
+    def set_touch(self, go: bool, number: int, stop: bool) -> None:
+        with self._lock:
+            self.touches.set_outputs(go, number, stop, self.motion)
+
+    def touch_pose(self) -> Pose:
+        """The tool's actual pose now in the part program's torch angles (the wire's contact
+        with the true plates, ``sim.devices.touch``): KUKA's down is C = 180."""
+        with self._lock:
+            self._advance()
+            return touch_pose(self._actual_pose(), TORCH_ORIENTATION_DEG[0])
+
+    def _queue_touch(
+        self, point: tuple[float, float, float], angles: tuple[float, float, float], speed: float
+    ) -> None:
+        """A touch search's move, its angles the part program's (under _lock)."""
+        rx = angles[0] + TORCH_ORIENTATION_DEG[0]
+        self.motion.queue(Pose(*point, rx, angles[1], angles[2]), speed, 0)
 
     def _shifted(self, point: Any) -> tuple[float, float, float]:
         """A taught point shifted by the frame offset (under _lock)."""
@@ -410,8 +442,19 @@ class SimulatedRsiRobot(JobPlcSide):
     def _advance(self) -> None:
         self.motion.advance_to(self.clock.now_s())
         job = self.job
-        if job is None or self.motion.motion_left() or self.motion.state is not RobotState.IDLE:
+        # (A touch search's move stopped by robot_touch_stop stands STOPPED: it goes on.)
+        standing = self.motion.state is RobotState.IDLE or (
+            self.motion.state is RobotState.STOPPED and self.touches.phase is TouchPhase.SEARCHING
+        )
+        if job is None or self.motion.motion_left() or not standing:
             return
+        if self.step is JobStep.AT_SEARCH and self.touches.advance(
+            job.searches,
+            search_position(job.path, job.search_back_mm),
+            self._queue_touch,
+            AIR_SPEED_MM_PER_S,
+        ):
+            return  # a touch search runs (or waits for its go to drop)
         if self.step is JobStep.APPROACH:
             self.step = JobStep.AT_SEARCH
         elif self.step is JobStep.AT_SEARCH and self.search_done:

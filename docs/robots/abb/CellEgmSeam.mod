@@ -55,6 +55,9 @@ MODULE CellEgmSeam
     ! From the search position to the seam start: the controller's laser reads the first
     ! 30 mm of the joint meanwhile (15 mm/s).
     CONST speeddata vPrescan := [15,30,5000,1000];
+    ! Touch searches: the part program's search speed (10 mm/s); the controller's contact
+    ! latch is as good as this speed times its poll of the power source.
+    CONST speeddata vSearch := [10,30,5000,1000];
     ! The frame offset seam finding found, in the work object (the part program's frame)
     VAR pose pdSeamFound := [[0,0,0],[1,0,0,0]];
 
@@ -67,6 +70,13 @@ MODULE CellEgmSeam
     ! doAtSeamEnd (robot_at_seam_end), doJobDone (robot_job_done), doJobFault
     ! (robot_job_fault), doAtSearch (robot_at_search). Define them in the robot's I/O
     ! configuration.
+    ! Touch sensing through the job (a seam with seam_finding: touch; cellctl.weld.owned_touch):
+    ! giTouchSearch (robot_touch_search_number, 16 bits), diTouchGo (robot_touch_go),
+    ! diTouchStop (robot_touch_stop); doTouchMoving (robot_touch_moving). SmarTac's SearchL is
+    ! the robot's own touch sensing; here the power source stays on the controller's link, so
+    ! the search is a plain MoveL that the controller stops (StopMove) at the wire's contact.
+    VAR intnum irTouchStop;
+    VAR bool bTouchStopped := FALSE;
     VAR intnum irHold;
     VAR intnum irStop;
 
@@ -89,6 +99,8 @@ MODULE CellEgmSeam
         TEST giJobNumber
         CASE 1:
             Job_BRACKET_A12_S1;
+        CASE 3:
+            Job_COUPON_FILLET_80;
         DEFAULT:
             ErrWrite "cellctl job","Unknown job number "+ValToStr(giJobNumber);
             SetDO doJobFault,1;
@@ -142,6 +154,81 @@ MODULE CellEgmSeam
         ENDIF
         RAISE;
     ENDPROC
+
+    PROC Job_COUPON_FILLET_80()
+        ! The touch coupon, found by the wire alone: at the search position the controller
+        ! asks for the job's searches by number (1..4: the part's frame, touch_frame; 5, 6:
+        ! the seam's corner), then sets search done with the offset at the start as the frame
+        ! offset (read on both edges, as after the laser's search).
+        MoveJ pS3Approach,v500,z10,tWeldGun\WObj:=wobjFixture;
+        EgmSeamOn;
+        MoveL pS3Search,v100,fine,tWeldGun\WObj:=wobjFixture;
+        SetDO doAtSearch,1;
+        WHILE diSearchDone=0 DO
+            WaitUntil diTouchGo=1 OR diSearchDone=1;
+            IF diTouchGo=1 THEN
+                Reset doAtSearch;
+                TouchSearch giTouchSearch;
+                MoveL pS3SearchAbove,v200,z10,tWeldGun\WObj:=wobjFixture;
+                MoveL pS3Search,v100,fine,tWeldGun\WObj:=wobjFixture;
+                WaitDI diTouchGo,0;
+                SetDO doAtSearch,1;
+            ENDIF
+        ENDWHILE
+        Reset doAtSearch;
+        ReadSeamOffset;
+        MoveL pS3Start,vPrescan,fine,tWeldGun\WObj:=wobjFixture;
+        WaitDI diSearchDone,0;
+        ReadSeamOffset;
+        MoveL pS3Start,vPrescan,fine,tWeldGun\WObj:=wobjFixture;
+        SetDO doAtSeamStart,1;
+        WaitDI diSeamGo,1;
+        Reset doAtSeamStart;
+        ! A turned part's change of the offset along the seam comes as EGM's path correction.
+        EGMMoveL egmSeam,pS3End,vWeld,fine,tWeldGun\WObj:=wobjFixture;
+        SetDO doAtSeamEnd,1;
+        WaitDI diSeamGo,0;
+        Reset doAtSeamEnd;
+        EgmSeamOff;
+        MoveL pS3Depart,v200,z10,tWeldGun\WObj:=wobjFixture;
+        PDispOff;
+    ENDPROC
+
+    PROC TouchSearch(num nSearch)
+        ! One search as taught on the master part (the part program's start_mm, torch_deg,
+        ! direction, distance_mm, speed): above its start, onto it, the search MoveL towards
+        ! the plate with doTouchMoving set. diTouchStop (the controller saw the wire touch and
+        ! latched the pose from the EGM stream) stops it where it is; a MoveL that reaches its
+        ! end found nothing (the controller faults F152, naming the search).
+        bTouchStopped := FALSE;
+        IDelete irTouchStop;
+        CONNECT irTouchStop WITH trTouchStop;
+        TEST nSearch
+        CASE 1:
+            ! base: from (280, 0, 25) straight down, 30 mm, 10 mm/s, the torch upright
+            MoveL pT1Above,v200,z10,tWeldGun\WObj:=wobjFixture;
+            MoveL pT1Start,v100,fine,tWeldGun\WObj:=wobjFixture;
+            SetDO doTouchMoving,1;
+            ISignalDI diTouchStop,1,irTouchStop;
+            MoveL pT1End,vSearch,fine,tWeldGun\WObj:=wobjFixture;
+            ISleep irTouchStop;
+            SetDO doTouchMoving,0;
+            MoveL pT1Start,v100,fine,tWeldGun\WObj:=wobjFixture;
+            MoveL pT1Above,v200,z10,tWeldGun\WObj:=wobjFixture;
+        ! CASE 2..6 likewise: wall-a, wall-b, end (touch_frame), start-base, start-wall (seam).
+        DEFAULT:
+            ErrWrite "cellctl touch","Unknown search number "+ValToStr(nSearch);
+            SetDO doJobFault,1;
+        ENDTEST
+    ENDPROC
+
+    TRAP trTouchStop
+        ! The wire touches: stop the search MoveL where it is and drop the rest of it.
+        StopMove;
+        ClearPath;
+        StartMove;
+        bTouchStopped := TRUE;
+    ENDTRAP
 
     PROC ReadSeamOffset()
         ! The frame offset from the PLC (robot_offset_x/y/z_mm), as the displacement of
