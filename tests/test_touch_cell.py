@@ -164,6 +164,8 @@ async def test_after_a_collision_the_tcp_is_checked_before_the_next_weld(tmp_pat
         await inject(rig.sim, "torch_collision")  # the breakaway switch, the robot stops
         fault = await until_fault(rig, FaultCode.TORCH_COLLISION, 10)
         await rig.until_state(State.ABORTED)
+        # The robot's own collision stop (its fault 3) is the same event: F153, not also F140.
+        stopped_by = {f.code for f in rig.controller.faults.active}
         source_burning = rig.sim.power_source.arc.burning
         robot_speed = rig.sim.robot.snapshot()["tool_speed_mm_per_s"]
         care = rig.controller.part_run.torch_care
@@ -175,6 +177,7 @@ async def test_after_a_collision_the_tcp_is_checked_before_the_next_weld(tmp_pat
         offsets = weld_samples_off_the_joint(rig)
         bend = rig.sim.touch.torch.bend_mm
     assert fault.code == FaultCode.TORCH_COLLISION
+    assert stopped_by == {FaultCode.TORCH_COLLISION}, stopped_by
     assert not source_burning
     assert robot_speed == 0
     assert due
