@@ -134,6 +134,7 @@ class SimulatedCell:
         motion.touch_probe = touch.probe
         motion.probe_clearance = touch.clearance_mm
         motion.on_collision = touch.collided
+        motion.nozzle_guard = touch.weld_nozzle_hits
         self.plc.extra_inputs["torch_collision"] = touch.breakaway_open
         self.plc.extra_inputs["tcp_beam_broken"] = lambda: touch.beam_broken(motion.tool_pose())
 
