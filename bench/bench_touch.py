@@ -48,12 +48,12 @@ def _placement(rng: random.Random) -> Placement:
 
 def _path_errors(rig: Any) -> list[float]:
     seam = rig.sim.touch.part.seams[0]
-    bend = rig.sim.touch.torch.bend_mm
+    torch = rig.sim.touch.torch
     errors = []
     for sample in rig.sim.robot.trajectory:
         if sample.path_id == 0:
             continue
-        tip = tuple(c + b for c, b in zip(sample.pose.position_mm, bend, strict=True))
+        tip = torch.nominal_tip(sample.pose)  # the bend turned with the torch's angles
         s, lateral, vertical = seam.locate(tip)
         if 1.0 <= s <= seam.length_mm - 1.0:
             joint = seam.joint_at(s)

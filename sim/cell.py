@@ -137,6 +137,11 @@ class SimulatedCell:
         motion.touch_probe = touch.probe
         motion.probe_clearance = touch.clearance_mm
         motion.on_collision = touch.collided
+        if isinstance(self.robot, SimulatedRobot):
+            # Its weld poses carry the seam's work and travel angles (rx, ry), which the
+            # guard turns in the path's seam frame. The job robots (RSI, EGM) hold the torch
+            # pointing down by a true orientation (rx 180): not guarded on their paths yet.
+            motion.nozzle_guard = touch.weld_nozzle_hits
         self.plc.extra_inputs["torch_collision"] = touch.breakaway_open
         self.plc.extra_inputs["tcp_beam_broken"] = lambda: touch.beam_broken(motion.tool_pose())
 

@@ -36,16 +36,16 @@ def placed(**extra) -> VisionScenario:
 
 
 def weld_samples_off_the_joint(rig) -> list[float]:
-    """How far the wire's true tip (the tool point plus the torch's true bend) was from the
-    true root at every physics step of the weld path (the path with an id: the weld, not the
-    air moves and searches)."""
+    """How far the wire's true tip (the tool point plus the torch's true bend, turned with its
+    angles) was from the true root at every physics step of the weld path (the path with an
+    id: the weld, not the air moves and searches)."""
     seam = rig.sim.touch.part.seams[0]
-    bend = rig.sim.touch.torch.bend_mm
+    torch = rig.sim.touch.torch
     offsets = []
     for sample in rig.sim.robot.trajectory:
         if sample.path_id == 0:
             continue
-        tip = tuple(c + b for c, b in zip(sample.pose.position_mm, bend, strict=True))
+        tip = torch.nominal_tip(sample.pose)  # the bend turned with the torch's angles
         s, lateral, vertical = seam.locate(tip)
         if not 1.0 <= s <= seam.length_mm - 1.0:
             continue
@@ -130,6 +130,48 @@ async def test_a_nozzle_meeting_the_wall_first_is_a_collision(tmp_path):
     assert math.hypot(*touches.torch.bend_mm) == pytest.approx(1.5)  # the neck bent back
 
 
+def blind_coupon(tmp_path):
+    """The fillet coupon welded on its taught path alone: no seam finding, no tracking."""
+
+    def edit(cell: dict) -> None:
+        program = yaml.safe_load((REPO / "config" / "parts" / "coupon-fillet-80.yaml").read_text())
+        program["name"] = "coupon-blind"
+        program["seams"][0]["sensing"] = {"seam_finding": "none", "tracking": False}
+        (tmp_path / "config" / "parts" / "coupon-blind.yaml").write_text(yaml.safe_dump(program))
+        cell["parts"].append("parts/coupon-blind.yaml")
+        cell["controller"]["cycle"]["active_part"] = "coupon-blind"
+
+    return edit
+
+
+async def test_a_weld_path_into_the_part_is_a_collision_the_cell_reacts_to(tmp_path):
+    # The coupon turned 5° about its seam's start in the fixture: its wall crosses the taught
+    # path, and the nozzle meets it some 55 mm into the 80 mm seam.
+    turned = VisionScenario(
+        name="turned", placement=Placement(rz_deg=5.0, about_mm=(300.0, -40.0, 8.0))
+    )
+    async with running_cell(tmp_path, TIME_SCALE, blind_coupon(tmp_path), turned) as rig:
+        await rig.to_idle()
+        rig.sim.plc.set_part_loaded(True)
+        await rig.press("start_button")
+        await rig.until_phase("welding", 60)
+        fault = await until_fault(rig, FaultCode.TORCH_COLLISION, 30)
+        await rig.until_state(State.ABORTED)
+        stopped_by = {f.code for f in rig.controller.faults.active}
+        burning = rig.sim.power_source.arc.burning
+        robot = rig.sim.robot.snapshot()
+        stopped_y = rig.sim.robot.motion.tool_pose().y_mm
+        touches = rig.sim.touch
+        due = rig.controller.part_run.torch_care.tcp_check_due
+    assert stopped_by == {FaultCode.TORCH_COLLISION}, fault
+    assert not burning
+    assert robot["tool_speed_mm_per_s"] == 0
+    assert touches.collisions == 1
+    assert math.hypot(*touches.torch.bend_mm) == pytest.approx(1.5)  # bent by the hit
+    assert 10.0 < stopped_y < 22.0  # where the wall meets the nozzle, not at the end (40)
+    assert due  # a TCP check before the next weld
+
+
 async def test_a_bent_torch_is_found_corrected_and_recorded(tmp_path):
     bend = (0.8, -0.6, 0.3)
     async with running_cell(tmp_path, TIME_SCALE, touch_part, placed()) as rig:
@@ -164,6 +206,8 @@ async def test_after_a_collision_the_tcp_is_checked_before_the_next_weld(tmp_pat
         await inject(rig.sim, "torch_collision")  # the breakaway switch, the robot stops
         fault = await until_fault(rig, FaultCode.TORCH_COLLISION, 10)
         await rig.until_state(State.ABORTED)
+        # The robot's own collision stop (its fault 3) is the same event: F153, not also F140.
+        stopped_by = {f.code for f in rig.controller.faults.active}
         source_burning = rig.sim.power_source.arc.burning
         robot_speed = rig.sim.robot.snapshot()["tool_speed_mm_per_s"]
         care = rig.controller.part_run.torch_care
@@ -175,6 +219,7 @@ async def test_after_a_collision_the_tcp_is_checked_before_the_next_weld(tmp_pat
         offsets = weld_samples_off_the_joint(rig)
         bend = rig.sim.touch.torch.bend_mm
     assert fault.code == FaultCode.TORCH_COLLISION
+    assert stopped_by == {FaultCode.TORCH_COLLISION}, stopped_by
     assert not source_burning
     assert robot_speed == 0
     assert due

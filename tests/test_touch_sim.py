@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
 
+from cellctl.motion.tool_offset import ToolOffsetRobot
 from drivers.codecs.robot_protocol import (
     FaultCode,
     Pose,
@@ -67,7 +69,27 @@ def test_a_bent_torch_touches_off_its_tcp():
     contact = _contact(torch=TrueTorch(bend_mm=(1.0, 0.0, 0.0)))
     _, result = _search(contact, Pose(280.0, 0.0, 12.0, *LEAN_AWAY_FROM_WALL), (1.0, 0.0, 0.0))
     assert result.outcome is SearchOutcome.CONTACT
-    assert result.pose.x_mm == pytest.approx(299.0, abs=LATCH_MM)  # the tip is 1 mm ahead
+    # The bend is the tool's: 1 mm along the tool's x is, leaning 45°, 0.71 mm ahead in the
+    # cell's x (and 0.71 mm up).
+    assert result.pose.x_mm == pytest.approx(300.0 - math.sqrt(0.5), abs=LATCH_MM)
+
+
+def test_the_tool_offset_turns_with_the_torch_as_the_bent_neck_does():
+    """The TCP offset the controller applies (in the tool's frame, turned by each pose's
+    angles) puts the simulator's bent torch's real tip where the cell meant, at any angles;
+    an offset kept in the cell's frame would not, once the torch leans."""
+    bend = (0.8, -0.6, 0.3)  # as the TCP check measures it, the torch upright
+    torch = TrueTorch(bend_mm=bend)
+    robot = ToolOffsetRobot(None)  # type: ignore[arg-type]  (only its pose arithmetic here)
+    robot.offset_mm = bend
+    for angles in [(0.0, 0.0, 0.0), (45.0, 10.0, 0.0), (0.0, -45.0, 30.0), (-20.0, 35.0, 170.0)]:
+        meant = Pose(300.0, 12.0, 8.0, *angles)
+        told = robot._out(meant)
+        assert math.dist(torch.nominal_tip(told), meant.position_mm) < 1e-9, angles
+        assert robot._in(told) == pytest.approx(meant)
+    leaning = Pose(300.0, 12.0, 8.0, 45.0, 10.0, 0.0)
+    unturned = tuple(c - b for c, b in zip(leaning.position_mm, bend, strict=True))
+    assert math.dist(torch.nominal_tip(Pose(*unturned, 45.0, 10.0, 0.0)), (300, 12, 8)) > 0.6
 
 
 def test_a_leaning_torch_touches_the_wall_with_its_wire():
@@ -119,3 +141,31 @@ def test_the_tcp_checker_beam_stops_a_search():
     _, result = _search(contact, Pose(-420.0, 410.0, 95.0), (1.0, 0.0, 0.0))
     assert result.outcome is SearchOutcome.CONTACT
     assert result.pose.x_mm == pytest.approx(-400.6, abs=LATCH_MM)
+
+
+def test_a_weld_path_into_the_wall_stops_the_robot_where_the_nozzle_meets_it():
+    """The nozzle is guarded on weld paths too, not only in searches: the coupon turned 5°
+    about its seam's start, so that its wall crosses the taught path; welded blind along it,
+    the nozzle (leaning 45° off the wall) meets the wall before the path's end."""
+    turned = Placement(rz_deg=5.0, about_mm=(300.0, -40.0, 8.0))
+    contact = _contact(turned, sensing=False)
+    limits = load_cell_devices(CONFIG / "cell.yaml").robot.limits
+    motion = RobotMotion(limits, (300.0, -40.0, 38.0), 0.0)
+    motion.nozzle_guard = contact.weld_nozzle_hits
+    motion.on_collision = contact.collided
+    motion.queue(Pose(300.0, -40.0, 8.0, 45.0, 10.0, 0.0), 50.0, 0)  # the approach
+    motion.queue(Pose(300.0, 40.0, 8.0, 45.0, 10.0, 0.0), 10.0, 1)  # the weld, taught
+    motion.advance_to(20.0)
+    stopped = motion.tool_pose()
+    assert motion.fault is FaultCode.TORCH_COLLISION
+    assert motion.state is RobotState.FAULT
+    assert contact.collisions == 1
+    assert contact.breakaway_open()
+    assert math.hypot(*contact.torch.bend_mm) == pytest.approx(1.5)
+    # The nozzle's rim stands 4.7 mm off the wall on the seam: the turned wall closes that
+    # in some 54 mm (a little more to the rim's nearest tested point); the robot stops
+    # there, neither at the start nor at the end.
+    assert 50.0 < stopped.y_mm - -40.0 < 62.0, stopped
+    # Cheap per step: the plates are looked at only as often as the nozzle could reach them.
+    steps = 54.0 / 10.0 / 0.002
+    assert contact.nozzle_looks < steps / 20

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from drivers.codecs.power_source_protocol import PowerSourceError
+from drivers.codecs.robot_protocol import FaultCode as RobotFault
 
 
 class Severity(enum.StrEnum):
@@ -387,6 +388,18 @@ POWER_SOURCE_FAULTS: dict[int, FaultCode] = {
 def power_source_fault(error_code: int) -> FaultCode:
     """The fault for a power source's error code (F122 for any without one of its own)."""
     return POWER_SOURCE_FAULTS.get(error_code, FaultCode.POWER_SOURCE_ERROR)
+
+
+# Robot fault codes that have their own fault; every other robot fault is F140. The robot's
+# collision stop is the breakaway switch seen from the robot (the switch is wired to its stop
+# and to the PLC): one event, so one fault, F153, whichever of the two the controller reads
+# first, not F153 from the PLC and F140 from the robot's status beside it.
+ROBOT_FAULTS: dict[int, FaultCode] = {RobotFault.TORCH_COLLISION: FaultCode.TORCH_COLLISION}
+
+
+def robot_fault(fault_code: int) -> FaultCode:
+    """The fault for a robot's own fault code (F140 for any without one of its own)."""
+    return ROBOT_FAULTS.get(fault_code, FaultCode.ROBOT_FAULT)
 
 
 class FaultReporter(Protocol):

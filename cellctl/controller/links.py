@@ -18,7 +18,13 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 
-from cellctl.cell.faults import LINK_FAULTS, FaultCode, FaultReporter, power_source_fault
+from cellctl.cell.faults import (
+    LINK_FAULTS,
+    FaultCode,
+    FaultReporter,
+    power_source_fault,
+    robot_fault,
+)
 from cellctl.controller.events import CellEvents
 from cellctl.controller.supervision import Supervisor
 from drivers.codecs.power_source_protocol import PowerSourceStatus
@@ -197,7 +203,8 @@ class LinkWatch:
             return
         if status.state is RobotState.FAULT:
             self.faults.raise_fault(
-                FaultCode.ROBOT_FAULT, f"robot fault {status.fault_code}: {status.fault_text}"
+                robot_fault(status.fault_code),
+                f"robot fault {status.fault_code}: {status.fault_text}",
             )
         elif status.state is RobotState.DRIVES_OFF and self.drives_in_use():
             self.faults.raise_fault(FaultCode.DRIVES_OFF, "the robot reports its drives off", seen)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from cellctl.cell.faults import LINK_FAULTS, FaultCode
+from cellctl.cell.faults import LINK_FAULTS, FaultCode, robot_fault
 from cellctl.cell.packml import Command, Mode, State, StateMachine, Transition
 from cellctl.cell.steps import Activity, Step
 from cellctl.config.load import LoadedConfig
@@ -545,5 +545,5 @@ def _robot_fault(error: RobotStopped | MotionTimeout) -> FaultCode:
     if isinstance(error, MotionTimeout):
         return FaultCode.STEP_TIMEOUT
     if error.status.state is RobotState.FAULT:
-        return FaultCode.ROBOT_FAULT
+        return robot_fault(error.status.fault_code)
     return FaultCode.DRIVES_OFF

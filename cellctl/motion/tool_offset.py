@@ -1,12 +1,15 @@
 """The torch's measured TCP error applied to every pose the robot is told and reports.
 
 A bent torch neck puts the wire's tip off the robot's tool centre point by a vector the TCP
-check measures (``cellctl.weld.torch_care``). ``ToolOffsetRobot`` wraps the robot interface:
-every pose it sends is moved by minus that offset (so that the real tip goes where the cell
-meant), and every pose the robot reports is moved back by it (so that the cell sees where the
-tip is). Everything else (the link, corrections, weave, status listeners) passes through to
-the robot unchanged: corrections are offsets in the seam frame, and the status listeners (the
-seam tracker's torch estimate) follow the torch's body, not its tip.
+check measures (``cellctl.weld.torch_care``). The neck is bent in the tool's frame: the
+offset turns with the torch, so it is kept in the tool's frame (``offset_mm``) and turned into
+the base frame by each pose's own orientation (``Pose.tool_to_base``) where it is applied.
+``ToolOffsetRobot`` wraps the robot interface: every pose it sends is moved by minus that
+offset (so that the real tip goes where the cell meant), and every pose the robot reports is
+moved back by it (so that the cell sees where the tip is). Everything else (the link,
+corrections, weave, status listeners) passes through to the robot unchanged: corrections are
+offsets in the seam frame, and the status listeners (the seam tracker's torch estimate)
+follow the torch's body, not its tip.
 
 The offset is set only by the TCP check, between parts, on the controller's event loop.
 """
@@ -24,11 +27,15 @@ Vector = tuple[float, float, float]
 
 
 def _moved(pose: Pose, offset: Vector, sign: float) -> Pose:
+    """``pose`` moved by ``sign`` times ``offset`` (tool frame), turned by its orientation."""
+    if offset == (0.0, 0.0, 0.0):
+        return pose
+    dx, dy, dz = pose.tool_to_base(offset)
     return dataclasses.replace(
         pose,
-        x_mm=pose.x_mm + sign * offset[0],
-        y_mm=pose.y_mm + sign * offset[1],
-        z_mm=pose.z_mm + sign * offset[2],
+        x_mm=pose.x_mm + sign * dx,
+        y_mm=pose.y_mm + sign * dy,
+        z_mm=pose.z_mm + sign * dz,
     )
 
 
@@ -37,7 +44,7 @@ class ToolOffsetRobot:
 
     def __init__(self, robot: Robot) -> None:
         self.inner = robot
-        self.offset_mm: Vector = (0.0, 0.0, 0.0)
+        self.offset_mm: Vector = (0.0, 0.0, 0.0)  # in the tool's frame
 
     def __getattr__(self, name: str) -> Any:
         # The link (connect, close, state, listeners, stats, settings ...) is the robot's own.
@@ -55,7 +62,10 @@ class ToolOffsetRobot:
     async def move_circular(
         self, via_mm: Vector, pose: Pose, speed_mm_per_s: float, path_id: int = 0
     ) -> None:
-        via = self._out(Pose(*via_mm)).position_mm
+        # The tool turns on the way to the end's orientation: the via point takes the end's
+        # (on a seam, an arc's angles are its end's; the offset is a millimetre or two).
+        via = self._out(dataclasses.replace(pose, x_mm=via_mm[0], y_mm=via_mm[1], z_mm=via_mm[2]))
+        via = via.position_mm
         await self.inner.move_circular(via, self._out(pose), speed_mm_per_s, path_id)
 
     async def move_joint(self, pose: Pose, speed_percent: float) -> None:

@@ -44,10 +44,10 @@ from cellctl.cell.geometry import Point, length_mm
 from cellctl.config.arc_models import ArcSensingSettings
 from cellctl.config.models import Seam
 from cellctl.config.sensor_models import TrackingSettings
-from cellctl.sensing.correction import CorrectionLaw, LatencyWindow
+from cellctl.sensing.correction import LatencyWindow
 from cellctl.sensing.protocol import TrackingLost, TrackingObserver
 from cellctl.sensing.run import TrackingRun, tracking_figures
-from cellctl.sensing.stream import CorrectionStream
+from cellctl.sensing.stream import CorrectionStream, start_stream
 from cellctl.sensing.torch import TorchEstimate
 from cellctl.sensing.track import SeamTrack
 from drivers.codecs.power_source_protocol import WeavePeriodCurrents
@@ -213,34 +213,25 @@ class ArcTracking:
             path_length_mm=length_mm(path),
             weave=weave,
         )
-        law = CorrectionLaw(
-            track,
-            max_correction_mm=max_correction,
-            max_rate_mm_per_s=run.max_rate_mm_per_s,
-            correction_rate_hz=self.correction_rate_hz,
-            coast_mm=self.settings.coast_mm,
-            lookahead_mm=0.0,  # the arc senses at the torch
-            path_length_mm=run.path_length_mm,
-        )
         law_of_arc = ArcLaw(self.settings, difference_reference_a=None if off_centre else 0.0)
         if previous is not None:
             law_of_arc.reference_a = previous.law.reference_a
             law_of_arc.difference_reference_a = previous.law.difference_reference_a
         arc = ArcRun(run, law_of_arc, weave)
         self._arc = arc
-        self._stream = CorrectionStream(
+        self._stream = start_stream(
+            run,
             robot=self.robot,
-            run=run,
-            law=law,
             torch=self.torch,
             latencies=self._latencies,
             rate_hz=self.correction_rate_hz,
             lead_s=self.correction_lead_s,
+            coast_mm=self.settings.coast_mm,
+            lookahead_mm=0.0,  # the arc senses at the torch
             observer=self.observer,
             sensor_trouble=lambda: self._trouble(arc),
             internal_error=self._internal_error,
         )
-        self._stream.start()
         self._poll = asyncio.get_running_loop().create_task(
             self._read_periods(arc), name="arc sensing"
         )

@@ -40,12 +40,12 @@ from cellctl.config.models import Seam
 from cellctl.config.sensor_models import SensorSettings
 from cellctl.motion.moves import Motion
 from cellctl.sensing.bead import BeadScan
-from cellctl.sensing.correction import CorrectionLaw, LatencyWindow
+from cellctl.sensing.correction import LatencyWindow
 from cellctl.sensing.finder import SeamFinder
 from cellctl.sensing.groove import GrooveMeasure, GrooveScan
 from cellctl.sensing.protocol import InternalErrorReport, TrackingLost, TrackingObserver
 from cellctl.sensing.run import TrackingRun, tracking_figures
-from cellctl.sensing.stream import GIL_SWITCH_INTERVAL_S, CorrectionStream
+from cellctl.sensing.stream import GIL_SWITCH_INTERVAL_S, CorrectionStream, start_stream
 from cellctl.sensing.torch import TorchEstimate
 from cellctl.sensing.track import SeamTrack
 from cellctl.sensing.vision.calibration import Calibration
@@ -301,30 +301,21 @@ class LaserSensing:
                 track_window_mm=run.track.window_mm if weave.weaving else None,
             )
         tracking = self.settings.tracking
-        law = CorrectionLaw(
-            run.track,
-            max_correction_mm=max_correction,
-            max_rate_mm_per_s=run.max_rate_mm_per_s,
-            correction_rate_hz=tracking.correction_rate_hz,
-            coast_mm=tracking.coast_mm,
-            lookahead_mm=self.lookahead_mm,
-            path_length_mm=run.path_length_mm,
-        )
         self._run = run
         self.sensor.on_frame = self._on_frame
-        self._stream = CorrectionStream(
+        self._stream = start_stream(
+            run,
             robot=self.robot,
-            run=run,
-            law=law,
             torch=self.torch,
             latencies=self._latencies,
             rate_hz=tracking.correction_rate_hz,
             lead_s=tracking.correction_lead_ms / 1000,
+            coast_mm=tracking.coast_mm,
+            lookahead_mm=self.lookahead_mm,
             observer=self.observer,
             sensor_trouble=self._sensor_trouble,
             internal_error=self._internal_error,
         )
-        self._stream.start()
 
     def _sensor_trouble(self) -> str:
         """Why the sensor may not be seeing (for the text of lost tracking); '' when none."""

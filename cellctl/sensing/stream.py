@@ -135,3 +135,46 @@ class CorrectionStream:
                     + (f"; {trouble}" if trouble else "")
                     + (f"; last frame: {run.last_refusal}" if run.last_refusal else "")
                 )
+
+
+def start_stream(
+    run: TrackingRun,
+    *,
+    robot: Robot,
+    torch: TorchEstimate,
+    latencies: LatencyWindow,
+    rate_hz: float,
+    lead_s: float,
+    coast_mm: float,
+    lookahead_mm: float,
+    observer: TrackingObserver | None,
+    sensor_trouble: Callable[[], str],
+    internal_error: Callable[[str, BaseException], None],
+) -> CorrectionStream:
+    """The correction stream of ``run``, started: its law takes the run's buffer, limits and
+    path length, corrects ``lookahead_mm`` ahead of the torch (0: the source senses at the
+    torch, as the arc does) and coasts ``coast_mm`` past the last measurement. One place for
+    every seam source (the laser, the arc), so that they stream alike."""
+    law = CorrectionLaw(
+        run.track,
+        max_correction_mm=run.max_correction_mm,
+        max_rate_mm_per_s=run.max_rate_mm_per_s,
+        correction_rate_hz=rate_hz,
+        coast_mm=coast_mm,
+        lookahead_mm=lookahead_mm,
+        path_length_mm=run.path_length_mm,
+    )
+    stream = CorrectionStream(
+        robot=robot,
+        run=run,
+        law=law,
+        torch=torch,
+        latencies=latencies,
+        rate_hz=rate_hz,
+        lead_s=lead_s,
+        observer=observer,
+        sensor_trouble=sensor_trouble,
+        internal_error=internal_error,
+    )
+    stream.start()
+    return stream

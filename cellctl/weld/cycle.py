@@ -40,7 +40,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
-from cellctl.cell.faults import LINK_FAULTS, FaultCode, FaultReporter, power_source_fault
+from cellctl.cell.faults import (
+    LINK_FAULTS,
+    FaultCode,
+    FaultReporter,
+    power_source_fault,
+    robot_fault,
+)
 from cellctl.cell.geometry import Point, above, length_mm, point_at, remaining
 from cellctl.cell.records import RecordNotWritten, SeamSummary
 from cellctl.cell.steps import Step
@@ -93,7 +99,6 @@ from cellctl.weld.temperature import (
 )
 from cellctl.weld.torch_care import TcpNotMeasured, TcpOutOfLimits, TorchCare
 from drivers.codecs.power_source_protocol import PowerSourceError, PowerSourceStatus
-from drivers.codecs.robot_protocol import FaultCode as RobotFault
 from drivers.codecs.robot_protocol import ResultCode, RobotState, RobotStatus
 from drivers.codecs.seam_path import SeamPath
 from drivers.codecs.weave import WeaveShape
@@ -828,11 +833,10 @@ class WeldCycle:
         await self._robot(self.motion.move_linear(point, torch, speed_mm_per_s, what))
 
     def _check_robot(self, status: RobotStatus) -> None:
-        if status.state is RobotState.FAULT and status.fault_code == RobotFault.TORCH_COLLISION:
-            self._fault(FaultCode.TORCH_COLLISION, "the robot stopped: torch collision")
         if status.state is RobotState.FAULT:
             self._fault(
-                FaultCode.ROBOT_FAULT, f"robot fault {status.fault_code}: {status.fault_text}"
+                robot_fault(status.fault_code),
+                f"the robot stopped: robot fault {status.fault_code}: {status.fault_text}",
             )
         if status.state is RobotState.DRIVES_OFF:
             self._fault(FaultCode.DRIVES_OFF, "the robot reports its drives off")

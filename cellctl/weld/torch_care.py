@@ -238,7 +238,10 @@ class TorchCare(CellListener):
         return check
 
     async def _measure(self, checker: TcpCheckerSettings) -> Vector:
-        """The tip's error against the TCP (as the robot now applies the offset)."""
+        """The tip's error against the TCP (as the robot now applies the offset). The
+        searches hold the torch upright (all angles 0): there the tool's frame is the base's,
+        so the error is the offset's change in the tool's frame, as ``ToolOffsetRobot``
+        keeps it."""
         cx, cy, cz = checker.center_mm
         a, b, r = checker.approach_mm, checker.beside_mm, checker.wire_radius_mm
         low = cz - BELOW_BEAM_MM

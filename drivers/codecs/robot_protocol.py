@@ -321,6 +321,26 @@ class Pose:
     def is_finite(self) -> bool:
         return all(math.isfinite(v) for v in self.values())
 
+    def tool_to_base(self, vector: tuple[float, float, float]) -> tuple[float, float, float]:
+        """``vector`` given in the tool's frame, in the base frame: turned by the orientation,
+        ``Rz(rz)·Ry(ry)·Rx(rx)`` (about the base's fixed axes, x first; the same Z-Y-X angles
+        as KUKA's A, B, C and ABB's Euler ZYX). With all angles 0 the frames agree."""
+        x, y, z = vector
+        rx, ry, rz = (math.radians(a) for a in (self.rx_deg, self.ry_deg, self.rz_deg))
+        y, z = y * math.cos(rx) - z * math.sin(rx), y * math.sin(rx) + z * math.cos(rx)
+        x, z = x * math.cos(ry) + z * math.sin(ry), -x * math.sin(ry) + z * math.cos(ry)
+        x, y = x * math.cos(rz) - y * math.sin(rz), x * math.sin(rz) + y * math.cos(rz)
+        return (x, y, z)
+
+    def base_to_tool(self, vector: tuple[float, float, float]) -> tuple[float, float, float]:
+        """The inverse of ``tool_to_base``: a base-frame ``vector`` in the tool's frame."""
+        x, y, z = vector
+        rx, ry, rz = (math.radians(a) for a in (self.rx_deg, self.ry_deg, self.rz_deg))
+        x, y = x * math.cos(rz) + y * math.sin(rz), -x * math.sin(rz) + y * math.cos(rz)
+        x, z = x * math.cos(ry) - z * math.sin(ry), x * math.sin(ry) + z * math.cos(ry)
+        y, z = y * math.cos(rx) + z * math.sin(rx), -y * math.sin(rx) + z * math.cos(rx)
+        return (x, y, z)
+
 
 class Message:
     """A message on the wire. Subclasses are frozen dataclasses with a fixed payload layout."""

@@ -66,6 +66,9 @@ TouchProbe = Callable[[Pose], str]
 # How far the tool may move from a pose before the probe can fire (a lower bound, mm): lets the
 # search skip the probe's work far from anything.
 ProbeClearance = Callable[[Pose], float]
+# Whether the nozzle meets a plate with the tool at a pose on a weld path, given that path's
+# seam frame there (travel, lateral, vertical): the breakaway switch, outside searches.
+NozzleGuard = Callable[[Pose, tuple[tuple[float, float, float], ...]], bool]
 
 Vector = tuple[float, float, float]
 
@@ -266,6 +269,8 @@ class RobotMotion:
         self._probe_silent_to_mm = -math.inf  # the search's probe cannot fire before this
         # Told where the nozzle hit and the search's direction (the torch bends against it).
         self.on_collision: Callable[[Pose, Vector], None] | None = None
+        # The nozzle on weld paths (None: not modelled): a hit stops the robot (step 7a).
+        self.nozzle_guard: NozzleGuard | None = None
         self._search: _SearchRun | None = None
         self._searches: dict[int, _SearchRun] = {}
 
@@ -752,11 +757,25 @@ class RobotMotion:
             return
         # 7. The correction moves towards its target no faster than the robot allows.
         self._slew_correction(dt_s)
+        # 7a. On a weld path a correction, or a path taught into the part, can drive the
+        #     nozzle into a plate: the breakaway switch stops the robot where it is.
+        if path.path_id != 0 and self.nozzle_guard is not None and self.fault is FaultCode.NONE:
+            self._guard_nozzle(segments[self._segment_index].frame_at(position))
         # 8. Record where the tool point really is.
         self._record()
         # 9. A STOP is complete at standstill: the rest of the path is forgotten.
         if self._stopping and speed <= 0:
             self._finish_stop()
+
+    def _guard_nozzle(self, frame: tuple[Vector, Vector, Vector]) -> None:
+        assert self.nozzle_guard is not None
+        pose = self.tool_pose()
+        if not self.nozzle_guard(pose, frame):
+            return
+        self._speed_mm_per_s = 0.0
+        self.fault = FaultCode.TORCH_COLLISION  # stands (a fault brakes; it is at rest)
+        if self.on_collision is not None:
+            self.on_collision(pose, frame[0])
 
     def _seek_segment(self, path: _Path, position_mm: float) -> int:
         """Index of the segment ``position_mm`` lies on (at a vertex: the one that follows)."""

@@ -9,6 +9,10 @@ beam-break TCP checker (BullsEye style) standing in the cell. Who uses it:
   checker's output is wired in parallel to the robot's search input, as a BullsEye's is), and
   its collision input: the torch's breakaway switch, when the nozzle's mouth meets a plate.
   A gas nozzle that meets a plate before the wire touches it is therefore a collision;
+- the same switch on a weld path (``weld_nozzle_hits``): a correction, or a path taught into
+  the part, that drives the nozzle into a plate while welding stops the robot (its fault 3),
+  opens the switch on the PLC and bends the neck. Air moves (path 0) are not guarded: their
+  angles are a seam's work and travel angles too, without a seam frame to turn them in;
 - the PLC: the breakaway switch (``torch_collision``) and the beam (``tcp_beam_broken``).
 
 The TCP checker: two horizontal beams ``BEAM_SPAN_MM`` long crossing at ``center_mm``, one
@@ -25,11 +29,15 @@ from dataclasses import dataclass
 from drivers.codecs.robot_protocol import Pose
 from sim.truth.part import TruePart, Vector
 from sim.truth.plates import clearance_mm, solid_at
-from sim.truth.torch import TrueTorch
+from sim.truth.torch import TrueTorch, weld_axis
 
 WIRE_RADIUS_MM = 0.6  # a 1.2 mm wire
 BEAM_SPAN_MM = 40.0  # each beam's length, centred on the crossing
 COLLISION_BEND_MM = 1.5  # how far a collision bends the neck (against the motion)
+# The nozzle's points lie within this of its tip (the setback and the mouth's radius, with
+# room for the wire's stick-out error): turning the torch by a chord c moves them at most
+# this times c.
+NOZZLE_REACH_MM = 20.0
 # The breakaway switch stays open this long after a hit (it springs back once the robot has
 # stopped and the load is off; long enough for the PLC's scan and the controller's to see it).
 SWITCH_OPEN_S = 1.0
@@ -86,6 +94,12 @@ class TorchContact:
         self.insulated = False  # a slag ball on the wire: no electrical contact (injected)
         # An injected collision holds the breakaway switch open until this monotonic time.
         self.switch_open_until_s = 0.0
+        # The weld path's nozzle guard: where it last looked (tip, axis, the torch's bend)
+        # and how clear of the plates it found the nozzle there (mm).
+        self._looked: tuple[Vector, Vector, Vector] | None = None
+        self._clear_mm = 0.0
+        self._axis_of: tuple[object, Vector] = (None, (0.0, 0.0, 1.0))  # (angles, frame) -> axis
+        self.nozzle_looks = 0  # looks at the plates (the guard's cost, for tests and benches)
 
     def wire_touches(self, pose: Pose) -> bool:
         """Whether the wire (any point of it) lies in a plate of the part."""
@@ -98,6 +112,38 @@ class TorchContact:
         if self.part is None:
             return False
         return any(solid_at(self.part, point) for point in self.torch.nozzle_points(pose))
+
+    def weld_nozzle_hits(self, pose: Pose, frame: tuple[Vector, ...]) -> bool:
+        """On a weld path with seam frame ``frame`` (travel, lateral, vertical): whether the
+        nozzle's mouth meets a plate, the torch at the pose's work angle (rx) and travel angle
+        (ry) in that frame (``weld_axis``), as the robot turns it with the path. Cheap per
+        physics step: after a look that finds the nozzle c mm clear of every plate, the next
+        look waits until the tip, or the turn of the torch, could have moved the nozzle c."""
+        if self.part is None:
+            return False
+        key = (pose.rx_deg, pose.ry_deg, frame)
+        if key != self._axis_of[0]:  # a straight segment keeps its frame and its angles
+            self._axis_of = (key, weld_axis(pose.rx_deg, pose.ry_deg, frame))
+        axis = self._axis_of[1]
+        tip = (pose.x_mm, pose.y_mm, pose.z_mm)
+        looked = self._looked
+        if looked is not None and looked[2] == self.torch.bend_mm:
+            moved = math.dist(tip, looked[0])
+            if looked[1] is not axis:
+                moved += NOZZLE_REACH_MM * math.dist(axis, looked[1])
+            if moved < self._clear_mm:
+                return False
+        self.nozzle_looks += 1
+        points = self.torch.nozzle_points(pose, axis)
+        clear = [clearance_mm(self.part, point) for point in points]
+        # Clearance is 0 inside a plate (and in a V-groove's bevel, its box filled in): only
+        # there can a point be solid.
+        if any(c <= 0 and solid_at(self.part, p) for c, p in zip(clear, points, strict=True)):
+            self._looked = None
+            return True
+        self._looked = (tip, axis, self.torch.bend_mm)
+        self._clear_mm = min(clear)
+        return False
 
     def beam_broken(self, pose: Pose) -> bool:
         if self.checker is None:
@@ -133,9 +179,8 @@ class TorchContact:
         return ""
 
     def breakaway_open(self) -> bool:
-        """The breakaway switch (a PLC input): open for ``SWITCH_OPEN_S`` after a hit. (The
-        nozzle is modelled in searches only: a weld pose's angles are the part program's
-        work and travel angles, which the simulator does not turn into a torch geometry.)"""
+        """The breakaway switch (a PLC input): open for ``SWITCH_OPEN_S`` after a hit (in a
+        search, on a weld path, or injected)."""
         return time.monotonic() < self.switch_open_until_s
 
     def inject_collision(self, open_s: float = SWITCH_OPEN_S) -> None:
@@ -145,8 +190,10 @@ class TorchContact:
         self.switch_open_until_s = time.monotonic() + open_s
 
     def collided(self, pose: Pose, travel: Vector) -> None:
-        """The nozzle hit a plate moving along ``travel``: the neck bends back against it."""
+        """The nozzle hit a plate at ``pose`` moving along ``travel`` (cell frame): the neck
+        bends back against it (the bend is kept in the tool's frame)."""
         self.collisions += 1
         self.switch_open_until_s = time.monotonic() + SWITCH_OPEN_S
         size = math.sqrt(sum(c * c for c in travel)) or 1.0
-        self.torch.bend(tuple(-COLLISION_BEND_MM * c / size for c in travel))  # type: ignore[arg-type]
+        back = tuple(-COLLISION_BEND_MM * c / size for c in travel)
+        self.torch.bend(pose.base_to_tool(back))  # type: ignore[arg-type]

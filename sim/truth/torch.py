@@ -5,14 +5,17 @@ wire's tip at the nominal stick-out. The real torch differs from that in two way
 must find out:
 
 - ``bend_mm``: a bent neck (after a collision, or injected) puts the real tip off the TCP by
-  this vector (cell frame, mm; the simulation does not turn it with the tool's orientation);
+  this vector in the tool's frame (mm): it turns with the tool, so at a pose it is
+  ``pose.tool_to_base(bend_mm)`` in the cell. With the torch upright (all angles 0, as the
+  TCP checker measures it) the two frames agree;
 - ``stick_out_error_mm``: the wire sticks out this much further than nominal (along the torch
   axis, towards the work) until the wire cutter cuts it back.
 
 The torch axis points from the tip up the torch: the vertical turned by the pose's angles,
-``Rz(rz)·Ry(ry)·Rx(rx)·(0, 0, 1)``. The nozzle's mouth is a ring ``NOZZLE_RADIUS_MM`` round the
-axis, ``NOZZLE_SETBACK_MM`` (the nominal stick-out) up it from the nominal tip. The wire is the
-segment from the mouth's centre to the tip.
+``Rz(rz)·Ry(ry)·Rx(rx)·(0, 0, 1)``; on a weld path, where the angles are the seam's work and
+travel angles, the caller gives the axis (``weld_axis``). The nozzle's mouth is a ring
+``NOZZLE_RADIUS_MM`` round the axis, ``NOZZLE_SETBACK_MM`` (the nominal stick-out) up it from
+the nominal tip. The wire is the segment from the mouth's centre to the tip.
 
 Pure: no I/O; ``sim.devices.touch`` uses it against the true plates.
 """
@@ -35,12 +38,21 @@ CUT_STICK_OUT_ERROR_MM = 0.05  # what the wire cutter leaves
 
 def torch_axis(pose: Pose) -> Vector:
     """The unit vector from the tip up the torch, for ``pose``'s angles (see the module)."""
-    rx, ry, rz = (math.radians(a) for a in (pose.rx_deg, pose.ry_deg, pose.rz_deg))
-    # Rx·(0,0,1) = (0, -sin rx, cos rx); then Ry; then Rz.
-    x, y, z = 0.0, -math.sin(rx), math.cos(rx)
-    x, z = x * math.cos(ry) + z * math.sin(ry), -x * math.sin(ry) + z * math.cos(ry)
-    x, y = x * math.cos(rz) - y * math.sin(rz), x * math.sin(rz) + y * math.cos(rz)
-    return (x, y, z)
+    return pose.tool_to_base((0.0, 0.0, 1.0))
+
+
+def weld_axis(work_deg: float, travel_deg: float, frame: tuple[Vector, ...]) -> Vector:
+    """The torch's axis on a weld path whose seam frame there is ``frame`` (travel, lateral,
+    vertical: lateral to the left of travel, the side away from a fillet's wall): leaning
+    ``work_deg`` from the vertical towards +lateral, and ``travel_deg`` against the travel (a
+    pushing torch, positive, leans back)."""
+    travel, lateral, vertical = frame
+    w, t = math.radians(work_deg), math.radians(travel_deg)
+    return tuple(  # type: ignore[return-value]
+        math.cos(t) * (math.cos(w) * vertical[k] + math.sin(w) * lateral[k])
+        - math.sin(t) * travel[k]
+        for k in range(3)
+    )
 
 
 def _along(point: Vector, direction: Vector, mm: float) -> Vector:
@@ -57,7 +69,7 @@ class TrueTorch:
     bends: int = 0  # times it was bent (injected or in a collision)
 
     def bend(self, by_mm: Vector) -> None:
-        """Bend the neck further by ``by_mm`` (a collision, or injected)."""
+        """Bend the neck further by ``by_mm`` in the tool's frame (a collision, or injected)."""
         self.bend_mm = (
             self.bend_mm[0] + by_mm[0],
             self.bend_mm[1] + by_mm[1],
@@ -74,8 +86,9 @@ class TrueTorch:
         self.stick_out_error_mm = CUT_STICK_OUT_ERROR_MM
 
     def nominal_tip(self, pose: Pose) -> Vector:
-        """Where the tip would be at the nominal stick-out: the TCP plus the bend."""
-        return _along(pose.position_mm, self.bend_mm, 1.0)
+        """Where the tip would be at the nominal stick-out: the TCP plus the bend, turned
+        with the tool."""
+        return _along(pose.position_mm, pose.tool_to_base(self.bend_mm), 1.0)
 
     def wire_tip(self, pose: Pose) -> Vector:
         """Where the wire's tip really is."""
@@ -89,9 +102,10 @@ class TrueTorch:
         count = max(1, math.ceil(length / WIRE_POINT_SPACING_MM))
         return [_along(tip, axis, length * i / count) for i in range(count + 1)]
 
-    def nozzle_points(self, pose: Pose) -> list[Vector]:
-        """The centre and rim of the nozzle's mouth."""
-        axis = torch_axis(pose)
+    def nozzle_points(self, pose: Pose, axis: Vector | None = None) -> list[Vector]:
+        """The centre and rim of the nozzle's mouth; the torch along ``axis`` (a unit vector
+        from the tip up the torch) when given, else along ``pose``'s angles."""
+        axis = axis or torch_axis(pose)
         centre = _along(self.nominal_tip(pose), axis, NOZZLE_SETBACK_MM)
         # Two unit vectors across the axis.
         helper = (1.0, 0.0, 0.0) if abs(axis[0]) < 0.9 else (0.0, 1.0, 0.0)

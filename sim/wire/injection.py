@@ -44,7 +44,8 @@ VERBS: dict[str, str] = {
     "egm_sensor_drop": "",
     "egm_sensor_clear": "",
     # The torch (sim.devices.touch): a collision (breakaway switch, robot stop, a bent neck),
-    # a neck bent by (x, y, z) mm, the wire sticking out this much beyond nominal.
+    # a neck bent by (x, y, z) mm in the tool's frame (the cell's with the torch upright),
+    # the wire sticking out this much beyond nominal.
     "torch_collision": "",
     # A slag ball on the wire's tip: it touches but makes no electrical contact (and back).
     "wire_insulated": "",
