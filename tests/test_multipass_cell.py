@@ -25,7 +25,7 @@ from cellctl.cell.packml import State
 from cellctl.collector import freeze_what_lives_on
 from cellctl.config import load_cell_config
 from cellctl.controller.controller import Controller
-from cellctl.weld.resume import ResumeRefused
+from cellctl.trace.identity import TraceRefused
 from cellctl.wiring import build_controller
 from rigs.cell import running_cell
 from sim.devices.sensor_render import filled_groove
@@ -242,8 +242,11 @@ async def test_a_controller_crash_between_passes_resumes_at_the_next_pass_once_c
             part = (await controller.store.parts())[-1]
             assert (part["id"], part["status"]) == (part_id, "incomplete")
             await rig.to_idle()
-            with pytest.raises(ResumeRefused, match="not interrupted"):
-                await controller.resume_part(part_id + 1, by="test")
+            # The plant's method (OPC UA ResumePart) refuses another part, and garbage.
+            with pytest.raises(TraceRefused, match="not interrupted"):
+                await controller.trace_command("ResumePart", str(part_id + 1), by="test")
+            with pytest.raises(TraceRefused, match="a part id is a number"):
+                await controller.trace_command("ResumePart", "1; DROP", by="test")
             where = await controller.resume_part(part_id, by="test")
             assert where == "seam butt, pass 2"
             heat.set_temperature_c(30.0)

@@ -314,6 +314,7 @@ class Controller:
             "ReleasePart": lambda: trace.decide("release", argument, by),
             "ScrapPart": lambda: trace.decide("scrap", argument, by),
             "AddWorkOrder": lambda: trace.orders.add(argument, by),
+            "ResumePart": lambda: self._resume_part_command(argument, by),
         }
         if method not in handlers:
             raise TraceRefused(f"no traceability command {method[:40]!r}")
@@ -331,6 +332,16 @@ class Controller:
             raise
         await self.store.audit(by, "ResumePart", f"part {part_id}: {where}", "ok")
         return where
+
+    async def _resume_part_command(self, argument: str, by: str) -> str:
+        """The plant's ``ResumePart``: ``resume_part`` by a part id given as text."""
+        if not argument.strip().isdigit():
+            raise TraceRefused(f"a part id is a number, not {argument[:40]!r}")
+        try:
+            where = await self.resume_part(int(argument), by)
+        except ResumeRefused as refused:
+            raise TraceRefused(str(refused)) from None
+        return f"part {int(argument)} resumes at the next Start: {where}"
 
     async def acknowledge_faults(self, by: str = "operator") -> int:
         return self.reaction.acknowledge_all(by)
