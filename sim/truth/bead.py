@@ -144,6 +144,15 @@ class BeadRecord:
                 laid.append(LaidPass(*centre, bead.weave_at(s_mm), bead.area_at(s_mm)))
         return laid
 
+    def passes_with_ids_at(self, seam: str, s_mm: float) -> list[tuple[int, LaidPass]]:
+        """``passes_at`` with each pass's id (its weld path's)."""
+        laid = []
+        for pass_id, bead in (self.seams.get(seam) or {}).items():
+            centre = bead.at(s_mm)
+            if centre is not None:
+                laid.append((pass_id, LaidPass(*centre, bead.weave_at(s_mm), bead.area_at(s_mm))))
+        return laid
+
     def clear(self) -> None:
         """A new part on the fixture: no bead yet."""
         self.seams.clear()
