@@ -187,12 +187,12 @@ class TrackingScore:
             score = SeamScore(seam.name, sample.path_id)
             self.seams.append(score)
         score.lateral_mm.append(lateral - truth.lateral_mm)
-        score.vertical_mm.append(vertical - truth.vertical_mm)
+        score.vertical_mm.append(vertical - truth.vertical_mm - seam.aim_mm)
         score.position_mm.append(s)
         score.taught_mm.append(math.hypot(truth.lateral_mm, truth.vertical_mm))
         torch_truth = seam.joint_at(min(max(s_torch, 0.0), seam.length_mm))
         score.torch_lateral_mm.append(torch_lateral - torch_truth.lateral_mm)
-        score.torch_vertical_mm.append(torch_vertical - torch_truth.vertical_mm)
+        score.torch_vertical_mm.append(torch_vertical - torch_truth.vertical_mm - seam.aim_mm)
         score.sim_time_s.append(sample.sim_time_s)
 
     def figures(self) -> list[dict[str, float | str]]:

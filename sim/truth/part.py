@@ -170,6 +170,13 @@ class TrueSeam:
     groove: GrooveShape = DEFAULT_SHAPE
     nominal_gap_mm: float = DEFAULT_GAP_MM
 
+    @property
+    def aim_mm(self) -> float:
+        """How far above the true root the joint is aimed at (and found by a laser): a
+        V-groove's root faces' top, where its bevels end and the root opening begins; the
+        root itself elsewhere. The truth scores a torch against it."""
+        return self.groove.root_face_mm if self.joint == "v_groove_butt" else 0.0
+
     def __post_init__(self) -> None:
         if self.path is None:
             self.path = SeamPath.polyline([self.start, self.end])
