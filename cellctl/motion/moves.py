@@ -149,8 +149,10 @@ class Motion:
         # Not from 1 at every start: a controller restarted mid-part (``cellctl.weld.resume``)
         # must not give a later pass the path id its predecessor gave an earlier one, which
         # the robot's status (and the simulator's record of the passes laid) would take for
-        # the same path. From the clock: a restart a second on starts 10 ids further.
-        self._path_ids = int(time.time() * 10) % 65_000
+        # the same path. From the clock: a restart a second on starts 10 ids further; below
+        # 30,000, so that a controller's life reaches the wrap at 65,000 only after 35,000
+        # paths.
+        self._path_ids = int(time.time() * 10) % 30_000
 
     @property
     def max_speed_mm_per_s(self) -> float:
