@@ -91,9 +91,10 @@ class SimulatedCell:
                 devices, self.robot, self.plc, self.power_source, vision, host, self.beads
             )
             self.robot.on_trajectory_sample = self.tracking_score.add
-        elif part is not None:
-            # No laser, yet the passes lay their beads (the arc meets them): the truth's
-            # record of where the torch went and what it laid, scored as with a sensor.
+        elif part is not None and any(s.joint == "v_groove_butt" for s in part.seams):
+            # No laser, yet the passes lay their beads in a V-groove (the arc meets them): the
+            # truth's record of where the torch went and what it laid, scored as with a
+            # sensor. (Only there: it costs every trajectory sample some work.)
             arc = self.power_source.arc
             shape = BeadShape(**(vision.bead if vision else {}))
             self.tracking_score = TrackingScore(
