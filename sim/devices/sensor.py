@@ -354,7 +354,7 @@ class SimulatedSensor:
         view = JointView(seam.joint, x, z, truth.gap_mm, truth.mismatch_mm, seam.work_angle_deg)
         view.groove = seam.groove
         if seam.joint == "v_groove_butt" and self.beads is not None:
-            # Every pass laid here fills the groove (sim.devices.sensor_render.filled_groove).
+            # Every pass laid here fills the groove (sim.truth.v_groove.filled_groove).
             # Rounded: the next frames, a few hundredths of a millimetre on, see the same.
             view.gap_mm, view.mismatch_mm = round(view.gap_mm, 2), round(view.mismatch_mm, 2)
             view.layers = self._layers(seam.name, s, truth.lateral_mm)
