@@ -169,7 +169,10 @@ def groove_layers(
     """The passes laid ``s_mm`` along ``seam``, first to last, as a V-groove's layers
     (centres from the true root at ``root_lateral_mm`` over the taught seam), without pass
     ``leave_out_pass`` (the one being welded: its metal flows in behind the arc). Rounded as
-    ``filled_groove``'s cache wants them (to far below what a sensor or an arc tells)."""
+    ``filled_groove``'s cache wants them: the metal to 0.5 mm², the rest to 0.05 mm (a surface
+    a few hundredths of a millimetre off, below a camera pixel's 0.06 mm), so that the frames
+    along a seam the tracking wavers over share their groove: working one out takes a few ms,
+    and a scan at 10 mm/s meets a new place every 0.5 mm (``sim.truth.bead.BIN_MM``)."""
     layers = []
     for pass_id, laid in beads.passes_with_ids_at(seam, s_mm):
         if pass_id == leave_out_pass:
@@ -178,13 +181,18 @@ def groove_layers(
         centre_mm = laid.lateral_mm + shift_mm - root_lateral_mm
         layers.append(
             GrooveLayer(
-                round(laid.area_mm2, 1),
-                round(centre_mm, 2),
-                round(width_mm, 2),
-                round(crown_mm, 2),
+                _to(laid.area_mm2, 0.5),
+                _to(centre_mm, 0.05),
+                _to(width_mm, 0.05),
+                _to(crown_mm, 0.05),
             )
         )
     return tuple(layers)
+
+
+def _to(value: float, step: float) -> float:
+    """``value`` rounded to a multiple of ``step`` (and to 1e-9: equal keys for equal values)."""
+    return round(round(value / step) * step, 9)
 
 
 def _level_for(
