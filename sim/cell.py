@@ -34,7 +34,7 @@ from sim.devices.torch_service import ServiceStation
 from sim.devices.touch import TcpChecker, TorchContact
 from sim.events import EventLog
 from sim.truth.bead import BeadRecord, BeadShape
-from sim.truth.groove import GrooveFill, WireOverGroove, wire_over_groove
+from sim.truth.groove import WireOverGroove, wire_over_groove
 from sim.truth.part import TruePart, VisionScenario, load_true_part
 from sim.truth.torch import TrueTorch
 from sim.wire.control import ControlError, ControlServer
@@ -63,11 +63,16 @@ class SimulatedCell:
         # and the arc's current ripples with the weave. With a part program, against the true
         # groove (``ArcOverGroove``); without one, against a flank of fixed slope.
         self.arc_over_groove: ArcOverGroove | None = None
+        # The beads the passes lay (sim.truth.bead): the laser sees them, the arc meets them.
+        self.beads = BeadRecord()
+        self.plc.part_removed_listeners.append(self.beads.clear)
+        part = None
         if devices.active_part_file is not None:
             part = load_true_part(devices.active_part_file, vision or VisionScenario(name="ideal"))
-            self.arc_over_groove = ArcOverGroove(part, self.robot)
+            self.arc_over_groove = ArcOverGroove(
+                part, self.robot, self.beads, BeadShape(**(vision.bead if vision else {}))
+            )
             self.power_source.arc.stick_out_change_mm = self.arc_over_groove.stick_out_change_mm
-            self.plc.part_removed_listeners.append(self.arc_over_groove.fill.clear)
         else:
             self.power_source.arc.stick_out_change_mm = lambda: _stick_out_change_mm(self.robot)
         # The robot's weave sync, wired to the power source's robot interface (arc sensing).
@@ -83,7 +88,20 @@ class SimulatedCell:
         self.tracking_score: TrackingScore | None = None
         if devices.sensor.get("enabled"):
             self.sensor, self.tracking_score = _sensor(
-                devices, self.robot, self.plc, self.power_source, vision, host
+                devices, self.robot, self.plc, self.power_source, vision, host, self.beads
+            )
+            self.robot.on_trajectory_sample = self.tracking_score.add
+        elif part is not None and any(s.joint == "v_groove_butt" for s in part.seams):
+            # No laser, yet the passes lay their beads in a V-groove (the arc meets them): the
+            # truth's record of where the torch went and what it laid, scored as with a
+            # sensor. (Only there: it costs every trajectory sample some work.)
+            arc = self.power_source.arc
+            shape = BeadShape(**(vision.bead if vision else {}))
+            self.tracking_score = TrackingScore(
+                part,
+                arc_burning=lambda: arc.burning,
+                beads=self.beads,
+                deposit_mm2=lambda travel: shape.deposit_mm2(arc.wire_feed_m_per_min, travel),
             )
             self.robot.on_trajectory_sample = self.tracking_score.add
         # The barcode scanner, when the cell config has one (traceability.scanner).
@@ -300,6 +318,7 @@ def _sensor(
     power_source: SimulatedPowerSource,
     vision: VisionScenario | None,
     host: str,
+    beads: BeadRecord,
 ) -> tuple[SimulatedSensor, TrackingScore]:
     """The simulated laser sensor where the cell config's ``sensor`` section says."""
     settings = devices.sensor
@@ -310,7 +329,6 @@ def _sensor(
     width, height = settings.get("resolution_px", (640, 480))
     camera = CameraModel(width_px=int(width), height_px=int(height), **scenario.camera)
     _, _, port = str(settings.get("source", "127.0.0.1:5030")).rpartition(":")
-    beads = BeadRecord()
     sensor = SimulatedSensor(
         part,
         robot.actual_tool_pose,
@@ -326,8 +344,8 @@ def _sensor(
     )
     sensor.beads = beads
     sensor.bead_shape = BeadShape(**scenario.bead)
-    # The welded part leaves the fixture with its bead, however quickly the next is loaded.
-    plc.part_removed_listeners.append(beads.clear)
+    # The welded part leaves the fixture with its bead, however quickly the next is loaded
+    # (the cell clears the record: ``SimulatedCell``).
     arc = power_source.arc
     return sensor, TrackingScore(
         part,
@@ -343,7 +361,6 @@ STICK_OUT_CHANGE_MM = (-8.0, 15.0)
 # How far above its wire's tip a pass's metal reaches (the bead's crown over the arc's root):
 # less than the 3.5 mm a layer the pass tables plan, so that a later pass's wire sits a little
 # above the metal it welds on, as a real fill pass's does (its arc burns on the bead below).
-BEAD_RISE_MM = 3.0
 
 
 class ArcOverGroove:
@@ -352,21 +369,24 @@ class ArcOverGroove:
     stick-out), against the true joint and the metal earlier passes laid (``sim.truth.groove``).
     Called by the power source's physics while the arc burns, which also lays that metal."""
 
-    def __init__(self, part: TruePart, robot: SimulatedRobot) -> None:
+    def __init__(
+        self, part: TruePart, robot: SimulatedRobot, beads: BeadRecord, bead_shape: BeadShape
+    ) -> None:
         self.part = part
         self.robot = robot
-        self.fill = GrooveFill(bead_rise_mm=BEAD_RISE_MM)
+        self.beads = beads  # laid by the robot's trajectory (``TrackingScore``), read here
+        self.bead_shape = bead_shape
         self.last: WireOverGroove | None = None  # the last answer (for tests and the bench)
 
     def stick_out_change_mm(self) -> float:
         motion = self.robot.motion
         path_id = motion.running_path_id()
-        over = wire_over_groove(self.part, motion.tool_pose().position_mm, self.fill, path_id)
+        over = wire_over_groove(
+            self.part, motion.tool_pose().position_mm, self.beads, self.bead_shape, path_id
+        )
         self.last = over
         if over is None:  # not over a V-groove: the fixed flank's approximation
             return _stick_out_change_mm(self.robot)
-        if path_id:
-            self.fill.lay(over.seam, over.s_mm, over.lateral_mm, over.vertical_mm, path_id)
         low, high = STICK_OUT_CHANGE_MM
         return min(high, max(low, over.tip_to_work_mm))
 

@@ -27,21 +27,25 @@ from sim.devices.power_source import (
     Commands,
     SimulatedPowerSource,
 )
-from sim.truth.groove import GrooveFill, tip_to_work_mm, v_groove_profile
+from sim.truth.bead import BeadRecord, BeadShape
+from sim.truth.groove import fill_bottom_mm, tip_to_work_mm, v_groove_profile
+from sim.truth.v_groove import DEFAULT_SHAPE, GrooveShape, groove_layers
 from tests.test_power_source import source_settings, status_until
 
 # -- the true groove ----------------------------------------------------------------------------
 
+THICK = GrooveShape(plate_thickness_mm=20.0)  # a 20 mm plate's 60° V-groove, no root face
+
 
 def test_the_wire_nears_the_flank_it_weaves_towards():
-    groove = v_groove_profile(gap_mm=1.5, bottom_mm=2.0)
+    groove = v_groove_profile(gap_mm=1.5, bottom_mm=2.0, shape=THICK)
     # Centred 1.5 mm above the bottom: the same arc at both extremes of a 2.5 mm weave.
     left, right = tip_to_work_mm(groove, 2.5, 3.5), tip_to_work_mm(groove, -2.5, 3.5)
     assert left == pytest.approx(right)
     # In the middle: the bottom 1.5 mm down, the flanks some 2.4 mm away, shortening it a
     # little (the arc's spread); far from any flank, the distance itself.
     assert 0.5 < tip_to_work_mm(groove, 0.0, 3.5) < 1.5
-    wide = v_groove_profile(gap_mm=30.0, bottom_mm=2.0)
+    wide = v_groove_profile(gap_mm=30.0, bottom_mm=2.0, shape=THICK)
     assert tip_to_work_mm(wide, 0.0, 3.5) == pytest.approx(1.5, abs=0.01)
     # Nearer a flank, shorter, steadily: 1 mm to the left, the left extreme into the flank
     # (inside the metal: negative), the right one further from its flank.
@@ -63,22 +67,26 @@ def test_the_wire_nears_the_flank_it_weaves_towards():
 
 
 def test_a_pass_meets_the_metal_of_earlier_passes_not_its_own():
-    fill = GrooveFill(bead_rise_mm=2.0, bead_half_width_mm=3.0)
-    for s in range(0, 10):
-        for lateral in (-1.0, 0.0, 1.0):  # the root, weaving 1 mm, its wire at the root
-            fill.lay("butt", float(s), lateral, 0.0, path_id=1)
-    assert fill.bottom_mm("butt", 5.0, 0.0, path_id=1) == 0.0  # under its own wire: not yet
-    assert fill.bottom_mm("butt", 5.0, 0.0, path_id=2) == 2.0  # the next pass meets it
-    assert fill.bottom_mm("butt", 5.0, 3.9, path_id=2) == 2.0  # across its span and spread
-    assert fill.bottom_mm("butt", 5.0, 4.1, path_id=2) == 0.0  # beside it: the root
-    # A split layer: its first bead left of the centre, the second meets it only on that side.
-    for lateral in (2.0, 4.0, 6.0):
-        fill.lay("butt", 5.0, lateral, 3.5, path_id=2)
-    assert fill.bottom_mm("butt", 5.0, 8.9, path_id=3) == 5.5
-    assert fill.bottom_mm("butt", 5.0, -3.0, path_id=3) == 2.0
-    assert fill.bottom_mm("butt", 50.0, 0.0, path_id=3) == 0.0  # nothing laid there
-    fill.clear()
-    assert fill.bottom_mm("butt", 5.0, 0.0, path_id=3) == 0.0
+    beads = BeadRecord()
+    shape = BeadShape()
+    for s in range(0, 20):
+        beads.lay("butt", s * 0.5, 0.0, 0.0, pass_id=1, area_mm2=20.0)  # the root
+    # Under its own wire the root meets the bare groove; the next pass meets the root's metal.
+    assert groove_layers(beads, shape, "butt", 5.0, 0.0, leave_out_pass=1) == ()
+    layers = groove_layers(beads, shape, "butt", 5.0, 0.0, leave_out_pass=2)
+    assert fill_bottom_mm(DEFAULT_SHAPE, 1.5, 0.0, (), 0.0) == 0.0
+    root_top = fill_bottom_mm(DEFAULT_SHAPE, 1.5, 0.0, layers, 0.0)
+    assert 4.0 < root_top < 6.0  # 20 mm² in a 60° groove with a 1.5 mm gap: 4.7 mm, crowned
+    # A bead laid left of the middle raises the surface there more than on the right.
+    for s in range(0, 20):
+        beads.lay("butt", s * 0.5, 2.0, 3.5, pass_id=2, area_mm2=15.0)
+    layers = groove_layers(beads, shape, "butt", 5.0, 0.0, leave_out_pass=3)
+    left = fill_bottom_mm(DEFAULT_SHAPE, 1.5, 0.0, layers, 2.0)
+    right = fill_bottom_mm(DEFAULT_SHAPE, 1.5, 0.0, layers, -2.0)
+    assert left > right > root_top - 0.5
+    assert groove_layers(beads, shape, "butt", 50.0, 0.0) == ()  # nothing laid there
+    beads.clear()
+    assert groove_layers(beads, shape, "butt", 5.0, 0.0) == ()
 
 
 # -- the weave sync and the power source's periods ----------------------------------------------

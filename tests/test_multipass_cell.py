@@ -14,6 +14,7 @@ the fill, the root not welded again.
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import numpy as np
@@ -21,6 +22,11 @@ import pytest
 import yaml
 
 from cellctl.cell.packml import State
+from cellctl.collector import freeze_what_lives_on
+from cellctl.config import load_cell_config
+from cellctl.controller.controller import Controller
+from cellctl.trace.identity import TraceRefused
+from cellctl.wiring import build_controller
 from rigs.cell import running_cell
 from sim.devices.sensor_render import filled_groove
 from tests.test_tracking_cell import DRAWN, TIME_SCALE, TRUTH_MAX_MM, TRUTH_RMS_MM, sensor_on
@@ -132,6 +138,16 @@ async def test_later_passes_follow_the_tracked_root_and_a_hold_between_passes_re
     # against the true joint. The root on it; each later pass at its offsets from where the
     # root's torch really went (what the root path keeps), and so from the true joint.
     assert len(scores) == 3, [(s.seam, s.path_id) for s in scores]
+    placement_of(scores)
+    # The reversed fill ran from the seam's end to its start.
+    fill = scores[1].position_mm
+    assert fill[0] > fill[-1]
+
+
+def placement_of(scores) -> list[dict]:
+    """Each pass's torch (the truth's scored path) against the true joint and against where
+    the root's torch really went, less the pass's offsets; asserted within the tracking
+    tests' bounds."""
     root = scores[0]
     order = np.argsort(root.position_mm)
     root_at = {
@@ -170,9 +186,96 @@ async def test_later_passes_follow_the_tracked_root_and_a_hold_between_passes_re
         # corrections in 5 mm chords, so a later pass leaves out the root's short excursions
         # (a stalled machine's), which the root's maximum error above includes.
         assert figures["root_rms_mm"] < 0.15, placement
-    # The reversed fill ran from the seam's end to its start.
-    fill = scores[1].position_mm
-    assert fill[0] > fill[-1]
+    return placement
+
+
+async def crash(controller: Controller) -> None:
+    """The controller dies where it stands, as a killed process would: its tasks end, its
+    links drop, and nothing of its shutdown runs (no make-safe, no part closed in the store:
+    the part stays in progress there). Its store's connection is left to the rig."""
+    controller._closed = True  # the rig's own shutdown of it does nothing then
+    controller.links.close()
+    await controller.supervisor.stop()
+    await asyncio.gather(
+        controller.robot.close(),
+        controller.power_source.close(),
+        controller.plc.close(),
+        return_exceptions=True,
+    )
+    await controller.sensing.close()
+    await controller.events.stop_listeners()
+
+
+async def test_a_controller_crash_between_passes_resumes_at_the_next_pass_once_confirmed(
+    tmp_path,
+):
+    """The controller dies between the root and the fill; a new one, started on the same
+    store, marks the part incomplete, and once the operator confirms it by its id the next
+    Start reopens it: the fill and the cap welded on the root path the root's record keeps,
+    the root not welded again, the seam's verdict from all three passes."""
+    coupon = multipass_coupon(tmp_path)
+
+    def edit(cell: dict) -> None:
+        coupon(cell)
+        patient_links(cell)
+
+    async with running_cell(tmp_path, TIME_SCALE, edit, DRAWN) as rig:
+        heat = rig.sim.plc.part_heat
+        heat.mass_kg = 1.0  # the root heats the coupon above the fill's interpass limit
+        heat.cooling_time_constant_s = 1e6
+        await rig.to_idle()
+        rig.sim.plc.set_part_loaded(True)
+        await rig.press("start_button")
+        await rig.until(
+            lambda: "pass 2 of 3, fill: part temperature check" in rig.controller.view().phase,
+            "the fill waiting for the part to cool",
+            60,
+        )
+        part_id = (await rig.controller.store.parts())[-1]["id"]
+        await crash(rig.controller)
+        controller = build_controller(load_cell_config(rig.config_path))
+        try:
+            freeze_what_lives_on()  # as the rig does (a full collection mid-weld: F131, F140)
+            await controller.start()
+            rig.controller = controller
+            assert controller.store.recovered_part_ids == [part_id]
+            part = (await controller.store.parts())[-1]
+            assert (part["id"], part["status"]) == (part_id, "incomplete")
+            await rig.to_idle()
+            # The plant's method (OPC UA ResumePart) refuses another part, and garbage.
+            with pytest.raises(TraceRefused, match="not interrupted"):
+                await controller.trace_command("ResumePart", str(part_id + 1), by="test")
+            with pytest.raises(TraceRefused, match="a part id is a number"):
+                await controller.trace_command("ResumePart", "1; DROP", by="test")
+            where = await controller.resume_part(part_id, by="test")
+            assert where == "seam butt, pass 2"
+            heat.set_temperature_c(30.0)
+            rig.sim.plc.set_part_loaded(True)
+            await rig.press("start_button")
+            await rig.until(lambda: rig.state is not State.IDLE, "the part to start", 5)
+            part = await rig.until_welded_without_faults(60)
+            records = [json.loads(s["summary_json"]) for s in await controller.store.seams(part_id)]
+            audit = [a for a in await controller.store.audit_rows() if a["action"] == "ResumePart"]
+            scores = list(rig.sim.tracking_score.seams)
+        finally:
+            await controller.shutdown()
+            controller.store.close()
+    # The same part, reopened and completed; no other part opened.
+    assert (part["id"], part["status"], part["verdict"]) == (part_id, "complete", "good"), part
+    assert [a["result"].split(":")[0] for a in audit] == ["refused", "ok"]
+    # Each pass once: the root before the crash, the fill and the cap after it.
+    passes = [r["weld_pass"] for r in records]
+    assert [(p["number"], p["of"], p["kind"]) for p in passes] == [
+        (1, 3, "root"),
+        (2, 3, "fill"),
+        (3, 3, "cap"),
+    ]
+    assert all(r["verdict"] == "good" for r in records)
+    assert records[1]["temperature"]["before_pass_c"] == pytest.approx(30.0, abs=1.0)
+    # The simulator welded three paths, not four: the root was not welded again; the fill
+    # and the cap ran where the root's torch went (its record's root path), on the truth.
+    assert len(scores) == 3, [(s.seam, s.path_id) for s in scores]
+    placement_of(scores)
 
 
 # The re-scan's coupon: the table's offsets a little off the groove the passes really leave,
@@ -190,20 +293,24 @@ RESCAN_PASSES = [
 ]  # fmt: skip
 
 
+def patient_links(cell: dict) -> None:
+    """The simulator shares this process with the controller (and the shared machine with
+    other work): a host stall of a few hundred ms must not read as a lost link here, as in
+    the curved seams' test (the shipped limits hold in `make bench`)."""
+    for device in ("plc", "power_source", "robot"):
+        cell[device]["link"]["timeout_ms"] = 400
+    cell["power_source"]["interface_watchdog_ms"] = 1500
+    cell["robot"]["link_watchdog_ms"] = 2000
+    cell["plc"]["heartbeat"]["watchdog_timeout_ms"] = 3000
+    cell["sensor"]["frame_timeout_ms"] = 1000
+
+
 def rescan_coupon(tmp_path, rescan: dict | None):
     base = sensor_on("multipass-coupon")
 
     def edit(cell: dict) -> None:
         base(cell)
-        # The simulator shares this process with the controller (and the shared machine with
-        # other work): a host stall of a few hundred ms must not read as a lost link here, as
-        # in the curved seams' test (the shipped limits hold in `make bench`).
-        for device in ("plc", "power_source", "robot"):
-            cell[device]["link"]["timeout_ms"] = 400
-        cell["power_source"]["interface_watchdog_ms"] = 1500
-        cell["robot"]["link_watchdog_ms"] = 2000
-        cell["plc"]["heartbeat"]["watchdog_timeout_ms"] = 3000
-        cell["sensor"]["frame_timeout_ms"] = 1000
+        patient_links(cell)
         seam = {
             "name": "butt",
             "order": 1,

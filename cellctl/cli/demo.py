@@ -418,10 +418,14 @@ def summarise(database: Path, window: tuple[float, float], planned_cycle_s: floa
     }
 
 
-def truth_per_pass(truth: list[dict[str, Any]], part: PartProgram) -> list[dict[str, Any]]:
+def truth_per_pass(
+    truth: list[dict[str, Any]], part: PartProgram, welded: dict[str, list[dict]] | None = None
+) -> list[dict[str, Any]]:
     """Each pass of the multi-pass seams (the scores of their weld paths, in order, a pass
-    each) against the true joint plus its planned offsets: RMS from the score's means and
-    RMS (an arc restart, a path of its own, would shift the count)."""
+    each) against the true joint plus its offsets as welded (``welded``: the passes' records
+    per seam, in order: a re-scan moves a pass, adds or leaves one out; else the table's
+    plan): RMS from the score's means and RMS (an arc restart, a path of its own, would shift
+    the count)."""
     plans = {seam.name: seam.passes for seam in part.seams if seam.passes}
     seen: dict[str, int] = {}
     rows = []
@@ -431,8 +435,15 @@ def truth_per_pass(truth: list[dict[str, Any]], part: PartProgram) -> list[dict[
             continue
         index = seen.get(str(path["seam"]), 0)
         seen[str(path["seam"])] = index + 1
-        weld_pass = passes[index % len(passes)]
-        lateral, vertical = weld_pass.lateral_offset_mm, weld_pass.vertical_offset_mm
+        records = (welded or {}).get(str(path["seam"]), [])
+        if index < len(records):
+            record = records[index]
+            number, kind = record["number"], str(record["kind"])
+            lateral, vertical = record["lateral_offset_mm"], record["vertical_offset_mm"]
+        else:
+            weld_pass = passes[index % len(passes)]
+            number, kind = index % len(passes) + 1, str(weld_pass.kind)
+            lateral, vertical = weld_pass.lateral_offset_mm, weld_pass.vertical_offset_mm
         square = (
             path["lateral_rms_mm"] ** 2
             - 2 * lateral * path["lateral_mean_mm"]
@@ -444,14 +455,27 @@ def truth_per_pass(truth: list[dict[str, Any]], part: PartProgram) -> list[dict[
         rows.append(
             {
                 "seam": path["seam"],
-                "pass": index % len(passes) + 1,
-                "kind": str(weld_pass.kind),
+                "pass": number,
+                "kind": kind,
                 "lateral_offset_mm": lateral,
                 "vertical_offset_mm": vertical,
                 "rms_mm": max(0.0, square) ** 0.5,
             }
         )
     return rows
+
+
+def welded_passes(database: Path) -> dict[str, list[dict]]:
+    """The passes of the multi-pass seams as welded: their records' ``weld_pass`` per seam,
+    in the order recorded (every part's)."""
+    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+        rows = db.execute("SELECT seam, summary_json FROM seams ORDER BY id").fetchall()
+    welded: dict[str, list[dict]] = {}
+    for seam, summary in rows:
+        weld_pass = (json.loads(summary) if summary else {}).get("weld_pass") or {}
+        if "number" in weld_pass:
+            welded.setdefault(seam, []).append(weld_pass)
+    return welded
 
 
 def truth_per_seam(
@@ -923,7 +947,9 @@ def _run(
         assert vision is not None
         summary["vision"] = _shown(vision)
         summary["truth_per_seam"] = truth_per_seam(truth, part)
-        summary["truth_per_pass"] = truth_per_pass(truth, part)
+        summary["truth_per_pass"] = truth_per_pass(
+            truth, part, welded_passes(cell.run_dir / "production.db")
+        )
     print_summary(summary, args.time_scale, part_name)
     if args.json_summary:
         Path(args.json_summary).write_text(json.dumps(summary, indent=2))

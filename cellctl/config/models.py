@@ -712,6 +712,17 @@ class PassRescan(StrictModel):
     level_tolerance_mm: Annotated[float, Field(gt=0, le=10)] = 1.5
 
 
+class GroovePreparation(StrictModel):
+    """A V-groove's preparation as drawn (ISO 9692-1): the included angle between the bevels,
+    the root face each edge keeps, the root gap. With the seam's ``plate_thickness_mm`` it is
+    the groove the passes fill; the controller measures the groove it welds (seam finding,
+    re-scan), the simulator's true part is made to it."""
+
+    angle_deg: Annotated[float, Field(ge=20, le=120)] = 60.0
+    root_face_mm: Annotated[float, Field(ge=0, le=10)] = 0.0
+    root_gap_mm: Annotated[float, Field(ge=0, le=10)] = 1.5
+
+
 class Seam(StrictModel):
     name: Name
     order: Annotated[int, Field(ge=1)]
@@ -732,9 +743,19 @@ class Seam(StrictModel):
     # welds this seam, as robot.jobs names it (config check: required there, known there).
     robot_job: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,23}$")] | None = None
     rescan: PassRescan | None = None  # re-scan the groove between passes (none: never)
+    groove: GroovePreparation | None = None  # a V-groove's preparation (none: 60°, no face)
 
     @model_validator(mode="after")
     def _segments_have_length(self) -> Seam:
+        if self.groove is not None:
+            if self.joint != "v_groove_butt":
+                raise ValueError("groove (a V-groove's preparation) needs joint v_groove_butt")
+            thickness = self.plate_thickness_mm
+            if thickness is not None and self.groove.root_face_mm >= thickness:
+                raise ValueError(
+                    f"groove.root_face_mm {self.groove.root_face_mm:g} is not below the plate "
+                    f"thickness {thickness:g} mm"
+                )
         if (self.path_mm is None) == (self.path is None):
             raise ValueError("a seam has either path_mm (a polyline) or path (lines and arcs)")
         points = self.path_mm or []

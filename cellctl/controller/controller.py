@@ -50,6 +50,7 @@ from cellctl.sensing.protocol import NoSensing, SeamSensing
 from cellctl.trace.identity import TraceRefused
 from cellctl.trace.station import Traceability
 from cellctl.weld.owned_robot import OwnedRobot
+from cellctl.weld.resume import ResumeRefused
 from cellctl.weld.robot_job import PlcRobotJobIo
 from drivers.plc import PlcDriver
 from drivers.power_source import PowerSourceDriver
@@ -277,7 +278,9 @@ class Controller:
         command = self.machine.check(name)
         if command is Command.START:
             self._refuse_if(command, self._start_blockers())
-            missing = self.trace.start_blockers(str(self.machine.mode))
+            # A part reopened for resume has its trace from its first start (cellctl.weld.resume).
+            resuming = self.part_run.resume_armed is not None
+            missing = [] if resuming else self.trace.start_blockers(str(self.machine.mode))
             if missing:
                 # A remark in the fault history too: the panel's Start button has no screen.
                 detail = "; ".join(missing)
@@ -311,10 +314,34 @@ class Controller:
             "ReleasePart": lambda: trace.decide("release", argument, by),
             "ScrapPart": lambda: trace.decide("scrap", argument, by),
             "AddWorkOrder": lambda: trace.orders.add(argument, by),
+            "ResumePart": lambda: self._resume_part_command(argument, by),
         }
         if method not in handlers:
             raise TraceRefused(f"no traceability command {method[:40]!r}")
         return await handlers[method]()
+
+    async def resume_part(self, part_id: int, by: str = "operator") -> str:
+        """The operator confirms that part ``part_id``, which the controller's last stop
+        interrupted, is on the fixture as it was left: the next Start reopens it and welds on
+        from its first pass not recorded (``cellctl.weld.resume``). Audited. Returns what the
+        next Start welds; ``ResumeRefused`` says why not."""
+        try:
+            where = await self.part_run.arm_resume(part_id)
+        except ResumeRefused as refused:
+            await self.store.audit(by, "ResumePart", f"part {part_id}", f"refused: {refused}")
+            raise
+        await self.store.audit(by, "ResumePart", f"part {part_id}: {where}", "ok")
+        return where
+
+    async def _resume_part_command(self, argument: str, by: str) -> str:
+        """The plant's ``ResumePart``: ``resume_part`` by a part id given as text."""
+        if not argument.strip().isdigit():
+            raise TraceRefused(f"a part id is a number, not {argument[:40]!r}")
+        try:
+            where = await self.resume_part(int(argument), by)
+        except ResumeRefused as refused:
+            raise TraceRefused(str(refused)) from None
+        return f"part {int(argument)} resumes at the next Start: {where}"
 
     async def acknowledge_faults(self, by: str = "operator") -> int:
         return self.reaction.acknowledge_all(by)

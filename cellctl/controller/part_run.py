@@ -36,6 +36,7 @@ from cellctl.trace.station import Traceability
 from cellctl.weld.cycle import CycleInterrupted, SeamProgress, WeldCycle
 from cellctl.weld.owned_cycle import OwnedPartCycle, OwnedSeamCycle
 from cellctl.weld.owned_robot import OwnedRobot
+from cellctl.weld.resume import ResumePoint, ResumeRefused, resume_point
 from cellctl.weld.temperature import InputImageThermometer
 from cellctl.weld.torch_care import TorchCare
 from drivers.codecs.robot_protocol import Pose, RobotState
@@ -58,6 +59,9 @@ class PartInProgress:
     seams_done: int = 0
     verdicts: list[str] = field(default_factory=list)
     progress: SeamProgress | None = None  # where to resume after a hold
+    # A part reopened after the controller's restart (``cellctl.weld.resume``): the passes
+    # of its open seam recorded before the stop, for the cycle to resume after.
+    reopened: ResumePoint | None = None
     found_frame: FoundFrame = field(default_factory=FoundFrame)  # by touch, once per part
 
 
@@ -177,6 +181,9 @@ class PartRun:
         self._state_changed = asyncio.Event()
         # (part id, note) of parts whose end the store did not take (see _resetting).
         self._unclosed_parts: list[tuple[int, str]] = []
+        # The interrupted part the operator confirmed (``arm_resume``): the next Start reopens
+        # it instead of opening a new part. (id, program, where it goes on.)
+        self._resume: tuple[int, str, ResumePoint] | None = None
 
     # -- what others ask -------------------------------------------------------------------------
 
@@ -287,7 +294,65 @@ class PartRun:
             self.events.notify("part_done", row)
             self.events.event(f"part {part_id} recorded incomplete: {note}")
 
+    @property
+    def resume_armed(self) -> int | None:
+        """The part id the next Start reopens (None: a new part)."""
+        return self._resume[0] if self._resume is not None else None
+
+    async def arm_resume(self, part_id: int) -> str:
+        """The operator confirms that interrupted part ``part_id`` is on the fixture as the
+        last stop left it: the next Start reopens it (``cellctl.weld.resume``). Returns what
+        will be welded; ``ResumeRefused`` says why not (nothing armed then)."""
+        if self.part is not None:
+            raise ResumeRefused(f"part {self.part.part_id} is in progress")
+        if part_id not in self.store.recovered_part_ids:
+            raise ResumeRefused(
+                f"part {part_id} was not interrupted by the controller's last stop (those: "
+                f"{', '.join(map(str, self.store.recovered_part_ids)) or 'none'})"
+            )
+        if isinstance(self.robot, OwnedRobot):
+            raise ResumeRefused("the robot owns its motion: its jobs do not resume a pass")
+        row = await self.store.part(part_id)
+        assert row is not None
+        if row["mode"] != "production":
+            raise ResumeRefused(f"part {part_id} was a {row['mode']} part")
+        if row["config_id"] != self.config_id:
+            raise ResumeRefused(
+                f"part {part_id} was welded under config version {row['config_id']}, the "
+                f"controller runs version {self.config_id}: its pass tables may differ"
+            )
+        program = self.config.parts.get(row["part_program"])
+        if program is None:
+            raise ResumeRefused(f"part program {row['part_program']} is not loaded")
+        point = resume_point(program, await self.store.seams(part_id))
+        self._resume = (part_id, program.name, point)
+        seam = program.seams_in_order()[point.seams_done]
+        where = f"seam {seam.name}" + (
+            f", pass {point.next_pass}" if point.passes else ", from its start"
+        )
+        self.events.event(f"part {part_id} confirmed for resume: the next Start welds {where}")
+        return where
+
+    async def _reopen(self) -> bool:
+        """Start: reopen the part armed for resume, if any (True), in production mode."""
+        if self._resume is None:
+            return False
+        (part_id, program, point), self._resume = self._resume, None
+        if self.machine.mode is not Mode.PRODUCTION:
+            self.events.event(f"part {part_id} not resumed: the cell is in {self.machine.mode}")
+            return False
+        await self.store.reopen_part(part_id, "resumed after the controller's restart")
+        self.part = PartInProgress(part_id, program, seams_done=point.seams_done)
+        self.part.verdicts = list(point.verdicts)
+        self.part.reopened = point
+        self.events.event(f"part {part_id} ({program}) reopened after the controller's restart")
+        self.events.notify("part_started", part_id, program)
+        return True
+
     async def _starting(self) -> None:
+        if await self._reopen():
+            await self._clamp_and_enable()
+            return
         # The work order in progress says which part program, if there is one.
         program = self.trace.next_program() or self.config.active_part
         assert self.config_id is not None
@@ -299,6 +364,9 @@ class PartRun:
         await self.trace.part_started(self.part.part_id, program, str(self.machine.mode))
         self.events.event(f"part {self.part.part_id} ({program.name}) started")
         self.events.notify("part_started", self.part.part_id, program.name)
+        await self._clamp_and_enable()
+
+    async def _clamp_and_enable(self) -> None:
         self.step = Step.CLAMP
         # The drive enable's falling half of its edge goes out with the clamp request, so that
         # the PLC has seen it long before the clamps are closed.
@@ -342,6 +410,9 @@ class PartRun:
             arc_tracking=self.arc_tracking,
         )
         resume, self.part.progress = self.part.progress, None
+        reopened, self.part.reopened = self.part.reopened, None
+        if reopened is not None and reopened.passes:
+            resume = self.cycle.progress_after_passes(reopened.seams_done, reopened.passes)
         first_seam = self.part.seams_done
         self._cycle_task = self.supervisor.spawn(
             self._run_cycle(self.cycle, resume, first_seam), "weld cycle"

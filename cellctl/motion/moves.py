@@ -146,7 +146,13 @@ class Motion:
         self.margin_s = margin_s
         self.slowest_mm_per_s = slowest_mm_per_s
         self.health: DeviceHealth = health or NobodyCounts()
-        self._path_ids = 0
+        # Not from 1 at every start: a controller restarted mid-part (``cellctl.weld.resume``)
+        # must not give a later pass the path id its predecessor gave an earlier one, which
+        # the robot's status (and the simulator's record of the passes laid) would take for
+        # the same path. From the clock: a restart a second on starts 10 ids further; below
+        # 30,000, so that a controller's life reaches the wrap at 65,000 only after 35,000
+        # paths.
+        self._path_ids = int(time.time() * 10) % 30_000
 
     @property
     def max_speed_mm_per_s(self) -> float:

@@ -80,6 +80,7 @@ class ProductionStore:
             self.name = self._backend.name
             self.durability = self._backend.durability
             self.recovered_incomplete = 0
+            self.recovered_part_ids: list[int] = []
             if not read_only:
                 self._backend.create_schema(cell)
                 if recover:
@@ -106,12 +107,42 @@ class ProductionStore:
 
     def _mark_interrupted_parts(self) -> int:
         with self._backend.write():
+            # Their ids, for a resume the operator may confirm (``cellctl.weld.resume``).
+            self.recovered_part_ids = [
+                int(row["id"])
+                for row in self._backend.execute(
+                    "SELECT id FROM parts WHERE status='in_progress' AND cell=? ORDER BY id",
+                    (self.cell,),
+                )
+            ]
             return self._backend.rowcount(
                 "UPDATE parts SET status='incomplete', verdict=NULL, "
                 "note='interrupted: the controller stopped during this part' "
                 "WHERE status='in_progress' AND cell=?",
                 (self.cell,),
             )
+
+    def reopen_part(self, part_id: int, note: str) -> dict[str, Any]:
+        """A part the last stop interrupted, in progress again to be resumed (its id, its
+        start, its trace kept; ``note`` says so). Returns its row; ``StoreError`` if it is not
+        an incomplete part of this cell."""
+        db = self._backend
+        with db.write():
+            if not db.rowcount(
+                "UPDATE parts SET status='in_progress', verdict=NULL, finished_at=NULL, note=? "
+                "WHERE id=? AND status='incomplete' AND cell=?",
+                (note, part_id, self.cell),
+            ):
+                raise StoreError(f"part {part_id} is not an incomplete part of this cell")
+            return db.execute("SELECT * FROM parts WHERE id=?", (part_id,))[0]
+
+    def part(self, part_id: int) -> dict[str, Any] | None:
+        """One part's row of this cell (None: no such part here)."""
+        mine, params = self._mine()
+        rows = self._backend.execute(
+            f"SELECT * FROM parts WHERE id=? AND {mine}", (part_id, *params)
+        )
+        return rows[0] if rows else None
 
     def record_config(self, digest: str, files: dict[str, str]) -> int:
         """The id of this config version, stored now if it is new. Cells starting together
@@ -651,6 +682,11 @@ class AsyncStore:
     @property
     def recovered_incomplete(self) -> int:
         return self._store.recovered_incomplete
+
+    @property
+    def recovered_part_ids(self) -> list[int]:
+        """The parts the last stop left in progress, marked incomplete at this start."""
+        return self._store.recovered_part_ids
 
     async def call(self, function: Callable[..., T], *args: Any) -> T:
         """Run ``function(*args)`` on the worker. A caller cancelled while its call waits in

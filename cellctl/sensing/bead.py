@@ -19,7 +19,8 @@ import numpy as np
 
 from cellctl.cell.geometry import Point, from_frame, length_mm, seam_frame
 from cellctl.config.models import Seam
-from cellctl.motion.moves import Motion, arrived_at, torch_pose
+from cellctl.motion.moves import Motion, torch_pose
+from cellctl.sensing.profiles import profiles_until
 from cellctl.sensing.vision.joint import fit_line_robust
 from cellctl.sensing.vision.pipeline import JointFinder
 from drivers.codecs.robot_protocol import RobotStatus
@@ -126,29 +127,22 @@ class BeadScan:
         finder = self.joint_finder(seam)
         widths: list[float] = []
         heights: list[float] = []
-        frames = 0
-        after = -1
 
-        def measure(status: RobotStatus) -> None:
-            nonlocal frames, after
-            image = self.sensor.latest()
-            if image is None or image.frame_number == after:
-                return
-            after = image.frame_number
-            frames += 1
-            x, z, _ = finder.profile(image.pixels)
+        def measure(x: np.ndarray, z: np.ndarray, status: RobotStatus) -> None:
             bead = measure_bead(x, z, str(seam.joint))
             if bead.ok:
                 widths.append(bead.width_mm)
                 heights.append(bead.height_mm)
 
         await self.motion.robot.move_linear(torch_pose(end, seam.torch), BEAD_SCAN_SPEED_MM_PER_S)
-        await self.motion.until(
-            arrived_at(end),
+        frames = await profiles_until(
+            self.motion,
+            self.sensor,
+            finder,
+            end,
             "the bead scan",
-            timeout_s=10 + 2 * length_mm(path) / BEAD_SCAN_SPEED_MM_PER_S,
-            period_s=0.005,
-            each=measure,
+            10 + 2 * length_mm(path) / BEAD_SCAN_SPEED_MM_PER_S,
+            measure,
         )
         return judge_bead(seam, frames, widths, heights)
 

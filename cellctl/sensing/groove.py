@@ -21,7 +21,8 @@ import numpy as np
 
 from cellctl.cell.geometry import Point
 from cellctl.config.models import Seam
-from cellctl.motion.moves import Motion, arrived_at, queue_path
+from cellctl.motion.moves import Motion, queue_path
+from cellctl.sensing.profiles import profiles_until
 from cellctl.sensing.vision.pipeline import JointFinder
 from drivers.codecs.robot_protocol import RobotStatus
 from drivers.codecs.seam_path import SeamPath
@@ -233,17 +234,8 @@ class GrooveScan:
         finder = self.joint_finder(seam)
         taught = seam.taught_path()
         profiles: list[GrooveProfile] = []
-        frames = 0
-        after = -1
 
-        def measure(status: RobotStatus) -> None:
-            nonlocal frames, after
-            image = self.sensor.latest()
-            if image is None or image.frame_number == after:
-                return
-            after = image.frame_number
-            frames += 1
-            x, z, _ = finder.profile(image.pixels)
+        def measure(x: np.ndarray, z: np.ndarray, status: RobotStatus) -> None:
             lateral_mm, height_mm = self._root_ahead(taught, along, status.pose.position_mm)
             profiles.append(
                 measure_groove(x, z, seam.torch.work_angle_deg, height_mm, (lateral_mm, 0.0))
@@ -251,12 +243,14 @@ class GrooveScan:
 
         # Path id 0: moves of their own (no weld path: the simulator does not score it).
         await queue_path(self.motion.robot, scan, seam.torch, speed, 0)
-        await self.motion.until(
-            arrived_at(scan[-1]),
+        frames = await profiles_until(
+            self.motion,
+            self.sensor,
+            finder,
+            scan[-1],
             "the groove scan",
-            timeout_s=10 + 2 * total / speed,
-            period_s=0.005,
-            each=measure,
+            10 + 2 * total / speed,
+            measure,
         )
         return groove_of(profiles, frames)
 

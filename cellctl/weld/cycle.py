@@ -89,6 +89,7 @@ from cellctl.weld.passes import (
     seam_of_passes,
 )
 from cellctl.weld.rescan import decide
+from cellctl.weld.resume import rescan_counts, root_path_of, table_after
 from cellctl.weld.temperature import (
     NoPartTemperature,
     PartDidNotCool,
@@ -260,6 +261,22 @@ class WeldCycle:
         if self.progress.plan is None or self.progress.plan.count == 1:
             return self.summaries[-1]
         return seam_of_passes([*self.progress.passes_done, self.summaries[-1]], self.progress.seam)
+
+    def progress_after_passes(self, index: int, passes: list[SeamSummary]) -> SeamProgress:
+        """Seam ``index``'s progress at its pass after ``passes`` (their records, read back
+        from the store after the controller's restart: ``cellctl.weld.resume``), for
+        ``weld_seam(index, resume=...)``: that pass on the root path the root's record keeps,
+        the passes recorded never welded again and counted in the seam's verdict."""
+        seam = self.part.seams_in_order()[index]
+        plans = plan_passes(seam, table_after(seam, passes))
+        progress = self._pass_progress(index, seam, plans[len(passes)])
+        progress.plans = plans
+        progress.root_path = root_path_of(passes)
+        progress.passes_done = list(passes)
+        progress.passes_skipped, progress.passes_added = rescan_counts(passes)
+        assert progress.plan is not None
+        log.info("seam %s: resuming at %s, on the stored root path", seam.name, progress.plan.label)
+        return progress
 
     def _pass_progress(
         self, index: int, seam: Seam, plan: PassPlan, before: SeamProgress | None = None

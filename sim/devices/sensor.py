@@ -56,6 +56,7 @@ from sim.devices.sensor_render import (
 )
 from sim.truth.bead import BeadRecord, BeadShape
 from sim.truth.part import TruePart, TrueSeam
+from sim.truth.v_groove import groove_layers
 
 log = logging.getLogger(__name__)
 
@@ -186,12 +187,12 @@ class TrackingScore:
             score = SeamScore(seam.name, sample.path_id)
             self.seams.append(score)
         score.lateral_mm.append(lateral - truth.lateral_mm)
-        score.vertical_mm.append(vertical - truth.vertical_mm)
+        score.vertical_mm.append(vertical - truth.vertical_mm - seam.aim_mm)
         score.position_mm.append(s)
         score.taught_mm.append(math.hypot(truth.lateral_mm, truth.vertical_mm))
         torch_truth = seam.joint_at(min(max(s_torch, 0.0), seam.length_mm))
         score.torch_lateral_mm.append(torch_lateral - torch_truth.lateral_mm)
-        score.torch_vertical_mm.append(torch_vertical - torch_truth.vertical_mm)
+        score.torch_vertical_mm.append(torch_vertical - torch_truth.vertical_mm - seam.aim_mm)
         score.sim_time_s.append(sample.sim_time_s)
 
     def figures(self) -> list[dict[str, float | str]]:
@@ -351,8 +352,9 @@ class SimulatedSensor:
             truth.lateral_mm - lateral, truth.vertical_mm - vertical, seam.work_angle_deg
         )
         view = JointView(seam.joint, x, z, truth.gap_mm, truth.mismatch_mm, seam.work_angle_deg)
+        view.groove = seam.groove
         if seam.joint == "v_groove_butt" and self.beads is not None:
-            # Every pass laid here fills the groove (sim.devices.sensor_render.filled_groove).
+            # Every pass laid here fills the groove (sim.truth.v_groove.filled_groove).
             # Rounded: the next frames, a few hundredths of a millimetre on, see the same.
             view.gap_mm, view.mismatch_mm = round(view.gap_mm, 2), round(view.mismatch_mm, 2)
             view.layers = self._layers(seam.name, s, truth.lateral_mm)
@@ -369,21 +371,10 @@ class SimulatedSensor:
         return seam, s, view
 
     def _layers(self, seam: str, s_mm: float, root_lateral_mm: float) -> tuple[GrooveLayer, ...]:
-        """The passes laid ``s_mm`` along ``seam``, first to last, as a V-groove's layers."""
+        """The passes laid ``s_mm`` along ``seam``, first to last, as a V-groove's layers (the
+        arc meets the same: ``sim.truth.groove``)."""
         assert self.beads is not None
-        layers = []
-        for laid in self.beads.passes_at(seam, s_mm):
-            width_mm, crown_mm, shift_mm = self.bead_shape.weaved(*laid.weave_mm)
-            centre_mm = laid.lateral_mm + shift_mm - root_lateral_mm
-            layers.append(
-                GrooveLayer(
-                    round(laid.area_mm2, 1),
-                    round(centre_mm, 2),
-                    round(width_mm, 2),
-                    round(crown_mm, 2),
-                )
-            )
-        return tuple(layers)
+        return groove_layers(self.beads, self.bead_shape, seam, s_mm, root_lateral_mm)
 
     def observe(self, trigger_s: float) -> FrameOrder | None:
         """On the event loop (the owner of the robot, the part and the bead), for the camera's

@@ -39,10 +39,20 @@ import cv2
 import numpy as np
 
 from drivers.codecs.model import StrictModel
+from sim.truth.v_groove import (
+    DEFAULT_SHAPE,
+    PROFILE_EXTENT_MM,
+    GrooveLayer,
+    GrooveShape,
+    filled_groove,
+)
 
-PROFILE_EXTENT_MM = 40.0  # how far each plate reaches from the joint, in the laser plane
-V_GROOVE_PLATE_MM = 10.0
-V_GROOVE_HALF_ANGLE_DEG = 30.0
+__all__ = ["GrooveLayer", "GrooveShape", "filled_groove"]  # the one groove model, drawn here
+
+# A V-groove's preparation is the part's (``sim.truth.v_groove.GrooveShape``); these are the
+# default's, for a seam that does not say.
+V_GROOVE_PLATE_MM = DEFAULT_SHAPE.plate_thickness_mm
+V_GROOVE_HALF_ANGLE_DEG = DEFAULT_SHAPE.groove_angle_deg / 2
 LAP_UPPER_PLATE_MM = 3.0
 SQUARE_BUTT_PLATE_MM = 4.0  # a square butt is thin plate, welded through from one side
 AMBIENT_LEVEL = 10
@@ -138,18 +148,8 @@ class JointView:
     # A V-groove's passes laid here, first to last (``filled_groove``): drawn instead of the
     # one bead above.
     layers: tuple[GrooveLayer, ...] = ()
-
-
-@dataclass(frozen=True)
-class GrooveLayer:
-    """One pass's metal in a V-groove at one place: its cross-section (mm²), the lateral offset
-    of its centre from the root (seam frame, mm), and its crown: the width and height of the
-    parabola its surface takes (the bead's, wider and flatter for a weave)."""
-
-    area_mm2: float
-    centre_lateral_mm: float
-    width_mm: float
-    crown_mm: float
+    # A V-groove's preparation (the part's): its depth, angle and root face.
+    groove: GrooveShape = DEFAULT_SHAPE
 
 
 @dataclass
@@ -168,7 +168,9 @@ def seam_to_sensor(lateral_mm: float, vertical_mm: float, work_angle_deg: float)
     )
 
 
-def profile_pieces(joint: str, gap_mm: float, mismatch_mm: float) -> list[np.ndarray]:
+def profile_pieces(
+    joint: str, gap_mm: float, mismatch_mm: float, groove: GrooveShape = DEFAULT_SHAPE
+) -> list[np.ndarray]:
     """The surface the laser crosses, in the seam frame relative to the root point: pieces of
     polyline (N, 2) of (lateral, vertical), ordered left (−lateral) to right, the material on
     the right of each (walking from one point to the next; ``visible_parts`` relies on it)."""
@@ -178,12 +180,18 @@ def profile_pieces(joint: str, gap_mm: float, mismatch_mm: float) -> list[np.nda
         # Wall on the −lateral side going up, base plate on the +lateral side.
         return [np.array([[0.0, e], [0.0, 0.0], [e, 0.0]])]
     if joint == "v_groove_butt":
-        # The bevel runs through the plate (no root face): the walls end at its underside.
-        t = V_GROOVE_PLATE_MM
-        w = t * math.tan(math.radians(V_GROOVE_HALF_ANGLE_DEG))
-        left = np.array([[-e, t - m], [-g - w, t - m], [-g, -m]])
-        right = np.array([[g, m], [g + w, t + m], [e, t + m]])
-        return [left, right] if g > 0 else [np.vstack([left, right[1:]])]
+        # The part's preparation (sim.truth.v_groove): bevels, root faces down to the
+        # plates' underside in the gap.
+        left, right = groove.edges(gap_mm, mismatch_mm)
+        if g > 0:
+            return [left, right]
+        if groove.root_face_mm <= 0:  # closed: from one bevel down to the root and up
+            return [np.vstack([left, right[1:]])]
+        # Closed: the root faces touch; from one bevel to the other over their tops.
+        tops = [left[:3], right[-3:]]
+        if np.allclose(tops[0][-1], tops[1][0]):
+            tops[1] = tops[1][1:]
+        return [np.vstack(tops)]
     if joint == "square_butt":
         if g <= 0:
             # Closed: the plates touch; the higher one's edge shows above the other.
@@ -201,67 +209,13 @@ def profile_pieces(joint: str, gap_mm: float, mismatch_mm: float) -> list[np.nda
     raise ValueError(f"unknown joint type {joint!r}")
 
 
-GROOVE_FILL_STEP_MM = 0.2  # the filled surface's sampling across the groove
-
-
-def groove_surface(gap_mm: float, mismatch_mm: float, x_mm: np.ndarray) -> np.ndarray:
-    """The unwelded V-groove's surface height at ``x_mm`` (seam frame, relative to the root):
-    the plates' tops, the bevels, and in the root gap the plates' underside (where the root
-    pass's metal bridges the gap)."""
-    t = V_GROOVE_PLATE_MM
-    w = t * math.tan(math.radians(V_GROOVE_HALF_ANGLE_DEG))
-    g, m = gap_mm / 2, mismatch_mm / 2
-    left = np.interp(x_mm, [-g - w, -g], [t - m, -m])
-    right = np.interp(x_mm, [g, g + w], [m, t + m])
-    return np.where(x_mm < -g, left, np.where(x_mm > g, right, min(-m, m)))
-
-
-@functools.lru_cache(maxsize=512)
-def filled_groove(
-    gap_mm: float, mismatch_mm: float, layers: tuple[GrooveLayer, ...]
-) -> list[np.ndarray]:
-    """A V-groove's profile with ``layers`` laid in it, first to last: pieces as
-    ``profile_pieces`` gives them (one polyline: the root pass bridges the gap).
-
-    Each pass's metal runs into the groove where it lands: its surface is its crown (a
-    parabola ``width_mm`` wide, ``crown_mm`` high, over its centre) raised until the metal
-    between it and the surface below is the pass's ``area_mm2``; where the crown stands below
-    that surface (a wall, a bead laid before) it leaves it as it was. So a root fills the
-    groove's bottom from wall to wall, a split layer's beads lean on their wall and on each
-    other, and a groove overfilled shows a cap standing over the plates.
-
-    Kept for the frames that follow (a frame a few hundredths of a millimetre on sees the same
-    passes): the sensor rounds what it asks for. The arrays returned must not be changed."""
-    e = PROFILE_EXTENT_MM
-    t = V_GROOVE_PLATE_MM
-    w = t * math.tan(math.radians(V_GROOVE_HALF_ANGLE_DEG))
-    reach = gap_mm / 2 + w + 6.0 + max((layer.width_mm for layer in layers), default=0.0)
-    g = gap_mm / 2
-    # The groove's corners among the samples (its walls drawn exactly), none twice.
-    x = np.arange(-reach, reach + GROOVE_FILL_STEP_MM / 2, GROOVE_FILL_STEP_MM)
-    x = np.unique(np.round(np.concatenate([x, [-g - w, -g, g, g + w]]), 9))
-    z = groove_surface(gap_mm, mismatch_mm, x)
-    for layer in layers:
-        if layer.area_mm2 <= 0 or layer.width_mm <= 0:
-            continue
-        u = (x - layer.centre_lateral_mm) / (layer.width_mm / 2)
-        crown = layer.crown_mm * (1 - u**2)
-
-        low, high = float(z.min()) - layer.crown_mm, float(z.max()) + layer.area_mm2
-        z = np.maximum(z, _level_for(layer.area_mm2, crown - z, x, low, high) + crown)
-    surface = np.column_stack([x, z])
-    kept = _straight_runs_out(surface)
-    left, right = [-e, t - mismatch_mm / 2], [e, t + mismatch_mm / 2]
-    return [np.vstack([left, kept, right])]
-
-
 @functools.lru_cache(maxsize=512)
 def _filled_groove_points(
-    gap_mm: float, mismatch_mm: float, layers: tuple[GrooveLayer, ...]
+    gap_mm: float, mismatch_mm: float, layers: tuple[GrooveLayer, ...], groove: GrooveShape
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """``filled_groove``'s pieces, and the same sampled every PROFILE_STEP_MM at most (the
     points the stripe is drawn through: made once for the frames that see these passes)."""
-    faces = filled_groove(gap_mm, mismatch_mm, layers)
+    faces = filled_groove(gap_mm, mismatch_mm, layers, groove)
     return faces, [_densified(piece, PROFILE_STEP_MM) for piece in faces]
 
 
@@ -274,35 +228,6 @@ def _densified(piece: np.ndarray, step_mm: float) -> np.ndarray:
     first = np.repeat(np.cumsum(parts) - parts, parts)
     f = ((np.arange(len(face)) - first) / parts[face])[:, None]
     return np.vstack([a[face] + f * (b[face] - a[face]), piece[-1:]])
-
-
-def _level_for(
-    area_mm2: float, crown_over_surface_mm: np.ndarray, x_mm: np.ndarray, low: float, high: float
-) -> float:
-    """The level a crown is raised by for ``area_mm2`` of metal between it and the surface
-    (``crown_over_surface_mm``: how far the crown at level 0 stands above it at ``x_mm``).
-    The metal grows with the level: two rounds of 64 levels at once bracket it, and it is
-    interpolated within the last bracket (to far below a micrometre)."""
-    for _ in range(2):
-        levels = np.linspace(low, high, 65)
-        metal = np.trapezoid(
-            np.clip(levels[:, None] + crown_over_surface_mm[None, :], 0, None), x_mm, axis=1
-        )
-        k = int(np.clip(np.searchsorted(metal, area_mm2), 1, len(levels) - 1))
-        low, high = float(levels[k - 1]), float(levels[k])
-        below, above = float(metal[k - 1]), float(metal[k])
-    f = 0.0 if above - below < 1e-12 else (area_mm2 - below) / (above - below)
-    return low + min(1.0, max(0.0, f)) * (high - low)
-
-
-def _straight_runs_out(points: np.ndarray) -> np.ndarray:
-    """``points`` without those on the line through their neighbours (a bevel's, a plate's
-    straight runs, left unwelded): fewer faces to test for shadows. A bead's crown keeps
-    every point (its curve is what the sensor sees)."""
-    a, b, c = points[:-2], points[1:-1], points[2:]
-    off = np.abs(_cross(c - a, b - a))
-    keep = np.concatenate([[True], off > 1e-9, [True]])
-    return points[keep]
 
 
 def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -378,7 +303,8 @@ def bead_piece(view: JointView) -> np.ndarray:
         leg = w / math.sqrt(2)
         a, b = np.array([0.0, leg]), np.array([leg, 0.0])
     elif view.joint == "v_groove_butt":
-        a, b = np.array([-w / 2, V_GROOVE_PLATE_MM]), np.array([w / 2, V_GROOVE_PLATE_MM])
+        top = view.groove.plate_thickness_mm
+        a, b = np.array([-w / 2, top]), np.array([w / 2, top])
     elif view.joint == "lap":
         t = LAP_UPPER_PLATE_MM + view.mismatch_mm
         a, b = np.array([-w / 2, t]), np.array([w / 2, 0.0])
@@ -464,7 +390,7 @@ class StripeRenderer:
         elif view.layers and view.joint == "v_groove_butt":
             return self._filled_stripe_rows(view)
         else:
-            surface = profile_pieces(view.joint, view.gap_mm, view.mismatch_mm)
+            surface = profile_pieces(view.joint, view.gap_mm, view.mismatch_mm, view.groove)
             angle, root = view.work_angle_deg, (view.root_x_mm, view.root_z_mm)
         a = math.radians(angle)
         rotation = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
@@ -489,7 +415,9 @@ class StripeRenderer:
         a = math.radians(view.work_angle_deg)
         rotation = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
         root = (view.root_x_mm, view.root_z_mm)
-        faces, points = _filled_groove_points(view.gap_mm, view.mismatch_mm, view.layers)
+        faces, points = _filled_groove_points(
+            view.gap_mm, view.mismatch_mm, view.layers, view.groove
+        )
         surface = [piece @ rotation.T + root for piece in faces]
         dense = [piece @ rotation.T + root for piece in points]
         eyes = self.camera.eyes_xz_mm

@@ -8,8 +8,8 @@ wire fed per millimetre of seam: ``deposit_mm2``). The sensor renders it
 (``sim.devices.sensor_render``) when it looks at a welded stretch: on a fillet, a butt or a lap
 the last pass's bead, its size the vision scenario's ``bead`` (``BeadShape``), for the
 controller's post-weld check; in a V-groove every pass laid there, in order, each filling the
-groove where it lands (``sensor_render.filled_groove``): the sensor sees the groove fill up,
-layer by layer.
+groove where it lands (``sim.truth.v_groove.filled_groove``): the sensor sees the groove fill
+up, layer by layer, and the arc meets the same metal (``sim.truth.groove``).
 
 A weaving torch lays its bead where the weave is centred (the torch's offset less the weave's),
 wider by the weave's excursion to either side and flatter, the same metal spread over the
@@ -142,6 +142,15 @@ class BeadRecord:
             centre = bead.at(s_mm)
             if centre is not None:
                 laid.append(LaidPass(*centre, bead.weave_at(s_mm), bead.area_at(s_mm)))
+        return laid
+
+    def passes_with_ids_at(self, seam: str, s_mm: float) -> list[tuple[int, LaidPass]]:
+        """``passes_at`` with each pass's id (its weld path's)."""
+        laid = []
+        for pass_id, bead in (self.seams.get(seam) or {}).items():
+            centre = bead.at(s_mm)
+            if centre is not None:
+                laid.append((pass_id, LaidPass(*centre, bead.weave_at(s_mm), bead.area_at(s_mm))))
         return laid
 
     def clear(self) -> None:

@@ -6,16 +6,16 @@ the contact-tip-to-work distance less the arc. This module says how far the tip 
 is from the true work at the torch's real position: the simulated power source turns that
 into current (``sim.devices.power_source.ArcModel``).
 
-The groove's cross-section, in the seam frame of the true joint (lateral: left of travel;
-vertical: up from the root; ``sim.truth.part``), for a 60° V-groove (a butt's usual
-preparation: each flank 30° from vertical, ``FLANK_HALF_ANGLE_DEG``):
+The groove is the part's V-groove (``sim.truth.v_groove``: its preparation, and the metal the
+passes laid in it, the one model the laser's renderer draws too). Under the wire, in the seam
+frame of the true joint (lateral: left of travel; vertical: up from the root):
 
-- the root opening: ``gap`` wide, its bottom at the root (the backing, or the root face);
-- the flanks: from the root opening's edges up and outwards, ``tan 30°`` mm outwards per mm
-  up, to the plate's top (``PLATE_THICKNESS_MM``);
+- the flanks: from the root faces' tops up and outwards to the plates' top, the root faces
+  below them;
 - the plate's top surface beyond them;
-- the metal laid by earlier passes (``GrooveFill``): a level bottom at the height it reached
-  where the wire is over it (weld metal flows out flat between the flanks).
+- a level bottom at the height the metal of the earlier passes reaches under the wire (the
+  filled groove's surface there, ``fill_bottom_mm``; 0, the root, before the root pass); the
+  pass being welded is not under its own wire yet (its metal flows in behind the arc).
 
 Only the V-groove is modelled; over other joints ``wire_over_groove`` answers None (the
 power source then keeps its fixed-flank approximation, ``sim.cell``).
@@ -32,16 +32,19 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from sim.truth.bead import BeadRecord, BeadShape
 from sim.truth.part import TruePart, Vector
+from sim.truth.v_groove import DEFAULT_SHAPE, GrooveShape, filled_groove, groove_layers
+from sim.truth.v_groove import surface_height_mm as filled_height_mm
 
-FLANK_HALF_ANGLE_DEG = 30.0  # a 60° V-groove
-PLATE_THICKNESS_MM = 20.0
-FILL_BIN_MM = 1.0  # the earlier passes' metal, kept per this much of the seam
 ARC_SPREAD_MM = 1.0  # how far beside its shortest way the arc still attaches (the soft minimum)
 # Past this from every seam the wire is not over a groove the model knows: nothing to sense.
 REACH_MM = 25.0
+# The earlier passes' metal under the wire, taken every this much of the seam: its surface
+# is worked out once there (``filled_groove``, a few ms), not at every physics step.
+FILL_STEP_MM = 2.0
 
 
 def _distance_to_segment(p: tuple[float, float], a: tuple[float, float], b: tuple[float, float]):
@@ -52,24 +55,24 @@ def _distance_to_segment(p: tuple[float, float], a: tuple[float, float], b: tupl
     return math.hypot(p[0] - (ax + f * dx), p[1] - (ay + f * dy))
 
 
-def v_groove_profile(gap_mm: float, bottom_mm: float) -> list[tuple[float, float]]:
+def v_groove_profile(
+    gap_mm: float, bottom_mm: float, shape: GrooveShape = DEFAULT_SHAPE
+) -> list[tuple[float, float]]:
     """The groove's surface as a polyline of (lateral, vertical) mm from the true root, left
-    plate's top to the right's: the flanks from the root opening's edges, the level
-    ``bottom_mm`` between them (0: the root)."""
-    slope = math.tan(math.radians(FLANK_HALF_ANGLE_DEG))  # mm outwards per mm up
+    plate's top to the right's: the flanks and root faces of ``shape`` from the root
+    opening's edges, the level ``bottom_mm`` between them (0: the root)."""
+    slope = shape.slope  # mm outwards per mm up
     half = gap_mm / 2
-    top = PLATE_THICKNESS_MM
+    top, face = shape.plate_thickness_mm, shape.root_face_mm
     bottom = max(0.0, min(top, bottom_mm))
-    edge = half + bottom * slope  # where the bottom meets a flank
-    wide = half + top * slope + 50.0
-    return [
-        (wide, top),
-        (half + top * slope, top),
-        (edge, bottom),
-        (-edge, bottom),
-        (-(half + top * slope), top),
-        (-wide, top),
-    ]
+    outer = half + shape.bevel_width_mm  # the bevel's top edge
+    wide = outer + 50.0
+    if bottom < face:  # the bottom meets the root faces, below the bevels
+        inner = [(half, face), (half, bottom), (-half, bottom), (-half, face)]
+    else:
+        edge = half + (bottom - face) * slope  # where the bottom meets a flank
+        inner = [(edge, bottom), (-edge, bottom)]
+    return [(wide, top), (outer, top), *inner, (-outer, top), (-wide, top)]
 
 
 def surface_height_mm(profile: list[tuple[float, float]], lateral_mm: float) -> float:
@@ -96,60 +99,20 @@ def tip_to_work_mm(profile: list[tuple[float, float]], lateral_mm: float, vertic
     return low - spread * math.log(sum(math.exp(-(d - low) / spread) for d in distances))
 
 
-@dataclass
-class Bead:
-    """What one pass laid across one bin of its seam: the lateral span its wire swept (mm
-    from the true joint) and the level its metal reached (mm above the true root)."""
-
-    left_mm: float
-    right_mm: float
-    level_mm: float
-
-
-@dataclass
-class GrooveFill:
-    """The metal earlier passes left in each seam's groove, per ``FILL_BIN_MM`` of it.
-
-    A pass lays metal up to where its wire's tip runs (plus ``bead_rise_mm``), across the span
-    its wire swept (plus ``bead_half_width_mm`` either side: the bead spreads past the arc):
-    the level bottom a later pass meets where its wire is over that span (a split layer's
-    second bead leans on the first, beside it). What the pass being welded lays is not under
-    its own wire yet (it flows in behind the arc): a path never meets its own metal.
-    """
-
-    bead_rise_mm: float = 0.0
-    bead_half_width_mm: float = 3.0
-    # (seam, bin) -> {path id: its bead there}
-    _bins: dict[tuple[str, int], dict[int, Bead]] = field(default_factory=dict)
-
-    def lay(self, seam: str, s_mm: float, lateral_mm: float, level_mm: float, path_id: int):
-        beads = self._bins.setdefault((seam, int(s_mm // FILL_BIN_MM)), {})
-        level = level_mm + self.bead_rise_mm
-        bead = beads.get(path_id)
-        if bead is None:
-            beads[path_id] = Bead(lateral_mm, lateral_mm, level)
-        else:
-            bead.left_mm = max(bead.left_mm, lateral_mm)
-            bead.right_mm = min(bead.right_mm, lateral_mm)
-            bead.level_mm = max(bead.level_mm, level)
-
-    def bottom_mm(self, seam: str, s_mm: float, lateral_mm: float, path_id: int) -> float:
-        """The level under a wire on path ``path_id`` at ``s_mm``, ``lateral_mm``: the highest
-        metal of the other passes there (0: the root)."""
-        beads = self._bins.get((seam, int(s_mm // FILL_BIN_MM)), {})
-        half = self.bead_half_width_mm
-        return max(
-            (
-                bead.level_mm
-                for laid_by, bead in beads.items()
-                if laid_by != path_id and bead.right_mm - half <= lateral_mm <= bead.left_mm + half
-            ),
-            default=0.0,
-        )
-
-    def clear(self) -> None:
-        """A new part on the fixture: an empty groove."""
-        self._bins.clear()
+def fill_bottom_mm(
+    shape: GrooveShape,
+    gap_mm: float,
+    mismatch_mm: float,
+    layers: tuple,
+    lateral_mm: float,
+) -> float:
+    """How high the metal of ``layers`` (``sim.truth.v_groove.GrooveLayer``) stands at
+    ``lateral_mm`` from the true root: the filled groove's surface there (the laser's renderer
+    draws the same one), 0 with none laid."""
+    if not layers:
+        return 0.0
+    (surface,) = filled_groove(gap_mm, mismatch_mm, layers, shape)
+    return filled_height_mm(surface, lateral_mm)
 
 
 @dataclass
@@ -162,13 +125,20 @@ class WireOverGroove:
     lateral_mm: float  # from the true joint
     vertical_mm: float  # from the true root
     tip_to_work_mm: float
+    bottom_mm: float = 0.0  # how high the earlier passes' metal stands under the wire
 
 
 def wire_over_groove(
-    part: TruePart, tip: Vector, fill: GrooveFill | None = None, path_id: int = 0
+    part: TruePart,
+    tip: Vector,
+    beads: BeadRecord | None = None,
+    bead_shape: BeadShape | None = None,
+    path_id: int = 0,
 ) -> WireOverGroove | None:
-    """The wire's tip at ``tip`` against the nearest true seam; None when it is over none, or
-    over a joint whose groove is not modelled (only ``v_groove_butt`` is)."""
+    """The wire's tip at ``tip`` against the nearest true seam, on pass ``path_id`` (its weld
+    path), over the metal the other passes in ``beads`` laid (taken every FILL_STEP_MM); None
+    when it is over no seam, or over a joint whose groove is not modelled (only
+    ``v_groove_butt`` is)."""
     seam = part.nearest(tip, REACH_MM)
     if seam is None or seam.joint != "v_groove_butt":
         return None
@@ -178,6 +148,17 @@ def wire_over_groove(
     truth = seam.joint_at(s)
     lateral -= truth.lateral_mm
     vertical -= truth.vertical_mm
-    bottom = fill.bottom_mm(seam.name, s, lateral, path_id) if fill is not None else 0.0
-    distance = tip_to_work_mm(v_groove_profile(truth.gap_mm, bottom), lateral, vertical)
-    return WireOverGroove(seam.name, s, lateral, vertical, distance)
+    bottom = 0.0
+    if beads is not None:
+        at = min(seam.length_mm, (math.floor(s / FILL_STEP_MM) + 0.5) * FILL_STEP_MM)
+        there = seam.joint_at(at)
+        layers = groove_layers(
+            beads, bead_shape or BeadShape(), seam.name, at, there.lateral_mm, path_id or None
+        )
+        bottom = fill_bottom_mm(
+            seam.groove, round(there.gap_mm, 2), round(there.mismatch_mm, 2), layers, lateral
+        )
+    profile = v_groove_profile(truth.gap_mm, bottom, seam.groove)
+    return WireOverGroove(
+        seam.name, s, lateral, vertical, tip_to_work_mm(profile, lateral, vertical), bottom
+    )

@@ -41,6 +41,7 @@ from pydantic import Field
 from drivers.codecs.model import StrictModel
 from drivers.codecs.seam_path import PathError, SeamPath, build_path
 from sim.model_file import read_model
+from sim.truth.v_groove import DEFAULT_GAP_MM, DEFAULT_SHAPE, GrooveShape
 
 Vector = tuple[float, float, float]
 
@@ -164,6 +165,17 @@ class TrueSeam:
     deviations: list[Any]
     path: SeamPath | None = None  # None: the straight line from start to end
     placement: Placement | None = None  # None: the part lies where its program says
+    # A V-groove's preparation and its root gap as drawn (the part program's; a scenario's
+    # ``gap`` deviation says what the gap really is).
+    groove: GrooveShape = DEFAULT_SHAPE
+    nominal_gap_mm: float = DEFAULT_GAP_MM
+
+    @property
+    def aim_mm(self) -> float:
+        """How far above the true root the joint is aimed at (and found by a laser): a
+        V-groove's root faces' top, where its bevels end and the root opening begins; the
+        root itself elsewhere. The truth scores a torch against it."""
+        return self.groove.root_face_mm if self.joint == "v_groove_butt" else 0.0
 
     def __post_init__(self) -> None:
         if self.path is None:
@@ -213,7 +225,11 @@ class TrueSeam:
 
     def _deviated(self, s_mm: float) -> JointState:
         lateral = vertical = 0.0
-        gap = 1.0 if self.joint == "square_butt" else (1.5 if self.joint == "v_groove_butt" else 0)
+        gap = (
+            1.0
+            if self.joint == "square_butt"
+            else (self.nominal_gap_mm if self.joint == "v_groove_butt" else 0)
+        )
         mismatch = 0.0
         for d in self.deviations:
             if isinstance(d, Offset):
@@ -273,6 +289,16 @@ def load_true_part(part_file: Path, scenario: VisionScenario) -> TruePart:
             else:
                 path = SeamPath.polyline(seam["path_mm"])
             torch = seam.get("torch") or {}
+            groove = seam.get("groove") or {}
+            shape = (
+                GrooveShape(
+                    plate_thickness_mm=float(seam.get("plate_thickness_mm") or 10.0),
+                    groove_angle_deg=float(groove.get("angle_deg", 60.0)),
+                    root_face_mm=float(groove.get("root_face_mm", 0.0)),
+                )
+                if seam["joint"] == "v_groove_butt"
+                else DEFAULT_SHAPE
+            )
             seams.append(
                 TrueSeam(
                     name=seam["name"],
@@ -283,9 +309,11 @@ def load_true_part(part_file: Path, scenario: VisionScenario) -> TruePart:
                     deviations=list(scenario.deviations),
                     path=path,
                     placement=scenario.placement,
+                    groove=shape,
+                    nominal_gap_mm=float(groove.get("root_gap_mm", DEFAULT_GAP_MM)),
                 )
             )
-    except (OSError, yaml.YAMLError, KeyError, TypeError, PathError) as error:
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, PathError) as error:
         raise VisionScenarioError(f"{part_file}: {error}") from error
     return TruePart(seams)
 

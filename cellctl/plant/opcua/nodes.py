@@ -157,6 +157,9 @@ TRACE_COMMANDS: dict[str, tuple[str, str | None]] = {
     # Work orders from the MES (cellctl.trace.orders): a JSON object {"order", "part_number",
     # "quantity", "due"} or a list of them.
     "AddWorkOrder": ("engineer", "OrderJson"),
+    # The part the controller's last stop interrupted, confirmed by its id: the next Start
+    # reopens it and welds on from its first pass not recorded (cellctl.weld.resume).
+    "ResumePart": ("operator", "PartId"),
 }
 METHODS.update(TRACE_COMMANDS)
 
