@@ -21,7 +21,7 @@ def test_the_search_position_lies_on_the_seams_line_before_its_start():
 
 def test_the_start_is_the_joint_seen_carried_back_along_the_prescans_trend():
     # A joint bending away at 0.2 mm per mm from 1.5 mm at the start (the first millimetres of
-    # bench vision_rsi's sine-5mm are about as steep): seen 4 mm in, pre-scanned on to 30 mm,
+    # bench vision_owned's sine-5mm are about as steep): seen 4 mm in, pre-scanned on to 30 mm,
     # every frame 0.03 mm noisy. The standing median saw it without the noise.
     rng = random.Random(7)
     joint = lambda s: (1.5 + 0.2 * s, -0.1 + 0.01 * s)  # noqa: E731
