@@ -23,7 +23,8 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "hmi" / "zh_CN"
 def interrupted_part(tmp_path: Path) -> tuple:
     """A cell config with its ports fixed, and a production store in which a part of it was
     left in progress (as a controller killed mid-part leaves it): the controller started on
-    that store marks it incomplete and may resume it. Returns (config edit, part id)."""
+    that store marks it incomplete and may resume it; and a dry-run part after it, which is
+    not resumed (not offered). Returns (config edit, the part id, the dry run's id)."""
     plc, sensor, opcua = free_port(), free_port(), free_port()
 
     def fixed_ports(cell: dict) -> None:
@@ -39,17 +40,18 @@ def interrupted_part(tmp_path: Path) -> tuple:
         config_id = store.record_config(config.digest, config.files)
         part_id = store.start_part(config.active_part.name, config_id, "production")
         store.record_part_trace(part_id, SERIAL, "scanner", None, "wang.lei", None, {}, {}, None)
+        dry_run = store.start_part(config.active_part.name, config_id, "dry_run")
     finally:
         store.close()
     shutil.rmtree(tmp_path / "config")  # written again, the same, by the cell under test
-    return fixed_ports, part_id
+    return fixed_ports, part_id, dry_run
 
 
 def test_the_operator_confirms_an_interrupted_part_for_resume_in_chinese(tmp_path, qapp):
-    edit, part_id = interrupted_part(tmp_path)
+    edit, part_id, dry_run = interrupted_part(tmp_path)
     with CellInThread(tmp_path, edit=edit) as cell:
         rig, server = cell.rig, cell.server
-        assert rig.controller.store.recovered_part_ids == [part_id]
+        assert rig.controller.store.recovered_part_ids == [part_id, dry_run]
         cell.run(rig.to_idle())
         with hmi(qapp, server.endpoint, None) as anonymous:
             box = anonymous.overview.resume
@@ -90,10 +92,10 @@ def test_the_operator_confirms_an_interrupted_part_for_resume_in_chinese(tmp_pat
             assert str(part_id) in box.armed.text()
             assert box.answer.text().startswith(translate("Resume", "Confirmed: %1")[:3])
             assert not button.isEnabled()  # confirmed already
-            # A refusal is shown with the controller's reason.
-            window.link.command("ResumePart", str(part_id + 1))
-            pump(qapp, lambda: window.last_answer[2].count("not interrupted"), "the refusal")
+            # A refusal is shown with the controller's reason (the dry run is not offered).
+            window.link.command("ResumePart", str(dry_run))
+            pump(qapp, lambda: window.last_answer[2].count("dry_run part"), "the refusal")
             assert window.last_answer[1] == "BadInvalidArgument"
             assert "被拒绝" in box.answer.text()
-            assert "not interrupted" in box.answer.text()
+            assert f"part {dry_run} was a dry_run part" in box.answer.text()
             assert window.overview.grab().save(str(DOCS / "overview-resume-refused.png"))
