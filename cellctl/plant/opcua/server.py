@@ -451,8 +451,12 @@ class CellOpcUaServer:
             if method in TRACE_COMMANDS:
                 answer = await cell.trace_command(method, args[0] if args else "", by=actor)
                 if method == "ResumePart":
-                    # The screen shows the confirmed part armed at once, not a refresh later.
-                    await self._refresh_resume()
+                    # The screen shows the confirmed part armed at once, not a refresh later
+                    # (a store that fails here does not turn the accepted call into a refusal).
+                    try:
+                        await self._refresh_resume()
+                    except Exception:
+                        log.exception("OPC UA Resume variables not refreshed")
                 return ua.StatusCodes.Good, answer
             if method == "RecordDowntimeReason":
                 reason = await self.downtime.give(args[0], actor, cell.view(), time.time())
@@ -617,8 +621,8 @@ class CellOpcUaServer:
         }
 
     async def _refresh_from_store(self) -> None:
-        """Counters, shift figures, fault history and recent seams from the records."""
-        await self._refresh_resume()
+        """Counters, shift figures, fault history and recent seams from the records; then the
+        parts offered for resume (last: a failure there leaves the figures refreshed)."""
         store = self.store
         now = time.time()
         shift_start = now - self.settings.shift_length_h * 3600
@@ -678,6 +682,7 @@ class CellOpcUaServer:
             "Downtime.ShiftSeconds": [float(seconds) for _, seconds in by_reason],
             "Production.PlannedStopS": figures.planned_stop_s,
         }
+        await self._refresh_resume()
 
 
 _UNSET = object()
