@@ -247,8 +247,14 @@ async def test_a_controller_crash_between_passes_resumes_at_the_next_pass_once_c
                 await controller.trace_command("ResumePart", str(part_id + 1), by="test")
             with pytest.raises(TraceRefused, match="a part id is a number"):
                 await controller.trace_command("ResumePart", "1; DROP", by="test")
+            # What the operator's screen offers (OPC UA Resume.*): the fill, pass 2 of 3.
+            [offer] = await controller.resumable_parts()
+            assert (offer.part_id, offer.seam, offer.next_pass, offer.passes) == (
+                part_id, "butt", 2, 3
+            )  # fmt: skip
             where = await controller.resume_part(part_id, by="test")
             assert where == "seam butt, pass 2"
+            assert controller.resume_armed() == part_id
             heat.set_temperature_c(30.0)
             rig.sim.plc.set_part_loaded(True)
             await rig.press("start_button")

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from cellctl.cell.faults import Fault
 from cellctl.cell.packml import Command, Mode, State
-from cellctl.cell.records import SeamSummary
+from cellctl.cell.records import ResumeOffer, SeamSummary
 from cellctl.cell.steps import Activity
 from cellctl.config.models import Procedure, Seam
 from drivers.codecs.power_source_protocol import PowerSourceStatus
@@ -87,6 +87,15 @@ class CellCommands(Protocol):
     async def torch_service(self, what: str, by: str = "operator") -> str:
         """Ask for the torch's ``tcp_check`` or ``service`` cycle before the next part, or
         record a ``tip_changed``; what was done, in words. ``ValueError`` for another ``what``."""
+        ...
+
+    async def resumable_parts(self) -> list[ResumeOffer]:
+        """The parts the controller's last stop interrupted that the operator may confirm for
+        resume now (``ResumePart``), each with where the next Start would weld."""
+        ...
+
+    def resume_armed(self) -> int | None:
+        """The part id a confirmed resume reopens at the next Start (None: a new part)."""
         ...
 
 

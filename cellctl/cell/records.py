@@ -62,3 +62,18 @@ class SeamSummary:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class ResumeOffer:
+    """An interrupted part the operator may confirm for resume (``Controller.resumable_parts``),
+    as the HMI shows it: its id, its serial ('' if it had none), its part program, and where
+    the next Start would weld: seam ``seam`` at pass ``next_pass`` of ``passes`` (pass 1: the
+    seam from its start; ``passes`` 1: a seam of one pass)."""
+
+    part_id: int
+    serial: str
+    program: str
+    seam: str
+    next_pass: int
+    passes: int

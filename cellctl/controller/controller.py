@@ -36,6 +36,7 @@ from cellctl.cell.packml import (
     State,
     StateMachine,
 )
+from cellctl.cell.records import ResumeOffer
 from cellctl.config.load import LoadedConfig
 from cellctl.controller.events import CellEvents, listener_status
 from cellctl.controller.health import HealthLog
@@ -332,6 +333,15 @@ class Controller:
             raise
         await self.store.audit(by, "ResumePart", f"part {part_id}: {where}", "ok")
         return where
+
+    async def resumable_parts(self) -> list[ResumeOffer]:
+        """``CellCommands.resumable_parts``: the interrupted parts ``resume_part`` would take
+        now, and where each goes on (``PartRun.resume_offers``)."""
+        return await self.part_run.resume_offers()
+
+    def resume_armed(self) -> int | None:
+        """``CellCommands.resume_armed``: the part the next Start reopens (None: a new one)."""
+        return self.part_run.resume_armed
 
     async def _resume_part_command(self, argument: str, by: str) -> str:
         """The plant's ``ResumePart``: ``resume_part`` by a part id given as text."""

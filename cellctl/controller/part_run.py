@@ -21,8 +21,10 @@ from dataclasses import dataclass, field
 
 from cellctl.cell.faults import LINK_FAULTS, FaultCode, robot_fault
 from cellctl.cell.packml import Command, Mode, State, StateMachine, Transition
+from cellctl.cell.records import ResumeOffer
 from cellctl.cell.steps import Activity, Step
 from cellctl.config.load import LoadedConfig
+from cellctl.config.models import PartProgram
 from cellctl.controller.events import CellEvents
 from cellctl.controller.links import LinkWatch
 from cellctl.controller.reaction import FaultReaction
@@ -303,6 +305,40 @@ class PartRun:
         """The operator confirms that interrupted part ``part_id`` is on the fixture as the
         last stop left it: the next Start reopens it (``cellctl.weld.resume``). Returns what
         will be welded; ``ResumeRefused`` says why not (nothing armed then)."""
+        program, point = await self._resumable(part_id)
+        self._resume = (part_id, program.name, point)
+        seam = program.seams_in_order()[point.seams_done]
+        where = f"seam {seam.name}" + (
+            f", pass {point.next_pass}" if point.passes else ", from its start"
+        )
+        self.events.event(f"part {part_id} confirmed for resume: the next Start welds {where}")
+        return where
+
+    async def resume_offers(self) -> list[ResumeOffer]:
+        """The parts the last stop interrupted that ``arm_resume`` would take now, with where
+        each would go on (for the operator's screen; arms nothing). A part reopened since is
+        no longer one of them; nor is any while a part is in progress."""
+        offers: list[ResumeOffer] = []
+        for part_id in self.store.recovered_part_ids:
+            row = await self.store.part(part_id)
+            if row is None or row["status"] != "incomplete":
+                continue  # reopened (resumed) since the start
+            try:
+                program, point = await self._resumable(part_id)
+            except ResumeRefused:
+                continue
+            seam = program.seams_in_order()[point.seams_done]
+            last = point.passes[-1].weld_pass if point.passes else None
+            passes = int(last["of"]) if last is not None else max(1, len(seam.passes))
+            serial = await self.store.part_serial(part_id)
+            offers.append(
+                ResumeOffer(part_id, serial or "", program.name, seam.name, point.next_pass, passes)
+            )
+        return offers
+
+    async def _resumable(self, part_id: int) -> tuple[PartProgram, ResumePoint]:
+        """Part ``part_id``'s program and where it goes on, if it may be resumed now;
+        ``ResumeRefused`` says why not."""
         if self.part is not None:
             raise ResumeRefused(f"part {self.part.part_id} is in progress")
         if part_id not in self.store.recovered_part_ids:
@@ -324,14 +360,7 @@ class PartRun:
         program = self.config.parts.get(row["part_program"])
         if program is None:
             raise ResumeRefused(f"part program {row['part_program']} is not loaded")
-        point = resume_point(program, await self.store.seams(part_id))
-        self._resume = (part_id, program.name, point)
-        seam = program.seams_in_order()[point.seams_done]
-        where = f"seam {seam.name}" + (
-            f", pass {point.next_pass}" if point.passes else ", from its start"
-        )
-        self.events.event(f"part {part_id} confirmed for resume: the next Start welds {where}")
-        return where
+        return program, resume_point(program, await self.store.seams(part_id))
 
     async def _reopen(self) -> bool:
         """Start: reopen the part armed for resume, if any (True), in production mode."""

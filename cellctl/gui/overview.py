@@ -28,6 +28,7 @@ from cellctl.gui.i18n import (
     state_name,
     translate,
 )
+from cellctl.gui.resume import ResumePrompt
 from cellctl.gui.style import BANNER_POINT_SIZE, STATE_COLOURS, caption, fmt, value_label
 from cellctl.gui.trace import TracePanel
 
@@ -192,6 +193,9 @@ class OverviewScreen(QWidget):
         layout.addLayout(commands)
         layout.addLayout(mode_row)
         layout.addWidget(self.answer)
+        # An interrupted part to confirm for resume (issue 17): hidden unless there is one.
+        self.resume = ResumePrompt(self._send)
+        layout.addWidget(self.resume)
         row = QHBoxLayout()
         row.addWidget(figures, 1)
         row.addWidget(oee, 1)
@@ -218,6 +222,7 @@ class OverviewScreen(QWidget):
         """Say every text again in the current language (and the data last shown)."""
         self.texts.apply()
         self.downtime.retranslate()
+        self.resume.retranslate()
         self.trace.retranslate()
         for index in range(self.mode_choice.count()):
             self.mode_choice.setItemText(index, mode_name(self.mode_choice.itemData(index)))
@@ -245,6 +250,7 @@ class OverviewScreen(QWidget):
         if not connected:
             # What is on screen is stale: say so where it would mislead most.
             self.downtime.hide()
+            self.resume.show_cell({})  # no part offered that the controller may not confirm
             self._paint_banner("No connection")
             self.links.setText(
                 translate("Overview", "Links: unknown (no connection to the controller)")
@@ -255,6 +261,8 @@ class OverviewScreen(QWidget):
         self._gate()
 
     def show_answer(self, method: str, status: str, message: str) -> None:
+        if method == "ResumePart":
+            self.resume.show_answer(status, message)
         good = status == "Good"
         self.answer.setStyleSheet(f"color: {'#81c784' if good else '#ff8a80'};")
         self.answer.setText(f"{method}: {message}" if good else f"{method} — {status}: {message}")
@@ -271,6 +279,7 @@ class OverviewScreen(QWidget):
         self._allowed = list(cell["AllowedCommands"] or [])
         self.downtime.show_cell(cell)
         self.downtime.show()
+        self.resume.show_cell(cell)
         for key, label in self.counters.items():
             digits = 0 if key == "Production.PartsPerHour" else 1
             unit = " s" if key == "Production.CycleTimeS" else ""
@@ -311,6 +320,7 @@ class OverviewScreen(QWidget):
             button.setEnabled(may_command and (needed is None or needed in self._allowed))
         self.acknowledge.setEnabled(may_command)
         self.downtime.set_may_command(may_command)
+        self.resume.set_may_command(may_command)
         may_set_mode = self._connected and ROLE_RANK.get(self.role, 0) >= ROLE_RANK["engineer"]
         self.set_mode.setEnabled(may_set_mode)
         self.mode_choice.setEnabled(may_set_mode)

@@ -157,6 +157,11 @@ class ProductionStore:
             )
             return int(db.execute("SELECT id FROM configs WHERE digest=?", (digest,))[0]["id"])
 
+    def part_serial(self, part_id: int) -> str | None:
+        """The serial part ``part_id`` was welded with (None: it has no trace record)."""
+        rows = self._backend.execute("SELECT serial FROM part_trace WHERE part_id=?", (part_id,))
+        return rows[0]["serial"] if rows else None
+
     def start_part(self, part_program: str, config_id: int, mode: str) -> int:
         with self._backend.write():
             rows = self._backend.execute(

@@ -928,6 +928,57 @@
     </message>
 </context>
 <context>
+    <name>Resume</name>
+    <message>
+        <source>seam %1 from its start</source>
+        <translation>焊缝 %1，从头开始</translation>
+    </message>
+    <message>
+        <source>seam %1, pass %2 of %3</source>
+        <translation>焊缝 %1，第 %2 道（共 %3 道）</translation>
+    </message>
+    <message>
+        <source>no serial</source>
+        <translation>无序列号</translation>
+    </message>
+    <message>
+        <source>Part %1 (%2, %3): the next Start welds %4</source>
+        <translation>工件 %1（%2，%3）：下次启动焊接 %4</translation>
+    </message>
+    <message>
+        <source>Part interrupted by the controller&apos;s stop</source>
+        <translation>控制器停机中断的工件</translation>
+    </message>
+    <message>
+        <source>Resume this part</source>
+        <translation>继续焊接此工件</translation>
+    </message>
+    <message>
+        <source>Yes, resume it</source>
+        <translation>是，继续焊接</translation>
+    </message>
+    <message>
+        <source>Cancel</source>
+        <translation>取消</translation>
+    </message>
+    <message>
+        <source>Confirmed: %1</source>
+        <translation>已确认：%1</translation>
+    </message>
+    <message>
+        <source>Refused: %1</source>
+        <translation>被拒绝：%1</translation>
+    </message>
+    <message>
+        <source>Is part %1 on the fixture as the stop left it? The next Start welds %2; passes already recorded are not welded again.</source>
+        <translation>工件 %1 是否仍按停机时的状态在夹具上？下次启动焊接 %2；已记录的焊道不会重焊。</translation>
+    </message>
+    <message>
+        <source>Part %1 is confirmed: the next Start reopens it.</source>
+        <translation>工件 %1 已确认：下次启动时继续焊接。</translation>
+    </message>
+</context>
+<context>
     <name>Role</name>
     <message>
         <source>anonymous</source>

@@ -114,6 +114,16 @@ VARIABLES: tuple[VariableSpec, ...] = (
        "faults), longest first", array=True),
     _v("Downtime.ShiftSeconds", "Double", "the time of each, parallel", array=True),
     _v("Production.PlannedStopS", "Double", "planned stops in the shift (not lost availability)"),
+    # Parts the controller's last stop interrupted that the operator may confirm for resume
+    # (ResumePart; cellctl.weld.resume), parallel arrays; the next Start would weld seam
+    # Resume.Seams[n] from pass Resume.NextPasses[n] of Resume.PassCounts[n].
+    _v("Resume.PartIds", "Int64", "interrupted parts that may be resumed", array=True),
+    _v("Resume.Serials", "String", "their serials ('' none)", array=True),
+    _v("Resume.Programs", "String", "their part programs", array=True),
+    _v("Resume.Seams", "String", "the seam each goes on at", array=True),
+    _v("Resume.NextPasses", "Int32", "the pass of it (1: the seam from its start)", array=True),
+    _v("Resume.PassCounts", "Int32", "the passes of that seam", array=True),
+    _v("Resume.Armed", "Int64", "the part the next Start reopens (0: a new part)"),
 )  # fmt: skip
 
 LINK_VARIABLES = {"plc": "Links.Plc", "power_source": "Links.PowerSource", "robot": "Links.Robot"}

@@ -183,6 +183,7 @@ class CellOpcUaServer:
         self._types: dict[str, ua.VariantType] = {}
         self._written: dict[str, Any] = {}
         self._from_store: dict[str, Any] = {}
+        self._resume_values: dict[str, Any] = {}  # the publish loop's and method calls' (one loop)
         self._correction = _CorrectionShown()
         self._profile = _ProfileShown()
         self._profile_written = -1
@@ -449,6 +450,13 @@ class CellOpcUaServer:
                 return ua.StatusCodes.Good, f"mode {cell.view().mode}"
             if method in TRACE_COMMANDS:
                 answer = await cell.trace_command(method, args[0] if args else "", by=actor)
+                if method == "ResumePart":
+                    # The screen shows the confirmed part armed at once, not a refresh later
+                    # (a store that fails here does not turn the accepted call into a refusal).
+                    try:
+                        await self._refresh_resume()
+                    except Exception:
+                        log.exception("OPC UA Resume variables not refreshed")
                 return ua.StatusCodes.Good, answer
             if method == "RecordDowntimeReason":
                 reason = await self.downtime.give(args[0], actor, cell.view(), time.time())
@@ -501,7 +509,12 @@ class CellOpcUaServer:
             await self.downtime.observe(self.cell.view(), now)
         except Exception:  # a store that fails here must not stop the publishing
             log.exception("downtime span not recorded")
-        values = {**self._live_values(), **self.downtime.values(now), **self._from_store}
+        values = {
+            **self._live_values(),
+            **self.downtime.values(now),
+            **self._from_store,
+            **self._resume_values,
+        }
         server = self._server
         if server is None:
             return
@@ -594,8 +607,22 @@ class CellOpcUaServer:
                 values[LINK_VARIABLES[device]] = str(state)
         return values
 
+    async def _refresh_resume(self) -> None:
+        """The ``Resume`` variables: the interrupted parts the operator may confirm now."""
+        offers = await self.cell.resumable_parts()
+        self._resume_values = {
+            "Resume.PartIds": [o.part_id for o in offers],
+            "Resume.Serials": [o.serial for o in offers],
+            "Resume.Programs": [o.program for o in offers],
+            "Resume.Seams": [o.seam for o in offers],
+            "Resume.NextPasses": [o.next_pass for o in offers],
+            "Resume.PassCounts": [o.passes for o in offers],
+            "Resume.Armed": self.cell.resume_armed() or 0,
+        }
+
     async def _refresh_from_store(self) -> None:
-        """Counters, shift figures, fault history and recent seams from the records."""
+        """Counters, shift figures, fault history and recent seams from the records; then the
+        parts offered for resume (last: a failure there leaves the figures refreshed)."""
         store = self.store
         now = time.time()
         shift_start = now - self.settings.shift_length_h * 3600
@@ -655,6 +682,7 @@ class CellOpcUaServer:
             "Downtime.ShiftSeconds": [float(seconds) for _, seconds in by_reason],
             "Production.PlannedStopS": figures.planned_stop_s,
         }
+        await self._refresh_resume()
 
 
 _UNSET = object()
