@@ -402,9 +402,9 @@ def weld(
     """One part at 1x in two processes; the simulator's score and the seam records. Tracked,
     the frames the controller was sent are processed again alone afterwards (``FrameTap``,
     ``processing_alone``). ``hog``: a CPU hog on every core meanwhile (``CpuHog``). ``robot``:
-    another robot interface than the config's (``bench_vision_owned``: ``kuka_rsi``, ``abb_egm``); ``edit``
-    changes the run folder's cell config; ``program_edit`` the part program (a pass table:
-    ``bench_passes``)."""
+    another robot interface than the config's (``bench_vision_owned``: ``kuka_rsi``,
+    ``abb_egm``); ``edit`` changes the run folder's cell config; ``program_edit`` the part
+    program (a pass table: ``bench_passes``)."""
     run_dir = Path(tempfile.mkdtemp(prefix="bench-vision-"))
     derived = _prepare(run_dir, part, tracking, weave, robot, edit, program_edit)
     cell = yaml.safe_load(derived.read_text())
