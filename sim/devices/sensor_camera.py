@@ -41,9 +41,10 @@ import os
 import select
 import socket
 import struct
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,6 +62,9 @@ log = logging.getLogger(__name__)
 MAX_EXPOSURE_LAG_S = 0.004  # a later wake-up (a busy machine) exposes when it wakes
 SERVE_UNTIL_S = 0.002  # the last stretch before a trigger is slept, not polled (ms resolution)
 RENDER_TIMES_KEPT = 10_000
+# While it renders a frame, the camera's thread keeps the GIL when the loop asks for it, up
+# to this long (``_gil_kept``): a frame's rendering is some 0.4 ms.
+RENDER_GIL_KEPT_S = 0.001
 
 
 class AskTheLoop:
@@ -88,6 +92,21 @@ def next_trigger_s(previous_s: float, now_s: float, period_s: float) -> float:
     if behind_s > MAX_EXPOSURE_LAG_S:
         next_s += math.ceil((behind_s - MAX_EXPOSURE_LAG_S) / period_s) * period_s
     return next_s
+
+
+@contextlib.contextmanager
+def _gil_kept(for_s: float) -> Iterator[None]:
+    """The switch interval ``for_s`` (at least) inside the block: the loop, asking for the GIL
+    while the camera renders, waits for the frame (at most ``for_s``) rather than making the
+    camera hand the GIL over every 0.2 ms (TRIGGER_SWITCH_INTERVAL_S) and wait for the loop's
+    Python each time (a priority ranks a thread for the cores, not for the GIL). As
+    ``drivers.realtime.gil_kept`` (the simulator imports no driver but the codecs)."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(max(before, for_s))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
 
 
 def _above_the_loop() -> None:
@@ -222,7 +241,8 @@ class CameraStream:
                 self.truth_wait_s.append(time.monotonic() - woke)
             self._trigger_s = next_at
             try:
-                self._render_and_send(order)
+                with _gil_kept(RENDER_GIL_KEPT_S):
+                    self._render_and_send(order)
             except Exception:  # a bug: said, and the next frame tried (the camera runs on)
                 log.exception("simulated sensor camera: frame %d not sent", order.frame_number)
 
