@@ -9,6 +9,8 @@ import textwrap
 
 import pytest
 
+from drivers.realtime import gil_kept
+
 CHILD = textwrap.dedent(
     """
     import os, threading
@@ -52,3 +54,29 @@ def test_the_controller_process_goes_real_time_and_threads_that_asked_for_more_k
     assert granted == "True"
     assert (main, plain, later) == ("3", "3", "3")  # all of them, and a thread started later
     assert high == "7"  # a thread that asked for more keeps it
+
+
+def test_a_stretch_that_keeps_the_gil_lengthens_the_switch_interval_and_gives_it_back():
+    """``gil_kept``: inside, another thread asking for the GIL waits up to the stretch's time
+    (the switch interval at least that); afterwards, and after a failure inside, the
+    interval is what it was; a longer one already set is kept. (CPython keeps the interval
+    in whole microseconds.)"""
+    before = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(0.0002)
+        with gil_kept(0.001):
+            assert sys.getswitchinterval() == pytest.approx(0.001, abs=2e-6)
+        assert sys.getswitchinterval() == pytest.approx(0.0002, abs=2e-6)
+        interval = sys.getswitchinterval()
+        for _ in range(1000):  # a frame at a time: the interval does not creep down
+            with gil_kept(0.001):
+                pass
+        assert sys.getswitchinterval() == interval
+        with pytest.raises(RuntimeError), gil_kept(0.001):
+            raise RuntimeError("the vision failed")
+        assert sys.getswitchinterval() == pytest.approx(0.0002, abs=2e-6)
+        sys.setswitchinterval(0.005)
+        with gil_kept(0.001):
+            assert sys.getswitchinterval() == pytest.approx(0.005, abs=2e-6)
+    finally:
+        sys.setswitchinterval(before)

@@ -106,7 +106,10 @@ def _gil_kept(for_s: float) -> Iterator[None]:
     try:
         yield
     finally:
-        sys.setswitchinterval(before)
+        # Half a microsecond more: CPython keeps the interval in whole microseconds, rounded
+        # down, and ``before`` as read back would otherwise come back a microsecond shorter
+        # each time (a frame at a time, down to none).
+        sys.setswitchinterval(before + 5e-7)
 
 
 def _above_the_loop() -> None:
