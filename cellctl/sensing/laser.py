@@ -70,14 +70,16 @@ PROFILE_EVERY_FRAMES = 5  # the operator's profile view: 25 Hz of a 125 frames/s
 # own bends (a moving mean of 6 mm keeps 98 % of a 60 mm wave).
 WEAVE_WINDOW_MAX_MM = 6.0
 # The sensor's reader thread measures each frame as it comes (SCHED_FIFO where the process
-# may): below the correction stream (``stream.STREAM_REALTIME_PRIORITY``), whose tick must not
-# wait for a frame's vision, above the rest of the controller (``cellctl run``), whose event
-# loop must not hold a frame up. Neither waits for the other long: they share the GIL, which
-# changes hands within ``GIL_SWITCH_INTERVAL_S`` when asked.
+# may): below the correction stream (``stream.STREAM_REALTIME_PRIORITY``), above the rest of
+# the controller (``cellctl run``), whose event loop must not hold a frame up. They share the
+# GIL, which changes hands within ``GIL_SWITCH_INTERVAL_S`` when asked, except during a
+# frame's vision (``FRAME_GIL_KEPT_S``).
 READER_REALTIME_PRIORITY = 9
 # A frame's vision keeps the GIL while others ask for it, up to this long (``gil_kept``):
-# some 2x its p99 alone at 640x480; what waits for it (the correction stream, the event loop)
-# waits no longer than that.
+# some 2x its p99 alone at 640x480. Handing it to the event loop every switch interval made
+# the vision 2-3 times as long inside the controller as alone. What asks meanwhile waits for
+# the vision's end: the event loop, and a correction tick only when one falls inside a
+# frame's vision, which the correction grid (ticks after the frames' measurement) makes rare.
 FRAME_GIL_KEPT_S = 0.001
 
 
