@@ -406,6 +406,7 @@ def weld(
     changes the run folder's cell config; ``program_edit`` the part program (a pass table:
     ``bench_passes``)."""
     run_dir = Path(tempfile.mkdtemp(prefix="bench-vision-"))
+    load_before = os.getloadavg()[0]  # the machine's 1-minute load average as the weld starts
     derived = _prepare(run_dir, part, tracking, weave, robot, edit, program_edit)
     cell = yaml.safe_load(derived.read_text())
     control_port = free_port()
@@ -468,6 +469,7 @@ def weld(
         "records": records,
         "machine_stalls": stalls.summary(),
         "camera": camera,
+        "load_average": load_before,
     }
     if tracking:
         settings = SensorSettings.model_validate(cell["sensor"])
@@ -625,7 +627,11 @@ def closed_loop_report(loops: dict) -> None:
         name = weld_name(scenario, part)
         result = loops.get(f"{name}/closed")
         seams = [t for t in result["tracking"] if t] if result else []
-        welds[name] = (seams[0], result["machine_stalls"]) if seams else None
+        welds[name] = (
+            (seams[0], {**result["machine_stalls"], "load": result.get("load_average", math.nan)})
+            if seams
+            else None
+        )
     cameras = {
         weld_name(s, p): (loops.get(f"{weld_name(s, p)}/closed") or {}).get("camera") or {}
         for s, p in SCENARIOS
@@ -647,7 +653,7 @@ def closed_loop_report(loops: dict) -> None:
         f"  {'weld':<14} {'exposure->correction':>21} {'exposure->processed':>20} "
         f"{'exposure->received':>19} {'received->started':>18} {'processing':>17} "
         f"{'alone':>11} {'ratio p99':>9} {'paced':>11} {'ratio':>5} {'late ticks':>10} "
-        f"{'stalls':>12}"
+        f"{'stalls':>12} {'load':>5}"
     )
     ratios, paced_ratios, latencies = [], [], []
     for name, weld_figures in welds.items():
@@ -672,9 +678,12 @@ def closed_loop_report(loops: dict) -> None:
             f"{ratio:9.2f} "
             f"{paced.get('p50_ms', math.nan):5.2f}/{paced.get('p99_ms', math.nan):5.2f} "
             f"{paced_ratio:5.2f} {t.get('correction_lateness_p99_ms', math.nan):10.2f} "
-            f"{stalled['count']:>4} ({stalled['longest_ms']:4.1f})"
+            f"{stalled['count']:>4} ({stalled['longest_ms']:4.1f}) {stalled['load']:5.1f}"
         )
-    print("  (late ticks: the correction stream's lateness p99, ms; stalls: count (longest ms))")
+    print(
+        "  (late ticks: the correction stream's lateness p99, ms; stalls: count (longest ms);\n"
+        "  load: the machine's 1-minute load average as the weld started)"
+    )
     print(
         "\nIn the simulated sensor, over the run (ms, p50/p99): the trigger's wake-up late, the\n"
         "  wait for the truth at the exposure, rendering, and trigger to the frame's last byte\n"
