@@ -406,6 +406,7 @@ def weld(
     ``abb_egm``); ``edit`` changes the run folder's cell config; ``program_edit`` the part
     program (a pass table: ``bench_passes``)."""
     run_dir = Path(tempfile.mkdtemp(prefix="bench-vision-"))
+    load_before = os.getloadavg()[0]  # the machine's 1-minute load average as the weld starts
     derived = _prepare(run_dir, part, tracking, weave, robot, edit, program_edit)
     cell = yaml.safe_load(derived.read_text())
     control_port = free_port()
@@ -446,6 +447,7 @@ def weld(
             stalls = meanwhile.enter_context(MachineStalls())
             asyncio.run(operate(operator, 1, 1, processes, timeout_s))
         scores = asyncio.run(operator.do("sensor.truth"))
+        camera = (asyncio.run(operator.do("snapshot")).get("sensor") or {}) if tracking else {}
         seams = operator.query("SELECT summary_json FROM seams ORDER BY id")
         records = [json.loads(s["summary_json"]) for s in seams]
         tracking_stats = [record.get("tracking") or {} for record in records]
@@ -466,6 +468,8 @@ def weld(
         "tracking": tracking_stats,
         "records": records,
         "machine_stalls": stalls.summary(),
+        "camera": camera,
+        "load_average": load_before,
     }
     if tracking:
         settings = SensorSettings.model_validate(cell["sensor"])
@@ -623,7 +627,15 @@ def closed_loop_report(loops: dict) -> None:
         name = weld_name(scenario, part)
         result = loops.get(f"{name}/closed")
         seams = [t for t in result["tracking"] if t] if result else []
-        welds[name] = (seams[0], result["machine_stalls"]) if seams else None
+        welds[name] = (
+            (seams[0], {**result["machine_stalls"], "load": result.get("load_average", math.nan)})
+            if seams
+            else None
+        )
+    cameras = {
+        weld_name(s, p): (loops.get(f"{weld_name(s, p)}/closed") or {}).get("camera") or {}
+        for s, p in SCENARIOS
+    }
     print(
         "\nPer closed-loop weld, from the controller's own seam record (ms, p50/p99/max)\n"
         "  exposure -> received: the simulated sensor (rendering, transfer); received ->\n"
@@ -641,7 +653,7 @@ def closed_loop_report(loops: dict) -> None:
         f"  {'weld':<14} {'exposure->correction':>21} {'exposure->processed':>20} "
         f"{'exposure->received':>19} {'received->started':>18} {'processing':>17} "
         f"{'alone':>11} {'ratio p99':>9} {'paced':>11} {'ratio':>5} {'late ticks':>10} "
-        f"{'stalls':>12}"
+        f"{'stalls':>12} {'load':>5}"
     )
     ratios, paced_ratios, latencies = [], [], []
     for name, weld_figures in welds.items():
@@ -666,9 +678,26 @@ def closed_loop_report(loops: dict) -> None:
             f"{ratio:9.2f} "
             f"{paced.get('p50_ms', math.nan):5.2f}/{paced.get('p99_ms', math.nan):5.2f} "
             f"{paced_ratio:5.2f} {t.get('correction_lateness_p99_ms', math.nan):10.2f} "
-            f"{stalled['count']:>4} ({stalled['longest_ms']:4.1f})"
+            f"{stalled['count']:>4} ({stalled['longest_ms']:4.1f}) {stalled['load']:5.1f}"
         )
-    print("  (late ticks: the correction stream's lateness p99, ms; stalls: count (longest ms))")
+    print(
+        "  (late ticks: the correction stream's lateness p99, ms; stalls: count (longest ms);\n"
+        "  load: the machine's 1-minute load average as the weld started)"
+    )
+    print(
+        "\nIn the simulated sensor, over the run (ms, p50/p99): the trigger's wake-up late, the\n"
+        "  wait for the truth at the exposure, rendering, and trigger to the frame's last byte\n"
+        "  sent to the controller (the rest of exposure -> received is the controller's receive)"
+    )
+    print(
+        f"  {'weld':<26} {'wake late':>11} {'truth wait':>11} {'render':>11} {'trigger->sent':>13}"
+    )
+    for name, camera in cameras.items():
+        cells = [
+            "/".join(f"{camera.get(f'{way}_{q}_ms', math.nan):.2f}" for q in ("p50", "p99"))
+            for way in ("wake_late", "truth_wait", "render", "trigger_to_sent")
+        ]
+        print(f"  {name:<26} {cells[0]:>11} {cells[1]:>11} {cells[2]:>11} {cells[3]:>13}")
     met = sum(v <= 4.0 for v in latencies)
     print(goal(
         "exposure to correction p99", met == len(latencies),

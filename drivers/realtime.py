@@ -14,11 +14,12 @@ machine up for good.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ def _thread_ids() -> list[int]:
     return [int(tid) for tid in os.listdir("/proc/self/task")]
 
 
-@contextmanager
+@contextlib.contextmanager
 def realtime_process_while(priority: int) -> Iterator[OSError | None]:
     """``make_process_realtime(priority)`` for the block only, for a process that goes on with
     other work afterwards (a test worker that ran a cell rig). The block gets the refusal, or
@@ -114,3 +115,27 @@ def realtime_process_while(priority: int) -> Iterator[OSError | None]:
                     os.sched_setscheduler(tid, os.SCHED_OTHER, os.sched_param(0))
             except OSError:
                 continue  # it ended meanwhile
+
+
+@contextlib.contextmanager
+def gil_kept(for_s: float) -> Iterator[None]:
+    """``with gil_kept(0.001):`` a real-time thread's short stretch of Python (a frame's
+    vision) keeps the GIL for up to ``for_s`` when other threads ask for it.
+
+    A thread's SCHED_FIFO priority ranks it for the cores, not for the GIL: a normal thread
+    waiting for the GIL makes the holder hand it over after the switch interval (0.2 ms in
+    the controller, so that a waking real-time thread gets it that soon), and the holder then
+    waits until the other has run. A frame's vision (0.2-0.5 ms) was so cut in two or three
+    by the event loop, and took 2-3 times as long as alone. Inside the block the interval is
+    ``for_s``: a thread that asks meanwhile waits for the block's end (at most ``for_s``);
+    afterwards the interval is what it was. (Process-wide: one thread at a time should use
+    it; the controller's is the sensor's reader.)"""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(max(before, for_s))
+    try:
+        yield
+    finally:
+        # Half a microsecond more: CPython keeps the interval in whole microseconds, rounded
+        # down, and ``before`` as read back would otherwise come back a microsecond shorter
+        # each time (a frame at a time, down to none).
+        sys.setswitchinterval(before + 5e-7)

@@ -341,6 +341,9 @@ def _sensor(
         seed=scenario.seed,
         tool_pose_at=robot.tool_pose_at,
         tool_travel_at=robot.tool_travel_at,
+        # Where a robot keeps its recent steps for other threads (the serial one does), the
+        # camera finds a frame's truth without the event loop (sim.devices.pose_history).
+        tool_seen_at=getattr(robot, "tool_seen_at", None),
     )
     sensor.beads = beads
     sensor.bead_shape = BeadShape(**scenario.bead)

@@ -9,6 +9,8 @@ import textwrap
 
 import pytest
 
+from drivers.realtime import gil_kept
+
 CHILD = textwrap.dedent(
     """
     import os, threading
@@ -92,3 +94,29 @@ def test_a_test_process_is_real_time_only_while_its_cell_runs():
         pytest.skip("no real-time privilege here (CAP_SYS_NICE or an rtprio limit)")
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["True", "4", "0", "0"]
+
+
+def test_a_stretch_that_keeps_the_gil_lengthens_the_switch_interval_and_gives_it_back():
+    """``gil_kept``: inside, another thread asking for the GIL waits up to the stretch's time
+    (the switch interval at least that); afterwards, and after a failure inside, the
+    interval is what it was; a longer one already set is kept. (CPython keeps the interval
+    in whole microseconds.)"""
+    before = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(0.0002)
+        with gil_kept(0.001):
+            assert sys.getswitchinterval() == pytest.approx(0.001, abs=2e-6)
+        assert sys.getswitchinterval() == pytest.approx(0.0002, abs=2e-6)
+        interval = sys.getswitchinterval()
+        for _ in range(1000):  # a frame at a time: the interval does not creep down
+            with gil_kept(0.001):
+                pass
+        assert sys.getswitchinterval() == interval
+        with pytest.raises(RuntimeError), gil_kept(0.001):
+            raise RuntimeError("the vision failed")
+        assert sys.getswitchinterval() == pytest.approx(0.0002, abs=2e-6)
+        sys.setswitchinterval(0.005)
+        with gil_kept(0.001):
+            assert sys.getswitchinterval() == pytest.approx(0.005, abs=2e-6)
+    finally:
+        sys.setswitchinterval(before)

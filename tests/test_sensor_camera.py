@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,10 @@ import pytest
 
 from drivers.codecs.robot_protocol import Pose
 from drivers.codecs.sensor_protocol import HEADER_BYTES, decode_header
+from sim.devices.robot import SEEN_AHEAD_SIM_S
+from sim.devices.robot_motion import RobotMotion
 from sim.devices.sensor import SimulatedSensor
+from sim.devices.sensor_camera import ASK_THE_LOOP, FrameOrder
 from sim.devices.sensor_render import (
     CameraModel,
     Disturbances,
@@ -27,6 +31,7 @@ from sim.devices.sensor_render import (
     seam_to_sensor,
 )
 from sim.truth.part import TruePart, TrueSeam
+from tests.test_weave import limits as weave_limits
 from tests.waiting import eventually
 
 FRAME_BYTES = HEADER_BYTES + 640 * 480
@@ -140,3 +145,83 @@ def test_a_real_time_simulators_camera_runs_above_its_event_loop():
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["3", "4"]
+
+
+# -- a frame's truth without the event loop (sim.devices.pose_history) -------------------------
+
+
+def _moving_robot(now_s: float) -> RobotMotion:
+    """A robot at 12 mm/s along +x on weld path 3 (lateral: +y), its simulated clock the
+    monotonic one, stepped up to ``now_s``; a correction slewing in meanwhile."""
+    motion = RobotMotion(weave_limits(), (0.0, 0.0, 10.0), now_s - 2.0)
+    motion.queue(Pose(200.0, 0.0, 10.0), 12.0, 3)
+    motion.advance_to(now_s - 1.0)
+    assert motion.correct(0.4, 0.0)
+    motion.advance_to(now_s)
+    return motion
+
+
+def test_the_tool_point_between_and_just_after_the_physics_steps():
+    """``PoseHistory``: between two physics steps the tool point the motion itself says
+    (``tool_pose_at``); a little past the newest step, where the motion then gets to; further
+    on, or with the robot standing, it does not say."""
+    motion = _moving_robot(100.0)
+    for back_s in (0.0005, 0.0031, 0.0117, 0.05):
+        seen = motion.poses.at(100.0 - back_s, SEEN_AHEAD_SIM_S)
+        assert seen is not None
+        assert seen[0] == pytest.approx(motion.tool_pose_at(100.0 - back_s).position_mm, abs=1e-9)
+        assert seen[1] == pytest.approx((1.0, 0.0, 0.0))
+    ahead = motion.poses.at(100.0035, SEEN_AHEAD_SIM_S)
+    assert motion.poses.at(100.0 + SEEN_AHEAD_SIM_S + 0.001, SEEN_AHEAD_SIM_S) is None
+    assert motion.poses.at(98.5, SEEN_AHEAD_SIM_S) is None  # before the steps kept
+    motion.advance_to(100.006)
+    assert ahead is not None
+    assert ahead[0] == pytest.approx(motion.tool_pose_at(100.0035).position_mm, abs=1e-4)
+    motion.advance_to(200.0)  # at the end of the path, standing: no new steps
+    assert motion.poses.at(200.0, SEEN_AHEAD_SIM_S) is None
+
+
+def test_the_camera_finds_a_frames_truth_as_the_event_loop_does():
+    """``observe_here`` (the camera's thread, from the robot's recent steps) gives the frame
+    the truth ``observe`` gives on the loop: the same seam, place and joint as seen; and
+    asks the loop when the steps do not say (the robot standing still)."""
+    seam = TrueSeam("s", "fillet", 45.0, (0.0, 0.0, 10.0), (200.0, 0.0, 10.0), [])
+    motion = _moving_robot(time.monotonic())
+
+    def advance() -> None:
+        motion.advance_to(time.monotonic())
+
+    def pose_at(at_s: float) -> Pose:
+        advance()
+        return motion.tool_pose_at(at_s)
+
+    def travel_at(at_s: float | None) -> tuple[float, float, float] | None:
+        advance()
+        return motion.tool_travel() if at_s is None else motion.tool_travel_at(at_s)
+
+    def sensor() -> SimulatedSensor:
+        return SimulatedSensor(
+            TruePart([seam]), motion.tool_pose, lookahead_mm=30, frame_rate_hz=125.0,
+            tool_pose_at=pose_at, tool_travel_at=travel_at,
+            tool_seen_at=lambda at_s: motion.poses.at(at_s, SEEN_AHEAD_SIM_S),
+        )  # fmt: skip
+
+    on_loop, here = sensor(), sensor()
+    for _ in range(5):
+        trigger_s = time.monotonic() - 0.001
+        advance()
+        expected = on_loop.observe(trigger_s)
+        got = here.observe_here(trigger_s)
+        assert isinstance(got, FrameOrder)
+        assert expected is not None
+        assert got.exposure_ns == expected.exposure_ns == round(trigger_s * 1e9)
+        assert got.view is not None
+        assert expected.view is not None
+        assert got.view.joint == "fillet"
+        assert (got.view.root_x_mm, got.view.root_z_mm) == pytest.approx(
+            (expected.view.root_x_mm, expected.view.root_z_mm), abs=1e-6
+        )
+        assert got.view.root_x_mm != pytest.approx(seam_to_sensor(0.0, 0.0, 45.0)[0])  # corrected
+    assert here.frames[-1].seam_position_mm == pytest.approx(on_loop.frames[-1].seam_position_mm)
+    motion.advance_to(time.monotonic() + 30.0)  # the path done: the robot stands
+    assert here.observe_here(time.monotonic()) is ASK_THE_LOOP

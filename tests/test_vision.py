@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cellctl.config.sensor_models import TrackingSettings
+from cellctl.config.sensor_models import StripeSettings, TrackingSettings
 from cellctl.sensing.track import SeamTrack
 from cellctl.sensing.vision.calibration import Calibration, CalibrationTarget, calibrate
 from cellctl.sensing.vision.pipeline import JointFinder
@@ -514,7 +514,8 @@ def test_post_weld_profile_gives_the_beads_width_and_height(joint, work_angle, w
 
 def test_the_compiled_stripe_passes_are_built_and_give_the_numpy_results_exactly():
     """`make venv` builds the stripe's inner loops (_stripe.c); a recording made with them
-    replays bit for bit where they are not built, and the other way round."""
+    replays bit for bit where they are not built, and the other way round: the band's peaks,
+    the centres and the short pieces of line dropped."""
     from cellctl.sensing.vision import stripe
 
     assert stripe.COMPILED, "cellctl/sensing/vision/_stripe.c is not built: run `make venv`"
@@ -522,6 +523,7 @@ def test_the_compiled_stripe_passes_are_built_and_give_the_numpy_results_exactly
         spatter_per_frame=6, glare=0.5, reflection=0.35, speckle=0.15, dropout_probability=0.1
     )
     renderer = StripeRenderer(CameraModel(), dirty, seed=5)
+    profiles = []
     for i in range(40):
         x, z = seam_to_sensor(4 * math.sin(i / 7), 0.5, 45.0)
         image = np.ascontiguousarray(renderer.render(JointView("fillet", x, z, 1, 0, 45)).pixels)
@@ -543,6 +545,26 @@ def test_the_compiled_stripe_passes_are_built_and_give_the_numpy_results_exactly
         stripe.band_peaks(image, width, centre, 10, band_c)
         stripe._band_peaks_numpy(image, width, centre, 10, band_n)
         assert np.array_equal(band_c, band_n)
+        profiles.append(rows_c)
+    # The short pieces of line dropped (spatter, specks): on these frames' rows and on rows
+    # of every kind of piece, hole and jump, with the settings' values and others.
+    rng = np.random.default_rng(6)
+    for _ in range(500):
+        rows = np.cumsum(rng.choice([0.0, 0.3, 1.0, 4.0, 30.0], 640, p=[0.6, 0.2, 0.1, 0.06, 0.04]))
+        rows[rng.random(640) < rng.choice([0.0, 0.05, 0.3, 0.8])] = np.nan
+        profiles.append(rows)
+    for rows in profiles:
+        for settings in (
+            StripeSettings(),
+            StripeSettings(max_run_gap_columns=1, min_run_columns=3),
+        ):
+            extractor = StripeExtractor(settings)
+            compiled, numpy_rows = rows.copy(), rows.copy()
+            index_c = extractor._reject_short_runs(compiled)
+            index_n = extractor._reject_short_runs_numpy(numpy_rows)
+            assert np.array_equal(compiled, numpy_rows, equal_nan=True)
+            assert np.array_equal(index_c, index_n)
+            assert index_c.dtype == index_n.dtype
     with pytest.raises(ValueError, match="half a band"):  # a band leaving the image: refused
         stripe.band_peaks(image, width, np.zeros(width, np.intp), 10, band_c)
 

@@ -37,7 +37,7 @@ STREAM_JOIN_TIMEOUT_S = 0.5
 # SCHED_FIFO, 1..99: above every normal thread, the sensor's reader (its frame's vision,
 # ``laser.READER_REALTIME_PRIORITY``) and the rest of the controller (``cellctl run``).
 STREAM_REALTIME_PRIORITY = 10
-GIL_SWITCH_INTERVAL_S = 0.0002  # bounds a correction tick's wait for the GIL
+GIL_SWITCH_INTERVAL_S = 0.0002  # a tick's wait for the GIL (but a frame's vision: laser.py)
 
 
 class CorrectionStream:

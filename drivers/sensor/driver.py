@@ -40,6 +40,7 @@ import fcntl
 import logging
 import math
 import socket
+import struct
 import sys
 import termios
 import threading
@@ -100,7 +101,14 @@ class _TcpBackend(_Backend):
     def open(self) -> None:
         sock = socket.create_connection(self.address, timeout=self.timeout_s)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.settimeout(self.timeout_s)
+        # Blocking, with the frame timeout kept by the kernel (SO_RCVTIMEO), not Python's
+        # poll-then-receive: a frame's 300 KB then come in one receive (MSG_WAITALL, ``_fill``)
+        # and the reader takes the GIL back once a frame, not once per chunk of the socket's
+        # buffer, each time behind whichever thread held it (up to a switch interval each).
+        sock.settimeout(None)
+        whole_s = int(self.timeout_s)
+        timeval = struct.pack("ll", whole_s, int((self.timeout_s - whole_s) * 1e6))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
         self.sock = sock
 
     def _fill(self, view: memoryview) -> None:
@@ -108,8 +116,8 @@ class _TcpBackend(_Backend):
         got = 0
         while got < len(view):
             try:
-                n = self.sock.recv_into(view[got:])
-            except TimeoutError as error:
+                n = self.sock.recv_into(view[got:], 0, socket.MSG_WAITALL)
+            except (BlockingIOError, TimeoutError) as error:  # SO_RCVTIMEO ran out
                 raise _BackendLost(f"no frame within {self.timeout_s * 1000:.0f} ms") from error
             except OSError as error:
                 raise _BackendLost(f"receive failed: {error}") from error

@@ -56,6 +56,7 @@ from drivers.codecs.robot_protocol import (
 )
 from drivers.codecs.settings import RobotSettings
 from sim.clock import SimClock
+from sim.devices.pose_history import Vector
 from sim.devices.robot_motion import RobotMotion, TrajectorySample
 from sim.events import EventLog
 from sim.wire.faults import WireFaults
@@ -64,6 +65,10 @@ from sim.wire.pty_link import PtyEndpoint
 log = logging.getLogger(__name__)
 
 PHYSICS_TICK_REAL_S = 0.002  # how often (real time) the physics task wakes up
+# How far past the newest physics step ``tool_seen_at`` extrapolates (simulated s): three
+# steps, the physics task's tick and its lateness at 1x; at a higher time scale a trigger
+# further ahead is answered on the loop.
+SEEN_AHEAD_SIM_S = 0.006
 
 # Requests that change nothing the robot does (for the event log's "command" entries).
 _NOT_COMMANDS = frozenset(
@@ -242,6 +247,13 @@ class SimulatedRobot:
         self.motion.advance_to(now_sim_s)
         at_sim_s = now_sim_s - (time.monotonic() - at_real_s) * self.clock.time_scale
         return self.motion.tool_pose_at(at_sim_s)
+
+    def tool_seen_at(self, at_real_s: float) -> tuple[Vector, Vector | None] | None:
+        """From any thread (the sensor's camera): the tool point and its travel direction on
+        a weld path at monotonic ``at_real_s``, from the physics' recent steps, not advancing
+        them (``PoseHistory``); None when those do not say (ask ``tool_pose_at`` on the loop)."""
+        at_sim_s = self.clock.now_s() - (time.monotonic() - at_real_s) * self.clock.time_scale
+        return self.motion.poses.at(at_sim_s, SEEN_AHEAD_SIM_S)
 
     @property
     def requests_total(self) -> int:

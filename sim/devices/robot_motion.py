@@ -49,6 +49,7 @@ from drivers.codecs.robot_protocol import (
 from drivers.codecs.seam_path import Arc, arc_through, frame_of
 from drivers.codecs.settings import RobotLimits
 from drivers.codecs.weave import NO_WEAVE, WeaveShape
+from sim.devices.pose_history import PoseHistory
 
 PHYSICS_STEP_S = 0.002  # simulated seconds per integration step
 MAX_QUEUE_SEGMENTS = 64  # more queued segments than this: NAK BUSY
@@ -246,6 +247,8 @@ class RobotMotion:
             maxlen=GROUND_TRUTH_SAMPLES
         )
         self.on_trajectory_sample: Callable[[TrajectorySample], None] | None = None
+        # The same steps' tool points for the sensor's camera thread (a lock of its own).
+        self.poses = PoseHistory()
         self.drives_enabled = True
         self._hold_requested = False  # HOLD latch: cleared by RESUME, STOP, drives off
         self._stopping = False  # STOP received, braking on the path
@@ -863,5 +866,6 @@ class RobotMotion:
             weave_base_mm=self._in_base_frame(weave),
         )
         self.trajectory.append(sample)
+        self.poses.add(self.sim_time_s, sample.pose.position_mm, sample.travel)
         if self.on_trajectory_sample is not None:
             self.on_trajectory_sample(sample)

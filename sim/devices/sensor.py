@@ -39,9 +39,12 @@ import numpy as np
 
 from drivers.codecs.robot_protocol import Pose
 from drivers.codecs.seam_path import frame_of
+from sim.devices.pose_history import Vector
 from sim.devices.robot import TrajectorySample
 from sim.devices.sensor_camera import (
+    ASK_THE_LOOP,
     MAX_EXPOSURE_LAG_S,
+    AskTheLoop,
     CameraStream,
     FrameOrder,
     next_trigger_s,
@@ -255,14 +258,21 @@ class SimulatedSensor:
         seed: int = 1,
         tool_pose_at: Callable[[float], Pose] | None = None,
         tool_travel_at: Callable[[float | None], tuple[float, float, float] | None] | None = None,
+        tool_seen_at: Callable[[float], tuple[Vector, Vector | None] | None] | None = None,
     ) -> None:
         self.part = part
         self.tool_pose = tool_pose
         # Where the tool was at a monotonic instant (a moment ago); without it, where it is.
         self.tool_pose_at = tool_pose_at
         self.tool_travel_at = tool_travel_at
+        # The same from any thread, without the loop (the physics' recent steps: the robot's
+        # ``tool_seen_at``); None when it does not know. Without it, every frame asks the loop.
+        self.tool_seen_at = tool_seen_at
         self.lookahead_mm = lookahead_mm
-        self._last_s: dict[str, float] = {}  # where along its seam the tool was last seen
+        # Where along its seam the tool was last seen. This, ``frames`` and ``frames_exposed``
+        # are written by whoever observes a trigger: the camera's thread (``observe_here``),
+        # or the event loop on its behalf while the thread waits (``observe``): one at a time.
+        self._last_s: dict[str, float] = {}
         self.frame_period_s = 1.0 / frame_rate_hz
         self.camera = camera or CameraModel()
         self.renderer = StripeRenderer(self.camera, disturbances or Disturbances(), seed)
@@ -283,7 +293,12 @@ class SimulatedSensor:
         # default 5 ms switch interval behind the event loop's physics.
         sys.setswitchinterval(min(sys.getswitchinterval(), TRIGGER_SWITCH_INTERVAL_S))
         stream = CameraStream(
-            self.renderer, self.frame_period_s, self.observe, self.host, self.port
+            self.renderer,
+            self.frame_period_s,
+            self.observe,
+            self.host,
+            self.port,
+            observe_here=self.observe_here,
         )
         self.port = stream.port
         self.camera_stream = stream
@@ -327,13 +342,20 @@ class SimulatedSensor:
             tool = self.tool_pose_at(at_s).position_mm
         else:
             tool = self.tool_pose().position_mm
+        travel = self.tool_travel_at(at_s) if self.tool_travel_at is not None else None
+        return self._look_from(tool, travel)
+
+    def _look_from(
+        self, tool: Vector, travel: Vector | None
+    ) -> tuple[TrueSeam | None, float, JointView | None]:
+        """``look`` with the tool point at the exposure and its travel direction on a weld
+        path (None off one). Reads the part (never changed) and the beads (locked inside)."""
         seam = self.part.nearest(tool, max_distance_mm=40.0)
         if seam is None:
             return None, math.nan, None
         s_tool, lateral, vertical = seam.locate(tool, self._last_s.get(seam.name))
         self._last_s = {seam.name: s_tool}
         s = s_tool + self.lookahead_mm
-        travel = self.tool_travel_at(at_s) if self.tool_travel_at is not None else None
         assert seam.path is not None
         if seam.path.curved:
             if travel is None:  # off a weld path: pointed along the seam where the tool is
@@ -392,7 +414,30 @@ class SimulatedSensor:
             return None
         at_s = trigger_s if 0 <= late <= MAX_EXPOSURE_LAG_S else None
         exposure_ns = time.monotonic_ns() if at_s is None else round(at_s * 1e9)
-        seam, s, view = self.look(at_s)
+        return self._order(exposure_ns, *self.look(at_s))
+
+    def observe_here(self, trigger_s: float) -> FrameOrder | AskTheLoop | None:
+        """``observe`` in the camera's own thread, without waiting for the event loop: the
+        tool point at the exposure from the robot's recent physics steps (``tool_seen_at``).
+        ``ASK_THE_LOOP`` when those do not say (the robot standing, no steps yet, a trigger
+        too far past the newest step): the camera then asks ``observe`` on the loop."""
+        if self.tool_seen_at is None:
+            return ASK_THE_LOOP
+        now_s = time.monotonic()
+        late = now_s - trigger_s
+        at_s = trigger_s if 0 <= late <= MAX_EXPOSURE_LAG_S else now_s
+        seen = self.tool_seen_at(at_s)
+        if seen is None:
+            return ASK_THE_LOOP
+        if late > self.frame_period_s:  # as on the loop (``observe``): the next is due
+            self.frames_dropped_late += 1
+            return None
+        return self._order(round(at_s * 1e9), *self._look_from(*seen))
+
+    def _order(
+        self, exposure_ns: int, seam: TrueSeam | None, s: float, view: JointView | None
+    ) -> FrameOrder:
+        """The next frame's number, its truth kept for scoring."""
         self.frames_exposed += 1
         number = self.frames_exposed
         self.frames.append(FrameTruth(number, exposure_ns, seam.name if seam else None, s, view))
@@ -402,9 +447,16 @@ class SimulatedSensor:
         stream = self.camera_stream
         render: list[float] = []
         render_cpu: list[float] = []
+        ways: dict[str, list[float]] = {}
         if stream is not None:
             with stream.render_times_lock:
                 render, render_cpu = sorted(stream.render_s), sorted(stream.render_cpu_s)
+                ways = {
+                    "wake_late": sorted(stream.wake_late_s),
+                    "truth_wait": sorted(stream.truth_wait_s),
+                    "render": render,
+                    "trigger_to_sent": sorted(stream.trigger_to_sent_s),
+                }
         return {
             "listening": f"{self.host}:{self.port}",
             "clients": self.clients,
@@ -414,4 +466,11 @@ class SimulatedSensor:
             "frames_dropped_late": self.frames_dropped_late,
             "render_p50_ms": render[len(render) // 2] * 1e3 if render else None,
             "render_cpu_p50_ms": render_cpu[len(render_cpu) // 2] * 1e3 if render_cpu else None,
+            # A frame's way through the camera head (ms, p50 and p99 of the frames kept).
+            **{
+                f"{name}_{label}_ms": times[min(len(times) - 1, int(q * len(times)))] * 1e3
+                for name, times in ways.items()
+                if times
+                for label, q in (("p50", 0.5), ("p99", 0.99))
+            },
         }

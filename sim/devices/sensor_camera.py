@@ -4,17 +4,20 @@ thread of its own ("simulated sensor camera"), off the simulator's event loop.
 Why a thread: rendering a frame (0.4-1 ms of numpy and OpenCV) and sending it (300 KB into a
 socket) on the event loop held up everything else the loop answers for (the robot's
 corrections, the PLC, the power source) once every frame, and waited behind them in turn.
-Here the loop does only what needs the truth it owns: where the laser line lies at the
-exposure instant (``observe``, the robot's pose then, the true part, the bead), a few dozen
-microseconds; the rest runs beside it, its numpy and OpenCV calls releasing the GIL.
+The truth of a frame, where the laser line lies at the exposure instant, is found in this
+thread too where it can be (``observe_here``: the robot's tool point from its recent physics
+steps, ``sim.devices.pose_history``; the true part, never changed; the beads, locked): asking
+the loop for it made each frame wait for whatever the loop was doing (0.35 ms p50, 0.9 ms p99
+of the bench's frames beside a CPU hog). Only where those steps do not say (the robot standing
+still) does it ask the loop (``observe``).
 
 Contract (unchanged from the sensor's on the loop):
 
 - the trigger keeps the camera's clock (``next_trigger_s``) on the monotonic clock, with a
   sleep's resolution (microseconds), not the loop's timers' (a millisecond);
-- each trigger asks the loop for the frame's truth at that instant (``observe``): the loop
-  drops a trigger it gets to more than a period late (``None``), and stamps a frame it gets to
-  within ``MAX_EXPOSURE_LAG_S`` with the trigger's instant;
+- each trigger gets the frame's truth at that instant (``observe_here``, else ``observe`` on
+  the loop): a trigger got to more than a period late is dropped (``None``), and a frame got
+  to within ``MAX_EXPOSURE_LAG_S`` is stamped with the trigger's instant;
 - frames go to every client in the order they connected, each frame whole, the header and
   payload of ``drivers.codecs.sensor_protocol``; a client that has not taken the previous
   frame yet is skipped (it gets the next one: a sensor never queues stale frames).
@@ -23,9 +26,8 @@ Ownership: this thread alone owns the renderer (its random draws and noise field
 buffers, the listening socket and the client sockets. Others talk to it through
 ``unplug()`` and ``stop()`` (flags, then a byte on the wake-up socket) and through the loop's
 answer to ``observe`` (handed over under ``_answer_lock``); its counters are ints written
-here and only read elsewhere. The truth it renders (a ``JointView``) is made on the event
-loop, the owner of the robot, the part and the bead, and never changed after it is handed
-over.
+here and only read elsewhere. The truth it renders (a ``JointView``) is made here or on the
+event loop, and never changed after it is made.
 """
 
 from __future__ import annotations
@@ -39,9 +41,10 @@ import os
 import select
 import socket
 import struct
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,6 +62,16 @@ log = logging.getLogger(__name__)
 MAX_EXPOSURE_LAG_S = 0.004  # a later wake-up (a busy machine) exposes when it wakes
 SERVE_UNTIL_S = 0.002  # the last stretch before a trigger is slept, not polled (ms resolution)
 RENDER_TIMES_KEPT = 10_000
+# While it renders a frame, the camera's thread keeps the GIL when the loop asks for it, up
+# to this long (``_gil_kept``): a frame's rendering is some 0.4 ms.
+RENDER_GIL_KEPT_S = 0.001
+
+
+class AskTheLoop:
+    """``observe_here``'s answer when it cannot say without the event loop (``ASK_THE_LOOP``)."""
+
+
+ASK_THE_LOOP = AskTheLoop()
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +92,24 @@ def next_trigger_s(previous_s: float, now_s: float, period_s: float) -> float:
     if behind_s > MAX_EXPOSURE_LAG_S:
         next_s += math.ceil((behind_s - MAX_EXPOSURE_LAG_S) / period_s) * period_s
     return next_s
+
+
+@contextlib.contextmanager
+def _gil_kept(for_s: float) -> Iterator[None]:
+    """The switch interval ``for_s`` (at least) inside the block: the loop, asking for the GIL
+    while the camera renders, waits for the frame (at most ``for_s``) rather than making the
+    camera hand the GIL over every 0.2 ms (TRIGGER_SWITCH_INTERVAL_S) and wait for the loop's
+    Python each time (a priority ranks a thread for the cores, not for the GIL). As
+    ``drivers.realtime.gil_kept`` (the simulator imports no driver but the codecs)."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(max(before, for_s))
+    try:
+        yield
+    finally:
+        # Half a microsecond more: CPython keeps the interval in whole microseconds, rounded
+        # down, and ``before`` as read back would otherwise come back a microsecond shorter
+        # each time (a frame at a time, down to none).
+        sys.setswitchinterval(before + 5e-7)
 
 
 def _above_the_loop() -> None:
@@ -119,10 +150,13 @@ class CameraStream:
         observe: Callable[[float], FrameOrder | None],
         host: str,
         port: int,
+        observe_here: Callable[[float], FrameOrder | AskTheLoop | None] | None = None,
     ) -> None:
         self.renderer = renderer
         self.period_s = period_s
         self._observe = observe
+        # The same in this thread, without the loop, where it can (else ASK_THE_LOOP).
+        self._observe_here = observe_here
         self._listener = socket.create_server((host, port))
         self._listener.setblocking(False)
         self.port = self._listener.getsockname()[1]
@@ -137,7 +171,17 @@ class CameraStream:
         self._answer: tuple[int, FrameOrder | None] | None = None
         self.render_s: collections.deque[float] = collections.deque(maxlen=RENDER_TIMES_KEPT)
         self.render_cpu_s: collections.deque[float] = collections.deque(maxlen=RENDER_TIMES_KEPT)
-        self.render_times_lock = threading.Lock()  # the two deques: appended here, read by snapshot
+        # A frame's way through the camera head, per frame sent (s): the trigger's wake-up
+        # after its instant, the wait for the truth at it (``observe``), and the trigger to
+        # the frame's last byte handed to the first client's socket.
+        self.wake_late_s: collections.deque[float] = collections.deque(maxlen=RENDER_TIMES_KEPT)
+        self.truth_wait_s: collections.deque[float] = collections.deque(maxlen=RENDER_TIMES_KEPT)
+        self.trigger_to_sent_s: collections.deque[float] = collections.deque(
+            maxlen=RENDER_TIMES_KEPT
+        )
+        # The deques above and the two before: appended here, read by snapshot.
+        self.render_times_lock = threading.Lock()
+        self._trigger_s = math.nan  # the trigger of the frame the first client is taking
         self.frames_sent = 0
         self.frames_skipped = 0
         self._thread: threading.Thread | None = None
@@ -189,11 +233,19 @@ class CameraStream:
             time.sleep(max(0.0, next_at - time.monotonic()))  # to the microsecond
             if not self._clients:
                 continue
-            order = self._ask(loop, next_at)
+            woke = time.monotonic()
+            order = self._observe_here(next_at) if self._observe_here else ASK_THE_LOOP
+            if isinstance(order, AskTheLoop):
+                order = self._ask(loop, next_at)
             if order is None:
                 continue  # the loop dropped it (too late), or stopping
+            with self.render_times_lock:
+                self.wake_late_s.append(woke - next_at)
+                self.truth_wait_s.append(time.monotonic() - woke)
+            self._trigger_s = next_at
             try:
-                self._render_and_send(order)
+                with _gil_kept(RENDER_GIL_KEPT_S):
+                    self._render_and_send(order)
             except Exception:  # a bug: said, and the next frame tried (the camera runs on)
                 log.exception("simulated sensor camera: frame %d not sent", order.frame_number)
 
@@ -307,6 +359,10 @@ class CameraStream:
         client.rest = client.rest[sent:] if sent < len(client.rest) else None
         if client.rest is None:
             client.buffer = -1
+            if self._clients and client is self._clients[0] and math.isfinite(self._trigger_s):
+                with self.render_times_lock:
+                    self.trigger_to_sent_s.append(time.monotonic() - self._trigger_s)
+                self._trigger_s = math.nan
 
     def _free_buffer(self) -> int:
         """A frame buffer no client is still taking a frame from (a new one if none is)."""

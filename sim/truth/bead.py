@@ -20,6 +20,7 @@ weave.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
 
 from drivers.codecs.model import StrictModel
@@ -87,12 +88,14 @@ class LaidPass:
 class BeadRecord:
     """The beads of the part on the fixture: per seam, its passes in the order they were laid.
 
-    Written by the robot's physics (``lay``) and read by the sensor's rendering, both on the
-    simulator's event loop (one thread: no lock)."""
+    Written by the robot's physics (``lay``, on the simulator's event loop) and read by the
+    sensor's camera thread (``at``, ``weave_at``, ``passes_at``): every method under
+    ``_lock``."""
 
     def __init__(self) -> None:
         # seam -> pass (weld path id) -> its bead; dicts keep the order the passes were laid
         self.seams: dict[str, dict[int, SeamBead]] = {}
+        self._lock = threading.Lock()
 
     def lay(
         self,
@@ -106,21 +109,22 @@ class BeadRecord:
     ) -> None:
         """The torch's weave centre at ``s_mm`` on pass ``pass_id`` (its weld path), the weave's
         (left, right) amplitudes and the metal laid there per mm of seam (the latest sample's)."""
-        passes = self.seams.setdefault(seam, {})
-        bead = passes.get(pass_id)  # (every physics step: no new SeamBead to throw away)
-        if bead is None:
-            bead = passes[pass_id] = SeamBead()
-        index = int(s_mm // BIN_MM)
-        bead.centres[index] = (lateral_mm, vertical_mm)
-        if weave_mm != (0.0, 0.0):
-            bead.weaves[index] = weave_mm
-        else:
-            bead.weaves.pop(index, None)
-        if area_mm2 > 0:
-            bead.areas[index] = area_mm2
+        with self._lock:
+            passes = self.seams.setdefault(seam, {})
+            bead = passes.get(pass_id)  # (every physics step: no new SeamBead to throw away)
+            if bead is None:
+                bead = passes[pass_id] = SeamBead()
+            index = int(s_mm // BIN_MM)
+            bead.centres[index] = (lateral_mm, vertical_mm)
+            if weave_mm != (0.0, 0.0):
+                bead.weaves[index] = weave_mm
+            else:
+                bead.weaves.pop(index, None)
+            if area_mm2 > 0:
+                bead.areas[index] = area_mm2
 
     def _last(self, seam: str, s_mm: float) -> SeamBead | None:
-        """The last pass laid at ``s_mm`` (the bead on top)."""
+        """The last pass laid at ``s_mm`` (the bead on top). Under ``_lock``."""
         for bead in reversed((self.seams.get(seam) or {}).values()):
             if bead.at(s_mm) is not None:
                 return bead
@@ -128,20 +132,23 @@ class BeadRecord:
 
     def at(self, seam: str, s_mm: float) -> tuple[float, float] | None:
         """The top bead's centre at ``s_mm`` (None: not welded there)."""
-        bead = self._last(seam, s_mm)
-        return bead.at(s_mm) if bead is not None else None
+        with self._lock:
+            bead = self._last(seam, s_mm)
+            return bead.at(s_mm) if bead is not None else None
 
     def weave_at(self, seam: str, s_mm: float) -> tuple[float, float]:
-        bead = self._last(seam, s_mm)
-        return bead.weave_at(s_mm) if bead is not None else (0.0, 0.0)
+        with self._lock:
+            bead = self._last(seam, s_mm)
+            return bead.weave_at(s_mm) if bead is not None else (0.0, 0.0)
 
     def passes_at(self, seam: str, s_mm: float) -> list[LaidPass]:
         """Every pass laid at ``s_mm``, first to last."""
         laid = []
-        for bead in (self.seams.get(seam) or {}).values():
-            centre = bead.at(s_mm)
-            if centre is not None:
-                laid.append(LaidPass(*centre, bead.weave_at(s_mm), bead.area_at(s_mm)))
+        with self._lock:
+            for bead in (self.seams.get(seam) or {}).values():
+                centre = bead.at(s_mm)
+                if centre is not None:
+                    laid.append(LaidPass(*centre, bead.weave_at(s_mm), bead.area_at(s_mm)))
         return laid
 
     def passes_with_ids_at(self, seam: str, s_mm: float) -> list[tuple[int, LaidPass]]:
@@ -155,4 +162,5 @@ class BeadRecord:
 
     def clear(self) -> None:
         """A new part on the fixture: no bead yet."""
-        self.seams.clear()
+        with self._lock:
+            self.seams.clear()

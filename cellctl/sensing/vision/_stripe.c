@@ -7,6 +7,8 @@
  * fit_line:   joint detection's robust line fit of a face (cellctl/sensing/vision/joint.py,
  *             fit_line_robust): a total least squares line, stray points dropped, twice.
  * split:      where two faces meet (joint.py, best_split).
+ * short_runs: the stripe's pieces too short to be a face dropped (stripe.py,
+ *             _reject_short_runs): a few microseconds, so it keeps the GIL.
  *
  * Both take and fill buffers made by the caller (numpy arrays), so no numpy headers are
  * needed to build this: Python's own buffer protocol is enough. The stripe's arithmetic is
@@ -422,11 +424,93 @@ split(PyObject *self, PyObject *args)
     return PyLong_FromSsize_t(m + best);
 }
 
+/* Each kept point's piece length: points idx[0..n) (columns) with rows rows[idx[i]]; a piece
+ * ends at a hole wider than max_gap columns or a jump in row over max_jump. */
+static void
+piece_lengths(const int64_t *idx, const double *rows, Py_ssize_t n, int64_t max_gap,
+              double max_jump, int64_t *length)
+{
+    Py_ssize_t start = 0;
+    for (Py_ssize_t i = 1; i <= n; i++) {
+        if (i < n && !(idx[i] - idx[i - 1] > max_gap || fabs(rows[idx[i]] - rows[idx[i - 1]]) > max_jump))
+            continue;
+        for (Py_ssize_t j = start; j < i; j++)
+            length[j] = i - start;
+        start = i;
+    }
+}
+
+/* short_runs(rows, max_gap, max_jump, min_run, index, scratch) -> count: stripe.py's
+ * _reject_short_runs. rows (float64, one a column) has NaN where no line is; specks (pieces no
+ * longer than max_gap) are set NaN first and the pieces counted again without them, then
+ * pieces shorter than min_run. index receives the columns left, in order; scratch (int64, as
+ * many as rows) is the caller's. */
+static PyObject *
+short_runs(PyObject *self, PyObject *args)
+{
+    PyObject *rows_obj, *index_obj, *scratch_obj;
+    Py_ssize_t max_gap, min_run;
+    double max_jump;
+    if (!PyArg_ParseTuple(args, "OndnOO", &rows_obj, &max_gap, &max_jump, &min_run, &index_obj,
+                          &scratch_obj))
+        return NULL;
+    Py_buffer rows_b, index_b, scratch_b;
+    if (get(rows_obj, &rows_b, 1, 8, 0, "rows") < 0)
+        return NULL;
+    Py_ssize_t width = rows_b.len / 8;
+    if (get(index_obj, &index_b, 1, 8, width, "index") < 0) {
+        PyBuffer_Release(&rows_b);
+        return NULL;
+    }
+    if (get(scratch_obj, &scratch_b, 1, 8, width, "scratch") < 0) {
+        PyBuffer_Release(&rows_b);
+        PyBuffer_Release(&index_b);
+        return NULL;
+    }
+    double *rows = rows_b.buf;
+    int64_t *idx = index_b.buf, *length = scratch_b.buf;
+    Py_ssize_t n = 0;
+    for (Py_ssize_t c = 0; c < width; c++)
+        if (rows[c] == rows[c])
+            idx[n++] = c;
+    if (n > 0) {
+        piece_lengths(idx, rows, n, max_gap, max_jump, length);
+        int speck = 0;
+        for (Py_ssize_t i = 0; i < n && !speck; i++)
+            speck = length[i] <= max_gap;
+        if (speck) {
+            Py_ssize_t m = 0;
+            for (Py_ssize_t i = 0; i < n; i++) {
+                if (length[i] <= max_gap)
+                    rows[idx[i]] = NAN;
+                else
+                    idx[m++] = idx[i];
+            }
+            n = m;
+            if (n > 0)
+                piece_lengths(idx, rows, n, max_gap, max_jump, length);
+        }
+        Py_ssize_t m = 0;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (length[i] < min_run)
+                rows[idx[i]] = NAN;
+            else
+                idx[m++] = idx[i];
+        }
+        n = m;
+    }
+    PyBuffer_Release(&rows_b);
+    PyBuffer_Release(&index_b);
+    PyBuffer_Release(&scratch_b);
+    return PyLong_FromSsize_t(n);
+}
+
 static PyMethodDef methods[] = {
     {"band_peaks", band_peaks, METH_VARARGS, "The brightest row of each column's band."},
     {"centres", centres, METH_VARARGS, "Sub-pixel centre rows and peak heights."},
     {"fit_line", fit_line, METH_VARARGS, "A face's robust total least squares line."},
     {"split", split, METH_VARARGS, "Where two straight faces meet."},
+    {"short_runs", short_runs, METH_VARARGS, "The stripe's short pieces dropped."},
     {NULL, NULL, 0, NULL},
 };
 

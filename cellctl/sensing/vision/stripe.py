@@ -53,6 +53,8 @@ class StripeExtractor:
         self._previous: np.ndarray | None = None  # integer centre rows of the last frame's line
         self._previous_count = 0
         self._columns = np.arange(0, dtype=np.intp)
+        self._index = np.empty(0, dtype=np.intp)  # short_runs' buffers, a column each
+        self._lengths = np.empty(0, dtype=np.intp)
 
     def reset(self) -> None:
         """Forget where the line was (the next frame is searched whole)."""
@@ -132,7 +134,23 @@ class StripeExtractor:
         blob makes a short piece of its own; a plate's face makes a long one. Specks first: a
         piece no wider than ``max_run_gap_columns`` is dropped and the line either side of it
         joined, so that a speck of spatter on a face does not cut the face into pieces too
-        short to keep. Returns the columns left with the line."""
+        short to keep. Returns the columns left with the line. (Compiled: ``short_runs``;
+        ``_reject_short_runs_numpy`` the same in numpy, bit for bit.)"""
+        if not COMPILED:
+            return self._reject_short_runs_numpy(rows)
+        s = self.settings
+        width = len(rows)
+        if self._index.shape[0] != width:
+            self._index = np.empty(width, dtype=np.intp)
+            self._lengths = np.empty(width, dtype=np.intp)
+        count = short_runs(
+            rows, s.max_run_gap_columns, float(s.max_jump_px), s.min_run_columns,
+            self._index, self._lengths,
+        )  # fmt: skip
+        return self._index[:count].copy()
+
+    def _reject_short_runs_numpy(self, rows: np.ndarray) -> np.ndarray:
+        """``_reject_short_runs`` in numpy."""
         s = self.settings
         index = (rows == rows).nonzero()[0]  # not NaN
         if len(index) == 0:
@@ -242,9 +260,10 @@ def _down_runs(image: np.ndarray, length: int) -> np.ndarray:
 
 
 try:
-    from cellctl.sensing.vision._stripe import band_peaks, centres
+    from cellctl.sensing.vision._stripe import band_peaks, centres, short_runs
 
     COMPILED = True
 except ImportError:  # not built (``make venv`` builds it): the same results, slower
     band_peaks, centres = _band_peaks_numpy, _centres_numpy
+    short_runs = None
     COMPILED = False
