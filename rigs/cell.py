@@ -23,12 +23,10 @@ import yaml
 
 from cellctl.cell.packml import State
 from cellctl.cli.demo import prepare_run_folder
-from cellctl.cli.run import CONTROLLER_REALTIME_PRIORITY
 from cellctl.collector import freeze_what_lives_on
 from cellctl.config import load_cell_config
 from cellctl.controller.controller import Controller
 from cellctl.wiring import build_controller
-from drivers.realtime import realtime_process_while
 from sim.cell import SimulatedCell
 from sim.cellfile import load_cell_devices
 from sim.clock import SimClock
@@ -188,13 +186,11 @@ async def running_cell(
         # mid-weld held this one loop, the simulated devices' too, for 0.4-0.6 s (F131, F140).
         freeze_what_lives_on()
         await controller.start()
-        # As `cellctl run` does once started: the process real-time (SCHED_FIFO where it may),
-        # so that the other test worker, or anything else on the machine, never takes a core
-        # from the controller. The simulated devices share this process; real ones are
-        # hardware of their own that no load on the PC delays. Normal again afterwards: the
-        # worker goes on with other tests.
-        with realtime_process_while(CONTROLLER_REALTIME_PRIORITY):
-            yield CellRig(sim, controller, config_path)
+        # Not real-time, unlike `cellctl run` and the scenario runner's devices: the test's
+        # own code runs in this process too (plots, screenshots, a flood of OPC UA sessions),
+        # and under SCHED_FIFO, which never time-slices, that starved the other worker's
+        # real-time cell for seconds (a full run on three workers: F131/F132 everywhere).
+        yield CellRig(sim, controller, config_path)
     finally:
         await controller.shutdown()
         controller.store.close()
