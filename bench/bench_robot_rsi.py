@@ -89,6 +89,9 @@ async def _robot_main(conn: Connection, sensor_port: int) -> None:
         while (command := await commands.get()) != "quit":
             if command == "start":
                 conn.send(robot.start_job(1))
+            elif command == "searched":  # nothing to find here: the job goes on to the start
+                robot.set_search_done(True, (0.0, 0.0, 0.0))
+                conn.send(True)
             elif command in ("go", "end"):
                 robot.set_seam_go(command == "go")
                 conn.send(True)
@@ -162,6 +165,9 @@ async def _measure() -> dict[str, Any]:
         await _receive(parent)  # "ready"
         tasks = [asyncio.create_task(_stream(driver, seam)), asyncio.create_task(_busy_loop())]
         assert await _ask(parent, "start")
+        # The job stops at its search position first (cellctl.weld.owned_search).
+        await _until(parent, "robot_at_search", 20.0)
+        await _ask(parent, "searched")
         await _until(parent, "robot_at_seam_start", 20.0)
         driver.expect_stream(True)
         await asyncio.sleep(0.5)  # the held offset settles before the "arc"
