@@ -117,6 +117,16 @@ def realtime_process_while(priority: int) -> Iterator[OSError | None]:
                 continue  # it ended meanwhile
 
 
+# The interval ``gil_kept`` found, and how many of its blocks are open: the switch interval
+# is process-wide, and two threads may keep the GIL at once in one process (the simulated
+# camera and the controller's sensor reader, in a test rig). Each saving and restoring it
+# alone let the later one put the raised interval back for good; the first block in saves,
+# the last one out restores, under this lock.
+_kept_lock = threading.Lock()
+_kept_depth = 0
+_kept_before_s = 0.0
+
+
 @contextlib.contextmanager
 def gil_kept(for_s: float) -> Iterator[None]:
     """``with gil_kept(0.001):`` a real-time thread's short stretch of Python (a frame's
@@ -128,14 +138,21 @@ def gil_kept(for_s: float) -> Iterator[None]:
     waits until the other has run. A frame's vision (0.2-0.5 ms) was so cut in two or three
     by the event loop, and took 2-3 times as long as alone. Inside the block the interval is
     ``for_s``: a thread that asks meanwhile waits for the block's end (at most ``for_s``);
-    afterwards the interval is what it was. (Process-wide: one thread at a time should use
-    it; the controller's is the sensor's reader.)"""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(max(before, for_s))
+    afterwards the interval is what it was before the first open block (blocks of several
+    threads may overlap)."""
+    global _kept_depth, _kept_before_s
+    with _kept_lock:
+        if _kept_depth == 0:
+            _kept_before_s = sys.getswitchinterval()
+        _kept_depth += 1
+        sys.setswitchinterval(max(sys.getswitchinterval(), for_s))
     try:
         yield
     finally:
-        # Half a microsecond more: CPython keeps the interval in whole microseconds, rounded
-        # down, and ``before`` as read back would otherwise come back a microsecond shorter
-        # each time (a frame at a time, down to none).
-        sys.setswitchinterval(before + 5e-7)
+        with _kept_lock:
+            _kept_depth -= 1
+            if _kept_depth == 0:
+                # Half a microsecond more: CPython keeps the interval in whole microseconds,
+                # rounded down, and the interval as read back would otherwise come back a
+                # microsecond shorter each time (a frame at a time, down to none).
+                sys.setswitchinterval(_kept_before_s + 5e-7)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 
@@ -118,5 +119,33 @@ def test_a_stretch_that_keeps_the_gil_lengthens_the_switch_interval_and_gives_it
         sys.setswitchinterval(0.005)
         with gil_kept(0.001):
             assert sys.getswitchinterval() == pytest.approx(0.005, abs=2e-6)
+    finally:
+        sys.setswitchinterval(before)
+
+
+def test_stretches_of_two_threads_that_overlap_give_the_interval_back_once_both_end():
+    """The simulated camera and the controller's reader keep the GIL in one process (a test
+    rig): the second block opens while the first is open and closes after it. Each restoring
+    the interval it had found left it raised for good; the last one out restores it."""
+    before = sys.getswitchinterval()
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+
+    def second() -> None:
+        first_in.wait()
+        with gil_kept(0.002):
+            second_in.set()
+            first_out.wait()
+            assert sys.getswitchinterval() == pytest.approx(0.002, abs=2e-6)
+
+    try:
+        sys.setswitchinterval(0.0002)
+        other = threading.Thread(target=second)
+        other.start()
+        with gil_kept(0.001):
+            first_in.set()
+            second_in.wait()
+        first_out.set()
+        other.join()
+        assert sys.getswitchinterval() == pytest.approx(0.0002, abs=2e-6)
     finally:
         sys.setswitchinterval(before)

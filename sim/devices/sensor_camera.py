@@ -41,10 +41,9 @@ import os
 import select
 import socket
 import struct
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,6 +54,7 @@ from drivers.codecs.sensor_protocol import (
     FrameHeader,
     encode_header,
 )
+from drivers.realtime import gil_kept
 from sim.devices.sensor_render import JointView, StripeRenderer
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ MAX_EXPOSURE_LAG_S = 0.004  # a later wake-up (a busy machine) exposes when it w
 SERVE_UNTIL_S = 0.002  # the last stretch before a trigger is slept, not polled (ms resolution)
 RENDER_TIMES_KEPT = 10_000
 # While it renders a frame, the camera's thread keeps the GIL when the loop asks for it, up
-# to this long (``_gil_kept``): a frame's rendering is some 0.4 ms.
+# to this long (``drivers.realtime.gil_kept``): a frame's rendering is some 0.4 ms.
 RENDER_GIL_KEPT_S = 0.001
 
 
@@ -92,24 +92,6 @@ def next_trigger_s(previous_s: float, now_s: float, period_s: float) -> float:
     if behind_s > MAX_EXPOSURE_LAG_S:
         next_s += math.ceil((behind_s - MAX_EXPOSURE_LAG_S) / period_s) * period_s
     return next_s
-
-
-@contextlib.contextmanager
-def _gil_kept(for_s: float) -> Iterator[None]:
-    """The switch interval ``for_s`` (at least) inside the block: the loop, asking for the GIL
-    while the camera renders, waits for the frame (at most ``for_s``) rather than making the
-    camera hand the GIL over every 0.2 ms (TRIGGER_SWITCH_INTERVAL_S) and wait for the loop's
-    Python each time (a priority ranks a thread for the cores, not for the GIL). As
-    ``drivers.realtime.gil_kept`` (the simulator imports no driver but the codecs)."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(max(before, for_s))
-    try:
-        yield
-    finally:
-        # Half a microsecond more: CPython keeps the interval in whole microseconds, rounded
-        # down, and ``before`` as read back would otherwise come back a microsecond shorter
-        # each time (a frame at a time, down to none).
-        sys.setswitchinterval(before + 5e-7)
 
 
 def _above_the_loop() -> None:
@@ -244,7 +226,7 @@ class CameraStream:
                 self.truth_wait_s.append(time.monotonic() - woke)
             self._trigger_s = next_at
             try:
-                with _gil_kept(RENDER_GIL_KEPT_S):
+                with gil_kept(RENDER_GIL_KEPT_S):
                     self._render_and_send(order)
             except Exception:  # a bug: said, and the next frame tried (the camera runs on)
                 log.exception("simulated sensor camera: frame %d not sent", order.frame_number)
