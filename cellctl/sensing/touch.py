@@ -90,6 +90,14 @@ class TouchFigures:
     # (search, seconds from the sensing voltage on to the result read) of the last searches
     durations_s: list[tuple[str, float]] = field(default_factory=list)
 
+    def count(self, search: str, took_s: float) -> None:
+        """One search more, of ``search``'s name, taking ``took_s`` (the last
+        ``SEARCH_TIMES_KEPT`` kept)."""
+        self.searches += 1
+        self.search_time_s += took_s
+        self.durations_s.append((search, took_s))
+        del self.durations_s[:-SEARCH_TIMES_KEPT]
+
 
 class TouchSensing:
     """Runs touch searches with the robot and the power source (see the module)."""
@@ -135,11 +143,7 @@ class TouchSensing:
             result = await self._search_result(search_id, search, speed)
         finally:
             await self.power_source.touch_sense(False)
-        took_s = time.monotonic() - started
-        self.figures.searches += 1
-        self.figures.search_time_s += took_s
-        self.figures.durations_s.append((search.name, took_s))
-        del self.figures.durations_s[:-SEARCH_TIMES_KEPT]
+        self.figures.count(search.name, time.monotonic() - started)
         if result.outcome is SearchOutcome.NOT_FOUND:
             raise TouchNotFound(search, result)
         if result.outcome is not SearchOutcome.CONTACT:

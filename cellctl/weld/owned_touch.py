@@ -286,11 +286,7 @@ class OwnedTouchSensing(TouchSensing):
                     await self._wait(lambda s: not s.touch_moving, f"search {number} to stop")
             finally:
                 await self.power_source.touch_sense(False)
-            took_s = time.monotonic() - started
-            self.figures.searches += 1
-            self.figures.search_time_s += took_s
-            self.figures.durations_s.append((search.name, took_s))
-            del self.figures.durations_s[:-1000]
+            self.figures.count(search.name, time.monotonic() - started)
             if bracket is None:
                 end = Pose(*search.end_mm)
                 raise TouchNotFound(
