@@ -53,7 +53,7 @@ from cellctl.weld.arc_end import ArcEndLink, fill_crater, switch_arc_off
 from cellctl.weld.cycle import CycleInterrupted, SeamProgress, SeamRecords
 from cellctl.weld.monitoring import SeamMonitor
 from cellctl.weld.owned_robot import OwnedRobot
-from cellctl.weld.owned_search import OwnedSeamSearch
+from cellctl.weld.owned_search import OwnedSeamSearch, settle_on
 from cellctl.weld.owned_touch import OwnedTouchSensing, TouchCorrector
 from cellctl.weld.robot_job import PlcRobotJobIo, RobotJobFaulted, RobotJobTimeout
 from drivers.codecs.power_source_protocol import PowerSourceStatus
@@ -74,8 +74,6 @@ log = logging.getLogger(__name__)
 AIR_SPEED_FOR_TIMEOUTS_MM_PER_S = 50.0  # the slowest approach a job may make, for timeouts
 CORRECTION_PERIOD_S = 0.004  # one RSI cycle: a fresher correction would wait for the next
 MAX_PATH_ID = 65535  # path ids the tracking knows seams by: 1..65535, one per tracked seam
-SETTLED_MM = 0.05  # on the found offset: this close
-SETTLE_TIMEOUT_S = 2.0  # the path id the laser tracking knows the seam by (one seam at a time)
 
 
 class PathCorrector(Protocol):
@@ -449,20 +447,7 @@ class OwnedSeamCycle:
         await self._wait(lambda s: s.ready, f"job {number} stopped, robot ready", 5.0)
 
     async def _settle_on(self, taught: SeamPath, offset: tuple[float, float]) -> None:
-        """Wait (up to SETTLE_TIMEOUT_S) until the robot stands on the found offset: it slews
-        there at its own correction rate, and the arc must not strike beside the joint."""
-        if math.hypot(*offset) < SETTLED_MM:
-            return
-        deadline = time.monotonic() + SETTLE_TIMEOUT_S
-        while time.monotonic() < deadline:
-            self._check_link()
-            feedback = self.robot.latest_feedback()
-            if feedback is not None:
-                _, lateral, vertical = taught.locate(feedback.position_mm)
-                if math.hypot(lateral - offset[0], vertical - offset[1]) < SETTLED_MM:
-                    return
-            await asyncio.sleep(CORRECTION_PERIOD_S)
-        log.warning("robot not on the found offset %s mm within %g s", offset, SETTLE_TIMEOUT_S)
+        await settle_on(self.robot, taught, offset, CORRECTION_PERIOD_S, self._check_link)
 
     async def _track(self, seam: Seam, taught: SeamPath, found: tuple[float, float]) -> bool:
         """The laser tracking on this seam, if there is a sensor and the seam's program asks:

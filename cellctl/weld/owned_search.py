@@ -359,17 +359,7 @@ class OwnedSeamSearch:
             self.fault(FaultCode.SEARCH_OFFSET_BEYOND_LIMIT, str(error))
 
     async def _settle_on(self, taught: SeamPath, offset: tuple[float, float]) -> None:
-        """Until the robot stands on ``offset`` from the taught line (RSI slews there at its
-        correction rate), at most SETTLE_TIMEOUT_S."""
-        deadline = time.monotonic() + SETTLE_TIMEOUT_S
-        while time.monotonic() < deadline:
-            feedback = self.robot.latest_feedback()
-            if feedback is not None:
-                _, lateral, vertical = taught.locate(feedback.position_mm)
-                if math.hypot(lateral - offset[0], vertical - offset[1]) < SETTLED_MM:
-                    return
-            await asyncio.sleep(PRESCAN_POLL_S)
-        log.warning("robot not on the found offset %s mm within %g s", offset, SETTLE_TIMEOUT_S)
+        await settle_on(self.robot, taught, offset, PRESCAN_POLL_S)
 
     async def _set_done(
         self, done: bool, offset_mm: tuple[float, float, float] | None = None
@@ -412,3 +402,28 @@ def _standing_at_start(
 
 def _mm(point: tuple[float, ...]) -> str:
     return "(" + ", ".join(f"{v:.1f}" for v in point) + ") mm"
+
+
+async def settle_on(
+    robot: RobotOwnedMotion,
+    taught: SeamPath,
+    offset: tuple[float, float],
+    poll_s: float,
+    check: Callable[[], None] = lambda: None,
+) -> None:
+    """Until the robot stands on ``offset`` (lateral, vertical mm) from the taught line, as its
+    stream reports it, looked at every ``poll_s``: it slews there at its own correction rate,
+    and the arc must not strike beside the joint. At most SETTLE_TIMEOUT_S, then a warning.
+    ``check`` runs at every look (the weld cycle's link check raises there)."""
+    if math.hypot(*offset) < SETTLED_MM:
+        return
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    while time.monotonic() < deadline:
+        check()
+        feedback = robot.latest_feedback()
+        if feedback is not None:
+            _, lateral, vertical = taught.locate(feedback.position_mm)
+            if math.hypot(lateral - offset[0], vertical - offset[1]) < SETTLED_MM:
+                return
+        await asyncio.sleep(poll_s)
+    log.warning("robot not on the found offset %s mm within %g s", offset, SETTLE_TIMEOUT_S)
