@@ -24,44 +24,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from bench.bench_touch import random_placement
 from bench.stats import goal, percentile
 from drivers.codecs.robot_protocol import Pose
-from rigs.cell import REPO, running_cell
-from rigs.owned import BACKENDS
+from rigs.cell import running_cell
+from rigs.owned import BACKENDS, touch_job
 from sim.truth.part import Placement, VisionScenario
 
-PART = "coupon-fillet-touch"
 PARTS = 2  # per backend
 TIME_SCALE = 2.0
 GOAL_MM = 0.3  # the issue's: the part placed within 0.3 mm of the truth
-JOB = "COUPON_FILLET_80"
-
-
-def _placement(rng: random.Random) -> Placement:
-    return Placement(
-        x_mm=rng.uniform(-2, 2),
-        y_mm=rng.uniform(-2, 2),
-        z_mm=rng.uniform(-0.5, 0.5),
-        rz_deg=rng.uniform(-2, 2),
-        about_mm=(300.0, 0.0, 8.0),
-    )
-
-
-def _edit(folder: Path, backend: Any):
-    import yaml
-
-    def edit(cell: dict) -> None:
-        backend(cell)
-        program = yaml.safe_load((REPO / "config" / "parts" / f"{PART}.yaml").read_text())
-        program["seams"][0]["robot_job"] = JOB
-        (folder / "config" / "parts" / f"{PART}.yaml").write_text(yaml.safe_dump(program))
-        cell["parts"] = [f"parts/{PART}.yaml"]
-        cell["controller"]["cycle"]["active_part"] = PART
-        cell["power_source"]["link"]["timeout_ms"] = 1000
-        cell["power_source"]["interface_watchdog_ms"] = 3000
-        cell["plc"]["link"]["timeout_ms"] = 1000
-
-    return edit
 
 
 def _true_contacts(rig: Any) -> dict[str, tuple[float, float, float] | None]:
@@ -89,7 +61,7 @@ def _true_contacts(rig: Any) -> dict[str, tuple[float, float, float] | None]:
 
 async def _one_part(folder: Path, backend: Any, placement: Placement) -> dict[str, Any]:
     vision = VisionScenario(name="bench", placement=placement)
-    async with running_cell(folder, TIME_SCALE, _edit(folder, backend), vision) as rig:
+    async with running_cell(folder, TIME_SCALE, touch_job(folder, backend), vision) as rig:
         samples: list[Any] = []
         rig.sim.robot.on_trajectory_sample = samples.append
         await rig.to_idle()
@@ -125,7 +97,7 @@ def main() -> dict[str, Any]:
             rng = random.Random(20)
             results = []
             for index in range(PARTS):
-                placement = _placement(rng)
+                placement = random_placement(rng)
                 folder = Path(tmp) / f"{name}-{index}"
                 try:
                     result = asyncio.run(_one_part(folder, backend, placement))

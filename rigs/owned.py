@@ -6,6 +6,9 @@ lenient enough for a test machine shared by many)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+
+import yaml
 
 from cellctl.testing import free_port
 from rigs.cell import REPO
@@ -76,3 +79,27 @@ BENT_BRACKET = {
         {"kind": "sine", "lateral_amplitude_mm": 1.0, "wavelength_mm": 300},
     ],
 }
+
+
+TOUCH_PART = "coupon-fillet-touch"  # the touch coupon: its searches and its seam
+TOUCH_JOB = "COUPON_FILLET_80"  # the robot job that welds it
+
+
+def touch_job(folder: Path, backend: Callable[[dict], None]) -> Callable[[dict], None]:
+    """``backend``'s cell welding the touch coupon by ``TOUCH_JOB``, the job running the
+    coupon's touch searches: the part program copied into ``folder``'s config with its job.
+    The simulator's robot thread shares the rig's process (and its GIL) with the controller:
+    the power source's and the PLC's answers get the room a busy shared machine needs."""
+
+    def edit(cell: dict) -> None:
+        backend(cell)
+        program = yaml.safe_load((REPO / "config" / "parts" / f"{TOUCH_PART}.yaml").read_text())
+        program["seams"][0]["robot_job"] = TOUCH_JOB
+        (folder / "config" / "parts" / f"{TOUCH_PART}.yaml").write_text(yaml.safe_dump(program))
+        cell["parts"] = [f"parts/{TOUCH_PART}.yaml"]
+        cell["controller"]["cycle"]["active_part"] = TOUCH_PART
+        cell["power_source"]["link"]["timeout_ms"] = 1000
+        cell["power_source"]["interface_watchdog_ms"] = 3000
+        cell["plc"]["link"]["timeout_ms"] = 1000
+
+    return edit

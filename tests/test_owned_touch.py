@@ -14,17 +14,16 @@ import math
 import random
 
 import pytest
-import yaml
 
 from cellctl.cell.faults import FaultCode
 from cellctl.sensing.touch_fit import PartFrame
 from cellctl.weld.owned_touch import StreamSample, offsets_along, pose_at
 from drivers.codecs.seam_path import SeamPath
-from rigs.cell import REPO, running_cell
-from rigs.owned import abb_egm, kuka_rsi
+from rigs.cell import running_cell
+from rigs.owned import TOUCH_PART, abb_egm, kuka_rsi, touch_job
 from sim.truth.part import Placement, VisionScenario
 
-PART = "coupon-fillet-touch"
+PART = TOUCH_PART
 PLACED = Placement(x_mm=1.5, y_mm=-1.0, z_mm=0.4, rz_deg=1.5, about_mm=(300.0, 0.0, 8.0))
 WITHIN_MM = 0.3
 
@@ -70,25 +69,6 @@ def test_a_turned_parts_correction_changes_along_the_taught_seam():
     # Travel +y: lateral (left) is -x. The turn (counter-clockwise) moves the far end 2.09 mm
     # further left than the near one.
     assert table[-1][1] - table[0][1] == pytest.approx(80 * math.sin(math.radians(1.5)), abs=0.01)
-
-
-def touch_job(tmp_path, interface=kuka_rsi):
-    """The robot-owned cell welding the touch coupon by job COUPON_FILLET_80."""
-
-    def edit(cell: dict) -> None:
-        interface(cell)
-        program = yaml.safe_load((REPO / "config" / "parts" / f"{PART}.yaml").read_text())
-        program["seams"][0]["robot_job"] = "COUPON_FILLET_80"
-        (tmp_path / "config" / "parts" / f"{PART}.yaml").write_text(yaml.safe_dump(program))
-        cell["parts"] = [f"parts/{PART}.yaml"]
-        cell["controller"]["cycle"]["active_part"] = PART
-        # The simulator's RSI thread shares this process (and its GIL) with the controller:
-        # the power source's answers get the room a busy shared machine needs.
-        cell["power_source"]["link"]["timeout_ms"] = 1000
-        cell["power_source"]["interface_watchdog_ms"] = 3000
-        cell["plc"]["link"]["timeout_ms"] = 1000
-
-    return edit
 
 
 def off_the_joint(rig, samples) -> list[float]:
@@ -137,7 +117,7 @@ async def test_a_part_found_by_the_jobs_touches_alone_is_welded_on_its_true_join
 
 async def test_a_job_search_that_finds_nothing_is_f152_naming_it(tmp_path):
     far = VisionScenario(name="far", placement=Placement(x_mm=20.0, about_mm=(300.0, 0.0, 8.0)))
-    async with running_cell(tmp_path, 4.0, touch_job(tmp_path), far) as rig:
+    async with running_cell(tmp_path, 4.0, touch_job(tmp_path, kuka_rsi), far) as rig:
         await rig.to_idle()
         rig.sim.plc.set_part_loaded(True)
         await rig.press("start_button")
