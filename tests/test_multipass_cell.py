@@ -88,28 +88,34 @@ def multipass_coupon(tmp_path):
     return edit
 
 
+async def root_welded_and_the_fill_waiting(rig) -> int:
+    """A part started on the coupon, made light and kept hot, so that after its root the fill
+    waits for it to cool (the torch clear, between passes); the part's id."""
+    heat = rig.sim.plc.part_heat
+    heat.mass_kg = 1.0  # a light coupon: the root heats it well above 40 °C
+    heat.cooling_time_constant_s = 1e6  # and it stays hot until the test cools it
+    await rig.to_idle()
+    rig.sim.plc.set_part_loaded(True)
+    await rig.press("start_button")
+    await rig.until(
+        lambda: "pass 2 of 3, fill: part temperature check" in rig.controller.view().phase,
+        "the fill waiting for the part to cool",
+        60,
+    )
+    return (await rig.controller.store.parts())[-1]["id"]
+
+
 async def test_later_passes_follow_the_tracked_root_and_a_hold_between_passes_resumes(tmp_path):
     async with running_cell(tmp_path, TIME_SCALE, multipass_coupon(tmp_path), DRAWN) as rig:
-        heat = rig.sim.plc.part_heat
-        heat.mass_kg = 1.0  # a light coupon: the root heats it well above 40 °C
-        heat.cooling_time_constant_s = 1e6  # and it stays hot until the test cools it
-        await rig.to_idle()
-        rig.sim.plc.set_part_loaded(True)
-        await rig.press("start_button")
+        part_id = await root_welded_and_the_fill_waiting(rig)
         # The fill waits for the part to cool, the torch clear: hold it there.
-        await rig.until(
-            lambda: "pass 2 of 3, fill: part temperature check" in rig.controller.view().phase,
-            "the fill waiting for the part to cool",
-            60,
-        )
-        part_id = (await rig.controller.store.parts())[-1]["id"]
         await rig.controller.command("hold", by="test")
         await rig.until_state(State.HELD)
         assert "seam butt, pass 2 of 3, fill" in rig.controller.view().phase
         held_records = await rig.controller.store.seams(part_id)
         assert len(held_records) == 1  # the root, recorded once
         assert not rig.sim.power_source.arc.burning
-        heat.set_temperature_c(30.0)
+        rig.sim.plc.part_heat.set_temperature_c(30.0)
         await rig.controller.command("unhold", by="test")
         part = await rig.until_welded_without_faults(60)
         records = [json.loads(s["summary_json"]) for s in await rig.controller.store.seams(part_id)]
@@ -220,18 +226,7 @@ async def test_a_controller_crash_between_passes_resumes_at_the_next_pass_once_c
         patient_links(cell)
 
     async with running_cell(tmp_path, TIME_SCALE, edit, DRAWN) as rig:
-        heat = rig.sim.plc.part_heat
-        heat.mass_kg = 1.0  # the root heats the coupon above the fill's interpass limit
-        heat.cooling_time_constant_s = 1e6
-        await rig.to_idle()
-        rig.sim.plc.set_part_loaded(True)
-        await rig.press("start_button")
-        await rig.until(
-            lambda: "pass 2 of 3, fill: part temperature check" in rig.controller.view().phase,
-            "the fill waiting for the part to cool",
-            60,
-        )
-        part_id = (await rig.controller.store.parts())[-1]["id"]
+        part_id = await root_welded_and_the_fill_waiting(rig)
         await crash(rig.controller)
         controller = build_controller(load_cell_config(rig.config_path))
         try:
@@ -255,7 +250,7 @@ async def test_a_controller_crash_between_passes_resumes_at_the_next_pass_once_c
             where = await controller.resume_part(part_id, by="test")
             assert where == "seam butt, pass 2"
             assert controller.resume_armed() == part_id
-            heat.set_temperature_c(30.0)
+            rig.sim.plc.part_heat.set_temperature_c(30.0)
             rig.sim.plc.set_part_loaded(True)
             await rig.press("start_button")
             await rig.until(lambda: rig.state is not State.IDLE, "the part to start", 5)
