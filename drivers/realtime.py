@@ -10,6 +10,15 @@ asks in its main thread before starting any other has every thread real-time; a 
 asks for itself only changes itself. The kernel keeps 5 % of every second for normal work
 (``/proc/sys/kernel/sched_rt_runtime_us``), so a runaway real-time thread cannot lock a
 machine up for good.
+
+``CELLCTL_REALTIME=0`` in the environment turns every request down (each refusal says so):
+for a development PC, and for the test suite, which runs several cells, their simulated
+devices and the tests' own code side by side on two cores. There, SCHED_FIFO does harm: a
+real-time thread of one priority is never time-sliced against another of the same, so one
+cell's busy stretch (a controller's first cycle, a rig loading its config) held the core from
+another cell's simulated power source for over 100 ms, and every normal-priority cell beside
+them waited behind both (F131 and lost tracking in full runs). The kernel's fair scheduler
+wakes a thread that mostly sleeps, as a link's reader does, within a few milliseconds.
 """
 
 from __future__ import annotations
@@ -29,9 +38,22 @@ _said_lock = threading.Lock()
 _refusals_said: set[str] = set()
 
 
+# The environment variable that turns real-time scheduling off for a process and its children.
+REALTIME_ENV = "CELLCTL_REALTIME"
+
+
+def realtime_allowed() -> OSError | None:
+    """None unless ``CELLCTL_REALTIME=0`` turns real-time scheduling off; the refusal then."""
+    if os.environ.get(REALTIME_ENV, "").strip() == "0":
+        return OSError(f"real-time scheduling turned off ({REALTIME_ENV}=0)")
+    return None
+
+
 def ask_for_realtime(priority: int) -> OSError | None:
     """Put the calling thread under SCHED_FIFO at ``priority`` (1..99). None when granted;
     the refusal otherwise (the thread then stays as it was)."""
+    if (off := realtime_allowed()) is not None:
+        return off
     try:
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
     except AttributeError as error:  # not Linux
@@ -70,6 +92,8 @@ def make_process_realtime(priority: int) -> OSError | None:
     """Put every thread of this process that is still a normal one under SCHED_FIFO at
     ``priority``; threads that already have a real-time priority keep theirs. Threads started
     afterwards inherit their creator's. None when granted; the first refusal otherwise."""
+    if (off := realtime_allowed()) is not None:
+        return off
     try:
         threads = [int(tid) for tid in os.listdir("/proc/self/task")]
     except OSError as error:

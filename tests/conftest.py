@@ -18,7 +18,15 @@ from pathlib import Path
 
 import pytest
 
+from drivers.realtime import REALTIME_ENV
+
 REPO = Path(__file__).resolve().parent.parent
+
+# No SCHED_FIFO in this process or the controllers it starts (drivers.realtime): two workers
+# run cells side by side on two cores, and among real-time threads of one priority none is
+# time-sliced, so one cell's busy stretch held another's simulated power source off its core
+# for over 100 ms (F131). Set before any test imports the code that asks.
+os.environ[REALTIME_ENV] = "0"
 LEAK_GRACE_S = 3.0  # closed transports and exiting threads may take a moment to go
 
 
@@ -139,6 +147,8 @@ SENSING_CELLS = {
     "tests.test_supervision",
     # (no sensor, but its touches are latched from the controller's polls: latency-bound)
     "tests.test_owned_touch",
+    # (checks that this grouping holds under make test)
+    "tests.test_xdist_groups",
 }
 
 
@@ -153,6 +163,10 @@ OPCUA_CELLS = {
 }
 
 
+# First: xdist's own hook (its worker's, registered after this file) turns the groups into the
+# "@group" suffix of each test's id that --dist loadgroup schedules by. Run after it, these
+# groups were marked too late and never held: two sensing cells ran side by side.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
     for item in items:
         module = getattr(item, "module", None)

@@ -509,6 +509,9 @@ def test_a_config_that_is_not_a_regular_file_is_refused_without_waiting(tmp_path
          ":1: plc.link.port: an integer of 5,000 characters"),
         ("oversized", "# " + "x" * (1024 * 1024) + "\n", ":1: file is 1.0 MiB (1,048,579 bytes)"),
     ],
+    # Named, not the parameters' text: a test's id goes into PYTEST_CURRENT_TEST, which the
+    # check's child process inherits, and a megabyte there is too long for exec (E2BIG).
+    ids=["deep", "huge-int", "oversized"],
 )  # fmt: skip
 def test_config_check_answers_hostile_files_with_file_and_line(tmp_path, name, text, expected):
     path = tmp_path / f"{name}.yaml"

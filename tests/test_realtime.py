@@ -3,6 +3,7 @@ its own: a policy set here would stay with the test process."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -10,7 +11,10 @@ import threading
 
 import pytest
 
-from drivers.realtime import gil_kept
+from drivers.realtime import REALTIME_ENV, ask_for_realtime, gil_kept
+
+# The suite turns real-time scheduling off (tests/conftest.py); these children test it on.
+REALTIME_ON = {name: value for name, value in os.environ.items() if name != REALTIME_ENV}
 
 CHILD = textwrap.dedent(
     """
@@ -46,8 +50,9 @@ CHILD = textwrap.dedent(
 
 def test_the_controller_process_goes_real_time_and_threads_that_asked_for_more_keep_it():
     out = subprocess.run(
-        [sys.executable, "-c", CHILD], capture_output=True, text=True, timeout=60, check=False
-    )
+        [sys.executable, "-c", CHILD],
+        capture_output=True, text=True, timeout=60, check=False, env=REALTIME_ON,
+    )  # fmt: skip
     if out.stdout.startswith("False"):
         pytest.skip("no real-time privilege here (CAP_SYS_NICE or an rtprio limit)")
     assert out.returncode == 0, out.stderr
@@ -89,12 +94,23 @@ def test_a_test_process_is_real_time_only_while_its_cell_runs():
     # The cell rigs run the controller real-time as `cellctl run` does; the worker then goes
     # on with other tests, which must get a normal process back, threads started inside too.
     out = subprocess.run(
-        [sys.executable, "-c", SCOPED], capture_output=True, text=True, timeout=60, check=False
-    )
+        [sys.executable, "-c", SCOPED],
+        capture_output=True, text=True, timeout=60, check=False, env=REALTIME_ON,
+    )  # fmt: skip
     if out.stdout.startswith("False"):
         pytest.skip("no real-time privilege here (CAP_SYS_NICE or an rtprio limit)")
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["True", "4", "0", "0"]
+
+
+def test_real_time_turned_off_by_the_environment_is_refused_and_says_why(monkeypatch):
+    """``CELLCTL_REALTIME=0`` (the suite's own setting): every request is refused, naming
+    the variable, and the thread stays a normal one."""
+    monkeypatch.setenv(REALTIME_ENV, "0")
+    refused = ask_for_realtime(1)
+    assert refused is not None
+    assert f"{REALTIME_ENV}=0" in str(refused)
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
 
 
 def test_a_stretch_that_keeps_the_gil_lengthens_the_switch_interval_and_gives_it_back():
