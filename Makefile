@@ -42,10 +42,13 @@ plant-servers:
 		fi; \
 	fi
 
+# Three workers on two cores: the suite waits on simulated cells' time far more than it computes
+# (a run's CPU is some 1.5 cores), and the rigs that render the sensor's frames in the test's
+# own process share one worker (tests/conftest.py), so no two run side by side.
 test: $(STAMP) plant-servers
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 3 --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

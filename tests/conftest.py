@@ -22,7 +22,7 @@ from drivers.realtime import REALTIME_ENV
 
 REPO = Path(__file__).resolve().parent.parent
 
-# No SCHED_FIFO in this process or the controllers it starts (drivers.realtime): two workers
+# No SCHED_FIFO in this process or the controllers it starts (drivers.realtime): the workers
 # run cells side by side on two cores, and among real-time threads of one priority none is
 # time-sliced, so one cell's busy stretch held another's simulated power source off its core
 # for over 100 ms (F131). Set before any test imports the code that asks.
@@ -133,7 +133,7 @@ async def no_leaked_tasks():
 
 # Modules whose cell runs in the test's own process with the simulated sensor rendering every
 # frame and the vision finding the seam in it: the heaviest real-time rigs. ``make test`` runs
-# the suite on two workers (most tests wait on a simulated cell's time); these share one
+# the suite on three workers (most tests wait on a simulated cell's time); these share one
 # worker, so that two of them never run side by side.
 SENSING_CELLS = {
     "tests.test_tracking_cell",
