@@ -17,7 +17,6 @@ from tests.gui_rig import CellInThread, artifacts, hmi, pump
 from tests.opcua_rig import with_opcua
 
 SERIAL = "BM-2026-0417"
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "hmi" / "zh_CN"
 
 
 def interrupted_part(tmp_path: Path) -> tuple:
@@ -81,9 +80,11 @@ def test_the_operator_confirms_an_interrupted_part_for_resume_in_chinese(tmp_pat
             assert rig.controller.resume_armed() is None
             button.click()
             qapp.processEvents()
-            window.overview.grab().save(str(artifacts(tmp_path, "hmi-resume") / "asking.png"))
-            shot = DOCS / "overview-resume-confirm.png"
-            assert window.overview.grab().save(str(shot))
+            # Into the test's own folder (CELLCTL_ARTIFACTS to keep them), never into the
+            # checkout: docs/hmi/zh_CN/overview-resume-*.png were copied from such a run, and a
+            # test that rewrote them left every `make test` with a changed tree.
+            shots = artifacts(tmp_path, "hmi-resume")
+            assert window.overview.grab().save(str(shots / "overview-resume-confirm.png"))
             box.confirm.click()
             pump(qapp, lambda: window.last_answer is not None, "the answer to ResumePart")
             assert window.last_answer[:2] == ("ResumePart", "Good"), window.last_answer
@@ -98,4 +99,4 @@ def test_the_operator_confirms_an_interrupted_part_for_resume_in_chinese(tmp_pat
             assert window.last_answer[1] == "BadInvalidArgument"
             assert "被拒绝" in box.answer.text()
             assert f"part {dry_run} was a dry_run part" in box.answer.text()
-            assert window.overview.grab().save(str(DOCS / "overview-resume-refused.png"))
+            assert window.overview.grab().save(str(shots / "overview-resume-refused.png"))
