@@ -133,7 +133,7 @@ async def no_leaked_tasks():
 
 # Modules whose cell runs in the test's own process with the simulated sensor rendering every
 # frame and the vision finding the seam in it: the heaviest real-time rigs. ``make test`` runs
-# the suite on three workers (most tests wait on a simulated cell's time); these share one
+# the suite on two workers (most tests wait on a simulated cell's time); these share one
 # worker, so that two of them never run side by side.
 SENSING_CELLS = {
     "tests.test_tracking_cell",
