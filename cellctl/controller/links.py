@@ -48,7 +48,7 @@ class LinkWatch:
 
     ``cycle_running()`` says whether the weld cycle polls the devices itself (then the watch
     stays quiet); ``drives_in_use()`` whether the robot's drives should be on (then their
-    absence is a fault).
+    absence is a fault, once the robot has shown them on: see ``on_status``).
     """
 
     def __init__(
@@ -75,6 +75,9 @@ class LinkWatch:
         self.drives_in_use = drives_in_use
         self._failures: dict[str, int] = collections.defaultdict(int)
         self._closed = False
+        # Whether a robot status has shown the drives on since they were last asked for
+        # (on the event loop only, like every other member).
+        self._drives_seen_on = False
 
     def attach(self) -> None:
         """Listen to every link's state (before they connect)."""
@@ -206,5 +209,13 @@ class LinkWatch:
                 robot_fault(status.fault_code),
                 f"robot fault {status.fault_code}: {status.fault_text}",
             )
-        elif status.state is RobotState.DRIVES_OFF and self.drives_in_use():
+        elif not self.drives_in_use():
+            self._drives_seen_on = False
+        elif status.state is not RobotState.DRIVES_OFF:
+            self._drives_seen_on = True
+        elif self._drives_seen_on:
+            # Only drives that were on and went off: between Start's request and the robot
+            # enabling them (some PLC scans, longer on a busy PC) a status says "off", and so
+            # may one read before the request that comes back after it. Neither is a fault;
+            # the enable's own wait has its timeout (part_run.DRIVES_ENABLED_TIMEOUT_S).
             self.faults.raise_fault(FaultCode.DRIVES_OFF, "the robot reports its drives off", seen)
