@@ -12,6 +12,7 @@ from cellctl.cell.records import SeamSummary
 from cellctl.cell.steps import Activity, Step
 from cellctl.config.models import Seam
 from cellctl.weld.passes import RootPathMemory, pass_path, plan_passes, seam_of_passes
+from sim.truth.torch import weld_axis
 
 # A seam along +y: the seam frame's lateral axis is up × travel = -x, vertical is +z.
 SEAM = Seam.model_validate(
@@ -54,6 +55,41 @@ def test_the_pass_plan_names_each_pass_its_procedure_and_torch():
         "seam butt, pass 3 of 3, fill: welding"
     )
     assert str(Activity(Step.WELDING, "butt")) == "seam butt: welding"
+
+
+FILLET = Seam.model_validate(
+    {
+        "name": "stiffener",
+        "order": 1,
+        "joint": "fillet",
+        "procedure": "root-wps",
+        "path_mm": [[0.0, 0.0, 0.0], [100.0, 0.0, 0.0]],
+        "torch": {"work_angle_deg": 45, "travel_angle_deg": 10},
+        "passes": [
+            {"kind": "root", "layer": 1},
+            {"kind": "fill", "layer": 2, "lateral_offset_mm": 1.5, "vertical_offset_mm": 1.0,
+             "work_angle_change_deg": 5, "reversed": True},
+        ],
+    }
+)  # fmt: skip
+
+
+def test_a_reversed_pass_keeps_its_torch_on_its_side_of_the_joint():
+    """The robot turns the work angle towards the lateral of the path it runs (left of
+    travel); reversed, that is the other side of the joint. The pass's angle is mirrored, and
+    the torch's axis (as the simulator's nozzle guard turns it) leans to the same side as the
+    root's; unmirrored, the reversed fill leaned into the fillet's wall (F153)."""
+    root, fill = plan_passes(FILLET)
+    assert root.torch(FILLET).work_angle_deg == 45
+    assert fill.torch(FILLET).work_angle_deg == -50
+    assert fill.torch(FILLET).travel_angle_deg == 10  # against the travel, whichever it is
+    up = (0.0, 0.0, 1.0)
+    forward = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), up)  # travel, lateral (left), vertical
+    backward = ((-1.0, 0.0, 0.0), (0.0, -1.0, 0.0), up)
+    root_axis = weld_axis(45, 10, forward)
+    fill_axis = weld_axis(fill.torch(FILLET).work_angle_deg, 10, backward)
+    assert root_axis[1] > 0.5
+    assert fill_axis[1] > 0.5  # the same side of the joint: away from the wall
 
 
 def test_the_root_path_is_the_welded_path_with_the_corrections_the_robot_applied():

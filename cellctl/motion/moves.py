@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
 from cellctl.cell.geometry import Point
-from cellctl.config.models import TorchAngles
 from drivers.codecs.robot_protocol import Pose, RobotState, RobotStatus
 from drivers.codecs.seam_path import Arc, SeamPath
 from drivers.errors import DeviceError
@@ -81,13 +80,26 @@ async def poll(device: str, read: Callable[[], Awaitable[T]], health: DeviceHeal
     raise AssertionError("unreachable")
 
 
-def torch_pose(point: Point, torch: TorchAngles) -> Pose:
+class TorchLean(Protocol):
+    """How the torch leans on a path, as the robot turns it in the seam frame of the path it
+    runs: the work angle (deg) from the vertical towards the frame's lateral (left of
+    travel), the travel angle (deg; positive pushes). A part program's ``TorchAngles`` is one;
+    a reversed pass's is mirrored (``cellctl.weld.passes.PassPlan.torch``)."""
+
+    @property
+    def work_angle_deg(self) -> float: ...
+
+    @property
+    def travel_angle_deg(self) -> float: ...
+
+
+def torch_pose(point: Point, torch: TorchLean) -> Pose:
     """The tool's pose at ``point`` with the seam's torch angles (work, travel; no roll)."""
     return Pose(*point, torch.work_angle_deg, torch.travel_angle_deg, 0.0)
 
 
 async def queue_path(
-    robot: Robot, path: list[Point], torch: TorchAngles, speed_mm_per_s: float, path_id: int
+    robot: Robot, path: list[Point], torch: TorchLean, speed_mm_per_s: float, path_id: int
 ) -> None:
     """Queue ``path`` (from its start, where the tool stands) as one blended path: a line as
     MOVE_LINEAR, an arc as MOVE_CIRCULAR through its middle."""
@@ -197,14 +209,14 @@ class Motion:
         return self.margin_s + distance_mm / self.slowest_mm_per_s
 
     async def move_linear(
-        self, point: Point, torch: TorchAngles, speed_mm_per_s: float, what: str
+        self, point: Point, torch: TorchLean, speed_mm_per_s: float, what: str
     ) -> RobotStatus:
         """A straight move of the tool to ``point``, waited for until it stands there."""
         await self.robot.move_linear(torch_pose(point, torch), speed_mm_per_s)
         return await self.until(arrived_at(point), what)
 
     async def move_joint(
-        self, point: Point, torch: TorchAngles, speed_mm_per_s: float, what: str
+        self, point: Point, torch: TorchLean, speed_mm_per_s: float, what: str
     ) -> RobotStatus:
         """A joint move to ``point`` at ``speed_mm_per_s`` (as a share of the robot's
         maximum), waited for until it stands there."""

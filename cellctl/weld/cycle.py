@@ -55,7 +55,6 @@ from cellctl.config.models import (
     PartProgram,
     Procedure,
     Seam,
-    TorchAngles,
     TrackingSource,
 )
 from cellctl.motion.moves import (
@@ -64,6 +63,7 @@ from cellctl.motion.moves import (
     Motion,
     MotionTimeout,
     RobotStopped,
+    TorchLean,
     at_rest,
     poll,
     queue_path,
@@ -149,7 +149,7 @@ class SeamProgress:
         return self.step in (Step.CRATER_FILL, Step.ARC_OFF, Step.RETRACT, Step.RECORD)
 
     @property
-    def torch(self) -> TorchAngles:
+    def torch(self) -> TorchLean:
         return self.plan.torch(self.seam) if self.plan else self.seam.torch
 
     @property

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 from cellctl.cell.geometry import Point, distance, from_frame
 from cellctl.cell.records import SeamSummary
-from cellctl.config.models import PassKind, Seam, TorchAngles, WeldPass
+from cellctl.config.models import PassKind, Seam, WeldPass
+from cellctl.motion.moves import TorchLean
 from drivers.codecs.seam_path import SeamPath
 
 # The root path is kept every ROOT_STEP_MM (more finely than the corrections change: the
@@ -36,6 +37,16 @@ MAX_ROOT_POINTS = 48
 # Points the path runs through within this of the chord between their neighbours are left
 # out: fewer moves to queue (with the arc burning) for the same path.
 ROOT_TOLERANCE_MM = 0.02
+
+
+@dataclass(frozen=True)
+class PassTorch:
+    """A later pass's torch lean (``cellctl.motion.moves.TorchLean``): the seam's angles and
+    the pass's changes, the work angle mirrored on a reversed pass (negative: towards the
+    right of travel), which a part program's ``TorchAngles`` never is."""
+
+    work_angle_deg: float
+    travel_angle_deg: float
 
 
 @dataclass(frozen=True)
@@ -62,11 +73,18 @@ class PassPlan:
             return ""
         return f"pass {self.number} of {self.count}, {self.kind}"
 
-    def torch(self, seam: Seam) -> TorchAngles:
+    def torch(self, seam: Seam) -> TorchLean:
+        """The pass's torch angles, as the robot turns them in the frame of the path it runs.
+        The work angle leans towards that frame's lateral (left of travel): a reversed pass
+        runs the other way, so its lateral is the other side of the joint, and the angle is
+        mirrored to keep the torch on its side, as the offsets keep theirs. Unmirrored, a
+        reversed fill on a fillet leaned the nozzle into the wall (the simulator's nozzle
+        guard: F153 at the bent stiffener's first corner, ``python -m bench passes``)."""
         if self.weld_pass is None:
             return seam.torch
-        return TorchAngles(
-            work_angle_deg=seam.torch.work_angle_deg + self.weld_pass.work_angle_change_deg,
+        work_deg = seam.torch.work_angle_deg + self.weld_pass.work_angle_change_deg
+        return PassTorch(
+            work_angle_deg=-work_deg if self.weld_pass.reversed else work_deg,
             travel_angle_deg=seam.torch.travel_angle_deg + self.weld_pass.travel_angle_change_deg,
         )
 
