@@ -83,6 +83,21 @@ def test_gaps_between_samples_are_not_arc_time(procedure):
     assert monitor.arc_time_s == pytest.approx(0.1)
 
 
+def test_the_sample_that_finds_the_robot_arrived_does_not_make_the_travel_stand(procedure):
+    """The travel speed between two samples is the mean of both: the last sample of a path,
+    taken after a slow answer, finds the robot standing at its end, and the interval before
+    it (spent travelling, at most ``max_sample_gap_s``) is not all standing."""
+    monitor = SeamMonitor("s1", procedure, reaction_time_s=0.3, max_sample_gap_s=0.1)
+    t = 0.0
+    for _ in range(20):  # 0.5 s at 8 mm/s
+        t += 0.025
+        monitor.add(t, 220, 24.5, 9.5, tool_speed_mm_per_s=8.0)
+    monitor.add(t + 0.1, 220, 24.5, 9.5, tool_speed_mm_per_s=0.0)  # arrived, 100 ms later
+    mean = monitor.summary(80).travel_speed_mm_per_s
+    assert mean == pytest.approx((0.475 * 8.0 + 0.1 * 4.0) / 0.575)  # the first sample: no time
+    assert mean > 0.9 * 8.0  # the old weighting: 6.6 mm/s, a fifth more heat input
+
+
 def test_a_dry_run_has_no_verdict_on_the_weld(procedure):
     monitor = SeamMonitor("s1", procedure, 0.3, 0.1, dry_run=True)
     summary = monitor.summary(100)
