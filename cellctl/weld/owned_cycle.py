@@ -391,7 +391,7 @@ class OwnedSeamCycle:
         taught, found, corrector = self._found.path, self._found.held_mm, self._found.corrector
         self._correct(taught, found, from_mm)
         if self.robot.corrects_before_seam:
-            await self._settle_on(taught, found)
+            await settle_on(self.robot, taught, found, CORRECTION_PERIOD_S, self._check_link)
         # else: the robot takes the held offset once the seam runs and slews onto it at its
         # rate limit (EGM): no use waiting for it to stand there before the arc.
         self.step = Step.ARC_START
@@ -445,9 +445,6 @@ class OwnedSeamCycle:
         await self.job.stop_job()
         await self._release_hold()
         await self._wait(lambda s: s.ready, f"job {number} stopped, robot ready", 5.0)
-
-    async def _settle_on(self, taught: SeamPath, offset: tuple[float, float]) -> None:
-        await settle_on(self.robot, taught, offset, CORRECTION_PERIOD_S, self._check_link)
 
     async def _track(self, seam: Seam, taught: SeamPath, found: tuple[float, float]) -> bool:
         """The laser tracking on this seam, if there is a sensor and the seam's program asks:

@@ -231,7 +231,7 @@ class OwnedSeamSearch:
         path = taught
         if not shifts_frame:  # RSI: held as the correction from here on
             self._correct(taught, seen)
-            await self._settle_on(taught, seen)
+            await settle_on(self.robot, taught, seen, PRESCAN_POLL_S)
         else:  # EGM: the job shifts its seam by the frame offset
             frame_offset = self._frame_offset(seam, taught, seen)
             path = taught.shifted(frame_offset)
@@ -357,9 +357,6 @@ class OwnedSeamSearch:
             self.robot.set_path_correction(PathCorrection(offset[0], offset[1], path.frame_at(0.0)))
         except MotionRefused as error:
             self.fault(FaultCode.SEARCH_OFFSET_BEYOND_LIMIT, str(error))
-
-    async def _settle_on(self, taught: SeamPath, offset: tuple[float, float]) -> None:
-        await settle_on(self.robot, taught, offset, PRESCAN_POLL_S)
 
     async def _set_done(
         self, done: bool, offset_mm: tuple[float, float, float] | None = None
