@@ -190,6 +190,7 @@ async def running_cell(
         # own code runs in this process too (plots, screenshots, a flood of OPC UA sessions),
         # and under SCHED_FIFO, which never time-slices, that starved the other worker's
         # real-time cell for seconds (a full run on three workers: F131/F132 everywhere).
+        # (Under the suite nothing is real-time now: tests/conftest.py sets CELLCTL_REALTIME=0.)
         yield CellRig(sim, controller, config_path)
     finally:
         await controller.shutdown()
