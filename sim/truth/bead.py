@@ -143,21 +143,19 @@ class BeadRecord:
 
     def passes_at(self, seam: str, s_mm: float) -> list[LaidPass]:
         """Every pass laid at ``s_mm``, first to last."""
-        laid = []
-        with self._lock:
-            for bead in (self.seams.get(seam) or {}).values():
-                centre = bead.at(s_mm)
-                if centre is not None:
-                    laid.append(LaidPass(*centre, bead.weave_at(s_mm), bead.area_at(s_mm)))
-        return laid
+        return [laid for _, laid in self.passes_with_ids_at(seam, s_mm)]
 
     def passes_with_ids_at(self, seam: str, s_mm: float) -> list[tuple[int, LaidPass]]:
-        """``passes_at`` with each pass's id (its weld path's)."""
+        """``passes_at`` with each pass's id (its weld path's). Under ``_lock``: the camera's
+        thread reads it (a V-groove's layers, ``sim.truth.v_groove.groove_layers``) while the
+        loop's physics lays beads."""
         laid = []
-        for pass_id, bead in (self.seams.get(seam) or {}).items():
-            centre = bead.at(s_mm)
-            if centre is not None:
-                laid.append((pass_id, LaidPass(*centre, bead.weave_at(s_mm), bead.area_at(s_mm))))
+        with self._lock:
+            for pass_id, bead in (self.seams.get(seam) or {}).items():
+                centre = bead.at(s_mm)
+                if centre is not None:
+                    weave, area = bead.weave_at(s_mm), bead.area_at(s_mm)
+                    laid.append((pass_id, LaidPass(*centre, weave, area)))
         return laid
 
     def clear(self) -> None:
