@@ -242,6 +242,12 @@ CASES = [
            "travel_angle_change_deg: 30, reversed: true}",
            "seams[0].passes[7].travel_angle_change_deg",
            "the torch at 35° (the seam's angle plus this change) is outside -30..30°"),
+    Broken("reversed-pass-weave-without-a-mirror", "procedures/mag-boom-hot.yaml",
+           "  pattern: triangle\n  amplitude_mm: 2.0\n",
+           "  pattern: l\n  amplitude_mm: 2.0\n  plane_angle_deg: -10\n",
+           "seams[0].passes[1].reversed",
+           "mirrored it cannot run: plane angle 100° is not in -90..90°",
+           anchor="{kind: hot, layer: 2"),
     # The WPS against its qualification (cellctl.config.qualification).
     Broken("setpoint-outside-qualified-range", "procedures/mag-fillet-a4.yaml",
            "  current_a: {min: 190, max: 250}", "  current_a: {min: 190, max: 215}",
@@ -315,6 +321,7 @@ ERROR_FILE = {
     "no-pyrometer-for-interpass-limits": "procedures/mag-fillet-a4.yaml",
     "weave-wider-than-the-robot": "procedures/mag-vgroove-root.yaml",
     "weave-faster-than-the-robot": "procedures/mag-vgroove-root.yaml",
+    "reversed-pass-weave-without-a-mirror": BOOM,
 }
 
 

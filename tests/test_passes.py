@@ -12,6 +12,7 @@ from cellctl.cell.records import SeamSummary
 from cellctl.cell.steps import Activity, Step
 from cellctl.config.models import Seam
 from cellctl.weld.passes import RootPathMemory, pass_path, plan_passes, seam_of_passes
+from drivers.codecs.weave import WeavePattern, WeaveShape
 from sim.truth.torch import weld_axis
 
 # A seam along +y: the seam frame's lateral axis is up × travel = -x, vertical is +z.
@@ -90,6 +91,17 @@ def test_a_reversed_pass_keeps_its_torch_on_its_side_of_the_joint():
     fill_axis = weld_axis(fill.torch(FILLET).work_angle_deg, 10, backward)
     assert root_axis[1] > 0.5
     assert fill_axis[1] > 0.5  # the same side of the joint: away from the wall
+
+
+def test_a_reversed_pass_runs_its_weave_mirrored():
+    """A weave wider to one plate stays wider to that plate on a reversed pass: the robot
+    weaves in the frame of the path it runs, whose left is the other plate."""
+    shape = WeaveShape(WeavePattern.TRIANGLE, 2.0, 1.0, 4.0, plane_angle_deg=10.0)
+    root, fill = plan_passes(FILLET)
+    assert root.weave(shape) == shape
+    mirrored = fill.weave(shape)
+    assert (mirrored.amplitude_left_mm, mirrored.amplitude_right_mm) == (1.0, 2.0)
+    assert mirrored.plane_angle_deg == -10.0
 
 
 def test_the_root_path_is_the_welded_path_with_the_corrections_the_robot_applied():

@@ -117,6 +117,33 @@ def test_a_circle_goes_round_across_and_along():
 
 
 @pytest.mark.parametrize("pattern", [p for p in WeavePattern if p is not WeavePattern.NONE])
+def test_a_mirrored_weave_run_backwards_puts_the_torch_where_the_weave_did(
+    pattern: WeavePattern,
+):
+    """A reversed pass runs its weave mirrored (``cellctl.weld.passes.PassPlan.weave``): in
+    the frame of the path run backwards (lateral and along turned round, vertical kept), the
+    torch goes through the same places, wider on the same plate, dwelling where it dwelt."""
+    dwell = (0.4, 0.8) if pattern in (WeavePattern.TRAPEZOID, WeavePattern.L) else (0.0, 0.0)
+    shape = WeaveShape(pattern, 2.0, 1.0, 4.0, *dwell, plane_angle_deg=20.0)
+    mirrored = shape.mirrored()
+    assert not mirrored.problems()
+    for s in np.linspace(5, 95, 721):  # 100 mm: whole pitches, so s and 100 - s share phase
+        lateral_mm, vertical_mm, along_mm = shape.offset_mm(s, LENGTH_MM)
+        back = mirrored.offset_mm(LENGTH_MM - s, LENGTH_MM)
+        assert back[0] == pytest.approx(-lateral_mm, abs=1e-9), s
+        assert back[1] == pytest.approx(vertical_mm, abs=1e-9), s
+        # A circle keeps its sense of turning (the pattern has no setting for the other).
+        expected_along = along_mm if pattern is WeavePattern.CIRCLE else -along_mm
+        assert back[2] == pytest.approx(expected_along, abs=1e-9), s
+    assert mirrored.mirrored() == shape
+
+
+def test_an_l_weave_below_the_horizontal_has_no_mirror():
+    shape = WeaveShape(WeavePattern.L, 2.0, 1.0, 4.0, plane_angle_deg=-10.0)
+    assert shape.mirrored().problems() == ["plane angle 100° is not in -90..90°"]
+
+
+@pytest.mark.parametrize("pattern", [p for p in WeavePattern if p is not WeavePattern.NONE])
 def test_every_pattern_starts_and_ends_on_the_path(pattern: WeavePattern):
     dwell = 0.5 if pattern in (WeavePattern.TRAPEZOID, WeavePattern.L) else 0.0
     shape = WeaveShape(pattern, 2.0, 2.0, 3.0, dwell, dwell)

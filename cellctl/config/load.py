@@ -270,6 +270,7 @@ def load_cell_config(path: Path) -> LoadedConfig:
     if cell is not None:
         errors += _check_thermometer(cell, procedures, procedure_sources)
         errors += _check_pass_tracking(cell, parts, part_sources, procedures)
+        errors += _check_reversed_weaves(parts, part_sources, procedures)
         errors += _check_lookahead(cell, base, parts, part_sources)
     if cell is not None and cell.robot.owns_motion:
         errors += _check_robot_jobs(cell, cell_file, parts, part_sources)
@@ -368,6 +369,34 @@ def _check_pass_tracking(
                     else:
                         continue
                     errors.append(_error(part_file, where, problem))
+    return errors
+
+
+def _check_reversed_weaves(
+    parts: dict[str, PartProgram],
+    part_sources: dict[str, _File],
+    procedures: dict[str, Procedure],
+) -> list[ConfigError]:
+    """A reversed pass runs its procedure's weave mirrored (``WeaveShape.mirrored``): the
+    mirror must be a weave the robot can run too (an ``l`` weave's plane angle below 0 has
+    none)."""
+    errors: list[ConfigError] = []
+    for part_name, part in parts.items():
+        for seam_index, seam in enumerate(part.seams):
+            for pass_index, weld_pass in enumerate(seam.passes):
+                procedure = procedures.get(seam.pass_procedure(pass_index))
+                if not weld_pass.reversed or procedure is None:
+                    continue
+                mirrored = procedure.weave.shape(procedure.travel_speed_mm_per_s).mirrored()
+                errors += [
+                    _error(
+                        part_sources[part_name],
+                        ("seams", seam_index, "passes", pass_index, "reversed"),
+                        f'a reversed pass runs the weave of procedure "{procedure.name}" '
+                        f"mirrored, and mirrored it cannot run: {problem}",
+                    )
+                    for problem in mirrored.problems()
+                ]
     return errors
 
 

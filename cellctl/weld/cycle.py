@@ -153,6 +153,12 @@ class SeamProgress:
         return self.plan.torch(self.seam) if self.plan else self.seam.torch
 
     @property
+    def weave(self) -> WeaveShape:
+        """The weave the robot runs on this pass's path (``PassPlan.weave``)."""
+        shape = self.procedure.weave.shape(self.procedure.travel_speed_mm_per_s)
+        return self.plan.weave(shape) if self.plan else shape
+
+    @property
     def last_pass(self) -> bool:
         return self.plan is None or self.plan.number == self.plan.count
 
@@ -514,8 +520,7 @@ class WeldCycle:
             progress.path_id = self.motion.next_path_id()
             remainder = remaining(path, from_mm)
             # The robot weaves the path itself, from the procedure's weave sent with it.
-            procedure = progress.procedure
-            weave = procedure.weave.shape(procedure.travel_speed_mm_per_s)
+            weave = progress.weave
             if weave.weaving:
                 await self._robot(self.robot.set_weave(progress.path_id, weave))
             # Lines and arcs (MOVE_CIRCULAR), blended into one path by the robot.

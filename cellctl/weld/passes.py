@@ -28,6 +28,7 @@ from cellctl.cell.records import SeamSummary
 from cellctl.config.models import PassKind, Seam, WeldPass
 from cellctl.motion.moves import TorchLean
 from drivers.codecs.seam_path import SeamPath
+from drivers.codecs.weave import WeaveShape
 
 # The root path is kept every ROOT_STEP_MM (more finely than the corrections change: the
 # tracking law filters them over several mm), in at most MAX_ROOT_POINTS points (a robot's
@@ -87,6 +88,13 @@ class PassPlan:
             work_angle_deg=-work_deg if self.weld_pass.reversed else work_deg,
             travel_angle_deg=seam.torch.travel_angle_deg + self.weld_pass.travel_angle_change_deg,
         )
+
+    def weave(self, shape: WeaveShape) -> WeaveShape:
+        """The pass's weave (``shape``: its procedure's, at its travel speed) as the robot
+        runs it in the frame of the path it runs: mirrored on a reversed pass, for the same
+        reason as ``torch``, so that a weave wider on one plate stays wider on that plate."""
+        reversed_pass = self.weld_pass is not None and self.weld_pass.reversed
+        return shape.mirrored() if reversed_pass else shape
 
     def as_record(self, root_path: list[Point] | None, rescan: dict | None = None) -> dict | None:
         """What the pass's record keeps of it (None for a seam without a pass table); the

@@ -115,6 +115,29 @@ class WeaveShape:
             problems.append(f"plane angle {self.plane_angle_deg:g}° is not in -90..90°")
         return problems
 
+    def mirrored(self) -> WeaveShape:
+        """The same weave on the same plates, run the other way along the seam (a reversed
+        pass). Turned 180 degrees about vertical, the path's left of travel is the plates'
+        other side, so the sides swap: amplitudes and dwells. The weave direction mirrors too:
+        -a for the plane angle; for ``l``, whose two legs are 90 degrees apart, 90 - a, so that
+        the first leg runs where the second ran (and the other way round). A negative plane
+        angle on ``l`` has no mirror in -90..90 (``problems`` of the result says so). A circle
+        keeps its sense of turning: the pattern has no setting for the other."""
+        if not self.weaving:
+            return self
+        plane_deg = (
+            90.0 - self.plane_angle_deg if self.pattern is WeavePattern.L else -self.plane_angle_deg
+        )
+        return WeaveShape(
+            pattern=self.pattern,
+            amplitude_left_mm=self.amplitude_right_mm,
+            amplitude_right_mm=self.amplitude_left_mm,
+            pitch_mm=self.pitch_mm,
+            dwell_left_mm=self.dwell_right_mm,
+            dwell_right_mm=self.dwell_left_mm,
+            plane_angle_deg=plane_deg,
+        )
+
     def envelope(self, s_mm: float, path_length_mm: float) -> float:
         """0..1: the amplitude's fade in over the first half pitch, out over the last."""
         ramp = self.pitch_mm / 2
