@@ -253,6 +253,35 @@ def test_the_demo_says_when_there_is_no_display_for_the_operator_screen(tmp_path
 # -- what the demo's figures come from ------------------------------------------------------
 
 
+def test_a_multi_pass_seam_is_scored_by_its_root_even_when_a_rescan_adds_a_pass():
+    """The summary's per-seam figure is the root pass against the joint; the later passes run
+    at their offsets from it. A re-scan that adds a pass must not turn the table's count
+    round: the loader boom's eleventh pass (a cap at 19 mm) was scored as a root (12 mm)."""
+    from cellctl.cli.demo import truth_per_pass, truth_per_seam
+    from cellctl.config import load_cell_config
+
+    part = load_cell_config(CONFIG).parts["loader-boom-side-plate"]
+    seam = part.seams[0].name
+    count = len(part.seams[0].passes) + 1  # one more than the table: the re-scan's
+    welded = {seam: [
+        {"number": n, "kind": "root" if n == 1 else "cap", "lateral_offset_mm": 0.0,
+         "vertical_offset_mm": 2.0 * (n - 1)} for n in range(1, count + 1)
+    ]}  # fmt: skip
+    truth = [
+        {"seam": seam, "samples": 100, "rms_mm": 0.02 if n == 1 else 2.0 * (n - 1),
+         "max_mm": 0.05 if n == 1 else 2.0 * (n - 1), "taught_rms_mm": 4.0,
+         "taught_max_mm": 8.0, "lateral_mean_mm": 0.0, "lateral_rms_mm": 0.0,
+         "vertical_mean_mm": 2.0 * (n - 1), "vertical_rms_mm": 2.0 * (n - 1)}
+        for n in range(1, count + 1)
+    ]  # fmt: skip
+    per_seam = truth_per_seam(truth, part, welded)
+    assert per_seam[seam]["rms_mm"] == pytest.approx(0.02)
+    assert per_seam[seam]["max_mm"] == pytest.approx(0.05)
+    per_pass = truth_per_pass(truth, part, welded)
+    assert [row["pass"] for row in per_pass] == list(range(1, count + 1))
+    assert all(row["rms_mm"] == pytest.approx(0.0, abs=1e-9) for row in per_pass[1:])
+
+
 def test_the_truth_scores_the_taught_path_beside_the_torch():
     """The taught path's figure is the true joint's distance from the taught seam, at the same
     samples as the torch's: what the torch's error would have been had it welded as taught."""

@@ -248,9 +248,14 @@ class CellWatch:
 class Progress:
     """A progress bar on a terminal; one line per step when stderr is a file or a pipe."""
 
-    def __init__(self, total_parts: int, seams_per_part: int, width: int = 30) -> None:
+    def __init__(
+        self, total_parts: int, seams_per_part: int, width: int = 30, unit: str = "seam"
+    ) -> None:
+        """``seams_per_part``: the records a part makes, one per seam, or per pass (``unit``
+        "pass") when its seams have pass tables; a re-scan may weld more than planned."""
         self.total = total_parts
         self.seams_per_part = seams_per_part
+        self.unit = unit
         self.width = width
         self.tty = sys.stderr.isatty()
         self._last = ""
@@ -260,7 +265,12 @@ class Progress:
         filled = int(self.width * fraction)
         text = (
             f"[{'#' * filled}{'.' * (self.width - filled)}] {100 * fraction:5.1f}%  "
-            f"part {min(done + 1, self.total)}/{self.total}, seam {seams}/{self.seams_per_part}"
+            f"part {min(done + 1, self.total)}/{self.total}, {self.unit} "
+            + (
+                f"{seams}/{self.seams_per_part}"
+                if seams <= self.seams_per_part
+                else f"{seams} ({self.seams_per_part} planned)"
+            )
         )
         if text == self._last:
             return
@@ -297,13 +307,14 @@ async def operate(
     processes: dict,
     part_timeout_s: float,
     check: Callable[[], None] | None = None,
+    unit: str = "seam",
 ) -> tuple[float, float]:
     """Weld ``parts`` parts as an operator would; returns the production window.
 
     Raises ``DemoFailed`` when a process in ``processes`` ends, ``CellStopped`` as soon as the
     cell faults or stops once it has been Idle, and whatever ``check()`` raises (it is called
     at every poll)."""
-    progress = Progress(parts, seams_per_part)
+    progress = Progress(parts, seams_per_part, unit=unit)
     watch = CellWatch(operator)
 
     def alive() -> None:
@@ -418,32 +429,55 @@ def summarise(database: Path, window: tuple[float, float], planned_cycle_s: floa
     }
 
 
+def _passes_of_paths(
+    truth: list[dict[str, Any]], part: PartProgram, welded: dict[str, list[dict]] | None
+) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+    """Each scored weld path (``truth``, in order) with the pass of a multi-pass seam it
+    welded (number, kind, the offsets as welded), or None for a one-pass seam's path. The
+    passes are the records in ``welded`` (per seam, in order: a re-scan moves a pass, adds or
+    leaves one out), else the table's plan, taken in turn (an arc restart, a path of its own,
+    would shift the count)."""
+    plans = {seam.name: seam.passes for seam in part.seams if seam.passes}
+    seen: dict[str, int] = {}
+    paired: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+    for path in truth:
+        if not path.get("samples"):
+            continue
+        name = str(path["seam"])
+        passes = plans.get(name)
+        if not passes:
+            paired.append((path, None))
+            continue
+        index = seen.get(name, 0)
+        seen[name] = index + 1
+        records = (welded or {}).get(name, [])
+        if index < len(records):
+            record = records[index]
+            paired.append((path, {
+                "number": record["number"], "kind": str(record["kind"]),
+                "lateral_offset_mm": record["lateral_offset_mm"],
+                "vertical_offset_mm": record["vertical_offset_mm"],
+            }))  # fmt: skip
+        else:
+            weld_pass = passes[index % len(passes)]
+            paired.append((path, {
+                "number": index % len(passes) + 1, "kind": str(weld_pass.kind),
+                "lateral_offset_mm": weld_pass.lateral_offset_mm,
+                "vertical_offset_mm": weld_pass.vertical_offset_mm,
+            }))  # fmt: skip
+    return paired
+
+
 def truth_per_pass(
     truth: list[dict[str, Any]], part: PartProgram, welded: dict[str, list[dict]] | None = None
 ) -> list[dict[str, Any]]:
-    """Each pass of the multi-pass seams (the scores of their weld paths, in order, a pass
-    each) against the true joint plus its offsets as welded (``welded``: the passes' records
-    per seam, in order: a re-scan moves a pass, adds or leaves one out; else the table's
-    plan): RMS from the score's means and RMS (an arc restart, a path of its own, would shift
-    the count)."""
-    plans = {seam.name: seam.passes for seam in part.seams if seam.passes}
-    seen: dict[str, int] = {}
+    """Each pass of the multi-pass seams (``_passes_of_paths``) against the true joint plus
+    its offsets as welded: RMS from the score's means and RMS."""
     rows = []
-    for path in truth:
-        passes = plans.get(str(path["seam"]))
-        if not passes or not path.get("samples"):
+    for path, weld_pass in _passes_of_paths(truth, part, welded):
+        if weld_pass is None:
             continue
-        index = seen.get(str(path["seam"]), 0)
-        seen[str(path["seam"])] = index + 1
-        records = (welded or {}).get(str(path["seam"]), [])
-        if index < len(records):
-            record = records[index]
-            number, kind = record["number"], str(record["kind"])
-            lateral, vertical = record["lateral_offset_mm"], record["vertical_offset_mm"]
-        else:
-            weld_pass = passes[index % len(passes)]
-            number, kind = index % len(passes) + 1, str(weld_pass.kind)
-            lateral, vertical = weld_pass.lateral_offset_mm, weld_pass.vertical_offset_mm
+        lateral, vertical = weld_pass["lateral_offset_mm"], weld_pass["vertical_offset_mm"]
         square = (
             path["lateral_rms_mm"] ** 2
             - 2 * lateral * path["lateral_mean_mm"]
@@ -455,8 +489,8 @@ def truth_per_pass(
         rows.append(
             {
                 "seam": path["seam"],
-                "pass": number,
-                "kind": kind,
+                "pass": weld_pass["number"],
+                "kind": weld_pass["kind"],
                 "lateral_offset_mm": lateral,
                 "vertical_offset_mm": vertical,
                 "rms_mm": max(0.0, square) ** 0.5,
@@ -479,25 +513,25 @@ def welded_passes(database: Path) -> dict[str, list[dict]]:
 
 
 def truth_per_seam(
-    truth: list[dict[str, Any]], part: PartProgram | None = None
+    truth: list[dict[str, Any]],
+    part: PartProgram | None = None,
+    welded: dict[str, list[dict]] | None = None,
 ) -> dict[str, dict[str, float]]:
     """The simulator's scores (``sensor.truth``: one per weld path) pooled per seam over every
     part: the torch against the true joint (``rms_mm``, ``max_mm``) and the taught path
     against it (``taught_rms_mm``, ``taught_max_mm``), RMS over every sample of every path.
-    A multi-pass seam's by its root passes (``truth_per_pass`` has the others)."""
+    A multi-pass seam's by its root passes only (``_passes_of_paths``; ``truth_per_pass`` has
+    the others, which run at their offsets from the joint, not on it)."""
     pooled: dict[str, dict[str, float]] = {}
-    passes = {s.name: len(s.passes) for s in part.seams if s.passes} if part else {}
-    seen: dict[str, int] = {}
-    for path in truth:
-        samples = path.get("samples", 0)
-        if not samples:
+    paired = (
+        _passes_of_paths(truth, part, welded)
+        if part
+        else [(path, None) for path in truth if path.get("samples")]
+    )
+    for path, weld_pass in paired:
+        if weld_pass is not None and weld_pass["number"] != 1:
             continue
-        count = passes.get(str(path["seam"]))
-        if count:
-            index = seen.get(str(path["seam"]), 0)
-            seen[str(path["seam"])] = index + 1
-            if index % count:
-                continue  # a later pass: at its offsets from the joint, not on it
+        samples = path["samples"]
         seam = pooled.setdefault(
             str(path["seam"]),
             {"samples": 0, "rms_mm": 0.0, "max_mm": 0.0, "taught_rms_mm": 0.0,
@@ -520,12 +554,16 @@ def print_summary(summary: dict, time_scale: float, part: str) -> None:
             return "-"
         return f"{value:.{digits}f}{unit}" if isinstance(value, float) else f"{value}{unit}"
 
+    # A multi-pass seam has a record per pass: say so, as its records count passes.
+    multi_pass = summary.get("multi_pass", False)
+    welded_label = "seam passes welded" if multi_pass else "seams welded"
+    tracked_of = "passes: the root " if multi_pass else ""
     rows = [
         ("part program", part),
         ("parts completed", fmt(summary["parts_completed"])),
         ("  good / bad", f"{summary['parts_good']} / {summary['parts_bad']}"),
         ("  incomplete", fmt(summary["parts_incomplete"])),
-        ("seams welded", f"{summary['seams_welded']} ({summary['seams_good']} good)"),
+        (welded_label, f"{summary['seams_welded']} ({summary['seams_good']} good)"),
         ("cycle time (mean)", fmt(summary["cycle_time_s"], 1, " s")),
         ("arc-on ratio", fmt(summary["arc_on_ratio"] * 100, 1, " %")
          if summary["arc_on_ratio"] is not None else "-"),
@@ -541,10 +579,11 @@ def print_summary(summary: dict, time_scale: float, part: str) -> None:
         rows += [
             ("laser sensor", f"on: the part as in {vision}"),
             ("seams found and tracked", f"{summary['seams_tracked']} of "
-             f"{summary['seams_welded']} (found before the arc, tracked while welding)")
+             f"{summary['seams_welded']} {tracked_of}"
+             "(found before the arc, tracked while welding)")
             if summary.get("robot_interface", "serial") == "serial"
             else ("seams found and tracked", f"{summary['seams_tracked']} of "
-                  f"{summary['seams_welded']} "
+                  f"{summary['seams_welded']} {tracked_of}"
                   f"(through {summary['robot_interface']}: found at the job's search position, "
                   "tracked while welding)"),
             ("tracking (controller)", "-" if summary.get("tracking_rms_mm") is None else
@@ -939,17 +978,20 @@ def _run(
         cell.check_alive()
 
     records = sum(len(seam.passes) or 1 for seam in part.seams)  # a record per pass
-    window = asyncio.run(operate(operator, args.parts, records, {}, part_timeout_s, check))
+    unit = "pass" if any(seam.passes for seam in part.seams) else "seam"
+    window = asyncio.run(
+        operate(operator, args.parts, records, {}, part_timeout_s, check, unit=unit)
+    )
     truth = asyncio.run(operator.do("sensor.truth")) if vision is not None else None
     summary = summarise(cell.run_dir / "production.db", window, planned / args.time_scale)
     summary["robot_interface"] = args.robot or config.cell.robot.interface
+    summary["multi_pass"] = unit == "pass"
     if truth is not None:
         assert vision is not None
         summary["vision"] = _shown(vision)
-        summary["truth_per_seam"] = truth_per_seam(truth, part)
-        summary["truth_per_pass"] = truth_per_pass(
-            truth, part, welded_passes(cell.run_dir / "production.db")
-        )
+        welded = welded_passes(cell.run_dir / "production.db")
+        summary["truth_per_seam"] = truth_per_seam(truth, part, welded)
+        summary["truth_per_pass"] = truth_per_pass(truth, part, welded)
     print_summary(summary, args.time_scale, part_name)
     if args.json_summary:
         Path(args.json_summary).write_text(json.dumps(summary, indent=2))
