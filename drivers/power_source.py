@@ -156,32 +156,54 @@ class PowerSourceDriver(RegisterDevice):
         safe state too (job mode off included). Raises ``DeviceError`` if it could not be
         delivered (the caller records that); the power source's own interface watchdog then
         switches the arc off.
+
+        It waits its turn with every other write (the output image's lock): a write staged from
+        the image before it could otherwise go out after it and switch the arc on again. The
+        image takes the safe word before it is sent, delivered or not, so that whatever is
+        written next (the operator's error reset once the link is back) says the arc off too:
+        an undelivered arc-off left the arc on in the image, and the reset's word sent it again.
         """
         signals = [self.registers.outputs[name] for name in SAFE_OUTPUTS]
-        words: dict[int, int] = {}
-        for signal in signals:
-            known = self._image.get(signal.address) if self._image_synced else None
-            word = words.get(signal.address, 0 if known is None else known)
-            if signal.bit is not None:
-                word &= ~(1 << signal.bit) & 0xFFFF
+        async with self._write_lock:
+            words: dict[int, int] = {}
+            for signal in signals:
+                known = self._image.get(signal.address) if self._image_synced else None
+                word = words.get(signal.address, 0 if known is None else known)
+                if signal.bit is not None:
+                    word &= ~(1 << signal.bit) & 0xFFFF
+                else:
+                    word = 0
+                words[signal.address] = word
+            self._image.update(words)
+            try:
+                for address, word in sorted(words.items()):
+                    await self.link.write_registers(address, [word], self._allowed)
+            except DeviceError as error:
+                log.warning("%s: safe write not delivered: %s", self.device, error)
+                if not isinstance(error, LinkDown):
+                    # It answers but does not take the arc-off (busy, failing): stop talking to
+                    # it, so that its interface watchdog switches the arc off. A link already
+                    # down is silent by itself.
+                    self.link.fall_silent(
+                        self.settings.interface_watchdog_ms / 1000 * SILENCE_PER_WATCHDOG,
+                        "so that the power source's interface watchdog switches the arc off",
+                    )
+                raise
+
+    async def read_back_outputs(self) -> None:
+        """Read the output words back (once per connection, before a bit of one changes), with
+        the arc and its helpers (``SAFE_OUTPUTS``) off in the image whatever the machine still
+        holds: a power source keeps its arc-on command through a lost link, and a bit written
+        after the link returns must never send it back."""
+        await super().read_back_outputs()
+        for name in SAFE_OUTPUTS:
+            signal = self.registers.outputs[name]
+            if signal.address not in self._image:
+                continue
+            if signal.bit is None:
+                self._image[signal.address] = 0
             else:
-                word = 0
-            words[signal.address] = word
-        try:
-            for address, word in sorted(words.items()):
-                await self.link.write_registers(address, [word], self._allowed)
-                self._image[address] = word
-        except DeviceError as error:
-            log.warning("%s: safe write not delivered: %s", self.device, error)
-            if not isinstance(error, LinkDown):
-                # It answers but does not take the arc-off (busy, failing): stop talking to it,
-                # so that its interface watchdog switches the arc off. A link already down is
-                # silent by itself.
-                self.link.fall_silent(
-                    self.settings.interface_watchdog_ms / 1000 * SILENCE_PER_WATCHDOG,
-                    "so that the power source's interface watchdog switches the arc off",
-                )
-            raise
+                self._image[signal.address] &= ~(1 << signal.bit) & 0xFFFF
 
     # -- status -----------------------------------------------------------------------------
 

@@ -425,3 +425,44 @@ async def test_the_error_reset_pulse_is_long_enough_to_be_seen(welder):
     assert asyncio.get_running_loop().time() - started >= 0.05
     assert (await driver.read_status()).error is False
     assert source.commands.error_reset is False
+
+
+async def test_an_undelivered_arc_off_is_never_undone_by_the_next_write(welder):
+    """The arc-off of a fault's reaction answered with exception 6 (busy): once the machine
+    answers again, the operator's error reset writes the command word; it must say the arc
+    off, not the arc-on the image held (a power source keeps its arc-on command)."""
+    source, driver = welder
+    await driver.set_setpoints(220.0, 24.5, 9.5)
+    await driver.arc_on()
+    await status_until(driver, lambda s: s.arc_established, "arc")
+    source.image.exception_code = 6
+    with pytest.raises(DeviceRejected, match="exception 6"):
+        await driver.make_safe()
+    source.image.exception_code = None
+    await eventually(lambda: not driver.link.silent, 3, "the link's silence to end")
+    await driver.reset_error()
+    assert source.commands.arc_on is False
+    assert driver.output_value("arc_on") is False
+
+
+async def test_a_write_staged_before_the_arc_off_cannot_switch_the_arc_on_again(welder):
+    source, driver = welder
+    await driver.set_setpoints(220.0, 24.5, 9.5)
+    await driver.arc_on()
+    # A write that reads the word back first (as after a reconnect: arc on in the machine),
+    # asked for together with the arc-off: the arc-off goes out while the read-back is on
+    # the wire, and the word staged from what it read went out after it, arc on again.
+    driver._image_synced = False
+    await asyncio.gather(driver.gas_test(False), driver.make_safe())
+    assert source.commands.arc_on is False
+    await driver.wire_inch(False)  # and any write after it
+    assert source.commands.arc_on is False
+
+
+async def test_a_reconnect_never_takes_the_machines_arc_on_into_the_image(welder):
+    source, driver = welder
+    await driver.set_setpoints(220.0, 24.5, 9.5)
+    await driver.arc_on()
+    driver._image_synced = False  # as right after a reconnect: the machine still says arc on
+    await driver.gas_test(False)  # a bit of the same word: read back, then written
+    assert source.commands.arc_on is False
