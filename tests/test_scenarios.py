@@ -41,6 +41,13 @@ def test_at_least_twenty_scenarios_cover_every_link_and_fault_kind():
     } <= verbs  # fmt: skip
 
 
+# Above every scenario's own timeout (``timeout_s``, 120 s unless its file says): a scenario
+# that never ends is then failed by its runner, with its state, its parts and the controller's
+# log, not cut off by pytest-timeout's (pyproject.toml) with a stack of the event loop waiting.
+SCENARIO_TEST_TIMEOUT_S = 60 + max(load_scenario(p).timeout_s for p in SCENARIOS)
+
+
+@pytest.mark.timeout(SCENARIO_TEST_TIMEOUT_S)
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
 def test_scenario(path: Path, tmp_path: Path):
     # The bounds are real-time ones. `make test` runs two workers, so a scenario may run
