@@ -282,6 +282,35 @@ def test_a_multi_pass_seam_is_scored_by_its_root_even_when_a_rescan_adds_a_pass(
     assert all(row["rms_mm"] == pytest.approx(0.0, abs=1e-9) for row in per_pass[1:])
 
 
+def test_a_stop_for_a_fault_waits_a_moment_for_the_faults_row(tmp_path, monkeypatch):
+    """The state change of a stop is recorded apart from its fault's row: the demo, seeing the
+    stop first, must wait for the row (its text is what it prints), not end without it."""
+    from cellctl.cli import demo
+    from cellctl.records.store import ProductionStore
+    from cellctl.testing import Operator
+
+    store = ProductionStore(tmp_path / "production.db", cell="cell-01")
+    watch = demo.CellWatch(Operator(0, tmp_path / "production.db"))
+    watch.arm()
+    store.record_state_change(time.time(), "Execute", "Holding", "F150", "production")
+    watch.check()  # the stop is there, its fault not yet: no verdict
+    text = "Joint not found by the seam search"
+    store.record_fault("F150", "hold", text, "seam s1", "Execute", "seam finding", None,
+                       time.monotonic(), 3.0)  # fmt: skip
+    with pytest.raises(demo.CellStopped) as stopped:
+        watch.check()
+    assert [f["text"] for f in stopped.value.faults] == [text]
+    # A stop for a fault whose row never comes ends the demo all the same, a moment later.
+    other = demo.CellWatch(Operator(0, tmp_path / "production.db"))
+    other.arm()
+    store.record_state_change(time.time(), "Held", "Holding", "F151", "production")
+    other.check()
+    monkeypatch.setattr(demo, "FAULT_ROW_GRACE_S", 0.0)
+    with pytest.raises(demo.CellStopped, match=r"state Holding \(F151\)"):
+        other.check()
+    store.close()
+
+
 def test_the_truth_scores_the_taught_path_beside_the_torch():
     """The taught path's figure is the true joint's distance from the taught seam, at the same
     samples as the torch's: what the torch's error would have been had it welded as taught."""
