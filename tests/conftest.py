@@ -145,6 +145,8 @@ SENSING_CELLS = {
     "tests.test_kuka_rsi_controller",
     "tests.test_abb_egm_cell",
     "tests.test_supervision",
+    # (the arc's weave periods read in blocks from the power source at 4x: latency-bound)
+    "tests.test_arc_tracking_cell",
     # (no sensor, but its touches are latched from the controller's polls: latency-bound)
     "tests.test_owned_touch",
     # (checks that this grouping holds under make test)
