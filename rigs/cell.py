@@ -34,6 +34,9 @@ from sim.clock import SimClock
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
 REPO = Path(__file__).resolve().parent.parent
+# The longest a press waits for the controller to take it: a person's press (the simulated
+# PLC holds a button BUTTON_PRESS_S, 0.25 s) and a scan to see it.
+PRESS_WAIT_S = 0.3
 
 
 class CellRig:
@@ -64,9 +67,28 @@ class CellRig:
         await self.until(lambda: self.state is state, f"state {state.label}", timeout_s)
 
     async def press(self, button: str) -> None:
-        """Press a button on the PLC's panel and wait for the controller to have seen it."""
+        """Press a button on the PLC's panel as a person does, and wait until the controller
+        has acted on the press (its command carried out or refused), at most ``PRESS_WAIT_S``
+        (a panel it cannot read, its PLC link down, takes no press). A button still held, or
+        not yet seen released, is first let go: the controller acts on a press's edge, and a
+        press on a held button would only hold it longer."""
+        panel = self.controller.panel
+        held_until = self.sim.plc.field.buttons_until.get(button, 0.0)
+        await self._until_or_after(
+            lambda: time.monotonic() >= held_until and not panel.button_down(button),
+            max(0.0, held_until - time.monotonic()) + PRESS_WAIT_S,
+        )
+        taken = panel.presses_taken[button]
         self.sim.plc.press(button)
-        await asyncio.sleep(0.3)
+        await self._until_or_after(lambda: panel.presses_taken[button] > taken, PRESS_WAIT_S)
+
+    @staticmethod
+    async def _until_or_after(condition: Callable[[], bool], at_most_s: float) -> None:
+        deadline = time.monotonic() + at_most_s
+        while not condition():
+            if time.monotonic() >= deadline:
+                return
+            await asyncio.sleep(0.005)
 
     async def to_idle(self) -> None:
         await self.until(

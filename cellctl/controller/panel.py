@@ -10,6 +10,7 @@ cell back to Idle (Clear, Reset), never further. The stack light shows the state
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import time
 from collections.abc import Callable
@@ -91,6 +92,9 @@ class PanelScan:
         self.inputs: dict[str, Any] = {}  # the last input image (empty before the first)
         self.commands = commands
         self._buttons: dict[str, bool] = {}
+        # Presses of each button acted on (its command carried out or refused), for whoever
+        # waits for a press to have been taken; owned by the scan, like ``_buttons``.
+        self.presses_taken: collections.Counter[str] = collections.Counter()
         self._heartbeat_established = False  # see CellContext
         # Whether the PLC has reported the drives on since the part run last asked for them
         # (see check_interlocks); owned by the scan, like the input image.
@@ -174,7 +178,14 @@ class PanelScan:
             was = self._buttons.get(button, False)
             self._buttons[button] = pressed
             if pressed and not was:
-                await self._on_button(button)
+                try:
+                    await self._on_button(button)
+                finally:
+                    self.presses_taken[button] += 1
+
+    def button_down(self, button: str) -> bool:
+        """Whether the last scan saw ``button`` pressed."""
+        return self._buttons.get(button, False)
 
     async def _on_button(self, button: str) -> None:
         """Start starts (or unholds, or unsuspends), Stop stops, Reset acknowledges and walks
