@@ -15,9 +15,12 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drivers.realtime import make_process_realtime
+
+if TYPE_CHECKING:
+    from cellctl.plant.opcua.server import CellOpcUaServer
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +40,6 @@ async def run_controller(config_path: Path, store_path: str | Path | None = None
     # Imported here: the parser of every command is built without them.
     from cellctl.collector import freeze_what_lives_on
     from cellctl.config import ConfigInvalid, load_cell_config
-    from cellctl.plant.opcua.server import CellOpcUaServer, OpcUaStartFailed
     from cellctl.records.store import StoreError
     from cellctl.wiring import build_controller
 
@@ -61,6 +63,10 @@ async def run_controller(config_path: Path, store_path: str | Path | None = None
     opcua: CellOpcUaServer | None = None
     try:
         if config.cell.opcua.enabled:
+            # Imported only for a cell that serves OPC UA: asyncua alone takes a quarter of a
+            # second of every start (a restart after a power loss, each scenario's controller).
+            from cellctl.plant.opcua.server import CellOpcUaServer, OpcUaStartFailed
+
             # Before the controller's links and loops: building the address space holds the
             # event loop for up to a second, which a running cell's 80 ms timeouts would not
             # survive.
