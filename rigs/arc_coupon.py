@@ -149,6 +149,9 @@ async def weld_coupon(
         "lateral_p95_mm": float(np.percentile(np.abs(lateral), 95)),
         "lateral_max_mm": float(np.abs(lateral).max()),
         "vertical_rms_mm": float(np.sqrt(np.mean(vertical**2))),
+        # The taught line against the true joint at the same samples: where the fill would
+        # have run untracked (the root's path, the root itself untracked).
+        "taught_rms_mm": float(np.sqrt(np.mean(np.square(fill.taught_mm)))),
         "taught_max_mm": float(max(fill.taught_mm)),
     }
     return part, records[-1], figures

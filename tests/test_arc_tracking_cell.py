@@ -9,8 +9,10 @@ its flanks; it reports the left, right and mean current of every weave period; t
 controller turns their difference into lateral corrections through the laser's correction
 law and stream.
 
-The simulator's truth scores the fill's torch (its weave's centre) against the true joint.
-The same coupon welded with the fill untracked shows what the arc corrects: the drift in full.
+The simulator's truth scores the fill's torch (its weave's centre) against the true joint,
+and the taught line against it at the same samples: where the fill runs untracked (the root's
+path, the root itself untracked), the drift in full, which the arc corrects. (A second weld
+with the fill untracked measured the same to 0.001 mm RMS.)
 """
 
 from __future__ import annotations
@@ -37,17 +39,13 @@ async def weld(tmp_path, fill_tracking: str):
 
 async def test_a_fill_pass_tracked_by_the_arc_alone_follows_a_drifting_seam(tmp_path):
     tracked, arc = await weld(tmp_path / "arc", "arc")
-    untracked, blind = await weld(tmp_path / "none", "none")
-    print(json.dumps({"arc": arc, "none": blind, "record": tracked["tracking"]}, indent=1))
-
+    print(json.dumps({"arc": arc, "record": tracked["tracking"]}, indent=1))
     # The joint really drifts 3 mm from the taught line along the fill.
     assert arc["taught_max_mm"] == pytest.approx(DRIFT_MM, abs=0.1)
     assert arc["samples"] > 200
     # Untracked, the fill runs the taught line: its error is the drift itself (a ramp 0..3 mm:
     # RMS 3/sqrt(3)); the arc tracking must do the difference.
-    assert blind["lateral_max_mm"] > 0.9 * DRIFT_MM
-    assert blind["lateral_rms_mm"] > 1.5
-    assert untracked["tracking"] is None
+    assert arc["taught_rms_mm"] > 1.5
     # Tracked by the arc alone: the goal.
     assert arc["lateral_rms_mm"] <= GOAL_RMS_MM, arc
     assert arc["lateral_max_mm"] < 1.2, arc
