@@ -77,9 +77,9 @@ DESK_STALL_S = 1.0
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0  # a clean shutdown (arc off, hold, links closed) takes well under this
 POLL_S = 0.05
-# States the cell leaves only when a person acts; the demo does not act, so it ends there.
 # How long a stop for a fault waits for the fault's row before the demo ends without it.
 FAULT_ROW_GRACE_S = 2.0
+# States the cell leaves only when a person acts; the demo does not act, so it ends there.
 STOPPED_STATES = frozenset(
     {"Holding", "Held", "Stopping", "Stopped", "Aborting", "Aborted", "Suspending", "Suspended"}
 )
