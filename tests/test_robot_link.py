@@ -778,3 +778,22 @@ async def test_the_robot_skips_garbage_and_naks_what_it_cannot_read(sim: Simulat
     finally:
         loop.remove_reader(fd)
         os.close(fd)
+
+
+async def test_a_move_slower_than_the_cells_slowest_is_given_its_own_time(
+    sim: SimulatedRobot, driver: RobotDriver
+):
+    """A move's timeout is its length at the cell's slowest speed (half the air speed), or at
+    its own speed if that is slower: the re-scan crawled to its start at 10 mm/s along a long
+    seam and was cut off at 1x by the air moves' timeout (F170)."""
+    from cellctl.motion.moves import Motion
+    from cellctl.weld.passes import PassTorch
+
+    # A cell whose air moves would cover 2000 mm in a hundredth of a second: any real move
+    # outlasts that, unless its own speed sets its time.
+    motion = Motion(driver, period_s=0.01, margin_s=0.1, slowest_mm_per_s=200_000.0)
+    start = sim.status().pose.position_mm
+    target = (start[0] + 60.0, start[1], start[2])
+    assert motion.timeout_s(60.0) < 0.2
+    status = await motion.move_linear(target, PassTorch(0.0, 0.0), 10.0, "a slow move")
+    assert math.dist(status.pose.position_mm, target) < 0.5

@@ -141,7 +141,7 @@ class Motion:
     """The robot's moves for the cell: queue, then poll until done (see the module).
 
     ``period_s`` is the status poll's period; a move may take its length at ``slowest_mm_per_s``
-    plus ``margin_s`` before it is a ``MotionTimeout``.
+    (or at its own speed, if slower) plus ``margin_s`` before it is a ``MotionTimeout``.
     """
 
     def __init__(
@@ -205,15 +205,22 @@ class Motion:
                 raise MotionTimeout(f"robot: {what} not done in {timeout_s:.0f} s")
             await asyncio.sleep(self.period_s if period_s is None else period_s)
 
-    def timeout_s(self, distance_mm: float = 2000.0) -> float:
-        return self.margin_s + distance_mm / self.slowest_mm_per_s
+    def timeout_s(self, distance_mm: float = 2000.0, speed_mm_per_s: float | None = None) -> float:
+        """How long a move of ``distance_mm`` may take: at ``slowest_mm_per_s``, or at the
+        move's own ``speed_mm_per_s`` if that is slower (a scan's crawl), plus the margin."""
+        slowest = self.slowest_mm_per_s
+        if speed_mm_per_s is not None and 0 < speed_mm_per_s < slowest:
+            slowest = speed_mm_per_s
+        return self.margin_s + distance_mm / slowest
 
     async def move_linear(
         self, point: Point, torch: TorchLean, speed_mm_per_s: float, what: str
     ) -> RobotStatus:
         """A straight move of the tool to ``point``, waited for until it stands there."""
         await self.robot.move_linear(torch_pose(point, torch), speed_mm_per_s)
-        return await self.until(arrived_at(point), what)
+        return await self.until(
+            arrived_at(point), what, timeout_s=self.timeout_s(speed_mm_per_s=speed_mm_per_s)
+        )
 
     async def move_joint(
         self, point: Point, torch: TorchLean, speed_mm_per_s: float, what: str
@@ -222,4 +229,6 @@ class Motion:
         maximum), waited for until it stands there."""
         percent = min(100.0, 100 * speed_mm_per_s / self.max_speed_mm_per_s)
         await self.robot.move_joint(torch_pose(point, torch), percent)
-        return await self.until(arrived_at(point), what)
+        return await self.until(
+            arrived_at(point), what, timeout_s=self.timeout_s(speed_mm_per_s=speed_mm_per_s)
+        )

@@ -20,7 +20,7 @@ import numpy as np
 from cellctl.cell.geometry import Point, from_frame, length_mm, seam_frame
 from cellctl.config.models import Seam
 from cellctl.motion.moves import Motion, torch_pose
-from cellctl.sensing.profiles import profiles_until
+from cellctl.sensing.profiles import TO_SCAN_START_MM_PER_S, profiles_until
 from cellctl.sensing.vision.joint import fit_line_robust
 from cellctl.sensing.vision.pipeline import JointFinder
 from drivers.codecs.robot_protocol import RobotStatus
@@ -29,7 +29,6 @@ from drivers.sensor import SensorDriver
 BEAD_SCAN_SPEED_MM_PER_S = 30.0
 BEAD_SCAN_LIFT_MM = 2.0  # the torch's tip clears the bead
 BEAD_MIN_COVERAGE = 0.7  # of the scan's frames (the ends of the seam are in them too)
-SEARCH_SPEED_MM_PER_S = 50.0  # to the scan's start (never above the robot's limit)
 BEAD_THRESHOLD_MM = 0.12  # standing this far above the faces is bead, not noise
 OUTER_FRACTION = 0.3
 
@@ -122,7 +121,7 @@ class BeadScan:
             from_frame(q, frame, (-self.lookahead_mm, 0.0, BEAD_SCAN_LIFT_MM))
             for q in (path[0], path[-1])
         )
-        speed = min(SEARCH_SPEED_MM_PER_S, self.motion.max_speed_mm_per_s)
+        speed = min(TO_SCAN_START_MM_PER_S, self.motion.max_speed_mm_per_s)
         await self.motion.move_linear(start, seam.torch, speed, "the bead scan's start")
         finder = self.joint_finder(seam)
         widths: list[float] = []

@@ -22,7 +22,7 @@ import numpy as np
 from cellctl.cell.geometry import Point
 from cellctl.config.models import Seam
 from cellctl.motion.moves import Motion, queue_path
-from cellctl.sensing.profiles import profiles_until
+from cellctl.sensing.profiles import TO_SCAN_START_MM_PER_S, profiles_until
 from cellctl.sensing.vision.pipeline import JointFinder
 from drivers.codecs.robot_protocol import RobotStatus
 from drivers.codecs.seam_path import SeamPath
@@ -229,8 +229,9 @@ class GrooveScan:
         scan = [lifted(first)]
         scan += [lifted(s) for s in along.starts_mm[1:] if first < s < last]
         scan.append(lifted(last))
+        to_start = min(TO_SCAN_START_MM_PER_S, self.motion.max_speed_mm_per_s)
+        await self.motion.move_linear(scan[0], seam.torch, to_start, "the groove scan's start")
         speed = min(GROOVE_SCAN_SPEED_MM_PER_S, self.motion.max_speed_mm_per_s)
-        await self.motion.move_linear(scan[0], seam.torch, speed, "the groove scan's start")
         finder = self.joint_finder(seam)
         taught = seam.taught_path()
         profiles: list[GrooveProfile] = []

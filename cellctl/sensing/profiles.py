@@ -20,6 +20,9 @@ from drivers.codecs.robot_protocol import RobotStatus
 from drivers.sensor import SensorDriver
 
 SCAN_POLL_PERIOD_S = 0.005  # the robot's status while scanning: a frame's pose to within it
+# The air move to a scan's start (never above the robot's limit): the torch is lifted clear,
+# and a scan's own crawl there took a minute along a long seam.
+TO_SCAN_START_MM_PER_S = 50.0
 
 # What a scan does with one profile: its points (sensor frame: x across, z up, mm) and the
 # robot's status when the frame was taken in.
