@@ -466,18 +466,16 @@ def _passes_of_paths(
         records = (welded or {}).get(name, [])
         if index < len(records):
             record = records[index]
-            paired.append((path, {
-                "number": record["number"], "kind": str(record["kind"]),
-                "lateral_offset_mm": record["lateral_offset_mm"],
-                "vertical_offset_mm": record["vertical_offset_mm"],
-            }))  # fmt: skip
         else:
-            weld_pass = passes[index % len(passes)]
-            paired.append((path, {
-                "number": index % len(passes) + 1, "kind": str(weld_pass.kind),
-                "lateral_offset_mm": weld_pass.lateral_offset_mm,
-                "vertical_offset_mm": weld_pass.vertical_offset_mm,
-            }))  # fmt: skip
+            planned = passes[index % len(passes)]
+            record = {
+                "number": index % len(passes) + 1,
+                "kind": planned.kind,
+                "lateral_offset_mm": planned.lateral_offset_mm,
+                "vertical_offset_mm": planned.vertical_offset_mm,
+            }
+        keys = ("number", "lateral_offset_mm", "vertical_offset_mm")
+        paired.append((path, {"kind": str(record["kind"])} | {k: record[k] for k in keys}))
     return paired
 
 
