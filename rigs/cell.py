@@ -30,6 +30,7 @@ from cellctl.wiring import build_controller
 from sim.cell import SimulatedCell
 from sim.cellfile import load_cell_devices
 from sim.clock import SimClock
+from sim.scenario.rig import until_or_after
 
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
@@ -74,21 +75,16 @@ class CellRig:
         press on a held button would only hold it longer."""
         panel = self.controller.panel
         held_until = self.sim.plc.field.buttons_until.get(button, 0.0)
-        await self._until_or_after(
+        await until_or_after(
             lambda: time.monotonic() >= held_until and not panel.button_down(button),
             max(0.0, held_until - time.monotonic()) + PRESS_WAIT_S,
+            poll_s=0.005,
         )
         taken = panel.presses_taken[button]
         self.sim.plc.press(button)
-        await self._until_or_after(lambda: panel.presses_taken[button] > taken, PRESS_WAIT_S)
-
-    @staticmethod
-    async def _until_or_after(condition: Callable[[], bool], at_most_s: float) -> None:
-        deadline = time.monotonic() + at_most_s
-        while not condition():
-            if time.monotonic() >= deadline:
-                return
-            await asyncio.sleep(0.005)
+        await until_or_after(
+            lambda: panel.presses_taken[button] > taken, PRESS_WAIT_S, poll_s=0.005
+        )
 
     async def to_idle(self) -> None:
         await self.until(

@@ -30,7 +30,12 @@ from drivers.realtime import realtime_process_while
 from sim.cell import SimulatedCell
 from sim.cellfile import load_cell_devices
 from sim.clock import SimClock
-from sim.scenario.rig import DEVICES_REALTIME_PRIORITY, ControllerProcess, StoreView
+from sim.scenario.rig import (
+    DEVICES_REALTIME_PRIORITY,
+    ControllerProcess,
+    StoreView,
+    until_or_after,
+)
 from sim.scenario.runner import ScenarioFile, prepare_config
 
 # The power source's interface watchdog and the robot's link watchdog, with margin.
@@ -198,13 +203,21 @@ class PowerLossRig:
         self.controller.check_alive()
 
     async def _to_idle(self) -> None:
+        """Reset until the cell is Idle and would take a start: the PLC's heartbeat watchdog,
+        tripped while no controller ran, clears a moment after the new one's first beat (a
+        start before that is refused, and the rounds press start only once)."""
+
+        def ready() -> bool:
+            return self.store.state() == "Idle" and not self.sim.plc.logic.watchdog_tripped
+
         deadline = time.monotonic() + 30
-        while self.store.state() != "Idle":
+        while not ready():
             self._alive()
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the controller did not reach Idle ({self.store.state()})")
-            self.sim.plc.press("reset_button")
-            await asyncio.sleep(0.4)
+            if self.store.state() != "Idle":
+                self.sim.plc.press("reset_button")
+            await until_or_after(ready, 0.4)
 
     async def _until(self, condition, what: str, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s

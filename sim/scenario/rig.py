@@ -16,6 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +114,17 @@ async def _reaped(process: subprocess.Popen, timeout_s: float) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"process {process.pid} still running after {timeout_s:g} s")
         await asyncio.sleep(0.01)
+
+
+async def until_or_after(
+    condition: Callable[[], bool], at_most_s: float, poll_s: float = 0.02
+) -> None:
+    """Wait until ``condition()`` holds, or ``at_most_s`` has passed (time for a button's
+    press to end and the controller to take it, before the operator presses again), looking
+    every ``poll_s``. The cell's answer is usually there within a scan: a fixed wait of the
+    longest made every scenario 1.5 s longer, and every power-loss round 0.3 s."""
+    deadline = time.monotonic() + at_most_s
+    while not condition():
+        if time.monotonic() >= deadline:
+            return
+        await asyncio.sleep(poll_s)

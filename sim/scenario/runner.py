@@ -60,7 +60,7 @@ import signal
 import socket
 import time
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -80,6 +80,7 @@ from sim.scenario.rig import (
     ControllerExited,
     ControllerProcess,
     StoreView,
+    until_or_after,
 )
 from sim.wire import injection
 from sim.wire.injection import InjectionError, inject
@@ -450,17 +451,7 @@ class ScenarioRunner:
             if time.monotonic() > deadline:
                 raise ScenarioError(f"the controller did not reach Idle (state {self.state()})")
             await self._press("reset_button")
-            await self._until_or_after(lambda: self.state() == "Idle", 0.4)
-
-    async def _until_or_after(self, condition: Callable[[], bool], at_most_s: float) -> None:
-        """Wait until ``condition()`` holds, or ``at_most_s`` (time for a button's press to
-        end and the controller to take it, before pressing again). The cell's answer is
-        usually there within a scan; a fixed wait made every scenario 1.5 s longer."""
-        deadline = time.monotonic() + at_most_s
-        while not condition():
-            if time.monotonic() >= deadline:
-                return
-            await asyncio.sleep(0.02)
+            await until_or_after(lambda: self.state() == "Idle", 0.4)
 
     async def _start_part(self) -> None:
         assert self.sim is not None
@@ -491,13 +482,13 @@ class ScenarioRunner:
         held cycle is then unheld, an aborted part is replaced by a new one."""
         if state == "Held":
             await self._press("reset_button")
-            await self._until_or_after(lambda: not self._active_faults(), 0.4)
+            await until_or_after(lambda: not self._active_faults(), 0.4)
             if self.state() == "Held" and not self._active_faults():
                 await self._press("start_button")
-                await self._until_or_after(lambda: self.state() != "Held", 0.4)
+                await until_or_after(lambda: self.state() != "Held", 0.4)
         else:
             await self._press("reset_button")
-            await self._until_or_after(lambda: self.state() != state, 0.6)
+            await until_or_after(lambda: self.state() != state, 0.6)
 
     def _active_faults(self) -> list[str]:
         rows = self.query(
