@@ -14,6 +14,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 
 from cellctl.sensing.correction import CorrectionHistory
 from drivers.codecs.sensor_protocol import Frame, encode_frame
@@ -113,10 +114,42 @@ async def test_detaching_the_frame_handler_waits_for_the_frame_in_progress():
         server.close()
 
 
-async def test_the_correction_stream_ticks_on_while_the_event_loop_is_stalled():
-    """A stalled event loop does not stop the corrections: while the event loop runs Python
-    without a pause (holding the GIL as long as CPython lets it), the stream's thread still
-    gets the GIL at the controller's switch interval and sends."""
+def _python_without_a_pause(for_s: float) -> int:
+    """Pure Python for ``for_s``, no call that lets go of the GIL: a stall of whoever runs it."""
+    started, busy = time.monotonic(), 0
+    while time.monotonic() - started < for_s:
+        busy += 1
+    return busy
+
+
+def _slow_frame_in_the_reader(for_s: float) -> int:
+    """A frame whose vision runs ``for_s`` of Python, in a thread of its own, inside the
+    reader's ``gil_kept`` (``laser.FRAME_GIL_KEPT_S``), as the sensor's reader measures."""
+    from cellctl.sensing.laser import FRAME_GIL_KEPT_S
+    from drivers.realtime import gil_kept
+
+    result: list[int] = []
+
+    def measure() -> None:
+        with gil_kept(FRAME_GIL_KEPT_S):
+            result.append(_python_without_a_pause(for_s))
+
+    reader = threading.Thread(target=measure, name="sensor reader (test)")
+    reader.start()
+    reader.join()
+    return result[0]
+
+
+@pytest.mark.parametrize(
+    "stall",
+    [_python_without_a_pause, _slow_frame_in_the_reader],
+    ids=["the event loop stalled", "a slow frame in the reader"],
+)
+async def test_the_correction_stream_ticks_on_while_python_elsewhere_holds_on(stall):
+    """Neither a stalled event loop nor a slow frame stops the corrections: while the event
+    loop runs Python without a pause (holding the GIL as long as CPython lets it), or the
+    reader spends long on a frame's vision (keeping the GIL for ``FRAME_GIL_KEPT_S`` each
+    time it is asked), the stream's thread still gets the GIL and sends."""
     import sys
 
     from cellctl.config.sensor_models import TrackingSettings
@@ -155,9 +188,7 @@ async def test_the_correction_stream_ticks_on_while_the_event_loop_is_stalled():
     try:
         await eventually(lambda: len(robot.sent_at) >= 5, what="the stream's first ticks")
         stalled_from = time.monotonic()
-        busy = 0
-        while time.monotonic() - stalled_from < 0.4:  # the stall: pure Python, no pause
-            busy += 1
+        busy = stall(0.4)
         stalled_to = time.monotonic()
     finally:
         stream.stop()
