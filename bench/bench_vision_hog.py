@@ -3,7 +3,7 @@
 priority (``bench_vision.CpuHog``): a cell PC is never idle (the HMI, a virus scan, an
 update). The same figures and goals as ``bench vision``'s closed loop (issue 16):
 exposure to correction p99 <= 4 ms in every weld, processing in the controller p99 <= 1.5x
-the same frames processed alone, closed loop RMS <= 0.10 mm and max <= 0.25 mm.
+the same frames processed alone at the frame rate, closed loop RMS <= 0.10 mm and max <= 0.25 mm.
 """
 
 from __future__ import annotations
