@@ -38,13 +38,13 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 @pytest.mark.slow
 async def test_a_shift_with_faults_makes_a_report_with_csv_and_plots(tmp_path, capsys):
-    async with running_cell(tmp_path / "cell", time_scale=20.0) as rig:
+    async with running_cell(tmp_path / "cell", time_scale=40.0) as rig:
         await weld_a_shift(rig, parts=8)
         database = rig.controller.store.path
         config_path = rig.config_path
 
     out = tmp_path / "report"
-    args = ["report", "--config", str(config_path), "--out", str(out), "--time-scale", "20"]
+    args = ["report", "--config", str(config_path), "--out", str(out), "--time-scale", "40"]
     assert main(args) == 0
     printed = capsys.readouterr()
     assert printed.err == ""  # no progress bar off a terminal
@@ -57,7 +57,7 @@ async def test_a_shift_with_faults_makes_a_report_with_csv_and_plots(tmp_path, c
         "1",
         "1",
     )
-    assert summary["planned cycle time"] == "2.50"  # 50 s planned, simulated at 20x
+    assert summary["planned cycle time"] == "1.25"  # 50 s planned, simulated at 40x
     assert 0 < float(summary["OEE"]) < 100
     assert 0 < float(summary["arc-on ratio"]) < 100
 
