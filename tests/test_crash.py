@@ -47,7 +47,7 @@ async def test_kill_9_mid_part_loses_no_committed_seam(tmp_path):
     config = write_config(tmp_path)
     database = tmp_path / "production.db"
     log = tmp_path / "controller.log"
-    sim = SimulatedCell(load_cell_devices(config), SimClock(10))
+    sim = SimulatedCell(load_cell_devices(config), SimClock(20))
     await sim.start()
     records = StoreView(database)
     controller = ControllerProcess(config, log)
