@@ -22,7 +22,7 @@ from sim.truth.part import Placement, VisionScenario
 from sim.wire.injection import inject
 
 PART = "coupon-fillet-touch"
-TIME_SCALE = 10.0
+TIME_SCALE = 20.0
 PLACED = Placement(x_mm=1.5, y_mm=-1.0, z_mm=0.4, rz_deg=1.5, about_mm=(300.0, 0.0, 8.0))
 WITHIN_MM = 0.3
 
