@@ -80,7 +80,7 @@ async def until_recorded(rig: CellRig, code: str, times: int = 1) -> dict:
 
 
 async def test_three_parts_with_serials_welder_and_lots_are_on_record(tmp_path):
-    async with running_cell(tmp_path, edit=traced(tmp_path)) as rig:
+    async with running_cell(tmp_path, 40.0, edit=traced(tmp_path)) as rig:
         await rig.until(lambda: rig.controller.trace.scanner.up, "the scanner's port open")
         await rig.to_idle()
         controller = rig.controller
