@@ -48,7 +48,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -231,20 +231,9 @@ def processing_alone(
     # shared) take the core from it no more than from the controller.
     with contextlib.suppress(AttributeError, OSError):
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(READER_REALTIME_PRIORITY))
-    finder = make_finder()
+    numbered = ((n, frames[n]) for n in range(first, last + 1) if n in frames)
     try:
-        times = []
-        next_s = time.monotonic()
-        for number in range(first, last + 1):
-            pixels = frames.get(number)
-            if pixels is None:
-                continue
-            if period_s:
-                next_s += period_s
-                time.sleep(max(0.0, next_s - time.monotonic()))
-            started = time.perf_counter()
-            finder.measure(pixels, number)
-            times.append(time.perf_counter() - started)
+        times = vision_times(make_finder(), numbered, period_s)
     finally:
         with contextlib.suppress(AttributeError, OSError):
             os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
@@ -255,6 +244,24 @@ def processing_alone(
         "p99_ms": percentile(times, 0.99) * 1e3,
         "max_ms": max(times, default=math.nan) * 1e3,
     }
+
+
+def vision_times(
+    finder: JointFinder, numbered: Iterable[tuple[int, np.ndarray]], period_s: float = 0.0
+) -> list[float]:
+    """Each (frame number, pixels) through ``finder`` in order, in this thread: the per-frame
+    times (s). ``period_s``: one frame every period, as the sensor sends them (0: back to
+    back)."""
+    times = []
+    next_s = time.monotonic()
+    for number, pixels in numbered:
+        if period_s:
+            next_s += period_s
+            time.sleep(max(0.0, next_s - time.monotonic()))
+        started = time.perf_counter()
+        finder.measure(pixels, number)
+        times.append(time.perf_counter() - started)
+    return times
 
 
 def frame_figures() -> dict:
@@ -287,7 +294,13 @@ def frame_figures() -> dict:
             started = time.perf_counter()
             argmax_rows(pixels)
             argmax_s.append(time.perf_counter() - started)
-        paced_s = _paced(JointFinder(calibration, "fillet", 45.0), frames)
+        # The same frames one a sensor frame period apart (the core idle between them, as in
+        # the cell): what an idle core costs the vision by itself, with nothing else running.
+        paced_s = vision_times(
+            JointFinder(calibration, "fillet", 45.0),
+            enumerate(frames),
+            1.0 / SensorSettings().frame_rate_hz,
+        )
         errors, argmax_errors = [], []
         extractor = StripeExtractor()
         for i in range(100):
@@ -311,22 +324,6 @@ def frame_figures() -> dict:
             "argmax_rms_px": float(np.sqrt(np.mean(np.concatenate(argmax_errors) ** 2))),
         }
     return results
-
-
-def _paced(finder: JointFinder, frames: list[np.ndarray]) -> list[float]:
-    """The same frames through ``finder`` one a sensor frame period apart (the core idle
-    between them, as in the cell), in this thread: the per-frame times (s). Beside the back to
-    back figures it shows what a core idle between frames costs the vision by itself, with
-    nothing else running (the closed loop's "paced" column is the same, for a weld's frames)."""
-    period_s = 1.0 / SensorSettings().frame_rate_hz
-    times, next_s = [], time.monotonic()
-    for pixels in frames:
-        next_s += period_s
-        time.sleep(max(0.0, next_s - time.monotonic()))
-        started = time.perf_counter()
-        finder.measure(pixels)
-        times.append(time.perf_counter() - started)
-    return times
 
 
 JOINT_TYPES = (("fillet", 45.0), ("v_groove_butt", 0.0), ("square_butt", 0.0), ("lap", 0.0))
