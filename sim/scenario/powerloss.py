@@ -213,9 +213,10 @@ class PowerLossRig:
         deadline = time.monotonic() + 30
         while not ready():
             self._alive()
+            state = self.store.state()  # one read of the store a round, used twice
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the controller did not reach Idle ({self.store.state()})")
-            if self.store.state() != "Idle":
+                raise RuntimeError(f"the controller did not reach Idle ({state})")
+            if state != "Idle":
                 self.sim.plc.press("reset_button")
             await until_or_after(ready, 0.4)
 
