@@ -9,14 +9,14 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 VENV := .venv
 BIN := $(VENV)/bin
 # The stamp is remade whenever pyproject.toml changes, so a pull that adds a dependency installs it;
-# and whenever the compiled stripe kernel's source changes, so that it is built again.
+# and whenever a compiled kernel's source changes (setup.py lists them), so that it is built again.
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench clean venv plant-servers egm-proto
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml setup.py cellctl/sensing/vision/_stripe.c
+$(STAMP): pyproject.toml setup.py cellctl/sensing/vision/_stripe.c sim/devices/_sensor_render.c
 	@test -n "$(PYTHON)" || { echo "make: needs Python 3.11 or newer on PATH (or PYTHON=...)"; exit 1; }
 	@echo "Setting up $(VENV) with $(PYTHON) ..."
 	$(PYTHON) -m venv $(VENV)

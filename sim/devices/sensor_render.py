@@ -59,6 +59,7 @@ AMBIENT_LEVEL = 10
 BOARD_MARGIN_SQUARES = 0.6
 PROFILE_STEP_MM = 0.5  # points along a straight piece of profile (see stripe_rows)
 SPECKLE_POOL = 1 << 20  # float32 normal draws a renderer keeps (4 MB)
+NO_GLARE = np.zeros(0, np.uint8)
 
 
 class CameraModel(StrictModel):
@@ -85,6 +86,7 @@ class CameraModel(StrictModel):
         self._f = (self.width_px / 2) / (self.field_of_view_mm / 2 / distance)
         self._cx = (self.width_px - 1) / 2
         self._cy = (self.height_px - 1) / 2
+        self._optics = np.concatenate([self._rotation.ravel(), c, [self._f, self._cx, self._cy]])
 
     @property
     def intrinsics(self) -> tuple[float, float, float, float]:
@@ -103,6 +105,12 @@ class CameraModel(StrictModel):
         """Unit-less ray directions in the sensor frame through pixel centres (u, v)."""
         rc = np.stack([(u - self._cx) / self._f, (v - self._cy) / self._f, np.ones_like(u)], -1)
         return rc @ self._rotation
+
+    @property
+    def optics(self) -> np.ndarray:
+        """The camera for the compiled ``_sensor_render.rows_of``: its rotation (3x3, rows its
+        axes in the sensor frame), its centre (mm), focal length and principal point (px)."""
+        return self._optics
 
     @property
     def center_mm(self) -> np.ndarray:
@@ -241,6 +249,22 @@ def in_plain_view(
     """Which ``points`` (N, 2) on the surface, facing ``outward`` (N, 2), every one of ``eyes``
     (E, 2) sees: the point faces it and the straight ray to it crosses none of the faces
     ``starts`` to ``ends`` (K, 2)."""
+    if _sensor_render is None:
+        return _in_plain_view_numpy(points, outward, eyes, starts, ends)
+    seen = np.empty(len(points), np.uint8)
+    _sensor_render.in_plain_view(*map(_plane_points, (points, outward, eyes, starts, ends)), seen)
+    return seen.view(bool)
+
+
+def _plane_points(points: np.ndarray) -> np.ndarray:
+    """``points`` as the compiled passes take them: (N, 2) float64, C-contiguous."""
+    return np.ascontiguousarray(points, dtype=np.float64)
+
+
+def _in_plain_view_numpy(
+    points: np.ndarray, outward: np.ndarray, eyes: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> np.ndarray:
+    """``in_plain_view`` in numpy (``_sensor_render.in_plain_view`` where it is built)."""
     ray = eyes[:, None, :] - points[None, :, :]  # (E, N, 2)
     facing = ((ray * outward).sum(axis=2) > 0).all(axis=0)
     face = ends - starts  # (K, 2)
@@ -264,8 +288,34 @@ def visible_parts(pieces: list[np.ndarray], eyes: np.ndarray) -> list[np.ndarray
     or not, which its midpoint tells. Exact, and a few dozen points to test."""
     starts = np.vstack([piece[:-1] for piece in pieces])
     ends = np.vstack([piece[1:] for piece in pieces])
-    face = ends - starts
     corners = np.vstack(pieces)
+    if _sensor_render is None:
+        begin, end, seen = _stretches_numpy(starts, ends, eyes, corners)
+    else:
+        table = np.empty((len(starts) * (len(eyes) * len(corners) + 1), 5))
+        count = _sensor_render.stretches(starts, ends, _plane_points(eyes), corners, table)
+        begin, end, seen = table[:count, 0:2], table[:count, 2:4], table[:count, 4] != 0
+    if seen.all():
+        return pieces  # nothing in a shadow (a fillet, a V-groove in the working range)
+    # The stretches in view, joined into polylines where one ends as the next begins (on one
+    # face, or round a corner).
+    begin, end = begin[seen], end[seen]
+    joined = np.abs(begin[1:] - end[:-1]).max(axis=1) < 1e-9
+    first = np.flatnonzero(~np.concatenate([[False], joined]))
+    return [
+        np.vstack([begin[a : a + 1], end[a:b]])
+        for a, b in zip(first.tolist(), [*first[1:].tolist(), len(begin)], strict=True)
+    ]
+
+
+def _stretches_numpy(
+    starts: np.ndarray, ends: np.ndarray, eyes: np.ndarray, corners: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``visible_parts``'s stretches in numpy (``_sensor_render.stretches`` where it is
+    built): each face cut where a ray from an eye past a corner meets it, and each stretch
+    between cuts, face by face: their begin and end points (S, 2), and whether every eye sees
+    each (S,)."""
+    face = ends - starts
     past = corners[None, :, :] - eyes[:, None, :]  # (eyes, corners, 2): rays past each corner
     with np.errstate(divide="ignore", invalid="ignore"):
         # Where each of those rays meets each face's line, as a fraction of the face.
@@ -279,20 +329,9 @@ def visible_parts(pieces: list[np.ndarray], eyes: np.ndarray) -> list[np.ndarray
     k, i = np.nonzero(np.isfinite(middle) & (cut[:, 1:] > cut[:, :-1]))
     points = starts[k] + middle[k, i, None] * face[k]
     outward = np.column_stack([-face[k, 1], face[k, 0]])  # left of the walk: out of the material
-    seen = in_plain_view(points, outward, eyes, starts, ends)
-    if seen.all():
-        return pieces  # nothing in a shadow (a fillet, a V-groove in the working range)
-    # The stretches in view, joined into polylines where one ends as the next begins (on one
-    # face, or round a corner).
-    k, i = k[seen], i[seen]
     begin = starts[k] + cut[k, i, None] * face[k]
     end = starts[k] + cut[k, i + 1, None] * face[k]
-    joined = np.abs(begin[1:] - end[:-1]).max(axis=1) < 1e-9
-    first = np.flatnonzero(~np.concatenate([[False], joined]))
-    return [
-        np.vstack([begin[a : a + 1], end[a:b]])
-        for a, b in zip(first.tolist(), [*first[1:].tolist(), len(k)], strict=True)
-    ]
+    return begin, end, _in_plain_view_numpy(points, outward, eyes, starts, ends)
 
 
 def bead_piece(view: JointView) -> np.ndarray:
@@ -368,7 +407,6 @@ class StripeRenderer:
         rows = np.arange(h, dtype=np.float32)
         self._glare = (np.exp(-(h - 1 - rows) / (0.25 * h)) * 220.0).astype(np.float32)
         self._columns = np.arange(w, dtype=np.float64)
-        self._glare_image: np.ndarray | None = None  # the glare of one frame, drawn in place
         # Written by whoever covers the window (the simulator's event loop), read once a frame
         # by the thread rendering: a single bool, so no lock (one store, one load).
         self._dark = False
@@ -399,13 +437,16 @@ class StripeRenderer:
         # A straight piece of the profile lies in the laser plane and a pinhole camera images
         # it as a straight line, so interpolating between a few of its points is exact; only
         # the depth (which piece is nearer) is approximate between them.
-        pieces = [_densify(part, PROFILE_STEP_MM) for part in visible_parts(surface, eyes)]
+        pieces = visible_parts(surface, eyes)
+        steps_mm = [PROFILE_STEP_MM] * len(pieces)
         if view is not None and view.bead_width_mm > 0:
             # The bead's parabola comes with points 0.05 mm apart; it lies over the joint,
             # which the depth test below hides beneath it.
             bead = bead_piece(view) @ rotation.T + root
-            pieces += _in_view_runs(bead, eyes, surface)
-        return self._rows_of(pieces)
+            runs = _in_view_runs(bead, eyes, surface)
+            pieces = [*pieces, *runs]  # a new list: visible_parts may give back ``surface``
+            steps_mm += [0.0] * len(runs)
+        return self._rows_of(pieces, steps_mm)
 
     def _filled_stripe_rows(self, view: JointView) -> np.ndarray:
         """``stripe_rows`` of a V-groove with passes laid in it (``filled_groove``). Its
@@ -421,17 +462,27 @@ class StripeRenderer:
         surface = [piece @ rotation.T + root for piece in faces]
         dense = [piece @ rotation.T + root for piece in points]
         eyes = self.camera.eyes_xz_mm
-        return self._rows_of(
-            [run for piece in dense for run in _in_view_runs(piece, eyes, surface)]
-        )
+        runs = [run for piece in dense for run in _in_view_runs(piece, eyes, surface)]
+        return self._rows_of(runs, [0.0] * len(runs))
 
-    def _rows_of(self, pieces: list[np.ndarray]) -> np.ndarray:
+    def _rows_of(self, pieces: list[np.ndarray], steps_mm: list[float]) -> np.ndarray:
         """The stripe's row in every column for the profile's visible ``pieces`` (laser
-        plane, sensor frame): the nearest piece where two cover a column."""
-        w = self.camera.width_px
+        plane, sensor frame): the nearest piece where two cover a column. Each piece is first
+        sampled every ``steps_mm`` at most along its faces (``_densify``; 0: as it is)."""
+        w, h = self.camera.width_px, self.camera.height_px
         rows = np.full(w, np.nan)
+        if not pieces:
+            return rows
+        if _sensor_render is not None:
+            bounds = np.zeros(len(pieces) + 1, np.int64)
+            np.cumsum([len(piece) for piece in pieces], out=bounds[1:])
+            points = _plane_points(np.vstack(pieces))
+            steps = np.array(steps_mm, np.float64)
+            _sensor_render.rows_of(points, bounds, steps, self.camera.optics, w, h, rows)
+            return rows
         depth = np.full(w, np.inf)
-        for xz in pieces:
+        for piece, step_mm in zip(pieces, steps_mm, strict=True):
+            xz = _densify(piece, step_mm) if step_mm > 0 else piece
             points = np.column_stack([xz[:, 0], np.zeros(len(xz)), xz[:, 1]])
             u, v, zc = self.camera.project(points)
             order = np.argsort(u)
@@ -445,7 +496,7 @@ class StripeRenderer:
             nearer = dc < depth[cols]  # where two pieces cover a column, the nearer one shows
             rows[cols[nearer]] = vc[nearer]
             depth[cols[nearer]] = dc[nearer]
-        rows[(rows < 3) | (rows > self.camera.height_px - 4)] = np.nan
+        rows[(rows < 3) | (rows > h - 4)] = np.nan
         return rows
 
     # -- pixels ----------------------------------------------------------------------------
@@ -464,14 +515,13 @@ class StripeRenderer:
             out = np.empty((h, w), np.uint8)
         elif out.shape != (h, w) or out.dtype != np.uint8 or not out.flags.c_contiguous:
             raise ValueError(f"out must be a C-contiguous ({h}, {w}) uint8 array")
-        image = np.concatenate([noise[:, shift:], noise[:, :shift]], axis=1, out=out)
+        glare = NO_GLARE
         if d.glare > 0:
             flicker = d.glare * float(rng.uniform(0.6, 1.0))
-            glare = (self._glare * flicker).astype(np.uint8)
-            if self._glare_image is None:
-                self._glare_image = np.empty((h, w), np.uint8)
-            self._glare_image[:] = glare[:, None]
-            cv2.add(image, self._glare_image, dst=image)  # saturating, as a copy's was
+            glare = (self._glare * flicker).astype(np.uint8)  # a gray level per row
+        background = _sensor_render.background if _sensor_render else _background_numpy
+        background(out, noise, w, shift, glare)
+        image = out
         laser_on = not self._dark
         drawn = truth.copy()
         if laser_on and d.dropout_probability > 0 and rng.random() < d.dropout_probability:
@@ -493,8 +543,11 @@ class StripeRenderer:
         return RenderedFrame(image, drawn if laser_on else np.full(w, np.nan), view, laser_on)
 
     def _draw_stripe(self, image: np.ndarray, rows: np.ndarray, amplitude: float, widen: float):
+        """Add the line at ``rows`` (a centre row per column, NaN: none) to ``image``: a
+        Gaussian across rows, ``widen`` times the stripe's width, ``amplitude`` gray levels at
+        its centre, with the disturbances' width variation and speckle."""
         d = self.disturbances
-        h, _w = image.shape
+        h, w = image.shape
         cols = np.nonzero(np.isfinite(rows) & (rows > 2) & (rows < h - 3))[0]
         if len(cols) == 0:
             return
@@ -504,28 +557,15 @@ class StripeRenderer:
             phase = self.rng.uniform(0, 2 * math.pi)
             sigma *= 1 + d.stripe_width_variation * np.sin(cols / 37.0 + phase)
         reach = math.ceil(4 * float(sigma.max()))
-        offsets = np.arange(-reach, reach + 1)[:, None]
-        pixel_rows = np.floor(centres).astype(np.int64)[None, :] + offsets
-        np.clip(pixel_rows, 0, h - 1, out=pixel_rows)
-        # The line's profile in float32 (gray levels need no more; exp is twice as fast).
-        distance = (pixel_rows - centres).astype(np.float32)
-        intensity = np.exp(-(distance**2) / (2 * sigma**2).astype(np.float32))
-        intensity *= amplitude
+        grain_start = 0
         if d.speckle > 0:
             # A random stretch of a pool of draws: drawing them afresh cost more than the rest
             # of the frame (and the frame's rendering is part of the sensor's latency).
-            start = int(self.rng.integers(len(self._speckle) - intensity.size))
-            grain = self._speckle[start : start + intensity.size].reshape(intensity.shape)
-            grain = grain * np.float32(d.speckle)
-            grain += 1
-            intensity *= np.clip(grain, 0, 2, out=grain)
-        # Flat indices: 2-D fancy indexing costs several times as much (this runs twice
-        # a frame, and a frame's rendering is part of the sensor's latency).
-        flat = pixel_rows * image.shape[1] + cols
-        pixels = image.reshape(-1)  # a view: the image is contiguous
-        value = pixels.take(flat) + intensity
-        np.clip(value, 0, 255, out=value)
-        pixels.put(flat, value.astype(np.uint8))
+            grain_start = int(self.rng.integers(len(self._speckle) - (2 * reach + 1) * len(cols)))
+        stripe = _sensor_render.draw_stripe if _sensor_render else _draw_stripe_numpy
+        stripe(
+            image, w, cols, centres, sigma, amplitude, reach, self._speckle, grain_start, d.speckle
+        )
 
     def _draw_spatter(self, image: np.ndarray, truth: np.ndarray) -> None:
         rng = self.rng
@@ -544,6 +584,60 @@ class StripeRenderer:
                 cv2.line(image, (u, v), end, brightness, max(1, radius // 2))
             else:
                 cv2.circle(image, (u, v), radius, brightness, -1)
+
+
+# -- the pixel passes: compiled (``_sensor_render.c``), or the same in numpy ------------------
+
+
+def _background_numpy(
+    out: np.ndarray, noise: np.ndarray, width: int, shift: int, glare: np.ndarray
+) -> None:
+    """``_sensor_render.background`` in numpy: ``noise`` shifted ``shift`` columns left
+    (round), plus ``glare`` (a gray level per row; empty: none), saturating."""
+    np.concatenate([noise[:, shift:], noise[:, :shift]], axis=1, out=out)
+    if len(glare):
+        cv2.add(out, np.broadcast_to(glare[:, None], out.shape).copy(), dst=out)
+
+
+def _draw_stripe_numpy(
+    image: np.ndarray,
+    width: int,
+    cols: np.ndarray,
+    centres: np.ndarray,
+    sigma: np.ndarray,
+    amplitude: float,
+    reach: int,
+    grain: np.ndarray,
+    grain_start: int,
+    speckle: float,
+) -> None:
+    """``_sensor_render.draw_stripe`` in numpy (its C comment says what it draws); the same
+    pixels within one gray level (the two float32 exponentials round apart now and then)."""
+    h = image.shape[0]
+    offsets = np.arange(-reach, reach + 1)[:, None]
+    pixel_rows = np.floor(centres).astype(np.int64)[None, :] + offsets
+    np.clip(pixel_rows, 0, h - 1, out=pixel_rows)
+    # The line's profile in float32 (gray levels need no more; exp is twice as fast).
+    distance = (pixel_rows - centres).astype(np.float32)
+    intensity = np.exp(-(distance**2) / (2 * sigma**2).astype(np.float32))
+    intensity *= amplitude
+    if speckle > 0 and len(grain):
+        draws = grain[grain_start : grain_start + intensity.size].reshape(intensity.shape)
+        draws = draws * np.float32(speckle)
+        draws += 1
+        intensity *= np.clip(draws, 0, 2, out=draws)
+    # Flat indices: 2-D fancy indexing costs several times as much.
+    flat = pixel_rows * width + cols
+    pixels = image.reshape(-1)  # a view: the image is contiguous
+    value = pixels.take(flat) + intensity
+    np.clip(value, 0, 255, out=value)
+    pixels.put(flat, value.astype(np.uint8))
+
+
+try:
+    from sim.devices import _sensor_render
+except ImportError:  # not built (``make venv`` builds it): the same frames, slower
+    _sensor_render = None
 
 
 # -- the calibration target --------------------------------------------------------------------
