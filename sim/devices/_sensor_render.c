@@ -178,10 +178,11 @@ draw_stripe(PyObject *self, PyObject *args)
     const float *draws = grain.buf;
     const float gain = (float)amplitude, spread = (float)speckle;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t j = 0; j < n; j++) {
-        const int64_t first = (int64_t)floor(centre[j]) - reach;
-        const float twice_variance = (float)(2.0 * (sigma[j] * sigma[j]));
-        for (Py_ssize_t i = 0; i < rows_per_column; i++) {
+    /* Row by row, the columns in order: the speckle's draws are read in the order they lie
+     * (a stretch of a 4 MB pool, cold at every frame) and the pixels along the image's rows. */
+    for (Py_ssize_t i = 0; i < rows_per_column; i++) {
+        for (Py_ssize_t j = 0; j < n; j++) {
+            const int64_t first = (int64_t)floor(centre[j]) - reach;
             int64_t row = first + i;
             row = row < 0 ? 0 : (row > height - 1 ? height - 1 : row);
             if (i + 1 < rows_per_column) {
@@ -190,6 +191,7 @@ draw_stripe(PyObject *self, PyObject *args)
                 if (next == row)
                     continue; /* a later row of this column writes this pixel */
             }
+            const float twice_variance = (float)(2.0 * (sigma[j] * sigma[j]));
             const float d = (float)((double)row - centre[j]);
             float intensity = expf(-(d * d) / twice_variance) * gain;
             if (speckled) {
