@@ -293,7 +293,8 @@ def visible_parts(pieces: list[np.ndarray], eyes: np.ndarray) -> list[np.ndarray
         begin, end, seen = _stretches_numpy(starts, ends, eyes, corners)
     else:
         table = np.empty((len(starts) * (len(eyes) * len(corners) + 1), 5))
-        count = _sensor_render.stretches(starts, ends, _plane_points(eyes), corners, table)
+        plane = map(_plane_points, (starts, ends, eyes, corners))  # whole-number profiles too
+        count = _sensor_render.stretches(*plane, table)
         begin, end, seen = table[:count, 0:2], table[:count, 2:4], table[:count, 4] != 0
     if seen.all():
         return pieces  # nothing in a shadow (a fillet, a V-groove in the working range)
@@ -406,7 +407,6 @@ class StripeRenderer:
         )
         rows = np.arange(h, dtype=np.float32)
         self._glare = (np.exp(-(h - 1 - rows) / (0.25 * h)) * 220.0).astype(np.float32)
-        self._columns = np.arange(w, dtype=np.float64)
         # Written by whoever covers the window (the simulator's event loop), read once a frame
         # by the thread rendering: a single bool, so no lock (one store, one load).
         self._dark = False
