@@ -41,6 +41,8 @@ def numpy_passes(monkeypatch):
         monkeypatch.setattr(render, "_sensor_render", compiled_module if compiled else None)
 
     compiled_module = render._sensor_render
+    # Without it built each comparison would hold the numpy passes to themselves.
+    assert compiled_module is not None, "sim/devices/_sensor_render.c is not built: run `make venv`"
     return use
 
 
