@@ -28,6 +28,20 @@ async def _until(condition, what: str, timeout_s: float = 10.0) -> None:
         await asyncio.sleep(0.05)
 
 
+class _Seen:
+    """A subscription handler that keeps every value told, per node (its string id)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, list] = {}
+
+    def datachange_notification(self, node, value, data) -> None:
+        self.values.setdefault(node.nodeid.Identifier, []).append(value)
+
+    def last(self, node_id: str):
+        told = self.values.get(node_id)
+        return told[-1] if told else None
+
+
 async def test_reads_commands_refusals_and_audit(tmp_path):
     async with cell_with_opcua(tmp_path) as (rig, server):
         await rig.to_idle()
@@ -188,6 +202,32 @@ async def test_faults_acknowledge_and_links(tmp_path):
             assert len(cell["Tracking.ProfileYMm"]) == 101
             assert cell["Tracking.JointFound"] is True
             assert cell["Tracking.JointYMm"] == pytest.approx(0.5)
+
+            # A subscriber sees every new profile and correction, in order: the server's
+            # written values are shared with asyncua's monitored items, not copied for each
+            # (server._PublishedValue), and a change must still be told from the last value.
+            seen = _Seen()
+            subscription = await anonymous.create_subscription(20, seen)
+            await subscription.subscribe_data_change(
+                [
+                    anonymous.get_node(ua.NodeId(f"Cell.{path}", ns))
+                    for path in ("Tracking.ProfileZMm", "Tracking.LateralCorrectionMm")
+                ],
+                sampling_interval=0,
+            )
+            for step in (1, 2, 3):
+                server.publish_tracking(0.4 + step, -0.2, position_mm=12.5 + step)
+                server.publish_profile(np.linspace(-10, 10, 101), np.full(101, -step), None)
+
+                async def told(step: int = step) -> bool:
+                    return seen.last("Cell.Tracking.ProfileZMm") == [-step] * 101 and (
+                        seen.last("Cell.Tracking.LateralCorrectionMm") == 0.4 + step
+                    )
+
+                await _until(told, f"profile and correction {step} at the subscriber")
+            assert [z[0] for z in seen.values["Cell.Tracking.ProfileZMm"]] == [0, -1, -2, -3]
+            assert seen.values["Cell.Tracking.LateralCorrectionMm"] == [0.4, 1.4, 2.4, 3.4]
+            await subscription.delete()
 
 
 async def test_wrong_password_is_refused_and_anonymous_can_be_switched_off(tmp_path):

@@ -132,6 +132,21 @@ class CellPermissions(PermissionRuleset):
         return action_type_id in self._ALLOWED
 
 
+class _PublishedValue(ua.DataValue):
+    """A value the publish loop writes: built for that one write and never changed after.
+
+    asyncua keeps a deep copy of every value written, for every monitored item of it, in case
+    the writer changes the value afterwards (``MonitoredItemValues.set_current_datavalue``).
+    Walking a DataValue in Python costs some 25 us a scalar and 150 us a 640-point profile
+    (this machine), on the event loop, and it was the largest Python on that loop with the
+    HMI subscribed (py-spy, issue 16): the loop then held the GIL while a correction was due.
+    Nothing changes these after the write, so the copy may be the value itself.
+    """
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _PublishedValue:
+        return self
+
+
 @dataclass(frozen=True)
 class _CorrectionShown:
     """The last correction sent. Replaced whole by its one writer, the correction stream's
@@ -532,7 +547,7 @@ class CellOpcUaServer:
             self._written[path] = value
             await server.write_attribute_value(
                 self._nodes[path],
-                ua.DataValue(
+                _PublishedValue(
                     ua.Variant(value, self._types[path]), SourceTimestamp=now, ServerTimestamp=now
                 ),
             )
