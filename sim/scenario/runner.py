@@ -198,6 +198,7 @@ def _merge(base: dict, over: dict) -> dict:
 # A released button stays released this long before the next press: a few PLC scans, so the
 # controller's scan sees it up between two presses.
 RELEASED_FOR_S = 0.06
+SETTLE_S = 0.3  # after the last part, for the timeline's events still due
 FAULT_LOOK_PERIOD_S = 0.02  # an event "after_fault" fires at most this much late
 START_TRIES = 5  # presses of Start, a second apart, while the cell stays Idle without a part
 
@@ -430,8 +431,10 @@ class ScenarioRunner:
                 elif state in ("Aborted", "Stopped", "Held", "Complete", "Suspended"):
                     await self._recover(state)
                 await asyncio.sleep(0.05)
-            # Let events still due fire (a restore after the last part), then settle.
-            await asyncio.sleep(0.3)
+            # Let events still due fire (a restore after the last part): at most SETTLE_S,
+            # less when the timeline has fired them all (every scenario waited the whole
+            # SETTLE_S: 14 s of the suite).
+            await asyncio.wait({events}, timeout=SETTLE_S)
         finally:
             events.cancel()
             with contextlib.suppress(asyncio.CancelledError):
