@@ -21,6 +21,7 @@ import asyncio
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -29,8 +30,10 @@ from drivers.codecs.power_source_protocol import PowerSourceError
 from drivers.codecs.robot_protocol import RobotState
 from rigs.cell import CellRig, running_cell
 from sim.devices.power_source import ArcPhase
+from sim.scenario.runner import load_scenario
 
 PHASES = ("idle", "approach", "welding", "crater fill")
+SCENARIOS = Path(__file__).resolve().parent.parent / "config" / "scenarios"
 TIME_SCALE = 10.0
 # One seam is enough to reach every phase and to weld the part to its end after the fault;
 # the two-seam bracket (a held part that goes on to its next seam) is welded by test_cycle.
@@ -110,20 +113,40 @@ KINDS = [
     FaultKind("robot link lost", "F132", *_cut("robot")),
     FaultKind("power source link lost", "F131", *_cut("power_source")),
 ]  # fmt: skip
-# While welding, these kinds are proved by the shipped scenarios against a `cellctl run`
-# process (config/scenarios/*-while-welding.yaml and friends, tests/test_scenarios.py), with
-# the same checks: reaction, record, nothing but safe commands until a person acts, the next
-# part good. The matrix keeps the phases no scenario covers.
-IN_SCENARIOS_WHILE_WELDING = {
-    "door opened", "e-stop", "arc break", "power source error", "gas fault", "PLC link lost",
-    "robot link lost", "power source link lost",
-}  # fmt: skip
+# These kinds at these phases are proved by the shipped scenarios against a `cellctl run`
+# process (the config/scenarios/ file named, tests/test_scenarios.py), with the same
+# checks: reaction, record, nothing but safe commands until a person acts, the next part good.
+# The matrix keeps the phases no scenario covers.
+IN_SCENARIOS = {
+    ("door opened", "welding"): "door-opened-while-welding",
+    ("e-stop", "approach"): "estop-during-approach",
+    ("e-stop", "welding"): "estop-while-welding",
+    ("light curtain", "crater fill"): "light-curtain-during-crater-fill",
+    ("arc start fails", "approach"): "arc-start-fails-every-retry",
+    ("arc break", "welding"): "arc-break-holds",
+    ("power source error", "welding"): "power-source-reports-error",
+    ("gas fault", "welding"): "gas-flow-fault-while-welding",
+    ("PLC link lost", "welding"): "plc-link-cut-while-welding",
+    ("robot link lost", "approach"): "robot-link-cut-at-part-start",
+    ("robot link lost", "welding"): "robot-link-cut-while-welding",
+    ("power source link lost", "welding"): "power-source-link-cut-while-welding",
+}
 CASES = [
     (kind, phase)
     for kind in KINDS
     for phase in kind.phases
-    if not (phase == "welding" and kind.name in IN_SCENARIOS_WHILE_WELDING)
+    if (kind.name, phase) not in IN_SCENARIOS
 ]
+
+
+def test_the_cases_left_to_the_scenarios_are_in_them():
+    """Each kind and phase the matrix leaves out is a shipped scenario that causes it at that
+    phase and expects that kind's fault."""
+    kinds = {kind.name: kind for kind in KINDS}
+    for (name, phase), stem in IN_SCENARIOS.items():
+        scenario = load_scenario(SCENARIOS / f"{stem}.yaml")
+        assert any(event.at.phase == phase for event in scenario.events), stem
+        assert kinds[name].expected_code(phase) in scenario.expect.faults, stem
 
 
 async def reach(rig: CellRig, phase: str) -> None:
