@@ -25,13 +25,18 @@ PART = "coupon-fillet-80"
 TIME_SCALE = 4.0
 # The torch work angles each joint type is welded at in practice; the sensor tilts with the
 # torch, so each joint is seen at both ends of its range.
+# Welded in the closed loop: each joint type with the sensor tilted with the torch, at the
+# steeper end of its work angles; the fillet, the cell's commonest joint, at both ends. Both
+# ends of every type are found against the truth offline (tests/test_vision.py, JOINTS); the
+# loop adds the tilt's frame to the corrections, the same for every type. (Both ends of all
+# four in the loop took 45 s of the suite.)
 WORK_ANGLES_DEG = {
     "fillet": (35.0, 55.0),
     # Not 70°: a torch 70° off the vertical dips its nozzle's rim (8 mm round, 15 mm up the
     # wire) 2.4 mm into the lower plate, a collision the simulator now models (F153).
-    "lap": (40.0, 55.0),
-    "v_groove_butt": (0.0, 15.0),
-    "square_butt": (0.0, 15.0),
+    "lap": (55.0,),
+    "v_groove_butt": (15.0,),
+    "square_butt": (15.0,),
 }
 # A lap is welded with a fillet weld; a square butt like a V-groove's root pass.
 PROCEDURES = {
@@ -283,7 +288,7 @@ def joint_coupon(tmp_path, joint: str, work_angle_deg: float):
     ("joint", "work_angle_deg"),
     [(joint, angle) for joint, ends in WORK_ANGLES_DEG.items() for angle in ends],
 )
-async def test_each_joint_type_is_found_and_tracked_across_its_work_angles(
+async def test_each_joint_type_is_found_and_tracked_with_the_sensor_tilted(
     tmp_path, caplog, joint, work_angle_deg
 ):
     # A lap at 45° was never found ("line lost beside the plate edge"): the simulated sensor
