@@ -38,6 +38,9 @@ SCENARIOS = Path(__file__).resolve().parent.parent / "config" / "scenarios"
 # at 20x passed, two of them beside a busy process per core. The phases the cases inject in
 # last long enough either way: the approach some 150 ms, the crater fill its 400 ms, real.)
 TIME_SCALE = 20.0
+# How long the matrix watches that nothing moves: 4 s of the cell's time (at 10x it watched
+# 0.4 s): 0.2 s of real time, ten of the controller's scans of the PLC (20 ms).
+STILL_FOR_S = 4.0 / TIME_SCALE
 # One seam is enough to reach every phase and to weld the part to its end after the fault;
 # the two-seam bracket (a held part that goes on to its next seam) is welded by test_cycle.
 PART = "coupon-fillet-80"
@@ -226,7 +229,7 @@ async def test_fault_reaction_record_and_recovery(kind: FaultKind, phase: str, t
             assert rig.state is State.HELD
         else:
             assert rig.state is State.IDLE  # a hold in Idle: nothing to hold, Start refused
-        await assert_nothing_moves(rig)
+        await assert_nothing_moves(rig, STILL_FOR_S)
         recorded = [f for f in await rig.controller.store.faults() if f["code"] == code]
         assert recorded, "fault not recorded"
         assert recorded[0]["reaction_ms"] is not None
@@ -235,7 +238,7 @@ async def test_fault_reaction_record_and_recovery(kind: FaultKind, phase: str, t
         # Reset while the cause is still there changes nothing and moves nothing.
         if kind.code not in ("F120", "F121"):  # those causes end with the attempt
             await rig.press("reset_button")
-            await assert_nothing_moves(rig, 0.2)
+            await assert_nothing_moves(rig, STILL_FOR_S / 2)
             assert any(f.code == code for f in rig.controller.faults.active)
 
         # The cause removed: Reset acknowledges and walks back, but starts nothing.
@@ -249,7 +252,7 @@ async def test_fault_reaction_record_and_recovery(kind: FaultKind, phase: str, t
         await rig.until(lambda: not rig.controller.faults.active, "faults cleared", 5)
         expected_rest = State.HELD if rig.state is State.HELD else State.IDLE
         await rig.until_state(expected_rest)
-        await assert_nothing_moves(rig)
+        await assert_nothing_moves(rig, STILL_FOR_S)
 
         # Start (Unhold from Held) welds again: the part is welded to its end.
         parts_before = len(await rig.controller.store.parts())
