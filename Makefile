@@ -16,13 +16,11 @@ STAMP := $(VENV)/.installed
 
 venv: $(STAMP)
 
-# --no-compile: Python compiles a module when it is first imported; byte-compiling every
-# installed file up front (PySide6's, numpy's tests and all) took 10 s of a fresh make test.
 $(STAMP): pyproject.toml setup.py cellctl/sensing/vision/_stripe.c sim/devices/_sensor_render.c
 	@test -n "$(PYTHON)" || { echo "make: needs Python 3.11 or newer on PATH (or PYTHON=...)"; exit 1; }
 	@echo "Setting up $(VENV) with $(PYTHON) ..."
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
 demo: $(STAMP)
