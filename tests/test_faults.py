@@ -21,19 +21,18 @@ import asyncio
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from cellctl.cell.packml import CommandRefused, State
 from drivers.codecs.power_source_protocol import PowerSourceError
 from drivers.codecs.robot_protocol import RobotState
-from rigs.cell import CellRig, running_cell
+from rigs.cell import REPO, CellRig, running_cell
 from sim.devices.power_source import ArcPhase
 from sim.scenario.runner import load_scenario
 
 PHASES = ("idle", "approach", "welding", "crater fill")
-SCENARIOS = Path(__file__).resolve().parent.parent / "config" / "scenarios"
+SCENARIOS = REPO / "config" / "scenarios"
 # The scenarios' scale. (At 10x the matrix took 44 s on two workers, at 20x 36 s; five runs
 # at 20x passed, two of them beside a busy process per core. The phases the cases inject in
 # last long enough either way: the approach some 150 ms, the crater fill its 400 ms, real.)
