@@ -127,11 +127,9 @@ async def test_later_passes_follow_the_tracked_root_and_a_hold_between_passes_re
     assert [r["weld_pass"]["kind"] for r in records] == ["root", "fill", "cap"]
     # No re-scan in this seam's program: the table is welded as it stands, offsets and all.
     assert all("rescan" not in r["weld_pass"] for r in records)
-    assert [r["weld_pass"]["vertical_offset_mm"] for r in records] == [
-        p.get("vertical_offset_mm", 0.0) for p in PASSES
-    ]
-    assert [r["weld_pass"]["lateral_offset_mm"] for r in records] == [
-        p.get("lateral_offset_mm", 0.0) for p in PASSES
+    offsets = ("lateral_offset_mm", "vertical_offset_mm")
+    assert [[r["weld_pass"][o] for o in offsets] for r in records] == [
+        [p.get(o, 0.0) for o in offsets] for p in PASSES
     ]
     assert [r["procedure"] for r in records] == ["mag-boom-root", "mag-boom-fill", "mag-boom-cap"]
     assert all(r["verdict"] == "good" and r["arc_time_s"] > 0 for r in records)
