@@ -34,6 +34,7 @@ from sim.scenario.rig import (
     DEVICES_REALTIME_PRIORITY,
     ControllerProcess,
     StoreView,
+    let_go,
     until_or_after,
 )
 from sim.scenario.runner import ScenarioFile, prepare_config
@@ -136,6 +137,9 @@ class PowerLossRig:
                 raise RuntimeError(f"round {self.report.rounds + 1}: never reached {moment}")
             state = self.store.state()
             if state == "Idle":
+                # Let go first: a Start refused (the PLC's watchdog still tripped in the
+                # controller's last scan) and pressed again every 0.1 s stayed held for good.
+                await let_go(self.sim.plc, "start_button")
                 self.sim.plc.set_part_loaded(True)
                 self.sim.plc.press("start_button")
                 await asyncio.sleep(0.1)

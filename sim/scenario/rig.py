@@ -18,7 +18,10 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sim.devices.plc import SimulatedPlc
 
 # The simulated devices run real-time (SCHED_FIFO where the process may) while a rig runs them:
 # they stand for hardware of its own, which no load on the PC delays; the controller beside them
@@ -114,6 +117,21 @@ async def _reaped(process: subprocess.Popen, timeout_s: float) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"process {process.pid} still running after {timeout_s:g} s")
         await asyncio.sleep(0.01)
+
+
+# A released button stays released this long before the next press: a few PLC scans, so the
+# controller's scan sees it up between two presses.
+RELEASED_FOR_S = 0.06
+
+
+async def let_go(plc: SimulatedPlc, button: str) -> None:
+    """Before pressing ``button`` on the simulated PLC again, as a person
+    does: wait until its last press has ended and it has been up ``RELEASED_FOR_S``. A press
+    on a button still held only holds it longer, and the controller, which acts on a press's
+    edge, sees none."""
+    held_until = plc.field.buttons_until.get(button, 0.0)
+    if held_until > time.monotonic():
+        await asyncio.sleep(held_until - time.monotonic() + RELEASED_FOR_S)
 
 
 async def until_or_after(

@@ -80,6 +80,7 @@ from sim.scenario.rig import (
     ControllerExited,
     ControllerProcess,
     StoreView,
+    let_go,
     until_or_after,
 )
 from sim.wire import injection
@@ -195,9 +196,6 @@ def _merge(base: dict, over: dict) -> dict:
     return merged
 
 
-# A released button stays released this long before the next press: a few PLC scans, so the
-# controller's scan sees it up between two presses.
-RELEASED_FOR_S = 0.06
 SETTLE_S = 0.3  # after the last part, for the timeline's events still due
 FAULT_LOOK_PERIOD_S = 0.02  # an event "after_fault" fires at most this much late
 START_TRIES = 5  # presses of Start, a second apart, while the cell stays Idle without a part
@@ -364,9 +362,7 @@ class ScenarioRunner:
         the last press of the same button is still held (that would only hold it longer, and
         the controller, which acts on a press's edge, would see none)."""
         assert self.sim is not None
-        held_until = self.sim.plc.field.buttons_until.get(button, 0.0)
-        if held_until > time.monotonic():
-            await asyncio.sleep(held_until - time.monotonic() + RELEASED_FOR_S)
+        await let_go(self.sim.plc, button)
         self.presses.append((time.monotonic(), button))
         self.sim.plc.press(button)
 
